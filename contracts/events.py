@@ -1,0 +1,362 @@
+"""Every event Leadfarm says, as frozen pydantic models, and the one registry that parses them.
+
+Each model names its versioned CloudEvents `type` and the service that says it. Within a
+version, changes are additive only (new optional fields); a breaking change is a new class
+with a new version and an entry in `UPCASTERS` that lifts old payloads when they are read.
+`tests/unit/test_contracts.py` holds the committed JSON Schemas and fixture payloads to that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.envelope import Envelope, child_traceparent
+from contracts.topics import ServiceName
+
+SourceClass = Literal["marketing", "events", "referrals", "rep_prospecting"]
+Lifecycle = Literal["name", "target", "suspect", "prospect"]
+Stage = Literal["raw", "basic_qualified", "sales_qualified"]
+Term = Literal["short", "long"]
+Channel = Literal["call", "email", "meeting", "note"]
+
+
+class Contract(BaseModel):
+    """Base of every model that travels in an event: immutable, tolerant of new fields."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class LeadProfile(Contract):
+    """The normalised lead as ingest captured it; carried in events so no service reads
+    another's tables."""
+
+    email: str | None = None
+    phone: str | None = Field(None, description="E.164 when it could be parsed")
+    first_name: str | None = None
+    last_name: str | None = None
+    full_name: str | None = None
+    company: str | None = None
+    company_domain: str | None = None
+    job_title: str | None = None
+    industry: str | None = None
+    employees: int | None = None
+    country: str | None = Field(None, description="ISO 3166-1 alpha-2")
+    region: str | None = None
+    language: str | None = None
+    product_interest: list[str] = Field(default_factory=list)
+    timeframe_days: int | None = Field(None, description="When the prospect expects to buy")
+    asked_to_be_contacted: bool = False
+    has_budget: bool | None = None
+    need: str | None = None
+    source: str = Field(description="The configured source the lead came through")
+    provider: str = "api"
+    source_class: SourceClass = "marketing"
+    campaign: str | None = None
+    is_test: bool = False
+    flags: list[str] = Field(default_factory=list)
+    answers: dict[str, str] = Field(default_factory=dict)
+    utm: dict[str, str] = Field(default_factory=dict)
+    consent_email: bool | None = None
+    sourced_by_rep_id: str | None = None
+
+
+class EventData(Contract):
+    """Base of event payloads. Subclasses set TYPE and SERVICE and are registered by TYPE."""
+
+    TYPE: ClassVar[str]
+    SERVICE: ClassVar[ServiceName]
+
+    lead_id: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "TYPE" in cls.__dict__:
+            if cls.TYPE in EVENT_TYPES:
+                raise TypeError(f"event type {cls.TYPE} is defined twice")
+            EVENT_TYPES[cls.TYPE] = cls
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {}
+
+# old type -> function lifting an old payload to (new type, new payload). Empty until a
+# breaking change happens; parse_data runs them before validating.
+UPCASTERS: dict[str, Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]] = {}
+
+
+# --- ingest -------------------------------------------------------------------------------
+
+
+class LeadReceived(EventData):
+    """A delivery arrived and was stored, before it became (or merged into) a lead."""
+
+    TYPE = "leadfarm.lead.received.v1"
+    SERVICE = "ingest"
+
+    delivery_id: str
+    source: str
+    provider: str
+    external_id: str | None = None
+    received_at: datetime
+
+
+class LeadCaptured(EventData):
+    """A new lead, normalised."""
+
+    TYPE = "leadfarm.lead.captured.v1"
+    SERVICE = "ingest"
+
+    delivery_id: str
+    lead: LeadProfile
+
+
+class LeadMerged(EventData):
+    """The same person arrived again and was merged into their open lead."""
+
+    TYPE = "leadfarm.lead.merged.v1"
+    SERVICE = "ingest"
+
+    delivery_id: str
+    matched_on: Literal["email", "phone", "external_id"]
+    lead: LeadProfile
+
+
+# --- qualifier ----------------------------------------------------------------------------
+
+
+class Decision(Contract):
+    """What the qualifier decided and why."""
+
+    lifecycle: Lifecycle
+    stage: Stage
+    term: Term
+    score: int = Field(ge=0, le=100)
+    definition_version: str
+    model_version: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+
+class LeadQualified(EventData):
+    """Sales-qualified and short-term: ready for a rep."""
+
+    TYPE = "leadfarm.lead.qualified.v1"
+    SERVICE = "qualifier"
+
+    decision: Decision
+    lead: LeadProfile
+
+
+class LeadDeferred(EventData):
+    """Long-term or not ready yet: for nurture."""
+
+    TYPE = "leadfarm.lead.deferred.v1"
+    SERVICE = "qualifier"
+
+    decision: Decision
+    lead: LeadProfile
+
+
+class LeadDisqualified(EventData):
+    TYPE = "leadfarm.lead.disqualified.v1"
+    SERVICE = "qualifier"
+
+    reason: str
+    definition_version: str
+
+
+# --- router -------------------------------------------------------------------------------
+
+
+class LeadAssigned(EventData):
+    TYPE = "leadfarm.lead.assigned.v1"
+    SERVICE = "router"
+
+    assignment_id: str
+    rep_id: str
+    rep_name: str
+    pool: str
+    rule: str
+    strategy: str
+    first_touch_due_at: datetime
+
+
+class LeadReassigned(EventData):
+    TYPE = "leadfarm.lead.reassigned.v1"
+    SERVICE = "router"
+
+    assignment_id: str
+    from_rep_id: str | None
+    rep_id: str
+    rep_name: str
+    reason: str
+    first_touch_due_at: datetime
+
+
+class LeadQueued(EventData):
+    """No rep could take the lead: it waits in a fallback queue and an alert is raised."""
+
+    TYPE = "leadfarm.lead.queued.v1"
+    SERVICE = "router"
+
+    queue: str
+    reason: str
+
+
+class ContactLogged(EventData):
+    TYPE = "leadfarm.contact.logged.v1"
+    SERVICE = "router"
+
+    activity_id: str
+    rep_id: str
+    channel: Channel
+    outcome: str
+    at: datetime
+
+
+class SlaBreached(EventData):
+    TYPE = "leadfarm.sla.breached.v1"
+    SERVICE = "router"
+
+    rep_id: str
+    sla: Literal["first_touch", "cadence"]
+    due_at: datetime
+
+
+class RepSuspended(EventData):
+    """A rep left the distribution; `lead_id` is empty and the subject is `rep:<id>`."""
+
+    TYPE = "leadfarm.rep.suspended.v1"
+    SERVICE = "router"
+
+    rep_id: str
+    reason: str
+    compliance: float
+
+
+class LeadReturned(EventData):
+    """Back to marketing: cadence exhausted without a connection, rejected, or long-term."""
+
+    TYPE = "leadfarm.lead.returned.v1"
+    SERVICE = "router"
+
+    rep_id: str | None
+    reason: str
+    lead: LeadProfile
+
+
+class OpportunityClosed(EventData):
+    TYPE = "leadfarm.opportunity.closed.v1"
+    SERVICE = "router"
+
+    opportunity_id: str
+    rep_id: str
+    won: bool
+    amount: Decimal
+    currency: str = "USD"
+    lead: LeadProfile
+
+
+# --- nurture ------------------------------------------------------------------------------
+
+
+class NurtureEnrolled(EventData):
+    TYPE = "leadfarm.nurture.enrolled.v1"
+    SERVICE = "nurture"
+
+    enrolment_id: str
+    track: str
+    reason: str
+    next_touch_at: datetime | None
+
+
+class NurtureTouched(EventData):
+    TYPE = "leadfarm.nurture.touched.v1"
+    SERVICE = "nurture"
+
+    enrolment_id: str
+    step: int
+    channel: str
+    at: datetime
+
+
+class LeadRecycled(EventData):
+    """Warmed up in nurture: back to the qualifier with its engagement."""
+
+    TYPE = "leadfarm.lead.recycled.v1"
+    SERVICE = "nurture"
+
+    reason: str
+    engagement_score: float
+    engagements: list[dict[str, Any]] = Field(default_factory=list)
+    lead: LeadProfile
+
+
+# --- audit --------------------------------------------------------------------------------
+
+
+class AuditRecorded(EventData):
+    """A Prospect Satisfaction audit's outcome."""
+
+    TYPE = "leadfarm.audit.recorded.v1"
+    SERVICE = "audit"
+
+    audit_id: str
+    contacted: bool
+    satisfaction: int | None = Field(None, ge=1, le=5)
+    outcome: str
+
+
+class ForecastChanged(EventData):
+    TYPE = "leadfarm.forecast.changed.v1"
+    SERVICE = "audit"
+
+    action: Literal["added", "removed"]
+    amount: Decimal
+    reason: str
+
+
+# --- parsing and building -----------------------------------------------------------------
+
+
+class UnknownEventType(ValueError):
+    pass
+
+
+def parse_data(envelope: Envelope) -> EventData:
+    """The typed payload of an envelope, after any upcasting. Raises on unknown types and on
+    payloads that do not validate (the consumer runner dead-letters those)."""
+    event_type, data = envelope.type, envelope.data
+    while event_type in UPCASTERS:
+        event_type, data = UPCASTERS[event_type](data)
+    model = EVENT_TYPES.get(event_type)
+    if model is None:
+        raise UnknownEventType(f"unknown event type {event_type!r}")
+    return model.model_validate(data)
+
+
+def source_of(service: ServiceName) -> str:
+    """The CloudEvents `source` of everything a service says."""
+    return f"/leadfarm/{service}"
+
+
+def schema_uri(event_type: str) -> str:
+    return f"contracts/schemas/{event_type}.json"
+
+
+def make_envelope(
+    data: EventData, *, time: datetime, traceparent: str | None = None, subject: str | None = None
+) -> Envelope:
+    """Wrap a payload in its envelope. `traceparent` is the event or request being handled."""
+    return Envelope(
+        source=source_of(data.SERVICE),
+        type=data.TYPE,
+        time=time,
+        subject=subject or data.lead_id,
+        dataschema=schema_uri(data.TYPE),
+        traceparent=child_traceparent(traceparent),
+        data=data.model_dump(mode="json"),
+    )

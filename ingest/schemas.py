@@ -1,0 +1,63 @@
+"""ingest's HTTP request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.events import LeadProfile, SourceClass
+
+
+class LeadIn(BaseModel):
+    """A lead posted to the generic API. It needs at least an email or a phone."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=2000)
+
+    email: str | None = Field(None, max_length=320)
+    phone: str | None = Field(None, max_length=64)
+    first_name: str | None = None
+    last_name: str | None = None
+    full_name: str | None = None
+    company: str | None = None
+    website: str | None = None
+    job_title: str | None = None
+    industry: str | None = None
+    employees: int | None = Field(None, ge=0)
+    country: str | None = Field(None, description="ISO 3166-1 alpha-2, e.g. DE")
+    region: str | None = None
+    language: str | None = None
+    product_interest: list[str] = Field(default_factory=list, max_length=50)
+    timeframe_days: int | None = Field(
+        None, ge=0, le=3650, description="When the prospect expects to buy, in days"
+    )
+    asked_to_be_contacted: bool = False
+    has_budget: bool | None = None
+    need: str | None = None
+    source: str = Field("api", min_length=1, max_length=100)
+    source_class: SourceClass | None = None
+    campaign: str | None = None
+    is_test: bool = False
+    consent_email: bool | None = None
+    answers: dict[str, str] = Field(default_factory=dict, max_length=200)
+    utm: dict[str, str] = Field(default_factory=dict, max_length=20)
+
+
+class LeadAccepted(BaseModel):
+    lead_id: str
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    source: str
+    provider: str
+    external_id: str | None
+    status: str
+    received_at: datetime
+
+
+class LeadOut(BaseModel):
+    id: str
+    lead: LeadProfile
+    deliveries: list[DeliveryOut]
+    created_at: datetime

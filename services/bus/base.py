@@ -1,0 +1,50 @@
+"""What a consumer needs from a bus, whichever runtime it is on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Subscription(Protocol):
+    """One consumer group member reading a set of topics."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def fetch(self, max_records: int, timeout_s: float) -> list[Message]:
+        """The next messages in order, waiting up to `timeout_s` when there are none."""
+        ...
+
+    async def commit(self, handled: Sequence[Message]) -> None:
+        """Mark these handled: the group resumes after the last one of each partition.
+        Partitions no longer assigned to this member are left alone."""
+        ...
+
+    async def rewind(self, message: Message) -> None:
+        """Deliver `message` (and what follows it) again on the next fetch."""
+        ...
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise when the bus cannot be reached (readiness)."""
+        ...
+
+    def subscribe(self, group: str, topics: Sequence[str]) -> Subscription: ...

@@ -1,0 +1,165 @@
+"""The Kafka bus (aiokafka), set up for not losing leads.
+
+aiokafka's defaults suit fire-and-forget telemetry, not leads, so:
+- the producer is idempotent with acks=all, and every send is awaited under a timeout;
+- consumers never auto-commit, start new groups at the earliest offset, and commit by hand
+  the last handled offset + 1, only after the handler's transaction committed and only for
+  partitions still assigned to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
+
+from services.bus.base import Message, Subscription
+from services.outbox import OutboundRecord
+
+log = logging.getLogger(__name__)
+
+
+class KafkaBus:
+    def __init__(self, bootstrap_servers: str, *, send_timeout_s: float, client_id: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.send_timeout_s = send_timeout_s
+        self.client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._subscriptions: list[KafkaSubscription] = []
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=2,
+            request_timeout_ms=int(self.send_timeout_s * 1000),
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        for sub in self._subscriptions:
+            await sub.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def ping(self) -> None:
+        if self._producer is None:
+            raise RuntimeError("kafka producer not started")
+        # The producer's metadata refresh talks to the cluster; a dead broker makes it time out.
+        await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=3)
+
+    async def publish(self, records: Sequence[OutboundRecord]) -> None:
+        if self._producer is None:
+            raise RuntimeError("kafka producer not started")
+        producer = self._producer
+
+        async def send_all() -> None:
+            pending = [
+                await producer.send(
+                    r.topic,
+                    value=r.value,
+                    key=r.key.encode() if r.key else None,
+                    headers=[(k, v.encode()) for k, v in r.headers.items()],
+                )
+                for r in records
+            ]
+            await asyncio.gather(*pending)
+
+        await asyncio.wait_for(send_all(), timeout=self.send_timeout_s)
+
+    def subscribe(self, group: str, topics: Sequence[str]) -> Subscription:
+        sub = KafkaSubscription(self.bootstrap_servers, group, topics, self.client_id)
+        self._subscriptions.append(sub)
+        return sub
+
+
+class KafkaSubscription:
+    def __init__(
+        self, bootstrap_servers: str, group: str, topics: Sequence[str], client_id: str
+    ) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=bootstrap_servers,
+            group_id=group,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            await self._consumer.stop()
+
+    async def fetch(self, max_records: int, timeout_s: float) -> list[Message]:
+        batches = await self._consumer.getmany(
+            timeout_ms=int(timeout_s * 1000), max_records=max_records
+        )
+        messages = [
+            Message(
+                topic=r.topic,
+                partition=r.partition,
+                offset=r.offset,
+                key=r.key.decode() if r.key else None,
+                value=r.value,
+                headers={k: v.decode() for k, v in (r.headers or ())},
+            )
+            for records in batches.values()
+            for r in records
+        ]
+        return messages
+
+    async def commit(self, handled: Sequence[Message]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for m in handled:
+            tp = TopicPartition(m.topic, m.partition)
+            offsets[tp] = max(offsets.get(tp, 0), m.offset + 1)
+        assigned = self._consumer.assignment()
+        offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # A rebalance took the partition away; its new owner re-reads from the last
+            # commit and the inbox makes the repeats no-ops.
+            log.warning("offset commit skipped after rebalance: %s", exc)
+
+    async def rewind(self, message: Message) -> None:
+        tp = TopicPartition(message.topic, message.partition)
+        if tp in self._consumer.assignment():
+            self._consumer.seek(tp, message.offset)
+
+
+async def create_topics(
+    bootstrap_servers: str, topics: Sequence[str], partitions: int, replication_factor: int = 1
+) -> list[str]:
+    """Create the topics that do not exist yet; returns the ones created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(t, num_partitions=partitions, replication_factor=replication_factor) for t in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass
+        return missing
+    finally:
+        await admin.close()

@@ -1,0 +1,204 @@
+"""The consumer runner: reads a subscription, hands each event to its handler inside one
+transaction with the inbox record, and commits offsets only after that.
+
+- A duplicate (event id already in the inbox) is skipped.
+- A handler error is retried `max_attempts` times, then the message goes to `<topic>.dlq`
+  with its error (written through the outbox, so the dead letter and the skip commit
+  together) and the consumer goes on.
+- A message that is not a valid event at all is dead-lettered at once.
+- Infrastructure errors (database or broker unreachable) are not the message's fault: the
+  runner rewinds to the message and tries again after a backoff, without limit, so a
+  database restart does not turn good events into dead letters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from contracts.envelope import Envelope
+from contracts.events import EventData, UnknownEventType, parse_data
+from contracts.topics import dlq_for
+from services import metrics
+from services.bus.base import Message, Subscription
+from services.db import Tx, UnitOfWork
+from services.inbox import already_handled, record_handled
+from services.logs import event_id_var, lead_id_var
+from services.outbox import write_record
+
+log = logging.getLogger(__name__)
+
+D = TypeVar("D", bound=EventData)
+
+
+@dataclass(frozen=True)
+class Incoming(Generic[D]):
+    """An event being handled: its envelope and its typed data."""
+
+    envelope: Envelope
+    data: D
+
+    @property
+    def traceparent(self) -> str:
+        return self.envelope.traceparent
+
+
+Handler = Callable[[Tx, Incoming[Any]], Awaitable[None]]
+HandlerMap = Mapping[type[EventData], Handler]
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+class PoisonMessage(Exception):
+    """The message can never be handled (not an event, unknown type, invalid data)."""
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        unit: UnitOfWork,
+        subscription: Subscription,
+        handlers: HandlerMap,
+        *,
+        group: str,
+        max_attempts: int,
+        retry_backoff_s: float,
+        batch_size: int,
+    ) -> None:
+        self.unit = unit
+        self.subscription = subscription
+        self.handlers = handlers
+        self.group = group
+        self.max_attempts = max_attempts
+        self.retry_backoff_s = retry_backoff_s
+        self.batch_size = batch_size
+        self._stopping = False
+        self.idle = asyncio.Event()
+
+    async def run(self) -> None:
+        await self.subscription.start()
+        backoff = self.retry_backoff_s
+        while not self._stopping:
+            try:
+                messages = await self.subscription.fetch(self.batch_size, timeout_s=0.5)
+                self.idle.clear()
+                handled: list[Message] = []
+                try:
+                    for message in messages:
+                        if self._stopping:
+                            break
+                        await self.handle(message)
+                        handled.append(message)
+                finally:
+                    # Whatever was not handled (stop, infrastructure error) comes again.
+                    for first_unhandled in _first_per_partition(messages[len(handled) :]):
+                        await self.subscription.rewind(first_unhandled)
+                    await self.subscription.commit(handled)
+                if not messages:
+                    self.idle.set()
+                backoff = self.retry_backoff_s
+            except asyncio.CancelledError:
+                raise
+            except TRANSIENT_ERRORS + (DBAPIError,) as exc:
+                log.warning("consumer %s paused by an infrastructure error: %s", self.group, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def stop(self) -> None:
+        """Stop after the message in hand; its offsets are committed by `run`."""
+        self._stopping = True
+
+    async def handle(self, message: Message) -> None:
+        try:
+            envelope, data = _decode(message)
+        except PoisonMessage as exc:
+            await self._dead_letter(message, exc, attempts=0)
+            return
+        handler = self.handlers.get(type(data))
+        if handler is None:
+            metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "ignored").inc()
+            return
+        lead_token = lead_id_var.set(envelope.subject)
+        event_token = event_id_var.set(envelope.id)
+        try:
+            await self._handle_with_retries(message, envelope, Incoming(envelope, data), handler)
+        finally:
+            lead_id_var.reset(lead_token)
+            event_id_var.reset(event_token)
+
+    async def _handle_with_retries(
+        self, message: Message, envelope: Envelope, incoming: Incoming[Any], handler: Handler
+    ) -> None:
+        for attempt in range(1, self.max_attempts + 1):
+            started = time.perf_counter()
+            try:
+                async with self.unit.transaction() as tx:
+                    if await already_handled(tx, self.group, envelope.id):
+                        metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "duplicate").inc()
+                        return
+                    await handler(tx, incoming)
+                    await record_handled(tx, self.group, envelope.id)
+                metrics.HANDLER_SECONDS.labels(self.group).observe(time.perf_counter() - started)
+                metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "ok").inc()
+                return
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:  # noqa: BLE001 - bounded retries, then the dead-letter topic
+                log.warning(
+                    "handler for %s failed (attempt %d of %d): %r",
+                    envelope.type, attempt, self.max_attempts, exc,
+                )
+                if attempt == self.max_attempts:
+                    await self._dead_letter(message, exc, attempts=attempt)
+                    return
+                await asyncio.sleep(self.retry_backoff_s * attempt)
+
+    async def _dead_letter(self, message: Message, error: BaseException, attempts: int) -> None:
+        topic = dlq_for(message.topic)
+        async with self.unit.transaction() as tx:
+            await write_record(
+                tx,
+                topic,
+                message.key,
+                message.value,
+                event_id=f"dlq-{uuid.uuid4()}",
+                headers={
+                    "x-leadfarm-consumer": self.group,
+                    "x-leadfarm-error": f"{type(error).__name__}: {error}"[:2000],
+                    "x-leadfarm-attempts": str(attempts),
+                    "x-leadfarm-original-topic": message.topic,
+                    "x-leadfarm-original-partition": str(message.partition),
+                    "x-leadfarm-original-offset": str(message.offset),
+                },
+            )
+        metrics.DEAD_LETTERS.labels(self.group, message.topic).inc()
+        log.error("message dead-lettered to %s after %d attempts: %s", topic, attempts, error)
+
+
+def _first_per_partition(messages: list[Message]) -> list[Message]:
+    first: dict[tuple[str, int], Message] = {}
+    for m in messages:
+        first.setdefault((m.topic, m.partition), m)
+    return list(first.values())
+
+
+def _decode(message: Message) -> tuple[Envelope, EventData]:
+    try:
+        envelope = Envelope.from_json(message.value)
+        return envelope, parse_data(envelope)
+    except (ValidationError, UnknownEventType, ValueError) as exc:
+        raise PoisonMessage(str(exc)) from exc

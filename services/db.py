@@ -1,0 +1,146 @@
+"""Database access: one engine per process, transactions owned by the caller.
+
+`UnitOfWork.transaction()` is the only way to write: it opens a connection, begins, yields a
+`Tx` (which can also emit events into the outbox and schedule timers), commits when the
+block succeeds and rolls back when it raises. Domain and repository code never commit.
+Reads go through `UnitOfWork.read()`, typed `ReadConn`, so a write on a read path is a
+type error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, NewType
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from contracts.topics import SERVICES, ServiceName
+from services.clock import Clock
+from services.tables import AUTH, CHASSIS
+
+ReadConn = NewType("ReadConn", AsyncConnection)
+
+
+class Database:
+    """An engine plus what the runtime hangs on commits (relay and embedded-bus wake-ups).
+
+    On SQLite, write transactions are serialised by an asyncio lock: SQLite allows one
+    writer anyway, and serialising in-process keeps the embedded event log's ids in commit
+    order (a consumer reading `id > position` never skips a row committed late).
+    """
+
+    def __init__(self, url: str, *, service: ServiceName | None = None, pool_size: int = 10):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine: AsyncEngine = (
+            _sqlite_engine(url) if self.is_sqlite else _postgres_engine(url, pool_size)
+        )
+        self.schema_map = schema_map(self.is_sqlite, service)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._on_events_committed: list[Callable[[], None]] = []
+
+    def on_events_committed(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after every commit that wrote outbox rows."""
+        self._on_events_committed.append(callback)
+
+    def events_committed(self) -> None:
+        for callback in self._on_events_committed:
+            callback()
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(schema_translate_map=self.schema_map)
+
+    @asynccontextmanager
+    async def write_lock(self) -> AsyncIterator[None]:
+        if self._write_lock is None:
+            yield
+        else:
+            async with self._write_lock:
+                yield
+
+    async def ping(self) -> None:
+        async with self.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def schema_map(is_sqlite: bool, service: ServiceName | None) -> dict[str | None, str | None]:
+    """Placeholder schema -> real schema. SQLite has one namespace; PostgreSQL one per service."""
+    if is_sqlite:
+        return {CHASSIS: None, AUTH: None, **{s: None for s in SERVICES}}
+    return {CHASSIS: service, AUTH: AUTH}
+
+
+def _sqlite_engine(url: str) -> AsyncEngine:
+    engine = create_async_engine(url, pool_size=5, max_overflow=5)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        # WAL lets readers run beside the writer; NORMAL sync is durable across process
+        # crashes (not power loss), the usual trade for an embedded event log.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+        # The driver's own transaction handling breaks SAVEPOINT; take it over (the recipe
+        # in SQLAlchemy's SQLite dialect docs).
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def _postgres_engine(url: str, pool_size: int) -> AsyncEngine:
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+class Tx:
+    """One open write transaction of one service: SQL, events and timers commit together."""
+
+    def __init__(self, conn: AsyncConnection, unit: UnitOfWork) -> None:
+        self.conn = conn
+        self.unit = unit
+        self.service = unit.service
+        self.emitted = 0
+
+    def now(self) -> datetime:
+        return self.unit.clock.now()
+
+
+class UnitOfWork:
+    """A service's handle on the database: its name, its clock and its topic namespace."""
+
+    def __init__(
+        self, database: Database, service: ServiceName, clock: Clock, topic_namespace: str
+    ) -> None:
+        self.database = database
+        self.service = service
+        self.clock = clock
+        self.topic_namespace = topic_namespace
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self.database.write_lock(), self.database.connect() as conn:
+            async with conn.begin():
+                tx = Tx(conn, self)
+                yield tx
+            if tx.emitted:
+                self.database.events_committed()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[ReadConn]:
+        async with self.database.connect() as conn:
+            yield ReadConn(conn)

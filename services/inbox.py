@@ -1,0 +1,22 @@
+"""The inbox: which events a consumer has handled, recorded in the same transaction as the
+handler's effects, so a redelivered event changes nothing."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from services.db import Tx
+from services.tables import inbox
+
+
+async def already_handled(tx: Tx, consumer: str, event_id: str) -> bool:
+    found = await tx.conn.scalar(
+        select(inbox.c.event_id).where(inbox.c.consumer == consumer, inbox.c.event_id == event_id)
+    )
+    return found is not None
+
+
+async def record_handled(tx: Tx, consumer: str, event_id: str) -> None:
+    await tx.conn.execute(
+        inbox.insert().values(consumer=consumer, event_id=event_id, handled_at=tx.now())
+    )

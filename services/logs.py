@@ -1,0 +1,81 @@
+"""Structured JSON logs that carry the lead id and event id being worked on, with lead PII
+redacted and secrets never written.
+
+Context comes from contextvars set by the consumer runner and the HTTP middleware, so a
+log call anywhere below them is tagged without passing ids around.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+lead_id_var: ContextVar[str | None] = ContextVar("lead_id", default=None)
+event_id_var: ContextVar[str | None] = ContextVar("event_id", default=None)
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+_EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
+# 7 to 15 digits with the usual separators (space, hyphen, parentheses): phone numbers in
+# any format. Not inside words, ids, dotted addresses or times, so IPs and UUIDs survive.
+_PHONE = re.compile(r"(?<![\w.:/-])(?!\d{4}-\d{2}-\d{2})\+?\(?\d(?:[\s()-]{0,2}\d){6,14}(?![\w.:/])")
+_BEARER = re.compile(r"(?i)(bearer\s+|lf_[0-9a-f]{12}_)[A-Za-z0-9._~+/=-]+")
+
+
+def redact(text: str) -> str:
+    """Mask email addresses, phone numbers and bearer tokens in free text."""
+    text = _BEARER.sub(r"\1[redacted]", text)
+    text = _EMAIL.sub("[email]", text)
+    return _PHONE.sub("[phone]", text)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": redact(record.getMessage()),
+        }
+        for key, var in (
+            ("lead_id", lead_id_var),
+            ("event_id", event_id_var),
+            ("request_id", request_id_var),
+        ):
+            value = var.get()
+            if value:
+                entry[key] = value
+        for key, value in getattr(record, "fields", {}).items():
+            entry[key] = redact(value) if isinstance(value, str) else value
+        if record.exc_info:
+            entry["exc"] = redact(self.formatException(record.exc_info))
+        return orjson.dumps(entry, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter() if fmt == "json" else TextFormatter("%(levelname)s %(name)s %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # aiokafka logs every retriable connection error at ERROR; keep them but not the noise.
+    logging.getLogger("aiokafka").setLevel(max(root.level, logging.WARNING))
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
+
+
+def log_fields(**fields: Any) -> dict[str, Any]:
+    """`logger.info("...", extra=log_fields(pool="emea"))` adds structured fields."""
+    return {"fields": fields}

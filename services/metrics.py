@@ -1,0 +1,33 @@
+"""Prometheus metrics, one definition each, served at /metrics by every service."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_HANDLED = Counter(
+    "leadfarm_events_handled_total", "Events a consumer handled", ["consumer", "type", "result"]
+)
+HANDLER_SECONDS = Histogram(
+    "leadfarm_handler_seconds",
+    "Time to handle one event, transaction included",
+    ["consumer"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+DEAD_LETTERS = Counter(
+    "leadfarm_dead_letters_total", "Messages sent to a dead-letter topic", ["consumer", "topic"]
+)
+EVENTS_PUBLISHED = Counter("leadfarm_events_published_total", "Outbox rows published", ["service"])
+OUTBOX_BACKLOG = Gauge("leadfarm_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_RELAY_FAILURES = Counter(
+    "leadfarm_outbox_relay_failures_total", "Failed outbox relay rounds", ["service"]
+)
+TIMERS_FIRED = Counter("leadfarm_timers_fired_total", "Durable timers fired", ["service", "kind"])
+HTTP_REQUESTS = Counter(
+    "leadfarm_http_requests_total", "HTTP requests", ["method", "route", "status"]
+)
+HTTP_SECONDS = Histogram(
+    "leadfarm_http_request_seconds",
+    "HTTP request time",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)

@@ -1,0 +1,177 @@
+"""The transactional outbox: events are rows written in the same transaction as the state
+that caused them. On the embedded runtime these rows *are* the event log; in the cluster
+`OutboxRelay` publishes them to Kafka after commit and marks them sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import orjson
+from sqlalchemy import func, select, text, update
+
+from contracts.envelope import Envelope
+from contracts.events import EventData, make_envelope
+from contracts.topics import topic_for
+from services import metrics
+from services.db import Tx, UnitOfWork
+from services.tables import outbox
+
+log = logging.getLogger(__name__)
+
+
+async def emit(
+    tx: Tx, data: EventData, *, traceparent: str | None = None, subject: str | None = None
+) -> Envelope:
+    """Say an event as part of `tx`: it is published if, and only if, `tx` commits."""
+    envelope = make_envelope(data, time=tx.now(), traceparent=traceparent, subject=subject)
+    topic = topic_for(data.SERVICE, tx.unit.topic_namespace)
+    await write_record(tx, topic, envelope.subject, envelope.to_json(), event_id=envelope.id)
+    return envelope
+
+
+async def write_record(
+    tx: Tx,
+    topic: str,
+    key: str | None,
+    payload: bytes,
+    *,
+    event_id: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Append one record to the outbox (also how dead letters are written)."""
+    now = tx.now()
+    await tx.conn.execute(
+        outbox.insert().values(
+            event_id=event_id,
+            service=tx.service,
+            topic=topic,
+            key=key,
+            payload=payload.decode(),
+            headers=orjson.dumps(headers).decode() if headers else None,
+            created_at=now,
+            # On SQLite the outbox is the log itself: a committed row is published.
+            published_at=now if tx.unit.database.is_sqlite else None,
+        )
+    )
+    tx.emitted += 1
+
+
+@dataclass(frozen=True)
+class OutboundRecord:
+    topic: str
+    key: str | None
+    value: bytes
+    headers: dict[str, str]
+
+
+class Publisher(Protocol):
+    async def publish(self, records: Sequence[OutboundRecord]) -> None:
+        """Send all records and return once every one is acknowledged; raise otherwise."""
+        ...
+
+
+class OutboxRelay:
+    """Publishes a service's unsent outbox rows, oldest first, then marks them sent.
+
+    One relay per service publishes at a time (a PostgreSQL advisory lock), which keeps a
+    lead's events in order across replicas. A failed publish leaves the rows unsent; the
+    next round retries them, so an event accepted while Kafka is down goes out once it is
+    back. A crash between publish and mark re-sends: consumers are idempotent (the inbox).
+    """
+
+    def __init__(
+        self, unit: UnitOfWork, publisher: Publisher, *, batch_size: int, poll_interval_s: float
+    ) -> None:
+        self.unit = unit
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._lock_id = _advisory_lock_id(unit.service)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = self.poll_interval_s
+        while not self._stopping:
+            try:
+                sent = await self.relay_once()
+                backoff = self.poll_interval_s
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - rows stay in the outbox; retried below
+                sent = 0
+                log.warning("outbox relay failed, will retry: %s", exc)
+                metrics.OUTBOX_RELAY_FAILURES.labels(self.unit.service).inc()
+                backoff = min(backoff * 2, 5.0)
+            if sent < self.batch_size:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+
+    async def stop(self) -> None:
+        """Flush what is committed, then stop."""
+        self._stopping = True
+        self._wake.set()
+        try:
+            while await self.relay_once() > 0:
+                pass
+        except Exception as exc:  # noqa: BLE001 - unsent rows wait for the next start
+            log.warning("outbox not fully flushed at shutdown: %s", exc)
+
+    async def relay_once(self) -> int:
+        async with self.unit.transaction() as tx:
+            got = await tx.conn.scalar(
+                text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": self._lock_id}
+            )
+            if not got:
+                return 0
+            rows = (
+                await tx.conn.execute(
+                    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload, outbox.c.headers)
+                    .where(outbox.c.service == tx.service, outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.id)
+                    .limit(self.batch_size)
+                )
+            ).all()
+            if not rows:
+                metrics.OUTBOX_BACKLOG.labels(tx.service).set(0)
+                return 0
+            await self.publisher.publish(
+                [
+                    OutboundRecord(
+                        topic=r.topic,
+                        key=r.key,
+                        value=r.payload.encode(),
+                        headers=orjson.loads(r.headers) if r.headers else {},
+                    )
+                    for r in rows
+                ]
+            )
+            await tx.conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_([r.id for r in rows]))
+                .values(published_at=tx.now())
+            )
+            backlog = await tx.conn.scalar(
+                select(func.count()).where(
+                    outbox.c.service == tx.service, outbox.c.published_at.is_(None)
+                )
+            )
+            metrics.OUTBOX_BACKLOG.labels(tx.service).set(max((backlog or 0) - len(rows), 0))
+            metrics.EVENTS_PUBLISHED.labels(tx.service).inc(len(rows))
+            return len(rows)
+
+
+def _advisory_lock_id(service: str) -> int:
+    # A stable 63-bit id per service ("leadfarm relay <service>").
+    return int.from_bytes(f"lf-relay-{service}".encode()[:8].ljust(8, b"_"), "big") >> 1

@@ -1,0 +1,197 @@
+"""The two runtimes, one code path.
+
+`embedded_runtime` runs all five services in one process on one SQLite file, where the
+outbox is the event log (`EmbeddedBus`). `cluster_runtime` runs one service against Kafka
+and PostgreSQL, with an outbox relay. Both build each service from the same composition
+root and run the same handlers through the same consumer runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+from contracts.topics import SERVICES, ServiceName, all_topics
+from services.auth import KeyStore
+from services.bus.base import Bus
+from services.bus.embedded import EmbeddedBus
+from services.bus.kafka import KafkaBus, create_topics
+from services.clock import Clock, SystemClock
+from services.consumer import ConsumerRunner
+from services.db import Database, UnitOfWork
+from services.migrate import upgrade
+from services.outbox import OutboxRelay, Publisher
+from services.settings import Settings
+from services.spec import ServiceBuilder, ServiceSpec
+from services.timers import TimerRunner
+
+log = logging.getLogger(__name__)
+
+
+def builder_of(service: ServiceName) -> ServiceBuilder:
+    """A service's composition root: `<service>.build`."""
+    module = importlib.import_module(service)
+    builder: ServiceBuilder = module.build
+    return builder
+
+
+@dataclass
+class Runtime:
+    mode: Literal["embedded", "cluster"]
+    settings: Settings
+    clock: Clock
+    database: Database
+    bus: Bus
+    publisher: Publisher | None
+    units: dict[ServiceName, UnitOfWork]
+    specs: list[ServiceSpec]
+    key_store: KeyStore
+    ready: bool = False
+    consumers: list[ConsumerRunner] = field(default_factory=list)
+    relays: list[OutboxRelay] = field(default_factory=list)
+    timer_runners: dict[ServiceName, TimerRunner] = field(default_factory=dict)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        settings = self.settings
+        if self.database.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.migrate_on_start:
+            await upgrade(
+                self.database,
+                {s.name: s.migrations for s in self.specs if s.migrations is not None},
+            )
+        if isinstance(self.bus, KafkaBus) and settings.create_topics:
+            await create_topics(
+                settings.kafka_bootstrap_servers,
+                all_topics(settings.topic_namespace),
+                settings.topic_partitions,
+            )
+        await self.bus.start()
+        namespace = settings.topic_namespace
+        for spec in self.specs:
+            unit = self.units[spec.name]
+            if self.publisher is not None:
+                relay = OutboxRelay(
+                    unit,
+                    self.publisher,
+                    batch_size=settings.relay_batch_size,
+                    poll_interval_s=settings.relay_poll_interval_s,
+                )
+                self.database.on_events_committed(relay.wake)
+                self.relays.append(relay)
+                self._spawn(relay.run(), f"relay-{spec.name}")
+            if spec.handlers:
+                runner = ConsumerRunner(
+                    unit,
+                    self.bus.subscribe(spec.group(namespace), spec.topics(namespace)),
+                    spec.handlers,
+                    group=spec.group(namespace),
+                    max_attempts=settings.consumer_max_attempts,
+                    retry_backoff_s=settings.consumer_retry_backoff_s,
+                    batch_size=settings.consumer_batch_size,
+                )
+                self.consumers.append(runner)
+                self._spawn(runner.run(), f"consumer-{spec.name}")
+            if spec.timer_handlers:
+                timer_runner = TimerRunner(
+                    unit, spec.timer_handlers, poll_interval_s=settings.timer_poll_interval_s
+                )
+                self.timer_runners[spec.name] = timer_runner
+                self._spawn(timer_runner.run(), f"timers-{spec.name}")
+        self.ready = True
+        log.info("leadfarm %s runtime started: %s", self.mode, ", ".join(s.name for s in self.specs))
+
+    def _spawn(self, coro: object, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+        task.add_done_callback(_log_crash)
+        self._tasks.append(task)
+
+    async def stop(self) -> None:
+        """Turn unready, stop consuming, finish in-flight work, flush the outbox, close."""
+        self.ready = False
+        for consumer in self.consumers:
+            await consumer.stop()
+        for timer_runner in self.timer_runners.values():
+            await timer_runner.stop()
+        consumer_tasks = [t for t in self._tasks if not t.get_name().startswith("relay-")]
+        _, late = await asyncio.wait(consumer_tasks, timeout=self.settings.shutdown_timeout_s) if consumer_tasks else (set(), set())
+        for task in late:
+            task.cancel()
+        for relay in self.relays:
+            await relay.stop()
+        for task in self._tasks:
+            if not task.done():
+                task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.bus.stop()
+        await self.database.dispose()
+        log.info("leadfarm %s runtime stopped", self.mode)
+
+    async def ensure_admin_key(self) -> str | None:
+        """On first start with no LEADFARM_ADMIN_KEY and no admin key stored, create one
+        and return it (to be printed once). Otherwise None."""
+        if self.settings.admin_key is not None or await self.key_store.has_active_admin():
+            return None
+        _, token = await self.key_store.create(
+            "bootstrap admin (printed once at first start)", "admin", None, self.clock.now()
+        )
+        return token
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped with an error", task.get_name(), exc_info=task.exception())
+
+
+def _build_specs(units: dict[ServiceName, UnitOfWork], settings: Settings) -> list[ServiceSpec]:
+    return [builder_of(name)(unit, settings) for name, unit in units.items()]
+
+
+def embedded_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    clock = clock or SystemClock()
+    database = Database(settings.database_url or settings.sqlite_url())
+    units = {
+        s: UnitOfWork(database, s, clock, settings.topic_namespace) for s in SERVICES
+    }
+    admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
+    return Runtime(
+        mode="embedded",
+        settings=settings,
+        clock=clock,
+        database=database,
+        bus=EmbeddedBus(database),
+        publisher=None,
+        units=units,
+        specs=_build_specs(units, settings),
+        key_store=KeyStore(units["ingest"], admin_key, settings.api_key_cache_s),
+    )
+
+
+def cluster_runtime(settings: Settings, service: ServiceName, clock: Clock | None = None) -> Runtime:
+    clock = clock or SystemClock()
+    database = Database(settings.cluster_database_url(), service=service)
+    unit = UnitOfWork(database, service, clock, settings.topic_namespace)
+    bus = KafkaBus(
+        settings.kafka_bootstrap_servers,
+        send_timeout_s=settings.kafka_send_timeout_s,
+        client_id=f"leadfarm-{service}",
+    )
+    admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
+    return Runtime(
+        mode="cluster",
+        settings=settings,
+        clock=clock,
+        database=database,
+        bus=bus,
+        publisher=bus,
+        units={service: unit},
+        specs=_build_specs({service: unit}, settings),
+        key_store=KeyStore(unit, admin_key, settings.api_key_cache_s),
+    )

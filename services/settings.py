@@ -1,0 +1,80 @@
+"""Settings from `LEADFARM_*` environment variables, validated at start-up.
+
+One base class here; each service adds its own with its own prefix
+(`LEADFARM_ROUTER_*`, ...) by subclassing `ServiceSettings`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "test"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADFARM_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("leadfarm-data")
+    database_url: str | None = None
+    """PostgreSQL (postgresql+asyncpg://...) for the cluster; embedded defaults to SQLite in
+    data_dir."""
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    topic_namespace: str = "leadfarm"
+    topic_partitions: int = 6
+    create_topics: bool = True
+    migrate_on_start: bool = True
+    admin_key: SecretStr | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    consumer_max_attempts: int = 3
+    consumer_retry_backoff_s: float = 0.2
+    consumer_batch_size: int = 200
+    kafka_send_timeout_s: float = 10.0
+    relay_poll_interval_s: float = 0.5
+    relay_batch_size: int = 500
+    timer_poll_interval_s: float = 1.0
+    shutdown_timeout_s: float = 20.0
+    api_key_cache_s: float = 10.0
+
+    @field_validator("topic_namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "-_." for c in value):
+            raise ValueError("must be letters, digits, '-', '_' or '.'")
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> Settings:
+        if self.env == "production" and self.admin_key is not None:
+            key = self.admin_key.get_secret_value()
+            if key.lower() in PLACEHOLDER_SECRETS or len(key) < 24:
+                raise ValueError(
+                    "LEADFARM_ADMIN_KEY is a placeholder or shorter than 24 characters; "
+                    "set a long random value in production"
+                )
+        return self
+
+    def sqlite_url(self) -> str:
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'leadfarm.db').resolve()}"
+
+    def cluster_database_url(self) -> str:
+        if not self.database_url or not self.database_url.startswith("postgresql"):
+            raise ValueError(
+                "LEADFARM_DATABASE_URL must be a PostgreSQL URL "
+                "(postgresql+asyncpg://user:pass@host:5432/db) to run a service in the cluster"
+            )
+        return self.database_url
+
+
+class ServiceSettings(BaseSettings):
+    """Base of per-service settings; subclasses set env_prefix to LEADFARM_<SERVICE>_."""
+
+    model_config = SettingsConfigDict(extra="ignore")

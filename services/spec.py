@@ -1,0 +1,38 @@
+"""What a service contributes to a runtime: its routes, event handlers and timer handlers.
+
+Each service package exposes `build(unit, settings) -> ServiceSpec`, its composition root.
+The runtimes call the same roots, embedded or in the cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from contracts.topics import ServiceName, topic_for
+from services.consumer import HandlerMap
+from services.db import UnitOfWork
+from services.settings import Settings
+from services.timers import TimerHandler
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: ServiceName
+    router: APIRouter
+    handlers: HandlerMap = field(default_factory=dict)
+    timer_handlers: dict[str, TimerHandler] = field(default_factory=dict)
+    migrations: Path | None = None
+
+    def group(self, namespace: str) -> str:
+        """The consumer group (and inbox name) of this service."""
+        return f"{namespace}.{self.name}"
+
+    def topics(self, namespace: str) -> list[str]:
+        return sorted({topic_for(t.SERVICE, namespace) for t in self.handlers})
+
+
+ServiceBuilder = Callable[[UnitOfWork, Settings], ServiceSpec]

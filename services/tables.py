@@ -1,0 +1,82 @@
+"""The chassis's own tables: outbox, inbox, timers, embedded consumer offsets and API keys.
+
+Tables are declared in placeholder schemas and mapped at connect time
+(`Database.schema_map`): on PostgreSQL the `chassis` tables live in each service's own
+schema and `auth` in its own; on SQLite (embedded) everything lives in the one file.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
+
+from services.sqltypes import BigId, UTCDateTime
+
+CHASSIS = "chassis"
+AUTH = "auth"
+
+metadata = MetaData()
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("service", String(32), nullable=False),
+    Column("topic", String(255), nullable=False),
+    Column("key", String(255), nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("headers", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime, nullable=True),
+    schema=CHASSIS,
+)
+Index("ix_outbox_unpublished", outbox.c.service, outbox.c.id, postgresql_where=outbox.c.published_at.is_(None))
+Index("ix_outbox_topic_id", outbox.c.topic, outbox.c.id)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("handled_at", UTCDateTime, nullable=False),
+    schema=CHASSIS,
+)
+
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("service", String(32), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("payload", Text, nullable=False, default="{}"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("fired_at", UTCDateTime, nullable=True),
+    schema=CHASSIS,
+)
+Index("ix_timers_due", timers.c.service, timers.c.due_at, postgresql_where=timers.c.fired_at.is_(None))
+Index("ix_timers_key", timers.c.service, timers.c.kind, timers.c.key)
+
+embedded_offsets = Table(
+    "embedded_offsets",
+    metadata,
+    Column("group_id", String(128), primary_key=True),
+    Column("position", BigId, nullable=False),
+    schema=CHASSIS,
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("rep_id", String(64), nullable=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    schema=AUTH,
+)

@@ -1,0 +1,157 @@
+"""Durable timers: deadlines stored in the owning service's database and fired by a runner.
+
+A timer is (service, kind, key) -> due_at plus a JSON payload; scheduling the same kind and
+key again replaces the pending one. The runner claims due timers one at a time with
+`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas never fire one twice, and runs the
+handler in the same transaction that marks it fired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, select, update
+
+from services import metrics
+from services.db import Tx, UnitOfWork
+from services.tables import timers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Timer:
+    id: int
+    kind: str
+    key: str
+    due_at: datetime
+    payload: dict[str, Any]
+
+
+TimerHandler = Callable[[Tx, Timer], Awaitable[None]]
+
+
+async def schedule(
+    tx: Tx, kind: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None
+) -> None:
+    await cancel(tx, kind, key)
+    await tx.conn.execute(
+        timers.insert().values(
+            service=tx.service,
+            kind=kind,
+            key=key,
+            due_at=due_at,
+            payload=orjson.dumps(payload or {}).decode(),
+            attempts=0,
+            created_at=tx.now(),
+        )
+    )
+
+
+async def cancel(tx: Tx, kind: str, key: str) -> None:
+    await tx.conn.execute(
+        delete(timers).where(
+            timers.c.service == tx.service,
+            timers.c.kind == kind,
+            timers.c.key == key,
+            timers.c.fired_at.is_(None),
+        )
+    )
+
+
+async def pending(tx: Tx, kind: str, key: str) -> Timer | None:
+    row = (
+        await tx.conn.execute(
+            select(timers).where(
+                timers.c.service == tx.service,
+                timers.c.kind == kind,
+                timers.c.key == key,
+                timers.c.fired_at.is_(None),
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return Timer(row.id, row.kind, row.key, row.due_at, orjson.loads(row.payload))
+
+
+class TimerRunner:
+    def __init__(
+        self,
+        unit: UnitOfWork,
+        handlers: dict[str, TimerHandler],
+        *,
+        poll_interval_s: float,
+        max_attempts: int = 5,
+    ) -> None:
+        self.unit = unit
+        self.handlers = handlers
+        self.poll_interval_s = poll_interval_s
+        self.max_attempts = max_attempts
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.fire_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - timers stay due; next round retries
+                log.warning("timer round failed, will retry: %s", exc)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_interval_s)
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    async def fire_due(self, limit: int = 1000) -> int:
+        """Fire every timer due by the clock's now; returns how many fired."""
+        fired = 0
+        while fired < limit and await self._fire_one():
+            fired += 1
+        return fired
+
+    async def _fire_one(self) -> bool:
+        async with self.unit.transaction() as tx:
+            now = tx.now()
+            query = (
+                select(timers)
+                .where(
+                    timers.c.service == tx.service,
+                    timers.c.fired_at.is_(None),
+                    timers.c.due_at <= now,
+                    timers.c.kind.in_(list(self.handlers)),
+                )
+                .order_by(timers.c.due_at, timers.c.id)
+                .limit(1)
+            )
+            if not self.unit.database.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            row = (await tx.conn.execute(query)).first()
+            if row is None:
+                return False
+            timer = Timer(row.id, row.kind, row.key, row.due_at, orjson.loads(row.payload))
+            try:
+                async with tx.conn.begin_nested():
+                    await self.handlers[timer.kind](tx, timer)
+            except Exception as exc:  # noqa: BLE001 - recorded on the timer, retried with backoff
+                attempts = row.attempts + 1
+                log.warning("timer %s/%s failed (attempt %d): %s", timer.kind, timer.key, attempts, exc)
+                values: dict[str, Any] = {"attempts": attempts, "last_error": str(exc)[:2000]}
+                if attempts >= self.max_attempts:
+                    values["fired_at"] = now
+                else:
+                    values["due_at"] = now + timedelta(seconds=2**attempts)
+                await tx.conn.execute(update(timers).where(timers.c.id == timer.id).values(**values))
+                return True
+            await tx.conn.execute(update(timers).where(timers.c.id == timer.id).values(fired_at=now))
+            metrics.TIMERS_FIRED.labels(tx.service, timer.kind).inc()
+            return True
