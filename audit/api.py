@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from audit.models import events
-from services.auth import Principal, require
+from services.auth import ManagerKey
 from services.db import UnitOfWork
 from services.problems import Problem
 
@@ -23,7 +23,7 @@ def build_router(unit: UnitOfWork) -> APIRouter:
     router = APIRouter(prefix="/audit/v1", tags=["audit"])
 
     @router.get("/leads/{lead_id}/timeline", response_model=Timeline)
-    async def timeline(lead_id: str, _: Principal = Depends(require("manager"))) -> Timeline:
+    async def timeline(lead_id: str, _: ManagerKey) -> Timeline:
         """Every event about the lead, in order, each a CloudEvent (`source` names the
         service that said it)."""
         async with unit.read() as conn:

@@ -58,7 +58,7 @@ def asyncapi_document() -> dict[str, Any]:
         service_messages = {
             t.replace(".", "_"): {"$ref": f"#/components/messages/{t.replace('.', '_')}"}
             for t, m in sorted(EVENT_TYPES.items())
-            if m.SERVICE == service
+            if service == m.SERVICE
         }
         channels[service] = {
             "address": topic,
@@ -77,9 +77,7 @@ def asyncapi_document() -> dict[str, Any]:
         operations[f"{service}_publish"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{service}"},
-            "messages": [
-                {"$ref": f"#/channels/{service}/messages/{k}"} for k in service_messages
-            ],
+            "messages": [{"$ref": f"#/channels/{service}/messages/{k}"} for k in service_messages],
         }
     return {
         "asyncapi": "3.0.0",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from ingest import repository, service
 from ingest.schemas import LeadAccepted, LeadIn, LeadOut
-from services.auth import Principal, require
+from services.auth import IngestOrRepKey, ManagerKey
 from services.db import UnitOfWork
 from services.problems import Problem, field_error
 
@@ -15,9 +15,7 @@ def build_router(unit: UnitOfWork) -> APIRouter:
     router = APIRouter(prefix="/ingest/v1", tags=["ingest"])
 
     @router.post("/leads", status_code=202, response_model=LeadAccepted)
-    async def post_lead(
-        body: LeadIn, request: Request, principal: Principal = Depends(require("ingest", "rep"))
-    ) -> LeadAccepted:
+    async def post_lead(body: LeadIn, request: Request, principal: IngestOrRepKey) -> LeadAccepted:
         """Accept one lead. Answers 202 once the lead is stored: it is never lost after that.
 
         A rep key submits a lead the rep found (rep prospecting, a referral at the close).
@@ -43,7 +41,7 @@ def build_router(unit: UnitOfWork) -> APIRouter:
         return LeadAccepted(lead_id=lead_id)
 
     @router.get("/leads/{lead_id}", response_model=LeadOut)
-    async def get_lead(lead_id: str, _: Principal = Depends(require("manager"))) -> LeadOut:
+    async def get_lead(lead_id: str, _: ManagerKey) -> LeadOut:
         async with unit.read() as conn:
             lead = await repository.get_lead(conn, lead_id)
         if lead is None:

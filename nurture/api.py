@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from nurture.models import enrolments
-from services.auth import Principal, require
+from services.auth import ManagerKey
 from services.db import UnitOfWork
 from services.problems import Problem
 
@@ -29,7 +29,7 @@ def build_router(unit: UnitOfWork) -> APIRouter:
     router = APIRouter(prefix="/nurture/v1", tags=["nurture"])
 
     @router.get("/leads/{lead_id}", response_model=EnrolmentOut)
-    async def get_enrolment(lead_id: str, _: Principal = Depends(require("manager"))) -> EnrolmentOut:
+    async def get_enrolment(lead_id: str, _: ManagerKey) -> EnrolmentOut:
         """The lead's current nurture enrolment: track, step and next touch."""
         async with unit.read() as conn:
             row = (

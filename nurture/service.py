@@ -42,15 +42,24 @@ async def enrol(tx: Tx, lead_id: str, reason: str, traceparent: str | None) -> s
     first_touch = now + timedelta(days=days_until_step(0))
     await tx.conn.execute(
         enrolments.insert().values(
-            id=enrolment_id, lead_id=lead_id, track=DEFAULT_TRACK, reason=reason,
-            status="active", step=0, enrolled_at=now, next_touch_at=first_touch,
+            id=enrolment_id,
+            lead_id=lead_id,
+            track=DEFAULT_TRACK,
+            reason=reason,
+            status="active",
+            step=0,
+            enrolled_at=now,
+            next_touch_at=first_touch,
         )
     )
     await timers.schedule(tx, TOUCH, enrolment_id, first_touch, {"lead_id": lead_id})
     await emit(
         tx,
         NurtureEnrolled(
-            lead_id=lead_id, enrolment_id=enrolment_id, track=DEFAULT_TRACK, reason=reason,
+            lead_id=lead_id,
+            enrolment_id=enrolment_id,
+            track=DEFAULT_TRACK,
+            reason=reason,
             next_touch_at=first_touch,
         ),
         traceparent=traceparent,
@@ -59,9 +68,7 @@ async def enrol(tx: Tx, lead_id: str, reason: str, traceparent: str | None) -> s
 
 
 async def touch(tx: Tx, enrolment_id: str) -> None:
-    row = (
-        await tx.conn.execute(select(enrolments).where(enrolments.c.id == enrolment_id))
-    ).first()
+    row = (await tx.conn.execute(select(enrolments).where(enrolments.c.id == enrolment_id))).first()
     if row is None or row.status != "active":
         return
     now = tx.now()

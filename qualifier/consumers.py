@@ -29,9 +29,17 @@ async def _qualify(tx: Tx, lead_id: str, lead: LeadProfile, traceparent: str) ->
     verdict = decide(lead)
     await repository.save_decision(tx, lead_id, verdict)
     if verdict.outcome == "qualified":
-        await emit(tx, LeadQualified(lead_id=lead_id, decision=verdict.decision, lead=lead), traceparent=traceparent)
+        await emit(
+            tx,
+            LeadQualified(lead_id=lead_id, decision=verdict.decision, lead=lead),
+            traceparent=traceparent,
+        )
     elif verdict.outcome == "deferred":
-        await emit(tx, LeadDeferred(lead_id=lead_id, decision=verdict.decision, lead=lead), traceparent=traceparent)
+        await emit(
+            tx,
+            LeadDeferred(lead_id=lead_id, decision=verdict.decision, lead=lead),
+            traceparent=traceparent,
+        )
     else:
         await emit(
             tx,

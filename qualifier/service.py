@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contracts.events import Decision, LeadProfile
+from contracts.events import Decision, LeadProfile, Lifecycle
 
 DEFINITION_VERSION = "skeleton-1"
 SHORT_TERM_DAYS = 90
@@ -28,8 +28,12 @@ def decide(lead: LeadProfile) -> Verdict:
         return Verdict(
             "disqualified",
             Decision(
-                lifecycle="name", stage="raw", term="long", score=0,
-                definition_version=DEFINITION_VERSION, reasons=["test lead"],
+                lifecycle="name",
+                stage="raw",
+                term="long",
+                score=0,
+                definition_version=DEFINITION_VERSION,
+                reasons=["test lead"],
             ),
         )
     score = 20
@@ -47,10 +51,13 @@ def decide(lead: LeadProfile) -> Verdict:
     short = lead.timeframe_days is not None and lead.timeframe_days <= SHORT_TERM_DAYS
     if short:
         score += 10
-    lifecycle = (
-        "prospect" if fits and selecting and lead.asked_to_be_contacted
-        else "suspect" if fits and selecting
-        else "target" if fits
+    lifecycle: Lifecycle = (
+        "prospect"
+        if fits and selecting and lead.asked_to_be_contacted
+        else "suspect"
+        if fits and selecting
+        else "target"
+        if fits
         else "name"
     )
     sales_ready = lifecycle == "prospect" and short

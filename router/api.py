@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from router import repository, service
 from router.schemas import ActivityIn, ActivityOut, AssignmentOut, RepIn, RepOut
-from services.auth import Principal, require
+from services.auth import ManagerKey, Principal, RepKey
 from services.db import UnitOfWork
 from services.problems import Problem
 
@@ -17,7 +17,7 @@ def build_router(unit: UnitOfWork) -> APIRouter:
     router = APIRouter(prefix="/router/v1", tags=["router"])
 
     @router.post("/reps", status_code=201, response_model=RepOut)
-    async def create_rep(body: RepIn, _: Principal = Depends(require("manager"))) -> RepOut:
+    async def create_rep(body: RepIn, _: ManagerKey) -> RepOut:
         rep_id = body.id or uuid.uuid4().hex[:12]
         async with unit.transaction() as tx:
             if await repository.rep_exists(tx, rep_id):
@@ -25,14 +25,12 @@ def build_router(unit: UnitOfWork) -> APIRouter:
             return await repository.insert_rep(tx, rep_id, body)
 
     @router.get("/reps", response_model=list[RepOut])
-    async def list_reps(_: Principal = Depends(require("manager"))) -> list[RepOut]:
+    async def list_reps(_: ManagerKey) -> list[RepOut]:
         async with unit.read() as conn:
             return await repository.list_reps(conn)
 
     @router.get("/leads/{lead_id}/assignment", response_model=AssignmentOut)
-    async def get_assignment(
-        lead_id: str, principal: Principal = Depends(require("rep"))
-    ) -> AssignmentOut:
+    async def get_assignment(lead_id: str, principal: RepKey) -> AssignmentOut:
         async with unit.read() as conn:
             assignment = await repository.assignment_for(conn, lead_id)
         _check_visible(assignment, lead_id, principal)
@@ -44,7 +42,7 @@ def build_router(unit: UnitOfWork) -> APIRouter:
         lead_id: str,
         body: ActivityIn,
         request: Request,
-        principal: Principal = Depends(require("rep")),
+        principal: RepKey,
     ) -> ActivityOut:
         """Log a call, email, meeting or note on a lead assigned to you."""
         async with unit.transaction() as tx:

@@ -33,7 +33,9 @@ class Consumers:
         await emit(
             tx,
             SlaBreached(
-                lead_id=timer.key, rep_id=assignment.rep_id, sla="first_touch",
+                lead_id=timer.key,
+                rep_id=assignment.rep_id,
+                sla="first_touch",
                 due_at=timer.due_at,
             ),
         )

@@ -17,8 +17,12 @@ def _rep(row: object) -> RepOut:
 
 async def insert_rep(tx: Tx, rep_id: str, body: RepIn) -> RepOut:
     values = {
-        "id": rep_id, "name": body.name, "email": body.email, "weight": body.weight,
-        "active": body.active, "created_at": tx.now(),
+        "id": rep_id,
+        "name": body.name,
+        "email": body.email,
+        "weight": body.weight,
+        "active": body.active,
+        "created_at": tx.now(),
     }
     await tx.conn.execute(reps.insert().values(**values))
     return RepOut.model_validate(values)
@@ -50,7 +54,9 @@ async def lock_cursor(tx: Tx, pool: str) -> str | None:
 
 async def move_cursor(tx: Tx, pool: str, rep_id: str, existed: bool) -> None:
     if existed:
-        await tx.conn.execute(update(cursors).where(cursors.c.pool == pool).values(last_rep_id=rep_id))
+        await tx.conn.execute(
+            update(cursors).where(cursors.c.pool == pool).values(last_rep_id=rep_id)
+        )
     else:
         await tx.conn.execute(cursors.insert().values(pool=pool, last_rep_id=rep_id))
 
@@ -68,8 +74,14 @@ async def insert_assignment(
 ) -> None:
     await tx.conn.execute(
         assignments.insert().values(
-            id=assignment_id, lead_id=lead_id, rep_id=rep_id, status=status, pool=pool,
-            rule=rule, first_touch_due_at=first_touch_due_at, created_at=tx.now(),
+            id=assignment_id,
+            lead_id=lead_id,
+            rep_id=rep_id,
+            status=status,
+            pool=pool,
+            rule=rule,
+            first_touch_due_at=first_touch_due_at,
+            created_at=tx.now(),
         )
     )
 

@@ -41,8 +41,14 @@ async def assign(
     reps = await repository.active_reps(tx)
     if not reps:
         await repository.insert_assignment(
-            tx, assignment_id=assignment_id, lead_id=lead_id, rep_id=None, status="queued",
-            pool=FALLBACK_QUEUE, rule=DEFAULT_RULE, first_touch_due_at=None,
+            tx,
+            assignment_id=assignment_id,
+            lead_id=lead_id,
+            rep_id=None,
+            status="queued",
+            pool=FALLBACK_QUEUE,
+            rule=DEFAULT_RULE,
+            first_touch_due_at=None,
         )
         await emit(
             tx,
@@ -54,15 +60,26 @@ async def assign(
     await repository.move_cursor(tx, DEFAULT_POOL, rep.id, existed=last is not None)
     due = tx.now() + first_touch
     await repository.insert_assignment(
-        tx, assignment_id=assignment_id, lead_id=lead_id, rep_id=rep.id, status="assigned",
-        pool=DEFAULT_POOL, rule=DEFAULT_RULE, first_touch_due_at=due,
+        tx,
+        assignment_id=assignment_id,
+        lead_id=lead_id,
+        rep_id=rep.id,
+        status="assigned",
+        pool=DEFAULT_POOL,
+        rule=DEFAULT_RULE,
+        first_touch_due_at=due,
     )
     await timers.schedule(tx, FIRST_TOUCH, lead_id, due, {"rep_id": rep.id})
     await emit(
         tx,
         LeadAssigned(
-            lead_id=lead_id, assignment_id=assignment_id, rep_id=rep.id, rep_name=rep.name,
-            pool=DEFAULT_POOL, rule=DEFAULT_RULE, strategy="round_robin",
+            lead_id=lead_id,
+            assignment_id=assignment_id,
+            rep_id=rep.id,
+            rep_name=rep.name,
+            pool=DEFAULT_POOL,
+            rule=DEFAULT_RULE,
+            strategy="round_robin",
             first_touch_due_at=due,
         ),
         traceparent=traceparent,
@@ -74,8 +91,12 @@ async def log_activity(
     tx: Tx, lead_id: str, rep_id: str, body: ActivityIn, traceparent: str | None
 ) -> ActivityOut:
     activity = ActivityOut(
-        id=str(uuid.uuid4()), lead_id=lead_id, rep_id=rep_id, channel=body.channel,
-        outcome=body.outcome, at=tx.now(),
+        id=str(uuid.uuid4()),
+        lead_id=lead_id,
+        rep_id=rep_id,
+        channel=body.channel,
+        outcome=body.outcome,
+        at=tx.now(),
     )
     await repository.insert_activity(tx, activity)
     await repository.mark_touched(tx, lead_id, activity.at)
@@ -83,8 +104,12 @@ async def log_activity(
     await emit(
         tx,
         ContactLogged(
-            lead_id=lead_id, activity_id=activity.id, rep_id=rep_id, channel=body.channel,
-            outcome=body.outcome, at=activity.at,
+            lead_id=lead_id,
+            activity_id=activity.id,
+            rep_id=rep_id,
+            channel=body.channel,
+            outcome=body.outcome,
+            at=activity.at,
         ),
         traceparent=traceparent,
     )

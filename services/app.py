@@ -85,7 +85,9 @@ def _health_router(runtime: Runtime) -> APIRouter:
         try:
             await runtime.bus.ping()
         except Exception as exc:  # noqa: BLE001 - reported as unready, not raised
-            return problem_response(request, Problem(503, f"The event bus does not answer: {exc!r}"))
+            return problem_response(
+                request, Problem(503, f"The event bus does not answer: {exc!r}")
+            )
         return {"status": "ready", "runtime": runtime.mode}
 
     @router.get("/metrics", include_in_schema=False)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
@@ -90,9 +90,7 @@ class KeyStore:
             stored_hash, principal = cached[1], cached[2]
         else:
             async with self.unit.read() as conn:
-                row = (
-                    await conn.execute(select(api_keys).where(api_keys.c.id == key_id))
-                ).first()
+                row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
             if row is None or row.revoked_at is not None:
                 stored_hash, principal = "", None
             else:
@@ -114,8 +112,12 @@ class KeyStore:
         async with self.unit.transaction() as tx:
             await tx.conn.execute(
                 api_keys.insert().values(
-                    id=key_id, name=name, scope=scope, rep_id=rep_id,
-                    secret_hash=secret_hash, created_at=now,
+                    id=key_id,
+                    name=name,
+                    scope=scope,
+                    rep_id=rep_id,
+                    secret_hash=secret_hash,
+                    created_at=now,
                 )
             )
         return key_id, token
@@ -123,9 +125,9 @@ class KeyStore:
     async def has_active_admin(self) -> bool:
         async with self.unit.read() as conn:
             found = await conn.scalar(
-                select(api_keys.c.id).where(
-                    api_keys.c.scope == "admin", api_keys.c.revoked_at.is_(None)
-                ).limit(1)
+                select(api_keys.c.id)
+                .where(api_keys.c.scope == "admin", api_keys.c.revoked_at.is_(None))
+                .limit(1)
             )
         return found is not None
 
@@ -166,6 +168,13 @@ def require(*scopes: Scope) -> Callable[[Request], Awaitable[Principal]]:
     return dependency
 
 
+# Route parameters that admit a key of the given scope (or one that implies it).
+IngestOrRepKey = Annotated[Principal, Depends(require("ingest", "rep"))]
+RepKey = Annotated[Principal, Depends(require("rep"))]
+ManagerKey = Annotated[Principal, Depends(require("manager"))]
+AdminKey = Annotated[Principal, Depends(require("admin"))]
+
+
 class KeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     scope: Scope
@@ -187,39 +196,48 @@ class KeyCreated(KeyOut):
 
 def admin_router() -> APIRouter:
     router = APIRouter(prefix="/admin/v1", tags=["admin"])
-    admin = Depends(require("admin"))
 
     @router.post("/keys", status_code=201, response_model=KeyCreated)
-    async def create_key(body: KeyIn, request: Request, _: Principal = admin) -> KeyCreated:
+    async def create_key(body: KeyIn, request: Request, _: AdminKey) -> KeyCreated:
         if body.scope == "rep" and not body.rep_id:
             raise Problem(
                 422,
                 "A rep key must name the rep it belongs to.",
-                errors=[{"field": "rep_id", "pointer": "/rep_id", "message": "required for scope rep"}],
+                errors=[
+                    {"field": "rep_id", "pointer": "/rep_id", "message": "required for scope rep"}
+                ],
             )
         store: KeyStore = request.app.state.key_store
         now = store.unit.clock.now()
         key_id, token = await store.create(body.name, body.scope, body.rep_id, now)
         return KeyCreated(
-            id=key_id, name=body.name, scope=body.scope, rep_id=body.rep_id,
-            created_at=now, key=token,
+            id=key_id,
+            name=body.name,
+            scope=body.scope,
+            rep_id=body.rep_id,
+            created_at=now,
+            key=token,
         )
 
     @router.get("/keys", response_model=list[KeyOut])
-    async def list_keys(request: Request, _: Principal = admin) -> list[KeyOut]:
+    async def list_keys(request: Request, _: AdminKey) -> list[KeyOut]:
         store: KeyStore = request.app.state.key_store
         async with store.unit.read() as conn:
             rows = (await conn.execute(select(api_keys).order_by(api_keys.c.created_at))).all()
         return [
             KeyOut(
-                id=r.id, name=r.name, scope=r.scope, rep_id=r.rep_id,
-                created_at=r.created_at, revoked_at=r.revoked_at,
+                id=r.id,
+                name=r.name,
+                scope=r.scope,
+                rep_id=r.rep_id,
+                created_at=r.created_at,
+                revoked_at=r.revoked_at,
             )
             for r in rows
         ]
 
     @router.delete("/keys/{key_id}", status_code=204)
-    async def revoke_key(key_id: str, request: Request, _: Principal = admin) -> None:
+    async def revoke_key(key_id: str, request: Request, _: AdminKey) -> None:
         store: KeyStore = request.app.state.key_store
         async with store.unit.transaction() as tx:
             result = await tx.conn.execute(

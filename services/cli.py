@@ -1,10 +1,10 @@
 """`leadfarm`: run, migrate and operate Leadfarm.
 
-    leadfarm up [--data-dir DIR] [--host H] [--port P]   all five services, embedded
-    leadfarm serve <service> [--host H] [--port P]       one service on Kafka + PostgreSQL
-    leadfarm migrate [--service NAME]                    bring the database schema up to date
-    leadfarm topics create [--partitions N]              create the Kafka topics
-    leadfarm contracts generate|check                    JSON Schemas and AsyncAPI
+leadfarm up [--data-dir DIR] [--host H] [--port P]   all five services, embedded
+leadfarm serve <service> [--host H] [--port P]       one service on Kafka + PostgreSQL
+leadfarm migrate [--service NAME]                    bring the database schema up to date
+leadfarm topics create [--partitions N]              create the Kafka topics
+leadfarm contracts generate|check                    JSON Schemas and AsyncAPI
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from services.settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="leadfarm", description="Open, event-driven lead routing.")
+    parser = argparse.ArgumentParser(
+        prog="leadfarm", description="Open, event-driven lead routing."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="run all five services in one process (embedded runtime)")

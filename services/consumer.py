@@ -63,6 +63,13 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def is_transient(exc: BaseException) -> bool:
+    """An infrastructure fault (not the message's): pause and retry, never dead-letter."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
 class PoisonMessage(Exception):
     """The message can never be handled (not an event, unknown type, invalid data)."""
 
@@ -113,8 +120,8 @@ class ConsumerRunner:
                 backoff = self.retry_backoff_s
             except asyncio.CancelledError:
                 raise
-            except TRANSIENT_ERRORS + (DBAPIError,) as exc:
-                log.warning("consumer %s paused by an infrastructure error: %s", self.group, exc)
+            except Exception as exc:  # noqa: BLE001 - unhandled messages were rewound; retry
+                log.warning("consumer %s paused by an error: %r", self.group, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -155,12 +162,15 @@ class ConsumerRunner:
                 metrics.HANDLER_SECONDS.labels(self.group).observe(time.perf_counter() - started)
                 metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "ok").inc()
                 return
-            except TRANSIENT_ERRORS:
-                raise
-            except Exception as exc:  # noqa: BLE001 - bounded retries, then the dead-letter topic
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
                 log.warning(
                     "handler for %s failed (attempt %d of %d): %r",
-                    envelope.type, attempt, self.max_attempts, exc,
+                    envelope.type,
+                    attempt,
+                    self.max_attempts,
+                    exc,
                 )
                 if attempt == self.max_attempts:
                     await self._dead_letter(message, exc, attempts=attempt)

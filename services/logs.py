@@ -23,7 +23,9 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
 # 7 to 15 digits with the usual separators (space, hyphen, parentheses): phone numbers in
 # any format. Not inside words, ids, dotted addresses or times, so IPs and UUIDs survive.
-_PHONE = re.compile(r"(?<![\w.:/-])(?!\d{4}-\d{2}-\d{2})\+?\(?\d(?:[\s()-]{0,2}\d){6,14}(?![\w.:/])")
+_PHONE = re.compile(
+    r"(?<![\w.:/-])(?!\d{4}-\d{2}-\d{2})\+?\(?\d(?:[\s()-]{0,2}\d){6,14}(?![\w.:/])"
+)
 _BEARER = re.compile(r"(?i)(bearer\s+|lf_[0-9a-f]{12}_)[A-Za-z0-9._~+/=-]+")
 
 

@@ -6,6 +6,7 @@ that caused them. On the embedded runtime these rows *are* the event log; in the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,10 +113,8 @@ class OutboxRelay:
                 metrics.OUTBOX_RELAY_FAILURES.labels(self.unit.service).inc()
                 backoff = min(backoff * 2, 5.0)
             if sent < self.batch_size:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=backoff)
-                except TimeoutError:
-                    pass
                 self._wake.clear()
 
     async def stop(self) -> None:
@@ -137,7 +136,13 @@ class OutboxRelay:
                 return 0
             rows = (
                 await tx.conn.execute(
-                    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload, outbox.c.headers)
+                    select(
+                        outbox.c.id,
+                        outbox.c.topic,
+                        outbox.c.key,
+                        outbox.c.payload,
+                        outbox.c.headers,
+                    )
                     .where(outbox.c.service == tx.service, outbox.c.published_at.is_(None))
                     .order_by(outbox.c.id)
                     .limit(self.batch_size)

@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import importlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from contracts.topics import SERVICES, ServiceName, all_topics
 from services.auth import KeyStore
@@ -104,10 +105,12 @@ class Runtime:
                 self.timer_runners[spec.name] = timer_runner
                 self._spawn(timer_runner.run(), f"timers-{spec.name}")
         self.ready = True
-        log.info("leadfarm %s runtime started: %s", self.mode, ", ".join(s.name for s in self.specs))
+        log.info(
+            "leadfarm %s runtime started: %s", self.mode, ", ".join(s.name for s in self.specs)
+        )
 
-    def _spawn(self, coro: object, name: str) -> None:
-        task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
         task.add_done_callback(_log_crash)
         self._tasks.append(task)
 
@@ -119,7 +122,11 @@ class Runtime:
         for timer_runner in self.timer_runners.values():
             await timer_runner.stop()
         consumer_tasks = [t for t in self._tasks if not t.get_name().startswith("relay-")]
-        _, late = await asyncio.wait(consumer_tasks, timeout=self.settings.shutdown_timeout_s) if consumer_tasks else (set(), set())
+        _, late = (
+            await asyncio.wait(consumer_tasks, timeout=self.settings.shutdown_timeout_s)
+            if consumer_tasks
+            else (set(), set())
+        )
         for task in late:
             task.cancel()
         for relay in self.relays:
@@ -157,9 +164,7 @@ def _build_specs(units: dict[ServiceName, UnitOfWork], settings: Settings) -> li
 def embedded_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     database = Database(settings.database_url or settings.sqlite_url())
-    units = {
-        s: UnitOfWork(database, s, clock, settings.topic_namespace) for s in SERVICES
-    }
+    units = {s: UnitOfWork(database, s, clock, settings.topic_namespace) for s in SERVICES}
     admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
     return Runtime(
         mode="embedded",
@@ -174,7 +179,9 @@ def embedded_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     )
 
 
-def cluster_runtime(settings: Settings, service: ServiceName, clock: Clock | None = None) -> Runtime:
+def cluster_runtime(
+    settings: Settings, service: ServiceName, clock: Clock | None = None
+) -> Runtime:
     clock = clock or SystemClock()
     database = Database(settings.cluster_database_url(), service=service)
     unit = UnitOfWork(database, service, clock, settings.topic_namespace)

@@ -30,7 +30,12 @@ outbox = Table(
     Column("published_at", UTCDateTime, nullable=True),
     schema=CHASSIS,
 )
-Index("ix_outbox_unpublished", outbox.c.service, outbox.c.id, postgresql_where=outbox.c.published_at.is_(None))
+Index(
+    "ix_outbox_unpublished",
+    outbox.c.service,
+    outbox.c.id,
+    postgresql_where=outbox.c.published_at.is_(None),
+)
 Index("ix_outbox_topic_id", outbox.c.topic, outbox.c.id)
 
 inbox = Table(
@@ -57,7 +62,9 @@ timers = Table(
     Column("fired_at", UTCDateTime, nullable=True),
     schema=CHASSIS,
 )
-Index("ix_timers_due", timers.c.service, timers.c.due_at, postgresql_where=timers.c.fired_at.is_(None))
+Index(
+    "ix_timers_due", timers.c.service, timers.c.due_at, postgresql_where=timers.c.fired_at.is_(None)
+)
 Index("ix_timers_key", timers.c.service, timers.c.kind, timers.c.key)
 
 embedded_offsets = Table(

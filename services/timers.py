@@ -9,6 +9,7 @@ handler in the same transaction that marks it fired.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -104,10 +105,8 @@ class TimerRunner:
                 raise
             except Exception as exc:  # noqa: BLE001 - timers stay due; next round retries
                 log.warning("timer round failed, will retry: %s", exc)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_interval_s)
-            except TimeoutError:
-                pass
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -144,14 +143,20 @@ class TimerRunner:
                     await self.handlers[timer.kind](tx, timer)
             except Exception as exc:  # noqa: BLE001 - recorded on the timer, retried with backoff
                 attempts = row.attempts + 1
-                log.warning("timer %s/%s failed (attempt %d): %s", timer.kind, timer.key, attempts, exc)
+                log.warning(
+                    "timer %s/%s failed (attempt %d): %s", timer.kind, timer.key, attempts, exc
+                )
                 values: dict[str, Any] = {"attempts": attempts, "last_error": str(exc)[:2000]}
                 if attempts >= self.max_attempts:
                     values["fired_at"] = now
                 else:
                     values["due_at"] = now + timedelta(seconds=2**attempts)
-                await tx.conn.execute(update(timers).where(timers.c.id == timer.id).values(**values))
+                await tx.conn.execute(
+                    update(timers).where(timers.c.id == timer.id).values(**values)
+                )
                 return True
-            await tx.conn.execute(update(timers).where(timers.c.id == timer.id).values(fired_at=now))
+            await tx.conn.execute(
+                update(timers).where(timers.c.id == timer.id).values(fired_at=now)
+            )
             metrics.TIMERS_FIRED.labels(tx.service, timer.kind).inc()
             return True

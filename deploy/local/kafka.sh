@@ -76,6 +76,7 @@ port_open() {
 #   request = size(12) | api_key 18 | api_version 0 | correlation_id 1 | client_id "lf"
 kafka_answers() {
   local reply
+  # shellcheck disable=SC2016  # $0/$1 are expanded by the inner bash
   reply=$(timeout 5 bash -c '
       exec 3<>"/dev/tcp/$0/$1" || exit 1
       printf "\x00\x00\x00\x0c\x00\x12\x00\x00\x00\x00\x00\x01\x00\x02lf" >&3
@@ -117,7 +118,7 @@ ensure_jars() {
     || { tail -n 40 "$CACHE_DIR/mvn.log" >&2; die "mvn copy-dependencies failed (see $CACHE_DIR/mvn.log)"; }
   [[ -f "$LIBS_DIR/kafka_2.13-$KAFKA_VERSION.jar" ]] || die "kafka_2.13-$KAFKA_VERSION.jar missing after mvn"
   echo "$want" >"$LIBS_MARKER"
-  log "jars ready ($(ls "$LIBS_DIR" | wc -l) files) in $((SECONDS - t0)) s"
+  log "jars ready ($(find "$LIBS_DIR" -name '*.jar' | wc -l) jars) in $((SECONDS - t0)) s"
 }
 
 # --- config -----------------------------------------------------------------

@@ -56,9 +56,9 @@ as_owner() {
 # Newest /usr/lib/postgresql/<ver>/bin that has the server tools.
 find_pg_bin() {
   local dir best=""
-  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V); do
+  while IFS= read -r dir; do
     [[ -x "$dir/pg_ctl" && -x "$dir/initdb" && -x "$dir/postgres" ]] && best="$dir"
-  done
+  done < <(compgen -G '/usr/lib/postgresql/*/bin' | sort -V)
   [[ -n "$best" ]] && echo "$best"
 }
 
@@ -184,6 +184,14 @@ cmd_start() {
   if [[ -z "$PG_BIN" ]]; then
     install_pg
     PG_BIN=$(find_pg_bin) || die "PostgreSQL installed but no server binaries in /usr/lib/postgresql/*/bin"
+    # Should the package still have started its own cluster on this port
+    # (e.g. an older postgresql-common without createcluster.d), just use it.
+    if pg_answers; then
+      log "the freshly installed package's cluster answers on $HOST:$PORT; using it"
+      ensure_role_db
+      log "url: $URL"
+      return 0
+    fi
   fi
   ((EUID == 0)) && ! id "$PG_OS_USER" >/dev/null 2>&1 &&
     die "running as root but there is no '$PG_OS_USER' OS user to own the cluster"
@@ -229,7 +237,7 @@ foreign_ctl() {
   if cluster=$(debian_cluster_on_port) && command -v pg_ctlcluster >/dev/null; then
     log "server on port $PORT is the Debian cluster '$cluster', not ours; using pg_ctlcluster $action"
     # shellcheck disable=SC2086  # "ver name" splits into two arguments
-    pg_ctlcluster $cluster "$action" -m fast
+    pg_ctlcluster $cluster "$action" -m fast 9>&-
     return 0
   fi
   die "the PostgreSQL server on $HOST:$PORT was not started by this script and is not a Debian cluster; $action it yourself"

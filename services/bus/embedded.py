@@ -82,7 +82,13 @@ class EmbeddedSubscription:
         async with self.database.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload, outbox.c.headers)
+                    select(
+                        outbox.c.id,
+                        outbox.c.topic,
+                        outbox.c.key,
+                        outbox.c.payload,
+                        outbox.c.headers,
+                    )
                     .where(outbox.c.id > self._cursor, outbox.c.topic.in_(self.topics))
                     .order_by(outbox.c.id)
                     .limit(max_records)

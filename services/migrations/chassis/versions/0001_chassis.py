@@ -32,7 +32,10 @@ def upgrade() -> None:
         schema=schema,
     )
     op.create_index(
-        "ix_outbox_unpublished", "outbox", ["service", "id"], schema=schema,
+        "ix_outbox_unpublished",
+        "outbox",
+        ["service", "id"],
+        schema=schema,
         postgresql_where=sa.text("published_at IS NULL"),
     )
     op.create_index("ix_outbox_topic_id", "outbox", ["topic", "id"], schema=schema)
@@ -58,7 +61,10 @@ def upgrade() -> None:
         schema=schema,
     )
     op.create_index(
-        "ix_timers_due", "timers", ["service", "due_at"], schema=schema,
+        "ix_timers_due",
+        "timers",
+        ["service", "due_at"],
+        schema=schema,
         postgresql_where=sa.text("fired_at IS NULL"),
     )
     op.create_index("ix_timers_key", "timers", ["service", "kind", "key"], schema=schema)

@@ -1,0 +1,83 @@
+"""Shared fixtures. Integration tests use the real broker and database from tests/infra.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import infra
+from tests.backends import Backend, ClusterBackend, EmbeddedBackend
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return "integration targets: " + infra.server_versions() + f" (CI={infra.IN_CI})"
+
+
+_integration_outcomes: dict[str, int] = {"passed": 0, "failed": 0, "skipped": 0}
+_integration_ids: set[str] = set()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    _integration_ids.update(i.nodeid for i in items if i.get_closest_marker("integration"))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.nodeid not in _integration_ids:
+        return
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        _integration_outcomes[report.outcome] = _integration_outcomes.get(report.outcome, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    o = _integration_outcomes
+    terminalreporter.write_line(
+        f"integration tests against real Kafka and PostgreSQL ({infra.server_versions()}): "
+        f"{o['passed']} passed, {o['failed']} failed, {o['skipped']} skipped"
+    )
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[infra.TestDatabase]:
+    """A database built by the migrations once per session, the template of each test's."""
+    infra.require_postgres()
+    db = infra.create_database()
+    infra.migrate_database(db)
+    yield db
+    infra.drop_database(db)
+
+
+@pytest.fixture
+def pg_database(pg_template: infra.TestDatabase) -> Iterator[infra.TestDatabase]:
+    """A PostgreSQL database of this test's own, already migrated."""
+    db = infra.create_database(template=pg_template.name)
+    yield db
+    infra.drop_database(db)
+
+
+@pytest.fixture(scope="session")
+def kafka() -> str:
+    return infra.require_kafka()
+
+
+@pytest.fixture
+async def embedded(tmp_path: Path) -> AsyncIterator[EmbeddedBackend]:
+    """All five services on the embedded runtime, in this process."""
+    backend = await EmbeddedBackend(tmp_path).start()
+    yield backend
+    await backend.stop()
+
+
+@pytest.fixture(params=["embedded", pytest.param("cluster", marks=pytest.mark.integration)])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """The same Leadfarm on each runtime: embedded, and real Kafka + PostgreSQL."""
+    runtime: Backend
+    if request.param == "embedded":
+        runtime = await EmbeddedBackend(tmp_path).start()
+    else:
+        database = request.getfixturevalue("pg_database")
+        kafka = request.getfixturevalue("kafka")
+        runtime = await ClusterBackend(database.url, kafka).start()
+    yield runtime
+    await runtime.stop()

@@ -1,0 +1,175 @@
+"""The walking skeleton's behaviours, written once and run on both runtimes: the embedded
+SQLite log, and real Kafka + PostgreSQL (the `cluster` parameter, marked integration)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import orjson
+from prometheus_client import REGISTRY
+
+from contracts.envelope import Envelope
+from contracts.events import LeadReceived, make_envelope
+from tests.backends import ADMIN, Backend, eventually
+
+SALES_READY = {
+    "email": "Dana.Lee@Acme.example",
+    "phone": "030 1234567",
+    "country": "de",
+    "first_name": "Dana",
+    "last_name": "Lee",
+    "company": "Acme GmbH",
+    "source": "website",
+    "timeframe_days": 30,
+    "asked_to_be_contacted": True,
+}
+LONG_TERM = {
+    "email": "sam@beta.example",
+    "company": "Beta Ltd",
+    "country": "GB",
+    "source": "webinar",
+    "timeframe_days": 270,
+}
+
+
+async def add_rep(backend: Backend, rep_id: str = "ana") -> None:
+    response = await backend.client("router").post(
+        "/router/v1/reps",
+        json={"id": rep_id, "name": rep_id.title(), "email": f"{rep_id}@example.com"},
+        headers=ADMIN,
+    )
+    assert response.status_code == 201, response.text
+
+
+def types(events: list[dict[str, object]]) -> list[object]:
+    return [e["type"] for e in events]
+
+
+async def test_two_leads_cross_all_five_services(backend: Backend) -> None:
+    await add_rep(backend)
+    ready = await backend.post_lead(**SALES_READY)
+    later = await backend.post_lead(**LONG_TERM)
+
+    ready_events = await backend.timeline_with(ready, "leadfarm.lead.assigned.v1")
+    later_events = await backend.timeline_with(later, "leadfarm.nurture.enrolled.v1")
+
+    assert types(ready_events)[:4] == [
+        "leadfarm.lead.received.v1",
+        "leadfarm.lead.captured.v1",
+        "leadfarm.lead.qualified.v1",
+        "leadfarm.lead.assigned.v1",
+    ]
+    assert [e["source"] for e in ready_events[:4]] == [
+        "/leadfarm/ingest",
+        "/leadfarm/ingest",
+        "/leadfarm/qualifier",
+        "/leadfarm/router",
+    ]
+    assert types(later_events)[:4] == [
+        "leadfarm.lead.received.v1",
+        "leadfarm.lead.captured.v1",
+        "leadfarm.lead.deferred.v1",
+        "leadfarm.nurture.enrolled.v1",
+    ]
+    # audit is the fifth service: it archived them all, each a full CloudEvent.
+    for lead_id, events in ((ready, ready_events), (later, later_events)):
+        trace_ids = {str(e["traceparent"]).split("-")[1] for e in events[:4]}
+        assert len(trace_ids) == 1, "one lead's events continue one trace"
+        for event in events:
+            assert event["specversion"] == "1.0"
+            assert event["subject"] == lead_id
+            assert event["datacontenttype"] == "application/json"
+            assert str(event["dataschema"]).endswith(f"{event['type']}.json")
+            Envelope.model_validate(event)
+    captured = ready_events[1]["data"]
+    assert isinstance(captured, dict)
+    assert captured["lead"]["email"] == "dana.lee@acme.example"
+    assert captured["lead"]["phone"] == "+49301234567"
+    assigned = ready_events[3]["data"]
+    assert isinstance(assigned, dict)
+    assert assigned["rep_id"] == "ana"
+
+    response = await backend.client("router").get(
+        f"/router/v1/leads/{ready}/assignment", headers=ADMIN
+    )
+    assert response.status_code == 200
+    assert response.json()["rep_id"] == "ana"
+    response = await backend.client("nurture").get(f"/nurture/v1/leads/{later}", headers=ADMIN)
+    assert response.status_code == 200
+    assert response.json()["status"] == "active"
+
+
+def duplicates_seen(backend: Backend, service: str) -> float:
+    group = f"{backend.settings.topic_namespace}.{service}"
+    return sum(
+        REGISTRY.get_sample_value(
+            "leadfarm_events_handled_total",
+            {"consumer": group, "type": t, "result": "duplicate"},
+        )
+        or 0.0
+        for t in ("leadfarm.lead.captured.v1", "leadfarm.lead.received.v1")
+    )
+
+
+async def test_the_same_event_delivered_twice_changes_nothing(backend: Backend) -> None:
+    await add_rep(backend)
+    lead_id = await backend.post_lead(**SALES_READY)
+    events = await backend.timeline_with(lead_id, "leadfarm.lead.assigned.v1")
+    captured = next(e for e in events if e["type"] == "leadfarm.lead.captured.v1")
+    before = {s: duplicates_seen(backend, s) for s in ("qualifier", "audit")}
+
+    await backend.inject("ingest", lead_id, orjson.dumps(captured))
+
+    async def both_skipped_it() -> bool:
+        return all(duplicates_seen(backend, s) > before[s] for s in ("qualifier", "audit"))
+
+    await eventually(both_skipped_it)
+    await add_rep(backend, "bo")  # a second rep would get a second assignment, if there were one
+    after = await backend.timeline(lead_id)
+    assert types(after) == types(events)
+    assert types(after).count("leadfarm.lead.qualified.v1") == 1
+    assert types(after).count("leadfarm.lead.assigned.v1") == 1
+
+
+async def test_a_poison_message_is_dead_lettered_and_the_consumer_goes_on(
+    backend: Backend,
+) -> None:
+    lead = str(uuid.uuid4())
+    unknown = Envelope(
+        source="/elsewhere",
+        type="leadfarm.no.such.thing.v1",
+        time=datetime.now(UTC),
+        subject=lead,
+        data={},
+    )
+    invalid = make_envelope(
+        LeadReceived(
+            lead_id=lead,
+            delivery_id="d1",
+            source="s",
+            provider="api",
+            received_at=datetime.now(UTC),
+        ),
+        time=datetime.now(UTC),
+    ).model_copy(update={"data": {"lead_id": lead}})  # required fields missing
+    await backend.inject("ingest", lead, b"this is not an event")
+    await backend.inject("ingest", lead, unknown.to_json())
+    await backend.inject("ingest", lead, invalid.to_json())
+
+    after = await backend.post_lead(**LONG_TERM)
+    await backend.timeline_with(after, "leadfarm.nurture.enrolled.v1")
+
+    async def dead() -> list[tuple[dict[str, str], bytes]] | None:
+        letters = await backend.dead_letters("ingest")
+        by_audit = [h for h, _ in letters if h["x-leadfarm-consumer"].endswith(".audit")]
+        return letters if len(by_audit) == 3 else None
+
+    letters = await eventually(dead)
+    values = {v for _, v in letters}
+    assert b"this is not an event" in values
+    errors = " ".join(h["x-leadfarm-error"] for h, _ in letters)
+    assert "unknown event type 'leadfarm.no.such.thing.v1'" in errors
+    assert "received_at" in errors  # the invalid one names the missing field
+    for headers, _ in letters:
+        assert headers["x-leadfarm-original-topic"] == backend.topic("ingest")
