@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "test"}
@@ -20,7 +20,7 @@ class Settings(BaseSettings):
 
     env: Literal["development", "test", "production"] = "development"
     data_dir: Path = Path("leadfarm-data")
-    database_url: str | None = None
+    database_url: str | None = Field(None, repr=False)
     """PostgreSQL (postgresql+asyncpg://...) for the cluster; embedded defaults to SQLite in
     data_dir."""
     kafka_bootstrap_servers: str = "127.0.0.1:9092"

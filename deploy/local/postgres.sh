@@ -84,7 +84,8 @@ pg_answers() {
   else
     isready=$(command -v pg_isready) || return 1
   fi
-  "$isready" -q -h "$HOST" -p "$PORT" -t 3
+  # -U/-d only to keep 'role "root" does not exist' out of the server log.
+  "$isready" -q -h "$HOST" -p "$PORT" -U postgres -d postgres -t 3
 }
 
 port_open() {
@@ -197,7 +198,20 @@ cmd_start() {
     die "running as root but there is no '$PG_OS_USER' OS user to own the cluster"
 
   if ours_running; then
-    die "cluster $DATA_DIR is running but not answering on port $PORT (other LEADFARM_PG_PORT?); try: $0 restart"
+    # Either still starting, or just killed (a SIGKILLed postmaster counts as
+    # running until it is reaped and its children have exited). Give it a moment.
+    local deadline=$((SECONDS + 15))
+    while ours_running && ! pg_answers && ((SECONDS < deadline)); do
+      sleep 0.5
+    done
+    if pg_answers; then
+      log "already running (cluster $DATA_DIR)"
+      ensure_role_db
+      log "url: $URL"
+      return 0
+    fi
+    ours_running &&
+      die "cluster $DATA_DIR is running but not answering on port $PORT (other LEADFARM_PG_PORT?); try: $0 restart"
   fi
   port_open && die "port $PORT is in use by something that does not answer as PostgreSQL"
 

@@ -1,0 +1,129 @@
+"""The consumer runner: bounded retries then the dead-letter topic, infrastructure errors
+paused and retried without dead-lettering, each event handled once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from contracts.events import LeadDisqualified, make_envelope
+from services.bus.embedded import EmbeddedBus
+from services.clock import ManualClock
+from services.consumer import ConsumerRunner, Incoming
+from services.db import Tx, UnitOfWork
+from services.outbox import emit
+from services.tables import inbox, outbox
+from tests.backends import eventually
+from tests.unit.chassis_fixtures import chassis_unit
+
+
+def disqualified(lead_id: str) -> LeadDisqualified:
+    return LeadDisqualified(lead_id=lead_id, reason="r", definition_version="v")
+
+
+async def run_with(unit: UnitOfWork, handler: Any, leads: list[str]) -> ConsumerRunner:
+    bus = EmbeddedBus(unit.database)
+    # The qualifier says lead.disqualified; the runner below consumes its topic.
+    qualifier_unit = UnitOfWork(unit.database, "qualifier", unit.clock, unit.topic_namespace)
+    for lead in leads:
+        async with qualifier_unit.transaction() as tx:
+            await emit(tx, disqualified(lead))
+    runner = ConsumerRunner(
+        unit,
+        bus.subscribe("t.test", ["t.qualifier"]),
+        {LeadDisqualified: handler},
+        group="t.test",
+        max_attempts=3,
+        retry_backoff_s=0.001,
+        batch_size=10,
+    )
+    return runner
+
+
+async def dead_letters(unit: UnitOfWork) -> list[dict[str, str]]:
+    async with unit.read() as conn:
+        rows = (
+            await conn.execute(select(outbox.c.headers).where(outbox.c.topic == "t.qualifier.dlq"))
+        ).all()
+    return [orjson.loads(r.headers) for r in rows]
+
+
+async def handled_count(unit: UnitOfWork) -> int:
+    async with unit.read() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(inbox)) or 0)
+
+
+async def test_a_failing_handler_is_retried_then_dead_lettered_and_the_next_goes_on(
+    tmp_path: Path,
+) -> None:
+    calls: list[str] = []
+
+    async def handler(tx: Tx, event: Incoming[LeadDisqualified]) -> None:
+        calls.append(event.data.lead_id)
+        if event.data.lead_id == "bad":
+            raise ValueError("cannot route this lead")
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        runner = await run_with(unit, handler, ["bad", "good"])
+        task = asyncio.create_task(runner.run())
+        try:
+            await eventually(lambda: asyncio.sleep(0, "good" in calls))
+            letters = await eventually(lambda: dead_letters(unit))
+        finally:
+            await runner.stop()
+            await task
+        assert calls.count("bad") == 3
+        assert calls.count("good") == 1
+        assert letters[0]["x-leadfarm-error"] == "ValueError: cannot route this lead"
+        assert letters[0]["x-leadfarm-attempts"] == "3"
+        assert letters[0]["x-leadfarm-consumer"] == "t.test"
+        assert await handled_count(unit) == 1  # the dead letter is not "handled"
+
+
+async def test_infrastructure_errors_pause_and_retry_without_dead_letters(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    async def flaky(tx: Tx, event: Incoming[LeadDisqualified]) -> None:
+        calls.append(event.data.lead_id)
+        if len(calls) <= 2:
+            raise OperationalError("SELECT 1", {}, ConnectionError("database restarting"))
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        runner = await run_with(unit, flaky, ["a", "b"])
+        task = asyncio.create_task(runner.run())
+        try:
+            await eventually(lambda: asyncio.sleep(0, calls.count("b") == 1))
+            await eventually(lambda: handled_count(unit))
+        finally:
+            await runner.stop()
+            await task
+        assert calls == ["a", "a", "a", "b"]
+        assert await dead_letters(unit) == []
+        assert await handled_count(unit) == 2
+
+
+async def test_a_redelivered_event_is_handled_once(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    async def handler(tx: Tx, event: Incoming[LeadDisqualified]) -> None:
+        calls.append(event.data.lead_id)
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        runner = await run_with(unit, handler, ["once"])
+        await runner.subscription.start()
+        messages = await runner.subscription.fetch(10, 0.1)
+        for message in messages + messages:  # the same delivery twice
+            await runner.handle(message)
+        assert calls == ["once"]
+        assert await handled_count(unit) == 1
+
+
+def test_envelopes_keep_their_time() -> None:
+    envelope = make_envelope(disqualified("x"), time=datetime(2026, 1, 1, tzinfo=UTC))
+    assert envelope.time.year == 2026

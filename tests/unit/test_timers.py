@@ -1,0 +1,67 @@
+"""Durable timers fire once, when due by the injected clock, and survive failures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from services import timers
+from services.clock import ManualClock
+from services.db import Tx
+from services.timers import Timer, TimerRunner
+from tests.unit.chassis_fixtures import chassis_unit
+
+
+async def test_a_timer_fires_once_when_due_and_can_be_replaced_or_cancelled(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    fired: list[tuple[str, dict[str, object]]] = []
+
+    async def on_due(tx: Tx, timer: Timer) -> None:
+        fired.append((timer.key, timer.payload))
+
+    async with chassis_unit(tmp_path, clock) as unit:
+        runner = TimerRunner(unit, {"ping": on_due}, poll_interval_s=60)
+        async with unit.transaction() as tx:
+            await timers.schedule(tx, "ping", "a", clock.now() + timedelta(minutes=5), {"n": 1})
+            await timers.schedule(tx, "ping", "b", clock.now() + timedelta(minutes=5))
+            await timers.schedule(tx, "ping", "b", clock.now() + timedelta(minutes=50))
+            await timers.schedule(tx, "ping", "c", clock.now() + timedelta(minutes=1))
+            await timers.cancel(tx, "ping", "c")
+
+        assert await runner.fire_due() == 0
+        clock.advance(timedelta(minutes=5))
+        assert await runner.fire_due() == 1
+        assert fired == [("a", {"n": 1})]
+        assert await runner.fire_due() == 0, "fired timers do not fire again"
+        clock.advance(timedelta(minutes=45))
+        assert await runner.fire_due() == 1
+        assert [k for k, _ in fired] == ["a", "b"]
+
+
+async def test_a_failing_timer_is_retried_with_backoff_then_given_up(tmp_path: Path) -> None:
+    clock = ManualClock()
+    attempts: list[int] = []
+
+    async def broken(tx: Tx, timer: Timer) -> None:
+        attempts.append(1)
+        raise RuntimeError("downstream down")
+
+    async with chassis_unit(tmp_path, clock) as unit:
+        runner = TimerRunner(unit, {"boom": broken}, poll_interval_s=60, max_attempts=3)
+        async with unit.transaction() as tx:
+            await timers.schedule(tx, "boom", "x", clock.now())
+        await runner.fire_due()
+        assert len(attempts) == 1
+        assert await runner.fire_due() == 0, "not again before the backoff"
+        async with unit.transaction() as tx:
+            pending = await timers.pending(tx, "boom", "x")
+        assert pending is not None
+        assert pending.due_at == clock.now() + timedelta(seconds=2)
+        for _ in range(5):
+            clock.advance(timedelta(minutes=1))
+            await runner.fire_due()
+        assert len(attempts) == 3
+        async with unit.transaction() as tx:
+            assert await timers.pending(tx, "boom", "x") is None
