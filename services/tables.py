@@ -29,6 +29,8 @@ outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("published_at", UTCDateTime, nullable=True),
     schema=CHASSIS,
+    # Never reuse an id: on SQLite the outbox is the log and ids are its offsets.
+    sqlite_autoincrement=True,
 )
 Index(
     "ix_outbox_unpublished",
@@ -61,6 +63,7 @@ timers = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("fired_at", UTCDateTime, nullable=True),
     schema=CHASSIS,
+    sqlite_autoincrement=True,
 )
 Index(
     "ix_timers_due", timers.c.service, timers.c.due_at, postgresql_where=timers.c.fired_at.is_(None)

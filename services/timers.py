@@ -138,6 +138,10 @@ class TimerRunner:
             if row is None:
                 return False
             timer = Timer(row.id, row.kind, row.key, row.due_at, orjson.loads(row.payload))
+            # Marked fired first, so a handler that schedules the same kind and key again
+            # (a repeating touch) replaces nothing but itself.
+            fired = update(timers).where(timers.c.id == timer.id)
+            await tx.conn.execute(fired.values(fired_at=now))
             try:
                 async with tx.conn.begin_nested():
                     await self.handlers[timer.kind](tx, timer)
@@ -147,16 +151,9 @@ class TimerRunner:
                     "timer %s/%s failed (attempt %d): %s", timer.kind, timer.key, attempts, exc
                 )
                 values: dict[str, Any] = {"attempts": attempts, "last_error": str(exc)[:2000]}
-                if attempts >= self.max_attempts:
-                    values["fired_at"] = now
-                else:
-                    values["due_at"] = now + timedelta(seconds=2**attempts)
-                await tx.conn.execute(
-                    update(timers).where(timers.c.id == timer.id).values(**values)
-                )
+                if attempts < self.max_attempts:
+                    values |= {"fired_at": None, "due_at": now + timedelta(seconds=2**attempts)}
+                await tx.conn.execute(fired.values(**values))
                 return True
-            await tx.conn.execute(
-                update(timers).where(timers.c.id == timer.id).values(fired_at=now)
-            )
             metrics.TIMERS_FIRED.labels(tx.service, timer.kind).inc()
             return True

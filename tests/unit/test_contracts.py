@@ -53,7 +53,7 @@ OLD = {
 
 
 def with_changes(**changes: object) -> dict[str, object]:
-    new = json.loads(json.dumps(OLD))
+    new: dict[str, object] = json.loads(json.dumps(OLD))
     new.update(changes)
     return new
 

@@ -65,3 +65,22 @@ async def test_a_failing_timer_is_retried_with_backoff_then_given_up(tmp_path: P
         assert len(attempts) == 3
         async with unit.transaction() as tx:
             assert await timers.pending(tx, "boom", "x") is None
+
+
+async def test_a_handler_may_reschedule_its_own_timer(tmp_path: Path) -> None:
+    """A repeating timer (a nurture touch every 90 days) reschedules the key that fired."""
+    clock = ManualClock()
+    fired_at: list[object] = []
+
+    async def repeat(tx: Tx, timer: Timer) -> None:
+        fired_at.append(tx.now())
+        await timers.schedule(tx, "repeat", timer.key, tx.now() + timedelta(days=90))
+
+    async with chassis_unit(tmp_path, clock) as unit:
+        runner = TimerRunner(unit, {"repeat": repeat}, poll_interval_s=60)
+        async with unit.transaction() as tx:
+            await timers.schedule(tx, "repeat", "only", clock.now())
+        for _ in range(3):
+            assert await runner.fire_due() == 1
+            clock.advance(timedelta(days=90))
+        assert len(fired_at) == 3

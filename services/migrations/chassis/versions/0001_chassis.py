@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("published_at", UTCDateTime, nullable=True),
         schema=schema,
+        sqlite_autoincrement=True,
     )
     op.create_index(
         "ix_outbox_unpublished",
@@ -59,6 +60,7 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("fired_at", UTCDateTime, nullable=True),
         schema=schema,
+        sqlite_autoincrement=True,
     )
     op.create_index(
         "ix_timers_due",
