@@ -42,7 +42,7 @@ async def eventually(
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
 
 
-def test_settings(**overrides: Any) -> Settings:
+def leadfarm_test_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "env": "test",
         "admin_key": ADMIN_KEY,
@@ -84,7 +84,9 @@ class Backend:
         events: list[dict[str, Any]] = response.json()["events"]
         return events
 
-    async def timeline_with(self, lead_id: str, *types: str) -> list[dict[str, Any]]:
+    async def timeline_with(
+        self, lead_id: str, *types: str, timeout: float = 60.0
+    ) -> list[dict[str, Any]]:
         """Wait until the lead's timeline holds every one of `types`."""
 
         async def probe() -> list[dict[str, Any]] | None:
@@ -92,7 +94,7 @@ class Backend:
             seen = {e["type"] for e in events}
             return events if all(t in seen for t in types) else None
 
-        return await eventually(probe)
+        return await eventually(probe, timeout=timeout)
 
     def topic(self, service: ServiceName) -> str:
         return topic_for(service, self.settings.topic_namespace)
@@ -115,7 +117,7 @@ class EmbeddedBackend(Backend):
     name = "embedded"
 
     def __init__(self, data_dir: Path, clock: Clock | None = None, **overrides: Any) -> None:
-        self.settings = test_settings(data_dir=data_dir, **overrides)
+        self.settings = leadfarm_test_settings(data_dir=data_dir, **overrides)
         self.runtime = embedded_runtime(self.settings, clock=clock)
         self.runtimes = {s: self.runtime for s in SERVICES}
 
@@ -157,7 +159,7 @@ class ClusterBackend(Backend):
     name = "cluster"
 
     def __init__(self, database_url: str, kafka: str, clock: Clock | None = None, **overrides: Any):
-        self.settings = test_settings(
+        self.settings = leadfarm_test_settings(
             database_url=database_url, kafka_bootstrap_servers=kafka, **overrides
         )
         self.runtimes = {s: cluster_runtime(self.settings, s, clock=clock) for s in SERVICES}

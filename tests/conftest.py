@@ -39,7 +39,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_template() -> Iterator[infra.TestDatabase]:
+def pg_template() -> Iterator[infra.ScratchDatabase]:
     """A database built by the migrations once per session, the template of each test's."""
     infra.require_postgres()
     db = infra.create_database()
@@ -49,7 +49,7 @@ def pg_template() -> Iterator[infra.TestDatabase]:
 
 
 @pytest.fixture
-def pg_database(pg_template: infra.TestDatabase) -> Iterator[infra.TestDatabase]:
+def pg_database(pg_template: infra.ScratchDatabase) -> Iterator[infra.ScratchDatabase]:
     """A PostgreSQL database of this test's own, already migrated."""
     db = infra.create_database(template=pg_template.name)
     yield db

@@ -68,12 +68,12 @@ def require_postgres() -> str:
 
 
 @dataclass
-class TestDatabase:
+class ScratchDatabase:
     name: str
     url: str  # SQLAlchemy asyncpg URL
 
 
-def create_database(template: str | None = None) -> TestDatabase:
+def create_database(template: str | None = None) -> ScratchDatabase:
     """A fresh database (a copy of `template` when given), dropped by `drop_database`."""
     import asyncpg
 
@@ -90,10 +90,10 @@ def create_database(template: str | None = None) -> TestDatabase:
     run_async(run())
     base = urlparse(POSTGRES)
     url = base._replace(scheme="postgresql+asyncpg", path=f"/{name}").geturl()
-    return TestDatabase(name=name, url=url)
+    return ScratchDatabase(name=name, url=url)
 
 
-def migrate_database(db: TestDatabase) -> None:
+def migrate_database(db: ScratchDatabase) -> None:
     """Build every service's schema in `db` with the migrations."""
     from contracts.topics import SERVICES
     from services.db import Database
@@ -113,7 +113,7 @@ def migrate_database(db: TestDatabase) -> None:
     run_async(run())
 
 
-def drop_database(db: TestDatabase) -> None:
+def drop_database(db: ScratchDatabase) -> None:
     import asyncpg
 
     async def run() -> None:

@@ -1,0 +1,78 @@
+"""`leadfarm up` as a user runs it: first start prints an admin key once, a posted lead has
+a timeline through the qualifier to the router or nurture within a second, SIGTERM stops it
+cleanly, and a restart keeps the data and prints no new key."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.processes import Process, free_port, stopped_cleanly, wait_for
+
+pytestmark = pytest.mark.e2e
+
+KEY = re.compile(r"\b(lf_[0-9a-f]{12}_[A-Za-z0-9_-]+)")
+
+
+def test_leadfarm_up_end_to_end(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    args = ["up", "--data-dir", str(tmp_path / "data"), "--port", str(port)]
+    env = {"LEADFARM_LOG_LEVEL": "INFO"}
+    first = Process(args, env, tmp_path / "first.log")
+    http = httpx.Client(base_url=base, timeout=5)
+    try:
+        first.wait_ready(base)
+        match = wait_for(lambda: KEY.search(first.output()))
+        assert isinstance(match, re.Match)
+        auth = {"Authorization": f"Bearer {match.group(1)}"}
+        http.headers.update(auth)
+        assert (
+            http.post(
+                "/router/v1/reps", json={"id": "ana", "name": "Ana", "email": "ana@example.com"}
+            ).status_code
+            == 201
+        )
+
+        posted = time.monotonic()
+        ready = http.post(
+            "/ingest/v1/leads",
+            json={
+                "email": "pii.check@acme.example",
+                "phone": "+49 30 9876543",
+                "company": "Acme",
+                "timeframe_days": 14,
+                "asked_to_be_contacted": True,
+            },
+        ).json()["lead_id"]
+        later = http.post(
+            "/ingest/v1/leads", json={"email": "later@beta.example", "timeframe_days": 365}
+        ).json()["lead_id"]
+
+        def timeline_types(lead_id: str) -> list[str]:
+            response = http.get(f"/audit/v1/leads/{lead_id}/timeline")
+            return [e["type"] for e in response.json()["events"]] if response.is_success else []
+
+        wait_for(lambda: "leadfarm.lead.assigned.v1" in timeline_types(ready), timeout=1.0)
+        wait_for(lambda: "leadfarm.nurture.enrolled.v1" in timeline_types(later), timeout=1.0)
+        assert time.monotonic() - posted < 2.0
+    finally:
+        assert stopped_cleanly(first), first.output()[-2000:]
+    log = first.output()
+    assert "pii.check@acme.example" not in log
+    assert "9876543" not in log
+
+    second = Process(args, {}, tmp_path / "second.log")
+    try:
+        second.wait_ready(base)
+        time.sleep(0.2)
+        assert not KEY.search(second.output()), "the admin key is printed only once"
+        kept = http.get(f"/audit/v1/leads/{ready}/timeline")
+        assert kept.status_code == 200
+    finally:
+        http.close()
+        assert stopped_cleanly(second), second.output()[-2000:]
