@@ -109,7 +109,7 @@ class OutboxRelay:
                 raise
             except Exception as exc:  # noqa: BLE001 - rows stay in the outbox; retried below
                 sent = 0
-                log.warning("outbox relay failed, will retry: %s", exc)
+                log.warning("outbox relay failed, will retry: %r", exc)
                 metrics.OUTBOX_RELAY_FAILURES.labels(self.unit.service).inc()
                 backoff = min(backoff * 2, 5.0)
             if sent < self.batch_size:

@@ -104,7 +104,7 @@ class TimerRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - timers stay due; next round retries
-                log.warning("timer round failed, will retry: %s", exc)
+                log.warning("timer round failed, will retry: %r", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_interval_s)
 

@@ -1,0 +1,39 @@
+# The README's two commands: `make up` and `make test`. Both install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up test install provision lint typecheck pytest contracts clean
+
+up: $(STAMP)  ## install and run all five services in one process (embedded, SQLite)
+	$(BIN)/leadfarm up
+
+test: $(STAMP) provision lint typecheck pytest  ## install, provision Kafka + PostgreSQL, run everything
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+provision:  ## real Kafka (Maven Central jars) and PostgreSQL (Debian packages), when absent
+	bash deploy/local/provision.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy .
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+contracts: $(STAMP)  ## regenerate contracts/schemas and contracts/asyncapi.json
+	$(BIN)/leadfarm contracts generate
+
+clean:
+	rm -rf $(VENV) leadfarm-data .pytest_cache .mypy_cache .ruff_cache
