@@ -14,6 +14,7 @@ from contracts.topics import SERVICES, dlq_for, topic_for
 CONTRACTS_DIR = Path(__file__).parent
 SCHEMA_DIR = CONTRACTS_DIR / "schemas"
 ASYNCAPI_PATH = CONTRACTS_DIR / "asyncapi.json"
+OPENAPI_PATH = CONTRACTS_DIR / "openapi.json"
 
 
 def event_schemas() -> dict[str, dict[str, Any]]:
@@ -97,6 +98,20 @@ def asyncapi_document() -> dict[str, Any]:
     }
 
 
+def openapi_document() -> dict[str, Any]:
+    """The HTTP API of all five services (the paths are the same embedded or in the
+    cluster). Built from the app factory without starting anything."""
+    from services.app import create_app
+    from services.runtime import embedded_runtime
+    from services.settings import Settings
+
+    unused = "sqlite+aiosqlite:////nonexistent/leadfarm-openapi.db"  # never connected to
+    app = create_app(embedded_runtime(Settings(database_url=unused)))
+    doc = app.openapi()
+    doc["info"]["title"] = "Leadfarm"
+    return doc
+
+
 def render(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
@@ -104,6 +119,7 @@ def render(doc: dict[str, Any]) -> str:
 def generated_files() -> dict[Path, str]:
     files = {SCHEMA_DIR / name: render(s) for name, s in event_schemas().items()}
     files[ASYNCAPI_PATH] = render(asyncapi_document())
+    files[OPENAPI_PATH] = render(openapi_document())
     return files
 
 

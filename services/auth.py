@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 
@@ -132,18 +133,19 @@ class KeyStore:
         return found is not None
 
 
-def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+# Declares the scheme in OpenAPI; the token itself is checked by `require`.
+_bearer = HTTPBearer(auto_error=False, description="A Leadfarm API key: lf_<id>_<secret>")
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def require(*scopes: Scope) -> Callable[[Request], Awaitable[Principal]]:
+def require(
+    *scopes: Scope,
+) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[Principal]]:
     """A dependency admitting keys whose scope covers any of `scopes`."""
 
-    async def dependency(request: Request) -> Principal:
-        token = bearer_token(request)
-        if token is None:
+    async def dependency(request: Request, credentials: BearerCredentials) -> Principal:
+        token = credentials.credentials.strip() if credentials else None
+        if not token:
             raise Problem(
                 401,
                 "Send an API key as 'Authorization: Bearer <key>'.",

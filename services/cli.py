@@ -158,6 +158,7 @@ async def _topics(settings: Settings, action: str, partitions: int | None) -> in
             settings.kafka_bootstrap_servers,
             all_topics(settings.topic_namespace),
             partitions or settings.topic_partitions,
+            settings.topic_replication_factor,
         )
         print("created: " + (", ".join(created) if created else "nothing (all exist)"))
         return 0

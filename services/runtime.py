@@ -71,6 +71,7 @@ class Runtime:
                 settings.kafka_bootstrap_servers,
                 all_topics(settings.topic_namespace),
                 settings.topic_partitions,
+                settings.topic_replication_factor,
             )
         await self.bus.start()
         namespace = settings.topic_namespace

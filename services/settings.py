@@ -25,7 +25,10 @@ class Settings(BaseSettings):
     data_dir."""
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     topic_namespace: str = "leadfarm"
-    topic_partitions: int = 6
+    topic_partitions: int = Field(6, ge=1)
+    topic_replication_factor: int = Field(1, ge=1)
+    """Replicas of each topic Leadfarm creates: 3 on a production cluster (producers send
+    with acks=all, so min.insync.replicas must be reachable)."""
     create_topics: bool = True
     migrate_on_start: bool = True
     admin_key: SecretStr | None = None
