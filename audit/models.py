@@ -17,6 +17,5 @@ events = Table(
     Column("time", UTCDateTime, nullable=False),
     Column("envelope", Json, nullable=False),
     Column("recorded_at", UTCDateTime, nullable=False),
-    schema="audit",
 )
 Index("ix_audit_events_lead", events.c.lead_id, events.c.time)

@@ -15,7 +15,6 @@ leads = Table(
     Column("profile", Json, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    schema="ingest",
 )
 Index("ix_ingest_leads_email", leads.c.email)
 Index("ix_ingest_leads_phone", leads.c.phone)
@@ -31,6 +30,5 @@ deliveries = Table(
     Column("status", String(16), nullable=False),
     Column("reason", Text, nullable=True),
     Column("received_at", UTCDateTime, nullable=False),
-    schema="ingest",
 )
 Index("ix_ingest_deliveries_lead", deliveries.c.lead_id)

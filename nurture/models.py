@@ -17,6 +17,5 @@ enrolments = Table(
     Column("step", Integer, nullable=False),
     Column("enrolled_at", UTCDateTime, nullable=False),
     Column("next_touch_at", UTCDateTime, nullable=True),
-    schema="nurture",
 )
 Index("ix_nurture_enrolments_lead", enrolments.c.lead_id)

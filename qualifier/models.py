@@ -18,5 +18,4 @@ decisions = Table(
     Column("definition_version", String(64), nullable=False),
     Column("reasons", Json, nullable=False),
     Column("decided_at", UTCDateTime, nullable=False),
-    schema="qualifier",
 )

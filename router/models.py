@@ -15,7 +15,6 @@ reps = Table(
     Column("weight", Integer, nullable=False),
     Column("active", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
-    schema="router",
 )
 
 assignments = Table(
@@ -30,7 +29,6 @@ assignments = Table(
     Column("first_touch_due_at", UTCDateTime, nullable=True),
     Column("touched_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
-    schema="router",
 )
 Index("ix_router_assignments_rep", assignments.c.rep_id)
 
@@ -39,7 +37,6 @@ cursors = Table(
     metadata,
     Column("pool", String(100), primary_key=True),
     Column("last_rep_id", String(64), nullable=False),
-    schema="router",
 )
 
 activities = Table(
@@ -51,6 +48,5 @@ activities = Table(
     Column("channel", String(16), nullable=False),
     Column("outcome", String(32), nullable=False),
     Column("at", UTCDateTime, nullable=False),
-    schema="router",
 )
 Index("ix_router_activities_lead", activities.c.lead_id)

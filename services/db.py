@@ -13,14 +13,16 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
 from typing import Any, NewType
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from contracts.topics import SERVICES, ServiceName
+from contracts.topics import ServiceName
 from services.clock import Clock
-from services.tables import AUTH, CHASSIS
+from services.sqlite_inline import BUSY_TIMEOUT_MS, inline_connect
+from services.tables import AUTH_SCHEMA
 
 ReadConn = NewType("ReadConn", AsyncConnection)
 
@@ -37,9 +39,8 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine: AsyncEngine = (
-            _sqlite_engine(url) if self.is_sqlite else _postgres_engine(url, pool_size)
+            _sqlite_engine(url) if self.is_sqlite else _postgres_engine(url, service, pool_size)
         )
-        self.schema_map = schema_map(self.is_sqlite, service)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._on_events_committed: list[Callable[[], None]] = []
 
@@ -54,7 +55,7 @@ class Database:
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
-            yield await conn.execution_options(schema_translate_map=self.schema_map)
+            yield conn
 
     @asynccontextmanager
     async def write_lock(self) -> AsyncIterator[None]:
@@ -72,15 +73,11 @@ class Database:
         await self.engine.dispose()
 
 
-def schema_map(is_sqlite: bool, service: ServiceName | None) -> dict[str | None, str | None]:
-    """Placeholder schema -> real schema. SQLite has one namespace; PostgreSQL one per service."""
-    if is_sqlite:
-        return {CHASSIS: None, AUTH: None, **{s: None for s in SERVICES}}
-    return {CHASSIS: service, AUTH: AUTH}
-
-
 def _sqlite_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=5, max_overflow=5)
+    path = url.split(":///", 1)[1]
+    engine = create_async_engine(
+        url, async_creator=partial(inline_connect, path), pool_size=5, max_overflow=5
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -89,22 +86,28 @@ def _sqlite_engine(url: str) -> AsyncEngine:
         # crashes (not power loss), the usual trade for an embedded event log.
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
-        # The driver's own transaction handling breaks SAVEPOINT; take it over (the recipe
-        # in SQLAlchemy's SQLite dialect docs).
-        dbapi_conn.isolation_level = None
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
+        # The driver's own transaction handling is off (it breaks SAVEPOINT); begin here.
         conn.exec_driver_sql("BEGIN")
 
     return engine
 
 
-def _postgres_engine(url: str, pool_size: int) -> AsyncEngine:
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+def _postgres_engine(url: str, service: ServiceName | None, pool_size: int) -> AsyncEngine:
+    # A service sees its own schema, then the shared auth schema, and nothing else.
+    search_path = f"{service},{AUTH_SCHEMA}" if service else AUTH_SCHEMA
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"search_path": search_path}},
+    )
 
 
 class Tx:

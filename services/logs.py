@@ -26,7 +26,7 @@ _EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(
     r"(?<![\w.:/-])(?!\d{4}-\d{2}-\d{2})\+?\(?\d(?:[\s()-]{0,2}\d){6,14}(?![\w.:/])"
 )
-_BEARER = re.compile(r"(?i)(bearer\s+|lf_[0-9a-f]{12}_)[A-Za-z0-9._~+/=-]+")
+_BEARER = re.compile(r"(?i)(bearer\s+|lf_[0-9a-f]{12}_)[A-Za-z0-9._~+/=_-]+")
 
 
 def redact(text: str) -> str:

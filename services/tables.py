@@ -1,8 +1,9 @@
 """The chassis's own tables: outbox, inbox, timers, embedded consumer offsets and API keys.
 
-Tables are declared in placeholder schemas and mapped at connect time
-(`Database.schema_map`): on PostgreSQL the `chassis` tables live in each service's own
-schema and `auth` in its own; on SQLite (embedded) everything lives in the one file.
+No table names a schema. On PostgreSQL each service's connections have
+`search_path = <service>, auth`, so the chassis tables resolve to the service's own copies
+and `api_keys` to the shared `auth` schema; on SQLite (embedded) everything lives in the
+one file. Table names are unique across services for that reason.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
 
 from services.sqltypes import BigId, UTCDateTime
 
-CHASSIS = "chassis"
-AUTH = "auth"
+AUTH_SCHEMA = "auth"
 
 metadata = MetaData()
 
@@ -28,7 +28,6 @@ outbox = Table(
     Column("headers", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("published_at", UTCDateTime, nullable=True),
-    schema=CHASSIS,
     # Never reuse an id: on SQLite the outbox is the log and ids are its offsets.
     sqlite_autoincrement=True,
 )
@@ -46,7 +45,6 @@ inbox = Table(
     Column("consumer", String(64), primary_key=True),
     Column("event_id", String(64), primary_key=True),
     Column("handled_at", UTCDateTime, nullable=False),
-    schema=CHASSIS,
 )
 
 timers = Table(
@@ -62,7 +60,6 @@ timers = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("fired_at", UTCDateTime, nullable=True),
-    schema=CHASSIS,
     sqlite_autoincrement=True,
 )
 Index(
@@ -75,7 +72,6 @@ embedded_offsets = Table(
     metadata,
     Column("group_id", String(128), primary_key=True),
     Column("position", BigId, nullable=False),
-    schema=CHASSIS,
 )
 
 api_keys = Table(
@@ -88,5 +84,4 @@ api_keys = Table(
     Column("secret_hash", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
-    schema=AUTH,
 )

@@ -18,6 +18,7 @@ from services.logs import JsonFormatter, event_id_var, lead_id_var, log_fields, 
         ("call (030) 123-4567 back", "123-4567"),
         ("Authorization: Bearer lf_0123456789ab_s3cr3tT0ken", "s3cr3tT0ken"),
         ("key lf_0123456789ab_s3cr3tT0ken rejected", "s3cr3tT0ken"),
+        ("key lf_0123456789ab__s3_cr-3t rejected", "cr-3t"),
     ],
 )
 def test_pii_and_keys_are_redacted(text: str, leaked: str) -> None:
