@@ -37,6 +37,7 @@ class LeadProfile(Contract):
 
     email: str | None = None
     phone: str | None = Field(None, description="E.164 when it could be parsed")
+    phone_raw: str | None = Field(None, description="As typed, when it could not be parsed")
     first_name: str | None = None
     last_name: str | None = None
     full_name: str | None = None

@@ -1,4 +1,5 @@
-"""ingest: takes leads in, normalises them and says `lead.captured`."""
+"""ingest: takes leads in from the generic API and providers' webhooks, normalises them,
+recognises the same person arriving twice, and says `lead.captured` / `lead.merged`."""
 
 from __future__ import annotations
 
@@ -8,13 +9,24 @@ from services.db import UnitOfWork
 from services.settings import Settings
 from services.spec import ServiceSpec
 
+BATCH_BODY_LIMIT = 4 * 1024 * 1024
+
 
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     """Composition root."""
     from ingest.api import build_router
+    from ingest.fetcher import FetchWorker
+    from ingest.ratelimit import RateLimiter
+    from ingest.settings import IngestSettings
+    from ingest.sources import SourceCatalog, from_environment
 
+    ingest_settings = IngestSettings()
+    catalog = SourceCatalog(unit, from_environment(ingest_settings.sources))
+    limiter = RateLimiter(ingest_settings.rate_limit_per_second, ingest_settings.rate_limit_burst)
     return ServiceSpec(
         name="ingest",
-        router=build_router(unit),
+        router=build_router(unit, catalog, limiter),
+        workers=[FetchWorker(unit, catalog, ingest_settings)],
         migrations=Path(__file__).parent / "migrations",
+        body_limits={"/ingest/v1/leads:batch": BATCH_BODY_LIMIT},
     )

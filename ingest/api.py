@@ -1,25 +1,106 @@
-"""ingest's HTTP API under /ingest/v1."""
+"""ingest's HTTP API under /ingest/v1: the generic lead API, provider webhooks, sources,
+and the read side."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import hashlib
+from typing import Annotated, Any
 
-from ingest import repository, service
-from ingest.schemas import LeadAccepted, LeadIn, LeadOut
-from services.auth import IngestOrRepKey, ManagerKey
-from services.db import UnitOfWork
+import orjson
+from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import ValidationError
+
+from ingest import metrics, repository, service
+from ingest.providers import get as get_provider
+from ingest.providers.base import (
+    BadPayload,
+    Forbidden,
+    Reply,
+    Unauthorized,
+    WebhookRequest,
+)
+from ingest.ratelimit import RateLimiter, retry_after
+from ingest.schemas import BatchIn, BatchItem, BatchOut, DeliveryOut, LeadAccepted, LeadIn, LeadOut
+from ingest.sources import InvalidSource, SourceCatalog, SourceIn, SourceOut, masked, to_source
+from services.auth import AdminKey, IngestOrRepKey, ManagerKey, Principal
+from services.db import Tx, UnitOfWork
 from services.problems import Problem, field_error
 
+JSON_TYPES = ("application/json",)
 
-def build_router(unit: UnitOfWork) -> APIRouter:
+
+def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter) -> APIRouter:
     router = APIRouter(prefix="/ingest/v1", tags=["ingest"])
 
+    # --- the generic API ---------------------------------------------------------------
+
     @router.post("/leads", status_code=202, response_model=LeadAccepted)
-    async def post_lead(body: LeadIn, request: Request, principal: IngestOrRepKey) -> LeadAccepted:
-        """Accept one lead. Answers 202 once the lead is stored: it is never lost after that.
+    async def post_lead(
+        request: Request,
+        principal: IngestOrRepKey,
+        idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    ) -> Response:
+        """Accept one lead (an email or a phone is required). Answers 202 once the lead is
+        stored: it is never lost after that. The same person again is merged into their
+        lead. With an `Idempotency-Key` header, a retried request gets the first answer.
 
         A rep key submits a lead the rep found (rep prospecting, a referral at the close).
         """
+        body = await _json(request)
+        key = f"{principal.key_id}:{idempotency_key}" if idempotency_key else None
+        digest = hashlib.sha256(body).hexdigest()
+        async with unit.transaction() as tx:
+            if key is not None:
+                seen = await repository.idempotent_response(tx, key)
+                if seen is not None:
+                    if seen[0] != digest:
+                        raise Problem(
+                            422,
+                            "This Idempotency-Key was used with a different body; use a new "
+                            "key for a new lead.",
+                            errors=[field_error("Idempotency-Key", "reused with another body")],
+                        )
+                    return _json_response(seen[2], seen[1])
+            status, answer = await _accept_one(tx, orjson.loads(body), principal, request)
+            if key is not None and status == 202:
+                await repository.remember_response(tx, key, digest, status, answer)
+        if status != 202:
+            raise Problem(status, answer["detail"], errors=answer.get("errors"))
+        return _json_response(answer, status)
+
+    @router.post("/leads:batch", response_model=BatchOut)
+    async def post_batch(request: Request, principal: IngestOrRepKey) -> BatchOut:
+        """Accept up to 1,000 leads; each gets its own result (202 or a problem)."""
+        try:
+            batch = BatchIn.model_validate_json(await _json(request))
+        except ValidationError as exc:
+            raise _invalid(exc, "") from exc
+        results: list[BatchItem] = []
+        async with unit.transaction() as tx:
+            for index, item in enumerate(batch.leads):
+                status, answer = await _accept_one(tx, item, principal, request)
+                if status == 202:
+                    results.append(
+                        BatchItem(
+                            index=index,
+                            status=202,
+                            lead_id=answer["lead_id"],
+                            result=answer["status"],
+                        )
+                    )
+                else:
+                    results.append(BatchItem(index=index, status=status, problem=answer))
+        accepted = sum(1 for r in results if r.status == 202)
+        return BatchOut(accepted=accepted, rejected=len(results) - accepted, results=results)
+
+    async def _accept_one(
+        tx: Tx, data: Any, principal: Principal, request: Request
+    ) -> tuple[int, dict[str, Any]]:
+        try:
+            body = LeadIn.model_validate(data)
+        except ValidationError as exc:
+            problem = _invalid(exc, "")
+            return 422, {"detail": problem.detail, "errors": problem.errors}
         rep_id = principal.rep_id if principal.scope == "rep" else None
         try:
             profile = service.profile_of(
@@ -29,23 +110,281 @@ def build_router(unit: UnitOfWork) -> APIRouter:
                 rep_id=rep_id,
             )
         except service.InvalidLead as exc:
+            metrics.REJECTIONS.labels(body.source, "unusable").inc()
+            return 422, {
+                "detail": f"The lead cannot be used: {exc}.",
+                "errors": [field_error(f, m) for f, m in exc.errors],
+            }
+        async with tx.conn.begin_nested():
+            outcome = await service.record(
+                tx, profile, traceparent=request.headers.get("traceparent")
+            )
+        metrics.DELIVERIES.labels(body.source, outcome.status).inc()
+        return 202, {"lead_id": outcome.lead_id, "status": outcome.status}
+
+    # --- provider webhooks -------------------------------------------------------------
+
+    @router.get("/webhooks/{name}", include_in_schema=True)
+    async def webhook_handshake(name: str, request: Request) -> Response:
+        """The provider's verification request (Meta's hub.challenge, LinkedIn's
+        challengeCode)."""
+        source, provider = await _source(name)
+        inbound = await _inbound(request, b"")
+        try:
+            reply = provider.handshake(inbound, source)
+        except Forbidden as exc:
+            raise Problem(403, f"The verification request was refused: {exc}.") from exc
+        except BadPayload as exc:
+            raise Problem(400, f"The verification request is malformed: {exc}.") from exc
+        if reply is None:
+            raise Problem(405, f"Provider {provider.name} has no verification request; POST leads.")
+        return _reply(reply)
+
+    @router.post("/webhooks/{name}")
+    async def webhook(name: str, request: Request) -> Response:
+        """A provider's webhook. Authenticated the way the provider signs; acknowledged only
+        once everything it carried is stored."""
+        source, provider = await _source(name)
+        wait = limiter.take(name)
+        if wait:
+            metrics.REJECTIONS.labels(name, "rate_limited").inc()
+            raise Problem(
+                429,
+                f"Too many requests for source {name!r}; retry after {retry_after(wait)} s.",
+                headers={"Retry-After": retry_after(wait)},
+            )
+        media = _media_type(request)
+        if media not in provider.content_types:
+            metrics.REJECTIONS.labels(name, "content_type").inc()
+            raise Problem(
+                415,
+                f"Provider {provider.name} posts {' or '.join(provider.content_types)}, "
+                f"not {media or 'no content type'}.",
+            )
+        inbound = await _inbound(request, await request.body())
+        try:
+            provider.verify(inbound, source)
+        except Unauthorized as exc:
+            metrics.REJECTIONS.labels(name, "unauthorized").inc()
+            raise Problem(401, f"The webhook was refused: {exc}.") from exc
+        except Forbidden as exc:
+            metrics.REJECTIONS.labels(name, "forbidden").inc()
+            raise Problem(403, f"The webhook was refused: {exc}.") from exc
+        try:
+            parsed = provider.parse(inbound, source)
+        except BadPayload as exc:
+            metrics.REJECTIONS.labels(name, "malformed").inc()
+            raise Problem(400, f"The body is not a {provider.name} webhook: {exc}.") from exc
+        if parsed.honeypot:
+            metrics.REJECTIONS.labels(name, "honeypot").inc()
+            return _reply(provider.acknowledge(inbound, source, parsed))
+        traceparent = request.headers.get("traceparent")
+        async with unit.transaction() as tx:
+            for index, raw in enumerate(parsed.leads):
+                try:
+                    outcome = await service.accept_raw(tx, source, raw, traceparent)
+                except service.InvalidLead as exc:
+                    metrics.REJECTIONS.labels(name, "unusable").inc()
+                    prefix = f"leads.{index}." if len(parsed.leads) > 1 else ""
+                    raise Problem(
+                        422,
+                        f"The lead cannot be used: {exc}.",
+                        errors=[field_error(prefix + f, m) for f, m in exc.errors],
+                    ) from exc
+                metrics.DELIVERIES.labels(name, outcome.status).inc()
+            for ref in parsed.fetches:
+                outcome = await service.accept_fetch(tx, source, ref)
+                metrics.DELIVERIES.labels(name, outcome.status).inc()
+            for external_id in parsed.deletions:
+                await service.erase_external(tx, source, external_id)
+        return _reply(provider.acknowledge(inbound, source, parsed))
+
+    async def _source(name: str) -> tuple[Any, Any]:
+        source = await catalog.lookup(name)
+        provider = get_provider(source.provider) if source else None
+        if source is None or provider is None:
+            metrics.REJECTIONS.labels("unknown", "unknown_source").inc()
+            raise Problem(
+                404,
+                f"There is no source named {name!r}. Create it with PUT /ingest/v1/sources/{name}.",
+            )
+        return source, provider
+
+    # --- sources ----------------------------------------------------------------------
+
+    @router.put("/sources/{name}", response_model=SourceOut)
+    async def put_source(
+        name: Annotated[str, _name_path()], body: SourceIn, response: Response, _: AdminKey
+    ) -> SourceOut:
+        """Create or replace a source. Secrets are stored and never shown again."""
+        if name in catalog.from_env:
+            raise Problem(
+                409,
+                f"Source {name!r} is defined in the environment "
+                "(LEADFARM_INGEST_SOURCES); change it there.",
+            )
+        try:
+            source = to_source(name, body)
+        except InvalidSource as exc:
             raise Problem(
                 422,
-                f"The lead cannot be used: {exc}.",
+                f"The source is not valid: {exc}.",
                 errors=[field_error(f, m) for f, m in exc.errors],
             ) from exc
         async with unit.transaction() as tx:
-            lead_id = await service.capture(
-                tx, profile, traceparent=request.headers.get("traceparent")
-            )
-        return LeadAccepted(lead_id=lead_id)
+            stored = await repository.put_source(tx, source)
+        if stored.created_at == stored.updated_at:
+            response.status_code = 201
+        return masked(stored.source, "api", stored.created_at, stored.updated_at)
+
+    @router.get("/sources/{name}", response_model=SourceOut)
+    async def get_source(name: str, _: AdminKey) -> SourceOut:
+        if name in catalog.from_env:
+            return masked(catalog.from_env[name], "environment")
+        async with unit.read() as conn:
+            stored = await repository.get_source(conn, name)
+        if stored is None:
+            raise Problem(404, f"There is no source named {name!r}.")
+        return masked(stored.source, "api", stored.created_at, stored.updated_at)
+
+    @router.get("/sources", response_model=list[SourceOut])
+    async def list_sources(_: AdminKey) -> list[SourceOut]:
+        async with unit.read() as conn:
+            stored = await repository.list_sources(conn)
+        out = [masked(s, "environment") for s in catalog.from_env.values()]
+        return out + [
+            masked(s.source, "api", s.created_at, s.updated_at)
+            for s in stored
+            if s.source.name not in catalog.from_env
+        ]
+
+    # --- the read side ----------------------------------------------------------------
 
     @router.get("/leads/{lead_id}", response_model=LeadOut)
     async def get_lead(lead_id: str, _: ManagerKey) -> LeadOut:
+        """The normalised lead with every delivery that made it."""
         async with unit.read() as conn:
             lead = await repository.get_lead(conn, lead_id)
         if lead is None:
             raise Problem(404, f"There is no lead with id {lead_id!r}.")
         return lead
 
+    @router.get("/leads", response_model=list[LeadOut])
+    async def find_leads(
+        _: ManagerKey,
+        email: str | None = None,
+        phone: str | None = None,
+        external_id: str | None = Query(None, max_length=255),
+        limit: int = Query(50, ge=1, le=500),
+    ) -> list[LeadOut]:
+        """Find leads by email or phone (normalised as on intake) or provider lead id."""
+        from ingest import normalise
+
+        if not (email or phone or external_id):
+            raise Problem(400, "Give at least one of email, phone or external_id.")
+        async with unit.read() as conn:
+            ids = await repository.search_leads(
+                conn,
+                email=normalise.email(email).value if email else None,
+                phone=normalise.phone(phone, None)[0] if phone else None,
+                external_id=external_id,
+                limit=limit,
+            )
+            found = [await repository.get_lead(conn, i) for i in ids]
+        return [lead for lead in found if lead is not None]
+
+    @router.get("/deliveries", response_model=list[DeliveryOut])
+    async def list_deliveries(
+        _: ManagerKey,
+        status: Annotated[
+            str | None, Query(pattern="^(accepted|pending|failed|rejected|deleted)$")
+        ] = None,
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> list[DeliveryOut]:
+        """Deliveries, newest first: pending fetches, failed ones (with the last error) and
+        rejected ones (with the reason)."""
+        async with unit.read() as conn:
+            return await repository.list_deliveries(conn, status, limit)
+
+    @router.post("/deliveries/{delivery_id}/retry", response_model=DeliveryOut)
+    async def retry_delivery(delivery_id: str, _: ManagerKey) -> DeliveryOut:
+        """Try a failed fetch again now."""
+        async with unit.transaction() as tx:
+            rows = [
+                d
+                for d in await repository.list_deliveries(_read(tx), "failed", 10_000)
+                if d.id == delivery_id
+            ]
+            if not rows:
+                raise Problem(404, f"There is no failed delivery {delivery_id!r}.")
+            await repository.set_delivery(
+                tx, delivery_id, status="pending", attempts=0, next_attempt_at=tx.now(), reason=None
+            )
+        return rows[0].model_copy(update={"status": "pending"})
+
     return router
+
+
+def _read(tx: Tx) -> Any:
+    return tx.conn  # a write transaction may read
+
+
+def _name_path() -> Any:
+    from fastapi import Path
+
+    return Path(
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$",
+        description="lower-case letters, digits, '.', '_' or '-'",
+    )
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def _json(request: Request) -> bytes:
+    media = _media_type(request)
+    if media not in JSON_TYPES and not media.endswith("+json"):
+        raise Problem(415, f"Send the lead as application/json, not {media or 'no content type'}.")
+    body = await request.body()
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Problem(400, f"The request body is not valid JSON: {exc}.") from exc
+    return body
+
+
+def _invalid(exc: ValidationError, prefix: str) -> Problem:
+    errors = [
+        field_error(prefix + (".".join(str(p) for p in e["loc"]) or "body"), e["msg"])
+        for e in exc.errors()
+    ]
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return Problem(422, f"The request has invalid fields. {summary}", errors=errors)
+
+
+async def _inbound(request: Request, body: bytes) -> WebhookRequest:
+    from datetime import UTC, datetime
+
+    return WebhookRequest(
+        method=request.method,
+        url=str(request.url),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=dict(request.query_params),
+        body=body,
+        content_type=_media_type(request),
+        received_at=datetime.now(UTC),
+    )
+
+
+def _reply(reply: Reply) -> Response:
+    return Response(
+        reply.body,
+        status_code=reply.status,
+        media_type=reply.content_type,
+        headers=dict(reply.headers),
+    )
+
+
+def _json_response(body: dict[str, Any], status: int) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,15 +46,45 @@ class LeadIn(BaseModel):
 
 class LeadAccepted(BaseModel):
     lead_id: str
+    status: str = Field(
+        "captured",
+        description="captured (a new lead), merged (the same person's open lead), or "
+        "duplicate (this delivery was seen before; nothing new was created)",
+    )
 
 
 class DeliveryOut(BaseModel):
     id: str
+    lead_id: str | None = None
     source: str
     provider: str
     external_id: str | None
-    status: str
+    status: str = Field(description="accepted, pending (to fetch), failed, rejected, deleted")
+    reason: str | None = None
     received_at: datetime
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    leads: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+
+
+class BatchItem(BaseModel):
+    index: int
+    status: int
+    lead_id: str | None = None
+    result: str | None = None
+    problem: dict[str, Any] | None = None
+
+
+class BatchOut(BaseModel):
+    accepted: int
+    rejected: int
+    results: list[BatchItem]
 
 
 class LeadOut(BaseModel):

@@ -1,11 +1,22 @@
-"""ingest's domain: turn an accepted lead into a normalised profile and say so."""
+"""ingest's domain: turn what arrived into a normalised lead, recognise the same person
+arriving again, and say so.
+
+Identity: a delivery the provider already sent (same source and provider lead id) creates
+nothing new; a new delivery from the same person (same normalised email, else the same
+E.164 phone) merges into their lead instead of creating a second one.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from contracts.events import LeadCaptured, LeadProfile, LeadReceived, SourceClass
-from ingest import normalise, repository
+from pydantic import ValidationError
+
+from contracts.events import LeadCaptured, LeadMerged, LeadProfile, LeadReceived, SourceClass
+from ingest import mapping, normalise, repository
+from ingest.providers.base import FetchRef, RawLead, Source
 from ingest.schemas import LeadIn
 from services.db import Tx
 from services.outbox import emit
@@ -19,36 +30,43 @@ class InvalidLead(ValueError):
         self.errors = errors
 
 
+@dataclass(frozen=True)
+class Outcome:
+    lead_id: str | None
+    status: Literal["captured", "merged", "duplicate", "pending"]
+    delivery_id: str
+
+
 def profile_of(
     body: LeadIn, *, provider: str, default_class: SourceClass, rep_id: str | None
 ) -> LeadProfile:
-    """Normalise a posted lead. Raises InvalidLead when neither email nor phone is usable."""
+    """Normalise a lead. Raises InvalidLead when neither email nor phone is usable."""
     country = normalise.country(body.country)
-    email, email_problem = normalise.email(body.email)
+    email = normalise.email(body.email)
     phone, phone_problem = normalise.phone(body.phone, country)
-    flags = []
-    if email_problem:
+    flags = list(email.flags)
+    if email.problem:
         flags.append("email_invalid")
     if phone_problem:
         flags.append("phone_unparsed")
-    if email is None and phone is None:
+    if email.value is None and phone is None:
         raise InvalidLead(
             [
-                ("email", email_problem or "missing"),
+                ("email", email.problem or "missing"),
                 ("phone", phone_problem or "missing"),
                 ("body", "a lead needs a usable email or a usable phone number"),
             ]
         )
-    first, last = normalise.text(body.first_name), normalise.text(body.last_name)
-    full = normalise.text(body.full_name) or " ".join(p for p in (first, last) if p) or None
+    first, last, full = normalise.names(body.first_name, body.last_name, body.full_name)
     return LeadProfile(
-        email=email,
+        email=email.value,
         phone=phone,
+        phone_raw=normalise.text(body.phone) if phone_problem else None,
         first_name=first,
         last_name=last,
         full_name=full,
         company=normalise.text(body.company),
-        company_domain=normalise.domain(body.website, email),
+        company_domain=normalise.domain(body.website, email.value),
         job_title=normalise.text(body.job_title),
         industry=normalise.text(body.industry),
         employees=body.employees,
@@ -62,7 +80,7 @@ def profile_of(
         need=normalise.text(body.need),
         source=body.source,
         provider=provider,
-        source_class=body.source_class or default_class,
+        source_class=normalise.source_class(body.source_class, body.utm, default_class),
         campaign=normalise.text(body.campaign),
         is_test=body.is_test,
         flags=flags,
@@ -73,22 +91,58 @@ def profile_of(
     )
 
 
-async def capture(tx: Tx, profile: LeadProfile, *, traceparent: str | None = None) -> str:
-    """Store a new lead with its delivery and say lead.received and lead.captured."""
-    lead_id = str(uuid.uuid4())
-    delivery_id = str(uuid.uuid4())
-    now = tx.now()
-    await repository.insert_lead(tx, lead_id, profile, now)
-    await repository.insert_delivery(
-        tx,
-        delivery_id=delivery_id,
-        lead_id=lead_id,
-        source=profile.source,
-        provider=profile.provider,
-        external_id=None,
-        status="accepted",
-        received_at=now,
+def profile_from_raw(raw: RawLead, source: Source) -> LeadProfile:
+    """A provider's raw lead, mapped and normalised. Raises InvalidLead."""
+    fields = mapping.to_lead_fields(raw, source.settings.get("field_map") or {})
+    fields["source"] = source.name
+    fields.setdefault("campaign", source.campaign)
+    try:
+        body = LeadIn.model_validate(fields)
+    except ValidationError as exc:
+        raise InvalidLead(
+            [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+        ) from exc
+    return profile_of(
+        body, provider=source.provider, default_class=source.source_class, rep_id=None
     )
+
+
+async def record(
+    tx: Tx,
+    profile: LeadProfile,
+    *,
+    external_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+    pending_delivery_id: str | None = None,
+    traceparent: str | None = None,
+) -> Outcome:
+    """Store a usable lead: merged into the same person's lead, or a new one."""
+    now = tx.now()
+    delivery_id = pending_delivery_id or str(uuid.uuid4())
+    match = await repository.find_person(tx, profile.email, profile.phone)
+    lead_id = match[0].id if match else str(uuid.uuid4())
+    if pending_delivery_id is None:
+        await repository.insert_delivery(
+            tx,
+            delivery_id=delivery_id,
+            lead_id=lead_id,
+            source=profile.source,
+            provider=profile.provider,
+            external_id=external_id,
+            status="accepted",
+            received_at=now,
+            payload=payload,
+        )
+    else:
+        await repository.set_delivery(
+            tx,
+            delivery_id,
+            lead_id=lead_id,
+            status="accepted",
+            payload=payload,
+            next_attempt_at=None,
+            last_error=None,
+        )
     received = await emit(
         tx,
         LeadReceived(
@@ -96,13 +150,100 @@ async def capture(tx: Tx, profile: LeadProfile, *, traceparent: str | None = Non
             delivery_id=delivery_id,
             source=profile.source,
             provider=profile.provider,
+            external_id=external_id,
             received_at=now,
         ),
         traceparent=traceparent,
     )
+    if match is None:
+        await repository.insert_lead(tx, lead_id, profile, now)
+        await emit(
+            tx,
+            LeadCaptured(lead_id=lead_id, delivery_id=delivery_id, lead=profile),
+            traceparent=received.traceparent,
+        )
+        return Outcome(lead_id, "captured", delivery_id)
+    existing, matched_on = match
+    merged = merge_profiles(existing.profile, profile)
+    await repository.update_lead(tx, lead_id, merged, now)
     await emit(
         tx,
-        LeadCaptured(lead_id=lead_id, delivery_id=delivery_id, lead=profile),
+        LeadMerged(
+            lead_id=lead_id,
+            delivery_id=delivery_id,
+            matched_on="email" if matched_on == "email" else "phone",
+            lead=merged,
+        ),
         traceparent=received.traceparent,
     )
-    return lead_id
+    return Outcome(lead_id, "merged", delivery_id)
+
+
+def merge_profiles(old: LeadProfile, new: LeadProfile) -> LeadProfile:
+    """The person's lead after another delivery: what was known stays (the first source
+    keeps the attribution), gaps are filled, lists and answers are combined, and the
+    latest statement of intent counts."""
+    values = old.model_dump()
+    for name, value in new.model_dump().items():
+        current = values.get(name)
+        if isinstance(current, list):
+            values[name] = current + [v for v in value if v not in current]
+        elif isinstance(current, dict):
+            values[name] = {**value, **current}
+        elif current in (None, "") and value not in (None, ""):
+            values[name] = value
+    values["asked_to_be_contacted"] = old.asked_to_be_contacted or new.asked_to_be_contacted
+    if new.timeframe_days is not None:
+        values["timeframe_days"] = new.timeframe_days
+    values["is_test"] = old.is_test and new.is_test
+    return LeadProfile.model_validate(values)
+
+
+async def accept_raw(
+    tx: Tx, source: Source, raw: RawLead, traceparent: str | None = None
+) -> Outcome:
+    """A lead a webhook carried inline. Raises InvalidLead when it cannot be used."""
+    if raw.external_id:
+        seen = await repository.delivery_by_external_id(tx, source.name, raw.external_id)
+        if seen is not None:
+            return Outcome(seen.lead_id, "duplicate", seen.id)
+    profile = profile_from_raw(raw, source)
+    return await record(
+        tx,
+        profile,
+        external_id=raw.external_id,
+        payload={"fields": dict(raw.fields)},
+        traceparent=traceparent,
+    )
+
+
+async def accept_fetch(tx: Tx, source: Source, ref: FetchRef) -> Outcome:
+    """A lead the webhook only named: stored as pending, fetched by the FetchWorker."""
+    seen = await repository.delivery_by_external_id(tx, source.name, ref.external_id)
+    if seen is not None:
+        return Outcome(seen.lead_id, "duplicate", seen.id)
+    delivery_id = str(uuid.uuid4())
+    await repository.insert_delivery(
+        tx,
+        delivery_id=delivery_id,
+        lead_id=None,
+        source=source.name,
+        provider=source.provider,
+        external_id=ref.external_id,
+        status="pending",
+        received_at=tx.now(),
+        payload={"ref": dict(ref.ref)},
+        next_attempt_at=tx.now(),
+    )
+    return Outcome(None, "pending", delivery_id)
+
+
+async def erase_external(tx: Tx, source: Source, external_id: str) -> bool:
+    """The provider says the lead was deleted there: forget the stored copy."""
+    seen = await repository.delivery_by_external_id(tx, source.name, external_id)
+    if seen is None:
+        return False
+    await repository.set_delivery(
+        tx, seen.id, status="deleted", payload=None, reason="deleted at the provider"
+    )
+    return True

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services import metrics
 from services.auth import admin_router
+from services.bodylimit import BodyLimitMiddleware
 from services.logs import request_id_var
 from services.problems import Problem, install_problem_handlers, problem_response
 from services.runtime import Runtime
@@ -45,6 +46,8 @@ def create_app(
     app.include_router(admin_router())
     for spec in runtime.specs:
         app.include_router(spec.router)
+    limits = {path: size for spec in runtime.specs for path, size in spec.body_limits.items()}
+    app.add_middleware(BodyLimitMiddleware, per_path=limits)
 
     @app.middleware("http")
     async def observe(

@@ -105,6 +105,8 @@ class Runtime:
                 )
                 self.timer_runners[spec.name] = timer_runner
                 self._spawn(timer_runner.run(), f"timers-{spec.name}")
+            for index, worker in enumerate(spec.workers):
+                self._spawn(worker.run(), f"worker-{spec.name}-{index}")
         self.ready = True
         log.info(
             "leadfarm %s runtime started: %s", self.mode, ", ".join(s.name for s in self.specs)
@@ -122,6 +124,9 @@ class Runtime:
             await consumer.stop()
         for timer_runner in self.timer_runners.values():
             await timer_runner.stop()
+        for spec in self.specs:
+            for worker in spec.workers:
+                await worker.stop()
         consumer_tasks = [t for t in self._tasks if not t.get_name().startswith("relay-")]
         _, late = (
             await asyncio.wait(consumer_tasks, timeout=self.settings.shutdown_timeout_s)

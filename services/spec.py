@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from fastapi import APIRouter
 
@@ -19,13 +20,25 @@ from services.settings import Settings
 from services.timers import TimerHandler
 
 
+class Worker(Protocol):
+    """A background loop a service runs beside its consumers (e.g. fetching leads from a
+    provider's API outside any database transaction)."""
+
+    async def run(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     name: ServiceName
     router: APIRouter
     handlers: HandlerMap = field(default_factory=dict)
     timer_handlers: dict[str, TimerHandler] = field(default_factory=dict)
+    workers: list[Worker] = field(default_factory=list)
     migrations: Path | None = None
+    body_limits: dict[str, int] = field(default_factory=dict)
+    """Route path -> largest request body accepted, where the default does not fit."""
 
     def group(self, namespace: str) -> str:
         """The consumer group (and inbox name) of this service."""

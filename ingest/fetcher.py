@@ -1,0 +1,155 @@
+"""Fetches the leads a webhook only named (Meta, LinkedIn, HubSpot app webhooks) from the
+provider's API, outside any database transaction.
+
+A due pending delivery is leased (so replicas do not fetch it twice), fetched, and then
+either recorded as a lead, rejected with its reason (the provider says it can never be
+used), or scheduled for another try with exponential backoff. After
+`LEADFARM_INGEST_FETCH_MAX_ATTEMPTS` tries it is marked failed, kept, and listed at
+`GET /ingest/v1/deliveries?status=failed`, where an operator can retry it. Nothing is
+dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+import httpx
+
+from ingest import metrics, repository, service
+from ingest.providers import get as get_provider
+from ingest.providers.base import FetchFailed, FetchRef, Unusable
+from ingest.repository import PendingFetch
+from ingest.settings import IngestSettings
+from ingest.sources import SourceCatalog
+from services.db import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+
+
+def backoff(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s, ... capped at an hour."""
+    return timedelta(seconds=min(5 * 2 ** (attempts - 1), 3600))
+
+
+class FetchWorker:
+    def __init__(self, unit: UnitOfWork, catalog: SourceCatalog, settings: IngestSettings) -> None:
+        self.unit = unit
+        self.catalog = catalog
+        self.settings = settings
+        self._stopping = asyncio.Event()
+        self._http: httpx.AsyncClient | None = None
+
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.settings.fetch_timeout_s),
+                headers={"user-agent": "leadfarm-ingest"},
+            )
+        return self._http
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                done = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - deliveries stay pending; next round
+                log.warning("fetch round failed, will retry: %r", exc)
+                done = 0
+            if done == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._stopping.wait(), timeout=self.settings.fetch_poll_interval_s
+                    )
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def run_once(self) -> int:
+        """Fetch every due pending delivery once; returns how many were tried."""
+        async with self.unit.transaction() as tx:
+            now = tx.now()
+            claimed = await repository.claim_pending(tx, now, now + LEASE, limit=50)
+        limit = asyncio.Semaphore(self.settings.fetch_concurrency)
+
+        async def one(pending: PendingFetch) -> None:
+            async with limit:
+                await self._fetch(pending)
+
+        await asyncio.gather(*(one(p) for p in claimed))
+        return len(claimed)
+
+    async def _fetch(self, pending: PendingFetch) -> None:
+        source = await self.catalog.lookup(pending.source)
+        provider = get_provider(source.provider) if source else None
+        try:
+            if source is None or provider is None:
+                raise Unusable(f"source {pending.source!r} no longer exists")
+            raw = await provider.fetch(
+                FetchRef(pending.external_id, pending.ref), source, self.http()
+            )
+            profile = service.profile_from_raw(raw, source)
+        except (Unusable, service.InvalidLead) as exc:
+            await self._finish(pending, status="rejected", reason=str(exc))
+            metrics.REJECTIONS.labels(pending.source, "unusable").inc()
+            return
+        except (FetchFailed, httpx.HTTPError) as exc:
+            await self._retry_later(pending, f"{type(exc).__name__}: {exc}")
+            return
+        async with self.unit.transaction() as tx:
+            await service.record(
+                tx,
+                profile,
+                external_id=pending.external_id,
+                payload={"fields": dict(raw.fields), "ref": pending.ref},
+                pending_delivery_id=pending.delivery_id,
+            )
+        metrics.DELIVERIES.labels(pending.source, "fetched").inc()
+
+    async def _finish(self, pending: PendingFetch, status: str, reason: str) -> None:
+        async with self.unit.transaction() as tx:
+            await repository.set_delivery(
+                tx,
+                pending.delivery_id,
+                status=status,
+                reason=reason[:2000],
+                next_attempt_at=None,
+                attempts=pending.attempts + 1,
+            )
+
+    async def _retry_later(self, pending: PendingFetch, error: str) -> None:
+        attempts = pending.attempts + 1
+        async with self.unit.transaction() as tx:
+            if attempts >= self.settings.fetch_max_attempts:
+                await repository.set_delivery(
+                    tx,
+                    pending.delivery_id,
+                    status="failed",
+                    attempts=attempts,
+                    last_error=error[:2000],
+                    next_attempt_at=None,
+                    reason=f"the provider's API failed {attempts} times; retry it when fixed",
+                )
+                metrics.REJECTIONS.labels(pending.source, "fetch_failed").inc()
+                log.error(
+                    "giving up fetching delivery %s after %d tries: %s",
+                    pending.delivery_id,
+                    attempts,
+                    error,
+                )
+            else:
+                await repository.set_delivery(
+                    tx,
+                    pending.delivery_id,
+                    attempts=attempts,
+                    last_error=error[:2000],
+                    next_attempt_at=tx.now() + backoff(attempts),
+                )

@@ -1,0 +1,223 @@
+"""What a lead provider adapter is: how a provider proves a webhook is genuine, what its
+payload means, and (for providers whose webhook only carries ids) how to fetch the lead.
+
+An adapter is a module with one `Provider` subclass, registered in `ingest.providers`.
+Everything but `fetch` is synchronous and pure: it gets the request as received (raw body,
+headers, full URL) and the source's configuration, and returns what the webhook carried.
+The webhook route does the rest (size and rate limits, storage, dedupe, merging, events),
+so an adapter never touches the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.events import SourceClass
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """An inbound webhook exactly as received."""
+
+    method: str
+    url: str  # the full URL the provider called, query included (some sign it)
+    headers: Mapping[str, str]  # lower-case names
+    query: Mapping[str, str]
+    body: bytes
+    content_type: str  # media type only, lower-case, e.g. "application/json"
+    received_at: datetime
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True)
+class Source:
+    """A configured source: one provider, its secrets and settings. Secrets are tuples so
+    that two values can be valid during a rotation."""
+
+    name: str
+    provider: str
+    secrets: Mapping[str, tuple[str, ...]]
+    settings: Mapping[str, Any]
+    api_base_url: str | None
+    source_class: SourceClass
+    campaign: str | None
+
+    def secret_values(self, name: str) -> tuple[str, ...]:
+        return self.secrets.get(name, ())
+
+    def secret(self, name: str) -> str:
+        """The current value (the last one given) of a secret used to call out."""
+        values = self.secret_values(name)
+        if not values:
+            raise ProviderError(f"source {self.name!r} has no secret {name!r}")
+        return values[-1]
+
+
+@dataclass(frozen=True)
+class RawLead:
+    """One lead as the provider gave it, before normalisation.
+
+    `fields` maps the provider's field names (or question labels) to answers; the shared
+    mapper (`ingest.mapping`) turns known names and the source's `field_map` into lead
+    fields and keeps the rest as custom answers.
+    """
+
+    external_id: str | None
+    fields: Mapping[str, str]
+    is_test: bool = False
+    utm: Mapping[str, str] = field(default_factory=dict)
+    click_ids: Mapping[str, str] = field(default_factory=dict)
+    consent_email: bool | None = None
+
+
+@dataclass(frozen=True)
+class FetchRef:
+    """A lead the webhook only named: fetched later from the provider's API."""
+
+    external_id: str
+    ref: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to answer the provider (a handshake, or the acknowledgement)."""
+
+    status: int = 200
+    body: bytes = b'{"status":"ok"}'
+    content_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What one webhook delivery carried."""
+
+    leads: list[RawLead] = field(default_factory=list)
+    fetches: list[FetchRef] = field(default_factory=list)
+    deletions: list[str] = field(default_factory=list)  # external ids the provider erased
+    honeypot: bool = False  # a bot filled the trap field: answer success, store nothing
+
+
+class ProviderError(Exception):
+    """Base of the errors an adapter raises; each maps to an HTTP answer."""
+
+
+class Unauthorized(ProviderError):
+    """Missing or wrong signature, token or key (401). The message names what was wrong,
+    never a secret."""
+
+
+class BadPayload(ProviderError):
+    """The body is not what the provider sends (400)."""
+
+
+class Forbidden(ProviderError):
+    """A handshake with the wrong verify token, or an origin not allowed (403)."""
+
+
+class FetchFailed(ProviderError):
+    """The provider's API did not answer usefully; the fetch is retried later."""
+
+
+class Unusable(ProviderError):
+    """The lead can never be used (deleted at the provider, not found): the delivery is
+    recorded as rejected with this reason and not retried."""
+
+
+class FieldMapSettings(BaseModel):
+    """Settings of a mapped provider: `field_map` maps the provider's field names to
+    Leadfarm's lead fields (email, phone, first_name, last_name, full_name, company,
+    website, job_title, industry, employees, country, region, language, product_interest,
+    timeframe_days, asked_to_be_contacted, has_budget, need, consent_email)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field_map: dict[str, str] = Field(default_factory=dict)
+
+
+class Provider(ABC):
+    name: ClassVar[str]
+    required_secrets: ClassVar[tuple[str, ...]] = ()
+    optional_secrets: ClassVar[tuple[str, ...]] = ()
+    content_types: ClassVar[tuple[str, ...]] = ("application/json",)
+    needs_api_base_url: ClassVar[bool] = False
+    default_api_base_url: ClassVar[str | None] = None
+    settings_model: ClassVar[type[BaseModel]] = FieldMapSettings
+
+    def handshake(self, request: WebhookRequest, source: Source) -> Reply | None:
+        """Answer a GET verification request; None means the provider has none (405)."""
+        return None
+
+    @abstractmethod
+    def verify(self, request: WebhookRequest, source: Source) -> None:
+        """Raise Unauthorized unless the request is genuinely from the provider."""
+
+    @abstractmethod
+    def parse(self, request: WebhookRequest, source: Source) -> Parsed:
+        """What the delivery carried. Raise BadPayload when it is not the provider's format."""
+
+    def acknowledge(self, request: WebhookRequest, source: Source, parsed: Parsed) -> Reply:
+        """The success answer, once everything in the delivery is stored."""
+        return Reply()
+
+    async def fetch(self, ref: FetchRef, source: Source, http: httpx.AsyncClient) -> RawLead:
+        """Fetch a named lead. Raise FetchFailed to retry later, Unusable to give up."""
+        raise Unusable(f"provider {self.name} does not fetch leads")
+
+    def api_base(self, source: Source) -> str:
+        base = source.api_base_url or self.default_api_base_url
+        if not base:
+            raise Unusable(f"source {source.name!r} has no api_base_url")
+        return base.rstrip("/")
+
+
+# --- helpers shared by adapters -----------------------------------------------------------
+
+
+def hmac_hex(secret: str, message: bytes, digest: str = "sha256") -> str:
+    return hmac.new(secret.encode(), message, getattr(hashlib, digest)).hexdigest()
+
+
+def hmac_b64(secret: str | bytes, message: bytes, digest: str = "sha256") -> str:
+    import base64
+
+    key = secret.encode() if isinstance(secret, str) else secret
+    return base64.b64encode(hmac.new(key, message, getattr(hashlib, digest)).digest()).decode()
+
+
+def matches_any(candidate: str | None, expected: Iterable[str]) -> bool:
+    """Constant-time comparison against every currently valid value (rotation)."""
+    if not candidate:
+        return False
+    found = False
+    for value in expected:
+        # No early exit: the time taken does not tell which value matched.
+        found |= hmac.compare_digest(candidate.encode(), value.encode())
+    return found
+
+
+def require_signature(candidate: str | None, expected: Iterable[str], what: str) -> None:
+    if not candidate:
+        raise Unauthorized(f"the {what} is missing")
+    if not matches_any(candidate, expected):
+        raise Unauthorized(f"the {what} does not match")
+
+
+def json_body(request: WebhookRequest) -> Any:
+    import orjson
+
+    try:
+        return orjson.loads(request.body)
+    except orjson.JSONDecodeError as exc:
+        raise BadPayload(f"the body is not valid JSON ({exc})") from exc

@@ -1,0 +1,126 @@
+"""`form`: a plain HTML form posting straight to Leadfarm (urlencoded or multipart).
+
+No secret: a browser cannot keep one. What protects the endpoint instead: an optional
+Origin allow-list, a honeypot field that people leave empty and bots fill (a filled one gets
+the normal success answer and nothing is stored), and the per-source rate limit. After a
+successful post the browser is redirected to `redirect_url` when one is set (303).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ingest.providers.base import (
+    BadPayload,
+    Forbidden,
+    Parsed,
+    Provider,
+    RawLead,
+    Reply,
+    Source,
+    WebhookRequest,
+)
+
+
+class FormSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="e.g. https://www.example.com; empty allows any"
+    )
+    honeypot_field: str | None = Field(None, description="a hidden field people leave empty")
+    redirect_url: str | None = Field(None, description="the thank-you page to send people to")
+    field_map: dict[str, str] = Field(default_factory=dict)
+
+
+class FormProvider(Provider):
+    name = "form"
+    content_types = ("application/x-www-form-urlencoded", "multipart/form-data")
+    settings_model = FormSettings
+
+    def verify(self, request: WebhookRequest, source: Source) -> None:
+        allowed = source.settings.get("allowed_origins") or []
+        if not allowed:
+            return
+        origin = request.header("origin") or _origin_of(request.header("referer"))
+        if origin is None or origin.rstrip("/") not in {a.rstrip("/") for a in allowed}:
+            raise Forbidden(f"the form was posted from an origin that is not allowed ({origin})")
+
+    def parse(self, request: WebhookRequest, source: Source) -> Parsed:
+        fields = form_fields(request)
+        honeypot = source.settings.get("honeypot_field")
+        if honeypot and fields.pop(honeypot, "").strip():
+            return Parsed(honeypot=True)
+        fields.pop(honeypot or "", None)
+        return Parsed(leads=[RawLead(external_id=None, fields=fields)])
+
+    def acknowledge(self, request: WebhookRequest, source: Source, parsed: Parsed) -> Reply:
+        redirect = source.settings.get("redirect_url")
+        if redirect:
+            return Reply(
+                status=303, body=b"", content_type="text/plain", headers={"location": redirect}
+            )
+        return Reply(
+            body=b"<!doctype html><title>Thank you</title><p>Thank you, we got your details.</p>",
+            content_type="text/html; charset=utf-8",
+        )
+
+
+def form_fields(request: WebhookRequest) -> dict[str, str]:
+    """The fields of an urlencoded or multipart body (repeated names joined by ', ')."""
+    pairs: list[tuple[str, str]]
+    if request.content_type == "multipart/form-data":
+        pairs = _multipart_pairs(request)
+    else:
+        try:
+            pairs = parse_qsl(
+                request.body.decode("utf-8"),
+                keep_blank_values=True,
+                strict_parsing=False,
+                max_num_fields=500,
+            )
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise BadPayload(f"the form body cannot be read ({exc})") from exc
+    fields: dict[str, str] = {}
+    for key, value in pairs:
+        fields[key] = (
+            f"{fields[key]}, {value}" if key in fields and value else value or fields.get(key, "")
+        )
+    return fields
+
+
+def _multipart_pairs(request: WebhookRequest) -> list[tuple[str, str]]:
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    content_type = request.header("content-type") or ""
+    if "boundary=" not in content_type:
+        raise BadPayload("the multipart body has no boundary")
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + request.body
+    )
+    if not message.is_multipart():
+        raise BadPayload("the multipart body cannot be read")
+    pairs = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or part.get_filename():
+            continue  # files are not lead data
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            pairs.append((name, payload.decode(part.get_content_charset() or "utf-8", "replace")))
+    return pairs
+
+
+def _origin_of(referer: str | None) -> str | None:
+    if not referer:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(referer)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+PROVIDER = FormProvider()

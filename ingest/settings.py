@@ -1,0 +1,26 @@
+"""ingest's settings (LEADFARM_INGEST_*)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.settings import ServiceSettings
+
+
+class IngestSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADFARM_INGEST_", extra="ignore")
+
+    sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Sources defined in the environment, as JSON: {"name": {"provider": ..., "secrets":
+    {...}, ...}}. They take precedence over the API and cannot be changed through it."""
+    rate_limit_per_second: float = Field(20.0, gt=0)
+    """Webhook requests per second allowed per source (per process), after the burst."""
+    rate_limit_burst: int = Field(200, ge=1)
+    fetch_max_attempts: int = Field(8, ge=1)
+    """Tries to fetch a lead from a provider's API before the delivery is marked failed."""
+    fetch_timeout_s: float = Field(10.0, gt=0)
+    fetch_poll_interval_s: float = Field(1.0, gt=0)
+    fetch_concurrency: int = Field(4, ge=1)

@@ -1,0 +1,147 @@
+"""Sources: named configurations of one provider each, set through the API or the
+environment. Secrets are validated against what the provider needs, stored, and never
+shown again: reads mask them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from contracts.events import SourceClass
+from ingest import providers
+from ingest.providers.base import Source
+from services.db import UnitOfWork
+
+MASK = "********"
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+
+
+class SourceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    secrets: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Secret name -> value, or two values while rotating (both are accepted)",
+    )
+    settings: dict[str, Any] = Field(default_factory=dict)
+    api_base_url: str | None = Field(None, max_length=500, pattern=r"^https?://")
+    source_class: SourceClass = "marketing"
+    campaign: str | None = Field(None, max_length=200)
+
+    @field_validator("secrets")
+    @classmethod
+    def _values(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        for name, secret in value.items():
+            values = [secret] if isinstance(secret, str) else secret
+            if not 1 <= len(values) <= 2 or not all(v.strip() for v in values):
+                raise ValueError(f"{name}: give one value, or two while rotating, none empty")
+        return value
+
+
+class SourceOut(BaseModel):
+    name: str
+    provider: str
+    secrets: dict[str, list[str]] = Field(description="Masked: one entry per stored value")
+    settings: dict[str, Any]
+    api_base_url: str | None
+    source_class: SourceClass
+    campaign: str | None
+    origin: str = Field(description="api, or environment (read-only here)")
+    webhook_path: str
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class InvalidSource(ValueError):
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {m}" for f, m in errors))
+        self.errors = errors
+
+
+def to_source(name: str, body: SourceIn) -> Source:
+    """Check a source against its provider's needs; raises InvalidSource naming each field."""
+    provider = providers.get(body.provider)
+    if provider is None:
+        known = ", ".join(sorted(providers.PROVIDERS))
+        raise InvalidSource([("provider", f"unknown provider {body.provider!r}; one of {known}")])
+    errors: list[tuple[str, str]] = []
+    allowed = set(provider.required_secrets) | set(provider.optional_secrets)
+    for missing in sorted(set(provider.required_secrets) - set(body.secrets)):
+        errors.append((f"secrets.{missing}", f"required by provider {provider.name}"))
+    for unknown in sorted(set(body.secrets) - allowed):
+        errors.append(
+            (
+                f"secrets.{unknown}",
+                f"not a secret of provider {provider.name} "
+                f"(its secrets: {', '.join(sorted(allowed)) or 'none'})",
+            )
+        )
+    try:
+        settings = provider.settings_model.model_validate(body.settings).model_dump()
+    except ValidationError as exc:
+        settings = {}
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            errors.append((f"settings.{loc}" if loc else "settings", err["msg"]))
+    if provider.needs_api_base_url and not (body.api_base_url or provider.default_api_base_url):
+        errors.append(("api_base_url", f"provider {provider.name} fetches leads from an API"))
+    if errors:
+        raise InvalidSource(errors)
+    return Source(
+        name=name,
+        provider=provider.name,
+        secrets={k: (v,) if isinstance(v, str) else tuple(v) for k, v in body.secrets.items()},
+        settings=settings,
+        api_base_url=body.api_base_url,
+        source_class=body.source_class,
+        campaign=body.campaign,
+    )
+
+
+def from_environment(configured: dict[str, dict[str, Any]]) -> dict[str, Source]:
+    """Sources from LEADFARM_INGEST_SOURCES; a bad one stops start-up with its name."""
+    out = {}
+    for name, raw in configured.items():
+        try:
+            out[name] = to_source(name, SourceIn.model_validate(raw))
+        except (ValidationError, InvalidSource) as exc:
+            raise ValueError(f"LEADFARM_INGEST_SOURCES: source {name!r}: {exc}") from exc
+    return out
+
+
+def masked(
+    source: Source, origin: str, created: datetime | None = None, updated: datetime | None = None
+) -> SourceOut:
+    return SourceOut(
+        name=source.name,
+        provider=source.provider,
+        secrets={k: [MASK] * len(v) for k, v in source.secrets.items()},
+        settings=dict(source.settings),
+        api_base_url=source.api_base_url,
+        source_class=source.source_class,
+        campaign=source.campaign,
+        origin=origin,
+        webhook_path=f"/ingest/v1/webhooks/{source.name}",
+        created_at=created,
+        updated_at=updated,
+    )
+
+
+class SourceCatalog:
+    """Where sources come from: the environment first, then the API-managed table."""
+
+    def __init__(self, unit: UnitOfWork, from_env: dict[str, Source]) -> None:
+        self.unit = unit
+        self.from_env = from_env
+
+    async def lookup(self, name: str) -> Source | None:
+        if name in self.from_env:
+            return self.from_env[name]
+        from ingest import repository
+
+        async with self.unit.read() as conn:
+            stored = await repository.get_source(conn, name)
+        return stored.source if stored else None

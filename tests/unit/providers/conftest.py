@@ -1,0 +1,129 @@
+"""Fixtures for provider adapter tests: an embedded Leadfarm, sources, webhook posting,
+and a local HTTP server that plays the provider's API (for the providers that fetch)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.types import ASGIApp
+
+from ingest.fetcher import FetchWorker
+from tests.backends import ADMIN, EmbeddedBackend
+
+
+class IngestHarness:
+    def __init__(self, backend: EmbeddedBackend) -> None:
+        self.backend = backend
+        self.http = backend.client("ingest")
+
+    async def put_source(
+        self,
+        name: str,
+        provider: str,
+        secrets: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+        api_base_url: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"provider": provider, "secrets": secrets or {},
+                                "settings": settings or {}, **extra}
+        if api_base_url:
+            body["api_base_url"] = api_base_url
+        response = await self.http.put(f"/ingest/v1/sources/{name}", json=body, headers=ADMIN)
+        assert response.status_code in (200, 201), response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def post(
+        self,
+        name: str,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+        query: str = "",
+    ) -> httpx.Response:
+        """POST a webhook exactly as the provider would (raw bytes, its headers)."""
+        url = f"/ingest/v1/webhooks/{name}" + (f"?{query}" if query else "")
+        return await self.http.post(
+            url, content=body, headers={"content-type": content_type, **(headers or {})}
+        )
+
+    async def get(self, name: str, query: str = "") -> httpx.Response:
+        return await self.http.get(f"/ingest/v1/webhooks/{name}" + (f"?{query}" if query else ""))
+
+    def webhook_url(self, name: str, query: str = "") -> str:
+        """The full URL the test client calls (what providers that sign the URL sign)."""
+        return f"http://lf/ingest/v1/webhooks/{name}" + (f"?{query}" if query else "")
+
+    async def fetch_now(self) -> int:
+        """Run the fetch worker once, as its background loop would."""
+        worker = next(w for s in self.backend.runtime.specs for w in s.workers
+                      if isinstance(w, FetchWorker))
+        return await worker.run_once()
+
+    async def leads_by_email(self, email: str) -> list[dict[str, Any]]:
+        response = await self.http.get("/ingest/v1/leads", params={"email": email}, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()
+        return found
+
+    async def deliveries(self, status: str | None = None) -> list[dict[str, Any]]:
+        params = {"status": status} if status else {}
+        response = await self.http.get("/ingest/v1/deliveries", params=params, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()
+        return found
+
+
+@pytest.fixture
+async def ingest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[IngestHarness]:
+    """An embedded Leadfarm whose fetch worker runs only when the test calls fetch_now()."""
+    monkeypatch.setenv("LEADFARM_INGEST_FETCH_POLL_INTERVAL_S", "3600")
+    backend = await EmbeddedBackend(tmp_path).start()
+    await asyncio.sleep(0)  # let the background worker run its first (empty) round
+    yield IngestHarness(backend)
+    await backend.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def serve_api() -> Iterator[Callable[[ASGIApp], str]]:
+    """Serve an ASGI app (the fake provider API) on a real local port; returns its base URL.
+
+    Usage: `base = serve_api(app)`; the server stops after the test.
+    """
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app: ASGIApp) -> str:
+        port = _free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the fake provider API did not start")
+            time.sleep(0.01)
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=5)
