@@ -173,3 +173,64 @@ async def test_a_poison_message_is_dead_lettered_and_the_consumer_goes_on(
     assert "received_at" in errors  # the invalid one names the missing field
     for headers, _ in letters:
         assert headers["x-leadfarm-original-topic"] == backend.topic("ingest")
+
+
+async def test_webhook_leads_merge_the_same_person_and_repeat_deliveries_are_no_ops(
+    backend: Backend,
+) -> None:
+    http = backend.client("ingest")
+    created = await http.put(
+        "/ingest/v1/sources/zaps",
+        json={"provider": "zapier", "secrets": {"token": "tok"}, "source_class": "events"},
+        headers=ADMIN,
+    )
+    assert created.status_code == 201, created.text
+    delivery = {
+        "id": "zap-1",
+        "Email": "Mia.Park@Acme.example",
+        "Company": "Acme",
+        "utm_medium": "tradeshow",
+    }
+    auth = {"Authorization": "Bearer tok"}
+    for _ in range(2):
+        response = await http.post("/ingest/v1/webhooks/zaps", json=delivery, headers=auth)
+        assert response.status_code == 200, response.text
+    again = await http.post(
+        "/ingest/v1/leads",
+        json={"email": "mia.park@acme.example", "phone": "+1 415 555 2671"},
+        headers=ADMIN,
+    )
+    assert again.json()["status"] == "merged"
+    lead_id = again.json()["lead_id"]
+
+    events = await backend.timeline_with(lead_id, "leadfarm.lead.merged.v1")
+    assert types(events).count("leadfarm.lead.captured.v1") == 1
+    assert types(events).count("leadfarm.lead.received.v1") == 2
+    lead = (await http.get(f"/ingest/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert lead["lead"]["source_class"] == "events"
+    assert lead["lead"]["phone"] == "+14155552671"
+    assert [d["external_id"] for d in lead["deliveries"]] == ["zap-1", None]
+    found = await http.get("/ingest/v1/leads", params={"external_id": "zap-1"}, headers=ADMIN)
+    assert [f["id"] for f in found.json()] == [lead_id]
+
+
+async def test_a_rep_submits_a_lead_they_found(backend: Backend) -> None:
+    http = backend.client("ingest")
+    key = await http.post(
+        "/admin/v1/keys", json={"name": "ana", "scope": "rep", "rep_id": "ana"}, headers=ADMIN
+    )
+    rep = {"Authorization": f"Bearer {key.json()['key']}"}
+    response = await http.post(
+        "/ingest/v1/leads",
+        json={
+            "email": "referral@happy-customer.example",
+            "company": "Happy Customer",
+            "need": "asked at the close who else could benefit",
+        },
+        headers=rep,
+    )
+    assert response.status_code == 202
+    captured = await backend.timeline_with(response.json()["lead_id"], "leadfarm.lead.captured.v1")
+    profile = next(e for e in captured if e["type"] == "leadfarm.lead.captured.v1")["data"]["lead"]
+    assert profile["source_class"] == "rep_prospecting"
+    assert profile["sourced_by_rep_id"] == "ana"
