@@ -170,6 +170,9 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
         except Forbidden as exc:
             metrics.REJECTIONS.labels(name, "forbidden").inc()
             raise Problem(403, f"The webhook was refused: {exc}.") from exc
+        except BadPayload as exc:
+            metrics.REJECTIONS.labels(name, "malformed").inc()
+            raise Problem(400, f"The body is not a {provider.name} webhook: {exc}.") from exc
         try:
             parsed = provider.parse(inbound, source)
         except BadPayload as exc:
