@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ingest.providers.base import RawLead
+if TYPE_CHECKING:  # the adapters import this module; keep the registry out of its imports
+    from ingest.providers.base import RawLead
 
 LEAD_FIELDS = {
     "email",

@@ -1,7 +1,8 @@
 """Lead provider adapters, one module each, registered here by name.
 
 Adding a provider: write `ingest/providers/<name>.py` with a `Provider` subclass (see
-`base.py`), add it to `_ADAPTERS` below, document it in docs/sources.md and test it in
+`base.py`), add it to `_ADAPTERS` below, document it in docs/sources/<name>.md (and the
+table in docs/sources.md) and test it in
 `tests/unit/providers/test_<name>.py`.
 """
 

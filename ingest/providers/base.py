@@ -214,6 +214,24 @@ def require_signature(candidate: str | None, expected: Iterable[str], what: str)
         raise Unauthorized(f"the {what} does not match")
 
 
+def require_fresh(timestamp: str, received_at: datetime, max_skew_s: int, header: str) -> None:
+    """Refuse a signed request whose timestamp (in milliseconds) is more than `max_skew_s`
+    older, or later, than its receipt: an old one may be replayed."""
+    if not timestamp.isdigit() or len(timestamp) > 16:
+        raise Unauthorized(f"the {header} header is not a time in milliseconds")
+    age_ms = received_at.timestamp() * 1000 - int(timestamp)
+    if age_ms > max_skew_s * 1000:
+        raise Unauthorized(
+            f"the request expired: {header} is {int(age_ms // 1000)} s old and requests older "
+            f"than {max_skew_s} s are refused (a replay, or a wrong clock)"
+        )
+    if -age_ms > max_skew_s * 1000:
+        raise Unauthorized(
+            f"{header} is {int(-age_ms // 1000)} s in the future; more than {max_skew_s} s "
+            "is refused (check the server's clock)"
+        )
+
+
 def json_body(request: WebhookRequest) -> Any:
     import orjson
 
