@@ -57,6 +57,7 @@ ALIASES: dict[str, str] = {
             "telephone",
             "tel",
             "work_phone",
+            "work_phone_number",
             "cell",
             "phonenumber",
         ],

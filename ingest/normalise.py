@@ -89,7 +89,7 @@ class EmailResult:
 
     value: str | None
     problem: str | None
-    flags: tuple[str, ...] = ()
+    flags: tuple[str, ...]
 
 
 _MAILTO = re.compile(r"^mailto:", re.IGNORECASE)
@@ -100,15 +100,15 @@ def email(raw: str | None) -> EmailResult:
     """Validate and normalise an address; flag free-mail and shared (role) mailboxes."""
     cleaned = text(raw)
     if cleaned is None:
-        return EmailResult(None, None)
+        return EmailResult(None, None, ())
     if len(cleaned) > _MAX_EMAIL_INPUT:
-        return EmailResult(None, "too long to be an email address")
+        return EmailResult(None, "too long to be an email address", ())
     candidate = _bare_address(cleaned)
     if not candidate:
-        return EmailResult(None, "no address between the angle brackets")
+        return EmailResult(None, "no address between the angle brackets", ())
     value, problem = _settled_address(candidate)
     if value is None:
-        return EmailResult(None, problem)
+        return EmailResult(None, problem, ())
     return EmailResult(value, None, _email_flags(value))
 
 
@@ -127,9 +127,10 @@ def _bare_address(cleaned: str) -> str:
 def _settled_address(candidate: str) -> tuple[str | None, str | None]:
     """Validate until the lower-cased normalised form reproduces itself.
 
-    Lower-casing after email_validator's normalisation can produce a string it normalises
-    differently (Unicode case mappings are not closed under NFC/IDNA), so one pass is not
-    enough to promise idempotence; a form that does not settle is refused.
+    Lower-casing after email_validator's normalisation (NFC, IDNA to Unicode) is not promised
+    to commute with it; no code point we tried breaks it with email_validator 2.4, so this
+    usually costs nothing, but it makes idempotence a property of this code rather than of a
+    library version. A form that does not settle is refused.
     """
     current = _lower_nfc(candidate)
     for _ in range(_FIXED_POINT_ROUNDS):
@@ -201,25 +202,32 @@ def _phone_region(country_hint: str | None) -> str | None:
 
 
 def _settled_e164(candidate: str, region: str | None) -> tuple[str | None, str | None]:
-    """Parse until the E.164 form reproduces itself; refuse numbers that do not settle.
+    """E.164 for the candidate, only if that E.164 reads back as itself.
 
-    phonenumbers strips national prefixes heuristically, so a formatted number can in
-    principle parse to a different one; returning only fixed points keeps phone() idempotent.
+    phonenumbers strips a national prefix after the country code, and does it again when the
+    result still starts with one: "+49 00522116" gives +490522116, which re-reads as
+    +49522116. Such digits do not say which number was meant, and accepting them would make
+    phone() not idempotent, so they are refused.
     """
-    current = candidate
-    for _ in range(_FIXED_POINT_ROUNDS):
-        try:
-            parsed = phonenumbers.parse(current, region)
-        except phonenumbers.NumberParseException as exc:
-            return None, _parse_problem(exc, region)
-        reason = phonenumbers.is_possible_number_with_reason(parsed)
-        if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
-            return None, _possibility_problem(reason, parsed.country_code)
-        e164: str = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-        if e164 == current:
-            return e164, None
-        current = e164
-    return None, "the number has no stable international form"
+    e164, problem = _e164(candidate, region)
+    if e164 is None or e164 == candidate:
+        return e164, problem
+    again, _ = _e164(e164, None)
+    if again != e164:
+        return None, "ambiguous: the digits read as more than one number (a stray national prefix?)"
+    return e164, None
+
+
+def _e164(candidate: str, region: str | None) -> tuple[str | None, str | None]:
+    try:
+        parsed = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException as exc:
+        return None, _parse_problem(exc, region)
+    reason = phonenumbers.is_possible_number_with_reason(parsed)
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return None, _possibility_problem(reason, parsed.country_code)
+    e164: str = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return e164, None
 
 
 def _parse_problem(exc: phonenumbers.NumberParseException, region: str | None) -> str:
@@ -239,7 +247,7 @@ def _possibility_problem(reason: int, country_code: int | None) -> str:
     where = f"+{country_code}" if country_code else "its country"
     match reason:
         case phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
-            return f"a local number without its area code (for {where})"
+            return f"too short: at most a local {where} number, without its area code"
         case phonenumbers.ValidationResult.INVALID_COUNTRY_CODE:
             return "unknown international dialling code"
         case phonenumbers.ValidationResult.TOO_SHORT:
@@ -326,7 +334,7 @@ def names(
 
 
 def _split_full(full_name: str) -> tuple[str | None, str | None]:
-    """ "Last, First"; else the family name is the last word with any particles before it and
+    """Split "Last, First"; else the family name is the last word with any particles before it and
     a generational suffix after it. CJK names are written family-first, often without
     spaces, so they are not split at all."""
     if _has_cjk(full_name):
@@ -388,7 +396,8 @@ def country(raw: str | None) -> str | None:
     cleaned = text(raw)
     if cleaned is None or len(cleaned) > _MAX_COUNTRY_INPUT or _is_placeholder(cleaned):
         return None
-    return _COUNTRY_BY_KEY.get(_country_key(cleaned))
+    key = _country_key(cleaned)
+    return _COUNTRY_BY_KEY.get(key) if key else None
 
 
 def _is_placeholder(value: str) -> bool:
@@ -400,7 +409,7 @@ def _is_placeholder(value: str) -> bool:
 # --------------------------------------------------------------------------- domain
 
 _SCHEME = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//")
-_AUTHORITY_END = re.compile(r"[/?#\\ ]")
+_AUTHORITY_END = re.compile(r"[/?#\\ ,;]")
 _PORT = re.compile(r":\d*$")
 
 # Sites where a URL with a path is somebody's profile page, not the lead's company site.
@@ -429,7 +438,7 @@ def domain(website: str | None, email_address: str | None) -> str | None:
     cleaned = text(email_address)
     if cleaned is None or "@" not in cleaned or len(cleaned) > _MAX_WEBSITE_INPUT:
         return None
-    host = _plausible_host(cleaned.rpartition("@")[2].lower())
+    host = _plausible_host(_bare_address(cleaned).rpartition("@")[2].lower())
     if host is None or _is_free_mail(host):
         return None
     return host

@@ -276,19 +276,17 @@ COUNTRIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 # Extra ways people write a country: abbreviations, former names, ISO names without the
-# "X, Republic of" inversion, and the country's own or a neighbour's name for it. Matched
-# accent-, case- and punctuation-insensitively, like the names above.
+# "X, Republic of" inversion or the parenthesis, and the country's own or a neighbour's name
+# for it. Matched ignoring accents, case, punctuation and spacing ("U.K." is "UK"), like the
+# names above, so only one spelling of each is listed.
 COUNTRY_ALIASES: dict[str, str] = {
     # United States / United Kingdom
-    "U.S.": "US",
-    "U.S.A.": "US",
     "US of A": "US",
     "America": "US",
     "Estados Unidos": "US",
     "Vereinigte Staaten": "US",
     "Etats-Unis": "US",
     "UK": "GB",
-    "U.K.": "GB",
     "Great Britain": "GB",
     "Britain": "GB",
     "England": "GB",
@@ -344,12 +342,10 @@ COUNTRY_ALIASES: dict[str, str] = {
     "Tschechien": "CZ",
     "Czech Rep": "CZ",
     "Slovensko": "SK",
-    "Slovak Republic": "SK",
     "Slovenija": "SI",
     "Hrvatska": "HR",
     "Magyarország": "HU",
     "Ungarn": "HU",
-    "România": "RO",
     "Srbija": "RS",
     "Eesti": "EE",
     "Latvija": "LV",
@@ -374,24 +370,17 @@ COUNTRY_ALIASES: dict[str, str] = {
     "Vatican City": "VA",
     "Holy See": "VA",
     # Americas
-    "México": "MX",
     "Mexiko": "MX",
-    "Perú": "PE",
     "Brasil": "BR",
     "Brasilien": "BR",
     "Kanada": "CA",
-    "Venezuela": "VE",
-    "Bolivia": "BO",
     "Falkland Islands": "FK",
-    "British Virgin Islands": "VG",
     "US Virgin Islands": "VI",
-    "U.S. Virgin Islands": "VI",
     "Saint Martin": "MF",
     "Sint Maarten": "SX",
     "Bonaire": "BQ",
     # Asia / Pacific
     "PRC": "CN",
-    "People's Republic of China": "CN",
     "Mainland China": "CN",
     "Korea": "KR",
     "Republic of Korea": "KR",
@@ -403,18 +392,12 @@ COUNTRY_ALIASES: dict[str, str] = {
     "Nihon": "JP",
     "Bharat": "IN",
     "Indien": "IN",
-    "Vietnam": "VN",
     "Burma": "MM",
-    "Laos": "LA",
     "Brunei": "BN",
     "Macau": "MO",
-    "Taiwan": "TW",
     "Hong Kong SAR": "HK",
-    "Iran": "IR",
-    "Syria": "SY",
     "Palestine": "PS",
     "UAE": "AE",
-    "U.A.E.": "AE",
     "Emirates": "AE",
     "KSA": "SA",
     "Saudi": "SA",
@@ -433,7 +416,6 @@ COUNTRY_ALIASES: dict[str, str] = {
     "Congo-Kinshasa": "CD",
     "Congo-Brazzaville": "CG",
     "Republic of Congo": "CG",
-    "Tanzania": "TZ",
     "RSA": "ZA",
     "Suid-Afrika": "ZA",
     "Saint Helena": "SH",

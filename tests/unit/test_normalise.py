@@ -276,6 +276,35 @@ def test_unusable_phone_has_a_problem(raw: str, hint: str | None) -> None:
     assert problem
 
 
+@pytest.mark.parametrize(
+    ("raw", "hint"),
+    [("+49 00522116", None), ("004623565908728590", "JP"), ("094161", "CC"), ("0039183", "AU")],
+)
+def test_numbers_phonenumbers_re_reads_differently_are_never_returned_unsettled(
+    raw: str, hint: str | None
+) -> None:
+    """phonenumbers 9.0 formats these to an E.164 that parses to a different E.164 (it strips
+    one more national prefix each time); phone() must only ever return a fixed point."""
+    value, problem = normalise.phone(raw, hint)
+    assert (value is None) != (problem is None)
+    if value is not None:
+        assert normalise.phone(value, None) == (value, None)
+
+
+def test_phone_problems_say_what_is_wrong() -> None:
+    assert normalise.phone("12", None) == (
+        None,
+        "no international prefix (+ or 00) and no known country to read it by",
+    )
+    assert normalise.phone("12", "DE") == (
+        None,
+        "too short: at most a local +49 number, without its area code",
+    )
+    assert normalise.phone("+49 1", None) == (None, "too short to be a phone number")
+    assert normalise.phone("+1 415 555 26719", None) == (None, "too long for a +1 number")
+    assert normalise.phone("n/a", "US") == (None, "not a phone number")
+
+
 def test_missing_phone_is_not_a_problem() -> None:
     assert normalise.phone(None, "DE") == (None, None)
     assert normalise.phone(" \n", "DE") == (None, None)
@@ -383,6 +412,10 @@ def test_names(
         ("xx", None),
         ("Atlantis", None),
         ("n/a", None),
+        ("N.A.", None),
+        ("NA", "NA"),
+        ("-", None),
+        ("\u0420\u043e\u0441\u0441\u0438\u044f", None),
     ],
 )
 def test_country(raw: str | None, expected: str | None) -> None:
@@ -430,6 +463,8 @@ def test_every_alias_reads_as_its_country() -> None:
         ("192.168.0.1", None, None),
         ("acme", None, None),
         ("acme..com", None, None),
+        ("acme.com, acme.de", None, "acme.com"),
+        (None, "Jo <jo@acme.com>", "acme.com"),
         (None, "not an email", None),
         (None, None, None),
     ],
