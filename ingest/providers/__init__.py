@@ -29,13 +29,7 @@ def _load() -> dict[str, Provider]:
 
     registry: dict[str, Provider] = {}
     for module_name in _ADAPTERS:
-        try:
-            module = importlib.import_module(f"ingest.providers.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"ingest.providers.{module_name}":
-                continue  # not written yet
-            raise
-        provider: Provider = module.PROVIDER
+        provider: Provider = importlib.import_module(f"ingest.providers.{module_name}").PROVIDER
         registry[provider.name] = provider
     return registry
 

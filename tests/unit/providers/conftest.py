@@ -34,8 +34,12 @@ class IngestHarness:
         api_base_url: str | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"provider": provider, "secrets": secrets or {},
-                                "settings": settings or {}, **extra}
+        body: dict[str, Any] = {
+            "provider": provider,
+            "secrets": secrets or {},
+            "settings": settings or {},
+            **extra,
+        }
         if api_base_url:
             body["api_base_url"] = api_base_url
         response = await self.http.put(f"/ingest/v1/sources/{name}", json=body, headers=ADMIN)
@@ -66,8 +70,9 @@ class IngestHarness:
 
     async def fetch_now(self) -> int:
         """Run the fetch worker once, as its background loop would."""
-        worker = next(w for s in self.backend.runtime.specs for w in s.workers
-                      if isinstance(w, FetchWorker))
+        worker = next(
+            w for s in self.backend.runtime.specs for w in s.workers if isinstance(w, FetchWorker)
+        )
         return await worker.run_once()
 
     async def leads_by_email(self, email: str) -> list[dict[str, Any]]:
