@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
+from starlette.types import ASGIApp
 
 from tests import infra
 from tests.backends import Backend, ClusterBackend, EmbeddedBackend
@@ -81,3 +86,38 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         runtime = await ClusterBackend(database.url, kafka).start()
     yield runtime
     await runtime.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def serve_api() -> Iterator[Callable[[ASGIApp], str]]:
+    """Serve an ASGI app (the fake provider API) on a real local port; returns its base URL.
+
+    Usage: `base = serve_api(app)`; the server stops after the test.
+    """
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app: ASGIApp) -> str:
+        port = _free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the fake provider API did not start")
+            time.sleep(0.01)
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=5)

@@ -4,17 +4,12 @@ and a local HTTP server that plays the provider's API (for the providers that fe
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from starlette.types import ASGIApp
 
 from ingest.fetcher import FetchWorker
 from tests.backends import ADMIN, EmbeddedBackend
@@ -97,38 +92,3 @@ async def ingest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     await asyncio.sleep(0)  # let the background worker run its first (empty) round
     yield IngestHarness(backend)
     await backend.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def serve_api() -> Iterator[Callable[[ASGIApp], str]]:
-    """Serve an ASGI app (the fake provider API) on a real local port; returns its base URL.
-
-    Usage: `base = serve_api(app)`; the server stops after the test.
-    """
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
-
-    def start(app: ASGIApp) -> str:
-        port = _free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake provider API did not start")
-            time.sleep(0.01)
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(timeout=5)
