@@ -48,7 +48,9 @@ async def test_a_missed_first_touch_breaches_and_a_logged_call_does_not(
     bo = {"Authorization": f"Bearer {response.json()['key']}"}
 
     ignored = await backend.post_lead(**SALES_READY)
-    worked = await backend.post_lead(**{**SALES_READY, "email": "kim@acme.example"})
+    worked = await backend.post_lead(
+        **{**SALES_READY, "email": "kim@acme.example", "phone": "030 7654321"}
+    )
     await backend.timeline_with(ignored, "leadfarm.lead.assigned.v1")
     await backend.timeline_with(worked, "leadfarm.lead.assigned.v1")
 
