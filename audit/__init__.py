@@ -1,4 +1,6 @@
-"""audit: keeps every event and every lead's whole story."""
+"""audit: keeps every event and every lead's whole story, asks prospects how they were
+treated (Prospect Satisfaction audits), keeps the forecast, and computes the numbers that
+settle arguments between marketing and sales."""
 
 from __future__ import annotations
 
@@ -13,11 +15,15 @@ from services.spec import ServiceSpec
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     """Composition root: audit handles every event type on every topic."""
     from audit.api import build_router
-    from audit.consumers import archive
+    from audit.consumers import Consumers
+    from audit.service import Audit
+    from audit.settings import AuditSettings
 
+    audit = Audit(AuditSettings())
+    consumers = Consumers(audit)
     return ServiceSpec(
         name="audit",
-        router=build_router(unit),
-        handlers={event_type: archive for event_type in EVENT_TYPES.values()},
+        router=build_router(unit, audit),
+        handlers={event_type: consumers.on_event for event_type in EVENT_TYPES.values()},
         migrations=Path(__file__).parent / "migrations",
     )

@@ -1,24 +1,18 @@
-"""audit's event handler: archive every event once."""
+"""audit's event handler: every event type on every topic goes through one handler, which
+archives the event once and updates the read models it speaks to."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from audit.models import events
+from audit.service import Audit
 from services.consumer import Incoming
 from services.db import Tx
 
 
-async def archive(tx: Tx, event: Incoming[Any]) -> None:
-    envelope = event.envelope
-    await tx.conn.execute(
-        events.insert().values(
-            event_id=envelope.id,
-            lead_id=envelope.subject,
-            type=envelope.type,
-            source=envelope.source,
-            time=envelope.time,
-            envelope=envelope.model_dump(mode="json"),
-            recorded_at=tx.now(),
-        )
-    )
+class Consumers:
+    def __init__(self, audit: Audit) -> None:
+        self.audit = audit
+
+    async def on_event(self, tx: Tx, event: Incoming[Any]) -> None:
+        await self.audit.handle(tx, event.envelope, event.data)

@@ -1,6 +1,22 @@
-"""audit's tables."""
+"""audit's tables: the event archive, read models built from the events, and what audit owns
+itself (Prospect Satisfaction audits, the forecast, spend, roles, erasures).
 
-from sqlalchemy import Column, Index, MetaData, String, Table
+Only the archive (`audit_events.envelope`) and an audit's free-text comment hold personal
+data; every read model holds ids, sources, times and amounts, so an erasure redacts those
+two places and every count stays. Money is stored in minor units (cents) as integers.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 from services.sqltypes import BigId, Json, UTCDateTime
 
@@ -17,5 +33,166 @@ events = Table(
     Column("time", UTCDateTime, nullable=False),
     Column("envelope", Json, nullable=False),
     Column("recorded_at", UTCDateTime, nullable=False),
+    Column("redacted_at", UTCDateTime, nullable=True),
 )
 Index("ix_audit_events_lead", events.c.lead_id, events.c.time)
+
+leads = Table(
+    "audit_leads",
+    metadata,
+    Column("lead_id", String(64), primary_key=True),
+    Column("source", String(100), nullable=True),
+    Column("source_class", String(32), nullable=True),
+    Column("campaign", String(200), nullable=True),
+    Column("is_test", Boolean, nullable=False, default=False),
+    Column("timeframe_days", Integer, nullable=True),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("captured_at", UTCDateTime, nullable=True),
+    # 0 raw, 1 basic-qualified, 2 sales-qualified: the furthest stage any decision reached.
+    Column("stage_rank", Integer, nullable=False, default=0),
+    Column("term", String(8), nullable=True),
+    Column("qualified_at", UTCDateTime, nullable=True),
+    Column("disqualified_at", UTCDateTime, nullable=True),
+    Column("rep_id", String(64), nullable=True),
+    Column("assigned_at", UTCDateTime, nullable=True),
+    Column("first_touch_due_at", UTCDateTime, nullable=True),
+    Column("first_touch_at", UTCDateTime, nullable=True),
+    Column("touches", Integer, nullable=False, default=0),
+    Column("accepted_at", UTCDateTime, nullable=True),
+    Column("opportunity_at", UTCDateTime, nullable=True),
+    Column("won_at", UTCDateTime, nullable=True),
+    Column("lost_at", UTCDateTime, nullable=True),
+    Column("returned_at", UTCDateTime, nullable=True),
+    Column("erased_at", UTCDateTime, nullable=True),
+)
+Index("ix_audit_leads_captured", leads.c.captured_at)
+
+assignments = Table(
+    "audit_assignments",
+    metadata,
+    Column("assignment_id", String(64), primary_key=True),
+    Column("lead_id", String(64), nullable=False),
+    Column("rep_id", String(64), nullable=False),
+    Column("assigned_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("first_touch_at", UTCDateTime, nullable=True),
+    Column("touches", Integer, nullable=False, default=0),
+    Column("breached_at", UTCDateTime, nullable=True),
+    Column("cadence_breaches", Integer, nullable=False, default=0),
+    Column("ended_at", UTCDateTime, nullable=True),
+)
+Index("ix_audit_assignments_lead", assignments.c.lead_id, assignments.c.rep_id)
+
+reps = Table(
+    "audit_reps",
+    metadata,
+    Column("rep_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+deals = Table(
+    "audit_deals",
+    metadata,
+    Column("opportunity_id", String(64), primary_key=True),
+    Column("lead_id", String(64), nullable=False),
+    Column("rep_id", String(64), nullable=True),
+    Column("won", Boolean, nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("closed_at", UTCDateTime, nullable=False),
+)
+Index("ix_audit_deals_lead", deals.c.lead_id)
+
+spend = Table(
+    "audit_spend",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("period", String(7), primary_key=True),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("note", String(500), nullable=True),
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+tasks = Table(
+    "audit_tasks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("lead_id", String(64), nullable=False),
+    Column("reason", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("rep_id", String(64), nullable=True),
+    Column("source", String(100), nullable=True),
+    Column("source_class", String(32), nullable=True),
+    Column("contacted", Boolean, nullable=True),
+    Column("contact_count", Integer, nullable=True),
+    Column("contacted_by", String(200), nullable=True),
+    Column("contacted_within", String(8), nullable=True),
+    Column("satisfaction", Integer, nullable=True),
+    Column("outcome", String(32), nullable=True),
+    Column("comment", Text, nullable=True),
+    Column("logged_contact", Boolean, nullable=True),
+    Column("recorded_at", UTCDateTime, nullable=True),
+    Column("recorded_by", String(64), nullable=True),
+)
+Index("ix_audit_tasks_lead", tasks.c.lead_id)
+Index("ix_audit_tasks_status", tasks.c.status, tasks.c.due_at)
+
+forecast = Table(
+    "audit_forecast",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("lead_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("expected_close_at", UTCDateTime, nullable=False),
+    Column("entered_at", UTCDateTime, nullable=False),
+    Column("source", String(100), nullable=True),
+    Column("source_class", String(32), nullable=True),
+    Column("rep_id", String(64), nullable=True),
+    Column("removed_at", UTCDateTime, nullable=True),
+    Column("removal_request_id", String(36), nullable=True),
+)
+Index("ix_audit_forecast_lead", forecast.c.lead_id, forecast.c.status)
+
+removal_requests = Table(
+    "audit_forecast_requests",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("lead_id", String(64), nullable=False),
+    Column("entry_id", String(36), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("requested_by", String(64), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("decided_by", String(64), nullable=True),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Column("decision_reason", Text, nullable=True),
+)
+Index("ix_audit_forecast_requests_status", removal_requests.c.status, removal_requests.c.lead_id)
+
+roles = Table(
+    "audit_roles",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("role", String(32), primary_key=True),
+    Column("granted_by", String(64), nullable=False),
+    Column("granted_at", UTCDateTime, nullable=False),
+    Column("revoked_by", String(64), nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+erasures = Table(
+    "audit_erasures",
+    metadata,
+    Column("lead_id", String(64), primary_key=True),
+    Column("requested_by", String(64), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("events_redacted", Integer, nullable=False),
+)

@@ -129,6 +129,17 @@ class LeadMerged(EventData):
 # --- qualifier ----------------------------------------------------------------------------
 
 
+class CriterionResult(Contract):
+    """One criterion of the qualification definitions, as applied to one lead."""
+
+    name: str = Field(description="The criterion, e.g. company, timeframe, asked_to_be_contacted")
+    matched: bool
+    points: int = Field(0, description="Points it added to the rule score (0 when not matched)")
+    detail: str = ""
+    kind: Literal["basic", "fit", "intent", "disqualifier"] | None = None
+    max_points: int | None = Field(None, description="Points it is worth when it matches")
+
+
 class Decision(Contract):
     """What the qualifier decided and why."""
 
@@ -139,6 +150,15 @@ class Decision(Contract):
     definition_version: str
     model_version: str | None = None
     reasons: list[str] = Field(default_factory=list)
+    criteria: list[CriterionResult] = Field(
+        default_factory=list, description="Every criterion checked, matched or not"
+    )
+    rule_score: int | None = Field(
+        None, description="The definitions' points alone, before any learned blend"
+    )
+    win_probability: float | None = Field(
+        None, description="The learned model's P(win | attributes), when a model was used"
+    )
 
 
 class LeadQualified(EventData):
@@ -162,17 +182,24 @@ class LeadDeferred(EventData):
 
 
 class LeadDisqualified(EventData):
+    """Never qualifies under the definitions; `reason` says why in words."""
+
     TYPE = "leadfarm.lead.disqualified.v1"
     SERVICE = "qualifier"
 
     reason: str
     definition_version: str
+    disqualifiers: list[str] = Field(
+        default_factory=list, description="The disqualifiers that applied, e.g. free_mail"
+    )
 
 
 # --- router -------------------------------------------------------------------------------
 
 
 class LeadAssigned(EventData):
+    """A rep got the lead; it carries the lead so the rep's tools (CRM, dialer) can act."""
+
     TYPE = "leadfarm.lead.assigned.v1"
     SERVICE = "router"
 
@@ -183,6 +210,14 @@ class LeadAssigned(EventData):
     rule: str
     strategy: str
     first_touch_due_at: datetime
+    cadence_due_at: datetime | None = Field(
+        None, description="When the contact cadence's window closes (business days)"
+    )
+    why: str | None = Field(
+        None, description="Why this rep, in words; the full explanation is in the API"
+    )
+    score: int | None = None
+    lead: LeadProfile | None = None
 
 
 class LeadReassigned(EventData):
@@ -195,16 +230,50 @@ class LeadReassigned(EventData):
     rep_name: str
     reason: str
     first_touch_due_at: datetime
+    pool: str | None = None
+    rule: str | None = None
+    strategy: str | None = None
+    cadence_due_at: datetime | None = None
+    why: str | None = None
+    lead: LeadProfile | None = None
 
 
 class LeadQueued(EventData):
-    """No rep could take the lead: it waits in a fallback queue and an alert is raised."""
+    """No rep could take the lead: it waits in a fallback queue and an alert is raised, or
+    (queue `hold`) it is held until the next rep's working hours begin."""
 
     TYPE = "leadfarm.lead.queued.v1"
     SERVICE = "router"
 
     queue: str
     reason: str
+    pool: str | None = None
+    rule: str | None = None
+    held_until: datetime | None = Field(None, description="Set when the lead is held, not queued")
+
+
+class LeadAccepted(EventData):
+    """The rep accepted the lead."""
+
+    TYPE = "leadfarm.lead.accepted.v1"
+    SERVICE = "router"
+
+    assignment_id: str
+    rep_id: str
+    at: datetime
+
+
+class LeadRejected(EventData):
+    """The rep rejected the lead; `outcome` says whether it was reassigned or returned."""
+
+    TYPE = "leadfarm.lead.rejected.v1"
+    SERVICE = "router"
+
+    assignment_id: str
+    rep_id: str
+    reason: str
+    outcome: Literal["reassigned", "returned"]
+    at: datetime
 
 
 class ContactLogged(EventData):
@@ -216,6 +285,11 @@ class ContactLogged(EventData):
     channel: Channel
     outcome: str
     at: datetime
+    assignment_id: str | None = None
+    connected: bool | None = Field(None, description="The rep reached the prospect")
+    counted: bool | None = Field(
+        None, description="Counted toward the cadence (a call or email far enough from the last)"
+    )
 
 
 class SlaBreached(EventData):
@@ -225,6 +299,10 @@ class SlaBreached(EventData):
     rep_id: str
     sla: Literal["first_touch", "cadence"]
     due_at: datetime
+    assignment_id: str | None = None
+    action: str | None = Field(
+        None, description="What the router did about it, e.g. reassigned to bo, kept by ana"
+    )
 
 
 class RepSuspended(EventData):
@@ -238,6 +316,17 @@ class RepSuspended(EventData):
     compliance: float
 
 
+class RepReinstated(EventData):
+    """A manager put a suspended rep back in the distribution; `lead_id` is empty and the
+    subject is `rep:<id>`."""
+
+    TYPE = "leadfarm.rep.reinstated.v1"
+    SERVICE = "router"
+
+    rep_id: str
+    reason: str | None = None
+
+
 class LeadReturned(EventData):
     """Back to marketing: cadence exhausted without a connection, rejected, or long-term."""
 
@@ -246,6 +335,22 @@ class LeadReturned(EventData):
 
     rep_id: str | None
     reason: str
+    lead: LeadProfile
+    reason_code: str | None = Field(
+        None, description="cadence_exhausted, cadence_expired or rejected"
+    )
+    assignment_id: str | None = None
+
+
+class OpportunityOpened(EventData):
+    TYPE = "leadfarm.opportunity.opened.v1"
+    SERVICE = "router"
+
+    opportunity_id: str
+    rep_id: str
+    amount: Decimal
+    currency: str = "USD"
+    name: str | None = None
     lead: LeadProfile
 
 
@@ -259,6 +364,7 @@ class OpportunityClosed(EventData):
     amount: Decimal
     currency: str = "USD"
     lead: LeadProfile
+    reason: str | None = None
 
 
 # --- nurture ------------------------------------------------------------------------------
@@ -272,16 +378,32 @@ class NurtureEnrolled(EventData):
     track: str
     reason: str
     next_touch_at: datetime | None
+    trigger: str | None = Field(
+        None, description="What enrolled the lead: deferred, returned or deferred_again"
+    )
+    consent_basis: str | None = Field(
+        None,
+        description="The email consent basis at enrolment: opt_in, legitimate_interest, "
+        "or None (no email is sent without one)",
+    )
 
 
 class NurtureTouched(EventData):
+    """A step of the lead's track touched them: an email the sender accepted, or a task
+    created for inside sales."""
+
     TYPE = "leadfarm.nurture.touched.v1"
     SERVICE = "nurture"
 
     enrolment_id: str
-    step: int
-    channel: str
+    step: int = Field(description="The step's number on the track, from 1")
+    channel: str = Field(description="email or task")
     at: datetime
+    track: str | None = None
+    day: int | None = Field(None, description="The step's offset in days from enrolment")
+    template: str | None = Field(None, description="The email's template")
+    message_id: str | None = None
+    task_id: str | None = None
 
 
 class LeadRecycled(EventData):
@@ -294,9 +416,33 @@ class LeadRecycled(EventData):
     engagement_score: float
     engagements: list[dict[str, Any]] = Field(default_factory=list)
     lead: LeadProfile
+    hand_raise: bool = Field(
+        False, description="An explicit hand raise (the profile then says asked_to_be_contacted)"
+    )
+    threshold: float | None = Field(None, description="The engagement score that recycles")
+    enrolment_id: str | None = None
+    track: str | None = None
 
 
 # --- audit --------------------------------------------------------------------------------
+
+AuditReason = Literal["sampled", "returned", "rejected", "manual"]
+AuditOutcome = Literal[
+    "still_evaluating", "bought_from_us", "bought_from_competitor", "no_decision"
+]
+
+
+class AuditOpened(EventData):
+    """A Prospect Satisfaction audit was opened for the lead: the policy sampled it, or it was
+    returned or rejected by sales, or a manager asked for one."""
+
+    TYPE = "leadfarm.audit.opened.v1"
+    SERVICE = "audit"
+
+    audit_id: str
+    reason: AuditReason
+    due_at: datetime = Field(description="When the prospect should be asked")
+    rep_id: str | None = None
 
 
 class AuditRecorded(EventData):
@@ -308,7 +454,21 @@ class AuditRecorded(EventData):
     audit_id: str
     contacted: bool
     satisfaction: int | None = Field(None, ge=1, le=5)
-    outcome: str
+    outcome: str = Field(
+        description="still_evaluating, bought_from_us, bought_from_competitor or no_decision"
+    )
+    contact_count: int | None = Field(None, ge=0, description="Contacts the prospect recalls")
+    contacted_by: str | None = Field(None, description="The rep the prospect names, when known")
+    contacted_within: Literal["hour", "day", "week", "longer"] | None = Field(
+        None, description="How soon after asking the prospect says they were contacted"
+    )
+    reason: AuditReason | None = Field(None, description="Why the audit was opened")
+    rep_id: str | None = Field(None, description="The rep the lead was assigned to")
+    source: str | None = None
+    source_class: SourceClass | None = None
+    logged_contact: bool | None = Field(
+        None, description="Whether a rep had logged a contact with the lead before the audit"
+    )
 
 
 class ForecastChanged(EventData):
@@ -317,6 +477,36 @@ class ForecastChanged(EventData):
 
     action: Literal["added", "removed"]
     amount: Decimal
+    reason: str
+    currency: str | None = None
+    period: str | None = Field(None, description="Expected close month, YYYY-MM")
+    rep_id: str | None = None
+    source: str | None = None
+    source_class: SourceClass | None = None
+    request_id: str | None = Field(None, description="The approved removal request")
+    approved_by: str | None = Field(None, description="Key id of the sales executive")
+
+
+class ForecastRemovalRequested(EventData):
+    """Someone asked to take the lead off the forecast; a sales executive decides."""
+
+    TYPE = "leadfarm.forecast.removal_requested.v1"
+    SERVICE = "audit"
+
+    request_id: str
+    requested_by: str = Field(description="Key id of the requester, or system:<event>")
+    reason: str
+
+
+class ForecastRemovalDecided(EventData):
+    """A sales executive approved or denied a request to take the lead off the forecast."""
+
+    TYPE = "leadfarm.forecast.removal_decided.v1"
+    SERVICE = "audit"
+
+    request_id: str
+    decision: Literal["approved", "denied"]
+    decided_by: str = Field(description="Key id of the sales executive")
     reason: str
 
 

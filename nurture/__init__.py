@@ -1,25 +1,45 @@
-"""nurture: keeps in touch with long-term and returned leads until they warm up."""
+"""nurture: keeps in touch with long-term and returned leads on tracks, with consent, and
+hands them back to the qualifier (`lead.recycled`) when they warm up."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from contracts.events import LeadDeferred, LeadReturned
+from contracts.events import LeadDeferred, LeadDisqualified, LeadQualified, LeadReturned
 from services.db import UnitOfWork
 from services.settings import Settings
 from services.spec import ServiceSpec
 
 
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
-    """Composition root."""
+    """Composition root. Refuses to start with a tracks file that does not validate."""
     from nurture.api import build_router
-    from nurture.consumers import on_lead_deferred, on_lead_returned, on_touch_due
-    from nurture.service import TOUCH
+    from nurture.catalog import TrackCatalog
+    from nurture.consumers import Consumers
+    from nurture.definitions import DEFAULT_FILE, load_file
+    from nurture.senders import build_sender
+    from nurture.service import TOUCH, Nurture
+    from nurture.settings import NurtureSettings
+    from nurture.worker import SendWorker
 
+    nurture_settings = NurtureSettings()
+    path = nurture_settings.tracks_file or DEFAULT_FILE
+    catalog = TrackCatalog(load_file(path), path.name)
+    nurture = Nurture(catalog, nurture_settings, unit.clock)
+    sender = build_sender(nurture_settings, settings.data_dir)
+    worker = SendWorker(unit, nurture, sender, nurture_settings)
+    nurture.nudge = worker.wake
+    consumers = Consumers(nurture)
     return ServiceSpec(
         name="nurture",
-        router=build_router(unit),
-        handlers={LeadDeferred: on_lead_deferred, LeadReturned: on_lead_returned},
-        timer_handlers={TOUCH: on_touch_due},
+        router=build_router(unit, nurture, sender),
+        handlers={
+            LeadDeferred: consumers.on_lead_deferred,
+            LeadReturned: consumers.on_lead_returned,
+            LeadQualified: consumers.on_lead_qualified,
+            LeadDisqualified: consumers.on_lead_disqualified,
+        },
+        timer_handlers={TOUCH: consumers.on_touch_due},
+        workers=[worker],
         migrations=Path(__file__).parent / "migrations",
     )

@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
-from contracts.events import LeadDeferred, LeadReturned
-from nurture import service
+from contracts.events import LeadDeferred, LeadDisqualified, LeadQualified, LeadReturned
+from nurture.service import Nurture
 from services.consumer import Incoming
 from services.db import Tx
 from services.timers import Timer
 
 
-async def on_lead_deferred(tx: Tx, event: Incoming[LeadDeferred]) -> None:
-    reason = f"deferred: {event.data.decision.term}-term, {event.data.decision.lifecycle}"
-    await service.enrol(tx, event.data.lead_id, reason, event.traceparent)
+class Consumers:
+    def __init__(self, nurture: Nurture) -> None:
+        self.nurture = nurture
 
+    async def on_lead_deferred(self, tx: Tx, event: Incoming[LeadDeferred]) -> None:
+        data = event.data
+        reason = f"deferred: {data.decision.term}-term {data.decision.lifecycle}"
+        await self.nurture.on_lead(
+            tx, data.lead_id, data.lead, "deferred", reason, None, event.traceparent
+        )
 
-async def on_lead_returned(tx: Tx, event: Incoming[LeadReturned]) -> None:
-    await service.enrol(tx, event.data.lead_id, f"returned: {event.data.reason}", event.traceparent)
+    async def on_lead_returned(self, tx: Tx, event: Incoming[LeadReturned]) -> None:
+        data = event.data
+        # The router's reason code (cadence_exhausted, cadence_expired, rejected), when it
+        # sends one, is matched by the tracks' returned_reasons along with the reason.
+        code = getattr(data, "reason_code", None)
+        await self.nurture.on_lead(
+            tx,
+            data.lead_id,
+            data.lead,
+            "returned",
+            f"returned: {data.reason}",
+            f"{code or ''} {data.reason}",
+            event.traceparent,
+        )
 
+    async def on_lead_qualified(self, tx: Tx, event: Incoming[LeadQualified]) -> None:
+        """Sales-ready by another path (a new form, a re-evaluation): stop nurturing."""
+        await self.nurture.exit(tx, event.data.lead_id, "qualified: sales-ready, routed to sales")
 
-async def on_touch_due(tx: Tx, timer: Timer) -> None:
-    await service.touch(tx, timer.key)
+    async def on_lead_disqualified(self, tx: Tx, event: Incoming[LeadDisqualified]) -> None:
+        await self.nurture.exit(tx, event.data.lead_id, f"disqualified: {event.data.reason}")
+
+    async def on_touch_due(self, tx: Tx, timer: Timer) -> None:
+        await self.nurture.step_due(tx, timer.key)

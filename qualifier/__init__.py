@@ -1,23 +1,40 @@
-"""qualifier: stages and scores each lead against the agreed definition."""
+"""qualifier: stages and scores each lead against the agreed, versioned definitions and
+learns from closed opportunities."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from contracts.events import LeadCaptured, LeadRecycled
+from contracts.events import LeadCaptured, LeadMerged, LeadRecycled, OpportunityClosed
 from services.db import UnitOfWork
 from services.settings import Settings
 from services.spec import ServiceSpec
 
 
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
-    """Composition root."""
+    """Composition root. Refuses to start with a definitions file that does not validate
+    (the error names the file's line)."""
     from qualifier.api import build_router
-    from qualifier.consumers import on_lead_captured, on_lead_recycled
+    from qualifier.catalog import DefinitionsCatalog
+    from qualifier.consumers import Consumers
+    from qualifier.definitions import DEFAULT_FILE, load_file
+    from qualifier.service import Qualifier
+    from qualifier.settings import QualifierSettings
 
+    qualifier_settings = QualifierSettings()
+    path = qualifier_settings.definitions_file or DEFAULT_FILE
+    definitions = load_file(path)
+    catalog = DefinitionsCatalog(path.read_text(encoding="utf-8"), definitions, path.name)
+    qualifier = Qualifier(catalog, qualifier_settings)
+    consumers = Consumers(qualifier)
     return ServiceSpec(
         name="qualifier",
-        router=build_router(unit),
-        handlers={LeadCaptured: on_lead_captured, LeadRecycled: on_lead_recycled},
+        router=build_router(unit, qualifier),
+        handlers={
+            LeadCaptured: consumers.on_lead_captured,
+            LeadMerged: consumers.on_lead_merged,
+            LeadRecycled: consumers.on_lead_recycled,
+            OpportunityClosed: consumers.on_opportunity_closed,
+        },
         migrations=Path(__file__).parent / "migrations",
     )

@@ -1,27 +1,346 @@
-"""The qualifier's HTTP API under /qualifier/v1."""
+"""The qualifier's HTTP API under /qualifier/v1: decisions, dry runs, the definitions and
+the learned model."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import ValidationError
 
 from qualifier import repository
+from qualifier.catalog import ActiveDefinitions
+from qualifier.definitions import DefinitionsError
+from qualifier.rules import Engagement, Verdict
+from qualifier.schemas import (
+    ChangeOut,
+    DecisionOut,
+    DefinitionsChangedOut,
+    DefinitionsJsonIn,
+    DefinitionsOut,
+    DefinitionsVersionOut,
+    EvaluateIn,
+    EvaluationOut,
+    LiftOut,
+    ModelOut,
+    ReevaluationOut,
+)
+from qualifier.service import Qualifier, Reevaluation, VersionExists
 from services.auth import ManagerKey
 from services.db import UnitOfWork
-from services.problems import Problem
+from services.problems import Problem, field_error
+
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
+JSON_TYPES = ("application/json",)
+
+_PUT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": 'The definitions as YAML text, or JSON {"yaml": "..."}.',
+        "content": {
+            "application/yaml": {"schema": {"type": "string"}},
+            "text/plain": {"schema": {"type": "string"}},
+            "application/json": {"schema": DefinitionsJsonIn.model_json_schema()},
+        },
+    }
+}
+
+Reevaluate = Annotated[
+    bool, Query(description="Also decide open (deferred) leads again under the new version")
+]
+IncludeDisqualified = Annotated[
+    bool, Query(description="Re-evaluation also decides disqualified leads again")
+]
 
 
-def build_router(unit: UnitOfWork) -> APIRouter:
+def build_router(unit: UnitOfWork, qualifier: Qualifier) -> APIRouter:
     router = APIRouter(prefix="/qualifier/v1", tags=["qualifier"])
 
-    @router.get("/leads/{lead_id}/decision")
-    async def get_decision(lead_id: str, _: ManagerKey) -> dict[str, Any]:
-        """The stage, score and reasons of the qualifier's latest decision on a lead."""
+    # --- decisions ----------------------------------------------------------------------
+
+    @router.get("/leads/{lead_id}/decision", response_model=DecisionOut)
+    async def get_decision(lead_id: str, _: ManagerKey) -> DecisionOut:
+        """The qualifier's latest decision on a lead: outcome, lifecycle, stage, term,
+        score, the definition and model versions, and every criterion with its points."""
         async with unit.read() as conn:
             decision = await repository.get_decision(conn, lead_id)
         if decision is None:
             raise Problem(404, f"The qualifier has no decision for lead {lead_id!r} (yet).")
         return decision
 
+    @router.post("/evaluate", response_model=EvaluationOut)
+    async def evaluate(body: EvaluateIn, _: ManagerKey) -> EvaluationOut:
+        """A dry run: the decision a lead would get now under the active definitions and
+        model. Nothing is stored and no event is said."""
+        engagement = (
+            Engagement(body.engagement_score or 0.0, tuple(body.engagements))
+            if body.engagement_score is not None or body.engagements
+            else None
+        )
+        async with unit.read() as conn:
+            verdict = await qualifier.evaluate(conn, body.profile(), engagement)
+        return _evaluation(verdict)
+
+    # --- definitions --------------------------------------------------------------------
+
+    @router.get("/definitions", response_model=DefinitionsOut)
+    async def get_definitions(_: ManagerKey) -> DefinitionsOut:
+        """The active definitions: their YAML text, version, who changed them and when."""
+        async with unit.read() as conn:
+            active = await qualifier.catalog.active(conn)
+        return _active(active)
+
+    @router.put(
+        "/definitions",
+        response_model=DefinitionsChangedOut,
+        openapi_extra=_PUT_BODY,
+        responses={
+            200: {"description": "The same text was already active; nothing changed"},
+            201: {"description": "Stored as the new active version"},
+            409: {"description": "The version is stored already with other content"},
+            415: {"description": "Not YAML, text or JSON"},
+            422: {"description": "The definitions do not validate; each error names its line"},
+        },
+    )
+    async def put_definitions(
+        request: Request,
+        response: Response,
+        principal: ManagerKey,
+        reevaluate: Reevaluate = False,
+        include_disqualified: IncludeDisqualified = False,
+    ) -> DefinitionsChangedOut:
+        """Replace the active definitions. Send YAML (`application/yaml` or `text/plain`)
+        or JSON `{"yaml": "..."}`. The text is validated (422 naming each line and
+        problem), must carry a new `version`, and is kept with who changed it and when.
+        With `?reevaluate=true` open leads are decided again under it (see
+        `POST /definitions:reevaluate`)."""
+        text = await _definitions_text(request)
+        try:
+            async with unit.transaction() as tx:
+                change = await qualifier.change_definitions(tx, text, principal.key_id)
+        except DefinitionsError as exc:
+            raise _invalid_definitions(exc) from exc
+        except VersionExists as exc:
+            raise Problem(
+                409,
+                f"Definitions version {exc.args[0]!r} is stored already with other content; "
+                "give the change a new version.",
+                errors=[field_error("version", "already used")],
+            ) from exc
+        response.status_code = 201 if change.changed else 200
+        stored = change.stored
+        out = DefinitionsChangedOut(
+            seq=stored.seq,
+            version=stored.version,
+            description=stored.description,
+            origin=stored.origin,
+            changed_by=stored.changed_by,
+            changed_at=stored.changed_at,
+            active=True,
+            yaml=stored.yaml,
+            changed=change.changed,
+        )
+        if reevaluate:
+            out.reevaluation = await _reevaluate(request, include_disqualified)
+        return out
+
+    @router.get("/definitions/history", response_model=list[DefinitionsVersionOut])
+    async def definitions_history(_: ManagerKey) -> list[DefinitionsVersionOut]:
+        """Every version of the definitions, newest (the active one) first."""
+        async with unit.read() as conn:
+            active = await qualifier.catalog.active(conn)
+            stored = await repository.definitions_history(conn)
+        out = [
+            DefinitionsVersionOut(
+                seq=s.seq,
+                version=s.version,
+                description=s.description,
+                origin=s.origin,
+                changed_by=s.changed_by,
+                changed_at=s.changed_at,
+                active=s.seq == active.seq,
+            )
+            for s in stored
+        ]
+        if active.seq is None:  # the start-up file, not stored until first used
+            out.insert(0, DefinitionsVersionOut(**_active(active).model_dump(exclude={"yaml"})))
+        return out
+
+    @router.get("/definitions/history/{version}", response_model=DefinitionsOut)
+    async def definitions_version(version: str, _: ManagerKey) -> DefinitionsOut:
+        """One stored version of the definitions, with its YAML text."""
+        async with unit.read() as conn:
+            active = await qualifier.catalog.active(conn)
+            stored = await repository.definitions_by_version(conn, version)
+        if stored is None:
+            if active.seq is None and active.definitions.version == version:
+                return _active(active)
+            raise Problem(404, f"There is no definitions version {version!r}.")
+        return DefinitionsOut(
+            seq=stored.seq,
+            version=stored.version,
+            description=stored.description,
+            origin=stored.origin,
+            changed_by=stored.changed_by,
+            changed_at=stored.changed_at,
+            active=stored.seq == active.seq,
+            yaml=stored.yaml,
+        )
+
+    @router.post("/definitions:reevaluate", response_model=ReevaluationOut)
+    async def reevaluate_open_leads(
+        request: Request, _: ManagerKey, include_disqualified: IncludeDisqualified = False
+    ) -> ReevaluationOut:
+        """Decide every stored lead whose last decision was deferred (not yet qualified;
+        with `include_disqualified=true` disqualified ones too) again under the active
+        definitions and model, and say the new decision of each lead whose outcome
+        changed. Leads in batches, one transaction per batch."""
+        return await _reevaluate(request, include_disqualified)
+
+    async def _reevaluate(request: Request, include_disqualified: bool) -> ReevaluationOut:
+        progress = Reevaluation()
+        after = ""
+        while True:
+            async with unit.transaction() as tx:
+                more = await qualifier.reevaluate_batch(
+                    tx,
+                    after=after,
+                    include_disqualified=include_disqualified,
+                    traceparent=request.headers.get("traceparent"),
+                    progress=progress,
+                )
+            if not more or progress.last_lead_id is None:
+                break
+            after = progress.last_lead_id
+        if not progress.definition_version:
+            async with unit.read() as conn:
+                progress.definition_version = (
+                    await qualifier.catalog.active(conn)
+                ).definitions.version
+                progress.model_version = (await qualifier.model(conn)).version
+        return ReevaluationOut(
+            definition_version=progress.definition_version,
+            model_version=progress.model_version,
+            evaluated=progress.evaluated,
+            changed=progress.changed,
+            outcomes=dict(progress.outcomes),
+            changes=[ChangeOut(lead_id=i, before=b, after=a) for i, b, a in progress.changes],
+        )
+
+    # --- the learned model --------------------------------------------------------------
+
+    @router.get("/model", response_model=ModelOut)
+    async def get_model(
+        _: ManagerKey,
+        limit: Annotated[int, Query(ge=1, le=500)] = 20,
+        attribute: Annotated[str | None, Query(max_length=32)] = None,
+    ) -> ModelOut:
+        """What closed opportunities taught the qualifier: how many outcomes it rests on,
+        whether it is active, and the attribute values with the most lift (how much more
+        often leads with that value win than leads overall)."""
+        async with unit.read() as conn:
+            model = await qualifier.model(conn)
+        lifts = [x for x in model.lifts() if attribute is None or x.attribute == attribute]
+        return ModelOut(
+            version=model.version,
+            active=model.active,
+            outcomes=model.outcomes,
+            wins=model.total.wins,
+            losses=model.total.losses,
+            min_outcomes=model.min_outcomes,
+            weight=model.weight,
+            attributes=[
+                LiftOut(
+                    attribute=x.attribute,
+                    value=x.value,
+                    wins=x.wins,
+                    losses=x.losses,
+                    outcomes=x.outcomes,
+                    win_rate=x.win_rate,
+                    lift=x.lift,
+                )
+                for x in lifts[:limit]
+            ],
+        )
+
     return router
+
+
+def _evaluation(verdict: Verdict) -> EvaluationOut:
+    d = verdict.decision
+    return EvaluationOut(
+        outcome=verdict.outcome,
+        reason=verdict.reason,
+        disqualifiers=verdict.disqualifiers,
+        lifecycle=d.lifecycle,
+        stage=d.stage,
+        term=d.term,
+        score=d.score,
+        rule_score=d.rule_score,
+        win_probability=d.win_probability,
+        definition_version=d.definition_version,
+        model_version=d.model_version,
+        reasons=d.reasons,
+        criteria=d.criteria,
+    )
+
+
+def _active(active: ActiveDefinitions) -> DefinitionsOut:
+    return DefinitionsOut(
+        seq=active.seq,
+        version=active.definitions.version,
+        description=active.definitions.description,
+        origin=active.origin,
+        changed_by=active.changed_by,
+        changed_at=active.changed_at,
+        active=True,
+        yaml=active.yaml,
+    )
+
+
+async def _definitions_text(request: Request) -> str:
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    body = await request.body()
+    if media in JSON_TYPES:
+        try:
+            return DefinitionsJsonIn.model_validate(orjson.loads(body)).yaml
+        except orjson.JSONDecodeError as exc:
+            raise Problem(400, f"The request body is not valid JSON: {exc}.") from exc
+        except ValidationError as exc:
+            errors = [
+                field_error(".".join(str(p) for p in e["loc"]) or "body", e["msg"])
+                for e in exc.errors()
+            ]
+            raise Problem(
+                422,
+                'Send the definitions as JSON {"yaml": "<the YAML text>"}.',
+                errors=errors,
+            ) from exc
+    if media not in YAML_TYPES:
+        raise Problem(
+            415,
+            "Send the definitions as YAML (application/yaml or text/plain) or as JSON "
+            f'{{"yaml": "..."}} (application/json), not {media or "no content type"}.',
+        )
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Problem(400, "The definitions must be UTF-8 text.") from exc
+
+
+def _invalid_definitions(exc: DefinitionsError) -> Problem:
+    errors = [
+        {
+            **field_error(issue.path or "yaml", issue.render(exc.source)),
+            "line": str(issue.line),
+        }
+        for issue in exc.issues
+    ]
+    lines = exc.lines()
+    return Problem(
+        422,
+        f"The definitions are not valid ({len(lines)} problem{'s' if len(lines) != 1 else ''}): "
+        + "; ".join(lines),
+        errors=errors,
+    )

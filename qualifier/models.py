@@ -1,11 +1,12 @@
 """qualifier's tables."""
 
-from sqlalchemy import Column, Integer, MetaData, String, Table
+from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text
 
-from services.sqltypes import Json, UTCDateTime
+from services.sqltypes import BigId, Json, UTCDateTime
 
 metadata = MetaData()
 
+# The latest decision per lead (the audit timeline keeps every announced one).
 decisions = Table(
     "qualifier_decisions",
     metadata,
@@ -18,4 +19,60 @@ decisions = Table(
     Column("definition_version", String(64), nullable=False),
     Column("reasons", Json, nullable=False),
     Column("decided_at", UTCDateTime, nullable=False),
+    # qualifier_0002
+    Column("criteria", Json, nullable=True),
+    Column("disqualifiers", Json, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("model_version", String(64), nullable=True),
+    Column("rule_score", Integer, nullable=True),
+    Column("win_probability", Float, nullable=True),
+    Column("trigger", String(16), nullable=True),
+)
+
+# The last profile (and nurture engagement) the qualifier saw per lead, to re-evaluate it.
+leads = Table(
+    "qualifier_leads",
+    metadata,
+    Column("lead_id", String(64), primary_key=True),
+    Column("profile", Json, nullable=False),
+    Column("engagement_score", Float, nullable=True),
+    Column("engagements", Json, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every version of the definitions ever active; the highest seq is the active one.
+definitions = Table(
+    "qualifier_definitions",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("version", String(64), nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("yaml", Text, nullable=False),
+    Column("origin", String(255), nullable=False),
+    Column("changed_by", String(64), nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+# One row per closed opportunity: the unique key that makes learning idempotent.
+outcomes = Table(
+    "qualifier_outcomes",
+    metadata,
+    Column("opportunity_id", String(100), primary_key=True),
+    Column("lead_id", String(64), nullable=False),
+    Column("won", Boolean, nullable=False),
+    Column("amount", String(40), nullable=False),
+    Column("currency", String(8), nullable=False),
+    Column("features", Json, nullable=False),
+    Column("closed_at", UTCDateTime, nullable=False),
+)
+
+# Win and loss counts per (attribute, value); ("*", "*") holds the totals.
+attribute_stats = Table(
+    "qualifier_attribute_stats",
+    metadata,
+    Column("attribute", String(32), primary_key=True),
+    Column("value", String(200), primary_key=True),
+    Column("wins", Integer, nullable=False),
+    Column("losses", Integer, nullable=False),
 )

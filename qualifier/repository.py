@@ -2,33 +2,350 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from qualifier.models import decisions
-from qualifier.service import Verdict
+from contracts.events import CriterionResult, LeadProfile
+from qualifier.learning import Counts, Model
+from qualifier.models import attribute_stats, decisions, definitions, leads, outcomes
+from qualifier.rules import Engagement, Outcome, Verdict
+from qualifier.schemas import DecisionOut
 from services.db import ReadConn, Tx
 
+TOTAL = ("*", "*")
 
-async def save_decision(tx: Tx, lead_id: str, verdict: Verdict) -> None:
+
+def _conn(conn: ReadConn | Tx) -> AsyncConnection:
+    return conn.conn if isinstance(conn, Tx) else conn
+
+
+async def _upsert(
+    tx: Tx,
+    table: Table,
+    values: Mapping[str, Any],
+    keys: Sequence[str],
+    increment: Sequence[str] = (),
+) -> None:
+    """Insert, or update the row with the same `keys`: `increment` columns are added to,
+    the others replaced. One atomic statement on both databases."""
+    stmt = (
+        postgresql.insert(table) if tx.conn.dialect.name == "postgresql" else sqlite.insert(table)
+    ).values(**values)
+    changes = {
+        column: table.c[column] + stmt.excluded[column]
+        if column in increment
+        else stmt.excluded[column]
+        for column in values
+        if column not in keys
+    }
+    await tx.conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changes))
+
+
+# --- lead profiles ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredLead:
+    lead_id: str
+    profile: LeadProfile
+    engagement: Engagement | None
+
+
+async def save_profile(
+    tx: Tx, lead_id: str, profile: LeadProfile, engagement: Engagement | None
+) -> None:
+    """Keep the lead's latest profile; `engagement` None keeps the stored engagement."""
+    values: dict[str, Any] = {
+        "lead_id": lead_id,
+        "profile": profile.model_dump(mode="json"),
+        "updated_at": tx.now(),
+    }
+    if engagement is not None:
+        values["engagement_score"] = engagement.score
+        values["engagements"] = [dict(e) for e in engagement.engagements]
+    await _upsert(tx, leads, values, ["lead_id"])
+
+
+async def get_lead(conn: ReadConn | Tx, lead_id: str) -> StoredLead | None:
+    row = (await _conn(conn).execute(select(leads).where(leads.c.lead_id == lead_id))).first()
+    return _stored_lead(row) if row is not None else None
+
+
+def _stored_lead(row: Any) -> StoredLead:
+    engagement = (
+        Engagement(row.engagement_score or 0.0, tuple(row.engagements or ()))
+        if row.engagement_score is not None or row.engagements
+        else None
+    )
+    return StoredLead(row.lead_id, LeadProfile.model_validate(row.profile), engagement)
+
+
+# --- decisions ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Previous:
+    outcome: Outcome
+    definition_version: str
+
+
+async def save_decision(tx: Tx, lead_id: str, verdict: Verdict, trigger: str) -> None:
     d = verdict.decision
-    await tx.conn.execute(delete(decisions).where(decisions.c.lead_id == lead_id))
-    await tx.conn.execute(
-        decisions.insert().values(
-            lead_id=lead_id,
-            outcome=verdict.outcome,
-            lifecycle=d.lifecycle,
-            stage=d.stage,
-            term=d.term,
-            score=d.score,
-            definition_version=d.definition_version,
-            reasons=d.reasons,
-            decided_at=tx.now(),
-        )
+    await _upsert(
+        tx,
+        decisions,
+        {
+            "lead_id": lead_id,
+            "outcome": verdict.outcome,
+            "lifecycle": d.lifecycle,
+            "stage": d.stage,
+            "term": d.term,
+            "score": d.score,
+            "definition_version": d.definition_version,
+            "reasons": d.reasons,
+            "decided_at": tx.now(),
+            "criteria": [c.model_dump(mode="json") for c in d.criteria],
+            "disqualifiers": verdict.disqualifiers,
+            "reason": verdict.reason,
+            "model_version": d.model_version,
+            "rule_score": d.rule_score,
+            "win_probability": d.win_probability,
+            "trigger": trigger,
+        },
+        ["lead_id"],
     )
 
 
-async def get_decision(conn: ReadConn, lead_id: str) -> dict[str, Any] | None:
+async def previous_decision(tx: Tx, lead_id: str) -> Previous | None:
+    query = select(decisions.c.outcome, decisions.c.definition_version).where(
+        decisions.c.lead_id == lead_id
+    )
+    row = (await tx.conn.execute(query)).first()
+    return Previous(cast(Outcome, row.outcome), row.definition_version) if row else None
+
+
+async def get_decision(conn: ReadConn, lead_id: str) -> DecisionOut | None:
     row = (await conn.execute(select(decisions).where(decisions.c.lead_id == lead_id))).first()
-    return dict(row._mapping) if row else None
+    if row is None:
+        return None
+    return DecisionOut(
+        lead_id=row.lead_id,
+        outcome=row.outcome,
+        reason=row.reason or "; ".join(row.reasons or []),
+        disqualifiers=row.disqualifiers or [],
+        lifecycle=row.lifecycle,
+        stage=row.stage,
+        term=row.term,
+        score=row.score,
+        rule_score=row.rule_score,
+        win_probability=row.win_probability,
+        definition_version=row.definition_version,
+        model_version=row.model_version,
+        reasons=row.reasons or [],
+        criteria=[CriterionResult.model_validate(c) for c in row.criteria or []],
+        trigger=row.trigger,
+        decided_at=row.decided_at,
+    )
+
+
+async def open_leads(
+    tx: Tx, *, after: str, limit: int, outcomes_: Sequence[str]
+) -> list[tuple[StoredLead, Previous]]:
+    """Stored leads whose last decision had one of `outcomes_`, by lead id after `after`,
+    locked until commit on PostgreSQL (a consumer deciding one of them waits)."""
+    query = (
+        select(
+            leads,
+            decisions.c.outcome,
+            decisions.c.definition_version,
+        )
+        .join(decisions, decisions.c.lead_id == leads.c.lead_id)
+        .where(decisions.c.outcome.in_(list(outcomes_)), leads.c.lead_id > after)
+        .order_by(leads.c.lead_id)
+        .limit(limit)
+    )
+    if not tx.unit.database.is_sqlite:
+        query = query.with_for_update(of=[leads, decisions])
+    rows = (await tx.conn.execute(query)).all()
+    return [
+        (_stored_lead(r), Previous(cast(Outcome, r.outcome), r.definition_version)) for r in rows
+    ]
+
+
+# --- definitions --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredDefinitions:
+    seq: int
+    version: str
+    description: str
+    yaml: str
+    origin: str
+    changed_by: str
+    changed_at: datetime
+
+
+def _definitions(row: Any) -> StoredDefinitions:
+    return StoredDefinitions(
+        seq=row.seq,
+        version=row.version,
+        description=row.description,
+        yaml=row.yaml,
+        origin=row.origin,
+        changed_by=row.changed_by,
+        changed_at=row.changed_at,
+    )
+
+
+async def head_definitions(conn: ReadConn | Tx) -> StoredDefinitions | None:
+    """The active (latest) stored definitions."""
+    query = select(definitions).order_by(definitions.c.seq.desc()).limit(1)
+    row = (await _conn(conn).execute(query)).first()
+    return _definitions(row) if row is not None else None
+
+
+async def definitions_by_version(conn: ReadConn | Tx, version: str) -> StoredDefinitions | None:
+    query = select(definitions).where(definitions.c.version == version)
+    row = (await _conn(conn).execute(query)).first()
+    return _definitions(row) if row is not None else None
+
+
+async def definitions_history(conn: ReadConn) -> list[StoredDefinitions]:
+    rows = (await conn.execute(select(definitions).order_by(definitions.c.seq.desc()))).all()
+    return [_definitions(r) for r in rows]
+
+
+async def insert_definitions(
+    tx: Tx, *, version: str, description: str, yaml: str, origin: str, changed_by: str
+) -> StoredDefinitions:
+    now = tx.now()
+    result = await tx.conn.execute(
+        definitions.insert().values(
+            version=version,
+            description=description,
+            yaml=yaml,
+            origin=origin,
+            changed_by=changed_by,
+            changed_at=now,
+        )
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return StoredDefinitions(
+        seq=int(key[0]),
+        version=version,
+        description=description,
+        yaml=yaml,
+        origin=origin,
+        changed_by=changed_by,
+        changed_at=now,
+    )
+
+
+# --- learning -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredOutcome:
+    opportunity_id: str
+    won: bool
+    features: dict[str, list[str]]
+
+
+async def get_outcome(tx: Tx, opportunity_id: str) -> StoredOutcome | None:
+    query = select(outcomes.c.won, outcomes.c.features).where(
+        outcomes.c.opportunity_id == opportunity_id
+    )
+    row = (await tx.conn.execute(query)).first()
+    return StoredOutcome(opportunity_id, row.won, row.features) if row is not None else None
+
+
+async def save_outcome(
+    tx: Tx,
+    *,
+    opportunity_id: str,
+    lead_id: str,
+    won: bool,
+    amount: str,
+    currency: str,
+    features: dict[str, list[str]],
+    exists: bool,
+) -> None:
+    values = {
+        "lead_id": lead_id,
+        "won": won,
+        "amount": amount,
+        "currency": currency,
+        "features": features,
+        "closed_at": tx.now(),
+    }
+    if exists:
+        await tx.conn.execute(
+            update(outcomes).where(outcomes.c.opportunity_id == opportunity_id).values(**values)
+        )
+    else:
+        # The primary key refuses a second row for the same opportunity.
+        await tx.conn.execute(outcomes.insert().values(opportunity_id=opportunity_id, **values))
+
+
+async def count_outcome(
+    tx: Tx, features: Mapping[str, Sequence[str]], won: bool, times: int
+) -> None:
+    """Add (`times` 1) or remove (-1) one outcome to the totals and each attribute value."""
+    pairs = [TOTAL] + [(a, v) for a, values in features.items() for v in values]
+    for attribute, value in pairs:
+        await _upsert(
+            tx,
+            attribute_stats,
+            {
+                "attribute": attribute,
+                "value": value,
+                "wins": times if won else 0,
+                "losses": 0 if won else times,
+            },
+            ["attribute", "value"],
+            increment=["wins", "losses"],
+        )
+
+
+async def load_model(
+    conn: ReadConn | Tx,
+    *,
+    min_outcomes: int,
+    weight: float,
+    alpha: float,
+    counts_if_inactive: bool = True,
+) -> Model:
+    """The learned model. With `counts_if_inactive` False a model that is not active yet
+    (too few outcomes, or weight 0) comes without its per-attribute counts: deciding a lead
+    does not need them, and that saves reading them all."""
+    c = _conn(conn)
+    if not counts_if_inactive:
+        row = (
+            await c.execute(
+                select(attribute_stats.c.wins, attribute_stats.c.losses).where(
+                    attribute_stats.c.attribute == TOTAL[0], attribute_stats.c.value == TOTAL[1]
+                )
+            )
+        ).first()
+        outcomes_seen = (row.wins + row.losses) if row is not None else 0
+        if outcomes_seen < min_outcomes or weight <= 0:
+            total = Counts(row.wins, row.losses) if row is not None else Counts()
+            return Model(total=total, min_outcomes=min_outcomes, weight=weight, alpha=alpha)
+    rows = (await c.execute(select(attribute_stats))).all()
+    total = Counts()
+    counts: dict[tuple[str, str], Counts] = {}
+    for r in rows:
+        seen = Counts(max(0, r.wins), max(0, r.losses))
+        if (r.attribute, r.value) == TOTAL:
+            total = seen
+        else:
+            counts[(r.attribute, r.value)] = seen
+    return Model(total=total, counts=counts, min_outcomes=min_outcomes, weight=weight, alpha=alpha)

@@ -13,15 +13,26 @@ from services.spec import ServiceSpec
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     """Composition root."""
     from router.api import build_router
-    from router.consumers import FIRST_TOUCH, Consumers
+    from router.consumers import Consumers
+    from router.service import CADENCE_END, FIRST_TOUCH, HELD, Router
     from router.settings import RouterSettings
+    from router.webhooks import Announcer, WebhookWorker
 
     router_settings = RouterSettings()
-    consumers = Consumers(router_settings)
+    router = Router(router_settings, Announcer(router_settings))
+    worker = WebhookWorker(unit, router_settings)
+    # A commit that said events may have queued deliveries: post them now, not at the poll.
+    unit.database.on_events_committed(worker.wake)
+    consumers = Consumers(router)
     return ServiceSpec(
         name="router",
-        router=build_router(unit),
+        router=build_router(unit, router),
         handlers={LeadQualified: consumers.on_lead_qualified},
-        timer_handlers={FIRST_TOUCH: consumers.on_first_touch_due},
+        timer_handlers={
+            FIRST_TOUCH: router.on_first_touch_due,
+            CADENCE_END: router.on_cadence_due,
+            HELD: router.on_held_due,
+        },
+        workers=[worker],
         migrations=Path(__file__).parent / "migrations",
     )

@@ -1,64 +1,624 @@
-"""The router's HTTP API under /router/v1."""
+"""The router's HTTP API under /router/v1.
+
+Manager scope: reps, teams, accounts, pools, rules, the dry run, the queue, webhook
+subscriptions. Rep scope: a rep's own leads (their queue, the assignment, activities,
+accept, reject, opportunities) and their compliance; another rep's lead looks missing.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from router import repository, service
-from router.schemas import ActivityIn, ActivityOut, AssignmentOut, RepIn, RepOut
+from contracts.events import LeadProfile
+from router import repository
+from router.repository import WORKING_STATUSES, Conn, LeadRecord
+from router.schemas import (
+    ID_PATTERN,
+    AccountIn,
+    AccountOut,
+    ActivityIn,
+    ActivityOut,
+    AssignIn,
+    AssignmentOut,
+    CloseIn,
+    ComplianceOut,
+    DeliveryOut,
+    DeliveryStatus,
+    DryRunIn,
+    DryRunOut,
+    OpportunityIn,
+    OpportunityOut,
+    PoolIn,
+    PoolOut,
+    ReinstateIn,
+    RejectIn,
+    RejectOut,
+    RepFields,
+    RepIn,
+    RepLeadOut,
+    RepOut,
+    RuleIn,
+    RuleOut,
+    SubscriptionCreated,
+    SubscriptionIn,
+    SubscriptionOut,
+    SubscriptionPatch,
+    TeamIn,
+    TeamOut,
+)
+from router.service import Refused, Router, cadence_of
+from router.webhooks import new_secret
 from services.auth import ManagerKey, Principal, RepKey
 from services.db import UnitOfWork
-from services.problems import Problem
+from services.problems import Problem, field_error
+
+Id = Annotated[str, Path(min_length=1, max_length=100, pattern=ID_PATTERN)]
+NOT_NULL: tuple[str, ...] = (
+    *("name", "email", "time_zone", "working_hours", "languages", "territories"),
+    *("weight", "out_of_office", "active"),
+)
 
 
-def build_router(unit: UnitOfWork) -> APIRouter:
+@contextmanager
+def refusals() -> Iterator[None]:
+    """A domain refusal becomes a problem (and rolls the transaction back)."""
+    try:
+        yield
+    except Refused as exc:
+        raise Problem(exc.status, exc.detail) from exc
+
+
+def _invalid(field: str, message: str, detail: str) -> Problem:
+    return Problem(422, detail, errors=[field_error(field, message)])
+
+
+def _secret_hint(secret: str) -> str:
+    return secret[:10] + "…"
+
+
+def _subscription_out(s: repository.Subscription) -> SubscriptionOut:
+    return SubscriptionOut(
+        id=s.id,
+        url=s.url,
+        events=s.event_types,
+        rep_id=s.rep_id,
+        description=s.description,
+        active=s.active,
+        secret_hint=_secret_hint(s.secret),
+        created_at=s.created_at,
+        updated_at=s.updated_at,
+    )
+
+
+def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
     router = APIRouter(prefix="/router/v1", tags=["router"])
+    settings = router_.settings
+
+    async def visible_lead(
+        conn: Conn, lead_id: str, principal: Principal, *, lock: bool = False
+    ) -> LeadRecord:
+        """A rep sees only leads assigned to them; others' leads look like missing ones.
+        Writers `lock` the lead's row first, so the check holds until they commit (a timer
+        may have just given the lead to someone else). Lock order everywhere: the routing
+        lock, then the lead, then its assignment."""
+        lead = await repository.get_lead(conn, lead_id, for_update=lock)
+        if lead is None or (principal.is_rep_only and lead.rep_id != principal.rep_id):
+            raise Problem(404, f"There is no assigned lead {lead_id!r} visible to you.")
+        return lead
+
+    async def visible_rep(conn: Conn, rep_id: str, principal: Principal) -> RepOut:
+        rep = await repository.get_rep(conn, rep_id)
+        if rep is None or (principal.is_rep_only and rep_id != principal.rep_id):
+            raise Problem(404, f"There is no rep {rep_id!r} visible to you.")
+        return rep
+
+    async def check_team(conn: Conn, team_id: str | None) -> None:
+        if team_id is not None and await repository.get_team(conn, team_id) is None:
+            raise _invalid(
+                "team_id", "unknown team", f"There is no team {team_id!r}; create it first."
+            )
+
+    # --- reps ---------------------------------------------------------------------------
 
     @router.post("/reps", status_code=201, response_model=RepOut)
     async def create_rep(body: RepIn, _: ManagerKey) -> RepOut:
+        """Add a rep. The defaults make them eligible at once (UTC, Monday to Friday
+        09:00-17:00, weight 1, no caps)."""
         rep_id = body.id or uuid.uuid4().hex[:12]
         async with unit.transaction() as tx:
             if await repository.rep_exists(tx, rep_id):
                 raise Problem(409, f"A rep with id {rep_id!r} exists already.")
-            return await repository.insert_rep(tx, rep_id, body)
+            await check_team(tx, body.team_id)
+            values = body.model_dump(mode="json", exclude={"id"})
+            now = tx.now()
+            return await repository.insert_rep(
+                tx, {**values, "id": rep_id, "created_at": now, "updated_at": now}
+            )
 
     @router.get("/reps", response_model=list[RepOut])
     async def list_reps(_: ManagerKey) -> list[RepOut]:
         async with unit.read() as conn:
             return await repository.list_reps(conn)
 
+    @router.get("/reps/{rep_id}", response_model=RepOut)
+    async def get_rep(rep_id: Id, principal: RepKey) -> RepOut:
+        async with unit.read() as conn:
+            return await visible_rep(conn, rep_id, principal)
+
+    @router.patch("/reps/{rep_id}", response_model=RepOut)
+    async def update_rep(rep_id: Id, body: RepFields, _: ManagerKey) -> RepOut:
+        """Change a rep: calendar, languages, territories, weight, caps, out of office,
+        team, active. Fields left out stay as they are; `null` clears a cap or the team."""
+        changes = body.model_dump(mode="json", exclude_unset=True)
+        nulls = [f for f in NOT_NULL if f in changes and changes[f] is None]
+        if nulls:
+            raise Problem(
+                422,
+                f"{', '.join(nulls)} cannot be null.",
+                errors=[field_error(f, "cannot be null") for f in nulls],
+            )
+        async with unit.transaction() as tx:
+            if await repository.get_rep(tx, rep_id) is None:
+                raise Problem(404, f"There is no rep {rep_id!r}.")
+            await check_team(tx, changes.get("team_id"))
+            if changes:
+                await repository.update_rep(tx, rep_id, {**changes, "updated_at": tx.now()})
+            rep = await repository.get_rep(tx, rep_id)
+        assert rep is not None
+        return rep
+
+    @router.post("/reps/{rep_id}/reinstate", response_model=RepOut)
+    async def reinstate_rep(
+        rep_id: Id, principal: ManagerKey, body: ReinstateIn | None = None
+    ) -> RepOut:
+        """Put a suspended rep back in the distribution (`rep.reinstated`). Their compliance
+        is judged afresh from now on."""
+        async with unit.transaction() as tx:
+            rep = await repository.get_rep(tx, rep_id)
+            if rep is None:
+                raise Problem(404, f"There is no rep {rep_id!r}.")
+            with refusals():
+                await router_.reinstate(tx, rep, body.reason if body else None)
+            rep = await repository.get_rep(tx, rep_id)
+        assert rep is not None
+        return rep
+
+    @router.get("/reps/{rep_id}/leads", response_model=list[RepLeadOut])
+    async def rep_leads(
+        rep_id: Id,
+        principal: RepKey,
+        status: Annotated[
+            Literal["open", "all", "assigned", "accepted", "opportunity", "won", "lost"],
+            Query(description="open: assigned, accepted or with an open opportunity"),
+        ] = "open",
+    ) -> list[RepLeadOut]:
+        """A rep's own queue, most recently changed first."""
+        async with unit.read() as conn:
+            await visible_rep(conn, rep_id, principal)
+            statuses: tuple[str, ...] | None = (
+                WORKING_STATUSES if status == "open" else None if status == "all" else (status,)
+            )
+            found = await repository.leads_of_rep(conn, rep_id, statuses)
+            current = await repository.assignments_by_id(
+                conn, [lead.assignment_id for lead in found if lead.assignment_id]
+            )
+        out = []
+        for lead in found:
+            a = current.get(lead.assignment_id or "")
+            out.append(
+                RepLeadOut(
+                    lead_id=lead.lead_id,
+                    status=lead.status,  # type: ignore[arg-type]
+                    assignment_id=lead.assignment_id,
+                    assigned_at=a.assigned_at if a else None,
+                    first_touch_due_at=a.first_touch_due_at if a else None,
+                    touched_at=a.touched_at if a else None,
+                    first_touch=a.first_touch if a else None,  # type: ignore[arg-type]
+                    cadence_due_at=a.cadence_due_at if a else None,
+                    cadence=cadence_of(a).status if a else None,
+                    score=lead.score,
+                    lead=lead.profile,
+                )
+            )
+        return out
+
+    @router.get("/reps/{rep_id}/compliance", response_model=ComplianceOut)
+    async def rep_compliance(rep_id: Id, principal: RepKey) -> ComplianceOut:
+        """The share of the rep's SLA obligations met over the rolling window: first touches
+        within deadline, and cadences completed (connected, or every attempt made)."""
+        async with unit.read() as conn:
+            rep = await visible_rep(conn, rep_id, principal)
+            return await router_.compliance(conn, rep, unit.clock.now())
+
+    # --- teams and accounts ------------------------------------------------------------------
+
+    @router.put("/teams/{team_id}", response_model=TeamOut)
+    async def put_team(team_id: Id, body: TeamIn, response: Response, _: ManagerKey) -> TeamOut:
+        """Create or replace a team and its holiday calendar (local dates)."""
+        async with unit.transaction() as tx:
+            created = await repository.get_team(tx, team_id) is None
+            holidays = [h.model_dump(mode="json") for h in body.holidays]
+            await repository.upsert_team(tx, team_id, body.name, holidays)
+            team = await repository.get_team(tx, team_id)
+        response.status_code = 201 if created else 200
+        assert team is not None
+        return team
+
+    @router.get("/teams", response_model=list[TeamOut])
+    async def list_teams(_: ManagerKey) -> list[TeamOut]:
+        async with unit.read() as conn:
+            return await repository.list_teams(conn)
+
+    @router.get("/teams/{team_id}", response_model=TeamOut)
+    async def get_team(team_id: Id, _: ManagerKey) -> TeamOut:
+        async with unit.read() as conn:
+            team = await repository.get_team(conn, team_id)
+        if team is None:
+            raise Problem(404, f"There is no team {team_id!r}.")
+        return team
+
+    @router.delete("/teams/{team_id}", status_code=204)
+    async def delete_team(team_id: Id, _: ManagerKey) -> None:
+        async with unit.transaction() as tx:
+            members = [r.id for r in await repository.reps_where(tx, team_ids=[team_id])]
+            if members:
+                raise Problem(409, f"Team {team_id!r} still has reps: {', '.join(members)}.")
+            if not await repository.delete_team(tx, team_id):
+                raise Problem(404, f"There is no team {team_id!r}.")
+
+    @router.put("/accounts/{domain}", response_model=AccountOut)
+    async def put_account(domain: str, body: AccountIn, _: ManagerKey) -> AccountOut:
+        """Give a company's domain an owner rep (`account_owner_first` pools route to them)."""
+        domain = domain.strip().lower().removeprefix("www.")
+        async with unit.transaction() as tx:
+            if not await repository.rep_exists(tx, body.rep_id):
+                raise _invalid("rep_id", "unknown rep", f"There is no rep {body.rep_id!r}.")
+            await repository.upsert_account(tx, domain, body.rep_id)
+            account = await repository.get_account(tx, domain)
+        return AccountOut.model_validate(account)
+
+    @router.get("/accounts", response_model=list[AccountOut])
+    async def list_accounts(_: ManagerKey) -> list[AccountOut]:
+        async with unit.read() as conn:
+            return [AccountOut.model_validate(a) for a in await repository.list_accounts(conn)]
+
+    @router.delete("/accounts/{domain}", status_code=204)
+    async def delete_account(domain: str, _: ManagerKey) -> None:
+        async with unit.transaction() as tx:
+            if not await repository.delete_account(tx, domain.strip().lower()):
+                raise Problem(404, f"There is no account {domain!r}.")
+
+    # --- pools and rules -----------------------------------------------------------------
+
+    @router.put("/pools/{pool_id}", response_model=PoolOut)
+    async def put_pool(pool_id: Id, body: PoolIn, response: Response, _: ManagerKey) -> PoolOut:
+        """Create or replace a pool: its members (reps, teams; none = every rep), strategy,
+        working-hours policy, territory and language matching, and SLA."""
+        async with unit.transaction() as tx:
+            known = {r.id for r in await repository.reps_where(tx, ids=body.members)}
+            unknown = [m for m in body.members if m not in known]
+            if unknown:
+                raise _invalid("members", "unknown reps", f"Unknown reps: {', '.join(unknown)}.")
+            for index, team in enumerate(body.teams):
+                if await repository.get_team(tx, team) is None:
+                    raise _invalid(f"teams.{index}", "unknown team", f"There is no team {team!r}.")
+            created = await repository.get_pool(tx, pool_id) is None
+            values = body.model_dump(mode="json")
+            values["name"] = body.name or pool_id
+            await repository.upsert_pool(tx, pool_id, values)
+            pool = await repository.get_pool(tx, pool_id)
+        response.status_code = 201 if created else 200
+        assert pool is not None
+        return pool.model_copy(update={"effective_sla": router_.sla_of(pool)})
+
+    @router.get("/pools", response_model=list[PoolOut])
+    async def list_pools(_: ManagerKey) -> list[PoolOut]:
+        async with unit.read() as conn:
+            pools = await repository.list_pools(conn)
+        return [p.model_copy(update={"effective_sla": router_.sla_of(p)}) for p in pools]
+
+    @router.get("/pools/{pool_id}", response_model=PoolOut)
+    async def get_pool(pool_id: Id, _: ManagerKey) -> PoolOut:
+        async with unit.read() as conn:
+            pool = await repository.get_pool(conn, pool_id)
+        if pool is None:
+            raise Problem(404, f"There is no pool {pool_id!r}.")
+        return pool.model_copy(update={"effective_sla": router_.sla_of(pool)})
+
+    @router.delete("/pools/{pool_id}", status_code=204)
+    async def delete_pool(pool_id: Id, _: ManagerKey) -> None:
+        if pool_id == settings.default_pool:
+            raise Problem(409, f"Pool {pool_id!r} is the default pool; it cannot be deleted.")
+        async with unit.transaction() as tx:
+            using = await repository.rules_using(tx, pool_id)
+            if using:
+                raise Problem(409, f"Rules still route to pool {pool_id!r}: {', '.join(using)}.")
+            if not await repository.delete_pool(tx, pool_id):
+                raise Problem(404, f"There is no pool {pool_id!r}.")
+
+    @router.put("/rules/{rule_id}", response_model=RuleOut)
+    async def put_rule(rule_id: Id, body: RuleIn, response: Response, _: ManagerKey) -> RuleOut:
+        """Create or replace a rule. Rules are tried by position (then id); the first whose
+        conditions all hold chooses the pool. No match: the default pool."""
+        async with unit.transaction() as tx:
+            if (
+                body.pool != settings.default_pool
+                and await repository.get_pool(tx, body.pool) is None
+            ):
+                raise _invalid("pool", "unknown pool", f"There is no pool {body.pool!r}.")
+            created = await repository.get_rule(tx, rule_id) is None
+            values = body.model_dump(mode="json")
+            values["name"] = body.name or rule_id
+            await repository.upsert_rule(tx, rule_id, values)
+            rule = await repository.get_rule(tx, rule_id)
+        response.status_code = 201 if created else 200
+        assert rule is not None
+        return rule
+
+    @router.get("/rules", response_model=list[RuleOut])
+    async def list_rules(_: ManagerKey) -> list[RuleOut]:
+        """Every rule, in the order they are tried."""
+        async with unit.read() as conn:
+            return await repository.list_rules(conn)
+
+    @router.delete("/rules/{rule_id}", status_code=204)
+    async def delete_rule(rule_id: Id, _: ManagerKey) -> None:
+        async with unit.transaction() as tx:
+            if not await repository.delete_rule(tx, rule_id):
+                raise Problem(404, f"There is no rule {rule_id!r}.")
+
+    @router.post("/route:dry-run", response_model=DryRunOut)
+    async def dry_run(body: DryRunIn, _: ManagerKey) -> DryRunOut:
+        """Where would this lead go now, and why? Nothing is written or said."""
+        async with unit.read() as conn:
+            if body.lead_id is not None:
+                lead = await repository.get_lead(conn, body.lead_id)
+                if lead is None:
+                    raise _invalid(
+                        "lead_id", "unknown lead", f"The router has no lead {body.lead_id!r}."
+                    )
+                profile, score = lead.profile, body.score if body.score is not None else lead.score
+            else:
+                assert body.lead is not None
+                profile = LeadProfile.model_validate(body.lead.model_dump())
+                score = body.score
+            decision = await router_.decide(
+                conn, profile, score, now=unit.clock.now(), trigger="dry run"
+            )
+        pick = decision.pick
+        return DryRunOut(
+            outcome=pick.outcome,
+            rep_id=pick.rep.id if pick.rep else None,
+            pool=decision.pool.id,
+            rule=decision.rule_id,
+            strategy=pick.strategy,
+            why=pick.why,
+            first_touch_due_at=decision.first_touch_due_at,
+            cadence_due_at=decision.cadence_due_at,
+            held_until=pick.held_until,
+            explanation=decision.explanation,
+        )
+
+    # --- leads ---------------------------------------------------------------------------
+
+    @router.get("/queue", response_model=list[AssignmentOut])
+    async def queue(_: ManagerKey) -> list[AssignmentOut]:
+        """Leads no rep could take (the fallback queue) and leads held until working hours."""
+        async with unit.read() as conn:
+            return [await router_.view(conn, lead) for lead in await repository.queued_leads(conn)]
+
     @router.get("/leads/{lead_id}/assignment", response_model=AssignmentOut)
     async def get_assignment(lead_id: str, principal: RepKey) -> AssignmentOut:
+        """Who has the lead, its deadlines, and why it went there: the rule, the pool, the
+        strategy, and each rep considered with why they were skipped."""
         async with unit.read() as conn:
-            assignment = await repository.assignment_for(conn, lead_id)
-        _check_visible(assignment, lead_id, principal)
-        assert assignment is not None
-        return assignment
+            lead = await visible_lead(conn, lead_id, principal)
+            return await router_.view(conn, lead)
 
     @router.post("/leads/{lead_id}/activities", status_code=201, response_model=ActivityOut)
     async def log_activity(
-        lead_id: str,
-        body: ActivityIn,
-        request: Request,
-        principal: RepKey,
+        lead_id: str, body: ActivityIn, request: Request, principal: RepKey
     ) -> ActivityOut:
         """Log a call, email, meeting or note on a lead assigned to you."""
         async with unit.transaction() as tx:
-            assignment = await repository.assignment_for(tx, lead_id)
-            _check_visible(assignment, lead_id, principal)
-            assert assignment is not None
-            if assignment.rep_id is None:
-                raise Problem(409, f"Lead {lead_id!r} is not assigned to a rep yet.")
-            return await service.log_activity(
-                tx, lead_id, assignment.rep_id, body, request.headers.get("traceparent")
+            lead = await visible_lead(tx, lead_id, principal, lock=True)
+            with refusals():
+                return await router_.log_activity(
+                    tx, lead, body, request.headers.get("traceparent")
+                )
+
+    @router.post("/leads/{lead_id}/accept", response_model=AssignmentOut)
+    async def accept(lead_id: str, request: Request, principal: RepKey) -> AssignmentOut:
+        """Accept a lead assigned to you."""
+        async with unit.transaction() as tx:
+            lead = await visible_lead(tx, lead_id, principal, lock=True)
+            with refusals():
+                await router_.accept(tx, lead, request.headers.get("traceparent"))
+            lead = await visible_lead(tx, lead_id, principal)
+            return await router_.view(tx, lead)
+
+    @router.post("/leads/{lead_id}/reject", response_model=RejectOut)
+    async def reject(
+        lead_id: str, body: RejectIn, request: Request, principal: RepKey
+    ) -> RejectOut:
+        """Reject a lead assigned to you, with a reason: it goes to the next eligible rep,
+        or back to marketing (when you say so, or when no one else can take it)."""
+        async with unit.transaction() as tx:
+            await repository.lock_routing(tx)
+            lead = await visible_lead(tx, lead_id, principal, lock=True)
+            with refusals():
+                outcome = await router_.reject(tx, lead, body, request.headers.get("traceparent"))
+        return RejectOut(lead_id=lead_id, outcome=outcome)  # type: ignore[arg-type]
+
+    @router.post("/leads/{lead_id}/assign", response_model=AssignmentOut)
+    async def assign(
+        lead_id: str, body: AssignIn, request: Request, principal: ManagerKey
+    ) -> AssignmentOut:
+        """Route a lead again (one in the fallback queue, say), or give it to a rep."""
+        async with unit.transaction() as tx:
+            await repository.lock_routing(tx)
+            lead = await repository.get_lead(tx, lead_id, for_update=True)
+            if lead is None:
+                raise Problem(404, f"The router has no lead {lead_id!r}.")
+            with refusals():
+                await router_.assign_manually(
+                    tx,
+                    lead,
+                    body.rep_id,
+                    body.reason,
+                    by=principal.key_id,
+                    traceparent=request.headers.get("traceparent"),
+                )
+            lead = await repository.get_lead(tx, lead_id)
+            assert lead is not None
+            return await router_.view(tx, lead)
+
+    @router.post("/leads/{lead_id}/opportunities", status_code=201, response_model=OpportunityOut)
+    async def open_opportunity(
+        lead_id: str, body: OpportunityIn, request: Request, principal: RepKey
+    ) -> OpportunityOut:
+        """Open an opportunity on a lead assigned to you (`opportunity.opened`)."""
+        async with unit.transaction() as tx:
+            lead = await visible_lead(tx, lead_id, principal, lock=True)
+            with refusals():
+                return await router_.open_opportunity(
+                    tx, lead, body, request.headers.get("traceparent")
+                )
+
+    @router.get("/leads/{lead_id}/opportunities", response_model=list[OpportunityOut])
+    async def lead_opportunities(lead_id: str, principal: RepKey) -> list[OpportunityOut]:
+        async with unit.read() as conn:
+            await visible_lead(conn, lead_id, principal)
+            return await repository.opportunities_of(conn, lead_id)
+
+    @router.post("/opportunities/{opportunity_id}/close", response_model=OpportunityOut)
+    async def close_opportunity(
+        opportunity_id: str, body: CloseIn, request: Request, principal: RepKey
+    ) -> OpportunityOut:
+        """Close your opportunity won or lost (`opportunity.closed`)."""
+        async with unit.transaction() as tx:
+            opportunity = await repository.get_opportunity(tx, opportunity_id)
+            if opportunity is None or (
+                principal.is_rep_only and opportunity.rep_id != principal.rep_id
+            ):
+                raise Problem(404, f"There is no opportunity {opportunity_id!r} visible to you.")
+            with refusals():
+                return await router_.close_opportunity(
+                    tx, opportunity, body, request.headers.get("traceparent")
+                )
+
+    # --- webhook subscriptions -------------------------------------------------------------
+
+    @router.post("/subscriptions", status_code=201, response_model=SubscriptionCreated)
+    async def create_subscription(body: SubscriptionIn, _: ManagerKey) -> SubscriptionCreated:
+        """Subscribe a tool (a CRM, a dialer, a chat channel) to router events. Deliveries
+        are signed as Standard Webhooks says; the secret is shown once, here."""
+        secret = new_secret()
+        async with unit.transaction() as tx:
+            if body.rep_id is not None and not await repository.rep_exists(tx, body.rep_id):
+                raise _invalid("rep_id", "unknown rep", f"There is no rep {body.rep_id!r}.")
+            now = tx.now()
+            subscription_id = str(uuid.uuid4())
+            await repository.insert_subscription(
+                tx,
+                {
+                    "id": subscription_id,
+                    "url": body.url,
+                    "event_types": body.events,
+                    "rep_id": body.rep_id,
+                    "description": body.description,
+                    "secret": secret,
+                    "active": body.active,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
+            stored = await repository.get_subscription(tx, subscription_id)
+        assert stored is not None
+        return SubscriptionCreated(**_subscription_out(stored).model_dump(), secret=secret)
+
+    @router.get("/subscriptions", response_model=list[SubscriptionOut])
+    async def list_subscriptions(_: ManagerKey) -> list[SubscriptionOut]:
+        async with unit.read() as conn:
+            return [_subscription_out(s) for s in await repository.list_subscriptions(conn)]
+
+    async def subscription_or_404(conn: Conn, subscription_id: str) -> repository.Subscription:
+        found = await repository.get_subscription(conn, subscription_id)
+        if found is None:
+            raise Problem(404, f"There is no subscription {subscription_id!r}.")
+        return found
+
+    @router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
+    async def get_subscription(subscription_id: str, _: ManagerKey) -> SubscriptionOut:
+        async with unit.read() as conn:
+            return _subscription_out(await subscription_or_404(conn, subscription_id))
+
+    @router.patch("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
+    async def update_subscription(
+        subscription_id: str, body: SubscriptionPatch, _: ManagerKey
+    ) -> SubscriptionOut:
+        changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+        if "events" in changes:
+            changes["event_types"] = changes.pop("events") or []
+        for field in ("url", "active"):
+            if field in changes and changes[field] is None:
+                raise _invalid(field, "cannot be null", f"{field} cannot be null.")
+        async with unit.transaction() as tx:
+            await subscription_or_404(tx, subscription_id)
+            rep_id = changes.get("rep_id")
+            if rep_id is not None and not await repository.rep_exists(tx, rep_id):
+                raise _invalid("rep_id", "unknown rep", f"There is no rep {rep_id!r}.")
+            if changes:
+                await repository.update_subscription(tx, subscription_id, changes)
+            return _subscription_out(await subscription_or_404(tx, subscription_id))
+
+    @router.delete("/subscriptions/{subscription_id}", status_code=204)
+    async def delete_subscription(subscription_id: str, _: ManagerKey) -> None:
+        """Remove a subscription and its deliveries."""
+        async with unit.transaction() as tx:
+            if not await repository.delete_subscription(tx, subscription_id):
+                raise Problem(404, f"There is no subscription {subscription_id!r}.")
+
+    @router.get("/subscriptions/{subscription_id}/deliveries", response_model=list[DeliveryOut])
+    async def list_deliveries(
+        subscription_id: str,
+        _: ManagerKey,
+        status: DeliveryStatus | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[DeliveryOut]:
+        """A subscription's deliveries, newest first; `status=dead` lists those given up."""
+        async with unit.read() as conn:
+            await subscription_or_404(conn, subscription_id)
+            return await repository.list_deliveries(conn, subscription_id, status, limit)
+
+    @router.post(
+        "/subscriptions/{subscription_id}/deliveries/{delivery_id}/retry",
+        response_model=DeliveryOut,
+    )
+    async def retry_delivery(subscription_id: str, delivery_id: str, _: ManagerKey) -> DeliveryOut:
+        """Try a dead (or pending) delivery again now, with a fresh retry window."""
+        async with unit.transaction() as tx:
+            found = await repository.get_delivery(tx, delivery_id)
+            if found is None or found.subscription_id != subscription_id:
+                raise Problem(404, f"There is no delivery {delivery_id!r} of that subscription.")
+            if found.status == "delivered":
+                raise Problem(409, f"Delivery {delivery_id!r} was delivered already.")
+            now = tx.now()
+            await repository.update_delivery(
+                tx,
+                delivery_id,
+                status="pending",
+                next_attempt_at=now,
+                expires_at=now + timedelta(hours=settings.webhook_retry_hours),
+            )
+            again = await repository.get_delivery(tx, delivery_id)
+        assert again is not None
+        return again
 
     return router
-
-
-def _check_visible(assignment: AssignmentOut | None, lead_id: str, principal: Principal) -> None:
-    """A rep sees only leads assigned to them; others' leads look like missing ones."""
-    if assignment is None or (principal.is_rep_only and assignment.rep_id != principal.rep_id):
-        raise Problem(404, f"There is no assigned lead {lead_id!r} visible to you.")

@@ -1,8 +1,19 @@
 """router's tables."""
 
-from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
 
-from services.sqltypes import UTCDateTime
+from services.sqltypes import Json, UTCDateTime
 
 metadata = MetaData()
 
@@ -15,22 +26,68 @@ reps = Table(
     Column("weight", Integer, nullable=False),
     Column("active", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("time_zone", String(64), nullable=False),
+    Column("working_hours", Json, nullable=False),
+    Column("languages", Json, nullable=False),
+    Column("territories", Json, nullable=False),
+    Column("max_open_leads", Integer, nullable=True),
+    Column("daily_cap", Integer, nullable=True),
+    Column("out_of_office", Json, nullable=False),
+    Column("team_id", String(64), nullable=True),
+    Column("suspended_at", UTCDateTime, nullable=True),
+    Column("suspended_reason", Text, nullable=True),
+    Column("reinstated_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=True),
 )
 
-assignments = Table(
-    "router_assignments",
+teams = Table(
+    "router_teams",
     metadata,
-    Column("id", String(36), primary_key=True),
-    Column("lead_id", String(36), nullable=False, unique=True),
-    Column("rep_id", String(64), nullable=True),
-    Column("status", String(16), nullable=False),
-    Column("pool", String(100), nullable=False),
-    Column("rule", String(100), nullable=False),
-    Column("first_touch_due_at", UTCDateTime, nullable=True),
-    Column("touched_at", UTCDateTime, nullable=True),
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("holidays", Json, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
-Index("ix_router_assignments_rep", assignments.c.rep_id)
+
+accounts = Table(
+    "router_accounts",
+    metadata,
+    Column("domain", String(255), primary_key=True),
+    Column("rep_id", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+pools = Table(
+    "router_pools",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("strategy", String(32), nullable=False),
+    Column("members", Json, nullable=False),
+    Column("teams", Json, nullable=False),
+    Column("outside_hours", String(16), nullable=False),
+    Column("match_territory", Boolean, nullable=False),
+    Column("match_language", Boolean, nullable=False),
+    Column("owner_fallback", String(32), nullable=False),
+    Column("sla", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+rules = Table(
+    "router_rules",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("conditions", Json, nullable=False),
+    Column("pool", String(100), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
 
 cursors = Table(
     "router_cursors",
@@ -38,6 +95,75 @@ cursors = Table(
     Column("pool", String(100), primary_key=True),
     Column("last_rep_id", String(64), nullable=False),
 )
+
+pool_reps = Table(
+    "router_pool_reps",
+    metadata,
+    Column("pool", String(100), primary_key=True),
+    Column("rep_id", String(64), primary_key=True),
+    Column("current", Integer, nullable=False),
+    Column("assigned", Integer, nullable=False),
+    Column("last_assigned_at", UTCDateTime, nullable=True),
+)
+
+leads = Table(
+    "router_leads",
+    metadata,
+    Column("lead_id", String(36), primary_key=True),
+    Column("profile", Json, nullable=False),
+    Column("score", Integer, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("rep_id", String(64), nullable=True),
+    Column("assignment_id", String(36), nullable=True),
+    Column("pool", String(100), nullable=True),
+    Column("rule", String(100), nullable=True),
+    Column("strategy", String(32), nullable=True),
+    Column("queue", String(32), nullable=True),
+    Column("held_until", UTCDateTime, nullable=True),
+    Column("explanation", Json, nullable=True),
+    Column("reassignments", Integer, nullable=False),
+    Column("return_reason", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_router_leads_rep_status", leads.c.rep_id, leads.c.status)
+Index("ix_router_leads_status", leads.c.status)
+
+assignments = Table(
+    "router_assignments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("lead_id", String(36), nullable=False),
+    Column("rep_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("pool", String(100), nullable=False),
+    Column("rule", String(100), nullable=False),
+    Column("strategy", String(32), nullable=False),
+    Column("explanation", Json, nullable=False),
+    Column("assigned_at", UTCDateTime, nullable=False),
+    Column("accepted_at", UTCDateTime, nullable=True),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("end_reason", String(32), nullable=True),
+    Column("first_touch_due_at", UTCDateTime, nullable=False),
+    Column("touched_at", UTCDateTime, nullable=True),
+    Column("first_touch", String(12), nullable=False),
+    Column("first_touch_resolved_at", UTCDateTime, nullable=True),
+    Column("cadence_due_at", UTCDateTime, nullable=False),
+    Column("cadence", String(12), nullable=False),
+    Column("cadence_resolved_at", UTCDateTime, nullable=True),
+    Column("calls_required", Integer, nullable=False),
+    Column("emails_required", Integer, nullable=False),
+    Column("min_spacing_minutes", Float, nullable=False),
+    Column("calls_made", Integer, nullable=False),
+    Column("emails_made", Integer, nullable=False),
+    Column("calls_counted", Integer, nullable=False),
+    Column("emails_counted", Integer, nullable=False),
+    Column("last_call_at", UTCDateTime, nullable=True),
+    Column("last_email_at", UTCDateTime, nullable=True),
+    Column("connected_at", UTCDateTime, nullable=True),
+)
+Index("ix_router_assignments_lead", assignments.c.lead_id)
+Index("ix_router_assignments_rep", assignments.c.rep_id, assignments.c.assigned_at)
 
 activities = Table(
     "router_activities",
@@ -48,5 +174,61 @@ activities = Table(
     Column("channel", String(16), nullable=False),
     Column("outcome", String(32), nullable=False),
     Column("at", UTCDateTime, nullable=False),
+    Column("assignment_id", String(36), nullable=True),
+    Column("counted", Boolean, nullable=True),
+    Column("connected", Boolean, nullable=True),
+    Column("note", Text, nullable=True),
 )
 Index("ix_router_activities_lead", activities.c.lead_id)
+
+opportunities = Table(
+    "router_opportunities",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("lead_id", String(36), nullable=False),
+    Column("rep_id", String(64), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("amount", Numeric(16, 2), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime, nullable=True),
+)
+Index("ix_router_opportunities_lead", opportunities.c.lead_id)
+
+subscriptions = Table(
+    "router_subscriptions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("url", String(2000), nullable=False),
+    Column("event_types", Json, nullable=False),
+    Column("rep_id", String(64), nullable=True),
+    Column("description", String(500), nullable=True),
+    Column("secret", String(200), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+deliveries = Table(
+    "router_webhook_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("subscription_id", String(36), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("lead_id", String(64), nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("last_attempt_at", UTCDateTime, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+)
+Index("ix_router_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
+Index("ix_router_deliveries_subscription", deliveries.c.subscription_id, deliveries.c.created_at)

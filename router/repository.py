@@ -2,103 +2,833 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from router.models import activities, assignments, cursors, reps
-from router.schemas import ActivityOut, AssignmentOut, RepIn, RepOut
+from contracts.events import LeadProfile
+from router.models import (
+    accounts,
+    activities,
+    assignments,
+    cursors,
+    deliveries,
+    leads,
+    opportunities,
+    pool_reps,
+    pools,
+    reps,
+    rules,
+    subscriptions,
+    teams,
+)
+from router.rules import Conditions
+from router.schemas import (
+    ActivityOut,
+    DeliveryOut,
+    HistoryOut,
+    OpportunityOut,
+    PoolOut,
+    RepOut,
+    RuleOut,
+    SlaIn,
+    TeamOut,
+)
 from services.db import ReadConn, Tx
 
+Conn = ReadConn | Tx
 
-def _rep(row: object) -> RepOut:
-    return RepOut.model_validate(row, from_attributes=True)
+# One routing decision at a time across replicas: a decision reads every candidate's load
+# and writes the strategy's state, so two concurrent ones could overfill a rep or break
+# the weighted shares. A transaction-scoped advisory lock (PostgreSQL) serialises them;
+# SQLite's single writer already does.
+ROUTING_LOCK = 7_411_000_501
 
 
-async def insert_rep(tx: Tx, rep_id: str, body: RepIn) -> RepOut:
-    values = {
-        "id": rep_id,
-        "name": body.name,
-        "email": body.email,
-        "weight": body.weight,
-        "active": body.active,
-        "created_at": tx.now(),
-    }
+def _c(conn: Conn) -> AsyncConnection:
+    return conn.conn if isinstance(conn, Tx) else conn
+
+
+# --- records --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeadRecord:
+    lead_id: str
+    profile: LeadProfile
+    score: int | None
+    status: str
+    rep_id: str | None
+    assignment_id: str | None
+    pool: str | None
+    rule: str | None
+    strategy: str | None
+    queue: str | None
+    held_until: datetime | None
+    explanation: dict[str, Any] | None
+    reassignments: int
+    return_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AssignmentRecord:
+    id: str
+    lead_id: str
+    rep_id: str
+    kind: str
+    pool: str
+    rule: str
+    strategy: str
+    explanation: dict[str, Any]
+    assigned_at: datetime
+    accepted_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    first_touch_due_at: datetime
+    touched_at: datetime | None
+    first_touch: str
+    first_touch_resolved_at: datetime | None
+    cadence_due_at: datetime
+    cadence: str
+    cadence_resolved_at: datetime | None
+    calls_required: int
+    emails_required: int
+    min_spacing_minutes: float
+    calls_made: int
+    emails_made: int
+    calls_counted: int
+    emails_counted: int
+    last_call_at: datetime | None
+    last_email_at: datetime | None
+    connected_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PoolRepState:
+    current: int
+    assigned: int
+    last_assigned_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    url: str
+    event_types: list[str]
+    rep_id: str | None
+    description: str | None
+    secret: str
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    id: str
+    subscription_id: str
+    url: str
+    secret: str
+    event_id: str
+    payload: str
+    attempts: int
+    expires_at: datetime
+
+
+# --- reps -------------------------------------------------------------------------------------
+
+
+def _rep(row: Any) -> RepOut:
+    data = dict(row._mapping)
+    data["suspended"] = data.get("suspended_at") is not None
+    return RepOut.model_validate(data)
+
+
+async def insert_rep(tx: Tx, values: dict[str, Any]) -> RepOut:
     await tx.conn.execute(reps.insert().values(**values))
-    return RepOut.model_validate(values)
+    rep = await get_rep(tx, values["id"])
+    assert rep is not None
+    return rep
 
 
-async def rep_exists(conn: ReadConn | Tx, rep_id: str) -> bool:
-    c = conn.conn if isinstance(conn, Tx) else conn
-    return await c.scalar(select(reps.c.id).where(reps.c.id == rep_id)) is not None
+async def update_rep(tx: Tx, rep_id: str, values: dict[str, Any]) -> None:
+    await tx.conn.execute(update(reps).where(reps.c.id == rep_id).values(**values))
 
 
-async def list_reps(conn: ReadConn) -> list[RepOut]:
-    rows = (await conn.execute(select(reps).order_by(reps.c.id))).all()
+async def get_rep(conn: Conn, rep_id: str) -> RepOut | None:
+    row = (await _c(conn).execute(select(reps).where(reps.c.id == rep_id))).first()
+    return _rep(row) if row else None
+
+
+async def rep_exists(conn: Conn, rep_id: str) -> bool:
+    return await _c(conn).scalar(select(reps.c.id).where(reps.c.id == rep_id)) is not None
+
+
+async def list_reps(conn: Conn) -> list[RepOut]:
+    rows = (await _c(conn).execute(select(reps).order_by(reps.c.id))).all()
     return [_rep(r) for r in rows]
 
 
-async def active_reps(tx: Tx) -> list[RepOut]:
-    rows = (await tx.conn.execute(select(reps).where(reps.c.active).order_by(reps.c.id))).all()
-    return [_rep(r) for r in rows]
+async def reps_where(
+    conn: Conn, *, ids: Sequence[str] = (), team_ids: Sequence[str] = ()
+) -> list[RepOut]:
+    """Reps with one of `ids` or on one of `team_ids`; with neither given, every rep."""
+    query = select(reps).order_by(reps.c.id)
+    if ids or team_ids:
+        query = query.where(or_(reps.c.id.in_(list(ids)), reps.c.team_id.in_(list(team_ids))))
+    return [_rep(r) for r in (await _c(conn).execute(query)).all()]
 
 
-async def lock_cursor(tx: Tx, pool: str) -> str | None:
-    """The last rep the pool gave a lead to, locked until commit (replicas queue here)."""
-    query = select(cursors.c.last_rep_id).where(cursors.c.pool == pool)
+# --- teams and accounts -----------------------------------------------------------------------
+
+
+def _team(row: Any) -> TeamOut:
+    return TeamOut.model_validate(dict(row._mapping))
+
+
+async def get_team(conn: Conn, team_id: str) -> TeamOut | None:
+    row = (await _c(conn).execute(select(teams).where(teams.c.id == team_id))).first()
+    return _team(row) if row else None
+
+
+async def list_teams(conn: Conn) -> list[TeamOut]:
+    return [_team(r) for r in (await _c(conn).execute(select(teams).order_by(teams.c.id))).all()]
+
+
+async def upsert_team(tx: Tx, team_id: str, name: str, holidays: list[dict[str, Any]]) -> None:
+    now = tx.now()
+    if await get_team(tx, team_id) is None:
+        await tx.conn.execute(
+            teams.insert().values(
+                id=team_id, name=name, holidays=holidays, created_at=now, updated_at=now
+            )
+        )
+    else:
+        await tx.conn.execute(
+            update(teams)
+            .where(teams.c.id == team_id)
+            .values(name=name, holidays=holidays, updated_at=now)
+        )
+
+
+async def delete_team(tx: Tx, team_id: str) -> bool:
+    result = await tx.conn.execute(delete(teams).where(teams.c.id == team_id))
+    return bool(result.rowcount)
+
+
+async def holidays_of(conn: Conn, team_ids: Iterable[str]) -> dict[str, list[date]]:
+    wanted = sorted(set(team_ids))
+    if not wanted:
+        return {}
+    rows = (
+        await _c(conn).execute(select(teams.c.id, teams.c.holidays).where(teams.c.id.in_(wanted)))
+    ).all()
+    return {r.id: [date.fromisoformat(h["date"]) for h in r.holidays] for r in rows}
+
+
+def _account(row: Any) -> dict[str, Any]:
+    return dict(row._mapping)
+
+
+async def account_owner(conn: Conn, domain: str) -> str | None:
+    owner: str | None = await _c(conn).scalar(
+        select(accounts.c.rep_id).where(accounts.c.domain == domain)
+    )
+    return owner
+
+
+async def list_accounts(conn: Conn) -> list[dict[str, Any]]:
+    rows = (await _c(conn).execute(select(accounts).order_by(accounts.c.domain))).all()
+    return [_account(r) for r in rows]
+
+
+async def get_account(conn: Conn, domain: str) -> dict[str, Any] | None:
+    row = (await _c(conn).execute(select(accounts).where(accounts.c.domain == domain))).first()
+    return _account(row) if row else None
+
+
+async def upsert_account(tx: Tx, domain: str, rep_id: str) -> None:
+    now = tx.now()
+    if await get_account(tx, domain) is None:
+        await tx.conn.execute(
+            accounts.insert().values(domain=domain, rep_id=rep_id, created_at=now, updated_at=now)
+        )
+    else:
+        await tx.conn.execute(
+            update(accounts)
+            .where(accounts.c.domain == domain)
+            .values(rep_id=rep_id, updated_at=now)
+        )
+
+
+async def delete_account(tx: Tx, domain: str) -> bool:
+    result = await tx.conn.execute(delete(accounts).where(accounts.c.domain == domain))
+    return bool(result.rowcount)
+
+
+# --- pools and rules --------------------------------------------------------------------------
+
+
+def _pool(row: Any) -> PoolOut:
+    data = dict(row._mapping)
+    data["sla"] = SlaIn.model_validate(data["sla"] or {})
+    return PoolOut.model_validate(data)
+
+
+async def get_pool(conn: Conn, pool_id: str) -> PoolOut | None:
+    row = (await _c(conn).execute(select(pools).where(pools.c.id == pool_id))).first()
+    return _pool(row) if row else None
+
+
+async def list_pools(conn: Conn) -> list[PoolOut]:
+    return [_pool(r) for r in (await _c(conn).execute(select(pools).order_by(pools.c.id))).all()]
+
+
+async def upsert_pool(tx: Tx, pool_id: str, values: dict[str, Any]) -> None:
+    now = tx.now()
+    if await get_pool(tx, pool_id) is None:
+        await tx.conn.execute(
+            pools.insert().values(id=pool_id, created_at=now, updated_at=now, **values)
+        )
+    else:
+        await tx.conn.execute(
+            update(pools).where(pools.c.id == pool_id).values(updated_at=now, **values)
+        )
+
+
+async def delete_pool(tx: Tx, pool_id: str) -> bool:
+    result = await tx.conn.execute(delete(pools).where(pools.c.id == pool_id))
+    await tx.conn.execute(delete(pool_reps).where(pool_reps.c.pool == pool_id))
+    await tx.conn.execute(delete(cursors).where(cursors.c.pool == pool_id))
+    return bool(result.rowcount)
+
+
+async def rules_using(conn: Conn, pool_id: str) -> list[str]:
+    rows = await _c(conn).execute(select(rules.c.id).where(rules.c.pool == pool_id))
+    return [r.id for r in rows]
+
+
+def _rule(row: Any) -> RuleOut:
+    data = dict(row._mapping)
+    data["conditions"] = Conditions.model_validate(data["conditions"] or {})
+    return RuleOut.model_validate(data)
+
+
+async def list_rules(conn: Conn, *, enabled_only: bool = False) -> list[RuleOut]:
+    query = select(rules).order_by(rules.c.position, rules.c.id)
+    if enabled_only:
+        query = query.where(rules.c.enabled)
+    return [_rule(r) for r in (await _c(conn).execute(query)).all()]
+
+
+async def get_rule(conn: Conn, rule_id: str) -> RuleOut | None:
+    row = (await _c(conn).execute(select(rules).where(rules.c.id == rule_id))).first()
+    return _rule(row) if row else None
+
+
+async def upsert_rule(tx: Tx, rule_id: str, values: dict[str, Any]) -> None:
+    now = tx.now()
+    if await get_rule(tx, rule_id) is None:
+        await tx.conn.execute(
+            rules.insert().values(id=rule_id, created_at=now, updated_at=now, **values)
+        )
+    else:
+        await tx.conn.execute(
+            update(rules).where(rules.c.id == rule_id).values(updated_at=now, **values)
+        )
+
+
+async def delete_rule(tx: Tx, rule_id: str) -> bool:
+    result = await tx.conn.execute(delete(rules).where(rules.c.id == rule_id))
+    return bool(result.rowcount)
+
+
+# --- routing state ----------------------------------------------------------------------------
+
+
+async def lock_routing(tx: Tx) -> None:
+    """Until commit, this transaction is the only one deciding where leads go."""
     if not tx.unit.database.is_sqlite:
-        query = query.with_for_update()
-    last: str | None = await tx.conn.scalar(query)
+        await tx.conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ROUTING_LOCK})
+
+
+async def cursor_of(conn: Conn, pool: str) -> str | None:
+    last: str | None = await _c(conn).scalar(
+        select(cursors.c.last_rep_id).where(cursors.c.pool == pool)
+    )
     return last
 
 
-async def move_cursor(tx: Tx, pool: str, rep_id: str, existed: bool) -> None:
-    if existed:
-        await tx.conn.execute(
-            update(cursors).where(cursors.c.pool == pool).values(last_rep_id=rep_id)
-        )
-    else:
+async def move_cursor(tx: Tx, pool: str, rep_id: str) -> None:
+    result = await tx.conn.execute(
+        update(cursors).where(cursors.c.pool == pool).values(last_rep_id=rep_id)
+    )
+    if not result.rowcount:
         await tx.conn.execute(cursors.insert().values(pool=pool, last_rep_id=rep_id))
 
 
-async def insert_assignment(
+async def pool_rep_states(conn: Conn, pool: str, rep_ids: Sequence[str]) -> dict[str, PoolRepState]:
+    if not rep_ids:
+        return {}
+    rows = (
+        await _c(conn).execute(
+            select(pool_reps).where(pool_reps.c.pool == pool, pool_reps.c.rep_id.in_(rep_ids))
+        )
+    ).all()
+    return {r.rep_id: PoolRepState(r.current, r.assigned, r.last_assigned_at) for r in rows}
+
+
+async def save_pool_rep_states(
     tx: Tx,
-    *,
-    assignment_id: str,
-    lead_id: str,
-    rep_id: str | None,
-    status: str,
     pool: str,
-    rule: str,
-    first_touch_due_at: datetime | None,
+    known: dict[str, PoolRepState],
+    currents: dict[str, int],
+    chosen: str,
+    at: datetime,
 ) -> None:
-    await tx.conn.execute(
-        assignments.insert().values(
-            id=assignment_id,
-            lead_id=lead_id,
-            rep_id=rep_id,
-            status=status,
-            pool=pool,
-            rule=rule,
-            first_touch_due_at=first_touch_due_at,
-            created_at=tx.now(),
+    """Store the weighted counters and count the chosen rep's assignment."""
+    rows = []
+    for rep_id in sorted(set(currents) | {chosen}):
+        state = known.get(rep_id) or PoolRepState(0, 0, None)
+        chosen_now = rep_id == chosen
+        rows.append(
+            {
+                "_pool": pool,
+                "_rep_id": rep_id,
+                "current": currents.get(rep_id, state.current),
+                "assigned": state.assigned + (1 if chosen_now else 0),
+                "last_assigned_at": at if chosen_now else state.last_assigned_at,
+                "new": rep_id not in known,
+            }
+        )
+    new = [{"pool": r["_pool"], "rep_id": r["_rep_id"], **_state(r)} for r in rows if r["new"]]
+    old = [
+        {"_pool": r["_pool"], "_rep_id": r["_rep_id"], **_state(r)} for r in rows if not r["new"]
+    ]
+    if new:
+        await tx.conn.execute(pool_reps.insert(), new)
+    if old:
+        statement = update(pool_reps).where(
+            pool_reps.c.pool == bindparam("_pool"), pool_reps.c.rep_id == bindparam("_rep_id")
+        )
+        await tx.conn.execute(statement, old)
+
+
+def _state(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("current", "assigned", "last_assigned_at")}
+
+
+OPEN_STATUSES = ("assigned", "accepted")
+WORKING_STATUSES = ("assigned", "accepted", "opportunity")
+
+
+async def open_lead_counts(conn: Conn, rep_ids: Sequence[str]) -> dict[str, int]:
+    """Open leads (assigned or accepted, not yet an opportunity) per rep."""
+    if not rep_ids:
+        return {}
+    rows = await _c(conn).execute(
+        select(leads.c.rep_id, func.count())
+        .where(leads.c.rep_id.in_(list(rep_ids)), leads.c.status.in_(OPEN_STATUSES))
+        .group_by(leads.c.rep_id)
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def assigned_since(conn: Conn, since_by_rep: dict[str, datetime]) -> dict[str, int]:
+    """Assignments each rep got since their own moment (their local midnight)."""
+    if not since_by_rep:
+        return {}
+    condition = or_(
+        *(
+            and_(assignments.c.rep_id == rep_id, assignments.c.assigned_at >= since)
+            for rep_id, since in since_by_rep.items()
         )
     )
-
-
-async def assignment_for(conn: ReadConn | Tx, lead_id: str) -> AssignmentOut | None:
-    c = conn.conn if isinstance(conn, Tx) else conn
-    row = (await c.execute(select(assignments).where(assignments.c.lead_id == lead_id))).first()
-    return AssignmentOut.model_validate(row, from_attributes=True) if row else None
-
-
-async def mark_touched(tx: Tx, lead_id: str, at: datetime) -> None:
-    await tx.conn.execute(
-        update(assignments)
-        .where(assignments.c.lead_id == lead_id, assignments.c.touched_at.is_(None))
-        .values(touched_at=at)
+    rows = await _c(conn).execute(
+        select(assignments.c.rep_id, func.count()).where(condition).group_by(assignments.c.rep_id)
     )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+# --- leads ----------------------------------------------------------------------------------
+
+
+def _lead(row: Any) -> LeadRecord:
+    data = dict(row._mapping)
+    data["profile"] = LeadProfile.model_validate(data["profile"])
+    return LeadRecord(**data)
+
+
+async def get_lead(conn: Conn, lead_id: str, *, for_update: bool = False) -> LeadRecord | None:
+    query = select(leads).where(leads.c.lead_id == lead_id)
+    if for_update and isinstance(conn, Tx) and not conn.unit.database.is_sqlite:
+        query = query.with_for_update()
+    row = (await _c(conn).execute(query)).first()
+    return _lead(row) if row else None
+
+
+async def insert_lead(
+    tx: Tx, lead_id: str, profile: LeadProfile, score: int | None, status: str
+) -> LeadRecord:
+    now = tx.now()
+    values: dict[str, Any] = {
+        "lead_id": lead_id,
+        "profile": profile.model_dump(mode="json"),
+        "score": score,
+        "status": status,
+        "rep_id": None,
+        "assignment_id": None,
+        "pool": None,
+        "rule": None,
+        "strategy": None,
+        "queue": None,
+        "held_until": None,
+        "explanation": None,
+        "reassignments": 0,
+        "return_reason": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    await tx.conn.execute(leads.insert(), values)
+    return LeadRecord(
+        lead_id=lead_id,
+        profile=profile,
+        score=score,
+        status=status,
+        rep_id=None,
+        assignment_id=None,
+        pool=None,
+        rule=None,
+        strategy=None,
+        queue=None,
+        held_until=None,
+        explanation=None,
+        reassignments=0,
+        return_reason=None,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def update_lead(tx: Tx, lead_id: str, **values: Any) -> None:
+    if "profile" in values and isinstance(values["profile"], LeadProfile):
+        values["profile"] = values["profile"].model_dump(mode="json")
+    # Parameters at execute time: the compiled statement is cached per set of columns.
+    statement = update(leads).where(leads.c.lead_id == bindparam("_lead_id"))
+    await tx.conn.execute(statement, {**values, "updated_at": tx.now(), "_lead_id": lead_id})
+
+
+async def leads_of_rep(conn: Conn, rep_id: str, statuses: Sequence[str] | None) -> list[LeadRecord]:
+    query = select(leads).where(leads.c.rep_id == rep_id).order_by(leads.c.updated_at.desc())
+    if statuses:
+        query = query.where(leads.c.status.in_(list(statuses)))
+    return [_lead(r) for r in (await _c(conn).execute(query)).all()]
+
+
+async def queued_leads(conn: Conn) -> list[LeadRecord]:
+    query = select(leads).where(leads.c.status.in_(("queued", "held"))).order_by(leads.c.updated_at)
+    return [_lead(r) for r in (await _c(conn).execute(query)).all()]
+
+
+# --- assignments ------------------------------------------------------------------------------
+
+
+def _assignment(row: Any) -> AssignmentRecord:
+    return AssignmentRecord(**dict(row._mapping))
+
+
+async def insert_assignment(tx: Tx, values: dict[str, Any]) -> None:
+    await tx.conn.execute(assignments.insert(), values)
+
+
+async def get_assignment(
+    conn: Conn, assignment_id: str, *, for_update: bool = False
+) -> AssignmentRecord | None:
+    query = select(assignments).where(assignments.c.id == assignment_id)
+    if for_update and isinstance(conn, Tx) and not conn.unit.database.is_sqlite:
+        query = query.with_for_update()
+    row = (await _c(conn).execute(query)).first()
+    return _assignment(row) if row else None
+
+
+async def assignments_by_id(conn: Conn, ids: Sequence[str]) -> dict[str, AssignmentRecord]:
+    if not ids:
+        return {}
+    rows = (await _c(conn).execute(select(assignments).where(assignments.c.id.in_(ids)))).all()
+    return {r.id: _assignment(r) for r in rows}
+
+
+async def update_assignment(tx: Tx, assignment_id: str, **values: Any) -> None:
+    statement = update(assignments).where(assignments.c.id == bindparam("_id"))
+    await tx.conn.execute(statement, {**values, "_id": assignment_id})
+
+
+async def history(conn: Conn, lead_id: str) -> list[HistoryOut]:
+    rows = (
+        await _c(conn).execute(
+            select(assignments)
+            .where(assignments.c.lead_id == lead_id)
+            # Ties (one instant) put ended assignments first, in the order they ended: a
+            # lead has at most one open assignment, the latest.
+            .order_by(
+                assignments.c.assigned_at,
+                assignments.c.ended_at.is_(None),
+                assignments.c.ended_at,
+                assignments.c.id,
+            )
+        )
+    ).all()
+    return [
+        HistoryOut(
+            assignment_id=r.id,
+            rep_id=r.rep_id,
+            kind=r.kind,
+            pool=r.pool,
+            rule=r.rule,
+            strategy=r.strategy,
+            assigned_at=r.assigned_at,
+            ended_at=r.ended_at,
+            end_reason=r.end_reason,
+            first_touch=r.first_touch,
+            cadence=r.cadence,
+        )
+        for r in rows
+    ]
+
+
+async def reps_who_had(conn: Conn, lead_id: str) -> set[str]:
+    rows = await _c(conn).execute(
+        select(assignments.c.rep_id).where(assignments.c.lead_id == lead_id).distinct()
+    )
+    return {r.rep_id for r in rows}
 
 
 async def insert_activity(tx: Tx, activity: ActivityOut) -> None:
     await tx.conn.execute(activities.insert().values(**activity.model_dump()))
+
+
+# --- compliance -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ComplianceCounts:
+    first_touch_due: int
+    first_touch_met: int
+    cadences_ended: int
+    cadences_completed: int
+
+
+async def compliance_counts(
+    conn: Conn, rep_id: str, since: datetime, until: datetime
+) -> ComplianceCounts:
+    c = _c(conn)
+    first = await c.execute(
+        select(assignments.c.first_touch, func.count())
+        .where(
+            assignments.c.rep_id == rep_id,
+            assignments.c.first_touch.in_(("met", "breached")),
+            assignments.c.first_touch_resolved_at >= since,
+            assignments.c.first_touch_resolved_at <= until,
+        )
+        .group_by(assignments.c.first_touch)
+    )
+    ft = {r[0]: int(r[1]) for r in first}
+    cadence = await c.execute(
+        select(assignments.c.cadence, func.count())
+        .where(
+            assignments.c.rep_id == rep_id,
+            assignments.c.cadence.in_(("connected", "exhausted", "breached")),
+            assignments.c.cadence_resolved_at >= since,
+            assignments.c.cadence_resolved_at <= until,
+        )
+        .group_by(assignments.c.cadence)
+    )
+    cad = {r[0]: int(r[1]) for r in cadence}
+    return ComplianceCounts(
+        first_touch_due=sum(ft.values()),
+        first_touch_met=ft.get("met", 0),
+        cadences_ended=sum(cad.values()),
+        cadences_completed=cad.get("connected", 0) + cad.get("exhausted", 0),
+    )
+
+
+# --- opportunities ----------------------------------------------------------------------------
+
+
+def _opportunity(row: Any) -> OpportunityOut:
+    return OpportunityOut.model_validate(dict(row._mapping))
+
+
+async def insert_opportunity(tx: Tx, opportunity: OpportunityOut) -> None:
+    await tx.conn.execute(opportunities.insert().values(**opportunity.model_dump()))
+
+
+async def get_opportunity(conn: Conn, opportunity_id: str) -> OpportunityOut | None:
+    row = (
+        await _c(conn).execute(select(opportunities).where(opportunities.c.id == opportunity_id))
+    ).first()
+    return _opportunity(row) if row else None
+
+
+async def opportunities_of(conn: Conn, lead_id: str) -> list[OpportunityOut]:
+    rows = (
+        await _c(conn).execute(
+            select(opportunities)
+            .where(opportunities.c.lead_id == lead_id)
+            .order_by(opportunities.c.opened_at)
+        )
+    ).all()
+    return [_opportunity(r) for r in rows]
+
+
+async def close_opportunity(
+    tx: Tx, opportunity_id: str, *, won: bool, amount: Decimal, reason: str | None
+) -> None:
+    await tx.conn.execute(
+        update(opportunities)
+        .where(opportunities.c.id == opportunity_id)
+        .values(status="won" if won else "lost", amount=amount, reason=reason, closed_at=tx.now())
+    )
+
+
+# --- webhook subscriptions and deliveries -----------------------------------------------------
+
+
+def _subscription(row: Any) -> Subscription:
+    return Subscription(**dict(row._mapping))
+
+
+async def insert_subscription(tx: Tx, values: dict[str, Any]) -> None:
+    await tx.conn.execute(subscriptions.insert().values(**values))
+
+
+async def get_subscription(conn: Conn, subscription_id: str) -> Subscription | None:
+    row = (
+        await _c(conn).execute(select(subscriptions).where(subscriptions.c.id == subscription_id))
+    ).first()
+    return _subscription(row) if row else None
+
+
+async def list_subscriptions(conn: Conn, *, active_only: bool = False) -> list[Subscription]:
+    query = select(subscriptions).order_by(subscriptions.c.created_at, subscriptions.c.id)
+    if active_only:
+        query = query.where(subscriptions.c.active)
+    return [_subscription(r) for r in (await _c(conn).execute(query)).all()]
+
+
+async def update_subscription(tx: Tx, subscription_id: str, values: dict[str, Any]) -> None:
+    await tx.conn.execute(
+        update(subscriptions)
+        .where(subscriptions.c.id == subscription_id)
+        .values(updated_at=tx.now(), **values)
+    )
+
+
+async def delete_subscription(tx: Tx, subscription_id: str) -> bool:
+    await tx.conn.execute(delete(deliveries).where(deliveries.c.subscription_id == subscription_id))
+    result = await tx.conn.execute(
+        delete(subscriptions).where(subscriptions.c.id == subscription_id)
+    )
+    return bool(result.rowcount)
+
+
+async def insert_deliveries(tx: Tx, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await tx.conn.execute(deliveries.insert(), rows)
+
+
+async def any_due(conn: Conn, now: datetime) -> bool:
+    found = await _c(conn).scalar(
+        select(deliveries.c.id)
+        .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
+        .limit(1)
+    )
+    return found is not None
+
+
+async def claim_due(tx: Tx, now: datetime, lease_until: datetime, limit: int) -> list[DueDelivery]:
+    """Lease due deliveries (replicas skip each other's) by moving their next attempt on."""
+    query = (
+        select(
+            deliveries.c.id,
+            deliveries.c.subscription_id,
+            deliveries.c.event_id,
+            deliveries.c.payload,
+            deliveries.c.attempts,
+            deliveries.c.expires_at,
+        )
+        .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.created_at)
+        .limit(limit)
+    )
+    if not tx.unit.database.is_sqlite:
+        query = query.with_for_update(skip_locked=True)
+    rows = (await tx.conn.execute(query)).all()
+    if not rows:
+        return []
+    await tx.conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_([r.id for r in rows]))
+        .values(next_attempt_at=lease_until)
+    )
+    subs = {
+        s.id: s
+        for s in (
+            _subscription(r)
+            for r in (
+                await tx.conn.execute(
+                    select(subscriptions).where(
+                        subscriptions.c.id.in_({r.subscription_id for r in rows})
+                    )
+                )
+            ).all()
+        )
+    }
+    return [
+        DueDelivery(
+            id=r.id,
+            subscription_id=r.subscription_id,
+            url=subs[r.subscription_id].url,
+            secret=subs[r.subscription_id].secret,
+            event_id=r.event_id,
+            payload=r.payload,
+            attempts=r.attempts,
+            expires_at=r.expires_at,
+        )
+        for r in rows
+        if r.subscription_id in subs
+    ]
+
+
+async def update_delivery(tx: Tx, delivery_id: str, **values: Any) -> None:
+    await tx.conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+
+
+def _delivery(row: Any) -> DeliveryOut:
+    return DeliveryOut.model_validate(dict(row._mapping))
+
+
+async def get_delivery(conn: Conn, delivery_id: str) -> DeliveryOut | None:
+    row = (await _c(conn).execute(select(deliveries).where(deliveries.c.id == delivery_id))).first()
+    return _delivery(row) if row else None
+
+
+async def list_deliveries(
+    conn: Conn, subscription_id: str, status: str | None, limit: int
+) -> list[DeliveryOut]:
+    query = (
+        select(deliveries)
+        .where(deliveries.c.subscription_id == subscription_id)
+        .order_by(deliveries.c.created_at.desc(), deliveries.c.id)
+        .limit(limit)
+    )
+    if status:
+        query = query.where(deliveries.c.status == status)
+    return [_delivery(r) for r in (await _c(conn).execute(query)).all()]

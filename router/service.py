@@ -1,116 +1,1187 @@
-"""The router's domain: pick a rep for a sales-ready lead, record touches.
+"""The router's domain: where a sales-ready lead goes and why, the contact cadence it is
+held to, and the reps' accountability for it.
 
-The walking skeleton has one pool (all active reps) served round robin; rules, weights,
-capacity, working hours and cadences arrive with the router issue.
+- `decide` reads rules, the pool, its reps and their load and returns a `Decision` with its
+  explanation; it writes nothing, so the dry run uses it as it is. `route` locks routing,
+  decides and records: an assignment (with first-touch and cadence deadlines as durable
+  timers), a hold until working hours, or the fallback queue (an alert).
+- A rep's activities stop the first-touch clock, count toward the cadence (calls and emails
+  at least the minimum spacing apart), and end it: connected (worked), or every required
+  attempt made without a connection (returned to marketing).
+- Deadlines are business time in the rep's calendar. A missed first touch is a breach and,
+  when the pool says so, goes to the next eligible rep; a cadence window that closes
+  without a connection is returned to marketing (a breach too when attempts were missing).
+- Every resolved obligation re-judges the rep: below the compliance threshold over the
+  rolling window they are suspended until a manager reinstates them.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
 
-from contracts.events import ContactLogged, LeadAssigned, LeadQueued
-from router import repository
-from router.schemas import ActivityIn, ActivityOut, RepOut
+from contracts.events import (
+    ContactLogged,
+    LeadAccepted,
+    LeadAssigned,
+    LeadProfile,
+    LeadQueued,
+    LeadReassigned,
+    LeadRejected,
+    LeadReturned,
+    OpportunityClosed,
+    OpportunityOpened,
+    RepReinstated,
+    RepSuspended,
+    SlaBreached,
+)
+from router import metrics, repository
+from router.calendar import Calendar
+from router.distribution import Load, Pick, PoolPolicy, RepView, distribute
+from router.repository import (
+    OPEN_STATUSES,
+    WORKING_STATUSES,
+    AssignmentRecord,
+    Conn,
+    LeadRecord,
+    PoolRepState,
+)
+from router.rules import match
+from router.schemas import (
+    ActivityIn,
+    ActivityOut,
+    AssignmentOut,
+    Attempts,
+    CadenceOut,
+    CloseIn,
+    ComplianceOut,
+    OpportunityIn,
+    OpportunityOut,
+    PoolOut,
+    RejectIn,
+    RepOut,
+    ShareOut,
+    Sla,
+    SlaIn,
+)
+from router.settings import RouterSettings
+from router.webhooks import Announcer
 from services import timers
 from services.db import Tx
-from services.outbox import emit
+from services.timers import Timer
 
-DEFAULT_POOL = "everyone"
-DEFAULT_RULE = "default"
-FALLBACK_QUEUE = "fallback"
+log = logging.getLogger(__name__)
+
 FIRST_TOUCH = "first_touch"
+CADENCE_END = "cadence_end"
+HELD = "route_held"
+TIMER_KINDS = (FIRST_TOUCH, CADENCE_END, HELD)
+TOUCH_CHANNELS = frozenset({"call", "email", "meeting"})
+CONNECTED_OUTCOMES = frozenset({"connected", "not_interested", "meeting_booked", "replied", "held"})
+FALLBACK_QUEUE = "fallback"
+HOLD_QUEUE = "hold"
+NO_RULE = "default"
 
 
-def next_in_turn(reps: list[RepOut], last_rep_id: str | None) -> RepOut:
-    """Round robin over reps sorted by id, starting after the last one served."""
-    for rep in reps:
-        if last_rep_id is None or rep.id > last_rep_id:
-            return rep
-    return reps[0]
+class Refused(Exception):
+    """The action cannot be done in the lead's (or rep's) current state."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
 
 
-async def assign(
-    tx: Tx, lead_id: str, *, first_touch: timedelta, traceparent: str | None
-) -> str | None:
-    """Assign the lead to the next rep in turn; queue it when nobody can take it."""
-    if await repository.assignment_for(tx, lead_id) is not None:
-        return None  # already routed: a repeated qualification does not route twice
-    assignment_id = str(uuid.uuid4())
-    last = await repository.lock_cursor(tx, DEFAULT_POOL)
-    reps = await repository.active_reps(tx)
-    if not reps:
+def lead_domain(profile: LeadProfile) -> str | None:
+    """The company's domain: the one ingest found, else the email's."""
+    domain = profile.company_domain or (
+        profile.email.rsplit("@", 1)[1] if profile.email and "@" in profile.email else None
+    )
+    return domain.strip().lower().removeprefix("www.") if domain else None
+
+
+def view_of(rep: RepOut, holidays: Sequence[date] = ()) -> RepView:
+    return RepView(
+        id=rep.id,
+        name=rep.name,
+        active=rep.active,
+        suspended=rep.suspended,
+        weight=rep.weight,
+        max_open_leads=rep.max_open_leads,
+        daily_cap=rep.daily_cap,
+        territories=tuple(rep.territories),
+        languages=tuple(rep.languages),
+        out_of_office=tuple((o.start, o.end) for o in rep.out_of_office),
+        calendar=Calendar.of(rep.time_zone, rep.working_hours, holidays),
+    )
+
+
+@dataclass(frozen=True)
+class Decision:
+    pick: Pick
+    rule_id: str
+    pool: PoolOut
+    sla: Sla
+    first_touch_due_at: datetime | None
+    cadence_due_at: datetime | None
+    explanation: dict[str, Any]
+    states: dict[str, PoolRepState]
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+class Router:
+    def __init__(self, settings: RouterSettings, announcer: Announcer) -> None:
+        self.settings = settings
+        self.announcer = announcer
+        self.say = announcer.say
+
+    # --- configuration resolved ----------------------------------------------------------
+
+    def sla_of(self, pool: PoolOut) -> Sla:
+        s, d = pool.sla, self.settings
+        return Sla(
+            first_touch_minutes=_or(s.first_touch_minutes, d.first_touch_minutes),
+            calls=_or(s.calls, d.cadence_calls),
+            emails=_or(s.emails, d.cadence_emails),
+            business_days=_or(s.business_days, d.cadence_business_days),
+            min_spacing_minutes=_or(s.min_spacing_minutes, d.cadence_min_spacing_minutes),
+            reassign_on_missed_first_touch=_or(
+                s.reassign_on_missed_first_touch, d.reassign_on_missed_first_touch
+            ),
+            max_reassignments=_or(s.max_reassignments, d.max_reassignments),
+        )
+
+    def implicit_pool(self, pool_id: str) -> PoolOut:
+        """The default pool when it was never configured (or was deleted): every rep."""
+        return PoolOut(
+            id=pool_id,
+            name=pool_id,
+            strategy="weighted_round_robin",
+            members=[],
+            teams=[],
+            outside_hours="assign",
+            match_territory=False,
+            match_language=False,
+            owner_fallback="round_robin",
+            sla=SlaIn(),
+        )
+
+    async def pool(self, conn: Conn, pool_id: str) -> PoolOut:
+        return await repository.get_pool(conn, pool_id) or self.implicit_pool(pool_id)
+
+    async def calendar_of(self, conn: Conn, rep: RepOut) -> Calendar:
+        holidays = await repository.holidays_of(conn, [rep.team_id] if rep.team_id else [])
+        return view_of(rep, holidays.get(rep.team_id or "", [])).calendar
+
+    # --- deciding ----------------------------------------------------------------------------
+
+    async def decide(
+        self,
+        conn: Conn,
+        profile: LeadProfile,
+        score: int | None,
+        *,
+        now: datetime,
+        trigger: str,
+        exclude: frozenset[str] = frozenset(),
+        may_hold: bool = True,
+    ) -> Decision:
+        checked: list[dict[str, Any]] = []
+        rule_id, rule_name, pool_id = NO_RULE, "no rule matched", self.settings.default_pool
+        for rule in await repository.list_rules(conn, enabled_only=True):
+            result = match(rule.conditions, profile, score)
+            checked.append({"rule": rule.id, "matched": result.matched, "failed": result.failed})
+            if result.matched:
+                rule_id, rule_name, pool_id = rule.id, rule.name, rule.pool
+                break
+        pool = await self.pool(conn, pool_id)
+        members = await repository.reps_where(conn, ids=pool.members, team_ids=pool.teams)
+        owner: RepOut | None = None
+        domain: str | None = None
+        if pool.strategy == "account_owner_first":
+            domain = lead_domain(profile)
+            owner_id = await repository.account_owner(conn, domain) if domain else None
+            if owner_id is not None:
+                owner = next((m for m in members if m.id == owner_id), None)
+                owner = owner or await repository.get_rep(conn, owner_id)
+        everyone = {r.id: r for r in [*members, *([owner] if owner else [])]}
+        holidays = await repository.holidays_of(
+            conn, [r.team_id for r in everyone.values() if r.team_id]
+        )
+        views = {r.id: view_of(r, holidays.get(r.team_id or "", [])) for r in everyone.values()}
+        ids = sorted(views)
+        opened = await repository.open_lead_counts(conn, ids)
+        today = await repository.assigned_since(
+            conn,
+            {i: views[i].calendar.local_midnight(now) for i in ids if views[i].daily_cap},
+        )
+        states = await repository.pool_rep_states(conn, pool.id, ids)
+        loads = {
+            i: Load(
+                open_leads=opened.get(i, 0),
+                assigned_today=today.get(i, 0),
+                current=states[i].current if i in states else 0,
+                last_assigned_at=states[i].last_assigned_at if i in states else None,
+            )
+            for i in ids
+        }
+        policy = PoolPolicy(
+            id=pool.id,
+            strategy=pool.strategy,
+            outside_hours=pool.outside_hours,
+            match_territory=pool.match_territory,
+            match_language=pool.match_language,
+            owner_fallback=pool.owner_fallback,
+            default_capacity=self.settings.default_capacity,
+        )
+        pick = distribute(
+            policy,
+            [(views[m.id], loads[m.id]) for m in members],
+            lead=profile,
+            now=now,
+            cursor=(
+                await repository.cursor_of(conn, pool.id)
+                if "round_robin" in (pool.strategy, pool.owner_fallback)
+                else None
+            ),
+            owner=(views[owner.id], loads[owner.id]) if owner else None,
+            owner_domain=domain,
+            exclude=exclude,
+            may_hold=may_hold,
+        )
+        sla = self.sla_of(pool)
+        first_due = cadence_due = None
+        if pick.rep is not None:
+            first_due = pick.rep.calendar.add_minutes(now, sla.first_touch_minutes)
+            cadence_due = pick.rep.calendar.close_of_business_day(now, sla.business_days)
+        explanation: dict[str, Any] = {
+            "decided_at": now.isoformat(),
+            "trigger": trigger,
+            "outcome": pick.outcome,
+            "rule": {"id": rule_id, "name": rule_name},
+            "rules_checked": checked,
+            "pool": pool.id,
+            "strategy": pool.strategy,
+            "strategy_used": pick.strategy,
+            "outside_hours": pool.outside_hours,
+            "excluded": sorted(exclude),
+            "considered": [c.as_json() for c in pick.considered],
+            "chosen": pick.rep.id if pick.rep else None,
+            "why": pick.why,
+            "held_until": _iso(pick.held_until),
+            "first_touch_due_at": _iso(first_due),
+            "cadence_due_at": _iso(cadence_due),
+            "sla": sla.model_dump(),
+        }
+        if pool.strategy == "account_owner_first":
+            explanation["account"] = {"domain": domain, "owner": owner.id if owner else None}
+        return Decision(pick, rule_id, pool, sla, first_due, cadence_due, explanation, states)
+
+    # --- recording decisions ---------------------------------------------------------------
+
+    async def on_qualified(
+        self,
+        tx: Tx,
+        lead_id: str,
+        profile: LeadProfile,
+        score: int | None,
+        traceparent: str | None,
+    ) -> None:
+        """A sales-ready lead: route it, unless it is already with the router (a lead that
+        was returned or lost and qualifies again is routed afresh)."""
+        await repository.lock_routing(tx)
+        lead = await repository.get_lead(tx, lead_id, for_update=True)
+        if lead is None:
+            lead = await repository.insert_lead(tx, lead_id, profile, score, "queued")
+        elif lead.status in ("returned", "lost"):
+            await repository.update_lead(tx, lead_id, profile=profile, score=score)
+            lead = replace(lead, profile=profile, score=score)
+        else:
+            return
+        await self.route(tx, lead, trigger="lead.qualified", traceparent=traceparent)
+
+    async def route(
+        self,
+        tx: Tx,
+        lead: LeadRecord,
+        *,
+        trigger: str,
+        traceparent: str | None = None,
+        exclude: frozenset[str] = frozenset(),
+    ) -> Decision:
+        started = time.perf_counter()
+        await repository.lock_routing(tx)
+        decision = await self.decide(
+            tx, lead.profile, lead.score, now=tx.now(), trigger=trigger, exclude=exclude
+        )
+        if decision.pick.outcome == "assign":
+            await self.assign(tx, lead, decision, traceparent=traceparent)
+        elif decision.pick.outcome == "hold":
+            await self._hold(tx, lead, decision, traceparent)
+        else:
+            await self._queue(tx, lead, decision, traceparent)
+        metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
+        return decision
+
+    async def assign(
+        self,
+        tx: Tx,
+        lead: LeadRecord,
+        decision: Decision,
+        *,
+        traceparent: str | None,
+        from_rep: str | None = None,
+        reason: str | None = None,
+        kind: str = "assigned",
+    ) -> str:
+        """Record an assignment decision: the assignment, its deadlines, the event."""
+        pick, sla, pool = decision.pick, decision.sla, decision.pool
+        rep = pick.rep
+        assert rep is not None
+        assert decision.first_touch_due_at is not None
+        assert decision.cadence_due_at is not None
+        now = tx.now()
+        assignment_id = str(uuid.uuid4())
         await repository.insert_assignment(
             tx,
-            assignment_id=assignment_id,
-            lead_id=lead_id,
-            rep_id=None,
-            status="queued",
-            pool=FALLBACK_QUEUE,
-            rule=DEFAULT_RULE,
-            first_touch_due_at=None,
+            {
+                "id": assignment_id,
+                "lead_id": lead.lead_id,
+                "rep_id": rep.id,
+                "kind": kind,
+                "pool": pool.id,
+                "rule": decision.rule_id,
+                "strategy": pick.strategy,
+                "explanation": decision.explanation,
+                "assigned_at": now,
+                "first_touch_due_at": decision.first_touch_due_at,
+                "first_touch": "pending",
+                "cadence_due_at": decision.cadence_due_at,
+                "cadence": "running",
+                "calls_required": sla.calls,
+                "emails_required": sla.emails,
+                "min_spacing_minutes": sla.min_spacing_minutes,
+                "calls_made": 0,
+                "emails_made": 0,
+                "calls_counted": 0,
+                "emails_counted": 0,
+            },
         )
-        await emit(
+        await repository.update_lead(
             tx,
-            LeadQueued(lead_id=lead_id, queue=FALLBACK_QUEUE, reason="no active rep"),
+            lead.lead_id,
+            status="assigned",
+            rep_id=rep.id,
+            assignment_id=assignment_id,
+            pool=pool.id,
+            rule=decision.rule_id,
+            strategy=pick.strategy,
+            queue=None,
+            held_until=None,
+            explanation=decision.explanation,
+            reassignments=lead.reassignments + (1 if from_rep else 0),
+            return_reason=None,
+        )
+        if pick.cursor is not None:
+            await repository.move_cursor(tx, pool.id, pick.cursor)
+        await repository.save_pool_rep_states(
+            tx, pool.id, decision.states, pick.currents, rep.id, now
+        )
+        if lead.status == "held":
+            await timers.cancel(tx, HELD, lead.lead_id)
+        payload = {"assignment_id": assignment_id, "rep_id": rep.id}
+        await timers.schedule(tx, FIRST_TOUCH, lead.lead_id, decision.first_touch_due_at, payload)
+        await timers.schedule(tx, CADENCE_END, lead.lead_id, decision.cadence_due_at, payload)
+        if from_rep is None:
+            await self.say(
+                tx,
+                LeadAssigned(
+                    lead_id=lead.lead_id,
+                    assignment_id=assignment_id,
+                    rep_id=rep.id,
+                    rep_name=rep.name,
+                    pool=pool.id,
+                    rule=decision.rule_id,
+                    strategy=pick.strategy,
+                    first_touch_due_at=decision.first_touch_due_at,
+                    cadence_due_at=decision.cadence_due_at,
+                    why=pick.why,
+                    score=lead.score,
+                    lead=lead.profile,
+                ),
+                traceparent=traceparent,
+            )
+        else:
+            await self.say(
+                tx,
+                LeadReassigned(
+                    lead_id=lead.lead_id,
+                    assignment_id=assignment_id,
+                    from_rep_id=from_rep,
+                    rep_id=rep.id,
+                    rep_name=rep.name,
+                    reason=reason or "reassigned",
+                    first_touch_due_at=decision.first_touch_due_at,
+                    pool=pool.id,
+                    rule=decision.rule_id,
+                    strategy=pick.strategy,
+                    cadence_due_at=decision.cadence_due_at,
+                    why=pick.why,
+                    lead=lead.profile,
+                ),
+                traceparent=traceparent,
+            )
+        metrics.DECISIONS.labels("assign", pool.id, pick.strategy).inc()
+        return assignment_id
+
+    async def _hold(
+        self, tx: Tx, lead: LeadRecord, decision: Decision, traceparent: str | None
+    ) -> None:
+        until = decision.pick.held_until
+        assert until is not None
+        await repository.update_lead(
+            tx,
+            lead.lead_id,
+            status="held",
+            rep_id=None,
+            assignment_id=None,
+            pool=decision.pool.id,
+            rule=decision.rule_id,
+            strategy=decision.pick.strategy,
+            queue=HOLD_QUEUE,
+            held_until=until,
+            explanation=decision.explanation,
+        )
+        await timers.schedule(tx, HELD, lead.lead_id, until)
+        await self.say(
+            tx,
+            LeadQueued(
+                lead_id=lead.lead_id,
+                queue=HOLD_QUEUE,
+                reason=decision.pick.why,
+                pool=decision.pool.id,
+                rule=decision.rule_id,
+                held_until=until,
+            ),
             traceparent=traceparent,
         )
-        return None
-    rep = next_in_turn(reps, last)
-    await repository.move_cursor(tx, DEFAULT_POOL, rep.id, existed=last is not None)
-    due = tx.now() + first_touch
-    await repository.insert_assignment(
-        tx,
-        assignment_id=assignment_id,
-        lead_id=lead_id,
-        rep_id=rep.id,
-        status="assigned",
-        pool=DEFAULT_POOL,
-        rule=DEFAULT_RULE,
-        first_touch_due_at=due,
-    )
-    await timers.schedule(tx, FIRST_TOUCH, lead_id, due, {"rep_id": rep.id})
-    await emit(
-        tx,
-        LeadAssigned(
-            lead_id=lead_id,
-            assignment_id=assignment_id,
-            rep_id=rep.id,
-            rep_name=rep.name,
-            pool=DEFAULT_POOL,
-            rule=DEFAULT_RULE,
-            strategy="round_robin",
-            first_touch_due_at=due,
-        ),
-        traceparent=traceparent,
-    )
-    return rep.id
+        metrics.DECISIONS.labels("hold", decision.pool.id, decision.pick.strategy).inc()
 
+    async def _queue(
+        self, tx: Tx, lead: LeadRecord, decision: Decision, traceparent: str | None
+    ) -> None:
+        await repository.update_lead(
+            tx,
+            lead.lead_id,
+            status="queued",
+            rep_id=None,
+            assignment_id=None,
+            pool=decision.pool.id,
+            rule=decision.rule_id,
+            strategy=decision.pick.strategy,
+            queue=FALLBACK_QUEUE,
+            held_until=None,
+            explanation=decision.explanation,
+        )
+        await timers.cancel(tx, HELD, lead.lead_id)
+        await self.say(
+            tx,
+            LeadQueued(
+                lead_id=lead.lead_id,
+                queue=FALLBACK_QUEUE,
+                reason=decision.pick.why,
+                pool=decision.pool.id,
+                rule=decision.rule_id,
+            ),
+            traceparent=traceparent,
+        )
+        metrics.DECISIONS.labels("queue", decision.pool.id, decision.pick.strategy).inc()
+        metrics.FALLBACK.labels(decision.pool.id).inc()
+        # The alert: a sales-ready lead nobody can take. Alerting picks up ERROR lines and
+        # leadfarm_router_fallback_total; GET /router/v1/queue lists what waits.
+        log.error(
+            "lead %s went to the fallback queue (pool %s): %s",
+            lead.lead_id,
+            decision.pool.id,
+            decision.pick.why,
+        )
 
-async def log_activity(
-    tx: Tx, lead_id: str, rep_id: str, body: ActivityIn, traceparent: str | None
-) -> ActivityOut:
-    activity = ActivityOut(
-        id=str(uuid.uuid4()),
-        lead_id=lead_id,
-        rep_id=rep_id,
-        channel=body.channel,
-        outcome=body.outcome,
-        at=tx.now(),
-    )
-    await repository.insert_activity(tx, activity)
-    await repository.mark_touched(tx, lead_id, activity.at)
-    await timers.cancel(tx, FIRST_TOUCH, lead_id)
-    await emit(
-        tx,
-        ContactLogged(
-            lead_id=lead_id,
-            activity_id=activity.id,
-            rep_id=rep_id,
+    async def _end(self, tx: Tx, assignment_id: str, reason: str) -> AssignmentRecord:
+        """End an assignment; obligations still open are void (not the rep's to answer)."""
+        a = await repository.get_assignment(tx, assignment_id)
+        assert a is not None
+        if a.ended_at is None:
+            values: dict[str, Any] = {"ended_at": tx.now(), "end_reason": reason}
+            if a.first_touch == "pending":
+                values["first_touch"] = "void"
+            if a.cadence == "running":
+                values["cadence"] = "void"
+            await repository.update_assignment(tx, a.id, **values)
+        for kind in (FIRST_TOUCH, CADENCE_END):
+            await timers.cancel(tx, kind, a.lead_id)
+        return a
+
+    async def return_to_marketing(
+        self,
+        tx: Tx,
+        lead: LeadRecord,
+        *,
+        reason: str,
+        code: str,
+        traceparent: str | None = None,
+    ) -> None:
+        rep_id = lead.rep_id
+        if lead.assignment_id is not None:
+            await self._end(tx, lead.assignment_id, code)
+        await repository.update_lead(
+            tx, lead.lead_id, status="returned", return_reason=reason, queue=None, held_until=None
+        )
+        await timers.cancel(tx, HELD, lead.lead_id)
+        await self.say(
+            tx,
+            LeadReturned(
+                lead_id=lead.lead_id,
+                rep_id=rep_id,
+                reason=reason,
+                lead=lead.profile,
+                reason_code=code,
+                assignment_id=lead.assignment_id,
+            ),
+            traceparent=traceparent,
+        )
+
+    # --- timers -----------------------------------------------------------------------------
+
+    async def _current(self, tx: Tx, timer: Timer) -> tuple[LeadRecord, AssignmentRecord] | None:
+        """The lead and the assignment a timer was set for, if both are still current."""
+        lead = await repository.get_lead(tx, timer.key, for_update=True)
+        if lead is None or lead.assignment_id is None:
+            return None
+        wanted = timer.payload.get("assignment_id") or lead.assignment_id
+        if wanted != lead.assignment_id:
+            return None
+        a = await repository.get_assignment(tx, wanted, for_update=True)
+        if a is None or a.ended_at is not None:
+            return None
+        return lead, a
+
+    async def on_first_touch_due(self, tx: Tx, timer: Timer) -> None:
+        """No touch by the deadline: a breach; the next eligible rep gets it (per pool)."""
+        await repository.lock_routing(tx)
+        current = await self._current(tx, timer)
+        if current is None:
+            return
+        lead, a = current
+        if a.first_touch != "pending" or a.touched_at is not None:
+            return
+        now = tx.now()
+        rep = await repository.get_rep(tx, a.rep_id)
+        away = rep is not None and any(
+            o.start <= a.first_touch_due_at < o.end for o in rep.out_of_office
+        )
+        # A rep who was out of office at the deadline is not held to it; the lead still moves.
+        await repository.update_assignment(
+            tx,
+            a.id,
+            first_touch="void" if away else "breached",
+            first_touch_resolved_at=a.first_touch_due_at,
+        )
+        metrics.SLA.labels("first_touch", "breached").inc()
+        pool = await self.pool(tx, a.pool)
+        sla = self.sla_of(pool)
+        decision: Decision | None = None
+        if lead.status == "opportunity":
+            action = f"kept by {a.rep_id}: an opportunity is open"
+        elif not sla.reassign_on_missed_first_touch:
+            action = f"kept by {a.rep_id}: pool {pool.id} does not reassign missed first touches"
+        elif lead.reassignments >= sla.max_reassignments:
+            action = f"kept by {a.rep_id}: reassigned {lead.reassignments} times already"
+        else:
+            exclude = frozenset(await repository.reps_who_had(tx, lead.lead_id))
+            decision = await self.decide(
+                tx,
+                lead.profile,
+                lead.score,
+                now=now,
+                trigger=f"first touch missed by {a.rep_id}",
+                exclude=exclude,
+                may_hold=False,
+            )
+            if decision.pick.rep is None:
+                action = f"kept by {a.rep_id}: no other eligible rep ({decision.pick.why})"
+                decision = None
+            else:
+                action = f"reassigned to {decision.pick.rep.id}"
+        if away:
+            action += f"; {a.rep_id} was out of office, so it does not count against them"
+        await self.say(
+            tx,
+            SlaBreached(
+                lead_id=lead.lead_id,
+                rep_id=a.rep_id,
+                sla="first_touch",
+                due_at=a.first_touch_due_at,
+                assignment_id=a.id,
+                action=action,
+            ),
+        )
+        log.warning("first touch of lead %s missed by rep %s: %s", lead.lead_id, a.rep_id, action)
+        if decision is not None:
+            await self._end(tx, a.id, "first_touch_missed")
+            await self.assign(
+                tx,
+                lead,
+                decision,
+                traceparent=None,
+                from_rep=a.rep_id,
+                reason=f"first touch missed by {a.rep_id}",
+                kind="reassigned",
+            )
+        await self.judge(tx, a.rep_id)
+
+    async def on_cadence_due(self, tx: Tx, timer: Timer) -> None:
+        """The cadence's window closed without a connection: back to marketing."""
+        current = await self._current(tx, timer)
+        if current is None:
+            return
+        lead, a = current
+        if a.cadence != "running" or lead.status not in OPEN_STATUSES:
+            return
+        missing = a.calls_counted < a.calls_required or a.emails_counted < a.emails_required
+        tally = (
+            f"{a.calls_counted} of {a.calls_required} calls and "
+            f"{a.emails_counted} of {a.emails_required} emails"
+        )
+        await repository.update_assignment(
+            tx,
+            a.id,
+            cadence="breached" if missing else "exhausted",
+            cadence_resolved_at=a.cadence_due_at,
+        )
+        metrics.SLA.labels("cadence", "breached" if missing else "exhausted").inc()
+        if missing:
+            await self.say(
+                tx,
+                SlaBreached(
+                    lead_id=lead.lead_id,
+                    rep_id=a.rep_id,
+                    sla="cadence",
+                    due_at=a.cadence_due_at,
+                    assignment_id=a.id,
+                    action=f"returned to marketing; {tally}",
+                ),
+            )
+        await self.return_to_marketing(
+            tx,
+            lead,
+            reason=f"the cadence's window closed without a connection ({tally})",
+            code="cadence_expired",
+        )
+        await self.judge(tx, a.rep_id)
+
+    async def on_held_due(self, tx: Tx, timer: Timer) -> None:
+        """A held lead's reps are starting their day: route it again."""
+        await repository.lock_routing(tx)
+        lead = await repository.get_lead(tx, timer.key, for_update=True)
+        if lead is None or lead.status != "held":
+            return
+        await self.route(tx, lead, trigger="held lead released at working hours")
+
+    # --- rep actions ------------------------------------------------------------------------
+
+    async def log_activity(
+        self, tx: Tx, lead: LeadRecord, body: ActivityIn, traceparent: str | None
+    ) -> ActivityOut:
+        if lead.status not in WORKING_STATUSES or lead.assignment_id is None:
+            raise Refused(409, f"Lead {lead.lead_id!r} is {lead.status}; it takes no activities.")
+        a = await repository.get_assignment(tx, lead.assignment_id, for_update=True)
+        assert a is not None
+        rep = await repository.get_rep(tx, a.rep_id)
+        assert rep is not None
+        calendar = await self.calendar_of(tx, rep)
+        now = tx.now()
+        connected = body.outcome in CONNECTED_OUTCOMES
+        changes: dict[str, Any] = {}
+        resolved = False
+        if body.channel in TOUCH_CHANNELS and a.touched_at is None:
+            changes["touched_at"] = now
+            if a.first_touch == "pending":
+                changes |= {"first_touch": "met", "first_touch_resolved_at": now}
+                await timers.cancel(tx, FIRST_TOUCH, lead.lead_id)
+                metrics.SLA.labels("first_touch", "met").inc()
+                resolved = True
+        counted: bool | None = None
+        calls, emails = a.calls_counted, a.emails_counted
+        if body.channel == "call":
+            counted = a.last_call_at is None or (
+                calendar.minutes_between(a.last_call_at, now) >= a.min_spacing_minutes
+            )
+            changes["calls_made"] = a.calls_made + 1
+            if counted:
+                calls += 1
+                changes |= {"calls_counted": calls, "last_call_at": now}
+        elif body.channel == "email":
+            counted = a.last_email_at is None or (
+                calendar.minutes_between(a.last_email_at, now) >= a.min_spacing_minutes
+            )
+            changes["emails_made"] = a.emails_made + 1
+            if counted:
+                emails += 1
+                changes |= {"emails_counted": emails, "last_email_at": now}
+        if connected and a.connected_at is None:
+            changes["connected_at"] = now
+        exhausted = False
+        if a.cadence == "running" and lead.status in OPEN_STATUSES:
+            required = a.calls_required + a.emails_required
+            if connected:
+                changes |= {"cadence": "connected", "cadence_resolved_at": now}
+                await timers.cancel(tx, CADENCE_END, lead.lead_id)
+                metrics.SLA.labels("cadence", "connected").inc()
+                resolved = True
+            elif required and calls >= a.calls_required and emails >= a.emails_required:
+                changes |= {"cadence": "exhausted", "cadence_resolved_at": now}
+                metrics.SLA.labels("cadence", "exhausted").inc()
+                exhausted = resolved = True
+        if changes:
+            await repository.update_assignment(tx, a.id, **changes)
+        activity = ActivityOut(
+            id=str(uuid.uuid4()),
+            lead_id=lead.lead_id,
+            rep_id=a.rep_id,
             channel=body.channel,
             outcome=body.outcome,
-            at=activity.at,
-        ),
-        traceparent=traceparent,
+            at=now,
+            assignment_id=a.id,
+            counted=counted,
+            connected=connected,
+            note=body.note,
+        )
+        await repository.insert_activity(tx, activity)
+        await self.say(
+            tx,
+            ContactLogged(
+                lead_id=lead.lead_id,
+                activity_id=activity.id,
+                rep_id=a.rep_id,
+                channel=body.channel,
+                outcome=body.outcome,
+                at=now,
+                assignment_id=a.id,
+                connected=connected,
+                counted=counted,
+            ),
+            traceparent=traceparent,
+        )
+        if exhausted:
+            await self.return_to_marketing(
+                tx,
+                lead,
+                reason=(
+                    f"cadence exhausted: {calls} calls and {emails} emails without a "
+                    "connection; back to nurture"
+                ),
+                code="cadence_exhausted",
+                traceparent=traceparent,
+            )
+        if resolved:
+            await self.judge(tx, a.rep_id)
+        return activity
+
+    async def accept(self, tx: Tx, lead: LeadRecord, traceparent: str | None) -> None:
+        if lead.status == "accepted":
+            return
+        if lead.status != "assigned" or lead.assignment_id is None:
+            raise Refused(409, f"Lead {lead.lead_id!r} is {lead.status}; it cannot be accepted.")
+        now = tx.now()
+        await repository.update_assignment(tx, lead.assignment_id, accepted_at=now)
+        await repository.update_lead(tx, lead.lead_id, status="accepted")
+        assert lead.rep_id is not None
+        await self.say(
+            tx,
+            LeadAccepted(
+                lead_id=lead.lead_id, assignment_id=lead.assignment_id, rep_id=lead.rep_id, at=now
+            ),
+            traceparent=traceparent,
+        )
+
+    async def reject(
+        self, tx: Tx, lead: LeadRecord, body: RejectIn, traceparent: str | None
+    ) -> str:
+        """Reassign the lead to the next eligible rep, or return it to marketing."""
+        await repository.lock_routing(tx)
+        if lead.status not in OPEN_STATUSES or lead.assignment_id is None:
+            raise Refused(409, f"Lead {lead.lead_id!r} is {lead.status}; it cannot be rejected.")
+        a = await self._end(tx, lead.assignment_id, "rejected")
+        because = f"rejected by {a.rep_id}: {body.reason}"
+        decision: Decision | None = None
+        if body.disposition == "reassign":
+            decision = await self.decide(
+                tx,
+                lead.profile,
+                lead.score,
+                now=tx.now(),
+                trigger=because,
+                exclude=frozenset(await repository.reps_who_had(tx, lead.lead_id)),
+                may_hold=False,
+            )
+            if decision.pick.rep is None:
+                decision = None
+        outcome = "reassigned" if decision else "returned"
+        await self.say(
+            tx,
+            LeadRejected(
+                lead_id=lead.lead_id,
+                assignment_id=a.id,
+                rep_id=a.rep_id,
+                reason=body.reason,
+                outcome="reassigned" if decision else "returned",
+                at=tx.now(),
+            ),
+            traceparent=traceparent,
+        )
+        if decision is not None:
+            await self.assign(
+                tx,
+                lead,
+                decision,
+                traceparent=traceparent,
+                from_rep=a.rep_id,
+                reason=because,
+                kind="reassigned",
+            )
+        else:
+            suffix = "; no other eligible rep" if body.disposition == "reassign" else ""
+            await self.return_to_marketing(
+                tx, lead, reason=because + suffix, code="rejected", traceparent=traceparent
+            )
+        return outcome
+
+    async def assign_manually(
+        self,
+        tx: Tx,
+        lead: LeadRecord,
+        rep_id: str | None,
+        reason: str | None,
+        *,
+        by: str,
+        traceparent: str | None,
+    ) -> None:
+        """A manager routes a lead again (a queued or held one), or gives it to a rep."""
+        await repository.lock_routing(tx)
+        if lead.status in ("opportunity", "won"):
+            raise Refused(409, f"Lead {lead.lead_id!r} is {lead.status}; it cannot be assigned.")
+        had = lead.rep_id if lead.status in OPEN_STATUSES else None
+        now = tx.now()
+        if rep_id is None:
+            exclude = frozenset({had}) if had else frozenset()
+            decision = await self.decide(
+                tx,
+                lead.profile,
+                lead.score,
+                now=now,
+                trigger=f"routed again by a manager ({by})",
+                exclude=exclude,
+            )
+            if decision.pick.rep is None:
+                raise Refused(
+                    409, f"No rep can take lead {lead.lead_id!r} now: {decision.pick.why}."
+                )
+        else:
+            rep = await repository.get_rep(tx, rep_id)
+            if rep is None:
+                raise Refused(422, f"There is no rep {rep_id!r}.")
+            if not rep.active:
+                raise Refused(409, f"Rep {rep_id!r} is not active.")
+            decision = await self._manual_decision(tx, lead, rep, now, by=by, reason=reason)
+        if had and lead.assignment_id:
+            await self._end(tx, lead.assignment_id, "reassigned_by_manager")
+        await self.assign(
+            tx,
+            lead,
+            decision,
+            traceparent=traceparent,
+            from_rep=had,
+            reason=reason or f"reassigned by a manager ({by})",
+            kind="manual" if rep_id else ("reassigned" if had else "assigned"),
+        )
+
+    async def _manual_decision(
+        self, tx: Tx, lead: LeadRecord, rep: RepOut, now: datetime, *, by: str, reason: str | None
+    ) -> Decision:
+        pool = await self.pool(tx, lead.pool or self.settings.default_pool)
+        sla = self.sla_of(pool)
+        calendar = await self.calendar_of(tx, rep)
+        view = view_of(rep)
+        why = f"assigned by a manager ({by})" + (f": {reason}" if reason else "")
+        first_due = calendar.add_minutes(now, sla.first_touch_minutes)
+        cadence_due = calendar.close_of_business_day(now, sla.business_days)
+        pick = Pick("assign", view, "manual", why, [])
+        explanation = {
+            "decided_at": now.isoformat(),
+            "trigger": "manager",
+            "outcome": "assign",
+            "rule": {"id": "manual", "name": "a manager's choice"},
+            "rules_checked": [],
+            "pool": pool.id,
+            "strategy": "manual",
+            "strategy_used": "manual",
+            "considered": [],
+            "chosen": rep.id,
+            "why": why,
+            "first_touch_due_at": first_due.isoformat(),
+            "cadence_due_at": cadence_due.isoformat(),
+            "sla": sla.model_dump(),
+        }
+        states = await repository.pool_rep_states(tx, pool.id, [rep.id])
+        return Decision(pick, "manual", pool, sla, first_due, cadence_due, explanation, states)
+
+    # --- opportunities ---------------------------------------------------------------------
+
+    async def open_opportunity(
+        self, tx: Tx, lead: LeadRecord, body: OpportunityIn, traceparent: str | None
+    ) -> OpportunityOut:
+        if lead.status not in OPEN_STATUSES or lead.assignment_id is None:
+            raise Refused(
+                409, f"Lead {lead.lead_id!r} is {lead.status}; an opportunity needs an open lead."
+            )
+        a = await repository.get_assignment(tx, lead.assignment_id, for_update=True)
+        assert a is not None
+        now = tx.now()
+        changes: dict[str, Any] = {}
+        resolved = False
+        if a.touched_at is None:
+            changes["touched_at"] = now
+            if a.first_touch == "pending":
+                changes |= {"first_touch": "met", "first_touch_resolved_at": now}
+                resolved = True
+        if a.connected_at is None:
+            changes["connected_at"] = now
+        if a.cadence == "running":
+            changes |= {"cadence": "connected", "cadence_resolved_at": now}
+            resolved = True
+        if changes:
+            await repository.update_assignment(tx, a.id, **changes)
+        for kind in (FIRST_TOUCH, CADENCE_END):
+            await timers.cancel(tx, kind, lead.lead_id)
+        opportunity = OpportunityOut(
+            id=str(uuid.uuid4()),
+            lead_id=lead.lead_id,
+            rep_id=a.rep_id,
+            name=body.name,
+            amount=body.amount,
+            currency=body.currency,
+            status="open",
+            reason=None,
+            opened_at=now,
+            closed_at=None,
+        )
+        await repository.insert_opportunity(tx, opportunity)
+        await repository.update_lead(tx, lead.lead_id, status="opportunity")
+        await self.say(
+            tx,
+            OpportunityOpened(
+                lead_id=lead.lead_id,
+                opportunity_id=opportunity.id,
+                rep_id=a.rep_id,
+                amount=body.amount,
+                currency=body.currency,
+                name=body.name,
+                lead=lead.profile,
+            ),
+            traceparent=traceparent,
+        )
+        if resolved:
+            await self.judge(tx, a.rep_id)
+        return opportunity
+
+    async def close_opportunity(
+        self,
+        tx: Tx,
+        opportunity: OpportunityOut,
+        body: CloseIn,
+        traceparent: str | None,
+    ) -> OpportunityOut:
+        lead = await repository.get_lead(tx, opportunity.lead_id, for_update=True)
+        assert lead is not None
+        # Read again under the lead's lock: two closes at once close it once.
+        current = await repository.get_opportunity(tx, opportunity.id)
+        if current is None or current.status != "open":
+            raise Refused(409, f"Opportunity {opportunity.id!r} is closed already.")
+        amount: Decimal = body.amount if body.amount is not None else opportunity.amount
+        await repository.close_opportunity(
+            tx, opportunity.id, won=body.won, amount=amount, reason=body.reason
+        )
+        status = "won" if body.won else "lost"
+        await repository.update_lead(tx, lead.lead_id, status=status)
+        if lead.assignment_id is not None:
+            await self._end(tx, lead.assignment_id, status)
+        await self.say(
+            tx,
+            OpportunityClosed(
+                lead_id=lead.lead_id,
+                opportunity_id=opportunity.id,
+                rep_id=opportunity.rep_id,
+                won=body.won,
+                amount=amount,
+                currency=opportunity.currency,
+                lead=lead.profile,
+                reason=body.reason,
+            ),
+            traceparent=traceparent,
+        )
+        closed = await repository.get_opportunity(tx, opportunity.id)
+        assert closed is not None
+        return closed
+
+    # --- accountability --------------------------------------------------------------------
+
+    def window(self, rep: RepOut, now: datetime) -> datetime:
+        return now - timedelta(days=self.settings.compliance_window_days)
+
+    async def compliance(self, conn: Conn, rep: RepOut, now: datetime) -> ComplianceOut:
+        since = self.window(rep, now)
+        counts = await repository.compliance_counts(conn, rep.id, since, now)
+        obligations = counts.first_touch_due + counts.cadences_ended
+        met = counts.first_touch_met + counts.cadences_completed
+        return ComplianceOut(
+            rep_id=rep.id,
+            window_days=self.settings.compliance_window_days,
+            since=since,
+            until=now,
+            first_touch=ShareOut(
+                due=counts.first_touch_due,
+                met=counts.first_touch_met,
+                share=_share(counts.first_touch_met, counts.first_touch_due),
+            ),
+            cadence=ShareOut(
+                due=counts.cadences_ended,
+                met=counts.cadences_completed,
+                share=_share(counts.cadences_completed, counts.cadences_ended),
+            ),
+            obligations=obligations,
+            compliance=_share(met, obligations),
+            threshold=self.settings.compliance_threshold,
+            min_obligations=self.settings.compliance_min_obligations,
+            suspended=rep.suspended,
+            suspended_at=rep.suspended_at,
+            suspended_reason=rep.suspended_reason,
+        )
+
+    async def judge(self, tx: Tx, rep_id: str) -> None:
+        """Suspend the rep when their compliance fell below the threshold. Obligations
+        before a reinstatement do not count again."""
+        rep = await repository.get_rep(tx, rep_id)
+        if rep is None or rep.suspended:
+            return
+        now = tx.now()
+        since = self.window(rep, now)
+        if rep.reinstated_at is not None and rep.reinstated_at > since:
+            since = rep.reinstated_at
+        counts = await repository.compliance_counts(tx, rep_id, since, now)
+        obligations = counts.first_touch_due + counts.cadences_ended
+        if obligations < self.settings.compliance_min_obligations:
+            return
+        met = counts.first_touch_met + counts.cadences_completed
+        share = met / obligations
+        threshold = self.settings.compliance_threshold
+        if share >= threshold:
+            return
+        reason = (
+            f"{met} of {obligations} SLA obligations met since {since:%Y-%m-%d %H:%M} UTC "
+            f"({share:.0%}), below the threshold of {threshold:.0%}"
+        )
+        await repository.update_rep(
+            tx, rep_id, {"suspended_at": now, "suspended_reason": reason, "updated_at": now}
+        )
+        await self.say(
+            tx,
+            RepSuspended(lead_id="", rep_id=rep_id, reason=reason, compliance=round(share, 4)),
+            subject=f"rep:{rep_id}",
+        )
+        metrics.SUSPENSIONS.inc()
+        log.warning("rep %s suspended from distribution: %s", rep_id, reason)
+
+    async def reinstate(self, tx: Tx, rep: RepOut, reason: str | None) -> None:
+        if not rep.suspended:
+            raise Refused(409, f"Rep {rep.id!r} is not suspended.")
+        now = tx.now()
+        await repository.update_rep(
+            tx,
+            rep.id,
+            {
+                "suspended_at": None,
+                "suspended_reason": None,
+                "reinstated_at": now,
+                "updated_at": now,
+            },
+        )
+        await self.say(
+            tx,
+            RepReinstated(lead_id="", rep_id=rep.id, reason=reason),
+            subject=f"rep:{rep.id}",
+        )
+
+    # --- reading ------------------------------------------------------------------------------
+
+    async def view(self, conn: Conn, lead: LeadRecord) -> AssignmentOut:
+        a = (
+            await repository.get_assignment(conn, lead.assignment_id)
+            if lead.assignment_id
+            else None
+        )
+        return AssignmentOut(
+            lead_id=lead.lead_id,
+            status=lead.status,  # type: ignore[arg-type]
+            rep_id=lead.rep_id,
+            assignment_id=lead.assignment_id,
+            pool=lead.pool,
+            rule=lead.rule,
+            strategy=lead.strategy,
+            queue=lead.queue,
+            held_until=lead.held_until,
+            assigned_at=a.assigned_at if a else None,
+            accepted_at=a.accepted_at if a else None,
+            first_touch_due_at=a.first_touch_due_at if a else None,
+            touched_at=a.touched_at if a else None,
+            first_touch=a.first_touch if a else None,  # type: ignore[arg-type]
+            cadence=cadence_of(a) if a else None,
+            return_reason=lead.return_reason,
+            explanation=lead.explanation,
+            history=await repository.history(conn, lead.lead_id),
+            score=lead.score,
+            lead=lead.profile,
+            created_at=lead.created_at,
+            updated_at=lead.updated_at,
+        )
+
+
+def cadence_of(a: AssignmentRecord) -> CadenceOut:
+    return CadenceOut(
+        status=a.cadence,  # type: ignore[arg-type]
+        due_at=a.cadence_due_at,
+        calls=Attempts(required=a.calls_required, counted=a.calls_counted, made=a.calls_made),
+        emails=Attempts(required=a.emails_required, counted=a.emails_counted, made=a.emails_made),
+        min_spacing_minutes=a.min_spacing_minutes,
+        connected_at=a.connected_at,
+        resolved_at=a.cadence_resolved_at,
     )
-    return activity
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+T = TypeVar("T")
+
+
+def _or(value: T | None, default: T) -> T:
+    return default if value is None else value

@@ -1,5 +1,10 @@
-"""router's settings (LEADFARM_ROUTER_*)."""
+"""router's settings (LEADFARM_ROUTER_*).
 
+The SLA values are the defaults of every pool; a pool can set its own (PUT
+/router/v1/pools/{id}, `sla`).
+"""
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.settings import ServiceSettings
@@ -8,5 +13,31 @@ from services.settings import ServiceSettings
 class RouterSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LEADFARM_ROUTER_", extra="ignore")
 
-    first_touch_minutes: float = 5.0
-    """Minutes a rep has to first touch an assigned lead before `sla.breached`."""
+    default_pool: str = "everyone"
+    """The pool a lead goes to when no rule matches."""
+    first_touch_minutes: float = Field(5.0, gt=0)
+    """Business minutes a rep has to first touch an assigned lead before `sla.breached`."""
+    cadence_calls: int = Field(4, ge=0)
+    cadence_emails: int = Field(2, ge=0)
+    cadence_business_days: int = Field(10, ge=1)
+    """The cadence's window: the required attempts are due by the close of this business day."""
+    cadence_min_spacing_minutes: float = Field(60.0, ge=0)
+    """Business minutes between two calls (or two emails) for the second to count."""
+    reassign_on_missed_first_touch: bool = True
+    max_reassignments: int = Field(2, ge=0)
+    """Reassignments of one lead after missed first touches, at most."""
+    default_capacity: int = Field(50, ge=1)
+    """Capacity of an uncapped rep for `least_loaded` (open leads against capacity)."""
+
+    compliance_window_days: int = Field(30, ge=1)
+    compliance_threshold: float = Field(0.8, ge=0, le=1)
+    """Below this share of SLA obligations met, a rep is suspended (`rep.suspended`)."""
+    compliance_min_obligations: int = Field(5, ge=1)
+    """A rep is judged only once this many obligations fell due in the window."""
+
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    webhook_retry_hours: float = Field(24.0, gt=0)
+    """A delivery is retried with exponential backoff for this long, then marked dead."""
+    webhook_max_backoff_s: float = Field(3600.0, gt=0)
+    webhook_poll_interval_s: float = Field(1.0, gt=0)
+    webhook_concurrency: int = Field(8, ge=1)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Bring up the local services the integration tests need: PostgreSQL and a
-# single-node Kafka broker. Idempotent: already-running services are reused.
+# Bring up what the integration tests need: PostgreSQL, a single-node Kafka broker, and
+# Debian's Chromium for the dashboard's browser test. Idempotent: what is already there is
+# reused.
 #
 # Usage: deploy/local/provision.sh
 # Environment: see postgres.sh and kafka.sh (LEADFARM_LOCAL_DIR, LEADFARM_CACHE_DIR,
@@ -12,6 +13,13 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 "$SCRIPT_DIR/postgres.sh" start
 "$SCRIPT_DIR/kafka.sh" start
 
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "[provision] installing Debian's chromium (headless browser tests)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 echo
 echo "PostgreSQL: postgresql://leadfarm:leadfarm@127.0.0.1:${LEADFARM_PG_PORT:-5432}/leadfarm"
 echo "Kafka:      127.0.0.1:${LEADFARM_KAFKA_PORT:-9092}"
+echo "Chromium:   $(command -v chromium)"

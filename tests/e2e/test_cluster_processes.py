@@ -51,7 +51,8 @@ def test_five_serve_processes_route_two_leads(
 
             wait_for(lambda: "/leadfarm/router" in sources(ids[0]), timeout=30)
             wait_for(lambda: "/leadfarm/nurture" in sources(ids[1]), timeout=30)
-            said = sources(ids[0]) | sources(ids[1])
+            # audit's own events (the forecast) come at audit's pace; the four others are asked.
+            said = (sources(ids[0]) | sources(ids[1])) - {"/leadfarm/audit"}
             assert said == {
                 "/leadfarm/ingest",
                 "/leadfarm/qualifier",

@@ -53,6 +53,10 @@ async def test_two_leads_cross_all_five_services(backend: Backend) -> None:
 
     ready_events = await backend.timeline_with(ready, "leadfarm.lead.assigned.v1")
     later_events = await backend.timeline_with(later, "leadfarm.nurture.enrolled.v1")
+    # audit's own events (forecast, Prospect Satisfaction audits) are said at audit's pace and
+    # can fall anywhere in the story; this checks the flow through the other services.
+    ready_events = [e for e in ready_events if e["source"] != "/leadfarm/audit"]
+    later_events = [e for e in later_events if e["source"] != "/leadfarm/audit"]
 
     assert types(ready_events)[:4] == [
         "leadfarm.lead.received.v1",
@@ -127,7 +131,10 @@ async def test_the_same_event_delivered_twice_changes_nothing(backend: Backend) 
     await eventually(both_skipped_it)
     await add_rep(backend, "bo")  # a second rep would get a second assignment, if there were one
     after = await backend.timeline(lead_id)
-    assert types(after) == types(events)
+    others = "/leadfarm/audit"  # audit's own events come at audit's pace
+    assert types([e for e in after if e["source"] != others]) == types(
+        [e for e in events if e["source"] != others]
+    )
     assert types(after).count("leadfarm.lead.qualified.v1") == 1
     assert types(after).count("leadfarm.lead.assigned.v1") == 1
 

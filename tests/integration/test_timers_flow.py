@@ -27,7 +27,7 @@ async def timed(
         database = request.getfixturevalue("pg_database")
         kafka = request.getfixturevalue("kafka")
         backend = await ClusterBackend(
-            database.url, kafka, clock=clock, timer_poll_interval_s=3600
+            database.url, kafka, clock=clock, timer_poll_interval_s=3600, data_dir=tmp_path
         ).start()
     yield backend, clock
     await backend.stop()
@@ -84,7 +84,8 @@ async def test_a_missed_first_touch_breaches_and_a_logged_call_does_not(
 
 async def test_nurture_touches_run_from_durable_timers(timed: tuple[Backend, ManualClock]) -> None:
     backend, clock = timed
-    lead_id = await backend.post_lead(**LONG_TERM)
+    # Nurture emails only leads with a consent basis: this one opted in.
+    lead_id = await backend.post_lead(**LONG_TERM, consent_email=True)
     await backend.timeline_with(lead_id, "leadfarm.nurture.enrolled.v1")
     timers = backend.runtimes["nurture"].timer_runners["nurture"]
     assert await timers.fire_due() == 1  # day 0

@@ -1,0 +1,933 @@
+"""All of audit's SQL. Functions take a `Tx` (writes, and reads inside a write) or a
+`ReadConn`; none commits.
+
+Projections are written so that events handled concurrently by two replicas (one lead's
+events arrive on several topics) cannot lose each other's updates: inserts ignore
+conflicts, and updates compute "earliest", "latest" and "furthest" in SQL from the stored
+values rather than read-modify-write in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from audit.metrics import AssignmentFact, AuditFact, DealFact, LeadFact, SpendFact
+from audit.models import (
+    assignments,
+    deals,
+    erasures,
+    events,
+    forecast,
+    leads,
+    removal_requests,
+    reps,
+    roles,
+    spend,
+    tasks,
+)
+from services.db import ReadConn, Tx
+from services.sqltypes import UTCDateTime
+from services.tables import api_keys
+
+Conn = ReadConn | Tx
+
+
+def _c(conn: Conn) -> AsyncConnection:
+    return conn.conn if isinstance(conn, Tx) else conn
+
+
+def _at(value: datetime) -> ColumnElement[datetime]:
+    return literal(value, UTCDateTime())
+
+
+def _earliest(column: Any, value: datetime) -> ColumnElement[Any]:
+    return case((or_(column.is_(None), column > _at(value)), _at(value)), else_=column)
+
+
+async def _insert_ignore(tx: Tx, table: Table, values: dict[str, Any]) -> bool:
+    """Insert unless the primary or a unique key exists; True when a row was written."""
+    insert = sqlite_insert if tx.unit.database.is_sqlite else pg_insert
+    result = await tx.conn.execute(insert(table).values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount == 1)
+
+
+# --- the archive ----------------------------------------------------------------------------
+
+
+async def archive(
+    tx: Tx,
+    *,
+    event_id: str,
+    lead_id: str,
+    type_: str,
+    source: str,
+    time: datetime,
+    envelope: dict[str, Any],
+    redacted: bool,
+) -> bool:
+    """Store one event; False when it was stored before (each event is kept once)."""
+    now = tx.now()
+    return await _insert_ignore(
+        tx,
+        events,
+        {
+            "event_id": event_id,
+            "lead_id": lead_id,
+            "type": type_,
+            "source": source,
+            "time": time,
+            "envelope": envelope,
+            "recorded_at": now,
+            "redacted_at": now if redacted else None,
+        },
+    )
+
+
+async def timeline(conn: ReadConn, lead_id: str) -> list[dict[str, Any]]:
+    rows = (
+        await conn.execute(
+            select(events.c.envelope)
+            .where(events.c.lead_id == lead_id)
+            .order_by(events.c.time, events.c.position)
+        )
+    ).all()
+    return [r.envelope for r in rows]
+
+
+async def envelopes_of(tx: Tx, lead_id: str) -> list[tuple[int, dict[str, Any]]]:
+    rows = (
+        await tx.conn.execute(
+            select(events.c.position, events.c.envelope)
+            .where(events.c.lead_id == lead_id)
+            .order_by(events.c.position)
+        )
+    ).all()
+    return [(r.position, r.envelope) for r in rows]
+
+
+async def replace_envelope(tx: Tx, position: int, envelope: dict[str, Any]) -> None:
+    await tx.conn.execute(
+        update(events)
+        .where(events.c.position == position)
+        .values(envelope=envelope, redacted_at=tx.now())
+    )
+
+
+async def count_events(conn: Conn, lead_id: str | None = None) -> int:
+    query = select(func.count()).select_from(events)
+    if lead_id is not None:
+        query = query.where(events.c.lead_id == lead_id)
+    return int(await _c(conn).scalar(query) or 0)
+
+
+# --- the lead read model --------------------------------------------------------------------
+
+
+# What an event changes on the lead's row, as SQL expressions over the stored values; the
+# service combines them and `update_lead` writes them in one statement.
+LeadValues = dict[str, Any]
+
+
+def profile_values(
+    *,
+    source: str,
+    source_class: str,
+    campaign: str | None,
+    is_test: bool,
+    timeframe_days: int | None,
+) -> LeadValues:
+    """The attribution (source, class, campaign) is the first one seen; it never moves."""
+    values: LeadValues = {
+        "source": func.coalesce(leads.c.source, source),
+        "source_class": func.coalesce(leads.c.source_class, source_class),
+        "campaign": func.coalesce(leads.c.campaign, campaign),
+        "is_test": or_(leads.c.is_test, literal(is_test)),
+    }
+    if timeframe_days is not None:
+        values["timeframe_days"] = timeframe_days
+    return values
+
+
+def milestone(column: str, at: datetime) -> LeadValues:
+    """A milestone's time (captured_at, won_at, ...): the earliest seen."""
+    return {column: _earliest(leads.c[column], at)}
+
+
+def stage_values(rank: int, term: str, at: datetime) -> LeadValues:
+    values: LeadValues = {
+        "stage_rank": case((leads.c.stage_rank < rank, rank), else_=leads.c.stage_rank),
+        "term": term,
+    }
+    if rank >= 2:
+        values.update(milestone("qualified_at", at))
+    return values
+
+
+def assignment_values(rep_id: str, at: datetime, due_at: datetime) -> LeadValues:
+    """The lead's current rep; its first assignment and that assignment's deadline."""
+    earlier = or_(leads.c.assigned_at.is_(None), leads.c.assigned_at > _at(at))
+    return {
+        "rep_id": rep_id,
+        "assigned_at": case((earlier, _at(at)), else_=leads.c.assigned_at),
+        "first_touch_due_at": case((earlier, _at(due_at)), else_=leads.c.first_touch_due_at),
+    }
+
+
+def touch_values(at: datetime) -> LeadValues:
+    return {"touches": leads.c.touches + 1, **milestone("first_touch_at", at)}
+
+
+async def update_lead(tx: Tx, lead_id: str, seen_at: datetime, values: LeadValues) -> None:
+    """Apply an event to the lead's row, creating the row on the lead's first event (which
+    may come from any service: topics are not ordered with each other)."""
+    statement = (
+        update(leads)
+        .where(leads.c.lead_id == lead_id)
+        .values(first_seen_at=_earliest(leads.c.first_seen_at, seen_at), **values)
+    )
+    if (await tx.conn.execute(statement)).rowcount == 0:
+        await _insert_ignore(
+            tx,
+            leads,
+            {"lead_id": lead_id, "first_seen_at": seen_at, "is_test": False, "stage_rank": 0},
+        )
+        await tx.conn.execute(statement)
+
+
+async def mark_erased(tx: Tx, lead_id: str, at: datetime) -> None:
+    await tx.conn.execute(update(leads).where(leads.c.lead_id == lead_id).values(erased_at=at))
+
+
+@dataclass(frozen=True)
+class LeadRow:
+    lead_id: str
+    source: str | None
+    source_class: str | None
+    campaign: str | None
+    is_test: bool
+    timeframe_days: int | None
+    first_seen_at: datetime
+    captured_at: datetime | None
+    stage_rank: int
+    term: str | None
+    qualified_at: datetime | None
+    disqualified_at: datetime | None
+    rep_id: str | None
+    assigned_at: datetime | None
+    first_touch_due_at: datetime | None
+    first_touch_at: datetime | None
+    touches: int
+    accepted_at: datetime | None
+    opportunity_at: datetime | None
+    won_at: datetime | None
+    lost_at: datetime | None
+    returned_at: datetime | None
+    erased_at: datetime | None
+
+
+async def get_lead(conn: Conn, lead_id: str) -> LeadRow | None:
+    row = (await _c(conn).execute(select(leads).where(leads.c.lead_id == lead_id))).first()
+    return LeadRow(**row._mapping) if row is not None else None
+
+
+# --- assignments and reps -------------------------------------------------------------------
+
+
+async def has_assignment(tx: Tx, lead_id: str) -> bool:
+    found = await tx.conn.scalar(
+        select(assignments.c.assignment_id).where(assignments.c.lead_id == lead_id).limit(1)
+    )
+    return found is not None
+
+
+async def insert_assignment(
+    tx: Tx, *, assignment_id: str, lead_id: str, rep_id: str, at: datetime, due_at: datetime
+) -> bool:
+    inserted = await _insert_ignore(
+        tx,
+        assignments,
+        {
+            "assignment_id": assignment_id,
+            "lead_id": lead_id,
+            "rep_id": rep_id,
+            "assigned_at": at,
+            "due_at": due_at,
+            "touches": 0,
+            "cadence_breaches": 0,
+        },
+    )
+    if inserted:
+        await tx.conn.execute(
+            update(assignments)
+            .where(
+                assignments.c.lead_id == lead_id,
+                assignments.c.assignment_id != assignment_id,
+                assignments.c.ended_at.is_(None),
+                assignments.c.assigned_at <= _at(at),
+            )
+            .values(ended_at=at)
+        )
+    return inserted
+
+
+async def _assignment_exists(tx: Tx, assignment_id: str) -> bool:
+    found = await tx.conn.scalar(
+        select(assignments.c.assignment_id).where(assignments.c.assignment_id == assignment_id)
+    )
+    return found is not None
+
+
+async def _latest_assignment(tx: Tx, lead_id: str, rep_id: str) -> str | None:
+    found = await tx.conn.scalar(
+        select(assignments.c.assignment_id)
+        .where(assignments.c.lead_id == lead_id, assignments.c.rep_id == rep_id)
+        .order_by(assignments.c.assigned_at.desc())
+        .limit(1)
+    )
+    return str(found) if found is not None else None
+
+
+async def touch_assignment(
+    tx: Tx, lead_id: str, rep_id: str, at: datetime, assignment_id: str | None = None
+) -> None:
+    """Count a touch on the assignment it names, else on the rep's latest one of the lead."""
+    if assignment_id is None or not await _assignment_exists(tx, assignment_id):
+        assignment_id = await _latest_assignment(tx, lead_id, rep_id)
+    if assignment_id is None:
+        return
+    await tx.conn.execute(
+        update(assignments)
+        .where(assignments.c.assignment_id == assignment_id)
+        .values(
+            touches=assignments.c.touches + 1,
+            first_touch_at=_earliest(assignments.c.first_touch_at, at),
+        )
+    )
+
+
+async def breach_assignment(
+    tx: Tx,
+    lead_id: str,
+    rep_id: str,
+    sla: str,
+    at: datetime,
+    assignment_id: str | None = None,
+) -> None:
+    if assignment_id is None or not await _assignment_exists(tx, assignment_id):
+        assignment_id = await _latest_assignment(tx, lead_id, rep_id)
+    if assignment_id is None:
+        return
+    values: dict[str, Any] = (
+        {"breached_at": _earliest(assignments.c.breached_at, at)}
+        if sla == "first_touch"
+        else {"cadence_breaches": assignments.c.cadence_breaches + 1}
+    )
+    await tx.conn.execute(
+        update(assignments).where(assignments.c.assignment_id == assignment_id).values(**values)
+    )
+
+
+async def put_rep(tx: Tx, rep_id: str, name: str) -> None:
+    """Remember the rep's name (one statement; a row is rewritten only when it changes)."""
+    insert = sqlite_insert if tx.unit.database.is_sqlite else pg_insert
+    statement = insert(reps).values(rep_id=rep_id, name=name, updated_at=tx.now())
+    await tx.conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[reps.c.rep_id],
+            set_={"name": statement.excluded.name, "updated_at": statement.excluded.updated_at},
+            where=reps.c.name != statement.excluded.name,
+        )
+    )
+
+
+async def rep_names(conn: Conn) -> dict[str, str]:
+    rows = (await _c(conn).execute(select(reps.c.rep_id, reps.c.name))).all()
+    return {r.rep_id: r.name for r in rows}
+
+
+# --- deals ----------------------------------------------------------------------------------
+
+
+async def put_deal(
+    tx: Tx,
+    *,
+    opportunity_id: str,
+    lead_id: str,
+    rep_id: str | None,
+    won: bool,
+    amount_cents: int,
+    currency: str,
+    closed_at: datetime,
+) -> None:
+    values = {
+        "lead_id": lead_id,
+        "rep_id": rep_id,
+        "won": won,
+        "amount_cents": amount_cents,
+        "currency": currency,
+        "closed_at": closed_at,
+    }
+    if not await _insert_ignore(tx, deals, {"opportunity_id": opportunity_id, **values}):
+        await tx.conn.execute(
+            update(deals).where(deals.c.opportunity_id == opportunity_id).values(**values)
+        )
+
+
+async def won_deals(conn: Conn, currency: str) -> tuple[int, int]:
+    """(count, sum in cents) of closed-won deals in `currency`."""
+    row = (
+        await _c(conn).execute(
+            select(func.count(), func.coalesce(func.sum(deals.c.amount_cents), 0)).where(
+                deals.c.won.is_(True), deals.c.currency == currency
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+# --- facts for the metrics ------------------------------------------------------------------
+
+
+def _cohort() -> ColumnElement[Any]:
+    return func.coalesce(leads.c.captured_at, leads.c.first_seen_at)
+
+
+def _in_cohort(start: datetime | None, end: datetime | None) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = [leads.c.is_test.is_(False)]
+    if start is not None:
+        conditions.append(_cohort() >= _at(start))
+    if end is not None:
+        conditions.append(_cohort() < _at(end))
+    return and_(*conditions)
+
+
+async def lead_facts(conn: Conn, start: datetime | None, end: datetime | None) -> list[LeadFact]:
+    rows = (await _c(conn).execute(select(leads).where(_in_cohort(start, end)))).all()
+    return [
+        LeadFact(
+            lead_id=r.lead_id,
+            source=r.source or "unknown",
+            source_class=r.source_class or "unknown",
+            cohort_at=r.captured_at or r.first_seen_at,
+            stage_rank=r.stage_rank,
+            rep_id=r.rep_id,
+            assigned_at=r.assigned_at,
+            first_touch_due_at=r.first_touch_due_at,
+            first_touch_at=r.first_touch_at,
+            accepted_at=r.accepted_at,
+            opportunity_at=r.opportunity_at,
+            won_at=r.won_at,
+            lost_at=r.lost_at,
+        )
+        for r in rows
+    ]
+
+
+async def assignment_facts(
+    conn: Conn, start: datetime | None, end: datetime | None
+) -> list[AssignmentFact]:
+    rows = (
+        await _c(conn).execute(
+            select(assignments)
+            .join(leads, leads.c.lead_id == assignments.c.lead_id)
+            .where(_in_cohort(start, end))
+        )
+    ).all()
+    return [
+        AssignmentFact(
+            assignment_id=r.assignment_id,
+            lead_id=r.lead_id,
+            rep_id=r.rep_id,
+            assigned_at=r.assigned_at,
+            due_at=r.due_at,
+            first_touch_at=r.first_touch_at,
+            breached=r.breached_at is not None,
+            cadence_breaches=r.cadence_breaches,
+        )
+        for r in rows
+    ]
+
+
+async def deal_facts(conn: Conn, start: datetime | None, end: datetime | None) -> list[DealFact]:
+    rows = (
+        await _c(conn).execute(
+            select(deals)
+            .join(leads, leads.c.lead_id == deals.c.lead_id)
+            .where(_in_cohort(start, end))
+        )
+    ).all()
+    return [
+        DealFact(
+            opportunity_id=r.opportunity_id,
+            lead_id=r.lead_id,
+            rep_id=r.rep_id,
+            won=r.won,
+            amount_cents=r.amount_cents,
+            closed_at=r.closed_at,
+        )
+        for r in rows
+    ]
+
+
+async def audit_facts(conn: Conn, start: datetime | None, end: datetime | None) -> list[AuditFact]:
+    rows = (
+        await _c(conn).execute(
+            select(tasks)
+            .join(leads, leads.c.lead_id == tasks.c.lead_id)
+            .where(_in_cohort(start, end), tasks.c.status == "recorded")
+        )
+    ).all()
+    return [
+        AuditFact(
+            audit_id=r.id,
+            lead_id=r.lead_id,
+            rep_id=r.rep_id,
+            source=r.source,
+            source_class=r.source_class,
+            contacted=bool(r.contacted),
+            satisfaction=r.satisfaction,
+            outcome=r.outcome or "",
+            logged_contact=bool(r.logged_contact),
+        )
+        for r in rows
+    ]
+
+
+async def source_classes(conn: Conn) -> dict[str, str]:
+    rows = (
+        await _c(conn).execute(
+            select(leads.c.source, leads.c.source_class)
+            .where(leads.c.source.is_not(None), leads.c.source_class.is_not(None))
+            .distinct()
+        )
+    ).all()
+    return {r.source: r.source_class for r in rows}
+
+
+# --- spend ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpendRow:
+    source: str
+    period: str
+    amount_cents: int
+    currency: str
+    note: str | None
+    updated_by: str
+    updated_at: datetime
+
+
+async def put_spend(
+    tx: Tx,
+    *,
+    source: str,
+    period: str,
+    amount_cents: int,
+    currency: str,
+    note: str | None,
+    updated_by: str,
+) -> bool:
+    """Create or replace the spend of a source in a period; True when it was new."""
+    values = {
+        "amount_cents": amount_cents,
+        "currency": currency,
+        "note": note,
+        "updated_by": updated_by,
+        "updated_at": tx.now(),
+    }
+    if await _insert_ignore(tx, spend, {"source": source, "period": period, **values}):
+        return True
+    await tx.conn.execute(
+        update(spend).where(spend.c.source == source, spend.c.period == period).values(**values)
+    )
+    return False
+
+
+async def list_spend(conn: Conn, first: str | None, last: str | None) -> list[SpendRow]:
+    query = select(spend).order_by(spend.c.period, spend.c.source)
+    if first is not None:
+        query = query.where(spend.c.period >= first)
+    if last is not None:
+        query = query.where(spend.c.period <= last)
+    return [SpendRow(**r._mapping) for r in (await _c(conn).execute(query)).all()]
+
+
+def spend_facts(rows: Sequence[SpendRow]) -> list[SpendFact]:
+    return [SpendFact(r.source, r.period, r.amount_cents) for r in rows]
+
+
+# --- Prospect Satisfaction audits -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: str
+    lead_id: str
+    reason: str
+    status: str
+    opened_at: datetime
+    due_at: datetime
+    rep_id: str | None
+    source: str | None
+    source_class: str | None
+    contacted: bool | None
+    contact_count: int | None
+    contacted_by: str | None
+    contacted_within: str | None
+    satisfaction: int | None
+    outcome: str | None
+    comment: str | None
+    logged_contact: bool | None
+    recorded_at: datetime | None
+    recorded_by: str | None
+
+
+async def open_task_for(conn: Conn, lead_id: str) -> TaskRow | None:
+    row = (
+        await _c(conn).execute(
+            select(tasks).where(tasks.c.lead_id == lead_id, tasks.c.status == "open").limit(1)
+        )
+    ).first()
+    return TaskRow(**row._mapping) if row is not None else None
+
+
+async def tasks_of(conn: Conn, lead_id: str) -> list[TaskRow]:
+    rows = (
+        await _c(conn).execute(
+            select(tasks).where(tasks.c.lead_id == lead_id).order_by(tasks.c.opened_at)
+        )
+    ).all()
+    return [TaskRow(**r._mapping) for r in rows]
+
+
+async def insert_task(
+    tx: Tx,
+    *,
+    task_id: str,
+    lead_id: str,
+    reason: str,
+    opened_at: datetime,
+    due_at: datetime,
+    rep_id: str | None,
+) -> None:
+    await tx.conn.execute(
+        tasks.insert().values(
+            id=task_id,
+            lead_id=lead_id,
+            reason=reason,
+            status="open",
+            opened_at=opened_at,
+            due_at=due_at,
+            rep_id=rep_id,
+        )
+    )
+
+
+async def get_task(conn: Conn, task_id: str) -> TaskRow | None:
+    row = (await _c(conn).execute(select(tasks).where(tasks.c.id == task_id))).first()
+    return TaskRow(**row._mapping) if row is not None else None
+
+
+async def list_tasks(
+    conn: Conn, *, status: str | None, due_by: datetime | None, limit: int
+) -> list[TaskRow]:
+    query = select(tasks).order_by(tasks.c.due_at, tasks.c.id).limit(limit)
+    if status is not None:
+        query = query.where(tasks.c.status == status)
+    if due_by is not None:
+        query = query.where(tasks.c.due_at <= _at(due_by))
+    return [TaskRow(**r._mapping) for r in (await _c(conn).execute(query)).all()]
+
+
+async def record_task(tx: Tx, task_id: str, **values: Any) -> bool:
+    """Record an open audit's outcome; False when it was not open any more."""
+    result = await tx.conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.status == "open")
+        .values(status="recorded", **values)
+    )
+    return bool(result.rowcount == 1)
+
+
+# --- the forecast ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    id: str
+    lead_id: str
+    status: str
+    amount_cents: int
+    currency: str
+    period: str
+    expected_close_at: datetime
+    entered_at: datetime
+    source: str | None
+    source_class: str | None
+    rep_id: str | None
+    removed_at: datetime | None
+    removal_request_id: str | None
+
+
+async def current_entry(conn: Conn, lead_id: str) -> EntryRow | None:
+    """The lead's forecast entry that was not removed (open, or won)."""
+    row = (
+        await _c(conn).execute(
+            select(forecast)
+            .where(forecast.c.lead_id == lead_id, forecast.c.status != "removed")
+            .limit(1)
+        )
+    ).first()
+    return EntryRow(**row._mapping) if row is not None else None
+
+
+async def get_entry(conn: Conn, entry_id: str) -> EntryRow | None:
+    row = (await _c(conn).execute(select(forecast).where(forecast.c.id == entry_id))).first()
+    return EntryRow(**row._mapping) if row is not None else None
+
+
+async def insert_entry(tx: Tx, entry: EntryRow) -> None:
+    await tx.conn.execute(forecast.insert().values(**entry.__dict__))
+
+
+async def set_entry_rep(tx: Tx, lead_id: str, rep_id: str) -> None:
+    await tx.conn.execute(
+        update(forecast)
+        .where(forecast.c.lead_id == lead_id, forecast.c.status == "open")
+        .values(rep_id=rep_id)
+    )
+
+
+async def mark_entry_won(tx: Tx, lead_id: str) -> None:
+    await tx.conn.execute(
+        update(forecast)
+        .where(forecast.c.lead_id == lead_id, forecast.c.status == "open")
+        .values(status="won")
+    )
+
+
+async def remove_entry(tx: Tx, entry_id: str, request_id: str) -> None:
+    await tx.conn.execute(
+        update(forecast)
+        .where(forecast.c.id == entry_id)
+        .values(status="removed", removed_at=tx.now(), removal_request_id=request_id)
+    )
+
+
+async def entries(
+    conn: Conn,
+    *,
+    status: str | None = None,
+    first: str | None = None,
+    last: str | None = None,
+    lead_id: str | None = None,
+    limit: int | None = None,
+) -> list[EntryRow]:
+    query = select(forecast).order_by(forecast.c.entered_at, forecast.c.id)
+    if status is not None:
+        query = query.where(forecast.c.status == status)
+    if first is not None:
+        query = query.where(forecast.c.period >= first)
+    if last is not None:
+        query = query.where(forecast.c.period <= last)
+    if lead_id is not None:
+        query = query.where(forecast.c.lead_id == lead_id)
+    if limit is not None:
+        query = query.limit(limit)
+    return [EntryRow(**r._mapping) for r in (await _c(conn).execute(query)).all()]
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    id: str
+    lead_id: str
+    entry_id: str
+    status: str
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+
+
+async def insert_request(tx: Tx, request: RequestRow) -> None:
+    await tx.conn.execute(removal_requests.insert().values(**request.__dict__))
+
+
+async def get_request(conn: Conn, request_id: str) -> RequestRow | None:
+    row = (
+        await _c(conn).execute(select(removal_requests).where(removal_requests.c.id == request_id))
+    ).first()
+    return RequestRow(**row._mapping) if row is not None else None
+
+
+async def pending_request_for(conn: Conn, entry_id: str) -> RequestRow | None:
+    row = (
+        await _c(conn).execute(
+            select(removal_requests)
+            .where(removal_requests.c.entry_id == entry_id, removal_requests.c.status == "pending")
+            .limit(1)
+        )
+    ).first()
+    return RequestRow(**row._mapping) if row is not None else None
+
+
+async def decide_request(
+    tx: Tx, request_id: str, *, status: str, decided_by: str, reason: str
+) -> bool:
+    result = await tx.conn.execute(
+        update(removal_requests)
+        .where(removal_requests.c.id == request_id, removal_requests.c.status == "pending")
+        .values(status=status, decided_by=decided_by, decided_at=tx.now(), decision_reason=reason)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def list_requests(
+    conn: Conn, *, status: str | None, lead_id: str | None = None, limit: int = 200
+) -> list[RequestRow]:
+    query = select(removal_requests).order_by(removal_requests.c.requested_at).limit(limit)
+    if status is not None:
+        query = query.where(removal_requests.c.status == status)
+    if lead_id is not None:
+        query = query.where(removal_requests.c.lead_id == lead_id)
+    return [RequestRow(**r._mapping) for r in (await _c(conn).execute(query)).all()]
+
+
+async def scrub_requests(tx: Tx, lead_id: str, scrub: Any) -> None:
+    """Rewrite the free-text reasons of a lead's removal requests with `scrub(text)`."""
+    for request in await list_requests(tx, status=None, lead_id=lead_id, limit=10_000):
+        await tx.conn.execute(
+            update(removal_requests)
+            .where(removal_requests.c.id == request.id)
+            .values(
+                reason=scrub(request.reason),
+                decision_reason=scrub(request.decision_reason)
+                if request.decision_reason is not None
+                else None,
+            )
+        )
+
+
+# --- roles ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoleRow:
+    key_id: str
+    role: str
+    granted_by: str
+    granted_at: datetime
+    revoked_by: str | None
+    revoked_at: datetime | None
+
+
+async def api_key_scope(conn: Conn, key_id: str) -> str | None:
+    """The scope of an active API key (the shared auth store), or None."""
+    row = (
+        await _c(conn).execute(
+            select(api_keys.c.scope).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        )
+    ).first()
+    return str(row.scope) if row is not None else None
+
+
+async def grant_role(tx: Tx, key_id: str, role: str, granted_by: str) -> bool:
+    """True when the role is newly granted (or granted again after a revoke)."""
+    values = {"granted_by": granted_by, "granted_at": tx.now()}
+    if await _insert_ignore(tx, roles, {"key_id": key_id, "role": role, **values}):
+        return True
+    result = await tx.conn.execute(
+        update(roles)
+        .where(roles.c.key_id == key_id, roles.c.role == role, roles.c.revoked_at.is_not(None))
+        .values(revoked_at=None, revoked_by=None, **values)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def revoke_role(tx: Tx, key_id: str, role: str, revoked_by: str) -> bool:
+    result = await tx.conn.execute(
+        update(roles)
+        .where(roles.c.key_id == key_id, roles.c.role == role, roles.c.revoked_at.is_(None))
+        .values(revoked_at=tx.now(), revoked_by=revoked_by)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def has_role(conn: Conn, key_id: str, role: str) -> bool:
+    found = await _c(conn).scalar(
+        select(roles.c.key_id).where(
+            roles.c.key_id == key_id, roles.c.role == role, roles.c.revoked_at.is_(None)
+        )
+    )
+    return found is not None
+
+
+async def list_roles(conn: Conn, role: str) -> list[RoleRow]:
+    rows = (
+        await _c(conn).execute(
+            select(roles).where(roles.c.role == role).order_by(roles.c.granted_at)
+        )
+    ).all()
+    return [RoleRow(**r._mapping) for r in rows]
+
+
+# --- erasures -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErasureRow:
+    lead_id: str
+    requested_by: str
+    requested_at: datetime
+    events_redacted: int
+
+
+async def get_erasure(conn: Conn, lead_id: str) -> ErasureRow | None:
+    row = (await _c(conn).execute(select(erasures).where(erasures.c.lead_id == lead_id))).first()
+    return ErasureRow(**row._mapping) if row is not None else None
+
+
+async def put_erasure(tx: Tx, lead_id: str, requested_by: str, events_redacted: int) -> None:
+    if not await _insert_ignore(
+        tx,
+        erasures,
+        {
+            "lead_id": lead_id,
+            "requested_by": requested_by,
+            "requested_at": tx.now(),
+            "events_redacted": events_redacted,
+        },
+    ):
+        await tx.conn.execute(
+            update(erasures)
+            .where(erasures.c.lead_id == lead_id)
+            .values(events_redacted=erasures.c.events_redacted + events_redacted)
+        )
+
+
+async def erase_task_text(tx: Tx, lead_id: str) -> None:
+    """Drop the free text of a lead's audits: the comment and the name the prospect gave."""
+    await tx.conn.execute(
+        update(tasks).where(tasks.c.lead_id == lead_id).values(comment=None, contacted_by=None)
+    )

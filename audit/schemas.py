@@ -1,0 +1,245 @@
+"""audit's HTTP request and response bodies."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from contracts.events import AuditOutcome, AuditReason
+
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class Timeline(BaseModel):
+    lead_id: str
+    events: list[dict[str, Any]]
+
+
+# --- Prospect Satisfaction audits -----------------------------------------------------------
+
+
+class AuditOpen(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lead_id: str = Field(min_length=1, max_length=64)
+
+
+class AuditOutcomeIn(BaseModel):
+    """What the prospect said when asked how they were treated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contacted: bool = Field(description="Did anyone from sales contact the prospect?")
+    contact_count: int = Field(0, ge=0, le=100, description="How often, as the prospect recalls")
+    contacted_by: str | None = Field(
+        None, max_length=200, description="Who contacted them (a rep id or the name they give)"
+    )
+    contacted_within: Literal["hour", "day", "week", "longer"] | None = Field(
+        None, description="How soon after they asked"
+    )
+    satisfaction: int | None = Field(None, ge=1, le=5, description="1 (poor) to 5 (excellent)")
+    outcome: AuditOutcome
+    comment: str | None = Field(None, max_length=4000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AuditOutcomeIn:
+        if not self.contacted:
+            wrong = [
+                name
+                for name, value in (
+                    ("contact_count", self.contact_count),
+                    ("contacted_by", self.contacted_by),
+                    ("contacted_within", self.contacted_within),
+                )
+                if value
+            ]
+            if wrong:
+                raise ValueError(
+                    f"{', '.join(wrong)} must be empty when the prospect was not contacted"
+                )
+        elif self.contact_count == 0:
+            raise ValueError("contact_count must be at least 1 when the prospect was contacted")
+        return self
+
+
+class AuditOut(BaseModel):
+    id: str
+    lead_id: str
+    reason: AuditReason | str
+    status: Literal["open", "recorded"] | str
+    opened_at: datetime
+    due_at: datetime
+    rep_id: str | None = None
+    source: str | None = None
+    source_class: str | None = None
+    contacted: bool | None = None
+    contact_count: int | None = None
+    contacted_by: str | None = None
+    contacted_within: str | None = None
+    satisfaction: int | None = None
+    outcome: str | None = None
+    comment: str | None = None
+    logged_contact: bool | None = Field(
+        None, description="Whether a rep had logged a contact before the audit was recorded"
+    )
+    recorded_at: datetime | None = None
+    recorded_by: str | None = None
+
+
+# --- the forecast ---------------------------------------------------------------------------
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3, max_length=2000, description="Why; kept with the record")
+
+
+class ForecastEntryOut(BaseModel):
+    id: str
+    lead_id: str
+    status: Literal["open", "won", "removed"] | str
+    amount: Decimal
+    currency: str
+    period: str = Field(description="Expected close month, YYYY-MM")
+    expected_close_at: datetime
+    entered_at: datetime
+    source: str | None
+    source_class: str | None
+    rep_id: str | None
+    removed_at: datetime | None = None
+    removal_request_id: str | None = None
+
+
+class RemovalRequestOut(BaseModel):
+    id: str
+    lead_id: str
+    entry_id: str
+    status: Literal["pending", "approved", "denied"] | str
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+
+
+class ForecastRow(BaseModel):
+    key: str = Field(description="The period, source, source class or rep id")
+    open_leads: int
+    open_amount: Decimal
+    won_leads: int
+    won_amount: Decimal
+    pending_removal: int
+    removed_leads: int
+
+
+class ForecastBasis(BaseModel):
+    share: Decimal = Field(description="Share of the average deal size a lead is worth")
+    average_deal_size: Decimal
+    learned: bool = Field(description="True once the average comes from closed-won deals")
+    won_deals: int
+    min_won_deals: int
+    per_lead: Decimal = Field(description="What a lead entering the forecast now is worth")
+
+
+class ForecastOut(BaseModel):
+    currency: str
+    basis: ForecastBasis
+    total: ForecastRow
+    by_period: list[ForecastRow]
+    by_source: list[ForecastRow]
+    by_source_class: list[ForecastRow]
+    by_rep: list[ForecastRow]
+
+
+# --- spend, roles, erasures -----------------------------------------------------------------
+
+
+class SpendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+    currency: str | None = Field(None, min_length=3, max_length=3)
+    note: str | None = Field(None, max_length=500)
+
+
+class SpendOut(BaseModel):
+    source: str
+    period: str
+    amount: Decimal
+    currency: str
+    note: str | None
+    updated_by: str
+    updated_at: datetime
+
+
+class RoleGrant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key_id: str = Field(min_length=1, max_length=32, description="The id of a manager key")
+
+
+class RoleOut(BaseModel):
+    key_id: str
+    role: str
+    granted_by: str
+    granted_at: datetime
+    revoked_by: str | None = None
+    revoked_at: datetime | None = None
+
+
+class ErasureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lead_id: str = Field(min_length=1, max_length=64)
+
+
+class ErasureOut(BaseModel):
+    lead_id: str
+    requested_by: str
+    requested_at: datetime
+    events_redacted: int
+
+
+# --- a lead's summary -----------------------------------------------------------------------
+
+
+class LeadSummary(BaseModel):
+    """What audit knows about one lead, without personal data; the story is the timeline."""
+
+    lead_id: str
+    source: str | None
+    source_class: str | None
+    campaign: str | None
+    is_test: bool
+    stage: Literal["raw", "basic_qualified", "sales_qualified"]
+    term: str | None
+    captured_at: datetime | None
+    qualified_at: datetime | None
+    disqualified_at: datetime | None
+    rep_id: str | None
+    assigned_at: datetime | None
+    first_touch_due_at: datetime | None
+    first_touch_at: datetime | None
+    touches: int
+    accepted_at: datetime | None
+    opportunity_at: datetime | None
+    won_at: datetime | None
+    lost_at: datetime | None
+    returned_at: datetime | None
+    erased_at: datetime | None
+    events: int
+    forecast: list[ForecastEntryOut]
+    audits: list[AuditOut]
+
+
+def check_period(value: str | None, field: str) -> str | None:
+    """A YYYY-MM month, or None; raises ValueError naming `field`."""
+    if value is not None and not PERIOD.match(value):
+        raise ValueError(f"{field} must be a month as YYYY-MM, e.g. 2026-03")
+    return value

@@ -1,0 +1,724 @@
+"""audit's domain: archive every event once, build the read models the metrics need, open
+and record Prospect Satisfaction audits, keep the forecast and its removal workflow, and
+erase a person's data on request.
+
+Facts take their time from the event (`time`, or `at` where the event carries one), never
+from the clock, so replaying the same events gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Literal, cast
+
+from audit import metrics, repository
+from audit.metrics import Report
+from audit.redact import personal_values, redact_envelope, scrub_text
+from audit.repository import Conn, EntryRow, ErasureRow, RequestRow, RoleRow, TaskRow
+from audit.schemas import (
+    AuditOutcomeIn,
+    ForecastBasis,
+    ForecastOut,
+    ForecastRow,
+)
+from audit.settings import AuditSettings
+from contracts.envelope import Envelope
+from contracts.events import (
+    AuditOpened,
+    AuditReason,
+    AuditRecorded,
+    ContactLogged,
+    EventData,
+    ForecastChanged,
+    ForecastRemovalDecided,
+    ForecastRemovalRequested,
+    LeadAssigned,
+    LeadCaptured,
+    LeadDeferred,
+    LeadDisqualified,
+    LeadMerged,
+    LeadProfile,
+    LeadQualified,
+    LeadReassigned,
+    LeadRecycled,
+    LeadReturned,
+    OpportunityClosed,
+    SlaBreached,
+    SourceClass,
+)
+from services.db import ReadConn, Tx
+from services.outbox import emit
+
+SALES_EXECUTIVE = "sales_executive"
+STAGE_RANK = {"raw": 0, "basic_qualified": 1, "sales_qualified": 2}
+STAGE_NAMES = {rank: name for name, rank in STAGE_RANK.items()}
+ROLE_SCOPES = ("manager", "admin")
+
+# The router's newer events are handled by type name and read defensively (their fields are
+# still moving), so audit keeps working whichever of them exist.
+LEAD_ACCEPTED = "leadfarm.lead.accepted.v1"
+LEAD_REJECTED = "leadfarm.lead.rejected.v1"
+OPPORTUNITY_OPENED = "leadfarm.opportunity.opened.v1"
+
+
+def _time(envelope: Envelope, data: EventData, field: str = "at") -> datetime:
+    """The moment the event reports (`at`, when it carries one), else when it was said."""
+    value = getattr(data, field, None)
+    return value if isinstance(value, datetime) else envelope.time
+
+
+Projection = Callable[[Tx, Envelope, Any], Awaitable[None]]
+
+
+class AuditError(Exception):
+    """A request audit refuses; `status` is the HTTP status the API answers with."""
+
+    status = 400
+
+
+class NotFound(AuditError):
+    status = 404
+
+
+class Conflict(AuditError):
+    status = 409
+
+
+class NotAllowed(AuditError):
+    status = 403
+
+
+class Invalid(AuditError):
+    status = 422
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def sampled(lead_id: str, rate: float) -> bool:
+    """Whether the sampling policy picks this lead: a hash of its id below `rate`, so every
+    replica and every replay picks the same leads."""
+    if rate <= 0:
+        return False
+    bucket = int.from_bytes(hashlib.sha256(lead_id.encode()).digest()[:8], "big") / 2**64
+    return bucket < rate
+
+
+def to_cents(amount: Decimal) -> int:
+    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def from_cents(cents: int) -> Decimal:
+    return (Decimal(cents) / 100).quantize(Decimal("0.01"))
+
+
+def month_bounds(first: str | None, last: str | None) -> tuple[datetime | None, datetime | None]:
+    """[start of `first`, start of the month after `last`) for YYYY-MM months."""
+    start = end = None
+    if first is not None:
+        start = datetime(int(first[:4]), int(first[5:7]), 1, tzinfo=UTC)
+    if last is not None:
+        year, month = int(last[:4]), int(last[5:7])
+        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def _source_class(value: str | None) -> SourceClass | None:
+    return cast(SourceClass, value) if value in metrics.SOURCE_CLASSES else None
+
+
+@dataclass(frozen=True)
+class Basis:
+    share: Decimal
+    average_cents: int
+    learned: bool
+    won_deals: int
+    min_won_deals: int
+
+    @property
+    def per_lead_cents(self) -> int:
+        return to_cents(from_cents(self.average_cents) * self.share)
+
+
+class Audit:
+    def __init__(self, settings: AuditSettings) -> None:
+        self.settings = settings
+        self.projections: dict[str, Projection] = {
+            LeadCaptured.TYPE: self._captured,
+            LeadMerged.TYPE: self._profiled,
+            LeadRecycled.TYPE: self._profiled,
+            LeadQualified.TYPE: self._qualified,
+            LeadDeferred.TYPE: self._qualified,
+            LeadDisqualified.TYPE: self._disqualified,
+            LeadAssigned.TYPE: self._assigned,
+            LeadReassigned.TYPE: self._assigned,
+            ContactLogged.TYPE: self._contact,
+            SlaBreached.TYPE: self._breached,
+            LeadReturned.TYPE: self._returned,
+            OpportunityClosed.TYPE: self._closed,
+            LEAD_ACCEPTED: self._accepted,
+            LEAD_REJECTED: self._rejected,
+            OPPORTUNITY_OPENED: self._opened,
+        }
+
+    # --- the archive and the read models ---------------------------------------------------
+
+    async def handle(self, tx: Tx, envelope: Envelope, data: EventData) -> None:
+        """Archive the event once, then update the read models it speaks to."""
+        stored = envelope.model_dump(mode="json")
+        erased = await repository.get_erasure(tx, envelope.subject) is not None
+        if erased:  # a late event about an erased person is stored already redacted
+            stored = redact_envelope(stored, personal_values(stored.get("data")))
+        fresh = await repository.archive(
+            tx,
+            event_id=envelope.id,
+            lead_id=envelope.subject,
+            type_=envelope.type,
+            source=envelope.source,
+            time=envelope.time,
+            envelope=stored,
+            redacted=erased,
+        )
+        projection = self.projections.get(envelope.type)
+        if fresh and projection is not None and data.lead_id:
+            await projection(tx, envelope, data)
+
+    async def _lead(
+        self, tx: Tx, envelope: Envelope, data: EventData, *changes: repository.LeadValues
+    ) -> None:
+        """Apply the event's changes to the lead's row (the profile it carries, if any)."""
+        values: repository.LeadValues = {}
+        profile = getattr(data, "lead", None)
+        if isinstance(profile, LeadProfile):
+            values.update(
+                repository.profile_values(
+                    source=profile.source,
+                    source_class=profile.source_class,
+                    campaign=profile.campaign,
+                    is_test=profile.is_test,
+                    timeframe_days=profile.timeframe_days,
+                )
+            )
+        for change in changes:
+            values.update(change)
+        await repository.update_lead(tx, data.lead_id, envelope.time, values)
+
+    async def _captured(self, tx: Tx, envelope: Envelope, data: LeadCaptured) -> None:
+        await self._lead(tx, envelope, data, repository.milestone("captured_at", envelope.time))
+
+    async def _profiled(self, tx: Tx, envelope: Envelope, data: LeadMerged | LeadRecycled) -> None:
+        await self._lead(tx, envelope, data)
+
+    async def _qualified(
+        self, tx: Tx, envelope: Envelope, data: LeadQualified | LeadDeferred
+    ) -> None:
+        rank = STAGE_RANK[data.decision.stage]
+        stage = repository.stage_values(rank, data.decision.term, envelope.time)
+        await self._lead(tx, envelope, data, stage)
+        if isinstance(data, LeadQualified) and rank == 2 and data.decision.term == "short":
+            await self._enter_forecast(tx, envelope, data.lead_id)
+
+    async def _disqualified(self, tx: Tx, envelope: Envelope, data: LeadDisqualified) -> None:
+        await self._lead(tx, envelope, data, repository.milestone("disqualified_at", envelope.time))
+
+    async def _assigned(
+        self, tx: Tx, envelope: Envelope, data: LeadAssigned | LeadReassigned
+    ) -> None:
+        first = not await repository.has_assignment(tx, data.lead_id)
+        await repository.insert_assignment(
+            tx,
+            assignment_id=data.assignment_id,
+            lead_id=data.lead_id,
+            rep_id=data.rep_id,
+            at=envelope.time,
+            due_at=data.first_touch_due_at,
+        )
+        assigned = repository.assignment_values(data.rep_id, envelope.time, data.first_touch_due_at)
+        await self._lead(tx, envelope, data, assigned)
+        await repository.put_rep(tx, data.rep_id, data.rep_name)
+        await repository.set_entry_rep(tx, data.lead_id, data.rep_id)
+        if first and sampled(data.lead_id, self.settings.sample_rate):
+            lead = await repository.get_lead(tx, data.lead_id)
+            if (
+                lead is not None
+                and not lead.is_test
+                and not await repository.tasks_of(tx, data.lead_id)
+            ):
+                await self._open_audit(tx, data.lead_id, "sampled", envelope)
+
+    async def _contact(self, tx: Tx, envelope: Envelope, data: ContactLogged) -> None:
+        await self._lead(tx, envelope, data, repository.touch_values(data.at))
+        await repository.touch_assignment(
+            tx, data.lead_id, data.rep_id, data.at, getattr(data, "assignment_id", None)
+        )
+
+    async def _breached(self, tx: Tx, envelope: Envelope, data: SlaBreached) -> None:
+        await self._lead(tx, envelope, data)
+        await repository.breach_assignment(
+            tx,
+            data.lead_id,
+            data.rep_id,
+            data.sla,
+            envelope.time,
+            getattr(data, "assignment_id", None),
+        )
+
+    async def _returned(self, tx: Tx, envelope: Envelope, data: LeadReturned) -> None:
+        """Back to marketing: audit the prospect and ask a sales executive to take the lead
+        off the forecast. The request quotes the router's reason code, never its free text
+        (which can name the person and would travel in audit's own events)."""
+        await self._lead(tx, envelope, data, repository.milestone("returned_at", envelope.time))
+        code = getattr(data, "reason_code", None)
+        reason: AuditReason = (
+            "rejected" if "reject" in str(code or data.reason).lower() else "returned"
+        )
+        lead = await repository.get_lead(tx, data.lead_id)
+        if lead is None or lead.is_test:
+            return
+        if (
+            self.settings.audit_returned
+            and await repository.open_task_for(tx, data.lead_id) is None
+        ):
+            await self._open_audit(tx, data.lead_id, reason, envelope)
+        said = f"{reason} by sales" + (f" ({code})" if isinstance(code, str) and code else "")
+        await self._system_request(tx, envelope, data.lead_id, said)
+
+    async def _rejected(self, tx: Tx, envelope: Envelope, data: EventData) -> None:
+        """A rep rejected the lead: audit the prospect (it may go to another rep, so it
+        leaves the forecast only when it is returned)."""
+        await self._lead(tx, envelope, data)
+        lead = await repository.get_lead(tx, data.lead_id)
+        if lead is None or lead.is_test or not self.settings.audit_returned:
+            return
+        if await repository.open_task_for(tx, data.lead_id) is None:
+            await self._open_audit(tx, data.lead_id, "rejected", envelope)
+
+    async def _closed(self, tx: Tx, envelope: Envelope, data: OpportunityClosed) -> None:
+        await repository.put_deal(
+            tx,
+            opportunity_id=data.opportunity_id,
+            lead_id=data.lead_id,
+            rep_id=data.rep_id,
+            won=data.won,
+            amount_cents=to_cents(data.amount),
+            currency=data.currency,
+            closed_at=envelope.time,
+        )
+        outcome = "won_at" if data.won else "lost_at"
+        await self._lead(
+            tx,
+            envelope,
+            data,
+            repository.milestone("opportunity_at", envelope.time),
+            repository.milestone(outcome, envelope.time),
+        )
+        if data.won:
+            await repository.mark_entry_won(tx, data.lead_id)
+        else:
+            await self._system_request(tx, envelope, data.lead_id, "opportunity closed lost")
+
+    async def _accepted(self, tx: Tx, envelope: Envelope, data: EventData) -> None:
+        await self._lead(
+            tx, envelope, data, repository.milestone("accepted_at", _time(envelope, data))
+        )
+
+    async def _opened(self, tx: Tx, envelope: Envelope, data: EventData) -> None:
+        await self._lead(tx, envelope, data, repository.milestone("opportunity_at", envelope.time))
+
+    # --- Prospect Satisfaction audits ------------------------------------------------------
+
+    async def _open_audit(
+        self, tx: Tx, lead_id: str, reason: AuditReason, envelope: Envelope | None
+    ) -> TaskRow:
+        lead = await repository.get_lead(tx, lead_id)
+        opened = envelope.time if envelope is not None else tx.now()
+        task_id = str(uuid.uuid4())
+        due = opened + timedelta(days=self.settings.audit_after_days)
+        rep_id = lead.rep_id if lead is not None else None
+        await repository.insert_task(
+            tx,
+            task_id=task_id,
+            lead_id=lead_id,
+            reason=reason,
+            opened_at=opened,
+            due_at=due,
+            rep_id=rep_id,
+        )
+        await emit(
+            tx,
+            AuditOpened(
+                lead_id=lead_id, audit_id=task_id, reason=reason, due_at=due, rep_id=rep_id
+            ),
+            traceparent=envelope.traceparent if envelope is not None else None,
+        )
+        task = await repository.get_task(tx, task_id)
+        assert task is not None
+        return task
+
+    async def open_audit(self, tx: Tx, lead_id: str) -> TaskRow:
+        """A manager asks for an audit of one lead."""
+        if await repository.get_lead(tx, lead_id) is None:
+            raise NotFound(f"Audit has not seen lead {lead_id!r}.")
+        existing = await repository.open_task_for(tx, lead_id)
+        if existing is not None:
+            raise Conflict(f"Lead {lead_id!r} already has an open audit, {existing.id}.")
+        return await self._open_audit(tx, lead_id, "manual", None)
+
+    async def record_audit(
+        self, tx: Tx, task_id: str, body: AuditOutcomeIn, recorded_by: str
+    ) -> TaskRow:
+        """Record what the prospect said and say `audit.recorded`."""
+        task = await repository.get_task(tx, task_id)
+        if task is None:
+            raise NotFound(f"There is no audit with id {task_id!r}.")
+        if task.status != "open":
+            raise Conflict(f"Audit {task_id} was recorded already, at {task.recorded_at}.")
+        lead = await repository.get_lead(tx, task.lead_id)
+        erased = lead is not None and lead.erased_at is not None
+        rep_id = (lead.rep_id if lead else None) or task.rep_id
+        logged = lead is not None and lead.first_touch_at is not None
+        recorded = await repository.record_task(
+            tx,
+            task_id,
+            contacted=body.contacted,
+            contact_count=body.contact_count,
+            contacted_by=None if erased else body.contacted_by,
+            contacted_within=body.contacted_within,
+            satisfaction=body.satisfaction,
+            outcome=body.outcome,
+            comment=None if erased else body.comment,
+            logged_contact=logged,
+            rep_id=rep_id,
+            source=lead.source if lead else None,
+            source_class=lead.source_class if lead else None,
+            recorded_at=tx.now(),
+            recorded_by=recorded_by,
+        )
+        if not recorded:
+            raise Conflict(f"Audit {task_id} was recorded already.")
+        await emit(
+            tx,
+            AuditRecorded(
+                lead_id=task.lead_id,
+                audit_id=task.id,
+                contacted=body.contacted,
+                satisfaction=body.satisfaction,
+                outcome=body.outcome,
+                contact_count=body.contact_count,
+                contacted_by=None if erased else body.contacted_by,
+                contacted_within=body.contacted_within,
+                reason=cast(AuditReason, task.reason),
+                rep_id=rep_id,
+                source=lead.source if lead else None,
+                source_class=_source_class(lead.source_class if lead else None),
+                logged_contact=logged,
+            ),
+        )
+        done = await repository.get_task(tx, task_id)
+        assert done is not None
+        return done
+
+    # --- the forecast ----------------------------------------------------------------------
+
+    async def basis(self, conn: Conn) -> Basis:
+        """10% (configurable) of the average deal size: from closed-won deals once there are
+        enough of them, the configured default until then."""
+        s = self.settings
+        count, total = await repository.won_deals(conn, s.currency)
+        learned = count >= s.min_won_deals
+        average = round(total / count) if learned else to_cents(s.default_deal_size)
+        return Basis(s.forecast_share, average, learned, count, s.min_won_deals)
+
+    async def _enter_forecast(self, tx: Tx, envelope: Envelope, lead_id: str) -> None:
+        lead = await repository.get_lead(tx, lead_id)
+        if lead is None or lead.is_test or await repository.current_entry(tx, lead_id):
+            return
+        basis = await self.basis(tx)
+        days = lead.timeframe_days
+        close = envelope.time + timedelta(
+            days=days if days is not None else self.settings.default_close_days
+        )
+        entry = EntryRow(
+            id=str(uuid.uuid4()),
+            lead_id=lead_id,
+            status="won" if lead.won_at is not None else "open",
+            amount_cents=basis.per_lead_cents,
+            currency=self.settings.currency,
+            period=close.strftime("%Y-%m"),
+            expected_close_at=close,
+            entered_at=envelope.time,
+            source=lead.source,
+            source_class=lead.source_class,
+            rep_id=lead.rep_id,
+            removed_at=None,
+            removal_request_id=None,
+        )
+        await repository.insert_entry(tx, entry)
+        share = f"{float(basis.share) * 100:g}%"
+        size = "closed-won average" if basis.learned else "default"
+        await emit(
+            tx,
+            ForecastChanged(
+                lead_id=lead_id,
+                action="added",
+                amount=from_cents(entry.amount_cents),
+                reason=f"sales-qualified short-term lead: {share} of the {size} deal size",
+                currency=entry.currency,
+                period=entry.period,
+                rep_id=entry.rep_id,
+                source=entry.source,
+                source_class=_source_class(entry.source_class),
+            ),
+            traceparent=envelope.traceparent,
+        )
+
+    async def request_removal(
+        self, tx: Tx, lead_id: str, reason: str, requested_by: str, traceparent: str | None
+    ) -> RequestRow:
+        """Ask for the lead to leave the forecast; only a sales executive decides."""
+        entry = await repository.current_entry(tx, lead_id)
+        if entry is None:
+            raise NotFound(f"Lead {lead_id!r} is not on the forecast.")
+        if entry.status != "open":
+            raise Conflict(f"Lead {lead_id!r} was won; a won lead stays on the forecast.")
+        pending = await repository.pending_request_for(tx, entry.id)
+        if pending is not None:
+            raise Conflict(
+                f"Lead {lead_id!r} already has a pending removal request, {pending.id}; "
+                "a sales executive approves or denies it."
+            )
+        request = RequestRow(
+            id=str(uuid.uuid4()),
+            lead_id=lead_id,
+            entry_id=entry.id,
+            status="pending",
+            reason=reason,
+            requested_by=requested_by,
+            requested_at=tx.now(),
+            decided_by=None,
+            decided_at=None,
+            decision_reason=None,
+        )
+        await repository.insert_request(tx, request)
+        await emit(
+            tx,
+            ForecastRemovalRequested(
+                lead_id=lead_id, request_id=request.id, requested_by=requested_by, reason=reason
+            ),
+            traceparent=traceparent,
+        )
+        return request
+
+    async def _system_request(self, tx: Tx, envelope: Envelope, lead_id: str, reason: str) -> None:
+        """A lost or returned lead stays on the forecast until a sales executive agrees: file
+        the request for them."""
+        entry = await repository.current_entry(tx, lead_id)
+        if entry is None or entry.status != "open":
+            return
+        if await repository.pending_request_for(tx, entry.id) is not None:
+            return
+        by = "system:" + envelope.type.removeprefix("leadfarm.").rsplit(".", 1)[0]
+        await self.request_removal(tx, lead_id, reason, by, envelope.traceparent)
+
+    async def decide_removal(
+        self,
+        tx: Tx,
+        request_id: str,
+        *,
+        approve: bool,
+        reason: str,
+        decided_by: str,
+        traceparent: str | None,
+    ) -> RequestRow:
+        if not await repository.has_role(tx, decided_by, SALES_EXECUTIVE):
+            raise NotAllowed(
+                "Only a sales executive approves or denies a forecast removal; an admin grants "
+                "the role with POST /audit/v1/roles/sales-executive."
+            )
+        request = await repository.get_request(tx, request_id)
+        if request is None:
+            raise NotFound(f"There is no forecast removal request with id {request_id!r}.")
+        decision: Literal["approved", "denied"] = "approved" if approve else "denied"
+        if not await repository.decide_request(
+            tx, request_id, status=decision, decided_by=decided_by, reason=reason
+        ):
+            raise Conflict(f"Request {request_id} was {request.status} already.")
+        await emit(
+            tx,
+            ForecastRemovalDecided(
+                lead_id=request.lead_id,
+                request_id=request_id,
+                decision=decision,
+                decided_by=decided_by,
+                reason=reason,
+            ),
+            traceparent=traceparent,
+        )
+        if approve:
+            entry = await repository.get_entry(tx, request.entry_id)
+            if entry is not None and entry.status != "removed":
+                await repository.remove_entry(tx, entry.id, request_id)
+                await emit(
+                    tx,
+                    ForecastChanged(
+                        lead_id=request.lead_id,
+                        action="removed",
+                        amount=from_cents(entry.amount_cents),
+                        reason=request.reason,
+                        currency=entry.currency,
+                        period=entry.period,
+                        rep_id=entry.rep_id,
+                        source=entry.source,
+                        source_class=_source_class(entry.source_class),
+                        request_id=request_id,
+                        approved_by=decided_by,
+                    ),
+                    traceparent=traceparent,
+                )
+        done = await repository.get_request(tx, request_id)
+        assert done is not None
+        return done
+
+    async def forecast(self, conn: ReadConn, first: str | None, last: str | None) -> ForecastOut:
+        """The forecast's totals by expected close month, source, source class and rep."""
+        rows = await repository.entries(conn, first=first, last=last)
+        pending = {
+            r.entry_id for r in await repository.list_requests(conn, status="pending", limit=10**6)
+        }
+        basis = await self.basis(conn)
+
+        def total(key: str, group: Sequence[EntryRow]) -> ForecastRow:
+            def amount(status: str) -> Decimal:
+                return from_cents(sum(e.amount_cents for e in group if e.status == status))
+
+            return ForecastRow(
+                key=key,
+                open_leads=sum(1 for e in group if e.status == "open"),
+                open_amount=amount("open"),
+                won_leads=sum(1 for e in group if e.status == "won"),
+                won_amount=amount("won"),
+                pending_removal=sum(1 for e in group if e.status == "open" and e.id in pending),
+                removed_leads=sum(1 for e in group if e.status == "removed"),
+            )
+
+        def by(key: Callable[[EntryRow], str | None]) -> list[ForecastRow]:
+            groups: dict[str, list[EntryRow]] = defaultdict(list)
+            for entry in rows:
+                groups[key(entry) or metrics.UNKNOWN].append(entry)
+            return [total(k, g) for k, g in sorted(groups.items())]
+
+        return ForecastOut(
+            currency=self.settings.currency,
+            basis=ForecastBasis(
+                share=basis.share,
+                average_deal_size=from_cents(basis.average_cents),
+                learned=basis.learned,
+                won_deals=basis.won_deals,
+                min_won_deals=basis.min_won_deals,
+                per_lead=from_cents(basis.per_lead_cents),
+            ),
+            total=total("all", rows),
+            by_period=by(lambda e: e.period),
+            by_source=by(lambda e: e.source),
+            by_source_class=by(lambda e: e.source_class),
+            by_rep=by(lambda e: e.rep_id),
+        )
+
+    # --- roles -----------------------------------------------------------------------------
+
+    async def grant_sales_executive(self, tx: Tx, key_id: str, granted_by: str) -> RoleRow:
+        scope = await repository.api_key_scope(tx, key_id)
+        if scope is None:
+            raise NotFound(f"There is no active API key with id {key_id!r}.")
+        if scope not in ROLE_SCOPES:
+            raise Invalid(
+                f"Key {key_id} has scope {scope}; a sales executive needs a manager key.",
+                "key_id",
+            )
+        await repository.grant_role(tx, key_id, SALES_EXECUTIVE, granted_by)
+        role = next(
+            r for r in await repository.list_roles(tx, SALES_EXECUTIVE) if r.key_id == key_id
+        )
+        return role
+
+    async def revoke_sales_executive(self, tx: Tx, key_id: str, revoked_by: str) -> None:
+        if not await repository.revoke_role(tx, key_id, SALES_EXECUTIVE, revoked_by):
+            raise NotFound(f"Key {key_id!r} does not hold the sales-executive role.")
+
+    # --- erasure ---------------------------------------------------------------------------
+
+    async def erase(self, tx: Tx, lead_id: str, requested_by: str) -> ErasureRow:
+        """Redact the person's data from every archived event about the lead and from audit
+        comments; read models hold none, so every count stays."""
+        stored = await repository.envelopes_of(tx, lead_id)
+        values: set[str] = set()
+        for _, envelope in stored:
+            values |= personal_values(envelope.get("data"))
+        redacted = 0
+        for position, envelope in stored:
+            clean = redact_envelope(envelope, values)
+            if clean != envelope:
+                await repository.replace_envelope(tx, position, clean)
+                redacted += 1
+        await repository.scrub_requests(tx, lead_id, lambda text: scrub_text(text, values))
+        await repository.erase_task_text(tx, lead_id)
+        await repository.mark_erased(tx, lead_id, tx.now())
+        await repository.put_erasure(tx, lead_id, requested_by, redacted)
+        erasure = await repository.get_erasure(tx, lead_id)
+        assert erasure is not None
+        return erasure
+
+    # --- metrics ---------------------------------------------------------------------------
+
+    async def report(
+        self,
+        conn: ReadConn,
+        metric: str,
+        *,
+        by: str,
+        first: str | None,
+        last: str | None,
+        interval: metrics.Interval,
+        now: datetime,
+    ) -> Report:
+        start, end = month_bounds(first, last)
+        leads = await repository.lead_facts(conn, start, end)
+        names = await repository.rep_names(conn)
+        dimension = cast(metrics.LeadDimension, "rep_id" if by == "rep" else by)
+        if metric == "funnel":
+            return metrics.funnel(leads, cast(Literal["source", "source_class"], dimension))
+        if metric == "costs":
+            return metrics.costs(
+                leads,
+                await repository.deal_facts(conn, start, end),
+                repository.spend_facts(await repository.list_spend(conn, first, last)),
+                by=cast(Literal["source", "source_class"], dimension),
+                source_classes=await repository.source_classes(conn),
+                currency=self.settings.currency,
+            )
+        if metric == "source-mix":
+            return metrics.source_mix(leads, interval, self.settings.dominance_threshold)
+        if metric == "lead-to-close":
+            return metrics.lead_to_close(leads, dimension, names)
+        if metric == "audits":
+            audits = await repository.audit_facts(conn, start, end)
+            return metrics.audit_findings(audits, dimension, names)
+        assignments = await repository.assignment_facts(conn, start, end)
+        if metric == "follow-up":
+            return metrics.follow_up(leads, assignments, dimension, names)
+        if metric == "time-to-first-touch":
+            return metrics.time_to_first_touch(leads, assignments, dimension, names)
+        if metric == "sla":
+            return metrics.sla_compliance(assignments, now, names)
+        raise NotFound(f"There is no metric {metric!r}.")
+
+    @staticmethod
+    def stage_name(rank: int) -> Literal["raw", "basic_qualified", "sales_qualified"]:
+        return cast(Literal["raw", "basic_qualified", "sales_qualified"], STAGE_NAMES[rank])

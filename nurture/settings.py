@@ -1,0 +1,61 @@
+"""nurture's settings (LEADFARM_NURTURE_*)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from services.settings import ServiceSettings
+
+
+class NurtureSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADFARM_NURTURE_", extra="ignore")
+
+    tracks_file: Path | None = None
+    """The tracks file; the shipped nurture/tracks.yaml when unset."""
+
+    sender: Literal["outbox", "smtp", "webhook"] = "outbox"
+    """outbox writes each email as an .eml file to outbox_dir (the default, for trying it);
+    smtp sends through an SMTP server; webhook posts each email to an email service
+    provider's endpoint."""
+    outbox_dir: Path | None = None
+    """Where the outbox sender writes; <data dir>/nurture-outbox when unset."""
+    from_address: str = "nurture@leadfarm.localhost"
+    from_name: str = "Leadfarm"
+    reply_to: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    """The base URL people reach Leadfarm at: unsubscribe and tracked links start with it."""
+    signing_key: SecretStr | None = None
+    """Signs unsubscribe and tracking links. Unset: a random key is made once and kept in
+    nurture's own tables, shared by every replica."""
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_timeout_s: float = Field(30.0, gt=0)
+
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    """Signs each webhook request (X-Leadfarm-Signature: t=<unix time>,v1=<HMAC-SHA256>)."""
+    webhook_timeout_s: float = Field(15.0, gt=0)
+
+    send_poll_interval_s: float = Field(0.5, gt=0)
+    send_batch_size: int = Field(50, ge=1)
+    send_concurrency: int = Field(4, ge=1)
+    send_max_attempts: int = Field(8, ge=1)
+    send_lease_s: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _sender_configured(self) -> NurtureSettings:
+        if self.sender == "smtp" and not self.smtp_host:
+            raise ValueError("LEADFARM_NURTURE_SENDER=smtp needs LEADFARM_NURTURE_SMTP_HOST")
+        if self.sender == "webhook" and not self.webhook_url:
+            raise ValueError("LEADFARM_NURTURE_SENDER=webhook needs LEADFARM_NURTURE_WEBHOOK_URL")
+        if not self.public_url.startswith(("http://", "https://")):
+            raise ValueError("LEADFARM_NURTURE_PUBLIC_URL must be an http(s) URL")
+        return self

@@ -1,0 +1,83 @@
+"""Which definitions are active.
+
+The active definitions are the latest stored version (`qualifier_definitions`, highest
+`seq`). The file the service starts with (`LEADFARM_QUALIFIER_DEFINITIONS_FILE`, else the
+shipped `qualifier/definitions/default.yaml`) joins that history the first time a write
+needs the definitions, unless a version of that name is stored already: shipping a file
+with a new `version` makes it active; restarting with a version that is already stored
+changes nothing (a later `PUT` stays active). Until the file is stored, reads show it as it
+would be (no `seq`, no `changed_at`).
+
+Parsed definitions are cached per stored version, so a decision costs two small indexed
+reads, not a YAML parse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from qualifier import repository
+from qualifier.definitions import Definitions, parse
+from services.db import ReadConn, Tx
+
+FILE_CHANGED_BY = "file"
+
+
+@dataclass(frozen=True)
+class ActiveDefinitions:
+    definitions: Definitions
+    yaml: str
+    seq: int | None
+    origin: str
+    changed_by: str
+    changed_at: datetime | None
+
+
+class DefinitionsCatalog:
+    def __init__(self, file_text: str, file_definitions: Definitions, file_name: str) -> None:
+        self.file_text = file_text
+        self.file = file_definitions
+        self.file_origin = f"file:{file_name}"
+        self._parsed: dict[int, Definitions] = {}
+
+    async def active(self, conn: ReadConn | Tx) -> ActiveDefinitions:
+        """The active definitions; in a write transaction the start-up file is stored first
+        when its version is new."""
+        if await repository.definitions_by_version(conn, self.file.version) is None:
+            if not isinstance(conn, Tx):
+                return ActiveDefinitions(
+                    self.file, self.file_text, None, self.file_origin, FILE_CHANGED_BY, None
+                )
+            await self.store_file(conn)
+        head = await repository.head_definitions(conn)
+        assert head is not None, "the start-up definitions were just stored"
+        return ActiveDefinitions(
+            self.parsed(head),
+            head.yaml,
+            head.seq,
+            head.origin,
+            head.changed_by,
+            head.changed_at,
+        )
+
+    async def store_file(self, tx: Tx) -> None:
+        """Store the start-up file as a version, if its version is not stored yet."""
+        if await repository.definitions_by_version(tx, self.file.version) is not None:
+            return
+        await repository.insert_definitions(
+            tx,
+            version=self.file.version,
+            description=self.file.description,
+            yaml=self.file_text,
+            origin=self.file_origin,
+            changed_by=FILE_CHANGED_BY,
+        )
+
+    def parsed(self, stored: repository.StoredDefinitions) -> Definitions:
+        cached = self._parsed.get(stored.seq)
+        if cached is None:
+            # Stored text was validated when it was stored; a failure here is a bug.
+            cached = parse(stored.yaml, source=f"definitions {stored.version}")
+            self._parsed[stored.seq] = cached
+        return cached

@@ -1,0 +1,31 @@
+"""router's metrics. `leadfarm_router_fallback_total` is the alert: a qualified lead that no
+rep could take."""
+
+from prometheus_client import Counter, Histogram
+
+DECISIONS = Counter(
+    "leadfarm_router_decisions_total",
+    "Routing decisions, by outcome (assign, hold, queue), pool and strategy",
+    ["outcome", "pool", "strategy"],
+)
+DECISION_SECONDS = Histogram(
+    "leadfarm_router_decision_seconds",
+    "Time to decide and record where a lead goes",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+FALLBACK = Counter(
+    "leadfarm_router_fallback_total",
+    "Leads put in the fallback queue because no rep could take them (alert on this)",
+    ["pool"],
+)
+SLA = Counter(
+    "leadfarm_router_sla_total",
+    "SLA outcomes: first_touch met/breached; cadence connected/exhausted/breached",
+    ["sla", "result"],
+)
+SUSPENSIONS = Counter("leadfarm_router_suspensions_total", "Reps suspended for compliance")
+WEBHOOKS = Counter(
+    "leadfarm_router_webhook_attempts_total",
+    "Webhook delivery attempts, by result (delivered, failed, dead)",
+    ["result"],
+)

@@ -1,0 +1,253 @@
+"""Outbound webhooks to reps' tools (a CRM, a dialer, a chat channel), signed as the
+Standard Webhooks specification says.
+
+Every router event is said with `say`: `emit` writes it to the outbox and, in the same
+transaction, one delivery row is written per matching subscription, so a committed event
+is never without its deliveries and a rolled-back one has none. The `WebhookWorker`
+(a chassis worker) leases due deliveries, posts them **outside** any transaction, and
+records the answer: 2xx delivered; anything else retried with exponential backoff for
+`LEADFARM_ROUTER_WEBHOOK_RETRY_HOURS` (24 by default) after the event, then marked dead
+and listed at GET /router/v1/subscriptions/{id}/deliveries?status=dead, where a manager can
+retry it.
+
+Each request carries `webhook-id` (the event id: the same on every retry, the receiver's
+idempotency key), `webhook-timestamp` (Unix seconds of this attempt) and
+`webhook-signature` (`v1,` + base64 HMAC-SHA256 over `{id}.{timestamp}.{body}` with the
+base64-decoded part of the `whsec_` secret). The body is
+`{"type", "timestamp", "data"}` as the specification recommends, plus `subject`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+from datetime import timedelta
+
+import httpx
+import orjson
+
+from contracts.envelope import Envelope
+from contracts.events import EventData
+from router import metrics, repository
+from router.settings import RouterSettings
+from services.db import Tx, UnitOfWork
+from services.outbox import emit
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value for one attempt."""
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def body_of(envelope: Envelope) -> str:
+    return orjson.dumps(
+        {
+            "type": envelope.type,
+            "timestamp": envelope.time.isoformat().replace("+00:00", "Z"),
+            "subject": envelope.subject,
+            "data": envelope.data,
+        }
+    ).decode()
+
+
+def backoff(attempts: int, cap_s: float) -> timedelta:
+    """5 s, 10 s, 20 s, ... doubling up to the cap (an hour by default)."""
+    return timedelta(seconds=min(5 * 2 ** (attempts - 1), cap_s))
+
+
+class Announcer:
+    """Says router events: the outbox, plus a delivery per matching subscription."""
+
+    def __init__(self, settings: RouterSettings) -> None:
+        self.retry_for = timedelta(hours=settings.webhook_retry_hours)
+
+    async def say(
+        self,
+        tx: Tx,
+        data: EventData,
+        *,
+        traceparent: str | None = None,
+        subject: str | None = None,
+    ) -> Envelope:
+        envelope = await emit(tx, data, traceparent=traceparent, subject=subject)
+        subs = await repository.list_subscriptions(tx, active_only=True)
+        if not subs:
+            return envelope
+        rep_ids = {v for v in (envelope.data.get("rep_id"), envelope.data.get("from_rep_id")) if v}
+        now = tx.now()
+        body = body_of(envelope)
+        rows = [
+            {
+                "id": str(uuid.uuid4()),
+                "subscription_id": s.id,
+                "event_id": envelope.id,
+                "event_type": envelope.type,
+                "lead_id": data.lead_id or None,
+                "payload": body,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "expires_at": now + self.retry_for,
+                "created_at": now,
+            }
+            for s in subs
+            if (not s.event_types or envelope.type in s.event_types)
+            and (s.rep_id is None or s.rep_id in rep_ids)
+        ]
+        await repository.insert_deliveries(tx, rows)
+        return envelope
+
+
+class WebhookWorker:
+    """Posts due deliveries, outside any transaction, and records what happened."""
+
+    def __init__(
+        self,
+        unit: UnitOfWork,
+        settings: RouterSettings,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.unit = unit
+        self.settings = settings
+        self.transport = transport
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._http: httpx.AsyncClient | None = None
+
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.settings.webhook_timeout_s),
+                headers={"user-agent": "leadfarm-router-webhooks"},
+                follow_redirects=False,
+                transport=self.transport,
+            )
+        return self._http
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                done = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - deliveries stay pending; next round
+                log.warning("webhook round failed, will retry: %r", exc)
+                done = 0
+            if done == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._wake.wait(), timeout=self.settings.webhook_poll_interval_s
+                    )
+                self._wake.clear()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def run_once(self, limit: int = 100) -> int:
+        """Attempt every due delivery once; returns how many were attempted."""
+        now = self.unit.clock.now()
+        async with self.unit.read() as conn:
+            if not await repository.any_due(conn, now):
+                return 0
+        async with self.unit.transaction() as tx:
+            now = tx.now()
+            claimed = await repository.claim_due(tx, now, now + LEASE, limit)
+        gate = asyncio.Semaphore(self.settings.webhook_concurrency)
+
+        async def one(delivery: repository.DueDelivery) -> None:
+            async with gate:
+                await self._attempt(delivery)
+
+        await asyncio.gather(*(one(d) for d in claimed))
+        return len(claimed)
+
+    async def _attempt(self, delivery: repository.DueDelivery) -> None:
+        body = delivery.payload.encode()
+        timestamp = int(self.unit.clock.now().timestamp())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": delivery.event_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(delivery.secret, delivery.event_id, timestamp, body),
+        }
+        status: int | None = None
+        error: str | None = None
+        try:
+            response = await self.http().post(delivery.url, content=body, headers=headers)
+            status = response.status_code
+            if not 200 <= status < 300:
+                error = f"HTTP {status}: {response.text[:500]}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+        await self._record(delivery, status, error)
+
+    async def _record(
+        self, delivery: repository.DueDelivery, status: int | None, error: str | None
+    ) -> None:
+        attempts = delivery.attempts + 1
+        async with self.unit.transaction() as tx:
+            now = tx.now()
+            common = {"attempts": attempts, "last_attempt_at": now, "last_status_code": status}
+            if error is None:
+                await repository.update_delivery(
+                    tx,
+                    delivery.id,
+                    status="delivered",
+                    delivered_at=now,
+                    next_attempt_at=None,
+                    last_error=None,
+                    **common,
+                )
+                metrics.WEBHOOKS.labels("delivered").inc()
+                return
+            if now >= delivery.expires_at:
+                await repository.update_delivery(
+                    tx,
+                    delivery.id,
+                    status="dead",
+                    next_attempt_at=None,
+                    last_error=error,
+                    **common,
+                )
+                metrics.WEBHOOKS.labels("dead").inc()
+                log.error(
+                    "webhook delivery %s to subscription %s is dead after %d attempts: %s",
+                    delivery.id,
+                    delivery.subscription_id,
+                    attempts,
+                    error,
+                )
+                return
+            # The last try lands on the expiry, so retries span the whole window.
+            following = min(
+                now + backoff(attempts, self.settings.webhook_max_backoff_s), delivery.expires_at
+            )
+            await repository.update_delivery(
+                tx, delivery.id, next_attempt_at=following, last_error=error, **common
+            )
+            metrics.WEBHOOKS.labels("failed").inc()

@@ -1,0 +1,316 @@
+"""The router on both runtimes, with the clock moved by the test: a qualified lead is
+assigned with its explanation and the reps' tools hear of it (signed webhooks to a real
+local receiver); every SLA path: met, breached and reassigned, exhausted and returned to
+nurture, a rep suspended and reinstated; a rep acts only on their own leads."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import threading
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from services.clock import ManualClock
+from tests.backends import ADMIN, Backend, ClusterBackend, EmbeddedBackend, eventually
+from tests.integration.test_flow import SALES_READY, types
+
+ASSIGNED = "leadfarm.lead.assigned.v1"
+
+
+@pytest.fixture(params=["embedded", pytest.param("cluster", marks=pytest.mark.integration)])
+async def routed(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Backend, ManualClock]]:
+    # Judge reps after two obligations, so a test can watch a suspension happen.
+    monkeypatch.setenv("LEADFARM_ROUTER_COMPLIANCE_MIN_OBLIGATIONS", "2")
+    clock = ManualClock()
+    backend: Backend
+    if request.param == "embedded":
+        backend = await EmbeddedBackend(tmp_path, clock=clock, timer_poll_interval_s=3600).start()
+    else:
+        database = request.getfixturevalue("pg_database")
+        kafka = request.getfixturevalue("kafka")
+        backend = await ClusterBackend(
+            database.url, kafka, clock=clock, timer_poll_interval_s=3600
+        ).start()
+    yield backend, clock
+    await backend.stop()
+
+
+async def add_rep(backend: Backend, rep_id: str, **fields: Any) -> dict[str, str]:
+    """Add a rep; returns the headers of a rep key of theirs."""
+    body = {"id": rep_id, "name": rep_id.title(), "email": f"{rep_id}@example.com", **fields}
+    response = await backend.client("router").post("/router/v1/reps", json=body, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    key = await backend.client("ingest").post(
+        "/admin/v1/keys", json={"name": rep_id, "scope": "rep", "rep_id": rep_id}, headers=ADMIN
+    )
+    return {"Authorization": f"Bearer {key.json()['key']}"}
+
+
+def person(n: int) -> dict[str, Any]:
+    """A different sales-ready person each time (ingest merges the same email or phone)."""
+    return {**SALES_READY, "email": f"buyer{n}@acme.example", "phone": f"+49 30 555{n:04d}"}
+
+
+async def assigned(backend: Backend, n: int) -> tuple[str, str]:
+    lead_id = await backend.post_lead(**person(n))
+    events = await backend.timeline_with(lead_id, ASSIGNED)
+    rep_id = next(e for e in events if e["type"] == ASSIGNED)["data"]["rep_id"]
+    return lead_id, rep_id
+
+
+async def fire(backend: Backend) -> int:
+    return await backend.runtimes["router"].timer_runners["router"].fire_due()
+
+
+def receiver(got: list[dict[str, Any]], secret: dict[str, str]) -> ASGIApp:
+    """A rep's tool: verifies every delivery's Standard Webhooks signature."""
+    lock = threading.Lock()
+
+    async def hook(request: Request) -> Response:
+        body = await request.body()
+        msg_id = request.headers["webhook-id"]
+        timestamp = request.headers["webhook-timestamp"]
+        key = base64.b64decode(secret["value"].removeprefix("whsec_"))
+        expected = base64.b64encode(
+            hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+        ).decode()
+        offered = [s.partition(",")[2] for s in request.headers["webhook-signature"].split()]
+        if not any(hmac.compare_digest(expected, s) for s in offered):
+            return Response(status_code=401)
+        with lock:
+            got.append({"id": msg_id, **orjson.loads(body)})
+        return Response(status_code=204)
+
+    return Starlette(routes=[Route("/hooks", hook, methods=["POST"])])
+
+
+async def test_a_lead_is_assigned_with_its_explanation_and_the_reps_tools_hear_of_it(
+    routed: tuple[Backend, ManualClock], serve_api: Callable[[ASGIApp], str]
+) -> None:
+    backend, clock = routed
+    router = backend.client("router")
+    got: list[dict[str, Any]] = []
+    secret: dict[str, str] = {}
+    base = serve_api(receiver(got, secret))
+    created = await router.post(
+        "/router/v1/subscriptions",
+        json={"url": f"{base}/hooks", "events": ["lead.assigned"], "description": "the CRM"},
+        headers=ADMIN,
+    )
+    assert created.status_code == 201, created.text
+    secret["value"] = created.json()["secret"]
+    assert created.json()["events"] == [ASSIGNED]
+
+    now = clock.now()
+    away = [{"start": now.isoformat(), "end": (now + timedelta(days=1)).isoformat()}]
+    ana = await add_rep(backend, "ana", time_zone="Europe/Berlin")
+    await add_rep(backend, "bo", out_of_office=away)
+    lead_id, rep_id = await assigned(backend, 1)
+    assert rep_id == "ana"
+
+    response = await router.get(f"/router/v1/leads/{lead_id}/assignment", headers=ana)
+    assert response.status_code == 200, response.text
+    view = response.json()
+    assert (view["rep_id"], view["status"], view["pool"], view["rule"]) == (
+        "ana",
+        "assigned",
+        "everyone",
+        "default",
+    )
+    # 09:00 UTC is 10:00 in Berlin: five business minutes.
+    assert view["first_touch_due_at"] == "2026-01-05T09:05:00Z"
+    assert view["cadence"]["due_at"] == "2026-01-16T16:00:00Z", "Friday week, 17:00 CET"
+    explanation = view["explanation"]
+    assert explanation["strategy"] == "weighted_round_robin"
+    considered = {c["rep_id"]: c for c in explanation["considered"]}
+    assert considered["ana"]["eligible"] is True
+    assert considered["bo"]["skipped"] == "out_of_office"
+    assert explanation["chosen"] == "ana"
+
+    async def delivered() -> list[dict[str, Any]]:
+        return [g for g in got if g["subject"] == lead_id]
+
+    (hook,) = await eventually(delivered)
+    assert hook["type"] == ASSIGNED
+    assert hook["data"]["rep_id"] == "ana"
+    assert hook["data"]["lead"]["email"] == "buyer1@acme.example"
+    assert hook["data"]["first_touch_due_at"] == "2026-01-05T09:05:00Z"
+    deliveries = await router.get(
+        f"/router/v1/subscriptions/{created.json()['id']}/deliveries", headers=ADMIN
+    )
+    assert [d["status"] for d in deliveries.json()] == ["delivered"]
+
+    # The dry run answers and says nothing.
+    before = types(await backend.timeline(lead_id))
+    dry = await router.post(
+        "/router/v1/route:dry-run", json={"lead": {"country": "DE"}, "score": 70}, headers=ADMIN
+    )
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["outcome"] == "assign"
+    assert dry.json()["rep_id"] == "ana", "bo is still away"
+    assert types(await backend.timeline(lead_id)) == before
+    queue = await router.get("/router/v1/reps/ana/leads", headers=ana)
+    assert [item["lead_id"] for item in queue.json()] == [lead_id]
+
+
+async def test_a_missed_first_touch_reassigns_and_a_rep_acts_only_on_their_own_leads(
+    routed: tuple[Backend, ManualClock],
+) -> None:
+    backend, clock = routed
+    router = backend.client("router")
+    ana = await add_rep(backend, "ana")
+    bo = await add_rep(backend, "bo")
+    missed, first = await assigned(backend, 1)
+    worked, second = await assigned(backend, 2)
+    assert (first, second) == ("ana", "bo")
+
+    call = {"channel": "call", "outcome": "connected"}
+    base = f"/router/v1/leads/{worked}"
+    for method, path, body in [
+        ("GET", "/assignment", None),
+        ("POST", "/activities", call),
+        ("POST", "/accept", None),
+        ("POST", "/reject", {"reason": "mine now"}),
+        ("POST", "/opportunities", {"amount": "100"}),
+        ("GET", "/opportunities", None),
+    ]:
+        response = await router.request(method, base + path, json=body, headers=ana)
+        assert response.status_code == 404, f"ana {method} {path}: {response.status_code}"
+    assert (await router.get("/router/v1/reps/bo/leads", headers=ana)).status_code == 404
+    assert (await router.get("/router/v1/reps/bo/compliance", headers=ana)).status_code == 404
+
+    assert (await router.post(f"{base}/accept", headers=bo)).json()["status"] == "accepted"
+    logged = await router.post(f"{base}/activities", json=call, headers=bo)
+    assert logged.status_code == 201, logged.text
+    assert logged.json()["connected"] is True
+    opened = await router.post(
+        f"{base}/opportunities", json={"amount": "25000.00", "currency": "EUR"}, headers=bo
+    )
+    assert opened.status_code == 201, opened.text
+    closed = await router.post(
+        f"/router/v1/opportunities/{opened.json()['id']}/close",
+        json={"won": True},
+        headers=bo,
+    )
+    assert closed.json()["status"] == "won"
+
+    clock.advance(timedelta(minutes=4))
+    assert await fire(backend) == 0
+    clock.advance(timedelta(minutes=1))
+    assert await fire(backend) == 1, "only the untouched lead's deadline"
+
+    events = await backend.timeline_with(missed, "leadfarm.lead.reassigned.v1")
+    breach = next(e for e in events if e["type"] == "leadfarm.sla.breached.v1")["data"]
+    assert (breach["rep_id"], breach["sla"], breach["action"]) == (
+        "ana",
+        "first_touch",
+        "reassigned to bo",
+    )
+    moved = next(e for e in events if e["type"] == "leadfarm.lead.reassigned.v1")["data"]
+    assert (moved["from_rep_id"], moved["rep_id"]) == ("ana", "bo")
+    assert (
+        await router.get(f"/router/v1/leads/{missed}/assignment", headers=ana)
+    ).status_code == 404, "ana lost it"
+    mine = await router.get("/router/v1/reps/bo/leads", headers=bo)
+    assert [item["lead_id"] for item in mine.json()] == [missed], "won leads are not open"
+    worked_events = await backend.timeline_with(worked, "leadfarm.opportunity.closed.v1")
+    assert "leadfarm.sla.breached.v1" not in types(worked_events)
+    compliance = (await router.get("/router/v1/reps/ana/compliance", headers=ana)).json()
+    assert compliance["first_touch"] == {"due": 1, "met": 0, "share": 0.0}
+
+
+async def test_an_exhausted_cadence_returns_the_lead_to_nurture(
+    routed: tuple[Backend, ManualClock],
+) -> None:
+    backend, clock = routed
+    router = backend.client("router")
+    ana = await add_rep(backend, "ana")
+    lead_id, _ = await assigned(backend, 1)
+    path = f"/router/v1/leads/{lead_id}/activities"
+    attempts = [("call", "no_answer"), ("email", "sent"), ("call", "voicemail")]
+    attempts += [("call", "bad_number"), ("email", "bounced"), ("call", "no_answer")]
+    for channel, outcome in attempts:
+        response = await router.post(
+            path, json={"channel": channel, "outcome": outcome}, headers=ana
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["counted"] is True
+        clock.advance(timedelta(days=1))
+
+    events = await backend.timeline_with(
+        lead_id, "leadfarm.lead.returned.v1", "leadfarm.nurture.enrolled.v1"
+    )
+    returned = next(e for e in events if e["type"] == "leadfarm.lead.returned.v1")["data"]
+    assert returned["reason_code"] == "cadence_exhausted"
+    assert returned["rep_id"] == "ana"
+    view = (await router.get(f"/router/v1/leads/{lead_id}/assignment", headers=ana)).json()
+    assert view["status"] == "returned"
+    assert view["cadence"]["status"] == "exhausted"
+    assert view["cadence"]["calls"] == {"required": 4, "counted": 4, "made": 4}
+    late = await router.post(path, json={"channel": "call", "outcome": "connected"}, headers=ana)
+    assert late.status_code == 409
+    compliance = (await router.get("/router/v1/reps/ana/compliance", headers=ana)).json()
+    assert compliance["obligations"] == 2
+    assert compliance["compliance"] == 1.0, "first touch met, cadence completed"
+
+
+async def test_a_rep_below_the_threshold_stops_receiving_leads_until_reinstated(
+    routed: tuple[Backend, ManualClock],
+) -> None:
+    backend, clock = routed
+    router = backend.client("router")
+    ana = await add_rep(backend, "ana")
+    bo = await add_rep(backend, "bo")
+    pool = {"strategy": "round_robin", "sla": {"reassign_on_missed_first_touch": False}}
+    response = await router.put("/router/v1/pools/keep", json=pool, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    response = await router.put("/router/v1/rules/all", json={"pool": "keep"}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+
+    leads = [await assigned(backend, n) for n in range(4)]
+    assert [rep for _, rep in leads] == ["ana", "bo", "ana", "bo"]
+    for lead_id, rep in leads:
+        if rep == "bo":
+            call = {"channel": "call", "outcome": "connected"}
+            logged = await router.post(
+                f"/router/v1/leads/{lead_id}/activities", json=call, headers=bo
+            )
+            assert logged.status_code == 201
+    clock.advance(timedelta(minutes=5))
+    assert await fire(backend) == 2
+
+    async def suspended() -> dict[str, Any] | None:
+        rep = (await router.get("/router/v1/reps/ana", headers=ADMIN)).json()
+        return rep if rep["suspended"] else None
+
+    ana_now = await eventually(suspended)
+    assert "0 of 2 SLA obligations met" in ana_now["suspended_reason"]
+    compliance = (await router.get("/router/v1/reps/ana/compliance", headers=ana)).json()
+    assert (compliance["compliance"], compliance["suspended"]) == (0.0, True)
+
+    later = [await assigned(backend, n) for n in range(4, 6)]
+    assert [rep for _, rep in later] == ["bo", "bo"]
+    view = (await router.get(f"/router/v1/leads/{later[0][0]}/assignment", headers=bo)).json()
+    skipped = {c["rep_id"]: c["skipped"] for c in view["explanation"]["considered"]}
+    assert skipped == {"ana": "suspended", "bo": None}
+
+    reinstated = await router.post(
+        "/router/v1/reps/ana/reinstate", json={"reason": "coached"}, headers=ADMIN
+    )
+    assert reinstated.status_code == 200, reinstated.text
+    assert reinstated.json()["suspended"] is False
+    assert (await assigned(backend, 6))[1] == "ana"

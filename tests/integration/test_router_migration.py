@@ -1,0 +1,97 @@
+"""router_0002 carries a router_0001 database's reps and assignments over, on SQLite and on
+PostgreSQL: reps get the eligible-at-once defaults, each assignment becomes the lead's
+routing state plus its first assignment, and the default pool exists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, select, text
+
+from router.models import assignments, leads, pools, reps
+from services.db import Database
+from services.migrate import upgrade
+from tests import infra
+from tests.unit.router.world import MIGRATIONS
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+        return
+    infra.require_postgres()
+    scratch = infra.create_database()
+    try:
+        yield scratch.url
+    finally:
+        infra.drop_database(scratch)
+
+
+def _to_0001(connection: Connection, schema: str | None) -> None:
+    if schema:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    config.attributes["schema"] = schema
+    config.attributes["version_table"] = "alembic_version" if schema else "alembic_version_router"
+    command.upgrade(config, "router_0001")
+
+
+async def test_router_0002_carries_router_0001_data(database_url: str) -> None:
+    database = Database(database_url, service="router")
+    schema = None if database.is_sqlite else "router"
+    try:
+        async with database.engine.connect() as conn:
+            await conn.run_sync(_to_0001, schema)
+            await conn.commit()
+            await conn.execute(
+                text(
+                    "INSERT INTO router_reps (id, name, email, weight, active, created_at) "
+                    "VALUES ('ana', 'Ana', 'ana@example.com', 2, true, :t)"
+                ),
+                {"t": T0},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO router_assignments (id, lead_id, rep_id, status, pool, rule, "
+                    "first_touch_due_at, touched_at, created_at) VALUES "
+                    "('a1', 'lead-1', 'ana', 'assigned', 'everyone', 'default', :due, :t, :t), "
+                    "('a2', 'lead-2', NULL, 'queued', 'fallback', 'default', NULL, NULL, :t)"
+                ),
+                {"t": T0, "due": T0.replace(minute=5)},
+            )
+            await conn.commit()
+
+        await upgrade(database, {"router": MIGRATIONS})
+
+        async with database.connect() as conn:
+            rep = (await conn.execute(select(reps))).one()
+            by_lead = {r.lead_id: r for r in (await conn.execute(select(leads))).all()}
+            (first,) = (await conn.execute(select(assignments))).all()
+            pool_ids = (await conn.execute(select(pools.c.id))).scalars().all()
+    finally:
+        await database.dispose()
+    assert (rep.weight, rep.time_zone, rep.languages, rep.out_of_office) == (2, "UTC", [], [])
+    assert rep.working_hours["mon"] == ["09:00-17:00"]
+    assert "sat" not in rep.working_hours
+    assert by_lead["lead-1"].status == "assigned"
+    assert by_lead["lead-1"].assignment_id == "a1"
+    assert by_lead["lead-2"].status == "queued"
+    assert by_lead["lead-2"].queue == "fallback"
+    assert (first.id, first.lead_id, first.rep_id, first.first_touch) == (
+        "a1",
+        "lead-1",
+        "ana",
+        "met",
+    )
+    assert first.first_touch_due_at == T0.replace(minute=5)
+    assert pool_ids == ["everyone"]

@@ -1,0 +1,165 @@
+"""Outbound webhooks: Standard Webhooks signatures, what each subscription receives, and
+retries with exponential backoff for 24 hours, then dead."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import select
+
+from router import repository
+from router.models import deliveries
+from router.webhooks import WebhookWorker, new_secret, sign
+from tests.unit.router.world import World
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def test_the_signature_reproduces_the_standard_webhooks_test_vector() -> None:
+    body = b'{"test": 2432232314}'
+    signature = sign(SECRET, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
+    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_new_secrets_are_whsec_and_32_random_bytes() -> None:
+    secret = new_secret()
+    assert secret.startswith("whsec_")
+    assert len(base64.b64decode(secret.removeprefix("whsec_"))) == 32
+    assert secret != new_secret()
+
+
+def verify(secret: str, request: httpx.Request) -> dict[str, object]:
+    """What a receiver does (written from the spec, independently of `sign`)."""
+    msg_id = request.headers["webhook-id"]
+    timestamp = request.headers["webhook-timestamp"]
+    key = base64.b64decode(secret.split("_", 1)[1])
+    expected = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + request.content, hashlib.sha256)
+    signatures = [s.split(",", 1)[1] for s in request.headers["webhook-signature"].split()]
+    assert base64.b64encode(expected.digest()).decode() in signatures
+    body: dict[str, object] = json.loads(request.content)
+    return body
+
+
+async def subscribe(world: World, **values: object) -> str:
+    async with world.unit.transaction() as tx:
+        now = tx.now()
+        subscription_id = f"sub-{now.timestamp()}-{len(values)}-{values.get('url', '')}"
+        await repository.insert_subscription(
+            tx,
+            {
+                "id": subscription_id,
+                "url": "http://crm.example/hooks",
+                "event_types": [],
+                "rep_id": None,
+                "description": None,
+                "secret": SECRET,
+                "active": True,
+                "created_at": now,
+                "updated_at": now,
+                **values,
+            },
+        )
+    return subscription_id
+
+
+async def test_each_subscription_gets_the_events_it_asked_for(world: World) -> None:
+    await world.rep("ana")
+    await world.rep("bo")
+    everything = await subscribe(world, url="http://all.example/")
+    bos = await subscribe(world, url="http://bo.example/", rep_id="bo")
+    breaches = await subscribe(
+        world, url="http://alerts.example/", event_types=["leadfarm.sla.breached.v1"]
+    )
+    await subscribe(world, url="http://off.example/", active=False)
+    lead_id = await world.qualify()  # to ana
+    world.advance(minutes=5)
+    await world.timers.fire_due()  # breached by ana, reassigned to bo
+
+    async with world.unit.read() as conn:
+        rows = (
+            await conn.execute(select(deliveries.c.subscription_id, deliveries.c.event_type))
+        ).all()
+    got: dict[str, list[str]] = {}
+    for row in rows:
+        got.setdefault(row.subscription_id, []).append(row.event_type)
+    assert got[everything] == [
+        "leadfarm.lead.assigned.v1",
+        "leadfarm.sla.breached.v1",
+        "leadfarm.lead.reassigned.v1",
+    ]
+    assert got[bos] == ["leadfarm.lead.reassigned.v1"], "only events naming bo"
+    assert got[breaches] == ["leadfarm.sla.breached.v1"]
+    assert len(got) == 3, "an inactive subscription gets nothing"
+
+    seen: list[httpx.Request] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    worker = WebhookWorker(world.unit, world.settings, httpx.MockTransport(receiver))
+    try:
+        assert await worker.run_once() == 5
+        assert await worker.run_once() == 0
+    finally:
+        await worker.stop()
+    bodies = [verify(SECRET, r) for r in seen]
+    assigned = next(b for b in bodies if b["type"] == "leadfarm.lead.assigned.v1")
+    assert assigned["subject"] == lead_id
+    assert assigned["timestamp"] == "2026-01-05T09:00:00Z"
+    data = assigned["data"]
+    assert isinstance(data, dict)
+    assert data["rep_id"] == "ana"
+    assert data["lead"]["source"] == "website"
+    for request in seen:
+        assert request.headers["webhook-timestamp"] == str(int(world.clock.now().timestamp()))
+        assert request.headers["content-type"] == "application/json"
+    async with world.unit.read() as conn:
+        statuses = (await conn.execute(select(deliveries.c.status))).scalars().all()
+    assert set(statuses) == {"delivered"}
+
+
+async def test_a_failing_endpoint_is_retried_with_backoff_for_24_hours_then_dead(
+    world: World,
+) -> None:
+    await world.rep("ana")
+    subscription_id = await subscribe(world)
+    await world.qualify()
+    created = world.clock.now()
+    attempts: list[httpx.Request] = []
+
+    def down(request: httpx.Request) -> httpx.Response:
+        attempts.append(request)
+        return httpx.Response(503, text="maintenance")
+
+    worker = WebhookWorker(world.unit, world.settings, httpx.MockTransport(down))
+    gaps = []
+    try:
+        while True:
+            assert await worker.run_once() == 1
+            async with world.unit.read() as conn:
+                (delivery,) = await repository.list_deliveries(conn, subscription_id, None, 10)
+            if delivery.status == "dead":
+                break
+            assert delivery.next_attempt_at is not None
+            assert await worker.run_once() == 0, "not due before its backoff"
+            gaps.append(delivery.next_attempt_at - world.clock.now())
+            world.clock.set(delivery.next_attempt_at)
+    finally:
+        await worker.stop()
+    assert gaps[:5] == [timedelta(seconds=s) for s in (5, 10, 20, 40, 80)]
+    assert max(gaps) == timedelta(hours=1), "capped"
+    assert world.clock.now() - created == timedelta(hours=24), "the last try at 24 hours"
+    assert delivery.attempts == len(attempts)
+    assert delivery.last_status_code == 503
+    assert delivery.last_error == "HTTP 503: maintenance"
+    # The same message every time (its id is the receiver's idempotency key), signed afresh.
+    assert len({r.headers["webhook-id"] for r in attempts}) == 1
+    assert len({r.headers["webhook-timestamp"] for r in attempts}) == len(attempts)
+    for request in attempts:
+        verify(SECRET, request)
