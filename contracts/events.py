@@ -514,7 +514,7 @@ class ForecastRemovalDecided(EventData):
 
 
 class UnknownEventType(ValueError):
-    pass
+    """An envelope whose type no model (or upcaster) knows: dead-lettered, never guessed."""
 
 
 def parse_data(envelope: Envelope) -> EventData:

@@ -507,7 +507,7 @@ async def create_signing_key(tx: Tx, value: str, now: datetime) -> str:
                 keys.insert().values(name=SIGNING_KEY, value=value, created_at=now)
             )
     except IntegrityError:
-        pass
+        pass  # another process stored its key first: that one is used
     stored = await signing_key(tx)
     assert stored is not None
     return stored

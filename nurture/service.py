@@ -55,11 +55,11 @@ RECYCLE_HISTORY = 50
 
 
 class NotInNurture(LookupError):
-    pass
+    """The lead has no enrolment in nurture."""
 
 
 class InvalidToken(ValueError):
-    pass
+    """An unsubscribe or tracking token that is forged, expired or malformed."""
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ LinkMaker = Callable[[str, bool], str]
 
 
 class RenderError(ValueError):
-    pass
+    """A template that cannot be rendered (unknown variable, bad syntax)."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ Minutes = tuple[int, int]
 
 
 class CalendarError(ValueError):
-    pass
+    """Working hours, holidays or a time zone that cannot be used, with the reason."""
 
 
 def zone(name: str) -> ZoneInfo:
