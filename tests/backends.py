@@ -21,6 +21,7 @@ from services.outbox import write_record
 from services.runtime import Runtime, cluster_runtime, embedded_runtime
 from services.settings import Settings
 from services.tables import outbox
+from tests import infra
 
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -46,7 +47,7 @@ def leadfarm_test_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "env": "test",
         "admin_key": ADMIN_KEY,
-        "topic_namespace": f"t{uuid.uuid4().hex[:10]}",
+        "topic_namespace": infra.topic_namespace(),
         "topic_partitions": 2,
         "consumer_retry_backoff_s": 0.01,
         "relay_poll_interval_s": 0.2,

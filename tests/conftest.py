@@ -62,8 +62,9 @@ def pg_database(pg_template: infra.ScratchDatabase) -> Iterator[infra.ScratchDat
 
 
 @pytest.fixture(scope="session")
-def kafka() -> str:
-    return infra.require_kafka()
+def kafka() -> Iterator[str]:
+    yield infra.require_kafka()
+    infra.delete_test_topics()
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ readonly PORT="${LEADFARM_KAFKA_PORT:-9092}"
 readonly CONTROLLER_PORT="${LEADFARM_KAFKA_CONTROLLER_PORT:-9093}"
 readonly BOOTSTRAP="$HOST:$PORT"
 
-readonly START_TIMEOUT=90   # seconds until "Kafka Server started" + answering port
+readonly START_TIMEOUT=240  # seconds until "Kafka Server started" + answering port (a cold start loads every partition)
 readonly STOP_TIMEOUT=20    # seconds between SIGTERM and SIGKILL
 
 # Heap per the brief; GC flags are the ones kafka-run-class.sh uses.

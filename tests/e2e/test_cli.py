@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 
+from tests import infra
 from tests.e2e.processes import LEADFARM
 from tests.infra import ScratchDatabase
 
@@ -51,7 +51,7 @@ def test_bad_settings_and_arguments_are_refused_with_a_message() -> None:
 def test_migrate_and_topics_on_the_real_servers(pg_database: ScratchDatabase, kafka: str) -> None:
     import os
 
-    namespace = f"cli{uuid.uuid4().hex[:8]}"
+    namespace = infra.topic_namespace("cli")
     env = {
         **os.environ,
         "LEADFARM_DATABASE_URL": pg_database.url,

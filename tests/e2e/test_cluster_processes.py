@@ -3,7 +3,6 @@ Kafka and PostgreSQL; two leads cross all five; SIGTERM stops each one cleanly."
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 from contracts.topics import SERVICES
 from tests.backends import ADMIN, ADMIN_KEY
 from tests.e2e.processes import Process, free_port, stopped_cleanly, wait_for
-from tests.infra import ScratchDatabase
+from tests.infra import ScratchDatabase, topic_namespace
 from tests.integration.test_flow import LONG_TERM, SALES_READY
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -24,7 +23,7 @@ def test_five_serve_processes_route_two_leads(
     env = {
         "LEADFARM_DATABASE_URL": pg_database.url,
         "LEADFARM_KAFKA_BOOTSTRAP_SERVERS": kafka,
-        "LEADFARM_TOPIC_NAMESPACE": f"e2e{uuid.uuid4().hex[:8]}",
+        "LEADFARM_TOPIC_NAMESPACE": topic_namespace("e2e"),
         "LEADFARM_TOPIC_PARTITIONS": "2",
         "LEADFARM_ADMIN_KEY": ADMIN_KEY,
     }
