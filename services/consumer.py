@@ -1,6 +1,10 @@
 """The consumer runner: reads a subscription, hands each event to its handler inside one
 transaction with the inbox record, and commits offsets only after that.
 
+- The events of one fetch are handled in one transaction, in order (one inbox query, one
+  inbox insert and one commit for the lot: under load this is most of the speed). If any
+  of them fails, that transaction is rolled back and the batch is handled again one event
+  per transaction, so a bad event never takes good ones with it.
 - A duplicate (event id already in the inbox) is skipped.
 - A handler error is retried `max_attempts` times, then the message goes to `<topic>.dlq`
   with its error (written through the outbox, so the dead letter and the skip commit
@@ -28,9 +32,9 @@ from contracts.envelope import Envelope
 from contracts.events import EventData, UnknownEventType, parse_data
 from contracts.topics import dlq_for
 from services import metrics
-from services.bus.base import Message, Subscription
+from services.bus.base import Message, ReportsLag, Subscription
 from services.db import Tx, UnitOfWork
-from services.inbox import already_handled, record_handled
+from services.inbox import already_handled, handled_among, record_all_handled, record_handled
 from services.logs import event_id_var, lead_id_var
 from services.outbox import write_record
 
@@ -70,6 +74,10 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT_ERRORS)
 
 
+LAG_INTERVAL_S = 5.0
+"""How often each consumer sets its `leadfarm_consumer_lag` gauge."""
+
+
 class PoisonMessage(Exception):
     """The message can never be handled (not an event, unknown type, invalid data)."""
 
@@ -95,6 +103,7 @@ class ConsumerRunner:
         self.batch_size = batch_size
         self._stopping = False
         self.idle = asyncio.Event()
+        self._lag_reported_at = -LAG_INTERVAL_S
 
     async def run(self) -> None:
         await self.subscription.start()
@@ -102,10 +111,13 @@ class ConsumerRunner:
         while not self._stopping:
             try:
                 messages = await self.subscription.fetch(self.batch_size, timeout_s=0.5)
+                await self._report_lag()
                 self.idle.clear()
                 handled: list[Message] = []
                 try:
-                    for message in messages:
+                    if len(messages) > 1 and await self.handle_together(messages):
+                        handled = list(messages)
+                    for message in messages[len(handled) :]:
                         if self._stopping:
                             break
                         await self.handle(message)
@@ -128,6 +140,66 @@ class ConsumerRunner:
     async def stop(self) -> None:
         """Stop after the message in hand; its offsets are committed by `run`."""
         self._stopping = True
+
+    async def _report_lag(self) -> None:
+        """Set `leadfarm_consumer_lag` every LAG_INTERVAL_S (never fails the loop)."""
+        now = time.monotonic()
+        if now - self._lag_reported_at < LAG_INTERVAL_S or not isinstance(
+            self.subscription, ReportsLag
+        ):
+            return
+        self._lag_reported_at = now
+        try:
+            lags = await self.subscription.lag()
+        except Exception as exc:  # noqa: BLE001 - a metric must not stop consuming
+            log.debug("consumer lag not measured: %r", exc)
+            return
+        for (topic, partition), lag in lags.items():
+            metrics.CONSUMER_LAG.labels(self.group, topic, str(partition)).set(lag)
+
+    async def handle_together(self, messages: list[Message]) -> bool:
+        """Handle `messages` in one transaction. False (and nothing applied) if any of them
+        is poison or its handler fails: the caller then handles them one at a time."""
+        decoded: list[tuple[Envelope, EventData]] = []
+        for message in messages:
+            try:
+                decoded.append(_decode(message))
+            except PoisonMessage:
+                return False
+        started = time.perf_counter()
+        outcomes: list[tuple[str, str]] = []
+        try:
+            async with self.unit.transaction() as tx:
+                seen = await handled_among(tx, self.group, {e.id for e, _ in decoded})
+                done: list[str] = []
+                for envelope, data in decoded:
+                    handler = self.handlers.get(type(data))
+                    if envelope.id in seen or envelope.id in done or handler is None:
+                        outcomes.append(
+                            (envelope.type, "ignored" if handler is None else "duplicate")
+                        )
+                        continue
+                    lead_token = lead_id_var.set(envelope.subject)
+                    event_token = event_id_var.set(envelope.id)
+                    try:
+                        await handler(tx, Incoming(envelope, data))
+                    finally:
+                        lead_id_var.reset(lead_token)
+                        event_id_var.reset(event_token)
+                    done.append(envelope.id)
+                    outcomes.append((envelope.type, "ok"))
+                await record_all_handled(tx, self.group, done)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            log.info("batch of %d rolled back (%r); handling one at a time", len(messages), exc)
+            return False
+        share = (time.perf_counter() - started) / len(messages)
+        for event_type, result in outcomes:
+            metrics.EVENTS_HANDLED.labels(self.group, event_type, result).inc()
+            if result == "ok":
+                metrics.HANDLER_SECONDS.labels(self.group).observe(share)
+        return True
 
     async def handle(self, message: Message) -> None:
         try:
@@ -204,6 +276,11 @@ def _first_per_partition(messages: list[Message]) -> list[Message]:
     for m in messages:
         first.setdefault((m.topic, m.partition), m)
     return list(first.values())
+
+
+def decode_message(message: Message) -> tuple[Envelope, EventData]:
+    """A record's envelope and typed data; `PoisonMessage` when it is not a valid event."""
+    return _decode(message)
 
 
 def _decode(message: Message) -> tuple[Envelope, EventData]:

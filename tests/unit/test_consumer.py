@@ -78,8 +78,9 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_and_the_next_goes
         finally:
             await runner.stop()
             await task
-        assert calls.count("bad") == 3
-        assert calls.count("good") == 1
+        # The batch [bad, good] is tried in one transaction first; bad fails, so it is rolled
+        # back and both are handled one at a time: bad three times, good once.
+        assert calls == ["bad", "bad", "bad", "bad", "good"]
         assert letters[0]["x-leadfarm-error"] == "ValueError: cannot route this lead"
         assert letters[0]["x-leadfarm-attempts"] == "3"
         assert letters[0]["x-leadfarm-consumer"] == "t.test"
@@ -122,6 +123,55 @@ async def test_a_redelivered_event_is_handled_once(tmp_path: Path) -> None:
             await runner.handle(message)
         assert calls == ["once"]
         assert await handled_count(unit) == 1
+
+
+async def test_a_fetched_batch_is_handled_in_one_transaction(tmp_path: Path) -> None:
+    transactions: list[int] = []
+
+    async def handler(tx: Tx, event: Incoming[LeadDisqualified]) -> None:
+        transactions.append(id(tx))
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        runner = await run_with(unit, handler, ["a", "b", "c", "d"])
+        await runner.subscription.start()
+        messages = await runner.subscription.fetch(10, 0.1)
+        assert len(messages) == 4
+        assert await runner.handle_together(messages + messages[:1])  # a redelivered in it
+        assert len(transactions) == 4
+        assert len(set(transactions)) == 1
+        assert await handled_count(unit) == 4
+        assert await runner.handle_together(messages)  # all four again: all duplicates
+        assert len(transactions) == 4
+
+
+async def test_a_bad_event_in_a_batch_rolls_it_back_and_the_good_ones_apply_once(
+    tmp_path: Path,
+) -> None:
+    calls: list[str] = []
+
+    async def handler(tx: Tx, event: Incoming[LeadDisqualified]) -> None:
+        calls.append(event.data.lead_id)
+        # A visible effect per event: emitted only if this event's transaction commits.
+        await emit(tx, disqualified(f"effect-{event.data.lead_id}"))
+        if event.data.lead_id == "bad":
+            raise ValueError("cannot route this lead")
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        runner = await run_with(unit, handler, ["first", "bad", "last"])
+        await runner.subscription.start()
+        messages = await runner.subscription.fetch(10, 0.1)
+        assert not await runner.handle_together(messages)
+        assert await handled_count(unit) == 0  # the batch left nothing behind
+        for message in messages:
+            await runner.handle(message)
+        assert calls == ["first", "bad", "first", "bad", "bad", "bad", "last"]
+        assert await handled_count(unit) == 2
+        assert len(await dead_letters(unit)) == 1
+        async with unit.read() as conn:
+            effects = (
+                await conn.scalars(select(outbox.c.key).where(outbox.c.key.like("effect-%")))
+            ).all()
+        assert sorted(effects) == ["effect-first", "effect-last"]
 
 
 def test_envelopes_keep_their_time() -> None:
