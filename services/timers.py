@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from services import metrics
 from services.db import Tx, UnitOfWork
@@ -43,27 +43,31 @@ async def schedule(
 ) -> None:
     await cancel(tx, kind, key)
     await tx.conn.execute(
-        timers.insert().values(
-            service=tx.service,
-            kind=kind,
-            key=key,
-            due_at=due_at,
-            payload=orjson.dumps(payload or {}).decode(),
-            attempts=0,
-            created_at=tx.now(),
-        )
+        _INSERT,
+        {
+            "service": tx.service,
+            "kind": kind,
+            "key": key,
+            "due_at": due_at,
+            "payload": orjson.dumps(payload or {}).decode(),
+            "attempts": 0,
+            "created_at": tx.now(),
+        },
     )
 
 
 async def cancel(tx: Tx, kind: str, key: str) -> None:
-    await tx.conn.execute(
-        delete(timers).where(
-            timers.c.service == tx.service,
-            timers.c.kind == kind,
-            timers.c.key == key,
-            timers.c.fired_at.is_(None),
-        )
-    )
+    await tx.conn.execute(_CANCEL, {"service": tx.service, "kind": kind, "key": key})
+
+
+# Built once: scheduling is on every assignment's path.
+_INSERT = timers.insert()
+_CANCEL = delete(timers).where(
+    timers.c.service == bindparam("service"),
+    timers.c.kind == bindparam("kind"),
+    timers.c.key == bindparam("key"),
+    timers.c.fired_at.is_(None),
+)
 
 
 async def pending(tx: Tx, kind: str, key: str) -> Timer | None:
