@@ -5,6 +5,10 @@ leadfarm serve <service> [--host H] [--port P]       one service on Kafka + Post
 leadfarm migrate [--service NAME]                    bring the database schema up to date
 leadfarm topics create [--partitions N]              create the Kafka topics
 leadfarm contracts generate|check                    JSON Schemas and AsyncAPI
+leadfarm dlq list|show|replay                         dead letters (docs/operations.md)
+leadfarm lag                                          consumer lag per group and partition
+leadfarm replay --service S --since T                 rebuild a service's read models
+leadfarm bench [--runtime embedded|cluster|both]     the benchmark (docs/benchmarks.md)
 """
 
 from __future__ import annotations
@@ -15,13 +19,18 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import uvicorn
 
 from contracts.topics import SERVICES, ServiceName, all_topics
 from services.logs import configure_logging
+from services.ops import commands as ops_commands
+from services.ops.shutdown import serve_http
 from services.settings import Settings
+
+if TYPE_CHECKING:
+    from services.runtime import Runtime
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,7 +61,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     contracts = sub.add_parser("contracts", help="event contracts")
     contracts.add_argument("action", choices=["generate", "check"])
 
+    ops_commands.add_parsers(sub)
+
+    from bench import cli as bench_cli
+
+    bench_cli.add_arguments(
+        sub.add_parser("bench", help="benchmark both runtimes (docs/benchmarks.md)")
+    )
+
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        return bench_cli.run(args)
     overrides: dict[str, object] = {}
     for name in ("data_dir", "host", "port"):
         value = getattr(args, name, None)
@@ -73,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_migrate(settings, args.service, args.embedded))
     if args.command == "topics":
         return asyncio.run(_topics(settings, args.action, args.partitions))
+    if args.command in ops_commands.COMMANDS:
+        return ops_commands.run(args, settings)
     return _contracts(args.action)
 
 
@@ -94,9 +115,7 @@ def _up(settings: Settings) -> int:
                 flush=True,
             )
 
-    app = create_app(runtime, on_started=announce)
-    _run_http(app, settings)
-    return 0
+    return _run_http(create_app(runtime, on_started=announce), runtime, settings)
 
 
 def _serve(settings: Settings, service: ServiceName) -> int:
@@ -108,11 +127,11 @@ def _serve(settings: Settings, service: ServiceName) -> int:
     except ValueError as exc:
         print(f"leadfarm: {exc}", file=sys.stderr)
         return 2
-    _run_http(create_app(runtime), settings)
-    return 0
+    return _run_http(create_app(runtime), runtime, settings)
 
 
-def _run_http(app: object, settings: Settings) -> None:
+def _run_http(app: object, runtime: Runtime, settings: Settings) -> int:
+    """Serve until SIGTERM/SIGINT; 0 after a clean shutdown (services/ops/shutdown.py)."""
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=settings.http_host,
@@ -121,7 +140,7 @@ def _run_http(app: object, settings: Settings) -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
     )
-    uvicorn.Server(config).run()
+    return serve_http(runtime, config)
 
 
 async def _migrate(settings: Settings, service: str | None, embedded: bool) -> int:

@@ -16,6 +16,11 @@ HANDLER_SECONDS = Histogram(
 DEAD_LETTERS = Counter(
     "leadfarm_dead_letters_total", "Messages sent to a dead-letter topic", ["consumer", "topic"]
 )
+CONSUMER_LAG = Gauge(
+    "leadfarm_consumer_lag",
+    "Messages after a consumer's position, by partition (set every few seconds)",
+    ["consumer", "topic", "partition"],
+)
 EVENTS_PUBLISHED = Counter("leadfarm_events_published_total", "Outbox rows published", ["service"])
 OUTBOX_BACKLOG = Gauge("leadfarm_outbox_backlog", "Outbox rows not yet published", ["service"])
 OUTBOX_RELAY_FAILURES = Counter(

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import importlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import IO, Any, Literal
 
 from contracts.topics import SERVICES, ServiceName, all_topics
+from services import metrics
 from services.auth import KeyStore
 from services.bus.base import Bus
 from services.bus.embedded import EmbeddedBus
@@ -56,11 +59,16 @@ class Runtime:
     relays: list[OutboxRelay] = field(default_factory=list)
     timer_runners: dict[ServiceName, TimerRunner] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    stopped_cleanly: bool = True
+    """False when shutdown had to cancel work still running after the shutdown timeout."""
+    _lock: IO[str] | None = None
 
     async def start(self) -> None:
         settings = self.settings
         if self.database.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.mode == "embedded":
+            self._lock = _lock_data_dir(settings.data_dir)
         if settings.migrate_on_start:
             await upgrade(
                 self.database,
@@ -107,6 +115,10 @@ class Runtime:
                 self._spawn(timer_runner.run(), f"timers-{spec.name}")
             for index, worker in enumerate(spec.workers):
                 self._spawn(worker.run(), f"worker-{spec.name}-{index}")
+        if self.publisher is None:
+            # Embedded: a committed outbox row is published; nothing ever waits.
+            for spec in self.specs:
+                metrics.OUTBOX_BACKLOG.labels(spec.name).set(0)
         self.ready = True
         log.info(
             "leadfarm %s runtime started: %s", self.mode, ", ".join(s.name for s in self.specs)
@@ -135,6 +147,14 @@ class Runtime:
         )
         for task in late:
             task.cancel()
+        if late:
+            self.stopped_cleanly = False
+            log.error(
+                "shutdown: %s still running after LEADFARM_SHUTDOWN_TIMEOUT_S=%ss, cancelled "
+                "(uncommitted messages are delivered again on the next start)",
+                ", ".join(sorted(t.get_name() for t in late)),
+                self.settings.shutdown_timeout_s,
+            )
         for relay in self.relays:
             await relay.stop()
         for task in self._tasks:
@@ -145,6 +165,9 @@ class Runtime:
                 await task
         await self.bus.stop()
         await self.database.dispose()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
         log.info("leadfarm %s runtime stopped", self.mode)
 
     async def ensure_admin_key(self) -> str | None:
@@ -156,6 +179,20 @@ class Runtime:
             "bootstrap admin (printed once at first start)", "admin", None, self.clock.now()
         )
         return token
+
+
+def _lock_data_dir(data_dir: Path) -> IO[str] | None:
+    """Hold `<data-dir>/leadfarm.lock` while the embedded runtime runs, so that operations
+    that need it stopped (`leadfarm replay`) can tell. A second process on the same file is
+    not supported; it is logged, not refused, so a crashed holder never blocks a start."""
+    handle = (data_dir / "leadfarm.lock").open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log.error("another Leadfarm process is using %s; run only one per data directory", data_dir)
+        handle.close()
+        return None
+    return handle
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

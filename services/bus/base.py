@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,15 @@ class Subscription(Protocol):
 
     async def rewind(self, message: Message) -> None:
         """Deliver `message` (and what follows it) again on the next fetch."""
+        ...
+
+
+@runtime_checkable
+class ReportsLag(Protocol):
+    """A subscription that can say how far behind the end of the log it is."""
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> messages after this member's position."""
         ...
 
 

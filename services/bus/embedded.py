@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Sequence
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.bus.base import Message, Subscription
 from services.db import Database
@@ -63,6 +63,25 @@ class EmbeddedSubscription:
 
     async def stop(self) -> None:
         self.wake.set()
+
+    def seek(self, position: int) -> None:
+        """Read from after `position` next (replay); nothing is committed by this."""
+        self._cursor = position
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """Rows of each topic after this subscription's read position."""
+        if self._cursor is None:
+            return {}
+        async with self.database.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(outbox.c.topic, func.count())
+                    .where(outbox.c.id > self._cursor, outbox.c.topic.in_(self.topics))
+                    .group_by(outbox.c.topic)
+                )
+            ).all()
+        counts = {r[0]: int(r[1]) for r in rows}
+        return {(t, 0): counts.get(t, 0) for t in self.topics}
 
     async def fetch(self, max_records: int, timeout_s: float) -> list[Message]:
         messages = await self._read(max_records)

@@ -147,6 +147,17 @@ class KafkaSubscription:
             # commit and the inbox makes the repeats no-ops.
             log.warning("offset commit skipped after rebalance: %s", exc)
 
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """High watermark - position for each assigned partition the consumer has fetched."""
+        lags: dict[tuple[str, int], int] = {}
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = await self._consumer.position(tp)
+            lags[(tp.topic, tp.partition)] = max(highwater - position, 0)
+        return lags
+
     async def rewind(self, message: Message) -> None:
         tp = TopicPartition(message.topic, message.partition)
         if tp in self._consumer.assignment():

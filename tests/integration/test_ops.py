@@ -1,0 +1,182 @@
+"""Operating Leadfarm on both runtimes: dead letters (list, show, replay once), consumer
+lag, rebuilding audit's read models by replay, and the operations metrics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import text
+
+from contracts.events import LeadCaptured
+from contracts.topics import ServiceName
+from services.consumer import ConsumerRunner, Incoming
+from services.db import Tx
+from services.ops import dlq, lag, replay
+from services.runtime import Runtime, cluster_runtime, embedded_runtime
+from tests.backends import Backend, eventually
+
+LEAD = {
+    "email": "Ops.Person@Acme.example",
+    "phone": "+49 30 5550123",
+    "company": "Acme",
+    "country": "DE",
+    "source": "website",
+    "timeframe_days": 300,
+}
+CAPTURED = LeadCaptured.TYPE
+DEFERRED = "leadfarm.lead.deferred.v1"  # a 300-day timeframe: the qualifier defers
+
+
+def _runner(backend: Backend, service: ServiceName) -> ConsumerRunner:
+    group = f"{backend.settings.topic_namespace}.{service}"
+    return next(c for c in backend.runtimes[service].consumers if c.group == group)
+
+
+def _distinct(backend: Backend) -> list[Runtime]:
+    return list({id(r): r for r in backend.runtimes.values()}.values())
+
+
+async def test_a_dead_letter_is_listed_shown_redacted_and_replayed_once(backend: Backend) -> None:
+    broken = {"on": True}
+    audit = _runner(backend, "audit")
+    original = audit.handlers[LeadCaptured]
+
+    async def failing(tx: Tx, event: Incoming[Any]) -> None:
+        if broken["on"] and event.data.lead.email == str(LEAD["email"]).lower():
+            raise RuntimeError("audit cannot take this lead today")
+        await original(tx, event)
+
+    audit.handlers = {**audit.handlers, LeadCaptured: failing}
+    runtime = backend.runtimes["audit"]
+    lead_id = await backend.post_lead(**LEAD)
+
+    async def dead() -> list[dlq.DeadLetter] | None:
+        letters = await dlq.list_dead_letters(runtime, "audit")
+        return [lt for lt in letters if lt.event_type == CAPTURED] or None
+
+    [letter] = await eventually(dead)
+    assert letter.status == "pending"
+    assert letter.consumer.endswith(".audit")
+    assert "audit cannot take this lead today" in letter.error
+    assert letter.original_topic == backend.topic("ingest")
+    assert CAPTURED not in {e["type"] for e in await backend.timeline(lead_id)}
+
+    shown = orjson.dumps(letter.envelope()).decode()
+    assert "ops.person@acme.example" not in shown.lower()
+    assert "5550123" not in shown
+    assert letter.envelope(unredacted=True)["record"]["data"]["lead"]["email"] == (
+        "ops.person@acme.example"
+    )
+
+    broken["on"] = False
+    assert await dlq.replay_dead_letter(runtime, letter) == "replayed"
+    # The same entry again, even from a stale listing: refused, never sent twice.
+    assert await dlq.replay_dead_letter(runtime, letter) == "already replayed"
+    await backend.timeline_with(lead_id, CAPTURED, timeout=20)
+
+    async def handled() -> dlq.DeadLetter | None:
+        found = await dlq.get_dead_letter(runtime, "audit", str(letter.id))
+        return found if found is not None and found.status == "handled" else None
+
+    again = await eventually(handled)
+    assert again.replayed_at is not None
+    assert await dlq.replay_dead_letter(runtime, again) == "already handled"
+    # The other consumers of the topic had handled the event: the replay is a no-op there.
+    types = [e["type"] for e in await backend.timeline(lead_id)]
+    assert types.count(CAPTURED) == 1
+    assert types.count(DEFERRED) == 1
+
+
+async def test_lag_per_group_and_partition_and_the_metrics(backend: Backend) -> None:
+    lead_id = await backend.post_lead(**LEAD)
+    await backend.timeline_with(lead_id, DEFERRED, timeout=20)
+    runtimes = _distinct(backend)
+    namespace = backend.settings.topic_namespace
+
+    async def caught_up() -> list[lag.PartitionLag] | None:
+        rows = await lag.consumer_lag(runtimes)
+        audit = [r for r in rows if r.group == f"{namespace}.audit"]
+        return rows if audit and all(r.lag == 0 for r in rows) else None
+
+    rows = await eventually(caught_up)
+    groups = {r.group for r in rows}
+    assert {f"{namespace}.{s}" for s in ("qualifier", "router", "nurture", "audit")} <= groups
+    ingest_topic = [
+        r for r in rows if r.group == f"{namespace}.audit" and r.topic.endswith("ingest")
+    ]
+    assert ingest_topic
+    assert sum(r.end for r in ingest_topic) > 0
+    assert all(r.committed is not None for r in ingest_topic if r.end > 0)
+
+    metrics = (await backend.client("audit").get("/metrics")).text
+    for name in (
+        "leadfarm_consumer_lag{",
+        "leadfarm_handler_seconds_bucket{",
+        "# TYPE leadfarm_dead_letters_total counter",
+        "leadfarm_outbox_backlog{",
+        "# TYPE leadfarm_router_sla_total counter",
+        "# TYPE leadfarm_outbox_relay_failures_total counter",
+    ):
+        assert name in metrics, name
+
+
+async def test_replay_rebuilds_audits_lost_rows_and_refuses_what_is_not_a_projection(
+    backend: Backend,
+) -> None:
+    lead_id = await backend.post_lead(**LEAD)
+    await backend.timeline_with(lead_id, CAPTURED, DEFERRED, timeout=20)
+    runtime = backend.runtimes["audit"]
+    with pytest.raises(replay.ReplayRefused, match="stop audit first"):
+        await replay.replay(runtime, "audit", datetime.now(UTC) - timedelta(hours=1))
+    with pytest.raises(replay.ReplayRefused, match="router cannot be replayed"):
+        await replay.replay(backend.runtimes["router"], "router", datetime.now(UTC))
+
+    await runtime.stop()  # the service must be stopped; the fixture's stop is idempotent
+    ops = (
+        embedded_runtime(backend.settings)
+        if runtime.mode == "embedded"
+        else cluster_runtime(backend.settings, "audit")
+    )
+    try:
+        before = await _audit_rows(ops, lead_id)
+        assert before[0] >= 2
+        assert before[1] == 1
+        async with ops.units["audit"].transaction() as tx:  # lose the lead's rows
+            await tx.conn.execute(
+                text("DELETE FROM audit_events WHERE lead_id = :id"), {"id": lead_id}
+            )
+            await tx.conn.execute(
+                text("DELETE FROM audit_leads WHERE lead_id = :id"), {"id": lead_id}
+            )
+        assert await _audit_rows(ops, lead_id) == (0, 0, None)
+
+        report = await replay.replay(ops, "audit", datetime.now(UTC) - timedelta(hours=1))
+        assert report.failed == 0
+        assert report.applied >= before[0]
+        # Back, with anything said about the lead after audit stopped (nurture's, say).
+        rebuilt = await _audit_rows(ops, lead_id)
+        assert rebuilt[0] >= before[0]
+        assert rebuilt[1:] == before[1:]
+
+        # Replaying again changes nothing: the archive keeps each event once.
+        await replay.replay(ops, "audit", datetime.now(UTC) - timedelta(hours=1))
+        assert await _audit_rows(ops, lead_id) == rebuilt
+    finally:
+        await ops.database.dispose()
+
+
+async def _audit_rows(runtime: Runtime, lead_id: str) -> tuple[int, int, Any]:
+    async with runtime.units["audit"].read() as conn:
+        events = await conn.scalar(
+            text("SELECT count(*) FROM audit_events WHERE lead_id = :id"), {"id": lead_id}
+        )
+        leads = await conn.scalar(
+            text("SELECT count(*) FROM audit_leads WHERE lead_id = :id"), {"id": lead_id}
+        )
+        stage = await conn.scalar(
+            text("SELECT captured_at FROM audit_leads WHERE lead_id = :id"), {"id": lead_id}
+        )
+    return int(events or 0), int(leads or 0), stage
