@@ -4,6 +4,7 @@ and the read side."""
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
@@ -21,7 +22,19 @@ from ingest.providers.base import (
 )
 from ingest.ratelimit import RateLimiter, retry_after
 from ingest.schemas import BatchIn, BatchItem, BatchOut, DeliveryOut, LeadAccepted, LeadIn, LeadOut
-from ingest.sources import InvalidSource, SourceCatalog, SourceIn, SourceOut, masked, to_source
+from ingest.sources import (
+    InvalidSource,
+    SecretRetireIn,
+    SecretRotateIn,
+    SourceCatalog,
+    SourceIn,
+    SourceOut,
+    masked,
+    retired,
+    rotated,
+    to_source,
+    unexpired,
+)
 from services.auth import AdminKey, IngestOrRepKey, ManagerKey, Principal
 from services.db import Tx, UnitOfWork
 from services.problems import Problem, field_error
@@ -129,7 +142,7 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
         """The provider's verification request (Meta's hub.challenge, LinkedIn's
         challengeCode)."""
         source, provider = await _source(name)
-        inbound = await _inbound(request, b"")
+        inbound = await _inbound(request, b"", unit.clock.now())
         try:
             reply = provider.handshake(inbound, source)
         except Forbidden as exc:
@@ -161,7 +174,7 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
                 f"Provider {provider.name} posts {' or '.join(provider.content_types)}, "
                 f"not {media or 'no content type'}.",
             )
-        inbound = await _inbound(request, await request.body())
+        inbound = await _inbound(request, await request.body(), unit.clock.now())
         try:
             provider.verify(inbound, source)
         except Unauthorized as exc:
@@ -182,7 +195,19 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
             metrics.REJECTIONS.labels(name, "honeypot").inc()
             return _reply(provider.acknowledge(inbound, source, parsed))
         traceparent = request.headers.get("traceparent")
+        guard = provider.replay_guard(inbound, source)
         async with unit.transaction() as tx:
+            # Recorded with what the delivery stored: a delivery that failed may be re-sent.
+            if guard is not None and not await repository.remember_signature(
+                tx, name, guard.signature, inbound.received_at + timedelta(seconds=guard.window_s)
+            ):
+                metrics.REJECTIONS.labels(name, "replayed").inc()
+                raise Problem(
+                    409,
+                    f"The webhook was refused: this signed delivery ({guard.header}) was "
+                    f"already received and stored; a copy is refused for {guard.window_s} s. "
+                    "A provider's retry is signed anew and accepted.",
+                )
             for index, raw in enumerate(parsed.leads):
                 try:
                     outcome = await service.accept_raw(tx, source, raw, traceparent)
@@ -240,6 +265,51 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
             response.status_code = 201
         return masked(stored.source, "api", stored.created_at, stored.updated_at)
 
+    @router.post("/sources/{name}/secret:rotate", response_model=SourceOut)
+    async def rotate_secret(name: str, body: SecretRotateIn, _: AdminKey) -> SourceOut:
+        """Give a secret a new value. The value it replaces keeps verifying for `overlap_s`
+        seconds (default a day), so the provider can be switched over without losing a
+        webhook; then it stops, or at once with `secret:retire`."""
+        async with unit.transaction() as tx:
+            stored = await _stored_source(tx, name, body.secret)
+            until = {k: v for k, v in stored.previous_until.items() if k != body.secret}
+            source = rotated(stored.source, body.secret, body.value)
+            if len(source.secret_values(body.secret)) > 1 and body.overlap_s > 0:
+                until[body.secret] = tx.now() + timedelta(seconds=body.overlap_s)
+            else:
+                source = retired(source, body.secret)
+            stored = await repository.put_source(tx, source, until)
+        return masked(stored.source, "api", stored.created_at, stored.updated_at, until)
+
+    @router.post("/sources/{name}/secret:retire", response_model=SourceOut)
+    async def retire_secret(name: str, body: SecretRetireIn, _: AdminKey) -> SourceOut:
+        """Stop the previous value of a rotated secret verifying now."""
+        async with unit.transaction() as tx:
+            stored = await _stored_source(tx, name, body.secret)
+            until = {k: v for k, v in stored.previous_until.items() if k != body.secret}
+            source = retired(stored.source, body.secret)
+            stored = await repository.put_source(tx, source, until)
+        return masked(stored.source, "api", stored.created_at, stored.updated_at, until)
+
+    async def _stored_source(tx: Tx, name: str, secret: str) -> repository.StoredSource:
+        if name in catalog.from_env:
+            raise Problem(
+                409,
+                f"Source {name!r} is defined in the environment "
+                "(LEADFARM_INGEST_SOURCES); rotate its secret there.",
+            )
+        stored = await repository.get_source(tx, name)
+        if stored is None:
+            raise Problem(404, f"There is no source named {name!r}.")
+        if not stored.source.secret_values(secret):
+            names = ", ".join(sorted(stored.source.secrets)) or "none"
+            raise Problem(
+                422,
+                f"Source {name!r} has no secret {secret!r} (its secrets: {names}).",
+                errors=[field_error("secret", "not a secret of this source")],
+            )
+        return stored
+
     @router.get("/sources/{name}", response_model=SourceOut)
     async def get_source(name: str, _: AdminKey) -> SourceOut:
         if name in catalog.from_env:
@@ -248,15 +318,23 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
             stored = await repository.get_source(conn, name)
         if stored is None:
             raise Problem(404, f"There is no source named {name!r}.")
-        return masked(stored.source, "api", stored.created_at, stored.updated_at)
+        current = unexpired(stored.source, stored.previous_until, unit.clock.now())
+        return masked(current, "api", stored.created_at, stored.updated_at, stored.previous_until)
 
     @router.get("/sources", response_model=list[SourceOut])
     async def list_sources(_: AdminKey) -> list[SourceOut]:
         async with unit.read() as conn:
             stored = await repository.list_sources(conn)
+        now = unit.clock.now()
         out = [masked(s, "environment") for s in catalog.from_env.values()]
         return out + [
-            masked(s.source, "api", s.created_at, s.updated_at)
+            masked(
+                unexpired(s.source, s.previous_until, now),
+                "api",
+                s.created_at,
+                s.updated_at,
+                s.previous_until,
+            )
             for s in stored
             if s.source.name not in catalog.from_env
         ]
@@ -366,9 +444,7 @@ def _invalid(exc: ValidationError, prefix: str) -> Problem:
     return Problem(422, f"The request has invalid fields. {summary}", errors=errors)
 
 
-async def _inbound(request: Request, body: bytes) -> WebhookRequest:
-    from datetime import UTC, datetime
-
+async def _inbound(request: Request, body: bytes, received_at: datetime) -> WebhookRequest:
     return WebhookRequest(
         method=request.method,
         url=str(request.url),
@@ -376,7 +452,7 @@ async def _inbound(request: Request, body: bytes) -> WebhookRequest:
         query=dict(request.query_params),
         body=body,
         content_type=_media_type(request),
-        received_at=datetime.now(UTC),
+        received_at=received_at,
     )
 
 

@@ -60,7 +60,20 @@ sources = Table(
     Column("campaign", String(200), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Secret name -> when its previous value (during a rotation) stops verifying (ISO 8601).
+    Column("secrets_previous_until", Json, nullable=True),
 )
+
+# Signed webhook deliveries seen, for providers whose signature covers a timestamp: a copy
+# of one is refused until `expires_at` (after which its timestamp is too old anyway).
+webhook_replays = Table(
+    "ingest_webhook_replays",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("signature", String(64), primary_key=True),  # SHA-256 of the signature header
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+Index("ix_ingest_webhook_replays_expires", webhook_replays.c.expires_at)
 
 idempotency = Table(
     "ingest_idempotency",
@@ -70,4 +83,14 @@ idempotency = Table(
     Column("status_code", Integer, nullable=False),
     Column("response", Json, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Tombstones: leads erased on request (`person.erasure_requested`). Events about them that
+# arrive later are ignored, so they cannot bring the person's data back.
+erased = Table(
+    "ingest_erased",
+    metadata,
+    Column("lead_id", String(64), primary_key=True),
+    Column("erasure_id", String(64), nullable=False),
+    Column("erased_at", UTCDateTime, nullable=False),
 )

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Text, cast, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from contracts.events import LeadProfile
-from ingest.models import deliveries, idempotency, leads, sources
+from ingest.models import deliveries, erased, idempotency, leads, sources, webhook_replays
 from ingest.providers.base import Source
 from ingest.schemas import DeliveryOut, LeadOut
+from services import erasure
 from services.db import ReadConn, Tx
 
 
@@ -236,9 +240,12 @@ class StoredSource:
     source: Source
     created_at: datetime
     updated_at: datetime
+    # Secret name -> when the previous value of a rotated secret stops verifying.
+    previous_until: Mapping[str, datetime] = field(default_factory=dict)
 
 
 def _source(row: Any) -> StoredSource:
+    previous = {k: datetime.fromisoformat(v) for k, v in (row.secrets_previous_until or {}).items()}
     return StoredSource(
         Source(
             name=row.name,
@@ -251,6 +258,7 @@ def _source(row: Any) -> StoredSource:
         ),
         row.created_at,
         row.updated_at,
+        previous,
     )
 
 
@@ -266,11 +274,17 @@ async def list_sources(conn: ReadConn) -> list[StoredSource]:
     ]
 
 
-async def put_source(tx: Tx, source: Source) -> StoredSource:
+async def put_source(
+    tx: Tx, source: Source, previous_until: Mapping[str, datetime] | None = None
+) -> StoredSource:
+    """Create or replace a source; `previous_until` says when the previous value of each
+    rotated secret expires (none: every value given stays valid)."""
     now = tx.now()
+    until = dict(previous_until or {})
     values = {
         "provider": source.provider,
         "secrets": {k: list(v) for k, v in source.secrets.items()},
+        "secrets_previous_until": {k: v.isoformat() for k, v in until.items()},
         "settings": dict(source.settings),
         "api_base_url": source.api_base_url,
         "source_class": source.source_class,
@@ -280,9 +294,34 @@ async def put_source(tx: Tx, source: Source) -> StoredSource:
     existing = await get_source(tx, source.name)
     if existing is None:
         await tx.conn.execute(sources.insert().values(name=source.name, created_at=now, **values))
-        return StoredSource(source, now, now)
+        return StoredSource(source, now, now, until)
     await tx.conn.execute(update(sources).where(sources.c.name == source.name).values(**values))
-    return StoredSource(source, existing.created_at, now)
+    return StoredSource(source, existing.created_at, now, until)
+
+
+# --- replay protection --------------------------------------------------------------------
+
+
+async def remember_signature(tx: Tx, source: str, signature: str, expires_at: datetime) -> bool:
+    """Record a signed delivery; False when the same signature was recorded and has not
+    expired (a replay). Expired entries of the source are purged on the way."""
+    digest = hashlib.sha256(signature.encode()).hexdigest()
+    now = tx.now()
+    await tx.conn.execute(
+        delete(webhook_replays).where(
+            webhook_replays.c.source == source, webhook_replays.c.expires_at <= now
+        )
+    )
+    try:
+        async with tx.conn.begin_nested():
+            await tx.conn.execute(
+                webhook_replays.insert().values(
+                    source=source, signature=digest, expires_at=expires_at
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
 
 
 # --- idempotency keys ---------------------------------------------------------------------
@@ -305,3 +344,67 @@ async def remember_response(
             created_at=tx.now(),
         )
     )
+
+
+# --- erasure ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryText:
+    id: str
+    payload: Any
+    reason: str | None
+    last_error: str | None
+
+
+async def lead_profile_json(tx: Tx, lead_id: str) -> dict[str, Any] | None:
+    row = (await tx.conn.execute(select(leads.c.profile).where(leads.c.id == lead_id))).first()
+    return dict(row.profile) if row is not None else None
+
+
+async def anonymise_lead(tx: Tx, lead_id: str, profile: dict[str, Any]) -> int:
+    """Keep the lead's row (its id, source and times) without its email, phone or profile's
+    personal fields: nothing can match the person again."""
+    result = await tx.conn.execute(
+        update(leads)
+        .where(leads.c.id == lead_id)
+        .values(email=None, phone=None, profile=profile, updated_at=tx.now())
+    )
+    return int(result.rowcount)
+
+
+async def delivery_texts(tx: Tx, lead_id: str) -> list[DeliveryText]:
+    rows = await tx.conn.execute(
+        select(
+            deliveries.c.id, deliveries.c.payload, deliveries.c.reason, deliveries.c.last_error
+        ).where(deliveries.c.lead_id == lead_id)
+    )
+    return [DeliveryText(r.id, r.payload, r.reason, r.last_error) for r in rows]
+
+
+async def erase_delivery(
+    tx: Tx, delivery_id: str, reason: str | None, last_error: str | None
+) -> None:
+    """Drop a delivery's raw fields and the provider's lead id (a re-sent delivery is then a
+    new lead); its status, source and times stay."""
+    await tx.conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(payload=None, external_id=None, reason=reason, last_error=last_error)
+    )
+
+
+async def forget_idempotency(tx: Tx, lead_id: str) -> int:
+    """Delete the remembered answers that name the lead (a retry then makes a new lead)."""
+    result = await tx.conn.execute(
+        delete(idempotency).where(cast(idempotency.c.response, Text).contains(lead_id))
+    )
+    return int(result.rowcount)
+
+
+async def is_erased(tx: Tx, lead_id: str) -> bool:
+    return await erasure.tombstoned(tx, erased, lead_id)
+
+
+async def put_tombstone(tx: Tx, lead_id: str, erasure_id: str) -> None:
+    await erasure.put_tombstone(tx, erased, lead_id, erasure_id)

@@ -1,9 +1,15 @@
 """Sources: named configurations of one provider each, set through the API or the
 environment. Secrets are validated against what the provider needs, stored, and never
-shown again: reads mask them."""
+shown again: reads mask them.
+
+Rotation: a secret holds its current value and, during a rotation, the previous one (both
+verify). `secret:rotate` makes the current value the previous one until an expiry;
+`secret:retire` drops it at once; after its expiry `SourceCatalog.lookup` leaves it out, so
+it stops verifying without anyone touching the source."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -49,10 +55,33 @@ class SourceOut(BaseModel):
     api_base_url: str | None
     source_class: SourceClass
     campaign: str | None
+    previous_secret_valid_until: dict[str, datetime] = Field(
+        default_factory=dict,
+        description="Secrets being rotated: when the previous value stops verifying",
+    )
     origin: str = Field(description="api, or environment (read-only here)")
     webhook_path: str
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+class SecretRotateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secret: str = Field(min_length=1, max_length=100, description="The secret's name")
+    value: str = Field(min_length=1, max_length=4000, description="The new value")
+    overlap_s: int = Field(
+        86_400,
+        ge=0,
+        le=30 * 86_400,
+        description="How long the value being replaced keeps verifying (0: not at all)",
+    )
+
+
+class SecretRetireIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secret: str = Field(min_length=1, max_length=100, description="The secret's name")
 
 
 class InvalidSource(ValueError):
@@ -112,8 +141,39 @@ def from_environment(configured: dict[str, dict[str, Any]]) -> dict[str, Source]
     return out
 
 
+def rotated(source: Source, secret: str, value: str) -> Source:
+    """The source with `value` as the secret's current value and the old current value kept
+    as the previous one (an older previous value is dropped)."""
+    current = source.secret_values(secret)[-1:]
+    values = (*current, value) if current and current[0] != value else (value,)
+    return _with_secret(source, secret, values)
+
+
+def retired(source: Source, secret: str) -> Source:
+    """The source without the previous value of `secret`."""
+    return _with_secret(source, secret, source.secret_values(secret)[-1:])
+
+
+def unexpired(source: Source, previous_until: Mapping[str, datetime], now: datetime) -> Source:
+    """The source as it verifies at `now`: previous values past their expiry left out."""
+    for secret, until in previous_until.items():
+        if until <= now and len(source.secret_values(secret)) > 1:
+            source = retired(source, secret)
+    return source
+
+
+def _with_secret(source: Source, secret: str, values: tuple[str, ...]) -> Source:
+    from dataclasses import replace
+
+    return replace(source, secrets={**source.secrets, secret: values})
+
+
 def masked(
-    source: Source, origin: str, created: datetime | None = None, updated: datetime | None = None
+    source: Source,
+    origin: str,
+    created: datetime | None = None,
+    updated: datetime | None = None,
+    previous_until: Mapping[str, datetime] | None = None,
 ) -> SourceOut:
     return SourceOut(
         name=source.name,
@@ -123,6 +183,9 @@ def masked(
         api_base_url=source.api_base_url,
         source_class=source.source_class,
         campaign=source.campaign,
+        previous_secret_valid_until={
+            k: v for k, v in (previous_until or {}).items() if len(source.secret_values(k)) > 1
+        },
         origin=origin,
         webhook_path=f"/ingest/v1/webhooks/{source.name}",
         created_at=created,
@@ -144,4 +207,6 @@ class SourceCatalog:
 
         async with self.unit.read() as conn:
             stored = await repository.get_source(conn, name)
-        return stored.source if stored else None
+        if stored is None:
+            return None
+        return unexpired(stored.source, stored.previous_until, self.unit.clock.now())

@@ -1,5 +1,8 @@
 """The HTTP app factory: a runtime's services' routes plus /healthz, /readyz, /metrics,
-the admin key API, problem+json errors, request metrics and request ids."""
+the admin key API, problem+json errors, request metrics and request ids; security headers
+on every response, CORS (closed unless `LEADFARM_CORS_ORIGINS` lists origins) and a rate
+limit per API key (`LEADFARM_API_RATE_LIMIT_PER_SECOND`, `LEADFARM_API_RATE_LIMIT_BURST`).
+"""
 
 from __future__ import annotations
 
@@ -9,19 +12,88 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services import metrics
-from services.auth import admin_router
+from services.auth import KeyRateLimiter, admin_router
 from services.bodylimit import BodyLimitMiddleware
 from services.logs import request_id_var
 from services.problems import Problem, install_problem_handlers, problem_response
 from services.runtime import Runtime
 
 
+class HttpSettings(BaseSettings):
+    """The HTTP edge's settings (LEADFARM_*), read when an app is created."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADFARM_", extra="ignore")
+
+    cors_origins: str = ""
+    """Comma-separated origins allowed to call the API from a browser (e.g.
+    `https://crm.example.com`). Empty (the default): no CORS headers, so browsers refuse
+    cross-origin calls. `*` is refused: the API is authenticated."""
+    api_rate_limit_per_second: float = Field(50.0, gt=0)
+    """Requests per second allowed per API key (per process), after the burst."""
+    api_rate_limit_burst: int = Field(500, ge=1)
+
+    def origins(self) -> list[str]:
+        found = [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+        if "*" in found:
+            raise ValueError("LEADFARM_CORS_ORIGINS: list origins; '*' is not allowed")
+        return found
+
+
+# Sent on every response. The API answers JSON only, so its policy forbids everything; the
+# dashboard sets its own (audit/dashboard.py) and FastAPI's /docs pages, which load Swagger
+# UI from a CDN with an inline script, keep none.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+)
+NO_CSP_PATHS = ("/docs", "/redoc")
+
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers to every HTTP response, without overriding those a route
+    set itself. `Cache-Control: no-store` unless the route chose a caching policy: API
+    answers carry personal data and must not be kept by browsers or proxies."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                added = list(SECURITY_HEADERS)
+                if not path.startswith(NO_CSP_PATHS):
+                    added.append((b"content-security-policy", API_CSP.encode()))
+                added.append((b"cache-control", b"no-store"))
+                headers += [(n, v) for n, v in added if n not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(
     runtime: Runtime, on_started: Callable[[], Awaitable[None]] | None = None
 ) -> FastAPI:
+    http_settings = HttpSettings()
+    origins = http_settings.origins()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
@@ -41,6 +113,9 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.key_store = runtime.key_store
+    app.state.key_limiter = KeyRateLimiter(
+        http_settings.api_rate_limit_per_second, http_settings.api_rate_limit_burst
+    )
     install_problem_handlers(app)
     app.include_router(_health_router(runtime))
     app.include_router(admin_router())
@@ -65,6 +140,17 @@ def create_app(
         metrics.HTTP_SECONDS.labels(path).observe(time.perf_counter() - started)
         return response
 
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+            expose_headers=["Retry-After", "X-Request-Id"],
+            allow_credentials=False,
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: covers 413s and preflights
     return app
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -133,15 +134,42 @@ class KeyStore:
         return found is not None
 
 
+class KeyRateLimiter:
+    """A token bucket per API key, in this process: `per_second` sustained after a burst of
+    `burst` requests. Authentication failures are not counted here (they never get a key)."""
+
+    def __init__(self, per_second: float, burst: int) -> None:
+        self.per_second = per_second
+        self.burst = burst
+        self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, last refill)
+
+    def take(self, key_id: str) -> float:
+        """0 when allowed; otherwise the seconds to wait before the next request."""
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key_id, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.per_second)
+        if tokens >= 1:
+            self._buckets[key_id] = (tokens - 1, now)
+            return 0.0
+        self._buckets[key_id] = (tokens, now)
+        return (1 - tokens) / self.per_second
+
+
 # Declares the scheme in OpenAPI; the token itself is checked by `require`.
 _bearer = HTTPBearer(auto_error=False, description="A Leadfarm API key: lf_<id>_<secret>")
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
+SCOPES_ATTRIBUTE = "leadfarm_scopes"
+"""Set on every dependency `require` makes: the scopes a route admits, so a test can walk
+every route and check that each declares one (tests/integration/test_route_scopes.py)."""
+
+
 def require(
     *scopes: Scope,
 ) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[Principal]]:
-    """A dependency admitting keys whose scope covers any of `scopes`."""
+    """A dependency admitting keys whose scope covers any of `scopes`. A key over its rate
+    limit (`app.state.key_limiter`, when the app has one) is answered 429."""
 
     async def dependency(request: Request, credentials: BearerCredentials) -> Principal:
         token = credentials.credentials.strip() if credentials else None
@@ -165,8 +193,18 @@ def require(
                 f"This route needs a key with scope {' or '.join(scopes)}; "
                 f"yours has scope {principal.scope}.",
             )
+        limiter: KeyRateLimiter | None = getattr(request.app.state, "key_limiter", None)
+        wait = limiter.take(principal.key_id) if limiter is not None else 0.0
+        if wait:
+            seconds = str(max(1, math.ceil(wait)))
+            raise Problem(
+                429,
+                f"Too many requests with this API key; retry after {seconds} s.",
+                headers={"Retry-After": seconds},
+            )
         return principal
 
+    setattr(dependency, SCOPES_ATTRIBUTE, scopes)
     return dependency
 
 

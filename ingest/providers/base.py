@@ -100,6 +100,18 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class ReplayGuard:
+    """How to recognise a copy of a signed delivery, for providers whose signature covers a
+    timestamp: the signature itself identifies the delivery (a genuine retry is signed anew
+    with a new timestamp), and a copy must be refused for `window_s` after receipt (after
+    that its timestamp is too old and the freshness check refuses it)."""
+
+    signature: str
+    header: str  # the header that carried it, named in the refusal
+    window_s: int
+
+
+@dataclass(frozen=True)
 class Parsed:
     """What one webhook delivery carried."""
 
@@ -167,6 +179,12 @@ class Provider(ABC):
     def parse(self, request: WebhookRequest, source: Source) -> Parsed:
         """What the delivery carried. Raise BadPayload when it is not the provider's format."""
 
+    def replay_guard(self, request: WebhookRequest, source: Source) -> ReplayGuard | None:
+        """For a verified request whose signature covers a timestamp: what identifies it, so
+        that a re-sent copy is refused. None (the default) when the provider signs no time:
+        a copy then only re-delivers leads that ingest's idempotency already absorbs."""
+        return None
+
     def acknowledge(self, request: WebhookRequest, source: Source, parsed: Parsed) -> Reply:
         """The success answer, once everything in the delivery is stored."""
         return Reply()
@@ -212,6 +230,15 @@ def require_signature(candidate: str | None, expected: Iterable[str], what: str)
         raise Unauthorized(f"the {what} is missing")
     if not matches_any(candidate, expected):
         raise Unauthorized(f"the {what} does not match")
+
+
+DEFAULT_MAX_CLOCK_SKEW_S = 300
+
+
+def max_clock_skew_s(source: Source) -> int:
+    """The tolerance window of a source whose provider signs a timestamp (the source's
+    `max_clock_skew_s` setting, default 5 minutes)."""
+    return int(source.settings.get("max_clock_skew_s") or DEFAULT_MAX_CLOCK_SKEW_S)
 
 
 def require_fresh(timestamp: str, received_at: datetime, max_skew_s: int, header: str) -> None:

@@ -35,6 +35,7 @@ from ingest.providers.base import (
     Parsed,
     Provider,
     RawLead,
+    ReplayGuard,
     Source,
     Unauthorized,
     Unusable,
@@ -42,6 +43,7 @@ from ingest.providers.base import (
     hmac_b64,
     json_body,
     matches_any,
+    max_clock_skew_s,
     require_fresh,
 )
 
@@ -135,7 +137,7 @@ class HubSpotProvider(Provider):
         require_fresh(
             timestamp,
             request.received_at,
-            int(source.settings.get("max_clock_skew_s") or 300),
+            max_clock_skew_s(source),
             "X-HubSpot-Request-Timestamp",
         )
         uri = signed_uri(request.url, source.settings.get("public_base_url"))
@@ -147,6 +149,12 @@ class HubSpotProvider(Provider):
                 f"{request.method.upper()} {uri}); check that client_secret is the app's client "
                 "secret and, behind a proxy, set settings.public_base_url to the URL HubSpot calls"
             )
+
+    def replay_guard(self, request: WebhookRequest, source: Source) -> ReplayGuard:
+        """The signature covers X-HubSpot-Request-Timestamp: a copy of a delivery is refused
+        for twice the tolerance window (a timestamp may be that early or late)."""
+        signature = (request.header("x-hubspot-signature-v3") or "").strip()
+        return ReplayGuard(signature, "X-HubSpot-Signature-v3", 2 * max_clock_skew_s(source))
 
     # --- parse -------------------------------------------------------------------------
 

@@ -24,12 +24,14 @@ from ingest.providers.base import (
     Parsed,
     Provider,
     RawLead,
+    ReplayGuard,
     Source,
     Unauthorized,
     WebhookRequest,
     hmac_hex,
     json_body,
     matches_any,
+    max_clock_skew_s,
     require_fresh,
 )
 
@@ -71,7 +73,7 @@ class WebflowProvider(Provider):
         require_fresh(
             timestamp,
             request.received_at,
-            int(source.settings.get("max_clock_skew_s") or 300),
+            max_clock_skew_s(source),
             "x-webflow-timestamp",
         )
         message = f"{int(timestamp)}:".encode() + request.body
@@ -82,6 +84,12 @@ class WebflowProvider(Provider):
                 "OAuth app's client secret, or the secretKey Webflow returned when the webhook "
                 "was created with a site token"
             )
+
+    def replay_guard(self, request: WebhookRequest, source: Source) -> ReplayGuard:
+        """The signature covers x-webflow-timestamp: a copy of a delivery is refused
+        for twice the tolerance window (a timestamp may be that early or late)."""
+        signature = (request.header("x-webflow-signature") or "").strip().lower()
+        return ReplayGuard(signature, "x-webflow-signature", 2 * max_clock_skew_s(source))
 
     def parse(self, request: WebhookRequest, source: Source) -> Parsed:
         body = json_body(request)

@@ -1,0 +1,30 @@
+"""ingest: erasure tombstones.
+
+Revision ID: ingest_0003
+Revises: ingest_0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from services.migrate import target_schema
+from services.sqltypes import UTCDateTime
+
+revision = "ingest_0003"
+down_revision = "ingest_0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "ingest_erased",
+        sa.Column("lead_id", sa.String(64), primary_key=True),
+        sa.Column("erasure_id", sa.String(64), nullable=False),
+        sa.Column("erased_at", UTCDateTime, nullable=False),
+        schema=target_schema(),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("ingest_erased", schema=target_schema())
