@@ -140,13 +140,34 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
 
     @router.post("/erasures", status_code=201, response_model=ErasureOut)
     async def erase(body: ErasureIn, principal: AdminKey) -> ErasureOut:
-        """Erase a person's data from audit: archived events about the lead are redacted
-        (contact details, names, company, free text, and those values wherever other fields
-        echo them) and audit comments dropped. Counts, stages, times and amounts stay, so
-        every metric is unchanged. Events that arrive later are stored redacted."""
+        """Erase a person (the lead and everything merged into it) from every service.
+
+        Audit erases its own store in this request: archived events about the lead are
+        redacted (contact details, names, company, free text, and those values wherever
+        other fields echo them) and audit comments dropped. Counts, stages, times and
+        amounts stay, so every metric is unchanged. Events that arrive later are stored
+        redacted. In the same transaction audit says `person.erasure_requested`; ingest,
+        the qualifier, the router and nurture each erase or anonymise the person in their
+        own store (their outbox rows included), keep a tombstone so late events cannot bring
+        the data back, and confirm with `<service>.erasure_completed`. Follow the progress
+        with `GET /audit/v1/erasures/{id}`. Asking again re-sends the request under the
+        same id. A later lead from the same person is a new lead: nothing that identifies
+        them is kept (nurture keeps only a hash of the address on its suppression list).
+        Events already on Kafka cannot be rewritten; they age out with the topics'
+        retention."""
         async with unit.transaction() as tx:
-            erasure = await audit.erase(tx, body.lead_id, principal.key_id)
-        return ErasureOut.model_validate(erasure.__dict__)
+            return await audit.erase(tx, body.lead_id, principal.key_id)
+
+    @router.get("/erasures/{erasure_id}", response_model=ErasureOut)
+    async def erasure_progress(erasure_id: str, _: AdminKey) -> ErasureOut:
+        """An erasure's progress: which services have confirmed it (`confirmations`), which
+        have not yet (`pending`), and whether it is `complete`. Takes the erasure's id (or
+        the lead id)."""
+        async with unit.read() as conn:
+            progress = await audit.erasure_progress(conn, erasure_id)
+        if progress is None:
+            raise Problem(404, f"There is no erasure {erasure_id!r}.")
+        return progress
 
     # --- Prospect Satisfaction audits -----------------------------------------------------
 
@@ -317,7 +338,11 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
 
     # --- spend ----------------------------------------------------------------------------
 
-    @router.put("/spend/{source}/{period}", response_model=SpendOut)
+    @router.put(
+        "/spend/{source}/{period}",
+        response_model=SpendOut,
+        responses={201: {"model": SpendOut, "description": "Created"}},
+    )
     async def put_spend(
         source: Annotated[str, _path(SOURCE_NAME, "The source, as leads name it")],
         period: Annotated[str, _path(PERIOD, "The month, YYYY-MM")],

@@ -195,4 +195,17 @@ erasures = Table(
     Column("requested_by", String(64), nullable=False),
     Column("requested_at", UTCDateTime, nullable=False),
     Column("events_redacted", Integer, nullable=False),
+    Column("id", String(36), nullable=True),  # audit_0003; null on erasures made before
+)
+
+# Which services confirmed an erasure (`<service>.erasure_completed`); audit's own row is
+# written with the request.
+erasure_confirmations = Table(
+    "audit_erasure_confirmations",
+    metadata,
+    Column("lead_id", String(64), primary_key=True),
+    Column("service", String(32), primary_key=True),
+    Column("erasure_id", String(36), nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("confirmed_at", UTCDateTime, nullable=False),
 )

@@ -33,6 +33,7 @@ from audit.metrics import AssignmentFact, AuditFact, DealFact, LeadFact, SpendFa
 from audit.models import (
     assignments,
     deals,
+    erasure_confirmations,
     erasures,
     events,
     forecast,
@@ -901,6 +902,15 @@ class ErasureRow:
     requested_by: str
     requested_at: datetime
     events_redacted: int
+    id: str | None
+
+
+@dataclass(frozen=True)
+class ConfirmationRow:
+    service: str
+    erasure_id: str
+    records: int
+    confirmed_at: datetime
 
 
 async def get_erasure(conn: Conn, lead_id: str) -> ErasureRow | None:
@@ -908,7 +918,21 @@ async def get_erasure(conn: Conn, lead_id: str) -> ErasureRow | None:
     return ErasureRow(**row._mapping) if row is not None else None
 
 
-async def put_erasure(tx: Tx, lead_id: str, requested_by: str, events_redacted: int) -> None:
+async def find_erasure(conn: Conn, erasure_id: str) -> ErasureRow | None:
+    """An erasure by its id (or, for erasures made before ids, by its lead id)."""
+    row = (
+        await _c(conn).execute(
+            select(erasures).where(
+                or_(erasures.c.id == erasure_id, erasures.c.lead_id == erasure_id)
+            )
+        )
+    ).first()
+    return ErasureRow(**row._mapping) if row is not None else None
+
+
+async def put_erasure(
+    tx: Tx, lead_id: str, requested_by: str, events_redacted: int, erasure_id: str
+) -> None:
     if not await _insert_ignore(
         tx,
         erasures,
@@ -917,13 +941,51 @@ async def put_erasure(tx: Tx, lead_id: str, requested_by: str, events_redacted: 
             "requested_by": requested_by,
             "requested_at": tx.now(),
             "events_redacted": events_redacted,
+            "id": erasure_id,
         },
     ):
         await tx.conn.execute(
             update(erasures)
             .where(erasures.c.lead_id == lead_id)
-            .values(events_redacted=erasures.c.events_redacted + events_redacted)
+            .values(
+                events_redacted=erasures.c.events_redacted + events_redacted,
+                id=func.coalesce(erasures.c.id, erasure_id),
+            )
         )
+
+
+async def confirm_erasure(
+    tx: Tx, lead_id: str, service: str, erasure_id: str, records: int
+) -> None:
+    """Record that `service` erased the lead (again: the latest confirmation wins)."""
+    values = {"erasure_id": erasure_id, "records": records, "confirmed_at": tx.now()}
+    if not await _insert_ignore(
+        tx, erasure_confirmations, {"lead_id": lead_id, "service": service, **values}
+    ):
+        await tx.conn.execute(
+            update(erasure_confirmations)
+            .where(
+                erasure_confirmations.c.lead_id == lead_id,
+                erasure_confirmations.c.service == service,
+            )
+            .values(**values)
+        )
+
+
+async def erasure_confirmations_of(conn: Conn, lead_id: str) -> list[ConfirmationRow]:
+    rows = (
+        await _c(conn).execute(
+            select(
+                erasure_confirmations.c.service,
+                erasure_confirmations.c.erasure_id,
+                erasure_confirmations.c.records,
+                erasure_confirmations.c.confirmed_at,
+            )
+            .where(erasure_confirmations.c.lead_id == lead_id)
+            .order_by(erasure_confirmations.c.service)
+        )
+    ).all()
+    return [ConfirmationRow(**r._mapping) for r in rows]
 
 
 async def erase_task_text(tx: Tx, lead_id: str) -> None:

@@ -199,11 +199,28 @@ class ErasureIn(BaseModel):
     lead_id: str = Field(min_length=1, max_length=64)
 
 
+class ErasureConfirmation(BaseModel):
+    service: str
+    records: int = Field(description="Rows the service erased or anonymised")
+    confirmed_at: datetime
+
+
 class ErasureOut(BaseModel):
+    """An erasure and its progress: audit erases its own store with the request; the other
+    services confirm through `<service>.erasure_completed` events."""
+
     lead_id: str
     requested_by: str
     requested_at: datetime
     events_redacted: int
+    id: str | None = Field(None, description="The erasure's id (GET /audit/v1/erasures/{id})")
+    confirmations: list[ErasureConfirmation] = Field(
+        default_factory=list, description="The services that have erased the person, audit first"
+    )
+    pending: list[str] = Field(
+        default_factory=list, description="The services that have not confirmed yet"
+    )
+    complete: bool = Field(False, description="Every service has confirmed")
 
 
 # --- a lead's summary -----------------------------------------------------------------------

@@ -23,6 +23,8 @@ from audit.redact import personal_values, redact_envelope, scrub_text
 from audit.repository import Conn, EntryRow, ErasureRow, RequestRow, RoleRow, TaskRow
 from audit.schemas import (
     AuditOutcomeIn,
+    ErasureConfirmation,
+    ErasureOut,
     ForecastBasis,
     ForecastOut,
     ForecastRow,
@@ -34,6 +36,8 @@ from contracts.events import (
     AuditReason,
     AuditRecorded,
     ContactLogged,
+    ErasureCompleted,
+    ErasureRequested,
     EventData,
     ForecastChanged,
     ForecastRemovalDecided,
@@ -52,6 +56,8 @@ from contracts.events import (
     SlaBreached,
     SourceClass,
 )
+from contracts.topics import SERVICES
+from services import erasure
 from services.db import ReadConn, Tx
 from services.outbox import emit
 
@@ -189,6 +195,8 @@ class Audit:
         projection = self.projections.get(envelope.type)
         if fresh and projection is not None and data.lead_id:
             await projection(tx, envelope, data)
+        if fresh and isinstance(data, ErasureCompleted):
+            await self._erasure_confirmed(tx, data)
 
     async def _lead(
         self, tx: Tx, envelope: Envelope, data: EventData, *changes: repository.LeadValues
@@ -654,13 +662,16 @@ class Audit:
 
     # --- erasure ---------------------------------------------------------------------------
 
-    async def erase(self, tx: Tx, lead_id: str, requested_by: str) -> ErasureRow:
-        """Redact the person's data from every archived event about the lead and from audit
-        comments; read models hold none, so every count stays."""
+    async def erase(self, tx: Tx, lead_id: str, requested_by: str) -> ErasureOut:
+        """Redact the person's data from every archived event about the lead, from audit
+        comments and from audit's outbox; read models hold none, so every count stays. Then
+        say `person.erasure_requested` so every other service erases its own store and
+        confirms; asking again re-sends it under the same erasure id."""
         stored = await repository.envelopes_of(tx, lead_id)
         values: set[str] = set()
         for _, envelope in stored:
             values |= personal_values(envelope.get("data"))
+        values |= await erasure.outbox_values(tx, lead_id)
         redacted = 0
         for position, envelope in stored:
             clean = redact_envelope(envelope, values)
@@ -670,10 +681,48 @@ class Audit:
         await repository.scrub_requests(tx, lead_id, lambda text: scrub_text(text, values))
         await repository.erase_task_text(tx, lead_id)
         await repository.mark_erased(tx, lead_id, tx.now())
-        await repository.put_erasure(tx, lead_id, requested_by, redacted)
-        erasure = await repository.get_erasure(tx, lead_id)
-        assert erasure is not None
-        return erasure
+        await erasure.redact_outbox(tx, lead_id, values)
+        earlier = await repository.get_erasure(tx, lead_id)
+        erasure_id = earlier.id if earlier is not None and earlier.id else str(uuid.uuid4())
+        await repository.put_erasure(tx, lead_id, requested_by, redacted, erasure_id)
+        await repository.confirm_erasure(tx, lead_id, "audit", erasure_id, redacted)
+        await emit(
+            tx,
+            ErasureRequested(lead_id=lead_id, erasure_id=erasure_id, requested_at=tx.now()),
+        )
+        row = await repository.get_erasure(tx, lead_id)
+        assert row is not None
+        return await self._progress(tx, row)
+
+    async def erasure_progress(self, conn: Conn, erasure_id: str) -> ErasureOut | None:
+        row = await repository.find_erasure(conn, erasure_id)
+        return await self._progress(conn, row) if row is not None else None
+
+    @staticmethod
+    async def _progress(conn: Conn, row: ErasureRow) -> ErasureOut:
+        confirmed = [
+            c
+            for c in await repository.erasure_confirmations_of(conn, row.lead_id)
+            if row.id is None or c.erasure_id == row.id
+        ]
+        confirmed.sort(key=lambda c: (c.service != "audit", c.confirmed_at, c.service))
+        done = {c.service for c in confirmed}
+        return ErasureOut(
+            **row.__dict__,
+            confirmations=[
+                ErasureConfirmation(
+                    service=c.service, records=c.records, confirmed_at=c.confirmed_at
+                )
+                for c in confirmed
+            ],
+            pending=[s for s in SERVICES if s not in done],
+            complete=done >= set(SERVICES),
+        )
+
+    async def _erasure_confirmed(self, tx: Tx, data: ErasureCompleted) -> None:
+        await repository.confirm_erasure(
+            tx, data.lead_id, data.SERVICE, data.erasure_id, data.records
+        )
 
     # --- metrics ---------------------------------------------------------------------------
 

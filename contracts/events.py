@@ -510,6 +510,57 @@ class ForecastRemovalDecided(EventData):
     reason: str
 
 
+# --- erasure (issue 9) --------------------------------------------------------------------
+
+
+class ErasureRequested(EventData):
+    """An admin asked audit to erase a person (`POST /audit/v1/erasures`). Every other
+    service erases or anonymises the lead's personal data in its own store, keeps a
+    tombstone so late events cannot bring it back, and confirms with its own
+    `<service>.erasure_completed`. Carries no personal data; the subject is the lead id."""
+
+    TYPE = "leadfarm.person.erasure_requested.v1"
+    SERVICE = "audit"
+
+    erasure_id: str
+    requested_at: datetime
+
+
+class ErasureCompleted(EventData):
+    """Base of the per-service confirmations (not an event type itself)."""
+
+    erasure_id: str
+    records: int = Field(0, ge=0, description="Rows the service erased or anonymised")
+
+
+class IngestErasureCompleted(ErasureCompleted):
+    """ingest erased the person's lead, deliveries, idempotency records and events."""
+
+    TYPE = "leadfarm.ingest.erasure_completed.v1"
+    SERVICE = "ingest"
+
+
+class QualifierErasureCompleted(ErasureCompleted):
+    """The qualifier erased the person's profile, decisions' text and events."""
+
+    TYPE = "leadfarm.qualifier.erasure_completed.v1"
+    SERVICE = "qualifier"
+
+
+class RouterErasureCompleted(ErasureCompleted):
+    """The router erased the person's profile, explanations, notes, webhooks and events."""
+
+    TYPE = "leadfarm.router.erasure_completed.v1"
+    SERVICE = "router"
+
+
+class NurtureErasureCompleted(ErasureCompleted):
+    """nurture erased the person's enrolments, emails, tasks, engagements and consents."""
+
+    TYPE = "leadfarm.nurture.erasure_completed.v1"
+    SERVICE = "nurture"
+
+
 # --- parsing and building -----------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from contracts.events import ErasureRequested
 from services.db import UnitOfWork
 from services.settings import Settings
 from services.spec import ServiceSpec
@@ -15,6 +16,7 @@ BATCH_BODY_LIMIT = 4 * 1024 * 1024
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     """Composition root."""
     from ingest.api import build_router
+    from ingest.consumers import on_erasure_requested
     from ingest.fetcher import FetchWorker
     from ingest.ratelimit import RateLimiter
     from ingest.settings import IngestSettings
@@ -26,6 +28,7 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="ingest",
         router=build_router(unit, catalog, limiter),
+        handlers={ErasureRequested: on_erasure_requested},
         workers=[FetchWorker(unit, catalog, ingest_settings)],
         migrations=Path(__file__).parent / "migrations",
         body_limits={"/ingest/v1/leads:batch": BATCH_BODY_LIMIT},

@@ -240,7 +240,11 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
 
     # --- sources ----------------------------------------------------------------------
 
-    @router.put("/sources/{name}", response_model=SourceOut)
+    @router.put(
+        "/sources/{name}",
+        response_model=SourceOut,
+        responses={201: {"model": SourceOut, "description": "Created"}},
+    )
     async def put_source(
         name: Annotated[str, _name_path()], body: SourceIn, response: Response, _: AdminKey
     ) -> SourceOut:

@@ -14,10 +14,18 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from contracts.events import LeadCaptured, LeadMerged, LeadProfile, LeadReceived, SourceClass
+from contracts.events import (
+    IngestErasureCompleted,
+    LeadCaptured,
+    LeadMerged,
+    LeadProfile,
+    LeadReceived,
+    SourceClass,
+)
 from ingest import mapping, normalise, repository
 from ingest.providers.base import FetchRef, RawLead, Source
 from ingest.schemas import LeadIn
+from services import erasure
 from services.db import Tx
 from services.outbox import emit
 
@@ -247,3 +255,35 @@ async def erase_external(tx: Tx, source: Source, external_id: str) -> bool:
         tx, seen.id, status="deleted", payload=None, reason="deleted at the provider"
     )
     return True
+
+
+async def erase(tx: Tx, lead_id: str, erasure_id: str, traceparent: str | None = None) -> int:
+    """Erase the person behind the lead (everything merged into it is the same row): the
+    lead keeps its id, source and times but no email, phone or personal profile field; its
+    deliveries lose their raw fields and provider lead id; remembered idempotent answers
+    naming it are dropped; ingest's own events about it are redacted in the outbox. Nothing
+    that identifies the person is kept, so a later lead from them is a new lead. Records a
+    tombstone and confirms in the same transaction; returns the rows changed."""
+    profile = await repository.lead_profile_json(tx, lead_id)
+    values = erasure.personal_values(profile or {}) | await erasure.outbox_values(tx, lead_id)
+    changed = 0
+    if profile is not None:
+        changed += await repository.anonymise_lead(tx, lead_id, erasure.redact(profile, values))
+    for delivery in await repository.delivery_texts(tx, lead_id):
+        values |= erasure.personal_values({"answers": delivery.payload})
+        await repository.erase_delivery(
+            tx,
+            delivery.id,
+            erasure.scrub_text(delivery.reason, values) if delivery.reason else None,
+            erasure.scrub_text(delivery.last_error, values) if delivery.last_error else None,
+        )
+        changed += 1
+    changed += await repository.forget_idempotency(tx, lead_id)
+    changed += await erasure.redact_outbox(tx, lead_id, values)
+    await repository.put_tombstone(tx, lead_id, erasure_id)
+    await emit(
+        tx,
+        IngestErasureCompleted(lead_id=lead_id, erasure_id=erasure_id, records=changed),
+        traceparent=traceparent,
+    )
+    return changed

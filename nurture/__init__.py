@@ -5,14 +5,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contracts.events import LeadDeferred, LeadDisqualified, LeadQualified, LeadReturned
+from contracts.events import (
+    ErasureRequested,
+    LeadDeferred,
+    LeadDisqualified,
+    LeadQualified,
+    LeadReturned,
+)
 from services.db import UnitOfWork
+from services.erasure import skip_erased
 from services.settings import Settings
 from services.spec import ServiceSpec
 
 
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     """Composition root. Refuses to start with a tracks file that does not validate."""
+    from nurture import repository
     from nurture.api import build_router
     from nurture.catalog import TrackCatalog
     from nurture.consumers import Consumers
@@ -29,16 +37,20 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     sender = build_sender(nurture_settings, settings.data_dir)
     worker = SendWorker(unit, nurture, sender, nurture_settings)
     nurture.nudge = worker.wake
-    consumers = Consumers(nurture)
+    consumers = Consumers(nurture, sender)
     return ServiceSpec(
         name="nurture",
         router=build_router(unit, nurture, sender),
-        handlers={
-            LeadDeferred: consumers.on_lead_deferred,
-            LeadReturned: consumers.on_lead_returned,
-            LeadQualified: consumers.on_lead_qualified,
-            LeadDisqualified: consumers.on_lead_disqualified,
-        },
+        handlers=skip_erased(
+            {
+                LeadDeferred: consumers.on_lead_deferred,
+                LeadReturned: consumers.on_lead_returned,
+                LeadQualified: consumers.on_lead_qualified,
+                LeadDisqualified: consumers.on_lead_disqualified,
+                ErasureRequested: consumers.on_erasure_requested,
+            },
+            repository.is_erased,
+        ),
         timer_handlers={TOUCH: consumers.on_touch_due},
         workers=[worker],
         migrations=Path(__file__).parent / "migrations",

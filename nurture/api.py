@@ -147,7 +147,11 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
             raise Problem(404, f"There is no track {track_id!r}.")
         return _track_out(track, catalog.track_origin[track_id], catalog.track_version[track_id])
 
-    @router.put("/tracks/{track_id}", response_model=TrackOut)
+    @router.put(
+        "/tracks/{track_id}",
+        response_model=TrackOut,
+        responses={201: {"model": TrackOut, "description": "Created"}},
+    )
     async def put_track(
         track_id: str, body: TrackBody, response: Response, _: ManagerKey
     ) -> TrackOut:
@@ -219,7 +223,11 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
             id=template_id, origin=catalog.template_origin[template_id], **template.model_dump()
         )
 
-    @router.put("/templates/{template_id}", response_model=TemplateOut)
+    @router.put(
+        "/templates/{template_id}",
+        response_model=TemplateOut,
+        responses={201: {"model": TemplateOut, "description": "Created"}},
+    )
     async def put_template(
         template_id: str, body: TemplateDef, response: Response, _: ManagerKey
     ) -> TemplateOut:

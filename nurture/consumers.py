@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from contracts.events import LeadDeferred, LeadDisqualified, LeadQualified, LeadReturned
+from contracts.events import (
+    ErasureRequested,
+    LeadDeferred,
+    LeadDisqualified,
+    LeadQualified,
+    LeadReturned,
+)
+from nurture.senders import Sender
 from nurture.service import Nurture
 from services.consumer import Incoming
 from services.db import Tx
@@ -10,8 +17,9 @@ from services.timers import Timer
 
 
 class Consumers:
-    def __init__(self, nurture: Nurture) -> None:
+    def __init__(self, nurture: Nurture, sender: Sender | None = None) -> None:
         self.nurture = nurture
+        self.sender = sender
 
     async def on_lead_deferred(self, tx: Tx, event: Incoming[LeadDeferred]) -> None:
         data = event.data
@@ -44,3 +52,14 @@ class Consumers:
 
     async def on_touch_due(self, tx: Tx, timer: Timer) -> None:
         await self.nurture.step_due(tx, timer.key)
+
+    async def on_erasure_requested(self, tx: Tx, event: Incoming[ErasureRequested]) -> None:
+        data = event.data
+        outcome = await self.nurture.erase_requested(
+            tx, data.lead_id, data.erasure_id, event.traceparent
+        )
+        if self.sender is not None:
+            # The sender's copies (e.g. the file sender's .eml files) are outside the
+            # database; forgetting them early is harmless if this transaction rolls back
+            # (the retried erasure forgets nothing more).
+            await self.sender.erase(outcome.message_ids)

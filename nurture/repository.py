@@ -19,12 +19,14 @@ from nurture.models import (
     consents,
     engagements,
     enrolments,
+    erased,
     keys,
     leads,
     messages,
     suppressions,
     tasks,
 )
+from services import erasure
 from services.db import ReadConn, Tx
 
 Conn = ReadConn | Tx
@@ -612,3 +614,16 @@ async def erase(tx: Tx, lead_ids: Sequence[str], email_hashes: Sequence[str]) ->
     for name, statement in statements.items():
         counts[name] = int((await tx.conn.execute(statement)).rowcount)
     return Erased(enrolment_ids, message_ids, counts)
+
+
+async def profile_json(tx: Tx, lead_id: str) -> dict[str, Any] | None:
+    row = (await tx.conn.execute(select(leads.c.profile).where(leads.c.lead_id == lead_id))).first()
+    return dict(row.profile) if row is not None else None
+
+
+async def is_erased(tx: Tx, lead_id: str) -> bool:
+    return await erasure.tombstoned(tx, erased, lead_id)
+
+
+async def put_tombstone(tx: Tx, lead_id: str, erasure_id: str) -> None:
+    await erasure.put_tombstone(tx, erased, lead_id, erasure_id)

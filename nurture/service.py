@@ -14,7 +14,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from contracts.events import LeadProfile, LeadRecycled, NurtureEnrolled, NurtureTouched
+from contracts.events import (
+    LeadProfile,
+    LeadRecycled,
+    NurtureEnrolled,
+    NurtureErasureCompleted,
+    NurtureTouched,
+)
 from nurture import metrics, repository
 from nurture.calendar import due_at, schedule_after, zone_for
 from nurture.catalog import Catalog, TrackCatalog
@@ -43,7 +49,7 @@ from nurture.senders import Accepted, OutgoingEmail
 from nurture.settings import NurtureSettings
 from nurture.signing import CLICK, UNSUBSCRIBE, Signer
 from nurture.templates import RenderContext, RenderError, render
-from services import timers
+from services import erasure, timers
 from services.clock import Clock
 from services.db import Tx
 from services.outbox import emit
@@ -836,6 +842,33 @@ class Nurture:
             await repository.suppress(tx, hashed, "erased", None, None, tx.now())
         log.info("erased %d leads from nurture: %s", len(lead_ids), erased.counts)
         return ErasureOutcome(sorted(lead_ids), erased.counts, erased.message_ids, bool(hashes))
+
+    async def erase_requested(
+        self, tx: Tx, lead_id: str, erasure_id: str, traceparent: str | None = None
+    ) -> ErasureOutcome:
+        """The erasure asked through audit (`person.erasure_requested`): `erase` the person
+        (every lead with their address), redact nurture's own events about those leads in
+        the outbox, keep a tombstone per lead (late events cannot re-enrol them) and
+        confirm, in one transaction. The caller forgets the sender's copies."""
+        lead_ids = {lead_id}
+        lead = await repository.get_lead(tx, lead_id)
+        if lead is not None and lead.email_hash:
+            lead_ids.update(await repository.leads_by_email_hash(tx, lead.email_hash))
+        values: set[str] = set()
+        for each in lead_ids:
+            values |= erasure.personal_values(await repository.profile_json(tx, each) or {})
+            values |= await erasure.outbox_values(tx, each)
+        outcome = await self.erase(tx, lead_id, None)
+        changed = sum(outcome.counts.values())
+        for each in sorted(lead_ids | set(outcome.lead_ids)):
+            changed += await erasure.redact_outbox(tx, each, values)
+            await repository.put_tombstone(tx, each, erasure_id)
+        await emit(
+            tx,
+            NurtureErasureCompleted(lead_id=lead_id, erasure_id=erasure_id, records=changed),
+            traceparent=traceparent,
+        )
+        return outcome
 
     # --- read side --------------------------------------------------------------------
 

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contracts.events import LeadCaptured, LeadMerged, LeadRecycled, OpportunityClosed
+from contracts.events import (
+    ErasureRequested,
+    LeadCaptured,
+    LeadMerged,
+    LeadRecycled,
+    OpportunityClosed,
+)
 from services.db import UnitOfWork
+from services.erasure import skip_erased
 from services.settings import Settings
 from services.spec import ServiceSpec
 
@@ -14,6 +21,7 @@ from services.spec import ServiceSpec
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     """Composition root. Refuses to start with a definitions file that does not validate
     (the error names the file's line)."""
+    from qualifier import repository
     from qualifier.api import build_router
     from qualifier.catalog import DefinitionsCatalog
     from qualifier.consumers import Consumers
@@ -30,11 +38,15 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="qualifier",
         router=build_router(unit, qualifier),
-        handlers={
-            LeadCaptured: consumers.on_lead_captured,
-            LeadMerged: consumers.on_lead_merged,
-            LeadRecycled: consumers.on_lead_recycled,
-            OpportunityClosed: consumers.on_opportunity_closed,
-        },
+        handlers=skip_erased(
+            {
+                LeadCaptured: consumers.on_lead_captured,
+                LeadMerged: consumers.on_lead_merged,
+                LeadRecycled: consumers.on_lead_recycled,
+                OpportunityClosed: consumers.on_opportunity_closed,
+                ErasureRequested: consumers.on_erasure_requested,
+            },
+            repository.is_erased,
+        ),
         migrations=Path(__file__).parent / "migrations",
     )

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from contracts.events import LeadCaptured, LeadMerged, LeadRecycled, OpportunityClosed
+from contracts.events import (
+    ErasureRequested,
+    LeadCaptured,
+    LeadMerged,
+    LeadRecycled,
+    OpportunityClosed,
+)
 from qualifier.rules import Engagement
 from qualifier.service import Qualifier
 from services.consumer import Incoming
@@ -30,3 +36,7 @@ class Consumers:
 
     async def on_opportunity_closed(self, tx: Tx, event: Incoming[OpportunityClosed]) -> None:
         await self.qualifier.learn(tx, event.data)
+
+    async def on_erasure_requested(self, tx: Tx, event: Incoming[ErasureRequested]) -> None:
+        data = event.data
+        await self.qualifier.erase(tx, data.lead_id, data.erasure_id, event.traceparent)

@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.events import CriterionResult, LeadProfile
 from qualifier.learning import Counts, Model
-from qualifier.models import attribute_stats, decisions, definitions, leads, outcomes
+from qualifier.models import attribute_stats, decisions, definitions, erased, leads, outcomes
 from qualifier.rules import Engagement, Outcome, Verdict
 from qualifier.schemas import DecisionOut
+from services import erasure
 from services.db import ReadConn, Tx
 
 TOTAL = ("*", "*")
@@ -349,3 +350,45 @@ async def load_model(
         else:
             counts[(r.attribute, r.value)] = seen
     return Model(total=total, counts=counts, min_outcomes=min_outcomes, weight=weight, alpha=alpha)
+
+
+# --- erasure ------------------------------------------------------------------------------
+
+
+async def profile_json(tx: Tx, lead_id: str) -> dict[str, Any] | None:
+    row = (await tx.conn.execute(select(leads.c.profile).where(leads.c.lead_id == lead_id))).first()
+    return dict(row.profile) if row is not None else None
+
+
+async def erase_lead(tx: Tx, lead_id: str, values: set[str]) -> int:
+    """Take the person out of the lead's stored profile (its engagements dropped), its
+    decision's reasons and criteria, and its closed deals' features; scores, stages and the
+    learned counts stay."""
+    changed = await erasure.redact_rows(
+        tx,
+        leads,
+        leads.c.lead_id == lead_id,
+        values,
+        json_columns=("profile",),
+        blank_columns=("engagements",),
+    )
+    changed += await erasure.redact_rows(
+        tx,
+        decisions,
+        decisions.c.lead_id == lead_id,
+        values,
+        json_columns=("reasons", "criteria", "disqualifiers"),
+        text_columns=("reason",),
+    )
+    changed += await erasure.redact_rows(
+        tx, outcomes, outcomes.c.lead_id == lead_id, values, json_columns=("features",)
+    )
+    return changed
+
+
+async def is_erased(tx: Tx, lead_id: str) -> bool:
+    return await erasure.tombstoned(tx, erased, lead_id)
+
+
+async def put_tombstone(tx: Tx, lead_id: str, erasure_id: str) -> None:
+    await erasure.put_tombstone(tx, erased, lead_id, erasure_id)

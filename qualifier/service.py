@@ -28,6 +28,7 @@ from contracts.events import (
     LeadProfile,
     LeadQualified,
     OpportunityClosed,
+    QualifierErasureCompleted,
 )
 from qualifier import learning, repository
 from qualifier.catalog import DefinitionsCatalog
@@ -35,6 +36,7 @@ from qualifier.definitions import Definitions, DefinitionsError, parse
 from qualifier.learning import Model
 from qualifier.rules import Engagement, Outcome, Verdict, decide
 from qualifier.settings import QualifierSettings
+from services import erasure
 from services.db import ReadConn, Tx
 from services.outbox import emit
 
@@ -69,6 +71,24 @@ class Qualifier:
     def __init__(self, catalog: DefinitionsCatalog, settings: QualifierSettings) -> None:
         self.catalog = catalog
         self.settings = settings
+
+    async def erase(
+        self, tx: Tx, lead_id: str, erasure_id: str, traceparent: str | None = None
+    ) -> int:
+        """Erase the person from the qualifier's store and its own events, keep a tombstone
+        (late events about the lead are then ignored) and confirm, in one transaction."""
+        profile = await repository.profile_json(tx, lead_id)
+        values = erasure.personal_values(profile or {})
+        values |= await erasure.outbox_values(tx, lead_id)
+        changed = await repository.erase_lead(tx, lead_id, values)
+        changed += await erasure.redact_outbox(tx, lead_id, values)
+        await repository.put_tombstone(tx, lead_id, erasure_id)
+        await emit(
+            tx,
+            QualifierErasureCompleted(lead_id=lead_id, erasure_id=erasure_id, records=changed),
+            traceparent=traceparent,
+        )
+        return changed
 
     async def model(self, conn: ReadConn | Tx, *, for_deciding: bool = False) -> Model:
         """The learned model; `for_deciding` skips the counts while it is not active."""

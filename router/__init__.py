@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contracts.events import LeadQualified
+from contracts.events import ErasureRequested, LeadQualified
 from services.db import UnitOfWork
+from services.erasure import skip_erased
 from services.settings import Settings
 from services.spec import ServiceSpec
 
 
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     """Composition root."""
+    from router import repository
     from router.api import build_router
     from router.consumers import Consumers
     from router.service import CADENCE_END, FIRST_TOUCH, HELD, Router
@@ -27,7 +29,13 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="router",
         router=build_router(unit, router),
-        handlers={LeadQualified: consumers.on_lead_qualified},
+        handlers=skip_erased(
+            {
+                LeadQualified: consumers.on_lead_qualified,
+                ErasureRequested: consumers.on_erasure_requested,
+            },
+            repository.is_erased,
+        ),
         timer_handlers={
             FIRST_TOUCH: router.on_first_touch_due,
             CADENCE_END: router.on_cadence_due,

@@ -238,7 +238,11 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
 
     # --- teams and accounts ------------------------------------------------------------------
 
-    @router.put("/teams/{team_id}", response_model=TeamOut)
+    @router.put(
+        "/teams/{team_id}",
+        response_model=TeamOut,
+        responses={201: {"model": TeamOut, "description": "Created"}},
+    )
     async def put_team(team_id: Id, body: TeamIn, response: Response, _: ManagerKey) -> TeamOut:
         """Create or replace a team and its holiday calendar (local dates)."""
         async with unit.transaction() as tx:
@@ -296,7 +300,11 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
 
     # --- pools and rules -----------------------------------------------------------------
 
-    @router.put("/pools/{pool_id}", response_model=PoolOut)
+    @router.put(
+        "/pools/{pool_id}",
+        response_model=PoolOut,
+        responses={201: {"model": PoolOut, "description": "Created"}},
+    )
     async def put_pool(pool_id: Id, body: PoolIn, response: Response, _: ManagerKey) -> PoolOut:
         """Create or replace a pool: its members (reps, teams; none = every rep), strategy,
         working-hours policy, territory and language matching, and SLA."""
@@ -342,7 +350,11 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
             if not await repository.delete_pool(tx, pool_id):
                 raise Problem(404, f"There is no pool {pool_id!r}.")
 
-    @router.put("/rules/{rule_id}", response_model=RuleOut)
+    @router.put(
+        "/rules/{rule_id}",
+        response_model=RuleOut,
+        responses={201: {"model": RuleOut, "description": "Created"}},
+    )
     async def put_rule(rule_id: Id, body: RuleIn, response: Response, _: ManagerKey) -> RuleOut:
         """Create or replace a rule. Rules are tried by position (then id); the first whose
         conditions all hold chooses the pool. No match: the default pool."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts.events import LeadQualified
+from contracts.events import ErasureRequested, LeadQualified
 from router.service import Router
 from services.consumer import Incoming
 from services.db import Tx
@@ -20,3 +20,7 @@ class Consumers:
             event.data.decision.score,
             event.traceparent,
         )
+
+    async def on_erasure_requested(self, tx: Tx, event: Incoming[ErasureRequested]) -> None:
+        data = event.data
+        await self.router.erase(tx, data.lead_id, data.erasure_id, event.traceparent)

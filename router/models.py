@@ -232,3 +232,13 @@ deliveries = Table(
 )
 Index("ix_router_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
 Index("ix_router_deliveries_subscription", deliveries.c.subscription_id, deliveries.c.created_at)
+
+# Tombstones: leads erased on request (`person.erasure_requested`). Events about them that
+# arrive later are ignored, so they cannot bring the person's data back.
+erased = Table(
+    "router_erased",
+    metadata,
+    Column("lead_id", String(64), primary_key=True),
+    Column("erasure_id", String(64), nullable=False),
+    Column("erased_at", UTCDateTime, nullable=False),
+)

@@ -39,6 +39,7 @@ from contracts.events import (
     OpportunityOpened,
     RepReinstated,
     RepSuspended,
+    RouterErasureCompleted,
     SlaBreached,
 )
 from router import metrics, repository
@@ -72,8 +73,9 @@ from router.schemas import (
 )
 from router.settings import RouterSettings
 from router.webhooks import Announcer
-from services import timers
+from services import erasure, timers
 from services.db import Tx
+from services.outbox import emit
 from services.timers import Timer
 
 log = logging.getLogger(__name__)
@@ -143,6 +145,26 @@ class Router:
         self.settings = settings
         self.announcer = announcer
         self.say = announcer.say
+
+    async def erase(
+        self, tx: Tx, lead_id: str, erasure_id: str, traceparent: str | None = None
+    ) -> int:
+        """Erase the person from the router's store, its timers and its own events, keep a
+        tombstone (late events about the lead are then ignored) and confirm, in one
+        transaction. The assignment and its deadlines stay: they hold no personal data."""
+        profile = await repository.profile_json(tx, lead_id)
+        values = erasure.personal_values(profile or {})
+        values |= await erasure.outbox_values(tx, lead_id)
+        changed = await repository.erase_lead(tx, lead_id, values)
+        changed += await erasure.redact_timers(tx, [lead_id], values)
+        changed += await erasure.redact_outbox(tx, lead_id, values)
+        await repository.put_tombstone(tx, lead_id, erasure_id)
+        await emit(
+            tx,
+            RouterErasureCompleted(lead_id=lead_id, erasure_id=erasure_id, records=changed),
+            traceparent=traceparent,
+        )
+        return changed
 
     # --- configuration resolved ----------------------------------------------------------
 

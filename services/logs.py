@@ -20,11 +20,17 @@ lead_id_var: ContextVar[str | None] = ContextVar("lead_id", default=None)
 event_id_var: ContextVar[str | None] = ContextVar("event_id", default=None)
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-_EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
+# An address, also URL-encoded (`%40`, as in a logged request URL) and also cut short
+# (pydantic shortens long inputs in its errors: `jane.doe@exam...ple.com`): everything
+# around the `@` that can belong to an address goes.
+_EMAIL = re.compile(r"[\w.+%-]*[\w+%-](?:@|%40)[\w-]*(?:\.+[\w-]*)*", re.IGNORECASE)
 # 7 to 15 digits with the usual separators (space, hyphen, parentheses): phone numbers in
-# any format. Not inside words, ids, dotted addresses or times, so IPs and UUIDs survive.
+# any format. Not inside words, ids, dotted addresses or times, so IPs and UUIDs survive;
+# a number with a leading `+` goes wherever it stands (`tel:+4930...`, `phone:+4930...`,
+# URL-encoded `%2B4930...`).
 _PHONE = re.compile(
-    r"(?<![\w.:/-])(?!\d{4}-\d{2}-\d{2})\+?\(?\d(?:[\s()-]{0,2}\d){6,14}(?![\w.:/])"
+    r"(?:(?<![\w+])\+|(?i:%2b)|(?<![\w.:/+-]))"
+    r"(?!\d{4}-\d{2}-\d{2})\(?\d(?:[\s()-]{0,2}\d){6,14}(?![\w.:/])"
 )
 _BEARER = re.compile(r"(?i)(bearer\s+|lf_[0-9a-f]{12}_)[A-Za-z0-9._~+/=_-]+")
 
@@ -53,10 +59,23 @@ class JsonFormatter(logging.Formatter):
             if value:
                 entry[key] = value
         for key, value in getattr(record, "fields", {}).items():
-            entry[key] = redact(value) if isinstance(value, str) else value
+            entry[key] = _redact_value(value)
         if record.exc_info:
             entry["exc"] = redact(self.formatException(record.exc_info))
-        return orjson.dumps(entry, default=str).decode()
+        if record.stack_info:
+            entry["stack"] = redact(self.formatStack(record.stack_info))
+        return orjson.dumps(entry, default=lambda v: redact(str(v))).decode()
+
+
+def _redact_value(value: Any) -> Any:
+    """Structured fields are redacted all the way down (a dict or list of strings too)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_redact_value(v) for v in value]
+    return value
 
 
 class TextFormatter(logging.Formatter):

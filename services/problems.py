@@ -88,7 +88,63 @@ def _validation_problem(exc: RequestValidationError) -> Problem:
     return Problem(422, f"The request has invalid fields. {summary}", errors=errors)
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details; `errors` names each invalid field.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"$ref": "#/components/schemas/FieldError"}},
+    },
+}
+FIELD_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "FieldError",
+    "type": "object",
+    "required": ["field", "pointer", "message"],
+    "properties": {
+        "field": {"type": "string"},
+        "pointer": {"type": "string"},
+        "message": {"type": "string"},
+    },
+}
+
+
+def document_problems(doc: dict[str, Any]) -> dict[str, Any]:
+    """Make an OpenAPI document say what the API answers on errors: problem+json for every
+    4xx (FastAPI documents only its own 422 shape, which these handlers replace)."""
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    schemas["FieldError"] = FIELD_ERROR_SCHEMA
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, item in doc.get("paths", {}).items():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            for code, response in responses.items():
+                if code.startswith("4"):
+                    response["content"] = problem
+            responses.setdefault("4XX", {"description": "A problem (RFC 9457)", "content": problem})
+            if path == "/readyz":
+                responses["503"] = {"description": "Not ready", "content": problem}
+    return doc
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(request, exc)

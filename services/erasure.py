@@ -1,0 +1,325 @@
+"""Erasure helpers every service shares: take a person's data out of JSON and text while
+keeping everything that is counted (ids, sources, stages, times, amounts), redact the
+service's own outbox rows and timers about a lead, and skip late events about an erased lead.
+
+Two passes over a JSON value: every field that holds personal data by name (the
+`LeadProfile` contact fields, free text like `need` and `answers`, a provider's lead id) is
+blanked (None, {} or []), which keeps a payload valid against its schema; then every other
+string has the person's values (and the local part and domain of their email) replaced by
+`[erased]`, because services echo them in reasons ("has a company (Acme GmbH)").
+Identifier and category fields (`*_id`, `source`, `stage`, ...) are never rewritten.
+
+The outbox is a store too: on the embedded runtime it *is* the event log, and in the cluster
+it keeps what was published. Each service redacts its own rows keyed by the lead (events and
+dead letters). What Kafka already holds cannot be rewritten: it ages out with the topics'
+retention (see docs/architecture.md, "Personal data and erasure").
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, Table, and_, select, update
+
+from contracts.events import ErasureRequested, EventData
+from services.consumer import Handler, HandlerMap, Incoming
+from services.db import Tx
+from services.tables import outbox, timers
+
+log = logging.getLogger(__name__)
+
+ERASED = "[erased]"
+
+PII_FIELDS = frozenset(
+    {
+        "email",
+        "phone",
+        "phone_raw",
+        "first_name",
+        "last_name",
+        "full_name",
+        "company",
+        "company_domain",
+        "job_title",
+        "need",
+        "answers",
+        "utm",
+        "engagements",
+        "external_id",
+        "comment",
+        "contacted_by",
+    }
+)
+"""Fields whose whole value is personal data, wherever they appear in an event."""
+
+STRUCTURAL_FIELDS = frozenset(
+    {
+        "source",
+        "source_class",
+        "provider",
+        "channel",
+        "stage",
+        "term",
+        "lifecycle",
+        "action",
+        "currency",
+        "sla",
+        "track",
+        "pool",
+        "rule",
+        "strategy",
+        "queue",
+    }
+)
+"""Category fields that metrics group by; never rewritten (nor is any `*_id`)."""
+
+MIN_VALUE_LENGTH = 3
+
+
+def _is_structural(key: str) -> bool:
+    return key.endswith("_id") or key in STRUCTURAL_FIELDS
+
+
+def personal_values(data: Any) -> set[str]:
+    """The strings in `data` that are the person's: values of PII fields, anywhere."""
+    found: set[str] = set()
+
+    def collect(value: Any) -> None:
+        if isinstance(value, str):
+            if len(value) >= MIN_VALUE_LENGTH:
+                found.add(value)
+            if "@" in value:
+                local, _, domain = value.partition("@")
+                found.update(v for v in (local, domain) if len(v) >= MIN_VALUE_LENGTH)
+        elif isinstance(value, dict):
+            for v in value.values():
+                collect(v)
+        elif isinstance(value, list):
+            for v in value:
+                collect(v)
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, v in value.items():
+                if key in PII_FIELDS:
+                    collect(v)
+                else:
+                    walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(data)
+    return found
+
+
+def _pattern(values: Iterable[str]) -> re.Pattern[str] | None:
+    ordered = sorted({v for v in values if len(v) >= MIN_VALUE_LENGTH}, key=len, reverse=True)
+    if not ordered:
+        return None
+    return re.compile("|".join(re.escape(v) for v in ordered), re.IGNORECASE)
+
+
+def scrub_text(text: str, values: Iterable[str]) -> str:
+    """`text` with every occurrence of the person's values replaced by [erased]."""
+    pattern = _pattern(values)
+    return pattern.sub(ERASED, text) if pattern else text
+
+
+def _blank(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {}
+    if isinstance(value, list):
+        return []
+    return None
+
+
+def redact(data: Any, values: Iterable[str]) -> Any:
+    """A copy of `data` without the person's data (see the module docstring)."""
+    pattern = _pattern(values)
+
+    def walk(value: Any, structural: bool) -> Any:
+        if isinstance(value, dict):
+            return {
+                key: _blank(v) if key in PII_FIELDS else walk(v, _is_structural(key))
+                for key, v in value.items()
+            }
+        if isinstance(value, list):
+            return [walk(v, structural) for v in value]
+        if isinstance(value, str) and pattern is not None and not structural:
+            return pattern.sub(ERASED, value)
+        return value
+
+    return walk(data, False)
+
+
+def redact_envelope(envelope: dict[str, Any], values: Iterable[str]) -> dict[str, Any]:
+    """An archived CloudEvent with its `data` redacted; the envelope's own attributes (id,
+    type, subject = lead id, time, source) stay, so the timeline keeps its shape and order."""
+    return {**envelope, "data": redact(envelope.get("data", {}), values)}
+
+
+# --- the chassis's stores -----------------------------------------------------------------
+
+
+def envelope_values(payload: str) -> set[str]:
+    """The person's values in one stored record (an envelope as JSON, or anything else)."""
+    try:
+        parsed = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return set()
+    return personal_values(parsed.get("data") if isinstance(parsed, dict) else parsed)
+
+
+def redact_record(payload: str, values: Iterable[str]) -> str:
+    """A stored record without the person's data: an envelope keeps its attributes and has
+    its `data` redacted; any other JSON is redacted whole; text is scrubbed."""
+    try:
+        parsed = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return scrub_text(payload, values)
+    if isinstance(parsed, dict) and "specversion" in parsed:
+        return orjson.dumps(redact_envelope(parsed, values)).decode()
+    return orjson.dumps(redact(parsed, values)).decode()
+
+
+async def outbox_values(tx: Tx, lead_id: str) -> set[str]:
+    """The person's values in the events this service said about the lead."""
+    rows = await tx.conn.execute(
+        select(outbox.c.payload).where(outbox.c.service == tx.service, outbox.c.key == lead_id)
+    )
+    found: set[str] = set()
+    for (payload,) in rows:
+        found |= envelope_values(payload)
+    return found
+
+
+async def redact_outbox(tx: Tx, lead_id: str, values: Iterable[str]) -> int:
+    """Redact this service's outbox rows keyed by the lead (its events and dead letters,
+    payloads and headers); returns how many changed."""
+    wanted = set(values)
+    rows = (
+        await tx.conn.execute(
+            select(outbox.c.id, outbox.c.payload, outbox.c.headers).where(
+                outbox.c.service == tx.service, outbox.c.key == lead_id
+            )
+        )
+    ).all()
+    changed = 0
+    for row_id, payload, headers in rows:
+        clean = redact_record(payload, wanted)
+        clean_headers = scrub_text(headers, wanted) if headers else headers
+        if clean != payload or clean_headers != headers:
+            await tx.conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id)
+                .values(payload=clean, headers=clean_headers)
+            )
+            changed += 1
+    return changed
+
+
+async def redact_timers(tx: Tx, keys: Iterable[str], values: Iterable[str]) -> int:
+    """Scrub this service's timers keyed by these keys (payload and last error)."""
+    wanted = set(values)
+    rows = (
+        await tx.conn.execute(
+            select(timers.c.id, timers.c.payload, timers.c.last_error).where(
+                timers.c.service == tx.service, timers.c.key.in_(list(keys))
+            )
+        )
+    ).all()
+    changed = 0
+    for row_id, payload, last_error in rows:
+        clean = redact_record(payload, wanted)
+        clean_error = scrub_text(last_error, wanted) if last_error else last_error
+        if clean != payload or clean_error != last_error:
+            await tx.conn.execute(
+                update(timers)
+                .where(timers.c.id == row_id)
+                .values(payload=clean, last_error=clean_error)
+            )
+            changed += 1
+    return changed
+
+
+async def redact_rows(
+    tx: Tx,
+    table: Table,
+    where: ColumnElement[bool],
+    values: Iterable[str],
+    *,
+    json_columns: Iterable[str] = (),
+    text_columns: Iterable[str] = (),
+    blank_columns: Iterable[str] = (),
+) -> int:
+    """Take the person's data out of the rows of a service's table that `where` selects:
+    JSON columns are redacted (PII fields blanked, echoes scrubbed), text columns scrubbed,
+    `blank_columns` set to NULL. Used by the services' repositories; returns rows changed."""
+    wanted = set(values)
+    keys = list(table.primary_key.columns)
+    json_names, text_names, blank = list(json_columns), list(text_columns), list(blank_columns)
+    columns = [*keys, *(table.c[n] for n in (*json_names, *text_names, *blank))]
+    rows = (await tx.conn.execute(select(*columns).where(where))).all()
+    changed = 0
+    for row in rows:
+        current = row._mapping
+        new: dict[str, Any] = {}
+        for name in json_names:
+            if current[name] is not None:
+                new[name] = redact(current[name], wanted)
+        for name in text_names:
+            if current[name] is not None:
+                new[name] = scrub_text(current[name], wanted)
+        for name in blank:
+            new[name] = None
+        if any(new[n] != current[n] for n in new):
+            match = and_(*(k == current[k.name] for k in keys))
+            await tx.conn.execute(update(table).where(match).values(**new))
+            changed += 1
+    return changed
+
+
+# --- tombstones ---------------------------------------------------------------------------
+
+IsErased = Callable[[Tx, str], Awaitable[bool]]
+
+
+def skip_erased(handlers: HandlerMap, is_erased: IsErased) -> dict[type[EventData], Handler]:
+    """Wrap a service's event handlers so a late event about an erased lead is recorded as
+    handled and otherwise ignored: it cannot bring the person's data back. The erasure
+    request itself passes through (asking again erases again)."""
+
+    def guard(handler: Handler) -> Handler:
+        async def guarded(tx: Tx, event: Incoming[Any]) -> None:
+            lead_id = getattr(event.data, "lead_id", "")
+            if lead_id and await is_erased(tx, lead_id):
+                log.info("ignored %s about an erased lead", event.envelope.type)
+                return
+            await handler(tx, event)
+
+        return guarded
+
+    return {
+        event_type: handler if event_type is ErasureRequested else guard(handler)
+        for event_type, handler in handlers.items()
+    }
+
+
+async def tombstoned(tx: Tx, table: Table, lead_id: str) -> bool:
+    """Whether a service's tombstone table (`<service>_erased`) names the lead."""
+    found = await tx.conn.execute(select(table.c.lead_id).where(table.c.lead_id == lead_id))
+    return found.first() is not None
+
+
+async def put_tombstone(tx: Tx, table: Table, lead_id: str, erasure_id: str) -> None:
+    """Record in a service's tombstone table that the lead was erased (again: latest wins)."""
+    values = {"erasure_id": erasure_id, "erased_at": tx.now()}
+    if await tombstoned(tx, table, lead_id):
+        await tx.conn.execute(update(table).where(table.c.lead_id == lead_id).values(**values))
+    else:
+        await tx.conn.execute(table.insert().values(lead_id=lead_id, **values))
