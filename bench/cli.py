@@ -1,0 +1,56 @@
+"""`leadfarm bench`: the options and the run. Imports nothing heavy at module level (the
+`leadfarm` command line imports this to list the options)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+DEFAULT_DATABASE = "postgresql://leadfarm:leadfarm@127.0.0.1:5432/leadfarm"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runtime", choices=["embedded", "cluster", "both"], default="both")
+    parser.add_argument("--rate", type=float, default=100.0, help="fixed rate, webhooks/s (100)")
+    parser.add_argument("--duration", type=float, default=20.0, help="fixed-rate phase, s (20)")
+    parser.add_argument("--max-duration", type=float, default=20.0, help="max-rate phase, s (20)")
+    parser.add_argument("--concurrency", type=int, default=32, help="max-rate senders (32)")
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=60.0,
+        help="how long to wait for the last lead.assigned before calling it lost",
+    )
+    parser.add_argument("--out", type=Path, help="the JSON file (bench/results/<timestamp>.json)")
+    parser.add_argument("--doc", type=Path, help="the markdown to update (docs/benchmarks.md)")
+    parser.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run: checks, not timings")
+    parser.add_argument(
+        "--no-ceilings", action="store_true", help="skip the HTTP and Kafka ceilings"
+    )
+    parser.add_argument("--partitions", type=int, default=6, help="topic partitions (cluster)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("LEADFARM_BENCH_POSTGRES", DEFAULT_DATABASE),
+        help="a PostgreSQL server the bench may create a database in (LEADFARM_BENCH_POSTGRES)",
+    )
+    parser.add_argument(
+        "--kafka",
+        default=os.environ.get("LEADFARM_BENCH_KAFKA", "127.0.0.1:9092"),
+        help="Kafka bootstrap servers (LEADFARM_BENCH_KAFKA)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bench.main import main
+
+    return asyncio.run(main(args))
+
+
+def entry(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="leadfarm bench")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -1,0 +1,128 @@
+"""The whole benchmark: each runtime asked for, then the ceilings, then the results."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import shlex
+import sys
+import tempfile
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench import report
+from bench.run import Options, run_bare, run_system
+from bench.systems import Cluster, Embedded, System, kafka_version, postgres_version
+
+RESULTS = Path("bench") / "results"
+
+
+def options_of(args: argparse.Namespace) -> Options:
+    if args.smoke:
+        return Options(
+            rate=20,
+            duration=2,
+            max_duration=2,
+            concurrency=4,
+            drain_timeout=30,
+            verify_sample=50,
+            warmup=0.5,
+        )
+    return Options(
+        rate=args.rate,
+        duration=args.duration,
+        max_duration=args.max_duration,
+        concurrency=args.concurrency,
+        drain_timeout=args.drain_timeout,
+    )
+
+
+async def environment(args: argparse.Namespace, cluster: bool) -> dict[str, Any]:
+    postgres = "not used"
+    if cluster:
+        try:
+            postgres = await postgres_version(args.database_url)
+        except Exception as exc:  # noqa: BLE001 - reported, not fatal
+            postgres = f"unknown ({exc})"
+    return {
+        "cpus": psutil.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "kafka": kafka_version() if cluster else "not used",
+        "postgresql": postgres,
+        "leadfarm": version("leadfarm"),
+        "load_average": [round(x, 2) for x in psutil.getloadavg()],
+        "driver": "one process, one httpx.AsyncClient (connection pool), receiver in the same "
+        "event loop",
+    }
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+async def main(args: argparse.Namespace) -> int:
+    options = options_of(args)
+    started = datetime.now(UTC)
+    runtimes = ["embedded", "cluster"] if args.runtime == "both" else [args.runtime]
+    out = args.out or RESULTS / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    results: dict[str, Any] = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "command": "leadfarm bench "
+        + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:]),
+        "json": str(out),
+        "options": vars(options),
+        "environment": await environment(args, "cluster" in runtimes),
+        "runtimes": {},
+        "ceilings": {},
+    }
+    for runtime in runtimes:
+        say(f"bench: {runtime} ...")
+        system: System = (
+            Embedded()
+            if runtime == "embedded"
+            else Cluster(args.database_url, args.kafka, partitions=args.partitions)
+        )
+        results["runtimes"][runtime] = await run_system(system, options)
+    if not args.no_ceilings:
+        from bench.ceilings import kafka_chain
+
+        say("bench: HTTP ceiling ...")
+        results["ceilings"]["http"] = await run_bare(
+            options, Path(tempfile.mkdtemp(prefix="bench-bare-"))
+        )
+        if "cluster" in runtimes:
+            say("bench: transport ceiling ...")
+            chain = await kafka_chain(
+                args.kafka, options.rate, options.duration, options.max_duration, args.partitions
+            )
+            results["ceilings"]["transport"] = vars(chain)
+    results["targets"] = [
+        {"target": what, "measured": measured, "met": ok}
+        for what, measured, ok in report.targets(results)
+    ]
+    report.write_json(results, out)
+    if not args.no_doc:
+        report.write_doc(results, args.doc or report.DOC)
+    print(report.markdown(results))
+    broken = [
+        name
+        for name, r in results["runtimes"].items()
+        if r["checks"]["lost"]
+        or r["checks"]["duplicate_leads"]
+        or r["checks"]["duplicate_assignments"]
+    ]
+    if broken:
+        say(f"bench: leads lost or duplicated on {', '.join(broken)}")
+        return 1
+    return 0
+
+
+def run_async(args: argparse.Namespace) -> int:
+    return asyncio.run(main(args))

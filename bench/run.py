@@ -1,0 +1,242 @@
+"""One runtime's benchmark: start it, configure it, drive a fixed-rate phase then a
+max-rate phase, wait for every lead's `lead.assigned`, and check loss and duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from bench import driver
+from bench.configure import configure, leads_of
+from bench.driver import Sent
+from bench.receiver import Assignment, Receiver
+from bench.stats import latency_of
+from bench.systems import Proc, System, free_port
+from bench.workload import Workload
+
+MB = 1024 * 1024
+
+
+@dataclass
+class Options:
+    rate: float = 100.0
+    duration: float = 20.0
+    max_duration: float = 20.0
+    concurrency: int = 32
+    drain_timeout: float = 60.0
+    verify_sample: int = 300
+    warmup: float = 1.0
+
+
+def first_accepted(sends: list[Sent]) -> dict[str, Sent]:
+    """Per person, the earliest accepted webhook: the one that created their lead."""
+    first: dict[str, Sent] = {}
+    for sent in sends:
+        if sent.accepted:
+            key = sent.delivery.person.key
+            if key not in first or sent.intended < first[key].intended:
+                first[key] = sent
+    return first
+
+
+def first_assignment(receiver: Receiver) -> dict[str, Assignment]:
+    first: dict[str, Assignment] = {}
+    for a in receiver.assignments:
+        if a.email is not None and (a.email not in first or a.arrived < first[a.email].arrived):
+            first[a.email] = a
+    return first
+
+
+async def drain(receiver: Receiver, sends: list[Sent], within: float) -> bool:
+    """Wait until every person with an accepted webhook has an assignment."""
+    deadline = time.monotonic() + within
+    expected = set(first_accepted(sends))
+    while time.monotonic() < deadline:
+        if expected <= {a.email for a in receiver.assignments}:
+            return True
+        receiver.arrived.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(receiver.arrived.wait(), timeout=0.5)
+    return False
+
+
+def phase_result(
+    phase: str, sends: list[Sent], receiver: Receiver, cpu_s: float, started: float
+) -> dict[str, Any]:
+    mine = [s for s in sends if s.phase == phase]
+    created = {k: s for k, s in first_accepted(sends).items() if s.phase == phase}
+    assigned = first_assignment(receiver)
+    accepted = [s for s in mine if s.accepted]
+    span = max((s.answered for s in mine), default=started) - min(
+        (s.intended for s in mine), default=started
+    )
+    arrivals = [assigned[k].arrived for k in created if k in assigned]
+    leads = len(arrivals)
+    e2e_span = (max(arrivals) - started) if arrivals else 0.0
+    statuses = Counter(str(s.status) for s in mine if not s.accepted)
+    return {
+        "webhooks_sent": len(mine),
+        "webhooks_accepted": len(accepted),
+        "rejected_by_status": dict(statuses),
+        "accepted_per_s": round(len(accepted) / span, 1) if span > 0 else None,
+        "http_latency_ms": latency_of([s.answered - s.intended for s in accepted]),
+        "new_leads": len(created),
+        "leads_assigned": leads,
+        "leads_per_s": round(leads / e2e_span, 1) if e2e_span > 0 else None,
+        "latency_ms": latency_of(
+            [assigned[k].arrived - s.intended for k, s in created.items() if k in assigned]
+        ),
+        "lost": len(created) - leads,
+        "cpu_s": round(cpu_s, 2),
+        "cpu_ms_per_lead": round(cpu_s * 1000 / leads, 2) if leads else None,
+    }
+
+
+def integrity(receiver: Receiver, sends: list[Sent]) -> dict[str, Any]:
+    by_email: dict[str, set[str]] = defaultdict(set)
+    per_lead = Counter(a.lead_id for a in receiver.assignments)
+    for a in receiver.assignments:
+        by_email[a.email or "?"].add(a.lead_id)
+    known = set(first_accepted(sends))
+    return {
+        "people": len(known),
+        "lost": len(known - set(by_email)),
+        "duplicate_leads": sum(1 for ids in by_email.values() if len(ids) > 1),
+        "duplicate_assignments": sum(1 for n in per_lead.values() if n > 1),
+        "unexpected_assignments": sum(1 for e in by_email if e not in known),
+        "redelivered_webhooks": receiver.redeliveries,
+        "bad_signatures": receiver.bad_signatures,
+    }
+
+
+class Sampler:
+    """RSS of every process every `interval` seconds (psutil), keeping the peaks."""
+
+    def __init__(self, system: System, interval: float = 0.2) -> None:
+        self.system = system
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            self.system.sample_memory()
+            await asyncio.sleep(self.interval)
+
+    def __enter__(self) -> Sampler:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+async def run_system(system: System, options: Options) -> dict[str, Any]:
+    began = time.monotonic()
+    await asyncio.to_thread(system.start)
+    startup_s = time.monotonic() - began
+    receiver = Receiver()
+    http = driver.client(max(64, options.concurrency * 2))
+    try:
+        await asyncio.sleep(1.0)  # settle, then idle memory before any lead
+        idle = {name: round(p.rss() / MB, 1) for name, p in system.procs.items()}
+        receiver.secret = await configure(system.urls, await receiver.start())
+        ingest = system.urls["ingest"]
+        workload = Workload(run=uuid.uuid4().hex[:6])
+        sends: list[Sent] = []
+        phases: dict[str, Any] = {}
+        with Sampler(system):
+            if options.warmup > 0:
+                await driver.fixed_rate(
+                    http, ingest, workload, min(options.rate, 50.0), options.warmup, "warmup", sends
+                )
+                await drain(receiver, sends, options.drain_timeout)
+            for phase in ("fixed", "max"):
+                cpu0, started = system.cpu_seconds(), time.monotonic()
+                if phase == "fixed":
+                    await driver.fixed_rate(
+                        http, ingest, workload, options.rate, options.duration, phase, sends
+                    )
+                else:
+                    await driver.max_rate(
+                        http,
+                        ingest,
+                        workload,
+                        options.concurrency,
+                        options.max_duration,
+                        phase,
+                        sends,
+                    )
+                await drain(receiver, sends, options.drain_timeout)
+                phases[phase] = phase_result(
+                    phase, sends, receiver, system.cpu_seconds() - cpu0, started
+                )
+            await asyncio.sleep(0.5)  # a duplicate assignment would arrive now
+        phases["fixed"]["rate"] = options.rate
+        phases["max"]["concurrency"] = options.concurrency
+        checks = integrity(receiver, sends)
+        per_person = Counter(s.delivery.person.key for s in sends if s.accepted)
+        mixed = sorted(k for k, n in per_person.items() if n > 1)[: options.verify_sample]
+        counts = await leads_of(ingest, mixed)
+        checks["ingest_checked_people"] = len(counts)
+        checks["ingest_people_without_one_lead"] = sum(1 for n in counts.values() if n != 1)
+        mix = Counter(s.delivery.provider for s in sends)
+        return {
+            "runtime": system.runtime,
+            "startup_s": round(startup_s, 1),
+            "processes": {
+                name: {"idle_rss_mb": idle[name], "peak_rss_mb": round(p.peak_rss / MB, 1)}
+                for name, p in system.procs.items()
+            },
+            "phases": phases,
+            "checks": checks,
+            "webhooks_by_provider": dict(mix),
+        }
+    finally:
+        await http.aclose()
+        await receiver.stop()
+        await asyncio.to_thread(system.stop)
+
+
+async def run_bare(options: Options, workdir: Any) -> dict[str, Any]:
+    """The HTTP ceiling: the same driver against a bare 202 endpoint."""
+    from bench.ceilings import bare_command
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = Proc("bare", bare_command(port), {}, workdir / "bare.log")
+    http = driver.client(max(64, options.concurrency * 2))
+    try:
+        await asyncio.to_thread(proc.wait_ready, base)
+        idle = proc.rss()
+        sends: list[Sent] = []
+        workload = Workload(run="bare")
+        await driver.max_rate(
+            http, base, workload, options.concurrency, options.warmup, "warmup", sends
+        )
+        cpu0 = proc.cpu_seconds()
+        await driver.max_rate(
+            http, base, workload, options.concurrency, options.max_duration, "max", sends
+        )
+        proc.rss()
+        mine = [s for s in sends if s.phase == "max"]
+        accepted = [s for s in mine if s.accepted]
+        span = max(s.answered for s in mine) - min(s.intended for s in mine)
+        return {
+            "accepted_per_s": round(len(accepted) / span, 1),
+            "http_latency_ms": latency_of([s.answered - s.intended for s in accepted]),
+            "cpu_ms_per_request": round(
+                (proc.cpu_seconds() - cpu0) * 1000 / max(1, len(accepted)), 3
+            ),
+            "idle_rss_mb": round(idle / MB, 1),
+            "peak_rss_mb": round(proc.peak_rss / MB, 1),
+            "concurrency": options.concurrency,
+        }
+    finally:
+        await http.aclose()
+        await asyncio.to_thread(proc.stop)
