@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, or_, select, update
+from sqlalchemy import Text, cast, delete, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from contracts.events import LeadProfile
@@ -66,7 +66,19 @@ async def update_lead(tx: Tx, lead_id: str, profile: LeadProfile, now: datetime)
 async def find_person(
     tx: Tx, email: str | None, phone: str | None
 ) -> tuple[StoredLead, str] | None:
-    """The oldest lead with this normalised email, else this E.164 phone, and which matched."""
+    """The oldest lead with this normalised email, else this E.164 phone, and which matched.
+
+    On PostgreSQL this first locks the person's email and phone until commit, so two
+    deliveries of one person arriving at once (on two connections or two replicas) cannot
+    both find nobody and make two leads: the second waits, then finds the first's lead.
+    SQLite serialises writers already.
+    """
+    if not tx.unit.database.is_sqlite:
+        keys = sorted(
+            f"ingest.person:{k}:{v}" for k, v in (("email", email), ("phone", phone)) if v
+        )
+        for key in keys:  # always in the same order, so two locks cannot deadlock
+            await tx.conn.execute(_LOCK_PERSON, {"key": key})
     for column, value in (("email", email), ("phone", phone)):
         if value is None:
             continue
@@ -81,6 +93,9 @@ async def find_person(
         if row is not None:
             return StoredLead(row.id, LeadProfile.model_validate(row.profile)), column
     return None
+
+
+_LOCK_PERSON = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 async def get_lead(conn: ReadConn, lead_id: str) -> LeadOut | None:

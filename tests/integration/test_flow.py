@@ -3,6 +3,7 @@ SQLite log, and real Kafka + PostgreSQL (the `cluster` parameter, marked integra
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -241,3 +242,17 @@ async def test_a_rep_submits_a_lead_they_found(backend: Backend) -> None:
     profile = next(e for e in captured if e["type"] == "leadfarm.lead.captured.v1")["data"]["lead"]
     assert profile["source_class"] == "rep_prospecting"
     assert profile["sourced_by_rep_id"] == "ana"
+
+
+async def test_one_person_arriving_many_times_at_once_is_one_lead(backend: Backend) -> None:
+    """Deliveries of one person racing each other (a form and an ad platform at the same
+    moment) merge into one lead: on PostgreSQL none of them may miss the others' lead."""
+    email = f"race-{uuid.uuid4().hex[:8]}@gamma.example"
+    sources = ["website", "webinar", "linkedin", "trade-show", "partner", "event", "ads", "chat"]
+    lead_ids = await asyncio.gather(
+        *(
+            backend.post_lead(**{**LONG_TERM, "email": email, "source": source})
+            for source in sources
+        )
+    )
+    assert len(set(lead_ids)) == 1, lead_ids
