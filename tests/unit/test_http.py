@@ -139,3 +139,27 @@ async def test_the_normalised_lead_can_be_read_back(embedded: EmbeddedBackend) -
     assert lead["full_name"] == "Jo Smith"
     assert lead["company_domain"] == "acme.example"
     assert body["deliveries"][0]["source"] == "api"
+
+
+async def test_each_request_has_an_id_for_its_logs() -> None:
+    import httpx
+    from fastapi import FastAPI
+
+    from services.app import ObserveMiddleware
+    from services.logs import request_id_var
+
+    app = FastAPI()
+
+    @app.get("/id")
+    async def current() -> dict[str, str | None]:
+        return {"id": request_id_var.get()}
+
+    app.add_middleware(ObserveMiddleware)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://lf"
+    ) as http:
+        given = await http.get("/id", headers={"X-Request-Id": "rq-42"})
+        made = await http.get("/id")
+    assert given.json() == {"id": "rq-42"}
+    assert made.json()["id"] not in (None, "rq-42")
+    assert request_id_var.get() is None  # reset after the request
