@@ -352,7 +352,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
     async def list_suppressions(
         _: ManagerKey,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
     ) -> list[SuppressionOut]:
         """The suppression list, newest first. Addresses are kept only as SHA-256 hashes of
         the lower-cased address."""

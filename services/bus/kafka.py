@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -30,10 +31,15 @@ class KafkaBus:
         self.send_timeout_s = send_timeout_s
         self.client_id = client_id
         self._producer: AIOKafkaProducer | None = None
+        self._discarded = False
         self._subscriptions: list[KafkaSubscription] = []
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(
+        self._producer = self._new_producer()
+        await self._producer.start()
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers,
             client_id=self.client_id,
             enable_idempotence=True,
@@ -41,7 +47,30 @@ class KafkaBus:
             linger_ms=2,
             request_timeout_ms=int(self.send_timeout_s * 1000),
         )
-        await self._producer.start()
+
+    async def _current_producer(self) -> AIOKafkaProducer:
+        """The producer, a fresh one if the last send failed (see `publish`)."""
+        if self._producer is None:
+            raise RuntimeError("kafka producer not started")
+        if self._discarded:
+            producer = self._new_producer()
+            await producer.start()  # raises while the broker is away; the caller retries
+            self._producer, self._discarded = producer, False
+        return self._producer
+
+    async def _discard_producer(self, producer: AIOKafkaProducer) -> None:
+        """Drop a producer and the batches it still holds, without sending them.
+
+        `stop()` would flush them first, which cannot finish while the broker is away.
+        """
+        if self._producer is not producer or self._discarded:
+            return
+        self._discarded = True
+        dropped: Any = producer  # aiokafka has no public "close without flushing"
+        with contextlib.suppress(Exception):
+            dropped._closed = True
+            await dropped._sender.close()  # cancels the sender: pending batches are dropped
+            await dropped.client.close()
 
     async def stop(self) -> None:
         for sub in self._subscriptions:
@@ -54,15 +83,12 @@ class KafkaBus:
             self._producer = None
 
     async def ping(self) -> None:
-        if self._producer is None:
-            raise RuntimeError("kafka producer not started")
+        producer = await asyncio.wait_for(self._current_producer(), timeout=3)
         # The producer's metadata refresh talks to the cluster; a dead broker makes it time out.
-        await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=3)
+        await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=3)
 
     async def publish(self, records: Sequence[OutboundRecord]) -> None:
-        if self._producer is None:
-            raise RuntimeError("kafka producer not started")
-        producer = self._producer
+        producer = await self._current_producer()
 
         async def send_all() -> None:
             pending = [
@@ -76,7 +102,17 @@ class KafkaBus:
             ]
             await asyncio.gather(*pending)
 
-        await asyncio.wait_for(send_all(), timeout=self.send_timeout_s)
+        try:
+            await asyncio.wait_for(send_all(), timeout=self.send_timeout_s)
+        except Exception:
+            # A send that failed or timed out leaves batches in the producer whose sequence
+            # numbers the broker never stored. The idempotent producer keeps counting, so
+            # after a broker restart every later send of this producer id fails with
+            # OutOfOrderSequenceNumber, forever: the service's events stop for good (found by
+            # the fault suite). The rows are still unsent in the outbox; the relay's next
+            # round sends them through a fresh producer (new id, sequences from 0).
+            await self._discard_producer(producer)
+            raise
 
     def subscribe(self, group: str, topics: Sequence[str]) -> Subscription:
         sub = KafkaSubscription(self.bootstrap_servers, group, topics, self.client_id)

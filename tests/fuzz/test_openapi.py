@@ -1,0 +1,90 @@
+"""Schemathesis against the HTTP API of all five services (and the chassis routes every
+service serves), in-process on the embedded runtime.
+
+Every operation is fuzzed with valid and invalid requests, authenticated with the admin key,
+and again without a key. A response must never be a server error, must use a status code,
+content type and body schema the OpenAPI document declares, and an error must be RFC 9457
+problem+json. Bounded and derandomised, so a run in CI is reproducible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from contracts.schemagen import openapi_document
+from tests.backends import ADMIN
+from tests.fuzz.harness import (
+    BASE_URL,
+    IMPORT_WARNINGS,
+    Live,
+    as_utf8,
+    live_app,
+    problem_errors,
+)
+
+# After the harness, which imports schemathesis under a filter of its import-time warnings.
+import schemathesis  # isort: skip
+from schemathesis import Case, DataGenerationMethod  # isort: skip
+from schemathesis.checks import (  # isort: skip
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+pytestmark = [
+    pytest.mark.fuzz,
+    *(pytest.mark.filterwarnings(f"ignore:{m}:DeprecationWarning") for m in IMPORT_WARNINGS),
+]
+
+# FastAPI writes OpenAPI 3.1; schemathesis 3 supports it behind this switch.
+schemathesis.experimental.OPEN_API_3_1.enable()
+schema = schemathesis.from_dict(
+    openapi_document(),
+    base_url=BASE_URL,
+    data_generation_methods=[DataGenerationMethod.positive, DataGenerationMethod.negative],
+)
+
+CHECKS = (
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+)
+FUZZ = settings(
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    with live_app(Path(tmp_path_factory.mktemp("fuzz-openapi"))) as running:
+        yield running
+
+
+@schema.parametrize()
+@FUZZ
+def test_as_admin(case: Case, live: Live) -> None:
+    response = as_utf8(case.call(session=live.client, base_url=BASE_URL, headers=ADMIN))
+    case.validate_response(response, checks=CHECKS)
+    assert not problem_errors(response), (problem_errors(response), response.text)
+
+
+@schema.parametrize()
+@settings(FUZZ, max_examples=2)
+def test_without_a_key(case: Case, live: Live) -> None:
+    if case.headers:
+        case.headers = {k: v for k, v in case.headers.items() if k.lower() != "authorization"}
+    response = as_utf8(case.call(session=live.client, base_url=BASE_URL))
+    case.validate_response(response, checks=CHECKS)
+    assert not problem_errors(response), (problem_errors(response), response.text)
+    if case.operation.definition.raw.get("security") and response.status_code < 400:
+        raise AssertionError(f"{case.operation.verbose_name} answered {response.status_code}")
