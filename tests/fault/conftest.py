@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import uuid
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,21 +74,6 @@ def _script(name: str, action: str, env: dict[str, str]) -> None:
         raise RuntimeError(f"{name} {action} failed:\n{result.stdout}\n{result.stderr}")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _schemathesis_imported_quietly() -> None:
-    """schemathesis's pytest plugin imports its hypothesis module on the first test call, and
-    that import trips a jsonschema DeprecationWarning, which `filterwarnings = error` turns
-    into a failure of whichever test runs first, so `pytest -m fault` alone would fail.
-    Importing it here first, with that one warning ignored, keeps this suite runnable alone.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", "jsonschema.exceptions.RefResolutionError", DeprecationWarning
-        )
-        with contextlib.suppress(ImportError):
-            import schemathesis._hypothesis  # noqa: F401
-
-
 @pytest.fixture(scope="session")
 def fault_infra() -> Iterator[FaultInfra]:
     if shutil.which("java") is None or not list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")):
@@ -108,6 +92,8 @@ def fault_infra() -> Iterator[FaultInfra]:
     )
     # Leftovers of an interrupted run (the scripts only ever touch what is under STATE_DIR).
     _stop(infra)
+    # A fresh cluster each session (initdb takes about a second): no old databases pile up.
+    shutil.rmtree(STATE_DIR / "postgres", ignore_errors=True)
     try:
         infra.postgres_sh("start")
         infra.kafka_sh("start", fresh=True)
