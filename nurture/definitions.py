@@ -82,6 +82,13 @@ class CalendarDef(Strict):
             _check_zone(zone)
         return {k.upper(): v for k, v in value.items()}
 
+    @field_validator("send_at", "until")
+    @classmethod
+    def _local(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError("a local time of day, without an offset (the zone is the lead's)")
+        return value
+
     @field_validator("days")
     @classmethod
     def _some_days(cls, value: list[Weekday]) -> list[Weekday]:

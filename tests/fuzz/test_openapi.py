@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from hypothesis import HealthCheck, settings
 
 from contracts.schemagen import openapi_document
@@ -29,9 +30,9 @@ from tests.fuzz.harness import (
 # After the harness, which imports schemathesis under a filter of its import-time warnings.
 import schemathesis  # isort: skip
 from schemathesis import Case, DataGenerationMethod  # isort: skip
-from schemathesis.checks import (  # isort: skip
+from schemathesis.checks import not_a_server_error  # isort: skip
+from schemathesis.specs.openapi.checks import (  # isort: skip
     content_type_conformance,
-    not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -56,7 +57,7 @@ CHECKS = (
     response_schema_conformance,
 )
 FUZZ = settings(
-    max_examples=8,
+    max_examples=6,
     deadline=None,
     derandomize=True,
     database=None,
@@ -70,20 +71,26 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         yield running
 
 
+def send(case: Case, live: Live, headers: dict[str, str] | None = None) -> requests.Response:
+    response = case.call(session=live.client, base_url=BASE_URL, headers=headers)
+    assert isinstance(response, requests.Response)  # the session is requests-based
+    return response
+
+
 @schema.parametrize()
 @FUZZ
 def test_as_admin(case: Case, live: Live) -> None:
-    response = as_utf8(case.call(session=live.client, base_url=BASE_URL, headers=ADMIN))
+    response = as_utf8(send(case, live, ADMIN))
     case.validate_response(response, checks=CHECKS)
     assert not problem_errors(response), (problem_errors(response), response.text)
 
 
 @schema.parametrize()
-@settings(FUZZ, max_examples=2)
+@settings(FUZZ, max_examples=1)
 def test_without_a_key(case: Case, live: Live) -> None:
-    if case.headers:
-        case.headers = {k: v for k, v in case.headers.items() if k.lower() != "authorization"}
-    response = as_utf8(case.call(session=live.client, base_url=BASE_URL))
+    for name in [h for h in case.headers or {} if h.lower() == "authorization"]:
+        del case.headers[name]  # type: ignore[union-attr]
+    response = as_utf8(send(case, live))
     case.validate_response(response, checks=CHECKS)
     assert not problem_errors(response), (problem_errors(response), response.text)
     if case.operation.definition.raw.get("security") and response.status_code < 400:
