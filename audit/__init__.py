@@ -25,5 +25,6 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
         name="audit",
         router=build_router(unit, audit),
         handlers={event_type: consumers.on_event for event_type in EVENT_TYPES.values()},
+        any_topic=True,
         migrations=Path(__file__).parent / "migrations",
     )

@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from contracts.envelope import Envelope
 from contracts.events import EventData, UnknownEventType, parse_data
-from contracts.topics import dlq_for
+from contracts.topics import dlq_for, topic_for
 from services import metrics
 from services.bus.base import Message, ReportsLag, Subscription
 from services.db import Tx, UnitOfWork
@@ -93,8 +93,13 @@ class ConsumerRunner:
         max_attempts: int,
         retry_backoff_s: float,
         batch_size: int,
+        any_topic: bool = False,
     ) -> None:
         self.unit = unit
+        # An event type belongs to one topic (its service's). Unless `any_topic` (audit's
+        # archive), an event found on another topic is ignored: a misplaced record must not
+        # make a service act.
+        self.any_topic = any_topic
         self.subscription = subscription
         self.handlers = handlers
         self.group = group
@@ -157,6 +162,13 @@ class ConsumerRunner:
         for (topic, partition), lag in lags.items():
             metrics.CONSUMER_LAG.labels(self.group, topic, str(partition)).set(lag)
 
+    def _handler_for(self, message: Message, data: EventData) -> Handler | None:
+        if not self.any_topic and message.topic != topic_for(
+            type(data).SERVICE, self.unit.topic_namespace
+        ):
+            return None
+        return self.handlers.get(type(data))
+
     async def handle_together(self, messages: list[Message]) -> bool:
         """Handle `messages` in one transaction. False (and nothing applied) if any of them
         is poison or its handler fails: the caller then handles them one at a time."""
@@ -172,8 +184,8 @@ class ConsumerRunner:
             async with self.unit.transaction() as tx:
                 seen = await handled_among(tx, self.group, {e.id for e, _ in decoded})
                 done: list[str] = []
-                for envelope, data in decoded:
-                    handler = self.handlers.get(type(data))
+                for message, (envelope, data) in zip(messages, decoded, strict=True):
+                    handler = self._handler_for(message, data)
                     if envelope.id in seen or envelope.id in done or handler is None:
                         outcomes.append(
                             (envelope.type, "ignored" if handler is None else "duplicate")
@@ -207,7 +219,7 @@ class ConsumerRunner:
         except PoisonMessage as exc:
             await self._dead_letter(message, exc, attempts=0)
             return
-        handler = self.handlers.get(type(data))
+        handler = self._handler_for(message, data)
         if handler is None:
             metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "ignored").inc()
             return

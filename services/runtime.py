@@ -104,6 +104,7 @@ class Runtime:
                     max_attempts=settings.consumer_max_attempts,
                     retry_backoff_s=settings.consumer_retry_backoff_s,
                     batch_size=settings.consumer_batch_size,
+                    any_topic=spec.any_topic,
                 )
                 self.consumers.append(runner)
                 self._spawn(runner.run(), f"consumer-{spec.name}")

@@ -39,6 +39,9 @@ class ServiceSpec:
     migrations: Path | None = None
     body_limits: dict[str, int] = field(default_factory=dict)
     """Route path -> largest request body accepted, where the default does not fit."""
+    any_topic: bool = False
+    """Handle an event whichever topic it is found on (audit's archive). Otherwise an event
+    is handled only on its own service's topic."""
 
     def group(self, namespace: str) -> str:
         """The consumer group (and inbox name) of this service."""

@@ -4,6 +4,7 @@ paused and retried without dead-lettering, each event handled once."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,24 @@ async def test_a_bad_event_in_a_batch_rolls_it_back_and_the_good_ones_apply_once
                 await conn.scalars(select(outbox.c.key).where(outbox.c.key.like("effect-%")))
             ).all()
         assert sorted(effects) == ["effect-first", "effect-last"]
+
+
+async def test_an_event_on_a_topic_not_its_own_is_ignored(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    async def handler(tx: Tx, event: Incoming[LeadDisqualified]) -> None:
+        calls.append(event.data.lead_id)
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        runner = await run_with(unit, handler, ["home"])
+        await runner.subscription.start()
+        (message,) = await runner.subscription.fetch(10, 0.1)
+        misplaced = dataclasses.replace(message, topic="t.audit")  # the qualifier's event
+        await runner.handle(misplaced)
+        assert calls == []
+        runner.any_topic = True  # audit's archive takes events from wherever they are
+        await runner.handle(misplaced)
+        assert calls == ["home"]
 
 
 def test_envelopes_keep_their_time() -> None:
