@@ -32,6 +32,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -224,12 +225,14 @@ async def _apply(
         log.warning("replay: %s %s failed: %r", envelope.type, envelope.id, exc)
 
 
-class _Source:
-    async def fetch(self, max_records: int) -> list[Message]:
-        raise NotImplementedError
+class _Source(ABC):
+    """Where replayed events come from: the embedded log or Kafka."""
 
-    def done(self) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    async def fetch(self, max_records: int) -> list[Message]: ...
+
+    @abstractmethod
+    def done(self) -> bool: ...
 
     async def close(self) -> None:
         return None
