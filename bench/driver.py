@@ -26,6 +26,7 @@ class Sent:
     intended: float  # time.monotonic() the webhook was due to be sent
     answered: float = 0.0
     status: int = 0  # 0: no answer (connection error)
+    error: str | None = None  # the exception's class when there was no answer
 
     @property
     def accepted(self) -> bool:
@@ -33,9 +34,15 @@ class Sent:
 
 
 def client(connections: int) -> httpx.AsyncClient:
+    # Idle connections are dropped after 1 s, well before uvicorn closes them (5 s): reusing
+    # one the server is closing at that moment fails the request without an answer.
     return httpx.AsyncClient(
         timeout=httpx.Timeout(30.0),
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        limits=httpx.Limits(
+            max_connections=connections,
+            max_keepalive_connections=connections,
+            keepalive_expiry=1.0,
+        ),
     )
 
 
@@ -46,8 +53,9 @@ async def send_one(http: httpx.AsyncClient, base_url: str, sent: Sent) -> None:
             base_url + request.path, content=request.body, headers=request.headers
         )
         sent.status = response.status_code
-    except httpx.HTTPError:
+    except httpx.HTTPError as exc:
         sent.status = 0
+        sent.error = type(exc).__name__
     sent.answered = time.monotonic()
 
 

@@ -78,7 +78,7 @@ def phase_result(
     arrivals = [assigned[k].arrived for k in created if k in assigned]
     leads = len(arrivals)
     e2e_span = (max(arrivals) - started) if arrivals else 0.0
-    statuses = Counter(str(s.status) for s in mine if not s.accepted)
+    statuses = Counter(s.error or str(s.status) for s in mine if not s.accepted)
     return {
         "webhooks_sent": len(mine),
         "webhooks_accepted": len(accepted),

@@ -36,7 +36,7 @@ def check(result: dict[str, Any]) -> None:
     assert checks["bad_signatures"] == 0, result
     assert checks["ingest_people_without_one_lead"] == 0, result
     for phase in result["phases"].values():
-        assert phase["webhooks_accepted"] == phase["webhooks_sent"], phase
+        assert phase["webhooks_accepted"] == phase["webhooks_sent"], phase["rejected_by_status"]
         assert phase["new_leads"] == phase["leads_assigned"], phase
 
 
