@@ -58,7 +58,7 @@ async def environment(args: argparse.Namespace, cluster: bool) -> dict[str, Any]
         "postgresql": postgres,
         "leadfarm": version("leadfarm"),
         "load_average": [round(x, 2) for x in psutil.getloadavg()],
-        "driver": "one process, one httpx.AsyncClient (connection pool), receiver in the same "
+        "driver": "one process, one aiohttp.ClientSession (connection pool), receiver in the same "
         "event loop",
     }
 

@@ -198,7 +198,7 @@ async def run_system(system: System, options: Options) -> dict[str, Any]:
             "webhooks_by_provider": dict(mix),
         }
     finally:
-        await http.aclose()
+        await http.close()
         await receiver.stop()
         await asyncio.to_thread(system.stop)
 
@@ -238,5 +238,5 @@ async def run_bare(options: Options, workdir: Any) -> dict[str, Any]:
             "concurrency": options.concurrency,
         }
     finally:
-        await http.aclose()
+        await http.close()
         await asyncio.to_thread(proc.stop)
