@@ -9,15 +9,17 @@ values rather than read-modify-write in Python.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Table,
     and_,
+    bindparam,
     case,
     func,
     literal,
@@ -28,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Insert
 
 from audit.metrics import AssignmentFact, AuditFact, DealFact, LeadFact, SpendFact
 from audit.models import (
@@ -46,6 +49,7 @@ from audit.models import (
 )
 from services.db import ReadConn, Tx
 from services.sqltypes import UTCDateTime
+from services.statements import insert_ignoring
 from services.tables import api_keys
 
 Conn = ReadConn | Tx
@@ -65,12 +69,28 @@ def _earliest(column: Any, value: datetime) -> ColumnElement[Any]:
 
 async def _insert_ignore(tx: Tx, table: Table, values: dict[str, Any]) -> bool:
     """Insert unless the primary or a unique key exists; True when a row was written."""
-    insert = sqlite_insert if tx.unit.database.is_sqlite else pg_insert
-    result = await tx.conn.execute(insert(table).values(**values).on_conflict_do_nothing())
+    result = await tx.conn.execute(insert_ignoring(table, tx.conn.dialect.name), values)
     return bool(result.rowcount == 1)
 
 
 # --- the archive ----------------------------------------------------------------------------
+
+
+_ARCHIVED_COLUMNS = ("event_id", "lead_id", "type", "source", "time", "envelope", "recorded_at")
+
+
+@cache
+def _archive_unless_erased(dialect: str) -> Insert:
+    """INSERT of an event unless its lead is erased or the event is stored already: the
+    usual case (neither) costs one statement instead of a read and a write."""
+    values = select(*(bindparam(c, type_=events.c[c].type) for c in _ARCHIVED_COLUMNS))
+    erased = select(erasures.c.lead_id).where(erasures.c.lead_id == bindparam("lead_id"))
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(events)
+        .from_select(list(_ARCHIVED_COLUMNS), values.where(~erased.exists()))
+        .on_conflict_do_nothing()
+    )
 
 
 async def archive(
@@ -82,24 +102,26 @@ async def archive(
     source: str,
     time: datetime,
     envelope: dict[str, Any],
-    redacted: bool,
+    redact: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> bool:
-    """Store one event; False when it was stored before (each event is kept once)."""
-    now = tx.now()
-    return await _insert_ignore(
-        tx,
-        events,
-        {
-            "event_id": event_id,
-            "lead_id": lead_id,
-            "type": type_,
-            "source": source,
-            "time": time,
-            "envelope": envelope,
-            "recorded_at": now,
-            "redacted_at": now if redacted else None,
-        },
-    )
+    """Store one event once; False when it was stored before. An event about an erased
+    lead is stored as `redact` makes it, marked redacted."""
+    values = {
+        "event_id": event_id,
+        "lead_id": lead_id,
+        "type": type_,
+        "source": source,
+        "time": time,
+        "envelope": envelope,
+        "recorded_at": tx.now(),
+    }
+    statement = _archive_unless_erased(tx.conn.dialect.name)
+    if (await tx.conn.execute(statement, values)).rowcount == 1:
+        return True
+    if await get_erasure(tx, lead_id) is None:
+        return False  # stored before
+    redacted = {**values, "envelope": redact(envelope), "redacted_at": values["recorded_at"]}
+    return await _insert_ignore(tx, events, redacted)
 
 
 async def timeline(conn: ReadConn, lead_id: str) -> list[dict[str, Any]]:

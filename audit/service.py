@@ -178,10 +178,6 @@ class Audit:
 
     async def handle(self, tx: Tx, envelope: Envelope, data: EventData) -> None:
         """Archive the event once, then update the read models it speaks to."""
-        stored = envelope.model_dump(mode="json")
-        erased = await repository.get_erasure(tx, envelope.subject) is not None
-        if erased:  # a late event about an erased person is stored already redacted
-            stored = redact_envelope(stored, personal_values(stored.get("data")))
         fresh = await repository.archive(
             tx,
             event_id=envelope.id,
@@ -189,8 +185,9 @@ class Audit:
             type_=envelope.type,
             source=envelope.source,
             time=envelope.time,
-            envelope=stored,
-            redacted=erased,
+            envelope=envelope.model_dump(mode="json"),
+            # a late event about an erased person is stored already redacted
+            redact=lambda stored: redact_envelope(stored, personal_values(stored.get("data"))),
         )
         projection = self.projections.get(envelope.type)
         if fresh and projection is not None and data.lead_id:

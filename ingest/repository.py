@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, or_, select, text, update
+from sqlalchemy import Text, bindparam, cast, delete, false, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from contracts.events import LeadProfile
@@ -79,20 +79,26 @@ async def find_person(
         )
         for key in keys:  # always in the same order, so two locks cannot deadlock
             await tx.conn.execute(_LOCK_PERSON, {"key": key})
-    for column, value in (("email", email), ("phone", phone)):
-        if value is None:
-            continue
-        row = (
-            await tx.conn.execute(
-                select(leads.c.id, leads.c.profile)
-                .where(leads.c[column] == value)
-                .order_by(leads.c.created_at)
-                .limit(1)
-            )
-        ).first()
-        if row is not None:
-            return StoredLead(row.id, LeadProfile.model_validate(row.profile)), column
-    return None
+    if email is None and phone is None:
+        return None
+    row = (await tx.conn.execute(_FIND_PERSON, {"email": email, "phone": phone})).first()
+    if row is None:
+        return None
+    return StoredLead(row.id, LeadProfile.model_validate(row.profile)), (
+        "email" if row.by_email else "phone"
+    )
+
+
+# One statement for both keys (a lookup on every delivery): email matches sort first. The
+# coalesce keeps a row without an email (NULL = x is NULL) after them on PostgreSQL too,
+# where NULLs sort first in descending order.
+_BY_EMAIL = func.coalesce(leads.c.email == bindparam("email"), false()).label("by_email")
+_FIND_PERSON = (
+    select(leads.c.id, leads.c.profile, _BY_EMAIL)
+    .where(or_(leads.c.email == bindparam("email"), leads.c.phone == bindparam("phone")))
+    .order_by(_BY_EMAIL.desc(), leads.c.created_at)
+    .limit(1)
+)
 
 
 _LOCK_PERSON = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")

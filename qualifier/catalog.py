@@ -8,8 +8,8 @@ with a new `version` makes it active; restarting with a version that is already 
 changes nothing (a later `PUT` stays active). Until the file is stored, reads show it as it
 would be (no `seq`, no `changed_at`).
 
-Parsed definitions are cached per stored version, so a decision costs two small indexed
-reads, not a YAML parse.
+Parsed definitions are cached per stored version, so a decision costs one small indexed
+read, not a YAML parse.
 """
 
 from __future__ import annotations
@@ -44,13 +44,16 @@ class DefinitionsCatalog:
     async def active(self, conn: ReadConn | Tx) -> ActiveDefinitions:
         """The active definitions; in a write transaction the start-up file is stored first
         when its version is new."""
-        if await repository.definitions_by_version(conn, self.file.version) is None:
+        head, file_stored = await repository.head_definitions_and_whether_stored(
+            conn, self.file.version
+        )
+        if not file_stored:
             if not isinstance(conn, Tx):
                 return ActiveDefinitions(
                     self.file, self.file_text, None, self.file_origin, FILE_CHANGED_BY, None
                 )
             await self.store_file(conn)
-        head = await repository.head_definitions(conn)
+            head = await repository.head_definitions(conn)
         assert head is not None, "the start-up definitions were just stored"
         return ActiveDefinitions(
             self.parsed(head),

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.events import CriterionResult, LeadProfile
@@ -18,6 +17,7 @@ from qualifier.rules import Engagement, Outcome, Verdict
 from qualifier.schemas import DecisionOut
 from services import erasure
 from services.db import ReadConn, Tx
+from services.statements import upsert
 
 TOTAL = ("*", "*")
 
@@ -35,17 +35,8 @@ async def _upsert(
 ) -> None:
     """Insert, or update the row with the same `keys`: `increment` columns are added to,
     the others replaced. One atomic statement on both databases."""
-    stmt = (
-        postgresql.insert(table) if tx.conn.dialect.name == "postgresql" else sqlite.insert(table)
-    ).values(**values)
-    changes = {
-        column: table.c[column] + stmt.excluded[column]
-        if column in increment
-        else stmt.excluded[column]
-        for column in values
-        if column not in keys
-    }
-    await tx.conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changes))
+    statement = upsert(table, tx.conn.dialect.name, tuple(values), tuple(keys), tuple(increment))
+    await tx.conn.execute(statement, dict(values))
 
 
 # --- lead profiles ------------------------------------------------------------------------
@@ -210,6 +201,23 @@ async def head_definitions(conn: ReadConn | Tx) -> StoredDefinitions | None:
     query = select(definitions).order_by(definitions.c.seq.desc()).limit(1)
     row = (await _conn(conn).execute(query)).first()
     return _definitions(row) if row is not None else None
+
+
+async def head_definitions_and_whether_stored(
+    conn: ReadConn | Tx, version: str
+) -> tuple[StoredDefinitions | None, bool]:
+    """The active definitions and whether `version` is stored, in one statement (this is
+    read for every decision)."""
+    stored = select(definitions.c.seq).where(definitions.c.version == version).exists()
+    query = (
+        select(definitions, stored.label("version_stored"))
+        .order_by(definitions.c.seq.desc())
+        .limit(1)
+    )
+    row = (await _conn(conn).execute(query)).first()
+    if row is None:
+        return None, False
+    return _definitions(row), bool(row.version_stored)
 
 
 async def definitions_by_version(conn: ReadConn | Tx, version: str) -> StoredDefinitions | None:

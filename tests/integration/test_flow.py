@@ -256,3 +256,19 @@ async def test_one_person_arriving_many_times_at_once_is_one_lead(backend: Backe
         )
     )
     assert len(set(lead_ids)) == 1, lead_ids
+
+
+async def test_a_person_is_found_by_email_before_phone(backend: Backend) -> None:
+    """The oldest lead with the email wins over an older lead with only the phone (on
+    PostgreSQL too, where a row without an email must not sort first)."""
+    tag = uuid.uuid4().hex[:8]
+    phone = f"+4930{int(tag, 16) % 10_000_000:07d}"
+    by_phone = await backend.post_lead(phone=phone, country="de", source="phone-in")
+    by_email = await backend.post_lead(email=f"first-{tag}@delta.example", source="website")
+    assert by_phone != by_email
+    both = await backend.post_lead(
+        email=f"FIRST-{tag}@delta.example", phone=phone, country="de", source="ads"
+    )
+    assert both == by_email
+    only_phone = await backend.post_lead(phone=phone, country="de", source="ads")
+    assert only_phone == by_phone
