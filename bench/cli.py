@@ -14,6 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=["embedded", "cluster", "both"], default="both")
     parser.add_argument("--rate", type=float, default=100.0, help="fixed rate, webhooks/s (100)")
     parser.add_argument("--duration", type=float, default=20.0, help="fixed-rate phase, s (20)")
+    parser.add_argument(
+        "--steady-rate",
+        type=float,
+        default=10.0,
+        help="a first fixed-rate phase the system keeps up with, webhooks/s (10; 0: none)",
+    )
     parser.add_argument("--max-duration", type=float, default=20.0, help="max-rate phase, s (20)")
     parser.add_argument("--concurrency", type=int, default=32, help="max-rate senders (32)")
     parser.add_argument(

@@ -27,6 +27,7 @@ def options_of(args: argparse.Namespace) -> Options:
         return Options(
             rate=20,
             duration=2,
+            steady_rate=5,
             max_duration=2,
             concurrency=4,
             drain_timeout=30,
@@ -36,6 +37,7 @@ def options_of(args: argparse.Namespace) -> Options:
     return Options(
         rate=args.rate,
         duration=args.duration,
+        steady_rate=args.steady_rate,
         max_duration=args.max_duration,
         concurrency=args.concurrency,
         drain_timeout=args.drain_timeout,

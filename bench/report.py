@@ -100,14 +100,16 @@ def markdown(results: dict[str, Any]) -> str:
     for name, r in results.get("runtimes", {}).items():
         checks = r["checks"]
         dupes = checks["duplicate_leads"] + checks["duplicate_assignments"]
-        for phase in ("fixed", "max"):
+        for phase in ("steady", "fixed", "max"):
+            if phase not in r["phases"]:
+                continue
             p = r["phases"][phase]
             lat = p["latency_ms"]
-            label = (
-                f"fixed {p['rate']:g}/s"
-                if phase == "fixed"
-                else f"max ({p['concurrency']} senders)"
-            )
+            label = {
+                "steady": f"steady {p.get('rate', 0):g}/s",
+                "fixed": f"fixed {p.get('rate', 0):g}/s",
+                "max": f"max ({p.get('concurrency')} senders)",
+            }[phase]
             lines.append(
                 f"| {name} | {label} | {_num(p['accepted_per_s'])} | {_num(p['leads_per_s'])} | "
                 f"{_ms(lat['p50'])} / {_ms(lat['p95'])} / {_ms(lat['p99'])} / {_ms(lat['max'])} | "

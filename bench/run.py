@@ -1,5 +1,6 @@
-"""One runtime's benchmark: start it, configure it, drive a fixed-rate phase then a
-max-rate phase, wait for every lead's `lead.assigned`, and check loss and duplicates."""
+"""One runtime's benchmark: start it, configure it, drive a steady phase (a fixed rate the
+system keeps up with), a fixed-rate phase and a max-rate phase, wait after each for every
+lead's `lead.assigned`, and check loss and duplicates."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ MB = 1024 * 1024
 class Options:
     rate: float = 100.0
     duration: float = 20.0
+    steady_rate: float = 10.0  # 0: no steady phase
     max_duration: float = 20.0
     concurrency: int = 32
     drain_timeout: float = 60.0
@@ -150,18 +152,23 @@ async def run_system(system: System, options: Options) -> dict[str, Any]:
         workload = Workload(run=uuid.uuid4().hex[:6])
         sends: list[Sent] = []
         phases: dict[str, Any] = {}
+        phase_rates: dict[str, float] = {}
         with Sampler(system):
             if options.warmup > 0:
                 await driver.fixed_rate(
                     http, ingest, workload, min(options.rate, 50.0), options.warmup, "warmup", sends
                 )
                 await drain(receiver, sends, options.drain_timeout)
-            for phase in ("fixed", "max"):
+            for phase in ("steady", "fixed", "max"):
+                if phase == "steady" and options.steady_rate <= 0:
+                    continue
                 cpu0, started = system.cpu_seconds(), time.monotonic()
-                if phase == "fixed":
+                if phase in ("steady", "fixed"):
+                    rate = options.steady_rate if phase == "steady" else options.rate
                     await driver.fixed_rate(
-                        http, ingest, workload, options.rate, options.duration, phase, sends
+                        http, ingest, workload, rate, options.duration, phase, sends
                     )
+                    phase_rates[phase] = rate
                 else:
                     await driver.max_rate(
                         http,
@@ -177,7 +184,8 @@ async def run_system(system: System, options: Options) -> dict[str, Any]:
                     phase, sends, receiver, system.cpu_seconds() - cpu0, started
                 )
             await asyncio.sleep(0.5)  # a duplicate assignment would arrive now
-        phases["fixed"]["rate"] = options.rate
+        for phase, rate in phase_rates.items():
+            phases[phase]["rate"] = rate
         phases["max"]["concurrency"] = options.concurrency
         checks = integrity(receiver, sends)
         per_person = Counter(s.delivery.person.key for s in sends if s.accepted)

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.bench
 SMOKE = Options(
     rate=20,
     duration=2,
+    steady_rate=5,
     max_duration=2,
     concurrency=4,
     drain_timeout=30,
