@@ -320,3 +320,28 @@ async def test_a_rep_below_the_threshold_stops_receiving_leads_until_reinstated(
     assert reinstated.status_code == 200, reinstated.text
     assert reinstated.json()["suspended"] is False
     assert (await assigned(backend, 6))[1] == "ana"
+
+
+async def test_an_erased_lead_is_never_routed_again(routed: tuple[Backend, ManualClock]) -> None:
+    """Erasure cancels the router's deadlines for the lead: a missed first touch of an
+    erased person neither reassigns them to another rep nor counts against the rep."""
+    backend, clock = routed
+    await add_rep(backend, "ana")
+    await add_rep(backend, "bo")
+    lead_id, rep_id = await assigned(backend, 7)
+    audit = backend.client("audit")
+    asked = await audit.post("/audit/v1/erasures", json={"lead_id": lead_id}, headers=ADMIN)
+    assert asked.status_code == 201, asked.text
+
+    async def router_confirmed() -> bool:
+        response = await audit.get(f"/audit/v1/erasures/{asked.json()['id']}", headers=ADMIN)
+        return "router" in {c["service"] for c in response.json()["confirmations"]}
+
+    await eventually(router_confirmed)
+    clock.advance(timedelta(days=30))
+    assert await fire(backend) == 0, "no deadline of the erased lead is left to fire"
+    router = backend.client("router")
+    view = await router.get(f"/router/v1/leads/{lead_id}/assignment", headers=ADMIN)
+    assert view.json()["rep_id"] == rep_id, "still with the same rep: nobody else is told"
+    compliance = await router.get(f"/router/v1/reps/{rep_id}/compliance", headers=ADMIN)
+    assert compliance.json()["first_touch"]["due"] == 0
