@@ -421,9 +421,10 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
     async def erase(body: ErasureIn, _: AdminKey) -> ErasureOut:
         """Erase a person from nurture (by lead id or email): every lead with that address,
         its enrolments, emails (and the outbox sender's files), tasks, engagements and
-        consent records. The address stays suppressed as a hash. Idempotent."""
+        consent records. The address stays suppressed as a hash, and each lead is
+        tombstoned, so a late event cannot enrol them again. Idempotent."""
         async with unit.transaction() as tx:
-            outcome = await nurture.erase(tx, body.lead_id, body.email)
+            outcome = await nurture.erase_here(tx, body.lead_id, body.email)
         await sender.erase(outcome.message_ids)
         return ErasureOut(
             lead_ids=outcome.lead_ids, erased=outcome.counts, suppressed=outcome.suppressed

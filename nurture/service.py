@@ -843,6 +843,15 @@ class Nurture:
         log.info("erased %d leads from nurture: %s", len(lead_ids), erased.counts)
         return ErasureOutcome(sorted(lead_ids), erased.counts, erased.message_ids, bool(hashes))
 
+    async def erase_here(self, tx: Tx, lead_id: str | None, email: str | None) -> ErasureOutcome:
+        """An erasure asked of nurture itself (its API): `erase`, then a tombstone per lead
+        (late events about them are ignored, so no profile comes back)."""
+        outcome = await self.erase(tx, lead_id, email)
+        erasure_id = f"nurture-{uuid.uuid4()}"
+        for each in outcome.lead_ids:
+            await repository.put_tombstone(tx, each, erasure_id)
+        return outcome
+
     async def erase_requested(
         self, tx: Tx, lead_id: str, erasure_id: str, traceparent: str | None = None
     ) -> ErasureOutcome:

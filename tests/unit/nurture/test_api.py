@@ -17,6 +17,7 @@ from contracts.events import Decision, LeadProfile, LeadQualified, LeadReturned,
 from nurture.consent import email_hash
 from nurture.models import consents, engagements, enrolments, leads, messages
 from services.clock import ManualClock
+from services.tables import inbox
 from tests.backends import ADMIN, EmbeddedBackend, eventually
 from tests.unit.nurture.farm import (
     enrol,
@@ -474,3 +475,27 @@ async def test_one_active_enrolment_per_lead_and_leaving_when_qualified(farm: Fa
     assert status["end_reason"] == "qualified: sales-ready, routed to sales"
     assert await next_due(farm.backend, enrolment) is None
     await settle(farm.backend)
+
+
+async def test_a_late_event_does_not_re_enrol_a_person_erased_through_nurture(
+    farm: Farm,
+) -> None:
+    lead_id, _ = await enrol(farm.backend, email="gone@delta.example")
+    erased = await farm.post("/nurture/v1/erasures", json={"lead_id": lead_id}, headers=ADMIN)
+    assert erased.status_code == 200, erased.text
+    returned = LeadReturned(
+        lead_id=lead_id,
+        rep_id="ana",
+        reason="cadence exhausted",
+        lead=lead_profile("gone@delta.example", first_name="Gone"),
+    )
+    envelope = make_envelope(returned, time=datetime.now(UTC))
+    await farm.backend.inject("router", lead_id, envelope.to_json())
+
+    async def handled() -> bool:
+        nurture = inbox.c.consumer.endswith(".nurture")
+        return await farm.count(inbox, inbox.c.event_id == envelope.id, nurture) == 1
+
+    await eventually(handled)
+    assert await farm.count(leads, leads.c.lead_id == lead_id) == 0, "no profile came back"
+    assert await farm.count(enrolments, enrolments.c.lead_id == lead_id) == 0
