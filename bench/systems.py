@@ -34,6 +34,8 @@ BENCH_ENV = {
     "LEADFARM_LOG_LEVEL": "WARNING",
     "LEADFARM_INGEST_RATE_LIMIT_PER_SECOND": "1000000",
     "LEADFARM_INGEST_RATE_LIMIT_BURST": "1000000",
+    # The rep's tool is the bench's own receiver, on 127.0.0.1.
+    "LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS": "true",
     # Nobody touches the benchmark's leads: without these, first-touch SLAs (5 business
     # minutes) fall due during a slow run, the reps are suspended for compliance and the
     # remaining leads go to the fallback queue instead of to a rep.

@@ -56,6 +56,7 @@ from router.service import Refused, Router, cadence_of
 from router.webhooks import new_secret
 from services.auth import ManagerKey, Principal, RepKey
 from services.db import UnitOfWork
+from services.egress import PrivateAddress, check_public
 from services.problems import Problem, field_error
 
 Id = Annotated[str, Path(min_length=1, max_length=100, pattern=ID_PATTERN)]
@@ -527,10 +528,27 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
 
     # --- webhook subscriptions -------------------------------------------------------------
 
+    async def refuse_private(url: str) -> None:
+        """SSRF: a manager may not aim the router at the private network (services/egress)."""
+        if settings.allow_private_webhook_urls:
+            return
+        try:
+            await check_public(url)
+        except PrivateAddress as exc:
+            raise _invalid(
+                "url",
+                f"must reach a public address: {exc}",
+                f"The URL cannot be used: {exc}. Webhooks go to public addresses only; set "
+                "LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS=true where the router may call "
+                "private ones (a local tool, a test).",
+            ) from exc
+
     @router.post("/subscriptions", status_code=201, response_model=SubscriptionCreated)
     async def create_subscription(body: SubscriptionIn, _: ManagerKey) -> SubscriptionCreated:
         """Subscribe a tool (a CRM, a dialer, a chat channel) to router events. Deliveries
-        are signed as Standard Webhooks says; the secret is shown once, here."""
+        are signed as Standard Webhooks says; the secret is shown once, here. The URL must
+        reach a public address unless LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS is set."""
+        await refuse_private(body.url)
         secret = new_secret()
         async with unit.transaction() as tx:
             if body.rep_id is not None and not await repository.rep_exists(tx, body.rep_id):
@@ -581,6 +599,8 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
         for field in ("url", "active"):
             if field in changes and changes[field] is None:
                 raise _invalid(field, "cannot be null", f"{field} cannot be null.")
+        if "url" in changes:
+            await refuse_private(changes["url"])
         async with unit.transaction() as tx:
             await subscription_or_404(tx, subscription_id)
             rep_id = changes.get("rep_id")

@@ -35,6 +35,9 @@ class RouterSettings(ServiceSettings):
     compliance_min_obligations: int = Field(5, ge=1)
     """A rep is judged only once this many obligations fell due in the window."""
 
+    allow_private_webhook_urls: bool = False
+    """Let subscriptions call loopback, private and link-local addresses (a tool on this
+    machine, tests). Off, such URLs are refused when set and before each delivery (SSRF)."""
     webhook_timeout_s: float = Field(10.0, gt=0)
     webhook_retry_hours: float = Field(24.0, gt=0)
     """A delivery is retried with exponential backoff for this long, then marked dead."""

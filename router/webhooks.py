@@ -37,6 +37,7 @@ from contracts.events import EventData
 from router import metrics, repository
 from router.settings import RouterSettings
 from services.db import Tx, UnitOfWork
+from services.egress import PrivateAddress, check_public
 from services.outbox import emit
 
 log = logging.getLogger(__name__)
@@ -198,12 +199,16 @@ class WebhookWorker:
         status: int | None = None
         error: str | None = None
         try:
+            if not self.settings.allow_private_webhook_urls:
+                await check_public(delivery.url)
             response = await self.http().post(delivery.url, content=body, headers=headers)
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}: {response.text[:500]}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:2000]
+        except PrivateAddress as exc:
+            error = f"refused: {exc} (LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS is off)"
         await self._record(delivery, status, error)
 
     async def _record(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -14,6 +15,10 @@ from starlette.types import ASGIApp
 
 from tests import infra
 from tests.backends import Backend, ClusterBackend, EmbeddedBackend
+
+# The tests' webhook receivers (a rep's tool) listen on 127.0.0.1, which the router refuses
+# by default (SSRF); tests/unit/router/test_webhooks.py checks the refusal with it off.
+os.environ.setdefault("LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS", "true")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
