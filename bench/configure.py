@@ -13,17 +13,25 @@ ALWAYS = {day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "s
 REPS = ("ana", "ben", "cho")
 
 
-async def configure(urls: dict[str, str], receiver_url: str) -> str:
-    """Set everything up; returns the subscription's signing secret."""
+async def configure_sources(ingest_url: str) -> None:
+    """One source per provider the benchmark drives, with the provider's secret."""
     async with httpx.AsyncClient(
         headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
     ) as http:
         for provider in PROVIDERS:
             response = await http.put(
-                f"{urls['ingest']}/ingest/v1/sources/{source_name(provider)}",
+                f"{ingest_url}/ingest/v1/sources/{source_name(provider)}",
                 json={"provider": provider, "secrets": SECRETS[provider]},
             )
             response.raise_for_status()
+
+
+async def configure(urls: dict[str, str], receiver_url: str) -> str:
+    """Set everything up; returns the subscription's signing secret."""
+    await configure_sources(urls["ingest"])
+    async with httpx.AsyncClient(
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
+    ) as http:
         for rep in REPS:
             response = await http.post(
                 f"{urls['router']}/router/v1/reps",

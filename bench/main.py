@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 
 from bench import report
-from bench.run import Options, run_bare, run_system
+from bench.run import Options, run_bare, run_ingest_alone, run_system
 from bench.systems import Cluster, Embedded, System, kafka_version, postgres_version
 
 RESULTS = Path("bench") / "results"
@@ -99,6 +99,12 @@ async def main(args: argparse.Namespace) -> int:
         results["ceilings"]["http"] = await run_bare(
             options, Path(tempfile.mkdtemp(prefix="bench-bare-"))
         )
+        if "cluster" in runtimes:
+            say("bench: the ingest endpoint alone ...")
+            alone = Cluster(
+                args.database_url, args.kafka, partitions=args.partitions, services=["ingest"]
+            )
+            results["ingest_alone"] = await run_ingest_alone(alone, options)
         if "cluster" in runtimes:
             say("bench: transport ceiling ...")
             chain = await kafka_chain(

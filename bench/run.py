@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import driver
-from bench.configure import configure, leads_of
+from bench.configure import configure, configure_sources, leads_of
 from bench.driver import Sent
 from bench.receiver import Assignment, Receiver
 from bench.stats import latency_of
@@ -211,19 +211,14 @@ async def run_system(system: System, options: Options) -> dict[str, Any]:
         await asyncio.to_thread(system.stop)
 
 
-async def run_bare(options: Options, workdir: Any) -> dict[str, Any]:
-    """The HTTP ceiling: the same driver against a bare 202 endpoint."""
-    from bench.ceilings import bare_command
-
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = Proc("bare", bare_command(port), {}, workdir / "bare.log")
+async def max_rate_alone(proc: Proc, base: str, options: Options, run: str) -> dict[str, Any]:
+    """The max-rate phase against one process that does nothing else: accepted answers
+    per second, HTTP latency and the process's CPU per request."""
     http = driver.client(max(64, options.concurrency * 2))
     try:
-        await asyncio.to_thread(proc.wait_ready, base)
         idle = proc.rss()
         sends: list[Sent] = []
-        workload = Workload(run="bare")
+        workload = Workload(run=run)
         await driver.max_rate(
             http, base, workload, options.concurrency, options.warmup, "warmup", sends
         )
@@ -237,6 +232,9 @@ async def run_bare(options: Options, workdir: Any) -> dict[str, Any]:
         span = max(s.answered for s in mine) - min(s.intended for s in mine)
         return {
             "accepted_per_s": round(len(accepted) / span, 1),
+            "rejected_by_status": dict(
+                Counter(s.error or str(s.status) for s in mine if not s.accepted)
+            ),
             "http_latency_ms": latency_of([s.answered - s.intended for s in accepted]),
             "cpu_ms_per_request": round(
                 (proc.cpu_seconds() - cpu0) * 1000 / max(1, len(accepted)), 3
@@ -247,4 +245,29 @@ async def run_bare(options: Options, workdir: Any) -> dict[str, Any]:
         }
     finally:
         await http.close()
+
+
+async def run_bare(options: Options, workdir: Any) -> dict[str, Any]:
+    """The HTTP ceiling: the same driver against a bare 202 endpoint."""
+    from bench.ceilings import bare_command
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = Proc("bare", bare_command(port), {}, workdir / "bare.log")
+    try:
+        await asyncio.to_thread(proc.wait_ready, base)
+        return await max_rate_alone(proc, base, options, "bare")
+    finally:
         await asyncio.to_thread(proc.stop)
+
+
+async def run_ingest_alone(system: System, options: Options) -> dict[str, Any]:
+    """The ingest endpoint by itself: one `leadfarm serve ingest` (verifying, normalising,
+    deduplicating, storing and relaying to Kafka) and no other service, so the webhook
+    path does not share the cores with the pipeline behind it."""
+    await asyncio.to_thread(system.start)
+    try:
+        await configure_sources(system.urls["ingest"])
+        return await max_rate_alone(system.procs["ingest"], system.urls["ingest"], options, "solo")
+    finally:
+        await asyncio.to_thread(system.stop)

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 import httpx
 import psutil
 
-from contracts.topics import SERVICES
+from contracts.topics import SERVICES, ServiceName
 
 LEADFARM = str(Path(sys.executable).parent / "leadfarm")
 ADMIN_KEY = "bench-admin-key-" + uuid.uuid4().hex
@@ -175,8 +175,10 @@ class Cluster(System):
         database_url: str | None = None,
         namespace: str | None = None,
         partitions: int = 6,
+        services: Sequence[ServiceName] = SERVICES,
     ) -> None:
         super().__init__("cluster")
+        self.services = tuple(services)
         self.server_url = server_url
         self.kafka = kafka
         self.partitions = partitions
@@ -206,8 +208,8 @@ class Cluster(System):
             ).geturl()
             run_command(["migrate"], self._env())
         run_command(["topics", "create", "--partitions", str(self.partitions)], self._env())
-        ports = {s: free_port() for s in SERVICES}
-        for service in SERVICES:
+        ports = {s: free_port() for s in self.services}
+        for service in self.services:
             self.procs[str(service)] = Proc(
                 service,
                 [LEADFARM, "serve", service, "--port", str(ports[service])],

@@ -17,6 +17,7 @@ from ingest.providers.base import Source
 from ingest.schemas import DeliveryOut, LeadOut
 from services import erasure
 from services.db import ReadConn, Tx
+from services.statements import insert_ignoring
 
 
 @dataclass(frozen=True)
@@ -159,23 +160,27 @@ async def insert_delivery(
     reason: str | None = None,
     payload: dict[str, Any] | None = None,
     next_attempt_at: datetime | None = None,
-) -> None:
-    await tx.conn.execute(
-        deliveries.insert().values(
-            id=delivery_id,
-            lead_id=lead_id,
-            source=source,
-            provider=provider,
-            external_id=external_id,
-            status=status,
-            reason=reason,
-            received_at=received_at,
-            payload=payload,
-            attempts=0,
-            next_attempt_at=next_attempt_at,
-            updated_at=received_at,
-        )
+) -> bool:
+    """Store a delivery; False when a delivery with the same source and external id exists
+    (a copy committed while this one waited for it: the caller answers as for a repeat)."""
+    result = await tx.conn.execute(
+        insert_ignoring(deliveries, tx.conn.dialect.name),
+        {
+            "id": delivery_id,
+            "lead_id": lead_id,
+            "source": source,
+            "provider": provider,
+            "external_id": external_id,
+            "status": status,
+            "reason": reason,
+            "received_at": received_at,
+            "payload": payload,
+            "attempts": 0,
+            "next_attempt_at": next_attempt_at,
+            "updated_at": received_at,
+        },
     )
+    return bool(result.rowcount == 1)
 
 
 async def delivery_by_external_id(tx: Tx, source: str, external_id: str) -> DeliveryOut | None:

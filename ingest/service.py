@@ -130,7 +130,7 @@ async def record(
     match = await repository.find_person(tx, profile.email, profile.phone)
     lead_id = match[0].id if match else str(uuid.uuid4())
     if pending_delivery_id is None:
-        await repository.insert_delivery(
+        stored = await repository.insert_delivery(
             tx,
             delivery_id=delivery_id,
             lead_id=lead_id,
@@ -141,6 +141,8 @@ async def record(
             received_at=now,
             payload=payload,
         )
+        if not stored:
+            return await _copy_of(tx, profile.source, external_id)
     else:
         await repository.set_delivery(
             tx,
@@ -207,6 +209,17 @@ def merge_profiles(old: LeadProfile, new: LeadProfile) -> LeadProfile:
     return LeadProfile.model_validate(values)
 
 
+async def _copy_of(tx: Tx, source: str, external_id: str | None) -> Outcome:
+    """The answer to a copy of a delivery that another request stored first (a provider's
+    retry racing its first attempt): the same as to a repeat."""
+    seen = (
+        await repository.delivery_by_external_id(tx, source, external_id) if external_id else None
+    )
+    if seen is None:  # only (source, external_id) can conflict; never drop a delivery quietly
+        raise RuntimeError(f"delivery {source}/{external_id} was not stored and is not there")
+    return Outcome(seen.lead_id, "duplicate", seen.id)
+
+
 async def accept_raw(
     tx: Tx, source: Source, raw: RawLead, traceparent: str | None = None
 ) -> Outcome:
@@ -231,7 +244,7 @@ async def accept_fetch(tx: Tx, source: Source, ref: FetchRef) -> Outcome:
     if seen is not None:
         return Outcome(seen.lead_id, "duplicate", seen.id)
     delivery_id = str(uuid.uuid4())
-    await repository.insert_delivery(
+    stored = await repository.insert_delivery(
         tx,
         delivery_id=delivery_id,
         lead_id=None,
@@ -243,6 +256,8 @@ async def accept_fetch(tx: Tx, source: Source, ref: FetchRef) -> Outcome:
         payload={"ref": dict(ref.ref)},
         next_attempt_at=tx.now(),
     )
+    if not stored:
+        return await _copy_of(tx, source.name, ref.external_id)
     return Outcome(None, "pending", delivery_id)
 
 

@@ -272,3 +272,27 @@ async def test_a_person_is_found_by_email_before_phone(backend: Backend) -> None
     assert both == by_email
     only_phone = await backend.post_lead(phone=phone, country="de", source="ads")
     assert only_phone == by_phone
+
+
+async def test_copies_of_one_delivery_arriving_at_once_are_one_delivery(
+    backend: Backend,
+) -> None:
+    """A provider retrying while its first attempt is still in flight: every copy is
+    answered as accepted (none with a 500), and ingest keeps one delivery and one lead."""
+    http = backend.client("ingest")
+    created = await http.put(
+        "/ingest/v1/sources/zaps-race",
+        json={"provider": "zapier", "secrets": {"token": "tok"}},
+        headers=ADMIN,
+    )
+    assert created.status_code == 201, created.text
+    tag = uuid.uuid4().hex[:8]
+    delivery = {"id": f"zap-{tag}", "Email": f"copy-{tag}@acme.example", "Company": "Acme"}
+    auth = {"Authorization": "Bearer tok"}
+    answers = await asyncio.gather(
+        *(http.post("/ingest/v1/webhooks/zaps-race", json=delivery, headers=auth) for _ in range(8))
+    )
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+    found = await http.get("/ingest/v1/leads", params={"external_id": f"zap-{tag}"}, headers=ADMIN)
+    [lead] = found.json()
+    assert [d["external_id"] for d in lead["deliveries"]] == [f"zap-{tag}"]
