@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,6 +36,11 @@ class Sent:
     @property
     def accepted(self) -> bool:
         return 200 <= self.status < 300
+
+
+def rejections(sends: list[Sent]) -> dict[str, int]:
+    """How many webhooks were not accepted, by status (or error when there was no answer)."""
+    return dict(Counter(s.error or str(s.status) for s in sends if not s.accepted))
 
 
 def client(connections: int) -> aiohttp.ClientSession:

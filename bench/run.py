@@ -80,11 +80,10 @@ def phase_result(
     arrivals = [assigned[k].arrived for k in created if k in assigned]
     leads = len(arrivals)
     e2e_span = (max(arrivals) - started) if arrivals else 0.0
-    statuses = Counter(s.error or str(s.status) for s in mine if not s.accepted)
     return {
         "webhooks_sent": len(mine),
         "webhooks_accepted": len(accepted),
-        "rejected_by_status": dict(statuses),
+        "rejected_by_status": driver.rejections(mine),
         "accepted_per_s": round(len(accepted) / span, 1) if span > 0 else None,
         "http_latency_ms": latency_of([s.answered - s.intended for s in accepted]),
         "new_leads": len(created),
@@ -152,23 +151,21 @@ async def run_system(system: System, options: Options) -> dict[str, Any]:
         workload = Workload(run=uuid.uuid4().hex[:6])
         sends: list[Sent] = []
         phases: dict[str, Any] = {}
-        phase_rates: dict[str, float] = {}
         with Sampler(system):
             if options.warmup > 0:
                 await driver.fixed_rate(
                     http, ingest, workload, min(options.rate, 50.0), options.warmup, "warmup", sends
                 )
                 await drain(receiver, sends, options.drain_timeout)
+            rates = {"steady": options.steady_rate, "fixed": options.rate}
             for phase in ("steady", "fixed", "max"):
                 if phase == "steady" and options.steady_rate <= 0:
                     continue
                 cpu0, started = system.cpu_seconds(), time.monotonic()
-                if phase in ("steady", "fixed"):
-                    rate = options.steady_rate if phase == "steady" else options.rate
+                if phase in rates:
                     await driver.fixed_rate(
-                        http, ingest, workload, rate, options.duration, phase, sends
+                        http, ingest, workload, rates[phase], options.duration, phase, sends
                     )
-                    phase_rates[phase] = rate
                 else:
                     await driver.max_rate(
                         http,
@@ -184,8 +181,9 @@ async def run_system(system: System, options: Options) -> dict[str, Any]:
                     phase, sends, receiver, system.cpu_seconds() - cpu0, started
                 )
             await asyncio.sleep(0.5)  # a duplicate assignment would arrive now
-        for phase, rate in phase_rates.items():
-            phases[phase]["rate"] = rate
+        for phase, rate in rates.items():
+            if phase in phases:
+                phases[phase]["rate"] = rate
         phases["max"]["concurrency"] = options.concurrency
         checks = integrity(receiver, sends)
         per_person = Counter(s.delivery.person.key for s in sends if s.accepted)
@@ -232,9 +230,7 @@ async def max_rate_alone(proc: Proc, base: str, options: Options, run: str) -> d
         span = max(s.answered for s in mine) - min(s.intended for s in mine)
         return {
             "accepted_per_s": round(len(accepted) / span, 1),
-            "rejected_by_status": dict(
-                Counter(s.error or str(s.status) for s in mine if not s.accepted)
-            ),
+            "rejected_by_status": driver.rejections(mine),
             "http_latency_ms": latency_of([s.answered - s.intended for s in accepted]),
             "cpu_ms_per_request": round(
                 (proc.cpu_seconds() - cpu0) * 1000 / max(1, len(accepted)), 3

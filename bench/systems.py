@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,7 +121,7 @@ def run_command(args: Sequence[str], env: dict[str, str]) -> str:
 
 
 @dataclass
-class System:
+class System(ABC):
     """A running Leadfarm: the base URL of each service and its processes."""
 
     runtime: str
@@ -128,8 +129,9 @@ class System:
     procs: dict[str, Proc] = field(default_factory=dict)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="leadfarm-bench-")))
 
+    @abstractmethod
     def start(self) -> None:
-        raise NotImplementedError
+        """Start the processes and wait until each answers `/readyz`."""
 
     def stop(self) -> None:
         for proc in self.procs.values():

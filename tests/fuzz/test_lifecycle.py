@@ -388,9 +388,8 @@ def add_rep(live: Live, rep: str) -> dict[str, str]:
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data directory whose SQLite file the migrations built (copied for each example)."""
     data_dir = Path(tmp_path_factory.mktemp("fuzz-lifecycle"))
-    with live_app(data_dir):
-        pass
-    return data_dir
+    with live_app(data_dir):  # starting the app runs the migrations; nothing else to do
+        return data_dir
 
 
 def test_lead_lifecycle(template: Path) -> None:
