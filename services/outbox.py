@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -99,7 +100,7 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self._wake = asyncio.Event()
         self._stopping = False
-        self._lock_id = _advisory_lock_id(unit.service)
+        self._lock_id = advisory_lock_id(unit.service)
 
     def wake(self) -> None:
         self._wake.set()
@@ -182,6 +183,9 @@ class OutboxRelay:
             return len(rows)
 
 
-def _advisory_lock_id(service: str) -> int:
-    # A stable 63-bit id per service ("leadfarm relay <service>").
-    return int.from_bytes(f"lf-relay-{service}".encode()[:8].ljust(8, b"_"), "big") >> 1
+def advisory_lock_id(service: str) -> int:
+    """A stable 63-bit PostgreSQL advisory-lock id of one service's relay. (It used to be
+    the first 8 bytes of "lf-relay-<service>", the same for every service, so the five
+    relays took turns behind one lock.)"""
+    digest = hashlib.blake2b(f"leadfarm relay {service}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1

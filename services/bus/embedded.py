@@ -143,4 +143,8 @@ class EmbeddedSubscription:
                 )
 
     async def rewind(self, message: Message) -> None:
-        self._cursor = message.offset - 1
+        # One cursor serves every topic of the log: a consumer rewinds once per (topic,
+        # partition), and the earliest rewind must win, or an earlier event of another
+        # topic would be skipped and committed past.
+        position = message.offset - 1
+        self._cursor = position if self._cursor is None else min(self._cursor, position)

@@ -13,7 +13,7 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from contracts.events import LeadDisqualified, make_envelope
+from contracts.events import ErasureRequested, LeadDisqualified, make_envelope
 from services.bus.embedded import EmbeddedBus
 from services.clock import ManualClock
 from services.consumer import ConsumerRunner, Incoming
@@ -196,3 +196,59 @@ async def test_an_event_on_a_topic_not_its_own_is_ignored(tmp_path: Path) -> Non
 def test_envelopes_keep_their_time() -> None:
     envelope = make_envelope(disqualified("x"), time=datetime(2026, 1, 1, tzinfo=UTC))
     assert envelope.time.year == 2026
+
+
+async def test_a_transient_error_on_a_multi_topic_subscription_skips_no_event(
+    tmp_path: Path,
+) -> None:
+    """Regression: the embedded log has one cursor for every topic, and rewinding once per
+    topic let the last rewind win, so an earlier event of another topic was committed past
+    without ever being handled."""
+    calls: list[str] = []
+    failed = False
+
+    async def handler(tx: Tx, event: Incoming[Any]) -> None:
+        nonlocal failed
+        if not failed:
+            failed = True
+            raise OperationalError("INSERT", {}, ConnectionError("database is locked"))
+        calls.append(event.envelope.subject)
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        bus = EmbeddedBus(unit.database)
+        audit = UnitOfWork(unit.database, "audit", unit.clock, "t")
+        qualifier = UnitOfWork(unit.database, "qualifier", unit.clock, "t")
+        now = datetime(2026, 1, 1, tzinfo=UTC)
+        for name, producer, data in (
+            (
+                "erase-1",
+                audit,
+                ErasureRequested(lead_id="erase-1", erasure_id="e1", requested_at=now),
+            ),
+            ("dq-2", qualifier, disqualified("dq-2")),
+            (
+                "erase-3",
+                audit,
+                ErasureRequested(lead_id="erase-3", erasure_id="e3", requested_at=now),
+            ),
+        ):
+            async with producer.transaction() as tx:
+                await emit(tx, data, subject=name)
+        runner = ConsumerRunner(
+            unit,
+            bus.subscribe("t.test", ["t.audit", "t.qualifier"]),
+            {LeadDisqualified: handler, ErasureRequested: handler},
+            group="t.test",
+            max_attempts=3,
+            retry_backoff_s=0.001,
+            batch_size=10,
+        )
+        task = asyncio.create_task(runner.run())
+        try:
+            await eventually(lambda: asyncio.sleep(0, len(calls) >= 3))
+            await eventually(lambda: asyncio.sleep(0, runner.idle.is_set()))
+        finally:
+            await runner.stop()
+            await task
+        assert sorted(calls) == ["dq-2", "erase-1", "erase-3"]
+        assert await dead_letters(unit) == []
