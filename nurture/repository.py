@@ -504,7 +504,7 @@ async def signing_key(conn: Conn) -> str | None:
 async def create_signing_key(tx: Tx, value: str, now: datetime) -> str:
     """Store `value` unless another process stored a key first; returns the stored key."""
     try:
-        async with tx.conn.begin_nested():
+        async with tx.savepoint():
             await tx.conn.execute(
                 keys.insert().values(name=SIGNING_KEY, value=value, created_at=now)
             )

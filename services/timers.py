@@ -147,7 +147,7 @@ class TimerRunner:
             fired = update(timers).where(timers.c.id == timer.id)
             await tx.conn.execute(fired.values(fired_at=now))
             try:
-                async with tx.conn.begin_nested():
+                async with tx.savepoint():
                     await self.handlers[timer.kind](tx, timer)
             except Exception as exc:  # noqa: BLE001 - recorded on the timer, retried with backoff
                 attempts = row.attempts + 1
