@@ -41,3 +41,8 @@ DB_STATEMENTS = Counter(
     "SQL statements sent to the database, by the service they ran for (chassis: the bus)",
     ["service"],
 )
+REFERENCE_RELOADS = Counter(
+    "leadfarm_reference_reloads_total",
+    "Reference data (rules, definitions, sources...) reloaded after its version moved",
+    ["service", "name"],
+)
