@@ -25,11 +25,12 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     ingest_settings = IngestSettings()
     catalog = SourceCatalog(unit, from_environment(ingest_settings.sources))
     limiter = RateLimiter(ingest_settings.rate_limit_per_second, ingest_settings.rate_limit_burst)
+    fetcher = FetchWorker(unit, catalog, ingest_settings)
     return ServiceSpec(
         name="ingest",
-        router=build_router(unit, catalog, limiter),
+        router=build_router(unit, catalog, limiter, on_pending=fetcher.wake),
         handlers={ErasureRequested: on_erasure_requested},
-        workers=[FetchWorker(unit, catalog, ingest_settings)],
+        workers=[fetcher],
         migrations=Path(__file__).parent / "migrations",
         body_limits={"/ingest/v1/leads:batch": BATCH_BODY_LIMIT},
     )

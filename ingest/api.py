@@ -4,6 +4,7 @@ and the read side."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -11,12 +12,14 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import ValidationError
 
+from contracts.events import LeadProfile
 from ingest import metrics, repository, service
 from ingest.providers import get as get_provider
 from ingest.providers.base import (
     BadPayload,
     Forbidden,
     Reply,
+    Source,
     Unauthorized,
     WebhookRequest,
 )
@@ -37,13 +40,25 @@ from ingest.sources import (
 )
 from services.auth import AdminKey, IngestOrRepKey, ManagerKey, Principal
 from services.db import Tx, UnitOfWork
+from services.groupcommit import GroupCommitter
 from services.problems import Problem, field_error
 
 JSON_TYPES = ("application/json",)
 
 
-def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter) -> APIRouter:
+def build_router(
+    unit: UnitOfWork,
+    catalog: SourceCatalog,
+    limiter: RateLimiter,
+    *,
+    on_pending: Callable[[], None] = lambda: None,
+) -> APIRouter:
+    """`on_pending` is called after a commit that stored deliveries to fetch (it wakes the
+    FetchWorker)."""
     router = APIRouter(prefix="/ingest/v1", tags=["ingest"])
+    # The leads, their idempotency records and webhooks' deliveries are written in rounds
+    # shared by concurrent requests; each round checks the sources' version once.
+    committer = GroupCommitter(unit, prepare=catalog.refresh)
 
     # --- the generic API ---------------------------------------------------------------
 
@@ -62,7 +77,12 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
         body = await _json(request)
         key = f"{principal.key_id}:{idempotency_key}" if idempotency_key else None
         digest = hashlib.sha256(body).hexdigest()
-        async with unit.transaction() as tx:
+        lead = _check_lead(orjson.loads(body), principal)
+        if isinstance(lead, _Refusal) and key is None:
+            raise lead.problem()
+        traceparent = request.headers.get("traceparent")
+
+        async def store(tx: Tx) -> tuple[int, dict[str, Any], service.Outcome | None]:
             if key is not None:
                 seen = await repository.idempotent_response(tx, key)
                 if seen is not None:
@@ -73,12 +93,21 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
                             "key for a new lead.",
                             errors=[field_error("Idempotency-Key", "reused with another body")],
                         )
-                    return _json_response(seen[2], seen[1])
-            status, answer = await _accept_one(tx, orjson.loads(body), principal, request)
-            if key is not None and status == 202:
-                await repository.remember_response(tx, key, digest, status, answer)
-        if status != 202:
-            raise Problem(status, answer["detail"], errors=answer.get("errors"))
+                    return seen[1], seen[2], None
+            if isinstance(lead, _Refusal):
+                return lead.status, lead.answer, None
+            outcome = await service.record(tx, lead, traceparent=traceparent)
+            answer = {"lead_id": outcome.lead_id, "status": outcome.status}
+            if key is not None:
+                await repository.remember_response(tx, key, digest, 202, answer)
+            return 202, answer, outcome
+
+        status, answer, outcome = await committer.run(store)
+        if isinstance(lead, _Refusal):
+            lead.count()
+            raise lead.problem()
+        if outcome is not None:
+            metrics.DELIVERIES.labels(lead.source, outcome.status).inc()
         return _json_response(answer, status)
 
     @router.post("/leads:batch", response_model=BatchOut)
@@ -88,52 +117,61 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
             batch = BatchIn.model_validate_json(await _json(request))
         except ValidationError as exc:
             raise _invalid(exc, "") from exc
+        leads = [_check_lead(item, principal) for item in batch.leads]
+        traceparent = request.headers.get("traceparent")
+
+        async def store(tx: Tx) -> list[service.Outcome | None]:
+            return [
+                None
+                if isinstance(lead, _Refusal)
+                else await service.record(tx, lead, traceparent=traceparent)
+                for lead in leads
+            ]
+
+        outcomes = (
+            await committer.run(store)
+            if any(not isinstance(lead, _Refusal) for lead in leads)
+            else [None] * len(leads)
+        )
         results: list[BatchItem] = []
-        async with unit.transaction() as tx:
-            for index, item in enumerate(batch.leads):
-                status, answer = await _accept_one(tx, item, principal, request)
-                if status == 202:
-                    results.append(
-                        BatchItem(
-                            index=index,
-                            status=202,
-                            lead_id=answer["lead_id"],
-                            result=answer["status"],
-                        )
+        for index, (lead, outcome) in enumerate(zip(leads, outcomes, strict=True)):
+            if isinstance(lead, _Refusal):
+                lead.count()
+                results.append(BatchItem(index=index, status=lead.status, problem=lead.answer))
+            elif outcome is not None:
+                metrics.DELIVERIES.labels(lead.source, outcome.status).inc()
+                results.append(
+                    BatchItem(
+                        index=index, status=202, lead_id=outcome.lead_id, result=outcome.status
                     )
-                else:
-                    results.append(BatchItem(index=index, status=status, problem=answer))
+                )
         accepted = sum(1 for r in results if r.status == 202)
         return BatchOut(accepted=accepted, rejected=len(results) - accepted, results=results)
 
-    async def _accept_one(
-        tx: Tx, data: Any, principal: Principal, request: Request
-    ) -> tuple[int, dict[str, Any]]:
+    def _check_lead(data: Any, principal: Principal) -> LeadProfile | _Refusal:
+        """The lead normalised, or why it cannot be used (no database: before the round)."""
         try:
             body = LeadIn.model_validate(data)
         except ValidationError as exc:
             problem = _invalid(exc, "")
-            return 422, {"detail": problem.detail, "errors": problem.errors}
+            return _Refusal(422, {"detail": problem.detail, "errors": problem.errors})
         rep_id = principal.rep_id if principal.scope == "rep" else None
         try:
-            profile = service.profile_of(
+            return service.profile_of(
                 body,
                 provider="api",
                 default_class="rep_prospecting" if rep_id else "marketing",
                 rep_id=rep_id,
             )
         except service.InvalidLead as exc:
-            metrics.REJECTIONS.labels(body.source, "unusable").inc()
-            return 422, {
-                "detail": f"The lead cannot be used: {exc}.",
-                "errors": [field_error(f, m) for f, m in exc.errors],
-            }
-        async with tx.savepoint():
-            outcome = await service.record(
-                tx, profile, traceparent=request.headers.get("traceparent")
+            return _Refusal(
+                422,
+                {
+                    "detail": f"The lead cannot be used: {exc}.",
+                    "errors": [field_error(f, m) for f, m in exc.errors],
+                },
+                metric=(body.source, "unusable"),
             )
-        metrics.DELIVERIES.labels(body.source, outcome.status).inc()
-        return 202, {"lead_id": outcome.lead_id, "status": outcome.status}
 
     # --- provider webhooks -------------------------------------------------------------
 
@@ -141,7 +179,7 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
     async def webhook_handshake(name: str, request: Request) -> Response:
         """The provider's verification request (Meta's hub.challenge, LinkedIn's
         challengeCode)."""
-        source, provider = await _source(name)
+        source, provider = await _source(name, fresh=True)
         inbound = await _inbound(request, b"", unit.clock.now())
         try:
             reply = provider.handshake(inbound, source)
@@ -175,6 +213,10 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
                 f"not {media or 'no content type'}.",
             )
         inbound = await _inbound(request, await request.body(), unit.clock.now())
+        if not _verifies(provider, inbound, source):
+            # Refused by the copy in memory: ask for the source as of now (a secret rotated
+            # through another replica verifies at once).
+            source, provider = await _source(name, fresh=True)
         try:
             provider.verify(inbound, source)
         except Unauthorized as exc:
@@ -196,39 +238,70 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
             return _reply(provider.acknowledge(inbound, source, parsed))
         traceparent = request.headers.get("traceparent")
         guard = provider.replay_guard(inbound, source)
-        async with unit.transaction() as tx:
+        snapshot = catalog.snapshot
+
+        async def store(tx: Tx) -> list[service.Outcome]:
+            if catalog.snapshot is not snapshot:  # the round found the sources changed
+                raise _SourceChanged
+            outcomes: list[service.Outcome] = []
             # Recorded with what the delivery stored: a delivery that failed may be re-sent.
             if guard is not None and not await repository.remember_signature(
                 tx, name, guard.signature, inbound.received_at + timedelta(seconds=guard.window_s)
             ):
-                metrics.REJECTIONS.labels(name, "replayed").inc()
-                raise Problem(
-                    409,
-                    f"The webhook was refused: this signed delivery ({guard.header}) was "
-                    f"already received and stored; a copy is refused for {guard.window_s} s. "
-                    "A provider's retry is signed anew and accepted.",
+                raise _Refused(
+                    "replayed",
+                    Problem(
+                        409,
+                        f"The webhook was refused: this signed delivery ({guard.header}) was "
+                        f"already received and stored; a copy is refused for {guard.window_s} "
+                        "s. A provider's retry is signed anew and accepted.",
+                    ),
                 )
             for index, raw in enumerate(parsed.leads):
                 try:
-                    outcome = await service.accept_raw(tx, source, raw, traceparent)
+                    outcomes.append(await service.accept_raw(tx, source, raw, traceparent))
                 except service.InvalidLead as exc:
-                    metrics.REJECTIONS.labels(name, "unusable").inc()
                     prefix = f"leads.{index}." if len(parsed.leads) > 1 else ""
-                    raise Problem(
-                        422,
-                        f"The lead cannot be used: {exc}.",
-                        errors=[field_error(prefix + f, m) for f, m in exc.errors],
+                    raise _Refused(
+                        "unusable",
+                        Problem(
+                            422,
+                            f"The lead cannot be used: {exc}.",
+                            errors=[field_error(prefix + f, m) for f, m in exc.errors],
+                        ),
                     ) from exc
-                metrics.DELIVERIES.labels(name, outcome.status).inc()
             for ref in parsed.fetches:
-                outcome = await service.accept_fetch(tx, source, ref)
-                metrics.DELIVERIES.labels(name, outcome.status).inc()
+                outcomes.append(await service.accept_fetch(tx, source, ref))
             for external_id in parsed.deletions:
                 await service.erase_external(tx, source, external_id)
+            return outcomes
+
+        try:
+            outcomes = await committer.run(store)
+        except _Refused as refused:
+            metrics.REJECTIONS.labels(name, refused.reason).inc()
+            raise refused.problem from refused
+        except _SourceChanged:
+            # Verified against a copy of the source older than the round's: once more with
+            # the current one (the round reloaded it).
+            if getattr(request.state, "source_changed", False):
+                raise Problem(
+                    503, f"Source {name!r} is being changed; send the webhook again."
+                ) from None
+            request.state.source_changed = True
+            return await webhook(name, request)
+        for outcome in outcomes:
+            metrics.DELIVERIES.labels(name, outcome.status).inc()
+        if any(outcome.status == "pending" for outcome in outcomes):
+            on_pending()
         return _reply(provider.acknowledge(inbound, source, parsed))
 
-    async def _source(name: str) -> tuple[Any, Any]:
-        source = await catalog.lookup(name)
+    async def _source(name: str, *, fresh: bool = False) -> tuple[Any, Any]:
+        """The source from memory, or as of now when `fresh` or not in memory (a source
+        created or changed on another replica)."""
+        source = None if fresh else catalog.cached(name)
+        if source is None:
+            source = await catalog.lookup(name)
         provider = get_provider(source.provider) if source else None
         if source is None or provider is None:
             metrics.REJECTIONS.labels("unknown", "unknown_source").inc()
@@ -405,9 +478,50 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
             await repository.set_delivery(
                 tx, delivery_id, status="pending", attempts=0, next_attempt_at=tx.now(), reason=None
             )
+        on_pending()
         return rows[0].model_copy(update={"status": "pending"})
 
     return router
+
+
+class _Refusal:
+    """A lead of the generic API that cannot be used: its answer, and its metric."""
+
+    def __init__(
+        self, status: int, answer: dict[str, Any], metric: tuple[str, str] | None = None
+    ) -> None:
+        self.status = status
+        self.answer = answer
+        self.metric = metric
+
+    def problem(self) -> Problem:
+        return Problem(self.status, self.answer["detail"], errors=self.answer.get("errors"))
+
+    def count(self) -> None:
+        if self.metric is not None:
+            metrics.REJECTIONS.labels(*self.metric).inc()
+
+
+class _Refused(Exception):
+    """A webhook refused inside its round (counted once the round is over: a work may run
+    twice)."""
+
+    def __init__(self, reason: str, problem: Problem) -> None:
+        super().__init__(problem.detail)
+        self.reason = reason
+        self.problem = problem
+
+
+class _SourceChanged(Exception):
+    """The round reloaded the sources after this webhook was verified."""
+
+
+def _verifies(provider: Any, inbound: WebhookRequest, source: Source) -> bool:
+    try:
+        provider.verify(inbound, source)
+    except (Unauthorized, Forbidden, BadPayload):
+        return False
+    return True
 
 
 def _read(tx: Tx) -> Any:

@@ -42,6 +42,7 @@ class FetchWorker:
         self.catalog = catalog
         self.settings = settings
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
 
     def http(self) -> httpx.AsyncClient:
@@ -52,8 +53,13 @@ class FetchWorker:
             )
         return self._http
 
+    def wake(self) -> None:
+        """A commit stored a delivery to fetch now: look at once, not at the next poll."""
+        self._wake.set()
+
     async def run(self) -> None:
         while not self._stopping.is_set():
+            self._wake.clear()  # before claiming: a wake during the round runs another
             try:
                 done = await self.run_once()
             except asyncio.CancelledError:
@@ -62,13 +68,15 @@ class FetchWorker:
                 log.warning("fetch round failed, will retry: %r", exc)
                 done = 0
             if done == 0:
+                # The poll finds what other replicas stored (and retries coming due).
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
-                        self._stopping.wait(), timeout=self.settings.fetch_poll_interval_s
+                        self._wake.wait(), timeout=self.settings.fetch_poll_interval_s
                     )
 
     async def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -78,6 +86,8 @@ class FetchWorker:
         async with self.unit.transaction() as tx:
             now = tx.now()
             claimed = await repository.claim_pending(tx, now, now + LEASE, limit=50)
+            if claimed:
+                await self.catalog.refresh(tx)  # sources as of now, for the whole round
         limit = asyncio.Semaphore(self.settings.fetch_concurrency)
 
         async def one(pending: PendingFetch) -> None:
@@ -88,7 +98,7 @@ class FetchWorker:
         return len(claimed)
 
     async def _fetch(self, pending: PendingFetch) -> None:
-        source = await self.catalog.lookup(pending.source)
+        source = self.catalog.cached(pending.source)
         provider = get_provider(source.provider) if source else None
         try:
             if source is None or provider is None:

@@ -17,6 +17,7 @@ from ingest.providers.base import Source
 from ingest.schemas import DeliveryOut, LeadOut
 from services import erasure
 from services.db import ReadConn, Tx
+from services.reference import bump
 from services.statements import insert_ignoring
 
 
@@ -304,7 +305,9 @@ async def put_source(
     tx: Tx, source: Source, previous_until: Mapping[str, datetime] | None = None
 ) -> StoredSource:
     """Create or replace a source; `previous_until` says when the previous value of each
-    rotated secret expires (none: every value given stays valid)."""
+    rotated secret expires (none: every value given stays valid). Bumps the sources'
+    version in the same transaction (every replica's copy in memory reloads)."""
+    await bump(tx, "sources")
     now = tx.now()
     until = dict(previous_until or {})
     values = {

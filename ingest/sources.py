@@ -11,14 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.events import SourceClass
 from ingest import providers
 from ingest.providers.base import Source
-from services.db import UnitOfWork
+from services.db import ReadConn, Tx, UnitOfWork
+from services.reference import Reference
+
+if TYPE_CHECKING:
+    from ingest.repository import StoredSource
 
 MASK = "********"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
@@ -194,19 +199,49 @@ def masked(
 
 
 class SourceCatalog:
-    """Where sources come from: the environment first, then the API-managed table."""
+    """Where sources come from: the environment first, then the API-managed table, held in
+    memory (services/reference.py): every source write bumps the `sources` version in its
+    own transaction, and `refresh` reloads only when that version moved.
+
+    The webhook route reads no source per request: it verifies against the copy in memory
+    (a refusal, or an unknown name, checks the version first, so a source created or
+    rotated on another replica is seen at once), and the group-commit round that stores the
+    webhook checks the version once for all its requests (`refresh` as the committer's
+    `prepare`): a request verified against a copy the round found stale is verified again.
+    """
 
     def __init__(self, unit: UnitOfWork, from_env: dict[str, Source]) -> None:
         self.unit = unit
         self.from_env = from_env
+        self._stored: Reference[Mapping[str, StoredSource]] = Reference(
+            unit.service, "sources", _load_sources
+        )
+        self.snapshot: Mapping[str, StoredSource] = {}
+        """The stored sources as last loaded; replaced (never changed) when they change."""
 
-    async def lookup(self, name: str) -> Source | None:
+    async def refresh(self, conn: AsyncConnection | Tx) -> None:
+        """Check the version (one read) and reload the sources if it moved."""
+        self.snapshot = await self._stored.current(conn)
+
+    def cached(self, name: str) -> Source | None:
+        """The source as of the last `refresh` (no read)."""
         if name in self.from_env:
             return self.from_env[name]
-        from ingest import repository
-
-        async with self.unit.read() as conn:
-            stored = await repository.get_source(conn, name)
+        stored = self.snapshot.get(name)
         if stored is None:
             return None
         return unexpired(stored.source, stored.previous_until, self.unit.clock.now())
+
+    async def lookup(self, name: str) -> Source | None:
+        """The source as of now (one version read; the sources only when they changed)."""
+        if name in self.from_env:
+            return self.from_env[name]
+        async with self.unit.read() as conn:
+            await self.refresh(conn)
+        return self.cached(name)
+
+
+async def _load_sources(conn: AsyncConnection) -> Mapping[str, StoredSource]:
+    from ingest import repository
+
+    return {s.source.name: s for s in await repository.list_sources(ReadConn(conn))}

@@ -46,3 +46,16 @@ REFERENCE_RELOADS = Counter(
     "Reference data (rules, definitions, sources...) reloaded after its version moved",
     ["service", "name"],
 )
+GROUP_COMMIT_ROUNDS = Counter(
+    "leadfarm_group_commit_rounds_total",
+    "Shared transactions of concurrent requests (services/groupcommit.py), by how they ended:"
+    " committed; split (a work failed: each ran again alone); rolled_back (its one work"
+    " failed); failed (a transient error, raised to every request of the round)",
+    ["service", "outcome"],
+)
+GROUP_COMMIT_WORKS = Histogram(
+    "leadfarm_group_commit_works",
+    "Requests' writes committed together in one round",
+    ["service"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)

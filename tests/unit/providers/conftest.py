@@ -65,10 +65,12 @@ class IngestHarness:
 
     async def fetch_now(self) -> int:
         """Run the fetch worker once, as its background loop would."""
-        worker = next(
+        return await self.worker().run_once()
+
+    def worker(self) -> FetchWorker:
+        return next(
             w for s in self.backend.runtime.specs for w in s.workers if isinstance(w, FetchWorker)
         )
-        return await worker.run_once()
 
     async def leads_by_email(self, email: str) -> list[dict[str, Any]]:
         response = await self.http.get("/ingest/v1/leads", params={"email": email}, headers=ADMIN)
@@ -89,6 +91,10 @@ async def ingest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     """An embedded Leadfarm whose fetch worker runs only when the test calls fetch_now()."""
     monkeypatch.setenv("LEADFARM_INGEST_FETCH_POLL_INTERVAL_S", "3600")
     backend = await EmbeddedBackend(tmp_path).start()
-    await asyncio.sleep(0)  # let the background worker run its first (empty) round
-    yield IngestHarness(backend)
+    harness = IngestHarness(backend)
+    # The background loop is woken by every commit that stores a delivery to fetch: stop
+    # it, so that fetches happen when the test says (fetch_now still runs the worker).
+    await harness.worker().stop()
+    await asyncio.sleep(0)
+    yield harness
     await backend.stop()

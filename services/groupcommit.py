@@ -1,0 +1,167 @@
+"""Group commit at the HTTP edge: concurrent requests share one write transaction, and each
+is answered only after that transaction commits (a 2xx still means stored).
+
+`await committer.run(work)` queues `work(tx)`, the request's write. A request that finds no
+round running starts one at once with whatever is queued; requests arriving while a round
+runs are taken by the next round. Nothing ever sleeps to fill a round (natural batching:
+under no load a round is one request and costs what its own transaction would; under load
+rounds grow and the cost per request falls), and a round takes at most `max_works`.
+
+A round runs its works in order in one transaction, optimistically. If one of them raises
+(a Problem: a replayed signature, an unusable lead...), or the commit fails, the round is
+rolled back and each of its works runs again in a transaction of its own, so one request's
+refusal never makes another fail or lose its write. Hence a work may run twice: it must have
+no effect outside `tx` (count metrics after `run` returns, not inside the work). A
+transient database error (unreachable, restarting) is nobody's fault and is raised to every
+request of the round, as a request's own transaction would.
+
+Each work runs in a copy of its request's context (request id in the logs), as a task of
+the round: a client that disconnects cancels its own wait, never the shared round; its
+work, if the round already took it, still commits with the others.
+
+Why roll back and split rather than a savepoint per work: a savepoint costs two statements
+per work on every round (SAVEPOINT, RELEASE), while refusals inside the transaction are
+rare, so the optimistic round is cheaper (docs/architecture.md, "Group commit", has the
+measurement).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from services import metrics
+from services.consumer import is_transient
+from services.db import Tx, UnitOfWork, statement_owner
+
+T = TypeVar("T")
+
+Work = Callable[[Tx], Coroutine[Any, Any, T]]
+
+DEFAULT_MAX_WORKS = 64
+"""A bound on the works of one round: a round's transaction (and on SQLite the write lock)
+is held for all of them."""
+
+
+@dataclass
+class _Queued(Generic[T]):
+    work: Work[T]
+    future: asyncio.Future[T]
+    context: contextvars.Context
+
+
+class GroupCommitter:
+    """Runs the writes of concurrent requests of one service in shared transactions.
+
+    `prepare(tx)`, when given, runs at the start of every transaction the committer opens,
+    before any work: the place to check reference data once per round (ingest's sources).
+    """
+
+    def __init__(
+        self,
+        unit: UnitOfWork,
+        *,
+        max_works: int = DEFAULT_MAX_WORKS,
+        prepare: Callable[[Tx], Awaitable[None]] | None = None,
+    ) -> None:
+        self.unit = unit
+        self.max_works = max_works
+        self.prepare = prepare
+        self._queue: deque[_Queued[Any]] = deque()
+        self._rounds: asyncio.Task[None] | None = None
+
+    async def run(self, work: Work[T]) -> T:
+        """Run `work(tx)` in the next round; returns its result once the round committed,
+        or raises what the work raised (or the transient error that stopped the round)."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Queued(work, future, contextvars.copy_context()))
+        if self._rounds is None or self._rounds.done():
+            self._rounds = asyncio.create_task(self._run_rounds(), name="group-commit")
+        return await future
+
+    async def _run_rounds(self) -> None:
+        try:
+            while self._queue:
+                await self._round()
+        except asyncio.CancelledError:  # shutdown: nobody waits forever
+            while self._queue:
+                self._queue.popleft().future.cancel()
+            raise
+
+    def _take(self) -> list[_Queued[Any]]:
+        taken: list[_Queued[Any]] = []
+        while self._queue and len(taken) < self.max_works:
+            queued = self._queue.popleft()
+            if not queued.future.done():  # a request cancelled before its round: nothing ran
+                taken.append(queued)
+        return taken
+
+    async def _round(self) -> None:
+        taken: list[_Queued[Any]] = []
+        results: list[Any] = []
+        try:
+            async with self.unit.transaction() as tx:
+                # Taken once the transaction is open (on SQLite, once the write lock is
+                # held): whatever queued meanwhile joins this round.
+                taken = self._take()
+                if not taken:
+                    return
+                if self.prepare is not None:
+                    await self.prepare(tx)
+                for queued in taken:
+                    results.append(await self._apply(queued, tx))
+        except asyncio.CancelledError:
+            for queued in taken:
+                queued.future.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - handed to the requests of the round
+            if not taken:
+                taken = self._take()
+            if is_transient(exc) or len(taken) == 1:
+                outcome = "failed" if is_transient(exc) else "rolled_back"
+                metrics.GROUP_COMMIT_ROUNDS.labels(self.unit.service, outcome).inc()
+                for queued in taken:
+                    _settle(queued.future, exc=exc)
+                return
+            metrics.GROUP_COMMIT_ROUNDS.labels(self.unit.service, "split").inc()
+            for queued in taken:
+                await self._alone(queued)
+            return
+        metrics.GROUP_COMMIT_ROUNDS.labels(self.unit.service, "committed").inc()
+        metrics.GROUP_COMMIT_WORKS.labels(self.unit.service).observe(len(taken))
+        for queued, result in zip(taken, results, strict=True):
+            _settle(queued.future, result=result)
+
+    async def _alone(self, queued: _Queued[Any]) -> None:
+        """One work in a transaction of its own (after its round was split)."""
+        try:
+            async with self.unit.transaction() as tx:
+                if self.prepare is not None:
+                    await self.prepare(tx)
+                result = await self._apply(queued, tx)
+        except Exception as exc:  # noqa: BLE001 - handed to the request that owns the work
+            _settle(queued.future, exc=exc)
+            return
+        _settle(queued.future, result=result)
+
+    async def _apply(self, queued: _Queued[T], tx: Tx) -> T:
+        """Run the work as a task in its request's context (its statements still counted
+        for this service)."""
+        context = queued.context.copy()
+        context.run(statement_owner.set, self.unit.service)
+        return await asyncio.create_task(queued.work(tx), context=context)
+
+
+def _settle(
+    future: asyncio.Future[Any], *, result: Any = None, exc: BaseException | None = None
+) -> None:
+    if future.done():  # the request went away; its write (if any) stands
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
