@@ -44,6 +44,8 @@ from services.groupcommit import GroupCommitter
 from services.problems import Problem, field_error
 
 JSON_TYPES = ("application/json",)
+PURGE_SIGNATURES_EVERY = timedelta(minutes=1)
+"""How often a webhook also drops the expired records of signed deliveries (per process)."""
 
 
 def build_router(
@@ -59,6 +61,7 @@ def build_router(
     # The leads, their idempotency records and webhooks' deliveries are written in rounds
     # shared by concurrent requests; each round checks the sources' version once.
     committer = GroupCommitter(unit, prepare=catalog.refresh)
+    purge = _Every(PURGE_SIGNATURES_EVERY)
 
     # --- the generic API ---------------------------------------------------------------
 
@@ -238,12 +241,14 @@ def build_router(
             return _reply(provider.acknowledge(inbound, source, parsed))
         traceparent = request.headers.get("traceparent")
         guard = provider.replay_guard(inbound, source)
-        snapshot = catalog.snapshot
+        verified_with = catalog.stored(name)
 
         async def store(tx: Tx) -> list[service.Outcome]:
-            if catalog.snapshot is not snapshot:  # the round found the sources changed
+            if catalog.stored(name) != verified_with:  # the round found the source changed
                 raise _SourceChanged
             outcomes: list[service.Outcome] = []
+            if guard is not None and purge.due(tx.now()):
+                await repository.purge_signatures(tx)
             # Recorded with what the delivery stored: a delivery that failed may be re-sent.
             if guard is not None and not await repository.remember_signature(
                 tx, name, guard.signature, inbound.received_at + timedelta(seconds=guard.window_s)
@@ -510,6 +515,20 @@ class _Refused(Exception):
         super().__init__(problem.detail)
         self.reason = reason
         self.problem = problem
+
+
+class _Every:
+    """Due once per `interval` of the service's clock."""
+
+    def __init__(self, interval: timedelta) -> None:
+        self.interval = interval
+        self._next: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        if self._next is not None and now < self._next:
+            return False
+        self._next = now + self.interval
+        return True
 
 
 class _SourceChanged(Exception):

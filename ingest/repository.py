@@ -6,10 +6,12 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Text, bindparam, cast, delete, false, func, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 
 from contracts.events import LeadProfile
 from ingest.models import deliveries, erased, idempotency, leads, sources, webhook_replays
@@ -333,24 +335,40 @@ async def put_source(
 
 async def remember_signature(tx: Tx, source: str, signature: str, expires_at: datetime) -> bool:
     """Record a signed delivery; False when the same signature was recorded and has not
-    expired (a replay). Expired entries of the source are purged on the way."""
-    digest = hashlib.sha256(signature.encode()).hexdigest()
-    now = tx.now()
-    await tx.conn.execute(
-        delete(webhook_replays).where(
-            webhook_replays.c.source == source, webhook_replays.c.expires_at <= now
-        )
+    expired (a replay). One statement: an expired record of the same signature is taken
+    over (`purge_signatures` drops the others now and then)."""
+    result = await tx.conn.execute(
+        _remember_signature(tx.conn.dialect.name),
+        {
+            "source": source,
+            "signature": hashlib.sha256(signature.encode()).hexdigest(),
+            "expires_at": expires_at,
+            "now": tx.now(),
+        },
     )
-    try:
-        async with tx.savepoint():
-            await tx.conn.execute(
-                webhook_replays.insert().values(
-                    source=source, signature=digest, expires_at=expires_at
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
+    return bool(result.rowcount == 1)
+
+
+async def purge_signatures(tx: Tx) -> None:
+    """Drop the expired records of signed deliveries (of every source)."""
+    await tx.conn.execute(_PURGE_SIGNATURES, {"now": tx.now()})
+
+
+@cache
+def _remember_signature(dialect: str) -> Insert:
+    statement = (
+        postgresql.insert(webhook_replays)
+        if dialect == "postgresql"
+        else (sqlite.insert(webhook_replays))
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["source", "signature"],
+        set_={"expires_at": statement.excluded.expires_at},
+        where=webhook_replays.c.expires_at <= bindparam("now"),
+    )
+
+
+_PURGE_SIGNATURES = delete(webhook_replays).where(webhook_replays.c.expires_at <= bindparam("now"))
 
 
 # --- idempotency keys ---------------------------------------------------------------------

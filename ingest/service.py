@@ -210,8 +210,8 @@ def merge_profiles(old: LeadProfile, new: LeadProfile) -> LeadProfile:
 
 
 async def _copy_of(tx: Tx, source: str, external_id: str | None) -> Outcome:
-    """The answer to a copy of a delivery that another request stored first (a provider's
-    retry racing its first attempt): the same as to a repeat."""
+    """The answer to a delivery stored before (a provider's retry, or a copy racing its
+    first attempt): a duplicate of the stored one."""
     seen = (
         await repository.delivery_by_external_id(tx, source, external_id) if external_id else None
     )
@@ -223,11 +223,8 @@ async def _copy_of(tx: Tx, source: str, external_id: str | None) -> Outcome:
 async def accept_raw(
     tx: Tx, source: Source, raw: RawLead, traceparent: str | None = None
 ) -> Outcome:
-    """A lead a webhook carried inline. Raises InvalidLead when it cannot be used."""
-    if raw.external_id:
-        seen = await repository.delivery_by_external_id(tx, source.name, raw.external_id)
-        if seen is not None:
-            return Outcome(seen.lead_id, "duplicate", seen.id)
+    """A lead a webhook carried inline. Raises InvalidLead when it cannot be used. A
+    delivery sent before is found by its insert (`record`), not by a read first."""
     profile = profile_from_raw(raw, source)
     return await record(
         tx,
@@ -240,9 +237,6 @@ async def accept_raw(
 
 async def accept_fetch(tx: Tx, source: Source, ref: FetchRef) -> Outcome:
     """A lead the webhook only named: stored as pending, fetched by the FetchWorker."""
-    seen = await repository.delivery_by_external_id(tx, source.name, ref.external_id)
-    if seen is not None:
-        return Outcome(seen.lead_id, "duplicate", seen.id)
     delivery_id = str(uuid.uuid4())
     stored = await repository.insert_delivery(
         tx,

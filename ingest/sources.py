@@ -217,11 +217,15 @@ class SourceCatalog:
             unit.service, "sources", _load_sources
         )
         self.snapshot: Mapping[str, StoredSource] = {}
-        """The stored sources as last loaded; replaced (never changed) when they change."""
+        """The stored sources as last loaded; replaced (never changed) on a reload."""
 
     async def refresh(self, conn: AsyncConnection | Tx) -> None:
         """Check the version (one read) and reload the sources if it moved."""
         self.snapshot = await self._stored.current(conn)
+
+    def stored(self, name: str) -> StoredSource | None:
+        """The stored source as of the last `refresh` (no read; None for the environment's)."""
+        return self.snapshot.get(name)
 
     def cached(self, name: str) -> Source | None:
         """The source as of the last `refresh` (no read)."""

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from typing import Any, Generic, TypeVar
 from services import metrics
 from services.consumer import is_transient
 from services.db import Tx, UnitOfWork, statement_owner
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -128,6 +131,7 @@ class GroupCommitter:
                     _settle(queued.future, exc=exc)
                 return
             metrics.GROUP_COMMIT_ROUNDS.labels(self.unit.service, "split").inc()
+            log.info("round of %d rolled back (%r); each work alone", len(taken), exc)
             for queued in taken:
                 await self._alone(queued)
             return
