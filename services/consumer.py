@@ -201,6 +201,8 @@ class ConsumerRunner:
             batch_handler = self.batch_handlers.get(type(events[start].data))
             end = start + 1
             if batch_handler is None:
+                # What earlier handlers deferred is written first: this one may read it.
+                await tx.flush()
                 event = events[start]
                 lead_token = lead_id_var.set(event.envelope.subject)
                 event_token = event_id_var.set(event.envelope.id)
