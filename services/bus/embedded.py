@@ -12,9 +12,10 @@ from collections.abc import Sequence
 
 import orjson
 from sqlalchemy import bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.bus.base import Message, Subscription
-from services.db import Database
+from services.db import Database, Tx
 from services.tables import embedded_offsets, outbox
 
 # Built once: each consumer reads and commits once per batch.
@@ -138,11 +139,17 @@ class EmbeddedSubscription:
     async def commit(self, handled: Sequence[Message]) -> None:
         if not handled:
             return
-        position = max(m.offset for m in handled)
         async with self.database.write_lock(), self.database.connect() as conn, conn.begin():
-            updated = await conn.execute(_MOVE, {"group": self.group, "position": position})
-            if updated.rowcount == 0:
-                await conn.execute(_START, {"group_id": self.group, "position": position})
+            await self._store(conn, max(m.offset for m in handled))
+
+    async def commit_in(self, tx: Tx, handled: Sequence[Message]) -> None:
+        if handled:
+            await self._store(tx.conn, max(m.offset for m in handled))
+
+    async def _store(self, conn: AsyncConnection, position: int) -> None:
+        updated = await conn.execute(_MOVE, {"group": self.group, "position": position})
+        if updated.rowcount == 0:
+            await conn.execute(_START, {"group_id": self.group, "position": position})
 
     async def rewind(self, message: Message) -> None:
         # One cursor serves every topic of the log: a consumer rewinds once per (topic,
