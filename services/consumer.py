@@ -220,7 +220,7 @@ class ConsumerRunner:
                     event_id_var.reset(event_token)
             else:
                 while end < len(events) and (
-                    self.batch_handlers.get(type(events[end].data)) is batch_handler
+                    self.batch_handlers.get(type(events[end].data)) == batch_handler
                 ):
                     end += 1
                 await batch_handler(tx, events[start:end])
