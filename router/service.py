@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from contracts.events import (
+    TOUCH_CHANNELS,
     ContactLogged,
     LeadAccepted,
     LeadAssigned,
@@ -84,7 +85,6 @@ FIRST_TOUCH = "first_touch"
 CADENCE_END = "cadence_end"
 HELD = "route_held"
 TIMER_KINDS = (FIRST_TOUCH, CADENCE_END, HELD)
-TOUCH_CHANNELS = frozenset({"call", "email", "meeting"})
 CONNECTED_OUTCOMES = frozenset({"connected", "not_interested", "meeting_booked", "replied", "held"})
 FALLBACK_QUEUE = "fallback"
 HOLD_QUEUE = "hold"
@@ -1022,6 +1022,7 @@ class Router:
                 currency=body.currency,
                 name=body.name,
                 lead=lead.profile,
+                assignment_id=a.id,
             ),
             traceparent=traceparent,
         )

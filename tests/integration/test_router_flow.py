@@ -346,3 +346,53 @@ async def test_an_erased_lead_is_never_routed_again(routed: tuple[Backend, Manua
     assert view.json()["rep_id"] == rep_id, "still with the same rep: nobody else is told"
     compliance = await router.get(f"/router/v1/reps/{rep_id}/compliance", headers=ADMIN)
     assert compliance.json()["first_touch"]["due"] == 0
+
+
+async def audit_rows(backend: Backend, metric: str, rep_id: str) -> dict[str, Any]:
+    response = await backend.client("audit").get(
+        f"/audit/v1/metrics/{metric}", params={"by": "rep"}, headers=ADMIN
+    )
+    assert response.status_code == 200, response.text
+    row: dict[str, Any] = next(r for r in response.json()["rows"] if r["rep_id"] == rep_id)
+    return row
+
+
+async def test_router_and_audit_agree_on_what_a_touch_is(
+    routed: tuple[Backend, ManualClock],
+) -> None:
+    """An opportunity opened without a logged call is the first touch for both the router's
+    SLA and audit's follow-up rate and SLA compliance; a note is a touch for neither."""
+    backend, clock = routed
+    router = backend.client("router")
+    ana = await add_rep(backend, "ana")
+    closers = [(await assigned(backend, n))[0] for n in (1, 2)]
+    noted, _ = await assigned(backend, 3)
+    clock.advance(timedelta(minutes=2))
+    for lead_id in closers:
+        opened = await router.post(
+            f"/router/v1/leads/{lead_id}/opportunities", json={"amount": "9000"}, headers=ana
+        )
+        assert opened.status_code == 201, opened.text
+    note = {"channel": "note", "outcome": "other", "note": "left a message with reception"}
+    logged = await router.post(f"/router/v1/leads/{noted}/activities", json=note, headers=ana)
+    assert logged.status_code == 201, logged.text
+    clock.advance(timedelta(minutes=3))
+    assert await fire(backend) == 1, "the noted lead's first touch was missed"
+
+    compliance = (await router.get("/router/v1/reps/ana/compliance", headers=ana)).json()
+    assert compliance["first_touch"] == {"due": 3, "met": 2, "share": 0.6667}
+    for lead_id in closers:
+        await backend.timeline_with(lead_id, "leadfarm.opportunity.opened.v1")
+    await backend.timeline_with(noted, "leadfarm.sla.breached.v1")
+    audit = backend.client("audit")
+    for lead_id, touched in [(closers[0], True), (closers[1], True), (noted, False)]:
+        summary = (await audit.get(f"/audit/v1/leads/{lead_id}", headers=ADMIN)).json()
+        assert (summary["first_touch_at"] is not None) is touched, summary
+    follow_up = await audit_rows(backend, "follow-up", "ana")
+    assert (follow_up["assigned"], follow_up["touched"], follow_up["touched_within_sla"]) == (
+        3,
+        2,
+        2,
+    )
+    sla = await audit_rows(backend, "sla", "ana")
+    assert (sla["due"], sla["met"], sla["compliance"]) == (3, 2, 0.6667)
