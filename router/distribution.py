@@ -19,7 +19,7 @@ Strategies:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -30,6 +30,7 @@ from router.rules import primary_language
 Strategy = Literal["round_robin", "weighted_round_robin", "least_loaded", "account_owner_first"]
 FallbackStrategy = Literal["round_robin", "weighted_round_robin", "least_loaded"]
 OutsideHours = Literal["assign", "hold", "skip"]
+SourcedLeads = Literal["sourcing_rep", "pool"]
 Outcome = Literal["assign", "hold", "queue"]
 SkipReason = Literal[
     "excluded",
@@ -246,6 +247,44 @@ def distribute(
         return Pick("assign", rep, strategy, prefix + why, considered, currents=currents)
     rep, why = _least_loaded(eligible, pool.default_capacity)
     return Pick("assign", rep, strategy, prefix + why, considered)
+
+
+def keep_with_sourcing_rep(
+    pick: Pick,
+    rep: RepView | None,
+    load: Load,
+    *,
+    rep_id: str,
+    setting: SourcedLeads,
+    pool_id: str,
+    lead: LeadProfile,
+    now: datetime,
+    exclude: frozenset[str],
+) -> Pick:
+    """A lead a rep found (rep prospecting, a referral at the close) stays with that rep
+    (`rep`, None when unknown) unless the pool says `sourced_leads: pool`; `pick` is the
+    pool's own pick. Only what makes a rep unable to work any lead hands it to the pool:
+    having had it already (a missed first touch, a rejection), inactive, suspended, out of
+    office. Territory, language, capacity, the daily cap and working hours do not: the rep
+    found the lead. The explanation says which it was."""
+    if setting == "pool":
+        return replace(pick, why=f"{pick.why} (sourced by {rep_id}; pool {pool_id} distributes it)")
+    if rep is None:
+        return replace(pick, why=f"{pick.why} (sourced by {rep_id}, who is not a rep here)")
+    ungated = replace(rep, max_open_leads=None, daily_cap=None)
+    verdict = check(
+        ungated,
+        load,
+        pool=PoolPolicy(pool_id, "round_robin"),
+        lead=lead,
+        now=now,
+        exclude=exclude,
+        role="sourcing_rep",
+    )
+    if not verdict.eligible:
+        why = f"{pick.why} (sourced by {rep_id}, who cannot take it: {verdict.skipped})"
+        return replace(pick, why=why, considered=[verdict, *pick.considered])
+    return Pick("assign", rep, "sourcing_rep", f"sourced by {rep_id}, who keeps it", [verdict])
 
 
 def _nobody(

@@ -45,7 +45,14 @@ from contracts.events import (
 )
 from router import metrics, repository
 from router.calendar import Calendar
-from router.distribution import Load, Pick, PoolPolicy, RepView, distribute
+from router.distribution import (
+    Load,
+    Pick,
+    PoolPolicy,
+    RepView,
+    distribute,
+    keep_with_sourcing_rep,
+)
 from router.repository import (
     OPEN_STATUSES,
     WORKING_STATUSES,
@@ -284,6 +291,7 @@ class Router:
             exclude=exclude,
             may_hold=may_hold,
         )
+        pick, states = await self.sourced(conn, pool, profile, pick, states, now, exclude)
         sla = self.sla_of(pool)
         first_due = cadence_due = None
         if pick.rep is not None:
@@ -311,6 +319,43 @@ class Router:
         if pool.strategy == "account_owner_first":
             explanation["account"] = {"domain": domain, "owner": owner.id if owner else None}
         return Decision(pick, rule_id, pool, sla, first_due, cadence_due, explanation, states)
+
+    async def sourced(
+        self,
+        conn: Conn,
+        pool: PoolOut,
+        profile: LeadProfile,
+        pick: Pick,
+        states: dict[str, PoolRepState],
+        now: datetime,
+        exclude: frozenset[str],
+    ) -> tuple[Pick, dict[str, PoolRepState]]:
+        """A lead a rep sourced stays with them unless the pool hands such leads to the pool
+        (`keep_with_sourcing_rep`); `pick` is the pool's own pick."""
+        rep_id = profile.sourced_by_rep_id
+        if rep_id is None:
+            return pick, states
+        view, load = None, Load()
+        rep = await repository.get_rep(conn, rep_id) if pool.sourced_leads != "pool" else None
+        if rep is not None:
+            holidays = await repository.holidays_of(conn, [rep.team_id] if rep.team_id else [])
+            view = view_of(rep, holidays.get(rep.team_id or "", []))
+            opened = await repository.open_lead_counts(conn, [rep_id])
+            load = Load(open_leads=opened.get(rep_id, 0))
+        kept = keep_with_sourcing_rep(
+            pick,
+            view,
+            load,
+            rep_id=rep_id,
+            setting=pool.sourced_leads,
+            pool_id=pool.id,
+            lead=profile,
+            now=now,
+            exclude=exclude,
+        )
+        if kept.rep is not None and kept.rep.id == rep_id and rep_id not in states:
+            states = {**states, **await repository.pool_rep_states(conn, pool.id, [rep_id])}
+        return kept, states
 
     # --- recording decisions ---------------------------------------------------------------
 

@@ -396,3 +396,50 @@ async def test_router_and_audit_agree_on_what_a_touch_is(
     )
     sla = await audit_rows(backend, "sla", "ana")
     assert (sla["due"], sla["met"], sla["compliance"]) == (3, 2, 0.6667)
+
+
+async def test_a_lead_a_rep_found_stays_with_them_and_they_can_see_it(
+    routed: tuple[Backend, ManualClock],
+) -> None:
+    """A referral a rep logs through ingest (sourced_by_rep_id) is assigned to that rep,
+    not to the pool's next in turn; a pool set to distribute such leads does so, and the
+    rep who found the lead can still read where it went, but not act on it."""
+    backend, _ = routed
+    router = backend.client("router")
+    await add_rep(backend, "ana")
+    bo = await add_rep(backend, "bo")
+
+    async def found(n: int) -> dict[str, Any]:
+        referral = {**person(n), "source_class": "referrals"}
+        response = await backend.client("ingest").post(
+            "/ingest/v1/leads", json=referral, headers=bo
+        )
+        assert response.status_code == 202, response.text
+        events = await backend.timeline_with(response.json()["lead_id"], ASSIGNED)
+        data: dict[str, Any] = next(e for e in events if e["type"] == ASSIGNED)["data"]
+        assert data["lead"]["sourced_by_rep_id"] == "bo"
+        return data
+
+    kept = await found(1)
+    assert (kept["rep_id"], kept["strategy"], kept["why"]) == (
+        "bo",
+        "sourcing_rep",
+        "sourced by bo, who keeps it",
+    )
+    view = await router.get(f"/router/v1/leads/{kept['lead_id']}/assignment", headers=bo)
+    assert view.status_code == 200, view.text
+    assert view.json()["explanation"]["why"] == "sourced by bo, who keeps it"
+
+    pool = {"strategy": "round_robin", "sourced_leads": "pool"}
+    response = await router.put("/router/v1/pools/everyone", json=pool, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    assert response.json()["sourced_leads"] == "pool"
+    pooled = await found(2)
+    assert pooled["rep_id"] == "ana"
+    assert pooled["why"] == "first in turn (sourced by bo; pool everyone distributes it)"
+    path = f"/router/v1/leads/{pooled['lead_id']}"
+    seen = await router.get(f"{path}/assignment", headers=bo)
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["rep_id"] == "ana"
+    call = {"channel": "call", "outcome": "connected"}
+    assert (await router.post(f"{path}/activities", json=call, headers=bo)).status_code == 404
