@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import threading
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -443,3 +443,31 @@ async def test_a_lead_a_rep_found_stays_with_them_and_they_can_see_it(
     assert seen.json()["rep_id"] == "ana"
     call = {"channel": "call", "outcome": "connected"}
     assert (await router.post(f"{path}/activities", json=call, headers=bo)).status_code == 404
+
+
+async def test_cadence_windows_that_close_short_suspend_the_rep(
+    routed: tuple[Backend, ManualClock],
+) -> None:
+    """First touches met, then both cadence windows close with attempts missing: the
+    re-judgement at each window's close takes the rep out of the distribution."""
+    backend, clock = routed
+    router = backend.client("router")
+    ana = await add_rep(backend, "ana")
+    leads = [(await assigned(backend, n))[0] for n in (1, 2)]
+    call = {"channel": "call", "outcome": "no_answer"}
+    for lead_id in leads:
+        logged = await router.post(f"/router/v1/leads/{lead_id}/activities", json=call, headers=ana)
+        assert logged.status_code == 201, logged.text
+    view = (await router.get(f"/router/v1/leads/{leads[0]}/assignment", headers=ana)).json()
+    assert (await router.get("/router/v1/reps/ana", headers=ADMIN)).json()["suspended"] is False
+    clock.set(datetime.fromisoformat(view["cadence"]["due_at"]))
+    assert await fire(backend) == 2
+
+    async def suspended() -> dict[str, Any] | None:
+        rep = (await router.get("/router/v1/reps/ana", headers=ADMIN)).json()
+        return rep if rep["suspended"] else None
+
+    ana_now = await eventually(suspended)
+    assert "2 of 3 SLA obligations met" in ana_now["suspended_reason"]
+    compliance = (await router.get("/router/v1/reps/ana/compliance", headers=ana)).json()
+    assert compliance["cadence"] == {"due": 2, "met": 0, "share": 0.0}

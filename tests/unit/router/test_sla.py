@@ -213,6 +213,27 @@ async def test_a_rep_below_the_threshold_is_suspended_until_reinstated(strict: W
     assert len(await world.events("rep.suspended")) == 1
 
 
+async def test_cadence_windows_closing_short_suspend_the_rep(strict: World) -> None:
+    """The re-judgement when a cadence window closes: first touches met, then every cadence
+    breached, and only the cadence timers can take the rep out of the distribution."""
+    world = strict
+    await world.rep("ana")
+    leads = [await world.qualify() for _ in range(2)]
+    for lead_id in leads:
+        await world.log(lead_id, "call", "no_answer")
+    assert await world.events("rep.suspended") == [], "two of two met"
+    due = (await world.view(leads[0])).cadence.due_at  # type: ignore[union-attr]
+    world.clock.set(due)
+    assert await world.timers.fire_due() == 2
+    (suspended,) = await world.events("rep.suspended")
+    assert suspended["subject"] == "rep:ana"
+    assert "2 of 3 SLA obligations met" in suspended["data"]["reason"]
+    async with world.unit.read() as conn:
+        ana = await repository.get_rep(conn, "ana")
+    assert ana is not None
+    assert ana.suspended
+
+
 async def test_accept_reject_and_an_opportunity_won(world: World) -> None:
     await world.rep("ana")
     await world.rep("bo")
