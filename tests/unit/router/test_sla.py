@@ -234,6 +234,39 @@ async def test_cadence_windows_closing_short_suspend_the_rep(strict: World) -> N
     assert ana.suspended
 
 
+async def test_a_met_obligation_that_leaves_the_rep_below_the_threshold_suspends(
+    strict: World,
+) -> None:
+    """Every resolved obligation re-judges the rep, a met one too: a miss judged too early
+    (one obligation) and then a touch make one of two, which suspends; after the
+    reinstatement a miss and an opportunity make two of three."""
+    world = strict
+    await world.rep("ana")
+    missed = await world.qualify()
+    world.advance(minutes=5)
+    assert await world.timers.fire_due() == 1
+    assert await world.events("rep.suspended") == [], "one obligation is not judged"
+    await world.log(await world.qualify(), "call", "no_answer")
+    (suspended,) = await world.events("rep.suspended")
+    assert "1 of 2 SLA obligations met" in suspended["data"]["reason"]
+
+    world.advance(minutes=1)
+    async with world.unit.transaction() as tx:
+        ana = await repository.get_rep(tx, "ana")
+        assert ana is not None
+        await world.router.reinstate(tx, ana, "coached")
+    await world.qualify()
+    world.advance(minutes=5)
+    assert await world.timers.fire_due() == 1
+    worked = await world.qualify()
+    async with world.unit.transaction() as tx:
+        lead = await repository.get_lead(tx, worked)
+        assert lead is not None
+        await world.router.open_opportunity(tx, lead, OpportunityIn(amount=Decimal("100")), None)
+    assert len(await world.events("rep.suspended")) == 2
+    assert (await world.view(missed)).first_touch == "breached"
+
+
 async def test_accept_reject_and_an_opportunity_won(world: World) -> None:
     await world.rep("ana")
     await world.rep("bo")
