@@ -41,8 +41,11 @@ SkipReason = Literal[
     "language",
     "at_capacity",
     "daily_cap",
+    "holiday",
     "outside_hours",
 ]
+WAITING: frozenset[str] = frozenset({"holiday", "outside_hours"})
+"""Skip reasons that end when the rep's working hours start again (a pool may hold)."""
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -183,9 +186,12 @@ def check(
     detail = "eligible"
     if not rep.calendar.is_open(now):
         opens = rep.calendar.next_open(now)
+        today = rep.calendar.local_date(now)
+        reason: SkipReason = "holiday" if today in rep.calendar.holidays else "outside_hours"
+        closed = f"a team holiday ({today})" if reason == "holiday" else "outside working hours"
         if pool.outside_hours != "assign":
-            return skip("outside_hours", f"outside working hours until {opens.isoformat()}")
-        detail = f"eligible; outside working hours, the SLA clock starts {opens.isoformat()}"
+            return skip(reason, f"{closed} until {opens.isoformat()}")
+        detail = f"eligible; {closed}, the SLA clock starts {opens.isoformat()}"
     return Considered(rep.id, True, None, detail, load.open_leads, load.assigned_today, role)
 
 
@@ -298,7 +304,7 @@ def _nobody(
     if not considered:
         return Pick("queue", None, pool.strategy, "the pool has no reps", considered)
     if pool.outside_hours == "hold" and may_hold:
-        waiting = {c.rep_id for c in considered if c.skipped == "outside_hours"}
+        waiting = {c.rep_id for c in considered if c.skipped in WAITING}
         opens = [r.calendar.next_open(now) for r, _ in members if r.id in waiting]
         if opens:
             until = min(opens)
