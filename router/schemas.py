@@ -475,7 +475,9 @@ class ShareOut(BaseModel):
 class ComplianceOut(BaseModel):
     rep_id: str
     window_days: int
-    since: datetime
+    since: datetime = Field(
+        description="The start of the rolling window, or the reinstatement when it is later"
+    )
     until: datetime
     first_touch: ShareOut = Field(description="Leads whose first-touch deadline was met")
     cadence: ShareOut = Field(description="Cadences completed (connected or every attempt made)")
@@ -486,6 +488,7 @@ class ComplianceOut(BaseModel):
     suspended: bool
     suspended_at: datetime | None
     suspended_reason: str | None
+    reinstated_at: datetime | None = None
 
 
 # --- dry run ------------------------------------------------------------------------------

@@ -1117,9 +1117,15 @@ class Router:
     # --- accountability --------------------------------------------------------------------
 
     def window(self, rep: RepOut, now: datetime) -> datetime:
-        return now - timedelta(days=self.settings.compliance_window_days)
+        """Where the obligations the rep is judged on start: the rolling window, or the
+        reinstatement when it is later (what came before it was judged already)."""
+        since = now - timedelta(days=self.settings.compliance_window_days)
+        if rep.reinstated_at is not None and rep.reinstated_at > since:
+            return rep.reinstated_at
+        return since
 
     async def compliance(self, conn: Conn, rep: RepOut, now: datetime) -> ComplianceOut:
+        """The rep's compliance as the next judgement will see it (`window`)."""
         since = self.window(rep, now)
         counts = await repository.compliance_counts(conn, rep.id, since, now)
         obligations = counts.first_touch_due + counts.cadences_ended
@@ -1146,6 +1152,7 @@ class Router:
             suspended=rep.suspended,
             suspended_at=rep.suspended_at,
             suspended_reason=rep.suspended_reason,
+            reinstated_at=rep.reinstated_at,
         )
 
     async def judge(self, tx: Tx, rep_id: str) -> None:
@@ -1156,8 +1163,6 @@ class Router:
             return
         now = tx.now()
         since = self.window(rep, now)
-        if rep.reinstated_at is not None and rep.reinstated_at > since:
-            since = rep.reinstated_at
         counts = await repository.compliance_counts(tx, rep_id, since, now)
         obligations = counts.first_touch_due + counts.cadences_ended
         if obligations < self.settings.compliance_min_obligations:

@@ -320,6 +320,9 @@ async def test_a_rep_below_the_threshold_stops_receiving_leads_until_reinstated(
     )
     assert reinstated.status_code == 200, reinstated.text
     assert reinstated.json()["suspended"] is False
+    fresh = (await router.get("/router/v1/reps/ana/compliance", headers=ana)).json()
+    assert (fresh["obligations"], fresh["compliance"], fresh["suspended"]) == (0, None, False)
+    assert fresh["since"] == fresh["reinstated_at"] == reinstated.json()["reinstated_at"]
     assert (await assigned(backend, 6))[1] == "ana"
 
 

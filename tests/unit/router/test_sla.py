@@ -202,8 +202,17 @@ async def test_a_rep_below_the_threshold_is_suspended_until_reinstated(strict: W
     skipped = {c["rep_id"]: c["skipped"] for c in later[0].explanation["considered"]}
     assert skipped["ana"] == "suspended"
 
+    world.advance(minutes=1)
     async with world.unit.transaction() as tx:
         await world.router.reinstate(tx, ana, "coached")
+    async with world.unit.read() as conn:
+        ana = await repository.get_rep(conn, "ana")
+        assert ana is not None
+        fresh = await world.router.compliance(conn, ana, world.clock.now())
+    assert (fresh.since, fresh.reinstated_at) == (world.clock.now(), world.clock.now())
+    assert (fresh.obligations, fresh.compliance, fresh.first_touch.due) == (0, None, 0), (
+        "the view counts what the next judgement counts: nothing before the reinstatement"
+    )
     assert (await world.view(await world.qualify())).rep_id == "ana"
     (reinstated,) = await world.events("rep.reinstated")
     assert reinstated["data"]["reason"] == "coached"
