@@ -4,7 +4,9 @@ paused and retried without dead-lettering, each event handled once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -252,3 +254,36 @@ async def test_a_transient_error_on_a_multi_topic_subscription_skips_no_event(
             await task
         assert sorted(calls) == ["dq-2", "erase-1", "erase-3"]
         assert await dead_letters(unit) == []
+
+
+async def test_a_batch_handler_takes_the_fetched_run_in_order(tmp_path: Path) -> None:
+    runs: list[list[str]] = []
+
+    async def batch(tx: Tx, events: Sequence[Incoming[LeadDisqualified]]) -> None:
+        runs.append([e.data.lead_id for e in events])
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        runner = await run_with(unit, batch, ["a", "b", "c"])
+        runner.handlers, runner.batch_handlers = {}, {LeadDisqualified: batch}
+        await runner.subscription.start()
+        messages = await runner.subscription.fetch(10, 0.1)
+        assert await runner.handle_together(messages)
+        assert runs == [["a", "b", "c"]]
+        assert await handled_count(unit) == 3
+        # The fallback path (and a redelivery) hands the batch handler one event at a time.
+        await runner.handle(messages[0])
+        assert runs == [["a", "b", "c"]]
+
+
+async def test_records_emitted_in_a_failed_savepoint_are_not_written(tmp_path: Path) -> None:
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        async with unit.transaction() as tx:
+            await emit(tx, disqualified("kept"))
+            with contextlib.suppress(RuntimeError):
+                async with tx.savepoint():
+                    await emit(tx, disqualified("undone"))
+                    raise RuntimeError("the nested work failed")
+            assert tx.emitted == 1
+        async with unit.read() as conn:
+            keys = list(await conn.scalars(select(outbox.c.key)))
+        assert keys == ["kept"]
