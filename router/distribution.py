@@ -308,11 +308,13 @@ def _nobody(
         opens = [r.calendar.next_open(now) for r, _ in members if r.id in waiting]
         if opens:
             until = min(opens)
+            off = {c.skipped for c in considered if c.rep_id in waiting}
+            closed = "every rep is on a team holiday" if off == {"holiday"} else None
             return Pick(
                 "hold",
                 None,
                 pool.strategy,
-                f"no rep is in working hours; held until {until.isoformat()}",
+                f"{closed or 'no rep is in working hours'}; held until {until.isoformat()}",
                 considered,
                 held_until=until,
             )
