@@ -102,14 +102,23 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
     settings = router_.settings
 
     async def visible_lead(
-        conn: Conn, lead_id: str, principal: Principal, *, lock: bool = False
+        conn: Conn, lead_id: str, principal: Principal, *, lock: bool = False, found: bool = False
     ) -> LeadRecord:
         """A rep sees only leads assigned to them; others' leads look like missing ones.
-        Writers `lock` the lead's row first, so the check holds until they commit (a timer
-        may have just given the lead to someone else). Lock order everywhere: the routing
-        lock, then the lead, then its assignment."""
+        Readers that say `found` also show the rep who sourced the lead where it went (a
+        pool may distribute rep-sourced leads). Writers `lock` the lead's row first, so the
+        check holds until they commit (a timer may have just given the lead to someone
+        else). Lock order everywhere: the routing lock, then the lead, then its assignment."""
         lead = await repository.get_lead(conn, lead_id, for_update=lock)
-        if lead is None or (principal.is_rep_only and lead.rep_id != principal.rep_id):
+        mine = lead is not None and (
+            lead.rep_id == principal.rep_id
+            or (
+                found
+                and principal.rep_id is not None
+                and lead.profile.sourced_by_rep_id == principal.rep_id
+            )
+        )
+        if lead is None or (principal.is_rep_only and not mine):
             raise Problem(404, f"There is no assigned lead {lead_id!r} visible to you.")
         return lead
 
@@ -434,9 +443,10 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
     @router.get("/leads/{lead_id}/assignment", response_model=AssignmentOut)
     async def get_assignment(lead_id: str, principal: RepKey) -> AssignmentOut:
         """Who has the lead, its deadlines, and why it went there: the rule, the pool, the
-        strategy, and each rep considered with why they were skipped."""
+        strategy, and each rep considered with why they were skipped. A rep sees the leads
+        assigned to them and the leads they sourced."""
         async with unit.read() as conn:
-            lead = await visible_lead(conn, lead_id, principal)
+            lead = await visible_lead(conn, lead_id, principal, found=True)
             return await router_.view(conn, lead)
 
     @router.post("/leads/{lead_id}/activities", status_code=201, response_model=ActivityOut)

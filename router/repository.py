@@ -680,13 +680,15 @@ class ComplianceCounts:
 async def compliance_counts(
     conn: Conn, rep_id: str, since: datetime, until: datetime
 ) -> ComplianceCounts:
+    """Obligations resolved after `since` (a reinstatement: what was resolved by then was
+    judged already) up to and including `until`."""
     c = _c(conn)
     first = await c.execute(
         select(assignments.c.first_touch, func.count())
         .where(
             assignments.c.rep_id == rep_id,
             assignments.c.first_touch.in_(("met", "breached")),
-            assignments.c.first_touch_resolved_at >= since,
+            assignments.c.first_touch_resolved_at > since,
             assignments.c.first_touch_resolved_at <= until,
         )
         .group_by(assignments.c.first_touch)
@@ -697,7 +699,7 @@ async def compliance_counts(
         .where(
             assignments.c.rep_id == rep_id,
             assignments.c.cadence.in_(("connected", "exhausted", "breached")),
-            assignments.c.cadence_resolved_at >= since,
+            assignments.c.cadence_resolved_at > since,
             assignments.c.cadence_resolved_at <= until,
         )
         .group_by(assignments.c.cadence)

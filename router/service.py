@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from contracts.events import (
+    TOUCH_CHANNELS,
     ContactLogged,
     LeadAccepted,
     LeadAssigned,
@@ -46,7 +47,7 @@ from contracts.events import (
 from router import metrics, repository
 from router.calendar import Calendar
 from router.config import RoutingConfig
-from router.distribution import Pick, PoolPolicy, RepView, distribute
+from router.distribution import Load, Pick, PoolPolicy, RepView, distribute, keep_with_sourcing_rep
 from router.repository import (
     OPEN_STATUSES,
     WORKING_STATUSES,
@@ -88,7 +89,6 @@ FIRST_TOUCH = "first_touch"
 CADENCE_END = "cadence_end"
 HELD = "route_held"
 TIMER_KINDS = (FIRST_TOUCH, CADENCE_END, HELD)
-TOUCH_CHANNELS = frozenset({"call", "email", "meeting"})
 CONNECTED_OUTCOMES = frozenset({"connected", "not_interested", "meeting_booked", "replied", "held"})
 FALLBACK_QUEUE = "fallback"
 HOLD_QUEUE = "hold"
@@ -271,7 +271,8 @@ class Router:
         """The pool a decision about this lead reads and writes, and the reps it weighs."""
         pool = self.pool(config, self.matching_rule(config, profile, score)[2])
         members, owner, _ = self.candidates(config, pool, profile)
-        return pool.id, {r.id for r in members} | ({owner.id} if owner else set())
+        sourcer = {profile.sourced_by_rep_id} if profile.sourced_by_rep_id else set()
+        return pool.id, {r.id for r in members} | ({owner.id} if owner else set()) | sourcer
 
     async def lock(
         self, tx: Tx, routing: Routing, leads: Sequence[tuple[LeadProfile, int | None]]
@@ -341,6 +342,7 @@ class Router:
             exclude=exclude,
             may_hold=may_hold,
         )
+        pick = await self.sourced(conn, routing, pool, profile, pick, now, exclude)
         sla = self.sla_of(pool)
         first_due = cadence_due = None
         if pick.rep is not None:
@@ -368,6 +370,40 @@ class Router:
         if pool.strategy == "account_owner_first":
             explanation["account"] = {"domain": domain, "owner": owner.id if owner else None}
         return Decision(pick, rule_id, pool, sla, first_due, cadence_due, explanation)
+
+    async def sourced(
+        self,
+        conn: Conn,
+        routing: Routing,
+        pool: PoolOut,
+        profile: LeadProfile,
+        pick: Pick,
+        now: datetime,
+        exclude: frozenset[str],
+    ) -> Pick:
+        """A lead a rep sourced stays with them unless the pool hands such leads to the pool
+        (`keep_with_sourcing_rep`); `pick` is the pool's own pick."""
+        rep_id = profile.sourced_by_rep_id
+        if rep_id is None:
+            return pick
+        rep = routing.config.reps.get(rep_id) if pool.sourced_leads != "pool" else None
+        view, load = None, Load()
+        if rep is not None:
+            view = view_of(rep, routing.config.holidays.get(rep.team_id or "", []))
+            midnight = {rep_id: view.calendar.local_midnight(now)}
+            await routing.state.load(conn, pool.id, midnight, cursor=False)
+            load = routing.state.loads(pool.id, [rep_id])[rep_id]
+        return keep_with_sourcing_rep(
+            pick,
+            view,
+            load,
+            rep_id=rep_id,
+            setting=pool.sourced_leads,
+            pool_id=pool.id,
+            lead=profile,
+            now=now,
+            exclude=exclude,
+        )
 
     # --- recording decisions ---------------------------------------------------------------
 
@@ -1126,6 +1162,7 @@ class Router:
                 currency=body.currency,
                 name=body.name,
                 lead=lead.profile,
+                assignment_id=a.id,
             ),
             traceparent=traceparent,
         )
@@ -1175,9 +1212,15 @@ class Router:
     # --- accountability --------------------------------------------------------------------
 
     def window(self, rep: RepOut, now: datetime) -> datetime:
-        return now - timedelta(days=self.settings.compliance_window_days)
+        """Where the obligations the rep is judged on start: the rolling window, or the
+        reinstatement when it is later (what came before it was judged already)."""
+        since = now - timedelta(days=self.settings.compliance_window_days)
+        if rep.reinstated_at is not None and rep.reinstated_at > since:
+            return rep.reinstated_at
+        return since
 
     async def compliance(self, conn: Conn, rep: RepOut, now: datetime) -> ComplianceOut:
+        """The rep's compliance as the next judgement will see it (`window`)."""
         since = self.window(rep, now)
         counts = await repository.compliance_counts(conn, rep.id, since, now)
         obligations = counts.first_touch_due + counts.cadences_ended
@@ -1204,6 +1247,7 @@ class Router:
             suspended=rep.suspended,
             suspended_at=rep.suspended_at,
             suspended_reason=rep.suspended_reason,
+            reinstated_at=rep.reinstated_at,
         )
 
     async def judge(self, tx: Tx, rep_id: str) -> None:
@@ -1214,8 +1258,6 @@ class Router:
             return
         now = tx.now()
         since = self.window(rep, now)
-        if rep.reinstated_at is not None and rep.reinstated_at > since:
-            since = rep.reinstated_at
         counts = await repository.compliance_counts(tx, rep_id, since, now)
         obligations = counts.first_touch_due + counts.cadences_ended
         if obligations < self.settings.compliance_min_obligations:
