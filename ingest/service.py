@@ -3,7 +3,8 @@ arriving again, and say so.
 
 Identity: a delivery the provider already sent (same source and provider lead id) creates
 nothing new; a new delivery from the same person (same normalised email, else the same
-E.164 phone) merges into their lead instead of creating a second one.
+E.164 phone where no email conflicts) merges into their lead instead of creating a second
+one. Every delivery keeps what was submitted in its own row, whatever the merge kept.
 """
 
 from __future__ import annotations
