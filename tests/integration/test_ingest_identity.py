@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from contracts.topics import ServiceName
 from ingest.models import deliveries
 from tests.backends import ADMIN, Backend
 
@@ -81,3 +82,117 @@ async def test_every_api_delivery_keeps_what_was_submitted(backend: Backend) -> 
         {"lead": {"email": "dora@keep.example", "phone": "+44 20 7946 0958"}},
         {"lead": {"email": "Dora@Keep.example", "phone": "+44 20 7946 0000", "job_title": "CTO"}},
     ]
+
+
+# --- item: control characters at the edge ---------------------------------------------------
+
+NUL = "\x00"
+
+
+async def test_the_json_api_refuses_control_characters_naming_the_field(
+    backend: Backend,
+) -> None:
+    """A program sending a NUL or another control character is told which field to fix."""
+    http = backend.client("ingest")
+    for body, field in (
+        ({"email": "nul@ctl.example", "company": f"Acme{NUL}GmbH"}, "company"),
+        ({"email": "esc@ctl.example", "need": "call me\x1b[31m"}, "need"),
+        ({"email": "c1@ctl.example", "answers": {"Budget": "10k\x85"}}, "answers"),
+        ({"email": "key@ctl.example", "answers": {f"Q{NUL}": "yes"}}, "answers"),
+        ({"email": "utm@ctl.example", "utm": {"utm_source": f"x{NUL}"}}, "utm"),
+        ({"email": "p@ctl.example", "product_interest": ["CRM", f"A{NUL}"]}, "product_interest"),
+        ({"email": "src@ctl.example", "source": f"web{NUL}"}, "source"),
+        ({"email": f"nul{NUL}@ctl.example"}, "email"),
+    ):
+        response = await http.post("/ingest/v1/leads", json=body, headers=ADMIN)
+        assert response.status_code == 422, (body, response.text)
+        problem = response.json()
+        assert [e["field"] for e in problem["errors"]] == [field], problem
+        assert "control character" in problem["errors"][0]["message"], problem
+    # Tabs and line breaks are text, not control: a message keeps its lines.
+    fine = await post(backend, email="lines@ctl.example", need="line one\nline two\ttab")
+    assert (await lead(backend, fine["lead_id"]))["lead"]["need"] == "line one line two tab"
+
+    batch = await http.post(
+        "/ingest/v1/leads:batch",
+        json={"leads": [{"email": "b1@ctl.example"}, {"email": "b2@ctl.example", "region": NUL}]},
+        headers=ADMIN,
+    )
+    assert batch.status_code == 200, batch.text
+    results = batch.json()["results"]
+    assert [r["status"] for r in results] == [202, 422]
+    assert results[1]["problem"]["errors"][0]["field"] == "region"
+    assert await find(backend, email="b2@ctl.example") == []
+
+
+async def test_webhooks_strip_control_characters_before_anything_is_stored(
+    backend: Backend,
+) -> None:
+    """A person's form cannot be asked to resend: the public form and every provider's
+    delivery lose their control characters (fields, answers, names, provider ids) and the
+    lead is kept, on SQLite as on PostgreSQL (which cannot store a NUL at all)."""
+    http = backend.client("ingest")
+    for name, provider, secrets in (("site", "form", {}), ("zaps", "zapier", {"token": "tok"})):
+        created = await http.put(
+            f"/ingest/v1/sources/{name}",
+            json={"provider": provider, "secrets": secrets},
+            headers=ADMIN,
+        )
+        assert created.status_code == 201, created.text
+    form = await http.post(
+        "/ingest/v1/webhooks/site",
+        content=b"email=form%00@ctl.example&company=Ac%00me%01&Why%00+us%3F=fast%1b%00",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 200, form.text
+    [form_lead] = await find(backend, email="form@ctl.example")
+    profile = (await lead(backend, form_lead))["lead"]
+    assert (profile["company"], profile["answers"]) == ("Acme", {"Why us?": "fast"})
+    assert await submitted(backend, form_lead) == [
+        {"fields": {"email": "form@ctl.example", "company": "Acme", "Why us?": "fast"}}
+    ]
+
+    zap = await http.post(
+        "/ingest/v1/webhooks/zaps",
+        json={"id": f"zap{NUL}-1", "Email": "zap@ctl.example", f"Note{NUL}": f"hi{NUL}\x7f"},
+        headers={"Authorization": "Bearer tok"},
+    )
+    assert zap.status_code == 200, zap.text
+    [zap_lead] = await find(backend, external_id="zap-1")
+    stored = await lead(backend, zap_lead)
+    assert stored["lead"]["answers"] == {"Note": "hi"}
+    assert [d["external_id"] for d in stored["deliveries"]] == ["zap-1"]
+
+
+async def test_a_control_character_in_a_url_or_a_source_is_refused_not_a_500(
+    backend: Backend,
+) -> None:
+    """PostgreSQL fails any statement holding a NUL: a URL or a source configuration with
+    one is refused with a problem naming where it is, on every service, never a 500."""
+    urls: list[tuple[ServiceName, str]] = [
+        ("ingest", "/ingest/v1/leads?external_id=a%00b"),
+        ("ingest", "/ingest/v1/leads/a%00b"),
+        ("ingest", "/ingest/v1/webhooks/site%00"),
+        ("router", "/router/v1/leads/a%00b/assignment"),
+        ("nurture", "/nurture/v1/leads/a%1bb"),
+        ("audit", "/audit/v1/leads/a%00b/timeline"),
+    ]
+    for service, url in urls:
+        response = await backend.client(service).request(
+            "POST" if "webhooks" in url else "GET", url, headers=ADMIN
+        )
+        assert response.status_code == 400, (url, response.text)
+        detail = response.json()["detail"]
+        assert "control character" in detail, detail
+    query = await backend.client("ingest").get("/ingest/v1/leads?external_id=a%00b", headers=ADMIN)
+    assert "query parameter 'external_id'" in query.json()["detail"]
+
+    http = backend.client("ingest")
+    for body, field in (
+        ({"provider": "form", "campaign": f"spring{NUL}"}, "campaign"),
+        ({"provider": "form", "settings": {"field_map": {f"q{NUL}": "email"}}}, "settings"),
+        ({"provider": "zapier", "secrets": {"token": f"t{NUL}k"}}, "secrets"),
+    ):
+        response = await http.put("/ingest/v1/sources/ctl", json=body, headers=ADMIN)
+        assert response.status_code == 422, (body, response.text)
+        assert [e["field"] for e in response.json()["errors"]] == [field]
