@@ -9,6 +9,8 @@ from sqlalchemy import select
 
 from contracts.topics import ServiceName
 from ingest.models import deliveries
+from ingest.service import MAX_ANSWER_CHARS, MAX_ANSWERS
+from services.tables import outbox
 from tests.backends import ADMIN, Backend
 
 
@@ -196,3 +198,47 @@ async def test_a_control_character_in_a_url_or_a_source_is_refused_not_a_500(
         response = await http.put("/ingest/v1/sources/ctl", json=body, headers=ADMIN)
         assert response.status_code == 422, (body, response.text)
         assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+# --- item: repeated deliveries do not grow a lead without bound ------------------------------
+
+
+async def merged_events(backend: Backend, lead_id: str) -> list[bytes]:
+    """The lead.merged events ingest said about the lead, as sent (its outbox)."""
+    unit = backend.runtimes["ingest"].units["ingest"]
+    async with unit.read() as conn:
+        rows = await conn.execute(
+            select(outbox.c.payload).where(outbox.c.key == lead_id).order_by(outbox.c.id)
+        )
+        return [r.payload.encode() for r in rows if "lead.merged" in r.payload]
+
+
+async def test_repeated_deliveries_grow_the_profile_and_its_events_only_so_far(
+    backend: Backend,
+) -> None:
+    """One person posted 15 times with 150 new answers each made a 124 KB lead.merged: the
+    profile keeps the first answers up to the cap, each delivery keeps its own, and every
+    event stays small."""
+    email = "again@bound.example"
+    lead_id = ""
+    for n in range(15):
+        answers = {f"Question {n}.{i}": f"answer {i}" for i in range(150)}
+        lead_id = (await post(backend, email=email, answers=answers))["lead_id"]
+    profile = (await lead(backend, lead_id))["lead"]
+    assert len(profile["answers"]) == MAX_ANSWERS
+    assert list(profile["answers"])[:2] == ["Question 0.0", "Question 0.1"], "the first stay"
+    assert "profile_truncated" in profile["flags"]
+    events = await merged_events(backend, lead_id)
+    assert len(events) == 14
+    assert max(len(e) for e in events) < 20_000, [len(e) for e in events]
+    kept = await submitted(backend, lead_id)
+    assert len(kept) == 15
+    assert len(kept[-1]["lead"]["answers"]) == 150, "each delivery keeps all it carried"
+
+    # Long answers meet the character budget, also in a single delivery.
+    essays = {f"Essay {i}": "x" * 1_900 for i in range(60)}
+    long = await post(backend, email="essays@bound.example", answers=essays)
+    profile = (await lead(backend, long["lead_id"]))["lead"]
+    assert sum(len(k) + len(v) for k, v in profile["answers"].items()) <= MAX_ANSWER_CHARS
+    assert 0 < len(profile["answers"]) < 60
+    assert "profile_truncated" in profile["flags"]
