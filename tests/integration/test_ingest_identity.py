@@ -166,11 +166,12 @@ async def test_webhooks_strip_control_characters_before_anything_is_stored(
     assert [d["external_id"] for d in stored["deliveries"]] == ["zap-1"]
 
 
-async def test_a_control_character_in_a_url_or_a_source_is_refused_not_a_500(
+async def test_a_control_character_in_a_url_or_a_body_is_refused_not_a_500(
     backend: Backend,
 ) -> None:
-    """PostgreSQL fails any statement holding a NUL: a URL or a source configuration with
-    one is refused with a problem naming where it is, on every service, never a 500."""
+    """PostgreSQL fails any statement holding a NUL: a URL, a request body or a source
+    configuration with one is refused with a problem naming where it is, on every service,
+    never a 500."""
     urls: list[tuple[ServiceName, str]] = [
         ("ingest", "/ingest/v1/leads?external_id=a%00b"),
         ("ingest", "/ingest/v1/leads/a%00b"),
@@ -188,6 +189,29 @@ async def test_a_control_character_in_a_url_or_a_source_is_refused_not_a_500(
         assert "control character" in detail, detail
     query = await backend.client("ingest").get("/ingest/v1/leads?external_id=a%00b", headers=ADMIN)
     assert "query parameter 'external_id'" in query.json()["detail"]
+
+    bodies: list[tuple[ServiceName, str, dict[str, Any], str]] = [
+        (
+            "router",
+            "/router/v1/reps",
+            {"id": "ana", "name": f"Ana{NUL}", "email": "a@x.example"},
+            "name",
+        ),
+        (
+            "nurture",
+            "/nurture/v1/bounces",
+            {"email": "a@x.example", "kind": "hard", "detail": NUL},
+            "detail",
+        ),
+        ("nurture", "/nurture/v1/engagements", {"lead_id": f"l{NUL}", "type": "opened"}, "lead_id"),
+        ("audit", "/audit/v1/audits", {"lead_id": f"l{NUL}"}, "lead_id"),
+        ("audit", "/audit/v1/erasures", {"lead_id": f"l{NUL}"}, "lead_id"),
+        ("ingest", "/admin/v1/keys", {"name": f"k{NUL}", "scope": "ingest"}, "name"),
+    ]
+    for service, url, payload, name in bodies:
+        response = await backend.client(service).post(url, json=payload, headers=ADMIN)
+        assert response.status_code == 422, (url, response.text)
+        assert [e["field"] for e in response.json()["errors"]] == [name], response.text
 
     http = backend.client("ingest")
     for body, field in (
