@@ -3,15 +3,19 @@ same person, that every delivery keeps what was submitted, and what reaches the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
+from starlette.types import ASGIApp
 
 from contracts.topics import ServiceName
+from ingest.fetcher import FetchWorker
 from ingest.models import deliveries
 from ingest.service import MAX_ANSWER_CHARS, MAX_ANSWERS
 from services.tables import outbox
-from tests.backends import ADMIN, Backend
+from tests.backends import ADMIN, Backend, eventually
+from tests.integration.test_fetch_flow import APP_SECRET, graph_api, webhook
 
 
 async def submitted(backend: Backend, lead_id: str) -> list[Any]:
@@ -164,6 +168,48 @@ async def test_webhooks_strip_control_characters_before_anything_is_stored(
     stored = await lead(backend, zap_lead)
     assert stored["lead"]["answers"] == {"Note": "hi"}
     assert [d["external_id"] for d in stored["deliveries"]] == ["zap-1"]
+
+
+async def test_a_fetched_lead_loses_its_control_characters_too(
+    backend: Backend, serve_api: Callable[[ASGIApp], str]
+) -> None:
+    """The leads a webhook only names come from the provider's API: the same edge."""
+    base = serve_api(
+        graph_api(
+            {
+                "lg-ctl": [
+                    {"name": "email", "values": [f"fetched{NUL}@ctl.example"]},
+                    {"name": "company_name", "values": [f"Fe{NUL}tch\x1b Ltd"]},
+                    {"name": f"why{NUL}", "values": [f"because\x07{NUL}"]},
+                ]
+            },
+            [],
+        )
+    )
+    http = backend.client("ingest")
+    created = await http.put(
+        "/ingest/v1/sources/fb",
+        headers=ADMIN,
+        json={
+            "provider": "meta",
+            "api_base_url": base,
+            "secrets": {"app_secret": APP_SECRET, "verify_token": "v", "access_token": "tok"},
+        },
+    )
+    assert created.status_code == 201, created.text
+    body, headers = webhook("lg-ctl")
+    assert (await http.post("/ingest/v1/webhooks/fb", content=body, headers=headers)).is_success
+    worker = next(
+        w for w in backend.runtimes["ingest"].specs[0].workers if isinstance(w, FetchWorker)
+    )
+    await worker.run_once()  # the background loop may have taken it first: both are fine
+
+    async def fetched() -> list[str] | None:
+        return await find(backend, email="fetched@ctl.example") or None
+
+    [lead_id] = await eventually(fetched)
+    profile = (await lead(backend, lead_id))["lead"]
+    assert (profile["company"], profile["answers"]) == ("Fetch Ltd", {"why": "because"})
 
 
 async def test_a_control_character_in_a_url_or_a_body_is_refused_not_a_500(
