@@ -130,7 +130,10 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
             }
         async with tx.savepoint():
             outcome = await service.record(
-                tx, profile, traceparent=request.headers.get("traceparent")
+                tx,
+                profile,
+                payload={"lead": data},  # as submitted: a merge keeps only the first values
+                traceparent=request.headers.get("traceparent"),
             )
         metrics.DELIVERIES.labels(body.source, outcome.status).inc()
         return 202, {"lead_id": outcome.lead_id, "status": outcome.status}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, delete, false, func, or_, select, text, update
+from sqlalchemy import Text, and_, bindparam, cast, delete, false, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from contracts.events import LeadProfile
@@ -69,6 +69,11 @@ async def find_person(
 ) -> tuple[StoredLead, str] | None:
     """The oldest lead with this normalised email, else this E.164 phone, and which matched.
 
+    A phone matches only where no email conflicts: a delivery with an email never merges
+    into a lead that has another email (two people behind one switchboard or family
+    number are two leads). A delivery without an email, or a lead without one, matches by
+    the phone alone (the oldest lead with it).
+
     On PostgreSQL this first locks the person's email and phone until commit, so two
     deliveries of one person arriving at once (on two connections or two replicas) cannot
     both find nobody and make two leads: the second waits, then finds the first's lead.
@@ -82,7 +87,8 @@ async def find_person(
             await tx.conn.execute(_LOCK_PERSON, {"key": key})
     if email is None and phone is None:
         return None
-    row = (await tx.conn.execute(_FIND_PERSON, {"email": email, "phone": phone})).first()
+    query = _FIND_PERSON if email is not None else _FIND_BY_PHONE
+    row = (await tx.conn.execute(query, {"email": email, "phone": phone})).first()
     if row is None:
         return None
     return StoredLead(row.id, LeadProfile.model_validate(row.profile)), (
@@ -96,8 +102,19 @@ async def find_person(
 _BY_EMAIL = func.coalesce(leads.c.email == bindparam("email"), false()).label("by_email")
 _FIND_PERSON = (
     select(leads.c.id, leads.c.profile, _BY_EMAIL)
-    .where(or_(leads.c.email == bindparam("email"), leads.c.phone == bindparam("phone")))
+    .where(
+        or_(
+            leads.c.email == bindparam("email"),
+            and_(leads.c.phone == bindparam("phone"), leads.c.email.is_(None)),
+        )
+    )
     .order_by(_BY_EMAIL.desc(), leads.c.created_at)
+    .limit(1)
+)
+_FIND_BY_PHONE = (
+    select(leads.c.id, leads.c.profile, false().label("by_email"))
+    .where(leads.c.phone == bindparam("phone"))
+    .order_by(leads.c.created_at)
     .limit(1)
 )
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from contracts.events import SourceClass
 from ingest import providers
 from ingest.providers.base import Source
+from services.controlchars import refuse_control_characters
 from services.db import UnitOfWork
 
 MASK = "********"
@@ -36,6 +37,8 @@ class SourceIn(BaseModel):
     api_base_url: str | None = Field(None, max_length=500, pattern=r"^https?://")
     source_class: SourceClass = "marketing"
     campaign: str | None = Field(None, max_length=200)
+
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     @field_validator("secrets")
     @classmethod
@@ -68,6 +71,8 @@ class SourceOut(BaseModel):
 class SecretRotateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    _no_control_characters = field_validator("*")(refuse_control_characters)
+
     secret: str = Field(min_length=1, max_length=100, description="The secret's name")
     value: str = Field(min_length=1, max_length=4000, description="The new value")
     overlap_s: int = Field(
@@ -80,6 +85,8 @@ class SecretRotateIn(BaseModel):
 
 class SecretRetireIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     secret: str = Field(min_length=1, max_length=100, description="The secret's name")
 

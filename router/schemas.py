@@ -13,6 +13,7 @@ from contracts.events import EVENT_TYPES, Channel, LeadProfile, SourceClass
 from router.calendar import CalendarError, parse_week, zone
 from router.distribution import FallbackStrategy, OutsideHours, SourcedLeads, Strategy
 from router.rules import Conditions
+from services.controlchars import refuse_control_characters
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WorkingHours = dict[Weekday, list[str]]
@@ -43,6 +44,7 @@ ROUTER_EVENT_TYPES = sorted(t for t, m in EVENT_TYPES.items() if m.SERVICE == "r
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
 
 # --- reps, teams, accounts -------------------------------------------------------------

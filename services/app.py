@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services import metrics
 from services.auth import KeyRateLimiter, admin_router
 from services.bodylimit import BodyLimitMiddleware
+from services.controlchars import ControlCharacterMiddleware
 from services.logs import request_id_var
 from services.problems import Problem, install_problem_handlers, problem_response
 from services.runtime import Runtime
@@ -160,6 +161,7 @@ def create_app(
         app.include_router(spec.router)
     limits = {path: size for spec in runtime.specs for path, size in spec.body_limits.items()}
     app.add_middleware(BodyLimitMiddleware, per_path=limits)
+    app.add_middleware(ControlCharacterMiddleware)  # before any route puts the URL into SQL
 
     app.add_middleware(ObserveMiddleware)
 

@@ -25,9 +25,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select, update
 
+from services.controlchars import refuse_control_characters
 from services.db import UnitOfWork
 from services.problems import Problem
 from services.tables import api_keys
@@ -219,6 +220,8 @@ class KeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     scope: Scope
     rep_id: str | None = Field(None, max_length=64, description="Required for rep keys")
+
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
 
 class KeyOut(BaseModel):
