@@ -25,9 +25,13 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     ingest_settings = IngestSettings()
     catalog = SourceCatalog(unit, from_environment(ingest_settings.sources))
     limiter = RateLimiter(ingest_settings.rate_limit_per_second, ingest_settings.rate_limit_burst)
+    unverified_limiter = RateLimiter(
+        ingest_settings.rate_limit_unverified_per_second,
+        ingest_settings.rate_limit_unverified_burst,
+    )
     return ServiceSpec(
         name="ingest",
-        router=build_router(unit, catalog, limiter),
+        router=build_router(unit, catalog, limiter, unverified_limiter),
         handlers={ErasureRequested: on_erasure_requested},
         workers=[FetchWorker(unit, catalog, ingest_settings)],
         migrations=Path(__file__).parent / "migrations",

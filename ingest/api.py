@@ -42,7 +42,12 @@ from services.problems import Problem, field_error
 JSON_TYPES = ("application/json",)
 
 
-def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter) -> APIRouter:
+def build_router(
+    unit: UnitOfWork,
+    catalog: SourceCatalog,
+    limiter: RateLimiter,
+    unverified_limiter: RateLimiter,
+) -> APIRouter:
     router = APIRouter(prefix="/ingest/v1", tags=["ingest"])
 
     # --- the generic API ---------------------------------------------------------------
@@ -158,14 +163,6 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
         """A provider's webhook. Authenticated the way the provider signs; acknowledged only
         once everything it carried is stored."""
         source, provider = await _source(name)
-        wait = limiter.take(name)
-        if wait:
-            metrics.REJECTIONS.labels(name, "rate_limited").inc()
-            raise Problem(
-                429,
-                f"Too many requests for source {name!r}; retry after {retry_after(wait)} s.",
-                headers={"Retry-After": retry_after(wait)},
-            )
         media = _media_type(request)
         if media not in provider.content_types:
             metrics.REJECTIONS.labels(name, "content_type").inc()
@@ -175,17 +172,37 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
                 f"not {media or 'no content type'}.",
             )
         inbound = await _inbound(request, await request.body(), unit.clock.now())
+        # Verified first: the source's bucket is spent only by requests that proved to be
+        # the provider, so nobody who merely knows the name can starve it. Refused requests
+        # draw on a bucket of their own and are answered 429 when it is empty.
         try:
             provider.verify(inbound, source)
-        except Unauthorized as exc:
-            metrics.REJECTIONS.labels(name, "unauthorized").inc()
-            raise Problem(401, f"The webhook was refused: {exc}.") from exc
-        except Forbidden as exc:
-            metrics.REJECTIONS.labels(name, "forbidden").inc()
-            raise Problem(403, f"The webhook was refused: {exc}.") from exc
-        except BadPayload as exc:
+        except (Unauthorized, Forbidden, BadPayload) as exc:
+            failed_wait = unverified_limiter.take(name)
+            if failed_wait:
+                metrics.REJECTIONS.labels(name, "unverified_rate_limited").inc()
+                raise Problem(
+                    429,
+                    f"Too many refused requests for source {name!r}; retry after "
+                    f"{retry_after(failed_wait)} s.",
+                    headers={"Retry-After": retry_after(failed_wait)},
+                ) from exc
+            if isinstance(exc, Unauthorized):
+                metrics.REJECTIONS.labels(name, "unauthorized").inc()
+                raise Problem(401, f"The webhook was refused: {exc}.") from exc
+            if isinstance(exc, Forbidden):
+                metrics.REJECTIONS.labels(name, "forbidden").inc()
+                raise Problem(403, f"The webhook was refused: {exc}.") from exc
             metrics.REJECTIONS.labels(name, "malformed").inc()
             raise Problem(400, f"The body is not a {provider.name} webhook: {exc}.") from exc
+        wait = limiter.take(name)
+        if wait:
+            metrics.REJECTIONS.labels(name, "rate_limited").inc()
+            raise Problem(
+                429,
+                f"Too many requests for source {name!r}; retry after {retry_after(wait)} s.",
+                headers={"Retry-After": retry_after(wait)},
+            )
         try:
             parsed = provider.parse(inbound, source)
         except BadPayload as exc:
