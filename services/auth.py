@@ -1,7 +1,8 @@
 """Scoped API keys: `Authorization: Bearer lf_<key id>_<secret>`.
 
-Scopes: `ingest` (post leads), `rep` (one rep's own leads), `manager` (rules, reps,
-reports), `admin` (everything, keys included). A manager can do what a rep can; an admin
+Scopes: `ingest` (post leads), `engagement` (report what people did with nurture's emails
+and the website: engagements and bounces), `rep` (one rep's own leads), `manager` (rules,
+reps, reports), `admin` (everything, keys included). A manager can do what a rep can; an admin
 can do anything. Keys are stored as SHA-256 of the secret: the secret is 256 random bits,
 so a slow password hash would add latency to every request and no security. The key id in
 the token finds the row; the comparison is constant-time. `LEADFARM_ADMIN_KEY`, when set,
@@ -32,14 +33,17 @@ from services.db import UnitOfWork
 from services.problems import Problem
 from services.tables import api_keys
 
-Scope = Literal["ingest", "rep", "manager", "admin"]
-SCOPES: tuple[Scope, ...] = ("ingest", "rep", "manager", "admin")
-# What each scope may also act as.
+Scope = Literal["ingest", "engagement", "rep", "manager", "admin"]
+SCOPES: tuple[Scope, ...] = ("ingest", "engagement", "rep", "manager", "admin")
+# What each scope may also act as. The two machine scopes imply nothing: a form or an ad
+# platform's key posts leads, an email provider's key reports engagements and bounces, and
+# neither can do the other's job.
 IMPLIED: dict[Scope, set[Scope]] = {
-    "admin": {"admin", "manager", "rep", "ingest"},
+    "admin": {"admin", "manager", "rep", "ingest", "engagement"},
     "manager": {"manager", "rep"},
     "rep": {"rep"},
     "ingest": {"ingest"},
+    "engagement": {"engagement"},
 }
 
 
@@ -210,6 +214,7 @@ def require(
 
 # Route parameters that admit a key of the given scope (or one that implies it).
 IngestOrRepKey = Annotated[Principal, Depends(require("ingest", "rep"))]
+EngagementOrManagerKey = Annotated[Principal, Depends(require("engagement", "manager"))]
 RepKey = Annotated[Principal, Depends(require("rep"))]
 ManagerKey = Annotated[Principal, Depends(require("manager"))]
 AdminKey = Annotated[Principal, Depends(require("admin"))]
