@@ -219,7 +219,9 @@ def embedded_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         publisher=None,
         units=units,
         specs=_build_specs(units, settings),
-        key_store=KeyStore(units["ingest"], admin_key, settings.api_key_cache_s),
+        key_store=KeyStore(
+            units["ingest"], admin_key, settings.api_key_cache_s, settings.api_key_cache_size
+        ),
     )
 
 
@@ -244,5 +246,7 @@ def cluster_runtime(
         publisher=bus,
         units={service: unit},
         specs=_build_specs({service: unit}, settings),
-        key_store=KeyStore(unit, admin_key, settings.api_key_cache_s),
+        key_store=KeyStore(
+            unit, admin_key, settings.api_key_cache_s, settings.api_key_cache_size
+        ),
     )

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     timer_poll_interval_s: float = 1.0
     shutdown_timeout_s: float = 20.0
     api_key_cache_s: float = 10.0
+    api_key_cache_size: int = Field(10_000, ge=1)
+    """API keys cached per process, at most (key ids found unknown: at most 1,024 more)."""
 
     @field_validator("topic_namespace")
     @classmethod
