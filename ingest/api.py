@@ -128,7 +128,7 @@ def build_router(
                 rep_id=rep_id,
             )
         except service.InvalidLead as exc:
-            metrics.REJECTIONS.labels(body.source, "unusable").inc()
+            metrics.REJECTIONS.labels(await catalog.metric_label(body.source), "unusable").inc()
             return 422, {
                 "detail": f"The lead cannot be used: {exc}.",
                 "errors": [field_error(f, m) for f, m in exc.errors],
@@ -137,7 +137,7 @@ def build_router(
             outcome = await service.record(
                 tx, profile, traceparent=request.headers.get("traceparent")
             )
-        metrics.DELIVERIES.labels(body.source, outcome.status).inc()
+        metrics.DELIVERIES.labels(await catalog.metric_label(body.source), outcome.status).inc()
         return 202, {"lead_id": outcome.lead_id, "status": outcome.status}
 
     # --- provider webhooks -------------------------------------------------------------
@@ -282,6 +282,7 @@ def build_router(
             ) from exc
         async with unit.transaction() as tx:
             stored = await repository.put_source(tx, source)
+        catalog.remember(name)
         if stored.created_at == stored.updated_at:
             response.status_code = 201
         return masked(stored.source, "api", stored.created_at, stored.updated_at)

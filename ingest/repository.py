@@ -300,6 +300,10 @@ async def list_sources(conn: ReadConn) -> list[StoredSource]:
     ]
 
 
+async def source_names(conn: ReadConn) -> set[str]:
+    return set((await conn.execute(select(sources.c.name))).scalars())
+
+
 async def put_source(
     tx: Tx, source: Source, previous_until: Mapping[str, datetime] | None = None
 ) -> StoredSource:
