@@ -31,7 +31,7 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     )
     return ServiceSpec(
         name="ingest",
-        router=build_router(unit, catalog, limiter, unverified_limiter),
+        router=build_router(unit, catalog, limiter, unverified_limiter, ingest_settings),
         handlers={ErasureRequested: on_erasure_requested},
         workers=[FetchWorker(unit, catalog, ingest_settings)],
         migrations=Path(__file__).parent / "migrations",

@@ -22,6 +22,7 @@ from ingest.providers.base import (
 )
 from ingest.ratelimit import RateLimiter, retry_after
 from ingest.schemas import BatchIn, BatchItem, BatchOut, DeliveryOut, LeadAccepted, LeadIn, LeadOut
+from ingest.settings import IngestSettings
 from ingest.sources import (
     InvalidSource,
     SecretRetireIn,
@@ -37,6 +38,7 @@ from ingest.sources import (
 )
 from services.auth import AdminKey, IngestOrRepKey, ManagerKey, Principal
 from services.db import Tx, UnitOfWork
+from services.egress import PrivateAddress, check_public
 from services.problems import Problem, field_error
 
 JSON_TYPES = ("application/json",)
@@ -47,6 +49,7 @@ def build_router(
     catalog: SourceCatalog,
     limiter: RateLimiter,
     unverified_limiter: RateLimiter,
+    settings: IngestSettings,
 ) -> APIRouter:
     router = APIRouter(prefix="/ingest/v1", tags=["ingest"])
 
@@ -280,6 +283,17 @@ def build_router(
                 f"The source is not valid: {exc}.",
                 errors=[field_error(f, m) for f, m in exc.errors],
             ) from exc
+        if body.api_base_url and not settings.allow_private_api_urls:
+            try:
+                await check_public(body.api_base_url)  # SSRF: an admin's URL, called later
+            except PrivateAddress as exc:
+                raise Problem(
+                    422,
+                    f"The source is not valid: api_base_url cannot be used: {exc}. Fetches go "
+                    "to public addresses only; set LEADFARM_INGEST_ALLOW_PRIVATE_API_URLS=true "
+                    "where ingest may call private ones (a local tool, a test).",
+                    errors=[field_error("api_base_url", f"must reach a public address: {exc}")],
+                ) from exc
         async with unit.transaction() as tx:
             stored = await repository.put_source(tx, source)
         catalog.remember(name)

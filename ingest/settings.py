@@ -25,6 +25,10 @@ class IngestSettings(ServiceSettings):
     the signature is known), after the burst; beyond it they are answered 429. A bucket of
     their own, so they never use up the provider's."""
     rate_limit_unverified_burst: int = Field(20, ge=1)
+    allow_private_api_urls: bool = False
+    """Let sources' `api_base_url` reach loopback, private and link-local addresses (a
+    provider's API played by a local server in tests). Off, such URLs, and names that do not
+    resolve, are refused when set (422) and before every fetch (SSRF)."""
     fetch_max_attempts: int = Field(8, ge=1)
     """Tries to fetch a lead from a provider's API before the delivery is marked failed."""
     fetch_timeout_s: float = Field(10.0, gt=0)

@@ -25,10 +25,10 @@ from services.logs import request_id_var
 from services.problems import Problem, install_problem_handlers, problem_response
 from services.runtime import Runtime
 
-
 # Metric labels are bounded: any token is a valid HTTP method, and each new label value
 # would be a new time series in Prometheus.
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class HttpSettings(BaseSettings):
     """The HTTP edge's settings (LEADFARM_*), read when an app is created."""

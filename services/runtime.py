@@ -246,7 +246,5 @@ def cluster_runtime(
         publisher=bus,
         units={service: unit},
         specs=_build_specs({service: unit}, settings),
-        key_store=KeyStore(
-            unit, admin_key, settings.api_key_cache_s, settings.api_key_cache_size
-        ),
+        key_store=KeyStore(unit, admin_key, settings.api_key_cache_s, settings.api_key_cache_size),
     )

@@ -19,6 +19,8 @@ from tests.backends import Backend, ClusterBackend, EmbeddedBackend
 # The tests' webhook receivers (a rep's tool) listen on 127.0.0.1, which the router refuses
 # by default (SSRF); tests/unit/router/test_webhooks.py checks the refusal with it off.
 os.environ.setdefault("LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS", "true")
+# Likewise the local servers that play providers' APIs (tests/unit/security/test_egress.py).
+os.environ.setdefault("LEADFARM_INGEST_ALLOW_PRIVATE_API_URLS", "true")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
