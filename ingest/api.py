@@ -295,7 +295,7 @@ def build_router(
                     errors=[field_error("api_base_url", f"must reach a public address: {exc}")],
                 ) from exc
         async with unit.transaction() as tx:
-            stored = await repository.put_source(tx, source)
+            stored = await repository.put_source(tx, source, catalog.box)
         catalog.remember(name)
         if stored.created_at == stored.updated_at:
             response.status_code = 201
@@ -314,7 +314,7 @@ def build_router(
                 until[body.secret] = tx.now() + timedelta(seconds=body.overlap_s)
             else:
                 source = retired(source, body.secret)
-            stored = await repository.put_source(tx, source, until)
+            stored = await repository.put_source(tx, source, catalog.box, until)
         return masked(stored.source, "api", stored.created_at, stored.updated_at, until)
 
     @router.post("/sources/{name}/secret:retire", response_model=SourceOut)
@@ -324,7 +324,7 @@ def build_router(
             stored = await _stored_source(tx, name, body.secret)
             until = {k: v for k, v in stored.previous_until.items() if k != body.secret}
             source = retired(stored.source, body.secret)
-            stored = await repository.put_source(tx, source, until)
+            stored = await repository.put_source(tx, source, catalog.box, until)
         return masked(stored.source, "api", stored.created_at, stored.updated_at, until)
 
     async def _stored_source(tx: Tx, name: str, secret: str) -> repository.StoredSource:
@@ -334,7 +334,7 @@ def build_router(
                 f"Source {name!r} is defined in the environment "
                 "(LEADFARM_INGEST_SOURCES); rotate its secret there.",
             )
-        stored = await repository.get_source(tx, name)
+        stored = await repository.get_source(tx, name, catalog.box)
         if stored is None:
             raise Problem(404, f"There is no source named {name!r}.")
         if not stored.source.secret_values(secret):
@@ -351,7 +351,7 @@ def build_router(
         if name in catalog.from_env:
             return masked(catalog.from_env[name], "environment")
         async with unit.read() as conn:
-            stored = await repository.get_source(conn, name)
+            stored = await repository.get_source(conn, name, catalog.box)
         if stored is None:
             raise Problem(404, f"There is no source named {name!r}.")
         current = unexpired(stored.source, stored.previous_until, unit.clock.now())
@@ -360,7 +360,7 @@ def build_router(
     @router.get("/sources", response_model=list[SourceOut])
     async def list_sources(_: AdminKey) -> list[SourceOut]:
         async with unit.read() as conn:
-            stored = await repository.list_sources(conn)
+            stored = await repository.list_sources(conn, catalog.box)
         now = unit.clock.now()
         out = [masked(s, "environment") for s in catalog.from_env.values()]
         return out + [

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from contracts.events import SourceClass
 from ingest import providers
 from ingest.providers.base import Source
+from services.crypto import SecretBox
 from services.db import UnitOfWork
 
 MASK = "********"
@@ -198,9 +199,10 @@ def masked(
 class SourceCatalog:
     """Where sources come from: the environment first, then the API-managed table."""
 
-    def __init__(self, unit: UnitOfWork, from_env: dict[str, Source]) -> None:
+    def __init__(self, unit: UnitOfWork, from_env: dict[str, Source], box: SecretBox) -> None:
         self.unit = unit
         self.from_env = from_env
+        self.box = box
         self._names: set[str] = set()
         self._names_until = 0.0
 
@@ -229,7 +231,7 @@ class SourceCatalog:
         from ingest import repository
 
         async with self.unit.read() as conn:
-            stored = await repository.get_source(conn, name)
+            stored = await repository.get_source(conn, name, self.box)
         if stored is None:
             return None
         return unexpired(stored.source, stored.previous_until, self.unit.clock.now())

@@ -66,7 +66,7 @@ class Runtime:
     async def start(self) -> None:
         settings = self.settings
         if self.database.is_sqlite:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.mode == "embedded":
             self._lock = _lock_data_dir(settings.data_dir)
         if settings.migrate_on_start:
@@ -74,6 +74,9 @@ class Runtime:
                 self.database,
                 {s.name: s.migrations for s in self.specs if s.migrations is not None},
             )
+        for spec in self.specs:
+            for step in spec.on_start:
+                await step()
         if isinstance(self.bus, KafkaBus) and settings.create_topics:
             await create_topics(
                 settings.kafka_bootstrap_servers,
