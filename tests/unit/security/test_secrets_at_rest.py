@@ -20,7 +20,7 @@ from nurture.worker import SendWorker
 from router.models import subscriptions
 from services.crypto import SEALED, SecretsKeyError
 from services.settings import Settings
-from tests.backends import ADMIN, EmbeddedBackend
+from tests.backends import ADMIN, Backend, EmbeddedBackend
 
 TOKEN = "zap-token-Kq7tW2very-secret"
 BEARER = {"Authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
@@ -193,3 +193,28 @@ async def test_the_data_directory_and_database_files_are_the_owners_only(tmp_pat
     await backend.stop()
     assert stat.S_IMODE((loose / "leadfarm.db").stat().st_mode) == 0o600
     assert json.dumps(sorted(p.name for p in loose.iterdir()))
+
+
+async def test_secrets_are_stored_sealed_on_both_runtimes(backend: Backend) -> None:
+    """PostgreSQL too: the sealed values fit their columns and open again."""
+    http = backend.client("ingest")
+    created = await http.put(
+        "/ingest/v1/sources/zaps",
+        json={"provider": "zapier", "secrets": {"token": TOKEN}},
+        headers=ADMIN,
+    )
+    assert created.status_code == 201, created.text
+    subscribed = await backend.client("router").post(
+        "/router/v1/subscriptions", json={"url": "http://127.0.0.1:9/"}, headers=ADMIN
+    )
+    assert subscribed.status_code == 201, subscribed.text
+    async with backend.runtimes["ingest"].units["ingest"].read() as conn:
+        token = (await conn.execute(select(sources.c.secrets))).scalar_one()["token"][0]
+    async with backend.runtimes["router"].units["router"].read() as conn:
+        secret = (await conn.execute(select(subscriptions.c.secret))).scalar_one()
+    assert token.startswith(SEALED)
+    assert secret.startswith(SEALED)
+    posted = await http.post(
+        "/ingest/v1/webhooks/zaps", content=b'{"email": "b@acme.example"}', headers=BEARER
+    )
+    assert posted.status_code == 200, posted.text
