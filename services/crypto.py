@@ -34,19 +34,19 @@ class SecretsKeyError(ValueError):
     """A stored secret cannot be opened with the configured keys (never says the value)."""
 
 
-def parse_keys(text: str) -> list[bytes]:
+def parse_keys(text: str, where: str = "LEADFARM_SECRETS_KEY") -> list[bytes]:
     """The keys of `LEADFARM_SECRETS_KEY`, first (sealing) key first. Raises ValueError
     naming the bad key's position, never its value."""
     parts = [p.strip() for p in text.split(",")]
     if not any(parts):
-        raise ValueError("LEADFARM_SECRETS_KEY is empty")
+        raise ValueError(f"{where} is empty")
     keys = []
     for index, part in enumerate(parts, start=1):
         try:
             Fernet(part.encode())
         except ValueError as exc:
             raise ValueError(
-                f"LEADFARM_SECRETS_KEY: key {index} of {len(parts)} is not a Fernet key "
+                f"{where}: key {index} of {len(parts)} is not a Fernet key "
                 f"(32 url-safe base64-encoded bytes); make one with: {MAKE_A_KEY}"
             ) from exc
         keys.append(part.encode())
@@ -58,14 +58,18 @@ def development_key(data_dir: Path) -> list[bytes]:
     path = data_dir / DEV_KEY_FILE
     if not path.exists():
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Written whole under another name, then linked into place: a reader never sees a
+        # half-written key, and of two processes making one at once, one key wins.
+        draft = data_dir / f".{DEV_KEY_FILE}.{os.getpid()}"
+        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+            f.write(Fernet.generate_key())
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(draft, path)
         except FileExistsError:
             pass  # another service of this process (or another process) made it first
-        else:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(Fernet.generate_key())
-    return parse_keys(path.read_text())
+        finally:
+            draft.unlink()
+    return parse_keys(path.read_text(), str(path))
 
 
 class SecretBox:
