@@ -112,8 +112,8 @@ async def main(args: argparse.Namespace) -> int:
             )
             results["ceilings"]["transport"] = vars(chain)
     results["targets"] = [
-        {"target": what, "measured": measured, "met": ok}
-        for what, measured, ok in report.targets(results)
+        {"target": what, "measured": measured, "goal": goal, "met": ok}
+        for what, measured, goal, ok in report.targets(results)
     ]
     report.write_json(results, out)
     if not args.no_doc:

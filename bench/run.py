@@ -67,9 +67,36 @@ async def drain(receiver: Receiver, sends: list[Sent], within: float) -> bool:
     return False
 
 
+@dataclass
+class Usage:
+    """What the system's processes had spent at one moment: CPU per process, statements
+    per service."""
+
+    cpu_s: dict[str, float]
+    statements: dict[str, float]
+
+    @classmethod
+    async def now(cls, system: System) -> Usage:
+        return cls(system.cpu_seconds_by_process(), await system.statements())
+
+    def since(self, before: Usage) -> Usage:
+        return Usage(
+            {k: v - before.cpu_s.get(k, 0.0) for k, v in self.cpu_s.items()},
+            {k: v - before.statements.get(k, 0.0) for k, v in self.statements.items()},
+        )
+
+
+def per_lead(values: dict[str, float], leads: int, scale: float = 1.0) -> dict[str, float]:
+    if not leads:
+        return {}
+    shares = {k: round(v * scale / leads, 2) for k, v in sorted(values.items()) if v}
+    return {**shares, "total": round(sum(values.values()) * scale / leads, 2)}
+
+
 def phase_result(
-    phase: str, sends: list[Sent], receiver: Receiver, cpu_s: float, started: float
+    phase: str, sends: list[Sent], receiver: Receiver, used: Usage, started: float
 ) -> dict[str, Any]:
+    cpu_s = sum(used.cpu_s.values())
     mine = [s for s in sends if s.phase == phase]
     created = {k: s for k, s in first_accepted(sends).items() if s.phase == phase}
     assigned = first_assignment(receiver)
@@ -95,6 +122,8 @@ def phase_result(
         "lost": len(created) - leads,
         "cpu_s": round(cpu_s, 2),
         "cpu_ms_per_lead": round(cpu_s * 1000 / leads, 2) if leads else None,
+        "cpu_ms_per_lead_by_process": per_lead(used.cpu_s, leads, 1000),
+        "statements_per_lead": per_lead(used.statements, leads),
     }
 
 
@@ -161,7 +190,7 @@ async def run_system(system: System, options: Options) -> dict[str, Any]:
             for phase in ("steady", "fixed", "max"):
                 if phase == "steady" and options.steady_rate <= 0:
                     continue
-                cpu0, started = system.cpu_seconds(), time.monotonic()
+                before, started = await Usage.now(system), time.monotonic()
                 if phase in rates:
                     await driver.fixed_rate(
                         http, ingest, workload, rates[phase], options.duration, phase, sends
@@ -177,9 +206,8 @@ async def run_system(system: System, options: Options) -> dict[str, Any]:
                         sends,
                     )
                 await drain(receiver, sends, options.drain_timeout)
-                phases[phase] = phase_result(
-                    phase, sends, receiver, system.cpu_seconds() - cpu0, started
-                )
+                used = (await Usage.now(system)).since(before)
+                phases[phase] = phase_result(phase, sends, receiver, used, started)
             await asyncio.sleep(0.5)  # a duplicate assignment would arrive now
         for phase, rate in rates.items():
             if phase in phases:

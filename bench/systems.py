@@ -140,6 +140,27 @@ class System(ABC):
     def cpu_seconds(self) -> float:
         return sum(p.cpu_seconds() for p in self.procs.values())
 
+    def cpu_seconds_by_process(self) -> dict[str, float]:
+        return {name: p.cpu_seconds() for name, p in self.procs.items()}
+
+    async def statements(self) -> dict[str, float]:
+        """SQL statements run so far, by the service they ran for (each process's
+        `leadfarm_db_statements_total`; `chassis` is the embedded bus's own reads)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        totals: dict[str, float] = {}
+        async with httpx.AsyncClient(timeout=10) as http:
+            for url in sorted(set(self.urls.values())):
+                text = (await http.get(f"{url}/metrics")).text
+                for family in text_string_to_metric_families(text):
+                    if family.name != "leadfarm_db_statements":
+                        continue
+                    for sample in family.samples:
+                        if sample.name.endswith("_total"):
+                            owner = sample.labels["service"]
+                            totals[owner] = totals.get(owner, 0.0) + sample.value
+        return totals
+
     def sample_memory(self) -> None:
         for proc in self.procs.values():
             proc.rss()

@@ -136,7 +136,7 @@ def build_router(
                 "detail": f"The lead cannot be used: {exc}.",
                 "errors": [field_error(f, m) for f, m in exc.errors],
             }
-        async with tx.conn.begin_nested():
+        async with tx.savepoint():
             outcome = await service.record(
                 tx, profile, traceparent=request.headers.get("traceparent")
             )

@@ -363,7 +363,7 @@ async def remember_signature(tx: Tx, source: str, signature: str, expires_at: da
         )
     )
     try:
-        async with tx.conn.begin_nested():
+        async with tx.savepoint():
             await tx.conn.execute(
                 webhook_replays.insert().values(
                     source=source, signature=digest, expires_at=expires_at

@@ -15,7 +15,7 @@ from contracts.events import (
 )
 from services.crypto import SecretBox
 from services.db import UnitOfWork
-from services.erasure import skip_erased
+from services.erasure import skip_erased, skip_erased_batch
 from services.settings import Settings
 from services.spec import ServiceSpec
 
@@ -57,11 +57,16 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
             {
                 LeadDeferred: consumers.on_lead_deferred,
                 LeadReturned: consumers.on_lead_returned,
-                LeadQualified: consumers.on_lead_qualified,
-                LeadDisqualified: consumers.on_lead_disqualified,
                 ErasureRequested: consumers.on_erasure_requested,
             },
             repository.is_erased,
+        ),
+        batch_handlers=skip_erased_batch(
+            {
+                LeadQualified: consumers.on_leads_decided,
+                LeadDisqualified: consumers.on_leads_decided,
+            },
+            repository.erased_among,
         ),
         timer_handlers={TOUCH: consumers.on_touch_due},
         workers=[worker],

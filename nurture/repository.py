@@ -3,12 +3,12 @@ commits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, union, update
+from sqlalchemy import bindparam, delete, func, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -119,6 +119,18 @@ async def active_enrolment(conn: Conn, lead_id: str) -> EnrolmentRow | None:
     )
     row = (await _c(conn).execute(query)).first()
     return _enrolment(row) if row else None
+
+
+async def active_enrolments(conn: Conn, lead_ids: Collection[str]) -> list[EnrolmentRow]:
+    """The active enrolments of these leads (one read for a batch)."""
+    rows = await _c(conn).execute(_ACTIVE_OF, {"lead_ids": sorted(set(lead_ids))})
+    return [_enrolment(row) for row in rows]
+
+
+_ACTIVE_OF = select(enrolments).where(
+    enrolments.c.lead_id.in_(bindparam("lead_ids", expanding=True)),
+    enrolments.c.status == "active",
+)
 
 
 async def latest_enrolment(conn: Conn, lead_id: str) -> EnrolmentRow | None:
@@ -515,7 +527,7 @@ async def reseal_signing_key(tx: Tx, box: SecretBox) -> bool:
 async def create_signing_key(tx: Tx, value: str, now: datetime) -> str:
     """Store `value` unless another process stored a key first; returns the stored key."""
     try:
-        async with tx.conn.begin_nested():
+        async with tx.savepoint():
             await tx.conn.execute(
                 keys.insert().values(name=SIGNING_KEY, value=value, created_at=now)
             )
@@ -634,6 +646,10 @@ async def profile_json(tx: Tx, lead_id: str) -> dict[str, Any] | None:
 
 async def is_erased(tx: Tx, lead_id: str) -> bool:
     return await erasure.tombstoned(tx, erased, lead_id)
+
+
+async def erased_among(tx: Tx, lead_ids: Collection[str]) -> set[str]:
+    return await erasure.tombstoned_among(tx, erased, lead_ids)
 
 
 async def put_tombstone(tx: Tx, lead_id: str, erasure_id: str) -> None:

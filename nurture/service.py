@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -239,13 +239,18 @@ class Nurture:
         metrics.ENROLMENTS.labels(track.id).inc()
         return enrolment_id
 
-    async def exit(self, tx: Tx, lead_id: str, reason: str) -> bool:
-        """The lead left nurture's hands (qualified, disqualified): stop its track."""
-        active = await repository.active_enrolment(tx, lead_id)
-        if active is None:
-            return False
-        await self._end(tx, active, "exited", reason)
-        return True
+    async def exit(self, tx: Tx, reasons: Sequence[tuple[str, str]]) -> int:
+        """Leads that left nurture's hands (qualified, disqualified), each with why: stop
+        their tracks (one read for all of them; most were never enrolled). Returns how many
+        tracks stopped."""
+        active = {e.lead_id: e for e in await repository.active_enrolments(tx, dict(reasons))}
+        stopped = 0
+        for lead_id, reason in reasons:
+            enrolment = active.pop(lead_id, None)
+            if enrolment is not None:
+                await self._end(tx, enrolment, "exited", reason)
+                stopped += 1
+        return stopped
 
     async def _end(self, tx: Tx, enrolment: EnrolmentRow, status: str, reason: str) -> None:
         await repository.update_enrolment(

@@ -403,7 +403,12 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
                 profile = LeadProfile.model_validate(body.lead.model_dump())
                 score = body.score
             decision = await router_.decide(
-                conn, profile, score, now=unit.clock.now(), trigger="dry run"
+                conn,
+                await router_.begin(conn),
+                profile,
+                score,
+                now=unit.clock.now(),
+                trigger="dry run",
             )
         pick = decision.pick
         return DryRunOut(
@@ -464,7 +469,6 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         """Reject a lead assigned to you, with a reason: it goes to the next eligible rep,
         or back to marketing (when you say so, or when no one else can take it)."""
         async with unit.transaction() as tx:
-            await repository.lock_routing(tx)
             lead = await visible_lead(tx, lead_id, principal, lock=True)
             with refusals():
                 outcome = await router_.reject(tx, lead, body, request.headers.get("traceparent"))
@@ -476,7 +480,6 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
     ) -> AssignmentOut:
         """Route a lead again (one in the fallback queue, say), or give it to a rep."""
         async with unit.transaction() as tx:
-            await repository.lock_routing(tx)
             lead = await repository.get_lead(tx, lead_id, for_update=True)
             if lead is None:
                 raise Problem(404, f"The router has no lead {lead_id!r}.")

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -32,7 +32,7 @@ from contracts.envelope import Envelope
 from contracts.events import EventData, UnknownEventType, parse_data
 from contracts.topics import dlq_for, topic_for
 from services import metrics
-from services.bus.base import Message, ReportsLag, Subscription
+from services.bus.base import CommitsWithTransaction, Message, ReportsLag, Subscription
 from services.db import Tx, UnitOfWork
 from services.inbox import already_handled, handled_among, record_all_handled, record_handled
 from services.logs import event_id_var, lead_id_var
@@ -57,6 +57,20 @@ class Incoming(Generic[D]):
 
 Handler = Callable[[Tx, Incoming[Any]], Awaitable[None]]
 HandlerMap = Mapping[type[EventData], Handler]
+BatchHandler = Callable[[Tx, Sequence[Incoming[Any]]], Awaitable[None]]
+"""Takes a run of consecutive events (in log order, so in order per lead) and writes their
+effects with set-based statements. Called with one event when a batch falls back."""
+BatchHandlerMap = Mapping[type[EventData], BatchHandler]
+
+
+def one_at_a_time(batch_handler: BatchHandler) -> Handler:
+    """A batch handler called with one event (the fallback path, replays)."""
+
+    async def handler(tx: Tx, event: Incoming[Any]) -> None:
+        await batch_handler(tx, [event])
+
+    return handler
+
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
@@ -94,6 +108,7 @@ class ConsumerRunner:
         retry_backoff_s: float,
         batch_size: int,
         any_topic: bool = False,
+        batch_handlers: BatchHandlerMap | None = None,
     ) -> None:
         self.unit = unit
         # An event type belongs to one topic (its service's). Unless `any_topic` (audit's
@@ -102,11 +117,13 @@ class ConsumerRunner:
         self.any_topic = any_topic
         self.subscription = subscription
         self.handlers = handlers
+        self.batch_handlers = batch_handlers or {}
         self.group = group
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
         self.batch_size = batch_size
         self._stopping = False
+        self._commits_in_tx = isinstance(subscription, CommitsWithTransaction)
         self.idle = asyncio.Event()
         self._lag_reported_at = -LAG_INTERVAL_S
 
@@ -131,7 +148,8 @@ class ConsumerRunner:
                     # Whatever was not handled (stop, infrastructure error) comes again.
                     for first_unhandled in _first_per_partition(messages[len(handled) :]):
                         await self.subscription.rewind(first_unhandled)
-                    await self.subscription.commit(handled)
+                    if not self._commits_in_tx:
+                        await self.subscription.commit(handled)
                 if not messages:
                     self.idle.set()
                 backoff = self.retry_backoff_s
@@ -162,12 +180,51 @@ class ConsumerRunner:
         for (topic, partition), lag in lags.items():
             metrics.CONSUMER_LAG.labels(self.group, topic, str(partition)).set(lag)
 
-    def _handler_for(self, message: Message, data: EventData) -> Handler | None:
+    async def _position_in(self, tx: Tx, handled: Sequence[Message]) -> None:
+        """Store the group's position with the effects, where the bus allows it."""
+        if isinstance(self.subscription, CommitsWithTransaction):
+            await self.subscription.commit_in(tx, handled)
+
+    def _handles(self, message: Message, data: EventData) -> bool:
         if not self.any_topic and message.topic != topic_for(
             type(data).SERVICE, self.unit.topic_namespace
         ):
+            return False
+        return type(data) in self.handlers or type(data) in self.batch_handlers
+
+    def _handler_for(self, message: Message, data: EventData) -> Handler | None:
+        if not self._handles(message, data):
             return None
-        return self.handlers.get(type(data))
+        batch_handler = self.batch_handlers.get(type(data))
+        if batch_handler is not None:
+            return one_at_a_time(batch_handler)
+        return self.handlers[type(data)]
+
+    async def _apply(self, tx: Tx, events: list[Incoming[Any]]) -> None:
+        """Hand `events` (in order) to their handlers: consecutive events of one batch
+        handler go to it together; the others one by one."""
+        start = 0
+        while start < len(events):
+            batch_handler = self.batch_handlers.get(type(events[start].data))
+            end = start + 1
+            if batch_handler is None:
+                # What earlier handlers deferred is written first: this one may read it.
+                await tx.flush()
+                event = events[start]
+                lead_token = lead_id_var.set(event.envelope.subject)
+                event_token = event_id_var.set(event.envelope.id)
+                try:
+                    await self.handlers[type(event.data)](tx, event)
+                finally:
+                    lead_id_var.reset(lead_token)
+                    event_id_var.reset(event_token)
+            else:
+                while end < len(events) and (
+                    self.batch_handlers.get(type(events[end].data)) == batch_handler
+                ):
+                    end += 1
+                await batch_handler(tx, events[start:end])
+            start = end
 
     async def handle_together(self, messages: list[Message]) -> bool:
         """Handle `messages` in one transaction. False (and nothing applied) if any of them
@@ -183,24 +240,19 @@ class ConsumerRunner:
         try:
             async with self.unit.transaction() as tx:
                 seen = await handled_among(tx, self.group, {e.id for e, _ in decoded})
-                done: list[str] = []
+                done: set[str] = set()
+                todo: list[Incoming[Any]] = []
                 for message, (envelope, data) in zip(messages, decoded, strict=True):
-                    handler = self._handler_for(message, data)
-                    if envelope.id in seen or envelope.id in done or handler is None:
-                        outcomes.append(
-                            (envelope.type, "ignored" if handler is None else "duplicate")
-                        )
+                    handles = self._handles(message, data)
+                    if envelope.id in seen or envelope.id in done or not handles:
+                        outcomes.append((envelope.type, "duplicate" if handles else "ignored"))
                         continue
-                    lead_token = lead_id_var.set(envelope.subject)
-                    event_token = event_id_var.set(envelope.id)
-                    try:
-                        await handler(tx, Incoming(envelope, data))
-                    finally:
-                        lead_id_var.reset(lead_token)
-                        event_id_var.reset(event_token)
-                    done.append(envelope.id)
+                    done.add(envelope.id)
+                    todo.append(Incoming(envelope, data))
                     outcomes.append((envelope.type, "ok"))
-                await record_all_handled(tx, self.group, done)
+                await self._apply(tx, todo)
+                await record_all_handled(tx, self.group, [e.envelope.id for e in todo])
+                await self._position_in(tx, messages)
         except Exception as exc:
             if is_transient(exc):
                 raise
@@ -222,6 +274,9 @@ class ConsumerRunner:
         handler = self._handler_for(message, data)
         if handler is None:
             metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "ignored").inc()
+            if self._commits_in_tx:
+                async with self.unit.transaction() as tx:
+                    await self._position_in(tx, [message])
             return
         lead_token = lead_id_var.set(envelope.subject)
         event_token = event_id_var.set(envelope.id)
@@ -238,6 +293,7 @@ class ConsumerRunner:
             started = time.perf_counter()
             try:
                 async with self.unit.transaction() as tx:
+                    await self._position_in(tx, [message])
                     if await already_handled(tx, self.group, envelope.id):
                         metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "duplicate").inc()
                         return
@@ -264,6 +320,7 @@ class ConsumerRunner:
     async def _dead_letter(self, message: Message, error: BaseException, attempts: int) -> None:
         topic = dlq_for(message.topic)
         async with self.unit.transaction() as tx:
+            await self._position_in(tx, [message])
             await write_record(
                 tx,
                 topic,

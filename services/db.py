@@ -12,19 +12,29 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from functools import partial
 from typing import Any, NewType
 
-from sqlalchemy import event, text
+from sqlalchemy import Executable, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from contracts.topics import ServiceName
+from services import metrics
 from services.clock import Clock
 from services.sqlite_inline import BUSY_TIMEOUT_MS, inline_connect
 from services.tables import AUTH_SCHEMA
 
 ReadConn = NewType("ReadConn", AsyncConnection)
+
+statement_owner: ContextVar[str] = ContextVar("statement_owner", default="chassis")
+"""Who a SQL statement is run for (a service's unit of work sets its name), so that
+`leadfarm_db_statements_total` says which service spends them."""
+
+
+def _count_statement(*_: Any) -> None:
+    metrics.DB_STATEMENTS.labels(statement_owner.get()).inc()
 
 
 class Database:
@@ -42,6 +52,7 @@ class Database:
             _sqlite_engine(url) if self.is_sqlite else _postgres_engine(url, service, pool_size)
         )
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        event.listen(self.engine.sync_engine, "before_cursor_execute", _count_statement)
         self._on_events_committed: list[Callable[[], None]] = []
 
     def on_events_committed(self, callback: Callable[[], None]) -> None:
@@ -111,16 +122,50 @@ def _postgres_engine(url: str, service: ServiceName | None, pool_size: int) -> A
 
 
 class Tx:
-    """One open write transaction of one service: SQL, events and timers commit together."""
+    """One open write transaction of one service: SQL, events and timers commit together.
+
+    Rows that nothing in the transaction reads back (outbox records) are `defer`red and
+    written at `flush`, one multi-row INSERT per statement, just before the commit: a batch
+    of events that emits a hundred records costs one statement, not a hundred."""
 
     def __init__(self, conn: AsyncConnection, unit: UnitOfWork) -> None:
         self.conn = conn
         self.unit = unit
         self.service = unit.service
         self.emitted = 0
+        self._deferred: dict[Executable, list[dict[str, Any]]] = {}
 
     def now(self) -> datetime:
         return self.unit.clock.now()
+
+    def defer(self, statement: Executable, row: dict[str, Any]) -> None:
+        """Insert `row` with `statement` at the next `flush` (in the order deferred)."""
+        self._deferred.setdefault(statement, []).append(row)
+
+    async def flush(self) -> None:
+        """Write the deferred rows now: whoever reads their table in this transaction
+        (erasure redacting the outbox) flushes first."""
+        deferred, self._deferred = self._deferred, {}
+        for statement, rows in deferred.items():
+            await self.conn.execute(statement, rows)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A nested transaction: what fails inside it is undone, deferred rows included,
+        and the outer transaction goes on. Use this, never `conn.begin_nested()` alone."""
+        marks = {statement: len(rows) for statement, rows in self._deferred.items()}
+        emitted = self.emitted
+        try:
+            async with self.conn.begin_nested():
+                yield
+        except BaseException:
+            self._deferred = {
+                statement: rows[: marks[statement]]
+                for statement, rows in self._deferred.items()
+                if marks.get(statement)
+            }
+            self.emitted = emitted
+            raise
 
 
 class UnitOfWork:
@@ -136,14 +181,23 @@ class UnitOfWork:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        async with self.database.write_lock(), self.database.connect() as conn:
-            async with conn.begin():
-                tx = Tx(conn, self)
-                yield tx
-            if tx.emitted:
-                self.database.events_committed()
+        owner = statement_owner.set(self.service)
+        try:
+            async with self.database.write_lock(), self.database.connect() as conn:
+                async with conn.begin():
+                    tx = Tx(conn, self)
+                    yield tx
+                    await tx.flush()
+                if tx.emitted:
+                    self.database.events_committed()
+        finally:
+            statement_owner.reset(owner)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[ReadConn]:
-        async with self.database.connect() as conn:
-            yield ReadConn(conn)
+        owner = statement_owner.set(self.service)
+        try:
+            async with self.database.connect() as conn:
+                yield ReadConn(conn)
+        finally:
+            statement_owner.reset(owner)

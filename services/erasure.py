@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, Table, and_, select, update
 
 from contracts.events import ErasureRequested, EventData
-from services.consumer import Handler, HandlerMap, Incoming
+from services.consumer import BatchHandler, BatchHandlerMap, Handler, HandlerMap, Incoming
 from services.db import Tx
 from services.tables import outbox, timers
 
@@ -189,6 +189,7 @@ def redact_record(payload: str, values: Iterable[str]) -> str:
 
 async def outbox_values(tx: Tx, lead_id: str) -> set[str]:
     """The person's values in the events this service said about the lead."""
+    await tx.flush()
     rows = await tx.conn.execute(
         select(outbox.c.payload).where(outbox.c.service == tx.service, outbox.c.key == lead_id)
     )
@@ -202,6 +203,7 @@ async def redact_outbox(tx: Tx, lead_id: str, values: Iterable[str]) -> int:
     """Redact this service's outbox rows keyed by the lead (its events and dead letters,
     payloads and headers); returns how many changed."""
     wanted = set(values)
+    await tx.flush()
     rows = (
         await tx.conn.execute(
             select(outbox.c.id, outbox.c.payload, outbox.c.headers).where(
@@ -308,6 +310,39 @@ def skip_erased(handlers: HandlerMap, is_erased: IsErased) -> dict[type[EventDat
         event_type: handler if event_type is ErasureRequested else guard(handler)
         for event_type, handler in handlers.items()
     }
+
+
+ErasedAmong = Callable[[Tx, Collection[str]], Awaitable[set[str]]]
+
+
+def skip_erased_batch(
+    handlers: BatchHandlerMap, erased_among: ErasedAmong
+) -> dict[type[EventData], BatchHandler]:
+    """`skip_erased` for batch handlers: one read finds the run's erased leads, and their
+    events are left out of the run."""
+
+    def guard(handler: BatchHandler) -> BatchHandler:
+        async def guarded(tx: Tx, events: Sequence[Incoming[Any]]) -> None:
+            lead_ids = {e.data.lead_id for e in events if getattr(e.data, "lead_id", "")}
+            erased = await erased_among(tx, lead_ids) if lead_ids else set()
+            if erased:
+                log.info("ignored %d events about erased leads", len(erased))
+                events = [e for e in events if getattr(e.data, "lead_id", "") not in erased]
+            if events:
+                await handler(tx, events)
+
+        return guarded
+
+    return {
+        event_type: handler if event_type is ErasureRequested else guard(handler)
+        for event_type, handler in handlers.items()
+    }
+
+
+async def tombstoned_among(tx: Tx, table: Table, lead_ids: Collection[str]) -> set[str]:
+    """Which of `lead_ids` a service's tombstone table names (one query)."""
+    found = await tx.conn.scalars(select(table.c.lead_id).where(table.c.lead_id.in_(lead_ids)))
+    return set(found)
 
 
 async def tombstoned(tx: Tx, table: Table, lead_id: str) -> bool:

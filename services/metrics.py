@@ -36,3 +36,13 @@ HTTP_SECONDS = Histogram(
     ["route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )
+DB_STATEMENTS = Counter(
+    "leadfarm_db_statements_total",
+    "SQL statements sent to the database, by the service they ran for (chassis: the bus)",
+    ["service"],
+)
+REFERENCE_RELOADS = Counter(
+    "leadfarm_reference_reloads_total",
+    "Reference data (rules, definitions, sources...) reloaded after its version moved",
+    ["service", "name"],
+)

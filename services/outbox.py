@@ -45,9 +45,10 @@ async def write_record(
     event_id: str,
     headers: dict[str, str] | None = None,
 ) -> None:
-    """Append one record to the outbox (also how dead letters are written)."""
+    """Append one record to the outbox (also how dead letters are written). The row is
+    written with the transaction's other records at commit (`Tx.defer`)."""
     now = tx.now()
-    await tx.conn.execute(
+    tx.defer(
         _APPEND,
         {
             "event_id": event_id,

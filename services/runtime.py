@@ -98,11 +98,12 @@ class Runtime:
                 self.database.on_events_committed(relay.wake)
                 self.relays.append(relay)
                 self._spawn(relay.run(), f"relay-{spec.name}")
-            if spec.handlers:
+            if spec.event_types():
                 runner = ConsumerRunner(
                     unit,
                     self.bus.subscribe(spec.group(namespace), spec.topics(namespace)),
                     spec.handlers,
+                    batch_handlers=spec.batch_handlers,
                     group=spec.group(namespace),
                     max_attempts=settings.consumer_max_attempts,
                     retry_backoff_s=settings.consumer_retry_backoff_s,

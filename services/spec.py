@@ -13,8 +13,9 @@ from typing import Protocol
 
 from fastapi import APIRouter
 
+from contracts.events import EventData
 from contracts.topics import ServiceName, topic_for
-from services.consumer import HandlerMap
+from services.consumer import BatchHandlerMap, Handler, HandlerMap, one_at_a_time
 from services.db import UnitOfWork
 from services.settings import Settings
 from services.timers import TimerHandler
@@ -34,6 +35,8 @@ class ServiceSpec:
     name: ServiceName
     router: APIRouter
     handlers: HandlerMap = field(default_factory=dict)
+    batch_handlers: BatchHandlerMap = field(default_factory=dict)
+    """Event types whose handler takes a run of consecutive events (set-based writes)."""
     timer_handlers: dict[str, TimerHandler] = field(default_factory=dict)
     workers: list[Worker] = field(default_factory=list)
     migrations: Path | None = None
@@ -51,7 +54,17 @@ class ServiceSpec:
         return f"{namespace}.{self.name}"
 
     def topics(self, namespace: str) -> list[str]:
-        return sorted({topic_for(t.SERVICE, namespace) for t in self.handlers})
+        return sorted({topic_for(t.SERVICE, namespace) for t in self.event_types()})
+
+    def event_types(self) -> set[type[EventData]]:
+        return {*self.handlers, *self.batch_handlers}
+
+    def handler_of(self, event_type: type[EventData]) -> Handler | None:
+        """The handler of one event of this type (a batch handler is given a list of one)."""
+        batch_handler = self.batch_handlers.get(event_type)
+        if batch_handler is not None:
+            return one_at_a_time(batch_handler)
+        return self.handlers.get(event_type)
 
 
 ServiceBuilder = Callable[[UnitOfWork, Settings], ServiceSpec]

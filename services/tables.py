@@ -1,4 +1,5 @@
-"""The chassis's own tables: outbox, inbox, timers, embedded consumer offsets and API keys.
+"""The chassis's own tables: outbox, inbox, timers, embedded consumer offsets, reference-data
+versions and API keys.
 
 No table names a schema. On PostgreSQL each service's connections have
 `search_path = <service>, auth`, so the chassis tables resolve to the service's own copies
@@ -8,7 +9,7 @@ one file. Table names are unique across services for that reason.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
 
 from services.sqltypes import BigId, UTCDateTime
 
@@ -73,6 +74,15 @@ embedded_offsets = Table(
     Column("group_id", String(128), primary_key=True),
     Column("position", BigId, nullable=False),
 )
+
+reference_versions = Table(
+    "reference_versions",
+    metadata,
+    Column("service", String(32), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+"""A version per piece of reference data, bumped with each change (services/reference.py)."""
 
 api_keys = Table(
     "api_keys",

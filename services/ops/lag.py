@@ -42,7 +42,7 @@ async def consumer_lag(runtimes: list[Runtime]) -> list[PartitionLag]:
 
 def _groups(runtime: Runtime) -> list[tuple[str, list[str]]]:
     namespace = runtime.settings.topic_namespace
-    return [(s.group(namespace), s.topics(namespace)) for s in runtime.specs if s.handlers]
+    return [(s.group(namespace), s.topics(namespace)) for s in runtime.specs if s.event_types()]
 
 
 async def _embedded_lag(runtime: Runtime) -> list[PartitionLag]:

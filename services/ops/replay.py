@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -50,6 +49,7 @@ from services.consumer import Incoming, PoisonMessage, decode_message, is_transi
 from services.inbox import already_handled, record_handled
 from services.ops.lag import topic_partitions
 from services.runtime import Runtime
+from services.spec import ServiceSpec
 from services.tables import outbox
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ async def replay(runtime: Runtime, service: ServiceName, since: datetime) -> Rep
     """Rebuild `service`'s read models from its input topics since `since` (see above)."""
     check_replayable(service)
     spec = next((s for s in runtime.specs if s.name == service), None)
-    if spec is None or not spec.handlers:
+    if spec is None or not spec.event_types():
         raise ReplayRefused(f"{service} has no event handlers in this runtime")
     namespace = runtime.settings.topic_namespace
     group = spec.group(namespace)
@@ -167,7 +167,7 @@ async def replay(runtime: Runtime, service: ServiceName, since: datetime) -> Rep
         while not source.done():
             for message in await source.fetch(runtime.settings.consumer_batch_size):
                 report.read += 1
-                await _apply(runtime, service, group, spec.handlers, message, report)
+                await _apply(runtime, service, group, spec, message, report)
     finally:
         await source.close()
     log.info(
@@ -186,7 +186,7 @@ async def _apply(
     runtime: Runtime,
     service: ServiceName,
     group: str,
-    handlers: Any,
+    spec: ServiceSpec,
     message: Message,
     report: ReplayReport,
 ) -> None:
@@ -195,7 +195,7 @@ async def _apply(
     except PoisonMessage:
         report.not_events += 1
         return
-    handler = handlers.get(type(data))
+    handler = spec.handler_of(type(data))
     if handler is None:
         report.ignored += 1
         return
@@ -206,6 +206,7 @@ async def _apply(
                 select(func.coalesce(func.max(outbox.c.id), 0)).where(outbox.c.service == service)
             )
             await handler(tx, Incoming(envelope, data))
+            await tx.flush()
             if tx.emitted:
                 # The replay is the only writer of this service's outbox (the service is
                 # stopped), so the rows after `before` are exactly what the handler said.

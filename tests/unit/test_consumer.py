@@ -4,7 +4,9 @@ paused and retried without dead-lettering, each event handled once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from services.clock import ManualClock
 from services.consumer import ConsumerRunner, Incoming
 from services.db import Tx, UnitOfWork
 from services.outbox import emit
-from services.tables import inbox, outbox
+from services.tables import embedded_offsets, inbox, outbox
 from tests.backends import eventually
 from tests.unit.chassis_fixtures import chassis_unit
 
@@ -252,3 +254,59 @@ async def test_a_transient_error_on_a_multi_topic_subscription_skips_no_event(
             await task
         assert sorted(calls) == ["dq-2", "erase-1", "erase-3"]
         assert await dead_letters(unit) == []
+
+
+async def test_a_batch_handler_takes_the_fetched_run_in_order(tmp_path: Path) -> None:
+    runs: list[list[str]] = []
+
+    async def batch(tx: Tx, events: Sequence[Incoming[LeadDisqualified]]) -> None:
+        runs.append([e.data.lead_id for e in events])
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        runner = await run_with(unit, batch, ["a", "b", "c"])
+        runner.handlers, runner.batch_handlers = {}, {LeadDisqualified: batch}
+        await runner.subscription.start()
+        messages = await runner.subscription.fetch(10, 0.1)
+        assert await runner.handle_together(messages)
+        assert runs == [["a", "b", "c"]]
+        assert await handled_count(unit) == 3
+        # The fallback path (and a redelivery) hands the batch handler one event at a time.
+        await runner.handle(messages[0])
+        assert runs == [["a", "b", "c"]]
+
+
+async def test_records_emitted_in_a_failed_savepoint_are_not_written(tmp_path: Path) -> None:
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        async with unit.transaction() as tx:
+            await emit(tx, disqualified("kept"))
+            with contextlib.suppress(RuntimeError):
+                async with tx.savepoint():
+                    await emit(tx, disqualified("undone"))
+                    raise RuntimeError("the nested work failed")
+            assert tx.emitted == 1
+        async with unit.read() as conn:
+            keys = list(await conn.scalars(select(outbox.c.key)))
+        assert keys == ["kept"]
+
+
+async def test_on_the_embedded_log_the_position_commits_with_the_effects(tmp_path: Path) -> None:
+    async def handler(tx: Tx, event: Incoming[LeadDisqualified]) -> None:
+        if event.data.lead_id == "bad":
+            raise ValueError("poison")
+
+    async def position(unit: UnitOfWork) -> int | None:
+        async with unit.read() as conn:
+            return await conn.scalar(
+                select(embedded_offsets.c.position).where(embedded_offsets.c.group_id == "t.test")
+            )
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        runner = await run_with(unit, handler, ["a", "b", "bad"])
+        await runner.subscription.start()
+        messages = await runner.subscription.fetch(10, 0.1)
+        assert await runner.handle_together(messages[:2])
+        assert await position(unit) == messages[1].offset  # no separate commit needed
+        assert not await runner.handle_together(messages)  # rolled back: position unchanged
+        assert await position(unit) == messages[1].offset
+        await runner.handle(messages[2])  # dead-lettered: its position goes with it
+        assert await position(unit) == messages[2].offset

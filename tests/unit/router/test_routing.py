@@ -156,8 +156,9 @@ async def test_the_dry_run_answers_without_side_effects(world: World) -> None:
     before = [await world.count(t) for t in (outbox, timers, leads, pool_reps, cursors)]
     async with world.unit.read() as conn:
         profile = LeadProfile.model_validate(DryRunLead(country="DE").model_dump())
+        routing = await world.router.begin(conn)
         decision = await world.router.decide(
-            conn, profile, 70, now=world.clock.now(), trigger="dry run"
+            conn, routing, profile, 70, now=world.clock.now(), trigger="dry run"
         )
     after = [await world.count(t) for t in (outbox, timers, leads, pool_reps, cursors)]
     assert before == after

@@ -1,0 +1,52 @@
+"""Reference data in memory: loaded once, reloaded only after a bump that committed."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.clock import ManualClock
+from services.reference import Reference, bump
+from tests.unit.chassis_fixtures import chassis_unit
+
+
+async def test_reference_data_is_loaded_once_and_again_only_when_bumped(tmp_path: Path) -> None:
+    loads: list[int] = []
+    value = {"rules": 1}
+
+    async def load(conn: AsyncConnection) -> int:
+        loads.append(value["rules"])
+        return value["rules"]
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        rules = Reference(unit.service, "rules", load)
+        async with unit.read() as conn:
+            assert await rules.current(conn) == 1
+            assert await rules.current(conn) == 1
+        assert loads == [1]
+
+        value["rules"] = 2
+        with contextlib.suppress(RuntimeError):
+            async with unit.transaction() as tx:
+                await bump(tx, "rules")
+                raise RuntimeError("the change is rolled back")
+        async with unit.read() as conn:
+            assert await rules.current(conn) == 1  # nothing committed, nothing reloaded
+        assert loads == [1]
+
+        async with unit.transaction() as tx:
+            await bump(tx, "rules")
+        async with unit.transaction() as tx:
+            assert await rules.current(tx) == 2
+        assert loads == [1, 2]
+
+        other = Reference("qualifier", "rules", load)  # another service's version is its own
+        async with unit.read() as conn:
+            await other.current(conn)
+        async with unit.transaction() as tx:
+            await bump(tx, "rules")
+        async with unit.read() as conn:
+            await other.current(conn)
+        assert loads == [1, 2, 2]
