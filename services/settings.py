@@ -104,6 +104,8 @@ class Settings(BaseSettings):
 
 
 class ServiceSettings(BaseSettings):
-    """Base of per-service settings; subclasses set env_prefix to LEADFARM_<SERVICE>_."""
+    """Base of per-service settings; subclasses set env_prefix to LEADFARM_<SERVICE>_ (their
+    model_config is merged with this one, so their errors never quote input either: it
+    holds passwords and signing keys)."""
 
-    model_config = SettingsConfigDict(extra="ignore")
+    model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True)

@@ -218,3 +218,12 @@ async def test_secrets_are_stored_sealed_on_both_runtimes(backend: Backend) -> N
         "/ingest/v1/webhooks/zaps", content=b'{"email": "b@acme.example"}', headers=BEARER
     )
     assert posted.status_code == 200, posted.text
+
+
+def test_no_settings_error_quotes_a_secret() -> None:
+    """A service's settings hold passwords and keys too; a refusal names the problem only."""
+    from nurture.settings import NurtureSettings
+
+    with pytest.raises(ValidationError, match="SMTP_HOST") as refused:
+        NurtureSettings(sender="smtp", smtp_password="hunter2-secret")  # type: ignore[arg-type]
+    assert "hunter2" not in str(refused.value)
