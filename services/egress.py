@@ -48,7 +48,10 @@ async def resolve(host: str) -> list[str]:
 async def check_public(url: str) -> None:
     """Raise PrivateAddress when `url`'s host is or resolves to a non-public address, or
     does not resolve."""
-    host = urlsplit(url).hostname
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise PrivateAddress(f"the URL cannot be read ({exc})") from exc
     if not host:
         raise PrivateAddress("the URL has no host")
     try:

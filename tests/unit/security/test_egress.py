@@ -77,6 +77,8 @@ async def test_names_that_resolve_privately_or_not_at_all_are_refused(
         await check_public("https://internal.example/hooks")
     with pytest.raises(PrivateAddress, match="does not resolve"):
         await check_public("https://nowhere.example/hooks")  # it may resolve privately later
+    with pytest.raises(PrivateAddress, match="cannot be read"):
+        await check_public("http://[::1/hooks")  # refused, not a 500
 
 
 async def test_the_api_refuses_a_private_webhook_url_naming_the_field(
