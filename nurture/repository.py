@@ -27,6 +27,7 @@ from nurture.models import (
     tasks,
 )
 from services import erasure
+from services.crypto import SecretBox
 from services.db import ReadConn, Tx
 
 Conn = ReadConn | Tx
@@ -511,6 +512,16 @@ SIGNING_KEY = "link-signing"
 async def signing_key(conn: Conn) -> str | None:
     value = await _c(conn).scalar(select(keys.c.value).where(keys.c.name == SIGNING_KEY))
     return str(value) if value is not None else None
+
+
+async def reseal_signing_key(tx: Tx, box: SecretBox) -> bool:
+    """Seal the stored key with the first key when it is plain or under another key."""
+    stored = await signing_key(tx)
+    resealed = box.resealed(stored) if stored is not None else None
+    if resealed is None:
+        return False
+    await tx.conn.execute(update(keys).where(keys.c.name == SIGNING_KEY).values(value=resealed))
+    return True
 
 
 async def create_signing_key(tx: Tx, value: str, now: datetime) -> str:

@@ -51,6 +51,7 @@ from nurture.signing import CLICK, UNSUBSCRIBE, Signer
 from nurture.templates import RenderContext, RenderError, render
 from services import erasure, timers
 from services.clock import Clock
+from services.crypto import SecretBox
 from services.db import Tx
 from services.outbox import emit
 
@@ -105,10 +106,13 @@ class Nurture:
         settings: NurtureSettings,
         clock: Clock,
         nudge: Callable[[], None] | None = None,
+        *,
+        box: SecretBox,
     ) -> None:
         self.catalog = catalog
         self.settings = settings
         self.clock = clock
+        self.box = box  # the stored link-signing key is sealed
         self.nudge = nudge or (lambda: None)
         self._signer: Signer | None = (
             Signer(settings.signing_key.get_secret_value().encode())
@@ -125,14 +129,16 @@ class Nurture:
             return self._signer
         stored = await repository.signing_key(conn)
         if stored is not None:
-            self._signer = Signer(stored.encode())  # committed: safe to keep
+            self._signer = Signer(self.box.open(stored).encode())  # committed: safe to keep
             return self._signer
         if not create:
             return None
         assert isinstance(conn, Tx)
-        made = await repository.create_signing_key(conn, secrets.token_urlsafe(32), conn.now())
+        made = await repository.create_signing_key(
+            conn, self.box.seal(secrets.token_urlsafe(32)), conn.now()
+        )
         # Not kept in memory: the transaction that stored it may still roll back.
-        return Signer(made.encode())
+        return Signer(self.box.open(made).encode())
 
     def _url(self, path: str) -> str:
         return self.settings.public_url.rstrip("/") + path

@@ -55,6 +55,7 @@ from router.schemas import (
 from router.service import Refused, Router, cadence_of
 from router.webhooks import new_secret
 from services.auth import ManagerKey, Principal, RepKey
+from services.crypto import SecretBox
 from services.db import UnitOfWork
 from services.egress import PrivateAddress, check_public
 from services.problems import Problem, field_error
@@ -83,7 +84,7 @@ def _secret_hint(secret: str) -> str:
     return secret[:10] + "…"
 
 
-def _subscription_out(s: repository.Subscription) -> SubscriptionOut:
+def _subscription_out(s: repository.Subscription, box: SecretBox) -> SubscriptionOut:
     return SubscriptionOut(
         id=s.id,
         url=s.url,
@@ -91,13 +92,13 @@ def _subscription_out(s: repository.Subscription) -> SubscriptionOut:
         rep_id=s.rep_id,
         description=s.description,
         active=s.active,
-        secret_hint=_secret_hint(s.secret),
+        secret_hint=_secret_hint(box.open(s.secret)),
         created_at=s.created_at,
         updated_at=s.updated_at,
     )
 
 
-def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
+def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter:
     router = APIRouter(prefix="/router/v1", tags=["router"])
     settings = router_.settings
 
@@ -576,7 +577,7 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
                     "event_types": body.events,
                     "rep_id": body.rep_id,
                     "description": body.description,
-                    "secret": secret,
+                    "secret": box.seal(secret),
                     "active": body.active,
                     "created_at": now,
                     "updated_at": now,
@@ -584,12 +585,12 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
             )
             stored = await repository.get_subscription(tx, subscription_id)
         assert stored is not None
-        return SubscriptionCreated(**_subscription_out(stored).model_dump(), secret=secret)
+        return SubscriptionCreated(**_subscription_out(stored, box).model_dump(), secret=secret)
 
     @router.get("/subscriptions", response_model=list[SubscriptionOut])
     async def list_subscriptions(_: ManagerKey) -> list[SubscriptionOut]:
         async with unit.read() as conn:
-            return [_subscription_out(s) for s in await repository.list_subscriptions(conn)]
+            return [_subscription_out(s, box) for s in await repository.list_subscriptions(conn)]
 
     async def subscription_or_404(conn: Conn, subscription_id: str) -> repository.Subscription:
         found = await repository.get_subscription(conn, subscription_id)
@@ -600,7 +601,7 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
     @router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
     async def get_subscription(subscription_id: str, _: ManagerKey) -> SubscriptionOut:
         async with unit.read() as conn:
-            return _subscription_out(await subscription_or_404(conn, subscription_id))
+            return _subscription_out(await subscription_or_404(conn, subscription_id), box)
 
     @router.patch("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
     async def update_subscription(
@@ -621,7 +622,7 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
                 raise _invalid("rep_id", "unknown rep", f"There is no rep {rep_id!r}.")
             if changes:
                 await repository.update_subscription(tx, subscription_id, changes)
-            return _subscription_out(await subscription_or_404(tx, subscription_id))
+            return _subscription_out(await subscription_or_404(tx, subscription_id), box)
 
     @router.delete("/subscriptions/{subscription_id}", status_code=204)
     async def delete_subscription(subscription_id: str, _: ManagerKey) -> None:

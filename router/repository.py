@@ -42,6 +42,7 @@ from router.schemas import (
     TeamOut,
 )
 from services import erasure
+from services.crypto import SecretBox
 from services.db import ReadConn, Tx
 from services.reference import bump
 from services.statements import upsert
@@ -760,8 +761,22 @@ def _subscription(row: Any) -> Subscription:
 
 
 async def insert_subscription(tx: Tx, values: dict[str, Any]) -> None:
+    """`values["secret"]` is stored as given: the caller seals it (services/crypto.py)."""
     await tx.conn.execute(subscriptions.insert().values(**values))
     await bump(tx, ROUTING)
+
+
+async def reseal_subscription_secrets(tx: Tx, box: SecretBox) -> int:
+    """Seal, with the first key, every secret stored plain or under another key."""
+    changed = 0
+    for row in (await tx.conn.execute(select(subscriptions.c.id, subscriptions.c.secret))).all():
+        resealed = box.resealed(row.secret)
+        if resealed is not None:
+            await tx.conn.execute(
+                update(subscriptions).where(subscriptions.c.id == row.id).values(secret=resealed)
+            )
+            changed += 1
+    return changed
 
 
 async def get_subscription(conn: Conn, subscription_id: str) -> Subscription | None:

@@ -37,6 +37,7 @@ from contracts.events import EventData
 from router import metrics, repository
 from router.config import RoutingConfig
 from router.settings import RouterSettings
+from services.crypto import SecretBox
 from services.db import Tx, UnitOfWork
 from services.egress import PrivateAddress, check_public
 from services.outbox import emit
@@ -131,10 +132,13 @@ class WebhookWorker:
         unit: UnitOfWork,
         settings: RouterSettings,
         transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        box: SecretBox,
     ) -> None:
         self.unit = unit
         self.settings = settings
         self.transport = transport
+        self.box = box  # opens the subscriptions' secrets, stored sealed
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
@@ -200,7 +204,9 @@ class WebhookWorker:
             "content-type": "application/json",
             "webhook-id": delivery.event_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(delivery.secret, delivery.event_id, timestamp, body),
+            "webhook-signature": sign(
+                self.box.open(delivery.secret), delivery.event_id, timestamp, body
+            ),
         }
         status: int | None = None
         error: str | None = None

@@ -26,6 +26,10 @@ from services.logs import request_id_var
 from services.problems import Problem, install_problem_handlers, problem_response
 from services.runtime import Runtime
 
+# Metric labels are bounded: any token is a valid HTTP method, and each new label value
+# would be a new time series in Prometheus.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class HttpSettings(BaseSettings):
     """The HTTP edge's settings (LEADFARM_*), read when an app is created."""
@@ -122,7 +126,8 @@ class ObserveMiddleware:
             request_id_var.reset(token)
             # The router put the matched route into this same scope.
             path = getattr(scope.get("route"), "path", "unmatched")
-            metrics.HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
+            method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
+            metrics.HTTP_REQUESTS.labels(method, path, str(status)).inc()
             metrics.HTTP_SECONDS.labels(path).observe(time.perf_counter() - started)
 
 
