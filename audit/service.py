@@ -53,8 +53,10 @@ from contracts.events import (
     LeadRecycled,
     LeadReturned,
     OpportunityClosed,
+    OpportunityOpened,
     SlaBreached,
     SourceClass,
+    is_touch,
 )
 from contracts.topics import SERVICES
 from services import erasure
@@ -259,9 +261,12 @@ class Audit:
                 await self._open_audit(tx, data.lead_id, "sampled", envelope)
 
     async def _contact(self, tx: Tx, envelope: Envelope, data: ContactLogged) -> None:
+        if not is_touch(data):  # a note: archived, but sales has not followed up
+            await self._lead(tx, envelope, data)
+            return
         await self._lead(tx, envelope, data, repository.touch_values(data.at))
         await repository.touch_assignment(
-            tx, data.lead_id, data.rep_id, data.at, getattr(data, "assignment_id", None)
+            tx, data.lead_id, data.rep_id, data.at, data.assignment_id
         )
 
     async def _breached(self, tx: Tx, envelope: Envelope, data: SlaBreached) -> None:
@@ -335,7 +340,16 @@ class Audit:
         )
 
     async def _opened(self, tx: Tx, envelope: Envelope, data: EventData) -> None:
-        await self._lead(tx, envelope, data, repository.milestone("opportunity_at", envelope.time))
+        """An opportunity opened is a touch too, as the router counts it (`is_touch`): a rep
+        who opens one without logging the call has followed the lead up."""
+        opened = repository.milestone("opportunity_at", envelope.time)
+        if not (isinstance(data, OpportunityOpened) and is_touch(data)):
+            await self._lead(tx, envelope, data, opened)
+            return
+        await self._lead(tx, envelope, data, opened, repository.touch_values(envelope.time))
+        await repository.touch_assignment(
+            tx, data.lead_id, data.rep_id, envelope.time, data.assignment_id
+        )
 
     # --- Prospect Satisfaction audits ------------------------------------------------------
 

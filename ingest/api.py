@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -25,6 +26,7 @@ from ingest.providers.base import (
 )
 from ingest.ratelimit import RateLimiter, retry_after
 from ingest.schemas import BatchIn, BatchItem, BatchOut, DeliveryOut, LeadAccepted, LeadIn, LeadOut
+from ingest.settings import IngestSettings
 from ingest.sources import (
     InvalidSource,
     SecretRetireIn,
@@ -40,6 +42,7 @@ from ingest.sources import (
 )
 from services.auth import AdminKey, IngestOrRepKey, ManagerKey, Principal
 from services.db import Tx, UnitOfWork
+from services.egress import PrivateAddress, check_public
 from services.groupcommit import GroupCommitter
 from services.problems import Problem, field_error
 
@@ -52,6 +55,8 @@ def build_router(
     unit: UnitOfWork,
     catalog: SourceCatalog,
     limiter: RateLimiter,
+    unverified_limiter: RateLimiter,
+    settings: IngestSettings,
     *,
     on_pending: Callable[[], None] = lambda: None,
 ) -> APIRouter:
@@ -99,7 +104,7 @@ def build_router(
                     return seen[1], seen[2], None
             if isinstance(lead, _Refusal):
                 return lead.status, lead.answer, None
-            outcome = await service.record(tx, lead, traceparent=traceparent)
+            outcome = await lead.record(tx, traceparent)
             answer = {"lead_id": outcome.lead_id, "status": outcome.status}
             if key is not None:
                 await repository.remember_response(tx, key, digest, 202, answer)
@@ -107,10 +112,11 @@ def build_router(
 
         status, answer, outcome = await committer.run(store)
         if isinstance(lead, _Refusal):
-            lead.count()
+            await lead.count(catalog)
             raise lead.problem()
         if outcome is not None:
-            metrics.DELIVERIES.labels(lead.source, outcome.status).inc()
+            label = await catalog.metric_label(lead.profile.source)
+            metrics.DELIVERIES.labels(label, outcome.status).inc()
         return _json_response(answer, status)
 
     @router.post("/leads:batch", response_model=BatchOut)
@@ -125,9 +131,7 @@ def build_router(
 
         async def store(tx: Tx) -> list[service.Outcome | None]:
             return [
-                None
-                if isinstance(lead, _Refusal)
-                else await service.record(tx, lead, traceparent=traceparent)
+                None if isinstance(lead, _Refusal) else await lead.record(tx, traceparent)
                 for lead in leads
             ]
 
@@ -139,10 +143,11 @@ def build_router(
         results: list[BatchItem] = []
         for index, (lead, outcome) in enumerate(zip(leads, outcomes, strict=True)):
             if isinstance(lead, _Refusal):
-                lead.count()
+                await lead.count(catalog)
                 results.append(BatchItem(index=index, status=lead.status, problem=lead.answer))
             elif outcome is not None:
-                metrics.DELIVERIES.labels(lead.source, outcome.status).inc()
+                label = await catalog.metric_label(lead.profile.source)
+                metrics.DELIVERIES.labels(label, outcome.status).inc()
                 results.append(
                     BatchItem(
                         index=index, status=202, lead_id=outcome.lead_id, result=outcome.status
@@ -151,7 +156,7 @@ def build_router(
         accepted = sum(1 for r in results if r.status == 202)
         return BatchOut(accepted=accepted, rejected=len(results) - accepted, results=results)
 
-    def _check_lead(data: Any, principal: Principal) -> LeadProfile | _Refusal:
+    def _check_lead(data: Any, principal: Principal) -> _Lead | _Refusal:
         """The lead normalised, or why it cannot be used (no database: before the round)."""
         try:
             body = LeadIn.model_validate(data)
@@ -160,7 +165,7 @@ def build_router(
             return _Refusal(422, {"detail": problem.detail, "errors": problem.errors})
         rep_id = principal.rep_id if principal.scope == "rep" else None
         try:
-            return service.profile_of(
+            profile = service.profile_of(
                 body,
                 provider="api",
                 default_class="rep_prospecting" if rep_id else "marketing",
@@ -173,8 +178,9 @@ def build_router(
                     "detail": f"The lead cannot be used: {exc}.",
                     "errors": [field_error(f, m) for f, m in exc.errors],
                 },
-                metric=(body.source, "unusable"),
+                source=body.source,
             )
+        return _Lead(profile, data)
 
     # --- provider webhooks -------------------------------------------------------------
 
@@ -199,14 +205,6 @@ def build_router(
         """A provider's webhook. Authenticated the way the provider signs; acknowledged only
         once everything it carried is stored."""
         source, provider = await _source(name)
-        wait = limiter.take(name)
-        if wait:
-            metrics.REJECTIONS.labels(name, "rate_limited").inc()
-            raise Problem(
-                429,
-                f"Too many requests for source {name!r}; retry after {retry_after(wait)} s.",
-                headers={"Retry-After": retry_after(wait)},
-            )
         media = _media_type(request)
         if media not in provider.content_types:
             metrics.REJECTIONS.labels(name, "content_type").inc()
@@ -220,17 +218,37 @@ def build_router(
             # Refused by the copy in memory: ask for the source as of now (a secret rotated
             # through another replica verifies at once).
             source, provider = await _source(name, fresh=True)
+        # Verified first: the source's bucket is spent only by requests that proved to be
+        # the provider, so nobody who merely knows the name can starve it. Refused requests
+        # draw on a bucket of their own and are answered 429 when it is empty.
         try:
             provider.verify(inbound, source)
-        except Unauthorized as exc:
-            metrics.REJECTIONS.labels(name, "unauthorized").inc()
-            raise Problem(401, f"The webhook was refused: {exc}.") from exc
-        except Forbidden as exc:
-            metrics.REJECTIONS.labels(name, "forbidden").inc()
-            raise Problem(403, f"The webhook was refused: {exc}.") from exc
-        except BadPayload as exc:
+        except (Unauthorized, Forbidden, BadPayload) as exc:
+            failed_wait = unverified_limiter.take(name)
+            if failed_wait:
+                metrics.REJECTIONS.labels(name, "unverified_rate_limited").inc()
+                raise Problem(
+                    429,
+                    f"Too many refused requests for source {name!r}; retry after "
+                    f"{retry_after(failed_wait)} s.",
+                    headers={"Retry-After": retry_after(failed_wait)},
+                ) from exc
+            if isinstance(exc, Unauthorized):
+                metrics.REJECTIONS.labels(name, "unauthorized").inc()
+                raise Problem(401, f"The webhook was refused: {exc}.") from exc
+            if isinstance(exc, Forbidden):
+                metrics.REJECTIONS.labels(name, "forbidden").inc()
+                raise Problem(403, f"The webhook was refused: {exc}.") from exc
             metrics.REJECTIONS.labels(name, "malformed").inc()
             raise Problem(400, f"The body is not a {provider.name} webhook: {exc}.") from exc
+        wait = limiter.take(name)
+        if wait:
+            metrics.REJECTIONS.labels(name, "rate_limited").inc()
+            raise Problem(
+                429,
+                f"Too many requests for source {name!r}; retry after {retry_after(wait)} s.",
+                headers={"Retry-After": retry_after(wait)},
+            )
         try:
             parsed = provider.parse(inbound, source)
         except BadPayload as exc:
@@ -341,8 +359,20 @@ def build_router(
                 f"The source is not valid: {exc}.",
                 errors=[field_error(f, m) for f, m in exc.errors],
             ) from exc
+        if body.api_base_url and not settings.allow_private_api_urls:
+            try:
+                await check_public(body.api_base_url)  # SSRF: an admin's URL, called later
+            except PrivateAddress as exc:
+                raise Problem(
+                    422,
+                    f"The source is not valid: api_base_url cannot be used: {exc}. Fetches go "
+                    "to public addresses only; set LEADFARM_INGEST_ALLOW_PRIVATE_API_URLS=true "
+                    "where ingest may call private ones (a local tool, a test).",
+                    errors=[field_error("api_base_url", f"must reach a public address: {exc}")],
+                ) from exc
         async with unit.transaction() as tx:
-            stored = await repository.put_source(tx, source)
+            stored = await repository.put_source(tx, source, catalog.box)
+        catalog.remember(name)
         if stored.created_at == stored.updated_at:
             response.status_code = 201
         return masked(stored.source, "api", stored.created_at, stored.updated_at)
@@ -360,7 +390,7 @@ def build_router(
                 until[body.secret] = tx.now() + timedelta(seconds=body.overlap_s)
             else:
                 source = retired(source, body.secret)
-            stored = await repository.put_source(tx, source, until)
+            stored = await repository.put_source(tx, source, catalog.box, until)
         return masked(stored.source, "api", stored.created_at, stored.updated_at, until)
 
     @router.post("/sources/{name}/secret:retire", response_model=SourceOut)
@@ -370,7 +400,7 @@ def build_router(
             stored = await _stored_source(tx, name, body.secret)
             until = {k: v for k, v in stored.previous_until.items() if k != body.secret}
             source = retired(stored.source, body.secret)
-            stored = await repository.put_source(tx, source, until)
+            stored = await repository.put_source(tx, source, catalog.box, until)
         return masked(stored.source, "api", stored.created_at, stored.updated_at, until)
 
     async def _stored_source(tx: Tx, name: str, secret: str) -> repository.StoredSource:
@@ -380,7 +410,7 @@ def build_router(
                 f"Source {name!r} is defined in the environment "
                 "(LEADFARM_INGEST_SOURCES); rotate its secret there.",
             )
-        stored = await repository.get_source(tx, name)
+        stored = await repository.get_source(tx, name, catalog.box)
         if stored is None:
             raise Problem(404, f"There is no source named {name!r}.")
         if not stored.source.secret_values(secret):
@@ -397,7 +427,7 @@ def build_router(
         if name in catalog.from_env:
             return masked(catalog.from_env[name], "environment")
         async with unit.read() as conn:
-            stored = await repository.get_source(conn, name)
+            stored = await repository.get_source(conn, name, catalog.box)
         if stored is None:
             raise Problem(404, f"There is no source named {name!r}.")
         current = unexpired(stored.source, stored.previous_until, unit.clock.now())
@@ -406,7 +436,7 @@ def build_router(
     @router.get("/sources", response_model=list[SourceOut])
     async def list_sources(_: AdminKey) -> list[SourceOut]:
         async with unit.read() as conn:
-            stored = await repository.list_sources(conn)
+            stored = await repository.list_sources(conn, catalog.box)
         now = unit.clock.now()
         out = [masked(s, "environment") for s in catalog.from_env.values()]
         return out + [
@@ -489,22 +519,37 @@ def build_router(
     return router
 
 
+@dataclass(frozen=True)
+class _Lead:
+    """A lead of the generic API, normalised (before the round), and as submitted."""
+
+    profile: LeadProfile
+    submitted: Any
+
+    async def record(self, tx: Tx, traceparent: str | None) -> service.Outcome:
+        return await service.record(
+            tx,
+            self.profile,
+            payload={"lead": self.submitted},  # as submitted: a merge keeps only the first values
+            traceparent=traceparent,
+        )
+
+
 class _Refusal:
     """A lead of the generic API that cannot be used: its answer, and its metric."""
 
-    def __init__(
-        self, status: int, answer: dict[str, Any], metric: tuple[str, str] | None = None
-    ) -> None:
+    def __init__(self, status: int, answer: dict[str, Any], source: str | None = None) -> None:
         self.status = status
         self.answer = answer
-        self.metric = metric
+        self.source = source
+        """The lead's source, when the lead was refused as unusable (counted)."""
 
     def problem(self) -> Problem:
         return Problem(self.status, self.answer["detail"], errors=self.answer.get("errors"))
 
-    def count(self) -> None:
-        if self.metric is not None:
-            metrics.REJECTIONS.labels(*self.metric).inc()
+    async def count(self, catalog: SourceCatalog) -> None:
+        if self.source is not None:
+            metrics.REJECTIONS.labels(await catalog.metric_label(self.source), "unusable").inc()
 
 
 class _Refused(Exception):

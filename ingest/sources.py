@@ -9,6 +9,7 @@ it stops verifying without anyone touching the source."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from contracts.events import SourceClass
 from ingest import providers
 from ingest.providers.base import Source
+from services.controlchars import refuse_control_characters
+from services.crypto import SecretBox
 from services.db import ReadConn, Tx, UnitOfWork
 from services.reference import Reference
 
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     from ingest.repository import StoredSource
 
 MASK = "********"
+NAMES_REFRESH_S = 30.0
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 
 
@@ -41,6 +45,8 @@ class SourceIn(BaseModel):
     api_base_url: str | None = Field(None, max_length=500, pattern=r"^https?://")
     source_class: SourceClass = "marketing"
     campaign: str | None = Field(None, max_length=200)
+
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     @field_validator("secrets")
     @classmethod
@@ -73,6 +79,8 @@ class SourceOut(BaseModel):
 class SecretRotateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    _no_control_characters = field_validator("*")(refuse_control_characters)
+
     secret: str = Field(min_length=1, max_length=100, description="The secret's name")
     value: str = Field(min_length=1, max_length=4000, description="The new value")
     overlap_s: int = Field(
@@ -85,6 +93,8 @@ class SecretRotateIn(BaseModel):
 
 class SecretRetireIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     secret: str = Field(min_length=1, max_length=100, description="The secret's name")
 
@@ -210,14 +220,36 @@ class SourceCatalog:
     `prepare`): a request verified against a copy the round found stale is verified again.
     """
 
-    def __init__(self, unit: UnitOfWork, from_env: dict[str, Source]) -> None:
+    def __init__(self, unit: UnitOfWork, from_env: dict[str, Source], box: SecretBox) -> None:
         self.unit = unit
         self.from_env = from_env
+        self.box = box
         self._stored: Reference[Mapping[str, StoredSource]] = Reference(
-            unit.service, "sources", _load_sources
+            unit.service, "sources", self._load
         )
         self.snapshot: Mapping[str, StoredSource] = {}
         """The stored sources as last loaded; replaced (never changed) on a reload."""
+        self._names: set[str] = set()
+        self._names_until = 0.0
+
+    async def metric_label(self, name: str) -> str:
+        """`name` as a metric label: a configured source's name or `api`, else `other`. A
+        lead's `source` is free text, and each new label value would be a new time series.
+        The names are read at most every NAMES_REFRESH_S seconds."""
+        if name == "api" or name in self.from_env:
+            return name
+        if time.monotonic() >= self._names_until:
+            from ingest import repository
+
+            async with self.unit.read() as conn:
+                self._names = await repository.source_names(conn)
+            self._names_until = time.monotonic() + NAMES_REFRESH_S
+        return name if name in self._names else "other"
+
+    def remember(self, name: str) -> None:
+        """A source stored by this process: labelled by name at once (others within
+        NAMES_REFRESH_S)."""
+        self._names.add(name)
 
     async def refresh(self, conn: AsyncConnection | Tx) -> None:
         """Check the version (one read) and reload the sources if it moved."""
@@ -244,8 +276,8 @@ class SourceCatalog:
             await self.refresh(conn)
         return self.cached(name)
 
+    async def _load(self, conn: AsyncConnection) -> Mapping[str, StoredSource]:
+        from ingest import repository
 
-async def _load_sources(conn: AsyncConnection) -> Mapping[str, StoredSource]:
-    from ingest import repository
-
-    return {s.source.name: s for s in await repository.list_sources(ReadConn(conn))}
+        stored = await repository.list_sources(ReadConn(conn), self.box)
+        return {s.source.name: s for s in stored}
