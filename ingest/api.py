@@ -86,7 +86,8 @@ def build_router(
         key = f"{principal.key_id}:{idempotency_key}" if idempotency_key else None
         digest = hashlib.sha256(body).hexdigest()
         lead = _check_lead(orjson.loads(body), principal)
-        if isinstance(lead, _Refusal) and key is None:
+        if isinstance(lead, _Refusal) and key is None:  # nothing to read or write
+            await lead.count(catalog)
             raise lead.problem()
         traceparent = request.headers.get("traceparent")
 
