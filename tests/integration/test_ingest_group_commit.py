@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import event, select
@@ -26,6 +27,8 @@ from services.db import Database, statement_owner
 from services.runtime import cluster_runtime
 from tests.backends import ADMIN, Backend, ClusterBackend, eventually
 from tests.integration.test_fetch_flow import graph_api, webhook
+from tests.unit.providers.test_webflow import submission
+from tests.unit.security.test_webhook_hardening import WF_SECRET, webflow_headers
 
 TOKEN = {"Authorization": "Bearer tok"}
 
@@ -263,3 +266,42 @@ async def test_the_fetch_worker_is_woken_by_the_commit_that_stores_a_pending_del
 
     await eventually(fetched, timeout=5)
     assert time.monotonic() - started < 5
+
+
+async def test_a_signed_webhook_costs_no_savepoint_purge_or_read_before_its_insert(
+    backend: Backend,
+) -> None:
+    """A webhook's own statements: its replay record is one statement (no DELETE, no
+    SAVEPOINT around the INSERT), and its delivery is not looked for before it is inserted
+    (a repeat is found by the insert itself)."""
+    http = backend.client("ingest")
+    created = await http.put(
+        "/ingest/v1/sources/wf-cost",
+        json={"provider": "webflow", "secrets": {"secret": WF_SECRET}},
+        headers=ADMIN,
+    )
+    assert created.status_code == 201, created.text
+    stamp = int(time.time() * 1000)
+    tag = uuid.uuid4().hex[:8]
+    warm = orjson.dumps(submission(f"warm-{tag}", email=f"warm-{tag}@acme.example"))
+    first = await http.post(
+        "/ingest/v1/webhooks/wf-cost", content=warm, headers=webflow_headers(warm, stamp)
+    )
+    assert first.status_code == 200, first.text  # the purge of the minute is done
+
+    body = orjson.dumps(submission(f"cost-{tag}", email=f"cost-{tag}@acme.example"))
+    with statements_of_ingest(ingest_database(backend)) as statements:
+        response = await http.post(
+            "/ingest/v1/webhooks/wf-cost", content=body, headers=webflow_headers(body, stamp + 1)
+        )
+    assert response.status_code == 200, response.text
+    upper = [s.lstrip().upper() for s in statements]
+    assert not [s for s in upper if s.startswith(("SAVEPOINT", "DELETE"))], statements
+    assert len([s for s in upper if "INGEST_WEBHOOK_REPLAYS" in s]) == 1, statements
+    assert not [s for s in upper if s.startswith("SELECT") and "FROM INGEST_DELIVERIES" in s], (
+        statements
+    )
+    copy = await http.post(
+        "/ingest/v1/webhooks/wf-cost", content=body, headers=webflow_headers(body, stamp + 2)
+    )
+    assert copy.status_code == 200, copy.text  # signed anew: a repeat, answered as stored
