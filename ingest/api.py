@@ -215,16 +215,17 @@ def build_router(
                 f"not {media or 'no content type'}.",
             )
         inbound = await _inbound(request, await request.body(), unit.clock.now())
-        if not _verifies(provider, inbound, source):
+        refusal = _refusal(provider, inbound, source)
+        if refusal is not None:
             # Refused by the copy in memory: ask for the source as of now (a secret rotated
             # through another replica verifies at once).
             source, provider = await _source(name, fresh=True)
+            refusal = _refusal(provider, inbound, source)
         # Verified first: the source's bucket is spent only by requests that proved to be
         # the provider, so nobody who merely knows the name can starve it. Refused requests
         # draw on a bucket of their own and are answered 429 when it is empty.
-        try:
-            provider.verify(inbound, source)
-        except (Unauthorized, Forbidden, BadPayload) as exc:
+        if refusal is not None:
+            exc = refusal
             failed_wait = unverified_limiter.take(name)
             if failed_wait:
                 metrics.REJECTIONS.labels(name, "unverified_rate_limited").inc()
@@ -581,12 +582,15 @@ class _SourceChanged(Exception):
     """The round reloaded the sources after this webhook was verified."""
 
 
-def _verifies(provider: Any, inbound: WebhookRequest, source: Source) -> bool:
+def _refusal(
+    provider: Any, inbound: WebhookRequest, source: Source
+) -> Unauthorized | Forbidden | BadPayload | None:
+    """Why `provider.verify` refuses the webhook, or None when it verifies."""
     try:
         provider.verify(inbound, source)
-    except (Unauthorized, Forbidden, BadPayload):
-        return False
-    return True
+    except (Unauthorized, Forbidden, BadPayload) as exc:
+        return exc
+    return None
 
 
 def _read(tx: Tx) -> Any:
