@@ -13,7 +13,8 @@ from services.spec import ServiceSpec
 
 
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
-    """Composition root: audit handles every event type on every topic."""
+    """Composition root: audit handles every event type on every topic, with one batch
+    handler (a run of consecutive events of any types is archived and projected together)."""
     from audit.api import build_router
     from audit.consumers import Consumers
     from audit.service import Audit
@@ -24,7 +25,7 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="audit",
         router=build_router(unit, audit),
-        handlers={event_type: consumers.on_event for event_type in EVENT_TYPES.values()},
+        batch_handlers={event_type: consumers.on_events for event_type in EVENT_TYPES.values()},
         any_topic=True,
         migrations=Path(__file__).parent / "migrations",
     )

@@ -19,6 +19,7 @@ from typing import Any, Literal, cast
 
 from audit import metrics, repository
 from audit.metrics import Report
+from audit.projection import Assignment, LeadChange
 from audit.redact import personal_values, redact_envelope, scrub_text
 from audit.repository import Conn, EntryRow, ErasureRow, RequestRow, RoleRow, TaskRow
 from audit.schemas import (
@@ -79,7 +80,75 @@ def _time(envelope: Envelope, data: EventData, field: str = "at") -> datetime:
     return value if isinstance(value, datetime) else envelope.time
 
 
-Projection = Callable[[Tx, Envelope, Any], Awaitable[None]]
+class Run:
+    """What a run of events does to the read models, not written yet: folded in memory per
+    row (`audit.projection`) and written with one statement per table at `flush`. A
+    projection that reads the read models, or writes them its own way, flushes first, so it
+    sees every earlier event of the run exactly as if each had had its own transaction."""
+
+    def __init__(self, tx: Tx, assignments: Sequence[Assignment]) -> None:
+        self.tx = tx
+        self.leads: dict[str, LeadChange] = {}
+        self.assignments: dict[str, list[Assignment]] = defaultdict(list)
+        for assignment in assignments:
+            self.assignments[assignment.lead_id].append(assignment)
+        self.new_assignments: dict[str, Assignment] = {}
+        self.ended: dict[str, datetime] = {}
+        self.reps: dict[str, str] = {}
+        self.entry_reps: dict[str, str] = {}
+
+    def lead(self, envelope: Envelope, data: EventData) -> LeadChange:
+        """The run's change to the event's lead, with the profile the event carries."""
+        change = self.leads.get(data.lead_id)
+        if change is None:
+            change = self.leads[data.lead_id] = LeadChange(data.lead_id, envelope.time)
+        else:
+            change.seen(envelope.time)
+        profile = getattr(data, "lead", None)
+        if isinstance(profile, LeadProfile):
+            change.profile(
+                source=profile.source,
+                source_class=profile.source_class,
+                campaign=profile.campaign,
+                is_test=profile.is_test,
+                timeframe_days=profile.timeframe_days,
+            )
+        return change
+
+    def assign(self, envelope: Envelope, data: LeadAssigned | LeadReassigned) -> bool:
+        """Store the assignment, end the lead's open ones made no later, make its rep the
+        lead's; True when the lead had no assignment before."""
+        at = envelope.time
+        known = self.assignments[data.lead_id]
+        first = not known
+        if all(a.assignment_id != data.assignment_id for a in known):
+            for other in known:
+                if other.ended_at is None and other.assigned_at <= at:
+                    other.ended_at = at
+                    if other.assignment_id not in self.new_assignments:
+                        self.ended[other.assignment_id] = at
+            new = Assignment(
+                data.assignment_id, data.lead_id, data.rep_id, at, data.first_touch_due_at
+            )
+            known.append(new)
+            self.new_assignments[new.assignment_id] = new
+        self.lead(envelope, data).assign(data.rep_id, at, data.first_touch_due_at)
+        self.reps[data.rep_id] = data.rep_name
+        self.entry_reps[data.lead_id] = data.rep_id
+        return first
+
+    async def flush(self) -> None:
+        tx = self.tx
+        await repository.upsert_leads(tx, list(self.leads.values()))
+        await repository.insert_assignments(tx, list(self.new_assignments.values()))
+        await repository.end_assignments(tx, self.ended)
+        await repository.put_reps(tx, self.reps)
+        await repository.set_entry_reps(tx, self.entry_reps)
+        self.leads, self.new_assignments, self.ended = {}, {}, {}
+        self.reps, self.entry_reps = {}, {}
+
+
+Projection = Callable[[Run, Envelope, Any], Awaitable[None]]
 
 
 class AuditError(Exception):
@@ -177,79 +246,78 @@ class Audit:
     # --- the archive and the read models ---------------------------------------------------
 
     async def handle(self, tx: Tx, envelope: Envelope, data: EventData) -> None:
-        """Archive the event once, then update the read models it speaks to."""
-        fresh = await repository.archive(
-            tx,
-            event_id=envelope.id,
-            lead_id=envelope.subject,
-            type_=envelope.type,
-            source=envelope.source,
-            time=envelope.time,
-            envelope=envelope.model_dump(mode="json"),
-            # a late event about an erased person is stored already redacted
-            redact=lambda stored: redact_envelope(stored, personal_values(stored.get("data"))),
-        )
-        projection = self.projections.get(envelope.type)
-        if fresh and projection is not None and data.lead_id:
-            await projection(tx, envelope, data)
-        if fresh and isinstance(data, ErasureCompleted):
-            await self._erasure_confirmed(tx, data)
+        """Archive one event and apply it to the read models (a run of one)."""
+        await self.project(tx, [(envelope, data)])
 
-    async def _lead(
-        self, tx: Tx, envelope: Envelope, data: EventData, *changes: repository.LeadValues
-    ) -> None:
-        """Apply the event's changes to the lead's row (the profile it carries, if any)."""
-        values: repository.LeadValues = {}
-        profile = getattr(data, "lead", None)
-        if isinstance(profile, LeadProfile):
-            values.update(
-                repository.profile_values(
-                    source=profile.source,
-                    source_class=profile.source_class,
-                    campaign=profile.campaign,
-                    is_test=profile.is_test,
-                    timeframe_days=profile.timeframe_days,
-                )
+    async def project(self, tx: Tx, events: Sequence[tuple[Envelope, EventData]]) -> None:
+        """Archive a run of events, each once, then apply the ones stored now to the read
+        models in order. The archive is one read (which of the run's leads are erased) and
+        one multi-row insert; the read models are folded in memory and written per table
+        (`Run`), so a run costs about the same few statements whatever its length."""
+        erased = await repository.erased_among(tx, {envelope.subject for envelope, _ in events})
+        now = tx.now()
+        rows: list[dict[str, Any]] = []
+        for envelope, _ in events:
+            stored = envelope.model_dump(mode="json")
+            redacted = envelope.subject in erased
+            if redacted:
+                # a late event about an erased person is stored already redacted
+                stored = redact_envelope(stored, personal_values(stored.get("data")))
+            rows.append(
+                {
+                    "event_id": envelope.id,
+                    "lead_id": envelope.subject,
+                    "type": envelope.type,
+                    "source": envelope.source,
+                    "time": envelope.time,
+                    "envelope": stored,
+                    "recorded_at": now,
+                    "redacted_at": now if redacted else None,
+                }
             )
-        for change in changes:
-            values.update(change)
-        await repository.update_lead(tx, data.lead_id, envelope.time, values)
+        fresh = await repository.archive(tx, rows)
+        todo: list[tuple[Envelope, EventData]] = []
+        for envelope, data in events:
+            if envelope.id in fresh:
+                fresh.discard(envelope.id)  # an event twice in one run is applied once
+                todo.append((envelope, data))
+        assigned = {d.lead_id for _, d in todo if isinstance(d, LeadAssigned | LeadReassigned)}
+        run = Run(tx, await repository.assignments_of(tx, assigned))
+        for envelope, data in todo:
+            projection = self.projections.get(envelope.type)
+            if projection is not None and data.lead_id:
+                await projection(run, envelope, data)
+            if isinstance(data, ErasureCompleted):
+                await self._erasure_confirmed(tx, data)
+        await run.flush()
 
-    async def _captured(self, tx: Tx, envelope: Envelope, data: LeadCaptured) -> None:
-        await self._lead(tx, envelope, data, repository.milestone("captured_at", envelope.time))
+    async def _captured(self, run: Run, envelope: Envelope, data: LeadCaptured) -> None:
+        run.lead(envelope, data).milestone("captured_at", envelope.time)
 
-    async def _profiled(self, tx: Tx, envelope: Envelope, data: LeadMerged | LeadRecycled) -> None:
-        await self._lead(tx, envelope, data)
+    async def _profiled(
+        self, run: Run, envelope: Envelope, data: LeadMerged | LeadRecycled
+    ) -> None:
+        run.lead(envelope, data)
 
     async def _qualified(
-        self, tx: Tx, envelope: Envelope, data: LeadQualified | LeadDeferred
+        self, run: Run, envelope: Envelope, data: LeadQualified | LeadDeferred
     ) -> None:
         rank = STAGE_RANK[data.decision.stage]
-        stage = repository.stage_values(rank, data.decision.term, envelope.time)
-        await self._lead(tx, envelope, data, stage)
+        run.lead(envelope, data).stage(rank, data.decision.term, envelope.time)
         if isinstance(data, LeadQualified) and rank == 2 and data.decision.term == "short":
-            await self._enter_forecast(tx, envelope, data.lead_id)
+            await run.flush()
+            await self._enter_forecast(run.tx, envelope, data.lead_id)
 
-    async def _disqualified(self, tx: Tx, envelope: Envelope, data: LeadDisqualified) -> None:
-        await self._lead(tx, envelope, data, repository.milestone("disqualified_at", envelope.time))
+    async def _disqualified(self, run: Run, envelope: Envelope, data: LeadDisqualified) -> None:
+        run.lead(envelope, data).milestone("disqualified_at", envelope.time)
 
     async def _assigned(
-        self, tx: Tx, envelope: Envelope, data: LeadAssigned | LeadReassigned
+        self, run: Run, envelope: Envelope, data: LeadAssigned | LeadReassigned
     ) -> None:
-        first = not await repository.has_assignment(tx, data.lead_id)
-        await repository.insert_assignment(
-            tx,
-            assignment_id=data.assignment_id,
-            lead_id=data.lead_id,
-            rep_id=data.rep_id,
-            at=envelope.time,
-            due_at=data.first_touch_due_at,
-        )
-        assigned = repository.assignment_values(data.rep_id, envelope.time, data.first_touch_due_at)
-        await self._lead(tx, envelope, data, assigned)
-        await repository.put_rep(tx, data.rep_id, data.rep_name)
-        await repository.set_entry_rep(tx, data.lead_id, data.rep_id)
+        first = run.assign(envelope, data)
         if first and sampled(data.lead_id, self.settings.sample_rate):
+            await run.flush()
+            tx = run.tx
             lead = await repository.get_lead(tx, data.lead_id)
             if (
                 lead is not None
@@ -258,16 +326,18 @@ class Audit:
             ):
                 await self._open_audit(tx, data.lead_id, "sampled", envelope)
 
-    async def _contact(self, tx: Tx, envelope: Envelope, data: ContactLogged) -> None:
-        await self._lead(tx, envelope, data, repository.touch_values(data.at))
+    async def _contact(self, run: Run, envelope: Envelope, data: ContactLogged) -> None:
+        run.lead(envelope, data).touch(data.at)
+        await run.flush()
         await repository.touch_assignment(
-            tx, data.lead_id, data.rep_id, data.at, getattr(data, "assignment_id", None)
+            run.tx, data.lead_id, data.rep_id, data.at, getattr(data, "assignment_id", None)
         )
 
-    async def _breached(self, tx: Tx, envelope: Envelope, data: SlaBreached) -> None:
-        await self._lead(tx, envelope, data)
+    async def _breached(self, run: Run, envelope: Envelope, data: SlaBreached) -> None:
+        run.lead(envelope, data)
+        await run.flush()
         await repository.breach_assignment(
-            tx,
+            run.tx,
             data.lead_id,
             data.rep_id,
             data.sla,
@@ -275,11 +345,13 @@ class Audit:
             getattr(data, "assignment_id", None),
         )
 
-    async def _returned(self, tx: Tx, envelope: Envelope, data: LeadReturned) -> None:
+    async def _returned(self, run: Run, envelope: Envelope, data: LeadReturned) -> None:
         """Back to marketing: audit the prospect and ask a sales executive to take the lead
         off the forecast. The request quotes the router's reason code, never its free text
         (which can name the person and would travel in audit's own events)."""
-        await self._lead(tx, envelope, data, repository.milestone("returned_at", envelope.time))
+        run.lead(envelope, data).milestone("returned_at", envelope.time)
+        await run.flush()
+        tx = run.tx
         code = getattr(data, "reason_code", None)
         reason: AuditReason = (
             "rejected" if "reject" in str(code or data.reason).lower() else "returned"
@@ -295,17 +367,24 @@ class Audit:
         said = f"{reason} by sales" + (f" ({code})" if isinstance(code, str) and code else "")
         await self._system_request(tx, envelope, data.lead_id, said)
 
-    async def _rejected(self, tx: Tx, envelope: Envelope, data: EventData) -> None:
+    async def _rejected(self, run: Run, envelope: Envelope, data: EventData) -> None:
         """A rep rejected the lead: audit the prospect (it may go to another rep, so it
         leaves the forecast only when it is returned)."""
-        await self._lead(tx, envelope, data)
+        run.lead(envelope, data)
+        await run.flush()
+        tx = run.tx
         lead = await repository.get_lead(tx, data.lead_id)
         if lead is None or lead.is_test or not self.settings.audit_returned:
             return
         if await repository.open_task_for(tx, data.lead_id) is None:
             await self._open_audit(tx, data.lead_id, "rejected", envelope)
 
-    async def _closed(self, tx: Tx, envelope: Envelope, data: OpportunityClosed) -> None:
+    async def _closed(self, run: Run, envelope: Envelope, data: OpportunityClosed) -> None:
+        change = run.lead(envelope, data)
+        change.milestone("opportunity_at", envelope.time)
+        change.milestone("won_at" if data.won else "lost_at", envelope.time)
+        await run.flush()
+        tx = run.tx
         await repository.put_deal(
             tx,
             opportunity_id=data.opportunity_id,
@@ -316,26 +395,16 @@ class Audit:
             currency=data.currency,
             closed_at=envelope.time,
         )
-        outcome = "won_at" if data.won else "lost_at"
-        await self._lead(
-            tx,
-            envelope,
-            data,
-            repository.milestone("opportunity_at", envelope.time),
-            repository.milestone(outcome, envelope.time),
-        )
         if data.won:
             await repository.mark_entry_won(tx, data.lead_id)
         else:
             await self._system_request(tx, envelope, data.lead_id, "opportunity closed lost")
 
-    async def _accepted(self, tx: Tx, envelope: Envelope, data: EventData) -> None:
-        await self._lead(
-            tx, envelope, data, repository.milestone("accepted_at", _time(envelope, data))
-        )
+    async def _accepted(self, run: Run, envelope: Envelope, data: EventData) -> None:
+        run.lead(envelope, data).milestone("accepted_at", _time(envelope, data))
 
-    async def _opened(self, tx: Tx, envelope: Envelope, data: EventData) -> None:
-        await self._lead(tx, envelope, data, repository.milestone("opportunity_at", envelope.time))
+    async def _opened(self, run: Run, envelope: Envelope, data: EventData) -> None:
+        run.lead(envelope, data).milestone("opportunity_at", envelope.time)
 
     # --- Prospect Satisfaction audits ------------------------------------------------------
 
