@@ -21,11 +21,13 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     from audit.settings import AuditSettings
 
     audit = Audit(AuditSettings())
-    consumers = Consumers(audit)
+    # One function object for every type: the runner hands a batch handler the consecutive
+    # events whose handler *is* that object (each `consumers.on_events` is a new one).
+    on_events = Consumers(audit).on_events
     return ServiceSpec(
         name="audit",
         router=build_router(unit, audit),
-        batch_handlers={event_type: consumers.on_events for event_type in EVENT_TYPES.values()},
+        batch_handlers=dict.fromkeys(EVENT_TYPES.values(), on_events),
         any_topic=True,
         migrations=Path(__file__).parent / "migrations",
     )
