@@ -22,6 +22,7 @@ several topics) cannot lose each other's updates.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -104,6 +105,32 @@ class LeadChange:
     def touch(self, at: datetime) -> None:
         self.touches += 1
         self.milestone("first_touch_at", at)
+
+    def merged_into(self, stored: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The lead's row once this change is merged into `stored` (None: no row yet), as
+        `repository.upsert_leads` merges it in SQL."""
+        said = self.row()
+        if stored is None:
+            return {**said, "erased_at": None}
+        row = dict(stored)
+        row["first_seen_at"] = _earliest(stored["first_seen_at"], self.first_seen_at)
+        for column in ("source", "source_class", "campaign"):
+            if stored[column] is None:
+                row[column] = said[column]
+        row["is_test"] = bool(stored["is_test"]) or self.is_test
+        for column in ("timeframe_days", "term", "rep_id"):
+            if said[column] is not None:
+                row[column] = said[column]
+        row["stage_rank"] = max(stored["stage_rank"], self.stage_rank)
+        if self.assigned_at is not None and (
+            stored["assigned_at"] is None or stored["assigned_at"] > self.assigned_at
+        ):
+            row["assigned_at"] = self.assigned_at
+            row["first_touch_due_at"] = self.first_touch_due_at
+        row["touches"] = stored["touches"] + self.touches
+        for column, at in self.milestones.items():
+            row[column] = _earliest(stored[column], at)
+        return row
 
     def row(self) -> dict[str, Any]:
         """The parameters of `repository.upsert_leads` (every column, None where unsaid)."""

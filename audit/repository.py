@@ -215,6 +215,18 @@ class LeadRow:
     erased_at: datetime | None
 
 
+_LEADS_OF = select(leads).where(leads.c.lead_id.in_(bindparam("lead_ids", expanding=True)))
+
+
+async def lead_rows(tx: Tx, lead_ids: Collection[str]) -> dict[str, dict[str, Any] | None]:
+    """The stored rows of the leads, by lead id (None where there is none yet; one read)."""
+    rows: dict[str, dict[str, Any] | None] = dict.fromkeys(lead_ids)
+    if lead_ids:
+        for row in await tx.conn.execute(_LEADS_OF, {"lead_ids": list(lead_ids)}):
+            rows[row.lead_id] = dict(row._mapping)
+    return rows
+
+
 async def get_lead(conn: Conn, lead_id: str) -> LeadRow | None:
     row = (await _c(conn).execute(select(leads).where(leads.c.lead_id == lead_id))).first()
     return LeadRow(**row._mapping) if row is not None else None
@@ -630,6 +642,26 @@ async def insert_task(
     )
 
 
+_AUDITED = (
+    select(tasks.c.lead_id)
+    .where(tasks.c.lead_id.in_(bindparam("lead_ids", expanding=True)))
+    .distinct()
+)
+
+
+async def leads_with_tasks(tx: Tx, lead_ids: Collection[str]) -> set[str]:
+    """Which of the leads have had an audit (one read)."""
+    if not lead_ids:
+        return set()
+    return set((await tx.conn.execute(_AUDITED, {"lead_ids": list(lead_ids)})).scalars())
+
+
+async def insert_tasks(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
+    """Open audits (one multi-row insert)."""
+    if rows:
+        await tx.conn.execute(tasks.insert(), list(rows))
+
+
 async def get_task(conn: Conn, task_id: str) -> TaskRow | None:
     row = (await _c(conn).execute(select(tasks).where(tasks.c.id == task_id))).first()
     return TaskRow(**row._mapping) if row is not None else None
@@ -693,8 +725,27 @@ async def get_entry(conn: Conn, entry_id: str) -> EntryRow | None:
     return EntryRow(**row._mapping) if row is not None else None
 
 
-async def insert_entry(tx: Tx, entry: EntryRow) -> None:
-    await tx.conn.execute(forecast.insert().values(**entry.__dict__))
+_ON_FORECAST = (
+    select(forecast.c.lead_id)
+    .where(
+        forecast.c.lead_id.in_(bindparam("lead_ids", expanding=True)),
+        forecast.c.status != "removed",
+    )
+    .distinct()
+)
+
+
+async def leads_on_forecast(tx: Tx, lead_ids: Collection[str]) -> set[str]:
+    """Which of the leads have a forecast entry that was not removed (one read)."""
+    if not lead_ids:
+        return set()
+    return set((await tx.conn.execute(_ON_FORECAST, {"lead_ids": list(lead_ids)})).scalars())
+
+
+async def insert_entries(tx: Tx, entries: Sequence[EntryRow]) -> None:
+    """Put leads on the forecast (one multi-row insert)."""
+    if entries:
+        await tx.conn.execute(forecast.insert(), [entry.__dict__ for entry in entries])
 
 
 _SET_ENTRY_REP = (

@@ -82,20 +82,37 @@ def _time(envelope: Envelope, data: EventData, field: str = "at") -> datetime:
 
 class Run:
     """What a run of events does to the read models, not written yet: folded in memory per
-    row (`audit.projection`) and written with one statement per table at `flush`. A
-    projection that reads the read models, or writes them its own way, flushes first, so it
-    sees every earlier event of the run exactly as if each had had its own transaction."""
+    row (`audit.projection`) and written with one statement per table at `flush`.
 
-    def __init__(self, tx: Tx, assignments: Sequence[Assignment]) -> None:
+    The leads that may enter the forecast or be sampled for an audit are read once, with
+    whether they are on the forecast or were audited, so those decisions are taken in
+    memory on the lead's row as of the event. A projection that reads the read models
+    otherwise, or writes them its own way, flushes first, so it sees every earlier event of
+    the run exactly as if each had had its own transaction."""
+
+    def __init__(
+        self,
+        tx: Tx,
+        assignments: Sequence[Assignment],
+        rows: dict[str, dict[str, Any] | None],
+        on_forecast: set[str],
+        audited: set[str],
+    ) -> None:
         self.tx = tx
         self.leads: dict[str, LeadChange] = {}
         self.assignments: dict[str, list[Assignment]] = defaultdict(list)
         for assignment in assignments:
             self.assignments[assignment.lead_id].append(assignment)
+        self.rows = rows
+        self.on_forecast = on_forecast
+        self.audited = audited
+        self.basis: Basis | None = None
         self.new_assignments: dict[str, Assignment] = {}
         self.ended: dict[str, datetime] = {}
         self.reps: dict[str, str] = {}
+        self.entries: list[EntryRow] = []
         self.entry_reps: dict[str, str] = {}
+        self.tasks: list[dict[str, Any]] = []
 
     def lead(self, envelope: Envelope, data: EventData) -> LeadChange:
         """The run's change to the event's lead, with the profile the event carries."""
@@ -114,6 +131,10 @@ class Run:
                 timeframe_days=profile.timeframe_days,
             )
         return change
+
+    def state(self, lead_id: str) -> dict[str, Any]:
+        """The lead's row as of now (a lead the run read, after one of its events)."""
+        return self.leads[lead_id].merged_into(self.rows[lead_id])
 
     def assign(self, envelope: Envelope, data: LeadAssigned | LeadReassigned) -> bool:
         """Store the assignment, end the lead's open ones made no later, make its rep the
@@ -139,13 +160,19 @@ class Run:
 
     async def flush(self) -> None:
         tx = self.tx
+        for lead_id, change in self.leads.items():
+            if lead_id in self.rows:
+                self.rows[lead_id] = change.merged_into(self.rows[lead_id])
         await repository.upsert_leads(tx, list(self.leads.values()))
         await repository.insert_assignments(tx, list(self.new_assignments.values()))
         await repository.end_assignments(tx, self.ended)
         await repository.put_reps(tx, self.reps)
+        await repository.insert_entries(tx, self.entries)
         await repository.set_entry_reps(tx, self.entry_reps)
+        await repository.insert_tasks(tx, self.tasks)
         self.leads, self.new_assignments, self.ended = {}, {}, {}
-        self.reps, self.entry_reps = {}, {}
+        self.reps, self.entries, self.entry_reps, self.tasks = {}, [], {}, []
+        self.basis = None  # what runs next may close a deal
 
 
 Projection = Callable[[Run, Envelope, Any], Awaitable[None]]
@@ -281,8 +308,18 @@ class Audit:
             if envelope.id in fresh:
                 fresh.discard(envelope.id)  # an event twice in one run is applied once
                 todo.append((envelope, data))
-        assigned = {d.lead_id for _, d in todo if isinstance(d, LeadAssigned | LeadReassigned)}
-        run = Run(tx, await repository.assignments_of(tx, assigned))
+        assigned = {
+            d.lead_id for _, d in todo if isinstance(d, LeadAssigned | LeadReassigned) and d.lead_id
+        }
+        forecast = {d.lead_id for _, d in todo if self._enters_forecast(d) and d.lead_id}
+        sample = {lead_id for lead_id in assigned if sampled(lead_id, self.settings.sample_rate)}
+        run = Run(
+            tx,
+            await repository.assignments_of(tx, assigned),
+            await repository.lead_rows(tx, forecast | sample),
+            await repository.leads_on_forecast(tx, forecast),
+            await repository.leads_with_tasks(tx, sample),
+        )
         for envelope, data in todo:
             projection = self.projections.get(envelope.type)
             if projection is not None and data.lead_id:
@@ -304,9 +341,17 @@ class Audit:
     ) -> None:
         rank = STAGE_RANK[data.decision.stage]
         run.lead(envelope, data).stage(rank, data.decision.term, envelope.time)
-        if isinstance(data, LeadQualified) and rank == 2 and data.decision.term == "short":
-            await run.flush()
-            await self._enter_forecast(run.tx, envelope, data.lead_id)
+        if self._enters_forecast(data):
+            await self._enter_forecast(run, envelope, data.lead_id)
+
+    @staticmethod
+    def _enters_forecast(data: EventData) -> bool:
+        """A sales-qualified short-term lead enters the forecast."""
+        return (
+            isinstance(data, LeadQualified)
+            and STAGE_RANK[data.decision.stage] == 2
+            and data.decision.term == "short"
+        )
 
     async def _disqualified(self, run: Run, envelope: Envelope, data: LeadDisqualified) -> None:
         run.lead(envelope, data).milestone("disqualified_at", envelope.time)
@@ -316,15 +361,9 @@ class Audit:
     ) -> None:
         first = run.assign(envelope, data)
         if first and sampled(data.lead_id, self.settings.sample_rate):
-            await run.flush()
-            tx = run.tx
-            lead = await repository.get_lead(tx, data.lead_id)
-            if (
-                lead is not None
-                and not lead.is_test
-                and not await repository.tasks_of(tx, data.lead_id)
-            ):
-                await self._open_audit(tx, data.lead_id, "sampled", envelope)
+            lead = run.state(data.lead_id)
+            if not lead["is_test"] and data.lead_id not in run.audited:
+                await self._open_sampled_audit(run, envelope, data.lead_id, lead["rep_id"])
 
     async def _contact(self, run: Run, envelope: Envelope, data: ContactLogged) -> None:
         run.lead(envelope, data).touch(data.at)
@@ -364,6 +403,7 @@ class Audit:
             and await repository.open_task_for(tx, data.lead_id) is None
         ):
             await self._open_audit(tx, data.lead_id, reason, envelope)
+            run.audited.add(data.lead_id)
         said = f"{reason} by sales" + (f" ({code})" if isinstance(code, str) and code else "")
         await self._system_request(tx, envelope, data.lead_id, said)
 
@@ -378,6 +418,7 @@ class Audit:
             return
         if await repository.open_task_for(tx, data.lead_id) is None:
             await self._open_audit(tx, data.lead_id, "rejected", envelope)
+            run.audited.add(data.lead_id)
 
     async def _closed(self, run: Run, envelope: Envelope, data: OpportunityClosed) -> None:
         change = run.lead(envelope, data)
@@ -435,6 +476,33 @@ class Audit:
         task = await repository.get_task(tx, task_id)
         assert task is not None
         return task
+
+    async def _open_sampled_audit(
+        self, run: Run, envelope: Envelope, lead_id: str, rep_id: str | None
+    ) -> None:
+        """`_open_audit` for the sampling policy, inside a run: the task is written with the
+        run's (one insert for the run's audits)."""
+        due = envelope.time + timedelta(days=self.settings.audit_after_days)
+        task_id = str(uuid.uuid4())
+        run.tasks.append(
+            {
+                "id": task_id,
+                "lead_id": lead_id,
+                "reason": "sampled",
+                "status": "open",
+                "opened_at": envelope.time,
+                "due_at": due,
+                "rep_id": rep_id,
+            }
+        )
+        run.audited.add(lead_id)
+        await emit(
+            run.tx,
+            AuditOpened(
+                lead_id=lead_id, audit_id=task_id, reason="sampled", due_at=due, rep_id=rep_id
+            ),
+            traceparent=envelope.traceparent,
+        )
 
     async def open_audit(self, tx: Tx, lead_id: str) -> TaskRow:
         """A manager asks for an audit of one lead."""
@@ -510,35 +578,40 @@ class Audit:
         average = round(total / count) if learned else to_cents(s.default_deal_size)
         return Basis(s.forecast_share, average, learned, count, s.min_won_deals)
 
-    async def _enter_forecast(self, tx: Tx, envelope: Envelope, lead_id: str) -> None:
-        lead = await repository.get_lead(tx, lead_id)
-        if lead is None or lead.is_test or await repository.current_entry(tx, lead_id):
+    async def _enter_forecast(self, run: Run, envelope: Envelope, lead_id: str) -> None:
+        """Put the lead on the forecast, unless it is a test lead or on it already: decided
+        on the lead's row as of the event, written with the run's entries."""
+        lead = run.state(lead_id)
+        if lead["is_test"] or lead_id in run.on_forecast:
             return
-        basis = await self.basis(tx)
-        days = lead.timeframe_days
+        if run.basis is None:
+            run.basis = await self.basis(run.tx)
+        basis = run.basis
+        days = lead["timeframe_days"]
         close = envelope.time + timedelta(
             days=days if days is not None else self.settings.default_close_days
         )
         entry = EntryRow(
             id=str(uuid.uuid4()),
             lead_id=lead_id,
-            status="won" if lead.won_at is not None else "open",
+            status="won" if lead["won_at"] is not None else "open",
             amount_cents=basis.per_lead_cents,
             currency=self.settings.currency,
             period=close.strftime("%Y-%m"),
             expected_close_at=close,
             entered_at=envelope.time,
-            source=lead.source,
-            source_class=lead.source_class,
-            rep_id=lead.rep_id,
+            source=lead["source"],
+            source_class=lead["source_class"],
+            rep_id=lead["rep_id"],
             removed_at=None,
             removal_request_id=None,
         )
-        await repository.insert_entry(tx, entry)
+        run.entries.append(entry)
+        run.on_forecast.add(lead_id)
         share = f"{float(basis.share) * 100:g}%"
         size = "closed-won average" if basis.learned else "default"
         await emit(
-            tx,
+            run.tx,
             ForecastChanged(
                 lead_id=lead_id,
                 action="added",

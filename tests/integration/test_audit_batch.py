@@ -281,6 +281,13 @@ def mixed_story() -> list[Envelope]:
     )
     s.say(LeadCaptured(lead_id="F", delivery_id="dF", lead=web), 29)
     s.say(LeadDisqualified(lead_id="F", reason="free mail", definition_version="d1"), 30)
+    # G: assigned before it is captured and qualified (twice), then reassigned.
+    g = profile("partner", timeframe_days=60)
+    s.say(assigned("G", "g1", "ana", 31), 31)
+    s.say(LeadCaptured(lead_id="G", delivery_id="dG", lead=g), 32)
+    s.say(LeadQualified(lead_id="G", decision=decision("sales_qualified", "short"), lead=g), 33)
+    s.say(LeadQualified(lead_id="G", decision=decision("sales_qualified", "short"), lead=g), 34)
+    s.say(reassigned("G", "g2", "bo", 35), 35)
     # Interleave the leads, as a fetch across topics does, keeping each lead's order.
     by_lead: dict[str, list[Envelope]] = {}
     for envelope in s.envelopes:
@@ -333,28 +340,35 @@ async def test_a_run_projects_as_its_events_one_at_a_time(
     new_unit: MakeUnit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     story = messages(mixed_story())
-    one_by_one, together = await new_unit(), await new_unit()
-    for unit in (one_by_one, together):
+    one_by_one, together, in_three = await new_unit(), await new_unit(), await new_unit()
+    for unit in (one_by_one, together, in_three):
         await erase(unit, "E")
 
     single = runner(one_by_one, monkeypatch, sample_rate="1")
     for message in story:
         await single.handle(message)  # one event per transaction (the fallback path)
     assert await runner(together, monkeypatch, sample_rate="1").handle_together(story)
+    # Runs that find the rows of the runs before them.
+    consumer, third = runner(in_three, monkeypatch, sample_rate="1"), len(story) // 3
+    for run in (story[:third], story[third : 2 * third], story[2 * third :]):
+        assert await consumer.handle_together(run)
 
     expected, got = await dump(one_by_one), await dump(together)
     assert got == expected
+    assert await dump(in_three) == expected
     # ... and the story did reach every projection.
     assert len(got["audit_events"]) == len(story) - 1  # A's capture once
     redacted = [r for r in got["audit_events"] if r[-1] is not None]  # redacted_at
     assert sorted(r[1] for r in redacted) == ["E", "E", "E"]
     assert "@example.com" not in orjson.dumps([r[5] for r in redacted]).decode()
     assert {(r[0], r[1]) for r in got["audit_leads"]} >= {("A", "web"), ("B", "expo")}
-    assert len(got["audit_assignments"]) == 7
-    assert len(got["audit_forecast"]) == 2  # A (won) and D; not the test lead
-    assert len(got["audit_tasks"]) == 4  # sampled A, B, D, E (the first assignment)
+    assert len(got["audit_assignments"]) == 9
+    # A (won), D and G (its rep now bo); not the test lead
+    assert len(got["audit_forecast"]) == 3
+    assert {(r[0], r[-3]) for r in got["audit_forecast"]} == {("A", "bo"), ("D", "bo"), ("G", "bo")}
+    assert len(got["audit_tasks"]) == 5  # sampled A, B, D, E, G (the first assignment)
     assert len(got["audit_forecast_requests"]) == 1
-    assert [t for t, _, _ in got["outbox"]].count("leadfarm.forecast.changed.v1") == 2
+    assert [t for t, _, _ in got["outbox"]].count("leadfarm.forecast.changed.v1") == 3
 
 
 def story_of(leads_: int, run: str, minute: int) -> list[Envelope]:
