@@ -372,8 +372,9 @@ async def test_a_run_projects_as_its_events_one_at_a_time(
 
 
 def story_of(leads_: int, run: str, minute: int) -> list[Envelope]:
-    """The common path of `leads_` leads: received, captured, qualified or deferred,
-    assigned, nurture or reassigned (no forecast, no sampled audit)."""
+    """The common path of `leads_` leads: received, captured, then deferred and nurtured,
+    or sales-qualified short-term (onto the forecast), assigned (an audit sampled) and
+    reassigned."""
     s = Story()
     for n in range(leads_):
         lead_id = f"{run}-{n}"
@@ -405,7 +406,7 @@ def story_of(leads_: int, run: str, minute: int) -> list[Envelope]:
         else:
             s.say(
                 LeadQualified(
-                    lead_id=lead_id, decision=decision("sales_qualified", "long"), lead=web
+                    lead_id=lead_id, decision=decision("sales_qualified", "short"), lead=web
                 ),
                 minute + 1,
             )
@@ -433,7 +434,7 @@ async def test_a_run_costs_the_same_statements_whatever_its_length(
     new_unit: MakeUnit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     unit = await new_unit()
-    consumer = runner(unit, monkeypatch, sample_rate="0")
+    consumer = runner(unit, monkeypatch, sample_rate="1")
     small = await statements_of(unit, consumer, story_of(2, "small", 0))
     large = await statements_of(unit, consumer, story_of(40, "large", 10))
     # Leads seen before, in a later run: their assignments are read, ended and replaced.
@@ -445,7 +446,9 @@ async def test_a_run_costs_the_same_statements_whatever_its_length(
     ]
     later = await statements_of(unit, consumer, again)
     assert large == small, (small, large)
-    assert max(small, large, later) <= 12, (small, large, later)
+    # About one per table: reads (inbox, erasures, assignments, leads, forecast, audits,
+    # won deals) and writes (archive, leads, assignments, reps, forecast, audits, outbox).
+    assert max(small, large, later) <= 20, (small, large, later)
     async with unit.read() as conn:
         open_ = (
             await conn.execute(
