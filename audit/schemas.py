@@ -7,9 +7,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.events import AuditOutcome, AuditReason
+from services.controlchars import refuse_control_characters
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -24,6 +25,7 @@ class Timeline(BaseModel):
 
 class AuditOpen(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     lead_id: str = Field(min_length=1, max_length=64)
 
@@ -32,6 +34,7 @@ class AuditOutcomeIn(BaseModel):
     """What the prospect said when asked how they were treated."""
 
     model_config = ConfigDict(extra="forbid")
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     contacted: bool = Field(description="Did anyone from sales contact the prospect?")
     contact_count: int = Field(0, ge=0, le=100, description="How often, as the prospect recalls")
@@ -162,6 +165,7 @@ class ForecastOut(BaseModel):
 
 class SpendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
     currency: str | None = Field(None, min_length=3, max_length=3)
@@ -180,6 +184,7 @@ class SpendOut(BaseModel):
 
 class RoleGrant(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     key_id: str = Field(min_length=1, max_length=32, description="The id of a manager key")
 
@@ -195,6 +200,7 @@ class RoleOut(BaseModel):
 
 class ErasureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     lead_id: str = Field(min_length=1, max_length=64)
 

@@ -54,8 +54,10 @@ from contracts.events import (
     LeadRecycled,
     LeadReturned,
     OpportunityClosed,
+    OpportunityOpened,
     SlaBreached,
     SourceClass,
+    is_touch,
 )
 from contracts.topics import SERVICES
 from services import erasure
@@ -366,10 +368,13 @@ class Audit:
                 await self._open_sampled_audit(run, envelope, data.lead_id, lead["rep_id"])
 
     async def _contact(self, run: Run, envelope: Envelope, data: ContactLogged) -> None:
+        if not is_touch(data):  # a note: archived, but sales has not followed up
+            run.lead(envelope, data)
+            return
         run.lead(envelope, data).touch(data.at)
         await run.flush()
         await repository.touch_assignment(
-            run.tx, data.lead_id, data.rep_id, data.at, getattr(data, "assignment_id", None)
+            run.tx, data.lead_id, data.rep_id, data.at, data.assignment_id
         )
 
     async def _breached(self, run: Run, envelope: Envelope, data: SlaBreached) -> None:
@@ -445,7 +450,17 @@ class Audit:
         run.lead(envelope, data).milestone("accepted_at", _time(envelope, data))
 
     async def _opened(self, run: Run, envelope: Envelope, data: EventData) -> None:
-        run.lead(envelope, data).milestone("opportunity_at", envelope.time)
+        """An opportunity opened is a touch too, as the router counts it (`is_touch`): a rep
+        who opens one without logging the call has followed the lead up."""
+        change = run.lead(envelope, data)
+        change.milestone("opportunity_at", envelope.time)
+        if not (isinstance(data, OpportunityOpened) and is_touch(data)):
+            return
+        change.touch(envelope.time)
+        await run.flush()
+        await repository.touch_assignment(
+            run.tx, data.lead_id, data.rep_id, envelope.time, data.assignment_id
+        )
 
     # --- Prospect Satisfaction audits ------------------------------------------------------
 

@@ -352,6 +352,9 @@ class OpportunityOpened(EventData):
     currency: str = "USD"
     name: str | None = None
     lead: LeadProfile
+    assignment_id: str | None = Field(
+        None, description="The assignment the opportunity was opened on (its first touch)"
+    )
 
 
 class OpportunityClosed(EventData):
@@ -365,6 +368,20 @@ class OpportunityClosed(EventData):
     currency: str = "USD"
     lead: LeadProfile
     reason: str | None = None
+
+
+# What "sales followed up" means, one definition for the router's first-touch SLA and for
+# audit's follow-up rate and SLA compliance: a call, an email or a meeting logged by the rep
+# (a note is not a touch), or an opportunity opened on the lead (a rep who opens one without
+# logging the call has plainly spoken to the prospect).
+TOUCH_CHANNELS: frozenset[str] = frozenset({"call", "email", "meeting"})
+
+
+def is_touch(data: EventData) -> bool:
+    """Whether the event is a touch of its lead by the rep it names (see TOUCH_CHANNELS)."""
+    if isinstance(data, ContactLogged):
+        return data.channel in TOUCH_CHANNELS
+    return isinstance(data, OpportunityOpened)
 
 
 # --- nurture ------------------------------------------------------------------------------

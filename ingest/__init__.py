@@ -3,14 +3,25 @@ recognises the same person arriving twice, and says `lead.captured` / `lead.merg
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from contracts.events import ErasureRequested
+from services.crypto import SecretBox
 from services.db import UnitOfWork
 from services.settings import Settings
 from services.spec import ServiceSpec
 
 BATCH_BODY_LIMIT = 4 * 1024 * 1024
+
+
+async def reseal_secrets(unit: UnitOfWork, box: SecretBox) -> None:
+    """Sources' secrets stored plain (before they were sealed) or under an older key are
+    sealed with the current key at start (docs/operations.md, rotating the secrets key)."""
+    from ingest import repository
+
+    async with unit.transaction() as tx:
+        await repository.reseal_sources(tx, box)
 
 
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
@@ -23,13 +34,19 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     from ingest.sources import SourceCatalog, from_environment
 
     ingest_settings = IngestSettings()
-    catalog = SourceCatalog(unit, from_environment(ingest_settings.sources))
+    box = settings.secret_box()
+    catalog = SourceCatalog(unit, from_environment(ingest_settings.sources), box)
     limiter = RateLimiter(ingest_settings.rate_limit_per_second, ingest_settings.rate_limit_burst)
+    unverified_limiter = RateLimiter(
+        ingest_settings.rate_limit_unverified_per_second,
+        ingest_settings.rate_limit_unverified_burst,
+    )
     return ServiceSpec(
         name="ingest",
-        router=build_router(unit, catalog, limiter),
+        router=build_router(unit, catalog, limiter, unverified_limiter, ingest_settings),
         handlers={ErasureRequested: on_erasure_requested},
         workers=[FetchWorker(unit, catalog, ingest_settings)],
         migrations=Path(__file__).parent / "migrations",
         body_limits={"/ingest/v1/leads:batch": BATCH_BODY_LIMIT},
+        on_start=[partial(reseal_secrets, unit, box)],
     )

@@ -22,6 +22,7 @@ from ingest.providers.base import (
 )
 from ingest.ratelimit import RateLimiter, retry_after
 from ingest.schemas import BatchIn, BatchItem, BatchOut, DeliveryOut, LeadAccepted, LeadIn, LeadOut
+from ingest.settings import IngestSettings
 from ingest.sources import (
     InvalidSource,
     SecretRetireIn,
@@ -37,12 +38,19 @@ from ingest.sources import (
 )
 from services.auth import AdminKey, IngestOrRepKey, ManagerKey, Principal
 from services.db import Tx, UnitOfWork
+from services.egress import PrivateAddress, check_public
 from services.problems import Problem, field_error
 
 JSON_TYPES = ("application/json",)
 
 
-def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter) -> APIRouter:
+def build_router(
+    unit: UnitOfWork,
+    catalog: SourceCatalog,
+    limiter: RateLimiter,
+    unverified_limiter: RateLimiter,
+    settings: IngestSettings,
+) -> APIRouter:
     router = APIRouter(prefix="/ingest/v1", tags=["ingest"])
 
     # --- the generic API ---------------------------------------------------------------
@@ -123,16 +131,19 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
                 rep_id=rep_id,
             )
         except service.InvalidLead as exc:
-            metrics.REJECTIONS.labels(body.source, "unusable").inc()
+            metrics.REJECTIONS.labels(await catalog.metric_label(body.source), "unusable").inc()
             return 422, {
                 "detail": f"The lead cannot be used: {exc}.",
                 "errors": [field_error(f, m) for f, m in exc.errors],
             }
         async with tx.savepoint():
             outcome = await service.record(
-                tx, profile, traceparent=request.headers.get("traceparent")
+                tx,
+                profile,
+                payload={"lead": data},  # as submitted: a merge keeps only the first values
+                traceparent=request.headers.get("traceparent"),
             )
-        metrics.DELIVERIES.labels(body.source, outcome.status).inc()
+        metrics.DELIVERIES.labels(await catalog.metric_label(body.source), outcome.status).inc()
         return 202, {"lead_id": outcome.lead_id, "status": outcome.status}
 
     # --- provider webhooks -------------------------------------------------------------
@@ -158,14 +169,6 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
         """A provider's webhook. Authenticated the way the provider signs; acknowledged only
         once everything it carried is stored."""
         source, provider = await _source(name)
-        wait = limiter.take(name)
-        if wait:
-            metrics.REJECTIONS.labels(name, "rate_limited").inc()
-            raise Problem(
-                429,
-                f"Too many requests for source {name!r}; retry after {retry_after(wait)} s.",
-                headers={"Retry-After": retry_after(wait)},
-            )
         media = _media_type(request)
         if media not in provider.content_types:
             metrics.REJECTIONS.labels(name, "content_type").inc()
@@ -175,17 +178,37 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
                 f"not {media or 'no content type'}.",
             )
         inbound = await _inbound(request, await request.body(), unit.clock.now())
+        # Verified first: the source's bucket is spent only by requests that proved to be
+        # the provider, so nobody who merely knows the name can starve it. Refused requests
+        # draw on a bucket of their own and are answered 429 when it is empty.
         try:
             provider.verify(inbound, source)
-        except Unauthorized as exc:
-            metrics.REJECTIONS.labels(name, "unauthorized").inc()
-            raise Problem(401, f"The webhook was refused: {exc}.") from exc
-        except Forbidden as exc:
-            metrics.REJECTIONS.labels(name, "forbidden").inc()
-            raise Problem(403, f"The webhook was refused: {exc}.") from exc
-        except BadPayload as exc:
+        except (Unauthorized, Forbidden, BadPayload) as exc:
+            failed_wait = unverified_limiter.take(name)
+            if failed_wait:
+                metrics.REJECTIONS.labels(name, "unverified_rate_limited").inc()
+                raise Problem(
+                    429,
+                    f"Too many refused requests for source {name!r}; retry after "
+                    f"{retry_after(failed_wait)} s.",
+                    headers={"Retry-After": retry_after(failed_wait)},
+                ) from exc
+            if isinstance(exc, Unauthorized):
+                metrics.REJECTIONS.labels(name, "unauthorized").inc()
+                raise Problem(401, f"The webhook was refused: {exc}.") from exc
+            if isinstance(exc, Forbidden):
+                metrics.REJECTIONS.labels(name, "forbidden").inc()
+                raise Problem(403, f"The webhook was refused: {exc}.") from exc
             metrics.REJECTIONS.labels(name, "malformed").inc()
             raise Problem(400, f"The body is not a {provider.name} webhook: {exc}.") from exc
+        wait = limiter.take(name)
+        if wait:
+            metrics.REJECTIONS.labels(name, "rate_limited").inc()
+            raise Problem(
+                429,
+                f"Too many requests for source {name!r}; retry after {retry_after(wait)} s.",
+                headers={"Retry-After": retry_after(wait)},
+            )
         try:
             parsed = provider.parse(inbound, source)
         except BadPayload as exc:
@@ -263,8 +286,20 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
                 f"The source is not valid: {exc}.",
                 errors=[field_error(f, m) for f, m in exc.errors],
             ) from exc
+        if body.api_base_url and not settings.allow_private_api_urls:
+            try:
+                await check_public(body.api_base_url)  # SSRF: an admin's URL, called later
+            except PrivateAddress as exc:
+                raise Problem(
+                    422,
+                    f"The source is not valid: api_base_url cannot be used: {exc}. Fetches go "
+                    "to public addresses only; set LEADFARM_INGEST_ALLOW_PRIVATE_API_URLS=true "
+                    "where ingest may call private ones (a local tool, a test).",
+                    errors=[field_error("api_base_url", f"must reach a public address: {exc}")],
+                ) from exc
         async with unit.transaction() as tx:
-            stored = await repository.put_source(tx, source)
+            stored = await repository.put_source(tx, source, catalog.box)
+        catalog.remember(name)
         if stored.created_at == stored.updated_at:
             response.status_code = 201
         return masked(stored.source, "api", stored.created_at, stored.updated_at)
@@ -282,7 +317,7 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
                 until[body.secret] = tx.now() + timedelta(seconds=body.overlap_s)
             else:
                 source = retired(source, body.secret)
-            stored = await repository.put_source(tx, source, until)
+            stored = await repository.put_source(tx, source, catalog.box, until)
         return masked(stored.source, "api", stored.created_at, stored.updated_at, until)
 
     @router.post("/sources/{name}/secret:retire", response_model=SourceOut)
@@ -292,7 +327,7 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
             stored = await _stored_source(tx, name, body.secret)
             until = {k: v for k, v in stored.previous_until.items() if k != body.secret}
             source = retired(stored.source, body.secret)
-            stored = await repository.put_source(tx, source, until)
+            stored = await repository.put_source(tx, source, catalog.box, until)
         return masked(stored.source, "api", stored.created_at, stored.updated_at, until)
 
     async def _stored_source(tx: Tx, name: str, secret: str) -> repository.StoredSource:
@@ -302,7 +337,7 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
                 f"Source {name!r} is defined in the environment "
                 "(LEADFARM_INGEST_SOURCES); rotate its secret there.",
             )
-        stored = await repository.get_source(tx, name)
+        stored = await repository.get_source(tx, name, catalog.box)
         if stored is None:
             raise Problem(404, f"There is no source named {name!r}.")
         if not stored.source.secret_values(secret):
@@ -319,7 +354,7 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
         if name in catalog.from_env:
             return masked(catalog.from_env[name], "environment")
         async with unit.read() as conn:
-            stored = await repository.get_source(conn, name)
+            stored = await repository.get_source(conn, name, catalog.box)
         if stored is None:
             raise Problem(404, f"There is no source named {name!r}.")
         current = unexpired(stored.source, stored.previous_until, unit.clock.now())
@@ -328,7 +363,7 @@ def build_router(unit: UnitOfWork, catalog: SourceCatalog, limiter: RateLimiter)
     @router.get("/sources", response_model=list[SourceOut])
     async def list_sources(_: AdminKey) -> list[SourceOut]:
         async with unit.read() as conn:
-            stored = await repository.list_sources(conn)
+            stored = await repository.list_sources(conn, catalog.box)
         now = unit.clock.now()
         out = [masked(s, "environment") for s in catalog.from_env.values()]
         return out + [

@@ -25,6 +25,7 @@ from ingest.repository import PendingFetch
 from ingest.settings import IngestSettings
 from ingest.sources import SourceCatalog
 from services.db import UnitOfWork
+from services.egress import refuse_private
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,11 @@ class FetchWorker:
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.settings.fetch_timeout_s),
                 headers={"user-agent": "leadfarm-ingest"},
+                # Every request an adapter makes is checked (SSRF): a refused one fails as
+                # an unreachable API does, so the delivery is retried and says why.
+                event_hooks={
+                    "request": [] if self.settings.allow_private_api_urls else [refuse_private]
+                },
             )
         return self._http
 

@@ -176,6 +176,9 @@ def _is_free_mail(host: str) -> bool:
 # --------------------------------------------------------------------------- phone
 
 _LEADING_00 = re.compile(r"^[\s(]*00")
+# Digits alone, without "+" and without a leading 0: what a JSON number can hold (Webflow
+# sends phone fields so), and what people type who leave out the "+".
+_BARE_DIGITS = re.compile(r"[1-9]\d{6,14}")
 
 
 def phone(raw: str | None, country: str | None) -> tuple[str | None, str | None]:
@@ -188,11 +191,29 @@ def phone(raw: str | None, country: str | None) -> tuple[str | None, str | None]
         return None, "too long to be a phone number"
     region = _phone_region(country)
     value, problem = _settled_e164(cleaned, region)
+    if _BARE_DIGITS.fullmatch(cleaned):
+        international = _international(cleaned, region, national=value)
+        if international is not None:
+            return international, None
     if value is None and _LEADING_00.match(cleaned):
         retry, _ = _settled_e164(_LEADING_00.sub("+", cleaned, count=1), region)
         if retry is not None:
             return retry, None
     return value, problem
+
+
+def _international(digits: str, region: str | None, national: str | None) -> str | None:
+    """Bare digits read as an international number without its "+", when that is a valid
+    number and either the digits do not read as a national number of the lead's country or
+    they begin with that country's own code: 4915112345678 is +49 151 ..., not a German
+    number 4915112345678, and with no country it is still a number rather than nothing."""
+    value, _ = _settled_e164("+" + digits, None)
+    if value is None or not phonenumbers.is_valid_number(phonenumbers.parse(value)):
+        return None
+    if national is None or region is None:
+        return value
+    own = str(phonenumbers.country_code_for_region(region))
+    return value if digits.startswith(own) else None
 
 
 def _phone_region(country_hint: str | None) -> str | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, delete, false, func, or_, select, text, update
+from sqlalchemy import Text, and_, bindparam, cast, delete, false, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from contracts.events import LeadProfile
@@ -16,6 +16,7 @@ from ingest.models import deliveries, erased, idempotency, leads, sources, webho
 from ingest.providers.base import Source
 from ingest.schemas import DeliveryOut, LeadOut
 from services import erasure
+from services.crypto import SecretBox
 from services.db import ReadConn, Tx
 from services.statements import insert_ignoring
 
@@ -69,6 +70,11 @@ async def find_person(
 ) -> tuple[StoredLead, str] | None:
     """The oldest lead with this normalised email, else this E.164 phone, and which matched.
 
+    A phone matches only where no email conflicts: a delivery with an email never merges
+    into a lead that has another email (two people behind one switchboard or family
+    number are two leads). A delivery without an email, or a lead without one, matches by
+    the phone alone (the oldest lead with it).
+
     On PostgreSQL this first locks the person's email and phone until commit, so two
     deliveries of one person arriving at once (on two connections or two replicas) cannot
     both find nobody and make two leads: the second waits, then finds the first's lead.
@@ -82,7 +88,8 @@ async def find_person(
             await tx.conn.execute(_LOCK_PERSON, {"key": key})
     if email is None and phone is None:
         return None
-    row = (await tx.conn.execute(_FIND_PERSON, {"email": email, "phone": phone})).first()
+    query = _FIND_PERSON if email is not None else _FIND_BY_PHONE
+    row = (await tx.conn.execute(query, {"email": email, "phone": phone})).first()
     if row is None:
         return None
     return StoredLead(row.id, LeadProfile.model_validate(row.profile)), (
@@ -96,8 +103,19 @@ async def find_person(
 _BY_EMAIL = func.coalesce(leads.c.email == bindparam("email"), false()).label("by_email")
 _FIND_PERSON = (
     select(leads.c.id, leads.c.profile, _BY_EMAIL)
-    .where(or_(leads.c.email == bindparam("email"), leads.c.phone == bindparam("phone")))
+    .where(
+        or_(
+            leads.c.email == bindparam("email"),
+            and_(leads.c.phone == bindparam("phone"), leads.c.email.is_(None)),
+        )
+    )
     .order_by(_BY_EMAIL.desc(), leads.c.created_at)
+    .limit(1)
+)
+_FIND_BY_PHONE = (
+    select(leads.c.id, leads.c.profile, false().label("by_email"))
+    .where(leads.c.phone == bindparam("phone"))
+    .order_by(leads.c.created_at)
     .limit(1)
 )
 
@@ -270,13 +288,13 @@ class StoredSource:
     previous_until: Mapping[str, datetime] = field(default_factory=dict)
 
 
-def _source(row: Any) -> StoredSource:
+def _source(row: Any, box: SecretBox) -> StoredSource:
     previous = {k: datetime.fromisoformat(v) for k, v in (row.secrets_previous_until or {}).items()}
     return StoredSource(
         Source(
             name=row.name,
             provider=row.provider,
-            secrets={k: tuple(v) for k, v in row.secrets.items()},
+            secrets={k: tuple(box.open(x) for x in v) for k, v in row.secrets.items()},
             settings=row.settings,
             api_base_url=row.api_base_url,
             source_class=row.source_class,
@@ -288,20 +306,43 @@ def _source(row: Any) -> StoredSource:
     )
 
 
-async def get_source(conn: ReadConn | Tx, name: str) -> StoredSource | None:
+async def get_source(conn: ReadConn | Tx, name: str, box: SecretBox) -> StoredSource | None:
     c = conn.conn if isinstance(conn, Tx) else conn
     row = (await c.execute(select(sources).where(sources.c.name == name))).first()
-    return _source(row) if row else None
+    return _source(row, box) if row else None
 
 
-async def list_sources(conn: ReadConn) -> list[StoredSource]:
+async def list_sources(conn: ReadConn, box: SecretBox) -> list[StoredSource]:
     return [
-        _source(r) for r in (await conn.execute(select(sources).order_by(sources.c.name))).all()
+        _source(r, box)
+        for r in (await conn.execute(select(sources).order_by(sources.c.name))).all()
     ]
 
 
+async def reseal_sources(tx: Tx, box: SecretBox) -> int:
+    """Seal, with the first key, every stored secret value that is plain or sealed with
+    another key; returns how many sources changed."""
+    changed = 0
+    for row in (await tx.conn.execute(select(sources.c.name, sources.c.secrets))).all():
+        resealed = {k: [box.resealed(x) for x in v] for k, v in row.secrets.items()}
+        if any(x is not None for v in resealed.values() for x in v):
+            secrets = {
+                k: [new or old for new, old in zip(resealed[k], v, strict=True)]
+                for k, v in row.secrets.items()
+            }
+            await tx.conn.execute(
+                update(sources).where(sources.c.name == row.name).values(secrets=secrets)
+            )
+            changed += 1
+    return changed
+
+
+async def source_names(conn: ReadConn) -> set[str]:
+    return set((await conn.execute(select(sources.c.name))).scalars())
+
+
 async def put_source(
-    tx: Tx, source: Source, previous_until: Mapping[str, datetime] | None = None
+    tx: Tx, source: Source, box: SecretBox, previous_until: Mapping[str, datetime] | None = None
 ) -> StoredSource:
     """Create or replace a source; `previous_until` says when the previous value of each
     rotated secret expires (none: every value given stays valid)."""
@@ -309,7 +350,7 @@ async def put_source(
     until = dict(previous_until or {})
     values = {
         "provider": source.provider,
-        "secrets": {k: list(v) for k, v in source.secrets.items()},
+        "secrets": {k: [box.seal(x) for x in v] for k, v in source.secrets.items()},
         "secrets_previous_until": {k: v.isoformat() for k, v in until.items()},
         "settings": dict(source.settings),
         "api_base_url": source.api_base_url,
@@ -317,7 +358,7 @@ async def put_source(
         "campaign": source.campaign,
         "updated_at": now,
     }
-    existing = await get_source(tx, source.name)
+    existing = await get_source(tx, source.name, box)
     if existing is None:
         await tx.conn.execute(sources.insert().values(name=source.name, created_at=now, **values))
         return StoredSource(source, now, now, until)

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from contracts.events import LeadProfile, SourceClass
+from services.controlchars import refuse_control_characters
+
+
+def _number_as_text(value: Any) -> Any:
+    """A phone number some clients send as a JSON number (no "+" and no leading 0 fit in
+    one): its digits, for the normaliser to read."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    return value
 
 
 class LeadIn(BaseModel):
@@ -16,7 +27,9 @@ class LeadIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=2000)
 
     email: str | None = Field(None, max_length=320)
-    phone: str | None = Field(None, max_length=64)
+    phone: Annotated[str | None, BeforeValidator(_number_as_text)] = Field(
+        None, max_length=64, description="As typed; a JSON number is read as its digits"
+    )
     first_name: str | None = None
     last_name: str | None = None
     full_name: str | None = None
@@ -42,6 +55,10 @@ class LeadIn(BaseModel):
     consent_email: bool | None = None
     answers: dict[str, str] = Field(default_factory=dict, max_length=200)
     utm: dict[str, str] = Field(default_factory=dict, max_length=20)
+
+    # A program is told to fix what it sends; provider deliveries lose them instead
+    # (providers.base.RawLead), since a person's form cannot be asked to resend.
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
 
 class LeadAccepted(BaseModel):

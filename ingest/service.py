@@ -3,12 +3,14 @@ arriving again, and say so.
 
 Identity: a delivery the provider already sent (same source and provider lead id) creates
 nothing new; a new delivery from the same person (same normalised email, else the same
-E.164 phone) merges into their lead instead of creating a second one.
+E.164 phone where no email conflicts) merges into their lead instead of creating a second
+one. Every delivery keeps what was submitted in its own row, whatever the merge kept.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,6 +30,18 @@ from ingest.schemas import LeadIn
 from services import erasure
 from services.db import Tx
 from services.outbox import emit
+
+# What one lead's profile collects at most, however often the person comes back. A merge
+# unions answers, product interests and UTM parameters; without a cap each delivery made
+# the profile, and every lead.merged (which carries it whole), bigger. The first values
+# stay; what does not fit is kept in its delivery's row, and the profile is flagged.
+MAX_ANSWERS = 200  # as one delivery may carry (LeadIn)
+MAX_ANSWER_CHARS = 32_000  # names and answers together
+MAX_PRODUCT_INTEREST = 50
+MAX_PRODUCT_INTEREST_CHARS = 2_000
+MAX_UTM = 20
+MAX_UTM_CHARS = 4_000
+TRUNCATED = "profile_truncated"
 
 
 class InvalidLead(ValueError):
@@ -66,7 +80,7 @@ def profile_of(
             ]
         )
     first, last, full = normalise.names(body.first_name, body.last_name, body.full_name)
-    return LeadProfile(
+    profile = LeadProfile(
         email=email.value,
         phone=phone,
         phone_raw=normalise.text(body.phone) if phone_problem else None,
@@ -97,6 +111,7 @@ def profile_of(
         consent_email=body.consent_email,
         sourced_by_rep_id=rep_id,
     )
+    return bounded(profile)
 
 
 def profile_from_raw(raw: RawLead, source: Source) -> LeadProfile:
@@ -198,15 +213,56 @@ def merge_profiles(old: LeadProfile, new: LeadProfile) -> LeadProfile:
         current = values.get(name)
         if isinstance(current, list):
             values[name] = current + [v for v in value if v not in current]
-        elif isinstance(current, dict):
-            values[name] = {**value, **current}
+        elif isinstance(current, dict):  # what was known first, in its order, wins
+            values[name] = current | {k: v for k, v in value.items() if k not in current}
         elif current in (None, "") and value not in (None, ""):
             values[name] = value
     values["asked_to_be_contacted"] = old.asked_to_be_contacted or new.asked_to_be_contacted
     if new.timeframe_days is not None:
         values["timeframe_days"] = new.timeframe_days
     values["is_test"] = old.is_test and new.is_test
-    return LeadProfile.model_validate(values)
+    return bounded(LeadProfile.model_validate(values))
+
+
+def bounded(profile: LeadProfile) -> LeadProfile:
+    """The profile within the caps above: the first answers, interests and UTM parameters
+    that fit, flagged when some did not."""
+    answers = _first_fitting(profile.answers.items(), MAX_ANSWERS, MAX_ANSWER_CHARS)
+    interests = _first_fitting(
+        ((p, "") for p in profile.product_interest),
+        MAX_PRODUCT_INTEREST,
+        MAX_PRODUCT_INTEREST_CHARS,
+    )
+    utm = _first_fitting(profile.utm.items(), MAX_UTM, MAX_UTM_CHARS)
+    if (len(answers), len(interests), len(utm)) == (
+        len(profile.answers),
+        len(profile.product_interest),
+        len(profile.utm),
+    ):
+        return profile
+    flags = profile.flags if TRUNCATED in profile.flags else [*profile.flags, TRUNCATED]
+    return profile.model_copy(
+        update={
+            "answers": dict(answers),
+            "product_interest": [p for p, _ in interests],
+            "utm": dict(utm),
+            "flags": flags,
+        }
+    )
+
+
+def _first_fitting(
+    items: Iterable[tuple[str, str]], max_items: int, max_chars: int
+) -> list[tuple[str, str]]:
+    kept: list[tuple[str, str]] = []
+    chars = 0
+    for name, value in items:
+        size = len(name) + len(value)
+        if len(kept) == max_items or chars + size > max_chars:
+            break
+        kept.append((name, value))
+        chars += size
+    return kept
 
 
 async def _copy_of(tx: Tx, source: str, external_id: str | None) -> Outcome:

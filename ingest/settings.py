@@ -19,6 +19,16 @@ class IngestSettings(ServiceSettings):
     rate_limit_per_second: float = Field(20.0, gt=0)
     """Webhook requests per second allowed per source (per process), after the burst."""
     rate_limit_burst: int = Field(200, ge=1)
+    """Both count only requests whose signature, token or key verified."""
+    rate_limit_unverified_per_second: float = Field(1.0, gt=0)
+    """Webhook requests per second per source that fail verification (401, 403, 400 before
+    the signature is known), after the burst; beyond it they are answered 429. A bucket of
+    their own, so they never use up the provider's."""
+    rate_limit_unverified_burst: int = Field(20, ge=1)
+    allow_private_api_urls: bool = False
+    """Let sources' `api_base_url` reach loopback, private and link-local addresses (a
+    provider's API played by a local server in tests). Off, such URLs, and names that do not
+    resolve, are refused when set (422) and before every fetch (SSRF)."""
     fetch_max_attempts: int = Field(8, ge=1)
     """Tries to fetch a lead from a provider's API before the delivery is marked failed."""
     fetch_timeout_s: float = Field(10.0, gt=0)

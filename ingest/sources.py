@@ -9,6 +9,7 @@ it stops verifying without anyone touching the source."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -18,9 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from contracts.events import SourceClass
 from ingest import providers
 from ingest.providers.base import Source
+from services.controlchars import refuse_control_characters
+from services.crypto import SecretBox
 from services.db import UnitOfWork
 
 MASK = "********"
+NAMES_REFRESH_S = 30.0
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 
 
@@ -36,6 +40,8 @@ class SourceIn(BaseModel):
     api_base_url: str | None = Field(None, max_length=500, pattern=r"^https?://")
     source_class: SourceClass = "marketing"
     campaign: str | None = Field(None, max_length=200)
+
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     @field_validator("secrets")
     @classmethod
@@ -68,6 +74,8 @@ class SourceOut(BaseModel):
 class SecretRotateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    _no_control_characters = field_validator("*")(refuse_control_characters)
+
     secret: str = Field(min_length=1, max_length=100, description="The secret's name")
     value: str = Field(min_length=1, max_length=4000, description="The new value")
     overlap_s: int = Field(
@@ -80,6 +88,8 @@ class SecretRotateIn(BaseModel):
 
 class SecretRetireIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     secret: str = Field(min_length=1, max_length=100, description="The secret's name")
 
@@ -196,9 +206,31 @@ def masked(
 class SourceCatalog:
     """Where sources come from: the environment first, then the API-managed table."""
 
-    def __init__(self, unit: UnitOfWork, from_env: dict[str, Source]) -> None:
+    def __init__(self, unit: UnitOfWork, from_env: dict[str, Source], box: SecretBox) -> None:
         self.unit = unit
         self.from_env = from_env
+        self.box = box
+        self._names: set[str] = set()
+        self._names_until = 0.0
+
+    async def metric_label(self, name: str) -> str:
+        """`name` as a metric label: a configured source's name or `api`, else `other`. A
+        lead's `source` is free text, and each new label value would be a new time series.
+        The names are read at most every NAMES_REFRESH_S seconds."""
+        if name == "api" or name in self.from_env:
+            return name
+        if time.monotonic() >= self._names_until:
+            from ingest import repository
+
+            async with self.unit.read() as conn:
+                self._names = await repository.source_names(conn)
+            self._names_until = time.monotonic() + NAMES_REFRESH_S
+        return name if name in self._names else "other"
+
+    def remember(self, name: str) -> None:
+        """A source stored by this process: labelled by name at once (others within
+        NAMES_REFRESH_S)."""
+        self._names.add(name)
 
     async def lookup(self, name: str) -> Source | None:
         if name in self.from_env:
@@ -206,7 +238,7 @@ class SourceCatalog:
         from ingest import repository
 
         async with self.unit.read() as conn:
-            stored = await repository.get_source(conn, name)
+            stored = await repository.get_source(conn, name, self.box)
         if stored is None:
             return None
         return unexpired(stored.source, stored.previous_until, self.unit.clock.now())

@@ -3,6 +3,7 @@ hands them back to the qualifier (`lead.recycled`) when they warm up."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from contracts.events import (
@@ -12,10 +13,20 @@ from contracts.events import (
     LeadQualified,
     LeadReturned,
 )
+from services.crypto import SecretBox
 from services.db import UnitOfWork
-from services.erasure import skip_erased
+from services.erasure import skip_erased, skip_erased_batch
 from services.settings import Settings
 from services.spec import ServiceSpec
+
+
+async def reseal_secrets(unit: UnitOfWork, box: SecretBox) -> None:
+    """The link-signing key stored plain (before it was sealed) or under an older key is
+    sealed with the current key at start (docs/operations.md, rotating the secrets key)."""
+    from nurture import repository
+
+    async with unit.transaction() as tx:
+        await repository.reseal_signing_key(tx, box)
 
 
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
@@ -33,7 +44,8 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     nurture_settings = NurtureSettings()
     path = nurture_settings.tracks_file or DEFAULT_FILE
     catalog = TrackCatalog(load_file(path), path.name)
-    nurture = Nurture(catalog, nurture_settings, unit.clock)
+    box = settings.secret_box()
+    nurture = Nurture(catalog, nurture_settings, unit.clock, box=box)
     sender = build_sender(nurture_settings, settings.data_dir)
     worker = SendWorker(unit, nurture, sender, nurture_settings)
     nurture.nudge = worker.wake
@@ -45,13 +57,19 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
             {
                 LeadDeferred: consumers.on_lead_deferred,
                 LeadReturned: consumers.on_lead_returned,
-                LeadQualified: consumers.on_lead_qualified,
-                LeadDisqualified: consumers.on_lead_disqualified,
                 ErasureRequested: consumers.on_erasure_requested,
             },
             repository.is_erased,
         ),
+        batch_handlers=skip_erased_batch(
+            {
+                LeadQualified: consumers.on_leads_decided,
+                LeadDisqualified: consumers.on_leads_decided,
+            },
+            repository.erased_among,
+        ),
         timer_handlers={TOUCH: consumers.on_touch_due},
         workers=[worker],
         migrations=Path(__file__).parent / "migrations",
+        on_start=[partial(reseal_secrets, unit, box)],
     )

@@ -8,7 +8,7 @@ import html
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from nurture import repository
@@ -36,13 +36,13 @@ from nurture.schemas import (
 from nurture.senders import Sender
 from nurture.service import EngageOutcome, InvalidToken, NotInNurture, Nurture, task_out
 from nurture.templates import template_errors
-from services.auth import AdminKey, ManagerKey, Principal, require
+from services.auth import AdminKey, EngagementOrManagerKey, ManagerKey
 from services.db import UnitOfWork
 from services.problems import Problem, field_error
 
 # Engagement and bounces come from machines (an ESP, the website, a webinar platform:
-# ingest-scoped keys) or from people (manager keys).
-MachineOrManagerKey = Annotated[Principal, Depends(require("ingest", "manager"))]
+# engagement-scoped keys) or from people (manager keys). Not ingest keys: an engagement can
+# recycle any lead and a bounce suppress any address, which is more than posting leads.
 
 
 def _result(outcome: EngageOutcome) -> EngagementResult:
@@ -253,7 +253,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
 
     @router.post("/engagements", status_code=201, response_model=EngagementResult)
     async def post_engagement(
-        body: EngagementIn, request: Request, response: Response, _: MachineOrManagerKey
+        body: EngagementIn, request: Request, response: Response, _: EngagementOrManagerKey
     ) -> EngagementResult:
         """Record an engagement (opened, clicked, replied, visited_key_page, filled_form,
         attended_webinar, hand_raise). A hand raise, or an engagement score that reaches the
@@ -323,7 +323,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         return _page("You are unsubscribed", "<p>You will get no more emails from us.</p>")
 
     @router.post("/bounces", response_model=BounceResult)
-    async def post_bounce(body: BounceIn, _: MachineOrManagerKey) -> BounceResult:
+    async def post_bounce(body: BounceIn, _: EngagementOrManagerKey) -> BounceResult:
         """A bounce or complaint from the email service provider: a hard bounce or a
         complaint suppresses the address; a soft bounce is noted on the email."""
         try:

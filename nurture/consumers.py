@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from contracts.events import (
     ErasureRequested,
     LeadDeferred,
@@ -43,12 +45,21 @@ class Consumers:
             event.traceparent,
         )
 
-    async def on_lead_qualified(self, tx: Tx, event: Incoming[LeadQualified]) -> None:
-        """Sales-ready by another path (a new form, a re-evaluation): stop nurturing."""
-        await self.nurture.exit(tx, event.data.lead_id, "qualified: sales-ready, routed to sales")
-
-    async def on_lead_disqualified(self, tx: Tx, event: Incoming[LeadDisqualified]) -> None:
-        await self.nurture.exit(tx, event.data.lead_id, f"disqualified: {event.data.reason}")
+    async def on_leads_decided(
+        self, tx: Tx, events: Sequence[Incoming[LeadQualified | LeadDisqualified]]
+    ) -> None:
+        """Sales-ready by another path (a new form, a re-evaluation), or disqualified: stop
+        nurturing them."""
+        reasons = [
+            (
+                e.data.lead_id,
+                f"disqualified: {e.data.reason}"
+                if isinstance(e.data, LeadDisqualified)
+                else "qualified: sales-ready, routed to sales",
+            )
+            for e in events
+        ]
+        await self.nurture.exit(tx, reasons)
 
     async def on_touch_due(self, tx: Tx, timer: Timer) -> None:
         await self.nurture.step_due(tx, timer.key)

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from contracts.events import LeadProfile, SourceClass
+from services.controlchars import refuse_control_characters
 
 DEFAULT_FILE = Path(__file__).parent / "tracks.yaml"
 
@@ -51,6 +52,7 @@ MAX_STEPS = 500
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
 
 class CalendarDef(Strict):

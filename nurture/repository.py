@@ -3,12 +3,12 @@ commits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, union, update
+from sqlalchemy import bindparam, delete, func, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,6 +27,7 @@ from nurture.models import (
     tasks,
 )
 from services import erasure
+from services.crypto import SecretBox
 from services.db import ReadConn, Tx
 
 Conn = ReadConn | Tx
@@ -118,6 +119,18 @@ async def active_enrolment(conn: Conn, lead_id: str) -> EnrolmentRow | None:
     )
     row = (await _c(conn).execute(query)).first()
     return _enrolment(row) if row else None
+
+
+async def active_enrolments(conn: Conn, lead_ids: Collection[str]) -> list[EnrolmentRow]:
+    """The active enrolments of these leads (one read for a batch)."""
+    rows = await _c(conn).execute(_ACTIVE_OF, {"lead_ids": sorted(set(lead_ids))})
+    return [_enrolment(row) for row in rows]
+
+
+_ACTIVE_OF = select(enrolments).where(
+    enrolments.c.lead_id.in_(bindparam("lead_ids", expanding=True)),
+    enrolments.c.status == "active",
+)
 
 
 async def latest_enrolment(conn: Conn, lead_id: str) -> EnrolmentRow | None:
@@ -501,6 +514,16 @@ async def signing_key(conn: Conn) -> str | None:
     return str(value) if value is not None else None
 
 
+async def reseal_signing_key(tx: Tx, box: SecretBox) -> bool:
+    """Seal the stored key with the first key when it is plain or under another key."""
+    stored = await signing_key(tx)
+    resealed = box.resealed(stored) if stored is not None else None
+    if resealed is None:
+        return False
+    await tx.conn.execute(update(keys).where(keys.c.name == SIGNING_KEY).values(value=resealed))
+    return True
+
+
 async def create_signing_key(tx: Tx, value: str, now: datetime) -> str:
     """Store `value` unless another process stored a key first; returns the stored key."""
     try:
@@ -623,6 +646,10 @@ async def profile_json(tx: Tx, lead_id: str) -> dict[str, Any] | None:
 
 async def is_erased(tx: Tx, lead_id: str) -> bool:
     return await erasure.tombstoned(tx, erased, lead_id)
+
+
+async def erased_among(tx: Tx, lead_ids: Collection[str]) -> set[str]:
+    return await erasure.tombstoned_among(tx, erased, lead_ids)
 
 
 async def put_tombstone(tx: Tx, lead_id: str, erasure_id: str) -> None:

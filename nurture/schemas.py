@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nurture.definitions import Action, EngagementType, TemplateDef, TrackDef
+from services.controlchars import refuse_control_characters
 
 DetailValue = str | int | float | bool | None
 
@@ -125,6 +126,7 @@ class EngagementIn(BaseModel):
     website (visited a key page, filled a form), a webinar platform, or a person."""
 
     model_config = ConfigDict(extra="forbid")
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     lead_id: str | None = Field(None, max_length=64)
     message_id: str | None = Field(
@@ -165,6 +167,7 @@ class EngagementResult(BaseModel):
 
 class BounceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     message_id: str | None = Field(None, max_length=64)
     email: str | None = Field(None, max_length=320)
@@ -185,6 +188,7 @@ class BounceResult(BaseModel):
 
 class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     email: str = Field(min_length=3, max_length=320)
     basis: Literal["opt_in", "withdrawn"]
@@ -201,6 +205,7 @@ class ConsentResult(BaseModel):
 
 class SuppressionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     detail: str | None = Field(None, max_length=1000)
@@ -216,6 +221,7 @@ class SuppressionOut(BaseModel):
 
 class ErasureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     lead_id: str | None = Field(None, max_length=64)
     email: str | None = Field(None, max_length=320)
@@ -250,6 +256,7 @@ class TaskOut(BaseModel):
 
 class TaskCompleteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     outcome: str = Field(min_length=1, max_length=1000, description="What happened, in words")
     engagement: EngagementType | None = Field(

@@ -118,10 +118,12 @@ class OutboxFolderSender:
         return self.folder / f"{message_id}.eml"
 
     def _write(self, email: OutgoingEmail) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         target = self.path_of(email.message_id)
         partial = target.with_suffix(".eml.partial")
-        partial.write_bytes(bytes(to_mime(email, self.sender)))
+        # The owner's only: an email names its recipient.
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+            f.write(bytes(to_mime(email, self.sender)))
         os.replace(partial, target)
 
     async def send(self, email: OutgoingEmail) -> Accepted:

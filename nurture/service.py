@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +51,7 @@ from nurture.signing import CLICK, UNSUBSCRIBE, Signer
 from nurture.templates import RenderContext, RenderError, render
 from services import erasure, timers
 from services.clock import Clock
+from services.crypto import SecretBox
 from services.db import Tx
 from services.outbox import emit
 
@@ -105,10 +106,13 @@ class Nurture:
         settings: NurtureSettings,
         clock: Clock,
         nudge: Callable[[], None] | None = None,
+        *,
+        box: SecretBox,
     ) -> None:
         self.catalog = catalog
         self.settings = settings
         self.clock = clock
+        self.box = box  # the stored link-signing key is sealed
         self.nudge = nudge or (lambda: None)
         self._signer: Signer | None = (
             Signer(settings.signing_key.get_secret_value().encode())
@@ -125,14 +129,16 @@ class Nurture:
             return self._signer
         stored = await repository.signing_key(conn)
         if stored is not None:
-            self._signer = Signer(stored.encode())  # committed: safe to keep
+            self._signer = Signer(self.box.open(stored).encode())  # committed: safe to keep
             return self._signer
         if not create:
             return None
         assert isinstance(conn, Tx)
-        made = await repository.create_signing_key(conn, secrets.token_urlsafe(32), conn.now())
+        made = await repository.create_signing_key(
+            conn, self.box.seal(secrets.token_urlsafe(32)), conn.now()
+        )
         # Not kept in memory: the transaction that stored it may still roll back.
-        return Signer(made.encode())
+        return Signer(self.box.open(made).encode())
 
     def _url(self, path: str) -> str:
         return self.settings.public_url.rstrip("/") + path
@@ -233,13 +239,18 @@ class Nurture:
         metrics.ENROLMENTS.labels(track.id).inc()
         return enrolment_id
 
-    async def exit(self, tx: Tx, lead_id: str, reason: str) -> bool:
-        """The lead left nurture's hands (qualified, disqualified): stop its track."""
-        active = await repository.active_enrolment(tx, lead_id)
-        if active is None:
-            return False
-        await self._end(tx, active, "exited", reason)
-        return True
+    async def exit(self, tx: Tx, reasons: Sequence[tuple[str, str]]) -> int:
+        """Leads that left nurture's hands (qualified, disqualified), each with why: stop
+        their tracks (one read for all of them; most were never enrolled). Returns how many
+        tracks stopped."""
+        active = {e.lead_id: e for e in await repository.active_enrolments(tx, dict(reasons))}
+        stopped = 0
+        for lead_id, reason in reasons:
+            enrolment = active.pop(lead_id, None)
+            if enrolment is not None:
+                await self._end(tx, enrolment, "exited", reason)
+                stopped += 1
+        return stopped
 
     async def _end(self, tx: Tx, enrolment: EnrolmentRow, status: str, reason: str) -> None:
         await repository.update_enrolment(

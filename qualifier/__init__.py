@@ -13,7 +13,7 @@ from contracts.events import (
     OpportunityClosed,
 )
 from services.db import UnitOfWork
-from services.erasure import skip_erased
+from services.erasure import skip_erased, skip_erased_batch
 from services.settings import Settings
 from services.spec import ServiceSpec
 
@@ -40,13 +40,15 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
         router=build_router(unit, qualifier),
         handlers=skip_erased(
             {
-                LeadCaptured: consumers.on_lead_captured,
-                LeadMerged: consumers.on_lead_merged,
-                LeadRecycled: consumers.on_lead_recycled,
                 OpportunityClosed: consumers.on_opportunity_closed,
                 ErasureRequested: consumers.on_erasure_requested,
             },
             repository.is_erased,
+        ),
+        # One function for the three lead events, so that a run of them is decided together.
+        batch_handlers=skip_erased_batch(
+            dict.fromkeys((LeadCaptured, LeadMerged, LeadRecycled), consumers.on_lead_events),
+            repository.erased_among,
         ),
         migrations=Path(__file__).parent / "migrations",
     )

@@ -8,8 +8,12 @@ with a new `version` makes it active; restarting with a version that is already 
 changes nothing (a later `PUT` stays active). Until the file is stored, reads show it as it
 would be (no `seq`, no `changed_at`).
 
-Parsed definitions are cached per stored version, so a decision costs one small indexed
-read, not a YAML parse.
+The active definitions are kept in memory (`services.reference.Reference`): every write of
+`qualifier_definitions` (a `PUT`, the start-up file joining the history) bumps the
+`definitions` version in its transaction (`repository.insert_definitions`), and a reader
+reloads only when that version moved. A batch of leads costs one indexed version read, not
+a read of the definitions and never a YAML parse; a change made through the API on one
+replica takes effect for the next lead on every replica.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from qualifier import repository
 from qualifier.definitions import Definitions, parse
 from services.db import ReadConn, Tx
+from services.reference import Reference
 
 FILE_CHANGED_BY = "file"
 
@@ -40,21 +47,29 @@ class DefinitionsCatalog:
         self.file = file_definitions
         self.file_origin = f"file:{file_name}"
         self._parsed: dict[int, Definitions] = {}
+        self.stored = Reference("qualifier", repository.DEFINITIONS, self._load)
 
     async def active(self, conn: ReadConn | Tx) -> ActiveDefinitions:
         """The active definitions; in a write transaction the start-up file is stored first
         when its version is new."""
-        head, file_stored = await repository.head_definitions_and_whether_stored(
-            conn, self.file.version
-        )
-        if not file_stored:
+        active = await self.stored.current(conn)
+        if active is None:
             if not isinstance(conn, Tx):
                 return ActiveDefinitions(
                     self.file, self.file_text, None, self.file_origin, FILE_CHANGED_BY, None
                 )
             await self.store_file(conn)
-            head = await repository.head_definitions(conn)
-        assert head is not None, "the start-up definitions were just stored"
+            active = await self.stored.current(conn)
+        assert active is not None, "the start-up definitions were just stored"
+        return active
+
+    async def _load(self, conn: AsyncConnection) -> ActiveDefinitions | None:
+        """The latest stored definitions; None while the start-up file is not stored."""
+        head, file_stored = await repository.head_definitions_and_whether_stored(
+            conn, self.file.version
+        )
+        if not file_stored or head is None:
+            return None
         return ActiveDefinitions(
             self.parsed(head),
             head.yaml,

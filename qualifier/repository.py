@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.events import CriterionResult, LeadProfile
@@ -17,26 +17,18 @@ from qualifier.rules import Engagement, Outcome, Verdict
 from qualifier.schemas import DecisionOut
 from services import erasure
 from services.db import ReadConn, Tx
+from services.reference import bump
 from services.statements import upsert
 
 TOTAL = ("*", "*")
+DEFINITIONS = "definitions"
+"""Reference data names (services/reference.py): bumped with every change of the stored
+definitions and of the learned counts."""
+MODEL = "model"
 
 
-def _conn(conn: ReadConn | Tx) -> AsyncConnection:
+def _conn(conn: AsyncConnection | Tx) -> AsyncConnection:
     return conn.conn if isinstance(conn, Tx) else conn
-
-
-async def _upsert(
-    tx: Tx,
-    table: Table,
-    values: Mapping[str, Any],
-    keys: Sequence[str],
-    increment: Sequence[str] = (),
-) -> None:
-    """Insert, or update the row with the same `keys`: `increment` columns are added to,
-    the others replaced. One atomic statement on both databases."""
-    statement = upsert(table, tx.conn.dialect.name, tuple(values), tuple(keys), tuple(increment))
-    await tx.conn.execute(statement, dict(values))
 
 
 # --- lead profiles ------------------------------------------------------------------------
@@ -49,33 +41,88 @@ class StoredLead:
     engagement: Engagement | None
 
 
-async def save_profile(
-    tx: Tx, lead_id: str, profile: LeadProfile, engagement: Engagement | None
-) -> None:
-    """Keep the lead's latest profile; `engagement` None keeps the stored engagement."""
-    values: dict[str, Any] = {
-        "lead_id": lead_id,
-        "profile": profile.model_dump(mode="json"),
-        "updated_at": tx.now(),
+PROFILE_COLUMNS = ("lead_id", "profile", "updated_at")
+ENGAGEMENT_COLUMNS = (*PROFILE_COLUMNS, "engagement_score", "engagements")
+
+
+async def save_profiles(tx: Tx, profiles: Mapping[str, LeadProfile]) -> None:
+    """Keep each lead's latest profile (lead id -> profile), the stored engagement kept: one
+    statement."""
+    if not profiles:
+        return
+    now = tx.now()
+    rows = [
+        {"lead_id": lead_id, "profile": profile.model_dump(mode="json"), "updated_at": now}
+        for lead_id, profile in profiles.items()
+    ]
+    statement = upsert(leads, tx.conn.dialect.name, PROFILE_COLUMNS, ("lead_id",))
+    await tx.conn.execute(statement, rows)
+
+
+async def save_engagements(tx: Tx, engaged: Mapping[str, tuple[LeadProfile, Engagement]]) -> None:
+    """Keep each lead's latest profile and nurture engagement: one statement."""
+    if not engaged:
+        return
+    now = tx.now()
+    rows = [
+        {
+            "lead_id": lead_id,
+            "profile": profile.model_dump(mode="json"),
+            "updated_at": now,
+            "engagement_score": engagement.score,
+            "engagements": [dict(e) for e in engagement.engagements],
+        }
+        for lead_id, (profile, engagement) in engaged.items()
+    ]
+    statement = upsert(leads, tx.conn.dialect.name, ENGAGEMENT_COLUMNS, ("lead_id",))
+    await tx.conn.execute(statement, rows)
+
+
+@dataclass(frozen=True)
+class LeadState:
+    """What deciding a lead needs of its past: its last decision and stored engagement."""
+
+    previous: Previous | None
+    engagement: Engagement | None
+
+
+_LEAD_STATES = (
+    select(
+        leads.c.lead_id,
+        leads.c.engagement_score,
+        leads.c.engagements,
+        decisions.c.outcome,
+        decisions.c.definition_version,
+    )
+    .select_from(leads.outerjoin(decisions, decisions.c.lead_id == leads.c.lead_id))
+    .where(leads.c.lead_id.in_(bindparam("ids", expanding=True)))
+)
+
+
+async def lead_states(tx: Tx, lead_ids: Sequence[str]) -> dict[str, LeadState]:
+    """The stored state of each of `lead_ids` that has a stored profile, in one read."""
+    if not lead_ids:
+        return {}
+    rows = (await tx.conn.execute(_LEAD_STATES, {"ids": list(lead_ids)})).all()
+    return {
+        r.lead_id: LeadState(
+            Previous(cast(Outcome, r.outcome), r.definition_version)
+            if r.outcome is not None
+            else None,
+            _engagement(r),
+        )
+        for r in rows
     }
-    if engagement is not None:
-        values["engagement_score"] = engagement.score
-        values["engagements"] = [dict(e) for e in engagement.engagements]
-    await _upsert(tx, leads, values, ["lead_id"])
-
-
-async def get_lead(conn: ReadConn | Tx, lead_id: str) -> StoredLead | None:
-    row = (await _conn(conn).execute(select(leads).where(leads.c.lead_id == lead_id))).first()
-    return _stored_lead(row) if row is not None else None
 
 
 def _stored_lead(row: Any) -> StoredLead:
-    engagement = (
-        Engagement(row.engagement_score or 0.0, tuple(row.engagements or ()))
-        if row.engagement_score is not None or row.engagements
-        else None
-    )
-    return StoredLead(row.lead_id, LeadProfile.model_validate(row.profile), engagement)
+    return StoredLead(row.lead_id, LeadProfile.model_validate(row.profile), _engagement(row))
+
+
+def _engagement(row: Any) -> Engagement | None:
+    if row.engagement_score is None and not row.engagements:
+        return None
+    return Engagement(row.engagement_score or 0.0, tuple(row.engagements or ()))
 
 
 # --- decisions ----------------------------------------------------------------------------
@@ -87,39 +134,59 @@ class Previous:
     definition_version: str
 
 
-async def save_decision(tx: Tx, lead_id: str, verdict: Verdict, trigger: str) -> None:
+DECISION_COLUMNS = (
+    "lead_id",
+    "outcome",
+    "lifecycle",
+    "stage",
+    "term",
+    "score",
+    "definition_version",
+    "reasons",
+    "decided_at",
+    "criteria",
+    "disqualifiers",
+    "reason",
+    "model_version",
+    "rule_score",
+    "win_probability",
+    "trigger",
+)
+
+
+async def save_decisions(tx: Tx, decided: Mapping[str, tuple[Verdict, str]]) -> None:
+    """Keep each lead's latest decision (lead id -> (verdict, trigger)): one statement."""
+    if not decided:
+        return
+    now = tx.now()
+    rows = [
+        _decision_row(lead_id, verdict, trigger, now)
+        for lead_id, (verdict, trigger) in decided.items()
+    ]
+    statement = upsert(decisions, tx.conn.dialect.name, DECISION_COLUMNS, ("lead_id",))
+    await tx.conn.execute(statement, rows)
+
+
+def _decision_row(lead_id: str, verdict: Verdict, trigger: str, now: datetime) -> dict[str, Any]:
     d = verdict.decision
-    await _upsert(
-        tx,
-        decisions,
-        {
-            "lead_id": lead_id,
-            "outcome": verdict.outcome,
-            "lifecycle": d.lifecycle,
-            "stage": d.stage,
-            "term": d.term,
-            "score": d.score,
-            "definition_version": d.definition_version,
-            "reasons": d.reasons,
-            "decided_at": tx.now(),
-            "criteria": [c.model_dump(mode="json") for c in d.criteria],
-            "disqualifiers": verdict.disqualifiers,
-            "reason": verdict.reason,
-            "model_version": d.model_version,
-            "rule_score": d.rule_score,
-            "win_probability": d.win_probability,
-            "trigger": trigger,
-        },
-        ["lead_id"],
-    )
-
-
-async def previous_decision(tx: Tx, lead_id: str) -> Previous | None:
-    query = select(decisions.c.outcome, decisions.c.definition_version).where(
-        decisions.c.lead_id == lead_id
-    )
-    row = (await tx.conn.execute(query)).first()
-    return Previous(cast(Outcome, row.outcome), row.definition_version) if row else None
+    return {
+        "lead_id": lead_id,
+        "outcome": verdict.outcome,
+        "lifecycle": d.lifecycle,
+        "stage": d.stage,
+        "term": d.term,
+        "score": d.score,
+        "definition_version": d.definition_version,
+        "reasons": d.reasons,
+        "decided_at": now,
+        "criteria": [c.model_dump(mode="json") for c in d.criteria],
+        "disqualifiers": verdict.disqualifiers,
+        "reason": verdict.reason,
+        "model_version": d.model_version,
+        "rule_score": d.rule_score,
+        "win_probability": d.win_probability,
+        "trigger": trigger,
+    }
 
 
 async def get_decision(conn: ReadConn, lead_id: str) -> DecisionOut | None:
@@ -204,10 +271,10 @@ async def head_definitions(conn: ReadConn | Tx) -> StoredDefinitions | None:
 
 
 async def head_definitions_and_whether_stored(
-    conn: ReadConn | Tx, version: str
+    conn: AsyncConnection | Tx, version: str
 ) -> tuple[StoredDefinitions | None, bool]:
-    """The active definitions and whether `version` is stored, in one statement (this is
-    read for every decision)."""
+    """The active definitions and whether `version` is stored, in one statement (read when
+    the definitions' version moved)."""
     stored = select(definitions.c.seq).where(definitions.c.version == version).exists()
     query = (
         select(definitions, stored.label("version_stored"))
@@ -234,6 +301,8 @@ async def definitions_history(conn: ReadConn) -> list[StoredDefinitions]:
 async def insert_definitions(
     tx: Tx, *, version: str, description: str, yaml: str, origin: str, changed_by: str
 ) -> StoredDefinitions:
+    """Store a version, which becomes the active one, and bump the definitions' version so
+    that every replica's copy is reloaded."""
     now = tx.now()
     result = await tx.conn.execute(
         definitions.insert().values(
@@ -247,6 +316,7 @@ async def insert_definitions(
     )
     key = result.inserted_primary_key
     assert key is not None
+    await bump(tx, DEFINITIONS)
     return StoredDefinitions(
         seq=int(key[0]),
         version=version,
@@ -304,28 +374,36 @@ async def save_outcome(
         await tx.conn.execute(outcomes.insert().values(opportunity_id=opportunity_id, **values))
 
 
-async def count_outcome(
-    tx: Tx, features: Mapping[str, Sequence[str]], won: bool, times: int
+async def count_outcomes(
+    tx: Tx, changes: Sequence[tuple[Mapping[str, Sequence[str]], bool, int]]
 ) -> None:
-    """Add (`times` 1) or remove (-1) one outcome to the totals and each attribute value."""
-    pairs = [TOTAL] + [(a, v) for a, values in features.items() for v in values]
-    for attribute, value in pairs:
-        await _upsert(
-            tx,
-            attribute_stats,
-            {
-                "attribute": attribute,
-                "value": value,
-                "wins": times if won else 0,
-                "losses": 0 if won else times,
-            },
-            ["attribute", "value"],
-            increment=["wins", "losses"],
-        )
+    """Add (`times` 1) or remove (-1) outcomes, each `(features, won, times)`, to the totals
+    and each attribute value's counts: one statement, and the model's version bumped."""
+    deltas: dict[tuple[str, str], list[int]] = {}
+    for features, won, times in changes:
+        pairs = [TOTAL] + [(a, v) for a, values in features.items() for v in values]
+        for pair in pairs:
+            delta = deltas.setdefault(pair, [0, 0])
+            delta[0 if won else 1] += times
+    if not deltas:
+        return
+    rows = [
+        {"attribute": attribute, "value": value, "wins": wins, "losses": losses}
+        for (attribute, value), (wins, losses) in deltas.items()
+    ]
+    statement = upsert(
+        attribute_stats,
+        tx.conn.dialect.name,
+        ("attribute", "value", "wins", "losses"),
+        ("attribute", "value"),
+        ("wins", "losses"),
+    )
+    await tx.conn.execute(statement, rows)
+    await bump(tx, MODEL)
 
 
 async def load_model(
-    conn: ReadConn | Tx,
+    conn: AsyncConnection | Tx,
     *,
     min_outcomes: int,
     weight: float,
@@ -400,3 +478,7 @@ async def is_erased(tx: Tx, lead_id: str) -> bool:
 
 async def put_tombstone(tx: Tx, lead_id: str, erasure_id: str) -> None:
     await erasure.put_tombstone(tx, erased, lead_id, erasure_id)
+
+
+async def erased_among(tx: Tx, lead_ids: Collection[str]) -> set[str]:
+    return await erasure.tombstoned_among(tx, erased, lead_ids)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts.events import CriterionResult, LeadProfile, Lifecycle, Stage, Term
+from services.controlchars import refuse_control_characters
 
 Outcome = Literal["qualified", "deferred", "disqualified"]
 
@@ -85,6 +86,7 @@ class DefinitionsJsonIn(BaseModel):
     """The JSON form of PUT /qualifier/v1/definitions."""
 
     model_config = ConfigDict(extra="forbid")
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     yaml: str = Field(min_length=1, description="The definitions as YAML text")
 

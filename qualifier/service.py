@@ -2,7 +2,10 @@
 model, say the outcome once, learn from closed opportunities, and manage the definitions.
 
 The rules themselves are the pure `qualifier.rules.decide`; this module loads what it needs
-inside the caller's transaction, stores the decision and emits the event.
+inside the caller's transaction, stores the decision and emits the event. Lead events are
+decided a run at a time (`on_profiles`): the profiles, the leads' past and the decisions
+are each one statement for the whole run, and the definitions and the learned model come
+from memory (reloaded when their version moves).
 
 When a decision is said (an event is emitted):
 
@@ -14,11 +17,15 @@ When a decision is said (an event is emitted):
 - `lead.recycled`: always: nurture handed the lead back and waits for a verdict, so a lead
   qualified before may be qualified again (an explicit re-evaluation).
 - re-evaluation after a definitions change: only leads whose outcome changed.
+
+Within a run, a lead's later event sees its earlier event's decision as its previous one,
+exactly as if the events had been handled one at a time.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -39,6 +46,7 @@ from qualifier.settings import QualifierSettings
 from services import erasure
 from services.db import ReadConn, Tx
 from services.outbox import emit
+from services.reference import Reference
 
 Trigger = Literal["captured", "merged", "recycled", "reevaluated"]
 MAX_CHANGES_LISTED = 1000
@@ -62,6 +70,17 @@ class VersionExists(Exception):
 
 
 @dataclass(frozen=True)
+class Profile:
+    """A lead's profile arriving in a lead event, to be decided."""
+
+    lead_id: str
+    lead: LeadProfile
+    trigger: Trigger
+    traceparent: str | None
+    engagement: Engagement | None = None
+
+
+@dataclass(frozen=True)
 class DefinitionsChange:
     stored: repository.StoredDefinitions
     changed: bool
@@ -71,6 +90,17 @@ class Qualifier:
     def __init__(self, catalog: DefinitionsCatalog, settings: QualifierSettings) -> None:
         self.catalog = catalog
         self.settings = settings
+        self.deciding_model = Reference(
+            "qualifier",
+            repository.MODEL,
+            lambda conn: repository.load_model(
+                conn,
+                min_outcomes=settings.min_outcomes,
+                weight=settings.learned_weight,
+                alpha=settings.laplace_alpha,
+                counts_if_inactive=False,
+            ),
+        )
 
     async def erase(
         self, tx: Tx, lead_id: str, erasure_id: str, traceparent: str | None = None
@@ -91,7 +121,10 @@ class Qualifier:
         return changed
 
     async def model(self, conn: ReadConn | Tx, *, for_deciding: bool = False) -> Model:
-        """The learned model; `for_deciding` skips the counts while it is not active."""
+        """The learned model; `for_deciding` skips the counts while it is not active, and
+        comes from memory (reloaded when a closed opportunity moved the counts)."""
+        if for_deciding:
+            return await self.deciding_model.current(conn)
         return await repository.load_model(
             conn,
             min_outcomes=self.settings.min_outcomes,
@@ -102,32 +135,39 @@ class Qualifier:
 
     # --- deciding -----------------------------------------------------------------------
 
-    async def on_profile(
-        self,
-        tx: Tx,
-        lead_id: str,
-        lead: LeadProfile,
-        trigger: Trigger,
-        traceparent: str | None,
-        engagement: Engagement | None = None,
-    ) -> Verdict | None:
-        """Store the lead's profile, decide it, and say the decision when it is news."""
-        await repository.save_profile(tx, lead_id, lead, engagement)
-        previous = await repository.previous_decision(tx, lead_id)
-        if trigger == "merged" and previous is not None and previous.outcome == "qualified":
-            return None
-        if engagement is None:
-            stored = await repository.get_lead(tx, lead_id)
-            engagement = stored.engagement if stored else None
+    async def on_profiles(self, tx: Tx, profiles: Sequence[Profile]) -> list[Verdict | None]:
+        """Store each lead's profile, decide it, and say the decision when it is news: a run
+        of lead events in order, with one statement per table for the run. A lead that is
+        in the run twice sees its first decision as the previous one of its second."""
+        latest = {p.lead_id: p.lead for p in profiles}
+        await repository.save_profiles(tx, latest)  # first: waits for a re-evaluation's locks
+        states = await repository.lead_states(tx, list(latest))
+        previous = {lead_id: s.previous for lead_id, s in states.items()}
+        engagements = {lead_id: s.engagement for lead_id, s in states.items()}
         active = await self.catalog.active(tx)
-        verdict = decide(
-            lead, active.definitions, await self.model(tx, for_deciding=True), engagement
-        )
-        await repository.save_decision(tx, lead_id, verdict, trigger)
-        news = previous is None or previous.outcome != verdict.outcome or trigger == "recycled"
-        if news:
-            await _say(tx, lead_id, lead, verdict, traceparent)
-        return verdict
+        model = await self.model(tx, for_deciding=True)
+        decided: dict[str, tuple[Verdict, str]] = {}
+        engaged: dict[str, tuple[LeadProfile, Engagement]] = {}
+        verdicts: list[Verdict | None] = []
+        for p in profiles:
+            if p.engagement is not None:
+                engagements[p.lead_id] = p.engagement
+                engaged[p.lead_id] = (latest[p.lead_id], p.engagement)
+            before = previous.get(p.lead_id)
+            if p.trigger == "merged" and before is not None and before.outcome == "qualified":
+                verdicts.append(None)
+                continue
+            verdict = decide(p.lead, active.definitions, model, engagements.get(p.lead_id))
+            decided[p.lead_id] = (verdict, p.trigger)
+            previous[p.lead_id] = repository.Previous(
+                verdict.outcome, verdict.decision.definition_version
+            )
+            if before is None or before.outcome != verdict.outcome or p.trigger == "recycled":
+                await _say(tx, p.lead_id, p.lead, verdict, p.traceparent)
+            verdicts.append(verdict)
+        await repository.save_decisions(tx, decided)
+        await repository.save_engagements(tx, engaged)
+        return verdicts
 
     async def evaluate(
         self, conn: ReadConn, lead: LeadProfile, engagement: Engagement | None
@@ -158,9 +198,10 @@ class Qualifier:
         model = await self.model(tx, for_deciding=True)
         progress.definition_version = active.definitions.version
         progress.model_version = model.version
+        decided: dict[str, tuple[Verdict, str]] = {}
         for stored, previous in batch:
             verdict = decide(stored.profile, active.definitions, model, stored.engagement)
-            await repository.save_decision(tx, stored.lead_id, verdict, "reevaluated")
+            decided[stored.lead_id] = (verdict, "reevaluated")
             progress.evaluated += 1
             progress.outcomes[verdict.outcome] += 1
             if verdict.outcome != previous.outcome:
@@ -168,6 +209,7 @@ class Qualifier:
                 if len(progress.changes) < MAX_CHANGES_LISTED:
                     progress.changes.append((stored.lead_id, previous.outcome, verdict.outcome))
                 await _say(tx, stored.lead_id, stored.profile, verdict, traceparent)
+        await repository.save_decisions(tx, decided)
         progress.last_lead_id = batch[-1][0].lead_id
         return True
 
@@ -180,8 +222,9 @@ class Qualifier:
         seen = await repository.get_outcome(tx, event.opportunity_id)
         if seen is not None and seen.won == event.won:
             return
+        changes: list[tuple[dict[str, list[str]], bool, int]] = []
         if seen is not None:
-            await repository.count_outcome(tx, seen.features, seen.won, -1)
+            changes.append((seen.features, seen.won, -1))
         features = learning.features(event.lead)
         await repository.save_outcome(
             tx,
@@ -193,7 +236,8 @@ class Qualifier:
             features=features,
             exists=seen is not None,
         )
-        await repository.count_outcome(tx, features, event.won, 1)
+        changes.append((features, event.won, 1))
+        await repository.count_outcomes(tx, changes)  # bumps the model's version
 
     # --- definitions --------------------------------------------------------------------
 

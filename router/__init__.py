@@ -2,39 +2,54 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from contracts.events import ErasureRequested, LeadQualified
+from services.crypto import SecretBox
 from services.db import UnitOfWork
-from services.erasure import skip_erased
+from services.erasure import skip_erased, skip_erased_batch
+from services.reference import Reference
 from services.settings import Settings
 from services.spec import ServiceSpec
+
+
+async def reseal_secrets(unit: UnitOfWork, box: SecretBox) -> None:
+    """Subscription secrets stored plain (before they were sealed) or under an older key are
+    sealed with the current key at start (docs/operations.md, rotating the secrets key)."""
+    from router import repository
+
+    async with unit.transaction() as tx:
+        await repository.reseal_subscription_secrets(tx, box)
 
 
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     """Composition root."""
     from router import repository
     from router.api import build_router
+    from router.config import ROUTING
+    from router.config import load as load_routing_config
     from router.consumers import Consumers
     from router.service import CADENCE_END, FIRST_TOUCH, HELD, Router
     from router.settings import RouterSettings
     from router.webhooks import Announcer, WebhookWorker
 
     router_settings = RouterSettings()
-    router = Router(router_settings, Announcer(router_settings))
-    worker = WebhookWorker(unit, router_settings)
+    routing = Reference(unit.service, ROUTING, load_routing_config)
+    router = Router(router_settings, Announcer(router_settings, routing), routing)
+    box = settings.secret_box()
+    worker = WebhookWorker(unit, router_settings, box=box)
     # A commit that said events may have queued deliveries: post them now, not at the poll.
     unit.database.on_events_committed(worker.wake)
     consumers = Consumers(router)
     return ServiceSpec(
         name="router",
-        router=build_router(unit, router),
+        router=build_router(unit, router, box),
         handlers=skip_erased(
-            {
-                LeadQualified: consumers.on_lead_qualified,
-                ErasureRequested: consumers.on_erasure_requested,
-            },
-            repository.is_erased,
+            {ErasureRequested: consumers.on_erasure_requested}, repository.is_erased
+        ),
+        batch_handlers=skip_erased_batch(
+            {LeadQualified: consumers.on_leads_qualified}, repository.erased_among
         ),
         timer_handlers={
             FIRST_TOUCH: router.on_first_touch_due,
@@ -43,4 +58,5 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
         },
         workers=[worker],
         migrations=Path(__file__).parent / "migrations",
+        on_start=[partial(reseal_secrets, unit, box)],
     )

@@ -55,6 +55,7 @@ from router.schemas import (
 from router.service import Refused, Router, cadence_of
 from router.webhooks import new_secret
 from services.auth import ManagerKey, Principal, RepKey
+from services.crypto import SecretBox
 from services.db import UnitOfWork
 from services.egress import PrivateAddress, check_public
 from services.problems import Problem, field_error
@@ -83,7 +84,7 @@ def _secret_hint(secret: str) -> str:
     return secret[:10] + "…"
 
 
-def _subscription_out(s: repository.Subscription) -> SubscriptionOut:
+def _subscription_out(s: repository.Subscription, box: SecretBox) -> SubscriptionOut:
     return SubscriptionOut(
         id=s.id,
         url=s.url,
@@ -91,25 +92,34 @@ def _subscription_out(s: repository.Subscription) -> SubscriptionOut:
         rep_id=s.rep_id,
         description=s.description,
         active=s.active,
-        secret_hint=_secret_hint(s.secret),
+        secret_hint=_secret_hint(box.open(s.secret)),
         created_at=s.created_at,
         updated_at=s.updated_at,
     )
 
 
-def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
+def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter:
     router = APIRouter(prefix="/router/v1", tags=["router"])
     settings = router_.settings
 
     async def visible_lead(
-        conn: Conn, lead_id: str, principal: Principal, *, lock: bool = False
+        conn: Conn, lead_id: str, principal: Principal, *, lock: bool = False, found: bool = False
     ) -> LeadRecord:
         """A rep sees only leads assigned to them; others' leads look like missing ones.
-        Writers `lock` the lead's row first, so the check holds until they commit (a timer
-        may have just given the lead to someone else). Lock order everywhere: the routing
-        lock, then the lead, then its assignment."""
+        Readers that say `found` also show the rep who sourced the lead where it went (a
+        pool may distribute rep-sourced leads). Writers `lock` the lead's row first, so the
+        check holds until they commit (a timer may have just given the lead to someone
+        else). Lock order everywhere: the routing lock, then the lead, then its assignment."""
         lead = await repository.get_lead(conn, lead_id, for_update=lock)
-        if lead is None or (principal.is_rep_only and lead.rep_id != principal.rep_id):
+        mine = lead is not None and (
+            lead.rep_id == principal.rep_id
+            or (
+                found
+                and principal.rep_id is not None
+                and lead.profile.sourced_by_rep_id == principal.rep_id
+            )
+        )
+        if lead is None or (principal.is_rep_only and not mine):
             raise Problem(404, f"There is no assigned lead {lead_id!r} visible to you.")
         return lead
 
@@ -402,7 +412,12 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
                 profile = LeadProfile.model_validate(body.lead.model_dump())
                 score = body.score
             decision = await router_.decide(
-                conn, profile, score, now=unit.clock.now(), trigger="dry run"
+                conn,
+                await router_.begin(conn),
+                profile,
+                score,
+                now=unit.clock.now(),
+                trigger="dry run",
             )
         pick = decision.pick
         return DryRunOut(
@@ -429,9 +444,10 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
     @router.get("/leads/{lead_id}/assignment", response_model=AssignmentOut)
     async def get_assignment(lead_id: str, principal: RepKey) -> AssignmentOut:
         """Who has the lead, its deadlines, and why it went there: the rule, the pool, the
-        strategy, and each rep considered with why they were skipped."""
+        strategy, and each rep considered with why they were skipped. A rep sees the leads
+        assigned to them and the leads they sourced."""
         async with unit.read() as conn:
-            lead = await visible_lead(conn, lead_id, principal)
+            lead = await visible_lead(conn, lead_id, principal, found=True)
             return await router_.view(conn, lead)
 
     @router.post("/leads/{lead_id}/activities", status_code=201, response_model=ActivityOut)
@@ -463,7 +479,6 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
         """Reject a lead assigned to you, with a reason: it goes to the next eligible rep,
         or back to marketing (when you say so, or when no one else can take it)."""
         async with unit.transaction() as tx:
-            await repository.lock_routing(tx)
             lead = await visible_lead(tx, lead_id, principal, lock=True)
             with refusals():
                 outcome = await router_.reject(tx, lead, body, request.headers.get("traceparent"))
@@ -475,7 +490,6 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
     ) -> AssignmentOut:
         """Route a lead again (one in the fallback queue, say), or give it to a rep."""
         async with unit.transaction() as tx:
-            await repository.lock_routing(tx)
             lead = await repository.get_lead(tx, lead_id, for_update=True)
             if lead is None:
                 raise Problem(404, f"The router has no lead {lead_id!r}.")
@@ -563,7 +577,7 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
                     "event_types": body.events,
                     "rep_id": body.rep_id,
                     "description": body.description,
-                    "secret": secret,
+                    "secret": box.seal(secret),
                     "active": body.active,
                     "created_at": now,
                     "updated_at": now,
@@ -571,12 +585,12 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
             )
             stored = await repository.get_subscription(tx, subscription_id)
         assert stored is not None
-        return SubscriptionCreated(**_subscription_out(stored).model_dump(), secret=secret)
+        return SubscriptionCreated(**_subscription_out(stored, box).model_dump(), secret=secret)
 
     @router.get("/subscriptions", response_model=list[SubscriptionOut])
     async def list_subscriptions(_: ManagerKey) -> list[SubscriptionOut]:
         async with unit.read() as conn:
-            return [_subscription_out(s) for s in await repository.list_subscriptions(conn)]
+            return [_subscription_out(s, box) for s in await repository.list_subscriptions(conn)]
 
     async def subscription_or_404(conn: Conn, subscription_id: str) -> repository.Subscription:
         found = await repository.get_subscription(conn, subscription_id)
@@ -587,7 +601,7 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
     @router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
     async def get_subscription(subscription_id: str, _: ManagerKey) -> SubscriptionOut:
         async with unit.read() as conn:
-            return _subscription_out(await subscription_or_404(conn, subscription_id))
+            return _subscription_out(await subscription_or_404(conn, subscription_id), box)
 
     @router.patch("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
     async def update_subscription(
@@ -608,7 +622,7 @@ def build_router(unit: UnitOfWork, router_: Router) -> APIRouter:
                 raise _invalid("rep_id", "unknown rep", f"There is no rep {rep_id!r}.")
             if changes:
                 await repository.update_subscription(tx, subscription_id, changes)
-            return _subscription_out(await subscription_or_404(tx, subscription_id))
+            return _subscription_out(await subscription_or_404(tx, subscription_id), box)
 
     @router.delete("/subscriptions/{subscription_id}", status_code=204)
     async def delete_subscription(subscription_id: str, _: ManagerKey) -> None:

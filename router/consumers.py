@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from contracts.events import ErasureRequested, LeadQualified
 from router.service import Router
 from services.consumer import Incoming
@@ -12,14 +14,8 @@ class Consumers:
     def __init__(self, router: Router) -> None:
         self.router = router
 
-    async def on_lead_qualified(self, tx: Tx, event: Incoming[LeadQualified]) -> None:
-        await self.router.on_qualified(
-            tx,
-            event.data.lead_id,
-            event.data.lead,
-            event.data.decision.score,
-            event.traceparent,
-        )
+    async def on_leads_qualified(self, tx: Tx, events: Sequence[Incoming[LeadQualified]]) -> None:
+        await self.router.on_qualified(tx, events)
 
     async def on_erasure_requested(self, tx: Tx, event: Incoming[ErasureRequested]) -> None:
         data = event.data

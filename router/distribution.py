@@ -19,7 +19,7 @@ Strategies:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -30,6 +30,7 @@ from router.rules import primary_language
 Strategy = Literal["round_robin", "weighted_round_robin", "least_loaded", "account_owner_first"]
 FallbackStrategy = Literal["round_robin", "weighted_round_robin", "least_loaded"]
 OutsideHours = Literal["assign", "hold", "skip"]
+SourcedLeads = Literal["sourcing_rep", "pool"]
 Outcome = Literal["assign", "hold", "queue"]
 SkipReason = Literal[
     "excluded",
@@ -40,8 +41,11 @@ SkipReason = Literal[
     "language",
     "at_capacity",
     "daily_cap",
+    "holiday",
     "outside_hours",
 ]
+WAITING: frozenset[str] = frozenset({"holiday", "outside_hours"})
+"""Skip reasons that end when the rep's working hours start again (a pool may hold)."""
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -182,9 +186,12 @@ def check(
     detail = "eligible"
     if not rep.calendar.is_open(now):
         opens = rep.calendar.next_open(now)
+        today = rep.calendar.local_date(now)
+        reason: SkipReason = "holiday" if today in rep.calendar.holidays else "outside_hours"
+        closed = f"a team holiday ({today})" if reason == "holiday" else "outside working hours"
         if pool.outside_hours != "assign":
-            return skip("outside_hours", f"outside working hours until {opens.isoformat()}")
-        detail = f"eligible; outside working hours, the SLA clock starts {opens.isoformat()}"
+            return skip(reason, f"{closed} until {opens.isoformat()}")
+        detail = f"eligible; {closed}, the SLA clock starts {opens.isoformat()}"
     return Considered(rep.id, True, None, detail, load.open_leads, load.assigned_today, role)
 
 
@@ -248,6 +255,44 @@ def distribute(
     return Pick("assign", rep, strategy, prefix + why, considered)
 
 
+def keep_with_sourcing_rep(
+    pick: Pick,
+    rep: RepView | None,
+    load: Load,
+    *,
+    rep_id: str,
+    setting: SourcedLeads,
+    pool_id: str,
+    lead: LeadProfile,
+    now: datetime,
+    exclude: frozenset[str],
+) -> Pick:
+    """A lead a rep found (rep prospecting, a referral at the close) stays with that rep
+    (`rep`, None when unknown) unless the pool says `sourced_leads: pool`; `pick` is the
+    pool's own pick. Only what makes a rep unable to work any lead hands it to the pool:
+    having had it already (a missed first touch, a rejection), inactive, suspended, out of
+    office. Territory, language, capacity, the daily cap and working hours do not: the rep
+    found the lead. The explanation says which it was."""
+    if setting == "pool":
+        return replace(pick, why=f"{pick.why} (sourced by {rep_id}; pool {pool_id} distributes it)")
+    if rep is None:
+        return replace(pick, why=f"{pick.why} (sourced by {rep_id}, who is not a rep here)")
+    ungated = replace(rep, max_open_leads=None, daily_cap=None)
+    verdict = check(
+        ungated,
+        load,
+        pool=PoolPolicy(pool_id, "round_robin"),
+        lead=lead,
+        now=now,
+        exclude=exclude,
+        role="sourcing_rep",
+    )
+    if not verdict.eligible:
+        why = f"{pick.why} (sourced by {rep_id}, who cannot take it: {verdict.skipped})"
+        return replace(pick, why=why, considered=[verdict, *pick.considered])
+    return Pick("assign", rep, "sourcing_rep", f"sourced by {rep_id}, who keeps it", [verdict])
+
+
 def _nobody(
     pool: PoolPolicy,
     members: Sequence[tuple[RepView, Load]],
@@ -259,15 +304,17 @@ def _nobody(
     if not considered:
         return Pick("queue", None, pool.strategy, "the pool has no reps", considered)
     if pool.outside_hours == "hold" and may_hold:
-        waiting = {c.rep_id for c in considered if c.skipped == "outside_hours"}
+        waiting = {c.rep_id for c in considered if c.skipped in WAITING}
         opens = [r.calendar.next_open(now) for r, _ in members if r.id in waiting]
         if opens:
             until = min(opens)
+            off = {c.skipped for c in considered if c.rep_id in waiting}
+            closed = "every rep is on a team holiday" if off == {"holiday"} else None
             return Pick(
                 "hold",
                 None,
                 pool.strategy,
-                f"no rep is in working hours; held until {until.isoformat()}",
+                f"{closed or 'no rep is in working hours'}; held until {until.isoformat()}",
                 considered,
                 held_until=until,
             )

@@ -71,6 +71,7 @@ pools = Table(
     Column("match_territory", Boolean, nullable=False),
     Column("match_language", Boolean, nullable=False),
     Column("owner_fallback", String(32), nullable=False),
+    Column("sourced_leads", String(16), nullable=False, server_default="sourcing_rep"),
     Column("sla", Json, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),

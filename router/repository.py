@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -12,6 +12,7 @@ from sqlalchemy import and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.events import LeadProfile
+from router.config import ROUTING
 from router.models import (
     accounts,
     activities,
@@ -41,15 +42,12 @@ from router.schemas import (
     TeamOut,
 )
 from services import erasure
+from services.crypto import SecretBox
 from services.db import ReadConn, Tx
+from services.reference import bump
+from services.statements import upsert
 
 Conn = ReadConn | Tx
-
-# One routing decision at a time across replicas: a decision reads every candidate's load
-# and writes the strategy's state, so two concurrent ones could overfill a rep or break
-# the weighted shares. A transaction-scoped advisory lock (PostgreSQL) serialises them;
-# SQLite's single writer already does.
-ROUTING_LOCK = 7_411_000_501
 
 
 def _c(conn: Conn) -> AsyncConnection:
@@ -155,6 +153,7 @@ def _rep(row: Any) -> RepOut:
 
 async def insert_rep(tx: Tx, values: dict[str, Any]) -> RepOut:
     await tx.conn.execute(reps.insert().values(**values))
+    await bump(tx, ROUTING)
     rep = await get_rep(tx, values["id"])
     assert rep is not None
     return rep
@@ -162,6 +161,7 @@ async def insert_rep(tx: Tx, values: dict[str, Any]) -> RepOut:
 
 async def update_rep(tx: Tx, rep_id: str, values: dict[str, Any]) -> None:
     await tx.conn.execute(update(reps).where(reps.c.id == rep_id).values(**values))
+    await bump(tx, ROUTING)
 
 
 async def get_rep(conn: Conn, rep_id: str) -> RepOut | None:
@@ -206,6 +206,7 @@ async def list_teams(conn: Conn) -> list[TeamOut]:
 
 async def upsert_team(tx: Tx, team_id: str, name: str, holidays: list[dict[str, Any]]) -> None:
     now = tx.now()
+    await bump(tx, ROUTING)
     if await get_team(tx, team_id) is None:
         await tx.conn.execute(
             teams.insert().values(
@@ -222,6 +223,7 @@ async def upsert_team(tx: Tx, team_id: str, name: str, holidays: list[dict[str, 
 
 async def delete_team(tx: Tx, team_id: str) -> bool:
     result = await tx.conn.execute(delete(teams).where(teams.c.id == team_id))
+    await bump(tx, ROUTING)
     return bool(result.rowcount)
 
 
@@ -258,6 +260,7 @@ async def get_account(conn: Conn, domain: str) -> dict[str, Any] | None:
 
 async def upsert_account(tx: Tx, domain: str, rep_id: str) -> None:
     now = tx.now()
+    await bump(tx, ROUTING)
     if await get_account(tx, domain) is None:
         await tx.conn.execute(
             accounts.insert().values(domain=domain, rep_id=rep_id, created_at=now, updated_at=now)
@@ -272,6 +275,7 @@ async def upsert_account(tx: Tx, domain: str, rep_id: str) -> None:
 
 async def delete_account(tx: Tx, domain: str) -> bool:
     result = await tx.conn.execute(delete(accounts).where(accounts.c.domain == domain))
+    await bump(tx, ROUTING)
     return bool(result.rowcount)
 
 
@@ -295,6 +299,7 @@ async def list_pools(conn: Conn) -> list[PoolOut]:
 
 async def upsert_pool(tx: Tx, pool_id: str, values: dict[str, Any]) -> None:
     now = tx.now()
+    await bump(tx, ROUTING)
     if await get_pool(tx, pool_id) is None:
         await tx.conn.execute(
             pools.insert().values(id=pool_id, created_at=now, updated_at=now, **values)
@@ -307,6 +312,7 @@ async def upsert_pool(tx: Tx, pool_id: str, values: dict[str, Any]) -> None:
 
 async def delete_pool(tx: Tx, pool_id: str) -> bool:
     result = await tx.conn.execute(delete(pools).where(pools.c.id == pool_id))
+    await bump(tx, ROUTING)
     await tx.conn.execute(delete(pool_reps).where(pool_reps.c.pool == pool_id))
     await tx.conn.execute(delete(cursors).where(cursors.c.pool == pool_id))
     return bool(result.rowcount)
@@ -337,6 +343,7 @@ async def get_rule(conn: Conn, rule_id: str) -> RuleOut | None:
 
 async def upsert_rule(tx: Tx, rule_id: str, values: dict[str, Any]) -> None:
     now = tx.now()
+    await bump(tx, ROUTING)
     if await get_rule(tx, rule_id) is None:
         await tx.conn.execute(
             rules.insert().values(id=rule_id, created_at=now, updated_at=now, **values)
@@ -349,16 +356,45 @@ async def upsert_rule(tx: Tx, rule_id: str, values: dict[str, Any]) -> None:
 
 async def delete_rule(tx: Tx, rule_id: str) -> bool:
     result = await tx.conn.execute(delete(rules).where(rules.c.id == rule_id))
+    await bump(tx, ROUTING)
     return bool(result.rowcount)
 
 
 # --- routing state ----------------------------------------------------------------------------
 
 
-async def lock_routing(tx: Tx) -> None:
-    """Until commit, this transaction is the only one deciding where leads go."""
-    if not tx.unit.database.is_sqlite:
-        await tx.conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ROUTING_LOCK})
+async def lock_partitions(tx: Tx, pools: Iterable[str], reps: Iterable[str]) -> None:
+    """Until commit, this transaction is the only one deciding for these pools and reps:
+    a decision reads its pool's counters and cursor and its candidates' loads and caps, so
+    two decisions conflict exactly when they share a pool or a rep. Decisions for other
+    pools and reps go on in parallel on other replicas. The locks are taken in one
+    statement in a global order (no deadlock between two batches); SQLite's single writer
+    already serialises everything."""
+    if tx.unit.database.is_sqlite:
+        return
+    keys = sorted({f"pool:{p}" for p in pools} | {f"rep:{r}" for r in reps})
+    if keys:
+        await tx.conn.execute(_LOCK_PARTITIONS, {"keys": keys})
+
+
+# pg_advisory_xact_lock is volatile, so PostgreSQL calls it after the ORDER BY.
+_LOCK_PARTITIONS = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(k, 7411)) "
+    "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k"
+)
+
+
+async def save_routing_state(
+    tx: Tx, states: list[dict[str, Any]], cursor_rows: list[dict[str, Any]]
+) -> None:
+    """Store weighted counters and round-robin cursors (one upsert per table)."""
+    dialect = tx.conn.dialect.name
+    if states:
+        columns = ("pool", "rep_id", "current", "assigned", "last_assigned_at")
+        await tx.conn.execute(upsert(pool_reps, dialect, columns, ("pool", "rep_id")), states)
+    if cursor_rows:
+        statement = upsert(cursors, dialect, ("pool", "last_rep_id"), ("pool",))
+        await tx.conn.execute(statement, cursor_rows)
 
 
 async def cursor_of(conn: Conn, pool: str) -> str | None:
@@ -366,14 +402,6 @@ async def cursor_of(conn: Conn, pool: str) -> str | None:
         select(cursors.c.last_rep_id).where(cursors.c.pool == pool)
     )
     return last
-
-
-async def move_cursor(tx: Tx, pool: str, rep_id: str) -> None:
-    result = await tx.conn.execute(
-        update(cursors).where(cursors.c.pool == pool).values(last_rep_id=rep_id)
-    )
-    if not result.rowcount:
-        await tx.conn.execute(cursors.insert().values(pool=pool, last_rep_id=rep_id))
 
 
 async def pool_rep_states(conn: Conn, pool: str, rep_ids: Sequence[str]) -> dict[str, PoolRepState]:
@@ -385,46 +413,6 @@ async def pool_rep_states(conn: Conn, pool: str, rep_ids: Sequence[str]) -> dict
         )
     ).all()
     return {r.rep_id: PoolRepState(r.current, r.assigned, r.last_assigned_at) for r in rows}
-
-
-async def save_pool_rep_states(
-    tx: Tx,
-    pool: str,
-    known: dict[str, PoolRepState],
-    currents: dict[str, int],
-    chosen: str,
-    at: datetime,
-) -> None:
-    """Store the weighted counters and count the chosen rep's assignment."""
-    rows = []
-    for rep_id in sorted(set(currents) | {chosen}):
-        state = known.get(rep_id) or PoolRepState(0, 0, None)
-        chosen_now = rep_id == chosen
-        rows.append(
-            {
-                "_pool": pool,
-                "_rep_id": rep_id,
-                "current": currents.get(rep_id, state.current),
-                "assigned": state.assigned + (1 if chosen_now else 0),
-                "last_assigned_at": at if chosen_now else state.last_assigned_at,
-                "new": rep_id not in known,
-            }
-        )
-    new = [{"pool": r["_pool"], "rep_id": r["_rep_id"], **_state(r)} for r in rows if r["new"]]
-    old = [
-        {"_pool": r["_pool"], "_rep_id": r["_rep_id"], **_state(r)} for r in rows if not r["new"]
-    ]
-    if new:
-        await tx.conn.execute(pool_reps.insert(), new)
-    if old:
-        statement = update(pool_reps).where(
-            pool_reps.c.pool == bindparam("_pool"), pool_reps.c.rep_id == bindparam("_rep_id")
-        )
-        await tx.conn.execute(statement, old)
-
-
-def _state(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in ("current", "assigned", "last_assigned_at")}
 
 
 OPEN_STATUSES = ("assigned", "accepted")
@@ -474,6 +462,69 @@ async def get_lead(conn: Conn, lead_id: str, *, for_update: bool = False) -> Lea
         query = query.with_for_update()
     row = (await _c(conn).execute(query)).first()
     return _lead(row) if row else None
+
+
+async def leads_by_id(
+    tx: Tx, lead_ids: Iterable[str], *, for_update: bool = False
+) -> dict[str, LeadRecord]:
+    query = select(leads).where(leads.c.lead_id.in_(sorted(set(lead_ids))))
+    if for_update and not tx.unit.database.is_sqlite:
+        query = query.with_for_update()
+    return {r.lead_id: _lead(r) for r in (await tx.conn.execute(query)).all()}
+
+
+def new_lead(lead_id: str, profile: LeadProfile, score: int | None, now: datetime) -> LeadRecord:
+    """A lead the router has just been told about, before any decision."""
+    return LeadRecord(
+        lead_id=lead_id,
+        profile=profile,
+        score=score,
+        status="queued",
+        rep_id=None,
+        assignment_id=None,
+        pool=None,
+        rule=None,
+        strategy=None,
+        queue=None,
+        held_until=None,
+        explanation=None,
+        reassignments=0,
+        return_reason=None,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def lead_row(lead: LeadRecord) -> dict[str, Any]:
+    return lead_values(vars(lead))
+
+
+def lead_values(values: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(values.get("profile"), LeadProfile):
+        values = {**values, "profile": values["profile"].model_dump(mode="json")}
+    return dict(values)
+
+
+async def insert_leads(tx: Tx, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await tx.conn.execute(leads.insert(), rows)
+
+
+async def change_leads(tx: Tx, changes: dict[str, dict[str, Any]]) -> None:
+    """Update leads by id: one executemany per set of changed columns."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for lead_id, values in changes.items():
+        by_columns.setdefault(tuple(sorted(values)), []).append({**values, "_lead_id": lead_id})
+    for rows in by_columns.values():
+        await tx.conn.execute(_UPDATE_LEAD, rows)
+
+
+_UPDATE_LEAD = update(leads).where(leads.c.lead_id == bindparam("_lead_id"))
+
+
+async def insert_assignments(tx: Tx, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await tx.conn.execute(assignments.insert(), rows)
 
 
 async def insert_lead(
@@ -630,13 +681,15 @@ class ComplianceCounts:
 async def compliance_counts(
     conn: Conn, rep_id: str, since: datetime, until: datetime
 ) -> ComplianceCounts:
+    """Obligations resolved after `since` (a reinstatement: what was resolved by then was
+    judged already) up to and including `until`."""
     c = _c(conn)
     first = await c.execute(
         select(assignments.c.first_touch, func.count())
         .where(
             assignments.c.rep_id == rep_id,
             assignments.c.first_touch.in_(("met", "breached")),
-            assignments.c.first_touch_resolved_at >= since,
+            assignments.c.first_touch_resolved_at > since,
             assignments.c.first_touch_resolved_at <= until,
         )
         .group_by(assignments.c.first_touch)
@@ -647,7 +700,7 @@ async def compliance_counts(
         .where(
             assignments.c.rep_id == rep_id,
             assignments.c.cadence.in_(("connected", "exhausted", "breached")),
-            assignments.c.cadence_resolved_at >= since,
+            assignments.c.cadence_resolved_at > since,
             assignments.c.cadence_resolved_at <= until,
         )
         .group_by(assignments.c.cadence)
@@ -708,7 +761,22 @@ def _subscription(row: Any) -> Subscription:
 
 
 async def insert_subscription(tx: Tx, values: dict[str, Any]) -> None:
+    """`values["secret"]` is stored as given: the caller seals it (services/crypto.py)."""
     await tx.conn.execute(subscriptions.insert().values(**values))
+    await bump(tx, ROUTING)
+
+
+async def reseal_subscription_secrets(tx: Tx, box: SecretBox) -> int:
+    """Seal, with the first key, every secret stored plain or under another key."""
+    changed = 0
+    for row in (await tx.conn.execute(select(subscriptions.c.id, subscriptions.c.secret))).all():
+        resealed = box.resealed(row.secret)
+        if resealed is not None:
+            await tx.conn.execute(
+                update(subscriptions).where(subscriptions.c.id == row.id).values(secret=resealed)
+            )
+            changed += 1
+    return changed
 
 
 async def get_subscription(conn: Conn, subscription_id: str) -> Subscription | None:
@@ -731,6 +799,7 @@ async def update_subscription(tx: Tx, subscription_id: str, values: dict[str, An
         .where(subscriptions.c.id == subscription_id)
         .values(updated_at=tx.now(), **values)
     )
+    await bump(tx, ROUTING)
 
 
 async def delete_subscription(tx: Tx, subscription_id: str) -> bool:
@@ -738,12 +807,17 @@ async def delete_subscription(tx: Tx, subscription_id: str) -> bool:
     result = await tx.conn.execute(
         delete(subscriptions).where(subscriptions.c.id == subscription_id)
     )
+    await bump(tx, ROUTING)
     return bool(result.rowcount)
 
 
 async def insert_deliveries(tx: Tx, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await tx.conn.execute(deliveries.insert(), rows)
+    """Queue webhook deliveries; written with the transaction's outbox rows at commit."""
+    for row in rows:
+        tx.defer(_INSERT_DELIVERY, row)
+
+
+_INSERT_DELIVERY = deliveries.insert()
 
 
 async def any_due(conn: Conn, now: datetime) -> bool:
@@ -891,6 +965,10 @@ async def erase_lead(tx: Tx, lead_id: str, values: set[str]) -> int:
 
 async def is_erased(tx: Tx, lead_id: str) -> bool:
     return await erasure.tombstoned(tx, erased, lead_id)
+
+
+async def erased_among(tx: Tx, lead_ids: Collection[str]) -> set[str]:
+    return await erasure.tombstoned_among(tx, erased, lead_ids)
 
 
 async def put_tombstone(tx: Tx, lead_id: str, erasure_id: str) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.events import LeadProfile, SourceClass
+from services.controlchars import refuse_control_characters
 
 
 def _lower(values: list[str] | None) -> list[str] | None:
@@ -22,6 +23,7 @@ class Conditions(BaseModel):
     """Every condition set must hold; unset ones are ignored. Lists mean "any of"."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
     countries: list[str] | None = Field(None, description="ISO 3166-1 alpha-2 codes")
     regions: list[str] | None = Field(None, description="Region or state, as ingest stores it")

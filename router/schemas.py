@@ -11,8 +11,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from contracts.events import EVENT_TYPES, Channel, LeadProfile, SourceClass
 from router.calendar import CalendarError, parse_week, zone
-from router.distribution import FallbackStrategy, OutsideHours, Strategy
+from router.distribution import FallbackStrategy, OutsideHours, SourcedLeads, Strategy
 from router.rules import Conditions
+from services.controlchars import refuse_control_characters
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WorkingHours = dict[Weekday, list[str]]
@@ -43,6 +44,7 @@ ROUTER_EVENT_TYPES = sorted(t for t, m in EVENT_TYPES.items() if m.SERVICE == "r
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
 
 # --- reps, teams, accounts -------------------------------------------------------------
@@ -280,6 +282,11 @@ class PoolIn(Strict):
     match_territory: bool = False
     match_language: bool = False
     owner_fallback: FallbackStrategy = "round_robin"
+    sourced_leads: SourcedLeads = Field(
+        "sourcing_rep",
+        description="sourcing_rep: a lead a rep submitted (rep prospecting, a referral at the "
+        "close) stays with that rep; pool: it is distributed like any other lead",
+    )
     sla: SlaIn = Field(default_factory=SlaIn)
 
 
@@ -293,6 +300,7 @@ class PoolOut(BaseModel):
     match_territory: bool
     match_language: bool
     owner_fallback: FallbackStrategy
+    sourced_leads: SourcedLeads = "sourcing_rep"
     sla: SlaIn
     effective_sla: Sla | None = None
     created_at: datetime | None = None
@@ -469,7 +477,9 @@ class ShareOut(BaseModel):
 class ComplianceOut(BaseModel):
     rep_id: str
     window_days: int
-    since: datetime
+    since: datetime = Field(
+        description="The start of the rolling window, or the reinstatement when it is later"
+    )
     until: datetime
     first_touch: ShareOut = Field(description="Leads whose first-touch deadline was met")
     cadence: ShareOut = Field(description="Cadences completed (connected or every attempt made)")
@@ -480,6 +490,7 @@ class ComplianceOut(BaseModel):
     suspended: bool
     suspended_at: datetime | None
     suspended_reason: str | None
+    reinstated_at: datetime | None = None
 
 
 # --- dry run ------------------------------------------------------------------------------

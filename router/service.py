@@ -21,16 +21,18 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from contracts.events import (
+    TOUCH_CHANNELS,
     ContactLogged,
     LeadAccepted,
     LeadAssigned,
     LeadProfile,
+    LeadQualified,
     LeadQueued,
     LeadReassigned,
     LeadRejected,
@@ -44,14 +46,14 @@ from contracts.events import (
 )
 from router import metrics, repository
 from router.calendar import Calendar
-from router.distribution import Load, Pick, PoolPolicy, RepView, distribute
+from router.config import RoutingConfig
+from router.distribution import Load, Pick, PoolPolicy, RepView, distribute, keep_with_sourcing_rep
 from router.repository import (
     OPEN_STATUSES,
     WORKING_STATUSES,
     AssignmentRecord,
     Conn,
     LeadRecord,
-    PoolRepState,
 )
 from router.rules import match
 from router.schemas import (
@@ -72,10 +74,13 @@ from router.schemas import (
     SlaIn,
 )
 from router.settings import RouterSettings
+from router.state import RoutingState, RoutingWrites
 from router.webhooks import Announcer
 from services import erasure, timers
+from services.consumer import Incoming
 from services.db import Tx
 from services.outbox import emit
+from services.reference import Reference
 from services.timers import Timer
 
 log = logging.getLogger(__name__)
@@ -84,7 +89,6 @@ FIRST_TOUCH = "first_touch"
 CADENCE_END = "cadence_end"
 HELD = "route_held"
 TIMER_KINDS = (FIRST_TOUCH, CADENCE_END, HELD)
-TOUCH_CHANNELS = frozenset({"call", "email", "meeting"})
 CONNECTED_OUTCOMES = frozenset({"connected", "not_interested", "meeting_booked", "replied", "held"})
 FALLBACK_QUEUE = "fallback"
 HOLD_QUEUE = "hold"
@@ -133,7 +137,27 @@ class Decision:
     first_touch_due_at: datetime | None
     cadence_due_at: datetime | None
     explanation: dict[str, Any]
-    states: dict[str, PoolRepState]
+
+
+@dataclass
+class Routing:
+    """One transaction's routing: the configuration its decisions use, the state they
+    keep current and the rows they write (router/state.py)."""
+
+    config: RoutingConfig
+    state: RoutingState
+    writes: RoutingWrites
+    locked: set[str] = field(default_factory=set)
+    """Routing locks this transaction holds already."""
+
+    async def finish(self, tx: Tx) -> None:
+        """Write what the decisions made (set-based), before the transaction commits."""
+        await self.writes.write(tx)
+        await self.state.write(tx)
+
+
+def _conn(conn: Conn) -> Any:
+    return conn.conn if isinstance(conn, Tx) else conn
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -141,10 +165,13 @@ def _iso(at: datetime | None) -> str | None:
 
 
 class Router:
-    def __init__(self, settings: RouterSettings, announcer: Announcer) -> None:
+    def __init__(
+        self, settings: RouterSettings, announcer: Announcer, routing: Reference[RoutingConfig]
+    ) -> None:
         self.settings = settings
         self.announcer = announcer
         self.say = announcer.say
+        self.routing = routing
 
     async def erase(
         self, tx: Tx, lead_id: str, erasure_id: str, traceparent: str | None = None
@@ -201,18 +228,72 @@ class Router:
             sla=SlaIn(),
         )
 
-    async def pool(self, conn: Conn, pool_id: str) -> PoolOut:
-        return await repository.get_pool(conn, pool_id) or self.implicit_pool(pool_id)
+    def pool(self, config: RoutingConfig, pool_id: str) -> PoolOut:
+        return config.pools.get(pool_id) or self.implicit_pool(pool_id)
 
-    async def calendar_of(self, conn: Conn, rep: RepOut) -> Calendar:
-        holidays = await repository.holidays_of(conn, [rep.team_id] if rep.team_id else [])
-        return view_of(rep, holidays.get(rep.team_id or "", [])).calendar
+    def calendar_of(self, config: RoutingConfig, rep: RepOut) -> Calendar:
+        return view_of(rep, config.holidays.get(rep.team_id or "", [])).calendar
+
+    async def begin(self, conn: Conn) -> Routing:
+        """Routing for one transaction: the current configuration (one version read) and
+        fresh state. Whoever writes with it calls `Routing.finish` before committing."""
+        return Routing(await self.routing.current(_conn(conn)), RoutingState(), RoutingWrites())
 
     # --- deciding ----------------------------------------------------------------------------
+
+    def matching_rule(
+        self, config: RoutingConfig, profile: LeadProfile, score: int | None
+    ) -> tuple[str, str, str, list[dict[str, Any]]]:
+        """The first enabled rule the lead matches: (rule id, name, pool, rules checked)."""
+        checked: list[dict[str, Any]] = []
+        for rule in config.rules:
+            result = match(rule.conditions, profile, score)
+            checked.append({"rule": rule.id, "matched": result.matched, "failed": result.failed})
+            if result.matched:
+                return rule.id, rule.name, rule.pool, checked
+        return NO_RULE, "no rule matched", self.settings.default_pool, checked
+
+    def candidates(
+        self, config: RoutingConfig, pool: PoolOut, profile: LeadProfile
+    ) -> tuple[list[RepOut], RepOut | None, str | None]:
+        """The pool's members, the account owner (for account_owner_first) and the domain."""
+        members = config.reps_where(pool.members, pool.teams)
+        if pool.strategy != "account_owner_first":
+            return members, None, None
+        domain = lead_domain(profile)
+        owner_id = config.account_owners.get(domain) if domain else None
+        owner = config.reps.get(owner_id) if owner_id else None
+        return members, owner, domain
+
+    def partition_of(
+        self, config: RoutingConfig, profile: LeadProfile, score: int | None
+    ) -> tuple[str, set[str]]:
+        """The pool a decision about this lead reads and writes, and the reps it weighs."""
+        pool = self.pool(config, self.matching_rule(config, profile, score)[2])
+        members, owner, _ = self.candidates(config, pool, profile)
+        sourcer = {profile.sourced_by_rep_id} if profile.sourced_by_rep_id else set()
+        return pool.id, {r.id for r in members} | ({owner.id} if owner else set()) | sourcer
+
+    async def lock(
+        self, tx: Tx, routing: Routing, leads: Sequence[tuple[LeadProfile, int | None]]
+    ) -> None:
+        """Take the routing locks of every pool and rep these leads' decisions touch, at
+        once and in order (router/repository.py `lock_partitions`)."""
+        pools: set[str] = set()
+        reps: set[str] = set()
+        for profile, score in leads:
+            pool, members = self.partition_of(routing.config, profile, score)
+            pools.add(pool)
+            reps |= members
+        wanted = {f"pool:{p}" for p in pools} | {f"rep:{r}" for r in reps}
+        if wanted - routing.locked:
+            await repository.lock_partitions(tx, pools, reps)
+            routing.locked |= wanted
 
     async def decide(
         self,
         conn: Conn,
+        routing: Routing,
         profile: LeadProfile,
         score: int | None,
         *,
@@ -221,45 +302,26 @@ class Router:
         exclude: frozenset[str] = frozenset(),
         may_hold: bool = True,
     ) -> Decision:
-        checked: list[dict[str, Any]] = []
-        rule_id, rule_name, pool_id = NO_RULE, "no rule matched", self.settings.default_pool
-        for rule in await repository.list_rules(conn, enabled_only=True):
-            result = match(rule.conditions, profile, score)
-            checked.append({"rule": rule.id, "matched": result.matched, "failed": result.failed})
-            if result.matched:
-                rule_id, rule_name, pool_id = rule.id, rule.name, rule.pool
-                break
-        pool = await self.pool(conn, pool_id)
-        members = await repository.reps_where(conn, ids=pool.members, team_ids=pool.teams)
-        owner: RepOut | None = None
-        domain: str | None = None
-        if pool.strategy == "account_owner_first":
-            domain = lead_domain(profile)
-            owner_id = await repository.account_owner(conn, domain) if domain else None
-            if owner_id is not None:
-                owner = next((m for m in members if m.id == owner_id), None)
-                owner = owner or await repository.get_rep(conn, owner_id)
+        """Where the lead goes and why. Reads the state it needs through `routing` (once
+        per transaction) and writes nothing, so the dry run uses it as it is."""
+        config = routing.config
+        rule_id, rule_name, pool_id, checked = self.matching_rule(config, profile, score)
+        pool = self.pool(config, pool_id)
+        members, owner, domain = self.candidates(config, pool, profile)
+        if isinstance(conn, Tx):
+            await self.lock(conn, routing, [(profile, score)])
         everyone = {r.id: r for r in [*members, *([owner] if owner else [])]}
-        holidays = await repository.holidays_of(
-            conn, [r.team_id for r in everyone.values() if r.team_id]
-        )
-        views = {r.id: view_of(r, holidays.get(r.team_id or "", [])) for r in everyone.values()}
-        ids = sorted(views)
-        opened = await repository.open_lead_counts(conn, ids)
-        today = await repository.assigned_since(
-            conn,
-            {i: views[i].calendar.local_midnight(now) for i in ids if views[i].daily_cap},
-        )
-        states = await repository.pool_rep_states(conn, pool.id, ids)
-        loads = {
-            i: Load(
-                open_leads=opened.get(i, 0),
-                assigned_today=today.get(i, 0),
-                current=states[i].current if i in states else 0,
-                last_assigned_at=states[i].last_assigned_at if i in states else None,
-            )
-            for i in ids
+        views = {
+            r.id: view_of(r, config.holidays.get(r.team_id or "", [])) for r in everyone.values()
         }
+        round_robin = "round_robin" in (pool.strategy, pool.owner_fallback)
+        await routing.state.load(
+            conn,
+            pool.id,
+            {i: views[i].calendar.local_midnight(now) for i in sorted(views)},
+            cursor=round_robin,
+        )
+        loads = routing.state.loads(pool.id, views)
         policy = PoolPolicy(
             id=pool.id,
             strategy=pool.strategy,
@@ -274,16 +336,13 @@ class Router:
             [(views[m.id], loads[m.id]) for m in members],
             lead=profile,
             now=now,
-            cursor=(
-                await repository.cursor_of(conn, pool.id)
-                if "round_robin" in (pool.strategy, pool.owner_fallback)
-                else None
-            ),
+            cursor=routing.state.cursors.get(pool.id) if round_robin else None,
             owner=(views[owner.id], loads[owner.id]) if owner else None,
             owner_domain=domain,
             exclude=exclude,
             may_hold=may_hold,
         )
+        pick = await self.sourced(conn, routing, pool, profile, pick, now, exclude)
         sla = self.sla_of(pool)
         first_due = cadence_due = None
         if pick.rep is not None:
@@ -310,57 +369,98 @@ class Router:
         }
         if pool.strategy == "account_owner_first":
             explanation["account"] = {"domain": domain, "owner": owner.id if owner else None}
-        return Decision(pick, rule_id, pool, sla, first_due, cadence_due, explanation, states)
+        return Decision(pick, rule_id, pool, sla, first_due, cadence_due, explanation)
+
+    async def sourced(
+        self,
+        conn: Conn,
+        routing: Routing,
+        pool: PoolOut,
+        profile: LeadProfile,
+        pick: Pick,
+        now: datetime,
+        exclude: frozenset[str],
+    ) -> Pick:
+        """A lead a rep sourced stays with them unless the pool hands such leads to the pool
+        (`keep_with_sourcing_rep`); `pick` is the pool's own pick."""
+        rep_id = profile.sourced_by_rep_id
+        if rep_id is None:
+            return pick
+        rep = routing.config.reps.get(rep_id) if pool.sourced_leads != "pool" else None
+        view, load = None, Load()
+        if rep is not None:
+            view = view_of(rep, routing.config.holidays.get(rep.team_id or "", []))
+            midnight = {rep_id: view.calendar.local_midnight(now)}
+            await routing.state.load(conn, pool.id, midnight, cursor=False)
+            load = routing.state.loads(pool.id, [rep_id])[rep_id]
+        return keep_with_sourcing_rep(
+            pick,
+            view,
+            load,
+            rep_id=rep_id,
+            setting=pool.sourced_leads,
+            pool_id=pool.id,
+            lead=profile,
+            now=now,
+            exclude=exclude,
+        )
 
     # --- recording decisions ---------------------------------------------------------------
 
-    async def on_qualified(
-        self,
-        tx: Tx,
-        lead_id: str,
-        profile: LeadProfile,
-        score: int | None,
-        traceparent: str | None,
-    ) -> None:
-        """A sales-ready lead: route it, unless it is already with the router (a lead that
-        was returned or lost and qualifies again is routed afresh)."""
-        await repository.lock_routing(tx)
-        lead = await repository.get_lead(tx, lead_id, for_update=True)
-        if lead is None:
-            lead = await repository.insert_lead(tx, lead_id, profile, score, "queued")
-        elif lead.status in ("returned", "lost"):
-            await repository.update_lead(tx, lead_id, profile=profile, score=score)
-            lead = replace(lead, profile=profile, score=score)
-        else:
-            return
-        await self.route(tx, lead, trigger="lead.qualified", traceparent=traceparent)
+    async def on_qualified(self, tx: Tx, events: Sequence[Incoming[LeadQualified]]) -> None:
+        """Sales-ready leads, in order: route each, unless it is already with the router (a
+        lead that was returned or lost and qualifies again is routed afresh). The batch's
+        decisions share one read of each rep's and pool's state and write with one
+        statement per table."""
+        routing = await self.begin(tx)
+        await self.lock(tx, routing, [(e.data.lead, e.data.decision.score) for e in events])
+        known = await repository.leads_by_id(tx, [e.data.lead_id for e in events], for_update=True)
+        now = tx.now()
+        for event in events:
+            data = event.data
+            lead = known.get(data.lead_id)
+            score = data.decision.score
+            if lead is None:
+                lead = repository.new_lead(data.lead_id, data.lead, score, now)
+                routing.writes.new_lead(lead)
+            elif lead.status in ("returned", "lost"):
+                routing.writes.change_lead(lead.lead_id, now, profile=data.lead, score=score)
+                lead = replace(lead, profile=data.lead, score=score)
+            else:
+                continue
+            known[lead.lead_id] = await self.route(
+                tx, routing, lead, trigger="lead.qualified", traceparent=event.traceparent
+            )
+        await routing.finish(tx)
 
     async def route(
         self,
         tx: Tx,
+        routing: Routing,
         lead: LeadRecord,
         *,
         trigger: str,
         traceparent: str | None = None,
         exclude: frozenset[str] = frozenset(),
-    ) -> Decision:
+    ) -> LeadRecord:
+        """Decide and record; returns the lead as it now is."""
         started = time.perf_counter()
-        await repository.lock_routing(tx)
         decision = await self.decide(
-            tx, lead.profile, lead.score, now=tx.now(), trigger=trigger, exclude=exclude
+            tx, routing, lead.profile, lead.score, now=tx.now(), trigger=trigger, exclude=exclude
         )
         if decision.pick.outcome == "assign":
-            await self.assign(tx, lead, decision, traceparent=traceparent)
+            lead = await self.assign(tx, routing, lead, decision, traceparent=traceparent)
         elif decision.pick.outcome == "hold":
-            await self._hold(tx, lead, decision, traceparent)
+            lead = await self._hold(tx, routing, lead, decision, traceparent)
         else:
-            await self._queue(tx, lead, decision, traceparent)
+            lead = await self._queue(tx, routing, lead, decision, traceparent)
         metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
-        return decision
+        return lead
 
     async def assign(
         self,
         tx: Tx,
+        routing: Routing,
         lead: LeadRecord,
         decision: Decision,
         *,
@@ -368,7 +468,7 @@ class Router:
         from_rep: str | None = None,
         reason: str | None = None,
         kind: str = "assigned",
-    ) -> str:
+    ) -> LeadRecord:
         """Record an assignment decision: the assignment, its deadlines, the event."""
         pick, sla, pool = decision.pick, decision.sla, decision.pool
         rep = pick.rep
@@ -377,8 +477,7 @@ class Router:
         assert decision.cadence_due_at is not None
         now = tx.now()
         assignment_id = str(uuid.uuid4())
-        await repository.insert_assignment(
-            tx,
+        routing.writes.assignments.append(
             {
                 "id": assignment_id,
                 "lead_id": lead.lead_id,
@@ -389,10 +488,16 @@ class Router:
                 "strategy": pick.strategy,
                 "explanation": decision.explanation,
                 "assigned_at": now,
+                "accepted_at": None,
+                "ended_at": None,
+                "end_reason": None,
                 "first_touch_due_at": decision.first_touch_due_at,
+                "touched_at": None,
                 "first_touch": "pending",
+                "first_touch_resolved_at": None,
                 "cadence_due_at": decision.cadence_due_at,
                 "cadence": "running",
+                "cadence_resolved_at": None,
                 "calls_required": sla.calls,
                 "emails_required": sla.emails,
                 "min_spacing_minutes": sla.min_spacing_minutes,
@@ -400,33 +505,31 @@ class Router:
                 "emails_made": 0,
                 "calls_counted": 0,
                 "emails_counted": 0,
-            },
+                "last_call_at": None,
+                "last_email_at": None,
+                "connected_at": None,
+            }
         )
-        await repository.update_lead(
-            tx,
-            lead.lead_id,
-            status="assigned",
-            rep_id=rep.id,
-            assignment_id=assignment_id,
-            pool=pool.id,
-            rule=decision.rule_id,
-            strategy=pick.strategy,
-            queue=None,
-            held_until=None,
-            explanation=decision.explanation,
-            reassignments=lead.reassignments + (1 if from_rep else 0),
-            return_reason=None,
-        )
-        if pick.cursor is not None:
-            await repository.move_cursor(tx, pool.id, pick.cursor)
-        await repository.save_pool_rep_states(
-            tx, pool.id, decision.states, pick.currents, rep.id, now
-        )
+        changes: dict[str, Any] = {
+            "status": "assigned",
+            "rep_id": rep.id,
+            "assignment_id": assignment_id,
+            "pool": pool.id,
+            "rule": decision.rule_id,
+            "strategy": pick.strategy,
+            "queue": None,
+            "held_until": None,
+            "explanation": decision.explanation,
+            "reassignments": lead.reassignments + (1 if from_rep else 0),
+            "return_reason": None,
+        }
+        routing.writes.change_lead(lead.lead_id, now, **changes)
+        routing.state.assigned(pool.id, pick, now)
         if lead.status == "held":
-            await timers.cancel(tx, HELD, lead.lead_id)
+            routing.writes.cancel(HELD, lead.lead_id)
         payload = {"assignment_id": assignment_id, "rep_id": rep.id}
-        await timers.schedule(tx, FIRST_TOUCH, lead.lead_id, decision.first_touch_due_at, payload)
-        await timers.schedule(tx, CADENCE_END, lead.lead_id, decision.cadence_due_at, payload)
+        routing.writes.schedule(FIRST_TOUCH, lead.lead_id, decision.first_touch_due_at, payload)
+        routing.writes.schedule(CADENCE_END, lead.lead_id, decision.cadence_due_at, payload)
         if from_rep is None:
             await self.say(
                 tx,
@@ -445,6 +548,7 @@ class Router:
                     lead=lead.profile,
                 ),
                 traceparent=traceparent,
+                config=routing.config,
             )
         else:
             await self.say(
@@ -465,29 +569,35 @@ class Router:
                     lead=lead.profile,
                 ),
                 traceparent=traceparent,
+                config=routing.config,
             )
         metrics.DECISIONS.labels("assign", pool.id, pick.strategy).inc()
-        return assignment_id
+        return replace(lead, **changes, updated_at=now)
 
     async def _hold(
-        self, tx: Tx, lead: LeadRecord, decision: Decision, traceparent: str | None
-    ) -> None:
+        self,
+        tx: Tx,
+        routing: Routing,
+        lead: LeadRecord,
+        decision: Decision,
+        traceparent: str | None,
+    ) -> LeadRecord:
         until = decision.pick.held_until
         assert until is not None
-        await repository.update_lead(
-            tx,
-            lead.lead_id,
-            status="held",
-            rep_id=None,
-            assignment_id=None,
-            pool=decision.pool.id,
-            rule=decision.rule_id,
-            strategy=decision.pick.strategy,
-            queue=HOLD_QUEUE,
-            held_until=until,
-            explanation=decision.explanation,
-        )
-        await timers.schedule(tx, HELD, lead.lead_id, until)
+        changes: dict[str, Any] = {
+            "status": "held",
+            "rep_id": None,
+            "assignment_id": None,
+            "pool": decision.pool.id,
+            "rule": decision.rule_id,
+            "strategy": decision.pick.strategy,
+            "queue": HOLD_QUEUE,
+            "held_until": until,
+            "explanation": decision.explanation,
+        }
+        now = tx.now()
+        routing.writes.change_lead(lead.lead_id, now, **changes)
+        routing.writes.schedule(HELD, lead.lead_id, until)
         await self.say(
             tx,
             LeadQueued(
@@ -499,26 +609,33 @@ class Router:
                 held_until=until,
             ),
             traceparent=traceparent,
+            config=routing.config,
         )
         metrics.DECISIONS.labels("hold", decision.pool.id, decision.pick.strategy).inc()
+        return replace(lead, **changes, updated_at=now)
 
     async def _queue(
-        self, tx: Tx, lead: LeadRecord, decision: Decision, traceparent: str | None
-    ) -> None:
-        await repository.update_lead(
-            tx,
-            lead.lead_id,
-            status="queued",
-            rep_id=None,
-            assignment_id=None,
-            pool=decision.pool.id,
-            rule=decision.rule_id,
-            strategy=decision.pick.strategy,
-            queue=FALLBACK_QUEUE,
-            held_until=None,
-            explanation=decision.explanation,
-        )
-        await timers.cancel(tx, HELD, lead.lead_id)
+        self,
+        tx: Tx,
+        routing: Routing,
+        lead: LeadRecord,
+        decision: Decision,
+        traceparent: str | None,
+    ) -> LeadRecord:
+        changes: dict[str, Any] = {
+            "status": "queued",
+            "rep_id": None,
+            "assignment_id": None,
+            "pool": decision.pool.id,
+            "rule": decision.rule_id,
+            "strategy": decision.pick.strategy,
+            "queue": FALLBACK_QUEUE,
+            "held_until": None,
+            "explanation": decision.explanation,
+        }
+        now = tx.now()
+        routing.writes.change_lead(lead.lead_id, now, **changes)
+        routing.writes.cancel(HELD, lead.lead_id)
         await self.say(
             tx,
             LeadQueued(
@@ -529,6 +646,7 @@ class Router:
                 rule=decision.rule_id,
             ),
             traceparent=traceparent,
+            config=routing.config,
         )
         metrics.DECISIONS.labels("queue", decision.pool.id, decision.pick.strategy).inc()
         metrics.FALLBACK.labels(decision.pool.id).inc()
@@ -540,6 +658,7 @@ class Router:
             decision.pool.id,
             decision.pick.why,
         )
+        return replace(lead, **changes, updated_at=now)
 
     async def _end(self, tx: Tx, assignment_id: str, reason: str) -> AssignmentRecord:
         """End an assignment; obligations still open are void (not the rep's to answer)."""
@@ -602,7 +721,6 @@ class Router:
 
     async def on_first_touch_due(self, tx: Tx, timer: Timer) -> None:
         """No touch by the deadline: a breach; the next eligible rep gets it (per pool)."""
-        await repository.lock_routing(tx)
         current = await self._current(tx, timer)
         if current is None:
             return
@@ -622,7 +740,8 @@ class Router:
             first_touch_resolved_at=a.first_touch_due_at,
         )
         metrics.SLA.labels("first_touch", "breached").inc()
-        pool = await self.pool(tx, a.pool)
+        routing = await self.begin(tx)
+        pool = self.pool(routing.config, a.pool)
         sla = self.sla_of(pool)
         decision: Decision | None = None
         if lead.status == "opportunity":
@@ -635,6 +754,7 @@ class Router:
             exclude = frozenset(await repository.reps_who_had(tx, lead.lead_id))
             decision = await self.decide(
                 tx,
+                routing,
                 lead.profile,
                 lead.score,
                 now=now,
@@ -665,6 +785,7 @@ class Router:
             await self._end(tx, a.id, "first_touch_missed")
             await self.assign(
                 tx,
+                routing,
                 lead,
                 decision,
                 traceparent=None,
@@ -672,6 +793,7 @@ class Router:
                 reason=f"first touch missed by {a.rep_id}",
                 kind="reassigned",
             )
+            await routing.finish(tx)
         await self.judge(tx, a.rep_id)
 
     async def on_cadence_due(self, tx: Tx, timer: Timer) -> None:
@@ -716,11 +838,12 @@ class Router:
 
     async def on_held_due(self, tx: Tx, timer: Timer) -> None:
         """A held lead's reps are starting their day: route it again."""
-        await repository.lock_routing(tx)
         lead = await repository.get_lead(tx, timer.key, for_update=True)
         if lead is None or lead.status != "held":
             return
-        await self.route(tx, lead, trigger="held lead released at working hours")
+        routing = await self.begin(tx)
+        await self.route(tx, routing, lead, trigger="held lead released at working hours")
+        await routing.finish(tx)
 
     # --- rep actions ------------------------------------------------------------------------
 
@@ -733,7 +856,7 @@ class Router:
         assert a is not None
         rep = await repository.get_rep(tx, a.rep_id)
         assert rep is not None
-        calendar = await self.calendar_of(tx, rep)
+        calendar = self.calendar_of(await self.routing.current(tx), rep)
         now = tx.now()
         connected = body.outcome in CONNECTED_OUTCOMES
         changes: dict[str, Any] = {}
@@ -843,15 +966,16 @@ class Router:
         self, tx: Tx, lead: LeadRecord, body: RejectIn, traceparent: str | None
     ) -> str:
         """Reassign the lead to the next eligible rep, or return it to marketing."""
-        await repository.lock_routing(tx)
         if lead.status not in OPEN_STATUSES or lead.assignment_id is None:
             raise Refused(409, f"Lead {lead.lead_id!r} is {lead.status}; it cannot be rejected.")
         a = await self._end(tx, lead.assignment_id, "rejected")
         because = f"rejected by {a.rep_id}: {body.reason}"
         decision: Decision | None = None
+        routing = await self.begin(tx)
         if body.disposition == "reassign":
             decision = await self.decide(
                 tx,
+                routing,
                 lead.profile,
                 lead.score,
                 now=tx.now(),
@@ -877,6 +1001,7 @@ class Router:
         if decision is not None:
             await self.assign(
                 tx,
+                routing,
                 lead,
                 decision,
                 traceparent=traceparent,
@@ -884,6 +1009,7 @@ class Router:
                 reason=because,
                 kind="reassigned",
             )
+            await routing.finish(tx)
         else:
             suffix = "; no other eligible rep" if body.disposition == "reassign" else ""
             await self.return_to_marketing(
@@ -902,15 +1028,16 @@ class Router:
         traceparent: str | None,
     ) -> None:
         """A manager routes a lead again (a queued or held one), or gives it to a rep."""
-        await repository.lock_routing(tx)
         if lead.status in ("opportunity", "won"):
             raise Refused(409, f"Lead {lead.lead_id!r} is {lead.status}; it cannot be assigned.")
         had = lead.rep_id if lead.status in OPEN_STATUSES else None
         now = tx.now()
+        routing = await self.begin(tx)
         if rep_id is None:
             exclude = frozenset({had}) if had else frozenset()
             decision = await self.decide(
                 tx,
+                routing,
                 lead.profile,
                 lead.score,
                 now=now,
@@ -922,16 +1049,19 @@ class Router:
                     409, f"No rep can take lead {lead.lead_id!r} now: {decision.pick.why}."
                 )
         else:
-            rep = await repository.get_rep(tx, rep_id)
+            rep = routing.config.reps.get(rep_id)
             if rep is None:
                 raise Refused(422, f"There is no rep {rep_id!r}.")
             if not rep.active:
                 raise Refused(409, f"Rep {rep_id!r} is not active.")
-            decision = await self._manual_decision(tx, lead, rep, now, by=by, reason=reason)
+            decision = await self._manual_decision(
+                tx, routing, lead, rep, now, by=by, reason=reason
+            )
         if had and lead.assignment_id:
             await self._end(tx, lead.assignment_id, "reassigned_by_manager")
         await self.assign(
             tx,
+            routing,
             lead,
             decision,
             traceparent=traceparent,
@@ -939,13 +1069,22 @@ class Router:
             reason=reason or f"reassigned by a manager ({by})",
             kind="manual" if rep_id else ("reassigned" if had else "assigned"),
         )
+        await routing.finish(tx)
 
     async def _manual_decision(
-        self, tx: Tx, lead: LeadRecord, rep: RepOut, now: datetime, *, by: str, reason: str | None
+        self,
+        tx: Tx,
+        routing: Routing,
+        lead: LeadRecord,
+        rep: RepOut,
+        now: datetime,
+        *,
+        by: str,
+        reason: str | None,
     ) -> Decision:
-        pool = await self.pool(tx, lead.pool or self.settings.default_pool)
+        pool = self.pool(routing.config, lead.pool or self.settings.default_pool)
         sla = self.sla_of(pool)
-        calendar = await self.calendar_of(tx, rep)
+        calendar = self.calendar_of(routing.config, rep)
         view = view_of(rep)
         why = f"assigned by a manager ({by})" + (f": {reason}" if reason else "")
         first_due = calendar.add_minutes(now, sla.first_touch_minutes)
@@ -967,8 +1106,9 @@ class Router:
             "cadence_due_at": cadence_due.isoformat(),
             "sla": sla.model_dump(),
         }
-        states = await repository.pool_rep_states(tx, pool.id, [rep.id])
-        return Decision(pick, "manual", pool, sla, first_due, cadence_due, explanation, states)
+        await repository.lock_partitions(tx, [pool.id], [rep.id])
+        await routing.state.load(tx, pool.id, {rep.id: calendar.local_midnight(now)}, cursor=False)
+        return Decision(pick, "manual", pool, sla, first_due, cadence_due, explanation)
 
     # --- opportunities ---------------------------------------------------------------------
 
@@ -1022,6 +1162,7 @@ class Router:
                 currency=body.currency,
                 name=body.name,
                 lead=lead.profile,
+                assignment_id=a.id,
             ),
             traceparent=traceparent,
         )
@@ -1071,9 +1212,15 @@ class Router:
     # --- accountability --------------------------------------------------------------------
 
     def window(self, rep: RepOut, now: datetime) -> datetime:
-        return now - timedelta(days=self.settings.compliance_window_days)
+        """Where the obligations the rep is judged on start: the rolling window, or the
+        reinstatement when it is later (what came before it was judged already)."""
+        since = now - timedelta(days=self.settings.compliance_window_days)
+        if rep.reinstated_at is not None and rep.reinstated_at > since:
+            return rep.reinstated_at
+        return since
 
     async def compliance(self, conn: Conn, rep: RepOut, now: datetime) -> ComplianceOut:
+        """The rep's compliance as the next judgement will see it (`window`)."""
         since = self.window(rep, now)
         counts = await repository.compliance_counts(conn, rep.id, since, now)
         obligations = counts.first_touch_due + counts.cadences_ended
@@ -1100,6 +1247,7 @@ class Router:
             suspended=rep.suspended,
             suspended_at=rep.suspended_at,
             suspended_reason=rep.suspended_reason,
+            reinstated_at=rep.reinstated_at,
         )
 
     async def judge(self, tx: Tx, rep_id: str) -> None:
@@ -1110,8 +1258,6 @@ class Router:
             return
         now = tx.now()
         since = self.window(rep, now)
-        if rep.reinstated_at is not None and rep.reinstated_at > since:
-            since = rep.reinstated_at
         counts = await repository.compliance_counts(tx, rep_id, since, now)
         obligations = counts.first_touch_due + counts.cadences_ended
         if obligations < self.settings.compliance_min_obligations:

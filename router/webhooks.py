@@ -35,10 +35,13 @@ import orjson
 from contracts.envelope import Envelope
 from contracts.events import EventData
 from router import metrics, repository
+from router.config import RoutingConfig
 from router.settings import RouterSettings
+from services.crypto import SecretBox
 from services.db import Tx, UnitOfWork
 from services.egress import PrivateAddress, check_public
 from services.outbox import emit
+from services.reference import Reference
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +80,9 @@ def backoff(attempts: int, cap_s: float) -> timedelta:
 class Announcer:
     """Says router events: the outbox, plus a delivery per matching subscription."""
 
-    def __init__(self, settings: RouterSettings) -> None:
+    def __init__(self, settings: RouterSettings, routing: Reference[RoutingConfig]) -> None:
         self.retry_for = timedelta(hours=settings.webhook_retry_hours)
+        self.routing = routing
 
     async def say(
         self,
@@ -87,9 +91,12 @@ class Announcer:
         *,
         traceparent: str | None = None,
         subject: str | None = None,
+        config: RoutingConfig | None = None,
     ) -> Envelope:
+        """`config`: the routing configuration the caller holds already (its subscriptions
+        are the ones in force); read when not given."""
         envelope = await emit(tx, data, traceparent=traceparent, subject=subject)
-        subs = await repository.list_subscriptions(tx, active_only=True)
+        subs = (config or await self.routing.current(tx)).subscribers
         if not subs:
             return envelope
         rep_ids = {v for v in (envelope.data.get("rep_id"), envelope.data.get("from_rep_id")) if v}
@@ -125,10 +132,13 @@ class WebhookWorker:
         unit: UnitOfWork,
         settings: RouterSettings,
         transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        box: SecretBox,
     ) -> None:
         self.unit = unit
         self.settings = settings
         self.transport = transport
+        self.box = box  # opens the subscriptions' secrets, stored sealed
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
@@ -194,7 +204,9 @@ class WebhookWorker:
             "content-type": "application/json",
             "webhook-id": delivery.event_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(delivery.secret, delivery.event_id, timestamp, body),
+            "webhook-signature": sign(
+                self.box.open(delivery.secret), delivery.event_id, timestamp, body
+            ),
         }
         status: int | None = None
         error: str | None = None

@@ -21,9 +21,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services import metrics
 from services.auth import KeyRateLimiter, admin_router
 from services.bodylimit import BodyLimitMiddleware
+from services.controlchars import ControlCharacterMiddleware
 from services.logs import request_id_var
 from services.problems import Problem, install_problem_handlers, problem_response
 from services.runtime import Runtime
+
+# Metric labels are bounded: any token is a valid HTTP method, and each new label value
+# would be a new time series in Prometheus.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class HttpSettings(BaseSettings):
@@ -121,7 +126,8 @@ class ObserveMiddleware:
             request_id_var.reset(token)
             # The router put the matched route into this same scope.
             path = getattr(scope.get("route"), "path", "unmatched")
-            metrics.HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
+            method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
+            metrics.HTTP_REQUESTS.labels(method, path, str(status)).inc()
             metrics.HTTP_SECONDS.labels(path).observe(time.perf_counter() - started)
 
 
@@ -160,6 +166,7 @@ def create_app(
         app.include_router(spec.router)
     limits = {path: size for spec in runtime.specs for path, size in spec.body_limits.items()}
     app.add_middleware(BodyLimitMiddleware, per_path=limits)
+    app.add_middleware(ControlCharacterMiddleware)  # before any route puts the URL into SQL
 
     app.add_middleware(ObserveMiddleware)
 

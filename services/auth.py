@@ -1,7 +1,8 @@
 """Scoped API keys: `Authorization: Bearer lf_<key id>_<secret>`.
 
-Scopes: `ingest` (post leads), `rep` (one rep's own leads), `manager` (rules, reps,
-reports), `admin` (everything, keys included). A manager can do what a rep can; an admin
+Scopes: `ingest` (post leads), `engagement` (report what people did with nurture's emails
+and the website: engagements and bounces), `rep` (one rep's own leads), `manager` (rules,
+reps, reports), `admin` (everything, keys included). A manager can do what a rep can; an admin
 can do anything. Keys are stored as SHA-256 of the secret: the secret is 256 random bits,
 so a slow password hash would add latency to every request and no security. The key id in
 the token finds the row; the comparison is constant-time. `LEADFARM_ADMIN_KEY`, when set,
@@ -23,23 +24,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
+from cachetools import TTLCache
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select, update
 
+from services.controlchars import refuse_control_characters
 from services.db import UnitOfWork
 from services.problems import Problem
 from services.tables import api_keys
 
-Scope = Literal["ingest", "rep", "manager", "admin"]
-SCOPES: tuple[Scope, ...] = ("ingest", "rep", "manager", "admin")
-# What each scope may also act as.
+Scope = Literal["ingest", "engagement", "rep", "manager", "admin"]
+SCOPES: tuple[Scope, ...] = ("ingest", "engagement", "rep", "manager", "admin")
+# What each scope may also act as. The two machine scopes imply nothing: a form or an ad
+# platform's key posts leads, an email provider's key reports engagements and bounces, and
+# neither can do the other's job.
 IMPLIED: dict[Scope, set[Scope]] = {
-    "admin": {"admin", "manager", "rep", "ingest"},
+    "admin": {"admin", "manager", "rep", "ingest", "engagement"},
     "manager": {"manager", "rep"},
     "rep": {"rep"},
     "ingest": {"ingest"},
+    "engagement": {"engagement"},
 }
 
 
@@ -69,16 +75,29 @@ def new_token() -> tuple[str, str, str]:
     return key_id, f"lf_{key_id}_{secret}", hash_secret(secret)
 
 
+UNKNOWN_CACHE_SIZE = 1024
+"""Key ids found missing or revoked, remembered apart from the known ones, so a flood of
+made-up ids churns only this cache and never evicts a real key."""
+
+
 class KeyStore:
     """Looks up keys, with a short cache so a busy webhook does not hit the database on
     every request (a revoked key stops working within `cache_s` on other processes, at once
-    on this one)."""
+    on this one). Both caches are bounded: a key id comes from the request, and every
+    unauthenticated request may carry a new one."""
 
-    def __init__(self, unit: UnitOfWork, admin_key: str | None, cache_s: float) -> None:
+    def __init__(
+        self, unit: UnitOfWork, admin_key: str | None, cache_s: float, cache_size: int = 10_000
+    ) -> None:
         self.unit = unit
         self._admin_hash = hash_secret(admin_key) if admin_key else None
         self.cache_s = cache_s
-        self._cache: dict[str, tuple[float, str, Principal | None]] = {}
+        self._known: TTLCache[str, tuple[str, Principal]] = TTLCache(
+            cache_size, cache_s, timer=time.monotonic
+        )
+        self._unknown: TTLCache[str, bool] = TTLCache(
+            min(cache_size, UNKNOWN_CACHE_SIZE), cache_s, timer=time.monotonic
+        )
 
     async def authenticate(self, token: str) -> Principal | None:
         if self._admin_hash and hmac.compare_digest(hash_secret(token), self._admin_hash):
@@ -87,24 +106,30 @@ class KeyStore:
         if len(parts) != 3 or parts[0] != "lf" or not parts[1] or not parts[2]:
             return None
         key_id, secret = parts[1], parts[2]
-        cached = self._cache.get(key_id)
-        if cached is not None and cached[0] > time.monotonic():
-            stored_hash, principal = cached[1], cached[2]
-        else:
+        if key_id in self._unknown:
+            return None
+        cached = self._known.get(key_id)
+        if cached is None:
             async with self.unit.read() as conn:
                 row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
             if row is None or row.revoked_at is not None:
-                stored_hash, principal = "", None
-            else:
-                stored_hash = row.secret_hash
-                principal = Principal(key_id=row.id, scope=row.scope, rep_id=row.rep_id)
-            self._cache[key_id] = (time.monotonic() + self.cache_s, stored_hash, principal)
-        if principal is None or not hmac.compare_digest(hash_secret(secret), stored_hash):
+                self._unknown[key_id] = True
+                return None
+            principal = Principal(key_id=row.id, scope=row.scope, rep_id=row.rep_id)
+            cached = self._known[key_id] = (row.secret_hash, principal)
+        stored_hash, principal = cached
+        if not hmac.compare_digest(hash_secret(secret), stored_hash):
             return None
         return principal
 
+    @property
+    def cached(self) -> int:
+        """Key ids held in memory (known and unknown)."""
+        return len(self._known) + len(self._unknown)
+
     def forget(self, key_id: str) -> None:
-        self._cache.pop(key_id, None)
+        self._known.pop(key_id, None)
+        self._unknown.pop(key_id, None)
 
     async def create(
         self, name: str, scope: Scope, rep_id: str | None, now: datetime
@@ -210,6 +235,7 @@ def require(
 
 # Route parameters that admit a key of the given scope (or one that implies it).
 IngestOrRepKey = Annotated[Principal, Depends(require("ingest", "rep"))]
+EngagementOrManagerKey = Annotated[Principal, Depends(require("engagement", "manager"))]
 RepKey = Annotated[Principal, Depends(require("rep"))]
 ManagerKey = Annotated[Principal, Depends(require("manager"))]
 AdminKey = Annotated[Principal, Depends(require("admin"))]
@@ -219,6 +245,8 @@ class KeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     scope: Scope
     rep_id: str | None = Field(None, max_length=64, description="Required for rep keys")
+
+    _no_control_characters = field_validator("*")(refuse_control_characters)
 
 
 class KeyOut(BaseModel):

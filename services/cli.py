@@ -154,7 +154,7 @@ async def _migrate(settings: Settings, service: str | None, embedded: bool) -> i
         module_dir = Path(sys.modules[builder_of(name).__module__].__file__ or "").parent
         paths[name] = module_dir / "migrations"
     if embedded or not settings.database_url:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         databases = [Database(settings.sqlite_url())]
         targets = [paths]
     else:

@@ -32,7 +32,7 @@ from contracts.envelope import Envelope
 from contracts.events import EventData, UnknownEventType, parse_data
 from contracts.topics import dlq_for, topic_for
 from services import metrics
-from services.bus.base import Message, ReportsLag, Subscription
+from services.bus.base import CommitsWithTransaction, Message, ReportsLag, Subscription
 from services.db import Tx, UnitOfWork
 from services.inbox import already_handled, handled_among, record_all_handled, record_handled
 from services.logs import event_id_var, lead_id_var
@@ -123,6 +123,7 @@ class ConsumerRunner:
         self.retry_backoff_s = retry_backoff_s
         self.batch_size = batch_size
         self._stopping = False
+        self._commits_in_tx = isinstance(subscription, CommitsWithTransaction)
         self.idle = asyncio.Event()
         self._lag_reported_at = -LAG_INTERVAL_S
 
@@ -147,7 +148,8 @@ class ConsumerRunner:
                     # Whatever was not handled (stop, infrastructure error) comes again.
                     for first_unhandled in _first_per_partition(messages[len(handled) :]):
                         await self.subscription.rewind(first_unhandled)
-                    await self.subscription.commit(handled)
+                    if not self._commits_in_tx:
+                        await self.subscription.commit(handled)
                 if not messages:
                     self.idle.set()
                 backoff = self.retry_backoff_s
@@ -178,6 +180,11 @@ class ConsumerRunner:
         for (topic, partition), lag in lags.items():
             metrics.CONSUMER_LAG.labels(self.group, topic, str(partition)).set(lag)
 
+    async def _position_in(self, tx: Tx, handled: Sequence[Message]) -> None:
+        """Store the group's position with the effects, where the bus allows it."""
+        if isinstance(self.subscription, CommitsWithTransaction):
+            await self.subscription.commit_in(tx, handled)
+
     def _handles(self, message: Message, data: EventData) -> bool:
         if not self.any_topic and message.topic != topic_for(
             type(data).SERVICE, self.unit.topic_namespace
@@ -201,6 +208,8 @@ class ConsumerRunner:
             batch_handler = self.batch_handlers.get(type(events[start].data))
             end = start + 1
             if batch_handler is None:
+                # What earlier handlers deferred is written first: this one may read it.
+                await tx.flush()
                 event = events[start]
                 lead_token = lead_id_var.set(event.envelope.subject)
                 event_token = event_id_var.set(event.envelope.id)
@@ -211,7 +220,7 @@ class ConsumerRunner:
                     event_id_var.reset(event_token)
             else:
                 while end < len(events) and (
-                    self.batch_handlers.get(type(events[end].data)) is batch_handler
+                    self.batch_handlers.get(type(events[end].data)) == batch_handler
                 ):
                     end += 1
                 await batch_handler(tx, events[start:end])
@@ -243,6 +252,7 @@ class ConsumerRunner:
                     outcomes.append((envelope.type, "ok"))
                 await self._apply(tx, todo)
                 await record_all_handled(tx, self.group, [e.envelope.id for e in todo])
+                await self._position_in(tx, messages)
         except Exception as exc:
             if is_transient(exc):
                 raise
@@ -264,6 +274,9 @@ class ConsumerRunner:
         handler = self._handler_for(message, data)
         if handler is None:
             metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "ignored").inc()
+            if self._commits_in_tx:
+                async with self.unit.transaction() as tx:
+                    await self._position_in(tx, [message])
             return
         lead_token = lead_id_var.set(envelope.subject)
         event_token = event_id_var.set(envelope.id)
@@ -280,6 +293,7 @@ class ConsumerRunner:
             started = time.perf_counter()
             try:
                 async with self.unit.transaction() as tx:
+                    await self._position_in(tx, [message])
                     if await already_handled(tx, self.group, envelope.id):
                         metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "duplicate").inc()
                         return
@@ -306,6 +320,7 @@ class ConsumerRunner:
     async def _dead_letter(self, message: Message, error: BaseException, attempts: int) -> None:
         topic = dlq_for(message.topic)
         async with self.unit.transaction() as tx:
+            await self._position_in(tx, [message])
             await write_record(
                 tx,
                 topic,

@@ -333,8 +333,11 @@ def skip_erased_batch(
 
         return guarded
 
+    # One guard per handler: types that share a handler keep sharing one function, which is
+    # what lets the consumer runner hand them to it as one run.
+    guards = {handler: guard(handler) for handler in set(handlers.values())}
     return {
-        event_type: handler if event_type is ErasureRequested else guard(handler)
+        event_type: handler if event_type is ErasureRequested else guards[handler]
         for event_type, handler in handlers.items()
     }
 

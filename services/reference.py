@@ -10,13 +10,16 @@ for the next batch (the next lead) on every replica, and nothing reads the data 
 
 The version is read before the data, in the same transaction: on PostgreSQL (read
 committed) each statement sees at least what the version read saw, so the copy kept is
-never older than the version it is kept under.
+never older than the version it is kept under. A transaction that bumped a name may still
+roll back, so what it reads of that name is not kept (another transaction could commit
+other data under the same version number).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,6 +36,9 @@ _VERSION = select(reference_versions.c.version).where(
     reference_versions.c.name == bindparam("name"),
 )
 
+_bumped: WeakKeyDictionary[Tx, set[tuple[str, str]]] = WeakKeyDictionary()
+"""The (service, name)s each open transaction has bumped (their new data is not committed yet)."""
+
 
 class Reference(Generic[T]):
     """One piece of a service's reference data and the in-memory copy of it."""
@@ -48,6 +54,8 @@ class Reference(Generic[T]):
     async def current(self, conn: AsyncConnection | Tx) -> T:
         """The data as of now: the kept copy, or a fresh one when the version moved."""
         connection = conn.conn if isinstance(conn, Tx) else conn
+        if isinstance(conn, Tx) and (self.service, self.name) in _bumped.get(conn, ()):
+            return await self.load(connection)  # not committed yet: not kept
         version = int(
             await connection.scalar(_VERSION, {"service": self.service, "name": self.name}) or 0
         )
@@ -71,3 +79,4 @@ async def bump(tx: Tx, name: str) -> None:
         increment=("version",),
     )
     await tx.conn.execute(statement, {"service": tx.service, "name": name, "version": 1})
+    _bumped.setdefault(tx, set()).add((tx.service, name))

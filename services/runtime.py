@@ -66,7 +66,7 @@ class Runtime:
     async def start(self) -> None:
         settings = self.settings
         if self.database.is_sqlite:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.mode == "embedded":
             self._lock = _lock_data_dir(settings.data_dir)
         if settings.migrate_on_start:
@@ -74,6 +74,9 @@ class Runtime:
                 self.database,
                 {s.name: s.migrations for s in self.specs if s.migrations is not None},
             )
+        for spec in self.specs:
+            for step in spec.on_start:
+                await step()
         if isinstance(self.bus, KafkaBus) and settings.create_topics:
             await create_topics(
                 settings.kafka_bootstrap_servers,
@@ -220,7 +223,9 @@ def embedded_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         publisher=None,
         units=units,
         specs=_build_specs(units, settings),
-        key_store=KeyStore(units["ingest"], admin_key, settings.api_key_cache_s),
+        key_store=KeyStore(
+            units["ingest"], admin_key, settings.api_key_cache_s, settings.api_key_cache_size
+        ),
     )
 
 
@@ -245,5 +250,5 @@ def cluster_runtime(
         publisher=bus,
         units={service: unit},
         specs=_build_specs({service: unit}, settings),
-        key_store=KeyStore(unit, admin_key, settings.api_key_cache_s),
+        key_store=KeyStore(unit, admin_key, settings.api_key_cache_s, settings.api_key_cache_size),
     )

@@ -12,11 +12,16 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.crypto import MAKE_A_KEY, SecretBox, development_key, parse_keys
+
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "test"}
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LEADFARM_", extra="ignore")
+    # A validation error never quotes the input: it holds the admin key and the secrets key.
+    model_config = SettingsConfigDict(
+        env_prefix="LEADFARM_", extra="ignore", hide_input_in_errors=True
+    )
 
     env: Literal["development", "test", "production"] = "development"
     data_dir: Path = Path("leadfarm-data")
@@ -45,7 +50,13 @@ class Settings(BaseSettings):
     relay_batch_size: int = 500
     timer_poll_interval_s: float = 1.0
     shutdown_timeout_s: float = 20.0
+    secrets_key: SecretStr | None = None
+    """Fernet key(s), comma-separated, that seal stored secrets (services/crypto.py); the
+    first seals, all open. Required in production; elsewhere a key is kept in
+    <data_dir>/secrets.key when unset."""
     api_key_cache_s: float = 10.0
+    api_key_cache_size: int = Field(10_000, ge=1)
+    """API keys cached per process, at most (key ids found unknown: at most 1,024 more)."""
 
     @field_validator("topic_namespace")
     @classmethod
@@ -63,7 +74,22 @@ class Settings(BaseSettings):
                     "LEADFARM_ADMIN_KEY is a placeholder or shorter than 24 characters; "
                     "set a long random value in production"
                 )
+        if self.secrets_key is not None:
+            parse_keys(self.secrets_key.get_secret_value())
+        elif self.env == "production":
+            raise ValueError(
+                "LEADFARM_SECRETS_KEY is required in production: it seals the secrets Leadfarm "
+                f"stores (provider secrets, webhook secrets, the link-signing key); make one "
+                f"with: {MAKE_A_KEY}"
+            )
         return self
+
+    def secret_box(self) -> SecretBox:
+        """The box that seals this process's stored secrets."""
+        if self.secrets_key is not None:
+            return SecretBox(parse_keys(self.secrets_key.get_secret_value()))
+        data_dir = self.data_dir
+        return SecretBox(lambda: development_key(data_dir))
 
     def sqlite_url(self) -> str:
         return f"sqlite+aiosqlite:///{(self.data_dir / 'leadfarm.db').resolve()}"
@@ -78,6 +104,8 @@ class Settings(BaseSettings):
 
 
 class ServiceSettings(BaseSettings):
-    """Base of per-service settings; subclasses set env_prefix to LEADFARM_<SERVICE>_."""
+    """Base of per-service settings; subclasses set env_prefix to LEADFARM_<SERVICE>_ (their
+    model_config is merged with this one, so their errors never quote input either: it
+    holds passwords and signing keys)."""
 
-    model_config = SettingsConfigDict(extra="ignore")
+    model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True)

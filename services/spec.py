@@ -6,7 +6,7 @@ The runtimes call the same roots, embedded or in the cluster.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -42,6 +42,9 @@ class ServiceSpec:
     migrations: Path | None = None
     body_limits: dict[str, int] = field(default_factory=dict)
     """Route path -> largest request body accepted, where the default does not fit."""
+    on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Run once when the runtime starts, after the migrations (resealing stored secrets
+    with the current key); an error stops the start."""
     any_topic: bool = False
     """Handle an event whichever topic it is found on (audit's archive). Otherwise an event
     is handled only on its own service's topic."""

@@ -13,6 +13,8 @@ block in WAL mode, and `busy_timeout` is short so that a second process holding 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Callable, Generator
 from functools import partial
@@ -49,11 +51,31 @@ class InlineConnection(aiosqlite.Connection):
             self._connection = None
 
 
+def owner_only(path: str) -> None:
+    """Create the database file readable and writable by its owner only (it holds leads'
+    personal data and sealed secrets), and tighten one made before. SQLite gives the -wal
+    and -shm files the database file's mode when it creates them; existing ones are
+    tightened too."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+
+
+def _connect(path: str, **kwargs: Any) -> sqlite3.Connection:
+    owner_only(path)
+    connection: sqlite3.Connection = sqlite3.connect(path, **kwargs)
+    return connection
+
+
 def inline_connect(path: str) -> InlineConnection:
     """The `async_creator` for the embedded engine. The driver's own transaction handling
     is off (isolation_level=None): `Database` emits BEGIN itself so savepoints work."""
     connector = partial(
-        sqlite3.connect,
+        _connect,
         path,
         check_same_thread=False,  # created and used on the loop thread, closed maybe by GC
         isolation_level=None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,6 +54,37 @@ async def schedule(
             "created_at": tx.now(),
         },
     )
+
+
+async def replace_many(
+    tx: Tx,
+    cancels: Sequence[tuple[str, str]],
+    schedules: Sequence[tuple[str, str, datetime, dict[str, Any]]],
+) -> None:
+    """Cancel the pending timers of `cancels` (kind, key), then schedule `schedules`
+    (kind, key, due, payload): one statement each for a whole batch of decisions. Schedule
+    a key in `cancels` too to replace its pending timer, as `schedule` does."""
+    if cancels:
+        await tx.conn.execute(
+            _CANCEL, [{"service": tx.service, "kind": k, "key": key} for k, key in cancels]
+        )
+    if schedules:
+        now = tx.now()
+        await tx.conn.execute(
+            _INSERT,
+            [
+                {
+                    "service": tx.service,
+                    "kind": kind,
+                    "key": key,
+                    "due_at": due_at,
+                    "payload": orjson.dumps(payload).decode(),
+                    "attempts": 0,
+                    "created_at": now,
+                }
+                for kind, key, due_at, payload in schedules
+            ],
+        )
 
 
 async def cancel(tx: Tx, kind: str, key: str) -> None:

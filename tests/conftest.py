@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from cryptography.fernet import Fernet
 from starlette.types import ASGIApp
 
 from tests import infra
@@ -19,6 +20,11 @@ from tests.backends import Backend, ClusterBackend, EmbeddedBackend
 # The tests' webhook receivers (a rep's tool) listen on 127.0.0.1, which the router refuses
 # by default (SSRF); tests/unit/router/test_webhooks.py checks the refusal with it off.
 os.environ.setdefault("LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS", "true")
+# Likewise the local servers that play providers' APIs (tests/unit/security/test_egress.py).
+os.environ.setdefault("LEADFARM_INGEST_ALLOW_PRIVATE_API_URLS", "true")
+# One key seals stored secrets for the whole session (processes the tests start inherit
+# it); tests/unit/security/test_secrets_at_rest.py covers the key file used without it.
+os.environ.setdefault("LEADFARM_SECRETS_KEY", Fernet.generate_key().decode())
 
 
 def pytest_report_header(config: pytest.Config) -> str:

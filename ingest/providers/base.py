@@ -22,6 +22,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.events import SourceClass
+from services.controlchars import without_controls
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,10 @@ class RawLead:
     `fields` maps the provider's field names (or question labels) to answers; the shared
     mapper (`ingest.mapping`) turns known names and the source's `field_map` into lead
     fields and keeps the rest as custom answers.
+
+    Control characters are dropped here, from every name, answer and id, whichever adapter
+    built the lead (webhook or fetch): a person's form cannot be asked to resend, and the
+    lead is kept without them. (The JSON API refuses them instead: schemas.LeadIn.)
     """
 
     external_id: str | None
@@ -80,6 +85,11 @@ class RawLead:
     click_ids: Mapping[str, str] = field(default_factory=dict)
     consent_email: bool | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "external_id", _clean_id(self.external_id))
+        for name in ("fields", "utm", "click_ids"):
+            object.__setattr__(self, name, _clean_map(getattr(self, name)))
+
 
 @dataclass(frozen=True)
 class FetchRef:
@@ -87,6 +97,10 @@ class FetchRef:
 
     external_id: str
     ref: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:  # control characters dropped, as in RawLead
+        object.__setattr__(self, "external_id", without_controls(self.external_id))
+        object.__setattr__(self, "ref", _clean_map(self.ref))
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,26 @@ class Parsed:
     fetches: list[FetchRef] = field(default_factory=list)
     deletions: list[str] = field(default_factory=list)  # external ids the provider erased
     honeypot: bool = False  # a bot filled the trap field: answer success, store nothing
+
+    def __post_init__(self) -> None:  # control characters dropped, as in RawLead
+        object.__setattr__(self, "deletions", [without_controls(d) for d in self.deletions])
+
+
+def _clean_id(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return without_controls(value) or None  # an id of control characters only is no id
+
+
+def _clean_map(values: Mapping[str, str]) -> dict[str, str]:
+    """Names and values without control characters; a name that then repeats one before
+    it keeps the first value."""
+    cleaned: dict[str, str] = {}
+    for name, value in values.items():
+        cleaned.setdefault(
+            without_controls(name), without_controls(value) if isinstance(value, str) else value
+        )
+    return cleaned
 
 
 class ProviderError(Exception):

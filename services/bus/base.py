@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from services.db import Tx
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,17 @@ class Subscription(Protocol):
 
     async def rewind(self, message: Message) -> None:
         """Deliver `message` (and what follows it) again on the next fetch."""
+        ...
+
+
+@runtime_checkable
+class CommitsWithTransaction(Protocol):
+    """A subscription whose positions live in the service's own database (the embedded
+    log): the runner stores the position in the transaction that handled the messages,
+    so effects and position commit together and no second transaction is needed."""
+
+    async def commit_in(self, tx: Tx, handled: Sequence[Message]) -> None:
+        """Store, as part of `tx`, that the group resumes after the last of `handled`."""
         ...
 
 

@@ -11,11 +11,29 @@ import asyncio
 from collections.abc import Sequence
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.bus.base import Message, Subscription
-from services.db import Database
+from services.db import Database, Tx
 from services.tables import embedded_offsets, outbox
+
+# Built once: each consumer reads and commits once per batch.
+_READ = (
+    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload, outbox.c.headers)
+    .where(
+        outbox.c.id > bindparam("after"),
+        outbox.c.topic.in_(bindparam("topics", expanding=True)),
+    )
+    .order_by(outbox.c.id)
+    .limit(bindparam("limit"))
+)
+_MOVE = (
+    embedded_offsets.update()
+    .where(embedded_offsets.c.group_id == bindparam("group"))
+    .values(position=bindparam("position"))
+)
+_START = embedded_offsets.insert()
 
 
 class EmbeddedBus:
@@ -101,16 +119,7 @@ class EmbeddedSubscription:
         async with self.database.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(
-                        outbox.c.id,
-                        outbox.c.topic,
-                        outbox.c.key,
-                        outbox.c.payload,
-                        outbox.c.headers,
-                    )
-                    .where(outbox.c.id > self._cursor, outbox.c.topic.in_(self.topics))
-                    .order_by(outbox.c.id)
-                    .limit(max_records)
+                    _READ, {"after": self._cursor, "topics": self.topics, "limit": max_records}
                 )
             ).all()
         if rows:
@@ -130,17 +139,17 @@ class EmbeddedSubscription:
     async def commit(self, handled: Sequence[Message]) -> None:
         if not handled:
             return
-        position = max(m.offset for m in handled)
         async with self.database.write_lock(), self.database.connect() as conn, conn.begin():
-            updated = await conn.execute(
-                embedded_offsets.update()
-                .where(embedded_offsets.c.group_id == self.group)
-                .values(position=position)
-            )
-            if updated.rowcount == 0:
-                await conn.execute(
-                    embedded_offsets.insert().values(group_id=self.group, position=position)
-                )
+            await self._store(conn, max(m.offset for m in handled))
+
+    async def commit_in(self, tx: Tx, handled: Sequence[Message]) -> None:
+        if handled:
+            await self._store(tx.conn, max(m.offset for m in handled))
+
+    async def _store(self, conn: AsyncConnection, position: int) -> None:
+        updated = await conn.execute(_MOVE, {"group": self.group, "position": position})
+        if updated.rowcount == 0:
+            await conn.execute(_START, {"group_id": self.group, "position": position})
 
     async def rewind(self, message: Message) -> None:
         # One cursor serves every topic of the log: a consumer rewinds once per (topic,

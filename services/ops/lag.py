@@ -3,7 +3,9 @@
 Cluster: the group's committed offsets (Kafka admin) against each partition's end offset.
 Embedded: the group's position in `embedded_offsets` against the log (one partition per
 topic; the offset is the outbox row id, shared by every topic, so the lag is the number of
-the topic's rows after the position, not end - committed).
+the topic's rows after the position, not end - committed). One position serves every topic
+of the group and runs ahead of a quiet topic's last row, so a topic's committed offset is
+its last row at or before the position (never above its end offset).
 """
 
 from __future__ import annotations
@@ -53,15 +55,19 @@ async def _embedded_lag(runtime: Runtime) -> list[PartitionLag]:
                 select(embedded_offsets.c.position).where(embedded_offsets.c.group_id == group)
             )
             for topic in topics:
-                end, behind = (
+                end, done, behind = (
                     await conn.execute(
                         select(
                             func.coalesce(func.max(outbox.c.id), 0),
+                            func.coalesce(
+                                func.max(outbox.c.id).filter(outbox.c.id <= (position or 0)), 0
+                            ),
                             func.count().filter(outbox.c.id > (position or 0)),
                         ).where(outbox.c.topic == topic)
                     )
                 ).one()
-                rows.append(PartitionLag(group, topic, 0, position, int(end), int(behind)))
+                committed = None if position is None else int(done)
+                rows.append(PartitionLag(group, topic, 0, committed, int(end), int(behind)))
     return rows
 
 

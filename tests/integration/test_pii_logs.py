@@ -99,10 +99,12 @@ async def test_no_log_line_carries_a_leads_email_or_phone(
 ) -> None:
     real_on_qualified = Router.on_qualified
 
-    async def on_qualified(self: Router, tx: Any, lead_id: str, lead: LeadProfile, *a: Any) -> Any:
-        if lead.email == FAILING_EMAIL.lower():
-            raise ValueError(f"cannot route {lead.email} ({lead.phone}, {lead.phone_raw})")
-        return await real_on_qualified(self, tx, lead_id, lead, *a)
+    async def on_qualified(self: Router, tx: Any, events: Any) -> Any:
+        for event in events:
+            lead: LeadProfile = event.data.lead
+            if lead.email == FAILING_EMAIL.lower():
+                raise ValueError(f"cannot route {lead.email} ({lead.phone}, {lead.phone_raw})")
+        return await real_on_qualified(self, tx, events)
 
     monkeypatch.setattr(Router, "on_qualified", on_qualified)
 

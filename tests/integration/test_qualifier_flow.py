@@ -10,8 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 from contracts.events import LeadProfile, OpportunityClosed, make_envelope
+from contracts.topics import topic_for
 from qualifier.definitions import DEFAULT_FILE
-from tests.backends import ADMIN, Backend, eventually
+from services import metrics
+from services.runtime import Runtime, cluster_runtime
+from tests.backends import ADMIN, Backend, ClusterBackend, eventually
 from tests.integration.test_flow import LONG_TERM, SALES_READY
 
 QUALIFIED = "leadfarm.lead.qualified.v1"
@@ -234,3 +237,81 @@ async def test_a_definitions_change_reevaluates_open_leads(backend: Backend) -> 
     assert qualified["data"]["decision"]["definition_version"] == "half-year"
     history = (await http.get("/qualifier/v1/definitions/history", headers=ADMIN)).json()
     assert [h["version"] for h in history] == ["half-year", "2026.03-default-1"]
+
+
+def with_short_term(version: str, days: int) -> str:
+    return (
+        DEFAULT_FILE.read_text()
+        .replace('version: "2026.03-default-1"', f"version: {version}")
+        .replace("short_term_days: 90", f"short_term_days: {days}")
+    )
+
+
+async def test_a_definitions_change_takes_effect_for_the_next_lead_on_every_replica(
+    backend: Backend,
+) -> None:
+    """The definitions are kept in memory by each qualifier (replica) and reloaded once
+    after a change, whichever replica the change was made through; never per lead."""
+    replicas: list[Runtime] = [backend.runtimes["qualifier"]]
+    if isinstance(backend, ClusterBackend):
+        replicas.append(cluster_runtime(backend.settings, "qualifier"))
+        await replicas[1].start()
+    try:
+        if isinstance(backend, ClusterBackend):
+            ingest = topic_for("ingest", backend.settings.topic_namespace)
+
+            async def both_in_the_group() -> bool:
+                owned = [
+                    sum(
+                        1
+                        for tp in getattr(r.consumers[0].subscription, "_consumer").assignment()  # noqa: B009
+                        if tp.topic == ingest
+                    )
+                    for r in replicas
+                ]
+                return all(owned)
+
+            await eventually(both_in_the_group, timeout=60)
+
+        http = backend.client("qualifier")
+        reloads = metrics.REFERENCE_RELOADS.labels("qualifier", "definitions")
+
+        async def decide_one(version: str, outcome: str) -> None:
+            lead_id = await backend.post_lead(
+                **ACME,
+                email=f"{uuid.uuid4().hex[:12]}@acme.example",
+                timeframe_days=180,
+                asked_to_be_contacted=True,
+            )
+
+            async def decided() -> dict[str, Any] | None:
+                response = await http.get(f"/qualifier/v1/leads/{lead_id}/decision", headers=ADMIN)
+                return response.json() if response.status_code == 200 else None
+
+            decision = await eventually(decided, timeout=60)
+            assert (decision["definition_version"], decision["outcome"]) == (version, outcome)
+
+        # A half-year lead: qualified while short term is 190 days, deferred at 20.
+        for version, days, outcome in (("half-year", 190, "qualified"), ("soon", 20, "deferred")):
+            response = await http.put(
+                "/qualifier/v1/definitions",
+                content=with_short_term(version, days),
+                headers={**ADMIN, "Content-Type": "text/plain"},
+            )
+            assert response.status_code == 201, response.text
+            before = reloads._value.get()
+            # Leads until every replica has decided one (each reloads once): every one of
+            # them, the very next included, is decided under the new version.
+            for _ in range(20):
+                await decide_one(version, outcome)
+                if reloads._value.get() - before >= len(replicas):
+                    break
+            assert reloads._value.get() - before == len(replicas), (
+                "each replica reloads the definitions once after the change"
+            )
+        for _ in range(3):
+            await decide_one("soon", "deferred")
+        assert reloads._value.get() - before == len(replicas), "nothing reloads per lead"
+    finally:
+        if len(replicas) > 1:
+            await replicas[1].stop()

@@ -148,6 +148,47 @@ async def test_every_route_enforces_its_declared_scope(embedded: EmbeddedBackend
     assert undocumented == UNDOCUMENTED_PUBLIC
 
 
+# Every route a scope below manager reaches, as docs/security.md ("Keys and scopes") says:
+# a scope broader than that (an ingest key recycling leads through nurture) fails here.
+NARROW_SCOPES: dict[Scope, set[tuple[str, str]]] = {
+    "ingest": {("POST", "/ingest/v1/leads"), ("POST", "/ingest/v1/leads:batch")},
+    "engagement": {("POST", "/nurture/v1/engagements"), ("POST", "/nurture/v1/bounces")},
+    "rep": {
+        ("POST", "/ingest/v1/leads"),
+        ("POST", "/ingest/v1/leads:batch"),
+        ("GET", "/router/v1/reps/{rep_id}"),
+        ("GET", "/router/v1/reps/{rep_id}/leads"),
+        ("GET", "/router/v1/reps/{rep_id}/compliance"),
+        ("GET", "/router/v1/leads/{lead_id}/assignment"),
+        ("POST", "/router/v1/leads/{lead_id}/activities"),
+        ("POST", "/router/v1/leads/{lead_id}/accept"),
+        ("POST", "/router/v1/leads/{lead_id}/reject"),
+        ("POST", "/router/v1/leads/{lead_id}/opportunities"),
+        ("GET", "/router/v1/leads/{lead_id}/opportunities"),
+        ("POST", "/router/v1/opportunities/{opportunity_id}/close"),
+        ("POST", "/audit/v1/forecast/leads/{lead_id}/removal-requests"),
+        ("POST", "/audit/v1/forecast/removal-requests/{request_id}/approve"),
+        ("POST", "/audit/v1/forecast/removal-requests/{request_id}/deny"),
+    },
+}
+
+
+def test_machine_and_rep_scopes_reach_only_their_documented_routes() -> None:
+    from services.app import create_app
+    from services.runtime import embedded_runtime
+    from services.settings import Settings
+
+    unused = "sqlite+aiosqlite:////nonexistent/leadfarm-scopes.db"  # never connected to
+    app = create_app(embedded_runtime(Settings(database_url=unused)))
+    for scope, documented in NARROW_SCOPES.items():
+        reached = {
+            (method, path)
+            for method, path, route in documented_routes(app)
+            if any(s in IMPLIED[scope] for s in declared_scopes(route.dependant) or ())
+        }
+        assert reached == documented, (scope, reached ^ documented)
+
+
 CALL = {"channel": "call", "outcome": "connected"}
 
 

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import threading
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -320,6 +320,9 @@ async def test_a_rep_below_the_threshold_stops_receiving_leads_until_reinstated(
     )
     assert reinstated.status_code == 200, reinstated.text
     assert reinstated.json()["suspended"] is False
+    fresh = (await router.get("/router/v1/reps/ana/compliance", headers=ana)).json()
+    assert (fresh["obligations"], fresh["compliance"], fresh["suspended"]) == (0, None, False)
+    assert fresh["since"] == fresh["reinstated_at"] == reinstated.json()["reinstated_at"]
     assert (await assigned(backend, 6))[1] == "ana"
 
 
@@ -346,3 +349,128 @@ async def test_an_erased_lead_is_never_routed_again(routed: tuple[Backend, Manua
     assert view.json()["rep_id"] == rep_id, "still with the same rep: nobody else is told"
     compliance = await router.get(f"/router/v1/reps/{rep_id}/compliance", headers=ADMIN)
     assert compliance.json()["first_touch"]["due"] == 0
+
+
+async def audit_rows(backend: Backend, metric: str, rep_id: str) -> dict[str, Any]:
+    response = await backend.client("audit").get(
+        f"/audit/v1/metrics/{metric}", params={"by": "rep"}, headers=ADMIN
+    )
+    assert response.status_code == 200, response.text
+    row: dict[str, Any] = next(r for r in response.json()["rows"] if r["rep_id"] == rep_id)
+    return row
+
+
+async def test_router_and_audit_agree_on_what_a_touch_is(
+    routed: tuple[Backend, ManualClock],
+) -> None:
+    """An opportunity opened without a logged call is the first touch for both the router's
+    SLA and audit's follow-up rate and SLA compliance; a note is a touch for neither."""
+    backend, clock = routed
+    router = backend.client("router")
+    ana = await add_rep(backend, "ana")
+    closers = [(await assigned(backend, n))[0] for n in (1, 2)]
+    noted, _ = await assigned(backend, 3)
+    clock.advance(timedelta(minutes=2))
+    for lead_id in closers:
+        opened = await router.post(
+            f"/router/v1/leads/{lead_id}/opportunities", json={"amount": "9000"}, headers=ana
+        )
+        assert opened.status_code == 201, opened.text
+    note = {"channel": "note", "outcome": "other", "note": "left a message with reception"}
+    logged = await router.post(f"/router/v1/leads/{noted}/activities", json=note, headers=ana)
+    assert logged.status_code == 201, logged.text
+    clock.advance(timedelta(minutes=3))
+    assert await fire(backend) == 1, "the noted lead's first touch was missed"
+
+    compliance = (await router.get("/router/v1/reps/ana/compliance", headers=ana)).json()
+    assert compliance["first_touch"] == {"due": 3, "met": 2, "share": 0.6667}
+    for lead_id in closers:
+        await backend.timeline_with(lead_id, "leadfarm.opportunity.opened.v1")
+    await backend.timeline_with(noted, "leadfarm.sla.breached.v1")
+    audit = backend.client("audit")
+    for lead_id, touched in [(closers[0], True), (closers[1], True), (noted, False)]:
+        summary = (await audit.get(f"/audit/v1/leads/{lead_id}", headers=ADMIN)).json()
+        assert (summary["first_touch_at"] is not None) is touched, summary
+    follow_up = await audit_rows(backend, "follow-up", "ana")
+    assert (follow_up["assigned"], follow_up["touched"], follow_up["touched_within_sla"]) == (
+        3,
+        2,
+        2,
+    )
+    sla = await audit_rows(backend, "sla", "ana")
+    assert (sla["due"], sla["met"], sla["compliance"]) == (3, 2, 0.6667)
+
+
+async def test_a_lead_a_rep_found_stays_with_them_and_they_can_see_it(
+    routed: tuple[Backend, ManualClock],
+) -> None:
+    """A referral a rep logs through ingest (sourced_by_rep_id) is assigned to that rep,
+    not to the pool's next in turn; a pool set to distribute such leads does so, and the
+    rep who found the lead can still read where it went, but not act on it."""
+    backend, _ = routed
+    router = backend.client("router")
+    await add_rep(backend, "ana")
+    bo = await add_rep(backend, "bo")
+
+    async def found(n: int) -> dict[str, Any]:
+        referral = {**person(n), "source_class": "referrals"}
+        response = await backend.client("ingest").post(
+            "/ingest/v1/leads", json=referral, headers=bo
+        )
+        assert response.status_code == 202, response.text
+        events = await backend.timeline_with(response.json()["lead_id"], ASSIGNED)
+        data: dict[str, Any] = next(e for e in events if e["type"] == ASSIGNED)["data"]
+        assert data["lead"]["sourced_by_rep_id"] == "bo"
+        return data
+
+    kept = await found(1)
+    assert (kept["rep_id"], kept["strategy"], kept["why"]) == (
+        "bo",
+        "sourcing_rep",
+        "sourced by bo, who keeps it",
+    )
+    view = await router.get(f"/router/v1/leads/{kept['lead_id']}/assignment", headers=bo)
+    assert view.status_code == 200, view.text
+    assert view.json()["explanation"]["why"] == "sourced by bo, who keeps it"
+
+    pool = {"strategy": "round_robin", "sourced_leads": "pool"}
+    response = await router.put("/router/v1/pools/everyone", json=pool, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    assert response.json()["sourced_leads"] == "pool"
+    pooled = await found(2)
+    assert pooled["rep_id"] == "ana"
+    assert pooled["why"] == "first in turn (sourced by bo; pool everyone distributes it)"
+    path = f"/router/v1/leads/{pooled['lead_id']}"
+    seen = await router.get(f"{path}/assignment", headers=bo)
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["rep_id"] == "ana"
+    call = {"channel": "call", "outcome": "connected"}
+    assert (await router.post(f"{path}/activities", json=call, headers=bo)).status_code == 404
+
+
+async def test_cadence_windows_that_close_short_suspend_the_rep(
+    routed: tuple[Backend, ManualClock],
+) -> None:
+    """First touches met, then both cadence windows close with attempts missing: the
+    re-judgement at each window's close takes the rep out of the distribution."""
+    backend, clock = routed
+    router = backend.client("router")
+    ana = await add_rep(backend, "ana")
+    leads = [(await assigned(backend, n))[0] for n in (1, 2)]
+    call = {"channel": "call", "outcome": "no_answer"}
+    for lead_id in leads:
+        logged = await router.post(f"/router/v1/leads/{lead_id}/activities", json=call, headers=ana)
+        assert logged.status_code == 201, logged.text
+    view = (await router.get(f"/router/v1/leads/{leads[0]}/assignment", headers=ana)).json()
+    assert (await router.get("/router/v1/reps/ana", headers=ADMIN)).json()["suspended"] is False
+    clock.set(datetime.fromisoformat(view["cadence"]["due_at"]))
+    assert await fire(backend) == 2
+
+    async def suspended() -> dict[str, Any] | None:
+        rep = (await router.get("/router/v1/reps/ana", headers=ADMIN)).json()
+        return rep if rep["suspended"] else None
+
+    ana_now = await eventually(suspended)
+    assert "2 of 3 SLA obligations met" in ana_now["suspended_reason"]
+    compliance = (await router.get("/router/v1/reps/ana/compliance", headers=ana)).json()
+    assert compliance["cadence"] == {"due": 2, "met": 0, "share": 0.0}

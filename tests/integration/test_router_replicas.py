@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,12 +51,12 @@ def qualified(lead_id: str) -> bytes:
 
 def count_handled(runtime: Runtime, handled: Counter[int], index: int) -> None:
     """Count, per replica, the qualified leads its consumer handled."""
-    handlers: Any = runtime.specs[0].handlers
+    handlers: Any = runtime.specs[0].batch_handlers
     original = handlers[LeadQualified]
 
-    async def counting(tx: Tx, event: Incoming[LeadQualified]) -> None:
-        await original(tx, event)
-        handled[index] += 1
+    async def counting(tx: Tx, events: Sequence[Incoming[LeadQualified]]) -> None:
+        await original(tx, events)
+        handled[index] += len(events)
 
     handlers[LeadQualified] = counting
 

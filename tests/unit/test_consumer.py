@@ -21,7 +21,7 @@ from services.clock import ManualClock
 from services.consumer import ConsumerRunner, Incoming
 from services.db import Tx, UnitOfWork
 from services.outbox import emit
-from services.tables import inbox, outbox
+from services.tables import embedded_offsets, inbox, outbox
 from tests.backends import eventually
 from tests.unit.chassis_fixtures import chassis_unit
 
@@ -287,3 +287,26 @@ async def test_records_emitted_in_a_failed_savepoint_are_not_written(tmp_path: P
         async with unit.read() as conn:
             keys = list(await conn.scalars(select(outbox.c.key)))
         assert keys == ["kept"]
+
+
+async def test_on_the_embedded_log_the_position_commits_with_the_effects(tmp_path: Path) -> None:
+    async def handler(tx: Tx, event: Incoming[LeadDisqualified]) -> None:
+        if event.data.lead_id == "bad":
+            raise ValueError("poison")
+
+    async def position(unit: UnitOfWork) -> int | None:
+        async with unit.read() as conn:
+            return await conn.scalar(
+                select(embedded_offsets.c.position).where(embedded_offsets.c.group_id == "t.test")
+            )
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        runner = await run_with(unit, handler, ["a", "b", "bad"])
+        await runner.subscription.start()
+        messages = await runner.subscription.fetch(10, 0.1)
+        assert await runner.handle_together(messages[:2])
+        assert await position(unit) == messages[1].offset  # no separate commit needed
+        assert not await runner.handle_together(messages)  # rolled back: position unchanged
+        assert await position(unit) == messages[1].offset
+        await runner.handle(messages[2])  # dead-lettered: its position goes with it
+        assert await position(unit) == messages[2].offset

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from tests.backends import ADMIN, EmbeddedBackend
 
 
@@ -163,3 +166,42 @@ async def test_each_request_has_an_id_for_its_logs() -> None:
     assert given.json() == {"id": "rq-42"}
     assert made.json()["id"] not in (None, "rq-42")
     assert request_id_var.get() is None  # reset after the request
+
+
+def _cached_ids(store: object) -> int:
+    """Entries in every mapping the key store keeps (whatever it calls them)."""
+    from collections.abc import Mapping
+
+    return sum(len(v) for v in vars(store).values() if isinstance(v, Mapping))
+
+
+async def test_the_key_cache_is_bounded_and_a_flood_of_unknown_ids_evicts_no_real_key(
+    tmp_path: Path,
+) -> None:
+    backend = await EmbeddedBackend(tmp_path, api_key_cache_size=50).start()
+    try:
+        http = backend.client("ingest")
+        created = await http.post(
+            "/admin/v1/keys", json={"name": "m", "scope": "manager"}, headers=ADMIN
+        )
+        token = created.json()["key"]
+        store = backend.runtime.key_store
+        assert await store.authenticate(token) is not None
+        for i in range(3000):  # each unauthenticated request may carry a new key id
+            assert await store.authenticate(f"lf_{i:012x}_not-a-secret") is None
+        assert _cached_ids(store) <= 50 + 1024
+        reads = 0
+        real_read = store.unit.read
+
+        def counting_read() -> Any:
+            nonlocal reads
+            reads += 1
+            return real_read()
+
+        store.unit.read = counting_read  # type: ignore[method-assign]
+        assert await store.authenticate(token) is not None
+        assert reads == 0, "the real key is still cached"
+        listed = await http.get("/router/v1/reps", headers={"Authorization": f"Bearer {token}"})
+        assert listed.status_code == 200
+    finally:
+        await backend.stop()

@@ -251,6 +251,12 @@ def test_invalid_email_has_a_problem(raw: str) -> None:
         ("0011 49 30 1234567", "AU", "+49301234567"),
         ("tel:+1-415-555-2671", None, "+14155552671"),
         ("+1 415 555 2671", "not a country", "+14155552671"),
+        # Bare digits (a JSON number holds no "+" and no leading 0): the country code is there.
+        ("4915112345678", None, "+4915112345678"),
+        ("4915112345678", "DE", "+4915112345678"),
+        ("442079460958", "US", "+442079460958"),
+        ("2079460958", "GB", "+442079460958"),
+        ("4155552671", "US", "+14155552671"),
     ],
 )
 def test_phone_examples(raw: str, hint: str | None, expected: str) -> None:

@@ -50,3 +50,29 @@ async def test_reference_data_is_loaded_once_and_again_only_when_bumped(tmp_path
         async with unit.read() as conn:
             await other.current(conn)
         assert loads == [1, 2, 2]
+
+
+async def test_what_a_transaction_that_bumped_reads_is_not_kept(tmp_path: Path) -> None:
+    value = {"rules": 1}
+
+    async def load(conn: AsyncConnection) -> int:
+        return value["rules"]
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        rules = Reference(unit.service, "rules", load)
+        async with unit.read() as conn:
+            assert await rules.current(conn) == 1
+
+        value["rules"] = 2
+        with contextlib.suppress(RuntimeError):
+            async with unit.transaction() as tx:
+                await bump(tx, "rules")
+                assert await rules.current(tx) == 2, "a transaction sees its own change"
+                raise RuntimeError("the change is rolled back")
+
+        # Another change commits under the version number the rolled-back one had.
+        value["rules"] = 3
+        async with unit.transaction() as tx:
+            await bump(tx, "rules")
+        async with unit.read() as conn:
+            assert await rules.current(conn) == 3

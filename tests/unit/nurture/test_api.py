@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from contracts.events import Decision, LeadProfile, LeadQualified, LeadReturned, make_envelope
+from contracts.events import (
+    Decision,
+    LeadDisqualified,
+    LeadProfile,
+    LeadQualified,
+    LeadReturned,
+    make_envelope,
+)
 from nurture.consent import email_hash
 from nurture.models import consents, engagements, enrolments, leads, messages
 from services.clock import ManualClock
@@ -474,6 +481,40 @@ async def test_one_active_enrolment_per_lead_and_leaving_when_qualified(farm: Fa
     status = await eventually(exited)
     assert status["end_reason"] == "qualified: sales-ready, routed to sales"
     assert await next_due(farm.backend, enrolment) is None
+    await settle(farm.backend)
+
+
+async def test_leads_decided_together_leave_nurture_each_with_its_reason(farm: Farm) -> None:
+    first, first_enrolment = await enrol(farm.backend, email="two@zeta.example")
+    second, _ = await enrol(farm.backend, email="three@zeta.example")
+    now = datetime.now(UTC)
+    decided = [
+        LeadDisqualified(lead_id=first, reason="a competitor", definition_version="test"),
+        LeadDisqualified(lead_id="never-enrolled", reason="spam", definition_version="test"),
+        LeadQualified(
+            lead_id=second,
+            decision=Decision(
+                lifecycle="prospect",
+                stage="sales_qualified",
+                term="short",
+                score=80,
+                definition_version="test",
+            ),
+            lead=lead_profile("three@zeta.example"),
+        ),
+    ]
+    for data in decided:
+        envelope = make_envelope(data, time=now)
+        await farm.backend.inject("qualifier", data.lead_id, envelope.to_json())
+
+    async def both_exited() -> list[dict[str, Any]] | None:
+        views = [await view(farm.backend, lead) for lead in (first, second)]
+        return views if all(v["status"] == "exited" for v in views) else None
+
+    one, two = await eventually(both_exited)
+    assert one["end_reason"] == "disqualified: a competitor"
+    assert two["end_reason"] == "qualified: sales-ready, routed to sales"
+    assert await next_due(farm.backend, first_enrolment) is None
     await settle(farm.backend)
 
 

@@ -229,6 +229,39 @@ async def test_each_source_has_a_rate_limit(
         await backend.stop()
 
 
+async def test_unsigned_requests_cannot_starve_the_provider(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone who knows a source's name can post to it: refused requests draw on a bucket of
+    their own (429 once it is empty), and the provider's verified requests still pass."""
+    monkeypatch.setenv("LEADFARM_INGEST_RATE_LIMIT_BURST", "3")
+    monkeypatch.setenv("LEADFARM_INGEST_RATE_LIMIT_PER_SECOND", "0.01")
+    monkeypatch.setenv("LEADFARM_INGEST_RATE_LIMIT_UNVERIFIED_BURST", "2")
+    monkeypatch.setenv("LEADFARM_INGEST_RATE_LIMIT_UNVERIFIED_PER_SECOND", "0.01")
+    backend = await EmbeddedBackend(tmp_path).start()
+    try:
+        harness = IngestHarness(backend)
+        await harness.put_source("zaps", "zapier", ZAP)
+        before = rejections("zaps", "unverified_rate_limited")
+        forged = [
+            (await harness.post("zaps", b"{}", {"Authorization": "Bearer guess"})).status_code
+            for _ in range(6)
+        ]
+        assert forged == [401, 401, 429, 429, 429, 429]
+        assert rejections("zaps", "unverified_rate_limited") == before + 4
+        signed = [
+            (
+                await harness.post(
+                    "zaps", json.dumps({"email": f"s{i}@acme.example"}).encode(), BEARER
+                )
+            ).status_code
+            for i in range(4)
+        ]
+        assert signed == [200, 200, 200, 429], "the provider's own bucket is whole"
+    finally:
+        await backend.stop()
+
+
 # --- the plain HTML form ------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from ingest.providers.base import BadPayload, Source, Unauthorized, WebhookRequest
 from ingest.providers.webflow import PROVIDER
+from tests.backends import ADMIN
 from tests.unit.providers.conftest import IngestHarness
 
 SECRET = "2b4acfd1c5518bf03c73a4889d197d77251353857c22694bf150b9e3402ba15f"
@@ -31,7 +32,7 @@ def signed(body: bytes, secret: str = SECRET, timestamp: int | None = None) -> d
 def submission(
     submission_id: str = "6321ca84df3949bfc6752327",
     email: str = "Zaphod@HeartOfGold.example",
-    phone: str | int = "+44 20 7946 0958",
+    phone: str | float = "+44 20 7946 0958",
     data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A `form_submission` event in the documented v2 shape (working-with-webhooks)."""
@@ -219,6 +220,37 @@ async def test_a_signed_submission_becomes_one_normalised_lead(ingest: IngestHar
     (again,) = await ingest.leads_by_email("zaphod@heartofgold.example")
     assert len(again["deliveries"]) == 1
     assert len([d for d in await ingest.deliveries() if d["source"] == NAME]) == 1
+
+
+async def test_a_phone_sent_as_a_json_number_is_normalised(ingest: IngestHarness) -> None:
+    """Webflow sends a phone field as a JSON number: no "+" and no leading 0 fit in one, so
+    its digits carry the country code. It is normalised, not left unparsed (with no
+    country) or read as a national number of the lead's country (with one)."""
+    await ingest.put_source(NAME, "webflow", secrets={"secret": SECRET})
+    for index, (number, country) in enumerate(
+        ((4915112345678, None), (4915112345678, "DE"), (4915112345678.0, None))
+    ):
+        body = submission(f"num-{index}", f"num{index}@heartofgold.example", phone=number)
+        if country:
+            body["payload"]["data"]["Country"] = country
+        assert (await post(ingest, body)).status_code == 200
+        (found,) = await ingest.leads_by_email(f"num{index}@heartofgold.example")
+        assert (found["lead"]["phone"], found["lead"]["flags"]) == ("+4915112345678", [])
+    # The generic API and Zapier read a number the same way.
+    api = await ingest.http.post(
+        "/ingest/v1/leads", json={"phone": 14155552671, "source": "web"}, headers=ADMIN
+    )
+    assert api.status_code == 202, api.text
+    await ingest.put_source("zaps", "zapier", secrets={"token": "zap-token-1"})
+    zap = await ingest.post(
+        "zaps", b'{"id": "z-1", "phone": 14155552671.0}', {"Authorization": "Bearer zap-token-1"}
+    )
+    assert zap.status_code == 200, zap.text
+    found = (
+        await ingest.http.get("/ingest/v1/leads", params={"phone": "+14155552671"}, headers=ADMIN)
+    ).json()
+    assert [f["id"] for f in found] == [api.json()["lead_id"]]
+    assert [d["source"] for d in found[0]["deliveries"]] == ["web", "zaps"]
 
 
 async def test_the_same_person_from_webflow_and_zapier_is_one_lead(ingest: IngestHarness) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from contracts.events import LeadProfile
 from router.calendar import DEFAULT_HOURS, Calendar
@@ -171,3 +171,36 @@ def test_outside_hours_assign_hold_or_skip_per_pool() -> None:
     assert distribute(PoolPolicy("p", "round_robin"), [], lead=LEAD, now=MONDAY).why == (
         "the pool has no reps"
     )
+
+
+def test_a_team_holiday_is_said_as_a_holiday_not_as_outside_hours() -> None:
+    """On a team holiday the explanation says so (a holiday, not the rep's hours), and a
+    pool that holds waits for the holiday's end as it waits for working hours."""
+    christmas = Calendar.of("UTC", DEFAULT_HOURS, [date(2026, 12, 25)])
+    friday_noon = datetime(2026, 12, 25, 12, 0, tzinfo=UTC)
+    reps = [(rep("ana", calendar=christmas), Load())]
+    held = distribute(
+        PoolPolicy("p", "round_robin", outside_hours="hold"), reps, lead=LEAD, now=friday_noon
+    )
+    (ana,) = held.considered
+    assert (ana.skipped, ana.detail) == (
+        "holiday",
+        "a team holiday (2026-12-25) until 2026-12-28T09:00:00+00:00",
+    )
+    assert (held.outcome, held.held_until) == ("hold", datetime(2026, 12, 28, 9, 0, tzinfo=UTC))
+    assert held.why == "every rep is on a team holiday; held until 2026-12-28T09:00:00+00:00"
+    queued = distribute(
+        PoolPolicy("p", "round_robin", outside_hours="skip"), reps, lead=LEAD, now=friday_noon
+    )
+    assert queued.why == "no eligible rep (holiday)"
+    assigned = distribute(PoolPolicy("p", "round_robin"), reps, lead=LEAD, now=friday_noon)
+    assert assigned.considered[0].detail == (
+        "eligible; a team holiday (2026-12-25), the SLA clock starts 2026-12-28T09:00:00+00:00"
+    )
+    evening = distribute(
+        PoolPolicy("p", "round_robin", outside_hours="skip"),
+        reps,
+        lead=LEAD,
+        now=datetime(2026, 12, 24, 18, 0, tzinfo=UTC),
+    )
+    assert evening.considered[0].skipped == "outside_hours", "the evening before is not one"

@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from router import repository
 from router.models import cursors, leads, pool_reps
 from services.tables import outbox, timers
 from tests.unit.router.world import World
@@ -156,8 +157,9 @@ async def test_the_dry_run_answers_without_side_effects(world: World) -> None:
     before = [await world.count(t) for t in (outbox, timers, leads, pool_reps, cursors)]
     async with world.unit.read() as conn:
         profile = LeadProfile.model_validate(DryRunLead(country="DE").model_dump())
+        routing = await world.router.begin(conn)
         decision = await world.router.decide(
-            conn, profile, 70, now=world.clock.now(), trigger="dry run"
+            conn, routing, profile, 70, now=world.clock.now(), trigger="dry run"
         )
     after = [await world.count(t) for t in (outbox, timers, leads, pool_reps, cursors)]
     assert before == after
@@ -201,3 +203,62 @@ async def test_a_lead_qualified_twice_is_routed_once_unless_it_came_back(world: 
     assert outcome == "returned"
     await world.qualify(lead_id=lead_id)
     assert len(await world.events("lead.assigned")) == 2, "returned, nurtured, qualified again"
+
+
+async def test_a_lead_a_rep_sourced_stays_with_that_rep_unless_the_pool_says_otherwise(
+    world: World,
+) -> None:
+    """Rep prospecting and referrals at the close: the rep who found the lead keeps it, even
+    at capacity or out of their territory or hours; a rep who cannot work any lead (or who
+    had it already) hands it to the pool; a pool may distribute such leads itself."""
+    await world.rep("ana", time_zone="Asia/Tokyo")
+    await world.rep("bo", territories=["FR"], time_zone="Asia/Tokyo")  # 18:00 in Tokyo
+    everyone = {"strategy": "round_robin", "match_territory": True, "outside_hours": "skip"}
+    await world.pool("everyone", **everyone)
+    lead_id = await world.qualify(country="DE", source_class="referrals", sourced_by_rep_id="bo")
+    view = await world.view(lead_id)
+    assert view.rep_id == "bo"
+    assert view.strategy == "sourcing_rep"
+    assert view.explanation is not None
+    assert view.explanation["why"] == "sourced by bo, who keeps it"
+    assert [(c["rep_id"], c["role"]) for c in view.explanation["considered"]] == [
+        ("bo", "sourcing_rep")
+    ]
+    (assigned,) = await world.events("lead.assigned")
+    assert assigned["data"]["why"] == "sourced by bo, who keeps it"
+
+    # bo misses the first touch (five minutes into his Tuesday): the pool gets the lead.
+    assert view.first_touch_due_at == datetime(2026, 1, 6, 0, 5, tzinfo=UTC)
+    world.clock.set(view.first_touch_due_at)
+    assert await world.timers.fire_due() == 1
+    moved = await world.view(lead_id)
+    assert moved.rep_id == "ana"
+    assert moved.explanation is not None
+    assert "sourced by bo, who cannot take it: excluded" in moved.explanation["why"]
+
+    await world.update_rep("bo", suspended_at=world.clock.now(), suspended_reason="test")
+    suspended = await world.view(await world.qualify(country="DE", sourced_by_rep_id="bo"))
+    assert suspended.rep_id == "ana"
+    assert suspended.explanation is not None
+    assert suspended.explanation["why"].endswith("(sourced by bo, who cannot take it: suspended)")
+
+    await world.update_rep("bo", suspended_at=None)
+    await world.pool("everyone", **everyone, sourced_leads="pool")
+    pooled = await world.view(await world.qualify(country="DE", sourced_by_rep_id="bo"))
+    assert pooled.rep_id == "ana", "bo does not cover DE, and the pool distributes it"
+    assert pooled.explanation is not None
+    assert pooled.explanation["why"].endswith("(sourced by bo; pool everyone distributes it)")
+
+
+async def test_a_team_holiday_is_explained_as_one(world: World) -> None:
+    world.clock.set(datetime(2026, 12, 25, 12, 0, tzinfo=UTC))
+    async with world.unit.transaction() as tx:
+        await repository.upsert_team(tx, "dach", "DACH", [{"date": "2026-12-25", "name": "X"}])
+    await world.rep("ana", team_id="dach", time_zone="Europe/Berlin")
+    await world.pool("everyone", strategy="round_robin", outside_hours="skip")
+    view = await world.view(await world.qualify())
+    assert view.status == "queued"
+    assert view.explanation is not None
+    (ana,) = view.explanation["considered"]
+    assert ana["skipped"] == "holiday"
+    assert ana["detail"].startswith("a team holiday (2026-12-25) until 2026-12-28T08:00:00")

@@ -202,8 +202,17 @@ async def test_a_rep_below_the_threshold_is_suspended_until_reinstated(strict: W
     skipped = {c["rep_id"]: c["skipped"] for c in later[0].explanation["considered"]}
     assert skipped["ana"] == "suspended"
 
+    world.advance(minutes=1)
     async with world.unit.transaction() as tx:
         await world.router.reinstate(tx, ana, "coached")
+    async with world.unit.read() as conn:
+        ana = await repository.get_rep(conn, "ana")
+        assert ana is not None
+        fresh = await world.router.compliance(conn, ana, world.clock.now())
+    assert (fresh.since, fresh.reinstated_at) == (world.clock.now(), world.clock.now())
+    assert (fresh.obligations, fresh.compliance, fresh.first_touch.due) == (0, None, 0), (
+        "the view counts what the next judgement counts: nothing before the reinstatement"
+    )
     assert (await world.view(await world.qualify())).rep_id == "ana"
     (reinstated,) = await world.events("rep.reinstated")
     assert reinstated["data"]["reason"] == "coached"
@@ -211,6 +220,60 @@ async def test_a_rep_below_the_threshold_is_suspended_until_reinstated(strict: W
     newest = (await world.view(await world.qualify())).lead_id
     await world.log(newest, "call", "connected")  # bo's; keeps bo compliant
     assert len(await world.events("rep.suspended")) == 1
+
+
+async def test_cadence_windows_closing_short_suspend_the_rep(strict: World) -> None:
+    """The re-judgement when a cadence window closes: first touches met, then every cadence
+    breached, and only the cadence timers can take the rep out of the distribution."""
+    world = strict
+    await world.rep("ana")
+    leads = [await world.qualify() for _ in range(2)]
+    for lead_id in leads:
+        await world.log(lead_id, "call", "no_answer")
+    assert await world.events("rep.suspended") == [], "two of two met"
+    due = (await world.view(leads[0])).cadence.due_at  # type: ignore[union-attr]
+    world.clock.set(due)
+    assert await world.timers.fire_due() == 2
+    (suspended,) = await world.events("rep.suspended")
+    assert suspended["subject"] == "rep:ana"
+    assert "2 of 3 SLA obligations met" in suspended["data"]["reason"]
+    async with world.unit.read() as conn:
+        ana = await repository.get_rep(conn, "ana")
+    assert ana is not None
+    assert ana.suspended
+
+
+async def test_a_met_obligation_that_leaves_the_rep_below_the_threshold_suspends(
+    strict: World,
+) -> None:
+    """Every resolved obligation re-judges the rep, a met one too: a miss judged too early
+    (one obligation) and then a touch make one of two, which suspends; after the
+    reinstatement a miss and an opportunity make two of three."""
+    world = strict
+    await world.rep("ana")
+    missed = await world.qualify()
+    world.advance(minutes=5)
+    assert await world.timers.fire_due() == 1
+    assert await world.events("rep.suspended") == [], "one obligation is not judged"
+    await world.log(await world.qualify(), "call", "no_answer")
+    (suspended,) = await world.events("rep.suspended")
+    assert "1 of 2 SLA obligations met" in suspended["data"]["reason"]
+
+    world.advance(minutes=1)
+    async with world.unit.transaction() as tx:
+        ana = await repository.get_rep(tx, "ana")
+        assert ana is not None
+        await world.router.reinstate(tx, ana, "coached")
+    await world.qualify()
+    world.advance(minutes=5)
+    assert await world.timers.fire_due() == 1
+    worked = await world.qualify()
+    async with world.unit.transaction() as tx:
+        lead = await repository.get_lead(tx, worked)
+        assert lead is not None
+        await world.router.open_opportunity(tx, lead, OpportunityIn(amount=Decimal("100")), None)
+    assert len(await world.events("rep.suspended")) == 2
+    assert (await world.view(missed)).first_touch == "breached"
 
 
 async def test_accept_reject_and_an_opportunity_won(world: World) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from router import repository
 from router.models import deliveries
 from router.webhooks import WebhookWorker, new_secret, sign
+from services.crypto import SecretBox
 from tests.unit.router.world import World
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -102,7 +103,9 @@ async def test_each_subscription_gets_the_events_it_asked_for(world: World) -> N
         seen.append(request)
         return httpx.Response(204)
 
-    worker = WebhookWorker(world.unit, world.settings, httpx.MockTransport(receiver))
+    worker = WebhookWorker(
+        world.unit, world.settings, httpx.MockTransport(receiver), box=SecretBox.ephemeral()
+    )
     try:
         assert await worker.run_once() == 5
         assert await worker.run_once() == 0
@@ -137,7 +140,9 @@ async def test_a_failing_endpoint_is_retried_with_backoff_for_24_hours_then_dead
         attempts.append(request)
         return httpx.Response(503, text="maintenance")
 
-    worker = WebhookWorker(world.unit, world.settings, httpx.MockTransport(down))
+    worker = WebhookWorker(
+        world.unit, world.settings, httpx.MockTransport(down), box=SecretBox.ephemeral()
+    )
     gaps = []
     try:
         while True:

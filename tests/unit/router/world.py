@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +14,40 @@ import orjson
 from sqlalchemy import func, select
 
 import router as router_package
-from contracts.events import LeadProfile
+from contracts.events import Decision, LeadProfile, LeadQualified, make_envelope
 from router import repository
+from router.config import ROUTING
+from router.config import load as load_routing_config
 from router.repository import LeadRecord
 from router.schemas import ActivityIn, AssignmentOut, PoolIn, RepIn, RuleIn
 from router.service import CADENCE_END, FIRST_TOUCH, HELD, Router
 from router.settings import RouterSettings
 from router.webhooks import Announcer
 from services.clock import ManualClock
+from services.consumer import Incoming
 from services.db import Database, UnitOfWork
 from services.migrate import upgrade
+from services.reference import Reference
 from services.tables import outbox
 from services.timers import TimerRunner
 
 MIGRATIONS = Path(router_package.__file__).parent / "migrations"
+
+
+def qualified(lead_id: str, score: int, **profile: Any) -> Incoming[LeadQualified]:
+    """A `lead.qualified` event as the router's consumer receives it."""
+    data = LeadQualified(
+        lead_id=lead_id,
+        decision=Decision(
+            lifecycle="prospect",
+            stage="sales_qualified",
+            term="short",
+            score=score,
+            definition_version="test",
+        ),
+        lead=LeadProfile(source="website", **profile),
+    )
+    return Incoming(make_envelope(data, time=datetime.now(UTC)), data)
 
 
 class World:
@@ -35,7 +55,8 @@ class World:
         self.unit = unit
         self.clock = clock
         self.settings = settings
-        self.router = Router(settings, Announcer(settings))
+        routing = Reference(unit.service, ROUTING, load_routing_config)
+        self.router = Router(settings, Announcer(settings, routing), routing)
         self.timers = TimerRunner(
             unit,
             {
@@ -78,10 +99,16 @@ class World:
 
     async def qualify(self, score: int = 80, lead_id: str | None = None, **profile: Any) -> str:
         lead_id = lead_id or str(uuid.uuid4())
-        lead = LeadProfile(source="website", **profile)
         async with self.unit.transaction() as tx:
-            await self.router.on_qualified(tx, lead_id, lead, score, None)
+            await self.router.on_qualified(tx, [qualified(lead_id, score, **profile)])
         return lead_id
+
+    async def qualify_together(self, *leads: tuple[str, dict[str, Any]], score: int = 80) -> None:
+        """Several qualified leads handed to the router as one batch."""
+        async with self.unit.transaction() as tx:
+            await self.router.on_qualified(
+                tx, [qualified(lead_id, score, **profile) for lead_id, profile in leads]
+            )
 
     async def lead(self, lead_id: str) -> LeadRecord:
         async with self.unit.read() as conn:

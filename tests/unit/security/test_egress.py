@@ -3,7 +3,10 @@ checked when set (a 422 naming `url`) and again before each delivery."""
 
 from __future__ import annotations
 
+import json
+import socket
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -11,8 +14,10 @@ from sqlalchemy import select
 
 from router.models import deliveries
 from router.webhooks import WebhookWorker
+from services import egress
+from services.crypto import SecretBox
 from services.egress import PrivateAddress, check_public
-from tests.backends import ADMIN, EmbeddedBackend
+from tests.backends import ADMIN, EmbeddedBackend, eventually
 from tests.unit.router.test_webhooks import subscribe
 from tests.unit.router.world import world_at
 
@@ -40,17 +45,46 @@ async def test_private_addresses_are_refused(url: str) -> None:
         await check_public(url)
 
 
-@pytest.mark.parametrize(
-    "url",
-    ["https://93.184.215.14/hooks", "http://[2606:4700::1111]/", "https://crm.example/hooks"],
-)
-async def test_public_and_unresolvable_urls_pass(url: str) -> None:
-    await check_public(url)  # crm.example does not resolve: the delivery will fail instead
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """A resolver the test fills in (there is no DNS here); other names do not resolve."""
+    names: dict[str, list[str]] = {}
+
+    async def resolve(host: str) -> list[str]:
+        if host not in names:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return names[host]
+
+    monkeypatch.setattr(egress, "resolve", resolve)
+    return names
+
+
+async def test_public_addresses_and_names_pass(dns: dict[str, list[str]]) -> None:
+    dns["crm.example"] = ["93.184.215.14", "2606:4700::1111"]
+    for url in ("https://93.184.215.14/hooks", "http://[2606:4700::1111]/", dns_url()):
+        await check_public(url)
+
+
+def dns_url() -> str:
+    return "https://crm.example/hooks"
+
+
+async def test_names_that_resolve_privately_or_not_at_all_are_refused(
+    dns: dict[str, list[str]],
+) -> None:
+    dns["internal.example"] = ["93.184.215.14", "10.0.0.7"]  # one private answer is enough
+    with pytest.raises(PrivateAddress, match=r"10\.0\.0\.7"):
+        await check_public("https://internal.example/hooks")
+    with pytest.raises(PrivateAddress, match="does not resolve"):
+        await check_public("https://nowhere.example/hooks")  # it may resolve privately later
+    with pytest.raises(PrivateAddress, match="cannot be read"):
+        await check_public("http://[::1/hooks")  # refused, not a 500
 
 
 async def test_the_api_refuses_a_private_webhook_url_naming_the_field(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dns: dict[str, list[str]]
 ) -> None:
+    dns["crm.example"] = ["93.184.215.14"]
     monkeypatch.setenv("LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS", "false")
     backend = await EmbeddedBackend(tmp_path).start()
     try:
@@ -76,6 +110,11 @@ async def test_the_api_refuses_a_private_webhook_url_naming_the_field(
         )
         assert patched.status_code == 422, patched.text
         assert [e["field"] for e in patched.json()["errors"]] == ["url"]
+        unresolved = await http.post(
+            "/router/v1/subscriptions", json={"url": "https://nowhere.example/"}, headers=ADMIN
+        )
+        assert unresolved.status_code == 422, unresolved.text
+        assert "does not resolve" in unresolved.json()["errors"][0]["message"]
     finally:
         await backend.stop()
 
@@ -93,7 +132,9 @@ async def test_a_delivery_to_a_private_address_is_not_sent(tmp_path: Path) -> No
             sent.append(request)
             return httpx.Response(204)
 
-        worker = WebhookWorker(world.unit, world.settings, httpx.MockTransport(receiver))
+        worker = WebhookWorker(
+            world.unit, world.settings, httpx.MockTransport(receiver), box=SecretBox.ephemeral()
+        )
         try:
             assert await worker.run_once() == 1
         finally:
@@ -103,3 +144,117 @@ async def test_a_delivery_to_a_private_address_is_not_sent(tmp_path: Path) -> No
             row = (await conn.execute(select(deliveries.c.status, deliveries.c.last_error))).one()
         assert row.status == "pending", "retried later, in case the name is re-pointed"
         assert row.last_error.startswith("refused: 127.0.0.1 is not a public address")
+
+
+async def test_a_sources_api_base_url_is_checked_when_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dns: dict[str, list[str]]
+) -> None:
+    dns["graph.example"] = ["93.184.215.14"]
+    monkeypatch.setenv("LEADFARM_INGEST_ALLOW_PRIVATE_API_URLS", "false")
+    backend = await EmbeddedBackend(tmp_path).start()
+    try:
+        http = backend.client("ingest")
+        secrets = {"app_secret": "s", "verify_token": "v", "access_token": "a"}
+        for url, words in (
+            ("http://169.254.169.254/latest/meta-data", "not a public address"),
+            ("http://localhost:8080/v21.0", "this machine"),
+            ("https://nowhere.example/v21.0", "does not resolve"),
+        ):
+            refused = await http.put(
+                "/ingest/v1/sources/fb",
+                json={"provider": "meta", "secrets": secrets, "api_base_url": url},
+                headers=ADMIN,
+            )
+            assert refused.status_code == 422, refused.text
+            [error] = refused.json()["errors"]
+            assert error["field"] == "api_base_url"
+            assert words in error["message"]
+        created = await http.put(
+            "/ingest/v1/sources/fb",
+            json={
+                "provider": "meta",
+                "secrets": secrets,
+                "api_base_url": "https://graph.example/v21.0",
+            },
+            headers=ADMIN,
+        )
+        assert created.status_code == 201, created.text
+    finally:
+        await backend.stop()
+
+
+async def test_a_fetch_to_a_private_address_is_not_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, serve_api: Any
+) -> None:
+    """A source from the environment is not checked when set: every fetch is, before the
+    request leaves. The delivery stays pending (the name may be re-pointed) and says why."""
+    import hashlib
+    import hmac
+
+    from fastapi import FastAPI
+
+    from ingest.fetcher import FetchWorker
+
+    calls: list[str] = []
+    api = FastAPI()
+
+    @api.get("/v21.0/{lead_id}")
+    async def lead(lead_id: str) -> dict[str, str]:
+        calls.append(lead_id)
+        return {"id": lead_id}
+
+    base = serve_api(api)
+    monkeypatch.setenv("LEADFARM_INGEST_ALLOW_PRIVATE_API_URLS", "false")
+    monkeypatch.setenv("LEADFARM_INGEST_FETCH_POLL_INTERVAL_S", "3600")
+    monkeypatch.setenv(
+        "LEADFARM_INGEST_SOURCES",
+        json.dumps(
+            {
+                "fb": {
+                    "provider": "meta",
+                    "secrets": {"app_secret": "s1", "verify_token": "v", "access_token": "a"},
+                    "api_base_url": f"{base}/v21.0",
+                }
+            }
+        ),
+    )
+    backend = await EmbeddedBackend(tmp_path).start()
+    try:
+        body = json.dumps(
+            {
+                "object": "page",
+                "entry": [
+                    {
+                        "id": "1",
+                        "time": 1,
+                        "changes": [
+                            {"field": "leadgen", "value": {"leadgen_id": "777", "page_id": "1"}}
+                        ],
+                    }
+                ],
+            }
+        ).encode()
+        digest = hmac.new(b"s1", body, hashlib.sha256).hexdigest()
+        posted = await backend.client("ingest").post(
+            "/ingest/v1/webhooks/fb",
+            content=body,
+            headers={"content-type": "application/json", "X-Hub-Signature-256": f"sha256={digest}"},
+        )
+        assert posted.status_code == 200, posted.text
+        worker = next(
+            w for s in backend.runtime.specs for w in s.workers if isinstance(w, FetchWorker)
+        )
+        await worker.run_once()  # unless its background round took the delivery first
+
+        async def refused() -> dict[str, Any] | None:
+            listed = await backend.client("ingest").get(
+                "/ingest/v1/deliveries", params={"status": "pending"}, headers=ADMIN
+            )
+            [pending] = listed.json()
+            return pending if pending["last_error"] else None
+
+        pending = await eventually(refused, timeout=10)
+        assert "refused: 127.0.0.1 is not a public address" in pending["last_error"]
+        assert calls == [], "the request never left"
+    finally:
+        await backend.stop()

@@ -1,0 +1,74 @@
+"""The router's reference data in memory: what routing reads for every lead and what
+changes a few times a day (rules, pools, reps, teams' holidays, account owners, webhook
+subscriptions).
+
+It is one `Reference` (services/reference.py) named `routing`: every write of those tables
+in router/repository.py bumps its version in the same transaction, and a routing batch asks
+for the current copy once (one version read; a reload only after a change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from router.schemas import PoolOut, RepOut, RuleOut
+
+ROUTING = "routing"
+"""The version name bumped by every change of routing configuration."""
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """An active webhook subscription, as routing needs it to queue deliveries."""
+
+    id: str
+    event_types: tuple[str, ...]
+    rep_id: str | None
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    rules: tuple[RuleOut, ...]
+    """Enabled rules, in order."""
+    pools: dict[str, PoolOut]
+    reps: dict[str, RepOut]
+    holidays: dict[str, list[date]]
+    """Team id -> its holidays."""
+    account_owners: dict[str, str]
+    """Company domain -> the rep who owns the account."""
+    subscribers: tuple[Subscriber, ...]
+
+    def reps_where(self, ids: Sequence[str] = (), team_ids: Sequence[str] = ()) -> list[RepOut]:
+        """Reps with one of `ids` or on one of `team_ids`; with neither, every rep (by id)."""
+        if not ids and not team_ids:
+            return [self.reps[i] for i in sorted(self.reps)]
+        wanted, teams = set(ids), set(team_ids)
+        return [
+            self.reps[i]
+            for i in sorted(self.reps)
+            if i in wanted or (self.reps[i].team_id is not None and self.reps[i].team_id in teams)
+        ]
+
+
+async def load(conn: AsyncConnection) -> RoutingConfig:
+    from router import repository
+    from services.db import ReadConn
+
+    read = ReadConn(conn)
+    reps = await repository.list_reps(read)
+    teams = await repository.list_teams(read)
+    return RoutingConfig(
+        rules=tuple(await repository.list_rules(read, enabled_only=True)),
+        pools={p.id: p for p in await repository.list_pools(read)},
+        reps={r.id: r for r in reps},
+        holidays={t.id: [h.date for h in t.holidays] for t in teams},
+        account_owners={a["domain"]: a["rep_id"] for a in await repository.list_accounts(read)},
+        subscribers=tuple(
+            Subscriber(s.id, tuple(s.event_types), s.rep_id)
+            for s in await repository.list_subscriptions(read, active_only=True)
+        ),
+    )

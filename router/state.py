@@ -1,0 +1,163 @@
+"""What a routing decision depends on besides configuration, kept for one transaction.
+
+Each rep's open leads and assignments today, each pool's weighted round-robin counters and
+its round-robin cursor are read from the database once per transaction (per rep, per pool),
+then kept current in memory as the transaction's decisions are made, and written back once
+at the end with one multi-row upsert per table. So a batch of a hundred decisions reads and
+writes each piece of state once, and each decision still sees every earlier one: round
+robin, weights and caps stay exact. The transaction holds the routing locks of the pools and
+reps involved (`router.repository.lock_partitions`), so no other decision changes them
+meanwhile.
+
+Also here: the rows a batch of decisions writes (`RoutingWrites`), collected and written with
+set-based statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from router import repository
+from router.distribution import Load, Pick
+from router.repository import Conn, LeadRecord, PoolRepState
+from services import timers
+from services.db import Tx
+
+
+@dataclass
+class RoutingState:
+    open_leads: dict[str, int] = field(default_factory=dict)
+    today: dict[str, int] = field(default_factory=dict)
+    pools: dict[str, dict[str, PoolRepState]] = field(default_factory=dict)
+    """Pool -> rep -> weighted counters (only reps with a stored row)."""
+    cursors: dict[str, str | None] = field(default_factory=dict)
+    changed_states: set[tuple[str, str]] = field(default_factory=set)
+    changed_cursors: set[str] = field(default_factory=set)
+
+    async def load(
+        self, conn: Conn, pool: str, midnights: dict[str, datetime], *, cursor: bool
+    ) -> None:
+        """Read what is not held yet for `pool` and the reps in `midnights` (each rep's
+        local midnight, from which today's assignments count)."""
+        missing = sorted(r for r in midnights if r not in self.open_leads)
+        if missing:
+            counts = await repository.open_lead_counts(conn, missing)
+            capped = {r: midnights[r] for r in missing}
+            today = await repository.assigned_since(conn, capped)
+            for rep in missing:
+                self.open_leads[rep] = counts.get(rep, 0)
+                self.today[rep] = today.get(rep, 0)
+        if pool not in self.pools:
+            self.pools[pool] = {}
+        unknown = sorted(r for r in midnights if r not in self.pools[pool])
+        if unknown:
+            self.pools[pool].update(await repository.pool_rep_states(conn, pool, unknown))
+            for rep in unknown:
+                self.pools[pool].setdefault(rep, PoolRepState(0, 0, None))
+        if cursor and pool not in self.cursors:
+            self.cursors[pool] = await repository.cursor_of(conn, pool)
+
+    def loads(self, pool: str, rep_ids: Iterable[str]) -> dict[str, Load]:
+        states = self.pools.get(pool, {})
+        return {
+            r: Load(
+                open_leads=self.open_leads.get(r, 0),
+                assigned_today=self.today.get(r, 0),
+                current=states[r].current if r in states else 0,
+                last_assigned_at=states[r].last_assigned_at if r in states else None,
+            )
+            for r in rep_ids
+        }
+
+    def states_of(self, pool: str) -> dict[str, PoolRepState]:
+        return dict(self.pools.get(pool, {}))
+
+    def assigned(self, pool: str, pick: Pick, at: datetime) -> None:
+        """Count an assignment the pick made: the rep's load, the counters, the cursor."""
+        rep = pick.rep
+        assert rep is not None
+        self.open_leads[rep.id] = self.open_leads.get(rep.id, 0) + 1
+        self.today[rep.id] = self.today.get(rep.id, 0) + 1
+        states = self.pools.setdefault(pool, {})
+        for rep_id in sorted(set(pick.currents) | {rep.id}):
+            old = states.get(rep_id) or PoolRepState(0, 0, None)
+            chosen = rep_id == rep.id
+            states[rep_id] = PoolRepState(
+                current=pick.currents.get(rep_id, old.current),
+                assigned=old.assigned + (1 if chosen else 0),
+                last_assigned_at=at if chosen else old.last_assigned_at,
+            )
+            self.changed_states.add((pool, rep_id))
+        if pick.cursor is not None:
+            self.cursors[pool] = pick.cursor
+            self.changed_cursors.add(pool)
+
+    def released(self, rep_id: str) -> None:
+        """A lead the rep had open is no longer theirs (ended, reassigned)."""
+        if rep_id in self.open_leads:
+            self.open_leads[rep_id] = max(0, self.open_leads[rep_id] - 1)
+
+    async def write(self, tx: Tx) -> None:
+        states = [
+            {"pool": pool, "rep_id": rep, **vars(self.pools[pool][rep])}
+            for pool, rep in sorted(self.changed_states)
+        ]
+        cursors = [
+            {"pool": pool, "last_rep_id": self.cursors[pool]}
+            for pool in sorted(self.changed_cursors)
+            if self.cursors[pool] is not None
+        ]
+        await repository.save_routing_state(tx, states, cursors)
+        self.changed_states.clear()
+        self.changed_cursors.clear()
+
+
+@dataclass
+class RoutingWrites:
+    """The rows a transaction's routing decisions write, collected so that each table gets
+    one multi-row statement: new leads, lead changes, assignments, deadline timers."""
+
+    new_leads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lead_changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    assignments: list[dict[str, Any]] = field(default_factory=list)
+    cancels: set[tuple[str, str]] = field(default_factory=set)
+    schedules: dict[tuple[str, str], tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
+
+    def new_lead(self, lead: LeadRecord) -> None:
+        self.new_leads[lead.lead_id] = repository.lead_row(lead)
+
+    def change_lead(self, lead_id: str, now: datetime, **values: Any) -> None:
+        values = repository.lead_values(values) | {"updated_at": now}
+        if lead_id in self.new_leads:
+            self.new_leads[lead_id].update(values)
+        else:
+            self.lead_changes.setdefault(lead_id, {}).update(values)
+
+    def schedule(
+        self, kind: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None
+    ) -> None:
+        """Replace the pending timer of (kind, key), as `services.timers.schedule` does."""
+        self.cancels.add((kind, key))
+        self.schedules[(kind, key)] = (due_at, payload or {})
+
+    def cancel(self, kind: str, key: str) -> None:
+        self.cancels.add((kind, key))
+        self.schedules.pop((kind, key), None)
+
+    async def write(self, tx: Tx) -> None:
+        await repository.insert_leads(tx, list(self.new_leads.values()))
+        await repository.change_leads(tx, self.lead_changes)
+        await repository.insert_assignments(tx, self.assignments)
+        await timers.replace_many(
+            tx,
+            sorted(self.cancels),
+            [(kind, key, due, payload) for (kind, key), (due, payload) in self.schedules.items()],
+        )
+        self.new_leads.clear()
+        self.lead_changes.clear()
+        self.assignments.clear()
+        self.cancels.clear()
+        self.schedules.clear()
