@@ -21,8 +21,7 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     from audit.settings import AuditSettings
 
     audit = Audit(AuditSettings())
-    # One function object for every type: the runner hands a batch handler the consecutive
-    # events whose handler *is* that object (each `consumers.on_events` is a new one).
+    # One handler for every type: the runner hands it each run of consecutive events.
     on_events = Consumers(audit).on_events
     return ServiceSpec(
         name="audit",
