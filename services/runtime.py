@@ -67,8 +67,8 @@ class Runtime:
         settings = self.settings
         if self.database.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.mode == "embedded":
-            self._lock = _lock_data_dir(settings.data_dir)
+        if self.mode == "embedded" and self._lock is None:
+            self.hold_data_dir()
         if settings.migrate_on_start:
             await upgrade(
                 self.database,
@@ -124,6 +124,13 @@ class Runtime:
         log.info(
             "leadfarm %s runtime started: %s", self.mode, ", ".join(s.name for s in self.specs)
         )
+
+    def hold_data_dir(self) -> None:
+        """Take `<data-dir>/leadfarm.lock` for as long as this runtime runs (embedded only);
+        raises DataDirInUse when another process holds it. `leadfarm up` calls it before
+        anything else, so a second process on the same data directory is refused at once."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock_data_dir(self.settings.data_dir)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -182,17 +189,27 @@ class Runtime:
         return token
 
 
-def _lock_data_dir(data_dir: Path) -> IO[str] | None:
-    """Hold `<data-dir>/leadfarm.lock` while the embedded runtime runs, so that operations
-    that need it stopped (`leadfarm replay`) can tell. A second process on the same file is
-    not supported; it is logged, not refused, so a crashed holder never blocks a start."""
-    handle = (data_dir / "leadfarm.lock").open("a")
+class DataDirInUse(RuntimeError):
+    """Another process holds the data directory's lock."""
+
+
+def _lock_data_dir(data_dir: Path) -> IO[str]:
+    """Hold `<data-dir>/leadfarm.lock` while the embedded runtime runs: two processes on one
+    SQLite file would each run every consumer, timer and worker (each claims work the other
+    also claims, and both write one log), so a second one is refused; and operations that
+    need the runtime stopped (`leadfarm replay`) can tell. It is an OS lock (flock), which
+    the kernel releases when the holder dies, so a crashed `leadfarm up` never blocks the
+    next start."""
+    path = data_dir / "leadfarm.lock"
+    handle = path.open("a")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        log.error("another Leadfarm process is using %s; run only one per data directory", data_dir)
         handle.close()
-        return None
+        raise DataDirInUse(
+            f"another Leadfarm process is using the data directory {data_dir} (it holds "
+            f"{path}); stop it first, or give this one another --data-dir"
+        ) from None
     return handle
 
 

@@ -13,7 +13,7 @@ import pytest
 from services.cli import main
 from services.ops import replay
 from services.ops.shutdown import GracefulServer
-from services.runtime import _lock_data_dir, embedded_runtime
+from services.runtime import DataDirInUse, _lock_data_dir, embedded_runtime
 from services.settings import Settings
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -52,6 +52,16 @@ def test_the_data_directory_lock_tells_a_running_embedded_runtime(tmp_path: Path
     assert replay.embedded_in_use(tmp_path)
     held.close()
     assert not replay.embedded_in_use(tmp_path)
+
+
+def test_a_second_runtime_on_a_held_data_directory_is_refused(tmp_path: Path) -> None:
+    held = _lock_data_dir(tmp_path)
+    try:
+        with pytest.raises(DataDirInUse, match="another Leadfarm process is using"):
+            embedded_runtime(Settings(data_dir=tmp_path)).hold_data_dir()
+    finally:
+        held.close()
+    _lock_data_dir(tmp_path).close()  # free again once the holder let go
 
 
 def test_sigterm_turns_unready_at_once_and_exits_after_the_drain(tmp_path: Path) -> None:
