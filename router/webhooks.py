@@ -37,7 +37,7 @@ from router import metrics, repository
 from router.settings import RouterSettings
 from services.db import Tx, UnitOfWork
 from services.egress import PrivateAddress, check_public
-from services.outbound import OutboundClient
+from services.outbound import DeadlineExceeded, OutboundClient
 from services.outbox import emit
 from services.workpool import KeyedPool
 
@@ -223,7 +223,14 @@ class WebhookWorker:
                 "webhook-signature": sign(delivery.secret, delivery.event_id, timestamp, body),
             }
             if not self.settings.allow_private_webhook_urls:
-                await check_public(delivery.url)
+                # The check resolves the host, outside the HTTP client's deadline.
+                try:
+                    async with asyncio.timeout(self.settings.webhook_timeout_s):
+                        await check_public(delivery.url)
+                except TimeoutError:
+                    raise DeadlineExceeded(
+                        f"resolving the host took longer than {self.settings.webhook_timeout_s:g} s"
+                    ) from None
             response = await self.http().post(delivery.url, content=body, headers=headers)
             status = response.status_code
             if not 200 <= status < 300:

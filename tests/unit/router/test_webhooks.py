@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from router import repository
@@ -274,3 +275,27 @@ async def test_an_unexpected_error_is_recorded_and_retried_until_dead(world: Wor
     delivery = await delivery_of(world, subscription_id)
     assert delivery.status == "dead"
     assert delivery.attempts == 2
+
+
+async def test_a_host_that_takes_for_ever_to_resolve_is_cut_off_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The private-address check resolves the host before the request, outside the HTTP
+    client's deadline; a resolver that hangs must not hold the worker either."""
+
+    async def hanging(url: str) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr("router.webhooks.check_public", hanging)
+    async with world_at(tmp_path, webhook_timeout_s=0.5, allow_private_webhook_urls=False) as world:
+        await world.rep("ana")
+        subscription_id = await subscribe(world)
+        await world.qualify()
+        worker = WebhookWorker(world.unit, world.settings, httpx.MockTransport(never_sent))
+        try:
+            assert await asyncio.wait_for(worker.run_once(), timeout=5) == 1
+        finally:
+            await worker.stop()
+        delivery = await delivery_of(world, subscription_id)
+        assert delivery.attempts == 1
+        assert delivery.last_error == "DeadlineExceeded: resolving the host took longer than 0.5 s"
