@@ -44,6 +44,7 @@ class FetchWorker:
         self.settings = settings
         self._stopping = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
+        self._looping = False
         # Half the slots at most for one source: one slow provider API leaves the others
         # theirs.
         self.pool = KeyedPool(
@@ -60,22 +61,34 @@ class FetchWorker:
         return self._http
 
     async def run(self) -> None:
-        """Start each due fetch as soon as a slot is free (no rounds), until stopped."""
-        while not self._stopping.is_set():
-            try:
-                started = await self._start_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - deliveries stay pending; next round
-                log.warning("fetch round failed, will retry: %r", exc)
-                started = 0
-            if started == 0:
-                await self.pool.pause(self._stopping, self.settings.fetch_poll_interval_s)
+        """Start each due fetch as soon as a slot is free (no rounds), until stopped; then
+        let those in flight finish (the runtime's shutdown timeout cancels them past it)."""
+        self._looping = True
+        try:
+            while not self._stopping.is_set():
+                try:
+                    started = await self._start_due()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - deliveries stay pending; next round
+                    log.warning("fetch round failed, will retry: %r", exc)
+                    started = 0
+                if started == 0:
+                    await self.pool.pause(self._stopping, self.settings.fetch_poll_interval_s)
+            await self.pool.drain()
+        finally:
+            self._looping = False
+            self.pool.cancel_all()  # cancelled meanwhile: their leases run out
+            await self._close_http()
 
     async def stop(self) -> None:
-        """Stop starting fetches; those in flight finish (each within its deadline)."""
+        """Stop starting fetches (`run` then finishes those in flight)."""
         self._stopping.set()
-        await self.pool.drain()
+        if not self._looping:
+            await self.pool.drain()
+            await self._close_http()
+
+    async def _close_http(self) -> None:
         if self._http is not None:
             await self._http.aclose()
             self._http = None

@@ -133,6 +133,7 @@ class WebhookWorker:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
+        self._looping = False
         self.pool = KeyedPool(
             "webhook",
             limit=settings.webhook_concurrency,
@@ -153,24 +154,36 @@ class WebhookWorker:
 
     async def run(self) -> None:
         """Start each due delivery as soon as a slot is free (no rounds: a slow receiver
-        never holds up the others), until stopped."""
-        while not self._stopping.is_set():
-            try:
-                started = await self._start_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - deliveries stay pending; next round
-                log.warning("webhook round failed, will retry: %r", exc)
-                started = 0
-            if started == 0:
-                await self.pool.pause(self._wake, self.settings.webhook_poll_interval_s)
-                self._wake.clear()
+        never holds up the others), until stopped; then let those in flight finish (each
+        within its deadline; the runtime's shutdown timeout cancels them past it)."""
+        self._looping = True
+        try:
+            while not self._stopping.is_set():
+                try:
+                    started = await self._start_due()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - deliveries stay pending; next round
+                    log.warning("webhook round failed, will retry: %r", exc)
+                    started = 0
+                if started == 0:
+                    await self.pool.pause(self._wake, self.settings.webhook_poll_interval_s)
+                    self._wake.clear()
+            await self.pool.drain()
+        finally:
+            self._looping = False
+            self.pool.cancel_all()  # cancelled meanwhile: their leases run out
+            await self._close_http()
 
     async def stop(self) -> None:
-        """Stop starting deliveries; those in flight finish (each within its deadline)."""
+        """Stop starting deliveries (`run` then finishes those in flight)."""
         self._stopping.set()
         self._wake.set()
-        await self.pool.drain()
+        if not self._looping:
+            await self.pool.drain()
+            await self._close_http()
+
+    async def _close_http(self) -> None:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
