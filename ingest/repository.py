@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -221,9 +222,17 @@ async def set_delivery(tx: Tx, delivery_id: str, **values: Any) -> None:
 
 
 async def claim_pending(
-    tx: Tx, now: datetime, lease_until: datetime, limit: int
+    tx: Tx,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    *,
+    per_source: int | None = None,
+    in_flight: Mapping[str, int] | None = None,
 ) -> list[PendingFetch]:
-    """Pending fetches that are due, leased to this worker until `lease_until`."""
+    """Pending fetches that are due, leased to this worker until `lease_until`. With
+    `per_source`, no source gets more than that many counting those already `in_flight`."""
+    in_flight = in_flight or {}
     query = (
         select(
             deliveries.c.id,
@@ -234,11 +243,23 @@ async def claim_pending(
         )
         .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
         .order_by(deliveries.c.next_attempt_at)
-        .limit(limit)
+        .limit(limit if per_source is None else limit * 4)
     )
+    if per_source is not None:
+        full = [s for s, n in in_flight.items() if n >= per_source]
+        if full:
+            query = query.where(deliveries.c.source.not_in(full))
     if not tx.unit.database.is_sqlite:
         query = query.with_for_update(skip_locked=True)
-    rows = (await tx.conn.execute(query)).all()
+    rows = list((await tx.conn.execute(query)).all())
+    if per_source is not None:
+        taken = Counter(in_flight)
+        chosen: list[Any] = []
+        for row in rows:
+            if len(chosen) < limit and taken[row.source] < per_source:
+                taken[row.source] += 1
+                chosen.append(row)
+        rows = chosen
     if rows:
         await tx.conn.execute(
             update(deliveries)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -829,8 +830,19 @@ async def any_due(conn: Conn, now: datetime) -> bool:
     return found is not None
 
 
-async def claim_due(tx: Tx, now: datetime, lease_until: datetime, limit: int) -> list[DueDelivery]:
-    """Lease due deliveries (replicas skip each other's) by moving their next attempt on."""
+async def claim_due(
+    tx: Tx,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    *,
+    per_subscription: int | None = None,
+    in_flight: Mapping[str, int] | None = None,
+) -> list[DueDelivery]:
+    """Lease due deliveries (replicas skip each other's) by moving their next attempt on.
+    With `per_subscription`, no subscription gets more than that many counting those
+    already `in_flight`, and a subscription that has its share is not even read."""
+    in_flight = in_flight or {}
     query = (
         select(
             deliveries.c.id,
@@ -842,11 +854,23 @@ async def claim_due(tx: Tx, now: datetime, lease_until: datetime, limit: int) ->
         )
         .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
         .order_by(deliveries.c.next_attempt_at, deliveries.c.created_at)
-        .limit(limit)
+        .limit(limit if per_subscription is None else limit * 4)
     )
+    if per_subscription is not None:
+        full = [s for s, n in in_flight.items() if n >= per_subscription]
+        if full:
+            query = query.where(deliveries.c.subscription_id.not_in(full))
     if not tx.unit.database.is_sqlite:
         query = query.with_for_update(skip_locked=True)
-    rows = (await tx.conn.execute(query)).all()
+    rows = list((await tx.conn.execute(query)).all())
+    if per_subscription is not None:
+        taken = Counter(in_flight)
+        chosen: list[Any] = []
+        for row in rows:
+            if len(chosen) < limit and taken[row.subscription_id] < per_subscription:
+                taken[row.subscription_id] += 1
+                chosen.append(row)
+        rows = chosen
     if not rows:
         return []
     await tx.conn.execute(
