@@ -297,7 +297,7 @@ def _workflow_lead(body: dict[str, Any], source: Source) -> RawLead:
     external_id = None
     if contact:
         external_id = f"{portal}:{contact}" if portal else contact
-    return RawLead(external_id=external_id[:255] if external_id else None, fields=fields)
+    return RawLead(external_id=external_id, fields=fields)
 
 
 # --- shared ---------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ and .../marketing/lead-sync/leadsync):
   as JSON. Only UUIDs are answered: the answer is an HMAC keyed with the client secret, so
   echoing anything else would let anyone obtain a valid signature for a body they wrote.
 - Notification: a JSON POST signed in `X-LI-Signature`: the hex HMAC-SHA256, keyed with the
-  client secret, of the raw body prefixed by `hmacsha256=`. The docs' wording also reads as
-  `hmacsha256=<hex HMAC of the body>`, so both are accepted (an optional `hmacsha256=` label
-  on the header, over the prefixed or the plain body): each needs the client secret.
+  client secret, of the raw body prefixed by `hmacsha256=` (the docs: "compute the signature
+  on the POST body prefixed by hmacsha256="). An HMAC of the body alone is refused. The
+  header may carry the digest with a `hmacsha256=` label; the digest is the same.
 - A notification (`type` LEAD_ACTION) names the lead (`leadGenFormResponse` URN), its form
   (`leadGenForm`), and `leadAction`: CREATED (fetched) or DELETED (our stored copy is erased).
 - The lead is read from `GET /rest/leadFormResponses/{id}` and its form's questions from
@@ -99,12 +99,8 @@ class LinkedInProvider(Provider):
         presented = header.strip().lower()
         presented = presented.removeprefix(SIGNATURE_PREFIX.decode())
         expected = [
-            digest
+            hmac_hex(secret, SIGNATURE_PREFIX + request.body)
             for secret in source.secret_values("client_secret")
-            for digest in (
-                hmac_hex(secret, SIGNATURE_PREFIX + request.body),  # the docs' reading
-                hmac_hex(secret, request.body),
-            )
         ]
         require_signature(presented, expected, "X-LI-Signature signature")
 
