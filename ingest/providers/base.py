@@ -293,6 +293,15 @@ def loads_json(data: bytes | str, what: str) -> Any:
     return value
 
 
+def api_json(content: bytes) -> Any | None:
+    """A provider API's answer as JSON, or None when it is not JSON or nests deeper than
+    MAX_JSON_DEPTH (then nothing in it is used: walking it could overflow the stack)."""
+    try:
+        return loads_json(content, "the answer")
+    except BadPayload:
+        return None
+
+
 def _deeper_than(value: Any, limit: int) -> bool:
     """Whether arrays and objects nest more than `limit` levels (walked without recursion)."""
     stack: list[tuple[Any, int]] = [(value, 0)]

@@ -34,6 +34,7 @@ import orjson
 from pydantic import Field
 
 from ingest.providers.base import (
+    MAX_JSON_DEPTH,
     BadPayload,
     FetchFailed,
     FetchRef,
@@ -46,6 +47,7 @@ from ingest.providers.base import (
     Unauthorized,
     Unusable,
     WebhookRequest,
+    api_json,
     hmac_hex,
     json_body,
     require_signature,
@@ -208,10 +210,12 @@ async def _get(
         raise FetchFailed(f"LinkedIn could not be reached ({type(exc).__name__}: {exc})") from exc
     status = response.status_code
     if status == 200:
-        try:
-            found = orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
-            raise FetchFailed("LinkedIn answered 200 with a body that is not JSON") from exc
+        found = api_json(response.content)
+        if found is None:
+            raise FetchFailed(
+                f"LinkedIn answered 200 with a body that is not JSON (or nests deeper than "
+                f"{MAX_JSON_DEPTH} levels)"
+            )
         if not isinstance(found, dict):
             raise FetchFailed("LinkedIn answered 200 with something other than an object")
         return found
@@ -247,17 +251,13 @@ async def _get(
 
 def _is_linkedin_error(response: httpx.Response) -> bool:
     """LinkedIn's error bodies are `{"status": ..., "message": ..., "serviceErrorCode": ...}`."""
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return False
+    body = api_json(response.content)
     return isinstance(body, dict) and ("serviceErrorCode" in body or "status" in body)
 
 
 def _message(response: httpx.Response) -> str:
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
+    body = api_json(response.content)
+    if body is None:
         return response.text[:200] or "no message"
     if isinstance(body, dict) and body.get("message"):
         code = body.get("serviceErrorCode")
