@@ -368,6 +368,10 @@ async def put_source(
     """Create or replace a source; `previous_until` says when the previous value of each
     rotated secret expires (none: every value given stays valid)."""
     now = tx.now()
+    if not tx.unit.database.is_sqlite:
+        # Two PUTs of one new source at once would both find none and both insert: the
+        # second waits here instead, and replaces what the first stored.
+        await tx.conn.execute(_LOCK_PERSON, {"key": f"ingest.source:{source.name}"})
     until = dict(previous_until or {})
     values = {
         "provider": source.provider,
@@ -416,6 +420,13 @@ async def remember_signature(tx: Tx, source: str, signature: str, expires_at: da
 
 
 async def idempotent_response(tx: Tx, key: str) -> tuple[str, int, dict[str, Any]] | None:
+    """The answer remembered for an Idempotency-Key. On PostgreSQL this first locks the key
+    until commit, so a concurrent request with the same key waits for the first one's answer
+    instead of handling the lead again and failing on the key's primary key. SQLite
+    serialises writers already."""
+    if not tx.unit.database.is_sqlite:
+        # The same advisory lock statement as find_person, on a key of its own.
+        await tx.conn.execute(_LOCK_PERSON, {"key": f"ingest.idempotency:{key}"})
     row = (await tx.conn.execute(select(idempotency).where(idempotency.c.key == key))).first()
     return (row.request_hash, row.status_code, row.response) if row else None
 

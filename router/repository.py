@@ -46,7 +46,7 @@ from services import erasure
 from services.crypto import SecretBox
 from services.db import ReadConn, Tx
 from services.reference import bump
-from services.statements import upsert
+from services.statements import insert_ignoring, upsert
 
 Conn = ReadConn | Tx
 
@@ -152,8 +152,12 @@ def _rep(row: Any) -> RepOut:
     return RepOut.model_validate(data)
 
 
-async def insert_rep(tx: Tx, values: dict[str, Any]) -> RepOut:
-    await tx.conn.execute(reps.insert().values(**values))
+async def insert_rep(tx: Tx, values: dict[str, Any]) -> RepOut | None:
+    """The new rep, or None when a rep with its id exists (also one a concurrent request
+    inserted after this one looked: the insert does nothing instead of failing)."""
+    result = await tx.conn.execute(insert_ignoring(reps, tx.conn.dialect.name), values)
+    if result.rowcount != 1:
+        return None
     await bump(tx, ROUTING)
     rep = await get_rep(tx, values["id"])
     assert rep is not None
