@@ -13,18 +13,20 @@ from services.spec import ServiceSpec
 
 
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
-    """Composition root: audit handles every event type on every topic."""
+    """Composition root: audit handles every event type on every topic, with one batch
+    handler (a run of consecutive events of any types is archived and projected together)."""
     from audit.api import build_router
     from audit.consumers import Consumers
     from audit.service import Audit
     from audit.settings import AuditSettings
 
     audit = Audit(AuditSettings())
-    consumers = Consumers(audit)
+    # One handler for every type: the runner hands it each run of consecutive events.
+    on_events = Consumers(audit).on_events
     return ServiceSpec(
         name="audit",
         router=build_router(unit, audit),
-        handlers={event_type: consumers.on_event for event_type in EVENT_TYPES.values()},
+        batch_handlers=dict.fromkeys(EVENT_TYPES.values(), on_events),
         any_topic=True,
         migrations=Path(__file__).parent / "migrations",
     )

@@ -1,8 +1,10 @@
-"""audit's event handler: every event type on every topic goes through one handler, which
-archives the event once and updates the read models it speaks to."""
+"""audit's event handler: every event type on every topic goes to one batch handler, so a
+fetch is one run: archived with one multi-row insert and projected per table, not per
+event (see `Audit.project`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from audit.service import Audit
@@ -14,5 +16,5 @@ class Consumers:
     def __init__(self, audit: Audit) -> None:
         self.audit = audit
 
-    async def on_event(self, tx: Tx, event: Incoming[Any]) -> None:
-        await self.audit.handle(tx, event.envelope, event.data)
+    async def on_events(self, tx: Tx, events: Sequence[Incoming[Any]]) -> None:
+        await self.audit.project(tx, [(event.envelope, event.data) for event in events])

@@ -1,15 +1,19 @@
 """All of audit's SQL. Functions take a `Tx` (writes, and reads inside a write) or a
 `ReadConn`; none commits.
 
-Projections are written so that events handled concurrently by two replicas (one lead's
-events arrive on several topics) cannot lose each other's updates: inserts ignore
-conflicts, and updates compute "earliest", "latest" and "furthest" in SQL from the stored
-values rather than read-modify-write in Python.
+A consumer's run of events is written per table, not per event: one multi-row insert of
+the archive rows, one upsert of the lead rows, one of the reps, one insert of the new
+assignments. Projections are written so that events handled concurrently by two replicas
+(one lead's events arrive on several topics) cannot lose each other's updates: inserts
+ignore conflicts, and the lead rows are merged ("earliest", "latest", "furthest") in SQL
+from the stored values rather than read-modify-write in Python. Only which assignment ends
+when is decided from a read, and a lead's assignments all come from the router's topic,
+keyed by the lead, so from one consumer in order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -47,6 +51,8 @@ from audit.models import (
     spend,
     tasks,
 )
+from audit.projection import MILESTONES, Assignment, LeadChange
+from services import erasure
 from services.db import ReadConn, Tx
 from services.sqltypes import UTCDateTime
 from services.statements import insert_ignoring
@@ -76,52 +82,23 @@ async def _insert_ignore(tx: Tx, table: Table, values: dict[str, Any]) -> bool:
 # --- the archive ----------------------------------------------------------------------------
 
 
-_ARCHIVED_COLUMNS = ("event_id", "lead_id", "type", "source", "time", "envelope", "recorded_at")
-
-
 @cache
-def _archive_unless_erased(dialect: str) -> Insert:
-    """INSERT of an event unless its lead is erased or the event is stored already: the
-    usual case (neither) costs one statement instead of a read and a write."""
-    values = select(*(bindparam(c, type_=events.c[c].type) for c in _ARCHIVED_COLUMNS))
-    erased = select(erasures.c.lead_id).where(erasures.c.lead_id == bindparam("lead_id"))
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (
-        insert(events)
-        .from_select(list(_ARCHIVED_COLUMNS), values.where(~erased.exists()))
-        .on_conflict_do_nothing()
-    )
+def _archive_statement(dialect: str) -> Insert:
+    return insert_ignoring(events, dialect).returning(events.c.event_id)
 
 
-async def archive(
-    tx: Tx,
-    *,
-    event_id: str,
-    lead_id: str,
-    type_: str,
-    source: str,
-    time: datetime,
-    envelope: dict[str, Any],
-    redact: Callable[[dict[str, Any]], dict[str, Any]],
-) -> bool:
-    """Store one event once; False when it was stored before. An event about an erased
-    lead is stored as `redact` makes it, marked redacted."""
-    values = {
-        "event_id": event_id,
-        "lead_id": lead_id,
-        "type": type_,
-        "source": source,
-        "time": time,
-        "envelope": envelope,
-        "recorded_at": tx.now(),
-    }
-    statement = _archive_unless_erased(tx.conn.dialect.name)
-    if (await tx.conn.execute(statement, values)).rowcount == 1:
-        return True
-    if await get_erasure(tx, lead_id) is None:
-        return False  # stored before
-    redacted = {**values, "envelope": redact(envelope), "redacted_at": values["recorded_at"]}
-    return await _insert_ignore(tx, events, redacted)
+async def archive(tx: Tx, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Store a run of events, each once: one multi-row INSERT that skips the events stored
+    before. Returns the ids of the events it stored."""
+    if not rows:
+        return set()
+    result = await tx.conn.execute(_archive_statement(tx.conn.dialect.name), list(rows))
+    return {row.event_id for row in result}
+
+
+async def erased_among(tx: Tx, lead_ids: Collection[str]) -> set[str]:
+    """Which of `lead_ids` were erased (one read)."""
+    return await erasure.tombstoned_among(tx, erasures, lead_ids) if lead_ids else set()
 
 
 async def timeline(conn: ReadConn, lead_id: str) -> list[dict[str, Any]]:
@@ -164,75 +141,47 @@ async def count_events(conn: Conn, lead_id: str | None = None) -> int:
 # --- the lead read model --------------------------------------------------------------------
 
 
-# What an event changes on the lead's row, as SQL expressions over the stored values; the
-# service combines them and `update_lead` writes them in one statement.
-LeadValues = dict[str, Any]
+@cache
+def _upsert_leads(dialect: str) -> Insert:
+    """INSERT of a run's change to each lead's row, or on a conflict its merge into the
+    stored row, column by column as `audit.projection` folds them (its docstring has the
+    table). Everything is computed from the stored values, in one statement per run."""
+    statement = pg_insert(leads) if dialect == "postgresql" else sqlite_insert(leads)
+    said = statement.excluded
 
+    def earliest(column: str) -> ColumnElement[Any]:
+        stored = leads.c[column]
+        earlier = and_(said[column].is_not(None), or_(stored.is_(None), stored > said[column]))
+        return case((earlier, said[column]), else_=stored)
 
-def profile_values(
-    *,
-    source: str,
-    source_class: str,
-    campaign: str | None,
-    is_test: bool,
-    timeframe_days: int | None,
-) -> LeadValues:
-    """The attribution (source, class, campaign) is the first one seen; it never moves."""
-    values: LeadValues = {
-        "source": func.coalesce(leads.c.source, source),
-        "source_class": func.coalesce(leads.c.source_class, source_class),
-        "campaign": func.coalesce(leads.c.campaign, campaign),
-        "is_test": or_(leads.c.is_test, literal(is_test)),
-    }
-    if timeframe_days is not None:
-        values["timeframe_days"] = timeframe_days
-    return values
-
-
-def milestone(column: str, at: datetime) -> LeadValues:
-    """A milestone's time (captured_at, won_at, ...): the earliest seen."""
-    return {column: _earliest(leads.c[column], at)}
-
-
-def stage_values(rank: int, term: str, at: datetime) -> LeadValues:
-    values: LeadValues = {
-        "stage_rank": case((leads.c.stage_rank < rank, rank), else_=leads.c.stage_rank),
-        "term": term,
-    }
-    if rank >= 2:
-        values.update(milestone("qualified_at", at))
-    return values
-
-
-def assignment_values(rep_id: str, at: datetime, due_at: datetime) -> LeadValues:
-    """The lead's current rep; its first assignment and that assignment's deadline."""
-    earlier = or_(leads.c.assigned_at.is_(None), leads.c.assigned_at > _at(at))
-    return {
-        "rep_id": rep_id,
-        "assigned_at": case((earlier, _at(at)), else_=leads.c.assigned_at),
-        "first_touch_due_at": case((earlier, _at(due_at)), else_=leads.c.first_touch_due_at),
-    }
-
-
-def touch_values(at: datetime) -> LeadValues:
-    return {"touches": leads.c.touches + 1, **milestone("first_touch_at", at)}
-
-
-async def update_lead(tx: Tx, lead_id: str, seen_at: datetime, values: LeadValues) -> None:
-    """Apply an event to the lead's row, creating the row on the lead's first event (which
-    may come from any service: topics are not ordered with each other)."""
-    statement = (
-        update(leads)
-        .where(leads.c.lead_id == lead_id)
-        .values(first_seen_at=_earliest(leads.c.first_seen_at, seen_at), **values)
+    earlier_assignment = and_(
+        said.assigned_at.is_not(None),
+        or_(leads.c.assigned_at.is_(None), leads.c.assigned_at > said.assigned_at),
     )
-    if (await tx.conn.execute(statement)).rowcount == 0:
-        await _insert_ignore(
-            tx,
-            leads,
-            {"lead_id": lead_id, "first_seen_at": seen_at, "is_test": False, "stage_rank": 0},
-        )
-        await tx.conn.execute(statement)
+    merge: dict[str, Any] = {
+        "first_seen_at": earliest("first_seen_at"),
+        **{c: func.coalesce(leads.c[c], said[c]) for c in ("source", "source_class", "campaign")},
+        "is_test": or_(leads.c.is_test, said.is_test),
+        **{c: func.coalesce(said[c], leads.c[c]) for c in ("timeframe_days", "term", "rep_id")},
+        "stage_rank": case(
+            (leads.c.stage_rank < said.stage_rank, said.stage_rank), else_=leads.c.stage_rank
+        ),
+        "assigned_at": case((earlier_assignment, said.assigned_at), else_=leads.c.assigned_at),
+        "first_touch_due_at": case(
+            (earlier_assignment, said.first_touch_due_at), else_=leads.c.first_touch_due_at
+        ),
+        "touches": leads.c.touches + said.touches,
+        **{c: earliest(c) for c in MILESTONES},
+    }
+    return statement.on_conflict_do_update(index_elements=[leads.c.lead_id], set_=merge)
+
+
+async def upsert_leads(tx: Tx, changes: Sequence[LeadChange]) -> None:
+    """Merge each change into its lead's row, creating the row on the lead's first event
+    (which may come from any service: topics are not ordered with each other)."""
+    if changes:
+        statement = _upsert_leads(tx.conn.dialect.name)
+        await tx.conn.execute(statement, [change.row() for change in changes])
 
 
 async def mark_erased(tx: Tx, lead_id: str, at: datetime) -> None:
@@ -266,6 +215,18 @@ class LeadRow:
     erased_at: datetime | None
 
 
+_LEADS_OF = select(leads).where(leads.c.lead_id.in_(bindparam("lead_ids", expanding=True)))
+
+
+async def lead_rows(tx: Tx, lead_ids: Collection[str]) -> dict[str, dict[str, Any] | None]:
+    """The stored rows of the leads, by lead id (None where there is none yet; one read)."""
+    rows: dict[str, dict[str, Any] | None] = dict.fromkeys(lead_ids)
+    if lead_ids:
+        for row in await tx.conn.execute(_LEADS_OF, {"lead_ids": list(lead_ids)}):
+            rows[row.lead_id] = dict(row._mapping)
+    return rows
+
+
 async def get_lead(conn: Conn, lead_id: str) -> LeadRow | None:
     row = (await _c(conn).execute(select(leads).where(leads.c.lead_id == lead_id))).first()
     return LeadRow(**row._mapping) if row is not None else None
@@ -274,41 +235,49 @@ async def get_lead(conn: Conn, lead_id: str) -> LeadRow | None:
 # --- assignments and reps -------------------------------------------------------------------
 
 
-async def has_assignment(tx: Tx, lead_id: str) -> bool:
-    found = await tx.conn.scalar(
-        select(assignments.c.assignment_id).where(assignments.c.lead_id == lead_id).limit(1)
+_ASSIGNMENTS_OF = select(
+    assignments.c.assignment_id,
+    assignments.c.lead_id,
+    assignments.c.rep_id,
+    assignments.c.assigned_at,
+    assignments.c.due_at,
+    assignments.c.ended_at,
+).where(assignments.c.lead_id.in_(bindparam("lead_ids", expanding=True)))
+
+_END_ASSIGNMENT = (
+    update(assignments)
+    .where(
+        assignments.c.assignment_id == bindparam("b_assignment_id"),
+        assignments.c.ended_at.is_(None),
     )
-    return found is not None
+    .values(ended_at=bindparam("b_ended_at"))
+)
 
 
-async def insert_assignment(
-    tx: Tx, *, assignment_id: str, lead_id: str, rep_id: str, at: datetime, due_at: datetime
-) -> bool:
-    inserted = await _insert_ignore(
-        tx,
-        assignments,
-        {
-            "assignment_id": assignment_id,
-            "lead_id": lead_id,
-            "rep_id": rep_id,
-            "assigned_at": at,
-            "due_at": due_at,
-            "touches": 0,
-            "cadence_breaches": 0,
-        },
-    )
-    if inserted:
+async def assignments_of(tx: Tx, lead_ids: Collection[str]) -> list[Assignment]:
+    """The stored assignments of the leads (one read)."""
+    if not lead_ids:
+        return []
+    rows = (await tx.conn.execute(_ASSIGNMENTS_OF, {"lead_ids": list(lead_ids)})).all()
+    return [Assignment(**r._mapping) for r in rows]
+
+
+async def insert_assignments(tx: Tx, new: Sequence[Assignment]) -> None:
+    """Store a run's new assignments (one multi-row insert; one stored before is kept)."""
+    if new:
         await tx.conn.execute(
-            update(assignments)
-            .where(
-                assignments.c.lead_id == lead_id,
-                assignments.c.assignment_id != assignment_id,
-                assignments.c.ended_at.is_(None),
-                assignments.c.assigned_at <= _at(at),
-            )
-            .values(ended_at=at)
+            insert_ignoring(assignments, tx.conn.dialect.name),
+            [{**a.__dict__, "touches": 0, "cadence_breaches": 0} for a in new],
         )
-    return inserted
+
+
+async def end_assignments(tx: Tx, ended: Mapping[str, datetime]) -> None:
+    """End stored assignments (id -> when) that are still open (one executemany)."""
+    if ended:
+        await tx.conn.execute(
+            _END_ASSIGNMENT,
+            [{"b_assignment_id": id_, "b_ended_at": at} for id_, at in ended.items()],
+        )
 
 
 async def _assignment_exists(tx: Tx, assignment_id: str) -> bool:
@@ -368,17 +337,25 @@ async def breach_assignment(
     )
 
 
-async def put_rep(tx: Tx, rep_id: str, name: str) -> None:
-    """Remember the rep's name (one statement; a row is rewritten only when it changes)."""
-    insert = sqlite_insert if tx.unit.database.is_sqlite else pg_insert
-    statement = insert(reps).values(rep_id=rep_id, name=name, updated_at=tx.now())
-    await tx.conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[reps.c.rep_id],
-            set_={"name": statement.excluded.name, "updated_at": statement.excluded.updated_at},
-            where=reps.c.name != statement.excluded.name,
-        )
+@cache
+def _put_rep(dialect: str) -> Insert:
+    statement = pg_insert(reps) if dialect == "postgresql" else sqlite_insert(reps)
+    return statement.on_conflict_do_update(
+        index_elements=[reps.c.rep_id],
+        set_={"name": statement.excluded.name, "updated_at": statement.excluded.updated_at},
+        where=reps.c.name != statement.excluded.name,
     )
+
+
+async def put_reps(tx: Tx, names: Mapping[str, str]) -> None:
+    """Remember reps' names (rep id -> name; one statement, and a row is rewritten only
+    when its name changes)."""
+    if names:
+        now = tx.now()
+        await tx.conn.execute(
+            _put_rep(tx.conn.dialect.name),
+            [{"rep_id": rep_id, "name": name, "updated_at": now} for rep_id, name in names.items()],
+        )
 
 
 async def rep_names(conn: Conn) -> dict[str, str]:
@@ -665,6 +642,26 @@ async def insert_task(
     )
 
 
+_AUDITED = (
+    select(tasks.c.lead_id)
+    .where(tasks.c.lead_id.in_(bindparam("lead_ids", expanding=True)))
+    .distinct()
+)
+
+
+async def leads_with_tasks(tx: Tx, lead_ids: Collection[str]) -> set[str]:
+    """Which of the leads have had an audit (one read)."""
+    if not lead_ids:
+        return set()
+    return set((await tx.conn.execute(_AUDITED, {"lead_ids": list(lead_ids)})).scalars())
+
+
+async def insert_tasks(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
+    """Open audits (one multi-row insert)."""
+    if rows:
+        await tx.conn.execute(tasks.insert(), list(rows))
+
+
 async def get_task(conn: Conn, task_id: str) -> TaskRow | None:
     row = (await _c(conn).execute(select(tasks).where(tasks.c.id == task_id))).first()
     return TaskRow(**row._mapping) if row is not None else None
@@ -728,16 +725,43 @@ async def get_entry(conn: Conn, entry_id: str) -> EntryRow | None:
     return EntryRow(**row._mapping) if row is not None else None
 
 
-async def insert_entry(tx: Tx, entry: EntryRow) -> None:
-    await tx.conn.execute(forecast.insert().values(**entry.__dict__))
-
-
-async def set_entry_rep(tx: Tx, lead_id: str, rep_id: str) -> None:
-    await tx.conn.execute(
-        update(forecast)
-        .where(forecast.c.lead_id == lead_id, forecast.c.status == "open")
-        .values(rep_id=rep_id)
+_ON_FORECAST = (
+    select(forecast.c.lead_id)
+    .where(
+        forecast.c.lead_id.in_(bindparam("lead_ids", expanding=True)),
+        forecast.c.status != "removed",
     )
+    .distinct()
+)
+
+
+async def leads_on_forecast(tx: Tx, lead_ids: Collection[str]) -> set[str]:
+    """Which of the leads have a forecast entry that was not removed (one read)."""
+    if not lead_ids:
+        return set()
+    return set((await tx.conn.execute(_ON_FORECAST, {"lead_ids": list(lead_ids)})).scalars())
+
+
+async def insert_entries(tx: Tx, entries: Sequence[EntryRow]) -> None:
+    """Put leads on the forecast (one multi-row insert)."""
+    if entries:
+        await tx.conn.execute(forecast.insert(), [entry.__dict__ for entry in entries])
+
+
+_SET_ENTRY_REP = (
+    update(forecast)
+    .where(forecast.c.lead_id == bindparam("b_lead_id"), forecast.c.status == "open")
+    .values(rep_id=bindparam("b_rep_id"))
+)
+
+
+async def set_entry_reps(tx: Tx, rep_of: Mapping[str, str]) -> None:
+    """Move the leads' open forecast entries to their current reps (lead id -> rep id)."""
+    if rep_of:
+        await tx.conn.execute(
+            _SET_ENTRY_REP,
+            [{"b_lead_id": lead_id, "b_rep_id": rep_id} for lead_id, rep_id in rep_of.items()],
+        )
 
 
 async def mark_entry_won(tx: Tx, lead_id: str) -> None:

@@ -262,7 +262,11 @@ class LeadSummary(BaseModel):
 
 
 def check_period(value: str | None, field: str) -> str | None:
-    """A YYYY-MM month, or None; raises ValueError naming `field`."""
-    if value is not None and not PERIOD.match(value):
-        raise ValueError(f"{field} must be a month as YYYY-MM, e.g. 2026-03")
+    """A YYYY-MM month, or None; raises ValueError naming `field`. ASCII digits only (the
+    pattern's \\d also matches other scripts' digits), and years 0001 to 9998: a month's
+    bounds are datetimes, and year 0 or the month after 9999-12 has none."""
+    if value is not None and not (
+        value.isascii() and PERIOD.match(value) and "0001" <= value[:4] <= "9998"
+    ):
+        raise ValueError(f"{field} must be a month as YYYY-MM, e.g. 2026-03 (years 0001 to 9998)")
     return value

@@ -19,6 +19,7 @@ from typing import Any, Literal, cast
 
 from audit import metrics, repository
 from audit.metrics import Report
+from audit.projection import Assignment, LeadChange
 from audit.redact import personal_values, redact_envelope, scrub_text
 from audit.repository import Conn, EntryRow, ErasureRow, RequestRow, RoleRow, TaskRow
 from audit.schemas import (
@@ -81,7 +82,102 @@ def _time(envelope: Envelope, data: EventData, field: str = "at") -> datetime:
     return value if isinstance(value, datetime) else envelope.time
 
 
-Projection = Callable[[Tx, Envelope, Any], Awaitable[None]]
+class Run:
+    """What a run of events does to the read models, not written yet: folded in memory per
+    row (`audit.projection`) and written with one statement per table at `flush`.
+
+    The leads that may enter the forecast or be sampled for an audit are read once, with
+    whether they are on the forecast or were audited, so those decisions are taken in
+    memory on the lead's row as of the event. A projection that reads the read models
+    otherwise, or writes them its own way, flushes first, so it sees every earlier event of
+    the run exactly as if each had had its own transaction."""
+
+    def __init__(
+        self,
+        tx: Tx,
+        assignments: Sequence[Assignment],
+        rows: dict[str, dict[str, Any] | None],
+        on_forecast: set[str],
+        audited: set[str],
+    ) -> None:
+        self.tx = tx
+        self.leads: dict[str, LeadChange] = {}
+        self.assignments: dict[str, list[Assignment]] = defaultdict(list)
+        for assignment in assignments:
+            self.assignments[assignment.lead_id].append(assignment)
+        self.rows = rows
+        self.on_forecast = on_forecast
+        self.audited = audited
+        self.basis: Basis | None = None
+        self.new_assignments: dict[str, Assignment] = {}
+        self.ended: dict[str, datetime] = {}
+        self.reps: dict[str, str] = {}
+        self.entries: list[EntryRow] = []
+        self.entry_reps: dict[str, str] = {}
+        self.tasks: list[dict[str, Any]] = []
+
+    def lead(self, envelope: Envelope, data: EventData) -> LeadChange:
+        """The run's change to the event's lead, with the profile the event carries."""
+        change = self.leads.get(data.lead_id)
+        if change is None:
+            change = self.leads[data.lead_id] = LeadChange(data.lead_id, envelope.time)
+        else:
+            change.seen(envelope.time)
+        profile = getattr(data, "lead", None)
+        if isinstance(profile, LeadProfile):
+            change.profile(
+                source=profile.source,
+                source_class=profile.source_class,
+                campaign=profile.campaign,
+                is_test=profile.is_test,
+                timeframe_days=profile.timeframe_days,
+            )
+        return change
+
+    def state(self, lead_id: str) -> dict[str, Any]:
+        """The lead's row as of now (a lead the run read, after one of its events)."""
+        return self.leads[lead_id].merged_into(self.rows[lead_id])
+
+    def assign(self, envelope: Envelope, data: LeadAssigned | LeadReassigned) -> bool:
+        """Store the assignment, end the lead's open ones made no later, make its rep the
+        lead's; True when the lead had no assignment before."""
+        at = envelope.time
+        known = self.assignments[data.lead_id]
+        first = not known
+        if all(a.assignment_id != data.assignment_id for a in known):
+            for other in known:
+                if other.ended_at is None and other.assigned_at <= at:
+                    other.ended_at = at
+                    if other.assignment_id not in self.new_assignments:
+                        self.ended[other.assignment_id] = at
+            new = Assignment(
+                data.assignment_id, data.lead_id, data.rep_id, at, data.first_touch_due_at
+            )
+            known.append(new)
+            self.new_assignments[new.assignment_id] = new
+        self.lead(envelope, data).assign(data.rep_id, at, data.first_touch_due_at)
+        self.reps[data.rep_id] = data.rep_name
+        self.entry_reps[data.lead_id] = data.rep_id
+        return first
+
+    async def flush(self) -> None:
+        tx = self.tx
+        for lead_id, change in self.leads.items():
+            if lead_id in self.rows:
+                self.rows[lead_id] = change.merged_into(self.rows[lead_id])
+        await repository.upsert_leads(tx, list(self.leads.values()))
+        await repository.insert_assignments(tx, list(self.new_assignments.values()))
+        await repository.end_assignments(tx, self.ended)
+        await repository.put_reps(tx, self.reps)
+        await repository.insert_entries(tx, self.entries)
+        await repository.set_entry_reps(tx, self.entry_reps)
+        await repository.insert_tasks(tx, self.tasks)
+        self.leads, self.new_assignments, self.ended = {}, {}, {}
+        self.reps, self.entries, self.entry_reps, self.tasks = {}, [], {}, []
+        self.basis = None  # what runs next may close a deal
+
+
+Projection = Callable[[Run, Envelope, Any], Awaitable[None]]
 
 
 class AuditError(Exception):
@@ -179,100 +275,113 @@ class Audit:
     # --- the archive and the read models ---------------------------------------------------
 
     async def handle(self, tx: Tx, envelope: Envelope, data: EventData) -> None:
-        """Archive the event once, then update the read models it speaks to."""
-        fresh = await repository.archive(
-            tx,
-            event_id=envelope.id,
-            lead_id=envelope.subject,
-            type_=envelope.type,
-            source=envelope.source,
-            time=envelope.time,
-            envelope=envelope.model_dump(mode="json"),
-            # a late event about an erased person is stored already redacted
-            redact=lambda stored: redact_envelope(stored, personal_values(stored.get("data"))),
-        )
-        projection = self.projections.get(envelope.type)
-        if fresh and projection is not None and data.lead_id:
-            await projection(tx, envelope, data)
-        if fresh and isinstance(data, ErasureCompleted):
-            await self._erasure_confirmed(tx, data)
+        """Archive one event and apply it to the read models (a run of one)."""
+        await self.project(tx, [(envelope, data)])
 
-    async def _lead(
-        self, tx: Tx, envelope: Envelope, data: EventData, *changes: repository.LeadValues
-    ) -> None:
-        """Apply the event's changes to the lead's row (the profile it carries, if any)."""
-        values: repository.LeadValues = {}
-        profile = getattr(data, "lead", None)
-        if isinstance(profile, LeadProfile):
-            values.update(
-                repository.profile_values(
-                    source=profile.source,
-                    source_class=profile.source_class,
-                    campaign=profile.campaign,
-                    is_test=profile.is_test,
-                    timeframe_days=profile.timeframe_days,
-                )
+    async def project(self, tx: Tx, events: Sequence[tuple[Envelope, EventData]]) -> None:
+        """Archive a run of events, each once, then apply the ones stored now to the read
+        models in order. The archive is one read (which of the run's leads are erased) and
+        one multi-row insert; the read models are folded in memory and written per table
+        (`Run`), so a run costs about the same few statements whatever its length."""
+        erased = await repository.erased_among(tx, {envelope.subject for envelope, _ in events})
+        now = tx.now()
+        rows: list[dict[str, Any]] = []
+        for envelope, _ in events:
+            stored = envelope.model_dump(mode="json")
+            redacted = envelope.subject in erased
+            if redacted:
+                # a late event about an erased person is stored already redacted
+                stored = redact_envelope(stored, personal_values(stored.get("data")))
+            rows.append(
+                {
+                    "event_id": envelope.id,
+                    "lead_id": envelope.subject,
+                    "type": envelope.type,
+                    "source": envelope.source,
+                    "time": envelope.time,
+                    "envelope": stored,
+                    "recorded_at": now,
+                    "redacted_at": now if redacted else None,
+                }
             )
-        for change in changes:
-            values.update(change)
-        await repository.update_lead(tx, data.lead_id, envelope.time, values)
+        fresh = await repository.archive(tx, rows)
+        todo: list[tuple[Envelope, EventData]] = []
+        for envelope, data in events:
+            if envelope.id in fresh:
+                fresh.discard(envelope.id)  # an event twice in one run is applied once
+                todo.append((envelope, data))
+        assigned = {
+            d.lead_id for _, d in todo if isinstance(d, LeadAssigned | LeadReassigned) and d.lead_id
+        }
+        forecast = {d.lead_id for _, d in todo if self._enters_forecast(d) and d.lead_id}
+        sample = {lead_id for lead_id in assigned if sampled(lead_id, self.settings.sample_rate)}
+        run = Run(
+            tx,
+            await repository.assignments_of(tx, assigned),
+            await repository.lead_rows(tx, forecast | sample),
+            await repository.leads_on_forecast(tx, forecast),
+            await repository.leads_with_tasks(tx, sample),
+        )
+        for envelope, data in todo:
+            projection = self.projections.get(envelope.type)
+            if projection is not None and data.lead_id:
+                await projection(run, envelope, data)
+            if isinstance(data, ErasureCompleted):
+                await self._erasure_confirmed(tx, data)
+        await run.flush()
 
-    async def _captured(self, tx: Tx, envelope: Envelope, data: LeadCaptured) -> None:
-        await self._lead(tx, envelope, data, repository.milestone("captured_at", envelope.time))
+    async def _captured(self, run: Run, envelope: Envelope, data: LeadCaptured) -> None:
+        run.lead(envelope, data).milestone("captured_at", envelope.time)
 
-    async def _profiled(self, tx: Tx, envelope: Envelope, data: LeadMerged | LeadRecycled) -> None:
-        await self._lead(tx, envelope, data)
+    async def _profiled(
+        self, run: Run, envelope: Envelope, data: LeadMerged | LeadRecycled
+    ) -> None:
+        run.lead(envelope, data)
 
     async def _qualified(
-        self, tx: Tx, envelope: Envelope, data: LeadQualified | LeadDeferred
+        self, run: Run, envelope: Envelope, data: LeadQualified | LeadDeferred
     ) -> None:
         rank = STAGE_RANK[data.decision.stage]
-        stage = repository.stage_values(rank, data.decision.term, envelope.time)
-        await self._lead(tx, envelope, data, stage)
-        if isinstance(data, LeadQualified) and rank == 2 and data.decision.term == "short":
-            await self._enter_forecast(tx, envelope, data.lead_id)
+        run.lead(envelope, data).stage(rank, data.decision.term, envelope.time)
+        if self._enters_forecast(data):
+            await self._enter_forecast(run, envelope, data.lead_id)
 
-    async def _disqualified(self, tx: Tx, envelope: Envelope, data: LeadDisqualified) -> None:
-        await self._lead(tx, envelope, data, repository.milestone("disqualified_at", envelope.time))
+    @staticmethod
+    def _enters_forecast(data: EventData) -> bool:
+        """A sales-qualified short-term lead enters the forecast."""
+        return (
+            isinstance(data, LeadQualified)
+            and STAGE_RANK[data.decision.stage] == 2
+            and data.decision.term == "short"
+        )
+
+    async def _disqualified(self, run: Run, envelope: Envelope, data: LeadDisqualified) -> None:
+        run.lead(envelope, data).milestone("disqualified_at", envelope.time)
 
     async def _assigned(
-        self, tx: Tx, envelope: Envelope, data: LeadAssigned | LeadReassigned
+        self, run: Run, envelope: Envelope, data: LeadAssigned | LeadReassigned
     ) -> None:
-        first = not await repository.has_assignment(tx, data.lead_id)
-        await repository.insert_assignment(
-            tx,
-            assignment_id=data.assignment_id,
-            lead_id=data.lead_id,
-            rep_id=data.rep_id,
-            at=envelope.time,
-            due_at=data.first_touch_due_at,
-        )
-        assigned = repository.assignment_values(data.rep_id, envelope.time, data.first_touch_due_at)
-        await self._lead(tx, envelope, data, assigned)
-        await repository.put_rep(tx, data.rep_id, data.rep_name)
-        await repository.set_entry_rep(tx, data.lead_id, data.rep_id)
+        first = run.assign(envelope, data)
         if first and sampled(data.lead_id, self.settings.sample_rate):
-            lead = await repository.get_lead(tx, data.lead_id)
-            if (
-                lead is not None
-                and not lead.is_test
-                and not await repository.tasks_of(tx, data.lead_id)
-            ):
-                await self._open_audit(tx, data.lead_id, "sampled", envelope)
+            lead = run.state(data.lead_id)
+            if not lead["is_test"] and data.lead_id not in run.audited:
+                await self._open_sampled_audit(run, envelope, data.lead_id, lead["rep_id"])
 
-    async def _contact(self, tx: Tx, envelope: Envelope, data: ContactLogged) -> None:
+    async def _contact(self, run: Run, envelope: Envelope, data: ContactLogged) -> None:
         if not is_touch(data):  # a note: archived, but sales has not followed up
-            await self._lead(tx, envelope, data)
+            run.lead(envelope, data)
             return
-        await self._lead(tx, envelope, data, repository.touch_values(data.at))
+        run.lead(envelope, data).touch(data.at)
+        await run.flush()
         await repository.touch_assignment(
-            tx, data.lead_id, data.rep_id, data.at, data.assignment_id
+            run.tx, data.lead_id, data.rep_id, data.at, data.assignment_id
         )
 
-    async def _breached(self, tx: Tx, envelope: Envelope, data: SlaBreached) -> None:
-        await self._lead(tx, envelope, data)
+    async def _breached(self, run: Run, envelope: Envelope, data: SlaBreached) -> None:
+        run.lead(envelope, data)
+        await run.flush()
         await repository.breach_assignment(
-            tx,
+            run.tx,
             data.lead_id,
             data.rep_id,
             data.sla,
@@ -280,11 +389,13 @@ class Audit:
             getattr(data, "assignment_id", None),
         )
 
-    async def _returned(self, tx: Tx, envelope: Envelope, data: LeadReturned) -> None:
+    async def _returned(self, run: Run, envelope: Envelope, data: LeadReturned) -> None:
         """Back to marketing: audit the prospect and ask a sales executive to take the lead
         off the forecast. The request quotes the router's reason code, never its free text
         (which can name the person and would travel in audit's own events)."""
-        await self._lead(tx, envelope, data, repository.milestone("returned_at", envelope.time))
+        run.lead(envelope, data).milestone("returned_at", envelope.time)
+        await run.flush()
+        tx = run.tx
         code = getattr(data, "reason_code", None)
         reason: AuditReason = (
             "rejected" if "reject" in str(code or data.reason).lower() else "returned"
@@ -297,20 +408,29 @@ class Audit:
             and await repository.open_task_for(tx, data.lead_id) is None
         ):
             await self._open_audit(tx, data.lead_id, reason, envelope)
+            run.audited.add(data.lead_id)
         said = f"{reason} by sales" + (f" ({code})" if isinstance(code, str) and code else "")
         await self._system_request(tx, envelope, data.lead_id, said)
 
-    async def _rejected(self, tx: Tx, envelope: Envelope, data: EventData) -> None:
+    async def _rejected(self, run: Run, envelope: Envelope, data: EventData) -> None:
         """A rep rejected the lead: audit the prospect (it may go to another rep, so it
         leaves the forecast only when it is returned)."""
-        await self._lead(tx, envelope, data)
+        run.lead(envelope, data)
+        await run.flush()
+        tx = run.tx
         lead = await repository.get_lead(tx, data.lead_id)
         if lead is None or lead.is_test or not self.settings.audit_returned:
             return
         if await repository.open_task_for(tx, data.lead_id) is None:
             await self._open_audit(tx, data.lead_id, "rejected", envelope)
+            run.audited.add(data.lead_id)
 
-    async def _closed(self, tx: Tx, envelope: Envelope, data: OpportunityClosed) -> None:
+    async def _closed(self, run: Run, envelope: Envelope, data: OpportunityClosed) -> None:
+        change = run.lead(envelope, data)
+        change.milestone("opportunity_at", envelope.time)
+        change.milestone("won_at" if data.won else "lost_at", envelope.time)
+        await run.flush()
+        tx = run.tx
         await repository.put_deal(
             tx,
             opportunity_id=data.opportunity_id,
@@ -321,34 +441,25 @@ class Audit:
             currency=data.currency,
             closed_at=envelope.time,
         )
-        outcome = "won_at" if data.won else "lost_at"
-        await self._lead(
-            tx,
-            envelope,
-            data,
-            repository.milestone("opportunity_at", envelope.time),
-            repository.milestone(outcome, envelope.time),
-        )
         if data.won:
             await repository.mark_entry_won(tx, data.lead_id)
         else:
             await self._system_request(tx, envelope, data.lead_id, "opportunity closed lost")
 
-    async def _accepted(self, tx: Tx, envelope: Envelope, data: EventData) -> None:
-        await self._lead(
-            tx, envelope, data, repository.milestone("accepted_at", _time(envelope, data))
-        )
+    async def _accepted(self, run: Run, envelope: Envelope, data: EventData) -> None:
+        run.lead(envelope, data).milestone("accepted_at", _time(envelope, data))
 
-    async def _opened(self, tx: Tx, envelope: Envelope, data: EventData) -> None:
+    async def _opened(self, run: Run, envelope: Envelope, data: EventData) -> None:
         """An opportunity opened is a touch too, as the router counts it (`is_touch`): a rep
         who opens one without logging the call has followed the lead up."""
-        opened = repository.milestone("opportunity_at", envelope.time)
+        change = run.lead(envelope, data)
+        change.milestone("opportunity_at", envelope.time)
         if not (isinstance(data, OpportunityOpened) and is_touch(data)):
-            await self._lead(tx, envelope, data, opened)
             return
-        await self._lead(tx, envelope, data, opened, repository.touch_values(envelope.time))
+        change.touch(envelope.time)
+        await run.flush()
         await repository.touch_assignment(
-            tx, data.lead_id, data.rep_id, envelope.time, data.assignment_id
+            run.tx, data.lead_id, data.rep_id, envelope.time, data.assignment_id
         )
 
     # --- Prospect Satisfaction audits ------------------------------------------------------
@@ -380,6 +491,33 @@ class Audit:
         task = await repository.get_task(tx, task_id)
         assert task is not None
         return task
+
+    async def _open_sampled_audit(
+        self, run: Run, envelope: Envelope, lead_id: str, rep_id: str | None
+    ) -> None:
+        """`_open_audit` for the sampling policy, inside a run: the task is written with the
+        run's (one insert for the run's audits)."""
+        due = envelope.time + timedelta(days=self.settings.audit_after_days)
+        task_id = str(uuid.uuid4())
+        run.tasks.append(
+            {
+                "id": task_id,
+                "lead_id": lead_id,
+                "reason": "sampled",
+                "status": "open",
+                "opened_at": envelope.time,
+                "due_at": due,
+                "rep_id": rep_id,
+            }
+        )
+        run.audited.add(lead_id)
+        await emit(
+            run.tx,
+            AuditOpened(
+                lead_id=lead_id, audit_id=task_id, reason="sampled", due_at=due, rep_id=rep_id
+            ),
+            traceparent=envelope.traceparent,
+        )
 
     async def open_audit(self, tx: Tx, lead_id: str) -> TaskRow:
         """A manager asks for an audit of one lead."""
@@ -455,35 +593,40 @@ class Audit:
         average = round(total / count) if learned else to_cents(s.default_deal_size)
         return Basis(s.forecast_share, average, learned, count, s.min_won_deals)
 
-    async def _enter_forecast(self, tx: Tx, envelope: Envelope, lead_id: str) -> None:
-        lead = await repository.get_lead(tx, lead_id)
-        if lead is None or lead.is_test or await repository.current_entry(tx, lead_id):
+    async def _enter_forecast(self, run: Run, envelope: Envelope, lead_id: str) -> None:
+        """Put the lead on the forecast, unless it is a test lead or on it already: decided
+        on the lead's row as of the event, written with the run's entries."""
+        lead = run.state(lead_id)
+        if lead["is_test"] or lead_id in run.on_forecast:
             return
-        basis = await self.basis(tx)
-        days = lead.timeframe_days
+        if run.basis is None:
+            run.basis = await self.basis(run.tx)
+        basis = run.basis
+        days = lead["timeframe_days"]
         close = envelope.time + timedelta(
             days=days if days is not None else self.settings.default_close_days
         )
         entry = EntryRow(
             id=str(uuid.uuid4()),
             lead_id=lead_id,
-            status="won" if lead.won_at is not None else "open",
+            status="won" if lead["won_at"] is not None else "open",
             amount_cents=basis.per_lead_cents,
             currency=self.settings.currency,
             period=close.strftime("%Y-%m"),
             expected_close_at=close,
             entered_at=envelope.time,
-            source=lead.source,
-            source_class=lead.source_class,
-            rep_id=lead.rep_id,
+            source=lead["source"],
+            source_class=lead["source_class"],
+            rep_id=lead["rep_id"],
             removed_at=None,
             removal_request_id=None,
         )
-        await repository.insert_entry(tx, entry)
+        run.entries.append(entry)
+        run.on_forecast.add(lead_id)
         share = f"{float(basis.share) * 100:g}%"
         size = "closed-won average" if basis.learned else "default"
         await emit(
-            tx,
+            run.tx,
             ForecastChanged(
                 lead_id=lead_id,
                 action="added",

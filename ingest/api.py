@@ -23,6 +23,7 @@ from ingest.providers.base import (
     Source,
     Unauthorized,
     WebhookRequest,
+    check_ids,
 )
 from ingest.ratelimit import RateLimiter, retry_after
 from ingest.schemas import BatchIn, BatchItem, BatchOut, DeliveryOut, LeadAccepted, LeadIn, LeadOut
@@ -253,6 +254,7 @@ def build_router(
             )
         try:
             parsed = provider.parse(inbound, source)
+            check_ids(parsed)
         except BadPayload as exc:
             metrics.REJECTIONS.labels(name, "malformed").inc()
             raise Problem(400, f"The body is not a {provider.name} webhook: {exc}.") from exc

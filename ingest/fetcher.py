@@ -12,7 +12,6 @@ dropped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -26,6 +25,8 @@ from ingest.settings import IngestSettings
 from ingest.sources import SourceCatalog
 from services.db import UnitOfWork
 from services.egress import refuse_private
+from services.outbound import OutboundClient
+from services.workpool import KeyedPool
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +46,23 @@ class FetchWorker:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
+        self._looping = False
+        # Half the slots at most for one source: one slow provider API leaves the others
+        # theirs.
+        self.pool = KeyedPool(
+            "fetch",
+            limit=settings.fetch_concurrency,
+            per_key=max(1, settings.fetch_concurrency // 2),
+        )
 
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.settings.fetch_timeout_s),
-                headers={"user-agent": "leadfarm-ingest"},
+            self._http = OutboundClient(
+                deadline_s=self.settings.fetch_timeout_s,
+                user_agent="leadfarm-ingest",
                 # Every request an adapter makes is checked (SSRF): a refused one fails as
                 # an unreachable API does, so the delivery is retried and says why.
-                event_hooks={
-                    "request": [] if self.settings.allow_private_api_urls else [refuse_private]
-                },
+                on_request=[] if self.settings.allow_private_api_urls else [refuse_private],
             )
         return self._http
 
@@ -64,46 +71,80 @@ class FetchWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.clear()  # before claiming: a wake during the round runs another
-            try:
-                done = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - deliveries stay pending; next round
-                log.warning("fetch round failed, will retry: %r", exc)
-                done = 0
-            if done == 0:
-                # The poll finds what other replicas stored (and retries coming due).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._wake.wait(), timeout=self.settings.fetch_poll_interval_s
-                    )
+        """Start each due fetch as soon as a slot is free (no rounds), until stopped; then
+        let those in flight finish (the runtime's shutdown timeout cancels them past it)."""
+        self._looping = True
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()  # before claiming: a wake meanwhile claims again
+                try:
+                    started = await self._start_due()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - deliveries stay pending; next round
+                    log.warning("fetch round failed, will retry: %r", exc)
+                    started = 0
+                if started == 0:
+                    # Woken by a commit that stored a delivery to fetch (or by stop); the
+                    # poll finds what other replicas stored and retries coming due.
+                    await self.pool.pause(self._wake, self.settings.fetch_poll_interval_s)
+            await self.pool.drain()
+        finally:
+            self._looping = False
+            self.pool.cancel_all()  # cancelled meanwhile: their leases run out
+            await self._close_http()
 
     async def stop(self) -> None:
+        """Stop starting fetches (`run` then finishes those in flight)."""
         self._stopping.set()
         self._wake.set()
+        if not self._looping:
+            await self.pool.drain()
+            await self._close_http()
+
+    async def _close_http(self) -> None:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
 
     async def run_once(self) -> int:
-        """Fetch every due pending delivery once; returns how many were tried."""
+        """Fetch every due pending delivery once and wait; returns how many were tried."""
+        tried = 0
+        while True:
+            started = await self._start_due()
+            tried += started
+            if started == 0:
+                if not self.pool:
+                    return tried
+                await self.pool.wait_any()
+
+    async def _start_due(self) -> int:
+        if self.pool.free <= 0:
+            return 0
         async with self.unit.transaction() as tx:
             now = tx.now()
-            claimed = await repository.claim_pending(tx, now, now + LEASE, limit=50)
+            claimed = await repository.claim_pending(
+                tx,
+                now,
+                now + LEASE,
+                self.pool.free,
+                per_source=self.pool.per_key,
+                in_flight=self.pool.in_flight(),
+            )
             if claimed:
-                await self.catalog.refresh(tx)  # sources as of now, for the whole round
-        limit = asyncio.Semaphore(self.settings.fetch_concurrency)
-
-        async def one(pending: PendingFetch) -> None:
-            async with limit:
-                await self._fetch(pending)
-
-        await asyncio.gather(*(one(p) for p in claimed))
+                await self.catalog.refresh(tx)  # sources as of now, for what was claimed
+        for pending in claimed:
+            self.pool.start(pending.source, self._fetch(pending))
         return len(claimed)
 
     async def _fetch(self, pending: PendingFetch) -> None:
+        try:
+            await self._fetch_one(pending)
+        except Exception as exc:  # noqa: BLE001 - counted, retried with backoff, then failed
+            log.warning("fetching delivery %s failed unexpectedly: %r", pending.delivery_id, exc)
+            await self._retry_later(pending, f"{type(exc).__name__}: {exc}")
+
+    async def _fetch_one(self, pending: PendingFetch) -> None:
         source = self.catalog.cached(pending.source)
         provider = get_provider(source.provider) if source else None
         try:

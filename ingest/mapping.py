@@ -136,7 +136,7 @@ def key_of(name: str) -> str:
 
 def to_lead_fields(raw: RawLead, field_map: Mapping[str, str]) -> dict[str, Any]:
     """The lead fields (as the generic API takes them) of a provider's raw lead."""
-    explicit = {key_of(k): v for k, v in field_map.items()}
+    explicit = {key_of(k): v for k, v in {**raw.recognised, **field_map}.items()}
     out: dict[str, Any] = {}
     answers: dict[str, str] = {}
     utm: dict[str, str] = dict(raw.utm)
@@ -197,7 +197,7 @@ def timeframe_days(value: str) -> int | None:
     lowered = value.strip().lower()
     if not lowered:
         return None
-    if lowered.isdigit():
+    if re.fullmatch(r"[0-9]+", lowered):  # not isdigit(): it is true of '²', which int() refuses
         return min(int(lowered), 3650) if len(lowered) < 6 else None
     if any(w in lowered for w in ("now", "immediately", "asap", "urgent", "this week")):
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -224,9 +225,17 @@ async def set_delivery(tx: Tx, delivery_id: str, **values: Any) -> None:
 
 
 async def claim_pending(
-    tx: Tx, now: datetime, lease_until: datetime, limit: int
+    tx: Tx,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    *,
+    per_source: int | None = None,
+    in_flight: Mapping[str, int] | None = None,
 ) -> list[PendingFetch]:
-    """Pending fetches that are due, leased to this worker until `lease_until`."""
+    """Pending fetches that are due, leased to this worker until `lease_until`. With
+    `per_source`, no source gets more than that many counting those already `in_flight`."""
+    in_flight = in_flight or {}
     query = (
         select(
             deliveries.c.id,
@@ -237,11 +246,23 @@ async def claim_pending(
         )
         .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
         .order_by(deliveries.c.next_attempt_at)
-        .limit(limit)
+        .limit(limit if per_source is None else limit * 4)
     )
+    if per_source is not None:
+        full = [s for s, n in in_flight.items() if n >= per_source]
+        if full:
+            query = query.where(deliveries.c.source.not_in(full))
     if not tx.unit.database.is_sqlite:
         query = query.with_for_update(skip_locked=True)
-    rows = (await tx.conn.execute(query)).all()
+    rows = list((await tx.conn.execute(query)).all())
+    if per_source is not None:
+        taken = Counter(in_flight)
+        chosen: list[Any] = []
+        for row in rows:
+            if len(chosen) < limit and taken[row.source] < per_source:
+                taken[row.source] += 1
+                chosen.append(row)
+        rows = chosen
     if rows:
         await tx.conn.execute(
             update(deliveries)
@@ -354,6 +375,10 @@ async def put_source(
     version in the same transaction (every replica's copy in memory reloads)."""
     await bump(tx, "sources")
     now = tx.now()
+    if not tx.unit.database.is_sqlite:
+        # Two PUTs of one new source at once would both find none and both insert: the
+        # second waits here instead, and replaces what the first stored.
+        await tx.conn.execute(_LOCK_PERSON, {"key": f"ingest.source:{source.name}"})
     until = dict(previous_until or {})
     values = {
         "provider": source.provider,
@@ -418,6 +443,13 @@ _PURGE_SIGNATURES = delete(webhook_replays).where(webhook_replays.c.expires_at <
 
 
 async def idempotent_response(tx: Tx, key: str) -> tuple[str, int, dict[str, Any]] | None:
+    """The answer remembered for an Idempotency-Key. On PostgreSQL this first locks the key
+    until commit, so a concurrent request with the same key waits for the first one's answer
+    instead of handling the lead again and failing on the key's primary key. SQLite
+    serialises writers already."""
+    if not tx.unit.database.is_sqlite:
+        # The same advisory lock statement as find_person, on a key of its own.
+        await tx.conn.execute(_LOCK_PERSON, {"key": f"ingest.idempotency:{key}"})
     row = (await tx.conn.execute(select(idempotency).where(idempotency.c.key == key))).first()
     return (row.request_hash, row.status_code, row.response) if row else None
 

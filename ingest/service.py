@@ -47,8 +47,9 @@ TRUNCATED = "profile_truncated"
 class InvalidLead(ValueError):
     """The lead cannot be used; `errors` names each field and its problem."""
 
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{f}: {m}" for f, m in errors))
+    def __init__(self, errors: list[tuple[str, str]], hint: str | None = None) -> None:
+        said = "; ".join(f"{f}: {m}" for f, m in errors)
+        super().__init__(f"{said}. {hint}" if hint else said)
         self.errors = errors
 
 
@@ -115,7 +116,17 @@ def profile_of(
 
 
 def profile_from_raw(raw: RawLead, source: Source) -> LeadProfile:
-    """A provider's raw lead, mapped and normalised. Raises InvalidLead."""
+    """A provider's raw lead, mapped and normalised. Raises InvalidLead, with the adapter's
+    hint of what would make the lead usable."""
+    try:
+        return _profile_from_raw(raw, source)
+    except InvalidLead as exc:
+        if raw.hint is None:
+            raise
+        raise InvalidLead(exc.errors, raw.hint) from exc
+
+
+def _profile_from_raw(raw: RawLead, source: Source) -> LeadProfile:
     fields = mapping.to_lead_fields(raw, source.settings.get("field_map") or {})
     fields["source"] = source.name
     fields.setdefault("campaign", source.campaign)

@@ -29,6 +29,7 @@ from nurture.models import (
 from services import erasure
 from services.crypto import SecretBox
 from services.db import ReadConn, Tx
+from services.statements import insert_ignoring
 
 Conn = ReadConn | Tx
 PENDING_MESSAGES = ("queued", "sending")
@@ -172,7 +173,13 @@ async def put_consent(tx: Tx, email_hash: str, basis: str, evidence: str, now: d
         update(consents).where(consents.c.email_hash == email_hash).values(values)
     )
     if result.rowcount == 0:
-        await tx.conn.execute(consents.insert().values(email_hash=email_hash, **values))
+        inserted = await tx.conn.execute(
+            insert_ignoring(consents, tx.conn.dialect.name), {"email_hash": email_hash, **values}
+        )
+        if inserted.rowcount == 0:  # a concurrent request recorded one since: this replaces it
+            await tx.conn.execute(
+                update(consents).where(consents.c.email_hash == email_hash).values(values)
+            )
 
 
 @dataclass(frozen=True)
@@ -199,15 +206,23 @@ STRENGTH = {"manual": 0, "unsubscribed": 1, "complaint": 2, "hard_bounce": 2, "e
 async def suppress(
     tx: Tx, email_hash: str, reason: str, detail: str | None, track: str | None, now: datetime
 ) -> bool:
-    """Add the address to the suppression list; True when it was not on it."""
-    existing = await suppression(tx, email_hash)
-    if existing is None:
-        await tx.conn.execute(
-            suppressions.insert().values(
-                email_hash=email_hash, reason=reason, detail=detail, track=track, created_at=now
-            )
-        )
+    """Add the address to the suppression list; True when it was not on it. The insert comes
+    first and does nothing when the address is listed (also by a concurrent request that
+    committed since: a check before the insert would let both insert)."""
+    inserted = await tx.conn.execute(
+        insert_ignoring(suppressions, tx.conn.dialect.name),
+        {
+            "email_hash": email_hash,
+            "reason": reason,
+            "detail": detail,
+            "track": track,
+            "created_at": now,
+        },
+    )
+    if inserted.rowcount == 1:
         return True
+    existing = await suppression(tx, email_hash)
+    assert existing is not None
     if STRENGTH.get(reason, 0) >= STRENGTH.get(existing.reason, 0):
         await tx.conn.execute(
             update(suppressions)

@@ -33,6 +33,7 @@ import httpx
 import orjson
 
 from nurture.settings import NurtureSettings
+from services.outbound import OutboundClient
 
 
 @dataclass(frozen=True)
@@ -152,16 +153,19 @@ class SmtpSender:
     async def send(self, email: OutgoingEmail) -> Accepted:
         s = self.settings
         try:
-            _, reply = await aiosmtplib.send(
-                to_mime(email, self.sender),
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                username=s.smtp_username,
-                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-                use_tls=s.smtp_security == "tls",
-                start_tls=s.smtp_security == "starttls",
-                timeout=s.smtp_timeout_s,
-            )
+            # aiosmtplib's timeout is per read; this is the whole exchange's deadline, so a
+            # server that drips its replies cannot hold a send slot (a TimeoutError: retried).
+            async with asyncio.timeout(s.smtp_timeout_s):
+                _, reply = await aiosmtplib.send(
+                    to_mime(email, self.sender),
+                    hostname=s.smtp_host,
+                    port=s.smtp_port,
+                    username=s.smtp_username,
+                    password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+                    use_tls=s.smtp_security == "tls",
+                    start_tls=s.smtp_security == "starttls",
+                    timeout=s.smtp_timeout_s,
+                )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
@@ -206,9 +210,7 @@ class WebhookSender:
 
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout), headers={"user-agent": "leadfarm-nurture"}
-            )
+            self._client = OutboundClient(deadline_s=self.timeout, user_agent="leadfarm-nurture")
         return self._client
 
     def body(self, email: OutgoingEmail) -> bytes:

@@ -38,11 +38,13 @@ class NurtureSettings(ServiceSettings):
     smtp_password: SecretStr | None = None
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     smtp_timeout_s: float = Field(30.0, gt=0)
+    """The whole SMTP exchange of one email, every reply included."""
 
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     """Signs each webhook request (X-Leadfarm-Signature: t=<unix time>,v1=<HMAC-SHA256>)."""
     webhook_timeout_s: float = Field(15.0, gt=0)
+    """The whole request, the answer's body included (services/outbound.py)."""
 
     send_poll_interval_s: float = Field(0.5, gt=0)
     send_batch_size: int = Field(50, ge=1)

@@ -148,9 +148,12 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
             await check_team(tx, body.team_id)
             values = body.model_dump(mode="json", exclude={"id"})
             now = tx.now()
-            return await repository.insert_rep(
+            rep = await repository.insert_rep(
                 tx, {**values, "id": rep_id, "created_at": now, "updated_at": now}
             )
+            if rep is None:  # created by a concurrent request since rep_exists looked
+                raise Problem(409, f"A rep with id {rep_id!r} exists already.")
+            return rep
 
     @router.get("/reps", response_model=list[RepOut])
     async def list_reps(_: ManagerKey) -> list[RepOut]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -45,7 +46,7 @@ from services import erasure
 from services.crypto import SecretBox
 from services.db import ReadConn, Tx
 from services.reference import bump
-from services.statements import upsert
+from services.statements import insert_ignoring, upsert
 
 Conn = ReadConn | Tx
 
@@ -151,8 +152,12 @@ def _rep(row: Any) -> RepOut:
     return RepOut.model_validate(data)
 
 
-async def insert_rep(tx: Tx, values: dict[str, Any]) -> RepOut:
-    await tx.conn.execute(reps.insert().values(**values))
+async def insert_rep(tx: Tx, values: dict[str, Any]) -> RepOut | None:
+    """The new rep, or None when a rep with its id exists (also one a concurrent request
+    inserted after this one looked: the insert does nothing instead of failing)."""
+    result = await tx.conn.execute(insert_ignoring(reps, tx.conn.dialect.name), values)
+    if result.rowcount != 1:
+        return None
     await bump(tx, ROUTING)
     rep = await get_rep(tx, values["id"])
     assert rep is not None
@@ -829,8 +834,19 @@ async def any_due(conn: Conn, now: datetime) -> bool:
     return found is not None
 
 
-async def claim_due(tx: Tx, now: datetime, lease_until: datetime, limit: int) -> list[DueDelivery]:
-    """Lease due deliveries (replicas skip each other's) by moving their next attempt on."""
+async def claim_due(
+    tx: Tx,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    *,
+    per_subscription: int | None = None,
+    in_flight: Mapping[str, int] | None = None,
+) -> list[DueDelivery]:
+    """Lease due deliveries (replicas skip each other's) by moving their next attempt on.
+    With `per_subscription`, no subscription gets more than that many counting those
+    already `in_flight`, and a subscription that has its share is not even read."""
+    in_flight = in_flight or {}
     query = (
         select(
             deliveries.c.id,
@@ -842,11 +858,23 @@ async def claim_due(tx: Tx, now: datetime, lease_until: datetime, limit: int) ->
         )
         .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
         .order_by(deliveries.c.next_attempt_at, deliveries.c.created_at)
-        .limit(limit)
+        .limit(limit if per_subscription is None else limit * 4)
     )
+    if per_subscription is not None:
+        full = [s for s, n in in_flight.items() if n >= per_subscription]
+        if full:
+            query = query.where(deliveries.c.subscription_id.not_in(full))
     if not tx.unit.database.is_sqlite:
         query = query.with_for_update(skip_locked=True)
-    rows = (await tx.conn.execute(query)).all()
+    rows = list((await tx.conn.execute(query)).all())
+    if per_subscription is not None:
+        taken = Counter(in_flight)
+        chosen: list[Any] = []
+        for row in rows:
+            if len(chosen) < limit and taken[row.subscription_id] < per_subscription:
+                taken[row.subscription_id] += 1
+                chosen.append(row)
+        rows = chosen
     if not rows:
         return []
     await tx.conn.execute(

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.events import EVENT_TYPES, Channel, LeadProfile, SourceClass
@@ -553,6 +554,10 @@ def _check_url(value: str) -> str:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ValueError("must be an http or https URL")
+    try:
+        httpx.URL(value)  # what the webhook worker will send to
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"is not a URL that can be called: {exc}") from None
     return value
 
 

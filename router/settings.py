@@ -38,9 +38,15 @@ class RouterSettings(ServiceSettings):
     allow_private_webhook_urls: bool = False
     """Let subscriptions call loopback, private and link-local addresses (a tool on this
     machine, tests). Off, such URLs are refused when set and before each delivery (SSRF)."""
-    webhook_timeout_s: float = Field(10.0, gt=0)
+    webhook_timeout_s: float = Field(10.0, gt=0, le=60)
+    """The whole of one delivery's request, the answer's body included (a receiver that
+    drips its answer is cut off here); well under the 2-minute lease of a delivery."""
     webhook_retry_hours: float = Field(24.0, gt=0)
     """A delivery is retried with exponential backoff for this long, then marked dead."""
     webhook_max_backoff_s: float = Field(3600.0, gt=0)
     webhook_poll_interval_s: float = Field(1.0, gt=0)
     webhook_concurrency: int = Field(8, ge=1)
+    """Deliveries in flight at once (per process)."""
+    webhook_concurrency_per_subscription: int = Field(2, ge=1)
+    """Of those, at most this many to one subscription, so a slow receiver takes only its
+    own share and every other subscription's deliveries keep going out."""

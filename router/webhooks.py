@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -40,8 +39,10 @@ from router.settings import RouterSettings
 from services.crypto import SecretBox
 from services.db import Tx, UnitOfWork
 from services.egress import PrivateAddress, check_public
+from services.outbound import DeadlineExceeded, OutboundClient
 from services.outbox import emit
 from services.reference import Reference
+from services.workpool import KeyedPool
 
 log = logging.getLogger(__name__)
 
@@ -142,13 +143,18 @@ class WebhookWorker:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
+        self._looping = False
+        self.pool = KeyedPool(
+            "webhook",
+            limit=settings.webhook_concurrency,
+            per_key=settings.webhook_concurrency_per_subscription,
+        )
 
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.settings.webhook_timeout_s),
-                headers={"user-agent": "leadfarm-router-webhooks"},
-                follow_redirects=False,
+            self._http = OutboundClient(
+                deadline_s=self.settings.webhook_timeout_s,
+                user_agent="leadfarm-router-webhooks",
                 transport=self.transport,
             )
         return self._http
@@ -157,74 +163,123 @@ class WebhookWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                done = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - deliveries stay pending; next round
-                log.warning("webhook round failed, will retry: %r", exc)
-                done = 0
-            if done == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._wake.wait(), timeout=self.settings.webhook_poll_interval_s
-                    )
-                self._wake.clear()
+        """Start each due delivery as soon as a slot is free (no rounds: a slow receiver
+        never holds up the others), until stopped; then let those in flight finish (each
+        within its deadline; the runtime's shutdown timeout cancels them past it)."""
+        self._looping = True
+        try:
+            while not self._stopping.is_set():
+                try:
+                    started = await self._start_due()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - deliveries stay pending; next round
+                    log.warning("webhook round failed, will retry: %r", exc)
+                    started = 0
+                if started == 0:
+                    await self.pool.pause(self._wake, self.settings.webhook_poll_interval_s)
+                    self._wake.clear()
+            await self.pool.drain()
+        finally:
+            self._looping = False
+            self.pool.cancel_all()  # cancelled meanwhile: their leases run out
+            await self._close_http()
 
     async def stop(self) -> None:
+        """Stop starting deliveries (`run` then finishes those in flight)."""
         self._stopping.set()
         self._wake.set()
+        if not self._looping:
+            await self.pool.drain()
+            await self._close_http()
+
+    async def _close_http(self) -> None:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
 
-    async def run_once(self, limit: int = 100) -> int:
-        """Attempt every due delivery once; returns how many were attempted."""
+    async def run_once(self) -> int:
+        """Attempt every due delivery once and wait for them; returns how many (tests)."""
+        attempted = 0
+        while True:
+            started = await self._start_due()
+            attempted += started
+            if started == 0:
+                if not self.pool:
+                    return attempted
+                await self.pool.wait_any()
+
+    async def _start_due(self) -> int:
+        """Lease as many due deliveries as there are free slots, each subscription at most
+        its share, and start them; returns how many started."""
+        if self.pool.free <= 0:
+            return 0
         now = self.unit.clock.now()
         async with self.unit.read() as conn:
             if not await repository.any_due(conn, now):
                 return 0
         async with self.unit.transaction() as tx:
             now = tx.now()
-            claimed = await repository.claim_due(tx, now, now + LEASE, limit)
-        gate = asyncio.Semaphore(self.settings.webhook_concurrency)
-
-        async def one(delivery: repository.DueDelivery) -> None:
-            async with gate:
-                await self._attempt(delivery)
-
-        await asyncio.gather(*(one(d) for d in claimed))
+            claimed = await repository.claim_due(
+                tx,
+                now,
+                now + LEASE,
+                self.pool.free,
+                per_subscription=self.pool.per_key,
+                in_flight=self.pool.in_flight(),
+            )
+        for delivery in claimed:
+            self.pool.start(delivery.subscription_id, self._attempt(delivery))
         return len(claimed)
 
     async def _attempt(self, delivery: repository.DueDelivery) -> None:
-        body = delivery.payload.encode()
-        timestamp = int(self.unit.clock.now().timestamp())
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": delivery.event_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(
-                self.box.open(delivery.secret), delivery.event_id, timestamp, body
-            ),
-        }
         status: int | None = None
         error: str | None = None
+        permanent = False
         try:
+            body = delivery.payload.encode()
+            timestamp = int(self.unit.clock.now().timestamp())
+            headers = {
+                "content-type": "application/json",
+                "webhook-id": delivery.event_id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": sign(
+                    self.box.open(delivery.secret), delivery.event_id, timestamp, body
+                ),
+            }
             if not self.settings.allow_private_webhook_urls:
-                await check_public(delivery.url)
+                # The check resolves the host, outside the HTTP client's deadline.
+                try:
+                    async with asyncio.timeout(self.settings.webhook_timeout_s):
+                        await check_public(delivery.url)
+                except TimeoutError:
+                    raise DeadlineExceeded(
+                        f"resolving the host took longer than {self.settings.webhook_timeout_s:g} s"
+                    ) from None
             response = await self.http().post(delivery.url, content=body, headers=headers)
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}: {response.text[:500]}"
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            # No retry can send to this URL: dead now, with the reason.
+            error = f"the subscription's URL cannot be used: {type(exc).__name__}: {exc}"[:2000]
+            permanent = True
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:2000]
         except PrivateAddress as exc:
             error = f"refused: {exc} (LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS is off)"
-        await self._record(delivery, status, error)
+        except Exception as exc:  # noqa: BLE001 - recorded on the delivery, retried, then dead
+            log.warning("webhook delivery %s failed unexpectedly: %r", delivery.id, exc)
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+        await self._record(delivery, status, error, permanent=permanent)
 
     async def _record(
-        self, delivery: repository.DueDelivery, status: int | None, error: str | None
+        self,
+        delivery: repository.DueDelivery,
+        status: int | None,
+        error: str | None,
+        *,
+        permanent: bool = False,
     ) -> None:
         attempts = delivery.attempts + 1
         async with self.unit.transaction() as tx:
@@ -242,7 +297,7 @@ class WebhookWorker:
                 )
                 metrics.WEBHOOKS.labels("delivered").inc()
                 return
-            if now >= delivery.expires_at:
+            if permanent or now >= delivery.expires_at:
                 await repository.update_delivery(
                     tx,
                     delivery.id,

@@ -197,6 +197,12 @@ def _health_router(runtime: Runtime) -> APIRouter:
         """Ready for traffic: started, not shutting down, database and bus answering."""
         if not runtime.ready:
             return problem_response(request, Problem(503, "Leadfarm is starting or stopping."))
+        down = runtime.down()
+        if down:
+            names = ", ".join(f"{name} ({why})" for name, why in sorted(down.items()))
+            return problem_response(
+                request, Problem(503, f"Background work stopped and is being restarted: {names}")
+            )
         try:
             await runtime.database.ping()
         except Exception as exc:  # noqa: BLE001 - reported as unready, not raised

@@ -32,6 +32,9 @@ from services.settings import Settings
 if TYPE_CHECKING:
     from services.runtime import Runtime
 
+DATA_DIR_IN_USE = 3
+"""`leadfarm up`'s exit status when another process holds the data directory."""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -99,9 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _up(settings: Settings) -> int:
     from services.app import create_app
-    from services.runtime import embedded_runtime
+    from services.runtime import DataDirInUse, embedded_runtime
 
     runtime = embedded_runtime(settings)
+    try:
+        runtime.hold_data_dir()  # held until the process ends
+    except DataDirInUse as exc:
+        print(f"leadfarm: {exc}", file=sys.stderr)
+        return DATA_DIR_IN_USE
 
     async def announce() -> None:
         token = await runtime.ensure_admin_key()

@@ -27,6 +27,17 @@ OUTBOX_RELAY_FAILURES = Counter(
     "leadfarm_outbox_relay_failures_total", "Failed outbox relay rounds", ["service"]
 )
 TIMERS_FIRED = Counter("leadfarm_timers_fired_total", "Durable timers fired", ["service", "kind"])
+TIMERS_GIVEN_UP = Counter(
+    "leadfarm_timers_given_up_total",
+    "Durable timers whose handler failed on every attempt (listed by `leadfarm timers`)",
+    ["service", "kind"],
+)
+TASK_RESTARTS = Counter(
+    "leadfarm_background_task_restarts_total",
+    "Background tasks (consumers, relays, timer runners, workers) that stopped unexpectedly "
+    "and were restarted",
+    ["task"],
+)
 HTTP_REQUESTS = Counter(
     "leadfarm_http_requests_total", "HTTP requests", ["method", "route", "status"]
 )

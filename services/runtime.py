@@ -13,7 +13,7 @@ import contextlib
 import fcntl
 import importlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -34,6 +34,13 @@ from services.spec import ServiceBuilder, ServiceSpec
 from services.timers import TimerRunner
 
 log = logging.getLogger(__name__)
+
+RESTART_DELAY_S = 1.0
+"""The first wait before a background task that stopped unexpectedly is restarted; it
+doubles with each failure in a row, up to MAX_RESTART_DELAY_S."""
+MAX_RESTART_DELAY_S = 30.0
+STABLE_AFTER_S = 5.0
+"""A restarted task counts as up again (and /readyz as ready) once it has run this long."""
 
 
 def builder_of(service: ServiceName) -> ServiceBuilder:
@@ -59,16 +66,22 @@ class Runtime:
     relays: list[OutboxRelay] = field(default_factory=list)
     timer_runners: dict[ServiceName, TimerRunner] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    """Each background task's current incarnation, by name."""
+    _down: dict[str, str] = field(default_factory=dict)
+    """Background tasks that stopped unexpectedly and are not yet running stably again."""
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     stopped_cleanly: bool = True
     """False when shutdown had to cancel work still running after the shutdown timeout."""
     _lock: IO[str] | None = None
 
     async def start(self) -> None:
         settings = self.settings
+        self._stopping.clear()
         if self.database.is_sqlite:
             settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if self.mode == "embedded":
-            self._lock = _lock_data_dir(settings.data_dir)
+        if self.mode == "embedded" and self._lock is None:
+            self.hold_data_dir()
         if settings.migrate_on_start:
             await upgrade(
                 self.database,
@@ -97,7 +110,7 @@ class Runtime:
                 )
                 self.database.on_events_committed(relay.wake)
                 self.relays.append(relay)
-                self._spawn(relay.run(), f"relay-{spec.name}")
+                self._spawn(relay.run, f"relay-{spec.name}")
             if spec.event_types():
                 runner = ConsumerRunner(
                     unit,
@@ -111,15 +124,15 @@ class Runtime:
                     any_topic=spec.any_topic,
                 )
                 self.consumers.append(runner)
-                self._spawn(runner.run(), f"consumer-{spec.name}")
+                self._spawn(runner.run, f"consumer-{spec.name}")
             if spec.timer_handlers:
                 timer_runner = TimerRunner(
                     unit, spec.timer_handlers, poll_interval_s=settings.timer_poll_interval_s
                 )
                 self.timer_runners[spec.name] = timer_runner
-                self._spawn(timer_runner.run(), f"timers-{spec.name}")
+                self._spawn(timer_runner.run, f"timers-{spec.name}")
             for index, worker in enumerate(spec.workers):
-                self._spawn(worker.run(), f"worker-{spec.name}-{index}")
+                self._spawn(worker.run, f"worker-{spec.name}-{index}")
         if self.publisher is None:
             # Embedded: a committed outbox row is published; nothing ever waits.
             for spec in self.specs:
@@ -129,14 +142,73 @@ class Runtime:
             "leadfarm %s runtime started: %s", self.mode, ", ".join(s.name for s in self.specs)
         )
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        task.add_done_callback(_log_crash)
-        self._tasks.append(task)
+    def hold_data_dir(self) -> None:
+        """Take `<data-dir>/leadfarm.lock` for as long as this runtime runs (embedded only);
+        raises DataDirInUse when another process holds it. `leadfarm up` calls it before
+        anything else, so a second process on the same data directory is refused at once."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock_data_dir(self.settings.data_dir)
+
+    def _spawn(self, run: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
+        supervisor = asyncio.create_task(self._supervise(run, name), name=f"{name}-supervisor")
+        self._tasks.append(supervisor)
+
+    async def _supervise(self, run: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
+        """Run a background loop (a consumer, relay, timer runner or worker) and, when it
+        stops while the runtime is not stopping (an error, a cancellation, a return),
+        restart it after a backoff. From that moment until the new run has lasted
+        STABLE_AFTER_S, the task is down: `/readyz` answers 503 naming it, so a loop
+        that keeps failing keeps the process unready."""
+        delay = RESTART_DELAY_S
+        while True:
+            task = asyncio.create_task(run(), name=name)
+            self._running[name] = task
+            try:
+                if name in self._down:
+                    done, _ = await asyncio.wait({task}, timeout=STABLE_AFTER_S)
+                    if not done:
+                        del self._down[name]
+                        delay = RESTART_DELAY_S
+                await asyncio.wait({task})
+            except asyncio.CancelledError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                raise
+            if self._stopping.is_set():
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("%s stopped with an error", name, exc_info=task.exception())
+                return
+            error = None if task.cancelled() else task.exception()
+            why = "cancelled" if task.cancelled() else repr(error) if error else "returned"
+            self._down[name] = why
+            metrics.TASK_RESTARTS.labels(name).inc()
+            log.error(
+                "%s stopped unexpectedly (%s); restarting it in %gs",
+                name,
+                why,
+                delay,
+                exc_info=error,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+            if self._stopping.is_set():
+                return
+            delay = min(delay * 2, MAX_RESTART_DELAY_S)
+
+    def down(self) -> dict[str, str]:
+        """Background tasks that stopped unexpectedly and are not running stably again,
+        with why they stopped."""
+        return dict(self._down)
+
+    def task(self, name: str) -> asyncio.Task[None] | None:
+        """The current run of the background task `name` (e.g. `worker-router-0`)."""
+        return self._running.get(name)
 
     async def stop(self) -> None:
         """Turn unready, stop consuming, finish in-flight work, flush the outbox, close."""
         self.ready = False
+        self._stopping.set()
         for consumer in self.consumers:
             await consumer.stop()
         for timer_runner in self.timer_runners.values():
@@ -157,7 +229,7 @@ class Runtime:
             log.error(
                 "shutdown: %s still running after LEADFARM_SHUTDOWN_TIMEOUT_S=%ss, cancelled "
                 "(uncommitted messages are delivered again on the next start)",
-                ", ".join(sorted(t.get_name() for t in late)),
+                ", ".join(sorted(t.get_name().removesuffix("-supervisor") for t in late)),
                 self.settings.shutdown_timeout_s,
             )
         for relay in self.relays:
@@ -186,23 +258,28 @@ class Runtime:
         return token
 
 
-def _lock_data_dir(data_dir: Path) -> IO[str] | None:
-    """Hold `<data-dir>/leadfarm.lock` while the embedded runtime runs, so that operations
-    that need it stopped (`leadfarm replay`) can tell. A second process on the same file is
-    not supported; it is logged, not refused, so a crashed holder never blocks a start."""
-    handle = (data_dir / "leadfarm.lock").open("a")
+class DataDirInUse(RuntimeError):
+    """Another process holds the data directory's lock."""
+
+
+def _lock_data_dir(data_dir: Path) -> IO[str]:
+    """Hold `<data-dir>/leadfarm.lock` while the embedded runtime runs: two processes on one
+    SQLite file would each run every consumer, timer and worker (each claims work the other
+    also claims, and both write one log), so a second one is refused; and operations that
+    need the runtime stopped (`leadfarm replay`) can tell. It is an OS lock (flock), which
+    the kernel releases when the holder dies, so a crashed `leadfarm up` never blocks the
+    next start."""
+    path = data_dir / "leadfarm.lock"
+    handle = path.open("a")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        log.error("another Leadfarm process is using %s; run only one per data directory", data_dir)
         handle.close()
-        return None
+        raise DataDirInUse(
+            f"another Leadfarm process is using the data directory {data_dir} (it holds "
+            f"{path}); stop it first, or give this one another --data-dir"
+        ) from None
     return handle
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("%s stopped with an error", task.get_name(), exc_info=task.exception())
 
 
 def _build_specs(units: dict[ServiceName, UnitOfWork], settings: Settings) -> list[ServiceSpec]:

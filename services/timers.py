@@ -20,10 +20,16 @@ import orjson
 from sqlalchemy import bindparam, delete, select, update
 
 from services import metrics
-from services.db import Tx, UnitOfWork
+from services.db import ReadConn, Tx, UnitOfWork
 from services.tables import timers
 
 log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+"""A timer whose handler fails this many times is given up: it stays in the table, fired
+and with its last error (a timer that fired successfully has none), counted in
+`leadfarm_timers_given_up_total` and listed by `leadfarm timers list` (`given_up`), where
+`leadfarm timers retry` arms it again."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,57 @@ async def pending(tx: Tx, kind: str, key: str) -> Timer | None:
     return Timer(row.id, row.kind, row.key, row.due_at, orjson.loads(row.payload))
 
 
+@dataclass(frozen=True)
+class GivenUp:
+    id: int
+    kind: str
+    key: str
+    due_at: datetime
+    attempts: int
+    last_error: str | None
+    given_up_at: datetime
+
+
+async def given_up(conn: ReadConn, service: str, limit: int = 1000) -> list[GivenUp]:
+    """A service's timers given up after their last attempt, newest first."""
+    rows = await conn.execute(
+        select(timers)
+        .where(
+            timers.c.service == service,
+            timers.c.fired_at.is_not(None),
+            timers.c.last_error.is_not(None),
+        )
+        .order_by(timers.c.fired_at.desc(), timers.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        GivenUp(r.id, r.kind, r.key, r.due_at, r.attempts, r.last_error, r.fired_at) for r in rows
+    ]
+
+
+async def retry_given_up(tx: Tx, timer_id: int) -> bool:
+    """Arm a given-up timer again, due now, with a fresh count of attempts. False when there
+    is no such given-up timer (or the same kind and key has been scheduled since)."""
+    row = (
+        await tx.conn.execute(
+            select(timers.c.kind, timers.c.key).where(
+                timers.c.id == timer_id,
+                timers.c.service == tx.service,
+                timers.c.fired_at.is_not(None),
+                timers.c.last_error.is_not(None),
+            )
+        )
+    ).first()
+    if row is None or await pending(tx, row.kind, row.key) is not None:
+        return False
+    await tx.conn.execute(
+        update(timers)
+        .where(timers.c.id == timer_id)
+        .values(fired_at=None, attempts=0, last_error=None, due_at=tx.now())
+    )
+    return True
+
+
 class TimerRunner:
     def __init__(
         self,
@@ -124,7 +181,7 @@ class TimerRunner:
         handlers: dict[str, TimerHandler],
         *,
         poll_interval_s: float,
-        max_attempts: int = 5,
+        max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         self.unit = unit
         self.handlers = handlers
@@ -188,7 +245,21 @@ class TimerRunner:
                 values: dict[str, Any] = {"attempts": attempts, "last_error": str(exc)[:2000]}
                 if attempts < self.max_attempts:
                     values |= {"fired_at": None, "due_at": now + timedelta(seconds=2**attempts)}
+                else:
+                    metrics.TIMERS_GIVEN_UP.labels(tx.service, timer.kind).inc()
+                    log.error(
+                        "timer %s/%s (id %d) given up after %d attempts; see `leadfarm timers "
+                        "list`: %s",
+                        timer.kind,
+                        timer.key,
+                        timer.id,
+                        attempts,
+                        exc,
+                    )
                 await tx.conn.execute(fired.values(**values))
                 return True
+            if row.last_error is not None:
+                # Fired after all: only a given-up timer keeps its last error.
+                await tx.conn.execute(fired.values(last_error=None))
             metrics.TIMERS_FIRED.labels(tx.service, timer.kind).inc()
             return True

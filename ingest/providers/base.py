@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -70,8 +71,8 @@ class RawLead:
     """One lead as the provider gave it, before normalisation.
 
     `fields` maps the provider's field names (or question labels) to answers; the shared
-    mapper (`ingest.mapping`) turns known names and the source's `field_map` into lead
-    fields and keeps the rest as custom answers.
+    mapper (`ingest.mapping`) turns known names, the source's `field_map` and the names the
+    adapter `recognised` into lead fields and keeps the rest as custom answers.
 
     Control characters are dropped here, from every name, answer and id, whichever adapter
     built the lead (webhook or fetch): a person's form cannot be asked to resend, and the
@@ -84,10 +85,15 @@ class RawLead:
     utm: Mapping[str, str] = field(default_factory=dict)
     click_ids: Mapping[str, str] = field(default_factory=dict)
     consent_email: bool | None = None
+    # Field names the adapter recognised in this lead (e.g. Gravity Forms' "2" holding an
+    # email address): applied after the source's `field_map`, which always wins.
+    recognised: Mapping[str, str] = field(default_factory=dict)
+    # What would make the lead usable, said when it cannot be used (e.g. which field_map).
+    hint: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "external_id", _clean_id(self.external_id))
-        for name in ("fields", "utm", "click_ids"):
+        for name in ("fields", "utm", "click_ids", "recognised"):
             object.__setattr__(self, name, _clean_map(getattr(self, name)))
 
 
@@ -267,6 +273,8 @@ def require_signature(candidate: str | None, expected: Iterable[str], what: str)
 
 
 DEFAULT_MAX_CLOCK_SKEW_S = 300
+# ASCII digits only: str.isdigit() is also true of '²' and other characters int() refuses.
+_MILLISECONDS = re.compile(r"[0-9]{1,16}")
 
 
 def max_clock_skew_s(source: Source) -> int:
@@ -278,7 +286,7 @@ def max_clock_skew_s(source: Source) -> int:
 def require_fresh(timestamp: str, received_at: datetime, max_skew_s: int, header: str) -> None:
     """Refuse a signed request whose timestamp (in milliseconds) is more than `max_skew_s`
     older, or later, than its receipt: an old one may be replayed."""
-    if not timestamp.isdigit() or len(timestamp) > 16:
+    if not _MILLISECONDS.fullmatch(timestamp):
         raise Unauthorized(f"the {header} header is not a time in milliseconds")
     age_ms = received_at.timestamp() * 1000 - int(timestamp)
     if age_ms > max_skew_s * 1000:
@@ -293,10 +301,66 @@ def require_fresh(timestamp: str, received_at: datetime, max_skew_s: int, header
         )
 
 
+MAX_JSON_DEPTH = 32
+"""How deeply a provider's JSON may nest. Real payloads nest under ten levels; a deeper one
+is refused before any adapter walks it (a walk 1,000 levels deep overflows the stack)."""
+
+MAX_EXTERNAL_ID_LENGTH = 255
+"""The longest provider lead id stored (the column is VARCHAR(255) on PostgreSQL)."""
+
+
 def json_body(request: WebhookRequest) -> Any:
+    return loads_json(request.body, "the body")
+
+
+def loads_json(data: bytes | str, what: str) -> Any:
+    """Parsed JSON, or BadPayload naming `what` when it is not JSON or nests deeper than
+    MAX_JSON_DEPTH."""
     import orjson
 
     try:
-        return orjson.loads(request.body)
+        value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise BadPayload(f"the body is not valid JSON ({exc})") from exc
+        raise BadPayload(f"{what} is not valid JSON ({exc})") from exc
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        raise BadPayload(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def api_json(content: bytes) -> Any | None:
+    """A provider API's answer as JSON, or None when it is not JSON or nests deeper than
+    MAX_JSON_DEPTH (then nothing in it is used: walking it could overflow the stack)."""
+    try:
+        return loads_json(content, "the answer")
+    except BadPayload:
+        return None
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def check_ids(parsed: Parsed) -> None:
+    """Refuse a delivery naming a provider lead id longer than can be stored: cutting it would
+    let two leads share one id (and the second be taken for a copy of the first)."""
+    named = [lead.external_id for lead in parsed.leads if lead.external_id]
+    named += [ref.external_id for ref in parsed.fetches] + list(parsed.deletions)
+    for external_id in named:
+        if len(external_id) > MAX_EXTERNAL_ID_LENGTH:
+            raise BadPayload(
+                f"the lead id {external_id[:40]!r}... is {len(external_id)} characters long; "
+                f"at most {MAX_EXTERNAL_ID_LENGTH} are accepted"
+            )

@@ -8,7 +8,8 @@ successful post the browser is redirected to `redirect_url` when one is set (303
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+import re
+from urllib.parse import unquote_to_bytes
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,27 +69,70 @@ class FormProvider(Provider):
         )
 
 
+MAX_FORM_FIELDS = 500
+# A '%' that does not start an escape of two hex digits: the body was encoded wrongly.
+_BROKEN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def form_fields(request: WebhookRequest) -> dict[str, str]:
-    """The fields of an urlencoded or multipart body (repeated names joined by ', ')."""
+    """The fields of an urlencoded or multipart body (repeated names joined by ', ').
+
+    Nothing is guessed: broken percent-encoding, bytes that are not text in the declared
+    charset (UTF-8 when none is declared) and an unknown charset are refused (BadPayload)."""
     pairs: list[tuple[str, str]]
     if request.content_type == "multipart/form-data":
         pairs = _multipart_pairs(request)
     else:
-        try:
-            pairs = parse_qsl(
-                request.body.decode("utf-8"),
-                keep_blank_values=True,
-                strict_parsing=False,
-                max_num_fields=500,
-            )
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise BadPayload(f"the form body cannot be read ({exc})") from exc
+        pairs = _urlencoded_pairs(request)
     fields: dict[str, str] = {}
     for key, value in pairs:
         fields[key] = (
             f"{fields[key]}, {value}" if key in fields and value else value or fields.get(key, "")
         )
     return fields
+
+
+def _urlencoded_pairs(request: WebhookRequest) -> list[tuple[str, str]]:
+    charset = _charset(request.header("content-type"))
+    text = _decoded(request.body, charset, "the form body")
+    pairs: list[tuple[str, str]] = []
+    for chunk in text.split("&"):
+        if not chunk:
+            continue
+        if len(pairs) == MAX_FORM_FIELDS:
+            raise BadPayload(f"the form has more than {MAX_FORM_FIELDS} fields")
+        raw_name, _, raw_value = chunk.partition("=")
+        name = _unquoted(raw_name, charset, f"the name of form field {len(pairs) + 1}")
+        pairs.append((name, _unquoted(raw_value, charset, f"form field {name[:60]!r}")))
+    return pairs
+
+
+def _unquoted(text: str, charset: str, what: str) -> str:
+    if _BROKEN_ESCAPE.search(text):
+        raise BadPayload(f"{what} has a '%' that is not followed by two hex digits")
+    return _decoded(unquote_to_bytes(text.replace("+", " ")), charset, what)
+
+
+def _charset(content_type: str | None) -> str:
+    """The charset parameter of a content type (UTF-8 when there is none)."""
+    from email.message import Message
+
+    message = Message()
+    message["content-type"] = content_type or ""
+    return message.get_content_charset() or "utf-8"
+
+
+def _decoded(data: bytes, charset: str, what: str) -> str:
+    try:
+        return data.decode(charset)
+    except LookupError as exc:
+        raise BadPayload(
+            f"{what} declares charset {charset[:40]!r}, which is not a known text encoding"
+        ) from exc
+    except (UnicodeError, ValueError) as exc:
+        raise BadPayload(
+            f"{what} is not valid {charset[:40]} text (send UTF-8, or declare the page's charset)"
+        ) from exc
 
 
 def _multipart_pairs(request: WebhookRequest) -> list[tuple[str, str]]:
@@ -110,7 +154,10 @@ def _multipart_pairs(request: WebhookRequest) -> list[tuple[str, str]]:
             continue  # files are not lead data
         payload = part.get_payload(decode=True)
         if isinstance(payload, bytes):
-            pairs.append((name, payload.decode(part.get_content_charset() or "utf-8", "replace")))
+            charset = part.get_content_charset() or "utf-8"
+            pairs.append((name, _decoded(payload, charset, f"form field {name[:60]!r}")))
+        if len(pairs) > MAX_FORM_FIELDS:
+            raise BadPayload(f"the form has more than {MAX_FORM_FIELDS} fields")
     return pairs
 
 

@@ -114,12 +114,11 @@ class GoogleAdsProvider(Provider):
 
 
 def _google_key(body: Any) -> str | None:
-    """The key in the body. Google's own samples also spell it `Google_key`."""
+    """The key in the body. JSON names are case-sensitive: only `google_key` is the key (a
+    `Google_key` or `GOOGLE_KEY` is another member, and the key is then missing)."""
     if not isinstance(body, dict):
         return None
     value = body.get(KEY_FIELD)
-    if value is None:
-        value = next((v for k, v in body.items() if k.lower() == KEY_FIELD), None)
     return value if isinstance(value, str) else None
 
 

@@ -29,6 +29,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.providers.base import (
+    MAX_JSON_DEPTH,
     BadPayload,
     FetchFailed,
     FetchRef,
@@ -40,6 +41,7 @@ from ingest.providers.base import (
     Unauthorized,
     Unusable,
     WebhookRequest,
+    api_json,
     hmac_b64,
     json_body,
     matches_any,
@@ -222,10 +224,12 @@ class HubSpotProvider(Provider):
             )
         if status != 200:
             raise FetchFailed(f"HubSpot answered {status}: {response.text[:200]}")
-        try:
-            contact = response.json()
-        except ValueError as exc:
-            raise FetchFailed("HubSpot answered 200 with a body that is not JSON") from exc
+        contact = api_json(response.content)
+        if contact is None:
+            raise FetchFailed(
+                f"HubSpot answered 200 with a body that is not JSON (or nests deeper than "
+                f"{MAX_JSON_DEPTH} levels)"
+            )
         if not isinstance(contact, dict) or not isinstance(contact.get("properties"), dict):
             raise FetchFailed("HubSpot answered 200 without the contact's properties")
         if contact.get("archived") is True:
@@ -297,7 +301,7 @@ def _workflow_lead(body: dict[str, Any], source: Source) -> RawLead:
     external_id = None
     if contact:
         external_id = f"{portal}:{contact}" if portal else contact
-    return RawLead(external_id=external_id[:255] if external_id else None, fields=fields)
+    return RawLead(external_id=external_id, fields=fields)
 
 
 # --- shared ---------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ and .../marketing/lead-sync/leadsync):
   as JSON. Only UUIDs are answered: the answer is an HMAC keyed with the client secret, so
   echoing anything else would let anyone obtain a valid signature for a body they wrote.
 - Notification: a JSON POST signed in `X-LI-Signature`: the hex HMAC-SHA256, keyed with the
-  client secret, of the raw body prefixed by `hmacsha256=`. The docs' wording also reads as
-  `hmacsha256=<hex HMAC of the body>`, so both are accepted (an optional `hmacsha256=` label
-  on the header, over the prefixed or the plain body): each needs the client secret.
+  client secret, of the raw body prefixed by `hmacsha256=` (the docs: "compute the signature
+  on the POST body prefixed by hmacsha256="). An HMAC of the body alone is refused. The
+  header may carry the digest with a `hmacsha256=` label; the digest is the same.
 - A notification (`type` LEAD_ACTION) names the lead (`leadGenFormResponse` URN), its form
   (`leadGenForm`), and `leadAction`: CREATED (fetched) or DELETED (our stored copy is erased).
 - The lead is read from `GET /rest/leadFormResponses/{id}` and its form's questions from
@@ -34,6 +34,7 @@ import orjson
 from pydantic import Field
 
 from ingest.providers.base import (
+    MAX_JSON_DEPTH,
     BadPayload,
     FetchFailed,
     FetchRef,
@@ -46,6 +47,7 @@ from ingest.providers.base import (
     Unauthorized,
     Unusable,
     WebhookRequest,
+    api_json,
     hmac_hex,
     json_body,
     require_signature,
@@ -99,12 +101,8 @@ class LinkedInProvider(Provider):
         presented = header.strip().lower()
         presented = presented.removeprefix(SIGNATURE_PREFIX.decode())
         expected = [
-            digest
+            hmac_hex(secret, SIGNATURE_PREFIX + request.body)
             for secret in source.secret_values("client_secret")
-            for digest in (
-                hmac_hex(secret, SIGNATURE_PREFIX + request.body),  # the docs' reading
-                hmac_hex(secret, request.body),
-            )
         ]
         require_signature(presented, expected, "X-LI-Signature signature")
 
@@ -212,10 +210,12 @@ async def _get(
         raise FetchFailed(f"LinkedIn could not be reached ({type(exc).__name__}: {exc})") from exc
     status = response.status_code
     if status == 200:
-        try:
-            found = orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
-            raise FetchFailed("LinkedIn answered 200 with a body that is not JSON") from exc
+        found = api_json(response.content)
+        if found is None:
+            raise FetchFailed(
+                f"LinkedIn answered 200 with a body that is not JSON (or nests deeper than "
+                f"{MAX_JSON_DEPTH} levels)"
+            )
         if not isinstance(found, dict):
             raise FetchFailed("LinkedIn answered 200 with something other than an object")
         return found
@@ -251,17 +251,13 @@ async def _get(
 
 def _is_linkedin_error(response: httpx.Response) -> bool:
     """LinkedIn's error bodies are `{"status": ..., "message": ..., "serviceErrorCode": ...}`."""
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return False
+    body = api_json(response.content)
     return isinstance(body, dict) and ("serviceErrorCode" in body or "status" in body)
 
 
 def _message(response: httpx.Response) -> str:
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
+    body = api_json(response.content)
+    if body is None:
         return response.text[:200] or "no message"
     if isinstance(body, dict) and body.get("message"):
         code = body.get("serviceErrorCode")

@@ -26,9 +26,9 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import orjson
 
 from ingest.providers.base import (
+    MAX_JSON_DEPTH,
     BadPayload,
     FetchFailed,
     FetchRef,
@@ -41,6 +41,7 @@ from ingest.providers.base import (
     Unauthorized,
     Unusable,
     WebhookRequest,
+    api_json,
     hmac_hex,
     json_body,
     matches_any,
@@ -147,10 +148,12 @@ class MetaProvider(Provider):
             ) from exc
         if response.status_code != 200:
             raise _graph_error(response, ref.external_id, source)
-        try:
-            lead = orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
-            raise FetchFailed("the Graph API answered 200 with a body that is not JSON") from exc
+        lead = api_json(response.content)
+        if lead is None:
+            raise FetchFailed(
+                f"the Graph API answered 200 with a body that is not JSON (or nests deeper "
+                f"than {MAX_JSON_DEPTH} levels)"
+            )
         if not isinstance(lead, dict):
             raise FetchFailed("the Graph API answered 200 with something other than an object")
         return lead_from_graph(lead, ref)
@@ -217,10 +220,7 @@ def lead_from_graph(lead: dict[str, Any], ref: FetchRef) -> RawLead:
 def _graph_error(response: httpx.Response, lead_id: str, source: Source) -> Exception:
     """What a Graph API error means for this delivery: given up on, or tried again."""
     status = response.status_code
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        body = None
+    body = api_json(response.content)
     error = body.get("error") if isinstance(body, dict) else None
     error = error if isinstance(error, dict) else {}
     code = error.get("code") if isinstance(error.get("code"), int) else None

@@ -32,6 +32,7 @@ from ingest.providers.base import (
     RawLead,
     Source,
     WebhookRequest,
+    loads_json,
     require_signature,
 )
 from ingest.providers.form import form_fields
@@ -82,10 +83,7 @@ class UnbounceProvider(Provider):
 def _data_json(raw: str | None) -> dict[str, Any]:
     if raw is None:
         raise BadPayload("the data.json form field is missing")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadPayload(f"data.json is not valid JSON ({exc})") from exc
+    data = loads_json(raw, "data.json")
     if not isinstance(data, dict):
         raise BadPayload("data.json must be a JSON object of field names and lists of values")
     return data

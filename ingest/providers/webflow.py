@@ -114,9 +114,7 @@ class WebflowProvider(Provider):
         if not isinstance(submission_id, str) or not submission_id.strip():
             raise BadPayload("payload.id (the submission id) is missing")
         return Parsed(
-            leads=[
-                RawLead(external_id=submission_id.strip()[:255], fields=form_fields(data, source))
-            ]
+            leads=[RawLead(external_id=submission_id.strip(), fields=form_fields(data, source))]
         )
 
 

@@ -57,6 +57,9 @@ DISQUALIFIERS = (
 SOURCE_CLASSES = ("marketing", "events", "referrals", "rep_prospecting")
 MAX_VERSION_LENGTH = 64
 MAX_TEXT = 256 * 1024
+MAX_DEPTH = 32
+"""How deeply the YAML may nest: PyYAML composes recursively, so a document nested a few
+thousand levels deep overflowed the stack (a 500) before anything was validated."""
 
 
 # --- the validated definitions --------------------------------------------------------------
@@ -207,6 +210,27 @@ class DefinitionsError(ValueError):
 # --- loading ------------------------------------------------------------------------------
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses nesting deeper than MAX_DEPTH, as a YAML error at its line."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nests deeper than {MAX_DEPTH} levels",
+                    self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                )
+            node: Node | None = super().compose_node(parent, index)
+            return node
+        finally:
+            self._depth -= 1
+
+
 def load_file(path: Path) -> Definitions:
     """Read and validate a definitions file. Raises DefinitionsError naming its lines."""
     try:
@@ -221,7 +245,7 @@ def parse(text: str, source: str = "definitions.yaml") -> Definitions:
     if len(text) > MAX_TEXT:
         raise DefinitionsError(source, [Issue(1, "", f"is longer than {MAX_TEXT} characters")])
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_BoundedLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -241,7 +265,7 @@ def parse(text: str, source: str = "definitions.yaml") -> Definitions:
 def version_of(text: str) -> str | None:
     """The `version` of definitions text, without validating the rest (None if absent)."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError:
         return None
     if isinstance(data, dict) and data.get("version") is not None:

@@ -1,4 +1,4 @@
-"""The operations commands of the `leadfarm` CLI: `dlq`, `lag` and `replay`.
+"""The operations commands of the `leadfarm` CLI: `dlq`, `lag`, `replay` and `timers`.
 
 Each works on the runtime the settings describe: the cluster when `LEADFARM_DATABASE_URL`
 is a PostgreSQL URL (Kafka from `LEADFARM_KAFKA_BOOTSTRAP_SERVERS`), else the embedded
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 # The operations modules pull in the whole runtime; they are imported when a command runs,
 # so `leadfarm contracts ...` stays quick.
 
-COMMANDS = ("dlq", "lag", "replay")
+COMMANDS = ("dlq", "lag", "replay", "timers")
 
 
 def add_parsers(sub: Any) -> None:
@@ -54,7 +54,16 @@ def add_parsers(sub: Any) -> None:
     rep.add_argument("--service", choices=SERVICES, required=True)
     rep.add_argument("--since", required=True, help="ISO 8601 time, or a duration: 30m, 2h, 7d")
 
-    for parser in (listing, show, again, lag_p, rep):
+    timers_p = sub.add_parser("timers", help="durable timers given up after their last attempt")
+    timers_sub = timers_p.add_subparsers(dest="timers_action", required=True)
+    given_up = timers_sub.add_parser("list", help="timers given up, per service, newest first")
+    given_up.add_argument("--service", choices=SERVICES)
+    given_up.add_argument("--json", action="store_true", help="one JSON object per line")
+    rearm = timers_sub.add_parser("retry", help="arm given-up timers again, due now")
+    rearm.add_argument("service", choices=SERVICES)
+    rearm.add_argument("ids", nargs="+", type=int, help="ids from `timers list`")
+
+    for parser in (listing, show, again, lag_p, rep, given_up, rearm):
         parser.add_argument("--data-dir", help="the embedded data directory (./leadfarm-data)")
 
 
@@ -89,7 +98,7 @@ def runtimes_for(settings: Settings, services: Sequence[ServiceName]) -> list[Ru
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from services.ops import replay
 
-    if args.command == "dlq":
+    if args.command in ("dlq", "timers"):
         service = getattr(args, "service", None)
         names = [cast(ServiceName, service)] if service else list(SERVICES)
     elif args.command == "lag":
@@ -103,6 +112,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "replay":
             since = replay.parse_since(args.since, datetime.now(UTC))
             return await replay_command(runtimes[0], names[0], since)
+        if args.command == "timers":
+            if args.timers_action == "list":
+                return await timers_list(runtimes, names, as_json=args.json)
+            return await timers_retry(runtimes[0], names[0], args.ids)
         if args.dlq_action == "list":
             return await dlq_list(runtimes, names, as_json=args.json)
         if args.dlq_action == "show":
@@ -132,6 +145,51 @@ async def dlq_list(runtimes: list[Runtime], names: Sequence[ServiceName], *, as_
                 f"{s['event_id'] or '-'}  {s['original']}  {s['error']}"
             )
     return 0
+
+
+async def timers_list(
+    runtimes: list[Runtime], names: Sequence[ServiceName], *, as_json: bool
+) -> int:
+    from services.logs import redact
+    from services.timers import given_up
+
+    for name in names:
+        unit = _runtime_of(runtimes, name).units[name]
+        async with unit.read() as conn:
+            found = await given_up(conn, name)
+        if not as_json:
+            print(f"{name}: {len(found)} timer(s) given up")
+        for timer in found:
+            row = {
+                "service": name,
+                "id": timer.id,
+                "kind": timer.kind,
+                "key": timer.key,
+                "due_at": timer.due_at.isoformat(),
+                "given_up_at": timer.given_up_at.isoformat(),
+                "attempts": timer.attempts,
+                "error": redact(timer.last_error or ""),
+            }
+            if as_json:
+                print(orjson.dumps(row).decode())
+            else:
+                print(
+                    f"  {timer.id:>6}  {row['given_up_at']}  {timer.kind}  {timer.key}  "
+                    f"{timer.attempts} attempts  {row['error']}"
+                )
+    return 0
+
+
+async def timers_retry(runtime: Runtime, service: ServiceName, ids: Sequence[int]) -> int:
+    from services.timers import retry_given_up
+
+    failed = 0
+    for timer_id in ids:
+        async with runtime.units[service].transaction() as tx:
+            armed = await retry_given_up(tx, timer_id)
+        print(f"{timer_id}: {'armed, due now' if armed else 'not a given-up timer of ' + service}")
+        failed += not armed
+    return 1 if failed else 0
 
 
 async def dlq_show(runtime: Runtime, service: ServiceName, ref: str, *, unredacted: bool) -> int:

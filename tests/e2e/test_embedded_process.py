@@ -76,3 +76,29 @@ def test_leadfarm_up_end_to_end(tmp_path: Path) -> None:
     finally:
         http.close()
         assert stopped_cleanly(second), second.output()[-2000:]
+
+
+def test_a_second_leadfarm_up_on_the_same_data_directory_is_refused(tmp_path: Path) -> None:
+    """Two processes on one SQLite file would each run every consumer, timer and worker;
+    the second is refused with a clear message, and the first keeps running."""
+    data = str(tmp_path / "data")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    first = Process(["up", "--data-dir", data, "--port", str(port)], {}, tmp_path / "first.log")
+    try:
+        first.wait_ready(base)
+        second = Process(
+            ["up", "--data-dir", data, "--port", str(free_port())], {}, tmp_path / "second.log"
+        )
+        second.proc.wait(timeout=60)
+        assert second.terminate() == 3, second.output()[-2000:]
+        assert "another Leadfarm process is using the data directory" in second.output()
+        assert httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+    finally:
+        assert stopped_cleanly(first), first.output()[-2000:]
+    # The lock goes with the process: a new start after the first one stopped is fine.
+    again = Process(["up", "--data-dir", data, "--port", str(port)], {}, tmp_path / "again.log")
+    try:
+        again.wait_ready(base)
+    finally:
+        assert stopped_cleanly(again), again.output()[-2000:]

@@ -416,13 +416,25 @@ def check_a_retried_post_is_one_lead(http: httpx.Client, cluster: Cluster) -> No
 
 
 def check_invariants(infra: FaultInfra, driver: Driver, accepted: dict[str, Posted]) -> None:
+    check_stored(lambda sql: query(infra, sql), lambda s, t: f"{s}.{t}", driver, accepted)
+
+
+Query = Callable[[str], list[dict[str, Any]]]
+"""Read-only SQL on the run's database."""
+
+
+def check_stored(
+    query: Query, table: Callable[[str, str], str], driver: Driver, accepted: dict[str, Posted]
+) -> None:
+    """The invariants, on either runtime's database: `table(service, name)` names a
+    service's table (a schema per service on PostgreSQL, one SQLite file embedded)."""
     ids = set(accepted)
     assert len(ids) == len(driver.posted), (
         "two posts of distinct people answered with the same lead"
     )
 
     # No lead exists twice: ingest holds exactly the accepted leads (plus the retry probe's).
-    leads = query(infra, "SELECT id, email FROM ingest.ingest_leads")
+    leads = query(f"SELECT id, email FROM {table('ingest', 'ingest_leads')}")
     stored = {r["id"] for r in leads} - {
         r["id"] for r in leads if r["email"] == "retry@gamma.example"
     }
@@ -434,9 +446,8 @@ def check_invariants(infra: FaultInfra, driver: Driver, accepted: dict[str, Post
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     order: dict[str, list[str]] = defaultdict(list)
     for row in query(
-        infra,
-        "SELECT lead_id, type FROM audit.audit_events WHERE source <> '/leadfarm/audit' "
-        "ORDER BY lead_id, time, position",
+        f"SELECT lead_id, type FROM {table('audit', 'audit_events')} "
+        "WHERE source <> '/leadfarm/audit' ORDER BY lead_id, time, position"
     ):
         counts[row["lead_id"]][row["type"]] += 1
         order[row["lead_id"]].append(row["type"])
@@ -454,9 +465,8 @@ def check_invariants(infra: FaultInfra, driver: Driver, accepted: dict[str, Post
     assignments = {
         r["lead_id"]: r
         for r in query(
-            infra,
             "SELECT lead_id, count(*) AS total, count(*) FILTER (WHERE ended_at IS NULL) "
-            "AS current FROM router.router_assignments GROUP BY lead_id",
+            f"AS current FROM {table('router', 'router_assignments')} GROUP BY lead_id"
         )
     }
     for lead_id, posted in accepted.items():
@@ -468,21 +478,24 @@ def check_invariants(infra: FaultInfra, driver: Driver, accepted: dict[str, Post
             assert got is None, (lead_id, got)
     statuses = {
         r["lead_id"]: r["status"]
-        for r in query(infra, "SELECT lead_id, status FROM router.router_leads")
+        for r in query(f"SELECT lead_id, status FROM {table('router', 'router_leads')}")
     }
     ready = [lead_id for lead_id, p in accepted.items() if p.kind == "ready"]
     assert Counter(statuses.get(lead_id) for lead_id in ready) == {"assigned": len(ready)}
 
     # The long-term leads' recorded terminal state: one nurture enrolment each.
     enrolments = Counter(
-        r["lead_id"] for r in query(infra, "SELECT lead_id FROM nurture.nurture_enrolments")
+        r["lead_id"] for r in query(f"SELECT lead_id FROM {table('nurture', 'nurture_enrolments')}")
     )
     later = [lead_id for lead_id, p in accepted.items() if p.kind == "later"]
     assert Counter(enrolments[lead_id] for lead_id in later) == {1: len(later)}
 
     # Nothing was dead-lettered: the faults were infrastructure's, never the messages'.
     for service in SERVICES:
-        rows = query(infra, f"SELECT count(*) AS n FROM {service}.outbox WHERE topic LIKE '%.dlq'")
+        rows = query(
+            f"SELECT count(*) AS n FROM {table(service, 'outbox')} "
+            f"WHERE service = '{service}' AND topic LIKE '%.dlq'"
+        )
         assert rows[0]["n"] == 0, f"{service} dead-lettered {rows[0]['n']} messages"
 
 

@@ -2,9 +2,11 @@
 service serves), in-process on the embedded runtime.
 
 Every operation is fuzzed with valid and invalid requests, authenticated with the admin key,
-and again without a key. A response must never be a server error, must use a status code,
-content type and body schema the OpenAPI document declares, and an error must be RFC 9457
-problem+json. Bounded and derandomised, so a run in CI is reproducible.
+with a key of each other scope (ingest, rep, manager: each reaches the handlers its scope
+may call and must be refused by the others), and again without a key. A response must never
+be a server error, must use a status code, content type and body schema the OpenAPI document
+declares, and an error must be RFC 9457 problem+json. Bounded and derandomised, so a run in
+CI is reproducible.
 """
 
 from __future__ import annotations
@@ -71,6 +73,23 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         yield running
 
 
+SCOPES = ("ingest", "rep", "manager")
+
+
+@pytest.fixture(scope="module")
+def scoped_keys(live: Live) -> dict[str, dict[str, str]]:
+    """The Authorization header of a key of each scope but admin."""
+    headers = {}
+    for scope in SCOPES:
+        body = {"name": f"fuzz-{scope}", "scope": scope}
+        if scope == "rep":
+            body["rep_id"] = "fuzz-rep"
+        created = live.request("POST", "/admin/v1/keys", json=body)
+        assert created.status_code == 201, created.text
+        headers[scope] = {"Authorization": f"Bearer {created.json()['key']}"}
+    return headers
+
+
 def send(case: Case, live: Live, headers: dict[str, str] | None = None) -> requests.Response:
     response = case.call(session=live.client, base_url=BASE_URL, headers=headers)
     assert isinstance(response, requests.Response)  # the session is requests-based
@@ -83,6 +102,17 @@ def test_as_admin(case: Case, live: Live) -> None:
     response = as_utf8(send(case, live, ADMIN))
     case.validate_response(response, checks=CHECKS)
     assert not problem_errors(response), (problem_errors(response), response.text)
+
+
+@schema.parametrize()
+@settings(FUZZ, max_examples=2)
+def test_with_a_key_of_each_scope(
+    case: Case, live: Live, scoped_keys: dict[str, dict[str, str]]
+) -> None:
+    for scope, headers in scoped_keys.items():
+        response = as_utf8(send(case, live, headers))
+        case.validate_response(response, checks=CHECKS)
+        assert not problem_errors(response), (scope, problem_errors(response), response.text)
 
 
 @schema.parametrize()

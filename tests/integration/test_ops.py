@@ -3,6 +3,7 @@ lag, rebuilding audit's read models by replay, and the operations metrics."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,14 +43,15 @@ def _distinct(backend: Backend) -> list[Runtime]:
 async def test_a_dead_letter_is_listed_shown_redacted_and_replayed_once(backend: Backend) -> None:
     broken = {"on": True}
     audit = _runner(backend, "audit")
-    original = audit.handlers[LeadCaptured]
+    original = audit.batch_handlers[LeadCaptured]
 
-    async def failing(tx: Tx, event: Incoming[Any]) -> None:
-        if broken["on"] and event.data.lead.email == str(LEAD["email"]).lower():
-            raise RuntimeError("audit cannot take this lead today")
-        await original(tx, event)
+    async def failing(tx: Tx, events: Sequence[Incoming[Any]]) -> None:
+        for event in events:
+            if broken["on"] and event.data.lead.email == str(LEAD["email"]).lower():
+                raise RuntimeError("audit cannot take this lead today")
+        await original(tx, events)
 
-    audit.handlers = {**audit.handlers, LeadCaptured: failing}
+    audit.batch_handlers = {**audit.batch_handlers, LeadCaptured: failing}
     runtime = backend.runtimes["audit"]
     lead_id = await backend.post_lead(**LEAD)
 

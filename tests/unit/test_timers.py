@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from prometheus_client import REGISTRY
+
 from services import timers
 from services.clock import ManualClock
 from services.db import Tx
@@ -65,6 +67,46 @@ async def test_a_failing_timer_is_retried_with_backoff_then_given_up(tmp_path: P
         assert len(attempts) == 3
         async with unit.transaction() as tx:
             assert await timers.pending(tx, "boom", "x") is None
+
+
+async def test_a_given_up_timer_is_counted_listed_and_can_be_armed_again(tmp_path: Path) -> None:
+    """Given up after its last attempt, a timer must not vanish into a log line: a metric
+    counts it and the list shows it (with its error) until an operator arms it again."""
+    clock = ManualClock()
+    broken = True
+
+    async def flaky(tx: Tx, timer: Timer) -> None:
+        if broken or timer.key == "gone":
+            raise RuntimeError("downstream down")
+
+    def given_up_total() -> float:
+        value = REGISTRY.get_sample_value(
+            "leadfarm_timers_given_up_total", {"service": "router", "kind": "flaky"}
+        )
+        return value or 0.0
+
+    async with chassis_unit(tmp_path, clock) as unit:
+        runner = TimerRunner(unit, {"flaky": flaky}, poll_interval_s=60, max_attempts=2)
+        async with unit.transaction() as tx:
+            await timers.schedule(tx, "flaky", "gone", clock.now())
+            await timers.schedule(tx, "flaky", "recovers", clock.now() + timedelta(seconds=1))
+        before = given_up_total()
+        await runner.fire_due()  # both fail once
+        broken = False
+        clock.advance(timedelta(minutes=1))
+        await runner.fire_due()  # "gone" fails again and is given up; "recovers" fires
+        assert given_up_total() == before + 1
+        async with unit.read() as conn:
+            [listed] = await timers.given_up(conn, "router")
+        assert (listed.kind, listed.key, listed.attempts) == ("flaky", "gone", 2)
+        assert listed.last_error == "downstream down"
+
+        async with unit.transaction() as tx:
+            assert await timers.retry_given_up(tx, listed.id)
+            assert not await timers.retry_given_up(tx, listed.id), "armed already"
+            assert (await timers.pending(tx, "flaky", "gone")) is not None
+        async with unit.read() as conn:
+            assert await timers.given_up(conn, "router") == []
 
 
 async def test_a_handler_may_reschedule_its_own_timer(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import time
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -23,7 +25,9 @@ from nurture.senders import (
     build_sender,
 )
 from nurture.settings import NurtureSettings
+from services.outbound import DeadlineExceeded, ResponseTooLarge
 from tests.unit.nurture.smtpd import smtp_server
+from tests.unit.receivers import misbehaving_receiver
 
 UNSUBSCRIBE = "https://lf.example/nurture/v1/unsubscribe?token=" + "t" * 200
 FROM = From("Leadfarm", "nurture@lf.example", "team@lf.example")
@@ -155,3 +159,63 @@ def test_a_sender_without_its_settings_is_refused() -> None:
         NurtureSettings(sender="smtp")
     with pytest.raises(ValueError, match="WEBHOOK_URL"):
         NurtureSettings(sender="webhook")
+
+
+async def test_the_webhook_sender_cuts_off_an_answer_that_drips_or_floods() -> None:
+    """httpx's timeout is per read; the deadline covers the whole request and the body is
+    capped, so one slow email provider cannot hold a send slot for ever."""
+    async with misbehaving_receiver() as esp:
+        for path, failure in (("/drip", DeadlineExceeded), ("/huge", ResponseTooLarge)):
+            settings = NurtureSettings(
+                sender="webhook", webhook_url=esp.url(path), webhook_timeout_s=1
+            )
+            sender = build_sender(settings, Path("unused"))
+            started = time.monotonic()
+            try:
+                with pytest.raises(failure):
+                    await asyncio.wait_for(sender.send(email()), timeout=10)
+            finally:
+                await sender.close()
+            assert time.monotonic() - started < 5
+
+
+async def test_the_smtp_sender_gives_up_on_a_server_that_is_slow_on_every_reply() -> None:
+    """aiosmtplib's timeout is per reply: a server taking 0.7 s over each of its replies
+    meets a timeout of 1 s and holds the sender for as long as the exchange lasts. The
+    exchange as a whole has the deadline (a temporary failure: the email is tried again)."""
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def reply(line: bytes) -> None:
+            await asyncio.sleep(0.7)
+            writer.write(line)
+            await writer.drain()
+
+        try:
+            await reply(b"220 slow.example ESMTP\r\n")
+            while command := await reader.readline():
+                verb = command[:4].upper()
+                if verb == b"DATA":
+                    await reply(b"354 go ahead\r\n")
+                    await reader.readuntil(b"\r\n.\r\n")
+                    await reply(b"250 queued\r\n")
+                elif verb == b"QUIT":
+                    await reply(b"221 bye\r\n")
+                    return
+                else:
+                    await reply(b"250 ok\r\n")
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(slow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = smtp_settings(port).model_copy(update={"smtp_timeout_s": 1.0})
+    sender = SmtpSender(settings, FROM)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(sender.send(email()), timeout=30)
+    finally:
+        server.close()
+    assert time.monotonic() - started < 2

@@ -90,11 +90,10 @@ class IngestHarness:
 async def ingest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[IngestHarness]:
     """An embedded Leadfarm whose fetch worker runs only when the test calls fetch_now()."""
     monkeypatch.setenv("LEADFARM_INGEST_FETCH_POLL_INTERVAL_S", "3600")
+    # A commit that stores a delivery to fetch wakes the worker's background loop: not
+    # here, so that fetches happen when the test says.
+    monkeypatch.setattr(FetchWorker, "wake", lambda _: None)
     backend = await EmbeddedBackend(tmp_path).start()
-    harness = IngestHarness(backend)
-    # The background loop is woken by every commit that stores a delivery to fetch: stop
-    # it, so that fetches happen when the test says (fetch_now still runs the worker).
-    await harness.worker().stop()
-    await asyncio.sleep(0)
-    yield harness
+    await asyncio.sleep(0)  # let the background worker run its first (empty) round
+    yield IngestHarness(backend)
     await backend.stop()

@@ -99,10 +99,13 @@ def test_google_key_is_checked_against_every_key_in_a_rotation() -> None:
         PROVIDER.verify(request(orjson.dumps(without)), rotating)
     with pytest.raises(Unauthorized):
         PROVIDER.verify(request(b"[1, 2, 3]"), rotating)
-    # Google's own test sample spells it "Google_key".
-    spelled = lead()
-    spelled["Google_key"] = spelled.pop("google_key")
-    PROVIDER.verify(request(orjson.dumps(spelled)), rotating)
+    # JSON member names are case-sensitive: another spelling is another member, and the
+    # key is missing.
+    for spelling in ("Google_key", "GOOGLE_KEY", "google_Key"):
+        spelled = lead()
+        spelled[spelling] = spelled.pop("google_key")
+        with pytest.raises(Unauthorized, match="missing"):
+            PROVIDER.verify(request(orjson.dumps(spelled)), rotating)
 
 
 def test_columns_map_to_lead_fields_and_ids_stay_exact() -> None:

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from ingest.providers.base import BadPayload, Source, Unauthorized, WebhookRequest
-from ingest.providers.gravity_forms import PROVIDER
+from ingest.providers.gravity_forms import PROVIDER, recognised
 from tests.backends import ADMIN
 from tests.unit.providers.conftest import IngestHarness
 
@@ -162,13 +162,68 @@ async def test_an_entry_becomes_one_normalised_lead_once(ingest: IngestHarness) 
     assert len([d for d in await ingest.deliveries() if d["source"] == "gf"]) == 1
 
 
-async def test_without_a_field_map_numbered_fields_are_not_contact_details(
+async def test_without_a_field_map_the_email_phone_and_name_inputs_are_recognised(
     ingest: IngestHarness,
 ) -> None:
     await ingest.put_source("gf", "gravity-forms", secrets={"token": TOKEN})
-    response = await ingest.post("gf", orjson.dumps(entry()), bearer())
+    body = {**entry(), "1.2": "", "1.4": "", "1.8": "", "7.1": "Calle Mayor 1", "7.3": "Madrid"}
+    body |= {"7.5": "28013", "7.6": "Spain", "8": "2026-05-04", "9": "1500000"}
+    response = await ingest.post("gf", orjson.dumps(body), bearer())
+    assert response.status_code == 200, response.text
+
+    (found,) = await ingest.leads_by_email("ana.lopez@example.es")
+    lead = found["lead"]
+    assert lead["phone"] == "+34912345678"
+    assert (lead["first_name"], lead["last_name"]) == ("Ana", "López")
+    # An address's .3/.6, a date and a plain number are not names or phones.
+    assert lead["answers"]["7.3"] == "Madrid"
+    assert lead["answers"]["7.6"] == "Spain"
+    assert lead["answers"]["8"] == "2026-05-04"
+    assert lead["answers"]["9"] == "1500000"
+
+
+def test_recognition_leaves_what_the_field_map_names_and_other_shapes_alone() -> None:
+    fields = {"1.3": "Ana", "1.6": "López", "2": "ana@example.es", "3": "(555) 123-4567"}
+    assert recognised(fields, {}) == {
+        "1.3": "first_name",
+        "1.6": "last_name",
+        "2": "email",
+        "3": "phone",
+    }
+    # The source's field_map decides for the ids and lead fields it names.
+    assert recognised(fields, {"3": "company", "9": "email"}) == {
+        "1.3": "first_name",
+        "1.6": "last_name",
+    }
+    # Products (.1 .2 .3), addresses (.1 ... .6) and checkboxes are not Name fields; a
+    # second email address is an answer; plain numbers and dates are not phones.
+    others = {
+        "1.1": "Widget",
+        "1.2": "$10.00",
+        "1.3": "2",
+        "2.3": "Madrid",
+        "2.5": "28013",
+        "2.6": "Spain",
+        "3": "a@example.es",
+        "4": "b@example.es",
+        "5": "1500000",
+        "6": "05.04.2026",
+        "7": "not an address@",
+    }
+    assert recognised(others, {}) == {"3": "email"}
+
+
+async def test_an_entry_still_unusable_is_refused_naming_the_field_map_to_set(
+    ingest: IngestHarness,
+) -> None:
+    await ingest.put_source("gf", "gravity-forms", secrets={"token": TOKEN})
+    body = orjson.dumps(entry(email="ana at example", phone="-"))
+    response = await ingest.post("gf", body, bearer())
     assert response.status_code == 422
     assert {"email", "phone"} <= {e["field"] for e in response.json()["errors"]}
+    detail = response.json()["detail"]
+    assert 'settings.field_map, e.g. {"2":"email","3":"phone"}' in detail, detail
+    assert "1.3, 1.6, 2, 3, 4, 5" in detail, detail
 
 
 async def test_the_same_person_from_gravity_forms_and_the_api_is_one_lead(

@@ -456,13 +456,19 @@ def test_the_challenge_response_is_hex_hmac_sha256_of_the_code_keyed_with_the_se
         PROVIDER.handshake(request(query={"challengeCode": "hmacsha256={}"}), source())
 
 
-def test_both_readings_of_the_documented_signature_are_accepted_with_any_current_secret() -> None:
+def test_the_signature_is_of_the_prefixed_body_with_any_current_secret() -> None:
     raw = json.dumps(notification(KEVIN_ID)).encode()
     rotating = source(client_secret=("old-secret", "new-secret"))
     prefixed = hmac.new(b"old-secret", b"hmacsha256=" + raw, hashlib.sha256).hexdigest()
-    plain = hmac.new(b"new-secret", raw, hashlib.sha256).hexdigest()
-    for header in (prefixed, prefixed.upper(), f"hmacsha256={prefixed}", f"hmacsha256={plain}"):
+    newer = hmac.new(b"new-secret", b"hmacsha256=" + raw, hashlib.sha256).hexdigest()
+    for header in (prefixed, prefixed.upper(), f"hmacsha256={prefixed}", newer):
         PROVIDER.verify(request(raw, {"X-LI-Signature": header}), rotating)
+    # The docs prescribe the HMAC of "hmacsha256=" + body: one of the body alone, with
+    # or without a label on the header, is not LinkedIn's signature.
+    plain = hmac.new(b"new-secret", raw, hashlib.sha256).hexdigest()
+    for header in (plain, f"hmacsha256={plain}"):
+        with pytest.raises(Unauthorized, match="does not match"):
+            PROVIDER.verify(request(raw, {"X-LI-Signature": header}), rotating)
     with pytest.raises(Unauthorized, match="does not match"):
         PROVIDER.verify(request(raw + b" ", {"X-LI-Signature": prefixed}), rotating)
     with pytest.raises(Unauthorized, match="does not match"):

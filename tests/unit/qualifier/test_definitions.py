@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qualifier.definitions import DEFAULT_FILE, DefinitionsError, load_file, parse
+from qualifier.definitions import DEFAULT_FILE, DefinitionsError, load_file, parse, version_of
 
 SHIPPED_TEXT = DEFAULT_FILE.read_text()
 
@@ -145,3 +145,12 @@ def test_a_file_that_does_not_validate_names_the_file(tmp_path: Path) -> None:
         DefinitionsError, match=r"^ours.yaml line 4: points.fit.company must be a number$"
     ):
         load_file(path)
+
+
+def test_yaml_nested_thousands_of_levels_deep_is_a_problem_not_a_stack_overflow() -> None:
+    """PyYAML composes recursively: 3,000 levels overflowed the stack (a 500 on PUT)."""
+    deep = "version: x\nrules: " + "[" * 3000 + "]" * 3000 + "\n"
+    assert problems(deep) == [
+        "definitions.yaml line 2: is not valid YAML: nests deeper than 32 levels"
+    ]
+    assert version_of(deep) is None

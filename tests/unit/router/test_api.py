@@ -216,6 +216,10 @@ async def test_subscriptions_show_their_secret_once_and_dead_deliveries_can_be_r
         headers=ADMIN,
     )
     assert fields(bad) == {"url", "events"}
+    for url in ("http://cr\x01m.example/hooks", "http://[::1/hooks"):  # httpx refuses them
+        refused = await http.post("/router/v1/subscriptions", json={"url": url}, headers=ADMIN)
+        assert refused.status_code == 422, refused.text
+        assert fields(refused) == {"url"}
     created = await http.post(
         "/router/v1/subscriptions",
         # Nothing listens there: every attempt fails.

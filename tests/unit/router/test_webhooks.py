@@ -3,20 +3,27 @@ retries with exponential backoff for 24 hours, then dead."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from router import repository
 from router.models import deliveries
+from router.schemas import DeliveryOut
 from router.webhooks import WebhookWorker, new_secret, sign
 from services.crypto import SecretBox
-from tests.unit.router.world import World
+from tests.unit.receivers import misbehaving_receiver
+from tests.unit.router.world import World, world_at
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -168,3 +175,138 @@ async def test_a_failing_endpoint_is_retried_with_backoff_for_24_hours_then_dead
     assert len({r.headers["webhook-timestamp"] for r in attempts}) == len(attempts)
     for request in attempts:
         verify(SECRET, request)
+
+
+async def delivery_of(world: World, subscription_id: str) -> DeliveryOut:
+    async with world.unit.read() as conn:
+        (delivery,) = await repository.list_deliveries(conn, subscription_id, None, 10)
+    return delivery
+
+
+async def test_a_receiver_that_drips_or_floods_its_answer_is_cut_off(tmp_path: Path) -> None:
+    """httpx's timeout is per read: a byte every 0.2 s would hold the worker for ever. The
+    deadline covers the whole request, the body included, and the body has a cap."""
+    async with (
+        misbehaving_receiver() as receiver,
+        world_at(tmp_path, webhook_timeout_s=1.0, allow_private_webhook_urls=True) as world,
+    ):
+        await world.rep("ana")
+        drip = await subscribe(world, url=receiver.url("/drip"))
+        huge = await subscribe(world, url=receiver.url("/huge"))
+        await world.qualify()
+        worker = WebhookWorker(world.unit, world.settings, box=SecretBox.ephemeral())
+        started = time.monotonic()
+        try:
+            assert await asyncio.wait_for(worker.run_once(), timeout=10) == 2
+        finally:
+            await worker.stop()
+        assert time.monotonic() - started < 5
+        dripped = await delivery_of(world, drip)
+        assert dripped.status == "pending"
+        assert dripped.attempts == 1
+        assert dripped.last_error == "DeadlineExceeded: no complete answer within 1 s"
+        flooded = await delivery_of(world, huge)
+        assert flooded.status == "pending"
+        assert flooded.last_error is not None
+        assert "larger than 1048576 bytes" in flooded.last_error
+
+
+async def test_a_slow_receiver_does_not_hold_up_other_subscriptions(tmp_path: Path) -> None:
+    async with world_at(
+        tmp_path, webhook_timeout_s=30.0, webhook_concurrency=4, allow_private_webhook_urls=True
+    ) as world:
+        await world.rep("ana")
+        async with misbehaving_receiver() as receiver:
+            await subscribe(world, url=receiver.url("/drip"))
+            for _ in range(5):  # more deliveries to the slow receiver than there are slots
+                await world.qualify()
+            fast = await subscribe(world, url=receiver.url("/fast"))
+            await world.qualify()  # one for each subscription, the fast one's last in line
+            worker = WebhookWorker(world.unit, world.settings, box=SecretBox.ephemeral())
+            running = asyncio.create_task(worker.run())
+            try:
+
+                async def delivered() -> None:
+                    while (await delivery_of(world, fast)).status != "delivered":
+                        await asyncio.sleep(0.05)
+
+                await asyncio.wait_for(delivered(), timeout=5)
+                assert receiver.seen.count("/drip") == 2, "the slow receiver has only its share"
+            finally:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+        await worker.stop()  # the receiver is gone, so the slow requests end at once
+
+
+def never_sent(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"nothing should have been sent to {request.url}")
+
+
+async def test_a_url_the_http_client_refuses_ends_dead_with_its_reason(world: World) -> None:
+    """A control character in the host: httpx refuses the URL before any request (an
+    exception that is not an httpx.HTTPError). It must not stay pending for ever."""
+    await world.rep("ana")
+    subscription_id = await subscribe(world, url="http://cr\x01m.example/hooks")
+    await world.qualify()
+    worker = WebhookWorker(
+        world.unit, world.settings, httpx.MockTransport(never_sent), box=SecretBox.ephemeral()
+    )
+    try:
+        assert await worker.run_once() == 1
+    finally:
+        await worker.stop()
+    delivery = await delivery_of(world, subscription_id)
+    assert delivery.status == "dead"
+    assert delivery.attempts == 1
+    assert delivery.last_error is not None
+    assert delivery.last_error.startswith("the subscription's URL cannot be used: InvalidURL")
+
+
+async def test_an_unexpected_error_is_recorded_and_retried_until_dead(world: World) -> None:
+    await world.rep("ana")
+    subscription_id = await subscribe(world, secret="whsec_not base64!")
+    await world.qualify()
+    worker = WebhookWorker(
+        world.unit, world.settings, httpx.MockTransport(never_sent), box=SecretBox.ephemeral()
+    )
+    try:
+        assert await worker.run_once() == 1
+        delivery = await delivery_of(world, subscription_id)
+        assert delivery.status == "pending"
+        assert delivery.attempts == 1
+        assert delivery.last_error is not None
+        assert delivery.last_error.startswith("Error: ")  # binascii.Error, from the secret
+        world.clock.set(delivery.expires_at)
+        assert await worker.run_once() == 1
+    finally:
+        await worker.stop()
+    delivery = await delivery_of(world, subscription_id)
+    assert delivery.status == "dead"
+    assert delivery.attempts == 2
+
+
+async def test_a_host_that_takes_for_ever_to_resolve_is_cut_off_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The private-address check resolves the host before the request, outside the HTTP
+    client's deadline; a resolver that hangs must not hold the worker either."""
+
+    async def hanging(url: str) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr("router.webhooks.check_public", hanging)
+    async with world_at(tmp_path, webhook_timeout_s=0.5, allow_private_webhook_urls=False) as world:
+        await world.rep("ana")
+        subscription_id = await subscribe(world)
+        await world.qualify()
+        worker = WebhookWorker(
+            world.unit, world.settings, httpx.MockTransport(never_sent), box=SecretBox.ephemeral()
+        )
+        try:
+            assert await asyncio.wait_for(worker.run_once(), timeout=5) == 1
+        finally:
+            await worker.stop()
+        delivery = await delivery_of(world, subscription_id)
+        assert delivery.attempts == 1
+        assert delivery.last_error == "DeadlineExceeded: resolving the host took longer than 0.5 s"
