@@ -844,9 +844,12 @@ async def claim_due(
     in_flight: Mapping[str, int] | None = None,
 ) -> list[DueDelivery]:
     """Lease due deliveries (replicas skip each other's) by moving their next attempt on.
-    With `per_subscription`, no subscription gets more than that many counting those
-    already `in_flight`, and a subscription that has its share is not even read."""
-    in_flight = in_flight or {}
+    With `per_subscription`, each subscription first gets up to that many counting those
+    already `in_flight` (one that has its share is not even read); slots still free then
+    go to whoever has more due, as long as `per_subscription` slots stay free for a
+    subscription with none running. So a lone subscription gets the whole pool but that,
+    and a slow one never holds up a newcomer."""
+    in_flight = Counter(in_flight or {})
     query = (
         select(
             deliveries.c.id,
@@ -858,23 +861,25 @@ async def claim_due(
         )
         .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
         .order_by(deliveries.c.next_attempt_at, deliveries.c.created_at)
-        .limit(limit if per_subscription is None else limit * 4)
     )
-    if per_subscription is not None:
-        full = [s for s, n in in_flight.items() if n >= per_subscription]
-        if full:
-            query = query.where(deliveries.c.subscription_id.not_in(full))
     if not tx.unit.database.is_sqlite:
         query = query.with_for_update(skip_locked=True)
-    rows = list((await tx.conn.execute(query)).all())
-    if per_subscription is not None:
-        taken = Counter(in_flight)
-        chosen: list[Any] = []
-        for row in rows:
-            if len(chosen) < limit and taken[row.subscription_id] < per_subscription:
-                taken[row.subscription_id] += 1
-                chosen.append(row)
-        rows = chosen
+    if per_subscription is None:
+        rows = list((await tx.conn.execute(query.limit(limit))).all())
+    else:
+        full = [s for s, n in in_flight.items() if n >= per_subscription]
+        fair = query.where(deliveries.c.subscription_id.not_in(full)) if full else query
+        rows = []
+        for row in (await tx.conn.execute(fair.limit(limit * 4))).all():
+            if len(rows) < limit and in_flight[row.subscription_id] < per_subscription:
+                in_flight[row.subscription_id] += 1
+                rows.append(row)
+        # Beyond the shares: fill the free slots but one share's worth (kept for newcomers).
+        room = limit - per_subscription - len(rows)
+        if room > 0:
+            chosen = [r.id for r in rows]
+            more = query.where(deliveries.c.id.not_in(chosen)) if chosen else query
+            rows += list((await tx.conn.execute(more.limit(room))).all())
     if not rows:
         return []
     await tx.conn.execute(
@@ -912,7 +917,11 @@ async def claim_due(
 
 
 async def update_delivery(tx: Tx, delivery_id: str, **values: Any) -> None:
-    await tx.conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+    await tx.conn.execute(_UPDATE_DELIVERY, {**values, "_id": delivery_id})
+
+
+# Built once (compiled once per set of columns): every attempt records its outcome.
+_UPDATE_DELIVERY = update(deliveries).where(deliveries.c.id == bindparam("_id"))
 
 
 def _delivery(row: Any) -> DeliveryOut:

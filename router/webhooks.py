@@ -39,6 +39,7 @@ from router.settings import RouterSettings
 from services.crypto import SecretBox
 from services.db import Tx, UnitOfWork
 from services.egress import PrivateAddress, check_public
+from services.groupcommit import GroupCommitter
 from services.outbound import DeadlineExceeded, OutboundClient
 from services.outbox import emit
 from services.reference import Reference
@@ -144,6 +145,7 @@ class WebhookWorker:
         self._wake = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
         self._looping = False
+        self.outcomes = GroupCommitter(unit)
         self.pool = KeyedPool(
             "webhook",
             limit=settings.webhook_concurrency,
@@ -281,45 +283,60 @@ class WebhookWorker:
         *,
         permanent: bool = False,
     ) -> None:
-        attempts = delivery.attempts + 1
-        async with self.unit.transaction() as tx:
-            now = tx.now()
-            common = {"attempts": attempts, "last_attempt_at": now, "last_status_code": status}
-            if error is None:
-                await repository.update_delivery(
-                    tx,
-                    delivery.id,
-                    status="delivered",
-                    delivered_at=now,
-                    next_attempt_at=None,
-                    last_error=None,
-                    **common,
-                )
-                metrics.WEBHOOKS.labels("delivered").inc()
-                return
-            if permanent or now >= delivery.expires_at:
-                await repository.update_delivery(
-                    tx,
-                    delivery.id,
-                    status="dead",
-                    next_attempt_at=None,
-                    last_error=error,
-                    **common,
-                )
-                metrics.WEBHOOKS.labels("dead").inc()
-                log.error(
-                    "webhook delivery %s to subscription %s is dead after %d attempts: %s",
-                    delivery.id,
-                    delivery.subscription_id,
-                    attempts,
-                    error,
-                )
-                return
-            # The last try lands on the expiry, so retries span the whole window.
-            following = min(
-                now + backoff(attempts, self.settings.webhook_max_backoff_s), delivery.expires_at
+        """Record an attempt. Attempts finishing together share one transaction (group
+        commit), so a burst of deliveries is not a burst of commits."""
+
+        async def write(tx: Tx) -> str:
+            return await self._write_outcome(tx, delivery, status, error, permanent)
+
+        outcome = await self.outcomes.run(write)
+        metrics.WEBHOOKS.labels(outcome).inc()
+        if outcome == "dead":
+            log.error(
+                "webhook delivery %s to subscription %s is dead after %d attempts: %s",
+                delivery.id,
+                delivery.subscription_id,
+                delivery.attempts + 1,
+                error,
             )
+
+    async def _write_outcome(
+        self,
+        tx: Tx,
+        delivery: repository.DueDelivery,
+        status: int | None,
+        error: str | None,
+        permanent: bool,
+    ) -> str:
+        """Store the attempt's outcome: delivered, dead, or failed (and when to retry)."""
+        now = tx.now()
+        common = {
+            "attempts": delivery.attempts + 1,
+            "last_attempt_at": now,
+            "last_status_code": status,
+        }
+        if error is None:
             await repository.update_delivery(
-                tx, delivery.id, next_attempt_at=following, last_error=error, **common
+                tx,
+                delivery.id,
+                status="delivered",
+                delivered_at=now,
+                next_attempt_at=None,
+                last_error=None,
+                **common,
             )
-            metrics.WEBHOOKS.labels("failed").inc()
+            return "delivered"
+        if permanent or now >= delivery.expires_at:
+            await repository.update_delivery(
+                tx, delivery.id, status="dead", next_attempt_at=None, last_error=error, **common
+            )
+            return "dead"
+        # The last try lands on the expiry, so retries span the whole window.
+        following = min(
+            now + backoff(delivery.attempts + 1, self.settings.webhook_max_backoff_s),
+            delivery.expires_at,
+        )
+        await repository.update_delivery(
+            tx, delivery.id, next_attempt_at=following, last_error=error, **common
+        )
+        return "failed"

@@ -57,10 +57,10 @@ class KeyedPool:
 
     async def pause(self, wake: asyncio.Event, interval: float) -> None:
         """A worker's wait when it found nothing to start: until `wake` is set, `interval`
-        passes, or, when every slot is taken, one frees. (Not on a slot freed otherwise:
-        what is due is then held back by its key's share, and is tried after `interval`.)"""
+        passes, or an item finishes (its slot, and its key's share, free up: what was held
+        back starts now, not an interval later)."""
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(wake.wait())]
-        if self.free <= 0:
+        if self._tasks:
             waits.append(asyncio.ensure_future(self.wait_any()))
         try:
             await asyncio.wait(waits, timeout=interval, return_when="FIRST_COMPLETED")

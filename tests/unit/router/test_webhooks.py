@@ -15,13 +15,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from router import repository
 from router.models import deliveries
 from router.schemas import DeliveryOut
 from router.webhooks import WebhookWorker, new_secret, sign
 from services.crypto import SecretBox
+from tests.backends import eventually
 from tests.unit.receivers import misbehaving_receiver
 from tests.unit.router.world import World, world_at
 
@@ -310,3 +311,53 @@ async def test_a_host_that_takes_for_ever_to_resolve_is_cut_off_too(
         delivery = await delivery_of(world, subscription_id)
         assert delivery.attempts == 1
         assert delivery.last_error == "DeadlineExceeded: resolving the host took longer than 0.5 s"
+
+
+async def test_one_subscriptions_burst_flows_at_the_pools_pace(tmp_path: Path) -> None:
+    """A lone subscription may use the whole pool but one share, and a finished delivery
+    starts the next at once: a burst does not wait for the poll interval between waves of
+    its two-slot share (it did: 24 deliveries took 12 poll intervals)."""
+    async with world_at(
+        tmp_path,
+        webhook_concurrency=8,
+        webhook_concurrency_per_subscription=2,
+        webhook_poll_interval_s=5.0,
+    ) as world:
+        await world.rep("ana")
+        await subscribe(world)
+        for _ in range(24):
+            await world.qualify()
+        running = 0
+        peak = 0
+
+        async def slow(request: httpx.Request) -> httpx.Response:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.1)
+            running -= 1
+            return httpx.Response(204)
+
+        worker = WebhookWorker(
+            world.unit, world.settings, httpx.MockTransport(slow), box=SecretBox.ephemeral()
+        )
+        started = time.monotonic()
+        task = asyncio.create_task(worker.run())
+        try:
+
+            async def all_delivered() -> bool:
+                async with world.unit.read() as conn:
+                    pending = await conn.scalar(
+                        select(func.count())
+                        .select_from(deliveries)
+                        .where(deliveries.c.status != "delivered")
+                    )
+                return pending == 0
+
+            await eventually(all_delivered, timeout=20)
+        finally:
+            await worker.stop()
+            await task
+        assert await world.count(deliveries) == 24
+        assert time.monotonic() - started < 3.0
+        assert peak == 6, "the pool but one share (2 of 8 slots kept free for others)"
