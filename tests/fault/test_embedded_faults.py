@@ -177,24 +177,36 @@ async def test_embedded_a_transient_database_error_skips_no_event(
     injected: Counter[str] = Counter()
     tried: set[tuple[str, str]] = set()
     original = ConsumerRunner._handler_for
+    original_apply = ConsumerRunner._apply
+
+    def maybe_fail(runner: ConsumerRunner, incoming: Incoming[Any]) -> None:
+        attempt = (runner.group, incoming.envelope.id)
+        if attempt not in tried and fails_once(incoming.envelope.id, runner.group):
+            tried.add(attempt)
+            injected[runner.group.rpartition(".")[2]] += 1
+            raise OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
 
     def handler_for(self: ConsumerRunner, message: Any, data: Any) -> Handler | None:
+        """Events handled one at a time (after a batch fell back)."""
         handler = original(self, message, data)
         if handler is None:
             return None
         chosen: Handler = handler
 
         async def flaky(tx: Tx, incoming: Incoming[Any]) -> None:
-            attempt = (self.group, incoming.envelope.id)
-            if attempt not in tried and fails_once(incoming.envelope.id, self.group):
-                tried.add(attempt)
-                injected[self.group.rpartition(".")[2]] += 1
-                raise OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+            maybe_fail(self, incoming)
             await chosen(tx, incoming)
 
         return flaky
 
+    async def apply(self: ConsumerRunner, tx: Tx, events: list[Incoming[Any]]) -> None:
+        """A fetched batch handled in one transaction (the usual path)."""
+        for incoming in events:
+            maybe_fail(self, incoming)
+        await original_apply(self, tx, events)
+
     monkeypatch.setattr(ConsumerRunner, "_handler_for", handler_for)
+    monkeypatch.setattr(ConsumerRunner, "_apply", apply)
     backend = await EmbeddedBackend(tmp_path, consumer_batch_size=20).start()
     try:
         router = backend.client("router")
