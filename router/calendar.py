@@ -75,6 +75,11 @@ class Calendar:
     tz: ZoneInfo
     week: tuple[tuple[Minutes, ...], ...]
     holidays: frozenset[date] = field(default_factory=frozenset)
+    _days: dict[date, list[tuple[datetime, datetime]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+    """Each local day's intervals, once worked out (read-only lists): a routing decision
+    asks for the same few days of every candidate's calendar again and again."""
 
     @classmethod
     def of(
@@ -88,6 +93,12 @@ class Calendar:
     # --- the building block: one local day's open intervals, as UTC instants ----------
 
     def intervals_on(self, day: date) -> list[tuple[datetime, datetime]]:
+        known = self._days.get(day)
+        if known is None:
+            known = self._days[day] = self._intervals_on(day)
+        return known
+
+    def _intervals_on(self, day: date) -> list[tuple[datetime, datetime]]:
         if day in self.holidays:
             return []
         midnight = datetime.combine(day, time(), tzinfo=self.tz)

@@ -15,6 +15,7 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from router.distribution import RepView
 from router.schemas import PoolOut, RepOut, RuleOut
 
 ROUTING = "routing"
@@ -41,6 +42,9 @@ class RoutingConfig:
     account_owners: dict[str, str]
     """Company domain -> the rep who owns the account."""
     subscribers: tuple[Subscriber, ...]
+    views: dict[str, RepView]
+    """Rep id -> the rep as routing sees them, calendar included (built once per version:
+    a calendar keeps the days it has worked out)."""
 
     def reps_where(self, ids: Sequence[str] = (), team_ids: Sequence[str] = ()) -> list[RepOut]:
         """Reps with one of `ids` or on one of `team_ids`; with neither, every rep (by id)."""
@@ -59,16 +63,20 @@ async def load(conn: AsyncConnection) -> RoutingConfig:
     from services.db import ReadConn
 
     read = ReadConn(conn)
+    from router.service import view_of
+
     reps = await repository.list_reps(read)
     teams = await repository.list_teams(read)
+    holidays = {t.id: [h.date for h in t.holidays] for t in teams}
     return RoutingConfig(
         rules=tuple(await repository.list_rules(read, enabled_only=True)),
         pools={p.id: p for p in await repository.list_pools(read)},
         reps={r.id: r for r in reps},
-        holidays={t.id: [h.date for h in t.holidays] for t in teams},
+        holidays=holidays,
         account_owners={a["domain"]: a["rep_id"] for a in await repository.list_accounts(read)},
         subscribers=tuple(
             Subscriber(s.id, tuple(s.event_types), s.rep_id)
             for s in await repository.list_subscriptions(read, active_only=True)
         ),
+        views={r.id: view_of(r, holidays.get(r.team_id or "", [])) for r in reps},
     )

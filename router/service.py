@@ -232,7 +232,8 @@ class Router:
         return config.pools.get(pool_id) or self.implicit_pool(pool_id)
 
     def calendar_of(self, config: RoutingConfig, rep: RepOut) -> Calendar:
-        return view_of(rep, config.holidays.get(rep.team_id or "", [])).calendar
+        view = config.views.get(rep.id)
+        return (view or view_of(rep, config.holidays.get(rep.team_id or "", []))).calendar
 
     async def begin(self, conn: Conn) -> Routing:
         """Routing for one transaction: the current configuration (one version read) and
@@ -312,7 +313,8 @@ class Router:
             await self.lock(conn, routing, [(profile, score)])
         everyone = {r.id: r for r in [*members, *([owner] if owner else [])]}
         views = {
-            r.id: view_of(r, config.holidays.get(r.team_id or "", [])) for r in everyone.values()
+            r.id: config.views.get(r.id) or view_of(r, config.holidays.get(r.team_id or "", []))
+            for r in everyone.values()
         }
         round_robin = "round_robin" in (pool.strategy, pool.owner_fallback)
         await routing.state.load(
@@ -389,7 +391,9 @@ class Router:
         rep = routing.config.reps.get(rep_id) if pool.sourced_leads != "pool" else None
         view, load = None, Load()
         if rep is not None:
-            view = view_of(rep, routing.config.holidays.get(rep.team_id or "", []))
+            view = routing.config.views.get(rep.id) or view_of(
+                rep, routing.config.holidays.get(rep.team_id or "", [])
+            )
             midnight = {rep_id: view.calendar.local_midnight(now)}
             await routing.state.load(conn, pool.id, midnight, cursor=False)
             load = routing.state.loads(pool.id, [rep_id])[rep_id]
