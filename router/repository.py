@@ -532,49 +532,6 @@ async def insert_assignments(tx: Tx, rows: list[dict[str, Any]]) -> None:
         await tx.conn.execute(assignments.insert(), rows)
 
 
-async def insert_lead(
-    tx: Tx, lead_id: str, profile: LeadProfile, score: int | None, status: str
-) -> LeadRecord:
-    now = tx.now()
-    values: dict[str, Any] = {
-        "lead_id": lead_id,
-        "profile": profile.model_dump(mode="json"),
-        "score": score,
-        "status": status,
-        "rep_id": None,
-        "assignment_id": None,
-        "pool": None,
-        "rule": None,
-        "strategy": None,
-        "queue": None,
-        "held_until": None,
-        "explanation": None,
-        "reassignments": 0,
-        "return_reason": None,
-        "created_at": now,
-        "updated_at": now,
-    }
-    await tx.conn.execute(leads.insert(), values)
-    return LeadRecord(
-        lead_id=lead_id,
-        profile=profile,
-        score=score,
-        status=status,
-        rep_id=None,
-        assignment_id=None,
-        pool=None,
-        rule=None,
-        strategy=None,
-        queue=None,
-        held_until=None,
-        explanation=None,
-        reassignments=0,
-        return_reason=None,
-        created_at=now,
-        updated_at=now,
-    )
-
-
 async def update_lead(tx: Tx, lead_id: str, **values: Any) -> None:
     if "profile" in values and isinstance(values["profile"], LeadProfile):
         values["profile"] = values["profile"].model_dump(mode="json")

@@ -156,6 +156,23 @@ class Routing:
         await self.state.write(tx)
 
 
+def _waiting(
+    decision: Decision, status: str, queue: str, held_until: datetime | None
+) -> dict[str, Any]:
+    """A lead's columns when no rep has it: held until working hours, or in a queue."""
+    return {
+        "status": status,
+        "rep_id": None,
+        "assignment_id": None,
+        "pool": decision.pool.id,
+        "rule": decision.rule_id,
+        "strategy": decision.pick.strategy,
+        "queue": queue,
+        "held_until": held_until,
+        "explanation": decision.explanation,
+    }
+
+
 def _conn(conn: Conn) -> Any:
     return conn.conn if isinstance(conn, Tx) else conn
 
@@ -588,17 +605,7 @@ class Router:
     ) -> LeadRecord:
         until = decision.pick.held_until
         assert until is not None
-        changes: dict[str, Any] = {
-            "status": "held",
-            "rep_id": None,
-            "assignment_id": None,
-            "pool": decision.pool.id,
-            "rule": decision.rule_id,
-            "strategy": decision.pick.strategy,
-            "queue": HOLD_QUEUE,
-            "held_until": until,
-            "explanation": decision.explanation,
-        }
+        changes = _waiting(decision, "held", HOLD_QUEUE, until)
         now = tx.now()
         routing.writes.change_lead(lead.lead_id, now, **changes)
         routing.writes.schedule(HELD, lead.lead_id, until)
@@ -626,17 +633,7 @@ class Router:
         decision: Decision,
         traceparent: str | None,
     ) -> LeadRecord:
-        changes: dict[str, Any] = {
-            "status": "queued",
-            "rep_id": None,
-            "assignment_id": None,
-            "pool": decision.pool.id,
-            "rule": decision.rule_id,
-            "strategy": decision.pick.strategy,
-            "queue": FALLBACK_QUEUE,
-            "held_until": None,
-            "explanation": decision.explanation,
-        }
+        changes = _waiting(decision, "queued", FALLBACK_QUEUE, None)
         now = tx.now()
         routing.writes.change_lead(lead.lead_id, now, **changes)
         routing.writes.cancel(HELD, lead.lead_id)
