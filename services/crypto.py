@@ -17,6 +17,7 @@ development and tests a key is made once and kept in `<data dir>/secrets.key` (0
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -64,9 +65,9 @@ def development_key(data_dir: Path) -> list[bytes]:
         with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
             f.write(Fernet.generate_key())
         try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass  # another service of this process (or another process) made it first
+            # Another service of this process (or another process) may have made it first.
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
         finally:
             draft.unlink()
     return parse_keys(path.read_text(), str(path))
@@ -110,11 +111,13 @@ class SecretBox:
 
     def resealed(self, stored: str) -> str | None:
         """`stored` sealed with the first key, or None when it already is."""
-        if stored.startswith(SEALED):
-            token = stored.removeprefix(SEALED).encode()
-            try:
-                self._multi()[1].decrypt(token)
-                return None
-            except InvalidToken:
-                pass
+        if stored.startswith(SEALED) and self._sealed_by_first_key(stored):
+            return None
         return self.seal(self.open(stored))
+
+    def _sealed_by_first_key(self, stored: str) -> bool:
+        try:
+            self._multi()[1].decrypt(stored.removeprefix(SEALED).encode())
+        except InvalidToken:
+            return False
+        return True
