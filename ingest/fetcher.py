@@ -11,7 +11,6 @@ dropped.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 
@@ -26,7 +25,7 @@ from ingest.sources import SourceCatalog
 from services.db import UnitOfWork
 from services.egress import refuse_private
 from services.outbound import OutboundClient
-from services.workpool import KeyedPool
+from services.workpool import KeyedPool, LeasingWorker
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +37,21 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(5 * 2 ** (attempts - 1), 3600))
 
 
-class FetchWorker:
+class FetchWorker(LeasingWorker):
+    name = "fetch"
+
     def __init__(self, unit: UnitOfWork, catalog: SourceCatalog, settings: IngestSettings) -> None:
-        self.unit = unit
-        self.catalog = catalog
-        self.settings = settings
-        self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._http: httpx.AsyncClient | None = None
-        self._looping = False
         # Half the slots at most for one source: one slow provider API leaves the others
         # theirs.
-        self.pool = KeyedPool(
+        pool = KeyedPool(
             "fetch",
             limit=settings.fetch_concurrency,
             per_key=max(1, settings.fetch_concurrency // 2),
         )
+        super().__init__(pool, settings.fetch_poll_interval_s)
+        self.unit = unit
+        self.catalog = catalog
+        self.settings = settings
 
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -65,58 +63,6 @@ class FetchWorker:
                 on_request=[] if self.settings.allow_private_api_urls else [refuse_private],
             )
         return self._http
-
-    def wake(self) -> None:
-        """A commit stored a delivery to fetch now: look at once, not at the next poll."""
-        self._wake.set()
-
-    async def run(self) -> None:
-        """Start each due fetch as soon as a slot is free (no rounds), until stopped; then
-        let those in flight finish (the runtime's shutdown timeout cancels them past it)."""
-        self._looping = True
-        try:
-            while not self._stopping.is_set():
-                self._wake.clear()  # before claiming: a wake meanwhile claims again
-                try:
-                    started = await self._start_due()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - deliveries stay pending; next round
-                    log.warning("fetch round failed, will retry: %r", exc)
-                    started = 0
-                if started == 0:
-                    # Woken by a commit that stored a delivery to fetch (or by stop); the
-                    # poll finds what other replicas stored and retries coming due.
-                    await self.pool.pause(self._wake, self.settings.fetch_poll_interval_s)
-            await self.pool.drain()
-        finally:
-            self._looping = False
-            self.pool.cancel_all()  # cancelled meanwhile: their leases run out
-            await self._close_http()
-
-    async def stop(self) -> None:
-        """Stop starting fetches (`run` then finishes those in flight)."""
-        self._stopping.set()
-        self._wake.set()
-        if not self._looping:
-            await self.pool.drain()
-            await self._close_http()
-
-    async def _close_http(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
-
-    async def run_once(self) -> int:
-        """Fetch every due pending delivery once and wait; returns how many were tried."""
-        tried = 0
-        while True:
-            started = await self._start_due()
-            tried += started
-            if started == 0:
-                if not self.pool:
-                    return tried
-                await self.pool.wait_any()
 
     async def _start_due(self) -> int:
         if self.pool.free <= 0:

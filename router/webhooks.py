@@ -43,7 +43,7 @@ from services.groupcommit import GroupCommitter
 from services.outbound import DeadlineExceeded, OutboundClient
 from services.outbox import emit
 from services.reference import Reference
-from services.workpool import KeyedPool
+from services.workpool import KeyedPool, LeasingWorker
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +126,10 @@ class Announcer:
         return envelope
 
 
-class WebhookWorker:
+class WebhookWorker(LeasingWorker):
     """Posts due deliveries, outside any transaction, and records what happened."""
+
+    name = "webhook"
 
     def __init__(
         self,
@@ -137,20 +139,17 @@ class WebhookWorker:
         *,
         box: SecretBox,
     ) -> None:
-        self.unit = unit
-        self.settings = settings
-        self.transport = transport
-        self.box = box  # opens the subscriptions' secrets, stored sealed
-        self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._http: httpx.AsyncClient | None = None
-        self._looping = False
-        self.outcomes = GroupCommitter(unit)
-        self.pool = KeyedPool(
+        pool = KeyedPool(
             "webhook",
             limit=settings.webhook_concurrency,
             per_key=settings.webhook_concurrency_per_subscription,
         )
+        super().__init__(pool, settings.webhook_poll_interval_s)
+        self.unit = unit
+        self.settings = settings
+        self.transport = transport
+        self.box = box  # opens the subscriptions' secrets, stored sealed
+        self.outcomes = GroupCommitter(unit)
 
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -160,56 +159,6 @@ class WebhookWorker:
                 transport=self.transport,
             )
         return self._http
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        """Start each due delivery as soon as a slot is free (no rounds: a slow receiver
-        never holds up the others), until stopped; then let those in flight finish (each
-        within its deadline; the runtime's shutdown timeout cancels them past it)."""
-        self._looping = True
-        try:
-            while not self._stopping.is_set():
-                try:
-                    started = await self._start_due()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - deliveries stay pending; next round
-                    log.warning("webhook round failed, will retry: %r", exc)
-                    started = 0
-                if started == 0:
-                    await self.pool.pause(self._wake, self.settings.webhook_poll_interval_s)
-                    self._wake.clear()
-            await self.pool.drain()
-        finally:
-            self._looping = False
-            self.pool.cancel_all()  # cancelled meanwhile: their leases run out
-            await self._close_http()
-
-    async def stop(self) -> None:
-        """Stop starting deliveries (`run` then finishes those in flight)."""
-        self._stopping.set()
-        self._wake.set()
-        if not self._looping:
-            await self.pool.drain()
-            await self._close_http()
-
-    async def _close_http(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
-
-    async def run_once(self) -> int:
-        """Attempt every due delivery once and wait for them; returns how many (tests)."""
-        attempted = 0
-        while True:
-            started = await self._start_due()
-            attempted += started
-            if started == 0:
-                if not self.pool:
-                    return attempted
-                await self.pool.wait_any()
 
     async def _start_due(self) -> int:
         """Lease as many due deliveries as there are free slots, each subscription at most

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Coroutine
 from typing import Any
+
+import httpx
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +80,79 @@ class KeyedPool:
         """Until every item in flight has finished."""
         while self._tasks:
             await asyncio.wait(list(self._tasks))
+
+
+class LeasingWorker(ABC):
+    """A worker that leases due items and runs each in a slot of its `KeyedPool`, calling
+    someone else's server through its own HTTP client: the loop, the wake-up, stopping and
+    the test's `run_once` are the same for every such worker (the router's webhooks,
+    ingest's provider fetches); each says how it leases and starts items."""
+
+    name: str
+    """For the log line of a failed round."""
+
+    def __init__(self, pool: KeyedPool, poll_interval_s: float) -> None:
+        self.pool = pool
+        self.poll_interval_s = poll_interval_s
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._http: httpx.AsyncClient | None = None
+        self._looping = False
+
+    @abstractmethod
+    async def _start_due(self) -> int:
+        """Lease what is due, as many as the pool has free slots (each key its share), and
+        start each in the pool; returns how many started."""
+
+    def wake(self) -> None:
+        """A commit stored something due now: look at once, not at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Start each due item as soon as a slot is free (no rounds: a slow server never
+        holds up the others), until stopped; then let those in flight finish (each within
+        its deadline; the runtime's shutdown timeout cancels them past it)."""
+        self._looping = True
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()  # before leasing: a wake meanwhile leases again
+                try:
+                    started = await self._start_due()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - items stay due; the next round
+                    log.warning("%s round failed, will retry: %r", self.name, exc)
+                    started = 0
+                if started == 0:
+                    # Woken by a commit (or by stop) or a finished item; the poll finds
+                    # what other replicas stored and retries coming due.
+                    await self.pool.pause(self._wake, self.poll_interval_s)
+            await self.pool.drain()
+        finally:
+            self._looping = False
+            self.pool.cancel_all()  # cancelled meanwhile: their leases run out
+            await self._close_http()
+
+    async def stop(self) -> None:
+        """Stop starting items (`run` then finishes those in flight)."""
+        self._stopping.set()
+        self._wake.set()
+        if not self._looping:
+            await self.pool.drain()
+            await self._close_http()
+
+    async def _close_http(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def run_once(self) -> int:
+        """Attempt every due item once and wait for them; returns how many (tests)."""
+        attempted = 0
+        while True:
+            started = await self._start_due()
+            attempted += started
+            if started == 0:
+                if not self.pool:
+                    return attempted
+                await self.pool.wait_any()
