@@ -471,10 +471,8 @@ class Router:
         )
         if decision.pick.outcome == "assign":
             lead = await self.assign(tx, routing, lead, decision, traceparent=traceparent)
-        elif decision.pick.outcome == "hold":
-            lead = await self._hold(tx, routing, lead, decision, traceparent)
         else:
-            lead = await self._queue(tx, routing, lead, decision, traceparent)
+            lead = await self._wait(tx, routing, lead, decision, traceparent)
         metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
         return lead
 
@@ -595,7 +593,7 @@ class Router:
         metrics.DECISIONS.labels("assign", pool.id, pick.strategy).inc()
         return replace(lead, **changes, updated_at=now)
 
-    async def _hold(
+    async def _wait(
         self,
         tx: Tx,
         routing: Routing,
@@ -603,17 +601,22 @@ class Router:
         decision: Decision,
         traceparent: str | None,
     ) -> LeadRecord:
+        """Record that no rep takes the lead now: held until a rep's working hours (a timer
+        routes it again then), or in the fallback queue (an alert)."""
         until = decision.pick.held_until
-        assert until is not None
-        changes = _waiting(decision, "held", HOLD_QUEUE, until)
+        queue = HOLD_QUEUE if until is not None else FALLBACK_QUEUE
+        changes = _waiting(decision, "held" if until else "queued", queue, until)
         now = tx.now()
         routing.writes.change_lead(lead.lead_id, now, **changes)
-        routing.writes.schedule(HELD, lead.lead_id, until)
+        if until is not None:
+            routing.writes.schedule(HELD, lead.lead_id, until)
+        else:
+            routing.writes.cancel(HELD, lead.lead_id)
         await self.say(
             tx,
             LeadQueued(
                 lead_id=lead.lead_id,
-                queue=HOLD_QUEUE,
+                queue=queue,
                 reason=decision.pick.why,
                 pool=decision.pool.id,
                 rule=decision.rule_id,
@@ -622,43 +625,18 @@ class Router:
             traceparent=traceparent,
             config=routing.config,
         )
-        metrics.DECISIONS.labels("hold", decision.pool.id, decision.pick.strategy).inc()
-        return replace(lead, **changes, updated_at=now)
-
-    async def _queue(
-        self,
-        tx: Tx,
-        routing: Routing,
-        lead: LeadRecord,
-        decision: Decision,
-        traceparent: str | None,
-    ) -> LeadRecord:
-        changes = _waiting(decision, "queued", FALLBACK_QUEUE, None)
-        now = tx.now()
-        routing.writes.change_lead(lead.lead_id, now, **changes)
-        routing.writes.cancel(HELD, lead.lead_id)
-        await self.say(
-            tx,
-            LeadQueued(
-                lead_id=lead.lead_id,
-                queue=FALLBACK_QUEUE,
-                reason=decision.pick.why,
-                pool=decision.pool.id,
-                rule=decision.rule_id,
-            ),
-            traceparent=traceparent,
-            config=routing.config,
-        )
-        metrics.DECISIONS.labels("queue", decision.pool.id, decision.pick.strategy).inc()
-        metrics.FALLBACK.labels(decision.pool.id).inc()
-        # The alert: a sales-ready lead nobody can take. Alerting picks up ERROR lines and
-        # leadfarm_router_fallback_total; GET /router/v1/queue lists what waits.
-        log.error(
-            "lead %s went to the fallback queue (pool %s): %s",
-            lead.lead_id,
-            decision.pool.id,
-            decision.pick.why,
-        )
+        outcome = "hold" if until is not None else "queue"
+        metrics.DECISIONS.labels(outcome, decision.pool.id, decision.pick.strategy).inc()
+        if until is None:
+            metrics.FALLBACK.labels(decision.pool.id).inc()
+            # The alert: a sales-ready lead nobody can take. Alerting picks up ERROR lines
+            # and leadfarm_router_fallback_total; GET /router/v1/queue lists what waits.
+            log.error(
+                "lead %s went to the fallback queue (pool %s): %s",
+                lead.lead_id,
+                decision.pool.id,
+                decision.pick.why,
+            )
         return replace(lead, **changes, updated_at=now)
 
     async def _end(self, tx: Tx, assignment_id: str, reason: str) -> AssignmentRecord:
