@@ -303,6 +303,10 @@ class Router:
             pool, members = self.partition_of(routing.config, profile, score)
             pools.add(pool)
             reps |= members
+        await self._take_locks(tx, routing, pools, reps)
+
+    async def _take_locks(self, tx: Tx, routing: Routing, pools: set[str], reps: set[str]) -> None:
+        """The locks of these pools and reps, unless the transaction holds them already."""
         wanted = {f"pool:{p}" for p in pools} | {f"rep:{r}" for r in reps}
         if wanted - routing.locked:
             await repository.lock_partitions(tx, pools, reps)
@@ -326,9 +330,10 @@ class Router:
         rule_id, rule_name, pool_id, checked = self.matching_rule(config, profile, score)
         pool = self.pool(config, pool_id)
         members, owner, domain = self.candidates(config, pool, profile)
-        if isinstance(conn, Tx):
-            await self.lock(conn, routing, [(profile, score)])
         everyone = {r.id: r for r in [*members, *([owner] if owner else [])]}
+        if isinstance(conn, Tx):
+            sourcer = {profile.sourced_by_rep_id} if profile.sourced_by_rep_id else set()
+            await self._take_locks(conn, routing, {pool.id}, set(everyone) | sourcer)
         views = {
             r.id: config.views.get(r.id) or view_of(r, config.holidays.get(r.team_id or "", []))
             for r in everyone.values()
