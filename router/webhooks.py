@@ -39,7 +39,7 @@ from router.settings import RouterSettings
 from services.crypto import SecretBox
 from services.db import Tx, UnitOfWork
 from services.egress import PrivateAddress, check_public
-from services.groupcommit import GroupCommitter
+from services.groupcommit import GroupCommitter, transaction_only
 from services.outbound import DeadlineExceeded, OutboundClient
 from services.outbox import emit
 from services.reference import Reference
@@ -149,7 +149,7 @@ class WebhookWorker(LeasingWorker):
         self.settings = settings
         self.transport = transport
         self.box = box  # opens the subscriptions' secrets, stored sealed
-        self.outcomes = GroupCommitter(unit)
+        self.outcomes = GroupCommitter(unit, transaction_only)
 
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -238,7 +238,7 @@ class WebhookWorker(LeasingWorker):
         async def write(tx: Tx) -> str:
             return await self._write_outcome(tx, delivery, status, error, permanent)
 
-        outcome = await self.outcomes.run(write)
+        outcome = await self.outcomes.run(write, None)
         metrics.WEBHOOKS.labels(outcome).inc()
         if outcome == "dead":
             log.error(
