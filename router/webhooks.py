@@ -259,33 +259,24 @@ class WebhookWorker(LeasingWorker):
     ) -> str:
         """Store the attempt's outcome: delivered, dead, or failed (and when to retry)."""
         now = tx.now()
-        common = {
-            "attempts": delivery.attempts + 1,
-            "last_attempt_at": now,
-            "last_status_code": status,
-        }
         if error is None:
-            await repository.update_delivery(
-                tx,
-                delivery.id,
-                status="delivered",
-                delivered_at=now,
-                next_attempt_at=None,
-                last_error=None,
-                **common,
+            outcome, following = "delivered", None
+        elif permanent or now >= delivery.expires_at:
+            outcome, following = "dead", None
+        else:  # the last try lands on the expiry, so retries span the whole window
+            outcome = "failed"
+            following = min(
+                now + backoff(delivery.attempts + 1, self.settings.webhook_max_backoff_s),
+                delivery.expires_at,
             )
-            return "delivered"
-        if permanent or now >= delivery.expires_at:
-            await repository.update_delivery(
-                tx, delivery.id, status="dead", next_attempt_at=None, last_error=error, **common
-            )
-            return "dead"
-        # The last try lands on the expiry, so retries span the whole window.
-        following = min(
-            now + backoff(delivery.attempts + 1, self.settings.webhook_max_backoff_s),
-            delivery.expires_at,
+        repository.record_attempt(
+            tx,
+            delivery.id,
+            status="pending" if outcome == "failed" else outcome,
+            attempts=delivery.attempts + 1,
+            attempted_at=now,
+            status_code=status,
+            error=error,
+            next_attempt_at=following,
         )
-        await repository.update_delivery(
-            tx, delivery.id, next_attempt_at=following, last_error=error, **common
-        )
-        return "failed"
+        return outcome
