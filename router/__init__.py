@@ -36,9 +36,11 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
 
     router_settings = RouterSettings()
     routing = Reference(unit.service, ROUTING, load_routing_config)
-    router = Router(router_settings, Announcer(router_settings, routing), routing)
+    announcer = Announcer(router_settings, routing)
+    router = Router(router_settings, announcer, routing)
     box = settings.secret_box()
     worker = WebhookWorker(unit, router_settings, box=box)
+    announcer.handoff = worker  # what this process queues is posted as it commits
     # A commit that said events may have queued deliveries: post them now, not at the poll.
     unit.database.on_events_committed(worker.wake)
     consumers = Consumers(router)

@@ -29,6 +29,9 @@ class Subscriber:
     id: str
     event_types: tuple[str, ...]
     rep_id: str | None
+    url: str
+    secret: str
+    """Sealed (services/crypto.py), as stored."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ async def load(conn: AsyncConnection) -> RoutingConfig:
         holidays=holidays,
         account_owners={a["domain"]: a["rep_id"] for a in await repository.list_accounts(read)},
         subscribers=tuple(
-            Subscriber(s.id, tuple(s.event_types), s.rep_id)
+            Subscriber(s.id, tuple(s.event_types), s.rep_id, s.url, s.secret)
             for s in await repository.list_subscriptions(read, active_only=True)
         ),
         views={r.id: view_of(r, holidays.get(r.team_id or "", [])) for r in reps},

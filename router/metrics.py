@@ -29,3 +29,7 @@ WEBHOOKS = Counter(
     "Webhook delivery attempts, by result (delivered, failed, dead)",
     ["result"],
 )
+WEBHOOKS_HANDED_OFF = Counter(
+    "leadfarm_router_webhooks_handed_off_total",
+    "Webhook deliveries started the moment their transaction committed, with no claim",
+)

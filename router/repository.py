@@ -777,10 +777,11 @@ async def delete_subscription(tx: Tx, subscription_id: str) -> bool:
 async def insert_deliveries(tx: Tx, rows: list[dict[str, Any]]) -> None:
     """Queue webhook deliveries; written with the transaction's outbox rows at commit."""
     for row in rows:
-        tx.defer(_INSERT_DELIVERY, row)
+        tx.defer(INSERT_DELIVERY, row)
 
 
-_INSERT_DELIVERY = deliveries.insert()
+INSERT_DELIVERY = deliveries.insert()
+"""Deferred (`Tx.defer`): the rows the webhook worker may take at flush."""
 
 
 async def any_due(conn: Conn, now: datetime) -> bool:

@@ -26,7 +26,10 @@ import hmac
 import logging
 import secrets
 import uuid
+import weakref
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import orjson
@@ -34,7 +37,7 @@ import orjson
 from contracts.envelope import Envelope
 from contracts.events import EventData
 from router import metrics, repository
-from router.config import RoutingConfig
+from router.config import RoutingConfig, Subscriber
 from router.settings import RouterSettings
 from services.crypto import SecretBox
 from services.db import Tx, UnitOfWork
@@ -85,6 +88,8 @@ class Announcer:
     def __init__(self, settings: RouterSettings, routing: Reference[RoutingConfig]) -> None:
         self.retry_for = timedelta(hours=settings.webhook_retry_hours)
         self.routing = routing
+        self.handoff: WebhookWorker | None = None
+        """The worker that posts what this process queues the moment it commits."""
 
     async def say(
         self,
@@ -104,6 +109,12 @@ class Announcer:
         rep_ids = {v for v in (envelope.data.get("rep_id"), envelope.data.get("from_rep_id")) if v}
         now = tx.now()
         body = body_of(envelope)
+        matching = [
+            s
+            for s in subs
+            if (not s.event_types or envelope.type in s.event_types)
+            and (s.rep_id is None or s.rep_id in rep_ids)
+        ]
         rows = [
             {
                 "id": str(uuid.uuid4()),
@@ -118,11 +129,11 @@ class Announcer:
                 "expires_at": now + self.retry_for,
                 "created_at": now,
             }
-            for s in subs
-            if (not s.event_types or envelope.type in s.event_types)
-            and (s.rep_id is None or s.rep_id in rep_ids)
+            for s in matching
         ]
         await repository.insert_deliveries(tx, rows)
+        if self.handoff is not None:
+            self.handoff.offer(tx, zip(rows, matching, strict=True))
         return envelope
 
 
@@ -150,6 +161,9 @@ class WebhookWorker(LeasingWorker):
         self.transport = transport
         self.box = box  # opens the subscriptions' secrets, stored sealed
         self.outcomes = GroupCommitter(unit, transaction_only)
+        self._offers: weakref.WeakKeyDictionary[Tx, list[tuple[dict[str, Any], Subscriber]]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -182,6 +196,56 @@ class WebhookWorker(LeasingWorker):
         for delivery in claimed:
             self.pool.start(delivery.subscription_id, self._attempt(delivery))
         return len(claimed)
+
+    # --- the hand-off: deliveries this process queued, posted the moment they commit ---
+
+    def offer(self, tx: Tx, deliveries: Iterable[tuple[dict[str, Any], Subscriber]]) -> None:
+        """Deliveries `tx` queued (their rows as deferred, and their subscriptions): at
+        flush, those the pool has a slot for are stored leased to this process and
+        started once `tx` commits, with no claim (no read, no lease, no second
+        transaction). The others are claimed as usual. A crash after the commit leaves
+        the lease to run out, and any replica claims the delivery then, as it would a
+        claimed one."""
+        offers = self._offers.setdefault(tx, [])
+        if not offers:
+            tx.before_flush(self._lease_offered)
+        offers.extend(deliveries)
+
+    def _lease_offered(self, tx: Tx) -> None:
+        offers = self._offers.pop(tx, [])
+        stored = {id(row) for row in tx.deferred(repository.INSERT_DELIVERY)}
+        leased: list[repository.DueDelivery] = []
+        for row, subscriber in offers:
+            # Gone when a savepoint that queued it failed: never post what is not stored.
+            if id(row) not in stored or not self.pool.reserve(subscriber.id):
+                continue
+            row["next_attempt_at"] = tx.now() + LEASE
+            leased.append(
+                repository.DueDelivery(
+                    id=row["id"],
+                    subscription_id=subscriber.id,
+                    url=subscriber.url,
+                    secret=subscriber.secret,
+                    event_id=row["event_id"],
+                    payload=row["payload"],
+                    attempts=0,
+                    expires_at=row["expires_at"],
+                )
+            )
+        if not leased:
+            return
+
+        def start() -> None:
+            for delivery in leased:
+                self.pool.start_reserved(delivery.subscription_id, self._attempt(delivery))
+            metrics.WEBHOOKS_HANDED_OFF.inc(len(leased))
+
+        def release() -> None:
+            for delivery in leased:
+                self.pool.release(delivery.subscription_id)
+
+        tx.after_commit(start)
+        tx.after_rollback(release)
 
     async def _attempt(self, delivery: repository.DueDelivery) -> None:
         status: int | None = None

@@ -148,6 +148,9 @@ class Tx:
         self.service = unit.service
         self.emitted = 0
         self._deferred: dict[Executable, list[dict[str, Any]]] = {}
+        self._before_flush: dict[Callable[[Tx], None], None] = {}
+        self._after_commit: list[Callable[[], None]] = []
+        self._after_rollback: list[Callable[[], None]] = []
 
     def now(self) -> datetime:
         return self.unit.clock.now()
@@ -156,9 +159,31 @@ class Tx:
         """Insert `row` with `statement` at the next `flush` (in the order deferred)."""
         self._deferred.setdefault(statement, []).append(row)
 
+    def deferred(self, statement: Executable) -> list[dict[str, Any]]:
+        """The rows deferred for `statement` and not written yet (a `before_flush` hook
+        may change them)."""
+        return self._deferred.get(statement, [])
+
+    def before_flush(self, hook: Callable[[Tx], None]) -> None:
+        """Call `hook(tx)` once, at the next `flush`, before the deferred rows are written
+        (what a failed savepoint deferred is gone by then). Registering it again before
+        that flush does nothing."""
+        self._before_flush[hook] = None
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Call `hook()` once the transaction has committed."""
+        self._after_commit.append(hook)
+
+    def after_rollback(self, hook: Callable[[], None]) -> None:
+        """Call `hook()` if the transaction does not commit."""
+        self._after_rollback.append(hook)
+
     async def flush(self) -> None:
         """Write the deferred rows now: whoever reads their table in this transaction
         (erasure redacting the outbox) flushes first."""
+        hooks, self._before_flush = self._before_flush, {}
+        for hook in hooks:
+            hook(self)
         deferred, self._deferred = self._deferred, {}
         for statement, rows in deferred.items():
             await self.conn.execute(statement, rows)
@@ -198,10 +223,17 @@ class UnitOfWork:
         owner = statement_owner.set(self.service)
         try:
             async with self.database.write_lock(), self.database.connect() as conn:
-                async with conn.begin():
-                    tx = Tx(conn, self)
-                    yield tx
-                    await tx.flush()
+                tx = Tx(conn, self)
+                try:
+                    async with conn.begin():
+                        yield tx
+                        await tx.flush()
+                except BaseException:
+                    for hook in tx._after_rollback:
+                        hook()
+                    raise
+                for hook in tx._after_commit:
+                    hook()
                 if tx.emitted:
                     self.database.events_committed()
         finally:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
+import aiohttp
 import httpx
 from httpx._client import UseClientDefault
 from httpx._types import AuthTypes
@@ -42,6 +43,23 @@ class DeadlineExceeded(httpx.TimeoutException):
 
 class ResponseTooLarge(httpx.RequestError):
     """The answer's body is larger than the client accepts."""
+
+
+class _AiohttpTransport(AiohttpTransport):
+    """httpx_aiohttp maps every aiohttp connection error to `httpx.ConnectTimeout`; a
+    refused or unreachable host is an `httpx.ConnectError`, as with httpx's own transport
+    (the reason recorded on a delivery must not say "timeout" for "refused")."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except httpx.ConnectTimeout as exc:
+            cause = exc.__cause__
+            if isinstance(cause, aiohttp.ClientConnectorError) and not isinstance(
+                cause, aiohttp.ServerTimeoutError
+            ):
+                raise httpx.ConnectError(str(cause), request=request) from cause
+            raise
 
 
 class OutboundClient(httpx.AsyncClient):
@@ -61,7 +79,7 @@ class OutboundClient(httpx.AsyncClient):
             timeout=httpx.Timeout(deadline_s),
             headers={"user-agent": user_agent, "accept-encoding": "identity"},
             follow_redirects=follow_redirects,
-            transport=transport if transport is not None else AiohttpTransport(),
+            transport=transport if transport is not None else _AiohttpTransport(),
             event_hooks={"request": list(on_request)},
         )
         self.deadline_s = deadline_s

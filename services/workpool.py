@@ -27,17 +27,35 @@ class KeyedPool:
         self.limit = limit
         self.per_key = per_key
         self._tasks: dict[asyncio.Task[None], str] = {}
+        self._reserved: Counter[str] = Counter()
 
     def __len__(self) -> int:
         return len(self._tasks)
 
     @property
     def free(self) -> int:
-        return self.limit - len(self._tasks)
+        return self.limit - len(self._tasks) - self._reserved.total()
 
     def in_flight(self) -> Counter[str]:
-        """Items running per key."""
-        return Counter(self._tasks.values())
+        """Items running (or with a slot reserved) per key."""
+        return Counter(self._tasks.values()) + self._reserved
+
+    def reserve(self, key: str) -> bool:
+        """Hold a slot for an item of `key` about to be stored (started by
+        `start_reserved` once it is, or given back by `release`), if the key may have one
+        more now: below its share, or while more than a share of the pool stays free."""
+        running = self.in_flight()[key]
+        if self.free <= 0 or (running >= self.per_key and self.free <= self.per_key):
+            return False
+        self._reserved[key] += 1
+        return True
+
+    def release(self, key: str) -> None:
+        self._reserved[key] -= 1
+
+    def start_reserved(self, key: str, work: Coroutine[Any, Any, None]) -> None:
+        self.release(key)
+        self.start(key, work)
 
     def start(self, key: str, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work, name=f"{self.name}:{key}")

@@ -1,0 +1,154 @@
+"""The hand-off (router/webhooks.py, `WebhookWorker.offer`): deliveries this process queues
+are stored leased to it and posted the moment their transaction commits, with no claim; a
+delivery whose transaction or savepoint did not commit is never posted, and one the pool
+has no slot for is claimed as before."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
+
+from contracts.events import SlaBreached
+from router import repository
+from router.models import deliveries
+from router.webhooks import WebhookWorker
+from services.crypto import SecretBox
+from tests.unit.router.test_webhooks import SECRET, subscribe, verify
+from tests.unit.router.world import World, world_at
+
+
+@asynccontextmanager
+async def handing_off(
+    world: World, seen: list[httpx.Request]
+) -> AsyncIterator[tuple[WebhookWorker, list[str]]]:
+    """A worker the announcer hands off to, and the statements run meanwhile."""
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    worker = WebhookWorker(
+        world.unit, world.settings, httpx.MockTransport(receiver), box=SecretBox.ephemeral()
+    )
+    world.router.announcer.handoff = worker
+    statements: list[str] = []
+
+    def on_statement(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engine = world.unit.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        yield worker, statements
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+        await worker.stop()
+        world.router.announcer.handoff = None
+
+
+def breach(lead_id: str) -> SlaBreached:
+    return SlaBreached(lead_id=lead_id, rep_id="ana", sla="first_touch", due_at=datetime.now(UTC))
+
+
+async def statuses(world: World) -> list[str]:
+    async with world.unit.read() as conn:
+        return list((await conn.execute(select(deliveries.c.status))).scalars())
+
+
+async def test_what_a_commit_queued_is_posted_at_once_without_a_claim(tmp_path: Path) -> None:
+    async with world_at(tmp_path) as world:
+        await world.rep("ana")
+        await subscribe(world)
+        seen: list[httpx.Request] = []
+        async with handing_off(world, seen) as (worker, statements):
+            lead_id = await world.qualify()
+            await worker.pool.drain()
+            assert worker.pool.free == worker.pool.limit
+        assert len(seen) == 1
+        assert verify(SECRET, seen[0])["subject"] == lead_id
+        assert await statuses(world) == ["delivered"]
+        claims = [
+            s
+            for s in statements
+            if s.startswith("SELECT router_webhook_deliveries")
+            or s.startswith("UPDATE router_webhook_deliveries SET next_attempt_at")
+        ]
+        assert claims == [], claims
+
+
+async def test_nothing_is_posted_for_a_transaction_or_savepoint_that_did_not_commit(
+    tmp_path: Path,
+) -> None:
+    async with world_at(tmp_path) as world:
+        await world.rep("ana")
+        await subscribe(world)
+        seen: list[httpx.Request] = []
+        async with handing_off(world, seen) as (worker, _):
+            try:
+                async with world.unit.transaction() as tx:
+                    await world.router.say(tx, breach(str(uuid.uuid4())))
+                    raise RuntimeError("the batch failed")
+            except RuntimeError:
+                pass
+            assert worker.pool.free == worker.pool.limit
+
+            # Failing at the commit itself, after the hand-off reserved its slot: a row
+            # that breaks a key is written with the others at flush.
+            async with world.unit.read() as conn:
+                taken = await conn.scalar(select(deliveries.c.id))
+
+            async def clashing() -> None:
+                async with world.unit.transaction() as tx:
+                    await world.router.say(tx, breach(str(uuid.uuid4())))
+                    clash = dict(tx.deferred(repository.INSERT_DELIVERY)[0], id=taken)
+                    tx.defer(repository.INSERT_DELIVERY, clash)
+
+            with pytest.raises(IntegrityError):
+                await clashing()
+            assert worker.pool.free == worker.pool.limit  # its slot was given back
+
+            kept = str(uuid.uuid4())
+            async with world.unit.transaction() as tx:
+                try:
+                    async with tx.savepoint():
+                        await world.router.say(tx, breach(str(uuid.uuid4())))
+                        raise RuntimeError("one event failed")
+                except RuntimeError:
+                    pass
+                await world.router.say(tx, breach(kept))
+            await worker.pool.drain()
+            assert worker.pool.free == worker.pool.limit
+        assert [verify(SECRET, r)["subject"] for r in seen] == [kept]
+        assert await statuses(world) == ["delivered"]
+
+
+async def test_what_the_pool_has_no_slot_for_is_claimed_as_before(tmp_path: Path) -> None:
+    async with world_at(
+        tmp_path, webhook_concurrency=2, webhook_concurrency_per_subscription=1
+    ) as world:
+        await world.rep("ana")
+        await subscribe(world)
+        seen: list[httpx.Request] = []
+        async with handing_off(world, seen) as (worker, _):
+            async with world.unit.transaction() as tx:
+                for _ in range(5):
+                    await world.router.say(tx, breach(str(uuid.uuid4())))
+            handed = len(worker.pool)
+            assert handed == 1  # one share kept free for another subscription
+            await worker.pool.drain()
+            claimed = 0
+            while started := await worker.run_once():  # a share at a time
+                claimed += started
+            assert claimed == 4
+            await worker.pool.drain()
+        assert len(seen) == 5
+        assert len({r.headers["webhook-id"] for r in seen}) == 5  # each once
+        assert await statuses(world) == ["delivered"] * 5
