@@ -37,6 +37,7 @@ from services.runtime import Runtime
 from services.tables import inbox, outbox
 
 REPLAY_PREFIX = "replay-"
+LEADFARM_HEADER_PREFIX = "x-leadfarm-"  # the dead-letter and replay headers Leadfarm adds
 
 Status = Literal["pending", "replayed", "handled"]
 
@@ -68,6 +69,10 @@ class DeadLetter:
         if self.handled:
             return "handled"
         return "replayed" if self.replayed_at is not None else "pending"
+
+    def original_headers(self) -> dict[str, str]:
+        """The headers the record had before it was dead-lettered (its content-type...)."""
+        return {k: v for k, v in self.headers.items() if not k.startswith(LEADFARM_HEADER_PREFIX)}
 
     def summary(self) -> dict[str, Any]:
         """What `dlq list` prints: no payload, and the error text passed through the log
@@ -195,7 +200,7 @@ async def replay_dead_letter(runtime: Runtime, letter: DeadLetter) -> ReplayResu
                 letter.key,
                 letter.payload,
                 event_id=REPLAY_PREFIX + letter.dlq_event_id,
-                headers={"x-leadfarm-replay-of": letter.dlq_event_id},
+                headers={**letter.original_headers(), "x-leadfarm-replay-of": letter.dlq_event_id},
             )
     except IntegrityError:
         return "already replayed"

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from sqlalchemy import text
 
+from contracts.envelope import CONTENT_TYPE
 from contracts.events import LeadCaptured
 from contracts.topics import ServiceName
 from services.consumer import ConsumerRunner, Incoming
@@ -64,6 +65,8 @@ async def test_a_dead_letter_is_listed_shown_redacted_and_replayed_once(backend:
     assert letter.consumer.endswith(".audit")
     assert "audit cannot take this lead today" in letter.error
     assert letter.original_topic == backend.topic("ingest")
+    # The dead letter keeps the event's content-type (CloudEvents structured mode).
+    assert letter.headers["content-type"] == CONTENT_TYPE
     assert CAPTURED not in {e["type"] for e in await backend.timeline(lead_id)}
 
     shown = orjson.dumps(letter.envelope()).decode()
@@ -92,6 +95,13 @@ async def test_a_dead_letter_is_listed_shown_redacted_and_replayed_once(backend:
     types = [e["type"] for e in events]
     assert types.count(CAPTURED) == 1
     assert types.count(DEFERRED) == 1
+    # The replayed record is a structured-mode CloudEvent like the original.
+    captured_id = letter.event_id
+    both = [
+        r for r in await backend.records("ingest") if orjson.loads(r.value).get("id") == captured_id
+    ]
+    assert len(both) == 2
+    assert all(r.headers["content-type"] == CONTENT_TYPE.encode() for r in both)
 
 
 async def test_lag_per_group_and_partition_and_the_metrics(backend: Backend) -> None:
