@@ -27,6 +27,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from contracts.envelope import structured_mode_headers
 from contracts.topics import DLQ_SUFFIX, ServiceName
 from services.bus.base import Message
 from services.consumer import PoisonMessage, decode_message
@@ -200,7 +201,13 @@ async def replay_dead_letter(runtime: Runtime, letter: DeadLetter) -> ReplayResu
                 letter.key,
                 letter.payload,
                 event_id=REPLAY_PREFIX + letter.dlq_event_id,
-                headers={**letter.original_headers(), "x-leadfarm-replay-of": letter.dlq_event_id},
+                # It decoded as an event above, so it is a structured-mode CloudEvent even
+                # if it was dead-lettered before records carried their content type.
+                headers={
+                    **structured_mode_headers(),
+                    **letter.original_headers(),
+                    "x-leadfarm-replay-of": letter.dlq_event_id,
+                },
             )
     except IntegrityError:
         return "already replayed"
