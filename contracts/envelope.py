@@ -1,9 +1,11 @@
 """The CloudEvents 1.0 envelope every Leadfarm event travels in.
 
-On Kafka we use the *structured* content mode: the record value is the whole envelope as
-JSON (`application/cloudevents+json`) and the record key is the lead id, so that one lead's
-events stay in order on one partition. The embedded runtime stores exactly the same bytes in
-its event log, so both runtimes parse events with one function.
+On Kafka we use the *structured* content mode of the CloudEvents Kafka protocol binding:
+the record value is the whole envelope as JSON and the record's `content-type` header is
+`application/cloudevents+json` (without it, a CloudEvents SDK takes the record for binary
+mode and refuses it); the record key is the lead id, so that one lead's events stay in order
+on one partition. The embedded runtime stores exactly the same bytes and headers in its
+event log, so both runtimes parse events with one function.
 """
 
 from __future__ import annotations
@@ -14,11 +16,23 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SPECVERSION: Literal["1.0"] = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
 DATA_CONTENT_TYPE = "application/json"
+CONTENT_TYPE_HEADER = "content-type"
+
+# `dataschema` is `SCHEMA_BASE_URI` + `<type>.json`: an identifier (like a JSON Schema `$id`)
+# of the file contracts/schemas/<type>.json, whose `$id` it also is. Records written before
+# it was absolute say `contracts/schemas/<type>.json`; they are read as the absolute URI.
+SCHEMA_BASE_URI = "https://leadfarm.dev/schemas/"
+LEGACY_SCHEMA_PREFIX = "contracts/schemas/"
+
+
+def structured_mode_headers() -> dict[str, str]:
+    """The record headers of an event in structured mode (the Kafka binding, section 3.2)."""
+    return {CONTENT_TYPE_HEADER: CONTENT_TYPE}
 
 
 def new_traceparent() -> str:
@@ -50,9 +64,22 @@ class Envelope(BaseModel):
     time: datetime
     subject: str = Field(description="The lead id the event is about")
     datacontenttype: str = DATA_CONTENT_TYPE
-    dataschema: str | None = None
+    dataschema: str | None = Field(
+        None,
+        description="Absolute URI of the data's JSON Schema: "
+        f"{SCHEMA_BASE_URI}<type>.json (contracts/schemas/<type>.json)",
+        json_schema_extra={"format": "uri"},
+    )
     traceparent: str = Field(default_factory=new_traceparent)
     data: dict[str, Any]
+
+    @field_validator("dataschema")
+    @classmethod
+    def _absolute_dataschema(cls, value: str | None) -> str | None:
+        """Old records carry the relative path; an accepted event is never refused for it."""
+        if value is not None and value.startswith(LEGACY_SCHEMA_PREFIX):
+            return SCHEMA_BASE_URI + value.removeprefix(LEGACY_SCHEMA_PREFIX)
+        return value
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json"))

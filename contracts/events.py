@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.envelope import Envelope, child_traceparent
+from contracts.envelope import SCHEMA_BASE_URI, Envelope, child_traceparent
 from contracts.topics import ServiceName
 
 SourceClass = Literal["marketing", "events", "referrals", "rep_prospecting"]
@@ -603,7 +603,9 @@ def source_of(service: ServiceName) -> str:
 
 
 def schema_uri(event_type: str) -> str:
-    return f"contracts/schemas/{event_type}.json"
+    """The CloudEvents `dataschema` of a type: an absolute URI, as the specification asks
+    (`contracts.envelope.SCHEMA_BASE_URI` says where it resolves)."""
+    return f"{SCHEMA_BASE_URI}{event_type}.json"
 
 
 def make_envelope(

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from contracts.envelope import CONTENT_TYPE, Envelope
+from contracts.envelope import CONTENT_TYPE, CONTENT_TYPE_HEADER, SCHEMA_BASE_URI, Envelope
 from contracts.events import EVENT_TYPES, schema_uri
 from contracts.topics import SERVICES, dlq_for, topic_for
 
@@ -26,6 +26,42 @@ def event_schemas() -> dict[str, dict[str, Any]]:
         schema["x-leadfarm-service"] = model.SERVICE
         out[f"{event_type}.json"] = schema
     return out
+
+
+KAFKA_MESSAGE_BINDING: dict[str, Any] = {
+    "kafka": {"key": {"type": "string", "description": "lead id"}, "bindingVersion": "0.5.0"}
+}
+EVENT_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "required": [CONTENT_TYPE_HEADER],
+    "properties": {
+        CONTENT_TYPE_HEADER: {
+            "type": "string",
+            "const": CONTENT_TYPE,
+            "description": "Structured content mode (CloudEvents Kafka protocol binding, 3.2).",
+        }
+    },
+}
+DEAD_LETTER_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "x-leadfarm-error",
+        "x-leadfarm-consumer",
+        "x-leadfarm-attempts",
+        "x-leadfarm-original-topic",
+        "x-leadfarm-original-partition",
+        "x-leadfarm-original-offset",
+    ],
+    "properties": {
+        CONTENT_TYPE_HEADER: {"type": "string", "description": "The original record's, if any."},
+        "x-leadfarm-error": {"type": "string", "description": "Why the consumer gave up."},
+        "x-leadfarm-consumer": {"type": "string", "description": "The consumer group."},
+        "x-leadfarm-attempts": {"type": "string", "description": "Attempts made (decimal)."},
+        "x-leadfarm-original-topic": {"type": "string"},
+        "x-leadfarm-original-partition": {"type": "string", "description": "Decimal."},
+        "x-leadfarm-original-offset": {"type": "string", "description": "Decimal."},
+    },
+}
 
 
 def asyncapi_document() -> dict[str, Any]:
@@ -52,8 +88,21 @@ def asyncapi_document() -> dict[str, Any]:
                     },
                 ]
             },
-            "bindings": {"kafka": {"key": {"type": "string", "description": "lead id"}}},
+            "headers": EVENT_HEADERS,
+            "bindings": KAFKA_MESSAGE_BINDING,
         }
+    messages["dead_letter"] = {
+        "name": "dead_letter",
+        "title": "A dead letter",
+        "summary": "A record a consumer could not handle, as it was, with why.",
+        "description": (
+            "The value and key are the original record's; the headers are the original "
+            "record's (so an event keeps its content-type) plus the x-leadfarm-* headers."
+        ),
+        "headers": DEAD_LETTER_HEADERS,
+        "payload": {"description": "The original record's value, whatever it was."},
+        "bindings": KAFKA_MESSAGE_BINDING,
+    }
     for service in SERVICES:
         topic = topic_for(service)
         service_messages = {
@@ -73,12 +122,17 @@ def asyncapi_document() -> dict[str, Any]:
                 "with headers x-leadfarm-error, x-leadfarm-consumer and the original "
                 "topic, partition and offset."
             ),
-            "messages": {},
+            "messages": {"dead_letter": {"$ref": "#/components/messages/dead_letter"}},
         }
         operations[f"{service}_publish"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{service}"},
             "messages": [{"$ref": f"#/channels/{service}/messages/{k}"} for k in service_messages],
+        }
+        operations[f"{service}_dead_letter"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{service}_dlq"},
+            "messages": [{"$ref": f"#/channels/{service}_dlq/messages/dead_letter"}],
         }
     return {
         "asyncapi": "3.0.0",
@@ -87,7 +141,10 @@ def asyncapi_document() -> dict[str, Any]:
             "version": "1",
             "description": (
                 "CloudEvents 1.0 in structured mode (the Kafka record value is the whole "
-                "envelope as JSON), keyed by lead id. Topic names carry a namespace, "
+                f"envelope as JSON, the record header `{CONTENT_TYPE_HEADER}` is "
+                f"`{CONTENT_TYPE}`), keyed by lead id. `dataschema` is "
+                f"`{SCHEMA_BASE_URI}<type>.json`, the `$id` of the committed "
+                "contracts/schemas/<type>.json. Topic names carry a namespace, "
                 "`leadfarm` by default."
             ),
         },

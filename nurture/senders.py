@@ -5,7 +5,7 @@
 - `SmtpSender`: an SMTP server (aiosmtplib), STARTTLS by default. A recipient refused with
   a 5xx reply is a hard bounce.
 - `WebhookSender`: posts each email as JSON to an email service provider's endpoint,
-  signed with HMAC-SHA256.
+  signed as Standard Webhooks says (`services/standard_webhooks.py`).
 
 A sender raises `HardBounce` (the address can never receive: it is suppressed),
 `PermanentFailure` (this message can never go), or anything else for a temporary failure
@@ -16,8 +16,6 @@ transaction.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import os
 import time
 from collections.abc import Sequence
@@ -34,6 +32,7 @@ import orjson
 
 from nurture.settings import NurtureSettings
 from services.outbound import OutboundClient
+from services.standard_webhooks import signed_headers
 
 
 @dataclass(frozen=True)
@@ -233,22 +232,23 @@ class WebhookSender:
             }
         )
 
-    def signature(self, body: bytes, timestamp: int) -> str | None:
-        if self.secret is None:
-            return None
-        mac = hmac.new(
-            self.secret.get_secret_value().encode(),
-            str(timestamp).encode() + b"." + body,
-            hashlib.sha256,
-        ).hexdigest()
-        return f"t={timestamp},v1={mac}"
+    def headers(self, email: OutgoingEmail, body: bytes, timestamp: int) -> dict[str, str]:
+        """Standard Webhooks headers (`services/standard_webhooks.py`, as the router's
+        webhooks): `webhook-id` is the message id, the same on every retry."""
+        headers = {
+            "content-type": "application/json",
+            "idempotency-key": email.message_id,
+            "webhook-id": email.message_id,
+            "webhook-timestamp": str(timestamp),
+        }
+        if self.secret is not None:
+            secret = self.secret.get_secret_value()
+            headers |= signed_headers(secret, email.message_id, timestamp, body)
+        return headers
 
     async def send(self, email: OutgoingEmail) -> Accepted:
         body = self.body(email)
-        headers = {"content-type": "application/json", "idempotency-key": email.message_id}
-        signature = self.signature(body, int(time.time()))
-        if signature:
-            headers["x-leadfarm-signature"] = signature
+        headers = self.headers(email, body, int(time.time()))
         response = await self.client().post(self.url, content=body, headers=headers)
         payload = _json(response)
         if response.is_success:

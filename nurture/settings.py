@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.settings import ServiceSettings
+from services.standard_webhooks import check_secret
 
 
 class NurtureSettings(ServiceSettings):
@@ -42,7 +43,8 @@ class NurtureSettings(ServiceSettings):
 
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
-    """Signs each webhook request (X-Leadfarm-Signature: t=<unix time>,v1=<HMAC-SHA256>)."""
+    """A Standard Webhooks secret (`whsec_` + base64 of 24 to 64 random bytes): each
+    request is signed with it (`webhook-id`, `webhook-timestamp`, `webhook-signature`)."""
     webhook_timeout_s: float = Field(15.0, gt=0)
     """The whole request, the answer's body included (services/outbound.py)."""
 
@@ -58,6 +60,14 @@ class NurtureSettings(ServiceSettings):
             raise ValueError("LEADFARM_NURTURE_SENDER=smtp needs LEADFARM_NURTURE_SMTP_HOST")
         if self.sender == "webhook" and not self.webhook_url:
             raise ValueError("LEADFARM_NURTURE_SENDER=webhook needs LEADFARM_NURTURE_WEBHOOK_URL")
+        if self.webhook_secret is not None:
+            try:
+                check_secret(self.webhook_secret.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(
+                    f"LEADFARM_NURTURE_WEBHOOK_SECRET is not a Standard Webhooks secret: {exc}; "
+                    'make one with: echo "whsec_$(openssl rand -base64 32)"'
+                ) from None
         if not self.public_url.startswith(("http://", "https://")):
             raise ValueError("LEADFARM_NURTURE_PUBLIC_URL must be an http(s) URL")
         return self

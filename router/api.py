@@ -53,12 +53,12 @@ from router.schemas import (
     TeamOut,
 )
 from router.service import Refused, Router, cadence_of
-from router.webhooks import new_secret
 from services.auth import ManagerKey, Principal, RepKey
 from services.crypto import SecretBox
 from services.db import UnitOfWork
 from services.egress import PrivateAddress, check_public
 from services.problems import Problem, field_error
+from services.standard_webhooks import new_secret
 
 Id = Annotated[str, Path(min_length=1, max_length=100, pattern=ID_PATTERN)]
 NOT_NULL: tuple[str, ...] = (

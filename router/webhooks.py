@@ -12,19 +12,15 @@ retry it.
 
 Each request carries `webhook-id` (the event id: the same on every retry, the receiver's
 idempotency key), `webhook-timestamp` (Unix seconds of this attempt) and
-`webhook-signature` (`v1,` + base64 HMAC-SHA256 over `{id}.{timestamp}.{body}` with the
-base64-decoded part of the `whsec_` secret). The body is
+`webhook-signature`, signed by the chassis (`services/standard_webhooks.py`) with the
+subscription's `whsec_` secret, as nurture's webhook sender signs too. The body is
 `{"type", "timestamp", "data"}` as the specification recommends, plus `subject`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import logging
-import secrets
 import uuid
 import weakref
 from collections.abc import Iterable
@@ -46,24 +42,12 @@ from services.groupcommit import GroupCommitter, transaction_only
 from services.outbound import DeadlineExceeded, OutboundClient
 from services.outbox import emit
 from services.reference import Reference
+from services.standard_webhooks import sign
 from services.workpool import KeyedPool, LeasingWorker
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
-SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
-
-
-def new_secret() -> str:
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """The `webhook-signature` value for one attempt."""
-    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(key, signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
 
 
 def body_of(envelope: Envelope) -> str:

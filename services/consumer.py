@@ -329,6 +329,7 @@ class ConsumerRunner:
                 message.value,
                 event_id=f"dlq-{uuid.uuid4()}",
                 headers={
+                    **message.headers,  # the record's own headers (its content-type...) are kept
                     "x-leadfarm-consumer": self.group,
                     "x-leadfarm-error": f"{type(error).__name__}: {error}"[:2000],
                     "x-leadfarm-attempts": str(attempts),

@@ -16,7 +16,7 @@ from typing import Protocol
 import orjson
 from sqlalchemy import func, select, text, update
 
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, structured_mode_headers
 from contracts.events import EventData, make_envelope
 from contracts.topics import topic_for
 from services import metrics
@@ -32,7 +32,14 @@ async def emit(
     """Say an event as part of `tx`: it is published if, and only if, `tx` commits."""
     envelope = make_envelope(data, time=tx.now(), traceparent=traceparent, subject=subject)
     topic = topic_for(data.SERVICE, tx.unit.topic_namespace)
-    await write_record(tx, topic, envelope.subject, envelope.to_json(), event_id=envelope.id)
+    await write_record(
+        tx,
+        topic,
+        envelope.subject,
+        envelope.to_json(),
+        event_id=envelope.id,
+        headers=structured_mode_headers(),
+    )
     return envelope
 
 

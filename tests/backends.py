@@ -7,11 +7,12 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import select
 
 from contracts.topics import SERVICES, ServiceName, dlq_for, topic_for
@@ -56,6 +57,13 @@ def leadfarm_test_settings(**overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@dataclass(frozen=True)
+class Record:
+    headers: dict[str, bytes]
+    key: bytes | None
+    value: bytes
 
 
 class Backend:
@@ -107,6 +115,10 @@ class Backend:
     async def dead_letters(self, service: ServiceName) -> list[tuple[dict[str, str], bytes]]:
         raise NotImplementedError
 
+    async def records(self, service: ServiceName) -> list[Record]:
+        """Every record on `service`'s topic, as a consumer outside Leadfarm receives it."""
+        raise NotImplementedError
+
     async def stop(self) -> None:
         for client in self.clients.values():
             await client.aclose()
@@ -152,6 +164,26 @@ class EmbeddedBackend(Backend):
                 )
             ).all()
         return [(orjson.loads(r.headers), r.payload.encode()) for r in rows]
+
+    async def records(self, service: ServiceName) -> list[Record]:
+        import orjson
+
+        async with self.runtime.units[service].read() as conn:
+            rows = (
+                await conn.execute(
+                    select(outbox.c.headers, outbox.c.key, outbox.c.payload)
+                    .where(outbox.c.topic == self.topic(service))
+                    .order_by(outbox.c.id)
+                )
+            ).all()
+        return [
+            Record(
+                headers={k: v.encode() for k, v in orjson.loads(r.headers or "{}").items()},
+                key=r.key.encode() if r.key else None,
+                value=r.payload.encode(),
+            )
+            for r in rows
+        ]
 
 
 class ClusterBackend(Backend):
@@ -199,5 +231,28 @@ class ClusterBackend(Backend):
                 for records in batches.values()
                 for r in records
             ]
+        finally:
+            await consumer.stop()
+
+    async def records(self, service: ServiceName) -> list[Record]:
+        topic = self.topic(service)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(topic, p) for p in range(self.settings.topic_partitions)]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            got: list[Record] = []
+            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+                batches = await consumer.getmany(timeout_ms=500)
+                got += [
+                    Record(headers=dict(r.headers), key=r.key, value=r.value)
+                    for records in batches.values()
+                    for r in records
+                ]
+            return got
         finally:
             await consumer.stop()

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
 
+from contracts.envelope import structured_mode_headers
 from services.bus.base import Message, Subscription
 from services.outbox import OutboundRecord
 
@@ -96,7 +97,7 @@ class KafkaBus:
                     r.topic,
                     value=r.value,
                     key=r.key.encode() if r.key else None,
-                    headers=[(k, v.encode()) for k, v in r.headers.items()],
+                    headers=kafka_headers(r),
                 )
                 for r in records
             ]
@@ -118,6 +119,14 @@ class KafkaBus:
         sub = KafkaSubscription(self.bootstrap_servers, group, topics, self.client_id)
         self._subscriptions.append(sub)
         return sub
+
+
+def kafka_headers(record: OutboundRecord) -> list[tuple[str, bytes]]:
+    """A record's headers as Kafka takes them. An outbox row with no headers at all was
+    written by `emit` before events carried their content type (dead letters and replays
+    always had headers), so it gets the structured-mode header a CloudEvents SDK needs."""
+    headers = record.headers or structured_mode_headers()
+    return [(name, value.encode()) for name, value in headers.items()]
 
 
 class KafkaSubscription:

@@ -27,6 +27,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from contracts.envelope import structured_mode_headers
 from contracts.topics import DLQ_SUFFIX, ServiceName
 from services.bus.base import Message
 from services.consumer import PoisonMessage, decode_message
@@ -37,6 +38,7 @@ from services.runtime import Runtime
 from services.tables import inbox, outbox
 
 REPLAY_PREFIX = "replay-"
+LEADFARM_HEADER_PREFIX = "x-leadfarm-"  # the dead-letter and replay headers Leadfarm adds
 
 Status = Literal["pending", "replayed", "handled"]
 
@@ -68,6 +70,10 @@ class DeadLetter:
         if self.handled:
             return "handled"
         return "replayed" if self.replayed_at is not None else "pending"
+
+    def original_headers(self) -> dict[str, str]:
+        """The headers the record had before it was dead-lettered (its content-type...)."""
+        return {k: v for k, v in self.headers.items() if not k.startswith(LEADFARM_HEADER_PREFIX)}
 
     def summary(self) -> dict[str, Any]:
         """What `dlq list` prints: no payload, and the error text passed through the log
@@ -195,7 +201,13 @@ async def replay_dead_letter(runtime: Runtime, letter: DeadLetter) -> ReplayResu
                 letter.key,
                 letter.payload,
                 event_id=REPLAY_PREFIX + letter.dlq_event_id,
-                headers={"x-leadfarm-replay-of": letter.dlq_event_id},
+                # It decoded as an event above, so it is a structured-mode CloudEvent even
+                # if it was dead-lettered before records carried their content type.
+                headers={
+                    **structured_mode_headers(),
+                    **letter.original_headers(),
+                    "x-leadfarm-replay-of": letter.dlq_event_id,
+                },
             )
     except IntegrityError:
         return "already replayed"

@@ -11,13 +11,15 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from contracts.events import LeadCaptured
-from contracts.topics import ServiceName
+from contracts.envelope import CONTENT_TYPE
+from contracts.events import LeadCaptured, LeadReceived, make_envelope
+from contracts.topics import ServiceName, dlq_for
 from services.consumer import ConsumerRunner, Incoming
 from services.db import Tx
 from services.ops import dlq, lag, replay
+from services.outbox import write_record
 from services.runtime import Runtime, cluster_runtime, embedded_runtime
-from tests.backends import Backend, eventually
+from tests.backends import Backend, Record, eventually
 
 LEAD = {
     "email": "Ops.Person@Acme.example",
@@ -64,6 +66,8 @@ async def test_a_dead_letter_is_listed_shown_redacted_and_replayed_once(backend:
     assert letter.consumer.endswith(".audit")
     assert "audit cannot take this lead today" in letter.error
     assert letter.original_topic == backend.topic("ingest")
+    # The dead letter keeps the event's content-type (CloudEvents structured mode).
+    assert letter.headers["content-type"] == CONTENT_TYPE
     assert CAPTURED not in {e["type"] for e in await backend.timeline(lead_id)}
 
     shown = orjson.dumps(letter.envelope()).decode()
@@ -92,6 +96,58 @@ async def test_a_dead_letter_is_listed_shown_redacted_and_replayed_once(backend:
     types = [e["type"] for e in events]
     assert types.count(CAPTURED) == 1
     assert types.count(DEFERRED) == 1
+    # The replayed record is a structured-mode CloudEvent like the original.
+    captured_id = letter.event_id
+    both = [
+        r for r in await backend.records("ingest") if orjson.loads(r.value).get("id") == captured_id
+    ]
+    assert len(both) == 2
+    assert all(r.headers["content-type"] == CONTENT_TYPE.encode() for r in both)
+
+
+async def test_a_dead_letter_from_before_content_types_is_replayed_as_a_cloudevent(
+    backend: Backend,
+) -> None:
+    """A dead letter written before records carried `content-type` (only the x-leadfarm-*
+    headers) goes back to its topic in structured mode, readable by a CloudEvents SDK."""
+    now = datetime.now(UTC)
+    event = make_envelope(
+        LeadReceived(
+            lead_id="lead-old-dlq", delivery_id="d", source="s", provider="api", received_at=now
+        ),
+        time=now,
+    )
+    async with backend.runtimes["audit"].units["audit"].transaction() as tx:
+        await write_record(
+            tx,
+            dlq_for(backend.topic("ingest")),
+            event.subject,
+            event.to_json(),
+            event_id="dlq-old-1",
+            headers={
+                "x-leadfarm-consumer": f"{backend.settings.topic_namespace}.audit",
+                "x-leadfarm-error": "RuntimeError: then",
+                "x-leadfarm-attempts": "3",
+                "x-leadfarm-original-topic": backend.topic("ingest"),
+                "x-leadfarm-original-partition": "0",
+                "x-leadfarm-original-offset": "7",
+            },
+        )
+    [letter] = [
+        lt
+        for lt in await dlq.list_dead_letters(backend.runtimes["audit"], "audit")
+        if lt.dlq_event_id == "dlq-old-1"
+    ]
+    assert await dlq.replay_dead_letter(backend.runtimes["audit"], letter) == "replayed"
+
+    async def replayed() -> list[Record] | None:
+        records = await backend.records("ingest")
+        return [r for r in records if orjson.loads(r.value)["id"] == event.id] or None
+
+    [record] = await eventually(replayed)
+    assert record.headers["content-type"] == CONTENT_TYPE.encode()
+    assert record.headers["x-leadfarm-replay-of"] == b"dlq-old-1"
+    assert "x-leadfarm-error" not in record.headers
 
 
 async def test_lag_per_group_and_partition_and_the_metrics(backend: Backend) -> None:

@@ -6,17 +6,27 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from contracts.envelope import Envelope
-from contracts.events import EVENT_TYPES, UnknownEventType, parse_data
+from contracts.events import (
+    EVENT_TYPES,
+    LeadReceived,
+    UnknownEventType,
+    make_envelope,
+    parse_data,
+    schema_uri,
+)
 from contracts.schemagen import SCHEMA_DIR, event_schemas, incompatibilities, stale_files
 from contracts.topics import SERVICES, all_topics, dlq_for, topic_for
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "events"
 REPO = Path(__file__).parents[2]
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
 def test_committed_schemas_and_asyncapi_are_current() -> None:
@@ -28,9 +38,33 @@ def test_every_event_type_has_a_fixture_that_parses() -> None:
     for event_type in EVENT_TYPES:
         path = FIXTURES / f"{event_type}.json"
         assert path.exists(), f"add a fixture payload for {event_type} at {path}"
-        envelope = Envelope.model_validate(json.loads(path.read_text()))
+        raw = json.loads(path.read_text())
+        assert raw["dataschema"] == schema_uri(event_type), "fixtures say what is produced now"
+        envelope = Envelope.model_validate(raw)
         assert envelope.type == event_type
         assert type(parse_data(envelope)) is EVENT_TYPES[event_type]
+
+
+def test_dataschema_is_an_absolute_uri_and_the_id_of_the_committed_schema() -> None:
+    for event_type in EVENT_TYPES:
+        uri = urlsplit(schema_uri(event_type))
+        assert (uri.scheme, uri.netloc) == ("https", "leadfarm.dev"), "CloudEvents: a URI"
+        committed = json.loads((SCHEMA_DIR / f"{event_type}.json").read_text())
+        assert committed["$id"] == schema_uri(event_type)
+    captured = LeadReceived(
+        lead_id="l-1", delivery_id="d-1", source="s", provider="api", received_at=NOW
+    )
+    made = make_envelope(captured, time=NOW)
+    assert made.dataschema == "https://leadfarm.dev/schemas/leadfarm.lead.received.v1.json"
+
+
+def test_a_record_with_the_old_relative_dataschema_is_still_read() -> None:
+    """Records said before dataschema was absolute are still in Kafka and in outboxes."""
+    raw = json.loads((FIXTURES / "leadfarm.lead.captured.v1.json").read_text())
+    raw["dataschema"] = "contracts/schemas/leadfarm.lead.captured.v1.json"
+    envelope = Envelope.from_json(json.dumps(raw))
+    assert envelope.dataschema == schema_uri("leadfarm.lead.captured.v1")
+    assert type(parse_data(envelope)) is EVENT_TYPES["leadfarm.lead.captured.v1"]
 
 
 def test_unknown_types_are_refused() -> None:

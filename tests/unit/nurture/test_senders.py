@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import time
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -13,6 +11,7 @@ import httpx
 import orjson
 import pytest
 from pydantic import SecretStr
+from standardwebhooks import Webhook
 
 from nurture.senders import (
     From,
@@ -26,6 +25,7 @@ from nurture.senders import (
 )
 from nurture.settings import NurtureSettings
 from services.outbound import DeadlineExceeded, ResponseTooLarge
+from services.standard_webhooks import new_secret
 from tests.unit.nurture.smtpd import smtp_server
 from tests.unit.receivers import misbehaving_receiver
 
@@ -124,8 +124,9 @@ async def test_the_webhook_sender_signs_its_posts_and_reads_the_answer() -> None
         seen.append(request)
         return answers[orjson.loads(request.content)["to"]]
 
+    secret = new_secret()
     settings = NurtureSettings(
-        sender="webhook", webhook_url="https://esp.example/send", webhook_secret=SecretStr("s3cret")
+        sender="webhook", webhook_url="https://esp.example/send", webhook_secret=SecretStr(secret)
     )
     sender = build_sender(settings, Path("unused"))
     assert isinstance(sender, WebhookSender)
@@ -147,11 +148,23 @@ async def test_the_webhook_sender_signs_its_posts_and_reads_the_answer() -> None
     assert body["subject"] == "Grüße from Leadfarm"
     assert body["headers"]["List-Unsubscribe"] == f"<{UNSUBSCRIBE}>"
     assert first.headers["idempotency-key"] == "m-1"
-    stamp, _, mac = first.headers["x-leadfarm-signature"].partition(",v1=")
-    expected = hmac.new(
-        b"s3cret", stamp.removeprefix("t=").encode() + b"." + first.content, hashlib.sha256
-    ).hexdigest()
-    assert mac == expected
+    # Signed as Standard Webhooks says, as the router's webhooks are: a receiver verifies
+    # with the scheme's reference library (it also checks the timestamp is recent).
+    assert Webhook(secret).verify(first.content, dict(first.headers)) == body
+    assert first.headers["webhook-id"] == "m-1"  # the message id: the same on every retry
+    assert "x-leadfarm-signature" not in first.headers
+    assert [r.headers["webhook-id"] for r in seen] == [r.headers["idempotency-key"] for r in seen]
+
+
+def test_a_webhook_secret_that_is_not_a_standard_webhooks_secret_is_refused() -> None:
+    with pytest.raises(
+        ValueError, match=r"LEADFARM_NURTURE_WEBHOOK_SECRET .* starts with 'whsec_'"
+    ):
+        NurtureSettings(
+            sender="webhook",
+            webhook_url="https://esp.example/send",
+            webhook_secret=SecretStr("s3cret"),
+        )
 
 
 def test_a_sender_without_its_settings_is_refused() -> None:
