@@ -331,3 +331,59 @@ async def test_the_dashboard_page_holds_no_data_and_needs_no_key(leadfarm: Embed
     assert "http://" not in script.text.replace("http://www.w3.org/2000/svg", "")
     style = await http.get("/audit/v1/dashboard/app.css")
     assert style.headers["content-type"].startswith("text/css")
+
+
+async def test_finding_a_lead_by_email_or_company(leadfarm: EmbeddedBackend) -> None:
+    await play(
+        leadfarm,
+        [
+            captured("lead-f1", email="Jo.Pine@Acme.example", company="Acme Timber"),
+            assigned("lead-f1", "ana"),
+            captured("lead-f2", at=T + timedelta(hours=1), company="ACME Steel"),
+            captured("lead-f3", email="other@example.com", company="Birch & Co"),
+        ],
+    )
+    http = leadfarm.client("audit")
+
+    async def found(text: str) -> list[dict[str, Any]]:
+        response = await http.get("/audit/v1/leads", params={"q": text}, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+    by_email = await found("  jo.pine@acme.EXAMPLE ")
+    assert [m["lead_id"] for m in by_email] == ["lead-f1"]
+    assert (by_email[0]["rep_id"], by_email[0]["rep_name"]) == ("ana", "Ana")
+    assert by_email[0]["company"] == "Acme Timber"
+    assert [m["lead_id"] for m in await found("acme")] == ["lead-f2", "lead-f1"]  # newest first
+    assert [m["lead_id"] for m in await found("lead-f3")] == ["lead-f3"]
+    assert await found("jo.pine@acme") == []  # an email is matched whole
+    assert await found("100%") == []  # LIKE's wildcards are plain text here
+    rep = await new_key(leadfarm, "rep", "ana")
+    refused = await http.get("/audit/v1/leads", params={"q": "acme"}, headers=rep)
+    assert refused.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "says"),
+    [
+        ({}, 422, "is required"),
+        ({"q": "   "}, 422, "is required"),
+        ({"q": "a"}, 422, "at least 2 characters"),
+        ({"q": "x" * 321}, 422, "at most 320 characters"),
+        ({"q": "acme\x00"}, 400, "U+0000"),
+        ({"q": "acme", "limit": "0"}, 422, "limit"),
+    ],
+)
+async def test_a_bad_search_is_a_problem_naming_the_parameter(
+    leadfarm: EmbeddedBackend, query: dict[str, str], status: int, says: str
+) -> None:
+    response = await leadfarm.client("audit").get("/audit/v1/leads", params=query, headers=ADMIN)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert says in problem["detail"] or says in str(problem.get("errors"))
+    if status == 422 and "limit" not in query:
+        assert problem["errors"][0]["field"] == "q"
+    if status == 400:
+        assert "'q'" in problem["detail"]
