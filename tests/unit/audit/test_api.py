@@ -4,6 +4,7 @@ events arrive, and the dashboard's assets."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -328,9 +329,22 @@ async def test_the_dashboard_page_holds_no_data_and_needs_no_key(leadfarm: Embed
     script = await http.get("/audit/v1/dashboard/app.js")
     assert script.headers["content-type"].startswith("text/javascript")
     assert "sessionStorage" in script.text
-    assert "http://" not in script.text.replace("http://www.w3.org/2000/svg", "")
+    for name in ("app.js", "format.js"):
+        ours = await http.get(f"/audit/v1/dashboard/{name}")
+        assert "http://" not in ours.text
+        assert "https://" not in ours.text
     style = await http.get("/audit/v1/dashboard/app.css")
     assert style.headers["content-type"].startswith("text/css")
+    # Chart.js, from this origin, byte for byte as published (audit/static/vendor/README.md).
+    assert '<script src="/audit/v1/dashboard/chart.umd.min.js"' in page.text
+    charts = await http.get("/audit/v1/dashboard/chart.umd.min.js")
+    assert charts.status_code == 200
+    assert charts.headers["content-type"].startswith("text/javascript")
+    assert charts.headers["content-security-policy"] == csp
+    assert charts.text.startswith("/*!\n * Chart.js v4.6.2\n")
+    assert hashlib.sha256(charts.content).hexdigest() == (
+        "3f288f4f26882c26b58931fb586a9b4f30370b5de38d69dc005b0bd05b08e113"
+    )
 
 
 async def test_finding_a_lead_by_email_or_company(leadfarm: EmbeddedBackend) -> None:
