@@ -294,8 +294,8 @@ class LeadMatch:
 
 async def find_leads(conn: Conn, text: str, limit: int) -> list[LeadMatch]:
     """Leads whose email is `text` (case aside), whose company contains it, or whose id it
-    is; the most recently captured first. An erased lead is never found (and has no contact
-    row left, so nothing holds its old email)."""
+    is; the most recently captured first. An erased lead is found by its id only, and shown
+    without email or company (its contact row is gone with the erasure)."""
     wanted = text.lower()
     pattern = "%" + wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     matched = union(
@@ -315,17 +315,25 @@ async def find_leads(conn: Conn, text: str, limit: int) -> list[LeadMatch]:
             leads.c.rep_id,
             reps.c.name.label("rep_name"),
             leads.c.captured_at,
+            leads.c.erased_at,
         )
         .select_from(
             matched.join(leads, leads.c.lead_id == matched.c.lead_id)
             .outerjoin(lead_contacts, lead_contacts.c.lead_id == leads.c.lead_id)
             .outerjoin(reps, reps.c.rep_id == leads.c.rep_id)
         )
-        .where(leads.c.erased_at.is_(None))
+        # by id an erased lead is found (its story, redacted); by email or company never
+        .where(or_(leads.c.erased_at.is_(None), leads.c.lead_id == text))
         .order_by(leads.c.captured_at.desc().nulls_last(), leads.c.lead_id)
         .limit(limit)
     )
-    return [LeadMatch(**r._mapping) for r in (await _c(conn).execute(query)).all()]
+    found = []
+    for row in (await _c(conn).execute(query)).all():
+        values = {k: v for k, v in row._mapping.items() if k != "erased_at"}
+        if row.erased_at is not None:
+            values |= {"email": None, "company": None}
+        found.append(LeadMatch(**values))
+    return found
 
 
 # --- assignments and reps -------------------------------------------------------------------
@@ -497,6 +505,17 @@ async def won_deals(conn: Conn, currency: str) -> tuple[int, int]:
         )
     ).one()
     return int(row[0]), int(row[1])
+
+
+async def won_amount(conn: Conn, lead_id: str, currency: str) -> int | None:
+    """The amount (cents) of the lead's latest closed-won deal in `currency`, if any."""
+    amount = await _c(conn).scalar(
+        select(deals.c.amount_cents)
+        .where(deals.c.lead_id == lead_id, deals.c.won.is_(True), deals.c.currency == currency)
+        .order_by(deals.c.closed_at.desc())
+        .limit(1)
+    )
+    return int(amount) if amount is not None else None
 
 
 # --- facts for the metrics ------------------------------------------------------------------

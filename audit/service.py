@@ -615,11 +615,16 @@ class Audit:
         close = envelope.time + timedelta(
             days=days if days is not None else self.settings.default_close_days
         )
+        # Won before its qualification arrived (topics are not ordered with each other):
+        # on the forecast at the deal's amount, as `mark_entry_won` would have put it.
+        won = None
+        if lead["won_at"] is not None:  # its deal is stored: `_closed` writes it at once
+            won = await repository.won_amount(run.tx, lead_id, self.settings.currency)
         entry = EntryRow(
             id=str(uuid.uuid4()),
             lead_id=lead_id,
             status="won" if lead["won_at"] is not None else "open",
-            amount_cents=basis.per_lead_cents,
+            amount_cents=won if won is not None else basis.per_lead_cents,
             currency=self.settings.currency,
             period=close.strftime("%Y-%m"),
             expected_close_at=close,
@@ -634,13 +639,18 @@ class Audit:
         run.on_forecast.add(lead_id)
         share = f"{float(basis.share) * 100:g}%"
         size = "closed-won average" if basis.learned else "default"
+        reason = (
+            "sales-qualified short-term lead, won already: the deal's amount"
+            if won is not None
+            else f"sales-qualified short-term lead: {share} of the {size} deal size"
+        )
         await emit(
             run.tx,
             ForecastChanged(
                 lead_id=lead_id,
                 action="added",
                 amount=from_cents(entry.amount_cents),
-                reason=f"sales-qualified short-term lead: {share} of the {size} deal size",
+                reason=reason,
                 currency=entry.currency,
                 period=entry.period,
                 rep_id=entry.rep_id,

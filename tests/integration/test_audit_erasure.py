@@ -227,6 +227,9 @@ async def test_erasure_keeps_every_count_and_leaves_no_personal_data(backend: Ba
     assert traces_in(await stored_text(backend)) == []
     assert await found_by(str(PERSON["email"])) == [], "an erased person is not found by old email"
     assert await found_by("Veridian Holzwerk") == []
+    assert await found_by(lead_id) == [lead_id], "by its id, its redacted story is traced"
+    by_id = await http.get("/audit/v1/leads", params={"q": lead_id}, headers=ADMIN)
+    assert (by_id.json()[0]["email"], by_id.json()[0]["company"]) == (None, None)
     summary = (await http.get(f"/audit/v1/leads/{lead_id}", headers=ADMIN)).json()
     assert summary["erased_at"] is not None
     assert summary["audits"][0]["comment"] is None

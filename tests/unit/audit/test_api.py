@@ -8,6 +8,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,13 @@ from audit.settings import AuditSettings
 from contracts.envelope import Envelope
 from contracts.events import (
     EVENT_TYPES,
+    Decision,
     LeadAssigned,
     LeadCaptured,
     LeadProfile,
+    LeadQualified,
     LeadReturned,
+    OpportunityClosed,
     make_envelope,
     parse_data,
 )
@@ -401,3 +405,47 @@ async def test_a_bad_search_is_a_problem_naming_the_parameter(
         assert problem["errors"][0]["field"] == "q"
     if status == 400:
         assert "'q'" in problem["detail"]
+
+
+async def test_a_won_lead_is_on_the_forecast_at_its_deal_s_amount_in_either_order(
+    leadfarm: EmbeddedBackend,
+) -> None:
+    """Won after it entered the forecast, or won before its qualification arrived (topics
+    are not ordered with each other): either way the entry is won at the deal's amount."""
+
+    def qualified(lead_id: str, at: datetime) -> Envelope:
+        decision = Decision.model_validate(
+            {
+                "lifecycle": "prospect",
+                "stage": "sales_qualified",
+                "term": "short",
+                "score": 80,
+                "definition_version": "d",
+            }
+        )
+        return make_envelope(
+            LeadQualified(lead_id=lead_id, decision=decision, lead=profile()), time=at
+        )
+
+    def won(lead_id: str, amount: str, at: datetime) -> Envelope:
+        return make_envelope(
+            OpportunityClosed(
+                lead_id=lead_id,
+                opportunity_id=f"o-{lead_id}",
+                rep_id="ana",
+                won=True,
+                amount=Decimal(amount),
+                lead=profile(),
+            ),
+            time=at,
+        )
+
+    day = timedelta(days=1)
+    await play(leadfarm, [captured("w1"), qualified("w1", T), won("w1", "12345", T + day)])
+    await play(leadfarm, [captured("w2"), won("w2", "7000", T + day)])
+    await play(leadfarm, [qualified("w2", T + 2 * day)])
+    http = leadfarm.client("audit")
+    entries = (await http.get("/audit/v1/forecast/leads?status=won", headers=ADMIN)).json()
+    assert {e["lead_id"]: e["amount"] for e in entries} == {"w1": "12345.00", "w2": "7000.00"}
+    forecast = (await http.get("/audit/v1/forecast", headers=ADMIN)).json()
+    assert forecast["total"]["won_amount"] == "19345.00"
