@@ -17,9 +17,11 @@ from audit.schemas import (
     ErasureOut,
     ForecastEntryOut,
     ForecastOut,
+    LeadMatch,
     LeadSummary,
     Reason,
     RemovalRequestOut,
+    RepOut,
     RoleGrant,
     RoleOut,
     SpendIn,
@@ -55,6 +57,7 @@ GROUPINGS: dict[str, tuple[str, ...]] = {
 }
 SOURCE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
+SEARCH_MIN, SEARCH_MAX = 2, 320  # characters; 320 is the longest email address
 
 
 def _problem(exc: AuditError) -> Problem:
@@ -76,6 +79,23 @@ def _periods(first: str | None, last: str | None) -> tuple[str | None, str | Non
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         raise Problem(422, f"The request has invalid fields. {summary}", errors=errors)
     return first, last
+
+
+def _search_text(q: str | None) -> str:
+    """The search text, trimmed; a 422 naming `q` when it is missing, too short or too long
+    (control characters never get here: the URL is refused before any route)."""
+    text = (q or "").strip()
+    if len(text) < SEARCH_MIN:
+        problem = (
+            "is required: an email, part of a company name, or a lead id"
+            if not text
+            else f"must be at least {SEARCH_MIN} characters"
+        )
+    elif len(text) > SEARCH_MAX:
+        problem = f"must be at most {SEARCH_MAX} characters (it has {len(text)})"
+    else:
+        return text
+    raise Problem(422, f"The search text q {problem}.", errors=[field_error("q", problem)])
 
 
 def _audit_out(task: TaskRow) -> AuditOut:
@@ -107,6 +127,40 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
     router = APIRouter(prefix="/audit/v1", tags=["audit"])
 
     # --- a lead's story ------------------------------------------------------------------
+
+    @router.get("/leads", response_model=list[LeadMatch])
+    async def find_leads(
+        _: ManagerKey,
+        q: Annotated[
+            str | None,
+            Query(
+                description="An email address (the whole of it, any case), part of a company "
+                "name, or a lead id",
+                examples=["jo@acme.example", "Acme"],
+            ),
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> list[LeadMatch]:
+        """Find leads to trace without knowing their id: by email, by company or by id, the
+        most recently captured first. An erased lead is not found (audit forgot its email
+        and company with the erasure)."""
+        text = _search_text(q)
+        async with unit.read() as conn:
+            found = await repository.find_leads(conn, text, limit)
+        return [
+            LeadMatch(
+                **{k: v for k, v in match.__dict__.items() if k != "stage_rank"},
+                stage=audit.stage_name(match.stage_rank),
+            )
+            for match in found
+        ]
+
+    @router.get("/reps", response_model=list[RepOut])
+    async def list_reps(_: ManagerKey) -> list[RepOut]:
+        """Every rep audit has seen assigned a lead, with the name the router last gave."""
+        async with unit.read() as conn:
+            names = await repository.rep_names(conn)
+        return [RepOut(rep_id=rep_id, name=name) for rep_id, name in sorted(names.items())]
 
     @router.get("/leads/{lead_id}/timeline", response_model=Timeline)
     async def timeline(lead_id: str, _: ManagerKey) -> Timeline:

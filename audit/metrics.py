@@ -53,6 +53,7 @@ class LeadFact:
     opportunity_at: datetime | None = None
     won_at: datetime | None = None
     lost_at: datetime | None = None
+    disqualified_at: datetime | None = None
 
     def reached(self) -> set[str]:
         """The funnel stages the lead reached. Each stage implies the ones before it (a won
@@ -211,13 +212,16 @@ def _label_columns(by: str) -> list[str]:
 
 def funnel(leads: Sequence[LeadFact], by: Literal["source", "source_class"]) -> Report:
     """Leads that reached each stage: raw, basic-qualified, sales-qualified, accepted,
-    opportunity, won."""
+    opportunity, won; and beside the stages, the leads the qualifier disqualified (they
+    count as raw only, so a manager sees where the rest of the raw leads went)."""
 
     def counts(group: Sequence[LeadFact]) -> dict[str, int]:
         tally: Counter[str] = Counter()
         for lead in group:
             tally.update(lead.reached())
-        return {stage: tally[stage] for stage in STAGES}
+        counted = {stage: tally[stage] for stage in STAGES}
+        counted["disqualified"] = sum(1 for lead in group if lead.disqualified_at is not None)
+        return counted
 
     rows: list[dict[str, Any]] = [
         {by: key, **counts(group)} for key, group in _grouped(leads, _lead_key(by)).items()
@@ -225,9 +229,9 @@ def funnel(leads: Sequence[LeadFact], by: Literal["source", "source_class"]) -> 
     if by == "source":
         classes = {lead.source: lead.source_class for lead in leads}
         rows = [{**row, "source_class": classes.get(row["source"])} for row in rows]
-        columns = ["source", "source_class", *STAGES]
+        columns = ["source", "source_class", *STAGES, "disqualified"]
     else:
-        columns = ["source_class", *STAGES]
+        columns = ["source_class", *STAGES, "disqualified"]
     return Report("funnel", columns, rows, {by: None, **counts(leads)}, by=by)
 
 
@@ -291,32 +295,59 @@ def _touched_in_time(first_touch_at: datetime | None, due_at: datetime | None) -
     return first_touch_at is not None and due_at is not None and first_touch_at <= due_at
 
 
+def _sla_decided(
+    first_touch_at: datetime | None, due_at: datetime | None, now: datetime, breached: bool
+) -> bool:
+    """Whether the first-touch SLA of an assignment is decided: touched, or its deadline has
+    passed (or the router said it was breached). One not touched and not due yet is pending:
+    it can still be met, so no SLA share counts it either way."""
+    return first_touch_at is not None or breached or (due_at is not None and due_at <= now)
+
+
 def follow_up(
     leads: Sequence[LeadFact],
     assignments: Sequence[AssignmentFact],
     by: LeadDimension,
+    now: datetime,
     rep_names: Mapping[str, str] | None = None,
 ) -> Report:
-    """Share of assigned leads touched at all, and touched within the first-touch SLA.
-    By source: leads (first assignment's deadline). By rep: that rep's assignments."""
+    """Share of assigned leads touched at all (`follow_up_rate`, of all assigned), and
+    touched within the first-touch SLA (`within_sla_rate`, of those whose SLA is decided:
+    touched or past the deadline, as `sla_compliance` counts them; `sla_pending` are not
+    due yet). By source: leads (first assignment's deadline). By rep: that rep's
+    assignments, so a rep's `within_sla_rate` is their `sla` compliance."""
     names = rep_names or {}
 
     def lead_row(group: Sequence[LeadFact]) -> dict[str, Any]:
         assigned = [lead for lead in group if lead.assigned_at is not None]
         touched = [lead for lead in assigned if lead.first_touch_at is not None]
+        decided = [
+            lead
+            for lead in assigned
+            if _sla_decided(lead.first_touch_at, lead.first_touch_due_at, now, False)
+        ]
         on_time = [
             lead
             for lead in assigned
             if _touched_in_time(lead.first_touch_at, lead.first_touch_due_at)
         ]
-        return _follow_row(len(assigned), len(touched), len(on_time))
+        return _follow_row(len(assigned), len(touched), len(decided), len(on_time))
 
     def assignment_row(group: Sequence[AssignmentFact]) -> dict[str, Any]:
         touched = [a for a in group if a.first_touch_at is not None]
+        decided = [a for a in group if _sla_decided(a.first_touch_at, a.due_at, now, a.breached)]
         on_time = [a for a in group if _touched_in_time(a.first_touch_at, a.due_at)]
-        return _follow_row(len(group), len(touched), len(on_time))
+        return _follow_row(len(group), len(touched), len(decided), len(on_time))
 
-    values = ["assigned", "touched", "touched_within_sla", "follow_up_rate", "within_sla_rate"]
+    values = [
+        "assigned",
+        "touched",
+        "sla_due",
+        "sla_pending",
+        "touched_within_sla",
+        "follow_up_rate",
+        "within_sla_rate",
+    ]
     if by == "rep_id":
         rows = [
             {**_label(by, key, names), **assignment_row(group)}
@@ -337,13 +368,15 @@ def follow_up(
     )
 
 
-def _follow_row(assigned: int, touched: int, on_time: int) -> dict[str, Any]:
+def _follow_row(assigned: int, touched: int, decided: int, on_time: int) -> dict[str, Any]:
     return {
         "assigned": assigned,
         "touched": touched,
+        "sla_due": decided,
+        "sla_pending": assigned - decided,
         "touched_within_sla": on_time,
         "follow_up_rate": ratio(touched, assigned),
-        "within_sla_rate": ratio(on_time, assigned),
+        "within_sla_rate": ratio(on_time, decided),
     }
 
 
@@ -412,7 +445,7 @@ def sla_compliance(
     names = rep_names or {}
 
     def row(group: Sequence[AssignmentFact]) -> dict[str, Any]:
-        due = [a for a in group if a.first_touch_at is not None or a.due_at <= now or a.breached]
+        due = [a for a in group if _sla_decided(a.first_touch_at, a.due_at, now, a.breached)]
         met = [a for a in due if _touched_in_time(a.first_touch_at, a.due_at)]
         return {
             "assignments": len(group),

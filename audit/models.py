@@ -1,9 +1,11 @@
 """audit's tables: the event archive, read models built from the events, and what audit owns
 itself (Prospect Satisfaction audits, the forecast, spend, roles, erasures).
 
-Only the archive (`audit_events.envelope`) and an audit's free-text comment hold personal
-data; every read model holds ids, sources, times and amounts, so an erasure redacts those
-two places and every count stays. Money is stored in minor units (cents) as integers.
+Only the archive (`audit_events.envelope`), an audit's free-text comment and the lookup
+from a lead's email and company to its id (`audit_lead_contacts`, so a manager can find a
+lead) hold personal data; every other read model holds ids, sources, times and amounts, so
+an erasure redacts the first two, deletes the lookup row, and every count stays. Money is
+stored in minor units (cents) as integers.
 """
 
 from sqlalchemy import (
@@ -66,6 +68,20 @@ leads = Table(
     Column("erased_at", UTCDateTime, nullable=True),
 )
 Index("ix_audit_leads_captured", leads.c.captured_at)
+
+# How a manager finds a lead without its id: the email (lower case) and company (as given,
+# and in lower case to match) of its latest profile. Deleted by an erasure, never written
+# for an erased lead, so an erased person cannot be found by their old email.
+lead_contacts = Table(
+    "audit_lead_contacts",
+    metadata,
+    Column("lead_id", String(64), primary_key=True),
+    Column("email", String(320), nullable=True),
+    Column("company", String(200), nullable=True),
+    Column("company_key", String(200), nullable=True),
+)
+Index("ix_audit_lead_contacts_email", lead_contacts.c.email)
+Index("ix_audit_lead_contacts_company", lead_contacts.c.company_key)
 
 assignments = Table(
     "audit_assignments",

@@ -29,6 +29,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -44,6 +45,7 @@ from audit.models import (
     erasures,
     events,
     forecast,
+    lead_contacts,
     leads,
     removal_requests,
     reps,
@@ -232,6 +234,108 @@ async def get_lead(conn: Conn, lead_id: str) -> LeadRow | None:
     return LeadRow(**row._mapping) if row is not None else None
 
 
+# --- finding a lead by its email or company ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Contact:
+    """What a manager may search a lead by (a lead's latest profile)."""
+
+    lead_id: str
+    email: str | None
+    company: str | None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "lead_id": self.lead_id,
+            "email": self.email.lower() if self.email else None,
+            "company": self.company,
+            "company_key": self.company.lower() if self.company else None,
+        }
+
+
+@cache
+def _put_contact(dialect: str) -> Insert:
+    statement = (
+        pg_insert(lead_contacts) if dialect == "postgresql" else sqlite_insert(lead_contacts)
+    )
+    said = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[lead_contacts.c.lead_id],
+        set_={
+            c: func.coalesce(said[c], lead_contacts.c[c])
+            for c in ("email", "company", "company_key")
+        },
+    )
+
+
+async def put_contacts(tx: Tx, contacts: Sequence[Contact]) -> None:
+    """Remember the leads' emails and companies (one statement; a value the new profile
+    leaves out keeps the one stored)."""
+    if contacts:
+        await tx.conn.execute(_put_contact(tx.conn.dialect.name), [c.row() for c in contacts])
+
+
+async def forget_contact(tx: Tx, lead_id: str) -> None:
+    await tx.conn.execute(lead_contacts.delete().where(lead_contacts.c.lead_id == lead_id))
+
+
+@dataclass(frozen=True)
+class LeadMatch:
+    lead_id: str
+    email: str | None
+    company: str | None
+    source: str | None
+    stage_rank: int
+    rep_id: str | None
+    rep_name: str | None
+    captured_at: datetime | None
+
+
+async def find_leads(conn: Conn, text: str, limit: int) -> list[LeadMatch]:
+    """Leads whose email is `text` (case aside), whose company contains it, or whose id it
+    is; the most recently captured first. An erased lead is found by its id only, and shown
+    without email or company (its contact row is gone with the erasure)."""
+    wanted = text.lower()
+    pattern = "%" + wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    matched = union(
+        select(lead_contacts.c.lead_id).where(lead_contacts.c.email == wanted),
+        select(lead_contacts.c.lead_id).where(
+            lead_contacts.c.company_key.like(pattern, escape="\\")
+        ),
+        select(leads.c.lead_id).where(leads.c.lead_id == text),
+    ).subquery()
+    query = (
+        select(
+            leads.c.lead_id,
+            lead_contacts.c.email,
+            lead_contacts.c.company,
+            leads.c.source,
+            leads.c.stage_rank,
+            leads.c.rep_id,
+            reps.c.name.label("rep_name"),
+            leads.c.captured_at,
+            leads.c.erased_at,
+        )
+        .select_from(
+            matched.join(leads, leads.c.lead_id == matched.c.lead_id)
+            .outerjoin(lead_contacts, lead_contacts.c.lead_id == leads.c.lead_id)
+            .outerjoin(reps, reps.c.rep_id == leads.c.rep_id)
+        )
+        # by id an erased lead is found (its story, redacted); by email or company never
+        .where(or_(leads.c.erased_at.is_(None), leads.c.lead_id == text))
+        .order_by(leads.c.captured_at.desc().nulls_last(), leads.c.lead_id)
+        .limit(limit)
+    )
+    found = []
+    for row in (await _c(conn).execute(query)).all():
+        values = {k: v for k, v in row._mapping.items() if k != "erased_at"}
+        if row.erased_at is not None:
+            values |= {"email": None, "company": None}
+        found.append(LeadMatch(**values))
+    return found
+
+
 # --- assignments and reps -------------------------------------------------------------------
 
 
@@ -403,6 +507,17 @@ async def won_deals(conn: Conn, currency: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+async def won_amount(conn: Conn, lead_id: str, currency: str) -> int | None:
+    """The amount (cents) of the lead's latest closed-won deal in `currency`, if any."""
+    amount = await _c(conn).scalar(
+        select(deals.c.amount_cents)
+        .where(deals.c.lead_id == lead_id, deals.c.won.is_(True), deals.c.currency == currency)
+        .order_by(deals.c.closed_at.desc())
+        .limit(1)
+    )
+    return int(amount) if amount is not None else None
+
+
 # --- facts for the metrics ------------------------------------------------------------------
 
 
@@ -436,6 +551,7 @@ async def lead_facts(conn: Conn, start: datetime | None, end: datetime | None) -
             opportunity_at=r.opportunity_at,
             won_at=r.won_at,
             lost_at=r.lost_at,
+            disqualified_at=r.disqualified_at,
         )
         for r in rows
     ]
@@ -764,11 +880,19 @@ async def set_entry_reps(tx: Tx, rep_of: Mapping[str, str]) -> None:
         )
 
 
-async def mark_entry_won(tx: Tx, lead_id: str) -> None:
+async def mark_entry_won(tx: Tx, lead_id: str, amount_cents: int, currency: str) -> None:
+    """The lead's open entry is won, at the deal's amount from now on (the estimate it was
+    entered with was a share of an average deal). A deal in another currency than the
+    forecast's keeps the estimate: audit converts no money."""
     await tx.conn.execute(
         update(forecast)
         .where(forecast.c.lead_id == lead_id, forecast.c.status == "open")
-        .values(status="won")
+        .values(
+            status="won",
+            amount_cents=case(
+                (forecast.c.currency == currency, amount_cents), else_=forecast.c.amount_cents
+            ),
+        )
     )
 
 

@@ -261,6 +261,24 @@ class LeadSummary(BaseModel):
     audits: list[AuditOut]
 
 
+class LeadMatch(BaseModel):
+    """A lead found by its email, its company or its id, to trace with its timeline."""
+
+    lead_id: str
+    email: str | None = Field(description="The email of its latest profile, in lower case")
+    company: str | None
+    source: str | None
+    stage: Literal["raw", "basic_qualified", "sales_qualified"]
+    rep_id: str | None
+    rep_name: str | None = Field(description="The rep it is assigned to, by name")
+    captured_at: datetime | None
+
+
+class RepOut(BaseModel):
+    rep_id: str
+    name: str
+
+
 def check_period(value: str | None, field: str) -> str | None:
     """A YYYY-MM month, or None; raises ValueError naming `field`. ASCII digits only (the
     pattern's \\d also matches other scripts' digits), and years 0001 to 9998: a month's

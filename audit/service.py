@@ -115,6 +115,8 @@ class Run:
         self.entries: list[EntryRow] = []
         self.entry_reps: dict[str, str] = {}
         self.tasks: list[dict[str, Any]] = []
+        self.contacts: dict[str, repository.Contact] = {}
+        self.erased: set[str] = set()
 
     def lead(self, envelope: Envelope, data: EventData) -> LeadChange:
         """The run's change to the event's lead, with the profile the event carries."""
@@ -132,6 +134,10 @@ class Run:
                 is_test=profile.is_test,
                 timeframe_days=profile.timeframe_days,
             )
+            if (profile.email or profile.company) and data.lead_id not in self.erased:
+                self.contacts[data.lead_id] = repository.Contact(
+                    data.lead_id, profile.email, profile.company
+                )
         return change
 
     def state(self, lead_id: str) -> dict[str, Any]:
@@ -172,6 +178,8 @@ class Run:
         await repository.insert_entries(tx, self.entries)
         await repository.set_entry_reps(tx, self.entry_reps)
         await repository.insert_tasks(tx, self.tasks)
+        await repository.put_contacts(tx, list(self.contacts.values()))
+        self.contacts = {}
         self.leads, self.new_assignments, self.ended = {}, {}, {}
         self.reps, self.entries, self.entry_reps, self.tasks = {}, [], {}, []
         self.basis = None  # what runs next may close a deal
@@ -322,6 +330,7 @@ class Audit:
             await repository.leads_on_forecast(tx, forecast),
             await repository.leads_with_tasks(tx, sample),
         )
+        run.erased = erased
         for envelope, data in todo:
             projection = self.projections.get(envelope.type)
             if projection is not None and data.lead_id:
@@ -442,7 +451,7 @@ class Audit:
             closed_at=envelope.time,
         )
         if data.won:
-            await repository.mark_entry_won(tx, data.lead_id)
+            await repository.mark_entry_won(tx, data.lead_id, to_cents(data.amount), data.currency)
         else:
             await self._system_request(tx, envelope, data.lead_id, "opportunity closed lost")
 
@@ -606,11 +615,16 @@ class Audit:
         close = envelope.time + timedelta(
             days=days if days is not None else self.settings.default_close_days
         )
+        # Won before its qualification arrived (topics are not ordered with each other):
+        # on the forecast at the deal's amount, as `mark_entry_won` would have put it.
+        won = None
+        if lead["won_at"] is not None:  # its deal is stored: `_closed` writes it at once
+            won = await repository.won_amount(run.tx, lead_id, self.settings.currency)
         entry = EntryRow(
             id=str(uuid.uuid4()),
             lead_id=lead_id,
             status="won" if lead["won_at"] is not None else "open",
-            amount_cents=basis.per_lead_cents,
+            amount_cents=won if won is not None else basis.per_lead_cents,
             currency=self.settings.currency,
             period=close.strftime("%Y-%m"),
             expected_close_at=close,
@@ -625,13 +639,18 @@ class Audit:
         run.on_forecast.add(lead_id)
         share = f"{float(basis.share) * 100:g}%"
         size = "closed-won average" if basis.learned else "default"
+        reason = (
+            "sales-qualified short-term lead, won already: the deal's amount"
+            if won is not None
+            else f"sales-qualified short-term lead: {share} of the {size} deal size"
+        )
         await emit(
             run.tx,
             ForecastChanged(
                 lead_id=lead_id,
                 action="added",
                 amount=from_cents(entry.amount_cents),
-                reason=f"sales-qualified short-term lead: {share} of the {size} deal size",
+                reason=reason,
                 currency=entry.currency,
                 period=entry.period,
                 rep_id=entry.rep_id,
@@ -818,7 +837,8 @@ class Audit:
 
     async def erase(self, tx: Tx, lead_id: str, requested_by: str) -> ErasureOut:
         """Redact the person's data from every archived event about the lead, from audit
-        comments and from audit's outbox; read models hold none, so every count stays. Then
+        comments and from audit's outbox, and forget the email and company the lead could be
+        found by; other read models hold none, so every count stays. Then
         say `person.erasure_requested` so every other service erases its own store and
         confirms; asking again re-sends it under the same erasure id."""
         stored = await repository.envelopes_of(tx, lead_id)
@@ -834,6 +854,7 @@ class Audit:
                 redacted += 1
         await repository.scrub_requests(tx, lead_id, lambda text: scrub_text(text, values))
         await repository.erase_task_text(tx, lead_id)
+        await repository.forget_contact(tx, lead_id)
         await repository.mark_erased(tx, lead_id, tx.now())
         await erasure.redact_outbox(tx, lead_id, values)
         earlier = await repository.get_erasure(tx, lead_id)
@@ -915,7 +936,7 @@ class Audit:
             return metrics.audit_findings(audits, dimension, names)
         assignments = await repository.assignment_facts(conn, start, end)
         if metric == "follow-up":
-            return metrics.follow_up(leads, assignments, dimension, names)
+            return metrics.follow_up(leads, assignments, dimension, now, names)
         if metric == "time-to-first-touch":
             return metrics.time_to_first_touch(leads, assignments, dimension, names)
         if metric == "sla":

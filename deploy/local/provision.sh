@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Bring up what the integration tests need: PostgreSQL, a single-node Kafka broker, and
-# Debian's Chromium for the dashboard's browser test. Idempotent: what is already there is
-# reused.
+# Bring up what the integration tests need: PostgreSQL, a single-node Kafka broker,
+# Debian's Chromium for the dashboard's browser test and Node.js for the unit tests of its
+# number formats. Idempotent: what is already there is reused.
 #
 # Usage: deploy/local/provision.sh
 # Environment: see postgres.sh and kafka.sh (LEADFARM_LOCAL_DIR, LEADFARM_CACHE_DIR,
@@ -19,7 +19,14 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+if ! command -v node >/dev/null 2>&1; then
+  echo "[provision] installing Debian's nodejs (the dashboard's format.js unit tests)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
+fi
+
 echo
 echo "PostgreSQL: postgresql://leadfarm:leadfarm@127.0.0.1:${LEADFARM_PG_PORT:-5432}/leadfarm"
 echo "Kafka:      127.0.0.1:${LEADFARM_KAFKA_PORT:-9092}"
 echo "Chromium:   $(command -v chromium)"
+echo "Node.js:    $(command -v node)"

@@ -1,12 +1,16 @@
 """The sales manager's dashboard in a real browser: headless Chromium (Debian's `chromium`
 package) opens the page served by audit, signs in with a manager key, and every chart renders
-with data, the tables fill, a lead's story can be traced, and the console stays free of
-errors. A screenshot is kept in the test's directory; set LEADFARM_DASHBOARD_SCREENSHOT to a
-path (docs/dashboard.png) to keep it there.
+with data (Chart.js, served by audit), the tables fill and fit or scroll, the numbers read as a
+manager reads them (SLA shares that agree, durations in units that fit, funnel stages in
+words with the disqualified leads, won deals at their amount), a lead's story can be traced
+by email or company, and the console stays free of errors. A screenshot is kept in the
+test's directory; set LEADFARM_DASHBOARD_SCREENSHOT to a path (docs/dashboard.png) to keep it
+there.
 
 Chromium is driven through the DevTools protocol over a pipe (`--remote-debugging-pipe`,
 file descriptors 3 and 4), so no port is opened and no extra library is needed. The test
-installs nothing: without Chromium it skips, or fails under CI=true (tests/infra.py).
+installs nothing: without Chromium it skips, or fails under CI=true (tests/infra.py). One
+server with one seeded quarter serves every test of the module.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ import threading
 import time
 import uuid
 from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -163,6 +169,7 @@ def demo_events(now: datetime, seed: int = 7) -> tuple[list[Envelope], list[str]
             source_class=SOURCES[source],  # type: ignore[arg-type]
             timeframe_days=rng.choice([14, 30, 45, 60, 90, 120, 200]),
             email=f"demo{n}@example.com",
+            company=f"Demo Company {n}",
         )
         out.append((captured, LeadCaptured(lead_id=lead_id, delivery_id=f"d{n}", lead=profile)))
         decided = captured + timedelta(seconds=1)
@@ -283,12 +290,152 @@ def demo_events(now: datetime, seed: int = 7) -> tuple[list[Envelope], list[str]
     return envelopes, qualified
 
 
-async def seed(served: Served, now: datetime) -> tuple[str, str]:
-    """Load the demo quarter; returns a manager key and a lead id to trace."""
+def month_start(now: datetime, back: int) -> datetime:
+    """The first of the month `back` months before `now`'s, 08:00 UTC."""
+    index = now.year * 12 + now.month - 1 - back
+    return datetime(index // 12, index % 12 + 1, 1, 8, tzinfo=UTC)
+
+
+def worked_lead(
+    lead_id: str,
+    n: int,
+    captured: datetime,
+    rep: str,
+    touch_after: timedelta | None,
+    sla: timedelta = timedelta(minutes=5),
+    email: str | None = None,
+    company: str | None = None,
+) -> list[tuple[datetime, EventData]]:
+    """A sales-qualified lead assigned to `rep` 2 s after capture, touched `touch_after`
+    later (or never), with a first-touch deadline `sla` after the assignment."""
+    profile = LeadProfile(
+        source="google-ads",
+        source_class="marketing",
+        timeframe_days=30,
+        email=email,
+        company=company,
+    )
+    assigned = captured + timedelta(seconds=2)
+    due = assigned + sla
+    out: list[tuple[datetime, EventData]] = [
+        (captured, LeadCaptured(lead_id=lead_id, delivery_id=f"x{n}", lead=profile)),
+        (
+            captured + timedelta(seconds=1),
+            LeadQualified(
+                lead_id=lead_id, decision=decision("sales_qualified", "short", 80), lead=profile
+            ),
+        ),
+        (
+            assigned,
+            LeadAssigned(
+                lead_id=lead_id,
+                assignment_id=f"x{n}",
+                rep_id=rep,
+                rep_name=rep.title(),
+                pool="everyone",
+                rule="default",
+                strategy="round_robin",
+                first_touch_due_at=due,
+            ),
+        ),
+    ]
+    if touch_after is not None:
+        touched = assigned + touch_after
+        out.append(
+            (
+                touched,
+                ContactLogged(
+                    lead_id=lead_id,
+                    activity_id=f"xc{n}",
+                    rep_id=rep,
+                    channel="call",
+                    outcome="connected",
+                    at=touched,
+                ),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Seeded:
+    key: str
+    lead_id: str  # a demo lead
+    traced: str  # the lead traced by email and company
+    seconds_month: str  # leads touched within seconds
+    hours_month: str  # leads touched after hours
+    won_total: Decimal  # every won deal's amount
+    pending: int  # assignments not yet due
+
+
+TRACED_EMAIL, TRACED_COMPANY = "Jo.Pine@Northwind.example", "Northwind Timber"
+TRACED_WON = Decimal("23456")
+
+
+def extra_events(now: datetime) -> tuple[list[Envelope], str]:
+    """Beside the quarter: a month whose leads were touched in seconds and one in hours (to
+    read the time-to-first-touch axis at both scales), three assignments not yet due, and
+    one lead to trace by its email and company (assigned to Ana, touched, won)."""
+    out: list[tuple[datetime, EventData]] = []
+    rng = random.Random(11)
+    for back, low, high in ((7, 5, 40), (8, 2 * 3600, 20 * 3600)):
+        first = month_start(now, back)
+        for n in range(8):
+            lead_id = str(uuid.UUID(int=rng.getrandbits(128)))
+            after = timedelta(seconds=rng.uniform(low, high))
+            captured = first + timedelta(days=2 + n)
+            out += worked_lead(lead_id, back * 100 + n, captured, "ana" if n % 2 else "bo", after)
+    for n, rep in enumerate(("chen", "dara", "ana")):
+        lead_id = str(uuid.UUID(int=rng.getrandbits(128)))
+        captured = now - timedelta(minutes=5 + n)
+        out += worked_lead(lead_id, 900 + n, captured, rep, None, sla=timedelta(hours=2))
+    traced = str(uuid.UUID(int=rng.getrandbits(128)))
+    captured = (now - timedelta(days=3)).replace(hour=8, minute=0, second=0, microsecond=0)
+    out += worked_lead(
+        traced,
+        999,
+        captured,
+        "ana",
+        timedelta(seconds=6),
+        email=TRACED_EMAIL,
+        company=TRACED_COMPANY,
+    )
+    profile = LeadProfile(
+        source="google-ads", source_class="marketing", email=TRACED_EMAIL, company=TRACED_COMPANY
+    )
+    out.append(
+        (
+            captured + timedelta(days=2),
+            OpportunityClosed(
+                lead_id=traced,
+                opportunity_id="o-traced",
+                rep_id="ana",
+                won=True,
+                amount=TRACED_WON,
+                lead=profile,
+            ),
+        )
+    )
+    out.sort(key=lambda pair: pair[0])
+    return [make_envelope(item, time=when) for when, item in out], traced
+
+
+def won_total(envelopes: list[Envelope]) -> Decimal:
+    total = Decimal(0)
+    for envelope in envelopes:
+        if envelope.type == OpportunityClosed.TYPE and envelope.data["won"]:
+            total += Decimal(str(envelope.data["amount"]))
+    return total
+
+
+async def seed(served: Served, now: datetime) -> Seeded:
+    """Load the demo quarter and the extra events; returns what the tests look for."""
     backend = served.backend()
     http = backend.client("audit")
     try:
-        envelopes, qualified = demo_events(now)
+        demo, qualified = demo_events(now)
+        extra, traced = extra_events(now)
+        envelopes = demo + extra
         await put_on_audit_topic(backend, envelopes)
         await archived(backend, envelopes)
         months = sorted({e.time.strftime("%Y-%m") for e in envelopes})
@@ -323,7 +470,15 @@ async def seed(served: Served, now: datetime) -> tuple[str, str]:
             "/admin/v1/keys", json={"name": "sales manager", "scope": "manager"}, headers=ADMIN
         )
         assert key.status_code == 201, key.text
-        return str(key.json()["key"]), qualified[0]
+        return Seeded(
+            key=str(key.json()["key"]),
+            lead_id=qualified[0],
+            traced=traced,
+            seconds_month=month_start(now, 7).strftime("%Y-%m"),
+            hours_month=month_start(now, 8).strftime("%Y-%m"),
+            won_total=won_total(envelopes),
+            pending=3,
+        )
     finally:
         await http.aclose()
 
@@ -516,89 +671,313 @@ def chromium() -> str:
     return binary
 
 
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Seeded]]:
+    """One Leadfarm with the seeded quarter for every test of the module (seeding takes the
+    longest)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LEADFARM_AUDIT_MIN_WON_DEALS", "5")
+        env.setenv("LEADFARM_AUDIT_SAMPLE_RATE", "0")
+        with Served(tmp_path_factory.mktemp("dashboard") / "data") as running:
+            yield running, running.run(seed(running, datetime.now(UTC)))
+
+
 @pytest.fixture
-def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
-    monkeypatch.setenv("LEADFARM_AUDIT_MIN_WON_DEALS", "5")
-    monkeypatch.setenv("LEADFARM_AUDIT_SAMPLE_RATE", "0")
-    with Served(tmp_path / "data") as running:
+def browser(chromium: str, tmp_path: Path) -> Iterator[Chromium]:
+    running = Chromium(chromium, tmp_path)
+    try:
         yield running
+    finally:
+        running.close()
+
+
+def open_board(
+    browser: Chromium, served: Served, key: str, width: int = 1440, zone: str | None = None
+) -> Page:
+    """A page signed in with `key` the way a manager does (typed into the form), loaded."""
+    page = Page(browser, width=width)
+    if zone is not None:
+        page.send("Emulation.setTimezoneOverride", {"timezoneId": zone})
+    page.send("Page.navigate", {"url": f"{served.base}/audit/v1/dashboard"})
+    page.wait_for("document.readyState === 'complete' && document.body.dataset.state")
+    assert page.evaluate("document.body.dataset.state") == "signed-out"
+    type_key(page, key)
+    state = page.wait_for(
+        "['ready', 'error', 'signed-out'].includes(document.body.dataset.state)"
+        " && document.body.dataset.state"
+    )
+    assert state == "ready", page.evaluate("document.getElementById('status').textContent")
+    return page
+
+
+def type_key(page: Page, key: str) -> None:
+    page.evaluate(
+        "(() => { document.getElementById('key').value = "
+        + json.dumps(key)
+        + "; document.getElementById('key-form').requestSubmit(); return true; })()"
+    )
+
+
+def chart(page: Page, chart_id: str) -> dict[str, Any]:
+    """What Chart.js drew in a chart box: labels, datasets, and each scale's tick labels."""
+    found: dict[str, Any] = json.loads(
+        page.evaluate(
+            "(() => { const c = Chart.getChart(document.querySelector('#" + chart_id + " canvas'));"
+            " if (!c) { return 'null'; }"
+            " return JSON.stringify({labels: c.data.labels, datasets: c.data.datasets.map("
+            " d => ({label: d.label, data: d.data})), ticks: Object.fromEntries("
+            " Object.entries(c.scales).map(([k, s]) => [k, s.ticks.map(t => t.label)])),"
+            " titles: Object.fromEntries(Object.entries(c.scales).map("
+            " ([k, s]) => [k, s.options.title.display ? s.options.title.text : null]))}); })()"
+        )
+    )
+    assert found is not None, f"{chart_id} has no chart"
+    return found
+
+
+def column(page: Page, table_id: str, title: str) -> dict[str, str]:
+    """A table's column by its header, keyed by the first column."""
+    cells: dict[str, str] = json.loads(
+        page.evaluate(
+            "(() => { const t = document.getElementById('" + table_id + "');"
+            " const i = [...t.tHead.rows[0].cells].findIndex(c => c.textContent === "
+            + json.dumps(title)
+            + "); return JSON.stringify(Object.fromEntries([...t.tBodies[0].rows].map("
+            " r => [r.cells[0].textContent, r.cells[i].textContent]))); })()"
+        )
+    )
+    return cells
+
+
+def apply_period(page: Page, first: str, last: str) -> None:
+    page.evaluate(
+        "(() => { document.getElementById('from').value = '" + first + "';"
+        " document.getElementById('to').value = '" + last + "';"
+        " document.getElementById('period-form').requestSubmit(); return true; })()"
+    )
+    page.wait_for("document.body.dataset.state === 'loading'", timeout=5)
+    state = page.wait_for(
+        "['ready', 'error'].includes(document.body.dataset.state) && document.body.dataset.state"
+    )
+    assert state == "ready", page.evaluate("document.getElementById('status').textContent")
 
 
 def test_the_dashboard_renders_every_chart_with_data_and_no_console_errors(
-    chromium: str, served: Served, tmp_path: Path
+    browser: Chromium, seeded: tuple[Served, Seeded], tmp_path: Path
 ) -> None:
-    key, lead_id = served.run(seed(served, datetime.now(UTC)))
+    served, facts = seeded
     url = f"{served.base}/audit/v1/dashboard"
-    browser = Chromium(chromium, tmp_path)
-    try:
-        page = Page(browser)
-        page.send("Page.navigate", {"url": url})
-        page.wait_for("document.readyState === 'complete' && document.body.dataset.state")
-        assert page.evaluate("document.body.dataset.state") == "signed-out"
-        assert page.evaluate("document.getElementById('board').hidden") is True
-
-        # Sign in the way a manager does: the key typed into the page's form.
+    page = open_board(browser, served, facts.key)
+    assert page.evaluate("location.href") == url, "the key never goes into the URL"
+    for name in CHARTS:
+        drawn = chart(page, f"chart-{name}")
+        values = [v for d in drawn["datasets"] for v in d["data"] if v]
+        assert values, f"chart {name} has no data: {drawn}"
+        assert int(page.evaluate(f"document.getElementById('chart-{name}').dataset.points")) > 0
+    rows = json.loads(
         page.evaluate(
-            "(() => { document.getElementById('key').value = "
-            + json.dumps(key)
-            + "; document.getElementById('key-form').requestSubmit(); return true; })()"
+            "JSON.stringify(['table-sources', 'table-reps'].map("
+            "id => document.getElementById(id).tBodies[0].rows.length))"
         )
-        state = page.wait_for(
-            "['ready', 'error'].includes(document.body.dataset.state)"
-            " && document.body.dataset.state"
-        )
-        assert state == "ready", page.evaluate("document.getElementById('status').textContent")
-        assert page.evaluate("location.href") == url, "the key never goes into the URL"
+    )
+    assert rows[0] == len(SOURCES)
+    assert rows[1] == len(REPS)
+    assert "google-ads" in page.evaluate("document.getElementById('table-sources').innerText")
 
-        charts = json.loads(
-            page.evaluate(
-                "JSON.stringify(Object.fromEntries([...document.querySelectorAll('.chart')]"
-                ".map(c => [c.id, [Number(c.dataset.points || 0),"
-                " c.querySelectorAll('svg rect.bar').length]])))"
-            )
-        )
-        for chart in CHARTS:
-            points, bars = charts[f"chart-{chart}"]
-            assert points > 0, f"chart {chart} has no data: {charts}"
-            assert bars > 0, f"chart {chart} draws no bar: {charts}"
-        rows = json.loads(
-            page.evaluate(
-                "JSON.stringify(['table-sources', 'table-reps'].map("
-                "id => document.getElementById(id).tBodies[0].rows.length))"
-            )
-        )
-        assert rows[0] == len(SOURCES)
-        assert rows[1] == len(REPS)
-        assert "google-ads" in page.evaluate("document.getElementById('table-sources').innerText")
+    # Trace one lead's story by its id, event by event.
+    trace(page, facts.lead_id)
+    story = page.evaluate("document.getElementById('trace').innerText")
+    assert "lead.captured.v1" in story
+    assert "lead.qualified.v1" in story
+    assert "forecast.changed.v1" in story
 
-        # Trace one lead's story, event by event.
-        page.evaluate(
-            "(() => { document.getElementById('trace-id').value = "
-            + json.dumps(lead_id)
-            + "; document.getElementById('trace-form').requestSubmit(); return true; })()"
-        )
-        page.wait_for("document.querySelectorAll('#trace li').length >= 4")
-        story = page.evaluate("document.getElementById('trace').innerText")
-        assert "lead.captured.v1" in story
-        assert "lead.qualified.v1" in story
-        assert "forecast.changed.v1" in story
-
-        page.evaluate("window.scrollTo(0, 0)")
-        shot = tmp_path / "dashboard.png"
-        page.screenshot(shot)
-        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert shot.stat().st_size > 20_000
-        keep = os.environ.get("LEADFARM_DASHBOARD_SCREENSHOT")
-        if keep:
-            shutil.copyfile(shot, keep)
-        assert page.errors() == []
-    finally:
-        browser.close()
+    page.evaluate("window.scrollTo(0, 0)")
+    shot = tmp_path / "dashboard.png"
+    page.screenshot(shot)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 20_000
+    keep = os.environ.get("LEADFARM_DASHBOARD_SCREENSHOT")
+    if keep:
+        shutil.copyfile(shot, keep)
+    assert page.errors() == []
 
 
-def test_a_key_without_manager_scope_is_sent_back_to_sign_in(
-    chromium: str, served: Served, tmp_path: Path
+def test_the_sla_chart_and_the_reps_table_give_one_number_and_say_what_is_pending(
+    browser: Chromium, seeded: tuple[Served, Seeded]
 ) -> None:
+    served, facts = seeded
+    page = open_board(browser, served, facts.key)
+    drawn = chart(page, "chart-sla")
+    in_chart = {
+        rep: f"{round(share * 100)}%"
+        for rep, share in zip(drawn["labels"], drawn["datasets"][0]["data"], strict=True)
+    }
+    in_table = column(page, "table-reps", "Within SLA")
+    assert in_chart == in_table, "the chart and the table must say the same share"
+    assert len(set(in_chart.values())) > 1, in_chart  # not 100% for everyone
+    pending = column(page, "table-reps", "Not yet due")
+    assert sum(int(v or 0) for v in pending.values()) == facts.pending
+    note = page.evaluate("document.getElementById('note-sla').textContent")
+    assert f"{facts.pending} not yet due" in note
+    assert "deadline has passed" in note
+    assert page.errors() == []
+
+
+def test_time_to_first_touch_reads_in_seconds_or_hours_as_the_data_needs(
+    browser: Chromium, seeded: tuple[Served, Seeded]
+) -> None:
+    served, facts = seeded
+    page = open_board(browser, served, facts.key)
+    for month, unit, short in (
+        (facts.seconds_month, "seconds", "s"),
+        (facts.hours_month, "hours", "h"),
+    ):
+        apply_period(page, month, month)
+        drawn = chart(page, "chart-ttft")
+        ticks = drawn["ticks"]["y"]
+        assert drawn["titles"]["y"] == unit, drawn
+        assert all(t.endswith(f" {short}") for t in ticks), ticks
+        assert len(set(ticks)) == len(ticks), f"repeated tick labels: {ticks}"
+        numbers = [float(t.split()[0].replace(",", "")) for t in ticks]
+        assert max(numbers) >= 2, f"{unit} too large a unit for these ticks: {ticks}"
+        for cell in column(page, "table-reps", "First touch p50").values():
+            assert cell.endswith(f" {short}"), cell
+    assert page.errors() == []
+
+
+def test_the_funnel_names_its_stages_in_words_and_shows_the_disqualified(
+    browser: Chromium, seeded: tuple[Served, Seeded]
+) -> None:
+    served, facts = seeded
+    page = open_board(browser, served, facts.key)
+    drawn = chart(page, "chart-funnel")
+    assert drawn["labels"] == [
+        "All leads",
+        "Basic qualified",
+        "Sales qualified",
+        "Accepted by a rep",
+        "Opportunity",
+        "Won",
+        "Disqualified",
+    ]
+    shown = [" ".join(t) if isinstance(t, list) else t for t in drawn["ticks"]["x"]]
+    assert shown == drawn["labels"], "every stage is labelled on the axis"
+    disqualified = sum(d["data"][-1] for d in drawn["datasets"])
+    assert disqualified > 0
+    assert f"{disqualified} disqualified" in page.evaluate(
+        "document.getElementById('note-funnel').textContent"
+    )
+    assert [d["label"] for d in drawn["datasets"]][:2] == ["Marketing", "Events"]
+
+
+def test_a_won_deal_counts_at_its_amount_in_the_forecast(
+    browser: Chromium, seeded: tuple[Served, Seeded]
+) -> None:
+    served, facts = seeded
+    page = open_board(browser, served, facts.key)
+    drawn = chart(page, "chart-forecast")
+    won = next(d for d in drawn["datasets"] if d["label"].startswith("Won"))
+    assert Decimal(str(sum(won["data"]))) == facts.won_total
+    assert all(t.startswith("$") for t in drawn["ticks"]["y"]), drawn["ticks"]["y"]
+    note = page.evaluate("document.getElementById('note-forecast').textContent")
+    assert f"${facts.won_total:,.0f}" in note
+
+
+def test_the_page_fits_a_narrow_screen_and_its_tables_scroll_inside_their_cards(
+    browser: Chromium, seeded: tuple[Served, Seeded], tmp_path: Path
+) -> None:
+    served, facts = seeded
+    for width in (1024, 390):
+        page = open_board(browser, served, facts.key, width=width)
+        page.screenshot(tmp_path / f"dashboard-{width}.png")
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"the page is {overflow}px wider than a {width}px screen"
+        for table_id in ("table-sources", "table-reps"):
+            fits = page.evaluate(
+                "(() => { const box = document.getElementById('" + table_id + "').parentElement;"
+                " return box.scrollWidth <= box.clientWidth"
+                " || getComputedStyle(box).overflowX === 'auto'; })()"
+            )
+            assert fits, f"{table_id} neither fits nor scrolls at {width}px"
+
+
+def trace(page: Page, text: str) -> None:
+    page.evaluate(
+        "(() => { document.getElementById('trace-id').value = "
+        + json.dumps(text)
+        + "; document.getElementById('trace-form').requestSubmit(); return true; })()"
+    )
+    page.wait_for("document.querySelectorAll('#trace li').length >= 4")
+
+
+def test_a_lead_is_traced_by_email_or_company_with_rep_names_and_zoned_times(
+    browser: Chromium, seeded: tuple[Served, Seeded]
+) -> None:
+    served, facts = seeded
+    page = open_board(browser, served, facts.key, zone="Europe/Berlin")
+    for text in (TRACED_EMAIL.upper(), "northwind"):
+        page.evaluate("document.getElementById('trace').replaceChildren() || true")
+        trace(page, text)
+        head = page.evaluate("document.getElementById('trace-lead').innerText")
+        assert "jo.pine@northwind.example" in head
+        assert "Northwind Timber" in head
+        assert "assigned to Ana" in head
+        assert facts.traced in head
+        assert "Times are in Europe/Berlin" in head
+    story = json.loads(
+        page.evaluate(
+            "JSON.stringify([...document.querySelectorAll('#trace li')].map(li => ["
+            "li.querySelector('time').getAttribute('datetime'),"
+            " li.querySelector('time').textContent, li.textContent]))"
+        )
+    )
+    for utc, shown, _ in story:
+        local = datetime.fromisoformat(utc).astimezone(ZoneInfo("Europe/Berlin"))
+        offset = int(local.utcoffset().total_seconds() // 3600)  # type: ignore[union-attr]
+        assert shown == local.strftime("%Y-%m-%d %H:%M:%S") + f" GMT+{offset}", (utc, shown)
+    text = "\n".join(line for _, _, line in story)
+    assert "rep Ana" in text, text
+    assert "rep ana" not in text
+    assert f"amount ${TRACED_WON:,.0f}" in text, text
+    assert page.errors() == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("x" * 321, id="too-long"),
+    ],
+)
+def test_a_bad_search_says_what_is_wrong(
+    browser: Chromium, seeded: tuple[Served, Seeded], bad: str
+) -> None:
+    served, facts = seeded
+    page = open_board(browser, served, facts.key)
+    page.evaluate(
+        "(() => { document.getElementById('trace-id').removeAttribute('maxlength');"
+        " return true; })()"
+    )
+    page.evaluate(
+        "(() => { document.getElementById('trace-id').value = "
+        + json.dumps(bad or " ")
+        + "; document.getElementById('trace-form').requestSubmit(); return true; })()"
+    )
+    if not bad:  # nothing typed: nothing asked
+        time.sleep(0.3)
+        assert page.evaluate("document.getElementById('trace-matches').children.length") == 0
+        return
+    message = page.wait_for("document.querySelector('#trace-matches .error')?.textContent")
+    assert "at most 320 characters" in message
+
+
+def test_an_unknown_key_and_a_rep_key_are_told_apart_at_sign_in(
+    browser: Chromium, seeded: tuple[Served, Seeded]
+) -> None:
+    served, _ = seeded
+
     async def rep_key() -> str:
         async with httpx.AsyncClient(base_url=served.base) as http:
             response = await http.post(
@@ -608,22 +987,18 @@ def test_a_key_without_manager_scope_is_sent_back_to_sign_in(
             )
             return str(response.json()["key"])
 
-    key = served.run(rep_key())
-    browser = Chromium(chromium, tmp_path)
-    try:
+    messages = {}
+    for name, key in (("unknown", "lf_not_a_key_anyone_made"), ("rep", served.run(rep_key()))):
         page = Page(browser)
         page.send("Page.navigate", {"url": f"{served.base}/audit/v1/dashboard"})
         page.wait_for("document.readyState === 'complete' && document.body.dataset.state")
-        page.evaluate(
-            "(() => { document.getElementById('key').value = "
-            + json.dumps(key)
-            + "; document.getElementById('key-form').requestSubmit(); return true; })()"
-        )
-        message = page.wait_for(
+        type_key(page, key)
+        messages[name] = page.wait_for(
             "!document.getElementById('sign-in-error').hidden"
             " && document.getElementById('sign-in-error').textContent"
         )
-        assert "manager key" in message
         assert page.evaluate("sessionStorage.length") == 0, "a refused key is forgotten"
-    finally:
-        browser.close()
+    assert messages["unknown"] != messages["rep"]
+    assert "unknown or has been revoked" in messages["unknown"]
+    assert "a rep key" in messages["rep"]
+    assert "manager key" in messages["rep"]

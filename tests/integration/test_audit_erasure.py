@@ -184,6 +184,15 @@ async def test_erasure_keeps_every_count_and_leaves_no_personal_data(backend: Ba
     assert recorded.status_code == 200, recorded.text
     await backend.timeline_with(lead_id, "leadfarm.audit.recorded.v1")
 
+    async def found_by(text: str) -> list[str]:
+        response = await http.get("/audit/v1/leads", params={"q": text}, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        return [match["lead_id"] for match in response.json()]
+
+    # A manager finds the lead by its email (any case) or part of its company name.
+    assert await found_by(str(PERSON["email"])) == [lead_id]
+    assert await found_by("holzwerk") == [lead_id]
+
     before = await numbers(backend)
     timeline_before = await backend.timeline(lead_id)
     store = await stored_text(backend)
@@ -216,6 +225,11 @@ async def test_erasure_keeps_every_count_and_leaves_no_personal_data(backend: Ba
         "website",
     )
     assert traces_in(await stored_text(backend)) == []
+    assert await found_by(str(PERSON["email"])) == [], "an erased person is not found by old email"
+    assert await found_by("Veridian Holzwerk") == []
+    assert await found_by(lead_id) == [lead_id], "by its id, its redacted story is traced"
+    by_id = await http.get("/audit/v1/leads", params={"q": lead_id}, headers=ADMIN)
+    assert (by_id.json()[0]["email"], by_id.json()[0]["company"]) == (None, None)
     summary = (await http.get(f"/audit/v1/leads/{lead_id}", headers=ADMIN)).json()
     assert summary["erased_at"] is not None
     assert summary["audits"][0]["comment"] is None
@@ -242,3 +256,4 @@ async def test_erasure_keeps_every_count_and_leaves_no_personal_data(backend: Ba
     )
     assert website["won"] == old["won"] + 1
     assert traces_in(await stored_text(backend)) == []
+    assert await found_by(str(PERSON["email"])) == [], "nor after a late event with the profile"

@@ -104,7 +104,8 @@ async def test_every_metric_matches_the_hand_computed_scenario(backend: Backend)
         "rep_prospecting": (1, 1, 0, 0, 0, 0),
     }
     table = await metric_csv(backend, "funnel", by="source")
-    assert list(table[0]) == ["source", "source_class", *STAGES]
+    assert list(table[0]) == ["source", "source_class", *STAGES, "disqualified"]
+    assert table[-1]["disqualified"] == "1"  # L6
     assert [r["source"] for r in table] == ["cold", "expo", "partner", "web", "(total)"]
     assert table[-1]["raw"] == "8"
     assert table[3]["won"] == "1"
@@ -292,21 +293,22 @@ async def test_every_metric_matches_the_hand_computed_scenario(backend: Backend)
             row["removed_leads"],
         )
 
-    assert amounts(forecast["total"]) == (3, "4900.00", 2, "4000.00", 1, 0)
+    # A won lead counts at its deal's amount (L1 12,000, L5 6,000), not at the estimate.
+    assert amounts(forecast["total"]) == (3, "4900.00", 2, "18000.00", 1, 0)
     assert {r["key"]: amounts(r) for r in forecast["by_period"]} == {
         "2026-01": (1, "2000.00", 0, "0.00", 0, 0),
-        "2026-02": (0, "0.00", 1, "2000.00", 0, 0),
-        "2026-03": (1, "900.00", 1, "2000.00", 0, 0),
+        "2026-02": (0, "0.00", 1, "12000.00", 0, 0),
+        "2026-03": (1, "900.00", 1, "6000.00", 0, 0),
         "2026-04": (1, "2000.00", 0, "0.00", 1, 0),
     }
     assert {r["key"]: amounts(r) for r in forecast["by_rep"]} == {
-        "ana": (1, "2000.00", 1, "2000.00", 1, 0),
-        "bo": (2, "2900.00", 1, "2000.00", 0, 0),
+        "ana": (1, "2000.00", 1, "12000.00", 1, 0),
+        "bo": (2, "2900.00", 1, "6000.00", 0, 0),
     }
     assert {r["key"]: amounts(r) for r in forecast["by_source"]} == {
         "expo": (1, "2000.00", 0, "0.00", 0, 0),
-        "partner": (0, "0.00", 1, "2000.00", 0, 0),
-        "web": (2, "2900.00", 1, "2000.00", 1, 0),
+        "partner": (0, "0.00", 1, "6000.00", 0, 0),
+        "web": (2, "2900.00", 1, "12000.00", 1, 0),
     }
     assert {r["key"]: amounts(r)[:2] for r in forecast["by_source_class"]} == {
         "events": (1, "2000.00"),

@@ -39,6 +39,8 @@ UNDOCUMENTED_PUBLIC = {
     "/audit/v1/dashboard",
     "/audit/v1/dashboard/app.js",
     "/audit/v1/dashboard/app.css",
+    "/audit/v1/dashboard/format.js",
+    "/audit/v1/dashboard/chart.umd.min.js",
 }
 FASTAPI_PAGES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 

@@ -4,9 +4,11 @@ events arrive, and the dashboard's assets."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,13 @@ from audit.settings import AuditSettings
 from contracts.envelope import Envelope
 from contracts.events import (
     EVENT_TYPES,
+    Decision,
     LeadAssigned,
     LeadCaptured,
     LeadProfile,
+    LeadQualified,
     LeadReturned,
+    OpportunityClosed,
     make_envelope,
     parse_data,
 )
@@ -328,6 +333,119 @@ async def test_the_dashboard_page_holds_no_data_and_needs_no_key(leadfarm: Embed
     script = await http.get("/audit/v1/dashboard/app.js")
     assert script.headers["content-type"].startswith("text/javascript")
     assert "sessionStorage" in script.text
-    assert "http://" not in script.text.replace("http://www.w3.org/2000/svg", "")
+    for name in ("app.js", "format.js"):
+        ours = await http.get(f"/audit/v1/dashboard/{name}")
+        assert "http://" not in ours.text
+        assert "https://" not in ours.text
     style = await http.get("/audit/v1/dashboard/app.css")
     assert style.headers["content-type"].startswith("text/css")
+    # Chart.js, from this origin, byte for byte as published (audit/static/vendor/README.md).
+    assert '<script src="/audit/v1/dashboard/chart.umd.min.js"' in page.text
+    charts = await http.get("/audit/v1/dashboard/chart.umd.min.js")
+    assert charts.status_code == 200
+    assert charts.headers["content-type"].startswith("text/javascript")
+    assert charts.headers["content-security-policy"] == csp
+    assert charts.text.startswith("/*!\n * Chart.js v4.6.2\n")
+    assert hashlib.sha256(charts.content).hexdigest() == (
+        "3f288f4f26882c26b58931fb586a9b4f30370b5de38d69dc005b0bd05b08e113"
+    )
+
+
+async def test_finding_a_lead_by_email_or_company(leadfarm: EmbeddedBackend) -> None:
+    await play(
+        leadfarm,
+        [
+            captured("lead-f1", email="Jo.Pine@Acme.example", company="Acme Timber"),
+            assigned("lead-f1", "ana"),
+            captured("lead-f2", at=T + timedelta(hours=1), company="ACME Steel"),
+            captured("lead-f3", email="other@example.com", company="Birch & Co"),
+        ],
+    )
+    http = leadfarm.client("audit")
+
+    async def found(text: str) -> list[dict[str, Any]]:
+        response = await http.get("/audit/v1/leads", params={"q": text}, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+    by_email = await found("  jo.pine@acme.EXAMPLE ")
+    assert [m["lead_id"] for m in by_email] == ["lead-f1"]
+    assert (by_email[0]["rep_id"], by_email[0]["rep_name"]) == ("ana", "Ana")
+    assert by_email[0]["company"] == "Acme Timber"
+    assert [m["lead_id"] for m in await found("acme")] == ["lead-f2", "lead-f1"]  # newest first
+    assert [m["lead_id"] for m in await found("lead-f3")] == ["lead-f3"]
+    assert await found("jo.pine@acme") == []  # an email is matched whole
+    assert await found("100%") == []  # LIKE's wildcards are plain text here
+    rep = await new_key(leadfarm, "rep", "ana")
+    refused = await http.get("/audit/v1/leads", params={"q": "acme"}, headers=rep)
+    assert refused.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "says"),
+    [
+        ({}, 422, "is required"),
+        ({"q": "   "}, 422, "is required"),
+        ({"q": "a"}, 422, "at least 2 characters"),
+        ({"q": "x" * 321}, 422, "at most 320 characters"),
+        ({"q": "acme\x00"}, 400, "U+0000"),
+        ({"q": "acme", "limit": "0"}, 422, "limit"),
+    ],
+)
+async def test_a_bad_search_is_a_problem_naming_the_parameter(
+    leadfarm: EmbeddedBackend, query: dict[str, str], status: int, says: str
+) -> None:
+    response = await leadfarm.client("audit").get("/audit/v1/leads", params=query, headers=ADMIN)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert says in problem["detail"] or says in str(problem.get("errors"))
+    if status == 422 and "limit" not in query:
+        assert problem["errors"][0]["field"] == "q"
+    if status == 400:
+        assert "'q'" in problem["detail"]
+
+
+async def test_a_won_lead_is_on_the_forecast_at_its_deal_s_amount_in_either_order(
+    leadfarm: EmbeddedBackend,
+) -> None:
+    """Won after it entered the forecast, or won before its qualification arrived (topics
+    are not ordered with each other): either way the entry is won at the deal's amount."""
+
+    def qualified(lead_id: str, at: datetime) -> Envelope:
+        decision = Decision.model_validate(
+            {
+                "lifecycle": "prospect",
+                "stage": "sales_qualified",
+                "term": "short",
+                "score": 80,
+                "definition_version": "d",
+            }
+        )
+        return make_envelope(
+            LeadQualified(lead_id=lead_id, decision=decision, lead=profile()), time=at
+        )
+
+    def won(lead_id: str, amount: str, at: datetime) -> Envelope:
+        return make_envelope(
+            OpportunityClosed(
+                lead_id=lead_id,
+                opportunity_id=f"o-{lead_id}",
+                rep_id="ana",
+                won=True,
+                amount=Decimal(amount),
+                lead=profile(),
+            ),
+            time=at,
+        )
+
+    day = timedelta(days=1)
+    await play(leadfarm, [captured("w1"), qualified("w1", T), won("w1", "12345", T + day)])
+    await play(leadfarm, [captured("w2"), won("w2", "7000", T + day)])
+    await play(leadfarm, [qualified("w2", T + 2 * day)])
+    http = leadfarm.client("audit")
+    entries = (await http.get("/audit/v1/forecast/leads?status=won", headers=ADMIN)).json()
+    assert {e["lead_id"]: e["amount"] for e in entries} == {"w1": "12345.00", "w2": "7000.00"}
+    forecast = (await http.get("/audit/v1/forecast", headers=ADMIN)).json()
+    assert forecast["total"]["won_amount"] == "19345.00"

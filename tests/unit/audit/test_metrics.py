@@ -66,18 +66,28 @@ def test_the_funnel_counts_each_stage_reached_and_never_widens() -> None:
     report = metrics.funnel(LEADS, "source_class")
     assert report.rows == [
         {"source_class": "events", "raw": 1, "basic_qualified": 0, "sales_qualified": 0,
-         "accepted": 0, "opportunity": 0, "won": 0},
+         "accepted": 0, "opportunity": 0, "won": 0, "disqualified": 0},
         {"source_class": "marketing", "raw": 2, "basic_qualified": 2, "sales_qualified": 2,
-         "accepted": 1, "opportunity": 1, "won": 1},
+         "accepted": 1, "opportunity": 1, "won": 1, "disqualified": 0},
         # A lost deal was an opportunity, so it was accepted and sales-qualified.
         {"source_class": "referrals", "raw": 1, "basic_qualified": 1, "sales_qualified": 1,
-         "accepted": 1, "opportunity": 1, "won": 0},
+         "accepted": 1, "opportunity": 1, "won": 0, "disqualified": 0},
     ]  # fmt: skip
     assert report.total is not None
     assert [report.total[s] for s in metrics.STAGES] == [4, 3, 3, 2, 2, 1]
     assert metrics.funnel(LEADS, "source").rows[0]["source_class"] == "events"
     won_only = lead("w", won_at=T)
     assert won_only.reached() == set(metrics.STAGES)
+
+
+def test_the_funnel_shows_the_disqualified_leads_beside_the_stages() -> None:
+    refused = lead("x", "expo", "events", disqualified_at=T)
+    report = metrics.funnel([*LEADS, refused], "source_class")
+    assert report.columns == ["source_class", *metrics.STAGES, "disqualified"]
+    events = next(r for r in report.rows if r["source_class"] == "events")
+    assert (events["raw"], events["basic_qualified"], events["disqualified"]) == (2, 0, 1)
+    assert report.total is not None
+    assert report.total["disqualified"] == 1
 
 
 def test_costs_divide_spend_by_leads_and_by_won_leads_and_missing_spend_is_not_zero() -> None:
@@ -113,7 +123,7 @@ def test_costs_divide_spend_by_leads_and_by_won_leads_and_missing_spend_is_not_z
 
 
 def test_follow_up_asks_leads_by_source_and_assignments_by_rep() -> None:
-    by_source = metrics.follow_up(LEADS, ASSIGNMENTS, "source")
+    by_source = metrics.follow_up(LEADS, ASSIGNMENTS, "source", NOW)
     assert by_source.extra["unit"] == "lead"
     fields = ("source", "assigned", "touched", "touched_within_sla")
     assert [tuple(r[f] for f in fields) for r in by_source.rows] == [
@@ -125,12 +135,24 @@ def test_follow_up_asks_leads_by_source_and_assignments_by_rep() -> None:
         0.6667,
         0.3333,
     )
-    by_rep = metrics.follow_up(LEADS, ASSIGNMENTS, "rep_id", {"ana": "Ana"})
+    by_rep = metrics.follow_up(LEADS, ASSIGNMENTS, "rep_id", NOW, {"ana": "Ana"})
     assert by_rep.columns[:2] == ["rep_id", "rep_name"]
     assert [(r["rep_id"], r["rep_name"], r["assigned"], r["touched"]) for r in by_rep.rows] == [
         ("ana", "Ana", 2, 1),
         ("bo", None, 2, 1),
     ]
+
+
+def test_within_sla_counts_the_deadlines_decided_as_the_sla_report_does() -> None:
+    """A rep's "within SLA" share and their SLA compliance are one number: an assignment
+    neither touched nor due yet is pending in both, never a miss in one of them."""
+    by_rep = metrics.follow_up(LEADS, ASSIGNMENTS, "rep_id", NOW)
+    sla = metrics.sla_compliance(ASSIGNMENTS, NOW)
+    within = {r["rep_id"]: r["within_sla_rate"] for r in by_rep.rows}
+    assert within == {r["rep_id"]: r["compliance"] for r in sla.rows} == {"ana": 1.0, "bo": 0.0}
+    ana = next(r for r in by_rep.rows if r["rep_id"] == "ana")
+    assert (ana["assigned"], ana["sla_due"], ana["sla_pending"]) == (2, 1, 1)
+    assert ana["follow_up_rate"] == 0.5  # following up still counts every assignment
 
 
 def test_percentiles_use_the_nearest_rank() -> None:
@@ -223,10 +245,10 @@ def test_audit_findings_show_contacts_the_prospect_does_not_remember() -> None:
 
 
 def test_csv_is_the_rows_then_the_total() -> None:
-    report = metrics.follow_up(LEADS, ASSIGNMENTS, "source")
+    report = metrics.follow_up(LEADS, ASSIGNMENTS, "source", NOW)
     table = list(csv.reader(io.StringIO(report.as_csv())))
     assert table[0] == report.columns
-    assert table[1] == ["partner", "1", "1", "0", "1.0", "0.0"]
+    assert table[1] == ["partner", "1", "1", "1", "0", "0", "1.0", "0.0"]
     assert table[-1][0] == metrics.TOTAL
     assert len(table) == len(report.rows) + 2
     empty = metrics.time_to_first_touch([C], [], "source")
