@@ -24,6 +24,7 @@ from services.auth import KeyRateLimiter, admin_router
 from services.bodylimit import BodyLimitMiddleware
 from services.controlchars import ControlCharacterMiddleware
 from services.logs import request_id_var
+from services.openapi import install_declared_bodies
 from services.problems import Problem, install_problem_handlers, problem_response
 from services.runtime import Runtime
 
@@ -161,6 +162,7 @@ def create_app(
         http_settings.api_rate_limit_per_second, http_settings.api_rate_limit_burst
     )
     install_problem_handlers(app)
+    install_declared_bodies(app)
     install_api_docs(app)
     app.include_router(_health_router(runtime))
     app.include_router(admin_router())

@@ -79,6 +79,17 @@ def test_swagger_ui_renders_every_operation_from_this_origin(
             "o.querySelector('.opblock-summary-path').dataset.path])"
         )
         assert sorted(tuple(op) for op in listed) == sorted(expected)
+
+        # A lead's operation, opened, shows the body to send with its example.
+        page.evaluate(
+            "document.querySelector('#operations-ingest-post_lead_ingest_v1_leads_post"
+            " .opblock-summary-control').click()"
+        )
+        body = page.wait_for(
+            "document.querySelector('#operations-ingest-post_lead_ingest_v1_leads_post"
+            " .opblock-section-request-body')?.innerText"
+        )
+        assert "dana@acme.example" in body
         assert_same_origin(page, served)
         assert page.errors() == []
     finally:
