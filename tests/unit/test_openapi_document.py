@@ -10,11 +10,12 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from contracts.schemagen import OPENAPI_PATH
 from services.app import create_app
-from services.openapi import component_collisions
+from services.openapi import add_declared_schemas, component_collisions
 from tests.backends import ADMIN, EmbeddedBackend
 
 DOCUMENT: dict[str, Any] = json.loads(OPENAPI_PATH.read_text())
@@ -40,6 +41,26 @@ def test_component_names_are_unique_across_services() -> None:
     assert component_collisions(DOCUMENT) == []
     schemas = DOCUMENT["components"]["schemas"]
     assert {name for name, schema in schemas.items() if schema.get("title", name) != name} == set()
+
+
+def test_a_clash_of_names_is_found() -> None:
+    clashing = {
+        "components": {
+            "schemas": {
+                "audit__schemas__ErasureIn": {"title": "ErasureIn"},
+                "nurture__schemas__ErasureIn": {"title": "ErasureIn"},
+            }
+        }
+    }
+    assert len(component_collisions(clashing)) == 3
+    declared = {
+        "paths": {
+            "/a": {"post": {"x-leadfarm-body-schemas": {"LeadIn": {"type": "object"}}}},
+            "/b": {"post": {"x-leadfarm-body-schemas": {"LeadIn": {"type": "array"}}}},
+        }
+    }
+    with pytest.raises(ValueError, match="two different schemas are named 'LeadIn'"):
+        add_declared_schemas(declared)
 
 
 def test_every_operation_that_takes_a_body_declares_it() -> None:
