@@ -21,7 +21,7 @@ from audit.schemas import (
     LeadSummary,
     Reason,
     RemovalRequestOut,
-    RepOut,
+    RepNameOut,
     RoleGrant,
     RoleOut,
     SpendIn,
@@ -155,12 +155,12 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
             for match in found
         ]
 
-    @router.get("/reps", response_model=list[RepOut])
-    async def list_reps(_: ManagerKey) -> list[RepOut]:
+    @router.get("/reps", response_model=list[RepNameOut])
+    async def list_reps(_: ManagerKey) -> list[RepNameOut]:
         """Every rep audit has seen assigned a lead, with the name the router last gave."""
         async with unit.read() as conn:
             names = await repository.rep_names(conn)
-        return [RepOut(rep_id=rep_id, name=name) for rep_id, name in sorted(names.items())]
+        return [RepNameOut(rep_id=rep_id, name=name) for rep_id, name in sorted(names.items())]
 
     @router.get("/leads/{lead_id}/timeline", response_model=Timeline)
     async def timeline(lead_id: str, _: ManagerKey) -> Timeline:

@@ -274,7 +274,7 @@ class LeadMatch(BaseModel):
     captured_at: datetime | None
 
 
-class RepOut(BaseModel):
+class RepNameOut(BaseModel):
     rep_id: str
     name: str
 

@@ -159,6 +159,7 @@ def openapi_document() -> dict[str, Any]:
     """The HTTP API of all five services (the paths are the same embedded or in the
     cluster). Built from the app factory without starting anything."""
     from services.app import create_app
+    from services.openapi import component_collisions
     from services.runtime import embedded_runtime
     from services.settings import Settings
 
@@ -166,6 +167,12 @@ def openapi_document() -> dict[str, Any]:
     app = create_app(embedded_runtime(Settings(database_url=unused)))
     doc = app.openapi()
     doc["info"]["title"] = "Leadfarm"
+    collisions = component_collisions(doc)
+    if collisions:
+        raise ValueError(
+            "component names must be unique across services (rename a model):\n  "
+            + "\n  ".join(collisions)
+        )
     return doc
 
 

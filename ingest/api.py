@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from contracts.events import LeadProfile
 from ingest import metrics, repository, service
+from ingest.providers import PROVIDERS
 from ingest.providers import get as get_provider
 from ingest.providers.base import (
     BadPayload,
@@ -48,11 +50,44 @@ from services.auth import AdminKey, IngestOrRepKey, ManagerKey, Principal
 from services.db import Tx, UnitOfWork
 from services.egress import PrivateAddress, check_public
 from services.groupcommit import GroupCommitter
+from services.openapi import declared_body, json_body, schema_ref
 from services.problems import Problem, field_error
 
 JSON_TYPES = ("application/json",)
 PURGE_SIGNATURES_EVERY = timedelta(minutes=1)
 """How often a webhook also drops the expired records of signed deliveries (per process)."""
+
+# The bodies below are read by hand (the raw bytes make the idempotency digest; each lead of a
+# batch is checked on its own), so the document is told what they are.
+LEAD_EXAMPLES: dict[str, Any] = {
+    "a form fill": {
+        "email": "dana@acme.example",
+        "first_name": "Dana",
+        "last_name": "Scully",
+        "company": "Acme",
+        "country": "DE",
+        "timeframe_days": 30,
+        "asked_to_be_contacted": True,
+        "source": "website",
+        "utm": {"utm_source": "google", "utm_campaign": "spring"},
+    },
+    "a phone number only": {"phone": "+49 30 1234567", "source": "trade-show"},
+}
+LEAD_BODY = json_body(
+    LeadIn,
+    description="The lead. Unknown fields are refused; an email or a phone is required.",
+    examples=LEAD_EXAMPLES,
+)
+BATCH_BODY = declared_body(
+    {
+        "application/json": {
+            "schema": schema_ref(BatchIn),
+            "examples": {"two leads": {"value": {"leads": list(LEAD_EXAMPLES.values())}}},
+        }
+    },
+    description="Up to 1,000 leads, each as for POST /ingest/v1/leads.",
+    models=[BatchIn, LeadIn],
+)
 
 
 def build_router(
@@ -79,7 +114,7 @@ def build_router(
 
     # --- the generic API ---------------------------------------------------------------
 
-    @router.post("/leads", status_code=202, response_model=LeadAccepted)
+    @router.post("/leads", status_code=202, response_model=LeadAccepted, openapi_extra=LEAD_BODY)
     async def post_lead(
         request: Request,
         principal: IngestOrRepKey,
@@ -132,7 +167,7 @@ def build_router(
             metrics.DELIVERIES.labels(label, outcome.status).inc()
         return _json_response(answer, status)
 
-    @router.post("/leads:batch", response_model=BatchOut)
+    @router.post("/leads:batch", response_model=BatchOut, openapi_extra=BATCH_BODY)
     async def post_batch(request: Request, principal: IngestOrRepKey) -> BatchOut:
         """Accept up to 1,000 leads; each gets its own result (202 or a problem)."""
         try:
@@ -215,7 +250,12 @@ def build_router(
             raise Problem(405, f"Provider {provider.name} has no verification request; POST leads.")
         return _reply(reply)
 
-    @router.post("/webhooks/{name}")
+    @router.post(
+        "/webhooks/{name}",
+        response_class=Response,
+        responses=WEBHOOK_ANSWERS,
+        openapi_extra=webhook_body(),
+    )
     async def webhook(name: str, request: Request) -> Response:
         """A provider's webhook. Authenticated the way the provider signs; acknowledged only
         once everything it carried is stored."""
@@ -535,6 +575,73 @@ def build_router(
         return rows[0].model_copy(update={"status": "pending"})
 
     return router
+
+
+WEBHOOK_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Stored (or nothing to store): acknowledged the way the provider expects",
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "properties": {"status": {"type": "string"}}},
+                "example": {"status": "ok"},
+            },
+            "text/html": {"schema": {"type": "string", "description": "form: a thank-you page"}},
+        },
+    },
+    303: {"description": "form: stored; the browser goes on to the source's redirect_url"},
+}
+
+
+def webhook_body() -> dict[str, Any]:
+    """The webhook's body in every provider's format (the source's provider decides which)."""
+    examples: dict[str, dict[str, Any]] = {}
+    lines = []
+    for provider in PROVIDERS.values():
+        summary = " ".join(
+            (sys.modules[type(provider).__module__].__doc__ or "").split("\n\n")[0].split()
+        )
+        lines.append(
+            f"- `{provider.name}` ({', '.join(provider.content_types)}): "
+            f"{summary.removeprefix(f'`{provider.name}`: ')} See docs/sources/{provider.name}.md."
+        )
+        if provider.example is not None:
+            examples.setdefault(provider.content_types[0], {})[provider.name] = {
+                "summary": provider.name,
+                "value": provider.example,
+            }
+    fields = {"type": "object", "additionalProperties": {"type": "string"}}
+    schemas: dict[str, dict[str, Any]] = {
+        # HubSpot's app webhooks post an array of events; documented as an object all the
+        # same, since client generators cannot send a union of an array and an object.
+        "application/json": {
+            "type": "object",
+            "additionalProperties": True,
+            "description": "The provider's JSON (for hubspot's app webhooks, an array)",
+        },
+        "application/x-www-form-urlencoded": fields,
+        "multipart/form-data": fields,
+    }
+    media_types = sorted({m for p in PROVIDERS.values() for m in p.content_types})
+    body = declared_body(
+        {
+            media: {"schema": schemas[media]}
+            | ({"examples": examples[media]} if media in examples else {})
+            for media in media_types
+        },
+        description=(
+            "The delivery exactly as the source's provider posts it, signed or authenticated "
+            "the provider's way; another content type than the provider's is refused (415). "
+            "The providers:\n\n" + "\n".join(lines)
+        ),
+    )
+    token = {
+        "name": "token",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "unbounce: the source's token (Unbounce neither signs nor sends a secret)",
+    }
+    return body | {"parameters": [token]}
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,13 @@ class DeliveryOut(BaseModel):
 class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    leads: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+    # Each lead is checked on its own (a bad one fails only its own result), so the items
+    # are read as objects here and documented as what each must be.
+    leads: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=1000,
+        json_schema_extra={"items": {"$ref": "#/components/schemas/LeadIn"}},
+    )
 
 
 class BatchItem(BaseModel):

@@ -20,9 +20,10 @@ from nurture.schemas import (
     ConsentResult,
     EngagementIn,
     EngagementResult,
-    ErasureIn,
-    ErasureOut,
     LeadNurtureOut,
+    NurtureErasureIn,
+    NurtureErasureOut,
+    OneClickUnsubscribeIn,
     ScheduledStepOut,
     SuppressionIn,
     SuppressionOut,
@@ -38,6 +39,7 @@ from nurture.service import EngageOutcome, InvalidToken, NotInNurture, Nurture, 
 from nurture.templates import template_errors
 from services.auth import AdminKey, EngagementOrManagerKey, ManagerKey
 from services.db import UnitOfWork
+from services.openapi import declared_body, schema_ref
 from services.problems import Problem, field_error
 
 # Engagement and bounces come from machines (an ESP, the website, a webinar platform:
@@ -309,7 +311,21 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
             "</form>",
         )
 
-    @router.post("/unsubscribe", response_class=HTMLResponse)
+    @router.post(
+        "/unsubscribe",
+        response_class=HTMLResponse,
+        openapi_extra=declared_body(
+            {
+                "application/x-www-form-urlencoded": {
+                    "schema": schema_ref(OneClickUnsubscribeIn),
+                    "example": {"List-Unsubscribe": "One-Click"},
+                }
+            },
+            description="`List-Unsubscribe=One-Click` (RFC 8058); the token is in the URL.",
+            models=[OneClickUnsubscribeIn],
+            required=False,
+        ),
+    )
     async def unsubscribe(token: Annotated[str, Query(max_length=4096)]) -> HTMLResponse:
         """Unsubscribe: the page's button, and one-click unsubscribe from the mail client
         (RFC 8058). Every later email to the address stops, including queued ones."""
@@ -417,8 +433,8 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
 
     # --- erasure ----------------------------------------------------------------------
 
-    @router.post("/erasures", response_model=ErasureOut)
-    async def erase(body: ErasureIn, _: AdminKey) -> ErasureOut:
+    @router.post("/erasures", response_model=NurtureErasureOut)
+    async def erase(body: NurtureErasureIn, _: AdminKey) -> NurtureErasureOut:
         """Erase a person from nurture (by lead id or email): every lead with that address,
         its enrolments, emails (and the outbox sender's files), tasks, engagements and
         consent records. The address stays suppressed as a hash, and each lead is
@@ -426,7 +442,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         async with unit.transaction() as tx:
             outcome = await nurture.erase_here(tx, body.lead_id, body.email)
         await sender.erase(outcome.message_ids)
-        return ErasureOut(
+        return NurtureErasureOut(
             lead_ids=outcome.lead_ids, erased=outcome.counts, suppressed=outcome.suppressed
         )
 

@@ -219,7 +219,14 @@ class SuppressionOut(BaseModel):
     created_at: datetime
 
 
-class ErasureIn(BaseModel):
+class OneClickUnsubscribeIn(BaseModel):
+    """The body of a one-click unsubscribe (RFC 8058), sent by mail clients and by the
+    unsubscribe page's button. Not read: the signed token in the URL is the request."""
+
+    list_unsubscribe: Literal["One-Click"] = Field("One-Click", alias="List-Unsubscribe")
+
+
+class NurtureErasureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     _no_control_characters = field_validator("*")(refuse_control_characters)
 
@@ -227,13 +234,13 @@ class ErasureIn(BaseModel):
     email: str | None = Field(None, max_length=320)
 
     @model_validator(mode="after")
-    def _names_a_person(self) -> ErasureIn:
+    def _names_a_person(self) -> NurtureErasureIn:
         if not self.lead_id and not self.email:
             raise ValueError("give lead_id or email")
         return self
 
 
-class ErasureOut(BaseModel):
+class NurtureErasureOut(BaseModel):
     lead_ids: list[str]
     erased: dict[str, int]
     suppressed: bool = Field(description="The address stays suppressed, as a hash only")

@@ -3,7 +3,7 @@ the learned model."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from qualifier import repository
 from qualifier.catalog import ActiveDefinitions
-from qualifier.definitions import DefinitionsError
+from qualifier.definitions import DEFAULT_FILE, DefinitionsError
 from qualifier.rules import Engagement, Verdict
 from qualifier.schemas import (
     ChangeOut,
@@ -29,22 +29,26 @@ from qualifier.schemas import (
 from qualifier.service import Qualifier, Reevaluation, VersionExists
 from services.auth import ManagerKey
 from services.db import UnitOfWork
+from services.openapi import declared_body, schema_ref
 from services.problems import Problem, field_error
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 JSON_TYPES = ("application/json",)
 
-_PUT_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "description": 'The definitions as YAML text, or JSON {"yaml": "..."}.',
-        "content": {
-            "application/yaml": {"schema": {"type": "string"}},
-            "text/plain": {"schema": {"type": "string"}},
-            "application/json": {"schema": DefinitionsJsonIn.model_json_schema()},
+_SHIPPED = DEFAULT_FILE.read_text()
+_PUT_BODY = declared_body(
+    {
+        "application/yaml": {"schema": {"type": "string"}, "example": _SHIPPED},
+        "text/plain": {"schema": {"type": "string"}, "example": _SHIPPED},
+        "application/json": {
+            "schema": schema_ref(DefinitionsJsonIn),
+            "example": {"yaml": _SHIPPED},
         },
-    }
-}
+    },
+    description='The definitions as YAML text, or JSON {"yaml": "..."}. The examples are the '
+    "shipped definitions (docs/qualification.md describes every key).",
+    models=[DefinitionsJsonIn],
+)
 
 Reevaluate = Annotated[
     bool, Query(description="Also decide open (deferred) leads again under the new version")

@@ -28,7 +28,6 @@ from router.schemas import (
     AssignmentOut,
     CloseIn,
     ComplianceOut,
-    DeliveryOut,
     DeliveryStatus,
     DryRunIn,
     DryRunOut,
@@ -46,6 +45,7 @@ from router.schemas import (
     RuleIn,
     RuleOut,
     SubscriptionCreated,
+    SubscriptionDeliveryOut,
     SubscriptionIn,
     SubscriptionOut,
     SubscriptionPatch,
@@ -634,13 +634,15 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
             if not await repository.delete_subscription(tx, subscription_id):
                 raise Problem(404, f"There is no subscription {subscription_id!r}.")
 
-    @router.get("/subscriptions/{subscription_id}/deliveries", response_model=list[DeliveryOut])
+    @router.get(
+        "/subscriptions/{subscription_id}/deliveries", response_model=list[SubscriptionDeliveryOut]
+    )
     async def list_deliveries(
         subscription_id: str,
         _: ManagerKey,
         status: DeliveryStatus | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> list[DeliveryOut]:
+    ) -> list[SubscriptionDeliveryOut]:
         """A subscription's deliveries, newest first; `status=dead` lists those given up."""
         async with unit.read() as conn:
             await subscription_or_404(conn, subscription_id)
@@ -648,9 +650,11 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
 
     @router.post(
         "/subscriptions/{subscription_id}/deliveries/{delivery_id}/retry",
-        response_model=DeliveryOut,
+        response_model=SubscriptionDeliveryOut,
     )
-    async def retry_delivery(subscription_id: str, delivery_id: str, _: ManagerKey) -> DeliveryOut:
+    async def retry_delivery(
+        subscription_id: str, delivery_id: str, _: ManagerKey
+    ) -> SubscriptionDeliveryOut:
         """Try a dead (or pending) delivery again now, with a fresh retry window."""
         async with unit.transaction() as tx:
             found = await repository.get_delivery(tx, delivery_id)

@@ -34,13 +34,13 @@ from router.models import (
 from router.rules import Conditions
 from router.schemas import (
     ActivityOut,
-    DeliveryOut,
     HistoryOut,
     OpportunityOut,
     PoolOut,
     RepOut,
     RuleOut,
     SlaIn,
+    SubscriptionDeliveryOut,
     TeamOut,
 )
 from services import erasure
@@ -945,18 +945,18 @@ _RECORD_ATTEMPT = (
 )
 
 
-def _delivery(row: Any) -> DeliveryOut:
-    return DeliveryOut.model_validate(dict(row._mapping))
+def _delivery(row: Any) -> SubscriptionDeliveryOut:
+    return SubscriptionDeliveryOut.model_validate(dict(row._mapping))
 
 
-async def get_delivery(conn: Conn, delivery_id: str) -> DeliveryOut | None:
+async def get_delivery(conn: Conn, delivery_id: str) -> SubscriptionDeliveryOut | None:
     row = (await _c(conn).execute(select(deliveries).where(deliveries.c.id == delivery_id))).first()
     return _delivery(row) if row else None
 
 
 async def list_deliveries(
     conn: Conn, subscription_id: str, status: str | None, limit: int
-) -> list[DeliveryOut]:
+) -> list[SubscriptionDeliveryOut]:
     query = (
         select(deliveries)
         .where(deliveries.c.subscription_id == subscription_id)

@@ -619,7 +619,7 @@ class SubscriptionCreated(SubscriptionOut):
     )
 
 
-class DeliveryOut(BaseModel):
+class SubscriptionDeliveryOut(BaseModel):
     id: str
     subscription_id: str
     event_id: str

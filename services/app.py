@@ -19,10 +19,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services import metrics
+from services.apidocs import install_api_docs
 from services.auth import KeyRateLimiter, admin_router
 from services.bodylimit import BodyLimitMiddleware
 from services.controlchars import ControlCharacterMiddleware
 from services.logs import request_id_var
+from services.openapi import install_declared_bodies
 from services.problems import Problem, install_problem_handlers, problem_response
 from services.runtime import Runtime
 
@@ -52,8 +54,7 @@ class HttpSettings(BaseSettings):
 
 
 # Sent on every response. The API answers JSON only, so its policy forbids everything; the
-# dashboard sets its own (audit/dashboard.py) and FastAPI's /docs pages, which load Swagger
-# UI from a CDN with an inline script, keep none.
+# dashboard (audit/dashboard.py) and the API docs pages (services/apidocs.py) set their own.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
@@ -61,7 +62,11 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-resource-policy", b"same-origin"),
 )
-NO_CSP_PATHS = ("/docs", "/redoc")
+DEFAULT_HEADERS = (
+    *SECURITY_HEADERS,
+    (b"content-security-policy", API_CSP.encode()),
+    (b"cache-control", b"no-store"),
+)
 
 
 class SecurityHeadersMiddleware:
@@ -76,17 +81,12 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                added = list(SECURITY_HEADERS)
-                if not path.startswith(NO_CSP_PATHS):
-                    added.append((b"content-security-policy", API_CSP.encode()))
-                added.append((b"cache-control", b"no-store"))
-                headers += [(n, v) for n, v in added if n not in present]
+                headers += [(n, v) for n, v in DEFAULT_HEADERS if n not in present]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -153,6 +153,8 @@ def create_app(
         version="1",
         description="Leadfarm's HTTP API. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
+        docs_url=None,  # served from this process instead of a CDN: install_api_docs
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.key_store = runtime.key_store
@@ -160,6 +162,8 @@ def create_app(
         http_settings.api_rate_limit_per_second, http_settings.api_rate_limit_burst
     )
     install_problem_handlers(app)
+    install_declared_bodies(app)
+    install_api_docs(app)
     app.include_router(_health_router(runtime))
     app.include_router(admin_router())
     for spec in runtime.specs:

@@ -206,6 +206,8 @@ class Provider(ABC):
     needs_api_base_url: ClassVar[bool] = False
     default_api_base_url: ClassVar[str | None] = None
     settings_model: ClassVar[type[BaseModel]] = FieldMapSettings
+    example: ClassVar[Any] = None
+    """A body as the provider posts it, in its first content type (shown in the OpenAPI)."""
 
     def handshake(self, request: WebhookRequest, source: Source) -> Reply | None:
         """Answer a GET verification request; None means the provider has none (405)."""

@@ -40,6 +40,13 @@ class FormProvider(Provider):
     name = "form"
     content_types = ("application/x-www-form-urlencoded", "multipart/form-data")
     settings_model = FormSettings
+    example = {
+        "email": "dana@acme.example",
+        "name": "Dana Scully",
+        "company": "Acme",
+        "phone": "+49 30 1234567",
+        "message": "Please call me about pricing.",
+    }
 
     def verify(self, request: WebhookRequest, source: Source) -> None:
         allowed = source.settings.get("allowed_origins") or []

@@ -69,6 +69,18 @@ class GoogleAdsProvider(Provider):
     name = "google-ads"
     required_secrets = ("google_key",)
     content_types = ("application/json",)
+    example = {
+        "lead_id": "TeSter-123-ABCDEFGHIJKLMNOPQRSTUVWXYZ-abcdefghijklmnopqrstuvwxyz-0123456789",
+        "api_version": "1.0",
+        "form_id": 40000000000,
+        "campaign_id": 20000000000,
+        "google_key": "the key typed in the lead form's webhook settings",
+        "is_test": True,
+        "user_column_data": [
+            {"column_id": "FULL_NAME", "column_name": "Full Name", "string_value": "Dana Scully"},
+            {"column_id": "EMAIL", "column_name": "Email", "string_value": "dana@acme.example"},
+        ],
+    }
 
     def verify(self, request: WebhookRequest, source: Source) -> None:
         try:

@@ -58,6 +58,16 @@ class WebflowProvider(Provider):
     required_secrets = ("secret",)
     content_types = ("application/json",)
     settings_model = WebflowSettings
+    example = {
+        "triggerType": "form_submission",
+        "payload": {
+            "name": "Contact us",
+            "siteId": "65427cf400e02b306eaa049c",
+            "data": {"Name": "Dana Scully", "Email": "dana@acme.example", "Company": "Acme"},
+            "submittedAt": "2026-01-20T09:30:00.000Z",
+            "id": "6321ca84df3949bfc6752327",
+        },
+    }
 
     def verify(self, request: WebhookRequest, source: Source) -> None:
         signature = (request.header("x-webflow-signature") or "").strip().lower()

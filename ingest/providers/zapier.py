@@ -65,6 +65,14 @@ def _text(value: Any) -> str:
 
 class ZapierProvider(BearerTokenProvider):
     name = "zapier"
+    example = {
+        "id": "zap-run-8841",
+        "email": "dana@acme.example",
+        "first_name": "Dana",
+        "last_name": "Scully",
+        "company": "Acme",
+        "country": "DE",
+    }
 
 
 PROVIDER = ZapierProvider()
