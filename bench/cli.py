@@ -48,8 +48,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+MISSING_DRIVER = (
+    "leadfarm bench: the benchmark's driver needs aiohttp, which a run-time install leaves "
+    "out; install the `bench` extra: .venv/bin/pip install -e '.[bench]' (from a clone) or "
+    "pip install 'leadfarm[bench]'"
+)
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("aiohttp") is None:
+        print(MISSING_DRIVER, file=sys.stderr)
+        return 2
 
     from bench.main import main
 
