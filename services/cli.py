@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 
 DATA_DIR_IN_USE = 3
 """`leadfarm up`'s exit status when another process holds the data directory."""
+PORT_UNAVAILABLE = 4
+"""`leadfarm up` and `leadfarm serve`'s exit status when the HTTP port cannot be bound."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,20 +114,75 @@ def _up(settings: Settings) -> int:
     except DataDirInUse as exc:
         print(f"leadfarm: {exc}", file=sys.stderr)
         return DATA_DIR_IN_USE
+    listener = _listen(settings, "leadfarm up")
+    if listener is None:
+        return PORT_UNAVAILABLE
 
     async def announce() -> None:
+        # Runs once the runtime started, on a port already bound: nothing is announced
+        # (and no key made) for a process that cannot serve.
         token = await runtime.ensure_admin_key()
-        base = f"http://{settings.http_host}:{settings.http_port}"
-        print(f"Leadfarm is up at {base} (embedded, data in {settings.data_dir})", flush=True)
-        if token:
-            print(
-                "An admin API key was created. It is shown this once; keep it safe:\n"
-                f"  {token}\n"
-                f"  export LEADFARM_KEY={token}",
-                flush=True,
-            )
+        print(banner(settings, token), flush=True)
 
-    return _run_http(create_app(runtime, on_started=announce), runtime, settings)
+    app = create_app(runtime, on_started=announce)
+    return _run_http(app, runtime, settings, listener)
+
+
+def banner(settings: Settings, new_admin_key: str | None) -> str:
+    """What `leadfarm up` prints once it serves: where to go, and how to get in."""
+    base = base_url(settings)
+    lines = [
+        f"Leadfarm is up at {base} (embedded, data in {settings.data_dir}); Ctrl-C stops it.",
+        f"  dashboard: {base}/audit/v1/dashboard (sign in with an admin or manager key)",
+        f"  API docs:  {base}/docs",
+    ]
+    if new_admin_key:
+        lines += [
+            "An admin API key was created. It is shown this once; keep it safe:",
+            f"  {new_admin_key}",
+            f"  export LEADFARM_KEY={new_admin_key}",
+        ]
+    elif settings.admin_key is not None:
+        lines.append("Sign in with the admin key in LEADFARM_ADMIN_KEY.")
+    else:
+        lines.append(
+            "Sign in with the admin key printed at first start. Lost it? Restart with "
+            "LEADFARM_ADMIN_KEY set to a key of your own (24+ random characters)."
+        )
+    return "\n".join(lines)
+
+
+def base_url(settings: Settings) -> str:
+    """The URL to open: a wildcard listen address is reached on the loopback."""
+    host = settings.http_host
+    if host in ("0.0.0.0", "", "::"):  # noqa: S104 - naming the wildcard, not binding it
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.http_port}"
+
+
+def _listen(settings: Settings, command: str) -> socket.socket | None:
+    """Bind the HTTP port before anything starts; None (and a message) when it cannot be."""
+    host, port = settings.http_host, settings.http_port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        listener = socket.create_server((host, port), family=family)
+    except OSError as exc:
+        where = f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            why = f"port {port} is taken (another program listens on {where})"
+        else:
+            why = f"cannot listen on {where}: {exc.strerror or exc}"
+        print(
+            f"leadfarm: {why}. Stop that program, or pick another port: "
+            f"{command} --port 8080 (or set LEADFARM_HTTP_PORT=8080, which `make up` "
+            "passes on too).",
+            file=sys.stderr,
+        )
+        return None
+    listener.set_inheritable(True)
+    return listener
 
 
 def _serve(settings: Settings, service: ServiceName) -> int:
@@ -135,11 +194,15 @@ def _serve(settings: Settings, service: ServiceName) -> int:
     except ValueError as exc:
         print(f"leadfarm: {exc}", file=sys.stderr)
         return 2
-    return _run_http(create_app(runtime), runtime, settings)
+    listener = _listen(settings, f"leadfarm serve {service}")
+    if listener is None:
+        return PORT_UNAVAILABLE
+    return _run_http(create_app(runtime), runtime, settings, listener)
 
 
-def _run_http(app: object, runtime: Runtime, settings: Settings) -> int:
-    """Serve until SIGTERM/SIGINT; 0 after a clean shutdown (services/ops/shutdown.py)."""
+def _run_http(app: object, runtime: Runtime, settings: Settings, listener: socket.socket) -> int:
+    """Serve on the bound `listener` until SIGTERM/SIGINT; 0 after a clean shutdown
+    (services/ops/shutdown.py)."""
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=settings.http_host,
@@ -148,7 +211,7 @@ def _run_http(app: object, runtime: Runtime, settings: Settings) -> int:
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
     )
-    return serve_http(runtime, config)
+    return serve_http(runtime, config, listener)
 
 
 async def _migrate(settings: Settings, service: str | None, embedded: bool) -> int:
