@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from audit import dashboard, repository
+from audit import dashboard, repository, story
 from audit.repository import EntryRow, RequestRow, RoleRow, TaskRow
 from audit.schemas import (
     AuditOpen,
@@ -17,6 +17,7 @@ from audit.schemas import (
     ErasureOut,
     ForecastEntryOut,
     ForecastOut,
+    LeadListItem,
     LeadSummary,
     Reason,
     RemovalRequestOut,
@@ -25,9 +26,18 @@ from audit.schemas import (
     SpendIn,
     SpendOut,
     Timeline,
+    TimelineSummary,
     check_period,
 )
-from audit.service import SALES_EXECUTIVE, Audit, AuditError, Invalid, from_cents, to_cents
+from audit.service import (
+    SALES_EXECUTIVE,
+    STAGE_RANK,
+    Audit,
+    AuditError,
+    Invalid,
+    from_cents,
+    to_cents,
+)
 from services.auth import AdminKey, ManagerKey, RepKey
 from services.db import UnitOfWork
 from services.problems import Problem, field_error
@@ -117,6 +127,36 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         if not events:
             raise Problem(404, f"Audit has no events for lead {lead_id!r}.")
         return Timeline(lead_id=lead_id, events=events)
+
+    @router.get("/leads/{lead_id}/timeline/summary", response_model=TimelineSummary)
+    async def timeline_summary(lead_id: str, _: ManagerKey) -> TimelineSummary:
+        """The timeline in short: one line per event with when, what happened and who did
+        it, in words (no contact data; the full events are at `/timeline`)."""
+        async with unit.read() as conn:
+            events = await repository.timeline(conn, lead_id)
+        if not events:
+            raise Problem(404, f"Audit has no events for lead {lead_id!r}.")
+        return TimelineSummary(lead_id=lead_id, events=[story.line_of(e) for e in events])
+
+    @router.get("/leads", response_model=list[LeadListItem])
+    async def list_leads(
+        _: ManagerKey,
+        stage: Literal["raw", "basic_qualified", "sales_qualified"] | None = None,
+        rep_id: Annotated[str | None, Query(max_length=100)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> list[LeadListItem]:
+        """Leads as audit knows them (no personal data), the most recently captured first;
+        `stage` and `rep_id` filter."""
+        rank = None if stage is None else STAGE_RANK[stage]
+        async with unit.read() as conn:
+            found = await repository.list_leads(conn, stage_rank=rank, rep_id=rep_id, limit=limit)
+        return [
+            LeadListItem(
+                **{k: v for k, v in lead.__dict__.items() if k in LeadListItem.model_fields},
+                stage=audit.stage_name(lead.stage_rank),
+            )
+            for lead in found
+        ]
 
     @router.get("/leads/{lead_id}", response_model=LeadSummary)
     async def lead_summary(lead_id: str, _: ManagerKey) -> LeadSummary:

@@ -20,6 +20,38 @@ class Timeline(BaseModel):
     events: list[dict[str, Any]]
 
 
+class StoryLine(BaseModel):
+    """One event of a lead's timeline, told in a line (audit/story.py)."""
+
+    time: datetime
+    event: str = Field(description="The event's type without prefix and version: lead.assigned")
+    what: str = Field(description="What happened, in words; never the prospect's contact data")
+    who: str = Field(description="Who did it: `rep <id>`, `key <id>`, or the service that said it")
+
+
+class TimelineSummary(BaseModel):
+    lead_id: str
+    events: list[StoryLine]
+
+
+class LeadListItem(BaseModel):
+    """One lead as audit sees it (no personal data), for listing."""
+
+    lead_id: str
+    source: str | None
+    source_class: str | None
+    stage: Literal["raw", "basic_qualified", "sales_qualified"]
+    captured_at: datetime | None
+    qualified_at: datetime | None
+    disqualified_at: datetime | None
+    rep_id: str | None
+    assigned_at: datetime | None
+    first_touch_at: datetime | None
+    won_at: datetime | None
+    lost_at: datetime | None
+    erased_at: datetime | None
+
+
 # --- Prospect Satisfaction audits -----------------------------------------------------------
 
 
