@@ -11,7 +11,12 @@ DEFAULT_DATABASE = "postgresql://leadfarm:leadfarm@127.0.0.1:5432/leadfarm"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runtime", choices=["embedded", "cluster", "both"], default="both")
+    parser.add_argument(
+        "--runtime",
+        choices=["embedded", "cluster", "both"],
+        default="both",
+        help="which runtime to measure (both)",
+    )
     parser.add_argument("--rate", type=float, default=100.0, help="fixed rate, webhooks/s (100)")
     parser.add_argument("--duration", type=float, default=20.0, help="fixed-rate phase, s (20)")
     parser.add_argument(

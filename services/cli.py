@@ -8,6 +8,11 @@ leadfarm contracts generate|check                    JSON Schemas and AsyncAPI
 leadfarm dlq list|show|replay                         dead letters (docs/operations.md)
 leadfarm lag                                          consumer lag per group and partition
 leadfarm replay --service S --since T                 rebuild a service's read models
+leadfarm timers list|retry                            durable timers given up
+leadfarm leads list|show|timeline                     leads (over the HTTP API, with a key)
+leadfarm reps list|show|reinstate                     reps
+leadfarm rules list|show, leadfarm pools list|show    routing rules and pools
+leadfarm forecast removals|approve|deny               the forecast's removal requests
 leadfarm bench [--runtime embedded|cluster|both]     the benchmark (docs/benchmarks.md)
 """
 
@@ -20,6 +25,7 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -28,6 +34,7 @@ import uvicorn
 from contracts.topics import SERVICES, ServiceName, all_topics
 from services.logs import configure_logging
 from services.ops import commands as ops_commands
+from services.ops import objects
 from services.ops.shutdown import serve_http
 from services.settings import Settings
 
@@ -40,44 +47,76 @@ PORT_UNAVAILABLE = 4
 """`leadfarm up` and `leadfarm serve`'s exit status when the HTTP port cannot be bound."""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command, subcommand and option, each with its help."""
     parser = argparse.ArgumentParser(
-        prog="leadfarm", description="Open, event-driven lead routing."
+        prog="leadfarm",
+        description="Open, event-driven lead routing: run, operate and inspect Leadfarm.",
+        epilog="`leadfarm <command> --help` tells more. The runbook: docs/operations.md.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
     up = sub.add_parser("up", help="run all five services in one process (embedded runtime)")
     up.add_argument("--data-dir", type=Path, help="where the SQLite file lives (./leadfarm-data)")
-    up.add_argument("--host", help="HTTP host (127.0.0.1)")
-    up.add_argument("--port", type=int, help="HTTP port (8000)")
+    up.add_argument("--host", help="HTTP host (127.0.0.1; LEADFARM_HTTP_HOST)")
+    up.add_argument("--port", type=int, help="HTTP port (8000; LEADFARM_HTTP_PORT)")
 
     serve = sub.add_parser("serve", help="run one service against Kafka and PostgreSQL")
-    serve.add_argument("service", choices=SERVICES)
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("service", choices=SERVICES, help="the service to run")
+    serve.add_argument("--host", help="HTTP host (127.0.0.1; LEADFARM_HTTP_HOST)")
+    serve.add_argument("--port", type=int, help="HTTP port (8000; LEADFARM_HTTP_PORT)")
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--service", choices=SERVICES, help="one service (default: all)")
     migrate.add_argument("--embedded", action="store_true", help="migrate the embedded SQLite file")
-    migrate.add_argument("--data-dir", type=Path)
+    migrate.add_argument(
+        "--data-dir", type=Path, help="the embedded data directory (./leadfarm-data)"
+    )
 
-    topics = sub.add_parser("topics", help="Kafka topics")
-    topics.add_argument("action", choices=["create", "list"])
-    topics.add_argument("--partitions", type=int)
+    topics = sub.add_parser("topics", help="Kafka topics: create the missing ones, or list")
+    topics.add_argument("action", choices=["create", "list"], help="create or list")
+    topics.add_argument(
+        "--partitions", type=int, help="partitions of created topics (LEADFARM_TOPIC_PARTITIONS)"
+    )
 
-    contracts = sub.add_parser("contracts", help="event contracts")
-    contracts.add_argument("action", choices=["generate", "check"])
+    contracts = sub.add_parser("contracts", help="event contracts: JSON Schemas and AsyncAPI")
+    contracts.add_argument(
+        "action",
+        choices=["generate", "check"],
+        help="generate: write contracts/; check: fail when they are stale",
+    )
 
     ops_commands.add_parsers(sub)
+    objects.add_parsers(sub)
 
     from bench import cli as bench_cli
 
     bench_cli.add_arguments(
-        sub.add_parser("bench", help="benchmark both runtimes (docs/benchmarks.md)")
+        sub.add_parser(
+            "bench",
+            help="benchmark both runtimes (docs/benchmarks.md; needs the `bench` extra)",
+        )
     )
+    return parser
 
+
+def _version() -> str:
+    try:
+        return metadata.version("leadfarm")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     if args.command == "bench":
+        from bench import cli as bench_cli
+
         return bench_cli.run(args)
     overrides: dict[str, object] = {}
     for name in ("data_dir", "host", "port"):
@@ -101,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_topics(settings, args.action, args.partitions))
     if args.command in ops_commands.COMMANDS:
         return ops_commands.run(args, settings)
+    if args.command in objects.COMMANDS:
+        return objects.run(args, settings)
     return _contracts(args.action)
 
 
@@ -130,7 +171,7 @@ def _up(settings: Settings) -> int:
 
 def banner(settings: Settings, new_admin_key: str | None) -> str:
     """What `leadfarm up` prints once it serves: where to go, and how to get in."""
-    base = base_url(settings)
+    base = settings.http_url()
     lines = [
         f"Leadfarm is up at {base} (embedded, data in {settings.data_dir}); Ctrl-C stops it.",
         f"  dashboard: {base}/audit/v1/dashboard (sign in with an admin or manager key)",
@@ -150,16 +191,6 @@ def banner(settings: Settings, new_admin_key: str | None) -> str:
             "LEADFARM_ADMIN_KEY set to a key of your own (24+ random characters)."
         )
     return "\n".join(lines)
-
-
-def base_url(settings: Settings) -> str:
-    """The URL to open: a wildcard listen address is reached on the loopback."""
-    host = settings.http_host
-    if host in ("0.0.0.0", "", "::"):  # noqa: S104 - naming the wildcard, not binding it
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.http_port}"
 
 
 def _listen(settings: Settings, command: str) -> socket.socket | None:
