@@ -19,6 +19,15 @@ from audit.schemas import StoryLine
 Data = Mapping[str, Any]
 
 
+def _when(value: Any) -> str:
+    """A time in the event's data, to the minute: `2026-12-07 09:05 UTC`."""
+    try:
+        at = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    return at.strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
 def _money(data: Data) -> str:
     currency = data.get("currency")
     return f"{data.get('amount')} {currency}" if currency else str(data.get("amount"))
@@ -56,20 +65,20 @@ def _disqualified(data: Data) -> str:
 def _assigned(data: Data) -> str:
     return (
         f"assigned to {_rep(data)} from pool {data.get('pool')} by rule {data.get('rule')}; "
-        f"first touch due {data.get('first_touch_due_at')}"
+        f"first touch due {_when(data.get('first_touch_due_at'))}"
     )
 
 
 def _reassigned(data: Data) -> str:
     return (
         f"reassigned from {data.get('from_rep_id') or 'nobody'} to {_rep(data)}: "
-        f"{data.get('reason')}; first touch due {data.get('first_touch_due_at')}"
+        f"{data.get('reason')}; first touch due {_when(data.get('first_touch_due_at'))}"
     )
 
 
 def _queued(data: Data) -> str:
     if data.get("held_until"):
-        return f"held until {data['held_until']}: {data.get('reason')}"
+        return f"held until {_when(data['held_until'])}: {data.get('reason')}"
     return f"queued on {data.get('queue')}: {data.get('reason')}"
 
 
@@ -83,7 +92,7 @@ def _recorded(data: Data) -> str:
 
 WHAT: dict[str, Callable[[Data], str]] = {
     "lead.received": lambda d: f"received from source {d.get('source')} ({d.get('provider')})",
-    "lead.captured": lambda d: f"captured (delivery {d.get('delivery_id')})",
+    "lead.captured": lambda d: "captured: normalised and stored",
     "lead.merged": lambda d: f"a new delivery merged in (matched on {d.get('matched_on')})",
     "lead.qualified": _qualified("qualified"),
     "lead.deferred": _qualified("deferred"),
@@ -95,7 +104,7 @@ WHAT: dict[str, Callable[[Data], str]] = {
     "lead.rejected": lambda d: f"rejected by the rep: {d.get('reason')} ({d.get('outcome')})",
     "contact.logged": lambda d: f"{d.get('channel')} logged: {d.get('outcome')}",
     "sla.breached": lambda d: (
-        f"{d.get('sla')} deadline missed (due {d.get('due_at')})"
+        f"{d.get('sla')} deadline missed (due {_when(d.get('due_at'))})"
         + (f"; {d['action']}" if d.get("action") else "")
     ),
     "rep.suspended": lambda d: f"rep {d.get('rep_id')} suspended: {d.get('reason')}",
@@ -115,7 +124,7 @@ WHAT: dict[str, Callable[[Data], str]] = {
         f"recycled to sales: {d.get('reason')} (engagement {d.get('engagement_score')})"
     ),
     "audit.opened": lambda d: (
-        f"satisfaction audit opened ({d.get('reason')}), due {d.get('due_at')}"
+        f"satisfaction audit opened ({d.get('reason')}), due {_when(d.get('due_at'))}"
     ),
     "audit.recorded": _recorded,
     "forecast.changed": lambda d: f"forecast {d.get('action')}: {_money(d)} ({d.get('reason')})",

@@ -17,6 +17,7 @@ option: a key on the command line stays in the shell's history and in `ps`).
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
 import uuid
@@ -131,6 +132,9 @@ def _command(group: Any, name: str, help_text: str) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    # httpx logs each request at INFO: noise on an operator's terminal, where the answer is
+    # the output.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         client = _client(args, settings)
         with client:
