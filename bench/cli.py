@@ -53,11 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-MISSING_DRIVER = (
-    "leadfarm bench: the benchmark's driver needs aiohttp, which a run-time install leaves "
-    "out; install the `bench` extra: .venv/bin/pip install -e '.[bench]' (from a clone) or "
-    "pip install 'leadfarm[bench]'"
-)
+BENCH_EXTRA = ("aiohttp", "psutil")
+"""What `leadfarm bench` needs beyond the run-time dependencies: the `bench` extra."""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,8 +62,14 @@ def run(args: argparse.Namespace) -> int:
     import importlib.util
     import sys
 
-    if importlib.util.find_spec("aiohttp") is None:
-        print(MISSING_DRIVER, file=sys.stderr)
+    missing = [name for name in BENCH_EXTRA if importlib.util.find_spec(name) is None]
+    if missing:
+        print(
+            f"leadfarm bench: needs {', '.join(missing)}, which a run-time install (`make up`) "
+            "leaves out; install the `bench` extra: .venv/bin/pip install -e '.[bench]' (from "
+            "a clone) or pip install 'leadfarm[bench]'",
+            file=sys.stderr,
+        )
         return 2
 
     from bench.main import main
