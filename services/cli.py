@@ -201,16 +201,20 @@ def _listen(settings: Settings, command: str) -> socket.socket | None:
         listener = socket.create_server((host, port), family=family)
     except OSError as exc:
         where = f"{host}:{port}"
+        other = f"{command} --port 8080, or LEADFARM_HTTP_PORT=8080"
+        if command == "leadfarm up":
+            other += " (LEADFARM_HTTP_PORT=8080 make up)"
         if exc.errno == errno.EADDRINUSE:
-            why = f"port {port} is taken (another program listens on {where})"
+            message = (
+                f"port {port} is taken (another program listens on {where}). Stop that "
+                f"program, or pick another port: {other}."
+            )
         else:
-            why = f"cannot listen on {where}: {exc.strerror or exc}"
-        print(
-            f"leadfarm: {why}. Stop that program, or pick another port: "
-            f"{command} --port 8080 (or set LEADFARM_HTTP_PORT=8080, which `make up` "
-            "passes on too).",
-            file=sys.stderr,
-        )
+            message = (
+                f"cannot listen on {where}: {exc.strerror or exc}. Check the host "
+                "(--host, LEADFARM_HTTP_HOST) and the port (--port, LEADFARM_HTTP_PORT)."
+            )
+        print(f"leadfarm: {message}", file=sys.stderr)
         return None
     listener.set_inheritable(True)
     return listener
