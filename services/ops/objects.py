@@ -398,7 +398,7 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
 
 def cell(value: Any) -> str:
     """A value as a person reads it: times to the second (UTC), lists comma-separated,
-    nothing as '-', anything nested as compact JSON."""
+    nothing as '-', anything nested as compact JSON without its unset (null) fields."""
     if value is None or value == []:
         return "-"
     if isinstance(value, bool):
@@ -406,10 +406,18 @@ def cell(value: Any) -> str:
     if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
         return ", ".join(str(v) for v in value)
     if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()
+        return orjson.dumps(_without_nulls(value)).decode()
     if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
         try:
             return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
         except ValueError:
             return value
     return str(value)
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
