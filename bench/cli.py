@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-BENCH_EXTRA = ("aiohttp", "psutil")
+BENCH_EXTRA = ("psutil",)
 """What `leadfarm bench` needs beyond the run-time dependencies: the `bench` extra."""
 
 

@@ -3,8 +3,9 @@ and the read side."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from ingest.providers import get as get_provider
 from ingest.providers.base import (
     BadPayload,
     Forbidden,
+    RawLead,
     Reply,
     Source,
     Unauthorized,
@@ -26,6 +28,7 @@ from ingest.providers.base import (
     check_ids,
 )
 from ingest.ratelimit import RateLimiter, retry_after
+from ingest.roundstore import RoundStore, Touches
 from ingest.schemas import BatchIn, BatchItem, BatchOut, DeliveryOut, LeadAccepted, LeadIn, LeadOut
 from ingest.settings import IngestSettings
 from ingest.sources import (
@@ -64,9 +67,14 @@ def build_router(
     """`on_pending` is called after a commit that stored deliveries to fetch (it wakes the
     FetchWorker)."""
     router = APIRouter(prefix="/ingest/v1", tags=["ingest"])
+
     # The leads, their idempotency records and webhooks' deliveries are written in rounds
     # shared by concurrent requests; each round checks the sources' version once.
-    committer = GroupCommitter(unit, prepare=catalog.refresh)
+    async def prepare(tx: Tx, touched: Sequence[Touches]) -> RoundStore:
+        await catalog.refresh(tx)
+        return await RoundStore.load(tx, touched)
+
+    committer = GroupCommitter(unit, prepare)
     purge = _Every(PURGE_SIGNATURES_EVERY)
 
     # --- the generic API ---------------------------------------------------------------
@@ -92,9 +100,9 @@ def build_router(
             raise lead.problem()
         traceparent = request.headers.get("traceparent")
 
-        async def store(tx: Tx) -> tuple[int, dict[str, Any], service.Outcome | None]:
+        async def store(round: RoundStore) -> tuple[int, dict[str, Any], service.Outcome | None]:
             if key is not None:
-                seen = await repository.idempotent_response(tx, key)
+                seen = round.idempotent_response(key)
                 if seen is not None:
                     if seen[0] != digest:
                         raise Problem(
@@ -106,13 +114,16 @@ def build_router(
                     return seen[1], seen[2], None
             if isinstance(lead, _Refusal):
                 return lead.status, lead.answer, None
-            outcome = await lead.record(tx, traceparent)
+            outcome = await lead.record(round, traceparent)
             answer = {"lead_id": outcome.lead_id, "status": outcome.status}
             if key is not None:
-                await repository.remember_response(tx, key, digest, 202, answer)
+                round.remember_response(key, digest, 202, answer)
             return 202, answer, outcome
 
-        status, answer, outcome = await committer.run(store)
+        touches = Touches() if isinstance(lead, _Refusal) else lead.touches()
+        status, answer, outcome = await committer.run(
+            store, dataclasses.replace(touches, idempotency_key=key)
+        )
         if isinstance(lead, _Refusal):
             await lead.count(catalog)
             raise lead.problem()
@@ -131,14 +142,16 @@ def build_router(
         leads = [_check_lead(item, principal) for item in batch.leads]
         traceparent = request.headers.get("traceparent")
 
-        async def store(tx: Tx) -> list[service.Outcome | None]:
+        async def store(round: RoundStore) -> list[service.Outcome | None]:
             return [
-                None if isinstance(lead, _Refusal) else await lead.record(tx, traceparent)
+                None if isinstance(lead, _Refusal) else await lead.record(round, traceparent)
                 for lead in leads
             ]
 
+        usable = [lead.touches() for lead in leads if not isinstance(lead, _Refusal)]
+        touches = Touches(persons=tuple(p for t in usable for p in t.persons))
         outcomes = (
-            await committer.run(store)
+            await committer.run(store, touches)
             if any(not isinstance(lead, _Refusal) for lead in leads)
             else [None] * len(leads)
         )
@@ -264,16 +277,28 @@ def build_router(
         traceparent = request.headers.get("traceparent")
         guard = provider.replay_guard(inbound, source)
         verified_with = catalog.stored(name)
+        inline = _usable(name, source, parsed.leads)
+        touches = Touches(
+            persons=tuple((p.email, p.phone) for _, p in inline),
+            deliveries=tuple(
+                (name, x)
+                for x in [raw.external_id for raw, _ in inline]
+                + [ref.external_id for ref in parsed.fetches]
+                if x
+            ),
+            signature=(name, guard.signature) if guard is not None else None,
+        )
 
-        async def store(tx: Tx) -> list[service.Outcome]:
+        async def store(round: RoundStore) -> list[service.Outcome]:
             if catalog.stored(name) != verified_with:  # the round found the source changed
                 raise _SourceChanged
+            tx = round.tx
             outcomes: list[service.Outcome] = []
             if guard is not None and purge.due(tx.now()):
                 await repository.purge_signatures(tx)
             # Recorded with what the delivery stored: a delivery that failed may be re-sent.
-            if guard is not None and not await repository.remember_signature(
-                tx, name, guard.signature, inbound.received_at + timedelta(seconds=guard.window_s)
+            if guard is not None and not round.remember_signature(
+                name, guard.signature, inbound.received_at + timedelta(seconds=guard.window_s)
             ):
                 raise _Refused(
                     "replayed",
@@ -284,27 +309,16 @@ def build_router(
                         "s. A provider's retry is signed anew and accepted.",
                     ),
                 )
-            for index, raw in enumerate(parsed.leads):
-                try:
-                    outcomes.append(await service.accept_raw(tx, source, raw, traceparent))
-                except service.InvalidLead as exc:
-                    prefix = f"leads.{index}." if len(parsed.leads) > 1 else ""
-                    raise _Refused(
-                        "unusable",
-                        Problem(
-                            422,
-                            f"The lead cannot be used: {exc}.",
-                            errors=[field_error(prefix + f, m) for f, m in exc.errors],
-                        ),
-                    ) from exc
+            for raw, profile in inline:
+                outcomes.append(await service.accept_raw(round, raw, profile, traceparent))
             for ref in parsed.fetches:
-                outcomes.append(await service.accept_fetch(tx, source, ref))
+                outcomes.append(service.accept_fetch(round, source, ref))
             for external_id in parsed.deletions:
                 await service.erase_external(tx, source, external_id)
             return outcomes
 
         try:
-            outcomes = await committer.run(store)
+            outcomes = await committer.run(store, touches)
         except _Refused as refused:
             metrics.REJECTIONS.labels(name, refused.reason).inc()
             raise refused.problem from refused
@@ -530,9 +544,12 @@ class _Lead:
     profile: LeadProfile
     submitted: Any
 
-    async def record(self, tx: Tx, traceparent: str | None) -> service.Outcome:
+    def touches(self) -> Touches:
+        return service.touches(self.profile, None)
+
+    async def record(self, round: RoundStore, traceparent: str | None) -> service.Outcome:
         return await service.record(
-            tx,
+            round,
             self.profile,
             payload={"lead": self.submitted},  # as submitted: a merge keeps only the first values
             traceparent=traceparent,
@@ -610,6 +627,26 @@ def _name_path() -> Any:
 
 def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _usable(
+    name: str, source: Source, raws: Sequence[RawLead]
+) -> list[tuple[RawLead, LeadProfile]]:
+    """Each lead a webhook carried, normalised; the webhook is refused as a whole (422,
+    naming the field) when one cannot be used. Before its round: nothing was written."""
+    usable: list[tuple[RawLead, LeadProfile]] = []
+    for index, raw in enumerate(raws):
+        try:
+            usable.append((raw, service.profile_from_raw(raw, source)))
+        except service.InvalidLead as exc:
+            metrics.REJECTIONS.labels(name, "unusable").inc()
+            prefix = f"leads.{index}." if len(raws) > 1 else ""
+            raise Problem(
+                422,
+                f"The lead cannot be used: {exc}.",
+                errors=[field_error(prefix + f, m) for f, m in exc.errors],
+            ) from exc
+    return usable
 
 
 async def _json(request: Request) -> bytes:

@@ -20,6 +20,7 @@ from ingest import metrics, repository, service
 from ingest.providers import get as get_provider
 from ingest.providers.base import FetchFailed, FetchRef, Unusable
 from ingest.repository import PendingFetch
+from ingest.roundstore import RoundStore
 from ingest.settings import IngestSettings
 from ingest.sources import SourceCatalog
 from services.db import UnitOfWork
@@ -108,8 +109,9 @@ class FetchWorker(LeasingWorker):
             await self._retry_later(pending, f"{type(exc).__name__}: {exc}")
             return
         async with self.unit.transaction() as tx:
+            store = await RoundStore.load(tx, [service.touches(profile, pending.external_id)])
             await service.record(
-                tx,
+                store,
                 profile,
                 external_id=pending.external_id,
                 payload={"fields": dict(raw.fields), "ref": pending.ref},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,7 +9,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, cast, delete, false, func, or_, select, text, update
+from sqlalchemy import Text, bindparam, cast, delete, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
@@ -22,7 +21,6 @@ from services import erasure
 from services.crypto import SecretBox
 from services.db import ReadConn, Tx
 from services.reference import bump
-from services.statements import insert_ignoring
 
 
 @dataclass(frozen=True)
@@ -41,90 +39,8 @@ class PendingFetch:
 
 
 # --- leads --------------------------------------------------------------------------------
-
-
-async def insert_lead(tx: Tx, lead_id: str, profile: LeadProfile, now: datetime) -> None:
-    await tx.conn.execute(
-        leads.insert().values(
-            id=lead_id,
-            email=profile.email,
-            phone=profile.phone,
-            profile=profile.model_dump(mode="json"),
-            created_at=now,
-            updated_at=now,
-        )
-    )
-
-
-async def update_lead(tx: Tx, lead_id: str, profile: LeadProfile, now: datetime) -> None:
-    await tx.conn.execute(
-        update(leads)
-        .where(leads.c.id == lead_id)
-        .values(
-            email=profile.email,
-            phone=profile.phone,
-            profile=profile.model_dump(mode="json"),
-            updated_at=now,
-        )
-    )
-
-
-async def find_person(
-    tx: Tx, email: str | None, phone: str | None
-) -> tuple[StoredLead, str] | None:
-    """The oldest lead with this normalised email, else this E.164 phone, and which matched.
-
-    A phone matches only where no email conflicts: a delivery with an email never merges
-    into a lead that has another email (two people behind one switchboard or family
-    number are two leads). A delivery without an email, or a lead without one, matches by
-    the phone alone (the oldest lead with it).
-
-    On PostgreSQL this first locks the person's email and phone until commit, so two
-    deliveries of one person arriving at once (on two connections or two replicas) cannot
-    both find nobody and make two leads: the second waits, then finds the first's lead.
-    SQLite serialises writers already.
-    """
-    if not tx.unit.database.is_sqlite:
-        keys = sorted(
-            f"ingest.person:{k}:{v}" for k, v in (("email", email), ("phone", phone)) if v
-        )
-        for key in keys:  # always in the same order, so two locks cannot deadlock
-            await tx.conn.execute(_LOCK_PERSON, {"key": key})
-    if email is None and phone is None:
-        return None
-    query = _FIND_PERSON if email is not None else _FIND_BY_PHONE
-    row = (await tx.conn.execute(query, {"email": email, "phone": phone})).first()
-    if row is None:
-        return None
-    return StoredLead(row.id, LeadProfile.model_validate(row.profile)), (
-        "email" if row.by_email else "phone"
-    )
-
-
-# One statement for both keys (a lookup on every delivery): email matches sort first. The
-# coalesce keeps a row without an email (NULL = x is NULL) after them on PostgreSQL too,
-# where NULLs sort first in descending order.
-_BY_EMAIL = func.coalesce(leads.c.email == bindparam("email"), false()).label("by_email")
-_FIND_PERSON = (
-    select(leads.c.id, leads.c.profile, _BY_EMAIL)
-    .where(
-        or_(
-            leads.c.email == bindparam("email"),
-            and_(leads.c.phone == bindparam("phone"), leads.c.email.is_(None)),
-        )
-    )
-    .order_by(_BY_EMAIL.desc(), leads.c.created_at)
-    .limit(1)
-)
-_FIND_BY_PHONE = (
-    select(leads.c.id, leads.c.profile, false().label("by_email"))
-    .where(leads.c.phone == bindparam("phone"))
-    .order_by(leads.c.created_at)
-    .limit(1)
-)
-
-
-_LOCK_PERSON = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+# (A round of writes reads and writes leads, deliveries, replay records and idempotency
+# answers through ingest/roundstore.py.)
 
 
 async def get_lead(conn: ReadConn, lead_id: str) -> LeadOut | None:
@@ -167,42 +83,6 @@ async def search_leads(
 
 
 # --- deliveries ---------------------------------------------------------------------------
-
-
-async def insert_delivery(
-    tx: Tx,
-    *,
-    delivery_id: str,
-    lead_id: str | None,
-    source: str,
-    provider: str,
-    external_id: str | None,
-    status: str,
-    received_at: datetime,
-    reason: str | None = None,
-    payload: dict[str, Any] | None = None,
-    next_attempt_at: datetime | None = None,
-) -> bool:
-    """Store a delivery; False when a delivery with the same source and external id exists
-    (a copy committed while this one waited for it: the caller answers as for a repeat)."""
-    result = await tx.conn.execute(
-        insert_ignoring(deliveries, tx.conn.dialect.name),
-        {
-            "id": delivery_id,
-            "lead_id": lead_id,
-            "source": source,
-            "provider": provider,
-            "external_id": external_id,
-            "status": status,
-            "reason": reason,
-            "received_at": received_at,
-            "payload": payload,
-            "attempts": 0,
-            "next_attempt_at": next_attempt_at,
-            "updated_at": received_at,
-        },
-    )
-    return bool(result.rowcount == 1)
 
 
 async def delivery_by_external_id(tx: Tx, source: str, external_id: str) -> DeliveryOut | None:
@@ -367,6 +247,9 @@ async def source_names(conn: ReadConn) -> set[str]:
     return set((await conn.execute(select(sources.c.name))).scalars())
 
 
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
 async def put_source(
     tx: Tx, source: Source, box: SecretBox, previous_until: Mapping[str, datetime] | None = None
 ) -> StoredSource:
@@ -378,7 +261,7 @@ async def put_source(
     if not tx.unit.database.is_sqlite:
         # Two PUTs of one new source at once would both find none and both insert: the
         # second waits here instead, and replaces what the first stored.
-        await tx.conn.execute(_LOCK_PERSON, {"key": f"ingest.source:{source.name}"})
+        await tx.conn.execute(_ADVISORY_LOCK, {"key": f"ingest.source:{source.name}"})
     until = dict(previous_until or {})
     values = {
         "provider": source.provider,
@@ -401,29 +284,16 @@ async def put_source(
 # --- replay protection --------------------------------------------------------------------
 
 
-async def remember_signature(tx: Tx, source: str, signature: str, expires_at: datetime) -> bool:
-    """Record a signed delivery; False when the same signature was recorded and has not
-    expired (a replay). One statement: an expired record of the same signature is taken
-    over (`purge_signatures` drops the others now and then)."""
-    result = await tx.conn.execute(
-        _remember_signature(tx.conn.dialect.name),
-        {
-            "source": source,
-            "signature": hashlib.sha256(signature.encode()).hexdigest(),
-            "expires_at": expires_at,
-            "now": tx.now(),
-        },
-    )
-    return bool(result.rowcount == 1)
-
-
 async def purge_signatures(tx: Tx) -> None:
     """Drop the expired records of signed deliveries (of every source)."""
     await tx.conn.execute(_PURGE_SIGNATURES, {"now": tx.now()})
 
 
 @cache
-def _remember_signature(dialect: str) -> Insert:
+def remember_signature_statement(dialect: str) -> Insert:
+    """Record a signed delivery (source, SHA-256 of its signature, expires_at); an expired
+    record of the same signature is taken over (`purge_signatures` drops the others now
+    and then). Executed by ingest/roundstore.py with the round's other writes."""
     statement = (
         postgresql.insert(webhook_replays)
         if dialect == "postgresql"
@@ -440,32 +310,6 @@ _PURGE_SIGNATURES = delete(webhook_replays).where(webhook_replays.c.expires_at <
 
 
 # --- idempotency keys ---------------------------------------------------------------------
-
-
-async def idempotent_response(tx: Tx, key: str) -> tuple[str, int, dict[str, Any]] | None:
-    """The answer remembered for an Idempotency-Key. On PostgreSQL this first locks the key
-    until commit, so a concurrent request with the same key waits for the first one's answer
-    instead of handling the lead again and failing on the key's primary key. SQLite
-    serialises writers already."""
-    if not tx.unit.database.is_sqlite:
-        # The same advisory lock statement as find_person, on a key of its own.
-        await tx.conn.execute(_LOCK_PERSON, {"key": f"ingest.idempotency:{key}"})
-    row = (await tx.conn.execute(select(idempotency).where(idempotency.c.key == key))).first()
-    return (row.request_hash, row.status_code, row.response) if row else None
-
-
-async def remember_response(
-    tx: Tx, key: str, request_hash: str, status: int, response: dict[str, Any]
-) -> None:
-    await tx.conn.execute(
-        idempotency.insert().values(
-            key=key,
-            request_hash=request_hash,
-            status_code=status,
-            response=response,
-            created_at=tx.now(),
-        )
-    )
 
 
 # --- erasure ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ one. Every delivery keeps what was submitted in its own row, whatever the merge 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,6 +26,7 @@ from contracts.events import (
 )
 from ingest import mapping, normalise, repository
 from ingest.providers.base import FetchRef, RawLead, Source
+from ingest.roundstore import RoundStore, Touches
 from ingest.schemas import LeadIn
 from services import erasure
 from services.db import Tx
@@ -141,8 +142,16 @@ def _profile_from_raw(raw: RawLead, source: Source) -> LeadProfile:
     )
 
 
+def touches(profile: LeadProfile, external_id: str | None) -> Touches:
+    """What storing this lead reads and writes (its round reads them all at once)."""
+    return Touches(
+        persons=((profile.email, profile.phone),),
+        deliveries=((profile.source, external_id),) if external_id else (),
+    )
+
+
 async def record(
-    tx: Tx,
+    store: RoundStore,
     profile: LeadProfile,
     *,
     external_id: str | None = None,
@@ -150,14 +159,19 @@ async def record(
     pending_delivery_id: str | None = None,
     traceparent: str | None = None,
 ) -> Outcome:
-    """Store a usable lead: merged into the same person's lead, or a new one."""
+    """Store a usable lead: merged into the same person's lead, or a new one. The round's
+    store must have loaded `touches(profile, external_id)`."""
+    tx = store.tx
     now = tx.now()
     delivery_id = pending_delivery_id or str(uuid.uuid4())
-    match = await repository.find_person(tx, profile.email, profile.phone)
+    if pending_delivery_id is None:
+        seen = store.stored_delivery(profile.source, external_id)
+        if seen is not None:  # a provider's retry, or a copy racing its first attempt
+            return Outcome(seen.lead_id, "duplicate", seen.id)
+    match = store.find_person(profile.email, profile.phone)
     lead_id = match[0].id if match else str(uuid.uuid4())
     if pending_delivery_id is None:
-        stored = await repository.insert_delivery(
-            tx,
+        store.insert_delivery(
             delivery_id=delivery_id,
             lead_id=lead_id,
             source=profile.source,
@@ -167,8 +181,6 @@ async def record(
             received_at=now,
             payload=payload,
         )
-        if not stored:
-            return await _copy_of(tx, profile.source, external_id)
     else:
         await repository.set_delivery(
             tx,
@@ -192,16 +204,16 @@ async def record(
         traceparent=traceparent,
     )
     if match is None:
-        await repository.insert_lead(tx, lead_id, profile, now)
+        store.insert_lead(lead_id, profile, now)
         await emit(
             tx,
             LeadCaptured(lead_id=lead_id, delivery_id=delivery_id, lead=profile),
             traceparent=received.traceparent,
         )
         return Outcome(lead_id, "captured", delivery_id)
-    existing, matched_on = match
-    merged = merge_profiles(existing.profile, profile)
-    await repository.update_lead(tx, lead_id, merged, now)
+    person, matched_on = match
+    merged = merge_profiles(person.profile(), profile)
+    store.update_lead(person, merged, now)
     await emit(
         tx,
         LeadMerged(
@@ -276,25 +288,13 @@ def _first_fitting(
     return kept
 
 
-async def _copy_of(tx: Tx, source: str, external_id: str | None) -> Outcome:
-    """The answer to a delivery stored before (a provider's retry, or a copy racing its
-    first attempt): a duplicate of the stored one."""
-    seen = (
-        await repository.delivery_by_external_id(tx, source, external_id) if external_id else None
-    )
-    if seen is None:  # only (source, external_id) can conflict; never drop a delivery quietly
-        raise RuntimeError(f"delivery {source}/{external_id} was not stored and is not there")
-    return Outcome(seen.lead_id, "duplicate", seen.id)
-
-
-async def accept_raw(
-    tx: Tx, source: Source, raw: RawLead, traceparent: str | None = None
-) -> Outcome:
-    """A lead a webhook carried inline. Raises InvalidLead when it cannot be used. A
-    delivery sent before is found by its insert (`record`), not by a read first."""
-    profile = profile_from_raw(raw, source)
-    return await record(
-        tx,
+def accept_raw(
+    store: RoundStore, raw: RawLead, profile: LeadProfile, traceparent: str | None = None
+) -> Coroutine[Any, Any, Outcome]:
+    """Store a lead a webhook carried inline (`profile` is `profile_from_raw(raw, ...)`,
+    made before the round: an unusable lead is refused before anything is written)."""
+    return record(
+        store,
         profile,
         external_id=raw.external_id,
         payload={"fields": dict(raw.fields)},
@@ -302,23 +302,27 @@ async def accept_raw(
     )
 
 
-async def accept_fetch(tx: Tx, source: Source, ref: FetchRef) -> Outcome:
+def fetch_touches(source: Source, ref: FetchRef) -> Touches:
+    return Touches(deliveries=((source.name, ref.external_id),))
+
+
+def accept_fetch(store: RoundStore, source: Source, ref: FetchRef) -> Outcome:
     """A lead the webhook only named: stored as pending, fetched by the FetchWorker."""
+    seen = store.stored_delivery(source.name, ref.external_id)
+    if seen is not None:
+        return Outcome(seen.lead_id, "duplicate", seen.id)
     delivery_id = str(uuid.uuid4())
-    stored = await repository.insert_delivery(
-        tx,
+    store.insert_delivery(
         delivery_id=delivery_id,
         lead_id=None,
         source=source.name,
         provider=source.provider,
         external_id=ref.external_id,
         status="pending",
-        received_at=tx.now(),
+        received_at=store.tx.now(),
         payload={"ref": dict(ref.ref)},
-        next_attempt_at=tx.now(),
+        next_attempt_at=store.tx.now(),
     )
-    if not stored:
-        return await _copy_of(tx, source.name, ref.external_id)
     return Outcome(None, "pending", delivery_id)
 
 

@@ -7,9 +7,10 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.events import LeadProfile
@@ -783,12 +784,7 @@ _INSERT_DELIVERY = deliveries.insert()
 
 
 async def any_due(conn: Conn, now: datetime) -> bool:
-    found = await _c(conn).scalar(
-        select(deliveries.c.id)
-        .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
-        .limit(1)
-    )
-    return found is not None
+    return await _c(conn).scalar(_ANY_DUE, {"now": now}) is not None
 
 
 async def claim_due(
@@ -807,54 +803,34 @@ async def claim_due(
     subscription with none running. So a lone subscription gets the whole pool but that,
     and a slow one never holds up a newcomer."""
     in_flight = Counter(in_flight or {})
-    query = (
-        select(
-            deliveries.c.id,
-            deliveries.c.subscription_id,
-            deliveries.c.event_id,
-            deliveries.c.payload,
-            deliveries.c.attempts,
-            deliveries.c.expires_at,
-        )
-        .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
-        .order_by(deliveries.c.next_attempt_at, deliveries.c.created_at)
-    )
-    if not tx.unit.database.is_sqlite:
-        query = query.with_for_update(skip_locked=True)
+    due = _due(tx.conn.dialect.name)
     if per_subscription is None:
-        rows = list((await tx.conn.execute(query.limit(limit))).all())
+        rows = list(
+            await tx.conn.execute(due, {"now": now, "full": [], "chosen": [], "limit": limit})
+        )
     else:
         full = [s for s, n in in_flight.items() if n >= per_subscription]
-        fair = query.where(deliveries.c.subscription_id.not_in(full)) if full else query
         rows = []
-        for row in (await tx.conn.execute(fair.limit(limit * 4))).all():
+        fair = {"now": now, "full": full, "chosen": [], "limit": limit * 4}
+        for row in await tx.conn.execute(due, fair):
             if len(rows) < limit and in_flight[row.subscription_id] < per_subscription:
                 in_flight[row.subscription_id] += 1
                 rows.append(row)
         # Beyond the shares: fill the free slots but one share's worth (kept for newcomers).
         room = limit - per_subscription - len(rows)
         if room > 0:
-            chosen = [r.id for r in rows]
-            more = query.where(deliveries.c.id.not_in(chosen)) if chosen else query
-            rows += list((await tx.conn.execute(more.limit(room))).all())
+            more = {"now": now, "full": [], "chosen": [r.id for r in rows], "limit": room}
+            rows += list(await tx.conn.execute(due, more))
     if not rows:
         return []
-    await tx.conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id.in_([r.id for r in rows]))
-        .values(next_attempt_at=lease_until)
-    )
+    await tx.conn.execute(_LEASE, {"ids": [r.id for r in rows], "lease_until": lease_until})
     subs = {
         s.id: s
         for s in (
             _subscription(r)
-            for r in (
-                await tx.conn.execute(
-                    select(subscriptions).where(
-                        subscriptions.c.id.in_({r.subscription_id for r in rows})
-                    )
-                )
-            ).all()
+            for r in await tx.conn.execute(
+                _SUBSCRIPTIONS_BY_ID, {"ids": list({r.subscription_id for r in rows})}
+            )
         )
     }
     return [
@@ -873,12 +849,99 @@ async def claim_due(
     ]
 
 
+# Built once: the webhook worker claims on every commit that stored deliveries.
+_ANY_DUE = (
+    select(deliveries.c.id)
+    .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= bindparam("now"))
+    .limit(1)
+)
+
+
+@cache
+def _due(dialect: str) -> Select[Any]:
+    """Due deliveries, oldest first, but those of the `full` subscriptions and those
+    `chosen` already; replicas skip each other's rows on PostgreSQL."""
+    query = (
+        select(
+            deliveries.c.id,
+            deliveries.c.subscription_id,
+            deliveries.c.event_id,
+            deliveries.c.payload,
+            deliveries.c.attempts,
+            deliveries.c.expires_at,
+        )
+        .where(
+            deliveries.c.status == "pending",
+            deliveries.c.next_attempt_at <= bindparam("now"),
+            deliveries.c.subscription_id.not_in(bindparam("full", expanding=True)),
+            deliveries.c.id.not_in(bindparam("chosen", expanding=True)),
+        )
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.created_at)
+        .limit(bindparam("limit"))
+    )
+    return query if dialect == "sqlite" else query.with_for_update(skip_locked=True)
+
+
+_LEASE = (
+    update(deliveries)
+    .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    .values(next_attempt_at=bindparam("lease_until"))
+)
+_SUBSCRIPTIONS_BY_ID = select(subscriptions).where(
+    subscriptions.c.id.in_(bindparam("ids", expanding=True))
+)
+
+
 async def update_delivery(tx: Tx, delivery_id: str, **values: Any) -> None:
     await tx.conn.execute(_UPDATE_DELIVERY, {**values, "_id": delivery_id})
 
 
-# Built once (compiled once per set of columns): every attempt records its outcome.
+# Built once (compiled once per set of columns).
 _UPDATE_DELIVERY = update(deliveries).where(deliveries.c.id == bindparam("_id"))
+
+
+def record_attempt(
+    tx: Tx,
+    delivery_id: str,
+    *,
+    status: str,
+    attempts: int,
+    attempted_at: datetime,
+    status_code: int | None,
+    error: str | None,
+    next_attempt_at: datetime | None,
+) -> None:
+    """Record a delivery attempt's outcome (`status` pending again with `next_attempt_at`,
+    delivered or dead). Deferred: the attempts that finish together (one group-commit
+    round) are written with one statement at commit."""
+    tx.defer(
+        _RECORD_ATTEMPT,
+        {
+            "_id": delivery_id,
+            "_status": status,
+            "_attempts": attempts,
+            "_attempted_at": attempted_at,
+            "_status_code": status_code,
+            "_error": error,
+            "_next_attempt_at": next_attempt_at,
+            "_delivered_at": attempted_at if status == "delivered" else None,
+        },
+    )
+
+
+_RECORD_ATTEMPT = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("_id"))
+    .values(
+        status=bindparam("_status"),
+        attempts=bindparam("_attempts"),
+        last_attempt_at=bindparam("_attempted_at"),
+        last_status_code=bindparam("_status_code"),
+        last_error=bindparam("_error"),
+        next_attempt_at=bindparam("_next_attempt_at"),
+        delivered_at=bindparam("_delivered_at"),
+    )
+)
 
 
 def _delivery(row: Any) -> DeliveryOut:

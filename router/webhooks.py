@@ -39,7 +39,7 @@ from router.settings import RouterSettings
 from services.crypto import SecretBox
 from services.db import Tx, UnitOfWork
 from services.egress import PrivateAddress, check_public
-from services.groupcommit import GroupCommitter
+from services.groupcommit import GroupCommitter, transaction_only
 from services.outbound import DeadlineExceeded, OutboundClient
 from services.outbox import emit
 from services.reference import Reference
@@ -149,7 +149,7 @@ class WebhookWorker(LeasingWorker):
         self.settings = settings
         self.transport = transport
         self.box = box  # opens the subscriptions' secrets, stored sealed
-        self.outcomes = GroupCommitter(unit)
+        self.outcomes = GroupCommitter(unit, transaction_only)
 
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -238,7 +238,7 @@ class WebhookWorker(LeasingWorker):
         async def write(tx: Tx) -> str:
             return await self._write_outcome(tx, delivery, status, error, permanent)
 
-        outcome = await self.outcomes.run(write)
+        outcome = await self.outcomes.run(write, None)
         metrics.WEBHOOKS.labels(outcome).inc()
         if outcome == "dead":
             log.error(
@@ -259,33 +259,24 @@ class WebhookWorker(LeasingWorker):
     ) -> str:
         """Store the attempt's outcome: delivered, dead, or failed (and when to retry)."""
         now = tx.now()
-        common = {
-            "attempts": delivery.attempts + 1,
-            "last_attempt_at": now,
-            "last_status_code": status,
-        }
         if error is None:
-            await repository.update_delivery(
-                tx,
-                delivery.id,
-                status="delivered",
-                delivered_at=now,
-                next_attempt_at=None,
-                last_error=None,
-                **common,
+            outcome, following = "delivered", None
+        elif permanent or now >= delivery.expires_at:
+            outcome, following = "dead", None
+        else:  # the last try lands on the expiry, so retries span the whole window
+            outcome = "failed"
+            following = min(
+                now + backoff(delivery.attempts + 1, self.settings.webhook_max_backoff_s),
+                delivery.expires_at,
             )
-            return "delivered"
-        if permanent or now >= delivery.expires_at:
-            await repository.update_delivery(
-                tx, delivery.id, status="dead", next_attempt_at=None, last_error=error, **common
-            )
-            return "dead"
-        # The last try lands on the expiry, so retries span the whole window.
-        following = min(
-            now + backoff(delivery.attempts + 1, self.settings.webhook_max_backoff_s),
-            delivery.expires_at,
+        repository.record_attempt(
+            tx,
+            delivery.id,
+            status="pending" if outcome == "failed" else outcome,
+            attempts=delivery.attempts + 1,
+            attempted_at=now,
+            status_code=status,
+            error=error,
+            next_attempt_at=following,
         )
-        await repository.update_delivery(
-            tx, delivery.id, next_attempt_at=following, last_error=error, **common
-        )
-        return "failed"
+        return outcome

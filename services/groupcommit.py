@@ -1,11 +1,15 @@
 """Group commit at the HTTP edge: concurrent requests share one write transaction, and each
 is answered only after that transaction commits (a 2xx still means stored).
 
-`await committer.run(work)` queues `work(tx)`, the request's write. A request that finds no
-round running starts one at once with whatever is queued; requests arriving while a round
-runs are taken by the next round. Nothing ever sleeps to fill a round (natural batching:
-under no load a round is one request and costs what its own transaction would; under load
-rounds grow and the cost per request falls), and a round takes at most `max_works`.
+`await committer.run(work, keys)` queues `work(state)`, the request's write. `keys` say
+what the work will read and write, known before its round: a round starts with
+`prepare(tx, [keys of each work])`, which reads (and locks) what all its works touch at
+once and returns the round's `state` (at least the transaction) that every work is given.
+A request that finds no round running starts one at once with whatever is queued;
+requests arriving while a round runs are taken by the next round. Nothing ever sleeps to
+fill a round (natural batching: under no load a round is one request and costs what its own
+transaction would; under load rounds grow and the cost per request falls), and a round
+takes at most `max_works`.
 
 A round runs its works in order in one transaction, optimistically. If one of them raises
 (a Problem: a replayed signature, an unusable lead...), or the commit fails, the round is
@@ -31,7 +35,7 @@ import asyncio
 import contextvars
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -42,8 +46,12 @@ from services.db import Tx, UnitOfWork, statement_owner
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+K = TypeVar("K")
+"""What a work declares it touches (its keys)."""
+S = TypeVar("S")
+"""A round's state, made by `prepare` and given to each work of the round."""
 
-Work = Callable[[Tx], Coroutine[Any, Any, T]]
+Work = Callable[[S], Coroutine[Any, Any, T]]
 
 DEFAULT_MAX_WORKS = 64
 """A bound on the works of one round: a round's transaction (and on SQLite the write lock)
@@ -51,37 +59,47 @@ is held for all of them."""
 
 
 @dataclass
-class _Queued(Generic[T]):
-    work: Work[T]
+class _Queued(Generic[K, S, T]):
+    work: Work[S, T]
+    keys: K
     future: asyncio.Future[T]
     context: contextvars.Context
 
 
-class GroupCommitter:
+async def transaction_only(tx: Tx, _keys: Sequence[object]) -> Tx:
+    """The `prepare` of works that need nothing read for them beforehand: their state is
+    the transaction."""
+    return tx
+
+
+class GroupCommitter(Generic[K, S]):
     """Runs the writes of concurrent requests of one service in shared transactions.
 
-    `prepare(tx)`, when given, runs at the start of every transaction the committer opens,
-    before any work: the place to check reference data once per round (ingest's sources).
+    `prepare(tx, keys)` runs at the start of every transaction the committer opens, before
+    any work, with the keys of the works it will run: the place to check reference data
+    once per round (ingest's sources) and to read what the works touch with one statement
+    per table instead of one per work.
     """
 
     def __init__(
         self,
         unit: UnitOfWork,
+        prepare: Callable[[Tx, Sequence[K]], Awaitable[S]],
         *,
         max_works: int = DEFAULT_MAX_WORKS,
-        prepare: Callable[[Tx], Awaitable[None]] | None = None,
     ) -> None:
         self.unit = unit
         self.max_works = max_works
         self.prepare = prepare
-        self._queue: deque[_Queued[Any]] = deque()
+        self._queue: deque[_Queued[K, S, Any]] = deque()
         self._rounds: asyncio.Task[None] | None = None
 
-    async def run(self, work: Work[T]) -> T:
-        """Run `work(tx)` in the next round; returns its result once the round committed,
-        or raises what the work raised (or the transient error that stopped the round)."""
+    async def run(self, work: Work[S, T], keys: K) -> T:
+        """Run `work(state)` in the next round; returns its result once the round
+        committed, or raises what the work raised (or the transient error that stopped the
+        round)."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Queued(work, future, contextvars.copy_context()))
+        self._queue.append(_Queued(work, keys, future, contextvars.copy_context()))
         if self._rounds is None or self._rounds.done():
             self._rounds = asyncio.create_task(self._run_rounds(), name="group-commit")
         return await future
@@ -95,8 +113,8 @@ class GroupCommitter:
                 self._queue.popleft().future.cancel()
             raise
 
-    def _take(self) -> list[_Queued[Any]]:
-        taken: list[_Queued[Any]] = []
+    def _take(self) -> list[_Queued[K, S, Any]]:
+        taken: list[_Queued[K, S, Any]] = []
         while self._queue and len(taken) < self.max_works:
             queued = self._queue.popleft()
             if not queued.future.done():  # a request cancelled before its round: nothing ran
@@ -104,7 +122,7 @@ class GroupCommitter:
         return taken
 
     async def _round(self) -> None:
-        taken: list[_Queued[Any]] = []
+        taken: list[_Queued[K, S, Any]] = []
         results: list[Any] = []
         try:
             async with self.unit.transaction() as tx:
@@ -113,10 +131,9 @@ class GroupCommitter:
                 taken = self._take()
                 if not taken:
                     return
-                if self.prepare is not None:
-                    await self.prepare(tx)
+                state = await self.prepare(tx, [queued.keys for queued in taken])
                 for queued in taken:
-                    results.append(await self._apply(queued, tx))
+                    results.append(await self._apply(queued, state))
         except asyncio.CancelledError:
             for queued in taken:
                 queued.future.cancel()
@@ -140,24 +157,23 @@ class GroupCommitter:
         for queued, result in zip(taken, results, strict=True):
             _settle(queued.future, result=result)
 
-    async def _alone(self, queued: _Queued[Any]) -> None:
+    async def _alone(self, queued: _Queued[K, S, Any]) -> None:
         """One work in a transaction of its own (after its round was split)."""
         try:
             async with self.unit.transaction() as tx:
-                if self.prepare is not None:
-                    await self.prepare(tx)
-                result = await self._apply(queued, tx)
+                state = await self.prepare(tx, [queued.keys])
+                result = await self._apply(queued, state)
         except Exception as exc:  # noqa: BLE001 - handed to the request that owns the work
             _settle(queued.future, exc=exc)
             return
         _settle(queued.future, result=result)
 
-    async def _apply(self, queued: _Queued[T], tx: Tx) -> T:
+    async def _apply(self, queued: _Queued[K, S, T], state: S) -> T:
         """Run the work as a task in its request's context (its statements still counted
         for this service)."""
         context = queued.context.copy()
         context.run(statement_owner.set, self.unit.service)
-        return await asyncio.create_task(queued.work(tx), context=context)
+        return await asyncio.create_task(queued.work(state), context=context)
 
 
 def _settle(

@@ -13,6 +13,12 @@ likes, and one that answers with gigabytes fills its memory. `OutboundClient` bo
   `Accept-Encoding: identity`; a body compressed anyway is counted after decoding.
 
 Every response comes back fully read, so `.content`, `.text` and `.json()` work as usual.
+
+The connections are aiohttp's (`httpx_aiohttp.AiohttpTransport`, by an httpx maintainer):
+the API stays httpx's (and tests still hand in an `httpx.MockTransport`), while a request
+costs about a third of the CPU of httpx's own connection layer. Outbound webhooks are on
+the measured path of every lead (docs/benchmarks.md has the profile: httpcore's pool and
+streams were about a fifth of the embedded runtime's CPU under load).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import httpx
 from httpx._client import UseClientDefault
 from httpx._types import AuthTypes
+from httpx_aiohttp import AiohttpTransport
 
 MAX_RESPONSE_BYTES = 1024 * 1024
 """What any receiver may answer: reps' tools and email providers answer a status and a few
@@ -54,7 +61,7 @@ class OutboundClient(httpx.AsyncClient):
             timeout=httpx.Timeout(deadline_s),
             headers={"user-agent": user_agent, "accept-encoding": "identity"},
             follow_redirects=follow_redirects,
-            transport=transport,
+            transport=transport if transport is not None else AiohttpTransport(),
             event_hooks={"request": list(on_request)},
         )
         self.deadline_s = deadline_s

@@ -134,7 +134,6 @@ async def test_one_unusable_lead_among_concurrent_ones_is_refused_alone(
     http = backend.client("ingest")
     await zapier_source(http, "gc-bad")
     tag = uuid.uuid4().hex[:8]
-    split_before = rounds("split")
     bad = 5
 
     async def post(i: int) -> httpx.Response:
@@ -152,7 +151,42 @@ async def test_one_unusable_lead_among_concurrent_ones_is_refused_alone(
             assert answer.status_code == 200, answer.text
             assert await stored(backend, "gc-bad", f"{tag}-{i}")
     assert not await stored(backend, "gc-bad", f"{tag}-{bad}")
-    # It was refused inside a round it shared: the round was split, not failed.
+
+
+async def test_a_copy_refused_inside_a_shared_round_splits_it_and_takes_nobody_with_it(
+    backend: Backend,
+) -> None:
+    """Two copies of one signed webhook in one round: the round sees the first's replay
+    record, so the copy is refused (409) inside the round; the round is split and the
+    others are stored all the same."""
+    http = backend.client("ingest")
+    created = await http.put(
+        "/ingest/v1/sources/wf-split",
+        json={"provider": "webflow", "secrets": {"secret": WF_SECRET}},
+        headers=ADMIN,
+    )
+    assert created.status_code == 201, created.text
+    tag = uuid.uuid4().hex[:8]
+    stamp = int(time.time() * 1000)
+    bodies = [
+        orjson.dumps(submission(f"split-{tag}-{i}", email=f"split-{tag}-{i}@acme.example"))
+        for i in range(8)
+    ]
+    split_before = rounds("split")
+
+    async def post(i: int) -> httpx.Response:
+        body = bodies[min(i, 7)]  # the ninth is a copy of the eighth, signature and all
+        return await http.post(
+            "/ingest/v1/webhooks/wf-split",
+            content=body,
+            headers=webflow_headers(body, stamp + min(i, 7)),
+        )
+
+    answers = await asyncio.gather(*(post(i) for i in range(9)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200] * 8 + [409], [a.text for a in answers]
+    for i in range(8):
+        assert await stored(backend, "wf-split", f"split-{tag}-{i}")
     assert rounds("split") > split_before
 
 
@@ -268,12 +302,12 @@ async def test_the_fetch_worker_is_woken_by_the_commit_that_stores_a_pending_del
     assert time.monotonic() - started < 5
 
 
-async def test_a_signed_webhook_costs_no_savepoint_purge_or_read_before_its_insert(
+async def test_a_round_of_signed_webhooks_costs_the_same_statements_whatever_its_size(
     backend: Backend,
 ) -> None:
-    """A webhook's own statements: its replay record is one statement (no DELETE, no
-    SAVEPOINT around the INSERT), and its delivery is not looked for before it is inserted
-    (a repeat is found by the insert itself)."""
+    """A round reads what its works touch with one statement per table and writes each
+    table with one multi-row statement: no statement per webhook, no SAVEPOINT, no purge
+    once the minute's purge is done (ingest/roundstore.py)."""
     http = backend.client("ingest")
     created = await http.put(
         "/ingest/v1/sources/wf-cost",
@@ -289,19 +323,44 @@ async def test_a_signed_webhook_costs_no_savepoint_purge_or_read_before_its_inse
     )
     assert first.status_code == 200, first.text  # the purge of the minute is done
 
-    body = orjson.dumps(submission(f"cost-{tag}", email=f"cost-{tag}@acme.example"))
+    count = 24
+    bodies = [
+        orjson.dumps(submission(f"cost-{tag}-{i}", email=f"cost-{tag}-{i}@acme.example"))
+        for i in range(count)
+    ]
+    committed_before = rounds("committed")
     with statements_of_ingest(ingest_database(backend)) as statements:
-        response = await http.post(
-            "/ingest/v1/webhooks/wf-cost", content=body, headers=webflow_headers(body, stamp + 1)
+        answers = await asyncio.gather(
+            *(
+                http.post(
+                    "/ingest/v1/webhooks/wf-cost",
+                    content=body,
+                    headers=webflow_headers(body, stamp + 1 + i),
+                )
+                for i, body in enumerate(bodies)
+            )
         )
-    assert response.status_code == 200, response.text
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    round_count = int(rounds("committed") - committed_before)
+    assert 0 < round_count < count // 2
     upper = [s.lstrip().upper() for s in statements]
     assert not [s for s in upper if s.startswith(("SAVEPOINT", "DELETE"))], statements
-    assert len([s for s in upper if "INGEST_WEBHOOK_REPLAYS" in s]) == 1, statements
-    assert not [s for s in upper if s.startswith("SELECT") and "FROM INGEST_DELIVERIES" in s], (
-        statements
-    )
+    for table in ("INGEST_DELIVERIES", "INGEST_LEADS", "INGEST_WEBHOOK_REPLAYS", "OUTBOX"):
+        inserts = [s for s in upper if s.startswith(f"INSERT INTO {table}")]
+        assert len(inserts) == round_count, (table, inserts)
+    # One read per table the works touch (other SELECTs here are the relay's and the
+    # fetch worker's, which run beside the rounds).
+    for read in (
+        "SELECT INGEST_LEADS.ID, INGEST_LEADS.EMAIL",
+        "SELECT INGEST_DELIVERIES.ID, INGEST_DELIVERIES.LEAD_ID",
+        "SELECT INGEST_WEBHOOK_REPLAYS.SOURCE",
+    ):
+        assert len([s for s in upper if s.startswith(read)]) == round_count, (read, upper)
+    updates = [s for s in upper if s.startswith("UPDATE INGEST_")]
+    assert not updates, updates
+
+    body = bodies[0]
     copy = await http.post(
-        "/ingest/v1/webhooks/wf-cost", content=body, headers=webflow_headers(body, stamp + 2)
+        "/ingest/v1/webhooks/wf-cost", content=body, headers=webflow_headers(body, stamp + 99)
     )
     assert copy.status_code == 200, copy.text  # signed anew: a repeat, answered as stored

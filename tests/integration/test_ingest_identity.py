@@ -75,6 +75,44 @@ async def test_a_shared_phone_with_another_email_is_another_person(backend: Back
     assert (await lead(backend, named["lead_id"]))["lead"]["email"] == "cleo@shared.example"
 
 
+async def test_one_round_applies_the_identity_rules_as_one_lead_after_another(
+    backend: Backend,
+) -> None:
+    """A round decides against one read of the persons it touches (ingest/roundstore.py):
+    each lead of a batch must still see the leads and merges made before it in the same
+    round, exactly as if they had been posted one after another (the test above)."""
+    switchboard, own = "+49 30 9876111", "+49 30 5550111"
+    leads = [
+        {"email": "ana@round.example", "phone": switchboard, "source": "web"},
+        {"email": "ben@round.example", "phone": switchboard, "source": "web"},
+        {"phone": switchboard, "company": "Shared GmbH"},
+        {"phone": own},
+        {"email": "cleo@round.example", "phone": own},
+        {"email": "ANA@round.example", "job_title": "CTO"},
+        {"email": "cleo@round.example", "company": "Cleo Ltd"},
+    ]
+    response = await backend.client("ingest").post(
+        "/ingest/v1/leads:batch", json={"leads": leads}, headers=ADMIN
+    )
+    assert response.status_code == 200, response.text
+    results = [(r["lead_id"], r["result"]) for r in response.json()["results"]]
+    ana, ben, cleo = results[0][0], results[1][0], results[3][0]
+    assert len({ana, ben, cleo}) == 3
+    assert results == [
+        (ana, "captured"),
+        (ben, "captured"),  # another address behind the same number: somebody else
+        (ana, "merged"),  # the number alone: the oldest lead with it
+        (cleo, "captured"),
+        (cleo, "merged"),  # known only by the number: takes the first address given
+        (ana, "merged"),
+        (cleo, "merged"),  # by the address the round gave that lead two leads ago
+    ]
+    profile = (await lead(backend, ana))["lead"]
+    assert (profile["company"], profile["job_title"]) == ("Shared GmbH", "CTO")
+    assert (await lead(backend, cleo))["lead"]["company"] == "Cleo Ltd"
+    assert len(await submitted(backend, ana)) == 3
+
+
 async def test_every_api_delivery_keeps_what_was_submitted(backend: Backend) -> None:
     """Merging keeps the first value of a field; the delivery row keeps the rest."""
     first = await post(backend, email="dora@keep.example", phone="+44 20 7946 0958")

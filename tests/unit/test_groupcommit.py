@@ -5,6 +5,7 @@ reaches every request of the round, and a request that goes away never cancels a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from services.clock import ManualClock
 from services.db import Tx, UnitOfWork
-from services.groupcommit import GroupCommitter
+from services.groupcommit import GroupCommitter, transaction_only
 from services.problems import Problem
 from services.reference import bump
 from services.tables import reference_versions
@@ -31,44 +32,48 @@ async def test_concurrent_works_share_one_transaction_and_are_answered_after_it(
     async with chassis_unit(tmp_path, ManualClock()) as unit:
         transactions: list[int] = []
 
-        async def prepare(tx: Tx) -> None:
-            transactions.append(1)
+        async def prepare(tx: Tx, keys: Sequence[str]) -> tuple[Tx, list[str]]:
+            transactions.append(len(keys))
+            return tx, list(keys)
 
-        committer = GroupCommitter(unit, prepare=prepare)
+        committer = GroupCommitter(unit, prepare)
 
         async def request(name: str) -> str:
-            async def work(tx: Tx) -> str:
+            async def work(state: tuple[Tx, list[str]]) -> str:
+                tx, keys = state
+                assert name in keys  # the round's state was prepared for every work of it
                 await bump(tx, name)
                 return name
 
-            answer = await committer.run(work)
+            answer = await committer.run(work, name)
             assert name in await written(unit)  # answered only once readable
             return answer
 
         names = [f"w{i}" for i in range(10)]
         assert await asyncio.gather(*(request(n) for n in names)) == names
-        assert len(transactions) == 1
+        assert transactions == [10]  # one round, prepared once with the keys of all ten
 
         # Under no load a request is a round of its own, started at once.
         assert await request("alone") == "alone"
-        assert len(transactions) == 2
+        assert transactions == [10, 1]
 
 
 async def test_a_round_takes_at_most_max_works(tmp_path: Path) -> None:
     async with chassis_unit(tmp_path, ManualClock()) as unit:
         rounds: list[int] = []
 
-        async def prepare(tx: Tx) -> None:
+        async def prepare(tx: Tx, keys: Sequence[object]) -> Tx:
             rounds.append(1)
+            return tx
 
-        committer = GroupCommitter(unit, max_works=2, prepare=prepare)
+        committer = GroupCommitter(unit, prepare, max_works=2)
 
         async def work_of(name: str) -> str:
             async def work(tx: Tx) -> str:
                 await bump(tx, name)
                 return name
 
-            return await committer.run(work)
+            return await committer.run(work, None)
 
         await asyncio.gather(*(work_of(f"m{i}") for i in range(5)))
         assert len(rounds) == 3
@@ -77,7 +82,7 @@ async def test_a_round_takes_at_most_max_works(tmp_path: Path) -> None:
 
 async def test_a_refused_work_never_takes_the_others_with_it(tmp_path: Path) -> None:
     async with chassis_unit(tmp_path, ManualClock()) as unit:
-        committer = GroupCommitter(unit)
+        committer = GroupCommitter(unit, transaction_only)
 
         async def request(name: str) -> str:
             async def work(tx: Tx) -> str:
@@ -86,7 +91,7 @@ async def test_a_refused_work_never_takes_the_others_with_it(tmp_path: Path) -> 
                     raise Problem(422, "this one cannot be used")
                 return name
 
-            return await committer.run(work)
+            return await committer.run(work, None)
 
         names = ["a", "b", "bad", "c"]
         answers = await asyncio.gather(*(request(n) for n in names), return_exceptions=True)
@@ -99,7 +104,7 @@ async def test_a_refused_work_never_takes_the_others_with_it(tmp_path: Path) -> 
 
 async def test_a_transient_error_reaches_every_request_of_the_round(tmp_path: Path) -> None:
     async with chassis_unit(tmp_path, ManualClock()) as unit:
-        committer = GroupCommitter(unit)
+        committer = GroupCommitter(unit, transaction_only)
 
         async def request(name: str) -> str:
             async def work(tx: Tx) -> str:
@@ -108,7 +113,7 @@ async def test_a_transient_error_reaches_every_request_of_the_round(tmp_path: Pa
                     raise OperationalError("SELECT 1", {}, ConnectionError("database down"))
                 return name
 
-            return await committer.run(work)
+            return await committer.run(work, None)
 
         answers = await asyncio.gather(
             *(request(n) for n in ["x", "down", "y"]), return_exceptions=True
@@ -119,7 +124,7 @@ async def test_a_transient_error_reaches_every_request_of_the_round(tmp_path: Pa
 
 async def test_a_request_that_goes_away_does_not_cancel_the_round(tmp_path: Path) -> None:
     async with chassis_unit(tmp_path, ManualClock()) as unit:
-        committer = GroupCommitter(unit)
+        committer = GroupCommitter(unit, transaction_only)
         in_round = asyncio.Event()
         go_on = asyncio.Event()
 
@@ -133,8 +138,8 @@ async def test_a_request_that_goes_away_does_not_cancel_the_round(tmp_path: Path
             await bump(tx, "quick")
             return "quick"
 
-        first = asyncio.create_task(committer.run(slow))
-        gone = asyncio.create_task(committer.run(quick))  # same round as `slow`
+        first = asyncio.create_task(committer.run(slow, None))
+        gone = asyncio.create_task(committer.run(quick, None))  # same round as `slow`
         await in_round.wait()
         gone.cancel()  # the client disconnected while the round runs
         with pytest.raises(asyncio.CancelledError):

@@ -26,10 +26,10 @@ def names(requirements: list[str]) -> set[str]:
 def test_run_time_dependencies_hold_no_development_tool_and_no_benchmark_driver() -> None:
     run_time = names(PROJECT["dependencies"])
     assert not run_time & DEV_TOOLS
-    assert not run_time & {"aiohttp", "psutil"}  # the benchmark's
+    assert "psutil" not in run_time  # the benchmark's
     assert "tzdata" in run_time  # reps' time zones where the system has no zoneinfo
     extras = PROJECT["optional-dependencies"]
-    assert names(extras["bench"]) == {"aiohttp", "psutil"}
+    assert names(extras["bench"]) == {"psutil"}
     assert "leadfarm[bench]" in extras["dev"]
     assert names(extras["dev"]) >= DEV_TOOLS
 
@@ -80,11 +80,10 @@ def test_the_quick_start_is_two_commands_and_ci_runs_the_second() -> None:
 def test_bench_without_its_driver_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in [m for m in sys.modules if m.startswith(("aiohttp", "psutil", "bench."))]:
+    for name in [m for m in sys.modules if m.startswith(("psutil", "bench."))]:
         monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "aiohttp", None)  # as if not installed
-    monkeypatch.setitem(sys.modules, "psutil", None)
+    monkeypatch.setitem(sys.modules, "psutil", None)  # as if not installed
     assert cli.main(["bench", "--smoke"]) == 2
     err = capsys.readouterr().err
-    assert "needs aiohttp, psutil" in err
+    assert "needs psutil" in err
     assert "'.[bench]'" in err

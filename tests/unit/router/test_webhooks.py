@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from router import repository
 from router.models import deliveries
@@ -361,3 +361,58 @@ async def test_one_subscriptions_burst_flows_at_the_pools_pace(tmp_path: Path) -
         assert await world.count(deliveries) == 24
         assert time.monotonic() - started < 3.0
         assert peak == 6, "the pool but one share (2 of 8 slots kept free for others)"
+
+
+async def test_attempts_that_finish_together_are_recorded_with_one_statement(
+    tmp_path: Path,
+) -> None:
+    """The outcomes of a wave of deliveries share a group-commit round and are written by
+    one UPDATE (an executemany), not one per delivery; each keeps its own outcome."""
+    async with world_at(
+        tmp_path, webhook_concurrency=16, webhook_concurrency_per_subscription=8
+    ) as world:
+        await _one_statement_per_wave(world)
+
+
+async def _one_statement_per_wave(world: World) -> None:
+    await world.rep("ana")
+    await subscribe(world, url="http://ok.example/")
+    await subscribe(world, url="http://down.example/")
+    for _ in range(4):
+        await world.qualify()
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(204 if request.url.host == "ok.example" else 503)
+
+    updates: list[str] = []
+
+    def on_statement(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("UPDATE router_webhook_deliveries SET status"):
+            updates.append(statement)
+
+    engine = world.unit.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", on_statement)
+    worker = WebhookWorker(
+        world.unit, world.settings, httpx.MockTransport(receiver), box=SecretBox.ephemeral()
+    )
+    try:
+        assert await worker.run_once() == 8
+    finally:
+        await worker.stop()
+        event.remove(engine, "before_cursor_execute", on_statement)
+    assert 1 <= len(updates) <= 2, updates  # the first to finish may take a round alone
+    async with world.unit.read() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    deliveries.c.status,
+                    deliveries.c.attempts,
+                    deliveries.c.last_status_code,
+                    deliveries.c.delivered_at.is_not(None).label("delivered"),
+                    deliveries.c.next_attempt_at.is_not(None).label("again"),
+                )
+            )
+        ).all()
+    assert sorted(tuple(r) for r in rows) == sorted(
+        [("delivered", 1, 204, True, False)] * 4 + [("pending", 1, 503, False, True)] * 4
+    )
