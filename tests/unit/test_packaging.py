@@ -77,7 +77,7 @@ def test_the_quick_start_is_two_commands_and_ci_runs_the_second() -> None:
     assert test in [line.strip() for line in ci if not line.lstrip().startswith("#")]
 
 
-def test_bench_without_its_driver_says_how_to_install_it(
+def test_bench_without_its_extra_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for name in [m for m in sys.modules if m.startswith(("psutil", "bench."))]:
