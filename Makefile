@@ -2,20 +2,29 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Running needs only the run-time dependencies; developing adds the `dev` extra (tests,
+# linters, the type checker, the benchmark's driver).
+RUN_STAMP := $(VENV)/.installed-run
+STAMP := $(VENV)/.installed-dev
 
 .PHONY: up test install provision lint typecheck pytest contracts clean
 
-up: $(STAMP)  ## install and run all five services in one process (embedded, SQLite)
+up: $(RUN_STAMP)  ## install the run-time dependencies and run all five services in one process (embedded, SQLite)
 	$(BIN)/leadfarm up
 
 test: $(STAMP) provision lint typecheck pytest  ## install, provision Kafka + PostgreSQL, run everything
+
+$(RUN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
 install: $(STAMP)
 

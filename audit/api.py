@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from audit import dashboard, repository
+from audit import dashboard, repository, story
 from audit.repository import EntryRow, RequestRow, RoleRow, TaskRow
 from audit.schemas import (
     AuditOpen,
@@ -17,7 +17,7 @@ from audit.schemas import (
     ErasureOut,
     ForecastEntryOut,
     ForecastOut,
-    LeadMatch,
+    LeadListItem,
     LeadSummary,
     Reason,
     RemovalRequestOut,
@@ -27,9 +27,18 @@ from audit.schemas import (
     SpendIn,
     SpendOut,
     Timeline,
+    TimelineSummary,
     check_period,
 )
-from audit.service import SALES_EXECUTIVE, Audit, AuditError, Invalid, from_cents, to_cents
+from audit.service import (
+    SALES_EXECUTIVE,
+    STAGE_RANK,
+    Audit,
+    AuditError,
+    Invalid,
+    from_cents,
+    to_cents,
+)
 from services.auth import AdminKey, ManagerKey, RepKey
 from services.db import UnitOfWork
 from services.problems import Problem, field_error
@@ -128,33 +137,6 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
 
     # --- a lead's story ------------------------------------------------------------------
 
-    @router.get("/leads", response_model=list[LeadMatch])
-    async def find_leads(
-        _: ManagerKey,
-        q: Annotated[
-            str | None,
-            Query(
-                description="An email address (the whole of it, any case), part of a company "
-                "name, or a lead id",
-                examples=["jo@acme.example", "Acme"],
-            ),
-        ] = None,
-        limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    ) -> list[LeadMatch]:
-        """Find leads to trace without knowing their id: by email, by company or by id, the
-        most recently captured first. An erased lead is not found (audit forgot its email
-        and company with the erasure)."""
-        text = _search_text(q)
-        async with unit.read() as conn:
-            found = await repository.find_leads(conn, text, limit)
-        return [
-            LeadMatch(
-                **{k: v for k, v in match.__dict__.items() if k != "stage_rank"},
-                stage=audit.stage_name(match.stage_rank),
-            )
-            for match in found
-        ]
-
     @router.get("/reps", response_model=list[RepNameOut])
     async def list_reps(_: ManagerKey) -> list[RepNameOut]:
         """Every rep audit has seen assigned a lead, with the name the router last gave."""
@@ -171,6 +153,57 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         if not events:
             raise Problem(404, f"Audit has no events for lead {lead_id!r}.")
         return Timeline(lead_id=lead_id, events=events)
+
+    @router.get("/leads/{lead_id}/timeline/summary", response_model=TimelineSummary)
+    async def timeline_summary(lead_id: str, _: ManagerKey) -> TimelineSummary:
+        """The timeline in short: one line per event with when, what happened and who did
+        it, in words (no contact data; the full events are at `/timeline`)."""
+        async with unit.read() as conn:
+            events = await repository.timeline(conn, lead_id)
+        if not events:
+            raise Problem(404, f"Audit has no events for lead {lead_id!r}.")
+        return TimelineSummary(lead_id=lead_id, events=[story.line_of(e) for e in events])
+
+    @router.get("/leads", response_model=list[LeadListItem])
+    async def list_leads(
+        _: ManagerKey,
+        q: Annotated[
+            str | None,
+            Query(
+                description="Find leads by an email address (the whole of it, any case), "
+                "part of a company name, or a lead id; found leads show their email and "
+                "company (to trace one). An erased lead is found by its id only.",
+                examples=["jo@acme.example", "Acme"],
+            ),
+        ] = None,
+        stage: Literal["raw", "basic_qualified", "sales_qualified"] | None = None,
+        rep_id: Annotated[str | None, Query(max_length=100)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> list[LeadListItem]:
+        """Leads as audit knows them, the most recently captured first: with `q`, those
+        found by email, company or id; without, every lead (no personal data), `stage` and
+        `rep_id` filtering."""
+        if q is not None:
+            text = _search_text(q)
+            async with unit.read() as conn:
+                matches = await repository.find_leads(conn, text, limit)
+            return [
+                LeadListItem(
+                    **{k: v for k, v in match.__dict__.items() if k != "stage_rank"},
+                    stage=audit.stage_name(match.stage_rank),
+                )
+                for match in matches
+            ]
+        rank = None if stage is None else STAGE_RANK[stage]
+        async with unit.read() as conn:
+            found = await repository.list_leads(conn, stage_rank=rank, rep_id=rep_id, limit=limit)
+        return [
+            LeadListItem(
+                **{k: v for k, v in lead.__dict__.items() if k in LeadListItem.model_fields},
+                stage=audit.stage_name(lead.stage_rank),
+            )
+            for lead in found
+        ]
 
     @router.get("/leads/{lead_id}", response_model=LeadSummary)
     async def lead_summary(lead_id: str, _: ManagerKey) -> LeadSummary:

@@ -229,6 +229,19 @@ async def lead_rows(tx: Tx, lead_ids: Collection[str]) -> dict[str, dict[str, An
     return rows
 
 
+async def list_leads(
+    conn: Conn, *, stage_rank: int | None, rep_id: str | None, limit: int
+) -> list[LeadRow]:
+    """Leads, the most recently captured first."""
+    query = select(leads).order_by(leads.c.captured_at.desc().nulls_last(), leads.c.lead_id)
+    if stage_rank is not None:
+        query = query.where(leads.c.stage_rank == stage_rank)
+    if rep_id is not None:
+        query = query.where(leads.c.rep_id == rep_id)
+    rows = await _c(conn).execute(query.limit(limit))
+    return [LeadRow(**row._mapping) for row in rows]
+
+
 async def get_lead(conn: Conn, lead_id: str) -> LeadRow | None:
     row = (await _c(conn).execute(select(leads).where(leads.c.lead_id == lead_id))).first()
     return LeadRow(**row._mapping) if row is not None else None

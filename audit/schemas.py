@@ -20,6 +20,42 @@ class Timeline(BaseModel):
     events: list[dict[str, Any]]
 
 
+class StoryLine(BaseModel):
+    """One event of a lead's timeline, told in a line (audit/story.py)."""
+
+    time: datetime
+    event: str = Field(description="The event's type without prefix and version: lead.assigned")
+    what: str = Field(description="What happened, in words; never the prospect's contact data")
+    who: str = Field(description="Who did it: `rep <id>`, `key <id>`, or the service that said it")
+
+
+class TimelineSummary(BaseModel):
+    lead_id: str
+    events: list[StoryLine]
+
+
+class LeadListItem(BaseModel):
+    """One lead as audit sees it. Listed, it carries no personal data; found by a search
+    (`q`), it shows its email and company and its rep's name, to trace it."""
+
+    lead_id: str
+    email: str | None = Field(None, description="Found by a search only: its latest email")
+    company: str | None = Field(None, description="Found by a search only")
+    source: str | None
+    source_class: str | None = None
+    stage: Literal["raw", "basic_qualified", "sales_qualified"]
+    rep_id: str | None
+    rep_name: str | None = Field(None, description="Found by a search only: the rep's name")
+    captured_at: datetime | None
+    qualified_at: datetime | None = None
+    disqualified_at: datetime | None = None
+    assigned_at: datetime | None = None
+    first_touch_at: datetime | None = None
+    won_at: datetime | None = None
+    lost_at: datetime | None = None
+    erased_at: datetime | None = None
+
+
 # --- Prospect Satisfaction audits -----------------------------------------------------------
 
 
@@ -259,19 +295,6 @@ class LeadSummary(BaseModel):
     events: int
     forecast: list[ForecastEntryOut]
     audits: list[AuditOut]
-
-
-class LeadMatch(BaseModel):
-    """A lead found by its email, its company or its id, to trace with its timeline."""
-
-    lead_id: str
-    email: str | None = Field(description="The email of its latest profile, in lower case")
-    company: str | None
-    source: str | None
-    stage: Literal["raw", "basic_qualified", "sales_qualified"]
-    rep_id: str | None
-    rep_name: str | None = Field(description="The rep it is assigned to, by name")
-    captured_at: datetime | None
 
 
 class RepNameOut(BaseModel):

@@ -11,7 +11,12 @@ DEFAULT_DATABASE = "postgresql://leadfarm:leadfarm@127.0.0.1:5432/leadfarm"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runtime", choices=["embedded", "cluster", "both"], default="both")
+    parser.add_argument(
+        "--runtime",
+        choices=["embedded", "cluster", "both"],
+        default="both",
+        help="which runtime to measure (both)",
+    )
     parser.add_argument("--rate", type=float, default=100.0, help="fixed rate, webhooks/s (100)")
     parser.add_argument("--duration", type=float, default=20.0, help="fixed-rate phase, s (20)")
     parser.add_argument(
@@ -48,8 +53,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+BENCH_EXTRA = ("psutil",)
+"""What `leadfarm bench` needs beyond the run-time dependencies: the `bench` extra."""
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    import importlib.util
+    import sys
+
+    missing = [name for name in BENCH_EXTRA if importlib.util.find_spec(name) is None]
+    if missing:
+        print(
+            f"leadfarm bench: needs {', '.join(missing)}, which a run-time install (`make up`) "
+            "leaves out; install the `bench` extra: .venv/bin/pip install -e '.[bench]' (from "
+            "a clone) or pip install 'leadfarm[bench]'",
+            file=sys.stderr,
+        )
+        return 2
 
     from bench.main import main
 

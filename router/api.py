@@ -393,6 +393,14 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         async with unit.read() as conn:
             return await repository.list_rules(conn)
 
+    @router.get("/rules/{rule_id}", response_model=RuleOut)
+    async def get_rule(rule_id: Id, _: ManagerKey) -> RuleOut:
+        async with unit.read() as conn:
+            rule = await repository.get_rule(conn, rule_id)
+        if rule is None:
+            raise Problem(404, f"There is no rule {rule_id!r}.")
+        return rule
+
     @router.delete("/rules/{rule_id}", status_code=204)
     async def delete_rule(rule_id: Id, _: ManagerKey) -> None:
         async with unit.transaction() as tx:

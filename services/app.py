@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -218,6 +219,14 @@ def _health_router(runtime: Runtime) -> APIRouter:
                 request, Problem(503, f"The event bus does not answer: {exc!r}")
             )
         return {"status": "ready", "runtime": runtime.mode}
+
+    # `/` is where a person lands first: the dashboard where this process serves audit
+    # (the embedded runtime, or audit's own process), else the API's documentation.
+    home = "/audit/v1/dashboard" if any(s.name == "audit" for s in runtime.specs) else "/docs"
+
+    @router.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse(home, status_code=307)
 
     @router.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:

@@ -8,6 +8,11 @@ leadfarm contracts generate|check                    JSON Schemas and AsyncAPI
 leadfarm dlq list|show|replay                         dead letters (docs/operations.md)
 leadfarm lag                                          consumer lag per group and partition
 leadfarm replay --service S --since T                 rebuild a service's read models
+leadfarm timers list|retry                            durable timers given up
+leadfarm leads list|show|timeline                     leads (over the HTTP API, with a key)
+leadfarm reps list|show|reinstate                     reps
+leadfarm rules list|show, leadfarm pools list|show    routing rules and pools
+leadfarm forecast removals|approve|deny               the forecast's removal requests
 leadfarm bench [--runtime embedded|cluster|both]     the benchmark (docs/benchmarks.md)
 """
 
@@ -15,9 +20,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import os
+import socket
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -26,6 +34,7 @@ import uvicorn
 from contracts.topics import SERVICES, ServiceName, all_topics
 from services.logs import configure_logging
 from services.ops import commands as ops_commands
+from services.ops import objects
 from services.ops.shutdown import serve_http
 from services.settings import Settings
 
@@ -34,46 +43,80 @@ if TYPE_CHECKING:
 
 DATA_DIR_IN_USE = 3
 """`leadfarm up`'s exit status when another process holds the data directory."""
+PORT_UNAVAILABLE = 4
+"""`leadfarm up` and `leadfarm serve`'s exit status when the HTTP port cannot be bound."""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command, subcommand and option, each with its help."""
     parser = argparse.ArgumentParser(
-        prog="leadfarm", description="Open, event-driven lead routing."
+        prog="leadfarm",
+        description="Open, event-driven lead routing: run, operate and inspect Leadfarm.",
+        epilog="`leadfarm <command> --help` tells more. The runbook: docs/operations.md.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
     up = sub.add_parser("up", help="run all five services in one process (embedded runtime)")
     up.add_argument("--data-dir", type=Path, help="where the SQLite file lives (./leadfarm-data)")
-    up.add_argument("--host", help="HTTP host (127.0.0.1)")
-    up.add_argument("--port", type=int, help="HTTP port (8000)")
+    up.add_argument("--host", help="HTTP host (127.0.0.1; LEADFARM_HTTP_HOST)")
+    up.add_argument("--port", type=int, help="HTTP port (8000; LEADFARM_HTTP_PORT)")
 
     serve = sub.add_parser("serve", help="run one service against Kafka and PostgreSQL")
-    serve.add_argument("service", choices=SERVICES)
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("service", choices=SERVICES, help="the service to run")
+    serve.add_argument("--host", help="HTTP host (127.0.0.1; LEADFARM_HTTP_HOST)")
+    serve.add_argument("--port", type=int, help="HTTP port (8000; LEADFARM_HTTP_PORT)")
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--service", choices=SERVICES, help="one service (default: all)")
     migrate.add_argument("--embedded", action="store_true", help="migrate the embedded SQLite file")
-    migrate.add_argument("--data-dir", type=Path)
+    migrate.add_argument(
+        "--data-dir", type=Path, help="the embedded data directory (./leadfarm-data)"
+    )
 
-    topics = sub.add_parser("topics", help="Kafka topics")
-    topics.add_argument("action", choices=["create", "list"])
-    topics.add_argument("--partitions", type=int)
+    topics = sub.add_parser("topics", help="Kafka topics: create the missing ones, or list")
+    topics.add_argument("action", choices=["create", "list"], help="create or list")
+    topics.add_argument(
+        "--partitions", type=int, help="partitions of created topics (LEADFARM_TOPIC_PARTITIONS)"
+    )
 
-    contracts = sub.add_parser("contracts", help="event contracts")
-    contracts.add_argument("action", choices=["generate", "check"])
+    contracts = sub.add_parser("contracts", help="event contracts: JSON Schemas and AsyncAPI")
+    contracts.add_argument(
+        "action",
+        choices=["generate", "check"],
+        help="generate: write contracts/; check: fail when they are stale",
+    )
 
     ops_commands.add_parsers(sub)
+    objects.add_parsers(sub)
 
     from bench import cli as bench_cli
 
     bench_cli.add_arguments(
-        sub.add_parser("bench", help="benchmark both runtimes (docs/benchmarks.md)")
+        sub.add_parser(
+            "bench",
+            help="benchmark both runtimes (docs/benchmarks.md; needs the `bench` extra)",
+        )
     )
+    return parser
 
+
+def _version() -> str:
+    try:
+        return metadata.version("leadfarm")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     if args.command == "bench":
+        from bench import cli as bench_cli
+
         return bench_cli.run(args)
     overrides: dict[str, object] = {}
     for name in ("data_dir", "host", "port"):
@@ -97,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_topics(settings, args.action, args.partitions))
     if args.command in ops_commands.COMMANDS:
         return ops_commands.run(args, settings)
+    if args.command in objects.COMMANDS:
+        return objects.run(args, settings)
     return _contracts(args.action)
 
 
@@ -110,20 +155,69 @@ def _up(settings: Settings) -> int:
     except DataDirInUse as exc:
         print(f"leadfarm: {exc}", file=sys.stderr)
         return DATA_DIR_IN_USE
+    listener = _listen(settings, "leadfarm up")
+    if listener is None:
+        return PORT_UNAVAILABLE
 
     async def announce() -> None:
+        # Runs once the runtime started, on a port already bound: nothing is announced
+        # (and no key made) for a process that cannot serve.
         token = await runtime.ensure_admin_key()
-        base = f"http://{settings.http_host}:{settings.http_port}"
-        print(f"Leadfarm is up at {base} (embedded, data in {settings.data_dir})", flush=True)
-        if token:
-            print(
-                "An admin API key was created. It is shown this once; keep it safe:\n"
-                f"  {token}\n"
-                f"  export LEADFARM_KEY={token}",
-                flush=True,
-            )
+        print(banner(settings, token), flush=True)
 
-    return _run_http(create_app(runtime, on_started=announce), runtime, settings)
+    app = create_app(runtime, on_started=announce)
+    return _run_http(app, runtime, settings, listener)
+
+
+def banner(settings: Settings, new_admin_key: str | None) -> str:
+    """What `leadfarm up` prints once it serves: where to go, and how to get in."""
+    base = settings.http_url()
+    lines = [
+        f"Leadfarm is up at {base} (embedded, data in {settings.data_dir}); Ctrl-C stops it.",
+        f"  dashboard: {base}/audit/v1/dashboard (sign in with an admin or manager key)",
+        f"  API docs:  {base}/docs",
+    ]
+    if new_admin_key:
+        lines += [
+            "An admin API key was created. It is shown this once; keep it safe:",
+            f"  {new_admin_key}",
+            f"  export LEADFARM_KEY={new_admin_key}",
+        ]
+    elif settings.admin_key is not None:
+        lines.append("Sign in with the admin key in LEADFARM_ADMIN_KEY.")
+    else:
+        lines.append(
+            "Sign in with the admin key printed at first start. Lost it? Restart with "
+            "LEADFARM_ADMIN_KEY set to a key of your own (24+ random characters)."
+        )
+    return "\n".join(lines)
+
+
+def _listen(settings: Settings, command: str) -> socket.socket | None:
+    """Bind the HTTP port before anything starts; None (and a message) when it cannot be."""
+    host, port = settings.http_host, settings.http_port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        listener = socket.create_server((host, port), family=family)
+    except OSError as exc:
+        where = f"{host}:{port}"
+        other = f"{command} --port 8080, or LEADFARM_HTTP_PORT=8080"
+        if command == "leadfarm up":
+            other += " (LEADFARM_HTTP_PORT=8080 make up)"
+        if exc.errno == errno.EADDRINUSE:
+            message = (
+                f"port {port} is taken (another program listens on {where}). Stop that "
+                f"program, or pick another port: {other}."
+            )
+        else:
+            message = (
+                f"cannot listen on {where}: {exc.strerror or exc}. Check the host "
+                "(--host, LEADFARM_HTTP_HOST) and the port (--port, LEADFARM_HTTP_PORT)."
+            )
+        print(f"leadfarm: {message}", file=sys.stderr)
+        return None
+    listener.set_inheritable(True)
+    return listener
 
 
 def _serve(settings: Settings, service: ServiceName) -> int:
@@ -135,11 +229,15 @@ def _serve(settings: Settings, service: ServiceName) -> int:
     except ValueError as exc:
         print(f"leadfarm: {exc}", file=sys.stderr)
         return 2
-    return _run_http(create_app(runtime), runtime, settings)
+    listener = _listen(settings, f"leadfarm serve {service}")
+    if listener is None:
+        return PORT_UNAVAILABLE
+    return _run_http(create_app(runtime), runtime, settings, listener)
 
 
-def _run_http(app: object, runtime: Runtime, settings: Settings) -> int:
-    """Serve until SIGTERM/SIGINT; 0 after a clean shutdown (services/ops/shutdown.py)."""
+def _run_http(app: object, runtime: Runtime, settings: Settings, listener: socket.socket) -> int:
+    """Serve on the bound `listener` until SIGTERM/SIGINT; 0 after a clean shutdown
+    (services/ops/shutdown.py)."""
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=settings.http_host,
@@ -148,7 +246,7 @@ def _run_http(app: object, runtime: Runtime, settings: Settings) -> int:
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
     )
-    return serve_http(runtime, config)
+    return serve_http(runtime, config, listener)
 
 
 async def _migrate(settings: Settings, service: str | None, embedded: bool) -> int:

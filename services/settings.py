@@ -91,6 +91,16 @@ class Settings(BaseSettings):
         data_dir = self.data_dir
         return SecretBox(lambda: development_key(data_dir))
 
+    def http_url(self) -> str:
+        """This process's HTTP address to open or call: a wildcard listen address is reached
+        on the loopback."""
+        host = self.http_host
+        if host in ("0.0.0.0", "", "::"):  # noqa: S104 - naming the wildcard, not binding it
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.http_port}"
+
     def sqlite_url(self) -> str:
         return f"sqlite+aiosqlite:///{(self.data_dir / 'leadfarm.db').resolve()}"
 

@@ -29,38 +29,40 @@ COMMANDS = ("dlq", "lag", "replay", "timers")
 
 
 def add_parsers(sub: Any) -> None:
-    """Add `dlq`, `lag` and `replay` to the CLI's subparsers."""
+    """Add `dlq`, `lag`, `replay` and `timers` to the CLI's subparsers."""
     dlq_p = sub.add_parser("dlq", help="dead letters: list, show, replay")
     dlq_sub = dlq_p.add_subparsers(dest="dlq_action", required=True)
     listing = dlq_sub.add_parser("list", help="dead letters per service")
-    listing.add_argument("--service", choices=SERVICES)
+    listing.add_argument("--service", choices=SERVICES, help="one service (default: all)")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     show = dlq_sub.add_parser("show", help="one dead letter, personal data masked")
-    show.add_argument("service", choices=SERVICES)
+    show.add_argument("service", choices=SERVICES, help="the service that dead-lettered it")
     show.add_argument("id", help="the id from `dlq list` (or the dlq-... event id)")
     show.add_argument(
         "--unredacted", action="store_true", help="print the person's data as received"
     )
     again = dlq_sub.add_parser("replay", help="send dead letters back to their topic, once")
-    again.add_argument("service", choices=SERVICES)
+    again.add_argument("service", choices=SERVICES, help="the service that dead-lettered them")
     again.add_argument("ids", nargs="*", help="ids from `dlq list`")
     again.add_argument("--all", action="store_true", help="every pending dead letter")
 
     lag_p = sub.add_parser("lag", help="consumer lag per group and partition")
-    lag_p.add_argument("--service", choices=SERVICES)
-    lag_p.add_argument("--json", action="store_true")
+    lag_p.add_argument("--service", choices=SERVICES, help="one service (default: all)")
+    lag_p.add_argument("--json", action="store_true", help="one JSON object per line")
 
     rep = sub.add_parser("replay", help="rebuild a service's read models from its topics")
-    rep.add_argument("--service", choices=SERVICES, required=True)
+    rep.add_argument(
+        "--service", choices=SERVICES, required=True, help="the service whose models to rebuild"
+    )
     rep.add_argument("--since", required=True, help="ISO 8601 time, or a duration: 30m, 2h, 7d")
 
     timers_p = sub.add_parser("timers", help="durable timers given up after their last attempt")
     timers_sub = timers_p.add_subparsers(dest="timers_action", required=True)
     given_up = timers_sub.add_parser("list", help="timers given up, per service, newest first")
-    given_up.add_argument("--service", choices=SERVICES)
+    given_up.add_argument("--service", choices=SERVICES, help="one service (default: all)")
     given_up.add_argument("--json", action="store_true", help="one JSON object per line")
     rearm = timers_sub.add_parser("retry", help="arm given-up timers again, due now")
-    rearm.add_argument("service", choices=SERVICES)
+    rearm.add_argument("service", choices=SERVICES, help="the service that owns the timers")
     rearm.add_argument("ids", nargs="+", type=int, help="ids from `timers list`")
 
     for parser in (listing, show, again, lag_p, rep, given_up, rearm):

@@ -67,10 +67,11 @@ class GracefulServer(uvicorn.Server):
         self._captured_signals.clear()
 
 
-def serve_http(runtime: Runtime, config: uvicorn.Config) -> int:
-    """Run until a signal; 0 after a clean shutdown, 1 when it was cut short."""
+def serve_http(runtime: Runtime, config: uvicorn.Config, listener: socket.socket) -> int:
+    """Serve on `listener` (bound before, so a taken port stops the process before the
+    runtime starts) until a signal; 0 after a clean shutdown, 1 when it was cut short."""
     server = GracefulServer(config, runtime, ShutdownSettings().shutdown_drain_s)
-    server.run()
+    server.run(sockets=[listener])
     if not runtime.stopped_cleanly:
         log.error("Leadfarm stopped, but not cleanly within LEADFARM_SHUTDOWN_TIMEOUT_S")
         return 1

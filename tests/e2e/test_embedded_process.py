@@ -1,6 +1,7 @@
-"""`leadfarm up` as a user runs it: first start prints an admin key once, a posted lead has
-a timeline through the qualifier to the router or nurture within a second, SIGTERM stops it
-cleanly, and a restart keeps the data and prints no new key."""
+"""`leadfarm up` as a user runs it: first start prints the dashboard's and the API docs' URLs
+and an admin key once (`/` leads to the dashboard), a posted lead has a timeline through the
+qualifier to the router or nurture within a second, SIGTERM stops it cleanly, and a restart
+keeps the data, prints no new key and says how to get back in."""
 
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ def test_leadfarm_up_end_to_end(tmp_path: Path) -> None:
         match = wait_for(lambda: KEY.search(first.output()))
         assert isinstance(match, re.Match)
         auth = {"Authorization": f"Bearer {match.group(1)}"}
+        banner = first.output()
+        assert f"{base}/audit/v1/dashboard" in banner
+        assert f"{base}/docs" in banner
+        home = http.get("/")
+        assert home.status_code == 307
+        assert home.headers["location"] == "/audit/v1/dashboard"
         http.headers.update(auth)
         assert (
             http.post(
@@ -71,6 +78,8 @@ def test_leadfarm_up_end_to_end(tmp_path: Path) -> None:
         second.wait_ready(base)
         time.sleep(0.2)
         assert not KEY.search(second.output()), "the admin key is printed only once"
+        assert "the admin key printed at first start" in second.output()
+        assert "LEADFARM_ADMIN_KEY" in second.output()
         kept = http.get(f"/audit/v1/leads/{ready}/timeline")
         assert kept.status_code == 200
     finally:

@@ -33,8 +33,10 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/nurture/v1/unsubscribe"): "one-click unsubscribe (RFC 8058), a signed token",
 }
 # Not in the OpenAPI document and public: /metrics (scraped inside the cluster) and the
-# dashboard page and its assets (they hold no data; the page asks for a manager key).
+# dashboard page and its assets (they hold no data; the page asks for a manager key), and
+# `/`, which only redirects to the dashboard (or to /docs).
 UNDOCUMENTED_PUBLIC = {
+    "/",
     "/metrics",
     "/audit/v1/dashboard",
     "/audit/v1/dashboard/app.js",

@@ -205,3 +205,23 @@ async def test_the_key_cache_is_bounded_and_a_flood_of_unknown_ids_evicts_no_rea
         assert listed.status_code == 200
     finally:
         await backend.stop()
+
+
+async def test_the_root_leads_to_the_dashboard_where_audit_is_served(tmp_path: Path) -> None:
+    import httpx
+
+    from services.app import create_app
+    from services.runtime import cluster_runtime, embedded_runtime
+    from services.settings import Settings
+
+    cluster = Settings(database_url="postgresql+asyncpg://nobody@127.0.0.1:9/none")
+    for runtime, home in (
+        (embedded_runtime(Settings(data_dir=tmp_path)), "/audit/v1/dashboard"),
+        (cluster_runtime(cluster, "audit"), "/audit/v1/dashboard"),
+        (cluster_runtime(cluster, "router"), "/docs"),
+    ):
+        transport = httpx.ASGITransport(app=create_app(runtime))  # never started: no servers
+        async with httpx.AsyncClient(transport=transport, base_url="http://leadfarm") as http:
+            response = await http.get("/")
+        await runtime.database.dispose()
+        assert (response.status_code, response.headers["location"]) == (307, home)
