@@ -56,7 +56,7 @@ def zone_for(calendar: CalendarDef, country: str | None) -> str:
 
 
 def is_business_day(calendar: CalendarDef, day: date) -> bool:
-    return WEEKDAYS[day.weekday()] in calendar.days and day not in calendar.holidays
+    return WEEKDAYS[day.weekday()] in calendar.days and day not in calendar.days_off
 
 
 def _opening(calendar: CalendarDef, day: date, tz: ZoneInfo) -> datetime:
