@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Bring up what the integration tests need: PostgreSQL, a single-node Kafka broker, and
-# Debian's Chromium for the dashboard's browser test. Idempotent: what is already there is
-# reused.
+# Bring up what the integration tests need: PostgreSQL, a single-node Kafka broker,
+# Debian's Chromium for the dashboard's browser test, and helm for the chart's tests.
+# Idempotent: what is already there is reused.
 #
 # Usage: deploy/local/provision.sh
-# Environment: see postgres.sh and kafka.sh (LEADFARM_LOCAL_DIR, LEADFARM_CACHE_DIR,
+# Environment: see postgres.sh, kafka.sh and helm.sh (LEADFARM_LOCAL_DIR, LEADFARM_CACHE_DIR,
 # LEADFARM_PG_PORT, LEADFARM_KAFKA_PORT, LEADFARM_KAFKA_CONTROLLER_PORT, LEADFARM_KAFKA_FRESH).
 set -euo pipefail
 
@@ -12,6 +12,7 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 "$SCRIPT_DIR/postgres.sh" start
 "$SCRIPT_DIR/kafka.sh" start
+HELM="$("$SCRIPT_DIR/helm.sh" install)"
 
 if ! command -v chromium >/dev/null 2>&1; then
   echo "[provision] installing Debian's chromium (headless browser tests)"
@@ -23,3 +24,4 @@ echo
 echo "PostgreSQL: postgresql://leadfarm:leadfarm@127.0.0.1:${LEADFARM_PG_PORT:-5432}/leadfarm"
 echo "Kafka:      127.0.0.1:${LEADFARM_KAFKA_PORT:-9092}"
 echo "Chromium:   $(command -v chromium)"
+echo "Helm:       $HELM"
