@@ -256,6 +256,22 @@ def test_without_an_existing_secret_the_chart_makes_one_leadfarm_accepts(helm: s
     assert "database.url is required when the chart creates the Secret" in missing.stderr
 
 
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ("replicas=two", "at '/replicas': got string, want integer"),
+        ("services.routr.replicas=3", "additional properties 'routr' not allowed"),
+        ("database.url=postgres://pg/leadfarm", "at '/database/url'"),
+        ("kafka.topicPartitions=0", "at '/kafka/topicPartitions'"),
+        ("extraEnv.ROUTER_FIRST_TOUCH_MINUTES=9", "'ROUTER_FIRST_TOUCH_MINUTES' does not match"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_value(helm: str, setting: str, problem: str) -> None:
+    done = run(helm, "template", "leadfarm", str(CHART), "--set", setting)
+    assert done.returncode != 0
+    assert problem in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize(("ci", "outcome"), [("true", "1 error"), ("", "1 skipped")])
 def test_without_helm_the_chart_tests_fail_under_ci_and_skip_elsewhere(
     ci: str, outcome: str
