@@ -47,7 +47,7 @@ teams = Table(
     Column("id", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("country", String(2), nullable=True),
-    Column("subdivision", String(16), nullable=True),
+    Column("subdivision", String(64), nullable=True),
     Column("holidays", Json, nullable=False),
     Column("worked_holidays", Json, nullable=False, server_default=text("'[]'")),
     Column("created_at", UTCDateTime, nullable=False),

@@ -512,3 +512,9 @@ async def test_a_lead_on_a_public_holiday_of_the_teams_country_waits_for_the_nex
     worked = {**team, "worked_holidays": ["2026-03-31"]}
     assert (await router.put("/router/v1/teams/west", json=worked, headers=ADMIN)).is_success
     assert (await first_touch(3))["first_touch_due_at"] == "2026-03-31T17:05:00Z"
+
+    # The package's longest subdivision name (17 characters) is stored on PostgreSQL too.
+    brazil = {"name": "SP", "country": "BR", "subdivision": "são paulo capital"}
+    stored = await router.put("/router/v1/teams/sp", json=brazil, headers=ADMIN)
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["subdivision"] == "São Paulo Capital"

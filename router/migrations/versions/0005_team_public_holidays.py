@@ -20,7 +20,7 @@ def upgrade() -> None:
     schema = target_schema()
     op.add_column("router_teams", sa.Column("country", sa.String(2), nullable=True), schema=schema)
     op.add_column(
-        "router_teams", sa.Column("subdivision", sa.String(16), nullable=True), schema=schema
+        "router_teams", sa.Column("subdivision", sa.String(64), nullable=True), schema=schema
     )
     op.add_column(
         "router_teams",
