@@ -9,6 +9,7 @@ release a month with the countries' changes), looked up a year at a time and cac
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,6 +20,8 @@ import holidays as holiday_data
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 Source = Literal["public", "team"]
+
+log = logging.getLogger(__name__)
 
 
 class HolidayError(ValueError):
@@ -70,8 +73,24 @@ def check_subdivision(country: str, subdivision: str) -> str:
 @lru_cache(maxsize=512)
 def public_holidays(country: str, subdivision: str | None, year: int) -> Mapping[date, str]:
     """The public holidays of `country` (and `subdivision`) in `year`, with their names
-    (in English where the package has them; several on one day joined by '; ')."""
-    entity = holiday_data.country_holidays(country, subdiv=subdivision)
+    (in English where the package has them; several on one day joined by '; ').
+
+    A stored country or subdivision that a later release of the package no longer knows
+    (renamed, say) must not stop routing: the country's holidays are used without the
+    subdivision, or none, and a warning says so (once per year asked)."""
+    try:
+        entity = holiday_data.country_holidays(country, subdiv=subdivision)
+    except NotImplementedError:
+        if subdivision is not None:
+            log.warning(
+                "public holidays: %s-%s is unknown to the holidays package; using %s's",
+                country,
+                subdivision,
+                country,
+            )
+            return public_holidays(country, None, year)
+        log.warning("public holidays: %s is unknown to the holidays package; none used", country)
+        return {}
     language = "en_US" if "en_US" in entity.supported_languages else None
     days = holiday_data.country_holidays(country, subdiv=subdivision, years=year, language=language)
     return {day: days[day] for day in sorted(days)}

@@ -39,6 +39,16 @@ def test_a_country_and_subdivision_bring_their_public_holidays() -> None:
     assert date(2026, 1, 6) not in Holidays.of(country="DE", subdivision="BE")
 
 
+def test_a_stored_region_the_package_no_longer_knows_does_not_stop_routing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    renamed = Holidays.of(country="US", subdivision="XX")
+    assert JULY_4 in renamed, "the country's holidays still apply"
+    assert CESAR_CHAVEZ not in renamed
+    assert "US-XX is unknown to the holidays package" in caplog.text
+    assert date(2026, 1, 1) not in Holidays.of(country="QQ")
+
+
 def test_additions_and_removals() -> None:
     team = Holidays.of(
         {date(2026, 12, 24): "Christmas Eve", date(2026, 12, 31): None},
