@@ -64,6 +64,11 @@ class CalendarDef(Strict, PublicHolidaysIn):
 
     timezone: str = Field("UTC", description="IANA time zone used when the lead's is unknown")
     lead_timezone: bool = Field(True, description="Use the time zone of the lead's country")
+    lead_holidays: bool = Field(
+        False,
+        description="Use the public holidays of the lead's country (when known) instead of "
+        "`country`'s; `holidays` still apply",
+    )
     country_timezones: dict[str, str] = Field(
         default_factory=dict, description="Overrides of the country -> time zone table"
     )

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from nurture.calendar import due_at, next_opening
+from nurture.calendar import days_off, due_at, next_opening
 from nurture.definitions import CalendarDef
 from router.calendar import DEFAULT_HOURS, Calendar
 from services.holidays import Holidays
@@ -97,6 +97,23 @@ def test_a_nurture_calendar_takes_the_same_holidays() -> None:
     assert next_opening(calendar, "America/Los_Angeles", chavez) == datetime(
         2026, 4, 1, 9, 0, tzinfo=LA
     )
+
+
+def test_a_nurture_calendar_may_take_the_leads_countrys_holidays() -> None:
+    calendar = CalendarDef(timezone="America/New_York", country="US", lead_holidays=True)
+    berlin = "Europe/Berlin"
+    thursday = datetime(2026, 4, 30, 10, 0, tzinfo=ZoneInfo(berlin))
+    monday = datetime(2026, 5, 4, 9, 0, tzinfo=ZoneInfo(berlin))
+    assert due_at(calendar, berlin, thursday, 1, "de") == monday, "May 1: Labour Day in DE"
+    assert due_at(calendar, berlin, thursday, 1, "US").date() == date(2026, 5, 1)
+    assert due_at(calendar, berlin, thursday, 1, "Atlantis").date() == date(2026, 5, 1)
+    assert days_off(calendar, None) is calendar.days_off
+    own = CalendarDef(holidays=[date(2026, 5, 4)], lead_holidays=True)
+    assert date(2026, 5, 4) in days_off(own, "DE"), "the calendar's own days off still apply"
+    assert JULY_3 in days_off(calendar, "US")
+    assert JULY_3 not in days_off(calendar, "DE")
+    american = CalendarDef(timezone="America/New_York", country="US")
+    assert JULY_3 in days_off(american, "DE"), "without lead_holidays, the calendar's"
 
 
 @pytest.mark.parametrize(
