@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-dev
 up: $(RUN_STAMP)  ## install the run-time dependencies and run all five services in one process (embedded, SQLite)
 	$(BIN)/leadfarm up
 
-test: $(STAMP) provision lint typecheck pytest  ## install, provision Kafka + PostgreSQL, run everything
+test: $(STAMP) provision lint typecheck pytest  ## install, provision Kafka + PostgreSQL + helm, run everything
 
 $(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-provision:  ## real Kafka (Maven Central jars) and PostgreSQL (Debian packages), when absent
+provision:  ## real Kafka (Maven Central jars), PostgreSQL (Debian packages) and helm (Go module proxy), when absent
 	bash deploy/local/provision.sh
 
 lint: $(STAMP)

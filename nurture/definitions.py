@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, time
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from contracts.events import LeadProfile, SourceClass
 from services.controlchars import refuse_control_characters
+from services.holidays import Holidays, PublicHolidaysIn
 
 DEFAULT_FILE = Path(__file__).parent / "tracks.yaml"
 
@@ -55,21 +57,39 @@ class Strict(BaseModel):
     _no_control_characters = field_validator("*")(refuse_control_characters)
 
 
-class CalendarDef(Strict):
-    """When touches go out: business days and hours, in the lead's time zone when known."""
+class CalendarDef(Strict, PublicHolidaysIn):
+    """When touches go out: business days and hours, in the lead's time zone when known.
+    Days off are the public holidays of `country` (and `subdivision`) less
+    `worked_holidays`, plus `holidays`."""
 
     timezone: str = Field("UTC", description="IANA time zone used when the lead's is unknown")
     lead_timezone: bool = Field(True, description="Use the time zone of the lead's country")
+    lead_holidays: bool = Field(
+        False,
+        description="Use the public holidays of the lead's country (when known) instead of "
+        "`country`'s; `holidays` still apply",
+    )
     country_timezones: dict[str, str] = Field(
         default_factory=dict, description="Overrides of the country -> time zone table"
     )
     days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
     send_at: time = Field(time(9, 0), description="Local time a day's touches go out")
     until: time = Field(time(17, 0), description="Local end of the business day")
-    holidays: list[date] = Field(default_factory=list)
+    holidays: list[date] = Field(
+        default_factory=list, description="Days off of its own, on top of the public holidays"
+    )
     catch_up_hours: int = Field(
         24, ge=1, le=24 * 30, description="Least gap between touches when a track is behind"
     )
+
+    @cached_property
+    def days_off(self) -> Holidays:
+        return Holidays.of(
+            self.holidays,
+            country=self.country,
+            subdivision=self.subdivision,
+            removed=self.worked_holidays,
+        )
 
     @field_validator("timezone")
     @classmethod

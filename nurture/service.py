@@ -206,7 +206,7 @@ class Nurture:
         calendar = catalog.calendar_for(track)
         zone = zone_for(calendar, profile.country)
         first = expand(track)[0]
-        due = due_at(calendar, zone, now, first.day)
+        due = due_at(calendar, zone, now, first.day, profile.country)
         enrolment_id = str(uuid.uuid4())
         await repository.insert_enrolment(
             tx,
@@ -294,8 +294,11 @@ class Nurture:
             values["last_touch_at"] = now
         if done < len(steps):
             calendar = catalog.calendar_for(track)
-            zone = enrolment.timezone or zone_for(calendar, lead.profile.country if lead else None)
-            due = schedule_after(calendar, zone, enrolment.enrolled_at, steps[done].day, now)
+            country = lead.profile.country if lead else None
+            zone = enrolment.timezone or zone_for(calendar, country)
+            due = schedule_after(
+                calendar, zone, enrolment.enrolled_at, steps[done].day, now, country
+            )
             values["next_touch_at"] = due
             await timers.schedule(tx, TOUCH, enrolment.id, due, {"lead_id": enrolment.lead_id})
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -49,6 +49,7 @@ from router.schemas import (
     SubscriptionIn,
     SubscriptionOut,
     SubscriptionPatch,
+    TeamHolidayOut,
     TeamIn,
     TeamOut,
 )
@@ -258,11 +259,11 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         responses={201: {"model": TeamOut, "description": "Created"}},
     )
     async def put_team(team_id: Id, body: TeamIn, response: Response, _: ManagerKey) -> TeamOut:
-        """Create or replace a team and its holiday calendar (local dates)."""
+        """Create or replace a team and its days off: the public holidays of its `country`
+        (and `subdivision`) less its `worked_holidays`, plus its own `holidays`."""
         async with unit.transaction() as tx:
             created = await repository.get_team(tx, team_id) is None
-            holidays = [h.model_dump(mode="json") for h in body.holidays]
-            await repository.upsert_team(tx, team_id, body.name, holidays)
+            await repository.upsert_team(tx, team_id, body)
             team = await repository.get_team(tx, team_id)
         response.status_code = 201 if created else 200
         assert team is not None
@@ -280,6 +281,23 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         if team is None:
             raise Problem(404, f"There is no team {team_id!r}.")
         return team
+
+    @router.get("/teams/{team_id}/holidays", response_model=list[TeamHolidayOut])
+    async def team_holidays(
+        team_id: Id,
+        _: ManagerKey,
+        year: Annotated[
+            int | None, Query(ge=1900, le=2200, description="Calendar year (default: this one)")
+        ] = None,
+    ) -> list[TeamHolidayOut]:
+        """The team's days off in `year`, public and its own, as routing sees them."""
+        year = year or unit.clock.now().year
+        async with unit.read() as conn:
+            team = await repository.get_team(conn, team_id)
+        if team is None:
+            raise Problem(404, f"There is no team {team_id!r}.")
+        days = team.days_off().between(date(year, 1, 1), date(year, 12, 31))
+        return [TeamHolidayOut(date=d, name=name, source=source) for d, name, source in days]
 
     @router.delete("/teams/{team_id}", status_code=204)
     async def delete_team(team_id: Id, _: ManagerKey) -> None:

@@ -3,7 +3,8 @@
 Pure functions over aware datetimes (UTC in, UTC out). Working hours are local wall-clock
 intervals per weekday ("09:00-17:00"); an interval is measured in real minutes, so on a
 daylight-saving day a 09:00-17:00 day is still eight hours, and the 02:00-03:00 hour that a
-spring-forward skips is simply not there. Holidays are local dates and close the whole day.
+spring-forward skips is simply not there. Holidays are local dates and close the whole day:
+the team's country's public holidays and its own (services/holidays.py).
 
 A calendar with no working time at all within `HORIZON_DAYS` counts wall-clock time instead
 of looping forever (a rep whose every day is a holiday is a data error, not a hang).
@@ -18,6 +19,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from services.holidays import Holidays
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HORIZON_DAYS = 400
@@ -74,7 +77,7 @@ def parse_week(hours: Mapping[Any, Sequence[str]]) -> tuple[tuple[Minutes, ...],
 class Calendar:
     tz: ZoneInfo
     week: tuple[tuple[Minutes, ...], ...]
-    holidays: frozenset[date] = field(default_factory=frozenset)
+    holidays: Holidays = field(default_factory=Holidays)
     _days: dict[date, list[tuple[datetime, datetime]]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
@@ -86,9 +89,10 @@ class Calendar:
         cls,
         time_zone: str,
         hours: Mapping[Any, Sequence[str]],
-        holidays: Sequence[date] | frozenset[date] = (),
+        holidays: Holidays | Sequence[date] = (),
     ) -> Calendar:
-        return cls(zone(time_zone), parse_week(hours), frozenset(holidays))
+        days_off = holidays if isinstance(holidays, Holidays) else Holidays.of(holidays)
+        return cls(zone(time_zone), parse_week(hours), days_off)
 
     # --- the building block: one local day's open intervals, as UTC instants ----------
 

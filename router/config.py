@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from router.distribution import RepView
 from router.schemas import PoolOut, RepOut, RuleOut
+from services.holidays import Holidays
 
 ROUTING = "routing"
 """The version name bumped by every change of routing configuration."""
@@ -40,8 +40,8 @@ class RoutingConfig:
     """Enabled rules, in order."""
     pools: dict[str, PoolOut]
     reps: dict[str, RepOut]
-    holidays: dict[str, list[date]]
-    """Team id -> its holidays."""
+    holidays: dict[str, Holidays]
+    """Team id -> its days off (its country's public holidays and its own)."""
     account_owners: dict[str, str]
     """Company domain -> the rep who owns the account."""
     subscribers: tuple[Subscriber, ...]
@@ -70,7 +70,7 @@ async def load(conn: AsyncConnection) -> RoutingConfig:
 
     reps = await repository.list_reps(read)
     teams = await repository.list_teams(read)
-    holidays = {t.id: [h.date for h in t.holidays] for t in teams}
+    holidays = {t.id: t.days_off() for t in teams}
     return RoutingConfig(
         rules=tuple(await repository.list_rules(read, enabled_only=True)),
         pools={p.id: p for p in await repository.list_pools(read)},
@@ -81,5 +81,5 @@ async def load(conn: AsyncConnection) -> RoutingConfig:
             Subscriber(s.id, tuple(s.event_types), s.rep_id, s.url, s.secret)
             for s in await repository.list_subscriptions(read, active_only=True)
         ),
-        views={r.id: view_of(r, holidays.get(r.team_id or "", [])) for r in reps},
+        views={r.id: view_of(r, holidays.get(r.team_id or "", Holidays())) for r in reps},
     )

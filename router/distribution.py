@@ -187,8 +187,9 @@ def check(
     if not rep.calendar.is_open(now):
         opens = rep.calendar.next_open(now)
         today = rep.calendar.local_date(now)
-        reason: SkipReason = "holiday" if today in rep.calendar.holidays else "outside_hours"
-        closed = f"a team holiday ({today})" if reason == "holiday" else "outside working hours"
+        holiday = today in rep.calendar.holidays
+        reason: SkipReason = "holiday" if holiday else "outside_hours"
+        closed = rep.calendar.holidays.describe(today) if holiday else "outside working hours"
         if pool.outside_hours != "assign":
             return skip(reason, f"{closed} until {opens.isoformat()}")
         detail = f"eligible; {closed}, the SLA clock starts {opens.isoformat()}"
@@ -309,7 +310,7 @@ def _nobody(
         if opens:
             until = min(opens)
             off = {c.skipped for c in considered if c.rep_id in waiting}
-            closed = "every rep is on a team holiday" if off == {"holiday"} else None
+            closed = "every rep is on a holiday" if off == {"holiday"} else None
             return Pick(
                 "hold",
                 None,

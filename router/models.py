@@ -11,6 +11,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from services.sqltypes import Json, UTCDateTime
@@ -45,7 +46,10 @@ teams = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
+    Column("country", String(2), nullable=True),
+    Column("subdivision", String(64), nullable=True),
     Column("holidays", Json, nullable=False),
+    Column("worked_holidays", Json, nullable=False, server_default=text("'[]'")),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )

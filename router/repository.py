@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -41,6 +41,7 @@ from router.schemas import (
     RuleOut,
     SlaIn,
     SubscriptionDeliveryOut,
+    TeamIn,
     TeamOut,
 )
 from services import erasure
@@ -210,37 +211,27 @@ async def list_teams(conn: Conn) -> list[TeamOut]:
     return [_team(r) for r in (await _c(conn).execute(select(teams).order_by(teams.c.id))).all()]
 
 
-async def upsert_team(tx: Tx, team_id: str, name: str, holidays: list[dict[str, Any]]) -> None:
+async def upsert_team(tx: Tx, team_id: str, team: TeamIn) -> None:
     now = tx.now()
     await bump(tx, ROUTING)
+    values = {
+        "name": team.name,
+        "country": team.country,
+        "subdivision": team.subdivision,
+        "holidays": [h.model_dump(mode="json") for h in team.holidays],
+        "worked_holidays": [d.isoformat() for d in team.worked_holidays],
+        "updated_at": now,
+    }
     if await get_team(tx, team_id) is None:
-        await tx.conn.execute(
-            teams.insert().values(
-                id=team_id, name=name, holidays=holidays, created_at=now, updated_at=now
-            )
-        )
+        await tx.conn.execute(teams.insert().values(id=team_id, created_at=now, **values))
     else:
-        await tx.conn.execute(
-            update(teams)
-            .where(teams.c.id == team_id)
-            .values(name=name, holidays=holidays, updated_at=now)
-        )
+        await tx.conn.execute(update(teams).where(teams.c.id == team_id).values(**values))
 
 
 async def delete_team(tx: Tx, team_id: str) -> bool:
     result = await tx.conn.execute(delete(teams).where(teams.c.id == team_id))
     await bump(tx, ROUTING)
     return bool(result.rowcount)
-
-
-async def holidays_of(conn: Conn, team_ids: Iterable[str]) -> dict[str, list[date]]:
-    wanted = sorted(set(team_ids))
-    if not wanted:
-        return {}
-    rows = (
-        await _c(conn).execute(select(teams.c.id, teams.c.holidays).where(teams.c.id.in_(wanted)))
-    ).all()
-    return {r.id: [date.fromisoformat(h["date"]) for h in r.holidays] for r in rows}
 
 
 def _account(row: Any) -> dict[str, Any]:

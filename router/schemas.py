@@ -15,6 +15,7 @@ from router.calendar import CalendarError, parse_week, zone
 from router.distribution import FallbackStrategy, OutsideHours, SourcedLeads, Strategy
 from router.rules import Conditions
 from services.controlchars import refuse_control_characters
+from services.holidays import Holidays, PublicHolidaysIn
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WorkingHours = dict[Weekday, list[str]]
@@ -212,19 +213,42 @@ class Holiday(Strict):
     name: str | None = Field(None, max_length=200)
 
 
-class TeamIn(Strict):
+class TeamIn(Strict, PublicHolidaysIn):
+    """A team: its name and its days off, which are the public holidays of `country` (and
+    `subdivision`) less `worked_holidays`, plus its own `holidays`."""
+
     name: str = Field(min_length=1, max_length=200)
     holidays: list[Holiday] = Field(
-        default_factory=list, description="Local dates no one on the team works"
+        default_factory=list,
+        description="The team's own days off (local dates), on top of the public holidays",
     )
 
 
 class TeamOut(BaseModel):
     id: str
     name: str
+    country: str | None = None
+    subdivision: str | None = None
     holidays: list[Holiday]
+    worked_holidays: list[date] = []
     created_at: datetime
     updated_at: datetime
+
+    def days_off(self) -> Holidays:
+        return Holidays.of(
+            {h.date: h.name for h in self.holidays},
+            country=self.country,
+            subdivision=self.subdivision,
+            removed=self.worked_holidays,
+        )
+
+
+class TeamHolidayOut(BaseModel):
+    date: date
+    name: str
+    source: Literal["public", "team"] = Field(
+        description="`public`: the country's (or subdivision's); `team`: the team's own"
+    )
 
 
 class AccountIn(Strict):

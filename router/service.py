@@ -79,6 +79,7 @@ from router.webhooks import Announcer
 from services import erasure, timers
 from services.consumer import Incoming
 from services.db import Tx
+from services.holidays import Holidays
 from services.outbox import emit
 from services.reference import Reference
 from services.timers import Timer
@@ -112,7 +113,7 @@ def lead_domain(profile: LeadProfile) -> str | None:
     return domain.strip().lower().removeprefix("www.") if domain else None
 
 
-def view_of(rep: RepOut, holidays: Sequence[date] = ()) -> RepView:
+def view_of(rep: RepOut, holidays: Holidays | Sequence[date] = ()) -> RepView:
     return RepView(
         id=rep.id,
         name=rep.name,

@@ -254,3 +254,31 @@ async def test_a_hand_raise_is_back_with_a_rep_within_a_second(live: Backend) ->
     assert status["status"] == "recycled"
     assert status["end_reason"] == "raised a hand (filled_form)"
     assert status["next_touch_at"] is None
+
+
+async def test_a_track_with_lead_holidays_skips_the_public_holidays_of_the_leads_country(
+    farmed: tuple[Backend, ManualClock, Path],
+) -> None:
+    """May 1 2026 (a Friday) is Labour Day in Germany, not in the US: a German lead on a
+    track whose calendar is American but takes the lead's holidays gets day 1 on Monday."""
+    backend, clock, _ = farmed
+    berlin = ZoneInfo("Europe/Berlin")
+    track = {
+        "name": "Europe",
+        "priority": 100,
+        "when": {"triggers": ["deferred"], "countries": ["DE"]},
+        "calendar": {"timezone": "America/New_York", "country": "US", "lead_holidays": True},
+        "steps": [
+            {"day": 0, "action": "task", "task": "Call"},
+            {"day": 1, "action": "task", "task": "Call again"},
+        ],
+    }
+    put = await backend.client("nurture").put(
+        "/nurture/v1/tracks/europe", json=track, headers=ADMIN
+    )
+    assert put.status_code == 201, put.text
+    clock.set(datetime(2026, 4, 30, 10, 0, tzinfo=berlin).astimezone(UTC))  # Thursday
+    lead_id, enrolment = await enrol(backend, email="uta@farmed.example", country="DE")
+    assert (await view(backend, lead_id))["track"] == "europe"
+    assert await fire(backend) == 1
+    assert await next_due(backend, enrolment) == datetime(2026, 5, 4, 9, 0, tzinfo=berlin)

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import threading
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -474,3 +474,47 @@ async def test_cadence_windows_that_close_short_suspend_the_rep(
     assert "2 of 3 SLA obligations met" in ana_now["suspended_reason"]
     compliance = (await router.get("/router/v1/reps/ana/compliance", headers=ana)).json()
     assert compliance["cadence"] == {"due": 2, "met": 0, "share": 0.0}
+
+
+async def test_a_lead_on_a_public_holiday_of_the_teams_country_waits_for_the_next_business_day(
+    routed: tuple[Backend, ManualClock],
+) -> None:
+    """Cesar Chavez Day (Tuesday 31 March 2026) is a California holiday: a lead arriving at
+    10:00 that day is due at 09:05 the next morning, and the explanation says why. The
+    team's calendar is changed through the API between leads, and routing sees each change."""
+    backend, clock = routed
+    router = backend.client("router")
+    clock.set(datetime(2026, 3, 31, 17, 0, tzinfo=UTC))  # 10:00 in Los Angeles (PDT)
+    team = {"name": "West", "country": "US"}
+    assert (await router.put("/router/v1/teams/west", json=team, headers=ADMIN)).is_success
+    ana = await add_rep(backend, "ana", team_id="west", time_zone="America/Los_Angeles")
+
+    async def first_touch(n: int) -> dict[str, Any]:
+        lead_id, _ = await assigned(backend, n)
+        view = await router.get(f"/router/v1/leads/{lead_id}/assignment", headers=ana)
+        assert view.status_code == 200, view.text
+        result: dict[str, Any] = view.json()
+        return result
+
+    federal = await first_touch(1)
+    assert federal["first_touch_due_at"] == "2026-03-31T17:05:00Z", "not a US-wide holiday"
+
+    team["subdivision"] = "CA"
+    assert (await router.put("/router/v1/teams/west", json=team, headers=ADMIN)).is_success
+    holiday = await first_touch(2)
+    assert holiday["first_touch_due_at"] == "2026-04-01T16:05:00Z", "09:05 on Wednesday"
+    (considered,) = holiday["explanation"]["considered"]
+    assert considered["detail"] == (
+        "eligible; a public holiday (2026-03-31, Cesar Chavez Day), "
+        "the SLA clock starts 2026-04-01T16:00:00+00:00"
+    )
+
+    worked = {**team, "worked_holidays": ["2026-03-31"]}
+    assert (await router.put("/router/v1/teams/west", json=worked, headers=ADMIN)).is_success
+    assert (await first_touch(3))["first_touch_due_at"] == "2026-03-31T17:05:00Z"
+
+    # The package's longest subdivision name (17 characters) is stored on PostgreSQL too.
+    brazil = {"name": "SP", "country": "BR", "subdivision": "são paulo capital"}
+    stored = await router.put("/router/v1/teams/sp", json=brazil, headers=ADMIN)
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["subdivision"] == "São Paulo Capital"

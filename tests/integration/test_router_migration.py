@@ -1,11 +1,12 @@
-"""router_0002 carries a router_0001 database's reps and assignments over, on SQLite and on
-PostgreSQL: reps get the eligible-at-once defaults, each assignment becomes the lead's
-routing state plus its first assignment, and the default pool exists."""
+"""Router migrations carry old data over, on SQLite and on PostgreSQL. router_0002: reps get
+the eligible-at-once defaults, each assignment becomes the lead's routing state plus its
+first assignment, and the default pool exists. router_0005: a team keeps its holidays and
+takes no country's until a manager names one."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, select, text
 
-from router.models import assignments, leads, pools, reps
+from router.models import assignments, leads, pools, reps, teams
+from router.schemas import TeamOut
 from services.db import Database
 from services.migrate import upgrade
 from tests import infra
@@ -35,7 +37,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         infra.drop_database(scratch)
 
 
-def _to_0001(connection: Connection, schema: str | None) -> None:
+def _to_revision(connection: Connection, schema: str | None, revision: str) -> None:
     if schema:
         connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     config = Config()
@@ -43,7 +45,7 @@ def _to_0001(connection: Connection, schema: str | None) -> None:
     config.attributes["connection"] = connection
     config.attributes["schema"] = schema
     config.attributes["version_table"] = "alembic_version" if schema else "alembic_version_router"
-    command.upgrade(config, "router_0001")
+    command.upgrade(config, revision)
 
 
 async def test_router_0002_carries_router_0001_data(database_url: str) -> None:
@@ -51,7 +53,7 @@ async def test_router_0002_carries_router_0001_data(database_url: str) -> None:
     schema = None if database.is_sqlite else "router"
     try:
         async with database.engine.connect() as conn:
-            await conn.run_sync(_to_0001, schema)
+            await conn.run_sync(_to_revision, schema, "router_0001")
             await conn.commit()
             await conn.execute(
                 text(
@@ -95,3 +97,32 @@ async def test_router_0002_carries_router_0001_data(database_url: str) -> None:
     )
     assert first.first_touch_due_at == T0.replace(minute=5)
     assert pool_ids == ["everyone"]
+
+
+async def test_router_0005_keeps_a_teams_holidays_and_names_no_country(database_url: str) -> None:
+    database = Database(database_url, service="router")
+    schema = None if database.is_sqlite else "router"
+    try:
+        async with database.engine.connect() as conn:
+            await conn.run_sync(_to_revision, schema, "router_0004")
+            await conn.commit()
+            await conn.execute(
+                text(
+                    "INSERT INTO router_teams (id, name, holidays, created_at, updated_at) "
+                    "VALUES ('dach', 'DACH', :holidays, :t, :t)"
+                ),
+                {"t": T0, "holidays": '[{"date": "2026-12-25", "name": "Christmas"}]'},
+            )
+            await conn.commit()
+
+        await upgrade(database, {"router": MIGRATIONS})
+
+        async with database.connect() as conn:
+            row = (await conn.execute(select(teams))).one()
+    finally:
+        await database.dispose()
+    team = TeamOut.model_validate(dict(row._mapping))
+    assert (team.country, team.subdivision, team.worked_holidays) == (None, None, [])
+    assert [(h.date.isoformat(), h.name) for h in team.holidays] == [("2026-12-25", "Christmas")]
+    assert date(2026, 12, 25) in team.days_off()
+    assert date(2026, 7, 3) not in team.days_off()

@@ -188,7 +188,7 @@ def test_a_team_holiday_is_said_as_a_holiday_not_as_outside_hours() -> None:
         "a team holiday (2026-12-25) until 2026-12-28T09:00:00+00:00",
     )
     assert (held.outcome, held.held_until) == ("hold", datetime(2026, 12, 28, 9, 0, tzinfo=UTC))
-    assert held.why == "every rep is on a team holiday; held until 2026-12-28T09:00:00+00:00"
+    assert held.why == "every rep is on a holiday; held until 2026-12-28T09:00:00+00:00"
     queued = distribute(
         PoolPolicy("p", "round_robin", outside_hours="skip"), reps, lead=LEAD, now=friday_noon
     )

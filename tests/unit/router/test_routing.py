@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from router import repository
 from router.models import cursors, leads, pool_reps
+from router.schemas import Holiday, TeamIn
 from services.tables import outbox, timers
 from tests.unit.router.world import World
 
@@ -253,7 +254,8 @@ async def test_a_lead_a_rep_sourced_stays_with_that_rep_unless_the_pool_says_oth
 async def test_a_team_holiday_is_explained_as_one(world: World) -> None:
     world.clock.set(datetime(2026, 12, 25, 12, 0, tzinfo=UTC))
     async with world.unit.transaction() as tx:
-        await repository.upsert_team(tx, "dach", "DACH", [{"date": "2026-12-25", "name": "X"}])
+        team = TeamIn(name="DACH", holidays=[Holiday(date=date(2026, 12, 25), name="X")])
+        await repository.upsert_team(tx, "dach", team)
     await world.rep("ana", team_id="dach", time_zone="Europe/Berlin")
     await world.pool("everyone", strategy="round_robin", outside_hours="skip")
     view = await world.view(await world.qualify())
@@ -261,4 +263,4 @@ async def test_a_team_holiday_is_explained_as_one(world: World) -> None:
     assert view.explanation is not None
     (ana,) = view.explanation["considered"]
     assert ana["skipped"] == "holiday"
-    assert ana["detail"].startswith("a team holiday (2026-12-25) until 2026-12-28T08:00:00")
+    assert ana["detail"].startswith("a team holiday (2026-12-25, X) until 2026-12-28T08:00:00")
