@@ -41,8 +41,6 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     box = settings.secret_box()
     worker = WebhookWorker(unit, router_settings, box=box)
     announcer.handoff = worker  # what this process queues is posted as it commits
-    # A commit that said events may have queued deliveries: post them now, not at the poll.
-    unit.database.on_events_committed(worker.wake)
     consumers = Consumers(router)
     return ServiceSpec(
         name="router",

@@ -216,6 +216,8 @@ class WebhookWorker(LeasingWorker):
                     expires_at=row["expires_at"],
                 )
             )
+        if len(leased) < len(offers):  # the rest are due now: claimed as soon as it commits
+            tx.after_commit(self.wake)
         if not leased:
             return
 

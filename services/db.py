@@ -54,15 +54,16 @@ class Database:
         )
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         event.listen(self.engine.sync_engine, "before_cursor_execute", _count_statement)
-        self._on_events_committed: list[Callable[[], None]] = []
+        self._on_events_committed: list[Callable[[frozenset[str]], None]] = []
 
-    def on_events_committed(self, callback: Callable[[], None]) -> None:
-        """Call `callback` after every commit that wrote outbox rows."""
+    def on_events_committed(self, callback: Callable[[frozenset[str]], None]) -> None:
+        """Call `callback(topics)` after every commit that wrote outbox rows, with the
+        topics it wrote to (the embedded bus wakes only the consumers of those)."""
         self._on_events_committed.append(callback)
 
-    def events_committed(self) -> None:
+    def events_committed(self, topics: frozenset[str]) -> None:
         for callback in self._on_events_committed:
-            callback()
+            callback(topics)
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
@@ -147,6 +148,9 @@ class Tx:
         self.unit = unit
         self.service = unit.service
         self.emitted = 0
+        self.topics: set[str] = set()
+        """The topics of the records said (a failed savepoint's included: a spare wake-up
+        at most)."""
         self._deferred: dict[Executable, list[dict[str, Any]]] = {}
         self._before_flush: dict[Callable[[Tx], None], None] = {}
         self._after_commit: list[Callable[[], None]] = []
@@ -235,7 +239,7 @@ class UnitOfWork:
                 for hook in tx._after_commit:
                     hook()
                 if tx.emitted:
-                    self.database.events_committed()
+                    self.database.events_committed(frozenset(tx.topics))
         finally:
             statement_owner.reset(owner)
 

@@ -70,6 +70,7 @@ async def write_record(
         },
     )
     tx.emitted += 1
+    tx.topics.add(topic)
 
 
 # Built once: a statement built per call costs more CPU than SQLite takes to run it.
@@ -111,6 +112,10 @@ class OutboxRelay:
         self._lock_id = advisory_lock_id(unit.service)
 
     def wake(self) -> None:
+        self._wake.set()
+
+    def on_events_committed(self, _topics: frozenset[str]) -> None:
+        """A commit of this service wrote records: publish them now, not at the poll."""
         self._wake.set()
 
     async def run(self) -> None:

@@ -108,7 +108,7 @@ class Runtime:
                     batch_size=settings.relay_batch_size,
                     poll_interval_s=settings.relay_poll_interval_s,
                 )
-                self.database.on_events_committed(relay.wake)
+                self.database.on_events_committed(relay.on_events_committed)
                 self.relays.append(relay)
                 self._spawn(relay.run, f"relay-{spec.name}")
             if spec.event_types():

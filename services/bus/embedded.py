@@ -1,8 +1,9 @@
 """The embedded bus: the SQLite outbox table is the event log.
 
 Every committed outbox row is a published event; its id is its offset. Each consumer group
-keeps its position in `embedded_offsets`. Commits wake waiting consumers in-process, so an
-event reaches its consumers within milliseconds with no polling delay.
+keeps its position in `embedded_offsets`. A commit wakes the waiting consumers of the topics
+it wrote to, in-process, so an event reaches its consumers within milliseconds with no
+polling delay, and a consumer of other topics does not read for nothing.
 """
 
 from __future__ import annotations
@@ -54,9 +55,12 @@ class EmbeddedBus:
     async def ping(self) -> None:
         await self.database.ping()
 
-    def notify(self) -> None:
+    def notify(self, topics: frozenset[str]) -> None:
+        """A commit wrote records to `topics`: wake the subscriptions to any of them (the
+        others would read and find nothing)."""
         for sub in self._subscriptions:
-            sub.wake.set()
+            if not sub.topic_set.isdisjoint(topics):
+                sub.wake.set()
 
     def subscribe(self, group: str, topics: Sequence[str]) -> Subscription:
         sub = EmbeddedSubscription(self.database, group, topics)
@@ -69,6 +73,7 @@ class EmbeddedSubscription:
         self.database = database
         self.group = group
         self.topics = list(topics)
+        self.topic_set = frozenset(self.topics)
         self.wake = asyncio.Event()
         self._cursor: int | None = None
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from contracts.events import ErasureRequested, LeadDisqualified, make_envelope
-from services.bus.embedded import EmbeddedBus
+from services.bus.embedded import EmbeddedBus, EmbeddedSubscription
 from services.clock import ManualClock
 from services.consumer import ConsumerRunner, Incoming
 from services.db import Tx, UnitOfWork
@@ -310,3 +310,23 @@ async def test_on_the_embedded_log_the_position_commits_with_the_effects(tmp_pat
         assert await position(unit) == messages[1].offset
         await runner.handle(messages[2])  # dead-lettered: its position goes with it
         assert await position(unit) == messages[2].offset
+
+
+async def test_a_commit_wakes_only_the_consumers_of_the_topics_it_wrote(tmp_path: Path) -> None:
+    """On the embedded bus every service shares one database: a commit wakes the
+    subscriptions to the topics it wrote to, not every consumer (each would read for
+    nothing)."""
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        bus = EmbeddedBus(unit.database)
+        qualifiers = bus.subscribe("t.router", ["t.qualifier"])
+        erasures = bus.subscribe("t.ingest", ["t.audit"])
+        everything = bus.subscribe("t.audit", ["t.qualifier", "t.audit"])
+        qualifier = UnitOfWork(unit.database, "qualifier", unit.clock, "t")
+        async with qualifier.transaction() as tx:
+            await emit(tx, disqualified("woken"))
+        assert isinstance(qualifiers, EmbeddedSubscription)
+        assert isinstance(erasures, EmbeddedSubscription)
+        assert isinstance(everything, EmbeddedSubscription)
+        assert qualifiers.wake.is_set()
+        assert everything.wake.is_set()
+        assert not erasures.wake.is_set()

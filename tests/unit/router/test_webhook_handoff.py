@@ -70,6 +70,7 @@ async def test_what_a_commit_queued_is_posted_at_once_without_a_claim(tmp_path: 
         seen: list[httpx.Request] = []
         async with handing_off(world, seen) as (worker, statements):
             lead_id = await world.qualify()
+            assert not worker._wake.is_set()  # nothing left to claim: no claim read
             await worker.pool.drain()
             assert worker.pool.free == worker.pool.limit
         assert len(seen) == 1
@@ -143,6 +144,7 @@ async def test_what_the_pool_has_no_slot_for_is_claimed_as_before(tmp_path: Path
                     await world.router.say(tx, breach(str(uuid.uuid4())))
             handed = len(worker.pool)
             assert handed == 1  # one share kept free for another subscription
+            assert worker._wake.is_set()  # the others are claimed at once, not at the poll
             await worker.pool.drain()
             claimed = 0
             while started := await worker.run_once():  # a share at a time
