@@ -141,6 +141,7 @@ class DueDelivery:
     payload: str
     attempts: int
     expires_at: datetime
+    traceparent: str | None = None
 
 
 # --- reps -------------------------------------------------------------------------------------
@@ -815,6 +816,7 @@ async def claim_due(
             deliveries.c.payload,
             deliveries.c.attempts,
             deliveries.c.expires_at,
+            deliveries.c.traceparent,
         )
         .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
         .order_by(deliveries.c.next_attempt_at, deliveries.c.created_at)
@@ -867,6 +869,7 @@ async def claim_due(
             payload=r.payload,
             attempts=r.attempts,
             expires_at=r.expires_at,
+            traceparent=r.traceparent,
         )
         for r in rows
         if r.subscription_id in subs

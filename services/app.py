@@ -18,7 +18,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services import metrics
+from services import metrics, tracing
 from services.auth import KeyRateLimiter, admin_router
 from services.bodylimit import BodyLimitMiddleware
 from services.controlchars import ControlCharacterMiddleware
@@ -146,6 +146,8 @@ def create_app(
             yield
         finally:
             await runtime.stop()
+            # uvicorn ends the process by re-raising SIGTERM, so no exit hook runs after.
+            tracing.flush()
 
     names = ", ".join(s.name for s in runtime.specs)
     app = FastAPI(
@@ -181,6 +183,7 @@ def create_app(
             max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: covers 413s and preflights
+    tracing.instrument_app(app)  # outside them all: a span for every request
     return app
 
 

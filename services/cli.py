@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, cast
 import uvicorn
 
 from contracts.topics import SERVICES, ServiceName, all_topics
+from services import tracing
 from services.logs import configure_logging
 from services.ops import commands as ops_commands
 from services.ops.shutdown import serve_http
@@ -104,6 +105,7 @@ def _up(settings: Settings) -> int:
     from services.app import create_app
     from services.runtime import DataDirInUse, embedded_runtime
 
+    tracing.configure(tracing.PROCESS_NAME)
     runtime = embedded_runtime(settings)
     try:
         runtime.hold_data_dir()  # held until the process ends
@@ -130,6 +132,7 @@ def _serve(settings: Settings, service: ServiceName) -> int:
     from services.app import create_app
     from services.runtime import cluster_runtime
 
+    tracing.configure(service)
     try:
         runtime = cluster_runtime(settings, service)
     except ValueError as exc:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
 
+from services import tracing
 from services.bus.base import Message, Subscription
 from services.outbox import OutboundRecord
 
@@ -91,15 +92,17 @@ class KafkaBus:
         producer = await self._current_producer()
 
         async def send_all() -> None:
-            pending = [
-                await producer.send(
-                    r.topic,
-                    value=r.value,
-                    key=r.key.encode() if r.key else None,
-                    headers=[(k, v.encode()) for k, v in r.headers.items()],
-                )
-                for r in records
-            ]
+            pending = []
+            for r in records:
+                with _trace_context(r.headers) as headers:
+                    pending.append(
+                        await producer.send(
+                            r.topic,
+                            value=r.value,
+                            key=r.key.encode() if r.key else None,
+                            headers=[(k, v.encode()) for k, v in headers.items()],
+                        )
+                    )
             await asyncio.gather(*pending)
 
         try:
@@ -118,6 +121,20 @@ class KafkaBus:
         sub = KafkaSubscription(self.bootstrap_servers, group, topics, self.client_id)
         self._subscriptions.append(sub)
         return sub
+
+
+@contextlib.contextmanager
+def _trace_context(headers: dict[str, str]) -> Iterator[dict[str, str]]:
+    """With tracing on, send a record in the trace context its outbox row carries: aiokafka's
+    instrumentation starts its `send` span there and writes that span's `traceparent` and
+    `tracestate` into the record's headers, so the row's own are left out (a record with
+    two `traceparent` headers would be ambiguous). With tracing off, the headers go as
+    they are."""
+    if not tracing.enabled or "traceparent" not in headers:
+        yield headers
+        return
+    with tracing.continued(headers):
+        yield {k: v for k, v in headers.items() if k not in tracing.TRACE_HEADERS}
 
 
 class KafkaSubscription:

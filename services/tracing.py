@@ -1,0 +1,392 @@
+"""OpenTelemetry tracing: spans from every service, one trace per lead across them.
+
+Off unless `OTEL_TRACES_EXPORTER` names an exporter (`console`, `otlp`...) and
+`OTEL_SDK_DISABLED` is not `true`. When off, nothing of the SDK is loaded and no
+instrumentation is installed; the hot path only reads `enabled`, a module-level bool.
+
+When on, the standard `OTEL_*` variables configure the SDK (sampler, batch processor,
+OTLP endpoint and protocol, resource attributes); `OTEL_SERVICE_NAME` defaults to the
+service's name (`leadfarm` for the embedded runtime's process-level spans). The FastAPI
+app, each database engine, aiokafka and httpx are instrumented with the OpenTelemetry
+instrumentations; Leadfarm's own spans are an event's creation (`create <topic>`, in the
+transaction that emits it) and its processing (`process <group>`, by the consumer runner).
+
+How the context flows:
+- `emit` starts a `create` span under the span at hand (the HTTP request, or the
+  processing of the event being handled) and writes its W3C context both into the
+  envelope (the CloudEvents `traceparent` extension) and as `traceparent`/`tracestate`
+  headers of the outbox row, so the embedded log carries them as the Kafka record does.
+- the outbox relay sends each record with its context attached; aiokafka's instrumentation
+  makes a `send` span under it and puts that span's context in the record's headers.
+- the consumer runner starts one `process` span per event, a child of the context in the
+  record's headers (the envelope's when a record has none), and, for a batch, a batch span
+  linked to each of them that holds the transaction's SQL.
+- the router's webhook deliveries keep the context of their event, so the POST to a rep's
+  tool is in the lead's trace and carries its `traceparent`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.trace import Span, Tracer
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from services.bus.base import Message
+
+enabled = False
+"""True once `configure` set tracing up. Read it as `tracing.enabled` (never imported by
+name), so a check costs one attribute read when tracing is off."""
+
+TRACE_HEADERS = ("traceparent", "tracestate")
+PROCESS_NAME = "leadfarm"
+"""The service name of the embedded runtime's process-level spans (HTTP, SQL)."""
+
+_state: dict[str, Any] = {}
+
+
+def requested(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the environment asks for traces: an exporter named and the SDK not off."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    return bool(_exporter_names(environ))
+
+
+def _exporter_names(environ: Mapping[str, str]) -> list[str]:
+    names = [n.strip() for n in environ.get("OTEL_TRACES_EXPORTER", "").split(",")]
+    return [n for n in names if n and n != "none"]
+
+
+def configure(
+    service_name: str,
+    *,
+    processors: Sequence[SpanProcessor] = (),
+    environ: Mapping[str, str] = os.environ,
+) -> bool:
+    """Set tracing up for this process if the environment asks for it (or `processors`
+    are given: tests pass an in-memory one). Returns whether tracing is on."""
+    global enabled
+    if enabled or (not processors and not requested(environ)):
+        return enabled
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    shared = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]
+    for processor in processors:
+        shared.add_span_processor(processor)
+    if requested(environ):
+        for exporter in _exporters(environ):
+            shared.add_span_processor(BatchSpanProcessor(exporter))
+    # OTEL_SERVICE_NAME, when set, names every span of the process.
+    explicit = environ.get("OTEL_SERVICE_NAME", "").strip() or None
+    provider = TracerProvider(
+        resource=_resource(explicit or service_name), active_span_processor=shared
+    )
+    trace.set_tracer_provider(provider)  # for code that asks the API for a tracer
+    _state.update(provider=provider, shared=shared, explicit=explicit, services={})
+    AIOKafkaInstrumentor().instrument(tracer_provider=provider)
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    enabled = True
+    return True
+
+
+def flush() -> None:
+    """Export the spans still waiting in the batch processor."""
+    if enabled:
+        _state["shared"].force_flush()
+
+
+def shutdown() -> None:
+    """Flush and turn tracing off (tests; the process's exit flushes by itself)."""
+    global enabled
+    if not enabled:
+        return
+    from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    AIOKafkaInstrumentor().uninstrument()
+    HTTPXClientInstrumentor().uninstrument()
+    _state["shared"].force_flush()
+    enabled = False
+    _state.clear()
+
+
+def _resource(service_name: str) -> Any:
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
+    return Resource.create({SERVICE_NAME: service_name})
+
+
+def _exporters(environ: Mapping[str, str]) -> list[SpanExporter]:
+    """The exporters OTEL_TRACES_EXPORTER names, found by the SDK's entry points (the
+    OTLP protocol from OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, gRPC by default)."""
+    found: list[SpanExporter] = []
+    for name in _exporter_names(environ):
+        if name == "otlp":
+            protocol = (
+                environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+                or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+                or "grpc"
+            ).strip()
+            if protocol not in ("grpc", "http/protobuf"):
+                raise ValueError(f"OTEL_EXPORTER_OTLP_PROTOCOL: {protocol!r} is not supported")
+            name = "otlp_proto_grpc" if protocol == "grpc" else "otlp_proto_http"
+        points = entry_points(group="opentelemetry_traces_exporter", name=name)
+        if not points:
+            raise ValueError(f"OTEL_TRACES_EXPORTER: no exporter named {name!r}")
+        found.append(next(iter(points)).load()())
+    return found
+
+
+def tracer(service: str) -> Tracer:
+    """The tracer of one service's own spans. In the embedded runtime the five services
+    share a process, so each has a provider of its own (one shared processor) and its spans
+    carry its name as `service.name`."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    services: dict[str, Tracer] = _state["services"]
+    found = services.get(service)
+    if found is None:
+        provider: TracerProvider = _state["provider"]
+        if _state["explicit"] is None:
+            provider = TracerProvider(
+                resource=_resource(service),
+                active_span_processor=_state["shared"],
+                shutdown_on_exit=False,
+            )
+        found = services[service] = provider.get_tracer("leadfarm")
+    return found
+
+
+def instrument_app(app: FastAPI) -> None:
+    if not enabled:
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=_state["provider"],
+        excluded_urls="/healthz,/readyz,/metrics",
+        exclude_spans=["receive", "send"],
+        server_request_hook=_redact_url,
+    )
+
+
+_URL_ATTRIBUTES = ("http.target", "http.url", "url.path", "url.query", "url.full")
+
+
+def _redact_url(span: Span, _scope: dict[str, Any]) -> None:
+    """A request's path and query may hold an email address (a lead looked up by it):
+    the span keeps them redacted as the logs do."""
+    from services.logs import redact
+
+    attributes = getattr(span, "attributes", None) or {}
+    for key in _URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str):
+            span.set_attribute(key, redact(value))
+
+
+def instrument_engine(engine: AsyncEngine) -> None:
+    if not enabled:
+        return
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.metrics import get_meter
+
+    # The instrumentor instruments once per process; engines come and go with runtimes
+    # (tests run several), so each gets its own EngineTracer, as `instrument(engine=)` does.
+    provider: TracerProvider = _state["provider"]
+    connections = get_meter(SQLAlchemyInstrumentor.__module__).create_up_down_counter(
+        "db.client.connections.usage", unit="connections"
+    )
+    EngineTracer(  # type: ignore[no-untyped-call]
+        provider.get_tracer(SQLAlchemyInstrumentor.__module__), engine.sync_engine, connections
+    )
+
+
+def traceparent_of(span: Span) -> str:
+    ctx = span.get_span_context()
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+
+
+def context_of(headers: Mapping[str, str]) -> Context:
+    """The context a W3C `traceparent` (and `tracestate`) names; empty when invalid."""
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    return TraceContextTextMapPropagator().extract(headers)
+
+
+def _headers_of(span: Span) -> dict[str, str]:
+    headers = {"traceparent": traceparent_of(span)}
+    state = span.get_span_context().trace_state
+    if state:
+        headers["tracestate"] = state.to_header()
+    return headers
+
+
+class CreatedEvent:
+    """The `create` span of one event being emitted, and the context it hands on."""
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self.headers = _headers_of(span)
+        self.traceparent = self.headers["traceparent"]
+
+    def describe(self, event_id: str, subject: str) -> None:
+        self.span.set_attribute("messaging.message.id", event_id)
+        self.span.set_attribute("cloudevents.event_id", event_id)
+        self.span.set_attribute("cloudevents.event_subject", subject)
+
+
+@contextlib.contextmanager
+def creating_event(
+    service: str, topic: str, event_type: str, parent: str | None
+) -> Iterator[CreatedEvent]:
+    """A `create` span for an event said now. Its parent is the span at hand (the request,
+    or an event's processing) unless `parent` (the context the caller says the event
+    continues) is of another trace: in a batch the span at hand is the batch's, and each
+    event continues the processing span of the event that caused it."""
+    from opentelemetry import trace
+
+    context = None
+    current = trace.get_current_span().get_span_context()
+    if parent:
+        given = trace.get_current_span(context_of({"traceparent": parent})).get_span_context()
+        if given.is_valid and (not current.is_valid or given.trace_id != current.trace_id):
+            context = context_of({"traceparent": parent})
+    with tracer(service).start_as_current_span(
+        f"create {topic}",
+        context=context,
+        kind=trace.SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": "create",
+            "messaging.destination.name": topic,
+            "cloudevents.event_type": event_type,
+        },
+    ) as span:
+        yield CreatedEvent(span)
+
+
+class Consuming:
+    """The spans of one fetch's processing: a `process` span per message, a child of its
+    producer's context; for a batch, a batch span linked to each (the current span while
+    the batch's transaction runs); for one message, its own span is the current one."""
+
+    def __init__(
+        self, service: str, group: str, messages: Sequence[Message], producers: Sequence[str | None]
+    ) -> None:
+        self.service = service
+        self.group = group
+        self.messages = messages
+        self.producers = producers
+        self.spans: dict[tuple[str, int, int], Span] = {}
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> Consuming:
+        from opentelemetry import trace
+
+        spans_tracer = tracer(self.service)
+        batch = len(self.messages) > 1
+        links = []
+        for message, producer in zip(self.messages, self.producers, strict=True):
+            headers = {k: v for k, v in message.headers.items() if k in TRACE_HEADERS}
+            if "traceparent" not in headers and producer:
+                headers = {"traceparent": producer}
+            span = spans_tracer.start_span(
+                f"process {self.group}",
+                context=context_of(headers),
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.operation.type": "process",
+                    "messaging.consumer.group.name": self.group,
+                    "messaging.destination.name": message.topic,
+                    "messaging.destination.partition.id": str(message.partition),
+                    "messaging.kafka.offset": message.offset,
+                    "messaging.batch.message_count": len(self.messages),
+                },
+            )
+            self.spans[(message.topic, message.partition, message.offset)] = span
+            links.append(trace.Link(span.get_span_context()))
+        if batch:
+            self._stack.enter_context(
+                spans_tracer.start_as_current_span(
+                    f"process {self.group} batch",
+                    kind=trace.SpanKind.CONSUMER,
+                    links=links,
+                    attributes={
+                        "messaging.system": "kafka",
+                        "messaging.operation.type": "process",
+                        "messaging.consumer.group.name": self.group,
+                        "messaging.batch.message_count": len(self.messages),
+                    },
+                )
+            )
+        else:
+            self._stack.enter_context(trace.use_span(next(iter(self.spans.values()))))
+        return self
+
+    def traceparent(self, message: Message) -> str | None:
+        """The context an event handled from `message` hands on to what it says."""
+        span = self.spans.get((message.topic, message.partition, message.offset))
+        return traceparent_of(span) if span is not None else None
+
+    def rolled_back(self) -> None:
+        from opentelemetry import trace
+
+        trace.get_current_span().set_status(
+            trace.StatusCode.ERROR, "batch rolled back; handled one event at a time"
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._stack.__exit__(*exc)  # type: ignore[arg-type]
+        finally:
+            for span in self.spans.values():
+                if span.is_recording():
+                    span.end()
+
+
+@contextlib.contextmanager
+def continued(headers: Mapping[str, str]) -> Iterator[None]:
+    """Run the block in the trace context `headers` carry (a record's, a delivery's)."""
+    from opentelemetry import context
+
+    token = context.attach(context_of(headers))
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+@contextlib.contextmanager
+def span(service: str, name: str, parent: str | None, **attributes: str) -> Iterator[None]:
+    """A span of `service`'s own work, under the context `parent` names (a root when
+    none)."""
+    context = context_of({"traceparent": parent}) if parent else None
+    with tracer(service).start_as_current_span(name, context=context, attributes=attributes):
+        yield
+
+
+def current_ids() -> tuple[str, str] | None:
+    """The current trace and span ids (hex), for the logs; None when there is no span."""
+    from opentelemetry import trace
+
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None
+    return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
