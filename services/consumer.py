@@ -36,7 +36,7 @@ from services import metrics, tracing
 from services.bus.base import CommitsWithTransaction, Message, ReportsLag, Subscription
 from services.db import Tx, UnitOfWork
 from services.inbox import already_handled, handled_among, record_all_handled, record_handled
-from services.logs import event_id_var, lead_id_var
+from services.logs import event_id_var, lead_id_var, trace_id_of, trace_id_var
 from services.outbox import write_record
 
 log = logging.getLogger(__name__)
@@ -309,12 +309,14 @@ class ConsumerRunner:
             return
         lead_token = lead_id_var.set(envelope.subject)
         event_token = event_id_var.set(envelope.id)
+        trace_token = trace_id_var.set(trace_id_of(envelope.traceparent))
         incoming = Incoming(envelope, data, spans.traceparent(message) if spans else None)
         try:
             await self._handle_with_retries(message, envelope, incoming, handler)
         finally:
             lead_id_var.reset(lead_token)
             event_id_var.reset(event_token)
+            trace_id_var.reset(trace_token)
 
     async def _handle_with_retries(
         self, message: Message, envelope: Envelope, incoming: Incoming[Any], handler: Handler
