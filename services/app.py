@@ -211,6 +211,7 @@ def create_app(
         version="1",
         description="Leadfarm's HTTP API. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
+        telemetry=tracing.fastapi_telemetry(),
     )
     app.state.runtime = runtime
     app.state.key_store = runtime.key_store
@@ -239,7 +240,6 @@ def create_app(
             max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: covers 413s and preflights
-    tracing.instrument_app(app)  # outside them all: a span for every request
     return app
 
 

@@ -6,10 +6,11 @@ instrumentation is installed; the hot path only reads `enabled`, a module-level 
 
 When on, the standard `OTEL_*` variables configure the SDK (sampler, batch processor,
 OTLP endpoint and protocol, resource attributes); `OTEL_SERVICE_NAME` defaults to the
-service's name (`leadfarm` for the embedded runtime's process-level spans). The FastAPI
-app, each database engine, aiokafka and httpx are instrumented with the OpenTelemetry
-instrumentations; Leadfarm's own spans are an event's creation (`create <topic>`, in the
-transaction that emits it) and its processing (`process <group>`, by the consumer runner).
+service's name (`leadfarm` for the embedded runtime's process-level spans). FastAPI's own
+telemetry traces the requests; each database engine, aiokafka and httpx are instrumented
+with the OpenTelemetry instrumentations. Leadfarm's own spans are an event's creation
+(`create <topic>`, in the transaction that emits it) and its processing (`process
+<group>`, by the consumer runner).
 
 How the context flows:
 - `emit` starts a `create` span under the span at hand (the HTTP request, or the
@@ -34,7 +35,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from fastapi.telemetry import TelemetryConfig
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -84,6 +85,7 @@ def configure(
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     shared = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]
+    shared.add_span_processor(_redacting_processor())
     for processor in processors:
         shared.add_span_processor(processor)
     if requested(environ):
@@ -170,33 +172,47 @@ def tracer(service: str) -> Tracer:
     return found
 
 
-def instrument_app(app: FastAPI) -> None:
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def fastapi_telemetry() -> TelemetryConfig:
+    """FastAPI's own OpenTelemetry support (`FastAPI(telemetry=...)`): server spans named
+    by route, and spans of dependencies, the endpoint and serialisation. Off with tracing
+    (so each request skips even its provider checks); never its metrics (Prometheus has
+    them) or its log records (they would carry exception messages); no probes."""
     if not enabled:
-        return
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
-    FastAPIInstrumentor.instrument_app(
-        app,
-        tracer_provider=_state["provider"],
-        excluded_urls="/healthz,/readyz,/metrics",
-        exclude_spans=["receive", "send"],
-        server_request_hook=_redact_url,
-    )
+        return {"tracing": False, "metrics": False, "logs": False, "auto_configure": False}
+    return {
+        "tracer_provider": _state["provider"],
+        "metrics": False,
+        "logs": False,
+        "auto_configure": False,
+        "exclude": lambda scope: scope.get("path") in PROBES,
+    }
 
 
-_URL_ATTRIBUTES = ("http.target", "http.url", "url.path", "url.query", "url.full")
+_URL_ATTRIBUTES = ("url.path", "url.query", "url.full", "http.target", "http.url")
 
 
-def _redact_url(span: Span, _scope: dict[str, Any]) -> None:
-    """A request's path and query may hold an email address (a lead looked up by it):
-    the span keeps them redacted as the logs do."""
+def _redacting_processor() -> SpanProcessor:
+    """A span processor that masks email addresses, phone numbers and tokens in the URL
+    attributes of every span as it starts (a request's path or query may name a lead by
+    email), as the logs do."""
+    from opentelemetry.sdk.trace import SpanProcessor
+
     from services.logs import redact
 
-    attributes = getattr(span, "attributes", None) or {}
-    for key in _URL_ATTRIBUTES:
-        value = attributes.get(key)
-        if isinstance(value, str):
-            span.set_attribute(key, redact(value))
+    class RedactUrls(SpanProcessor):
+        def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+            attributes = getattr(span, "attributes", None) or {}
+            for key in _URL_ATTRIBUTES:
+                value = attributes.get(key)
+                if isinstance(value, str):
+                    redacted = redact(value)
+                    if redacted != value:
+                        span.set_attribute(key, redacted)
+
+    return RedactUrls()
 
 
 def instrument_engine(engine: AsyncEngine) -> None:
@@ -362,13 +378,14 @@ class Consuming:
 
 
 @contextlib.contextmanager
-def continued(headers: Mapping[str, str]) -> Iterator[None]:
-    """Run the block in the trace context `headers` carry (a record's, a delivery's)."""
+def continued(headers: Mapping[str, str], drop: Sequence[str] = ()) -> Iterator[dict[str, str]]:
+    """Run the block in the trace context `headers` carry (a record's, a delivery's); yields
+    the headers without those named in `drop`."""
     from opentelemetry import context
 
     token = context.attach(context_of(headers))
     try:
-        yield
+        yield {k: v for k, v in headers.items() if k not in drop}
     finally:
         context.detach(token)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -123,18 +123,15 @@ class KafkaBus:
         return sub
 
 
-@contextlib.contextmanager
-def _trace_context(headers: dict[str, str]) -> Iterator[dict[str, str]]:
+def _trace_context(headers: dict[str, str]) -> contextlib.AbstractContextManager[dict[str, str]]:
     """With tracing on, send a record in the trace context its outbox row carries: aiokafka's
     instrumentation starts its `send` span there and writes that span's `traceparent` and
     `tracestate` into the record's headers, so the row's own are left out (a record with
     two `traceparent` headers would be ambiguous). With tracing off, the headers go as
     they are."""
     if not tracing.enabled or "traceparent" not in headers:
-        yield headers
-        return
-    with tracing.continued(headers):
-        yield {k: v for k, v in headers.items() if k not in tracing.TRACE_HEADERS}
+        return contextlib.nullcontext(headers)
+    return tracing.continued(headers, drop=tracing.TRACE_HEADERS)
 
 
 class KafkaSubscription:

@@ -53,7 +53,7 @@ def lines() -> Iterator[Lines]:
 
 
 def make_app() -> FastAPI:
-    app = FastAPI()
+    app = FastAPI(telemetry=tracing.fastapi_telemetry())
     work = logging.getLogger("leadfarm.test.work")
 
     @app.get("/people/{email}")
@@ -63,7 +63,6 @@ def make_app() -> FastAPI:
         return {"request_id": request_id_var.get()}
 
     app.add_middleware(ObserveMiddleware)
-    tracing.instrument_app(app)
     return app
 
 
@@ -177,13 +176,23 @@ async def test_with_tracing_on_the_lines_name_the_current_span(lines: Lines) -> 
             transport=httpx.ASGITransport(app=make_app()), base_url="http://lf"
         ) as client:
             await client.get(
-                "/people/x", headers={"X-Request-Id": "rq-2", "traceparent": TRACEPARENT}
+                f"/people/{EMAIL}",
+                params={"note": EMAIL},
+                headers={"X-Request-Id": "rq-2", "traceparent": TRACEPARENT},
             )
     finally:
         tracing.shutdown()
     inside = _inside(lines)
     assert len(inside) == 3
     assert {(e["request_id"], e["trace_id"]) for e in inside} == {("rq-2", TRACE_ID)}
-    (server,) = [s for s in exporter.get_finished_spans() if s.name == "GET /people/{email}"]
+    finished = exporter.get_finished_spans()
+    (server,) = [s for s in finished if s.name == "GET /people/{email}"]
     assert server.context is not None
-    assert {e["span_id"] for e in inside} == {f"{server.context.span_id:016x}"}
+    spans = {f"{s.context.span_id:016x}" for s in finished if s.context is not None}
+    assert {e["span_id"] for e in inside} <= spans
+    (access,) = [e for e in inside if e["logger"] == "leadfarm.access"]
+    assert access["span_id"] == f"{server.context.span_id:016x}"
+    # The spans keep the request's URL redacted, as the logs do.
+    recorded = str([dict(s.attributes or {}) for s in finished])
+    assert "/people/[email]" in recorded
+    assert "acme" not in recorded

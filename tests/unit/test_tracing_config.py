@@ -1,0 +1,98 @@
+"""Tracing is configured by the standard OTEL_* variables, off by default, and when off
+nothing of the OpenTelemetry SDK is even imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from services import tracing
+
+
+@pytest.mark.parametrize(
+    ("environ", "on"),
+    [
+        ({}, False),
+        ({"OTEL_TRACES_EXPORTER": "none"}, False),
+        ({"OTEL_TRACES_EXPORTER": "console"}, True),
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, True),
+        ({"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "true"}, False),
+    ],
+)
+def test_tracing_is_on_only_when_an_exporter_is_named(environ: dict[str, str], on: bool) -> None:
+    assert tracing.requested(environ) is on
+
+
+def test_the_exporters_are_the_ones_named() -> None:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    found = tracing._exporters({"OTEL_TRACES_EXPORTER": "console,otlp"})
+    assert [type(e) for e in found] == [ConsoleSpanExporter, Grpc]
+    http = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+    assert [type(e) for e in tracing._exporters(http)] == [Http]
+    with pytest.raises(ValueError, match="no exporter named 'zipkin-ish'"):
+        tracing._exporters({"OTEL_TRACES_EXPORTER": "zipkin-ish"})
+
+
+@pytest.fixture
+def memory() -> Iterator[None]:
+    yield
+    tracing.shutdown()
+
+
+def _service_names(environ: dict[str, str], service: str) -> tuple[str, str]:
+    exporter = InMemorySpanExporter()
+    tracing.configure(service, processors=[SimpleSpanProcessor(exporter)], environ=environ)
+    with tracing.span("qualifier", "work", None):
+        pass
+    provider = tracing._state["provider"]
+    (span,) = exporter.get_finished_spans()
+    return str(provider.resource.attributes["service.name"]), str(
+        span.resource.attributes["service.name"]
+    )
+
+
+@pytest.mark.usefixtures("memory")
+def test_the_service_name_defaults_to_the_services() -> None:
+    # `leadfarm serve ingest`: the process's spans are ingest's; a service's own spans its.
+    assert _service_names({}, "ingest") == ("ingest", "qualifier")
+
+
+@pytest.mark.usefixtures("memory")
+def test_otel_service_name_names_every_span() -> None:
+    assert _service_names({"OTEL_SERVICE_NAME": "lf-eu"}, "leadfarm") == ("lf-eu", "lf-eu")
+
+
+def test_with_tracing_off_the_sdk_is_never_loaded(tmp_path: object) -> None:
+    """A process that builds the embedded runtime and its app, and handles a request,
+    imports nothing of the SDK or the instrumentations (FastAPI itself imports the API)."""
+    program = f"""
+import asyncio, os, sys
+os.environ.pop("OTEL_TRACES_EXPORTER", None)
+import httpx
+from services.app import create_app
+from services.runtime import embedded_runtime
+from services.settings import Settings
+
+async def main():
+    settings = Settings(env="test", data_dir={str(tmp_path)!r}, admin_key="k" * 32)
+    app = create_app(embedded_runtime(settings))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lf") as c:
+        assert (await c.get("/healthz")).status_code == 200
+    sdk = ("opentelemetry.sdk", "opentelemetry.instrumentation")
+    loaded = sorted(m for m in sys.modules if m.startswith(sdk))
+    assert not loaded, loaded
+
+asyncio.run(main())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
