@@ -83,6 +83,7 @@ def configure(
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor, TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
     shared = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]
     shared.add_span_processor(_redacting_processor())
@@ -97,7 +98,19 @@ def configure(
         resource=_resource(explicit or service_name), active_span_processor=shared
     )
     trace.set_tracer_provider(provider)  # for code that asks the API for a tracer
-    _state.update(provider=provider, shared=shared, explicit=explicit, services={})
+    sql_provider = TracerProvider(
+        sampler=ParentBased(ALWAYS_OFF),
+        resource=provider.resource,
+        active_span_processor=shared,
+        shutdown_on_exit=False,
+    )
+    _state.update(
+        provider=provider,
+        sql_provider=sql_provider,
+        shared=shared,
+        explicit=explicit,
+        services={},
+    )
     AIOKafkaInstrumentor().instrument(tracer_provider=provider)
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     enabled = True
@@ -224,7 +237,9 @@ def instrument_engine(engine: AsyncEngine) -> None:
 
     # The instrumentor instruments once per process; engines come and go with runtimes
     # (tests run several), so each gets its own EngineTracer, as `instrument(engine=)` does.
-    provider: TracerProvider = _state["provider"]
+    # Its provider traces a statement only inside traced work: the pollers' statements
+    # (relay, timers, workers finding nothing to do) would each be a trace of one span.
+    provider: TracerProvider = _state["sql_provider"]
     connections = get_meter(SQLAlchemyInstrumentor.__module__).create_up_down_counter(
         "db.client.connections.usage", unit="connections"
     )

@@ -6,10 +6,13 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from services import tracing
 
@@ -96,3 +99,28 @@ asyncio.run(main())
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.usefixtures("memory")
+async def test_statements_are_traced_inside_traced_work_only(tmp_path: Path) -> None:
+    """A poller's statement (the relay, timers, workers finding nothing to do) would be a
+    trace of one span each; a statement is traced only under a span."""
+    exporter = InMemorySpanExporter()
+    tracing.configure("leadfarm", processors=[SimpleSpanProcessor(exporter)], environ={})
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    tracing.instrument_engine(engine)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        with tracing.span("ingest", "work", None):
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 2"))
+    finally:
+        await engine.dispose()
+    finished = exporter.get_finished_spans()
+    (work,) = [s for s in finished if s.name == "work"]
+    statements = [s for s in finished if s.name != "work"]
+    assert len(statements) == 1
+    assert statements[0].parent is not None
+    assert work.context is not None
+    assert statements[0].parent.span_id == work.context.span_id
