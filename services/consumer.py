@@ -217,11 +217,13 @@ class ConsumerRunner:
                 event = events[start]
                 lead_token = lead_id_var.set(event.envelope.subject)
                 event_token = event_id_var.set(event.envelope.id)
+                trace_token = trace_id_var.set(trace_id_of(event.envelope.traceparent))
                 try:
                     await self.handlers[type(event.data)](tx, event)
                 finally:
                     lead_id_var.reset(lead_token)
                     event_id_var.reset(event_token)
+                    trace_id_var.reset(trace_token)
             else:
                 while end < len(events) and (
                     self.batch_handlers.get(type(events[end].data)) == batch_handler
