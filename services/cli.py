@@ -105,7 +105,8 @@ def _up(settings: Settings) -> int:
     from services.app import create_app
     from services.runtime import DataDirInUse, embedded_runtime
 
-    tracing.configure(tracing.PROCESS_NAME)
+    if not _tracing_configured(tracing.PROCESS_NAME):
+        return 2
     runtime = embedded_runtime(settings)
     try:
         runtime.hold_data_dir()  # held until the process ends
@@ -132,13 +133,24 @@ def _serve(settings: Settings, service: ServiceName) -> int:
     from services.app import create_app
     from services.runtime import cluster_runtime
 
-    tracing.configure(service)
+    if not _tracing_configured(service):
+        return 2
     try:
         runtime = cluster_runtime(settings, service)
     except ValueError as exc:
         print(f"leadfarm: {exc}", file=sys.stderr)
         return 2
     return _run_http(create_app(runtime), runtime, settings)
+
+
+def _tracing_configured(service_name: str) -> bool:
+    """Set tracing up as the OTEL_* variables say; False (and why) when they are wrong."""
+    try:
+        tracing.configure(service_name)
+    except ValueError as exc:
+        print(f"leadfarm: bad configuration: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _run_http(app: object, runtime: Runtime, settings: Settings) -> int:

@@ -124,3 +124,14 @@ async def test_statements_are_traced_inside_traced_work_only(tmp_path: Path) -> 
     assert statements[0].parent is not None
     assert work.context is not None
     assert statements[0].parent.span_id == work.context.span_id
+
+
+def test_a_wrong_exporter_is_refused_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from services.cli import main
+
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin-ish")
+    assert main(["up", "--data-dir", str(tmp_path), "--port", "1"]) == 2
+    assert "OTEL_TRACES_EXPORTER: no exporter named 'zipkin-ish'" in capsys.readouterr().err
+    assert not tracing.enabled
