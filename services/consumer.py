@@ -244,9 +244,7 @@ class ConsumerRunner:
             return together
 
     def _consuming(self, messages: Sequence[Message]) -> tracing.Consuming:
-        return tracing.Consuming(
-            self.unit.service, self.group, messages, [_traceparent_in(m) for m in messages]
-        )
+        return tracing.Consuming(self.unit.service, self.group, messages, _traceparent_in)
 
     async def _handle_together(
         self, messages: list[Message], spans: tracing.Consuming | None

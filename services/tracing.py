@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
@@ -313,83 +313,87 @@ def creating_event(
 
 
 class Consuming:
-    """The spans of one fetch's processing: a `process` span per message, a child of its
-    producer's context; for a batch, a batch span linked to each (the current span while
-    the batch's transaction runs); for one message, its own span is the current one."""
+    """The spans of one fetch's processing: a `process` span per event handled (not for
+    the ones the consumer skips), a child of its producer's context; for a batch, a batch
+    span linked to each (the current span while the batch's transaction runs); for one
+    message, its own span is the current one."""
 
     def __init__(
-        self, service: str, group: str, messages: Sequence[Message], producers: Sequence[str | None]
+        self,
+        service: str,
+        group: str,
+        messages: Sequence[Message],
+        producer: Callable[[Message], str | None],
     ) -> None:
         self.service = service
         self.group = group
-        self.messages = messages
-        self.producers = producers
-        self.spans: dict[tuple[str, int, int], Span] = {}
+        self.batch_size = len(messages)
+        self.producer = producer
+        self.spans: list[Span] = []
+        self._batch: Span | None = None
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> Consuming:
-        from opentelemetry import trace
+        if self.batch_size > 1:
+            from opentelemetry import trace
 
-        spans_tracer = tracer(self.service)
-        batch = len(self.messages) > 1
-        links = []
-        for message, producer in zip(self.messages, self.producers, strict=True):
-            headers = {k: v for k, v in message.headers.items() if k in TRACE_HEADERS}
-            if "traceparent" not in headers and producer:
-                headers = {"traceparent": producer}
-            span = spans_tracer.start_span(
-                f"process {self.group}",
-                context=context_of(headers),
-                kind=trace.SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.operation.type": "process",
-                    "messaging.consumer.group.name": self.group,
-                    "messaging.destination.name": message.topic,
-                    "messaging.destination.partition.id": str(message.partition),
-                    "messaging.kafka.offset": message.offset,
-                    "messaging.batch.message_count": len(self.messages),
-                },
-            )
-            self.spans[(message.topic, message.partition, message.offset)] = span
-            links.append(trace.Link(span.get_span_context()))
-        if batch:
-            self._stack.enter_context(
-                spans_tracer.start_as_current_span(
+            self._batch = self._stack.enter_context(
+                tracer(self.service).start_as_current_span(
                     f"process {self.group} batch",
                     kind=trace.SpanKind.CONSUMER,
-                    links=links,
                     attributes={
                         "messaging.system": "kafka",
                         "messaging.operation.type": "process",
                         "messaging.consumer.group.name": self.group,
-                        "messaging.batch.message_count": len(self.messages),
+                        "messaging.batch.message_count": self.batch_size,
                     },
                 )
             )
-        else:
-            self._stack.enter_context(trace.use_span(next(iter(self.spans.values()))))
         return self
 
-    def traceparent(self, message: Message) -> str | None:
-        """The context an event handled from `message` hands on to what it says."""
-        span = self.spans.get((message.topic, message.partition, message.offset))
-        return traceparent_of(span) if span is not None else None
+    def traceparent(self, message: Message) -> str:
+        """Start the `process` span of an event handled from `message`; returns its
+        context, which the events said while handling it continue."""
+        from opentelemetry import trace
+
+        headers = {k: v for k, v in message.headers.items() if k in TRACE_HEADERS}
+        if "traceparent" not in headers:
+            headers = {"traceparent": self.producer(message) or ""}
+        span = tracer(self.service).start_span(
+            f"process {self.group}",
+            context=context_of(headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.consumer.group.name": self.group,
+                "messaging.destination.name": message.topic,
+                "messaging.destination.partition.id": str(message.partition),
+                "messaging.kafka.offset": message.offset,
+                "messaging.batch.message_count": self.batch_size,
+            },
+        )
+        self.spans.append(span)
+        if self._batch is not None:
+            self._batch.add_link(span.get_span_context())
+        else:
+            self._stack.enter_context(trace.use_span(span))
+        return traceparent_of(span)
 
     def rolled_back(self) -> None:
         from opentelemetry import trace
 
-        trace.get_current_span().set_status(
-            trace.StatusCode.ERROR, "batch rolled back; handled one event at a time"
-        )
+        if self._batch is not None:
+            self._batch.set_status(
+                trace.StatusCode.ERROR, "batch rolled back; handled one event at a time"
+            )
 
     def __exit__(self, *exc: object) -> None:
         try:
             self._stack.__exit__(*exc)  # type: ignore[arg-type]
         finally:
-            for span in self.spans.values():
-                if span.is_recording():
-                    span.end()
+            for span in self.spans:
+                span.end()
 
 
 @contextlib.contextmanager

@@ -137,6 +137,22 @@ async def test_one_trace_follows_a_lead_from_the_request_to_the_reps_tool(
         assert any(svc == service and name.startswith("process ") for svc, name in names)
     assert ("router", "webhook deliver") in names
     assert any(s.name.startswith("create ") and service_of(s) == "ingest" for s in found)
+    # A consumer's `process` spans are for the events it handles, not those it skips: the
+    # qualifier reads ingest's topic but handles lead.captured, not lead.received.
+    by_id = {s.context.span_id: s for s in found if s.context is not None}
+
+    def event_type_of(span: ReadableSpan) -> str:
+        while not span.name.startswith("create ") and span.parent is not None:
+            span = by_id[span.parent.span_id]
+        return str((span.attributes or {}).get("cloudevents.event_type"))
+
+    qualified = {
+        event_type_of(s)
+        for s in found
+        if s.name.startswith("process ") and service_of(s) == "qualifier"
+    }
+    assert "leadfarm.lead.captured.v1" in qualified
+    assert "leadfarm.lead.received.v1" not in qualified
     # Each event's envelope names the span that created it.
     creates = {f"{s.context.span_id:016x}" for s in found if s.name.startswith("create ")}
     assert {e["traceparent"].split("-")[2] for e in events} <= creates
