@@ -19,9 +19,9 @@ How the context flows:
   headers of the outbox row, so the embedded log carries them as the Kafka record does.
 - the outbox relay sends each record with its context attached; aiokafka's instrumentation
   makes a `send` span under it and puts that span's context in the record's headers.
-- the consumer runner starts one `process` span per event, a child of the context in the
-  record's headers (the envelope's when a record has none), and, for a batch, a batch span
-  linked to each of them that holds the transaction's SQL.
+- the consumer runner starts a `process` span per event it handles, a child of the context
+  in the record's headers (the envelope's when a record has none), and, for a batch, a
+  batch span linked to each of them that holds the transaction's SQL.
 - the router's webhook deliveries keep the context of their event, so the POST to a rep's
   tool is in the lead's trace and carries its `traceparent`.
 """
