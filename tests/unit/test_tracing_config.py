@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from services import tracing
 
@@ -135,3 +140,41 @@ def test_a_wrong_exporter_is_refused_at_start(
     assert main(["up", "--data-dir", str(tmp_path), "--port", "1"]) == 2
     assert "OTEL_TRACES_EXPORTER: no exporter named 'zipkin-ish'" in capsys.readouterr().err
     assert not tracing.enabled
+
+
+def test_otlp_exports_to_the_collector_the_variables_name(
+    monkeypatch: pytest.MonkeyPatch, serve_api: Callable[[ASGIApp], str]
+) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    received: list[bytes] = []
+
+    async def traces(request: Request) -> Response:
+        received.append(await request.body())
+        return Response(status_code=200)
+
+    base = serve_api(Starlette(routes=[Route("/v1/traces", traces, methods=["POST"])]))
+    environ = {
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": base,
+        "OTEL_SERVICE_NAME": "router-eu",
+    }
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert tracing.configure("router", environ=environ)
+    try:
+        with tracing.span("router", "webhook deliver", None):
+            pass
+        tracing.flush()
+    finally:
+        tracing.shutdown()
+    assert received
+    exported = ExportTraceServiceRequest.FromString(received[0])
+    (resource_spans,) = exported.resource_spans
+    service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+    assert service["service.name"] == "router-eu"
+    names = [s.name for scope in resource_spans.scope_spans for s in scope.spans]
+    assert names == ["webhook deliver"]
