@@ -204,16 +204,31 @@ def fastapi_telemetry() -> TelemetryConfig:
     }
 
 
-_URL_ATTRIBUTES = ("url.path", "url.query", "url.full", "http.target", "http.url")
+_URL_ATTRIBUTES = ("url.path", "url.full", "http.target", "http.url")
+_QUERY_ATTRIBUTE = "url.query"
+
+
+def _masked_query(query: str) -> str:
+    """A query string with every value masked: values carry secrets (a provider's
+    `?token=`, Meta's `hub.verify_token`, `appsecret_proof`) as often as email addresses."""
+    from urllib.parse import parse_qsl
+
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return "&".join(f"{key}=REDACTED" for key, _ in pairs)
+
+
+def _masked_url(url: str) -> str:
+    from services.logs import redact
+
+    base, mark, query = url.partition("?")
+    return redact(base) + (mark + _masked_query(query) if mark else "")
 
 
 def _redacting_processor() -> SpanProcessor:
-    """A span processor that masks email addresses, phone numbers and tokens in the URL
-    attributes of every span as it starts (a request's path or query may name a lead by
-    email), as the logs do."""
+    """A span processor that masks the URL attributes of every span as it starts: email
+    addresses, phone numbers and tokens in the path (a lead looked up by email), as the
+    logs do, and every value of the query string."""
     from opentelemetry.sdk.trace import SpanProcessor
-
-    from services.logs import redact
 
     class RedactUrls(SpanProcessor):
         def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -221,9 +236,12 @@ def _redacting_processor() -> SpanProcessor:
             for key in _URL_ATTRIBUTES:
                 value = attributes.get(key)
                 if isinstance(value, str):
-                    redacted = redact(value)
-                    if redacted != value:
-                        span.set_attribute(key, redacted)
+                    masked = _masked_url(value)
+                    if masked != value:
+                        span.set_attribute(key, masked)
+            query = attributes.get(_QUERY_ATTRIBUTE)
+            if isinstance(query, str) and query:
+                span.set_attribute(_QUERY_ATTRIBUTE, _masked_query(query))
 
     return RedactUrls()
 

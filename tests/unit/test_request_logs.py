@@ -177,7 +177,7 @@ async def test_with_tracing_on_the_lines_name_the_current_span(lines: Lines) -> 
         ) as client:
             await client.get(
                 f"/people/{EMAIL}",
-                params={"note": EMAIL},
+                params={"note": EMAIL, "token": "s3cr3t-t0ken"},
                 headers={"X-Request-Id": "rq-2", "traceparent": TRACEPARENT},
             )
     finally:
@@ -195,4 +195,6 @@ async def test_with_tracing_on_the_lines_name_the_current_span(lines: Lines) -> 
     # The spans keep the request's URL redacted, as the logs do.
     recorded = str([dict(s.attributes or {}) for s in finished])
     assert "/people/[email]" in recorded
+    assert "note=REDACTED&token=REDACTED" in recorded
     assert "acme" not in recorded
+    assert "s3cr3t" not in recorded
