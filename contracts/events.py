@@ -609,15 +609,22 @@ def schema_uri(event_type: str) -> str:
 
 
 def make_envelope(
-    data: EventData, *, time: datetime, traceparent: str | None = None, subject: str | None = None
+    data: EventData,
+    *,
+    time: datetime,
+    traceparent: str | None = None,
+    subject: str | None = None,
+    own_traceparent: str | None = None,
 ) -> Envelope:
-    """Wrap a payload in its envelope. `traceparent` is the event or request being handled."""
+    """Wrap a payload in its envelope. `traceparent` is the event or request being handled
+    (the event gets a child of it); `own_traceparent`, the context of the span that creates
+    the event, is used as it is (services/tracing.py)."""
     return Envelope(
         source=source_of(data.SERVICE),
         type=data.TYPE,
         time=time,
         subject=subject or data.lead_id,
         dataschema=schema_uri(data.TYPE),
-        traceparent=child_traceparent(traceparent),
+        traceparent=own_traceparent or child_traceparent(traceparent),
         data=data.model_dump(mode="json"),
     )

@@ -234,6 +234,8 @@ deliveries = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("delivered_at", UTCDateTime, nullable=True),
+    # The event's trace context, kept when tracing is on: the POST continues the trace.
+    Column("traceparent", String(55), nullable=True),
 )
 Index("ix_router_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
 Index("ix_router_deliveries_subscription", deliveries.c.subscription_id, deliveries.c.created_at)

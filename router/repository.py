@@ -143,6 +143,7 @@ class DueDelivery:
     payload: str
     attempts: int
     expires_at: datetime
+    traceparent: str | None = None
 
 
 # --- reps -------------------------------------------------------------------------------------
@@ -835,6 +836,7 @@ async def claim_due(
             payload=r.payload,
             attempts=r.attempts,
             expires_at=r.expires_at,
+            traceparent=r.traceparent,
         )
         for r in rows
         if r.subscription_id in subs
@@ -861,6 +863,7 @@ def _due(dialect: str) -> Select[Any]:
             deliveries.c.payload,
             deliveries.c.attempts,
             deliveries.c.expires_at,
+            deliveries.c.traceparent,
         )
         .where(
             deliveries.c.status == "pending",

@@ -35,6 +35,7 @@ from contracts.events import EventData
 from router import metrics, repository
 from router.config import RoutingConfig, Subscriber
 from router.settings import RouterSettings
+from services import tracing
 from services.crypto import SecretBox
 from services.db import Tx, UnitOfWork
 from services.egress import PrivateAddress, check_public
@@ -112,6 +113,7 @@ class Announcer:
                 "next_attempt_at": now,
                 "expires_at": now + self.retry_for,
                 "created_at": now,
+                "traceparent": envelope.traceparent if tracing.enabled else None,
             }
             for s in matching
         ]
@@ -234,6 +236,18 @@ class WebhookWorker(LeasingWorker):
         tx.after_rollback(release)
 
     async def _attempt(self, delivery: repository.DueDelivery) -> None:
+        if not tracing.enabled:
+            await self._send(delivery)
+            return
+        with tracing.span(
+            "router",
+            "webhook deliver",
+            delivery.traceparent,
+            **{"leadfarm.delivery_id": delivery.id, "cloudevents.event_id": delivery.event_id},
+        ):
+            await self._send(delivery)
+
+    async def _send(self, delivery: repository.DueDelivery) -> None:
         status: int | None = None
         error: str | None = None
         permanent = False

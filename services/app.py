@@ -6,6 +6,8 @@ limit per API key (`LEADFARM_API_RATE_LIMIT_PER_SECOND`, `LEADFARM_API_RATE_LIMI
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,12 +21,13 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services import metrics
+from contracts.envelope import new_traceparent
+from services import metrics, tracing
 from services.apidocs import install_api_docs
 from services.auth import KeyRateLimiter, admin_router
 from services.bodylimit import BodyLimitMiddleware
 from services.controlchars import ControlCharacterMiddleware
-from services.logs import request_id_var
+from services.logs import log_fields, request_id_var, trace_id_of, trace_id_var
 from services.openapi import install_declared_bodies
 from services.problems import Problem, install_problem_handlers, problem_response
 from services.runtime import Runtime
@@ -94,12 +97,30 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-class ObserveMiddleware:
-    """Request ids (`X-Request-Id`, else a new one) for the logs, and request metrics.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+"""An incoming `X-Request-Id` kept as it is: short, and nothing a log or a header could
+be made to misread (no spaces, control characters or `@`). Any other is replaced."""
+access_log = logging.getLogger("leadfarm.access")
 
-    Plain ASGI rather than `@app.middleware("http")`: Starlette's BaseHTTPMiddleware runs
-    each request through an extra task and memory streams, which the profile of the
-    webhook path showed as a hot spot."""
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
+        if name == b"x-request-id":
+            given = value.decode("latin-1")
+            if REQUEST_ID.fullmatch(given):
+                return given
+            break
+    return uuid.uuid4().hex
+
+
+class ObserveMiddleware:
+    """Request ids (a sane `X-Request-Id`, else a new one, echoed on the response) for the
+    logs, an access log line per request, and request metrics.
+
+    The access line names the route template, never the path or the query string, which
+    may hold an email address. Plain ASGI rather than `@app.middleware("http")`:
+    Starlette's BaseHTTPMiddleware runs each request through an extra task and memory
+    streams, which the profile of the webhook path showed as a hot spot."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -108,28 +129,63 @@ class ObserveMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = next(
-            (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None
-        )
-        token = request_id_var.set(request_id or uuid.uuid4().hex)
+        request_id = _request_id(scope["headers"])
+        token = request_id_var.set(request_id)
+        trace_token = None
+        if not tracing.enabled:
+            scope, trace_id = _traced(scope)
+            trace_token = trace_id_var.set(trace_id)
         started = time.perf_counter()
         status = 500
+        echoed = (b"x-request-id", request_id.encode())
 
         async def send_and_note(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), echoed]}
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            request_id_var.reset(token)
+            elapsed = time.perf_counter() - started
             # The router put the matched route into this same scope.
             path = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "%s %s %d",
+                    method,
+                    path,
+                    status,
+                    extra=log_fields(
+                        method=method,
+                        route=path,
+                        status=status,
+                        duration_ms=round(elapsed * 1000, 3),
+                    ),
+                )
+            request_id_var.reset(token)
+            if trace_token is not None:
+                trace_id_var.reset(trace_token)
             metrics.HTTP_REQUESTS.labels(method, path, str(status)).inc()
-            metrics.HTTP_SECONDS.labels(path).observe(time.perf_counter() - started)
+            metrics.HTTP_SECONDS.labels(path).observe(elapsed)
+
+
+def _traced(scope: Scope) -> tuple[Scope, str]:
+    """With tracing off: the request's trace id, for its logs, from its W3C `traceparent`;
+    a request without a valid one is given one, so the events it causes continue the trace
+    its logs name. (With tracing on, the OpenTelemetry middleware does this.)"""
+    for name, value in scope["headers"]:
+        if name == b"traceparent":
+            found = trace_id_of(value.decode("latin-1"))
+            if found:
+                return scope, found
+    given = new_traceparent()
+    headers = [(n, v) for n, v in scope["headers"] if n not in (b"traceparent", b"tracestate")]
+    headers.append((b"traceparent", given.encode()))
+    return {**scope, "headers": headers}, given[3:35]
 
 
 def create_app(
@@ -147,6 +203,8 @@ def create_app(
             yield
         finally:
             await runtime.stop()
+            # uvicorn ends the process by re-raising SIGTERM, so no exit hook runs after.
+            tracing.flush()
 
     names = ", ".join(s.name for s in runtime.specs)
     app = FastAPI(
@@ -156,6 +214,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served from this process instead of a CDN: install_api_docs
         redoc_url=None,
+        telemetry=tracing.fastapi_telemetry(),
     )
     app.state.runtime = runtime
     app.state.key_store = runtime.key_store

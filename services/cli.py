@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, cast
 import uvicorn
 
 from contracts.topics import SERVICES, ServiceName, all_topics
+from services import tracing
 from services.logs import configure_logging
 from services.ops import commands as ops_commands
 from services.ops import objects
@@ -149,6 +150,8 @@ def _up(settings: Settings) -> int:
     from services.app import create_app
     from services.runtime import DataDirInUse, embedded_runtime
 
+    if not _tracing_configured(tracing.PROCESS_NAME):
+        return 2
     runtime = embedded_runtime(settings)
     try:
         runtime.hold_data_dir()  # held until the process ends
@@ -224,6 +227,8 @@ def _serve(settings: Settings, service: ServiceName) -> int:
     from services.app import create_app
     from services.runtime import cluster_runtime
 
+    if not _tracing_configured(service):
+        return 2
     try:
         runtime = cluster_runtime(settings, service)
     except ValueError as exc:
@@ -233,6 +238,16 @@ def _serve(settings: Settings, service: ServiceName) -> int:
     if listener is None:
         return PORT_UNAVAILABLE
     return _run_http(create_app(runtime), runtime, settings, listener)
+
+
+def _tracing_configured(service_name: str) -> bool:
+    """Set tracing up as the OTEL_* variables say; False (and why) when they are wrong."""
+    try:
+        tracing.configure(service_name)
+    except ValueError as exc:
+        print(f"leadfarm: bad configuration: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _run_http(app: object, runtime: Runtime, settings: Settings, listener: socket.socket) -> int:

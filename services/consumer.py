@@ -32,11 +32,11 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from contracts.envelope import Envelope
 from contracts.events import EventData, UnknownEventType, parse_data
 from contracts.topics import dlq_for, topic_for
-from services import metrics
+from services import metrics, tracing
 from services.bus.base import CommitsWithTransaction, Message, ReportsLag, Subscription
 from services.db import Tx, UnitOfWork
 from services.inbox import already_handled, handled_among, record_all_handled, record_handled
-from services.logs import event_id_var, lead_id_var
+from services.logs import event_id_var, lead_id_var, trace_id_of, trace_id_var
 from services.outbox import write_record
 
 log = logging.getLogger(__name__)
@@ -50,10 +50,13 @@ class Incoming(Generic[D]):
 
     envelope: Envelope
     data: D
+    context: str | None = None
+    """With tracing on, the context of this event's `process` span (services/tracing.py)."""
 
     @property
     def traceparent(self) -> str:
-        return self.envelope.traceparent
+        """What the events said while handling this one continue."""
+        return self.context or self.envelope.traceparent
 
 
 Handler = Callable[[Tx, Incoming[Any]], Awaitable[None]]
@@ -214,11 +217,13 @@ class ConsumerRunner:
                 event = events[start]
                 lead_token = lead_id_var.set(event.envelope.subject)
                 event_token = event_id_var.set(event.envelope.id)
+                trace_token = trace_id_var.set(trace_id_of(event.envelope.traceparent))
                 try:
                     await self.handlers[type(event.data)](tx, event)
                 finally:
                     lead_id_var.reset(lead_token)
                     event_id_var.reset(event_token)
+                    trace_id_var.reset(trace_token)
             else:
                 while end < len(events) and (
                     self.batch_handlers.get(type(events[end].data)) == batch_handler
@@ -230,6 +235,20 @@ class ConsumerRunner:
     async def handle_together(self, messages: list[Message]) -> bool:
         """Handle `messages` in one transaction. False (and nothing applied) if any of them
         is poison or its handler fails: the caller then handles them one at a time."""
+        if not tracing.enabled:
+            return await self._handle_together(messages, None)
+        with self._consuming(messages) as spans:
+            together = await self._handle_together(messages, spans)
+            if not together:
+                spans.rolled_back()
+            return together
+
+    def _consuming(self, messages: Sequence[Message]) -> tracing.Consuming:
+        return tracing.Consuming(self.unit.service, self.group, messages, _traceparent_in)
+
+    async def _handle_together(
+        self, messages: list[Message], spans: tracing.Consuming | None
+    ) -> bool:
         decoded: list[tuple[Envelope, EventData]] = []
         for message in messages:
             try:
@@ -249,7 +268,9 @@ class ConsumerRunner:
                         outcomes.append((envelope.type, "duplicate" if handles else "ignored"))
                         continue
                     done.add(envelope.id)
-                    todo.append(Incoming(envelope, data))
+                    todo.append(
+                        Incoming(envelope, data, spans.traceparent(message) if spans else None)
+                    )
                     outcomes.append((envelope.type, "ok"))
                 await self._apply(tx, todo)
                 await record_all_handled(tx, self.group, [e.envelope.id for e in todo])
@@ -267,6 +288,13 @@ class ConsumerRunner:
         return True
 
     async def handle(self, message: Message) -> None:
+        if not tracing.enabled:
+            await self._handle(message, None)
+            return
+        with self._consuming([message]) as spans:
+            await self._handle(message, spans)
+
+    async def _handle(self, message: Message, spans: tracing.Consuming | None) -> None:
         try:
             envelope, data = _decode(message)
         except PoisonMessage as exc:
@@ -281,11 +309,14 @@ class ConsumerRunner:
             return
         lead_token = lead_id_var.set(envelope.subject)
         event_token = event_id_var.set(envelope.id)
+        trace_token = trace_id_var.set(trace_id_of(envelope.traceparent))
+        incoming = Incoming(envelope, data, spans.traceparent(message) if spans else None)
         try:
-            await self._handle_with_retries(message, envelope, Incoming(envelope, data), handler)
+            await self._handle_with_retries(message, envelope, incoming, handler)
         finally:
             lead_id_var.reset(lead_token)
             event_id_var.reset(event_token)
+            trace_id_var.reset(trace_token)
 
     async def _handle_with_retries(
         self, message: Message, envelope: Envelope, incoming: Incoming[Any], handler: Handler
@@ -352,6 +383,15 @@ def _first_per_partition(messages: list[Message]) -> list[Message]:
 def decode_message(message: Message) -> tuple[Envelope, EventData]:
     """A record's envelope and typed data; `PoisonMessage` when it is not a valid event."""
     return _decode(message)
+
+
+def _traceparent_in(message: Message) -> str | None:
+    """The envelope's context: a record published without trace headers still continues
+    its event's trace."""
+    try:
+        return _decode(message)[0].traceparent
+    except PoisonMessage:
+        return None
 
 
 def _decode(message: Message) -> tuple[Envelope, EventData]:

@@ -22,7 +22,7 @@ from sqlalchemy import Executable, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from contracts.topics import ServiceName
-from services import metrics
+from services import metrics, tracing
 from services.clock import Clock
 from services.sqlite_inline import BUSY_TIMEOUT_MS, inline_connect
 from services.tables import AUTH_SCHEMA
@@ -54,6 +54,7 @@ class Database:
         )
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         event.listen(self.engine.sync_engine, "before_cursor_execute", _count_statement)
+        tracing.instrument_engine(self.engine)
         self._on_events_committed: list[Callable[[frozenset[str]], None]] = []
 
     def on_events_committed(self, callback: Callable[[frozenset[str]], None]) -> None:

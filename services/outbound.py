@@ -32,6 +32,8 @@ from httpx._client import UseClientDefault
 from httpx._types import AuthTypes
 from httpx_aiohttp import AiohttpTransport
 
+from services import tracing
+
 MAX_RESPONSE_BYTES = 1024 * 1024
 """What any receiver may answer: reps' tools and email providers answer a status and a few
 bytes; a provider's lead is a few kilobytes."""
@@ -84,6 +86,7 @@ class OutboundClient(httpx.AsyncClient):
         )
         self.deadline_s = deadline_s
         self.max_response_bytes = max_response_bytes
+        tracing.instrument_http_client(self)
 
     async def send(
         self,

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, text, update
 from contracts.envelope import Envelope, structured_mode_headers
 from contracts.events import EventData, make_envelope
 from contracts.topics import topic_for
-from services import metrics
+from services import metrics, tracing
 from services.db import Tx, UnitOfWork
 from services.tables import outbox
 
@@ -30,8 +30,10 @@ async def emit(
     tx: Tx, data: EventData, *, traceparent: str | None = None, subject: str | None = None
 ) -> Envelope:
     """Say an event as part of `tx`: it is published if, and only if, `tx` commits."""
-    envelope = make_envelope(data, time=tx.now(), traceparent=traceparent, subject=subject)
     topic = topic_for(data.SERVICE, tx.unit.topic_namespace)
+    if tracing.enabled:
+        return await _emit_traced(tx, data, topic, traceparent, subject)
+    envelope = make_envelope(data, time=tx.now(), traceparent=traceparent, subject=subject)
     await write_record(
         tx,
         topic,
@@ -39,6 +41,27 @@ async def emit(
         envelope.to_json(),
         event_id=envelope.id,
         headers=structured_mode_headers(),
+    )
+    return envelope
+
+
+async def _emit_traced(
+    tx: Tx, data: EventData, topic: str, traceparent: str | None, subject: str | None
+) -> Envelope:
+    """`emit` with tracing on: the event's own `create` span is its context, in the envelope
+    and in the record's headers alike."""
+    with tracing.creating_event(tx.service, topic, data.TYPE, traceparent) as created:
+        envelope = make_envelope(
+            data, time=tx.now(), subject=subject, own_traceparent=created.traceparent
+        )
+        created.describe(envelope.id, envelope.subject)
+    await write_record(
+        tx,
+        topic,
+        envelope.subject,
+        envelope.to_json(),
+        event_id=envelope.id,
+        headers={**structured_mode_headers(), **created.headers},
     )
     return envelope
 

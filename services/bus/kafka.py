@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
 
 from contracts.envelope import structured_mode_headers
+from services import tracing
 from services.bus.base import Message, Subscription
 from services.outbox import OutboundRecord
 
@@ -92,15 +93,17 @@ class KafkaBus:
         producer = await self._current_producer()
 
         async def send_all() -> None:
-            pending = [
-                await producer.send(
-                    r.topic,
-                    value=r.value,
-                    key=r.key.encode() if r.key else None,
-                    headers=kafka_headers(r),
-                )
-                for r in records
-            ]
+            pending = []
+            for r in records:
+                with _trace_context(record_headers(r)) as headers:
+                    pending.append(
+                        await producer.send(
+                            r.topic,
+                            value=r.value,
+                            key=r.key.encode() if r.key else None,
+                            headers=[(k, v.encode()) for k, v in headers.items()],
+                        )
+                    )
             await asyncio.gather(*pending)
 
         try:
@@ -121,12 +124,27 @@ class KafkaBus:
         return sub
 
 
+def record_headers(record: OutboundRecord) -> dict[str, str]:
+    """A record's headers. An outbox row with no headers at all was written by `emit`
+    before events carried their content type (dead letters and replays always had
+    headers), so it gets the structured-mode header a CloudEvents SDK needs."""
+    return record.headers or structured_mode_headers()
+
+
 def kafka_headers(record: OutboundRecord) -> list[tuple[str, bytes]]:
-    """A record's headers as Kafka takes them. An outbox row with no headers at all was
-    written by `emit` before events carried their content type (dead letters and replays
-    always had headers), so it gets the structured-mode header a CloudEvents SDK needs."""
-    headers = record.headers or structured_mode_headers()
-    return [(name, value.encode()) for name, value in headers.items()]
+    """A record's headers as Kafka takes them (tracing off)."""
+    return [(name, value.encode()) for name, value in record_headers(record).items()]
+
+
+def _trace_context(headers: dict[str, str]) -> contextlib.AbstractContextManager[dict[str, str]]:
+    """With tracing on, send a record in the trace context its outbox row carries: aiokafka's
+    instrumentation starts its `send` span there and writes that span's `traceparent` and
+    `tracestate` into the record's headers, so the row's own are left out (a record with
+    two `traceparent` headers would be ambiguous). With tracing off, the headers go as
+    they are."""
+    if not tracing.enabled or "traceparent" not in headers:
+        return contextlib.nullcontext(headers)
+    return tracing.continued(headers, drop=tracing.TRACE_HEADERS)
 
 
 class KafkaSubscription:
