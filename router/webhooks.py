@@ -167,7 +167,10 @@ class WebhookWorker(LeasingWorker):
             return 0
         now = self.unit.clock.now()
         async with self.unit.read() as conn:
-            if not await repository.any_due(conn, now):
+            # Nothing due: a delivery that finishes frees a slot nobody waits for, so the
+            # worker waits for a wake-up (or the poll), not for it (no read per delivery).
+            self.held_back = await repository.any_due(conn, now)
+            if not self.held_back:
                 return 0
         async with self.unit.transaction() as tx:
             now = tx.now()
@@ -197,6 +200,10 @@ class WebhookWorker(LeasingWorker):
             tx.before_flush(self._lease_offered)
         offers.extend(deliveries)
 
+    def _held_back_now(self) -> None:
+        self.held_back = True
+        self.wake()
+
     def _lease_offered(self, tx: Tx) -> None:
         offers = self._offers.pop(tx, [])
         stored = {id(row) for row in tx.deferred(repository.INSERT_DELIVERY)}
@@ -219,7 +226,7 @@ class WebhookWorker(LeasingWorker):
                 )
             )
         if len(leased) < len(offers):  # the rest are due now: claimed as soon as it commits
-            tx.after_commit(self.wake)
+            tx.after_commit(self._held_back_now)
         if not leased:
             return
 

@@ -76,12 +76,12 @@ class KeyedPool:
         else:
             await asyncio.get_running_loop().create_future()
 
-    async def pause(self, wake: asyncio.Event, interval: float) -> None:
+    async def pause(self, wake: asyncio.Event, interval: float, *, on_finish: bool = True) -> None:
         """A worker's wait when it found nothing to start: until `wake` is set, `interval`
-        passes, or an item finishes (its slot, and its key's share, free up: what was held
-        back starts now, not an interval later)."""
+        passes, or (`on_finish`) an item finishes (its slot, and its key's share, free up:
+        what was held back starts now, not an interval later)."""
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(wake.wait())]
-        if self._tasks:
+        if self._tasks and on_finish:
             waits.append(asyncio.ensure_future(self.wait_any()))
         try:
             await asyncio.wait(waits, timeout=interval, return_when="FIRST_COMPLETED")
@@ -116,6 +116,9 @@ class LeasingWorker(ABC):
         self._wake = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
         self._looping = False
+        self.held_back = True
+        """Whether items may be due that found no slot: then a finished item (a slot
+        freed) is a reason to look again. A worker that knows nothing is due says so."""
 
     @abstractmethod
     async def _start_due(self) -> int:
@@ -144,7 +147,9 @@ class LeasingWorker(ABC):
                 if started == 0:
                     # Woken by a commit (or by stop) or a finished item; the poll finds
                     # what other replicas stored and retries coming due.
-                    await self.pool.pause(self._wake, self.poll_interval_s)
+                    await self.pool.pause(
+                        self._wake, self.poll_interval_s, on_finish=self.held_back
+                    )
             await self.pool.drain()
         finally:
             self._looping = False

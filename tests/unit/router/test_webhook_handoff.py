@@ -5,6 +5,7 @@ has no slot for is claimed as before."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -154,3 +155,48 @@ async def test_what_the_pool_has_no_slot_for_is_claimed_as_before(tmp_path: Path
         assert len(seen) == 5
         assert len({r.headers["webhook-id"] for r in seen}) == 5  # each once
         assert await statuses(world) == ["delivered"] * 5
+
+
+async def test_a_running_worker_does_not_look_for_work_each_time_a_hand_off_finishes(
+    tmp_path: Path,
+) -> None:
+    """With nothing due (every delivery was handed off), a finished delivery frees a slot
+    nobody waits for: the worker waits for a wake-up, not for it (no idle-check read per
+    delivery)."""
+    async with world_at(tmp_path, webhook_poll_interval_s=60.0) as world:
+        await world.rep("ana")
+        await subscribe(world)
+        release = asyncio.Event()
+
+        async def slow(request: httpx.Request) -> httpx.Response:
+            await release.wait()
+            return httpx.Response(204)
+
+        worker = WebhookWorker(
+            world.unit, world.settings, httpx.MockTransport(slow), box=SecretBox.ephemeral()
+        )
+        world.router.announcer.handoff = worker
+        looks: list[str] = []
+
+        def on_statement(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+            if " ".join(statement.split()).startswith("SELECT router_webhook_deliveries.id FROM"):
+                looks.append(statement)
+
+        engine = world.unit.database.engine.sync_engine
+        running = asyncio.create_task(worker.run())
+        try:
+            for _ in range(3):
+                await world.qualify()  # handed off: in flight, waiting for the receiver
+            worker.wake()  # the worker looks once (nothing due) and pauses with them in flight
+            await asyncio.sleep(0.1)
+            event.listen(engine, "before_cursor_execute", on_statement)
+            release.set()
+            await worker.pool.drain()
+            await asyncio.sleep(0.1)
+        finally:
+            event.remove(engine, "before_cursor_execute", on_statement)
+            await worker.stop()
+            await running
+            world.router.announcer.handoff = None
+        assert await statuses(world) == ["delivered"] * 3
+        assert looks == [], looks
