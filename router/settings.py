@@ -45,8 +45,11 @@ class RouterSettings(ServiceSettings):
     """A delivery is retried with exponential backoff for this long, then marked dead."""
     webhook_max_backoff_s: float = Field(3600.0, gt=0)
     webhook_poll_interval_s: float = Field(1.0, gt=0)
-    webhook_concurrency: int = Field(8, ge=1)
-    """Deliveries in flight at once (per process)."""
-    webhook_concurrency_per_subscription: int = Field(2, ge=1)
-    """Of those, at most this many to one subscription, so a slow receiver takes only its
-    own share and every other subscription's deliveries keep going out."""
+    webhook_concurrency: int = Field(32, ge=1)
+    """Deliveries in flight at once (per process). At 100 leads/s to a receiver that
+    answers in 200 ms, one subscription alone needs 20 in flight; fewer slots make its
+    deliveries queue behind each other exactly when leads arrive fastest."""
+    webhook_concurrency_per_subscription: int = Field(4, ge=1)
+    """Each subscription's share: it gets this many first, and may use the whole pool but
+    one share while others have nothing in flight, so a slow receiver never holds up a
+    newcomer."""

@@ -201,7 +201,11 @@ async def test_a_receiver_that_drips_or_floods_its_answer_is_cut_off(tmp_path: P
 
 async def test_a_slow_receiver_does_not_hold_up_other_subscriptions(tmp_path: Path) -> None:
     async with world_at(
-        tmp_path, webhook_timeout_s=30.0, webhook_concurrency=4, allow_private_webhook_urls=True
+        tmp_path,
+        webhook_timeout_s=30.0,
+        webhook_concurrency=4,
+        webhook_concurrency_per_subscription=2,
+        allow_private_webhook_urls=True,
     ) as world:
         await world.rep("ana")
         async with misbehaving_receiver() as receiver:
