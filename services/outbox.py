@@ -29,40 +29,37 @@ log = logging.getLogger(__name__)
 async def emit(
     tx: Tx, data: EventData, *, traceparent: str | None = None, subject: str | None = None
 ) -> Envelope:
-    """Say an event as part of `tx`: it is published if, and only if, `tx` commits."""
+    """Say an event as part of `tx`: it is published if, and only if, `tx` commits. Its
+    record carries the CloudEvents structured-mode header, and with tracing on the trace
+    context of the event's own `create` span."""
     topic = topic_for(data.SERVICE, tx.unit.topic_namespace)
+    headers = structured_mode_headers()
     if tracing.enabled:
-        return await _emit_traced(tx, data, topic, traceparent, subject)
-    envelope = make_envelope(data, time=tx.now(), traceparent=traceparent, subject=subject)
+        envelope = _traced_envelope(tx, data, topic, traceparent, subject, headers)
+    else:
+        envelope = make_envelope(data, time=tx.now(), traceparent=traceparent, subject=subject)
     await write_record(
-        tx,
-        topic,
-        envelope.subject,
-        envelope.to_json(),
-        event_id=envelope.id,
-        headers=structured_mode_headers(),
+        tx, topic, envelope.subject, envelope.to_json(), event_id=envelope.id, headers=headers
     )
     return envelope
 
 
-async def _emit_traced(
-    tx: Tx, data: EventData, topic: str, traceparent: str | None, subject: str | None
+def _traced_envelope(
+    tx: Tx,
+    data: EventData,
+    topic: str,
+    traceparent: str | None,
+    subject: str | None,
+    headers: dict[str, str],
 ) -> Envelope:
-    """`emit` with tracing on: the event's own `create` span is its context, in the envelope
-    and in the record's headers alike."""
+    """The envelope with tracing on: the event's own `create` span is its context, in the
+    envelope and in the record's `headers` (added to) alike."""
     with tracing.creating_event(tx.service, topic, data.TYPE, traceparent) as created:
         envelope = make_envelope(
             data, time=tx.now(), subject=subject, own_traceparent=created.traceparent
         )
         created.describe(envelope.id, envelope.subject)
-    await write_record(
-        tx,
-        topic,
-        envelope.subject,
-        envelope.to_json(),
-        event_id=envelope.id,
-        headers={**structured_mode_headers(), **created.headers},
-    )
+    headers.update(created.headers)
     return envelope
 
 

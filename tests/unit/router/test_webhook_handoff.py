@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,17 +25,24 @@ from services.crypto import SecretBox
 from tests.unit.router.test_webhooks import SECRET, subscribe, verify
 from tests.unit.router.world import World, world_at
 
+Receiver = Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
 
-@asynccontextmanager
-async def handing_off(
-    world: World, seen: list[httpx.Request]
-) -> AsyncIterator[tuple[WebhookWorker, list[str]]]:
-    """A worker the announcer hands off to, and the statements run meanwhile."""
 
-    def receiver(request: httpx.Request) -> httpx.Response:
+def recording(seen: list[httpx.Request]) -> Receiver:
+    """A receiver that keeps what it is sent and answers 204."""
+
+    async def receive(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         return httpx.Response(204)
 
+    return receive
+
+
+@asynccontextmanager
+async def handing_off(
+    world: World, receiver: Receiver
+) -> AsyncIterator[tuple[WebhookWorker, list[str]]]:
+    """A worker the announcer hands off to, and the statements run meanwhile."""
     worker = WebhookWorker(
         world.unit, world.settings, httpx.MockTransport(receiver), box=SecretBox.ephemeral()
     )
@@ -69,7 +76,7 @@ async def test_what_a_commit_queued_is_posted_at_once_without_a_claim(tmp_path: 
         await world.rep("ana")
         await subscribe(world)
         seen: list[httpx.Request] = []
-        async with handing_off(world, seen) as (worker, statements):
+        async with handing_off(world, recording(seen)) as (worker, statements):
             lead_id = await world.qualify()
             assert not worker._wake.is_set()  # nothing left to claim: no claim read
             await worker.pool.drain()
@@ -93,7 +100,7 @@ async def test_nothing_is_posted_for_a_transaction_or_savepoint_that_did_not_com
         await world.rep("ana")
         await subscribe(world)
         seen: list[httpx.Request] = []
-        async with handing_off(world, seen) as (worker, _):
+        async with handing_off(world, recording(seen)) as (worker, _):
             try:
                 async with world.unit.transaction() as tx:
                     await world.router.say(tx, breach(str(uuid.uuid4())))
@@ -139,7 +146,7 @@ async def test_what_the_pool_has_no_slot_for_is_claimed_as_before(tmp_path: Path
         await world.rep("ana")
         await subscribe(world)
         seen: list[httpx.Request] = []
-        async with handing_off(world, seen) as (worker, _):
+        async with handing_off(world, recording(seen)) as (worker, _):
             async with world.unit.transaction() as tx:
                 for _ in range(5):
                     await world.router.say(tx, breach(str(uuid.uuid4())))
@@ -172,31 +179,22 @@ async def test_a_running_worker_does_not_look_for_work_each_time_a_hand_off_fini
             await release.wait()
             return httpx.Response(204)
 
-        worker = WebhookWorker(
-            world.unit, world.settings, httpx.MockTransport(slow), box=SecretBox.ephemeral()
-        )
-        world.router.announcer.handoff = worker
-        looks: list[str] = []
-
-        def on_statement(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-            if " ".join(statement.split()).startswith("SELECT router_webhook_deliveries.id FROM"):
-                looks.append(statement)
-
-        engine = world.unit.database.engine.sync_engine
-        running = asyncio.create_task(worker.run())
-        try:
+        async with handing_off(world, slow) as (worker, statements):
+            running = asyncio.create_task(worker.run())
             for _ in range(3):
                 await world.qualify()  # handed off: in flight, waiting for the receiver
             worker.wake()  # the worker looks once (nothing due) and pauses with them in flight
             await asyncio.sleep(0.1)
-            event.listen(engine, "before_cursor_execute", on_statement)
+            before = len(statements)
             release.set()
             await worker.pool.drain()
             await asyncio.sleep(0.1)
-        finally:
-            event.remove(engine, "before_cursor_execute", on_statement)
+            looks = [
+                s
+                for s in statements[before:]
+                if s.startswith("SELECT router_webhook_deliveries.id FROM")
+            ]
             await worker.stop()
             await running
-            world.router.announcer.handoff = None
         assert await statuses(world) == ["delivered"] * 3
         assert looks == [], looks
