@@ -206,6 +206,12 @@ class WebhookWorker(LeasingWorker):
 
     def _lease_offered(self, tx: Tx) -> None:
         offers = self._offers.pop(tx, [])
+        if tx.savepoints:
+            # Written inside a savepoint that may still fail (and take the rows with it):
+            # claimed once the transaction commits, never posted on the strength of a row
+            # that may be undone.
+            tx.after_commit(self._held_back_now)
+            return
         stored = {id(row) for row in tx.deferred(repository.INSERT_DELIVERY)}
         leased: list[repository.DueDelivery] = []
         for row, subscriber in offers:

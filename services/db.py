@@ -153,6 +153,8 @@ class Tx:
         """The topics of the records said (a failed savepoint's included: a spare wake-up
         at most)."""
         self._deferred: dict[Executable, list[dict[str, Any]]] = {}
+        self.savepoints = 0
+        """How many savepoints are open: rows flushed inside one may still be undone."""
         self._before_flush: dict[Callable[[Tx], None], None] = {}
         self._after_commit: list[Callable[[], None]] = []
         self._after_rollback: list[Callable[[], None]] = []
@@ -199,6 +201,7 @@ class Tx:
         and the outer transaction goes on. Use this, never `conn.begin_nested()` alone."""
         marks = {statement: len(rows) for statement, rows in self._deferred.items()}
         emitted = self.emitted
+        self.savepoints += 1
         try:
             async with self.conn.begin_nested():
                 yield
@@ -210,6 +213,8 @@ class Tx:
             }
             self.emitted = emitted
             raise
+        finally:
+            self.savepoints -= 1
 
 
 class UnitOfWork:

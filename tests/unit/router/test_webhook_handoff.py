@@ -135,6 +135,19 @@ async def test_nothing_is_posted_for_a_transaction_or_savepoint_that_did_not_com
                 await world.router.say(tx, breach(kept))
             await worker.pool.drain()
             assert worker.pool.free == worker.pool.limit
+
+            # Flushed inside a savepoint (the rows written), then the savepoint fails:
+            # nothing may be posted for rows the database no longer has.
+            async with world.unit.transaction() as tx:
+                try:
+                    async with tx.savepoint():
+                        await world.router.say(tx, breach(str(uuid.uuid4())))
+                        await tx.flush()
+                        raise RuntimeError("one event failed after a flush")
+                except RuntimeError:
+                    pass
+            await worker.pool.drain()
+            assert worker.pool.free == worker.pool.limit
         assert [verify(SECRET, r)["subject"] for r in seen] == [kept]
         assert await statuses(world) == ["delivered"]
 
