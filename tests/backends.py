@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,8 +67,9 @@ class Record:
     value: bytes
 
 
-class Backend:
-    """A running Leadfarm with an HTTP client per service."""
+class Backend(ABC):
+    """A running Leadfarm with an HTTP client per service; each runtime says how its
+    records are injected and read."""
 
     name: str
     settings: Settings
@@ -108,16 +110,17 @@ class Backend:
     def topic(self, service: ServiceName) -> str:
         return topic_for(service, self.settings.topic_namespace)
 
+    @abstractmethod
     async def inject(self, service: ServiceName, key: str | None, value: bytes) -> None:
         """Put a raw record on `service`'s topic, as a redelivery or a bad producer would."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def dead_letters(self, service: ServiceName) -> list[tuple[dict[str, str], bytes]]:
-        raise NotImplementedError
+        """The dead letters on `service`'s topic: headers and value."""
 
+    @abstractmethod
     async def records(self, service: ServiceName) -> list[Record]:
         """Every record on `service`'s topic, as a consumer outside Leadfarm receives it."""
-        raise NotImplementedError
 
     async def stop(self) -> None:
         for client in self.clients.values():

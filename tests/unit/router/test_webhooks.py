@@ -10,8 +10,10 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -39,6 +41,13 @@ def verify(secret: str, request: httpx.Request) -> dict[str, object]:
     assert base64.b64encode(expected.digest()).decode() in signatures
     body: dict[str, object] = json.loads(request.content)
     return body
+
+
+def worker_answering(world: World, receiver: Callable[[httpx.Request], Any]) -> WebhookWorker:
+    """A webhook worker whose requests `receiver` answers (httpx.MockTransport)."""
+    return WebhookWorker(
+        world.unit, world.settings, httpx.MockTransport(receiver), box=SecretBox.ephemeral()
+    )
 
 
 async def subscribe(world: World, **values: object) -> str:
@@ -98,9 +107,7 @@ async def test_each_subscription_gets_the_events_it_asked_for(world: World) -> N
         seen.append(request)
         return httpx.Response(204)
 
-    worker = WebhookWorker(
-        world.unit, world.settings, httpx.MockTransport(receiver), box=SecretBox.ephemeral()
-    )
+    worker = worker_answering(world, receiver)
     try:
         assert await worker.run_once() == 5
         assert await worker.run_once() == 0
@@ -135,9 +142,7 @@ async def test_a_failing_endpoint_is_retried_with_backoff_for_24_hours_then_dead
         attempts.append(request)
         return httpx.Response(503, text="maintenance")
 
-    worker = WebhookWorker(
-        world.unit, world.settings, httpx.MockTransport(down), box=SecretBox.ephemeral()
-    )
+    worker = worker_answering(world, down)
     gaps = []
     try:
         while True:
@@ -241,9 +246,7 @@ async def test_a_url_the_http_client_refuses_ends_dead_with_its_reason(world: Wo
     await world.rep("ana")
     subscription_id = await subscribe(world, url="http://cr\x01m.example/hooks")
     await world.qualify()
-    worker = WebhookWorker(
-        world.unit, world.settings, httpx.MockTransport(never_sent), box=SecretBox.ephemeral()
-    )
+    worker = worker_answering(world, never_sent)
     try:
         assert await worker.run_once() == 1
     finally:
@@ -259,9 +262,7 @@ async def test_an_unexpected_error_is_recorded_and_retried_until_dead(world: Wor
     await world.rep("ana")
     subscription_id = await subscribe(world, secret="whsec_not base64!")
     await world.qualify()
-    worker = WebhookWorker(
-        world.unit, world.settings, httpx.MockTransport(never_sent), box=SecretBox.ephemeral()
-    )
+    worker = worker_answering(world, never_sent)
     try:
         assert await worker.run_once() == 1
         delivery = await delivery_of(world, subscription_id)
@@ -292,9 +293,7 @@ async def test_a_host_that_takes_for_ever_to_resolve_is_cut_off_too(
         await world.rep("ana")
         subscription_id = await subscribe(world)
         await world.qualify()
-        worker = WebhookWorker(
-            world.unit, world.settings, httpx.MockTransport(never_sent), box=SecretBox.ephemeral()
-        )
+        worker = worker_answering(world, never_sent)
         try:
             assert await asyncio.wait_for(worker.run_once(), timeout=5) == 1
         finally:
@@ -329,9 +328,7 @@ async def test_one_subscriptions_burst_flows_at_the_pools_pace(tmp_path: Path) -
             running -= 1
             return httpx.Response(204)
 
-        worker = WebhookWorker(
-            world.unit, world.settings, httpx.MockTransport(slow), box=SecretBox.ephemeral()
-        )
+        worker = worker_answering(world, slow)
         started = time.monotonic()
         task = asyncio.create_task(worker.run())
         try:
@@ -383,9 +380,7 @@ async def _one_statement_per_wave(world: World) -> None:
 
     engine = world.unit.database.engine.sync_engine
     event.listen(engine, "before_cursor_execute", on_statement)
-    worker = WebhookWorker(
-        world.unit, world.settings, httpx.MockTransport(receiver), box=SecretBox.ephemeral()
-    )
+    worker = worker_answering(world, receiver)
     try:
         assert await worker.run_once() == 8
     finally:
