@@ -12,7 +12,7 @@ transaction would; under load rounds grow and the cost per request falls), and a
 takes at most `max_works`.
 
 A round runs its works in order in one transaction, optimistically. If one of them raises
-(a Problem: a replayed signature, an unusable lead...), or the commit fails, the round is
+(a Problem: a replayed signature, an idempotency key reused...), or the commit fails, the round is
 rolled back and each of its works runs again in a transaction of its own, so one request's
 refusal never makes another fail or lose its write. Hence a work may run twice: it must have
 no effect outside `tx` (count metrics after `run` returns, not inside the work). A
