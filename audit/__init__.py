@@ -20,7 +20,8 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     from audit.service import Audit
     from audit.settings import AuditSettings
 
-    audit = Audit(AuditSettings())
+    audit_settings = AuditSettings()
+    audit = Audit(audit_settings)
     # One handler for every type: the runner hands it each run of consecutive events.
     on_events = Consumers(audit).on_events
     return ServiceSpec(
@@ -28,5 +29,6 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
         router=build_router(unit, audit),
         batch_handlers=dict.fromkeys(EVENT_TYPES.values(), on_events),
         any_topic=True,
+        batch_linger_s=audit_settings.batch_linger_s,
         migrations=Path(__file__).parent / "migrations",
     )

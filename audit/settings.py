@@ -13,6 +13,11 @@ from services.settings import ServiceSettings
 class AuditSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LEADFARM_AUDIT_", extra="ignore")
 
+    batch_linger_s: float = Field(0.1, ge=0.0, le=5.0)
+    """How long the consumer waits to fill a batch that came short; audit is off the path
+    from a webhook to the rep, so it trades this much staleness for far fewer transactions
+    under a steady trickle of events (0: handle each fetch at once)."""
+
     # --- Prospect Satisfaction audits (the sampling policy) --------------------------------
     sample_rate: float = Field(0.10, ge=0.0, le=1.0)
     """Share of assigned leads that get a Prospect Satisfaction audit. The choice is a hash

@@ -70,6 +70,7 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
         ),
         timer_handlers={TOUCH: consumers.on_touch_due},
         workers=[worker],
+        batch_linger_s=nurture_settings.batch_linger_s,
         migrations=Path(__file__).parent / "migrations",
         on_start=[partial(reseal_secrets, unit, box)],
     )

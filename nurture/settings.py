@@ -15,6 +15,11 @@ from services.standard_webhooks import check_secret
 class NurtureSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LEADFARM_NURTURE_", extra="ignore")
 
+    batch_linger_s: float = Field(0.1, ge=0.0, le=5.0)
+    """How long the consumer waits to fill a batch that came short; nurture is off the path
+    from a webhook to the rep, so it trades this much staleness for far fewer transactions
+    under a steady trickle of events (0: handle each fetch at once)."""
+
     tracks_file: Path | None = None
     """The tracks file; the shipped nurture/tracks.yaml when unset."""
 

@@ -122,6 +122,7 @@ class Runtime:
                     retry_backoff_s=settings.consumer_retry_backoff_s,
                     batch_size=settings.consumer_batch_size,
                     any_topic=spec.any_topic,
+                    linger_s=spec.batch_linger_s,
                 )
                 self.consumers.append(runner)
                 self._spawn(runner.run, f"consumer-{spec.name}")

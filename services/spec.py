@@ -49,6 +49,12 @@ class ServiceSpec:
     """Handle an event whichever topic it is found on (audit's archive). Otherwise an event
     is handled only on its own service's topic."""
 
+    batch_linger_s: float = 0.0
+    """How long the consumer waits to fill a batch that came short (services/consumer.py):
+    for services off the path from a webhook to the rep (audit, nurture), where a little
+    staleness buys far fewer transactions. 0 for the others: every millisecond there is
+    speed to lead."""
+
     def group(self, namespace: str) -> str:
         """The consumer group (and inbox name) of this service."""
         return f"{namespace}.{self.name}"

@@ -9,6 +9,7 @@ polling delay, and a consumer of other topics does not read for nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 import orjson
@@ -76,6 +77,8 @@ class EmbeddedSubscription:
         self.topic_set = frozenset(self.topics)
         self.wake = asyncio.Event()
         self._cursor: int | None = None
+        self._at_end = False
+        """The last read found fewer rows than it asked for: the log held no more then."""
 
     async def start(self) -> None:
         async with self.database.connect() as conn:
@@ -90,6 +93,7 @@ class EmbeddedSubscription:
     def seek(self, position: int) -> None:
         """Read from after `position` next (replay); nothing is committed by this."""
         self._cursor = position
+        self._at_end = False
 
     async def lag(self) -> dict[tuple[str, int], int]:
         """Rows of each topic after this subscription's read position."""
@@ -107,16 +111,17 @@ class EmbeddedSubscription:
         return {(t, 0): counts.get(t, 0) for t in self.topics}
 
     async def fetch(self, max_records: int, timeout_s: float) -> list[Message]:
+        # After a read that reached the end of the log, only a commit to one of our topics
+        # (which sets `wake`) can have added to it: read again only then, or at the timeout
+        # (a safety net), instead of reading for nothing after every batch.
+        if self._at_end and not self.wake.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=timeout_s)
+        # Cleared before reading: a commit during the read sets it again.
+        self.wake.clear()
         messages = await self._read(max_records)
-        if messages:
-            return messages
-        try:
-            await asyncio.wait_for(self.wake.wait(), timeout=timeout_s)
-        except TimeoutError:
-            return []
-        finally:
-            self.wake.clear()
-        return await self._read(max_records)
+        self._at_end = len(messages) < max_records
+        return messages
 
     async def _read(self, max_records: int) -> list[Message]:
         if self._cursor is None:
@@ -162,3 +167,4 @@ class EmbeddedSubscription:
         # topic would be skipped and committed past.
         position = message.offset - 1
         self._cursor = position if self._cursor is None else min(self._cursor, position)
+        self._at_end = False

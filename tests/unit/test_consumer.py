@@ -330,3 +330,74 @@ async def test_a_commit_wakes_only_the_consumers_of_the_topics_it_wrote(tmp_path
         assert qualifiers.wake.is_set()
         assert everything.wake.is_set()
         assert not erasures.wake.is_set()
+
+
+async def test_a_subscription_at_the_end_of_the_log_reads_again_only_when_woken(
+    tmp_path: Path,
+) -> None:
+    """After a read that drained the log, the next fetch waits for a commit to its topics
+    instead of reading for nothing first: one read per wake-up, not two."""
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        runner = await run_with(unit, None, ["first"])
+        subscription = runner.subscription
+        assert isinstance(subscription, EmbeddedSubscription)
+        await subscription.start()
+        reads = 0
+        read = subscription._read
+
+        async def counted(max_records: int) -> list[Any]:
+            nonlocal reads
+            reads += 1
+            return await read(max_records)
+
+        subscription._read = counted  # type: ignore[method-assign]
+        assert [m.key for m in await subscription.fetch(10, 0.1)] == ["first"]
+        assert reads == 1
+
+        async def commit_later() -> None:
+            await asyncio.sleep(0.05)
+            qualifier = UnitOfWork(unit.database, "qualifier", unit.clock, unit.topic_namespace)
+            async with qualifier.transaction() as tx:
+                await emit(tx, disqualified("second"))
+
+        later = asyncio.create_task(commit_later())
+        assert [m.key for m in await subscription.fetch(10, 5.0)] == ["second"]
+        await later
+        assert reads == 2
+        # A rewind reads again at once, woken or not.
+        subscription.seek(0)
+        assert [m.key for m in await subscription.fetch(10, 5.0)] == ["first", "second"]
+        assert reads == 3
+
+
+async def test_a_lingering_consumer_takes_what_arrives_meanwhile_in_the_same_batch(
+    tmp_path: Path,
+) -> None:
+    runs: list[list[str]] = []
+
+    async def batch(tx: Tx, events: Sequence[Incoming[LeadDisqualified]]) -> None:
+        runs.append([e.data.lead_id for e in events])
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        runner = await run_with(unit, batch, ["a"])
+        runner.handlers, runner.batch_handlers = {}, {LeadDisqualified: batch}
+        runner.linger_s = 0.3
+        qualifier = UnitOfWork(unit.database, "qualifier", unit.clock, unit.topic_namespace)
+
+        async def emit_meanwhile() -> None:
+            await asyncio.sleep(0.1)
+            async with qualifier.transaction() as tx:
+                await emit(tx, disqualified("b"))
+
+        async def both_handled() -> bool:
+            return await handled_count(unit) == 2
+
+        meanwhile = asyncio.create_task(emit_meanwhile())
+        task = asyncio.create_task(runner.run())
+        try:
+            await eventually(both_handled)
+        finally:
+            await runner.stop()
+            await meanwhile
+            await asyncio.wait_for(task, 5)
+        assert runs == [["a", "b"]]
