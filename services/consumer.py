@@ -18,6 +18,7 @@ transaction with the inbox record, and commits offsets only after that.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -35,7 +36,7 @@ from contracts.topics import dlq_for, topic_for
 from services import metrics, tracing
 from services.bus.base import CommitsWithTransaction, Message, ReportsLag, Subscription
 from services.db import Tx, UnitOfWork
-from services.inbox import already_handled, handled_among, record_all_handled, record_handled
+from services.inbox import claim, is_new
 from services.logs import event_id_var, lead_id_var, trace_id_of, trace_id_var
 from services.outbox import write_record
 
@@ -95,6 +96,9 @@ def is_transient(exc: BaseException) -> bool:
 LAG_INTERVAL_S = 5.0
 """How often each consumer sets its `leadfarm_consumer_lag` gauge."""
 
+UNSTORED_MAX_AGE_S = 1.0
+"""How long the position of messages passed over may stay unstored while busy."""
+
 
 class PoisonMessage(Exception):
     """The message can never be handled (not an event, unknown type, invalid data)."""
@@ -129,9 +133,16 @@ class ConsumerRunner:
         self.batch_size = batch_size
         self.linger_s = linger_s
         self._stopping = False
-        self._commits_in_tx = isinstance(subscription, CommitsWithTransaction)
+        self._in_tx: CommitsWithTransaction | None = (
+            subscription if isinstance(subscription, CommitsWithTransaction) else None
+        )
+        """The subscription, when it stores positions in the service's transactions."""
         self.idle = asyncio.Event()
         self._lag_reported_at = -LAG_INTERVAL_S
+        self._unstored: list[Message] = []
+        """Passed over without a transaction (no event this consumer handles): their position
+        is stored with the next transaction, or on its own when idle (see `_pass_over`)."""
+        self._unstored_since = 0.0
 
     async def run(self) -> None:
         await self.subscription.start()
@@ -154,8 +165,12 @@ class ConsumerRunner:
                     # Whatever was not handled (stop, infrastructure error) comes again.
                     for first_unhandled in _first_per_partition(messages[len(handled) :]):
                         await self.subscription.rewind(first_unhandled)
-                    if not self._commits_in_tx:
+                    if self._in_tx is None:
                         await self.subscription.commit(handled)
+                if self._unstored and (
+                    not messages or time.monotonic() - self._unstored_since > UNSTORED_MAX_AGE_S
+                ):
+                    await self._store_passed_over()
                 if not messages:
                     self.idle.set()
                 backoff = self.retry_backoff_s
@@ -165,6 +180,9 @@ class ConsumerRunner:
                 log.warning("consumer %s paused by an error: %r", self.group, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+        if self._unstored:
+            with contextlib.suppress(Exception):  # read and passed over again after a restart
+                await self._store_passed_over()
 
     async def _fetch(self) -> list[Message]:
         """The next batch. A consumer off the path to the rep lingers: when a fetch finds
@@ -198,9 +216,36 @@ class ConsumerRunner:
             metrics.CONSUMER_LAG.labels(self.group, topic, str(partition)).set(lag)
 
     async def _position_in(self, tx: Tx, handled: Sequence[Message]) -> None:
-        """Store the group's position with the effects, where the bus allows it."""
-        if isinstance(self.subscription, CommitsWithTransaction):
-            await self.subscription.commit_in(tx, handled)
+        """Store the group's position with the effects, where the bus allows it (with the
+        position of what was passed over before, if it is not stored yet)."""
+        if self._in_tx is not None:
+            passed_over = self._unstored
+            await self._in_tx.commit_in(tx, [*passed_over, *handled])
+            if passed_over:
+                tx.after_commit(lambda: self._stored(passed_over))
+
+    def _pass_over(self, messages: Sequence[Message]) -> bool:
+        """Skip messages this consumer handles none of, without a transaction, where the
+        position is stored in the service's database (the embedded log): there a
+        transaction only to move the position cost as much as handling an event, and every
+        consumer passes over most of what its topics carry (the qualifier over each
+        lead.assigned, nurture over the router's events...). Their position is stored with
+        the next transaction or when the consumer is idle; after a crash before that they
+        are read and passed over again, which changes nothing."""
+        if self._in_tx is None:
+            return False
+        if not self._unstored:
+            self._unstored_since = time.monotonic()
+        self._unstored.extend(messages)
+        return True
+
+    def _stored(self, messages: list[Message]) -> None:
+        stored = set(map(id, messages))
+        self._unstored = [m for m in self._unstored if id(m) not in stored]
+
+    async def _store_passed_over(self) -> None:
+        async with self.unit.transaction() as tx:
+            await self._position_in(tx, [])
 
     def _handles(self, message: Message, data: EventData) -> bool:
         if not self.any_topic and message.topic != topic_for(
@@ -268,25 +313,37 @@ class ConsumerRunner:
                 decoded.append(_decode(message))
             except PoisonMessage:
                 return False
+        if not any(
+            self._handles(m, data) for m, (_, data) in zip(messages, decoded, strict=True)
+        ) and self._pass_over(messages):
+            for envelope, _ in decoded:
+                metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "ignored").inc()
+            return True
         started = time.perf_counter()
         outcomes: list[tuple[str, str]] = []
         try:
             async with self.unit.transaction() as tx:
-                seen = await handled_among(tx, self.group, {e.id for e, _ in decoded})
-                done: set[str] = set()
+                new = await claim(
+                    tx,
+                    self.group,
+                    {
+                        e.id
+                        for m, (e, d) in zip(messages, decoded, strict=True)
+                        if self._handles(m, d)
+                    },
+                )
                 todo: list[Incoming[Any]] = []
                 for message, (envelope, data) in zip(messages, decoded, strict=True):
                     handles = self._handles(message, data)
-                    if envelope.id in seen or envelope.id in done or not handles:
+                    if envelope.id not in new or not handles:
                         outcomes.append((envelope.type, "duplicate" if handles else "ignored"))
                         continue
-                    done.add(envelope.id)
+                    new.discard(envelope.id)  # the same event twice in one batch: once
                     todo.append(
                         Incoming(envelope, data, spans.traceparent(message) if spans else None)
                     )
                     outcomes.append((envelope.type, "ok"))
                 await self._apply(tx, todo)
-                await record_all_handled(tx, self.group, [e.envelope.id for e in todo])
                 await self._position_in(tx, messages)
         except Exception as exc:
             if is_transient(exc):
@@ -316,9 +373,7 @@ class ConsumerRunner:
         handler = self._handler_for(message, data)
         if handler is None:
             metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "ignored").inc()
-            if self._commits_in_tx:
-                async with self.unit.transaction() as tx:
-                    await self._position_in(tx, [message])
+            self._pass_over([message])
             return
         lead_token = lead_id_var.set(envelope.subject)
         event_token = event_id_var.set(envelope.id)
@@ -339,11 +394,10 @@ class ConsumerRunner:
             try:
                 async with self.unit.transaction() as tx:
                     await self._position_in(tx, [message])
-                    if await already_handled(tx, self.group, envelope.id):
+                    if not await is_new(tx, self.group, envelope.id):
                         metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "duplicate").inc()
                         return
                     await handler(tx, incoming)
-                    await record_handled(tx, self.group, envelope.id)
                 metrics.HANDLER_SECONDS.labels(self.group).observe(time.perf_counter() - started)
                 metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "ok").inc()
                 return

@@ -1,43 +1,43 @@
 """The inbox: which events a consumer has handled, recorded in the same transaction as the
-handler's effects, so a redelivered event changes nothing."""
+handler's effects, so a redelivered event changes nothing.
+
+A consumer claims its events before handling them: one INSERT of all their ids that skips
+the ids already there and returns the ones it recorded. The events returned are new; the
+others were handled before. If handling fails the transaction rolls back, claims included.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from functools import cache
 
-from sqlalchemy import bindparam, select
+from sqlalchemy.sql.dml import Insert
 
 from services.db import Tx
+from services.statements import insert_ignoring
 from services.tables import inbox
 
-# Built once: a statement built per call costs more CPU than SQLite takes to run it.
-_FIND = select(inbox.c.event_id).where(
-    inbox.c.consumer == bindparam("consumer"),
-    inbox.c.event_id.in_(bindparam("event_ids", expanding=True)),
-)
-_RECORD = inbox.insert()
+
+@cache
+def _claim(dialect: str) -> Insert:
+    # Built once per dialect: a statement built per call costs more CPU than the database
+    # takes to run it.
+    return insert_ignoring(inbox, dialect).returning(inbox.c.event_id)
 
 
-async def already_handled(tx: Tx, consumer: str, event_id: str) -> bool:
-    return bool(await handled_among(tx, consumer, [event_id]))
-
-
-async def record_handled(tx: Tx, consumer: str, event_id: str) -> None:
-    await record_all_handled(tx, consumer, [event_id])
-
-
-async def handled_among(tx: Tx, consumer: str, event_ids: Collection[str]) -> set[str]:
-    """Which of `event_ids` this consumer has handled already (one query for a batch)."""
+async def claim(tx: Tx, consumer: str, event_ids: Collection[str]) -> set[str]:
+    """Record `event_ids` as handled by `consumer` in `tx`; returns those not recorded
+    before (the ones to handle). One statement for a batch."""
     if not event_ids:
         return set()
-    rows = await tx.conn.scalars(_FIND, {"consumer": consumer, "event_ids": list(event_ids)})
+    now = tx.now()
+    rows = await tx.conn.scalars(
+        _claim(tx.conn.dialect.name),
+        [{"consumer": consumer, "event_id": e, "handled_at": now} for e in event_ids],
+    )
     return set(rows)
 
 
-async def record_all_handled(tx: Tx, consumer: str, event_ids: Collection[str]) -> None:
-    if event_ids:
-        now = tx.now()
-        await tx.conn.execute(
-            _RECORD,
-            [{"consumer": consumer, "event_id": e, "handled_at": now} for e in event_ids],
-        )
+async def is_new(tx: Tx, consumer: str, event_id: str) -> bool:
+    """Claim one event: True when `consumer` has not handled it before."""
+    return bool(await claim(tx, consumer, [event_id]))

@@ -46,7 +46,7 @@ from contracts.topics import ServiceName
 from services.bus.base import Message
 from services.bus.embedded import EmbeddedSubscription
 from services.consumer import Incoming, PoisonMessage, decode_message, is_transient
-from services.inbox import already_handled, record_handled
+from services.inbox import claim
 from services.ops.lag import topic_partitions
 from services.runtime import Runtime
 from services.spec import ServiceSpec
@@ -215,8 +215,7 @@ async def _apply(
                 )
                 report.emits_suppressed += result.rowcount
                 tx.emitted = 0
-            if not await already_handled(tx, group, envelope.id):
-                await record_handled(tx, group, envelope.id)
+            await claim(tx, group, [envelope.id])
         report.applied += 1
     except Exception as exc:
         if is_transient(exc):

@@ -401,3 +401,79 @@ async def test_a_lingering_consumer_takes_what_arrives_meanwhile_in_the_same_bat
             await meanwhile
             await asyncio.wait_for(task, 5)
         assert runs == [["a", "b"]]
+
+
+async def test_messages_a_consumer_does_not_handle_are_passed_over_without_a_transaction(
+    tmp_path: Path,
+) -> None:
+    """On the embedded log, a batch holding nothing this consumer handles opens no
+    transaction; its position is stored with the next one, or when the consumer is idle."""
+    handled: list[str] = []
+
+    async def handler(tx: Tx, event: Incoming[Any]) -> None:
+        handled.append(event.envelope.subject)
+
+    async def position(unit: UnitOfWork) -> int | None:
+        async with unit.read() as conn:
+            return await conn.scalar(
+                select(embedded_offsets.c.position).where(embedded_offsets.c.group_id == "t.test")
+            )
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        bus = EmbeddedBus(unit.database)
+        audit = UnitOfWork(unit.database, "audit", unit.clock, "t")
+        qualifier = UnitOfWork(unit.database, "qualifier", unit.clock, "t")
+        for name in ("other-1", "other-2"):
+            async with qualifier.transaction() as tx:
+                await emit(tx, disqualified(name), subject=name)
+        async with audit.transaction() as tx:
+            now = datetime(2026, 1, 1, tzinfo=UTC)
+            erasure = ErasureRequested(lead_id="erase", erasure_id="e", requested_at=now)
+            await emit(tx, erasure, subject="erase")
+        # Subscribed to the qualifier's topic, handling none of its events.
+        runner = ConsumerRunner(
+            unit,
+            bus.subscribe("t.test", ["t.audit", "t.qualifier"]),
+            {ErasureRequested: handler},
+            group="t.test",
+            max_attempts=3,
+            retry_backoff_s=0.001,
+            batch_size=10,
+        )
+        await runner.subscription.start()
+        messages = await runner.subscription.fetch(10, 0.1)
+        assert [m.key for m in messages] == ["other-1", "other-2", "erase"]
+        transactions = 0
+        begin = unit.transaction
+
+        def counted() -> Any:
+            nonlocal transactions
+            transactions += 1
+            return begin()
+
+        unit.transaction = counted  # type: ignore[method-assign]
+        assert await runner.handle_together(messages[:1])
+        await runner.handle(messages[1])
+        assert transactions == 0
+        assert await position(unit) is None
+        # The next transaction stores the position past all of them.
+        await runner.handle(messages[2])
+        assert transactions == 1
+        assert handled == ["erase"]
+        assert await position(unit) == messages[2].offset
+        assert runner._unstored == []
+
+        # Alone and idle: the runner stores the position of what it passed over by itself.
+        async with qualifier.transaction() as tx:
+            await emit(tx, disqualified("other-3"), subject="other-3")
+        task = asyncio.create_task(runner.run())
+        try:
+
+            async def moved() -> bool:
+                return (await position(unit) or 0) > messages[2].offset
+
+            await eventually(moved)
+        finally:
+            await runner.stop()
+            await task
+        assert handled == ["erase"]
