@@ -49,6 +49,8 @@ from services.workpool import KeyedPool, LeasingWorker
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
+OUTCOME_LINGER_S = 0.02
+"""How long a delivery's outcome waits for others to be recorded with it."""
 
 
 def body_of(envelope: Envelope) -> str:
@@ -146,7 +148,10 @@ class WebhookWorker(LeasingWorker):
         self.settings = settings
         self.transport = transport
         self.box = box  # opens the subscriptions' secrets, stored sealed
-        self.outcomes = GroupCommitter(unit, transaction_only)
+        # Nothing waits on an outcome but the delivery's slot: outcomes finishing within
+        # OUTCOME_LINGER_S of each other are recorded in one transaction, so deliveries
+        # arriving one by one are not one commit each.
+        self.outcomes = GroupCommitter(unit, transaction_only, linger_s=OUTCOME_LINGER_S)
         self._offers: weakref.WeakKeyDictionary[Tx, list[tuple[dict[str, Any], Subscriber]]] = (
             weakref.WeakKeyDictionary()
         )

@@ -10,7 +10,8 @@ type error.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from contracts.topics import ServiceName
 from services import metrics, tracing
 from services.clock import Clock
-from services.sqlite_inline import BUSY_TIMEOUT_MS, inline_connect
+from services.sqlite_inline import BUSY_TIMEOUT_MS, inline_connect, sqlite_connect
 from services.tables import AUTH_SCHEMA
 
 ReadConn = NewType("ReadConn", AsyncConnection)
@@ -56,6 +57,11 @@ class Database:
         event.listen(self.engine.sync_engine, "before_cursor_execute", _count_statement)
         tracing.instrument_engine(self.engine)
         self._on_events_committed: list[Callable[[frozenset[str]], None]] = []
+        self._reader: sqlite3.Connection | None = None
+        self.reference_changes = 0
+        """Commits so far that changed reference data (services/reference.py): on SQLite
+        this process is the only writer, so a copy checked since the last of them is
+        current without reading its version."""
 
     def on_events_committed(self, callback: Callable[[frozenset[str]], None]) -> None:
         """Call `callback(topics)` after every commit that wrote outbox rows, with the
@@ -79,11 +85,28 @@ class Database:
             async with self._write_lock:
                 yield
 
+    def sqlite_read(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        """Run one read-only statement as driver SQL on a connection of its own (SQLite
+        only), inline and outside any transaction: it sees everything committed so far.
+
+        For the embedded bus's read of the log, which every consumer runs after every
+        wake-up: through SQLAlchemy it cost a pooled connection, BEGIN and ROLLBACK and
+        several times SQLite's own time in Python; as driver SQL it is one call."""
+        if not self.is_sqlite:
+            raise RuntimeError("sqlite_read needs the embedded SQLite database")
+        if self._reader is None:
+            self._reader = sqlite_connect(self.url.split(":///", 1)[1])
+        metrics.DB_STATEMENTS.labels(statement_owner.get()).inc()
+        return self._reader.execute(sql, parameters).fetchall()
+
     async def ping(self) -> None:
         async with self.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         await self.engine.dispose()
 
 

@@ -9,7 +9,9 @@ A request that finds no round running starts one at once with whatever is queued
 requests arriving while a round runs are taken by the next round. Nothing ever sleeps to
 fill a round (natural batching: under no load a round is one request and costs what its own
 transaction would; under load rounds grow and the cost per request falls), and a round
-takes at most `max_works`.
+takes at most `max_works`. Only a committer whose callers do not wait on anyone
+(recording the outcome of a webhook already sent) may `linger`: its rounds start that long
+after their first work, to take the works finishing meanwhile too.
 
 A round runs its works in order in one transaction, optimistically. If one of them raises
 (a Problem: a replayed signature, an idempotency key reused...), or the commit fails, the round is
@@ -87,9 +89,11 @@ class GroupCommitter(Generic[K, S]):
         prepare: Callable[[Tx, Sequence[K]], Awaitable[S]],
         *,
         max_works: int = DEFAULT_MAX_WORKS,
+        linger_s: float = 0.0,
     ) -> None:
         self.unit = unit
         self.max_works = max_works
+        self.linger_s = linger_s
         self.prepare = prepare
         self._queue: deque[_Queued[K, S, Any]] = deque()
         self._rounds: asyncio.Task[None] | None = None
@@ -107,6 +111,8 @@ class GroupCommitter(Generic[K, S]):
     async def _run_rounds(self) -> None:
         try:
             while self._queue:
+                if self.linger_s > 0 and len(self._queue) < self.max_works:
+                    await asyncio.sleep(self.linger_s)
                 await self._round()
         except asyncio.CancelledError:  # shutdown: nobody waits forever
             while self._queue:

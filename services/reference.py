@@ -8,6 +8,11 @@ with `Reference.current(conn)`: one indexed read of the version, and a reload on
 version moved. A consumer asks once per batch, so a change made through the API takes effect
 for the next batch (the next lead) on every replica, and nothing reads the data per lead.
 
+On the embedded runtime (SQLite) this process is the database's only writer and its write
+transactions run one at a time, so it knows when a bump commits (`Database.reference_changes`):
+a write transaction asking for data checked since the last such commit gets the copy without
+reading the version at all.
+
 The version is read before the data, in the same transaction: on PostgreSQL (read
 committed) each statement sees at least what the version read saw, so the copy kept is
 never older than the version it is kept under. A transaction that bumped a name may still
@@ -18,6 +23,7 @@ other data under the same version number).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Generic, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -25,7 +31,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services import metrics
-from services.db import Tx
+from services.db import Database, Tx
 from services.statements import upsert
 from services.tables import reference_versions
 
@@ -50,23 +56,37 @@ class Reference(Generic[T]):
         self.name = name
         self.load = load
         self._copy: tuple[int, T] | None = None
+        self._checked: tuple[Database, int] | None = None
+        """The SQLite database and its `reference_changes` when the copy was last known
+        current in a write transaction."""
 
     async def current(self, conn: AsyncConnection | Tx) -> T:
         """The data as of now: the kept copy, or a fresh one when the version moved."""
         connection = conn.conn if isinstance(conn, Tx) else conn
-        if isinstance(conn, Tx) and (self.service, self.name) in _bumped.get(conn, ()):
-            return await self.load(connection)  # not committed yet: not kept
+        checked: tuple[Database, int] | None = None
+        if isinstance(conn, Tx):
+            if (self.service, self.name) in _bumped.get(conn, ()):
+                return await self.load(connection)  # not committed yet: not kept
+            database = conn.unit.database
+            if database.is_sqlite:
+                # Write transactions hold the database's write lock: nothing commits a bump
+                # while this one runs, so it sees every bump counted so far.
+                checked = (database, database.reference_changes)
+                if self._copy is not None and self._checked == checked:
+                    return self._copy[1]
         version = int(
             await connection.scalar(_VERSION, {"service": self.service, "name": self.name}) or 0
         )
         if self._copy is None or self._copy[0] != version:
             self._copy = (version, await self.load(connection))
             metrics.REFERENCE_RELOADS.labels(self.service, self.name).inc()
+        self._checked = checked
         return self._copy[1]
 
     def forget(self) -> None:
         """Drop the copy (the next `current` loads)."""
         self._copy = None
+        self._checked = None
 
 
 async def bump(tx: Tx, name: str) -> None:
@@ -79,4 +99,11 @@ async def bump(tx: Tx, name: str) -> None:
         increment=("version",),
     )
     await tx.conn.execute(statement, {"service": tx.service, "name": name, "version": 1})
-    _bumped.setdefault(tx, set()).add((tx.service, name))
+    bumped = _bumped.setdefault(tx, set())
+    if not bumped:
+        tx.after_commit(partial(_changed, tx.unit.database))
+    bumped.add((tx.service, name))
+
+
+def _changed(database: Database) -> None:
+    database.reference_changes += 1

@@ -71,6 +71,14 @@ def _connect(path: str, **kwargs: Any) -> sqlite3.Connection:
     return connection
 
 
+def sqlite_connect(path: str) -> sqlite3.Connection:
+    """A plain connection for driver SQL run inline (`Database.sqlite_read`): autocommit
+    (each statement its own transaction), the same busy timeout."""
+    return _connect(
+        path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+    )
+
+
 def inline_connect(path: str) -> InlineConnection:
     """The `async_creator` for the embedded engine. The driver's own transaction handling
     is off (isolation_level=None): `Database` emits BEGIN itself so savepoints work."""

@@ -20,16 +20,6 @@ from services.bus.base import Message, Subscription
 from services.db import Database, Tx
 from services.tables import embedded_offsets, outbox
 
-# Built once: each consumer reads and commits once per batch.
-_READ = (
-    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload, outbox.c.headers)
-    .where(
-        outbox.c.id > bindparam("after"),
-        outbox.c.topic.in_(bindparam("topics", expanding=True)),
-    )
-    .order_by(outbox.c.id)
-    .limit(bindparam("limit"))
-)
 _MOVE = (
     embedded_offsets.update()
     .where(embedded_offsets.c.group_id == bindparam("group"))
@@ -77,6 +67,12 @@ class EmbeddedSubscription:
         self.topic_set = frozenset(self.topics)
         self.wake = asyncio.Event()
         self._cursor: int | None = None
+        # The read every wake-up runs, as driver SQL (`Database.sqlite_read` says why).
+        placeholders = ", ".join("?" for _ in self.topics)
+        self._read_sql = (
+            "SELECT id, topic, key, payload, headers FROM outbox WHERE id > ?"  # noqa: S608
+            f" AND topic IN ({placeholders}) ORDER BY id LIMIT ?"  # (placeholders only)
+        )
         self._at_end = False
         """The last read found fewer rows than it asked for: the log held no more then."""
 
@@ -126,24 +122,19 @@ class EmbeddedSubscription:
     async def _read(self, max_records: int) -> list[Message]:
         if self._cursor is None:
             raise RuntimeError("subscription not started")
-        async with self.database.connect() as conn:
-            rows = (
-                await conn.execute(
-                    _READ, {"after": self._cursor, "topics": self.topics, "limit": max_records}
-                )
-            ).all()
+        rows = self.database.sqlite_read(self._read_sql, (self._cursor, *self.topics, max_records))
         if rows:
-            self._cursor = rows[-1].id
+            self._cursor = rows[-1][0]
         return [
             Message(
-                topic=r.topic,
+                topic=topic,
                 partition=0,
-                offset=r.id,
-                key=r.key,
-                value=r.payload.encode(),
-                headers=orjson.loads(r.headers) if r.headers else {},
+                offset=offset,
+                key=key,
+                value=payload.encode(),
+                headers=orjson.loads(headers) if headers else {},
             )
-            for r in rows
+            for offset, topic, key, payload, headers in rows
         ]
 
     async def commit(self, handled: Sequence[Message]) -> None:

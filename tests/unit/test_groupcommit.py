@@ -80,6 +80,33 @@ async def test_a_round_takes_at_most_max_works(tmp_path: Path) -> None:
         assert await written(unit) == {f"m{i}" for i in range(5)}
 
 
+async def test_a_lingering_committer_takes_works_that_arrive_within_its_linger(
+    tmp_path: Path,
+) -> None:
+    """Outcomes of webhooks already sent finish one by one; a committer that lingers
+    records those finishing close together in one transaction."""
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        rounds: list[int] = []
+
+        async def prepare(tx: Tx, keys: Sequence[object]) -> Tx:
+            rounds.append(len(keys))
+            return tx
+
+        committer = GroupCommitter(unit, prepare, linger_s=0.2)
+
+        async def later(name: str, delay: float) -> str:
+            await asyncio.sleep(delay)
+
+            async def work(tx: Tx) -> str:
+                await bump(tx, name)
+                return name
+
+            return await committer.run(work, None)
+
+        assert await asyncio.gather(later("a", 0.0), later("b", 0.05)) == ["a", "b"]
+        assert rounds == [2]
+
+
 async def test_a_refused_work_never_takes_the_others_with_it(tmp_path: Path) -> None:
     async with chassis_unit(tmp_path, ManualClock()) as unit:
         committer = GroupCommitter(unit, transaction_only)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.clock import ManualClock
@@ -76,3 +78,42 @@ async def test_what_a_transaction_that_bumped_reads_is_not_kept(tmp_path: Path) 
             await bump(tx, "rules")
         async with unit.read() as conn:
             assert await rules.current(conn) == 3
+
+
+async def test_on_sqlite_a_write_transaction_reads_no_version_until_a_bump_commits(
+    tmp_path: Path,
+) -> None:
+    """This process is the embedded database's only writer: a batch's transaction takes
+    the kept copy without a statement, and the next one after a committed change reloads."""
+    value = {"rules": 1}
+
+    async def load(conn: AsyncConnection) -> int:
+        return value["rules"]
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        rules = Reference(unit.service, "rules", load)
+        statements: list[str] = []
+
+        def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            statements.append(statement)
+
+        event.listen(unit.database.engine.sync_engine, "before_cursor_execute", note)
+        async with unit.transaction() as tx:
+            assert await rules.current(tx) == 1
+        assert any("reference_versions" in s for s in statements)
+        statements.clear()
+        async with unit.transaction() as tx:
+            assert await rules.current(tx) == 1
+        assert not any("reference_versions" in s for s in statements)
+
+        value["rules"] = 2
+        with contextlib.suppress(RuntimeError):
+            async with unit.transaction() as tx:
+                await bump(tx, "rules")
+                raise RuntimeError("rolled back: no change counted")
+        async with unit.transaction() as tx:
+            assert await rules.current(tx) == 1
+        async with unit.transaction() as tx:
+            await bump(tx, "rules")
+        async with unit.transaction() as tx:
+            assert await rules.current(tx) == 2
