@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, cast
 import uvicorn
 
 from contracts.topics import SERVICES, ServiceName, all_topics
-from services import tracing
+from services import gcpolicy, tracing
 from services.logs import configure_logging
 from services.ops import commands as ops_commands
 from services.ops import objects
@@ -167,6 +167,7 @@ def _up(settings: Settings) -> int:
         # (and no key made) for a process that cannot serve.
         token = await runtime.ensure_admin_key()
         print(banner(settings, token), flush=True)
+        gcpolicy.settle()
 
     app = create_app(runtime, on_started=announce)
     return _run_http(app, runtime, settings, listener)
@@ -237,7 +238,10 @@ def _serve(settings: Settings, service: ServiceName) -> int:
     listener = _listen(settings, f"leadfarm serve {service}")
     if listener is None:
         return PORT_UNAVAILABLE
-    return _run_http(create_app(runtime), runtime, settings, listener)
+    async def started() -> None:
+        gcpolicy.settle()
+
+    return _run_http(create_app(runtime, on_started=started), runtime, settings, listener)
 
 
 def _tracing_configured(service_name: str) -> bool:
@@ -253,6 +257,7 @@ def _tracing_configured(service_name: str) -> bool:
 def _run_http(app: object, runtime: Runtime, settings: Settings, listener: socket.socket) -> int:
     """Serve on the bound `listener` until SIGTERM/SIGINT; 0 after a clean shutdown
     (services/ops/shutdown.py)."""
+    gcpolicy.measure()
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=settings.http_host,

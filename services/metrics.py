@@ -32,6 +32,16 @@ TIMERS_GIVEN_UP = Counter(
     "Durable timers whose handler failed on every attempt (listed by `leadfarm timers`)",
     ["service", "kind"],
 )
+GC_SECONDS = Counter(
+    "leadfarm_gc_seconds",
+    "Time the cyclic garbage collector took, by generation (services/gcpolicy.py)",
+    ["generation"],
+)
+GC_FROZEN_OBJECTS = Gauge(
+    "leadfarm_gc_frozen_objects",
+    "Objects the garbage collector no longer walks: what the process was made of when it "
+    "had started (services/gcpolicy.py)",
+)
 TASK_RESTARTS = Counter(
     "leadfarm_background_task_restarts_total",
     "Background tasks (consumers, relays, timer runners, workers) that stopped unexpectedly "

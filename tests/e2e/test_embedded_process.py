@@ -67,6 +67,10 @@ def test_leadfarm_up_end_to_end(tmp_path: Path) -> None:
         wait_for(lambda: "leadfarm.lead.assigned.v1" in timeline_types(ready), timeout=1.0)
         wait_for(lambda: "leadfarm.nurture.enrolled.v1" in timeline_types(later), timeout=1.0)
         assert time.monotonic() - posted < 2.0
+        # Started, the process froze what it is made of out of the collector's walks.
+        frozen = re.search(r"^leadfarm_gc_frozen_objects (\S+)$", http.get("/metrics").text, re.M)
+        assert frozen is not None
+        assert float(frozen.group(1)) > 10_000
     finally:
         assert stopped_cleanly(first), first.output()[-2000:]
     log = first.output()
