@@ -166,7 +166,7 @@ class ConsumerRunner:
                     for first_unhandled in _first_per_partition(messages[len(handled) :]):
                         await self.subscription.rewind(first_unhandled)
                     if self._in_tx is None:
-                        await self.subscription.commit(handled)
+                        await self._commit_offsets(handled)
                 if self._unstored and (
                     not messages or time.monotonic() - self._unstored_since > UNSTORED_MAX_AGE_S
                 ):
@@ -225,15 +225,13 @@ class ConsumerRunner:
                 tx.after_commit(lambda: self._stored(passed_over))
 
     def _pass_over(self, messages: Sequence[Message]) -> bool:
-        """Skip messages this consumer handles none of, without a transaction, where the
-        position is stored in the service's database (the embedded log): there a
-        transaction only to move the position cost as much as handling an event, and every
-        consumer passes over most of what its topics carry (the qualifier over each
-        lead.assigned, nurture over the router's events...). Their position is stored with
-        the next transaction or when the consumer is idle; after a crash before that they
-        are read and passed over again, which changes nothing."""
-        if self._in_tx is None:
-            return False
+        """Skip messages this consumer handles none of, storing no position for them yet:
+        every consumer passes over most of what its topics carry (the qualifier over each
+        lead.assigned, nurture over the router's events...), and on the embedded log a
+        transaction only to move the position cost as much as handling an event (on Kafka,
+        an offset commit: a round trip to the broker). Their position is stored with the
+        next transaction or offset commit, or when the consumer is idle; after a crash
+        before that they are read and passed over again, which changes nothing."""
         if not self._unstored:
             self._unstored_since = time.monotonic()
         self._unstored.extend(messages)
@@ -244,8 +242,20 @@ class ConsumerRunner:
         self._unstored = [m for m in self._unstored if id(m) not in stored]
 
     async def _store_passed_over(self) -> None:
+        if self._in_tx is None:
+            await self._commit_offsets([])
+            return
         async with self.unit.transaction() as tx:
             await self._position_in(tx, [])
+
+    async def _commit_offsets(self, handled: Sequence[Message]) -> None:
+        """Commit the offsets of `handled` to the broker, with those of what was passed over
+        before them; nothing when all of `handled` was passed over (see `_pass_over`)."""
+        passed_over = {id(m) for m in self._unstored}
+        fresh = [m for m in handled if id(m) not in passed_over]
+        if fresh or not handled:
+            unstored, self._unstored = self._unstored, []
+            await self.subscription.commit([*unstored, *fresh])
 
     def _handles(self, message: Message, data: EventData) -> bool:
         if not self.any_topic and message.topic != topic_for(

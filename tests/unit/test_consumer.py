@@ -477,3 +477,75 @@ async def test_messages_a_consumer_does_not_handle_are_passed_over_without_a_tra
             await runner.stop()
             await task
         assert handled == ["erase"]
+
+
+class BrokerLike:
+    """A subscription whose offsets live outside the database (as Kafka's): it records the
+    offsets committed."""
+
+    def __init__(self, messages: list[Any]) -> None:
+        self.pending = list(messages)
+        self.commits: list[list[int]] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def fetch(self, max_records: int, timeout_s: float) -> list[Any]:
+        if not self.pending:
+            await asyncio.sleep(min(timeout_s, 0.01))
+            return []
+        return [self.pending.pop(0)]
+
+    async def commit(self, handled: Sequence[Any]) -> None:
+        if handled:
+            self.commits.append(sorted(m.offset for m in handled))
+
+    async def rewind(self, message: Any) -> None:
+        self.pending.insert(0, message)
+
+
+async def test_on_a_broker_what_is_passed_over_is_committed_with_the_next_commit(
+    tmp_path: Path,
+) -> None:
+    """Offsets of messages a consumer handles none of go with the next offset commit (or
+    when idle): not one round trip to the broker each."""
+    handled: list[str] = []
+
+    async def handler(tx: Tx, event: Incoming[Any]) -> None:
+        handled.append(event.envelope.subject)
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        embedded = EmbeddedBus(unit.database).subscribe("t.read", ["t.qualifier", "t.audit"])
+        qualifier = UnitOfWork(unit.database, "qualifier", unit.clock, "t")
+        audit = UnitOfWork(unit.database, "audit", unit.clock, "t")
+        for name in ("other-1", "other-2"):
+            async with qualifier.transaction() as tx:
+                await emit(tx, disqualified(name), subject=name)
+        async with audit.transaction() as tx:
+            now = datetime(2026, 1, 1, tzinfo=UTC)
+            erasure = ErasureRequested(lead_id="erase", erasure_id="e", requested_at=now)
+            await emit(tx, erasure, subject="erase")
+        await embedded.start()
+        messages = await embedded.fetch(10, 0.1)
+        broker = BrokerLike(messages)
+        runner = ConsumerRunner(
+            unit,
+            broker,
+            {ErasureRequested: handler},
+            group="t.test",
+            max_attempts=3,
+            retry_backoff_s=0.001,
+            batch_size=10,
+        )
+        task = asyncio.create_task(runner.run())
+        try:
+            await eventually(lambda: asyncio.sleep(0, runner.idle.is_set() and handled))
+        finally:
+            await runner.stop()
+            await task
+        assert handled == ["erase"]
+        # One commit for the three: the two passed over went with the handled one.
+        assert broker.commits == [[m.offset for m in messages]]
