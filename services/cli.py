@@ -238,6 +238,7 @@ def _serve(settings: Settings, service: ServiceName) -> int:
     listener = _listen(settings, f"leadfarm serve {service}")
     if listener is None:
         return PORT_UNAVAILABLE
+
     async def started() -> None:
         gcpolicy.settle()
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from contracts.topics import ServiceName
 from services import metrics, tracing
+from services.checkpoints import AUTOCHECKPOINT_PAGES
 from services.clock import Clock
 from services.sqlite_inline import BUSY_TIMEOUT_MS, inline_connect, sqlite_connect
 from services.tables import AUTH_SCHEMA
@@ -85,6 +86,13 @@ class Database:
             async with self._write_lock:
                 yield
 
+    @property
+    def sqlite_path(self) -> str:
+        """The embedded database's file (SQLite only)."""
+        if not self.is_sqlite:
+            raise RuntimeError("not the embedded SQLite database")
+        return self.url.split(":///", 1)[1]
+
     def sqlite_read(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
         """Run one read-only statement as driver SQL on a connection of its own (SQLite
         only), inline and outside any transaction: it sees everything committed so far.
@@ -95,7 +103,7 @@ class Database:
         if not self.is_sqlite:
             raise RuntimeError("sqlite_read needs the embedded SQLite database")
         if self._reader is None:
-            self._reader = sqlite_connect(self.url.split(":///", 1)[1])
+            self._reader = sqlite_connect(self.sqlite_path)
         metrics.DB_STATEMENTS.labels(statement_owner.get()).inc()
         return self._reader.execute(sql, parameters).fetchall()
 
@@ -129,6 +137,8 @@ def _sqlite_engine(url: str) -> AsyncEngine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # The runtime checkpoints on a thread of its own (services/checkpoints.py).
+        cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -32,6 +32,10 @@ TIMERS_GIVEN_UP = Counter(
     "Durable timers whose handler failed on every attempt (listed by `leadfarm timers`)",
     ["service", "kind"],
 )
+SQLITE_CHECKPOINTS = Counter(
+    "leadfarm_sqlite_checkpoints",
+    "WAL checkpoints of the embedded database run off the event loop (services/checkpoints.py)",
+)
 GC_SECONDS = Counter(
     "leadfarm_gc_seconds",
     "Time the cyclic garbage collector took, by generation (services/gcpolicy.py)",

@@ -24,6 +24,7 @@ from services.auth import KeyStore
 from services.bus.base import Bus
 from services.bus.embedded import EmbeddedBus
 from services.bus.kafka import KafkaBus, create_topics
+from services.checkpoints import WalCheckpointer
 from services.clock import Clock, SystemClock
 from services.consumer import ConsumerRunner
 from services.db import Database, UnitOfWork
@@ -74,6 +75,7 @@ class Runtime:
     stopped_cleanly: bool = True
     """False when shutdown had to cancel work still running after the shutdown timeout."""
     _lock: IO[str] | None = None
+    checkpointer: WalCheckpointer | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -134,6 +136,9 @@ class Runtime:
                 self._spawn(timer_runner.run, f"timers-{spec.name}")
             for index, worker in enumerate(spec.workers):
                 self._spawn(worker.run, f"worker-{spec.name}-{index}")
+        if self.database.is_sqlite:
+            self.checkpointer = WalCheckpointer(self.database.sqlite_path)
+            self._spawn(self.checkpointer.run, "sqlite-checkpoints")
         if self.publisher is None:
             # Embedded: a committed outbox row is published; nothing ever waits.
             for spec in self.specs:
@@ -217,6 +222,8 @@ class Runtime:
         for spec in self.specs:
             for worker in spec.workers:
                 await worker.stop()
+        if self.checkpointer is not None:
+            await self.checkpointer.stop()
         consumer_tasks = [t for t in self._tasks if not t.get_name().startswith("relay-")]
         _, late = (
             await asyncio.wait(consumer_tasks, timeout=self.settings.shutdown_timeout_s)

@@ -71,6 +71,12 @@ def test_leadfarm_up_end_to_end(tmp_path: Path) -> None:
         frozen = re.search(r"^leadfarm_gc_frozen_objects (\S+)$", http.get("/metrics").text, re.M)
         assert frozen is not None
         assert float(frozen.group(1)) > 10_000
+        # Its WAL is checkpointed on a thread of its own.
+        checkpoints = re.search(
+            r"^leadfarm_sqlite_checkpoints_total (\S+)$", http.get("/metrics").text, re.M
+        )
+        assert checkpoints is not None
+        assert float(checkpoints.group(1)) >= 1
     finally:
         assert stopped_cleanly(first), first.output()[-2000:]
     log = first.output()
