@@ -140,6 +140,17 @@ class CriterionResult(Contract):
     max_points: int | None = Field(None, description="Points it is worth when it matches")
 
 
+class IntentDecay(Contract):
+    """How the stated intent aged: its points halve every half-life since the last intent
+    signal (a form submitted, a hand raised in nurture)."""
+
+    half_life_days: float = Field(description="The definitions' decay.intent_half_life")
+    age_days: float = Field(description="Days since the last intent signal")
+    intent_points: int = Field(description="The matched intent criteria's points, as stated")
+    decayed_intent_points: int = Field(description="What is left of them after the decay")
+    raw_score: int = Field(ge=0, le=100, description="The score the lead would have undecayed")
+
+
 class Decision(Contract):
     """What the qualifier decided and why."""
 
@@ -158,6 +169,11 @@ class Decision(Contract):
     )
     win_probability: float | None = Field(
         None, description="The learned model's P(win | attributes), when a model was used"
+    )
+    intent_decay: IntentDecay | None = Field(
+        None,
+        description="Set when the definitions give intent a half-life: `score` is then the "
+        "decayed score and `intent_decay.raw_score` the score before the decay",
     )
 
 

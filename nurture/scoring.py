@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from services.decay import remaining
+
 
 def decayed(points: float, at: datetime, now: datetime, half_life_days: float) -> float:
-    age_days = max((now - at).total_seconds(), 0.0) / 86400.0
-    factor: float = 0.5 ** (age_days / half_life_days)
-    return points * factor
+    return points * remaining((now - at).total_seconds() / 86400.0, half_life_days)
 
 
 def score(items: Iterable[tuple[datetime, float]], now: datetime, half_life_days: float) -> float:

@@ -82,8 +82,9 @@ def build_router(unit: UnitOfWork, qualifier: Qualifier) -> APIRouter:
             if body.engagement_score is not None or body.engagements
             else None
         )
+        intent_age = unit.clock.now() - body.intent_at if body.intent_at else None
         async with unit.read() as conn:
-            verdict = await qualifier.evaluate(conn, body.profile(), engagement)
+            verdict = await qualifier.evaluate(conn, body.profile(), engagement, intent_age)
         return _evaluation(verdict)
 
     # --- definitions --------------------------------------------------------------------
@@ -287,6 +288,7 @@ def _evaluation(verdict: Verdict) -> EvaluationOut:
         model_version=d.model_version,
         reasons=d.reasons,
         criteria=d.criteria,
+        intent_decay=d.intent_decay,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC
 
 from contracts.events import (
     ErasureRequested,
@@ -36,10 +37,16 @@ class Consumers:
 
 
 def _profile(event: Incoming[LeadEvent]) -> Profile:
+    """The event's lead to decide. A form (captured, merged) and a hand raised in nurture
+    are intent signals, at the event's time; nurture recycling a lead on its engagement
+    score is not one (nurture ages that score itself)."""
     data = event.data
+    at = event.envelope.time
+    at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)  # CloudEvents time is UTC
     if isinstance(data, LeadRecycled):
         engagement = Engagement(data.engagement_score, tuple(data.engagements))
-        return Profile(data.lead_id, data.lead, "recycled", event.traceparent, engagement)
+        signal = at if data.hand_raise else None
+        return Profile(data.lead_id, data.lead, "recycled", event.traceparent, engagement, signal)
     if isinstance(data, LeadCaptured):
-        return Profile(data.lead_id, data.lead, "captured", event.traceparent)
-    return Profile(data.lead_id, data.lead, "merged", event.traceparent)
+        return Profile(data.lead_id, data.lead, "captured", event.traceparent, intent_at=at)
+    return Profile(data.lead_id, data.lead, "merged", event.traceparent, intent_at=at)

@@ -27,6 +27,8 @@ decisions = Table(
     Column("rule_score", Integer, nullable=True),
     Column("win_probability", Float, nullable=True),
     Column("trigger", String(16), nullable=True),
+    # qualifier_0004
+    Column("intent_decay", Json, nullable=True),
 )
 
 # The last profile (and nurture engagement) the qualifier saw per lead, to re-evaluate it.
@@ -38,6 +40,8 @@ leads = Table(
     Column("engagement_score", Float, nullable=True),
     Column("engagements", Json, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    # qualifier_0004: the last intent signal (a form submitted, a hand raised in nurture)
+    Column("intent_at", UTCDateTime, nullable=True),
 )
 
 # Every version of the definitions ever active; the highest seq is the active one.

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Insert
 
-from contracts.events import CriterionResult, LeadProfile
+from contracts.events import CriterionResult, IntentDecay, LeadProfile
 from qualifier.learning import Counts, Model
 from qualifier.models import attribute_stats, decisions, definitions, erased, leads, outcomes
 from qualifier.rules import Engagement, Outcome, Verdict
@@ -39,24 +42,53 @@ class StoredLead:
     lead_id: str
     profile: LeadProfile
     engagement: Engagement | None
+    intent_at: datetime | None = None
 
 
 PROFILE_COLUMNS = ("lead_id", "profile", "updated_at")
 ENGAGEMENT_COLUMNS = (*PROFILE_COLUMNS, "engagement_score", "engagements")
 
 
-async def save_profiles(tx: Tx, profiles: Mapping[str, LeadProfile]) -> None:
-    """Keep each lead's latest profile (lead id -> profile), the stored engagement kept: one
-    statement."""
+@cache
+def _save_profiles(dialect: str) -> Insert:
+    """Upsert of a lead's profile that keeps the stored engagement and moves the last
+    intent signal only forwards (a replayed capture does not take it back)."""
+    insert = postgresql.insert(leads) if dialect == "postgresql" else sqlite.insert(leads)
+    signal, stored = insert.excluded.intent_at, leads.c.intent_at
+    latest = case(
+        (signal.is_(None), stored),
+        (stored.is_(None) | (signal > stored), signal),
+        else_=stored,
+    )
+    return insert.on_conflict_do_update(
+        index_elements=["lead_id"],
+        set_={
+            "profile": insert.excluded.profile,
+            "updated_at": insert.excluded.updated_at,
+            "intent_at": latest,
+        },
+    )
+
+
+async def save_profiles(
+    tx: Tx, profiles: Mapping[str, LeadProfile], intent_at: Mapping[str, datetime]
+) -> None:
+    """Keep each lead's latest profile (lead id -> profile), the stored engagement kept,
+    and the time of its last intent signal (lead id -> time, for the leads whose events
+    carried one): one statement."""
     if not profiles:
         return
     now = tx.now()
     rows = [
-        {"lead_id": lead_id, "profile": profile.model_dump(mode="json"), "updated_at": now}
+        {
+            "lead_id": lead_id,
+            "profile": profile.model_dump(mode="json"),
+            "updated_at": now,
+            "intent_at": intent_at.get(lead_id),
+        }
         for lead_id, profile in profiles.items()
     ]
-    statement = upsert(leads, tx.conn.dialect.name, PROFILE_COLUMNS, ("lead_id",))
-    await tx.conn.execute(statement, rows)
+    await tx.conn.execute(_save_profiles(tx.conn.dialect.name), rows)
 
 
 async def save_engagements(tx: Tx, engaged: Mapping[str, tuple[LeadProfile, Engagement]]) -> None:
@@ -80,10 +112,12 @@ async def save_engagements(tx: Tx, engaged: Mapping[str, tuple[LeadProfile, Enga
 
 @dataclass(frozen=True)
 class LeadState:
-    """What deciding a lead needs of its past: its last decision and stored engagement."""
+    """What deciding a lead needs of its past: its last decision, stored engagement and
+    the time of its last intent signal."""
 
     previous: Previous | None
     engagement: Engagement | None
+    intent_at: datetime | None = None
 
 
 _LEAD_STATES = (
@@ -91,6 +125,7 @@ _LEAD_STATES = (
         leads.c.lead_id,
         leads.c.engagement_score,
         leads.c.engagements,
+        leads.c.intent_at,
         decisions.c.outcome,
         decisions.c.definition_version,
     )
@@ -110,13 +145,16 @@ async def lead_states(tx: Tx, lead_ids: Sequence[str]) -> dict[str, LeadState]:
             if r.outcome is not None
             else None,
             _engagement(r),
+            r.intent_at,
         )
         for r in rows
     }
 
 
 def _stored_lead(row: Any) -> StoredLead:
-    return StoredLead(row.lead_id, LeadProfile.model_validate(row.profile), _engagement(row))
+    return StoredLead(
+        row.lead_id, LeadProfile.model_validate(row.profile), _engagement(row), row.intent_at
+    )
 
 
 def _engagement(row: Any) -> Engagement | None:
@@ -151,6 +189,7 @@ DECISION_COLUMNS = (
     "rule_score",
     "win_probability",
     "trigger",
+    "intent_decay",
 )
 
 
@@ -186,6 +225,7 @@ def _decision_row(lead_id: str, verdict: Verdict, trigger: str, now: datetime) -
         "rule_score": d.rule_score,
         "win_probability": d.win_probability,
         "trigger": trigger,
+        "intent_decay": d.intent_decay.model_dump(mode="json") if d.intent_decay else None,
     }
 
 
@@ -210,6 +250,7 @@ async def get_decision(conn: ReadConn, lead_id: str) -> DecisionOut | None:
         criteria=[CriterionResult.model_validate(c) for c in row.criteria or []],
         trigger=row.trigger,
         decided_at=row.decided_at,
+        intent_decay=IntentDecay.model_validate(row.intent_decay) if row.intent_decay else None,
     )
 
 

@@ -13,22 +13,34 @@ It checks every criterion the definitions can name, then, in the seeds' vocabula
   not disqualified -> deferred (to nurture).
 
 The score is the points of the matched criteria (fit plus intent, capped at 100), blended
-with the learned win likelihood once the model has enough outcomes.
+with the learned win likelihood once the model has enough outcomes. When the definitions
+give intent a half-life, the stated intent's points (every intent criterion but nurture's
+engagement, which nurture ages itself) halve every half-life since the last intent signal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
-from contracts.events import CriterionResult, Decision, LeadProfile, Lifecycle, Stage, Term
+from contracts.events import (
+    CriterionResult,
+    Decision,
+    IntentDecay,
+    LeadProfile,
+    Lifecycle,
+    Stage,
+    Term,
+)
 from qualifier.definitions import (
     BASIC_CRITERIA,
     FIT_CRITERIA,
     Definitions,
 )
 from qualifier.learning import Model
+from services.decay import remaining
 
 Outcome = Literal["qualified", "deferred", "disqualified"]
 ENGAGEMENT_TYPE_KEYS = ("type", "kind", "action", "event", "name")
@@ -80,8 +92,10 @@ def decide(
     definitions: Definitions,
     model: Model | None = None,
     engagement: Engagement | None = None,
+    intent_age: timedelta | None = None,
 ) -> Verdict:
-    """Apply the definitions (and the learned model, when active) to one lead."""
+    """Apply the definitions (and the learned model, when active) to one lead, whose last
+    intent signal was `intent_age` ago (None: unknown, or now; the intent is then whole)."""
     checks = {c.name: c for c in _criteria(lead, definitions, engagement or Engagement())}
     matched = {name for name, c in checks.items() if c.matched}
     criteria = [
@@ -115,9 +129,22 @@ def decide(
         )
         return Verdict("disqualified", decision, [name for name, _ in disqualifiers])
 
-    rule_score = max(0, min(100, sum(c.points for c in criteria)))
+    points = sum(c.points for c in criteria)
+    intent = sum(c.points for c in criteria if c.kind == "intent" and c.name != "engagement")
+    decayed = _decayed(intent, intent_age, definitions)
+    rule_score = _capped(points - intent + decayed)
     score, win_probability = model.blend(rule_score, lead) if model else (rule_score, None)
     model_version = model.version if model and win_probability is not None else None
+    intent_decay = None
+    if definitions.intent_half_life_days is not None:
+        raw_score = model.blend(_capped(points), lead)[0] if model else _capped(points)
+        intent_decay = IntentDecay(
+            half_life_days=definitions.intent_half_life_days,
+            age_days=round(_days(intent_age), 2),
+            intent_points=intent,
+            decayed_intent_points=decayed,
+            raw_score=raw_score,
+        )
 
     fits = definitions.target.holds(matched)
     selecting = fits and definitions.suspect.holds(matched)
@@ -134,6 +161,8 @@ def decide(
     stage: Stage = "sales_qualified" if sales else "basic_qualified" if basic else "raw"
     outcome: Outcome = "qualified" if sales and term == "short" else "deferred"
     reasons = [c.detail for c in checks.values() if c.matched and c.points > 0]
+    if intent_decay is not None and decayed != intent:
+        reasons.append(_decay_reason(intent_decay))
     reasons.append(_lifecycle_reason(lifecycle, definitions))
     reasons.append(_stage_reason(stage, matched, definitions, score))
     reasons.append(_term_reason(lead, term, definitions))
@@ -148,8 +177,39 @@ def decide(
         model_version=model_version,
         reasons=reasons,
         criteria=criteria,
+        intent_decay=intent_decay,
     )
     return Verdict(outcome, decision)
+
+
+# --- decay --------------------------------------------------------------------------------
+
+
+def _capped(points: int) -> int:
+    return max(0, min(100, points))
+
+
+def _days(age: timedelta | None) -> float:
+    return max(age.total_seconds(), 0.0) / 86400.0 if age is not None else 0.0
+
+
+def _decayed(intent: int, age: timedelta | None, d: Definitions) -> int:
+    """The stated intent's points left `age` after the last intent signal."""
+    if d.intent_half_life_days is None:
+        return intent
+    return round(intent * remaining(_days(age), d.intent_half_life_days))
+
+
+def _day_count(days: float) -> str:
+    shown = f"{round(days, 1):g}"
+    return f"{shown} day" if shown == "1" else f"{shown} days"
+
+
+def _decay_reason(decay: IntentDecay) -> str:
+    return (
+        f"intent {decay.intent_points} -> {decay.decayed_intent_points}"
+        f" after {_day_count(decay.age_days)}, half-life {_day_count(decay.half_life_days)}"
+    )
 
 
 # --- criteria -----------------------------------------------------------------------------

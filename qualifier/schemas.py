@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from contracts.events import CriterionResult, LeadProfile, Lifecycle, Stage, Term
+from contracts.events import CriterionResult, IntentDecay, LeadProfile, Lifecycle, Stage, Term
 from services.controlchars import refuse_control_characters
 
 Outcome = Literal["qualified", "deferred", "disqualified"]
@@ -33,10 +33,15 @@ class EvaluateIn(LeadProfile):
         max_length=200,
         description="Engagements from nurture; a hand-raise type counts as asked to be contacted",
     )
+    intent_at: AwareDatetime | None = Field(
+        None,
+        description="When the lead last showed intent (a form, a hand raise), to see the "
+        "decay the definitions' half-life would apply now; absent: now, no decay",
+    )
 
     def profile(self) -> LeadProfile:
         return LeadProfile.model_validate(
-            self.model_dump(exclude={"engagement_score", "engagements"})
+            self.model_dump(exclude={"engagement_score", "engagements", "intent_at"})
         )
 
 
@@ -56,6 +61,12 @@ class EvaluationOut(BaseModel):
     model_version: str | None = None
     reasons: list[str] = Field(default_factory=list)
     criteria: list[CriterionResult] = Field(default_factory=list)
+    intent_decay: IntentDecay | None = Field(
+        None,
+        description="Set when the definitions give intent a half-life: the half-life, the "
+        "days since the last intent signal, the intent points before and after the decay, "
+        "and the score before it (`score` is the decayed score)",
+    )
 
 
 class DecisionOut(EvaluationOut):

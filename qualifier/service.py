@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Literal
 
 from contracts.events import (
@@ -78,6 +79,9 @@ class Profile:
     trigger: Trigger
     traceparent: str | None
     engagement: Engagement | None = None
+    intent_at: datetime | None = None
+    """When the event shows the lead's intent (a form submitted, a hand raised in nurture);
+    None for an event that does not (nurture recycling an engaged lead on its score)."""
 
 
 @dataclass(frozen=True)
@@ -139,11 +143,20 @@ class Qualifier:
         """Store each lead's profile, decide it, and say the decision when it is news: a run
         of lead events in order, with one statement per table for the run. A lead that is
         in the run twice sees its first decision as the previous one of its second."""
+        now = tx.now()
         latest = {p.lead_id: p.lead for p in profiles}
-        await repository.save_profiles(tx, latest)  # first: waits for a re-evaluation's locks
+        signals: dict[str, datetime] = {}
+        for p in profiles:
+            if p.intent_at is not None:
+                at = min(p.intent_at, now)  # a producer's clock ahead of ours
+                signals[p.lead_id] = max(at, signals.get(p.lead_id, at))
+        # First: waits for a re-evaluation's locks. Each lead's last intent signal is then
+        # the latest of the run's (all decided at the same `now`) and the stored one.
+        await repository.save_profiles(tx, latest, signals)
         states = await repository.lead_states(tx, list(latest))
         previous = {lead_id: s.previous for lead_id, s in states.items()}
         engagements = {lead_id: s.engagement for lead_id, s in states.items()}
+        intent_at = {lead_id: s.intent_at for lead_id, s in states.items()}
         active = await self.catalog.active(tx)
         model = await self.model(tx, for_deciding=True)
         decided: dict[str, tuple[Verdict, str]] = {}
@@ -157,7 +170,13 @@ class Qualifier:
             if p.trigger == "merged" and before is not None and before.outcome == "qualified":
                 verdicts.append(None)
                 continue
-            verdict = decide(p.lead, active.definitions, model, engagements.get(p.lead_id))
+            verdict = decide(
+                p.lead,
+                active.definitions,
+                model,
+                engagements.get(p.lead_id),
+                _age(intent_at.get(p.lead_id), now),
+            )
             decided[p.lead_id] = (verdict, p.trigger)
             previous[p.lead_id] = repository.Previous(
                 verdict.outcome, verdict.decision.definition_version
@@ -170,13 +189,17 @@ class Qualifier:
         return verdicts
 
     async def evaluate(
-        self, conn: ReadConn, lead: LeadProfile, engagement: Engagement | None
+        self,
+        conn: ReadConn,
+        lead: LeadProfile,
+        engagement: Engagement | None,
+        intent_age: timedelta | None = None,
     ) -> Verdict:
-        """A dry run: the decision the lead would get now. Reads only."""
+        """A dry run: the decision the lead would get now, its last intent signal
+        `intent_age` ago. Reads only."""
         active = await self.catalog.active(conn)
-        return decide(
-            lead, active.definitions, await self.model(conn, for_deciding=True), engagement
-        )
+        model = await self.model(conn, for_deciding=True)
+        return decide(lead, active.definitions, model, engagement, intent_age)
 
     async def reevaluate_batch(
         self,
@@ -199,8 +222,15 @@ class Qualifier:
         progress.definition_version = active.definitions.version
         progress.model_version = model.version
         decided: dict[str, tuple[Verdict, str]] = {}
+        now = tx.now()
         for stored, previous in batch:
-            verdict = decide(stored.profile, active.definitions, model, stored.engagement)
+            verdict = decide(
+                stored.profile,
+                active.definitions,
+                model,
+                stored.engagement,
+                _age(stored.intent_at, now),
+            )
             decided[stored.lead_id] = (verdict, "reevaluated")
             progress.evaluated += 1
             progress.outcomes[verdict.outcome] += 1
@@ -262,6 +292,10 @@ class Qualifier:
             changed_by=changed_by,
         )
         return DefinitionsChange(stored, changed=True)
+
+
+def _age(intent_at: datetime | None, now: datetime) -> timedelta | None:
+    return now - intent_at if intent_at is not None else None
 
 
 async def _say(

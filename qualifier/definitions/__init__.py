@@ -58,6 +58,10 @@ SOURCE_CLASSES = ("marketing", "events", "referrals", "rep_prospecting")
 MAX_VERSION_LENGTH = 64
 MAX_TEXT = 256 * 1024
 MAX_DEPTH = 32
+MAX_HALF_LIFE_DAYS = 3650
+HALF_LIFE_UNITS = {"hour": 1 / 24, "day": 1.0, "week": 7.0}
+"""The units a half-life may be written in, in days; a plain number is days."""
+_DURATION = re.compile(r"([-+]?\d+(?:\.\d+)?)\s*(hours?|h|days?|d|weeks?|w)", re.IGNORECASE)
 """How deeply the YAML may nest: PyYAML composes recursively, so a document nested a few
 thousand levels deep overflowed the stack (a 500) before anything was validated."""
 
@@ -172,6 +176,9 @@ class Definitions:
     without_timeframe: Term = "long"
     points: dict[str, int] = field(default_factory=dict)
     engagement: Engagement = field(default_factory=Engagement)
+    intent_half_life_days: float | None = None
+    """Stated intent's points halve every this many days since the last intent signal;
+    None: intent does not decay."""
 
     def points_for(self, criterion: str) -> int:
         if criterion == "engagement":
@@ -432,6 +439,7 @@ class _Reader:
                 "timeframe",
                 "points",
                 "engagement",
+                "decay",
             ),
         )
         if top is None:
@@ -449,6 +457,7 @@ class _Reader:
         timeframe = self.read(top, "timeframe", "", self.timeframe) or {}
         points = self.read(top, "points", "", self.points) or {}
         engagement = self.read(top, "engagement", "", self.engagement) or Engagement()
+        decay = self.read(top, "decay", "", self.decay) or {}
         if version is None:
             return None
         return Definitions(
@@ -461,6 +470,7 @@ class _Reader:
             **timeframe,
             points=points,
             engagement=engagement,
+            **decay,
         )
 
     def icp(self, node: Node, path: str) -> IdealCustomerProfile | None:
@@ -688,3 +698,35 @@ class _Reader:
             full_at=full_at or 100.0,
             hand_raise=tuple(h.lower() for h in hand_raise),
         )
+
+    def decay(self, node: Node, path: str) -> dict[str, Any] | None:
+        fields = self.mapping(node, path, ("intent_half_life",))
+        if fields is None:
+            return None
+        days = self.read(fields, "intent_half_life", path, self.half_life)
+        return {"intent_half_life_days": days} if days is not None else {}
+
+    def half_life(self, node: Node, path: str) -> float | None:
+        """A positive duration: a number of days, or a number with a unit (`30 days`,
+        `6 weeks`, `36 hours`)."""
+        expected = "a positive number of days or a duration such as 30 days, 6 weeks, 36 hours"
+        if not isinstance(node, ScalarNode) or node.tag == "tag:yaml.org,2002:null":
+            self.problem(node, path, f"must be {expected}")
+            return None
+        text = str(node.value).strip().replace("_", "")
+        if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
+            text += " days"
+        match = _DURATION.fullmatch(text)
+        if match is None:
+            self.problem(node, path, f"must be {expected}, not {str(node.value)!r}")
+            return None
+        unit = match.group(2).lower().rstrip("s")
+        unit = {"h": "hour", "d": "day", "w": "week"}.get(unit, unit)
+        days = float(match.group(1)) * HALF_LIFE_UNITS[unit]
+        if days <= 0:
+            self.problem(node, path, "must be positive: intent cannot halve in no time")
+            return None
+        if days > MAX_HALF_LIFE_DAYS:
+            self.problem(node, path, f"must be at most {MAX_HALF_LIFE_DAYS} days")
+            return None
+        return days

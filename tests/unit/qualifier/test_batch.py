@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -256,3 +256,50 @@ async def test_a_run_costs_the_same_statements_whatever_its_length(qualifier: Qu
     many = await statements(qualifier, captured("many", 50))
     assert many == two, f"50 leads cost {many} statements, 2 cost {two}"
     assert qualifier.runs[-1] == 50
+
+
+async def test_the_last_intent_signal_only_moves_forward(qualifier: Qualifier) -> None:
+    """A form (captured, merged) or a hand raise is an intent signal at its event's time,
+    capped at the qualifier's now; a replay of an older one and a recycle on the engagement
+    score leave it; one at a time and in one run alike."""
+    day = timedelta(days=1)
+
+    def story(lead_id: str) -> list[tuple[EventData, datetime]]:
+        def recycled(hand_raise: bool) -> LeadRecycled:
+            return LeadRecycled(
+                lead_id=lead_id,
+                reason="r",
+                engagement_score=30,
+                lead=LATER,
+                hand_raise=hand_raise,
+            )
+
+        return [
+            (LeadCaptured(lead_id=lead_id, delivery_id="d1", lead=LATER), NOW - 20 * day),
+            (LeadCaptured(lead_id=lead_id, delivery_id="d1", lead=LATER), NOW - 30 * day),
+            (recycled(hand_raise=False), NOW - 5 * day),
+            (recycled(hand_raise=True), NOW - 2 * day),
+            (
+                LeadMerged(lead_id=lead_id, delivery_id="d2", matched_on="email", lead=LATER),
+                NOW + day,  # a producer's clock ahead of the qualifier's
+            ),
+        ]
+
+    def message(event: EventData, at: datetime, offset: int) -> Message:
+        value = make_envelope(event, time=at).to_json()
+        return Message(topic_for(event.SERVICE, NAMESPACE), 0, offset, event.lead_id, value)
+
+    async def intent_at(lead_id: str) -> datetime | None:
+        async with qualifier.unit.read() as conn:
+            query = select(leads.c.intent_at).where(leads.c.lead_id == lead_id)
+            return cast(datetime | None, await conn.scalar(query))
+
+    seen = []
+    for offset, (event, at) in enumerate(story("alone")):
+        await qualifier.runner.handle(message(event, at, offset))
+        seen.append(await intent_at("alone"))
+    assert seen == [NOW - 20 * day, NOW - 20 * day, NOW - 20 * day, NOW - 2 * day, NOW]
+
+    together = [message(e, at, offset) for offset, (e, at) in enumerate(story("together"))]
+    assert await qualifier.runner.handle_together(together)
+    assert await intent_at("together") == NOW
