@@ -125,6 +125,9 @@ class Condition(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
+        # One schema for requests and answers: it nests itself, which would otherwise make
+        # OpenAPI name two (Condition-Input and Condition-Output) of one model.
+        json_schema_mode_override="validation",
         json_schema_extra={
             "examples": [
                 {"field": "utm.utm_source", "op": "in", "value": ["linkedin", "google"]},
