@@ -62,6 +62,23 @@ NEGATIONS: dict[str, str] = {
     "not_starts_with": "starts_with",
     "not_exists": "exists",
 }
+OP_WORDS: dict[str, str] = {
+    "equals": "equals",
+    "not_equals": "does not equal",
+    "in": "in",
+    "not_in": "not in",
+    "contains": "contains",
+    "not_contains": "does not contain",
+    "starts_with": "starts with",
+    "not_starts_with": "does not start with",
+    "greater_than": "greater than",
+    "greater_or_equal": "at least",
+    "less_than": "less than",
+    "less_or_equal": "at most",
+    "exists": "exists",
+    "not_exists": "does not exist",
+}
+"""How an explanation says each operator."""
 ORDERING = frozenset({"greater_than", "greater_or_equal", "less_than", "less_or_equal"})
 TEXT_OPS = frozenset({"contains", "starts_with"})
 MAX_DEPTH = 8
@@ -366,7 +383,7 @@ def evaluate(condition: Condition, lead: LeadProfile, score: int | None, path: s
     assert condition.op is not None
     actual = lead_value(lead, score, condition.field)
     matched, shown = _test(condition.op, condition.value, actual)
-    words = condition.op.replace("_", " ")
+    words = OP_WORDS[condition.op]
     asked = f"{condition.field} {words}" + (
         "" if condition.value is None else f" {_show(condition.value)}"
     )

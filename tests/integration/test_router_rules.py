@@ -82,7 +82,7 @@ async def test_a_lead_is_routed_by_its_utm_source_or_form_answers(backend: Backe
     failed = small["explanation"]["rules_checked"][0]["failed"]
     assert failed == [
         "utm.utm_source equals 'linkedin': is 'google'",
-        "answers.Team size greater or equal 200: is '12'",
+        "answers.Team size at least 200: is '12'",
     ]
 
 
@@ -151,6 +151,13 @@ async def test_rules_and_pools_are_versioned_with_who_changed_them_and_roll_back
         headers=ADMIN,
     )
     assert (dry.json()["rule"], dry.json()["pool"]) == ("dach", "dach"), dry.text
+    [check] = dry.json()["explanation"]["rules_checked"]
+    assert check["held"] == ["utm.utm_source equals 'linkedin': is 'linkedin'"]
+    assert check["conditions"]["any"][1]["all"][1] == {
+        "path": "conditions.any.1.all.1",
+        "matched": False,
+        "detail": "country in ['DE', 'AT', 'CH']: is 'FR'",
+    }
     again = await http.post("/router/v1/rules:rollback", json={"version": v1}, headers=ADMIN)
     assert again.json()["changes"] == [], "nothing differs: no new version"
 

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from contracts.events import LeadProfile
+from router.conditions import OP_WORDS, OPS
 from router.rules import Conditions, choose, match
 
 LEAD = LeadProfile(
@@ -208,3 +209,7 @@ def test_validation_names_the_offending_condition() -> None:
     for _ in range(9):
         deep = {"all": [deep]}
     assert "nest at most" in next(iter(errors(deep).values()))
+
+
+def test_every_operator_has_words_for_the_explanation() -> None:
+    assert set(OP_WORDS) == set(OPS)
