@@ -129,6 +129,12 @@ def _changed_by(version: ConfigVersion) -> ChangedBy:
     return ChangedBy(key_id=version.changed_by.key_id, name=version.changed_by.name)
 
 
+def _last_change(version: ConfigVersion | None) -> dict[str, Any]:
+    if version is None:
+        return {}
+    return {"version": version.version, "changed_by": _changed_by(version)}
+
+
 def _rule_version(v: ConfigVersion) -> RuleVersionOut:
     return RuleVersionOut(
         version=v.version,
@@ -393,6 +399,21 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
     # --- pools and rules -----------------------------------------------------------------
     # Their history comes first: `/rules/history` is not the rule `history`.
 
+    async def pools_out(conn: Conn, pools: list[PoolOut]) -> list[PoolOut]:
+        """Pools as answered: with the SLA in force and their last change."""
+        last = await repository.config_as_of(conn, "pool")
+        return [
+            p.model_copy(
+                update={"effective_sla": router_.sla_of(p), **_last_change(last.get(p.id))}
+            )
+            for p in pools
+        ]
+
+    async def rules_out(conn: Conn, rules: list[RuleOut]) -> list[RuleOut]:
+        """Rules as answered: with their last change."""
+        last = await repository.config_as_of(conn, "rule")
+        return [r.model_copy(update=_last_change(last.get(r.id))) for r in rules]
+
     @router.get("/rules/history", response_model=list[RuleVersionOut], **WITHOUT_NULLS)
     async def rules_history(
         _: ManagerKey,
@@ -428,7 +449,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
                     default_pool=settings.default_pool,
                     only=body.rule,
                 )
-            rules = await repository.list_rules(tx)
+            rules = await rules_out(tx, await repository.list_rules(tx))
         return RulesRollbackOut(
             restored=body.version, changes=[_rule_version(c) for c in changes], rules=rules
         )
@@ -473,11 +494,9 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
                     default_pool=settings.default_pool,
                     only=body.pool,
                 )
-            pools = await repository.list_pools(tx)
+            pools = await pools_out(tx, await repository.list_pools(tx))
         return PoolsRollbackOut(
-            restored=body.version,
-            changes=[_pool_version(c) for c in changes],
-            pools=[p.model_copy(update={"effective_sla": router_.sla_of(p)}) for p in pools],
+            restored=body.version, changes=[_pool_version(c) for c in changes], pools=pools
         )
 
     @router.put(
@@ -505,23 +524,24 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
             values["name"] = body.name or pool_id
             await repository.upsert_pool(tx, pool_id, values, by=_changer(principal))
             pool = await repository.get_pool(tx, pool_id)
+            assert pool is not None
+            [out] = await pools_out(tx, [pool])
         response.status_code = 201 if created else 200
-        assert pool is not None
-        return pool.model_copy(update={"effective_sla": router_.sla_of(pool)})
+        return out
 
     @router.get("/pools", response_model=list[PoolOut])
     async def list_pools(_: ManagerKey) -> list[PoolOut]:
         async with unit.read() as conn:
-            pools = await repository.list_pools(conn)
-        return [p.model_copy(update={"effective_sla": router_.sla_of(p)}) for p in pools]
+            return await pools_out(conn, await repository.list_pools(conn))
 
     @router.get("/pools/{pool_id}", response_model=PoolOut)
     async def get_pool(pool_id: Id, _: ManagerKey) -> PoolOut:
         async with unit.read() as conn:
             pool = await repository.get_pool(conn, pool_id)
-        if pool is None:
-            raise Problem(404, f"There is no pool {pool_id!r}.")
-        return pool.model_copy(update={"effective_sla": router_.sla_of(pool)})
+            if pool is None:
+                raise Problem(404, f"There is no pool {pool_id!r}.")
+            [out] = await pools_out(conn, [pool])
+        return out
 
     @router.delete("/pools/{pool_id}", status_code=204)
     async def delete_pool(pool_id: Id, principal: ManagerKey) -> None:
@@ -560,23 +580,25 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
             values["name"] = body.name or rule_id
             await repository.upsert_rule(tx, rule_id, values, by=_changer(principal))
             rule = await repository.get_rule(tx, rule_id)
+            assert rule is not None
+            [out] = await rules_out(tx, [rule])
         response.status_code = 201 if created else 200
-        assert rule is not None
-        return rule
+        return out
 
     @router.get("/rules", response_model=list[RuleOut], **WITHOUT_NULLS)
     async def list_rules(_: ManagerKey) -> list[RuleOut]:
         """Every rule, in the order they are tried."""
         async with unit.read() as conn:
-            return await repository.list_rules(conn)
+            return await rules_out(conn, await repository.list_rules(conn))
 
     @router.get("/rules/{rule_id}", response_model=RuleOut, **WITHOUT_NULLS)
     async def get_rule(rule_id: Id, _: ManagerKey) -> RuleOut:
         async with unit.read() as conn:
             rule = await repository.get_rule(conn, rule_id)
-        if rule is None:
-            raise Problem(404, f"There is no rule {rule_id!r}.")
-        return rule
+            if rule is None:
+                raise Problem(404, f"There is no rule {rule_id!r}.")
+            [out] = await rules_out(conn, [rule])
+        return out
 
     @router.delete("/rules/{rule_id}", status_code=204)
     async def delete_rule(rule_id: Id, principal: ManagerKey) -> None:

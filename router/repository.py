@@ -471,14 +471,18 @@ async def latest_config_version(conn: Conn) -> int:
     return int(await _c(conn).scalar(select(func.max(config_versions.c.version))) or 0)
 
 
-async def config_as_of(conn: Conn, kind: ConfigKind, version: int) -> dict[str, ConfigVersion]:
-    """The rules (or pools) as they were right after `version`: per object, its latest
-    version at or below it, left out when that was a deletion."""
+async def config_as_of(
+    conn: Conn, kind: ConfigKind, version: int | None = None
+) -> dict[str, ConfigVersion]:
+    """The rules (or pools) as they were right after `version` (None: now): per object, its
+    latest version at or below it, left out when that was a deletion."""
     latest = (
         select(func.max(config_versions.c.version))
-        .where(config_versions.c.kind == kind, config_versions.c.version <= version)
+        .where(config_versions.c.kind == kind)
         .group_by(config_versions.c.object_id)
     )
+    if version is not None:
+        latest = latest.where(config_versions.c.version <= version)
     query = select(config_versions).where(config_versions.c.version.in_(latest))
     rows = [_config_version(r) for r in (await _c(conn).execute(query)).all()]
     return {v.object_id: v for v in rows if v.state is not None}

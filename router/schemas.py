@@ -265,6 +265,14 @@ class AccountOut(BaseModel):
 # --- pools and rules ---------------------------------------------------------------------
 
 
+class ChangedBy(BaseModel):
+    key_id: str = Field(
+        description="The API key that made the change (`env-admin`: LEADFARM_ADMIN_KEY; "
+        "`migration`: as it was before versioning)"
+    )
+    name: str | None = Field(None, description="The key's name")
+
+
 class SlaIn(Strict):
     """A pool's contact-cadence SLA; unset values take the router's settings."""
 
@@ -330,6 +338,8 @@ class PoolOut(BaseModel):
     effective_sla: Sla | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    version: int | None = Field(None, description="The version of its last change")
+    changed_by: ChangedBy | None = Field(None, description="Who made its last change")
 
 
 class RuleIn(Strict):
@@ -349,19 +359,13 @@ class RuleOut(BaseModel):
     enabled: bool
     created_at: datetime
     updated_at: datetime
+    version: int | None = Field(None, description="The version of its last change")
+    changed_by: ChangedBy | None = Field(None, description="Who made its last change")
 
 
 # --- versions of rules and pools -----------------------------------------------------------
 
 ConfigAction = Literal["created", "changed", "deleted"]
-
-
-class ChangedBy(BaseModel):
-    key_id: str = Field(
-        description="The API key that made the change (`env-admin`: LEADFARM_ADMIN_KEY; "
-        "`migration`: as it was before versioning)"
-    )
-    name: str | None = Field(None, description="The key's name")
 
 
 class RuleVersionOut(BaseModel):

@@ -101,6 +101,8 @@ async def test_rules_and_pools_are_versioned_with_who_changed_them_and_roll_back
     assert first["conditions"] == LINKEDIN_OR_BIG_TEAM, "answered as sent, without nulls"
     [created] = await get(backend, "rules/history?rule=dach")
     v1 = created["version"]
+    assert (first["version"], first["changed_by"]["name"]) == (v1, "Rita (rev-ops)")
+    assert (await get(backend, "pools/dach"))["changed_by"]["key_id"] == rita_id
     assert (created["action"], created["rule"]["pool"]) == ("created", "dach")
     assert created["changed_by"] == {"key_id": rita_id, "name": "Rita (rev-ops)"}
     await put(backend, "rules/dach", {"pool": "dach", "position": 5, "conditions": {}}, rita)
@@ -139,6 +141,11 @@ async def test_rules_and_pools_are_versioned_with_who_changed_them_and_roll_back
     assert [(r["id"], r["position"], r["conditions"]) for r in body["rules"]] == [
         ("dach", 100, LINKEDIN_OR_BIG_TEAM)
     ]
+    [now] = await get(backend, "rules")
+    assert (now["version"], now["changed_by"]["key_id"]) == (
+        body["changes"][0]["version"],
+        "env-admin",
+    )
     assert (await get(backend, "rules/history"))[0]["restored_from"] == v1
     async with unit.read() as conn:
         reloaded = await replica.current(conn)
