@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from contracts.events import LeadProfile
 from router import repository, versions
@@ -110,6 +110,34 @@ def _subscription_out(s: repository.Subscription, box: SecretBox) -> Subscriptio
     )
 
 
+RULE_EXAMPLES: dict[str, Any] = {
+    "named conditions": {
+        "summary": "Named conditions: every one set must hold",
+        "value": {"position": 20, "pool": "dach", "conditions": {"countries": ["DE", "AT"]}},
+    },
+    "a group": {
+        "summary": "A group of tests on any lead field, form answers and UTM values",
+        "value": {
+            "position": 10,
+            "pool": "enterprise",
+            "conditions": {
+                "all": [
+                    {"field": "country", "op": "in", "value": ["DE", "AT", "CH"]},
+                    {
+                        "any": [
+                            {"field": "utm.utm_source", "op": "equals", "value": "linkedin"},
+                            {
+                                "field": "answers.Team size",
+                                "op": "greater_or_equal",
+                                "value": 200,
+                            },
+                        ]
+                    },
+                ]
+            },
+        },
+    },
+}
 WITHOUT_NULLS: dict[str, Any] = {"response_model_exclude_none": True}
 """Rules are answered without the conditions they do not set."""
 Version = Annotated[int, Path(ge=1, description="A version of the rules and pools")]
@@ -561,7 +589,10 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         **WITHOUT_NULLS,
     )
     async def put_rule(
-        rule_id: Id, body: RuleIn, response: Response, principal: ManagerKey
+        rule_id: Id,
+        body: Annotated[RuleIn, Body(openapi_examples=RULE_EXAMPLES)],
+        response: Response,
+        principal: ManagerKey,
     ) -> RuleOut:
         """Create or replace a rule. Rules are tried by position (then id); the first whose
         conditions hold chooses the pool. No match: the default pool. Conditions are named
