@@ -340,10 +340,8 @@ def _rule(row: Any) -> RuleOut:
     return RuleOut.model_validate(data)
 
 
-async def list_rules(conn: Conn, *, enabled_only: bool = False) -> list[RuleOut]:
+async def list_rules(conn: Conn) -> list[RuleOut]:
     query = select(rules).order_by(rules.c.position, rules.c.id)
-    if enabled_only:
-        query = query.where(rules.c.enabled)
     return [_rule(r) for r in (await _c(conn).execute(query)).all()]
 
 

@@ -213,3 +213,26 @@ def test_validation_names_the_offending_condition() -> None:
 
 def test_every_operator_has_words_for_the_explanation() -> None:
     assert set(OP_WORDS) == set(OPS)
+
+
+def test_rules_are_tried_enabled_only_by_position_then_id() -> None:
+    from datetime import UTC, datetime
+
+    from router.rules import enabled_in_order
+    from router.schemas import RuleOut
+
+    def rule(id: str, position: int, enabled: bool = True) -> RuleOut:
+        now = datetime.now(UTC)
+        return RuleOut(
+            id=id,
+            name=id,
+            position=position,
+            conditions=Conditions(),
+            pool="everyone",
+            enabled=enabled,
+            created_at=now,
+            updated_at=now,
+        )
+
+    rules = [rule("b", 10), rule("a", 10), rule("first", 1), rule("off", 0, enabled=False)]
+    assert [r.id for r in enabled_in_order(rules)] == ["first", "a", "b"]
