@@ -3,6 +3,7 @@ nesting, the explanation of each node, and validation that names the offending n
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,7 +11,8 @@ from pydantic import ValidationError
 
 from contracts.events import LeadProfile
 from router.conditions import OP_WORDS, OPS
-from router.rules import Conditions, choose, match
+from router.rules import Conditions, choose, enabled_in_order, match
+from router.schemas import RuleOut
 
 LEAD = LeadProfile(
     source="website",
@@ -216,11 +218,6 @@ def test_every_operator_has_words_for_the_explanation() -> None:
 
 
 def test_rules_are_tried_enabled_only_by_position_then_id() -> None:
-    from datetime import UTC, datetime
-
-    from router.rules import enabled_in_order
-    from router.schemas import RuleOut
-
     def rule(id: str, position: int, enabled: bool = True) -> RuleOut:
         now = datetime.now(UTC)
         return RuleOut(
