@@ -13,11 +13,11 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from contracts.events import LeadProfile
-from router import repository
-from router.repository import WORKING_STATUSES, Conn, LeadRecord
+from router import repository, versions
+from router.repository import WORKING_STATUSES, Changer, ConfigVersion, Conn, LeadRecord
 from router.schemas import (
     ID_PATTERN,
     AccountIn,
@@ -26,6 +26,7 @@ from router.schemas import (
     ActivityOut,
     AssignIn,
     AssignmentOut,
+    ChangedBy,
     CloseIn,
     ComplianceOut,
     DeliveryStatus,
@@ -33,8 +34,13 @@ from router.schemas import (
     DryRunOut,
     OpportunityIn,
     OpportunityOut,
+    PoolAsOf,
     PoolIn,
     PoolOut,
+    PoolsAsOfOut,
+    PoolsRollbackIn,
+    PoolsRollbackOut,
+    PoolVersionOut,
     ReinstateIn,
     RejectIn,
     RejectOut,
@@ -42,8 +48,13 @@ from router.schemas import (
     RepIn,
     RepLeadOut,
     RepOut,
+    RuleAsOf,
     RuleIn,
     RuleOut,
+    RulesAsOfOut,
+    RulesRollbackIn,
+    RulesRollbackOut,
+    RuleVersionOut,
     SubscriptionCreated,
     SubscriptionDeliveryOut,
     SubscriptionIn,
@@ -97,6 +108,89 @@ def _subscription_out(s: repository.Subscription, box: SecretBox) -> Subscriptio
         created_at=s.created_at,
         updated_at=s.updated_at,
     )
+
+
+RULE_EXAMPLES: dict[str, Any] = {
+    "named conditions": {
+        "summary": "Named conditions: every one set must hold",
+        "value": {"position": 20, "pool": "dach", "conditions": {"countries": ["DE", "AT"]}},
+    },
+    "a group": {
+        "summary": "A group of tests on any lead field, form answers and UTM values",
+        "value": {
+            "position": 10,
+            "pool": "enterprise",
+            "conditions": {
+                "all": [
+                    {"field": "country", "op": "in", "value": ["DE", "AT", "CH"]},
+                    {
+                        "any": [
+                            {"field": "utm.utm_source", "op": "equals", "value": "linkedin"},
+                            {
+                                "field": "answers.Team size",
+                                "op": "greater_or_equal",
+                                "value": 200,
+                            },
+                        ]
+                    },
+                ]
+            },
+        },
+    },
+}
+WITHOUT_NULLS: dict[str, Any] = {"response_model_exclude_none": True}
+"""Rules are answered without the conditions they do not set."""
+Version = Annotated[int, Path(ge=1, description="A version of the rules and pools")]
+RESERVED_IDS = frozenset({"history"})
+
+
+def _not_reserved(object_id: str) -> None:
+    if object_id in RESERVED_IDS:
+        raise _invalid("id", "reserved", f"{object_id!r} names the history; choose another id.")
+
+
+def _changer(principal: Principal) -> Changer:
+    return Changer(principal.key_id, principal.name)
+
+
+def _changed_by(version: ConfigVersion) -> ChangedBy:
+    return ChangedBy(key_id=version.changed_by.key_id, name=version.changed_by.name)
+
+
+def _last_change(version: ConfigVersion | None) -> dict[str, Any]:
+    if version is None:
+        return {}
+    return {"version": version.version, "changed_by": _changed_by(version)}
+
+
+def _rule_version(v: ConfigVersion) -> RuleVersionOut:
+    return RuleVersionOut(
+        version=v.version,
+        rule_id=v.object_id,
+        action=v.action,
+        rule=None if v.state is None else RuleIn.model_validate(v.state),
+        restored_from=v.restored_from,
+        changed_by=_changed_by(v),
+        changed_at=v.changed_at,
+    )
+
+
+def _pool_version(v: ConfigVersion) -> PoolVersionOut:
+    return PoolVersionOut(
+        version=v.version,
+        pool_id=v.object_id,
+        action=v.action,
+        pool=None if v.state is None else PoolIn.model_validate(v.state),
+        restored_from=v.restored_from,
+        changed_by=_changed_by(v),
+        changed_at=v.changed_at,
+    )
+
+
+async def _version_exists(conn: Conn, version: int) -> None:
+    latest = await repository.latest_config_version(conn)
+    if version > latest:
+        raise Problem(404, f"There is no version {version}; the latest is {latest}.")
 
 
 def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter:
@@ -331,15 +425,120 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
                 raise Problem(404, f"There is no account {domain!r}.")
 
     # --- pools and rules -----------------------------------------------------------------
+    # Their history comes first: `/rules/history` is not the rule `history`.
+
+    async def pools_out(conn: Conn, pools: list[PoolOut]) -> list[PoolOut]:
+        """Pools as answered: with the SLA in force and their last change."""
+        last = await repository.config_as_of(conn, "pool")
+        return [
+            p.model_copy(
+                update={"effective_sla": router_.sla_of(p), **_last_change(last.get(p.id))}
+            )
+            for p in pools
+        ]
+
+    async def rules_out(conn: Conn, rules: list[RuleOut]) -> list[RuleOut]:
+        """Rules as answered: with their last change."""
+        last = await repository.config_as_of(conn, "rule")
+        return [r.model_copy(update=_last_change(last.get(r.id))) for r in rules]
+
+    @router.get("/rules/history", response_model=list[RuleVersionOut], **WITHOUT_NULLS)
+    async def rules_history(
+        _: ManagerKey,
+        rule: Annotated[str | None, Query(max_length=100, description="One rule's")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[RuleVersionOut]:
+        """Every change of the rules, newest first: the version, the rule after it, who
+        made it (the API key's id and name) and when."""
+        async with unit.read() as conn:
+            changes = await repository.config_history(conn, "rule", rule, limit)
+        return [_rule_version(c) for c in changes]
+
+    @router.get("/rules/history/{version}", response_model=RulesAsOfOut, **WITHOUT_NULLS)
+    async def rules_as_of(version: Version, _: ManagerKey) -> RulesAsOfOut:
+        """The rules as they were right after a version, in the order they were tried."""
+        async with unit.read() as conn:
+            await _version_exists(conn, version)
+            then = await repository.config_as_of(conn, "rule", version)
+        found = [RuleAsOf.model_validate({**(v.state or {}), "id": i}) for i, v in then.items()]
+        return RulesAsOfOut(version=version, rules=sorted(found, key=lambda r: (r.position, r.id)))
+
+    @router.post("/rules:rollback", response_model=RulesRollbackOut, **WITHOUT_NULLS)
+    async def rules_rollback(body: RulesRollbackIn, principal: ManagerKey) -> RulesRollbackOut:
+        """Restore the rules (or one rule) as they were right after `version`. Each rule put
+        back is a new version by your key; the next lead is routed by them."""
+        async with unit.transaction() as tx:
+            with refusals():
+                changes = await versions.rollback(
+                    tx,
+                    "rule",
+                    body.version,
+                    _changer(principal),
+                    default_pool=settings.default_pool,
+                    only=body.rule,
+                )
+            rules = await rules_out(tx, await repository.list_rules(tx))
+        return RulesRollbackOut(
+            restored=body.version, changes=[_rule_version(c) for c in changes], rules=rules
+        )
+
+    @router.get("/pools/history", response_model=list[PoolVersionOut])
+    async def pools_history(
+        _: ManagerKey,
+        pool: Annotated[str | None, Query(max_length=100, description="One pool's")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[PoolVersionOut]:
+        """Every change of the pools, newest first: the version, the pool after it, who
+        made it (the API key's id and name) and when."""
+        async with unit.read() as conn:
+            changes = await repository.config_history(conn, "pool", pool, limit)
+        return [_pool_version(c) for c in changes]
+
+    @router.get("/pools/history/{version}", response_model=PoolsAsOfOut)
+    async def pools_as_of(version: Version, _: ManagerKey) -> PoolsAsOfOut:
+        """The pools as they were right after a version."""
+        async with unit.read() as conn:
+            await _version_exists(conn, version)
+            then = await repository.config_as_of(conn, "pool", version)
+        return PoolsAsOfOut(
+            version=version,
+            pools=[
+                PoolAsOf.model_validate({**(v.state or {}), "id": i})
+                for i, v in sorted(then.items())
+            ],
+        )
+
+    @router.post("/pools:rollback", response_model=PoolsRollbackOut)
+    async def pools_rollback(body: PoolsRollbackIn, principal: ManagerKey) -> PoolsRollbackOut:
+        """Restore the pools (or one pool) as they were right after `version`. Each pool
+        put back is a new version by your key; the next lead is routed by them."""
+        async with unit.transaction() as tx:
+            with refusals():
+                changes = await versions.rollback(
+                    tx,
+                    "pool",
+                    body.version,
+                    _changer(principal),
+                    default_pool=settings.default_pool,
+                    only=body.pool,
+                )
+            pools = await pools_out(tx, await repository.list_pools(tx))
+        return PoolsRollbackOut(
+            restored=body.version, changes=[_pool_version(c) for c in changes], pools=pools
+        )
 
     @router.put(
         "/pools/{pool_id}",
         response_model=PoolOut,
         responses={201: {"model": PoolOut, "description": "Created"}},
     )
-    async def put_pool(pool_id: Id, body: PoolIn, response: Response, _: ManagerKey) -> PoolOut:
+    async def put_pool(
+        pool_id: Id, body: PoolIn, response: Response, principal: ManagerKey
+    ) -> PoolOut:
         """Create or replace a pool: its members (reps, teams; none = every rep), strategy,
-        working-hours policy, territory and language matching, and SLA."""
+        working-hours policy, territory and language matching, and SLA. Every change is a
+        new version (`GET /router/v1/pools/history`)."""
+        _not_reserved(pool_id)
         async with unit.transaction() as tx:
             known = {r.id for r in await repository.reps_where(tx, ids=body.members)}
             unknown = [m for m in body.members if m not in known]
@@ -351,45 +550,56 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
             created = await repository.get_pool(tx, pool_id) is None
             values = body.model_dump(mode="json")
             values["name"] = body.name or pool_id
-            await repository.upsert_pool(tx, pool_id, values)
+            await repository.upsert_pool(tx, pool_id, values, by=_changer(principal))
             pool = await repository.get_pool(tx, pool_id)
+            assert pool is not None
+            [out] = await pools_out(tx, [pool])
         response.status_code = 201 if created else 200
-        assert pool is not None
-        return pool.model_copy(update={"effective_sla": router_.sla_of(pool)})
+        return out
 
     @router.get("/pools", response_model=list[PoolOut])
     async def list_pools(_: ManagerKey) -> list[PoolOut]:
         async with unit.read() as conn:
-            pools = await repository.list_pools(conn)
-        return [p.model_copy(update={"effective_sla": router_.sla_of(p)}) for p in pools]
+            return await pools_out(conn, await repository.list_pools(conn))
 
     @router.get("/pools/{pool_id}", response_model=PoolOut)
     async def get_pool(pool_id: Id, _: ManagerKey) -> PoolOut:
         async with unit.read() as conn:
             pool = await repository.get_pool(conn, pool_id)
-        if pool is None:
-            raise Problem(404, f"There is no pool {pool_id!r}.")
-        return pool.model_copy(update={"effective_sla": router_.sla_of(pool)})
+            if pool is None:
+                raise Problem(404, f"There is no pool {pool_id!r}.")
+            [out] = await pools_out(conn, [pool])
+        return out
 
     @router.delete("/pools/{pool_id}", status_code=204)
-    async def delete_pool(pool_id: Id, _: ManagerKey) -> None:
+    async def delete_pool(pool_id: Id, principal: ManagerKey) -> None:
         if pool_id == settings.default_pool:
             raise Problem(409, f"Pool {pool_id!r} is the default pool; it cannot be deleted.")
         async with unit.transaction() as tx:
             using = await repository.rules_using(tx, pool_id)
             if using:
                 raise Problem(409, f"Rules still route to pool {pool_id!r}: {', '.join(using)}.")
-            if not await repository.delete_pool(tx, pool_id):
+            if not await repository.delete_pool(tx, pool_id, by=_changer(principal)):
                 raise Problem(404, f"There is no pool {pool_id!r}.")
 
     @router.put(
         "/rules/{rule_id}",
         response_model=RuleOut,
         responses={201: {"model": RuleOut, "description": "Created"}},
+        **WITHOUT_NULLS,
     )
-    async def put_rule(rule_id: Id, body: RuleIn, response: Response, _: ManagerKey) -> RuleOut:
+    async def put_rule(
+        rule_id: Id,
+        body: Annotated[RuleIn, Body(openapi_examples=RULE_EXAMPLES)],
+        response: Response,
+        principal: ManagerKey,
+    ) -> RuleOut:
         """Create or replace a rule. Rules are tried by position (then id); the first whose
-        conditions all hold chooses the pool. No match: the default pool."""
+        conditions hold chooses the pool. No match: the default pool. Conditions are named
+        (`{"countries": ["DE"]}`) or a group of tests on any lead field
+        (`{"all": [{"field": "utm.utm_source", "op": "equals", "value": "linkedin"}]}`).
+        Every change is a new version (`GET /router/v1/rules/history`)."""
+        _not_reserved(rule_id)
         async with unit.transaction() as tx:
             if (
                 body.pool != settings.default_pool
@@ -397,32 +607,34 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
             ):
                 raise _invalid("pool", "unknown pool", f"There is no pool {body.pool!r}.")
             created = await repository.get_rule(tx, rule_id) is None
-            values = body.model_dump(mode="json")
+            values = body.model_dump(mode="json", exclude_none=True)
             values["name"] = body.name or rule_id
-            await repository.upsert_rule(tx, rule_id, values)
+            await repository.upsert_rule(tx, rule_id, values, by=_changer(principal))
             rule = await repository.get_rule(tx, rule_id)
+            assert rule is not None
+            [out] = await rules_out(tx, [rule])
         response.status_code = 201 if created else 200
-        assert rule is not None
-        return rule
+        return out
 
-    @router.get("/rules", response_model=list[RuleOut])
+    @router.get("/rules", response_model=list[RuleOut], **WITHOUT_NULLS)
     async def list_rules(_: ManagerKey) -> list[RuleOut]:
         """Every rule, in the order they are tried."""
         async with unit.read() as conn:
-            return await repository.list_rules(conn)
+            return await rules_out(conn, await repository.list_rules(conn))
 
-    @router.get("/rules/{rule_id}", response_model=RuleOut)
+    @router.get("/rules/{rule_id}", response_model=RuleOut, **WITHOUT_NULLS)
     async def get_rule(rule_id: Id, _: ManagerKey) -> RuleOut:
         async with unit.read() as conn:
             rule = await repository.get_rule(conn, rule_id)
-        if rule is None:
-            raise Problem(404, f"There is no rule {rule_id!r}.")
-        return rule
+            if rule is None:
+                raise Problem(404, f"There is no rule {rule_id!r}.")
+            [out] = await rules_out(conn, [rule])
+        return out
 
     @router.delete("/rules/{rule_id}", status_code=204)
-    async def delete_rule(rule_id: Id, _: ManagerKey) -> None:
+    async def delete_rule(rule_id: Id, principal: ManagerKey) -> None:
         async with unit.transaction() as tx:
-            if not await repository.delete_rule(tx, rule_id):
+            if not await repository.delete_rule(tx, rule_id, by=_changer(principal)):
                 raise Problem(404, f"There is no rule {rule_id!r}.")
 
     @router.post("/route:dry-run", response_model=DryRunOut)

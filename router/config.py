@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from router.distribution import RepView
+from router.rules import enabled_in_order
 from router.schemas import PoolOut, RepOut, RuleOut
 from services.holidays import Holidays
 
@@ -72,7 +73,7 @@ async def load(conn: AsyncConnection) -> RoutingConfig:
     teams = await repository.list_teams(read)
     holidays = {t.id: t.days_off() for t in teams}
     return RoutingConfig(
-        rules=tuple(await repository.list_rules(read, enabled_only=True)),
+        rules=tuple(enabled_in_order(await repository.list_rules(read))),
         pools={p.id: p for p in await repository.list_pools(read)},
         reps={r.id: r for r in reps},
         holidays=holidays,

@@ -1,6 +1,7 @@
 """router's tables."""
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -14,7 +15,7 @@ from sqlalchemy import (
     text,
 )
 
-from services.sqltypes import Json, UTCDateTime
+from services.sqltypes import BigId, Json, UTCDateTime
 
 metadata = MetaData()
 
@@ -92,6 +93,30 @@ rules = Table(
     Column("enabled", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every change of a rule or a pool, in order: the object's whole definition after it (null
+# when deleted), who made it and when. The rules (or pools) as of version N are, per object,
+# the latest row of that kind at or below N.
+config_versions = Table(
+    "router_config_versions",
+    metadata,
+    Column("version", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),
+    Column("object_id", String(100), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("state", Json, nullable=True),
+    Column("restored_from", BigInteger, nullable=True),
+    Column("changed_by", String(64), nullable=False),
+    Column("changed_by_name", String(200), nullable=True),
+    Column("changed_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+Index(
+    "ix_router_config_versions_object",
+    config_versions.c.kind,
+    config_versions.c.object_id,
+    config_versions.c.version,
 )
 
 cursors = Table(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,6 +19,7 @@ from router.models import (
     accounts,
     activities,
     assignments,
+    config_versions,
     cursors,
     deliveries,
     erased,
@@ -295,10 +296,14 @@ async def list_pools(conn: Conn) -> list[PoolOut]:
     return [_pool(r) for r in (await _c(conn).execute(select(pools).order_by(pools.c.id))).all()]
 
 
-async def upsert_pool(tx: Tx, pool_id: str, values: dict[str, Any]) -> None:
+async def upsert_pool(
+    tx: Tx, pool_id: str, values: dict[str, Any], *, by: Changer, restored_from: int | None = None
+) -> ConfigVersion:
+    """Create or replace a pool, as a new version by `by`."""
     now = tx.now()
     await bump(tx, ROUTING)
-    if await get_pool(tx, pool_id) is None:
+    created = await get_pool(tx, pool_id) is None
+    if created:
         await tx.conn.execute(
             pools.insert().values(id=pool_id, created_at=now, updated_at=now, **values)
         )
@@ -306,14 +311,22 @@ async def upsert_pool(tx: Tx, pool_id: str, values: dict[str, Any]) -> None:
         await tx.conn.execute(
             update(pools).where(pools.c.id == pool_id).values(updated_at=now, **values)
         )
+    state = {f: values[f] for f in POOL_FIELDS if f in values}
+    action: ConfigAction = "created" if created else "changed"
+    return await _record_version(tx, "pool", pool_id, action, state, by, restored_from)
 
 
-async def delete_pool(tx: Tx, pool_id: str) -> bool:
+async def delete_pool(
+    tx: Tx, pool_id: str, *, by: Changer, restored_from: int | None = None
+) -> ConfigVersion | None:
+    """Delete the pool, as a new version by `by`; None when there was no such pool."""
     result = await tx.conn.execute(delete(pools).where(pools.c.id == pool_id))
     await bump(tx, ROUTING)
     await tx.conn.execute(delete(pool_reps).where(pool_reps.c.pool == pool_id))
     await tx.conn.execute(delete(cursors).where(cursors.c.pool == pool_id))
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return None
+    return await _record_version(tx, "pool", pool_id, "deleted", None, by, restored_from)
 
 
 async def rules_using(conn: Conn, pool_id: str) -> list[str]:
@@ -327,10 +340,8 @@ def _rule(row: Any) -> RuleOut:
     return RuleOut.model_validate(data)
 
 
-async def list_rules(conn: Conn, *, enabled_only: bool = False) -> list[RuleOut]:
+async def list_rules(conn: Conn) -> list[RuleOut]:
     query = select(rules).order_by(rules.c.position, rules.c.id)
-    if enabled_only:
-        query = query.where(rules.c.enabled)
     return [_rule(r) for r in (await _c(conn).execute(query)).all()]
 
 
@@ -339,10 +350,14 @@ async def get_rule(conn: Conn, rule_id: str) -> RuleOut | None:
     return _rule(row) if row else None
 
 
-async def upsert_rule(tx: Tx, rule_id: str, values: dict[str, Any]) -> None:
+async def upsert_rule(
+    tx: Tx, rule_id: str, values: dict[str, Any], *, by: Changer, restored_from: int | None = None
+) -> ConfigVersion:
+    """Create or replace a rule, as a new version by `by`."""
     now = tx.now()
     await bump(tx, ROUTING)
-    if await get_rule(tx, rule_id) is None:
+    created = await get_rule(tx, rule_id) is None
+    if created:
         await tx.conn.execute(
             rules.insert().values(id=rule_id, created_at=now, updated_at=now, **values)
         )
@@ -350,12 +365,125 @@ async def upsert_rule(tx: Tx, rule_id: str, values: dict[str, Any]) -> None:
         await tx.conn.execute(
             update(rules).where(rules.c.id == rule_id).values(updated_at=now, **values)
         )
+    state = {f: values[f] for f in RULE_FIELDS if f in values}
+    action: ConfigAction = "created" if created else "changed"
+    return await _record_version(tx, "rule", rule_id, action, state, by, restored_from)
 
 
-async def delete_rule(tx: Tx, rule_id: str) -> bool:
+async def delete_rule(
+    tx: Tx, rule_id: str, *, by: Changer, restored_from: int | None = None
+) -> ConfigVersion | None:
+    """Delete the rule, as a new version by `by`; None when there was no such rule."""
     result = await tx.conn.execute(delete(rules).where(rules.c.id == rule_id))
     await bump(tx, ROUTING)
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return None
+    return await _record_version(tx, "rule", rule_id, "deleted", None, by, restored_from)
+
+
+# --- versions of rules and pools ----------------------------------------------------------------
+
+ConfigKind = Literal["rule", "pool"]
+ConfigAction = Literal["created", "changed", "deleted"]
+RULE_FIELDS = ("name", "position", "conditions", "pool", "enabled")
+POOL_FIELDS = (
+    *("name", "strategy", "members", "teams", "outside_hours", "match_territory"),
+    *("match_language", "owner_fallback", "sourced_leads", "sla"),
+)
+
+
+@dataclass(frozen=True)
+class Changer:
+    """Who makes a change: the API key's id and name."""
+
+    key_id: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfigVersion:
+    version: int
+    kind: ConfigKind
+    object_id: str
+    action: ConfigAction
+    state: dict[str, Any] | None
+    """The rule's or pool's whole definition after the change; None when deleted."""
+    restored_from: int | None
+    changed_by: Changer
+    changed_at: datetime
+
+
+def _config_version(row: Any) -> ConfigVersion:
+    return ConfigVersion(
+        version=int(row.version),
+        kind=row.kind,
+        object_id=row.object_id,
+        action=row.action,
+        state=row.state,
+        restored_from=row.restored_from,
+        changed_by=Changer(row.changed_by, row.changed_by_name),
+        changed_at=row.changed_at,
+    )
+
+
+async def _record_version(
+    tx: Tx,
+    kind: ConfigKind,
+    object_id: str,
+    action: ConfigAction,
+    state: dict[str, Any] | None,
+    by: Changer,
+    restored_from: int | None,
+) -> ConfigVersion:
+    now = tx.now()
+    result = await tx.conn.execute(
+        config_versions.insert().values(
+            kind=kind,
+            object_id=object_id,
+            action=action,
+            state=state,
+            restored_from=restored_from,
+            changed_by=by.key_id,
+            changed_by_name=by.name,
+            changed_at=now,
+        )
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return ConfigVersion(int(key[0]), kind, object_id, action, state, restored_from, by, now)
+
+
+async def config_history(
+    conn: Conn, kind: ConfigKind, object_id: str | None = None, limit: int = 100
+) -> list[ConfigVersion]:
+    """Changes of rules (or pools), newest first; of one of them with `object_id`."""
+    query = select(config_versions).where(config_versions.c.kind == kind)
+    if object_id is not None:
+        query = query.where(config_versions.c.object_id == object_id)
+    query = query.order_by(config_versions.c.version.desc()).limit(limit)
+    return [_config_version(r) for r in (await _c(conn).execute(query)).all()]
+
+
+async def latest_config_version(conn: Conn) -> int:
+    """The newest version of any rule or pool (0 before the first change)."""
+    return int(await _c(conn).scalar(select(func.max(config_versions.c.version))) or 0)
+
+
+async def config_as_of(
+    conn: Conn, kind: ConfigKind, version: int | None = None
+) -> dict[str, ConfigVersion]:
+    """The rules (or pools) as they were right after `version` (None: now): per object, its
+    latest version at or below it, left out when that was a deletion."""
+    latest = (
+        select(func.max(config_versions.c.version))
+        .where(config_versions.c.kind == kind)
+        .group_by(config_versions.c.object_id)
+    )
+    if version is not None:
+        latest = latest.where(config_versions.c.version <= version)
+    query = select(config_versions).where(config_versions.c.version.in_(latest))
+    rows = [_config_version(r) for r in (await _c(conn).execute(query)).all()]
+    return {v.object_id: v for v in rows if v.state is not None}
 
 
 # --- routing state ----------------------------------------------------------------------------

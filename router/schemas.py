@@ -265,6 +265,14 @@ class AccountOut(BaseModel):
 # --- pools and rules ---------------------------------------------------------------------
 
 
+class ChangedBy(BaseModel):
+    key_id: str = Field(
+        description="The API key that made the change (`env-admin`: LEADFARM_ADMIN_KEY; "
+        "`migration`: as it was before versioning)"
+    )
+    name: str | None = Field(None, description="The key's name")
+
+
 class SlaIn(Strict):
     """A pool's contact-cadence SLA; unset values take the router's settings."""
 
@@ -330,6 +338,8 @@ class PoolOut(BaseModel):
     effective_sla: Sla | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    version: int | None = Field(None, description="The version of its last change")
+    changed_by: ChangedBy | None = Field(None, description="Who made its last change")
 
 
 class RuleIn(Strict):
@@ -349,6 +359,83 @@ class RuleOut(BaseModel):
     enabled: bool
     created_at: datetime
     updated_at: datetime
+    version: int | None = Field(None, description="The version of its last change")
+    changed_by: ChangedBy | None = Field(None, description="Who made its last change")
+
+
+# --- versions of rules and pools -----------------------------------------------------------
+
+ConfigAction = Literal["created", "changed", "deleted"]
+
+
+class RuleVersionOut(BaseModel):
+    version: int = Field(description="Rules and pools share one sequence of versions")
+    rule_id: str
+    action: ConfigAction
+    rule: RuleIn | None = Field(description="The rule after the change; null when deleted")
+    restored_from: int | None = Field(
+        None, description="A rollback's change: the version it restored"
+    )
+    changed_by: ChangedBy
+    changed_at: datetime
+
+
+class PoolVersionOut(BaseModel):
+    version: int = Field(description="Rules and pools share one sequence of versions")
+    pool_id: str
+    action: ConfigAction
+    pool: PoolIn | None = Field(description="The pool after the change; null when deleted")
+    restored_from: int | None = Field(
+        None, description="A rollback's change: the version it restored"
+    )
+    changed_by: ChangedBy
+    changed_at: datetime
+
+
+class RuleAsOf(RuleIn):
+    id: str
+
+
+class PoolAsOf(PoolIn):
+    id: str
+
+
+class RulesAsOfOut(BaseModel):
+    version: int
+    rules: list[RuleAsOf] = Field(description="Every rule as it was then, in the order tried")
+
+
+class PoolsAsOfOut(BaseModel):
+    version: int
+    pools: list[PoolAsOf]
+
+
+class RulesRollbackIn(Strict):
+    version: int = Field(ge=1, description="Restore the rules as they were right after it")
+    rule: str | None = Field(
+        None, min_length=1, max_length=100, description="Only this rule; without it, every rule"
+    )
+
+
+class PoolsRollbackIn(Strict):
+    version: int = Field(ge=1, description="Restore the pools as they were right after it")
+    pool: str | None = Field(
+        None, min_length=1, max_length=100, description="Only this pool; without it, every pool"
+    )
+
+
+class RulesRollbackOut(BaseModel):
+    restored: int
+    changes: list[RuleVersionOut] = Field(
+        description="The new versions the rollback made (none when nothing differed)"
+    )
+    rules: list[RuleOut] = Field(description="Every rule now, in the order tried")
+
+
+class PoolsRollbackOut(BaseModel):
+    restored: int
+    changes: list[PoolVersionOut]
+    pools: list[PoolOut]
 
 
 # --- leads and assignments ---------------------------------------------------------------
@@ -522,17 +609,36 @@ class ComplianceOut(BaseModel):
 
 
 class DryRunLead(Strict):
+    """A lead's profile as rules see it (any field a rule's condition may test)."""
+
     email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
     company: str | None = None
     company_domain: str | None = None
+    job_title: str | None = None
     industry: str | None = None
     employees: int | None = Field(None, ge=0)
     country: str | None = Field(None, min_length=2, max_length=2)
     region: str | None = None
     language: str | None = None
     product_interest: list[str] = Field(default_factory=list)
+    timeframe_days: int | None = Field(None, ge=0)
+    asked_to_be_contacted: bool = False
+    has_budget: bool | None = None
+    need: str | None = None
     source: str = "dry-run"
     source_class: SourceClass = "marketing"
+    campaign: str | None = None
+    flags: list[str] = Field(default_factory=list)
+    answers: dict[str, str] = Field(
+        default_factory=dict, description="Form answers, question -> answer"
+    )
+    utm: dict[str, str] = Field(
+        default_factory=dict, description='UTM values, e.g. {"utm_source": "linkedin"}'
+    )
+    sourced_by_rep_id: str | None = None
 
 
 class DryRunIn(Strict):

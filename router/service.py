@@ -55,7 +55,7 @@ from router.repository import (
     Conn,
     LeadRecord,
 )
-from router.rules import match
+from router.rules import choose
 from router.schemas import (
     ActivityIn,
     ActivityOut,
@@ -264,13 +264,10 @@ class Router:
         self, config: RoutingConfig, profile: LeadProfile, score: int | None
     ) -> tuple[str, str, str, list[dict[str, Any]]]:
         """The first enabled rule the lead matches: (rule id, name, pool, rules checked)."""
-        checked: list[dict[str, Any]] = []
-        for rule in config.rules:
-            result = match(rule.conditions, profile, score)
-            checked.append({"rule": rule.id, "matched": result.matched, "failed": result.failed})
-            if result.matched:
-                return rule.id, rule.name, rule.pool, checked
-        return NO_RULE, "no rule matched", self.settings.default_pool, checked
+        choice = choose(
+            config.rules, profile, score, default_pool=self.settings.default_pool, no_rule=NO_RULE
+        )
+        return choice.rule_id, choice.rule_name, choice.pool, choice.checked
 
     def candidates(
         self, config: RoutingConfig, pool: PoolOut, profile: LeadProfile

@@ -54,6 +54,8 @@ class Principal:
     key_id: str
     scope: Scope
     rep_id: str | None = None
+    name: str | None = None
+    """The key's name, as given when it was made (who made a change, in words)."""
 
     def can(self, scope: Scope) -> bool:
         return scope in IMPLIED[self.scope]
@@ -101,7 +103,7 @@ class KeyStore:
 
     async def authenticate(self, token: str) -> Principal | None:
         if self._admin_hash and hmac.compare_digest(hash_secret(token), self._admin_hash):
-            return Principal(key_id="env-admin", scope="admin")
+            return Principal(key_id="env-admin", scope="admin", name="LEADFARM_ADMIN_KEY")
         parts = token.split("_", 2)
         if len(parts) != 3 or parts[0] != "lf" or not parts[1] or not parts[2]:
             return None
@@ -115,7 +117,7 @@ class KeyStore:
             if row is None or row.revoked_at is not None:
                 self._unknown[key_id] = True
                 return None
-            principal = Principal(key_id=row.id, scope=row.scope, rep_id=row.rep_id)
+            principal = Principal(key_id=row.id, scope=row.scope, rep_id=row.rep_id, name=row.name)
             cached = self._known[key_id] = (row.secret_hash, principal)
         stored_hash, principal = cached
         if not hmac.compare_digest(hash_secret(secret), stored_hash):

@@ -86,15 +86,27 @@ def add_parsers(sub: Any) -> None:
     reinstate.add_argument("rep_id", help="the rep's id")
     reinstate.add_argument("--reason", help="why, kept with the rep.reinstated event")
 
-    rules = _group(sub, "rules", "routing rules: list, show")
+    rules = _group(sub, "rules", "routing rules: list, show, history, rollback")
     _command(rules, "list", "every rule, in the order they are tried")
     show = _command(rules, "show", "one rule: conditions and pool")
     show.add_argument("rule_id", help="the rule's id")
 
-    pools = _group(sub, "pools", "rep pools: list, show")
+    pools = _group(sub, "pools", "rep pools: list, show, history, rollback")
     _command(pools, "list", "every pool")
     show = _command(pools, "show", "one pool: members, strategy, SLA")
     show.add_argument("pool_id", help="the pool's id")
+
+    for group, kind in ((rules, "rule"), (pools, "pool")):
+        history = _command(
+            group, "history", f"every change of the {kind}s, newest first, and who made it"
+        )
+        history.add_argument(f"--{kind}", metavar="ID", help=f"only this {kind}'s changes")
+        history.add_argument("--limit", type=int, default=50, help="how many (50; up to 1000)")
+        rollback = _command(
+            group, "rollback", f"restore the {kind}s as they were right after a version"
+        )
+        rollback.add_argument("version", type=int, help="the version (from `history`)")
+        rollback.add_argument(f"--{kind}", metavar="ID", help=f"only this {kind}")
 
     forecast = _group(sub, "forecast", "the forecast's removal requests: list, approve, deny")
     removals = _command(forecast, "removals", "removal requests, newest first")
@@ -316,6 +328,53 @@ def pools_show(api: Api, args: argparse.Namespace, as_json: bool) -> int:
     return _print_one(api.get(f"/router/v1/pools/{_name(args.pool_id, 'pool')}"), as_json)
 
 
+def _history(kind: str) -> Command:
+    def history(api: Api, args: argparse.Namespace, as_json: bool) -> int:
+        if not 1 <= args.limit <= 1000:
+            raise CommandError(f"--limit {args.limit}: give 1 to 1000", USAGE)
+        params: dict[str, Any] = {"limit": args.limit}
+        only = getattr(args, kind)
+        if only:
+            params[kind] = _name(only, kind)
+        found = api.get(f"/router/v1/{kind}s/history", params)
+        if as_json:
+            return _print_list(found, (), as_json, empty="")
+        rows = [_change_row(kind, c) for c in found]
+        columns = ("version", f"{kind}_id", "action", "restored_from", "changed_at", "changed_by")
+        return _print_list(rows, columns, as_json, empty=f"no changes of {kind}s")
+
+    return history
+
+
+def _rollback(kind: str) -> Command:
+    def rollback(api: Api, args: argparse.Namespace, as_json: bool) -> int:
+        body: dict[str, Any] = {"version": args.version}
+        only = getattr(args, kind)
+        if only:
+            body[kind] = _name(only, kind)
+        done = api.post(f"/router/v1/{kind}s:rollback", body)
+        if as_json:
+            print(orjson.dumps(done).decode())
+            return 0
+        changes = [_change_row(kind, c) for c in done["changes"]]
+        if not changes:
+            print(f"the {kind}s are as they were at version {args.version}; nothing changed")
+            return 0
+        print(f"restored the {kind}s as of version {args.version}:")
+        print(table(changes, ("version", f"{kind}_id", "action")))
+        return 0
+
+    return rollback
+
+
+def _change_row(kind: str, change: Mapping[str, Any]) -> dict[str, Any]:
+    by = change["changed_by"]
+    return {
+        **change,
+        "changed_by": f"{by['name']} ({by['key_id']})" if by["name"] else by["key_id"],
+    }
+
+
 def forecast_removals(api: Api, args: argparse.Namespace, as_json: bool) -> int:
     params = {"status": args.status} if args.status else None
     found = api.get("/audit/v1/forecast/removal-requests", params)
@@ -349,6 +408,10 @@ COMMAND_TABLE: dict[tuple[str, str], Command] = {
     ("reps", "reinstate"): reps_reinstate,
     ("rules", "list"): rules_list,
     ("rules", "show"): rules_show,
+    ("rules", "history"): _history("rule"),
+    ("rules", "rollback"): _rollback("rule"),
+    ("pools", "history"): _history("pool"),
+    ("pools", "rollback"): _rollback("pool"),
     ("pools", "list"): pools_list,
     ("pools", "show"): pools_show,
     ("forecast", "removals"): forecast_removals,

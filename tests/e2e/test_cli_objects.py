@@ -24,6 +24,7 @@ from tests.e2e.processes import LEADFARM, Process, free_port, stopped_cleanly, w
 pytestmark = pytest.mark.e2e
 
 ADMIN_KEY = "cli-objects-admin-key-0123456789abcdef"
+EXISTS = {"field": "utm.utm_source", "op": "exists"}
 
 
 @dataclass
@@ -171,6 +172,38 @@ def test_rules_and_pools(world: World, capsys: pytest.CaptureFixture[str]) -> No
     assert shown.status == 0, shown.err
     assert "members" in shown.out
     assert "ana" in shown.out
+
+
+def test_rule_history_and_rollback(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    before = leadfarm(capsys, "rules", "history", "--rule", "germany", "--json").json_lines()
+    [created] = [c for c in before if c["action"] == "created"]
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    later = {"pool": "dach", "position": 20, "conditions": {"all": [EXISTS]}}
+    made = httpx.put(f"{world.url}/router/v1/rules/later", json=later, headers=headers)
+    assert made.status_code == 201, made.text
+
+    history = leadfarm(capsys, "rules", "history")
+    assert history.status == 0, history.err
+    header, newest, *_ = history.out.splitlines()
+    assert header.split()[:3] == ["version", "rule", "id"]
+    assert newest.split()[1:3] == ["later", "created"]
+    assert newest.endswith("LEADFARM_ADMIN_KEY (env-admin)")
+
+    rolled = leadfarm(capsys, "rules", "rollback", str(created["version"]))
+    assert rolled.status == 0, rolled.err
+    version = created["version"]
+    assert rolled.out.splitlines()[0] == f"restored the rules as of version {version}:"
+    assert rolled.out.splitlines()[2].split()[1:] == ["later", "deleted"]
+    again = leadfarm(capsys, "rules", "rollback", str(created["version"]))
+    assert "nothing changed" in again.out
+    assert [r["id"] for r in leadfarm(capsys, "rules", "list", "--json").json_lines()] == [
+        "germany"
+    ]
+    pools = leadfarm(capsys, "pools", "history", "--pool", "dach", "--json").json_lines()
+    assert [p["action"] for p in pools] == ["created"]
+    missing = leadfarm(capsys, "pools", "rollback", "100000")
+    assert missing.status == 1
+    assert "There is no version 100000" in missing.err
 
 
 def test_forecast_removal_is_approved_by_a_sales_executive_only(

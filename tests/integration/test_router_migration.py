@@ -1,7 +1,8 @@
 """Router migrations carry old data over, on SQLite and on PostgreSQL. router_0002: reps get
 the eligible-at-once defaults, each assignment becomes the lead's routing state plus its
 first assignment, and the default pool exists. router_0005: a team keeps its holidays and
-takes no country's until a manager names one."""
+takes no country's until a manager names one. router_0007: the rules and pools there are
+get a first version each."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, select, text
 
-from router.models import assignments, leads, pools, reps, teams
+from router import repository
+from router.models import assignments, config_versions, leads, pools, reps, teams
 from router.schemas import TeamOut
-from services.db import Database
+from services.db import Database, ReadConn
 from services.migrate import upgrade
 from tests import infra
 from tests.unit.router.world import MIGRATIONS
@@ -126,3 +128,45 @@ async def test_router_0005_keeps_a_teams_holidays_and_names_no_country(database_
     assert [(h.date.isoformat(), h.name) for h in team.holidays] == [("2026-12-25", "Christmas")]
     assert date(2026, 12, 25) in team.days_off()
     assert date(2026, 7, 3) not in team.days_off()
+
+
+async def test_router_0007_gives_existing_rules_and_pools_a_first_version(
+    database_url: str,
+) -> None:
+    database = Database(database_url, service="router")
+    schema = None if database.is_sqlite else "router"
+    try:
+        async with database.engine.connect() as conn:
+            await conn.run_sync(_to_revision, schema, "router_0006")
+            await conn.commit()
+            await conn.execute(
+                text(
+                    "INSERT INTO router_rules (id, name, position, conditions, pool, enabled, "
+                    "created_at, updated_at) VALUES ('dach', 'DACH', 10, :conditions, "
+                    "'everyone', true, :t, :t)"
+                ),
+                {"t": T0, "conditions": '{"countries": ["DE"], "regions": null}'},
+            )
+            await conn.commit()
+
+        await upgrade(database, {"router": MIGRATIONS})
+
+        async with database.connect() as conn:
+            rows = (
+                await conn.execute(select(config_versions).order_by(config_versions.c.version))
+            ).all()
+            now = await repository.config_as_of(ReadConn(conn), "rule", rows[-1].version)
+    finally:
+        await database.dispose()
+    assert [(r.kind, r.object_id, r.action, r.changed_by) for r in rows] == [
+        ("pool", "everyone", "created", "migration"),
+        ("rule", "dach", "created", "migration"),
+    ]
+    assert rows[1].state == {
+        "name": "DACH",
+        "position": 10,
+        "conditions": {"countries": ["DE"], "regions": None},
+        "pool": "everyone",
+        "enabled": True,
+    }
+    assert list(now) == ["dach"]

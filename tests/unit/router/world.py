@@ -31,6 +31,7 @@ from services.reference import Reference
 from services.tables import outbox
 from services.timers import TimerRunner
 
+TESTS = repository.Changer("tests", "the test world")
 MIGRATIONS = Path(router_package.__file__).parent / "migrations"
 
 
@@ -87,14 +88,17 @@ class World:
         body = PoolIn(**fields)
         async with self.unit.transaction() as tx:
             await repository.upsert_pool(
-                tx, pool_id, {**body.model_dump(mode="json"), "name": pool_id}
+                tx, pool_id, {**body.model_dump(mode="json"), "name": pool_id}, by=TESTS
             )
 
     async def rule(self, rule_id: str, **fields: Any) -> None:
         body = RuleIn(**fields)
         async with self.unit.transaction() as tx:
             await repository.upsert_rule(
-                tx, rule_id, {**body.model_dump(mode="json"), "name": rule_id}
+                tx,
+                rule_id,
+                {**body.model_dump(mode="json", exclude_none=True), "name": rule_id},
+                by=TESTS,
             )
 
     async def qualify(self, score: int = 80, lead_id: str | None = None, **profile: Any) -> str:
