@@ -12,7 +12,6 @@
   const SVG = "http://www.w3.org/2000/svg";
   let signOut = () => {};
   let isAdmin = false;
-  let tab = "reps";
   const NO_RULE = "default"; // the router's rule id when no rule matched
   // The pool leads go to when no rule matches: LEADFARM_ROUTER_DEFAULT_POOL's default (the
   // setting is not exposed by the API).
@@ -467,20 +466,24 @@
     return change("PUT", "/router/v1/rules/" + encodeURIComponent(id), body, what);
   }
 
-  // Swap two neighbours: each takes the other's position. Equal positions (ties are broken
-  // by id) are first spread out, so the swap always changes the order.
+  // Move a rule before or after its neighbour. When every position differs, the two swap
+  // positions (two changes). When some are equal (ties are tried by id), swapping could
+  // move other rules too, so every rule is numbered 10, 20, ... in the new order instead,
+  // and only the rules whose position changes are sent.
   async function swapRules(from, to) {
     const rules = state.rules;
     if (to < 0 || to >= rules.length) { return; }
     const a = rules[from], b = rules[to];
-    let pa = a.position, pb = b.position;
-    if (pa === pb) {
-      if (from < to) { pb = pa + 1; } else { pa = pb + 1; }
-      // keep every later rule after the pair
-    }
+    const strict = rules.every((r, i) => i === 0 || rules[i - 1].position < r.position);
+    const order = rules.slice();
+    order[from] = b;
+    order[to] = a;
+    const moves = strict ? [[a, b.position], [b, a.position]] :
+      order.map((r, i) => [r, (i + 1) * 10]).filter(([r, p]) => r.position !== p);
     try {
-      await putRule(a.id, ruleBody(a, { position: pb }), "Moved rule " + a.id);
-      await putRule(b.id, ruleBody(b, { position: pa }), "Moved rule " + b.id);
+      for (const [rule, position] of moves) {
+        await putRule(rule.id, ruleBody(rule, { position: position }), "Moved rule " + rule.id);
+      }
       await loadRules();
       status("Rule " + a.id + " now comes " + (from < to ? "after " : "before ") + b.id + ".");
     } catch (error) {
@@ -1074,7 +1077,6 @@
 
   async function show(name) {
     if (!LOADERS[name] || (name === "admin" && !isAdmin)) { name = "reps"; }
-    tab = name;
     for (const page of document.querySelectorAll(".page")) {
       page.hidden = page.id !== "page-" + name;
     }
@@ -1144,8 +1146,8 @@
     $("track-step-add").addEventListener("click", () => stepRow(null));
     $("track-form").addEventListener("submit", saveTrack);
     $("key-new").addEventListener("submit", createKey);
-    for (const form of document.querySelectorAll("form .cancel")) {
-      form.addEventListener("click", () => { form.closest("form").hidden = true; });
+    for (const cancel of document.querySelectorAll("form .cancel")) {
+      cancel.addEventListener("click", () => { cancel.closest("form").hidden = true; });
     }
     signOut = S.mount({ shown: ["console", "tabs"], onSignedIn: start });
   });

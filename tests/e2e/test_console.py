@@ -55,8 +55,8 @@ class Seeded:
 
 
 def seed(served: Served) -> Seeded:
-    """Three reps (one suspended by the router), two pools and two rules that both match a
-    German lead: `r-emea` (tried first, to Ana) and `r-dach` (to Bo)."""
+    """Three reps (one suspended by the router), two pools, two rules that both match a
+    German lead (`r-emea`, tried first, to Ana, and `r-dach`, to Bo), one for the US."""
     with httpx.Client(base_url=served.base, headers=ADMIN, timeout=30) as http:
 
         def ok(response: httpx.Response) -> dict[str, Any]:
@@ -106,6 +106,18 @@ def seed(served: Served) -> Seeded:
             )
         )
         ok(http.put("/ingest/v1/sources/website", json={"provider": "form", "secrets": {}}))
+        # Tied with Germany's position (ties are tried by id), so moving a rule renumbers.
+        ok(
+            http.put(
+                "/router/v1/rules/r-us",
+                json={
+                    "name": "United States",
+                    "position": 20,
+                    "pool": "emea",
+                    "conditions": {"countries": ["US"]},
+                },
+            )
+        )
         # A long-term lead, to count on the nurture track's time line.
         later = ok(
             http.post(
@@ -337,16 +349,20 @@ def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
 
     # Move "Germany" before "Europe".
     go(page, "rules")
-    assert rule_order(page) == ["r-emea", "r-dach"]
+    assert rule_order(page) == ["r-emea", "r-dach", "r-us"]
     assert page.evaluate("Boolean(document.querySelector('[data-edge=\"rule:r-dach>pool:dach\"]'))")
     assert page.evaluate(
         "Boolean(document.querySelector('[data-edge=\"strategy:dach>rep:bo\"]'))"
     ), "the graph goes rule -> pool -> strategy -> reps"
     click(page, '#rules-list li[data-rule="r-dach"] button[data-action="up"]')
     page.wait_for("document.querySelector('#rules-list li[data-rule]')?.dataset.rule === 'r-dach'")
-    assert rule_order(page) == ["r-dach", "r-emea"]
+    assert rule_order(page) == ["r-dach", "r-emea", "r-us"]
     rules = api(server, "GET", "/router/v1/rules")
-    assert [r["id"] for r in rules] == ["r-dach", "r-emea"]
+    assert [(r["id"], r["position"]) for r in rules] == [
+        ("r-dach", 10),
+        ("r-emea", 20),
+        ("r-us", 30),
+    ]
     assert "Moved rule r-dach" in text(page, "#changes")
     keep(page, tmp_path, "rules")
 
