@@ -445,6 +445,8 @@
       { title: "First touch (business min)", value: (p) =>
         String((p.effective_sla || {}).first_touch_minutes ?? "") },
       { title: "Changed", value: (p) => localTime(p.updated_at || p.created_at) },
+      { title: "", value: (p) => button("Edit", () => openPoolForm(p),
+        { "data-action": "edit" }) },
     ], pools);
     drawGraph();
   }
@@ -551,6 +553,69 @@
     }
     try {
       await putRule(id, body, (form.dataset.editing ? "Changed" : "Added") + " rule " + id);
+      form.hidden = true;
+      await loadRules();
+    } catch (error) {
+      showProblem(form, error);
+    }
+  }
+
+  // A pool is replaced whole (PUT), so what the form does not show (the owner fallback, how
+  // rep-sourced leads go, the SLA beyond the first touch) is sent back as it was.
+  function openPoolForm(pool) {
+    const form = $("pool-form");
+    clearProblems(form);
+    form.reset();
+    form.dataset.editing = pool ? pool.id : "";
+    $("pool-form-title").textContent = pool ? "Edit pool " + pool.id : "Add a pool";
+    field(form, "pool_id").disabled = Boolean(pool);
+    const p = pool || { id: "", name: "", strategy: "round_robin", outside_hours: "hold",
+      members: [], teams: [], match_territory: false, match_language: false, sla: {} };
+    field(form, "pool_id").value = p.id;
+    field(form, "name").value = p.name;
+    field(form, "strategy").value = p.strategy;
+    field(form, "outside_hours").value = p.outside_hours;
+    field(form, "teams").value = p.teams.join(", ");
+    field(form, "first_touch_minutes").value = (p.sla || {}).first_touch_minutes ?? "";
+    field(form, "match_territory").checked = p.match_territory;
+    field(form, "match_language").checked = p.match_language;
+    $("pool-members").replaceChildren(...state.reps.map((r) => {
+      const label = html("label", { class: "check" });
+      label.append(html("input", { type: "checkbox", value: r.id, class: "member",
+        checked: p.members.includes(r.id) }), " " + r.name);
+      return label;
+    }));
+    form.hidden = false;
+    form.scrollIntoView({ block: "nearest" });
+  }
+
+  async function savePool(event) {
+    event.preventDefault();
+    const form = $("pool-form");
+    const id = form.dataset.editing || field(form, "pool_id").value.trim();
+    const before = state.pools.find((p) => p.id === form.dataset.editing) || {};
+    if (!id) {
+      return showProblem(form, new ApiError(422, { detail: "Give the pool an id.",
+        errors: [{ field: "pool_id", message: "required" }] }));
+    }
+    const sla = Object.assign({}, before.sla || {},
+      { first_touch_minutes: numberOrNull(field(form, "first_touch_minutes").value) });
+    const body = {
+      name: field(form, "name").value.trim() || null,
+      strategy: field(form, "strategy").value,
+      members: [...form.querySelectorAll("input.member:checked")].map((i) => i.value),
+      teams: list(field(form, "teams").value),
+      outside_hours: field(form, "outside_hours").value,
+      match_territory: field(form, "match_territory").checked,
+      match_language: field(form, "match_language").checked,
+      sla: sla,
+    };
+    for (const k of ["owner_fallback", "sourced_leads"]) {
+      if (before[k] !== undefined) { body[k] = before[k]; }
+    }
+    try {
+      await change("PUT", "/router/v1/pools/" + encodeURIComponent(id), body,
+        (form.dataset.editing ? "Changed" : "Added") + " pool " + id);
       form.hidden = true;
       await loadRules();
     } catch (error) {
@@ -1132,6 +1197,8 @@
     $("reinstate-form").addEventListener("submit", reinstate);
     $("rule-new").addEventListener("click", () => openRuleForm(null));
     $("rule-form").addEventListener("submit", saveRule);
+    $("pool-new").addEventListener("click", () => openPoolForm(null));
+    $("pool-form").addEventListener("submit", savePool);
     $("dry-form").addEventListener("submit", dryRun);
     $("dry-paste").addEventListener("change", pasteLead);
     $("dry-paste").addEventListener("paste", () => setTimeout(pasteLead, 0));

@@ -402,6 +402,23 @@ def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
     assert "countries in US, CA and employees 50..any" in text(
         page, '#rules-list li[data-rule="r-us"]'
     )
+    # Add a pool: a team that does not exist is named next to the teams field.
+    click(page, "#pool-new")
+    fill(page, "pool-form", {"pool_id": "nordics", "name": "Nordics", "teams": "vikings"})
+    page.evaluate(
+        "(() => { document.querySelector('#pool-members input[value=\"cy\"]').checked = true;"
+        " document.getElementById('pool-form').elements.strategy.value = 'least_loaded';"
+        " return true; })()"
+    )
+    submit(page, "pool-form")
+    said = page.wait_for("document.querySelector('#pool-form .field-error')?.dataset.for")
+    assert said == "teams.0"
+    fill(page, "pool-form", {"teams": "", "first_touch_minutes": "30"})
+    submit(page, "pool-form")
+    page.wait_for("Boolean(document.querySelector('#pools-table tr[data-id=\"nordics\"]'))")
+    nordics = api(server, "GET", "/router/v1/pools/nordics")
+    assert (nordics["members"], nordics["strategy"]) == (["cy"], "least_loaded")
+    assert nordics["sla"]["first_touch_minutes"] == 30
     # Disable it, and it is drawn dashed in the graph.
     click(page, '#rules-list li[data-rule="r-us"] button[data-action="toggle"]')
     page.wait_for("Boolean(document.querySelector('#rules-list li[data-rule=\"r-us\"].disabled'))")
