@@ -617,6 +617,15 @@ def test_an_admin_also_sees_keys_and_sources_and_a_rep_key_is_refused(
     keep(page, tmp_path, "admin")
     assert page_errors(page) == []
 
+    # On a phone, every page fits the screen; wide tables and drawings scroll in their card.
+    page.resize(390, 800)
+    for name in ("reps", "rules", "dry-run", "definitions", "nurture", "admin"):
+        go(page, name)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{name} is {overflow}px wider than a 390px screen"
+
     refused = Page(browser)
     refused.send("Page.navigate", {"url": f"{server.base}/console"})
     refused.wait_for("document.readyState === 'complete' && document.body.dataset.state")
