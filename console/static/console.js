@@ -1141,6 +1141,7 @@
   }, definitions: () => loadDefinitions(false), nurture: loadTracks, admin: loadAdmin };
 
   async function show(name) {
+    if (!S.key()) { return; }
     if (!LOADERS[name] || (name === "admin" && !isAdmin)) { name = "reps"; }
     for (const page of document.querySelectorAll(".page")) {
       page.hidden = page.id !== "page-" + name;
