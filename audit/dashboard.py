@@ -9,7 +9,8 @@ policy allows, so it needs no `unsafe-inline` or `unsafe-eval`.
 
 The files are in `audit/static` (package data, so they ship in the wheel): `dashboard.html`,
 `app.js`, `app.css`, `format.js` (how numbers, durations, money and times are written;
-unit-tested in Node) and `vendor/chart.umd.min.js` (Chart.js as published on npm; its
+unit-tested in Node), `signin.js` (the key sign-in, shared with the console at `/console`,
+console/pages.py) and `vendor/chart.umd.min.js` (Chart.js as published on npm; its
 version, checksum and licence are in `vendor/README.md`).
 """
 
@@ -35,6 +36,7 @@ HEADERS = {
 ASSETS = {
     "app.js": ("app.js", "text/javascript; charset=utf-8"),
     "format.js": ("format.js", "text/javascript; charset=utf-8"),
+    "signin.js": ("signin.js", "text/javascript; charset=utf-8"),
     "app.css": ("app.css", "text/css; charset=utf-8"),
     "chart.umd.min.js": ("vendor/chart.umd.min.js", "text/javascript; charset=utf-8"),
 }

@@ -556,6 +556,16 @@ async def create_signing_key(tx: Tx, value: str, now: datetime) -> str:
 # --- statistics ---------------------------------------------------------------------------
 
 
+async def enrolments_by_step(conn: Conn, track: str) -> dict[tuple[int, str], int]:
+    """Enrolments on the track by (steps done, status)."""
+    rows = await _c(conn).execute(
+        select(enrolments.c.step, enrolments.c.status, func.count())
+        .where(enrolments.c.track == track)
+        .group_by(enrolments.c.step, enrolments.c.status)
+    )
+    return {(int(step), str(status)): int(n) for step, status, n in rows}
+
+
 async def track_stats(conn: Conn, track: str) -> dict[str, int]:
     c = _c(conn)
     by_status: dict[str, int] = {

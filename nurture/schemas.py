@@ -90,6 +90,14 @@ class LeadNurtureOut(BaseModel):
     touches: list[TouchOut] = Field(default_factory=list, description="Newest first")
 
 
+class StepCountOut(BaseModel):
+    number: int
+    day: int
+    action: Action
+    reached: int = Field(description="Enrolments that have had this step (whatever became of them)")
+    waiting: int = Field(description="Active enrolments whose next step this is")
+
+
 class TrackStatsOut(BaseModel):
     track: str
     name: str | None = None
@@ -108,6 +116,10 @@ class TrackStatsOut(BaseModel):
     emails_pending: int
     tasks: int
     unsubscribed: int
+    steps: list[StepCountOut] = Field(
+        default_factory=list,
+        description="Enrolment counts per step of the track's current schedule",
+    )
 
 
 class TrackOut(TrackDef):

@@ -40,6 +40,7 @@ from nurture.schemas import (
     EngagementSummary,
     LeadNurtureOut,
     NextStepOut,
+    StepCountOut,
     TaskOut,
     TouchOut,
     TrackStatsOut,
@@ -1000,7 +1001,22 @@ class Nurture:
         track = catalog.tracks.get(track_id)
         if track is None and stats["enrolled"] == 0:
             return None
-        return TrackStatsOut(track=track_id, name=track.name if track else None, **stats)
+        steps: list[StepCountOut] = []
+        if track is not None:
+            counts = await repository.enrolments_by_step(conn, track_id)
+            for s in expand(track):
+                steps.append(
+                    StepCountOut(
+                        number=s.number,
+                        day=s.day,
+                        action=s.action,
+                        reached=sum(n for (done, _), n in counts.items() if done >= s.number),
+                        waiting=counts.get((s.number - 1, "active"), 0),
+                    )
+                )
+        return TrackStatsOut(
+            track=track_id, name=track.name if track else None, steps=steps, **stats
+        )
 
 
 def _history_item(e: EngagementRow) -> dict[str, Any]:

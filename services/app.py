@@ -21,6 +21,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from console import pages as console_pages
 from contracts.envelope import new_traceparent
 from services import metrics, tracing
 from services.apidocs import install_api_docs
@@ -226,6 +227,7 @@ def create_app(
     install_api_docs(app)
     app.include_router(_health_router(runtime))
     app.include_router(admin_router())
+    app.include_router(console_pages.router())
     for spec in runtime.specs:
         app.include_router(spec.router)
     limits = {path: size for spec in runtime.specs for path, size in spec.body_limits.items()}

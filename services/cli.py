@@ -179,6 +179,7 @@ def banner(settings: Settings, new_admin_key: str | None) -> str:
     lines = [
         f"Leadfarm is up at {base} (embedded, data in {settings.data_dir}); Ctrl-C stops it.",
         f"  dashboard: {base}/audit/v1/dashboard (sign in with an admin or manager key)",
+        f"  console:   {base}/console (reps, rules, definitions, tracks; the same keys)",
         f"  API docs:  {base}/docs",
     ]
     if new_admin_key:

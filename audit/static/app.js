@@ -4,7 +4,6 @@
 "use strict";
 (function () {
   const F = window.LeadfarmFormat;
-  const KEY = "leadfarm.audit.key";
   const API = "/audit/v1";
   const CLASSES = ["marketing", "events", "referrals", "rep_prospecting", "unknown"];
   const CLASS_NAMES = { marketing: "Marketing", events: "Events", referrals: "Referrals",
@@ -29,31 +28,17 @@
     if (message !== undefined) { $("status").textContent = message; }
   }
 
-  function key() { return sessionStorage.getItem(KEY); }
-
-  class AuthError extends Error {}
-
-  // What to tell someone whose key was refused: an unknown key and a key of the wrong kind
-  // are different mistakes with different fixes.
-  async function refusal(response) {
-    let detail = "";
-    try { detail = (await response.json()).detail || ""; } catch (e) { /* not JSON */ }
-    if (response.status === 401) {
-      return "This key is unknown or has been revoked. Check that you pasted all of it, or " +
-        "ask an admin for a manager key.";
-    }
-    const scope = (/yours has scope (\w+)/.exec(detail) || [])[1];
-    return "This is " + (scope ? "a " + scope + " key" : "a key") + ": it cannot open the " +
-      "dashboard. Sign in with a manager key (or the admin key).";
-  }
+  const S = window.LeadfarmSignIn;
+  const AuthError = S.AuthError;
+  let signOut = () => {};
 
   async function api(path, accept) {
     const response = await fetch(API + path, {
-      headers: { "Authorization": "Bearer " + key(), "Accept": accept || "application/json" },
+      headers: S.headers({ "Accept": accept || "application/json" }),
       cache: "no-store",
     });
     if (response.status === 401 || response.status === 403) {
-      throw new AuthError(await refusal(response));
+      throw new AuthError(await S.refusal(response, "dashboard"));
     }
     if (!response.ok) {
       let detail = response.statusText;
@@ -501,35 +486,9 @@
     $("trace-matches").replaceChildren(html("li", { class: "error" }, error.message));
   }
 
-  // --- signing in and out -------------------------------------------------------------------
-
-  function signOut(message) {
-    sessionStorage.removeItem(KEY);
-    show();
-    const box = $("sign-in-error");
-    box.hidden = !message;
-    box.textContent = message || "";
-  }
-
-  function show() {
-    const signedIn = Boolean(key());
-    $("sign-in").hidden = signedIn;
-    $("board").hidden = !signedIn;
-    $("sign-out").hidden = !signedIn;
-    $("period-form").hidden = !signedIn;
-    document.body.dataset.state = signedIn ? "loading" : "signed-out";
-    if (signedIn) { load(); }
-  }
+  // --- signing in and out (audit/static/signin.js) ------------------------------------------
 
   document.addEventListener("DOMContentLoaded", () => {
-    $("key-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      sessionStorage.setItem(KEY, $("key").value.trim());
-      $("key").value = "";
-      $("sign-in-error").hidden = true;
-      show();
-    });
-    $("sign-out").addEventListener("click", () => signOut());
     $("period-form").addEventListener("submit", (event) => { event.preventDefault(); load(); });
     $("trace-form").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -541,6 +500,6 @@
         $("status").textContent = "CSV download failed: " + error.message;
       }));
     }
-    show();
+    signOut = S.mount({ shown: ["board", "period-form"], onSignedIn: load });
   });
 })();

@@ -150,6 +150,7 @@ def test_the_defaults_render_five_services_reading_the_existing_secret(helm: str
     assert routes == {
         **{f"/{s}": f"leadfarm-{s}" for s in SERVICES},
         "/admin": "leadfarm-ingest",
+        "/console": "leadfarm-audit",
     }
 
 
@@ -215,6 +216,7 @@ def test_a_values_file_sets_replicas_resources_and_existing_secrets(
     (rule,) = ingress["spec"]["rules"]
     assert rule["host"] == "leads.example.org"
     assert "/audit" not in {p["path"] for p in rule["http"]["paths"]}
+    assert "/console" not in {p["path"] for p in rule["http"]["paths"]}, "audit serves it"
 
 
 def test_without_an_existing_secret_the_chart_makes_one_leadfarm_accepts(helm: str) -> None:

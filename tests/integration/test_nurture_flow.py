@@ -137,6 +137,10 @@ async def test_a_three_year_track_touches_at_business_times(
         "emails_sent": 16,
         "tasks": 1,
     }
+    # Per step: the completed enrolment had every step and waits for none.
+    assert [(s["number"], s["reached"], s["waiting"]) for s in stats["steps"]] == [
+        (n, 1, 0) for n in range(1, 18)
+    ]
 
 
 async def test_an_unsubscribe_in_the_middle_stops_every_later_email(

@@ -32,9 +32,9 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/nurture/v1/unsubscribe"): "unsubscribe page, a signed token, changes nothing",
     ("POST", "/nurture/v1/unsubscribe"): "one-click unsubscribe (RFC 8058), a signed token",
 }
-# Not in the OpenAPI document and public: /metrics (scraped inside the cluster) and the
-# dashboard page and its assets (they hold no data; the page asks for a manager key), and
-# `/`, which only redirects to the dashboard (or to /docs).
+# Not in the OpenAPI document and public: /metrics (scraped inside the cluster), the
+# dashboard's and the console's pages and assets (they hold no data; the pages ask for a
+# manager key), and `/`, which only redirects to the dashboard (or to /docs).
 UNDOCUMENTED_PUBLIC = {
     "/",
     "/metrics",
@@ -42,7 +42,13 @@ UNDOCUMENTED_PUBLIC = {
     "/audit/v1/dashboard/app.js",
     "/audit/v1/dashboard/app.css",
     "/audit/v1/dashboard/format.js",
+    "/audit/v1/dashboard/signin.js",
     "/audit/v1/dashboard/chart.umd.min.js",
+    "/console",
+    "/console/console.js",
+    "/console/console.css",
+    "/console/diff.min.js",
+    "/console/signin.js",
 }
 # The API docs pages and their start-up script (services/apidocs.py; assets are a mount).
 API_DOCS_PAGES = {"/openapi.json", "/docs", "/docs/swagger-init.js", "/redoc"}

@@ -416,6 +416,11 @@ async def test_tracks_and_templates_through_the_manager_api(farm: Farm) -> None:
     assert mail["Subject"] == "Your seat at Beta Ltd's webinar"
     stats = (await farm.get("/nurture/v1/tracks/webinar/stats", headers=ADMIN)).json()
     assert (stats["enrolled"], stats["emails_sent"], stats["touched"]) == (1, 1, 1)
+    # Per step of the schedule: the email was had, and the lead now waits for the wait step.
+    assert [(s["number"], s["day"], s["reached"], s["waiting"]) for s in stats["steps"]] == [
+        (1, 0, 1, 0),
+        (2, 2, 0, 1),
+    ]
     assert (await farm.get("/nurture/v1/tracks/nope/stats", headers=ADMIN)).status_code == 404
 
     assert (await farm.delete("/nurture/v1/tracks/webinar", headers=ADMIN)).status_code == 409

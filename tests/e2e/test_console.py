@@ -1,0 +1,638 @@
+"""The revenue-operations console (`/console`) in headless Chromium, end to end: a manager
+signs in, adds a rep (a bad time zone is named next to its field first), sees a suspended
+rep's reason and reinstates them, asks where a lead would go, moves a rule before another,
+asks again and gets the other pool, edits the qualification definitions (a mistake is
+marked at its line, and the diff shows it), activates them, reads a nurture track's time
+line, and then a real lead posted to ingest follows the reordered rule. Every request the
+page makes stays on this origin and the page's policy is the strict one. An admin also
+sees keys and sources; a rep key is told why it cannot open the console.
+
+Chromium and the server are driven as in tests/e2e/test_dashboard.py (the DevTools protocol
+over a pipe; `create_app` under uvicorn on a free port). Set LEADFARM_CONSOLE_SCREENSHOTS to
+a directory (docs/) to keep the screenshots there as console-<page>.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from audit.dashboard import CSP
+from router import repository
+from tests import infra
+from tests.backends import ADMIN, ADMIN_KEY
+from tests.e2e.test_dashboard import Chromium, Page, Served, type_key
+
+pytestmark = pytest.mark.e2e
+
+ALL_WEEK = {day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+SUSPENSION = "3 of 10 SLA obligations met since 2026-11-01 00:00 UTC (30%), below 80%"
+DE_LEAD = {"country": "DE", "employees": 200, "company": "Kiefer GmbH"}
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not within the timeout"
+        time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    manager_key: str
+    manager_key_id: str
+    rep_key: str
+
+
+def seed(served: Served) -> Seeded:
+    """Three reps (one suspended by the router), two pools, two rules that both match a
+    German lead (`r-emea`, tried first, to Ana, and `r-dach`, to Bo), one for the US."""
+    with httpx.Client(base_url=served.base, headers=ADMIN, timeout=30) as http:
+
+        def ok(response: httpx.Response) -> dict[str, Any]:
+            assert response.status_code in (200, 201, 202), response.text
+            answer: dict[str, Any] = response.json()
+            return answer
+
+        for rep_id in ("ana", "bo", "dee"):
+            ok(
+                http.post(
+                    "/router/v1/reps",
+                    json={
+                        "id": rep_id,
+                        "name": rep_id.title(),
+                        "email": f"{rep_id}@example.com",
+                        "working_hours": ALL_WEEK,
+                    },
+                )
+            )
+        for pool, member in (("emea", "ana"), ("dach", "bo")):
+            ok(
+                http.put(
+                    f"/router/v1/pools/{pool}",
+                    json={"name": pool.upper(), "members": [member], "outside_hours": "assign"},
+                )
+            )
+        ok(
+            http.put(
+                "/router/v1/rules/r-emea",
+                json={
+                    "name": "Europe",
+                    "position": 10,
+                    "pool": "emea",
+                    "conditions": {"countries": ["DE", "AT", "FR"]},
+                },
+            )
+        )
+        ok(
+            http.put(
+                "/router/v1/rules/r-dach",
+                json={
+                    "name": "Germany",
+                    "position": 20,
+                    "pool": "dach",
+                    "conditions": {"countries": ["DE"]},
+                },
+            )
+        )
+        ok(http.put("/ingest/v1/sources/website", json={"provider": "form", "secrets": {}}))
+        # Tied with Germany's position (ties are tried by id), so moving a rule renumbers.
+        ok(
+            http.put(
+                "/router/v1/rules/r-us",
+                json={
+                    "name": "United States",
+                    "position": 20,
+                    "pool": "emea",
+                    "conditions": {"countries": ["US"]},
+                },
+            )
+        )
+        # A long-term lead, to count on the nurture track's time line.
+        later = ok(
+            http.post(
+                "/ingest/v1/leads",
+                json={
+                    "email": "sam@beta.example",
+                    "company": "Beta Ltd",
+                    "country": "GB",
+                    "source": "webinar",
+                    "timeframe_days": 270,
+                },
+            )
+        )
+        wait_until(lambda: http.get(f"/nurture/v1/leads/{later['lead_id']}").status_code == 200)
+        manager = ok(http.post("/admin/v1/keys", json={"name": "rev ops", "scope": "manager"}))
+        rep = ok(http.post("/admin/v1/keys", json={"name": "ana", "scope": "rep", "rep_id": "ana"}))
+
+    async def suspend() -> None:
+        async with served.runtime.units["router"].transaction() as tx:
+            now = datetime.now(UTC)
+            await repository.update_rep(
+                tx, "dee", {"suspended_at": now, "suspended_reason": SUSPENSION}
+            )
+
+    served.run(suspend())
+    return Seeded(str(manager["key"]), str(manager["id"]), str(rep["key"]))
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Seeded]]:
+    with Served(tmp_path_factory.mktemp("console") / "data") as running:
+        yield running, seed(running)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Chromium]:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        infra.unavailable("Chromium (the Debian package `chromium`)")
+    assert binary is not None
+    running = Chromium(binary, tmp_path)
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+# --- driving the page ----------------------------------------------------------------------
+
+
+def open_console(browser: Chromium, served: Served, key: str) -> Page:
+    page = Page(browser)
+    page.send("Network.enable")
+    page.send("Page.navigate", {"url": f"{served.base}/console"})
+    page.wait_for("document.readyState === 'complete' && document.body.dataset.state")
+    assert page.evaluate("document.body.dataset.state") == "signed-out"
+    type_key(page, key)
+    return page
+
+
+def ready(page: Page, name: str) -> None:
+    """Wait until page `name` has loaded."""
+    state = page.wait_for(
+        f"document.body.dataset.page === {json.dumps(name)} &&"
+        " ['ready', 'error', 'signed-out'].includes(document.body.dataset.state)"
+        " && document.body.dataset.state"
+    )
+    assert state == "ready", page.evaluate("document.getElementById('status').textContent")
+
+
+def go(page: Page, name: str) -> None:
+    page.evaluate(f"(() => {{ location.hash = {json.dumps(name)}; return true; }})()")
+    ready(page, name)
+
+
+def fill(page: Page, form: str, values: dict[str, str]) -> None:
+    page.evaluate(
+        "(() => { const f = document.getElementById("
+        + json.dumps(form)
+        + "); for (const [k, v] of Object.entries("
+        + json.dumps(values)
+        + ")) { const el = f.elements.namedItem(k); el.value = v;"
+        " el.dispatchEvent(new Event('input', {bubbles: true})); } return true; })()"
+    )
+
+
+def submit(page: Page, form: str) -> None:
+    page.evaluate(f"document.getElementById({json.dumps(form)}).requestSubmit() || true")
+
+
+def click(page: Page, selector: str) -> None:
+    page.wait_for(f"Boolean(document.querySelector({json.dumps(selector)}))")
+    page.evaluate(f"document.querySelector({json.dumps(selector)}).click() || true")
+
+
+def text(page: Page, selector: str) -> str:
+    found: str = page.evaluate(f"document.querySelector({json.dumps(selector)})?.innerText ?? ''")
+    return found
+
+
+def rule_order(page: Page) -> list[str]:
+    order: list[str] = json.loads(
+        page.evaluate(
+            "JSON.stringify([...document.querySelectorAll('#rules-list li[data-rule]')]"
+            ".map(li => li.dataset.rule))"
+        )
+    )
+    return order
+
+
+def dry_run(page: Page) -> dict[str, str]:
+    page.evaluate("document.getElementById('dry-result').removeAttribute('data-rule') || true")
+    submit(page, "dry-form")
+    page.wait_for("document.getElementById('dry-result').dataset.rule")
+    found: dict[str, str] = json.loads(
+        page.evaluate("JSON.stringify({...document.getElementById('dry-result').dataset})")
+    )
+    return found
+
+
+def requests_made(page: Page) -> list[str]:
+    return [
+        event["params"]["request"]["url"]
+        for event in page.browser.events
+        if event.get("sessionId") == page.session and event["method"] == "Network.requestWillBeSent"
+    ]
+
+
+def page_errors(page: Page) -> list[str]:
+    """Script errors; refused API calls (a 422 shown to the user, the admin probe's 403) are
+    logged by Chromium as network errors and are part of the walk-through."""
+    return [e for e in page.errors() if not e.startswith("network:")]
+
+
+def keep(page: Page, tmp_path: Path, name: str) -> None:
+    shot = tmp_path / f"console-{name}.png"
+    page.screenshot(shot)
+    page.resize(1440, 1000)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    where = os.environ.get("LEADFARM_CONSOLE_SCREENSHOTS")
+    if where:
+        shutil.copyfile(shot, Path(where) / shot.name)
+
+
+def api(served: Served, method: str, path: str, **kwargs: Any) -> Any:
+    with httpx.Client(base_url=served.base, headers=ADMIN, timeout=30) as http:
+        response = http.request(method, path, **kwargs)
+    assert response.status_code < 300, response.text
+    return response.json()
+
+
+# --- the walk-through ---------------------------------------------------------------------
+
+
+def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
+    browser: Chromium, served: tuple[Served, Seeded], tmp_path: Path
+) -> None:
+    server, facts = served
+    page = open_console(browser, server, facts.manager_key)
+    ready(page, "reps")
+    assert page.evaluate("document.getElementById('admin-tab').hidden"), "a manager key"
+    assert (
+        page.evaluate("location.href") == f"{server.base}/console#reps"
+        or page.evaluate("location.href") == f"{server.base}/console"
+    ), "the key never goes into the URL"
+
+    # A suspended rep shows the router's reason, and is reinstated with the manager's.
+    row = text(page, '#reps-table tr[data-id="dee"]')
+    assert "Suspended" in row, row
+    assert SUSPENSION in row, row
+
+    # Add a rep: a time zone that does not exist is named next to its field.
+    click(page, "#rep-new")
+    fill(
+        page,
+        "rep-form",
+        {
+            "id": "cy",
+            "name": "Cy Berg",
+            "email": "cy@example.com",
+            "time_zone": "Mars/Olympus",
+            "territories": "DE, AT",
+            "languages": "de, en",
+            "weight": "2",
+            "max_open_leads": "5",
+            "daily_cap": "3",
+            "hours-sat": "10:00-14:00",
+        },
+    )
+    submit(page, "rep-form")
+    said = page.wait_for(
+        "(() => { const e = document.querySelector('#rep-form .field-error');"
+        " return e && e.previousElementSibling.dataset.field + ' | ' + e.textContent; })()"
+    )
+    assert said.startswith("time_zone | time_zone:"), said
+    assert "Mars/Olympus" in said, said
+    fill(page, "rep-form", {"time_zone": "Europe/Berlin"})
+    submit(page, "rep-form")
+    page.wait_for("Boolean(document.querySelector('#reps-table tr[data-id=\"cy\"]'))")
+    assert page.evaluate("document.getElementById('rep-form').hidden")
+    cy = api(server, "GET", "/router/v1/reps/cy")
+    assert (cy["time_zone"], cy["weight"], cy["max_open_leads"], cy["daily_cap"]) == (
+        "Europe/Berlin",
+        2,
+        5,
+        3,
+    )
+    assert (cy["territories"], cy["languages"]) == (["DE", "AT"], ["de", "en"])
+    assert cy["working_hours"]["sat"] == ["10:00-14:00"]
+    assert cy["working_hours"]["mon"] == ["09:00-17:00"]
+    keep(page, tmp_path, "reps")
+
+    # Edit the rep: an out-of-office period, entered in the browser's time zone (UTC here).
+    click(page, '#reps-table tr[data-id="cy"] button[data-action="edit"]')
+    click(page, "#rep-ooo-add")
+    page.evaluate(
+        "(() => { const row = document.getElementById('rep-ooo').lastElementChild;"
+        " row.querySelector('.ooo-start').value = '2030-07-01T00:00';"
+        " row.querySelector('.ooo-end').value = '2030-07-15T00:00';"
+        " row.querySelector('.ooo-reason').value = 'summer'; return true; })()"
+    )
+    submit(page, "rep-form")
+    page.wait_for("document.getElementById('rep-form').hidden")
+    [away] = api(server, "GET", "/router/v1/reps/cy")["out_of_office"]
+    assert away["reason"] == "summer"
+    assert datetime.fromisoformat(away["start"]) == datetime(2030, 7, 1, tzinfo=UTC)
+
+    click(page, '#reps-table tr[data-id="dee"] button[data-action="reinstate"]')
+    assert SUSPENSION in text(page, "#reinstate-why")
+    fill(page, "reinstate-form", {"reason": "coached; back from Monday"})
+    submit(page, "reinstate-form")
+    page.wait_for(
+        '!document.querySelector(\'#reps-table tr[data-id="dee"] [data-action="reinstate"]\')'
+    )
+    assert api(server, "GET", "/router/v1/reps/dee")["suspended"] is False
+
+    # Where would a German lead go? The first matching rule, Europe, to Ana.
+    go(page, "dry-run")
+    fill(page, "dry-form", {"country": "DE", "employees": "200"})
+    first = dry_run(page)
+    assert (first["rule"], first["pool"], first["rep"]) == ("r-emea", "emea", "ana"), first
+    checked = text(page, "#dry-result .checked")
+    assert "r-emea: matched" in checked
+
+    # Move "Germany" before "Europe".
+    go(page, "rules")
+    assert rule_order(page) == ["r-emea", "r-dach", "r-us"]
+    assert page.evaluate("Boolean(document.querySelector('[data-edge=\"rule:r-dach>pool:dach\"]'))")
+    assert page.evaluate(
+        "Boolean(document.querySelector('[data-edge=\"strategy:dach>rep:bo\"]'))"
+    ), "the graph goes rule -> pool -> strategy -> reps"
+    click(page, '#rules-list li[data-rule="r-dach"] button[data-action="up"]')
+    page.wait_for("document.querySelector('#rules-list li[data-rule]')?.dataset.rule === 'r-dach'")
+    assert rule_order(page) == ["r-dach", "r-emea", "r-us"]
+    rules = api(server, "GET", "/router/v1/rules")
+    assert [(r["id"], r["position"]) for r in rules] == [
+        ("r-dach", 10),
+        ("r-emea", 20),
+        ("r-us", 30),
+    ]
+    assert "Moved rule r-dach" in text(page, "#changes")
+    keep(page, tmp_path, "rules")
+
+    # Edit a rule's conditions: a country code that is not one is named next to its field.
+    click(page, '#rules-list li[data-rule="r-us"] button[data-action="edit"]')
+    fill(page, "rule-form", {"countries": "USA"})
+    submit(page, "rule-form")
+    said = page.wait_for("document.querySelector('#rule-form .field-error')?.dataset.for")
+    assert said == "conditions.countries"
+    assert (
+        page.evaluate(
+            "document.querySelector('#rule-form .field-error').previousElementSibling.dataset.field"
+        )
+        == "conditions.countries"
+    )
+    fill(page, "rule-form", {"countries": "US, CA", "employees_min": "50"})
+    submit(page, "rule-form")
+    page.wait_for("document.getElementById('rule-form').hidden")
+    us = api(server, "GET", "/router/v1/rules/r-us")
+    assert us["conditions"]["countries"] == ["US", "CA"]
+    assert us["conditions"]["employees_min"] == 50
+    assert "countries in US, CA and employees 50..any" in text(
+        page, '#rules-list li[data-rule="r-us"]'
+    )
+    # Add a pool: a team that does not exist is named next to the teams field.
+    click(page, "#pool-new")
+    fill(page, "pool-form", {"pool_id": "nordics", "name": "Nordics", "teams": "vikings"})
+    page.evaluate(
+        "(() => { document.querySelector('#pool-members input[value=\"cy\"]').checked = true;"
+        " document.getElementById('pool-form').elements.strategy.value = 'least_loaded';"
+        " return true; })()"
+    )
+    submit(page, "pool-form")
+    said = page.wait_for("document.querySelector('#pool-form .field-error')?.dataset.for")
+    assert said == "teams.0"
+    fill(page, "pool-form", {"teams": "", "first_touch_minutes": "30"})
+    submit(page, "pool-form")
+    page.wait_for("Boolean(document.querySelector('#pools-table tr[data-id=\"nordics\"]'))")
+    nordics = api(server, "GET", "/router/v1/pools/nordics")
+    assert (nordics["members"], nordics["strategy"]) == (["cy"], "least_loaded")
+    assert nordics["sla"]["first_touch_minutes"] == 30
+    # Disable it, and it is drawn dashed in the graph.
+    click(page, '#rules-list li[data-rule="r-us"] button[data-action="toggle"]')
+    page.wait_for("Boolean(document.querySelector('#rules-list li[data-rule=\"r-us\"].disabled'))")
+    assert api(server, "GET", "/router/v1/rules/r-us")["enabled"] is False
+    assert page.evaluate(
+        "document.querySelector('[data-node=\"rule:r-us\"]').classList.contains('disabled')"
+    )
+
+    # The same lead, pasted as JSON this time, now goes to Germany's pool.
+    go(page, "dry-run")
+    page.evaluate(
+        "(() => { const f = document.getElementById('dry-form'); f.reset();"
+        " const p = document.getElementById('dry-paste'); p.value = "
+        + json.dumps(json.dumps(DE_LEAD))
+        + "; p.dispatchEvent(new Event('change')); return true; })()"
+    )
+    assert page.evaluate("document.getElementById('dry-form').elements.country.value") == "DE"
+    second = dry_run(page)
+    assert (second["rule"], second["pool"], second["rep"]) == ("r-dach", "dach", "bo"), second
+    keep(page, tmp_path, "dry-run")
+    # A lead id the router does not know is named at the lead id field.
+    fill(page, "dry-form", {"lead_id": "no-such-lead"})
+    submit(page, "dry-form")
+    said = page.wait_for("document.querySelector('#dry-form .field-error')?.dataset.for")
+    assert said == "lead_id"
+    assert page.evaluate("document.getElementById('dry-result').hidden")
+
+    # Definitions: a key that does not exist is marked at its line.
+    go(page, "definitions")
+    active = page.evaluate("document.getElementById('def-text').value")
+    lines = active.split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("version:"))
+    lines[at] = 'version: "console-test-2"'
+    lines.insert(at + 1, "colour: blue")
+    bad_line = at + 2
+    page.evaluate(
+        "(() => { const t = document.getElementById('def-text'); t.value = "
+        + json.dumps("\n".join(lines))
+        + "; t.dispatchEvent(new Event('input')); return true; })()"
+    )
+    click(page, "#def-activate")
+    marked = page.wait_for(
+        "[...document.querySelectorAll('#def-gutter li.line-error')].map(li => li.dataset.line)"
+        ".join(',')"
+    )
+    assert marked == str(bad_line)
+    listed = text(page, "#def-errors")
+    assert f"Line {bad_line}:" in listed, listed
+    assert "colour is not a known key" in listed, listed
+    click(page, "#def-diff")
+    diff = text(page, "#def-diff-out")
+    assert "+ colour: blue" in diff, diff
+    assert '+ version: "console-test-2"' in diff, diff
+    keep(page, tmp_path, "definitions")
+    del lines[at + 1]
+    page.evaluate(
+        "(() => { document.getElementById('def-text').value = "
+        + json.dumps("\n".join(lines))
+        + "; return true; })()"
+    )
+    click(page, "#def-activate")
+    page.wait_for("document.getElementById('def-active').textContent.includes('console-test-2')")
+    assert f"changed by {facts.manager_key_id}" in text(page, "#def-active")
+    history = api(server, "GET", "/qualifier/v1/definitions/history")
+    assert (history[0]["version"], history[0]["changed_by"]) == (
+        "console-test-2",
+        facts.manager_key_id,
+    )
+    # Roll back: the shipped version's text, under a new name, activated like any change.
+    shipped = history[1]["version"]
+    page.wait_for(
+        f'Boolean(document.querySelector(\'#def-history tr[data-id="{shipped}"]'
+        ' [data-action="rollback"]\'))'
+    )
+    click(page, f'#def-history tr[data-id="{shipped}"] button[data-action="rollback"]')
+    page.wait_for(f"document.getElementById('def-text').value.includes('{shipped}-restored-')")
+    assert '- version: "console-test-2"' in text(page, "#def-diff-out")
+    click(page, "#def-activate")
+    page.wait_for(
+        f"document.getElementById('def-active').textContent.includes('{shipped}-restored')"
+    )
+    restored = api(server, "GET", "/qualifier/v1/definitions")
+    assert restored["version"].startswith(f"{shipped}-restored-")
+    before = api(server, "GET", f"/qualifier/v1/definitions/history/{shipped}")["yaml"]
+    changed = [
+        (a, b)
+        for a, b in zip(before.split("\n"), restored["yaml"].split("\n"), strict=True)
+        if a != b
+    ]
+    assert len(changed) == 1, changed
+    assert changed[0][1] == f'version: "{restored["version"]}"'
+
+    # Nurture: a track's steps on a time line, with counts per step.
+    go(page, "nurture")
+    click(page, '#tracks-table tr[data-id="long-term-default"] button[data-action="open"]')
+    page.wait_for("document.querySelectorAll('#timeline .step').length > 1")
+    stats = api(server, "GET", "/nurture/v1/tracks/long-term-default/stats")
+    drawn = json.loads(
+        page.evaluate(
+            "JSON.stringify([...document.querySelectorAll('#timeline [data-reached]')].map("
+            "t => [Number(t.dataset.reached), Number(t.dataset.waiting)]))"
+        )
+    )
+    assert drawn == [[s["reached"], s["waiting"]] for s in stats["steps"]]
+    assert sum(reached + waiting for reached, waiting in drawn[:2]) >= 1, drawn
+    # A step naming a template that does not exist is refused, next to that step's field.
+    click(page, "#track-step-add")
+    added = page.evaluate("document.getElementById('track-steps').children.length") - 1
+    page.evaluate(
+        "(() => { const row = document.getElementById('track-steps').lastElementChild;"
+        " row.querySelector('.s-day').value = '120';"
+        " row.querySelector('.s-template').value = 'no-such-template'; return true; })()"
+    )
+    submit(page, "track-form")
+    said = page.wait_for("document.querySelector('#track-form .field-error')?.dataset.for")
+    assert said == f"steps.{added}.template"
+    assert (
+        page.evaluate(
+            "document.querySelector('#track-form .field-error')"
+            ".previousElementSibling.dataset.field"
+        )
+        == f"steps.{added}.template"
+    )
+    page.evaluate("document.getElementById('track-steps').lastElementChild.remove() || true")
+    fill(page, "track-form", {"name": "Long-term, everyone"})
+    submit(page, "track-form")
+    page.wait_for("document.getElementById('track-title').textContent.startsWith('Long-term, ev')")
+    track = api(server, "GET", "/nurture/v1/tracks/long-term-default")
+    assert (track["name"], track["origin"]) == ("Long-term, everyone", "api")
+    assert len(track["steps"]) == added
+    keep(page, tmp_path, "nurture")
+
+    # The next real lead follows the reordered rule.
+    with httpx.Client(base_url=server.base, headers=ADMIN, timeout=30) as http:
+        posted = http.post(
+            "/ingest/v1/leads",
+            json={
+                "email": "dana.lee@kiefer.example",
+                "phone": "030 1234567",
+                "first_name": "Dana",
+                "last_name": "Lee",
+                "company": "Kiefer GmbH",
+                "source": "website",
+                "timeframe_days": 30,
+                "asked_to_be_contacted": True,
+                **DE_LEAD,
+            },
+        )
+        assert posted.status_code == 202, posted.text
+        lead_id = posted.json()["lead_id"]
+        deadline = time.monotonic() + 60
+        while True:
+            found = http.get(f"/router/v1/leads/{lead_id}/assignment")
+            if found.status_code == 200 and found.json().get("rep_id"):
+                break
+            assert time.monotonic() < deadline, found.text
+            time.sleep(0.2)
+    assert (found.json()["rule"], found.json()["pool"], found.json()["rep_id"]) == (
+        "r-dach",
+        "dach",
+        "bo",
+    )
+
+    # Nothing left the origin, and the page's policy is the strict one.
+    made = requests_made(page)
+    assert made
+    # data: URLs are no requests (Chromium's own date-picker icon is one).
+    elsewhere = [url for url in made if not url.startswith((server.base + "/", "data:"))]
+    assert elsewhere == []
+    assert any("/router/v1/route:dry-run" in url for url in made)
+    served_page = httpx.get(f"{server.base}/console")
+    assert served_page.headers["content-security-policy"] == CSP
+    assert "connect-src 'self'" in CSP
+    assert "script-src 'self'" in CSP
+    assert "unsafe" not in CSP
+    assert page_errors(page) == []
+
+
+def test_an_admin_also_sees_keys_and_sources_and_a_rep_key_is_refused(
+    browser: Chromium, served: tuple[Served, Seeded], tmp_path: Path
+) -> None:
+    server, facts = served
+    page = open_console(browser, server, ADMIN_KEY)
+    ready(page, "reps")
+    assert not page.evaluate("document.getElementById('admin-tab').hidden")
+    go(page, "admin")
+    keys = text(page, "#keys-table")
+    assert "rev ops" in keys
+    assert "manager" in keys
+    assert "/ingest/v1/webhooks/website" in text(page, '#sources-table tr[data-id="website"]')
+    # A problem from the keys API is shown next to the field it names.
+    fill(page, "key-new", {"name": "ana's phone", "scope": "rep", "rep_id": ""})
+    submit(page, "key-new")
+    said = page.wait_for("document.querySelector('#key-new .field-error')?.dataset.for")
+    assert said == "rep_id"
+    keep(page, tmp_path, "admin")
+    assert page_errors(page) == []
+
+    # On a phone, every page fits the screen; wide tables and drawings scroll in their card.
+    page.resize(390, 800)
+    for name in ("reps", "rules", "dry-run", "definitions", "nurture", "admin"):
+        go(page, name)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{name} is {overflow}px wider than a 390px screen"
+
+    refused = Page(browser)
+    refused.send("Page.navigate", {"url": f"{server.base}/console"})
+    refused.wait_for("document.readyState === 'complete' && document.body.dataset.state")
+    type_key(refused, facts.rep_key)
+    message = refused.wait_for(
+        "!document.getElementById('sign-in-error').hidden"
+        " && document.getElementById('sign-in-error').textContent"
+    )
+    assert message.startswith("This is a rep key: it cannot open the console."), message
+    assert refused.evaluate("sessionStorage.length") == 0, "a refused key is forgotten"
