@@ -103,7 +103,7 @@ async def test_a_lingering_committer_takes_works_that_arrive_within_its_linger(
 
             return await committer.run(work, None)
 
-        assert await asyncio.gather(later("a", 0.0), later("b", 0.05)) == ["a", "b"]
+        assert list(await asyncio.gather(later("a", 0.0), later("b", 0.05))) == ["a", "b"]
         assert rounds == [2]
 
 
