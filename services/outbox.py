@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import orjson
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 
 from contracts.envelope import Envelope, structured_mode_headers
 from contracts.events import EventData, make_envelope
@@ -95,6 +95,21 @@ async def write_record(
 
 # Built once: a statement built per call costs more CPU than SQLite takes to run it.
 _APPEND = outbox.insert()
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:id)")
+_UNSENT = (
+    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload, outbox.c.headers)
+    .where(outbox.c.service == bindparam("service"), outbox.c.published_at.is_(None))
+    .order_by(outbox.c.id)
+    .limit(bindparam("limit"))
+)
+_MARK_SENT = (
+    update(outbox)
+    .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+    .values(published_at=bindparam("now"))
+)
+_BACKLOG = select(func.count()).where(
+    outbox.c.service == bindparam("service"), outbox.c.published_at.is_(None)
+)
 
 
 @dataclass(frozen=True)
@@ -168,24 +183,10 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         async with self.unit.transaction() as tx:
-            got = await tx.conn.scalar(
-                text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": self._lock_id}
-            )
-            if not got:
+            if not await tx.conn.scalar(_TRY_LOCK, {"id": self._lock_id}):
                 return 0
             rows = (
-                await tx.conn.execute(
-                    select(
-                        outbox.c.id,
-                        outbox.c.topic,
-                        outbox.c.key,
-                        outbox.c.payload,
-                        outbox.c.headers,
-                    )
-                    .where(outbox.c.service == tx.service, outbox.c.published_at.is_(None))
-                    .order_by(outbox.c.id)
-                    .limit(self.batch_size)
-                )
+                await tx.conn.execute(_UNSENT, {"service": tx.service, "limit": self.batch_size})
             ).all()
             if not rows:
                 metrics.OUTBOX_BACKLOG.labels(tx.service).set(0)
@@ -201,17 +202,14 @@ class OutboxRelay:
                     for r in rows
                 ]
             )
-            await tx.conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_([r.id for r in rows]))
-                .values(published_at=tx.now())
-            )
-            backlog = await tx.conn.scalar(
-                select(func.count()).where(
-                    outbox.c.service == tx.service, outbox.c.published_at.is_(None)
+            await tx.conn.execute(_MARK_SENT, {"ids": [r.id for r in rows], "now": tx.now()})
+            backlog = 0
+            if len(rows) == self.batch_size:  # a full round: there may be more behind it
+                backlog = max(
+                    int(await tx.conn.scalar(_BACKLOG, {"service": tx.service}) or 0) - len(rows),
+                    0,
                 )
-            )
-            metrics.OUTBOX_BACKLOG.labels(tx.service).set(max((backlog or 0) - len(rows), 0))
+            metrics.OUTBOX_BACKLOG.labels(tx.service).set(backlog)
             metrics.EVENTS_PUBLISHED.labels(tx.service).inc(len(rows))
             return len(rows)
 
