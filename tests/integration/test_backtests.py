@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from contracts.topics import ServiceName
 from qualifier.definitions import DEFAULT_FILE
 from router import models as router_models
+from services import backtests
 from services.app import create_app
 from services.backtests import BacktestJobs, Window
 from services.clock import ManualClock
@@ -110,9 +111,10 @@ def by_key(rows: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
 
 
 async def test_a_candidate_that_moves_leads_to_another_pool_shows_them_moved(
-    backtested: tuple[Backend, ManualClock],
+    backtested: tuple[Backend, ManualClock], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend, clock = backtested
+    monkeypatch.setattr(backtests, "PAGE_SIZE", 2)  # the three leads come in two pages
     router = backend.client("router")
     for rep in ("ana", "bo", "cy"):
         await add_rep(backend, rep)
@@ -150,6 +152,7 @@ async def test_a_candidate_that_moves_leads_to_another_pool_shows_them_moved(
     done = await finished(backend, "router", job)
     assert done["status"] == "done", done
     assert done["progress"] == {"processed": 3, "total": 3}
+    assert done["requested_by"] == "env-admin"  # the id of the key that asked
     result = done["result"]
 
     assert (result["leads"], result["changed"]) == (3, 3)
@@ -286,3 +289,66 @@ async def test_a_job_whose_process_died_is_marked_failed_on_restart(
     got = await backend.client("router").get(f"/router/v1/backtests/{job.id}", headers=ADMIN)
     assert got.json()["status"] == "failed"
     assert "stopped before it finished" in got.json()["error"]
+
+
+async def test_audits_export_pages_through_a_window_in_time_order(
+    backtested: tuple[Backend, ManualClock],
+) -> None:
+    backend, clock = backtested
+    audit = backend.client("audit")
+    since = clock.now()
+    ids = []
+    for n in range(3):
+        lead_id = await backend.post_lead(**person(n))
+        await backend.timeline_with(lead_id, QUALIFIED)
+        ids.append(lead_id)
+        clock.advance(timedelta(minutes=1))
+    window = {"since": since.isoformat(), "until": clock.now().isoformat()}
+    seen: list[str] = []
+    totals: list[int | None] = []
+    params: dict[str, Any] = {"type": [QUALIFIED, DEFERRED], **window, "limit": 1}
+    while True:
+        page = await audit.get("/audit/v1/archive/events", params=params, headers=ADMIN)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        seen += [e["subject"] for e in body["events"]]
+        totals.append(body["total"])
+        if body["next"] is None:
+            break
+        params["after"] = body["next"]
+    assert seen == ids
+    assert totals == [3, None, None, None]  # the last page is empty: three were full
+
+    async def refused(**query: Any) -> list[str]:
+        response = await audit.get(
+            "/audit/v1/archive/events", params={**params, **query}, headers=ADMIN
+        )
+        assert response.status_code == 422, response.text
+        return [e["field"] for e in response.json()["errors"]]
+
+    assert await refused(after="not-a-cursor") == ["after"]
+    assert await refused(type="lead.qualified") == ["type"]
+    assert await refused(since=window["until"], until=window["since"]) == ["until"]
+    unauthenticated = await audit.get("/audit/v1/archive/events", params=params)
+    assert unauthenticated.status_code == 401
+
+
+async def test_a_backtest_that_cannot_read_the_archive_fails_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    backend = await EmbeddedBackend(tmp_path, clock=clock, audit_url=closed).start()
+    try:
+        now = clock.now()
+        window = {"since": (now - timedelta(days=1)).isoformat(), "until": now.isoformat()}
+        response = await backend.client("router").post(
+            "/router/v1/backtests", json=window, headers=ADMIN
+        )
+        assert response.status_code == 202, response.text
+        done = await finished(backend, "router", response.json())
+        assert done["status"] == "failed"
+        assert done["error"] == "audit's archive did not answer (ConnectError)"
+        assert done["result"] is None
+    finally:
+        await backend.stop()
