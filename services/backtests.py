@@ -49,6 +49,7 @@ PAGE_SIZE = 200
 KEPT = 100
 """Jobs listed, newest first."""
 ARCHIVE_DEADLINE_S = 30.0
+STOPPED = "the process running it stopped before it finished; run it again"
 
 
 def backtests_table(name: str, metadata: MetaData) -> Table:
@@ -209,9 +210,6 @@ class BacktestJobs:
 
         try:
             result = await work(progress)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._finish(job_id, "failed", error="the process stopped"))
-            raise
         except Exception as exc:  # any failure is the job's, and is recorded
             log.warning("backtest %s failed", job_id, exc_info=True)
             await self._finish(job_id, "failed", error=_reason(exc))
@@ -255,7 +253,7 @@ class BacktestJobs:
             result = await tx.conn.execute(
                 query.values(
                     status="failed",
-                    error="the process running it stopped before it finished; run it again",
+                    error=STOPPED,
                     finished_at=now,
                 )
             )
@@ -317,12 +315,15 @@ class BacktestJobs:
         await self._stopped.wait()
 
     async def stop(self) -> None:
-        """Jobs still running are cancelled and marked failed."""
+        """Jobs still running are cancelled and marked failed (a task may be cancelled
+        before it ever ran, so this, not the task, records it)."""
         self._stopped.set()
-        tasks = list(self.tasks.values())
-        for task in tasks:
+        running = dict(self.tasks)
+        for task in running.values():
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*running.values(), return_exceptions=True)
+        for job_id in running:
+            await self._finish(job_id, "failed", error=STOPPED)
 
 
 def _reason(exc: Exception) -> str:

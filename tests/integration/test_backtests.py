@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from qualifier.definitions import DEFAULT_FILE
 from router import models as router_models
 from services import backtests
 from services.app import create_app
-from services.backtests import BacktestJobs, Window
+from services.backtests import STOPPED, BacktestJobs, Window
 from services.clock import ManualClock
 from services.tables import outbox, timers
 from tests.backends import ADMIN, Backend, ClusterBackend, EmbeddedBackend, eventually
@@ -288,7 +289,7 @@ async def test_a_job_whose_process_died_is_marked_failed_on_restart(
     await jobs.on_start()
     got = await backend.client("router").get(f"/router/v1/backtests/{job.id}", headers=ADMIN)
     assert got.json()["status"] == "failed"
-    assert "stopped before it finished" in got.json()["error"]
+    assert got.json()["error"] == STOPPED
 
 
 async def test_audits_export_pages_through_a_window_in_time_order(
@@ -352,3 +353,30 @@ async def test_a_backtest_that_cannot_read_the_archive_fails_with_the_reason(
         assert done["result"] is None
     finally:
         await backend.stop()
+
+
+async def test_a_job_running_when_its_process_stops_is_marked_failed(tmp_path: Path) -> None:
+    clock = ManualClock()
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        audit_url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        backend = await EmbeddedBackend(tmp_path, clock=clock, audit_url=audit_url).start()
+        now = clock.now()
+        window = {"since": (now - timedelta(days=1)).isoformat(), "until": now.isoformat()}
+        response = await backend.client("qualifier").post(
+            "/qualifier/v1/backtests",
+            json={**window, "yaml": DEFAULT_FILE.read_text()},
+            headers=ADMIN,
+        )
+        assert response.status_code == 202, response.text
+        await backend.stop()  # SIGTERM: the job is waiting on the archive
+    again = await EmbeddedBackend(tmp_path, clock=clock).start()
+    try:
+        got = await again.client("qualifier").get(
+            f"/qualifier/v1/backtests/{response.json()['id']}", headers=ADMIN
+        )
+        assert got.json()["status"] == "failed"
+        assert got.json()["error"] == STOPPED
+    finally:
+        await again.stop()
