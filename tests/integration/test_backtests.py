@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import uvicorn
 from sqlalchemy import func, select
@@ -49,17 +50,19 @@ async def served(app: Any, port: int) -> AsyncIterator[None]:
         await task
 
 
-@pytest.fixture(params=["embedded", pytest.param("cluster", marks=pytest.mark.integration)])
-async def backtested(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[Backend, ManualClock]]:
-    clock = ManualClock()
-    if request.param == "embedded":
+@contextlib.asynccontextmanager
+async def running(
+    kind: str, request: pytest.FixtureRequest, data_dir: Path, clock: ManualClock
+) -> AsyncIterator[Backend]:
+    """The embedded runtime, or the cluster with audit's app on a real port for the others."""
+    if kind == "embedded":
         backend: Backend = await EmbeddedBackend(
-            tmp_path, clock=clock, timer_poll_interval_s=3600
+            data_dir, clock=clock, timer_poll_interval_s=3600
         ).start()
-        yield backend, clock
-        await backend.stop()
+        try:
+            yield backend
+        finally:
+            await backend.stop()
         return
     database = request.getfixturevalue("pg_database")
     kafka = request.getfixturevalue("kafka")
@@ -71,9 +74,20 @@ async def backtested(
         timer_poll_interval_s=3600,
         audit_url=f"http://127.0.0.1:{port}",
     ).start()
-    async with served(create_app(cluster.runtimes["audit"]), port):
-        yield cluster, clock
-    await cluster.stop()
+    try:
+        async with served(create_app(cluster.runtimes["audit"]), port):
+            yield cluster
+    finally:
+        await cluster.stop()
+
+
+@pytest.fixture(params=["embedded", pytest.param("cluster", marks=pytest.mark.integration)])
+async def backtested(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[Backend, ManualClock]]:
+    clock = ManualClock()
+    async with running(request.param, request, tmp_path, clock) as backend:
+        yield backend, clock
 
 
 async def finished(backend: Backend, service: ServiceName, job: dict[str, Any]) -> dict[str, Any]:
@@ -111,11 +125,11 @@ def by_key(rows: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
     return {r["key"]: (r["current"], r["candidate"]) for r in rows}
 
 
-async def test_a_candidate_that_moves_leads_to_another_pool_shows_them_moved(
-    backtested: tuple[Backend, ManualClock], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    backend, clock = backtested
-    monkeypatch.setattr(backtests, "PAGE_SIZE", 2)  # the three leads come in two pages
+async def three_leads_to_ana(
+    backend: Backend, clock: ManualClock
+) -> tuple[list[str], dict[str, Any]]:
+    """Three German leads routed live to ana (pool de); returns them and the candidate that
+    sends them to pool team-b (bo, cy) instead."""
     router = backend.client("router")
     for rep in ("ana", "bo", "cy"):
         await add_rep(backend, rep)
@@ -138,19 +152,36 @@ async def test_a_candidate_that_moves_leads_to_another_pool_shows_them_moved(
         assert next(e for e in events if e["type"] == ASSIGNED)["data"]["rep_id"] == "ana"
         leads.append(lead_id)
         clock.advance(timedelta(minutes=10))
-    before = await live_routing_state(backend)
 
     candidate = {
         "since": since.isoformat(),
         "until": clock.now().isoformat(),
         "rules": {"germany": {**rule, "pool": "team-b"}},
     }
-    response = await router.post("/router/v1/backtests", json=candidate, headers=ADMIN)
+    return leads, candidate
+
+
+async def backtest(backend: Backend, candidate: dict[str, Any]) -> dict[str, Any]:
+    """Run a router backtest; returns the finished job."""
+    response = await backend.client("router").post(
+        "/router/v1/backtests", json=candidate, headers=ADMIN
+    )
     assert response.status_code == 202, response.text
     job = response.json()
     assert response.headers["location"] == f"/router/v1/backtests/{job['id']}"
     assert job["status"] == "running"
-    done = await finished(backend, "router", job)
+    return await finished(backend, "router", job)
+
+
+async def test_a_candidate_that_moves_leads_to_another_pool_shows_them_moved(
+    backtested: tuple[Backend, ManualClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend, clock = backtested
+    monkeypatch.setattr(backtests, "PAGE_SIZE", 2)  # the three leads come in two pages
+    router = backend.client("router")
+    leads, candidate = await three_leads_to_ana(backend, clock)
+    before = await live_routing_state(backend)
+    done = job = await backtest(backend, candidate)
     assert done["status"] == "done", done
     assert done["progress"] == {"processed": 3, "total": 3}
     assert done["requested_by"] == "env-admin"  # the id of the key that asked
@@ -188,6 +219,25 @@ async def test_a_candidate_that_moves_leads_to_another_pool_shows_them_moved(
     deleted = await router.delete(f"/router/v1/backtests/{job['id']}", headers=ADMIN)
     assert deleted.status_code == 204, deleted.text
     assert (await router.get("/router/v1/backtests", headers=ADMIN)).json() == []
+
+
+@pytest.mark.integration
+async def test_both_runtimes_answer_the_same_numbers_for_the_same_archived_leads(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    answers = []
+    for kind in ("embedded", "cluster"):
+        clock = ManualClock()
+        async with running(kind, request, tmp_path / kind, clock) as backend:
+            leads, candidate = await three_leads_to_ana(backend, clock)
+            done = await backtest(backend, candidate)
+        text = orjson.dumps(done["result"]).decode()
+        for n, lead_id in enumerate(leads):  # lead ids are random: name them by their order
+            text = text.replace(lead_id, f"lead-{n}")
+        answers.append(orjson.loads(text))
+    embedded, cluster = answers
+    assert embedded["changed"] == 3
+    assert embedded == cluster
 
 
 async def test_a_candidate_definitions_version_that_changes_stages(
