@@ -20,6 +20,7 @@ import uvicorn
 from sqlalchemy import func, select
 
 from contracts.topics import ServiceName
+from qualifier import models as qualifier_models
 from qualifier.definitions import DEFAULT_FILE
 from router import models as router_models
 from services import backtests
@@ -33,6 +34,7 @@ from tests.integration.test_router_flow import ASSIGNED, add_rep, person
 
 QUALIFIED = "leadfarm.lead.qualified.v1"
 DEFERRED = "leadfarm.lead.deferred.v1"
+QUEUED = "leadfarm.lead.queued.v1"
 
 
 @contextlib.asynccontextmanager
@@ -108,14 +110,11 @@ async def live_routing_state(backend: Backend) -> dict[str, Any]:
     async with backend.runtimes["router"].units["router"].read() as conn:
         counts = {
             table.name: (await conn.execute(select(func.count()).select_from(table))).scalar_one()
-            for table in (
-                router_models.assignments,
-                router_models.leads,
-                router_models.pool_reps,
-                timers,
-                outbox,
-            )
+            for table in (router_models.assignments, router_models.leads, router_models.pool_reps)
         }
+        for table in (timers, outbox):  # the router's own rows (embedded: one shared table)
+            query = select(func.count()).where(table.c.service == "router")
+            counts[table.name] = (await conn.execute(query)).scalar_one()
         cursors = (await conn.execute(select(router_models.cursors))).all()
         states = (await conn.execute(select(router_models.pool_reps))).all()
     return {"counts": counts, "cursors": sorted(map(tuple, cursors)), "states": states}
@@ -240,6 +239,23 @@ async def test_both_runtimes_answer_the_same_numbers_for_the_same_archived_leads
     assert embedded == cluster
 
 
+async def live_qualifier_state(backend: Backend) -> dict[str, Any]:
+    """What a qualifier backtest must not change: its decisions, stored profiles,
+    definitions and events."""
+    async with backend.runtimes["qualifier"].units["qualifier"].read() as conn:
+        rows = {
+            table.name: sorted(map(repr, (await conn.execute(select(table))).all()))
+            for table in (
+                qualifier_models.decisions,
+                qualifier_models.leads,
+                qualifier_models.definitions,
+            )
+        }
+        said = select(func.count()).where(outbox.c.service == "qualifier")
+        rows["outbox"] = [str((await conn.execute(said)).scalar_one())]
+    return rows
+
+
 async def test_a_candidate_definitions_version_that_changes_stages(
     backtested: tuple[Backend, ManualClock],
 ) -> None:
@@ -249,9 +265,10 @@ async def test_a_candidate_definitions_version_that_changes_stages(
     ids = []
     for n in range(2):
         lead_id = await backend.post_lead(**person(n))
-        await backend.timeline_with(lead_id, QUALIFIED)
+        await backend.timeline_with(lead_id, QUALIFIED, QUEUED)  # no reps: the flow ends
         ids.append(lead_id)
         clock.advance(timedelta(minutes=1))
+    before = await live_qualifier_state(backend)
     shipped = DEFAULT_FILE.read_text()
     stricter = shipped.replace('version: "2026.03-default-1"', 'version: "stricter-1"').replace(
         "    min_score: 0", "    min_score: 99"
@@ -274,6 +291,8 @@ async def test_a_candidate_definitions_version_that_changes_stages(
     assert change["changed"][:2] == ["outcome", "stage"]
     assert change["current"]["reasons"]
     assert change["candidate"]["reasons"]
+    # Nothing live changed: decisions, profiles, definitions, events.
+    assert await live_qualifier_state(backend) == before
     # The active version is unchanged and nothing was said about the leads.
     active = await qualifier.get("/qualifier/v1/definitions", headers=ADMIN)
     assert active.json()["version"] == "2026.03-default-1"
@@ -382,6 +401,15 @@ async def test_audits_export_pages_through_a_window_in_time_order(
     assert await refused(since=window["until"], until=window["since"]) == ["until"]
     unauthenticated = await audit.get("/audit/v1/archive/events", params=params)
     assert unauthenticated.status_code == 401
+
+    # An erased person is left out of the export (audit redacts its archive at once).
+    erased = await audit.post("/audit/v1/erasures", json={"lead_id": ids[1]}, headers=ADMIN)
+    assert erased.status_code == 201, erased.text
+    whole = await audit.get(
+        "/audit/v1/archive/events", params={"type": QUALIFIED, **window}, headers=ADMIN
+    )
+    assert [e["subject"] for e in whole.json()["events"]] == [ids[0], ids[2]]
+    assert whole.json()["total"] == 2
 
 
 async def test_a_backtest_that_cannot_read_the_archive_fails_with_the_reason(
