@@ -7,8 +7,9 @@ docs/qualification.md, "Backtests").
 - `BacktestJobs`: creates a job, runs its work as a task of this process, records its
   progress and its result or failure. It is a `ServiceSpec` worker, so the runtime stops it:
   a job still running then is marked failed. A job whose process died (kill -9) is marked
-  failed when a process of the service starts, or when a read finds its heartbeat older
-  than `STALE_AFTER`: jobs survive nothing special, they are run again by asking again.
+  failed once its heartbeat (each progress write) is older than `STALE_AFTER`, by the next
+  start of a process of the service or the next read: jobs survive nothing special, they
+  are run again by asking again.
 - `Archive`: reads audit's export of archived events of a window (`GET
   /audit/v1/archive/events`, paged) over HTTP, with the caller's own key: at
   `LEADFARM_AUDIT_URL` in the cluster, in process through the app itself when this process
@@ -241,21 +242,21 @@ class BacktestJobs:
 
     async def fail_lost(self) -> int:
         """Mark failed the running jobs whose process stopped (no heartbeat for
-        `STALE_AFTER`, and not running here)."""
+        `STALE_AFTER`, and not running here). A read first: mostly there are none."""
+        t = self.table
+        now = self.unit.clock.now()
+        lost = [t.c.status == "running", t.c.heartbeat_at < now - STALE_AFTER]
+        if self.tasks:
+            lost.append(t.c.id.not_in(list(self.tasks)))
+        async with self.unit.read() as conn:
+            ids = [r.id for r in (await conn.execute(select(t.c.id).where(*lost))).all()]
+        if not ids:
+            return 0
         async with self.unit.transaction() as tx:
-            now = tx.now()
-            query = update(self.table).where(
-                self.table.c.status == "running",
-                self.table.c.heartbeat_at < now - STALE_AFTER,
-            )
-            if self.tasks:
-                query = query.where(self.table.c.id.not_in(list(self.tasks)))
             result = await tx.conn.execute(
-                query.values(
-                    status="failed",
-                    error=STOPPED,
-                    finished_at=now,
-                )
+                update(t)
+                .where(t.c.id.in_(ids), *lost)  # unless it beat meanwhile
+                .values(status="failed", error=STOPPED, finished_at=tx.now())
             )
         return int(result.rowcount or 0)
 
