@@ -46,7 +46,9 @@ STALE_AFTER = timedelta(seconds=60)
 """A running job whose heartbeat is older than this has lost its process."""
 MAX_WINDOW = timedelta(days=400)
 PAGE_SIZE = 200
-"""Archived events per page of audit's export (well under the 1 MiB cap of an answer)."""
+"""Archived events per page of audit's export."""
+ARCHIVE_MAX_BYTES = 16 * 1024 * 1024
+"""The largest page read from audit (a lead event is a few KiB; ingest bounds profiles)."""
 KEPT = 100
 """Jobs listed, newest first."""
 ARCHIVE_DEADLINE_S = 30.0
@@ -372,7 +374,10 @@ class Archive:
         self, authorization: str, types: list[str], window: Window
     ) -> AsyncIterator[ArchivePage]:
         async with OutboundClient(
-            deadline_s=ARCHIVE_DEADLINE_S, user_agent="leadfarm-backtest", transport=self.transport
+            deadline_s=ARCHIVE_DEADLINE_S,
+            user_agent="leadfarm-backtest",
+            max_response_bytes=ARCHIVE_MAX_BYTES,
+            transport=self.transport,
         ) as client:
             after: str | None = None
             while True:
