@@ -3,13 +3,16 @@ forecast and its removal workflow, roles, spend, metrics (JSON or CSV) and the d
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import AwareDatetime
 
 from audit import dashboard, repository, story
 from audit.repository import EntryRow, RequestRow, RoleRow, TaskRow
 from audit.schemas import (
+    ArchivePage,
     AuditOpen,
     AuditOut,
     AuditOutcomeIn,
@@ -39,6 +42,7 @@ from audit.service import (
     from_cents,
     to_cents,
 )
+from contracts.events import EVENT_TYPES
 from services.auth import AdminKey, ManagerKey, RepKey
 from services.db import UnitOfWork
 from services.problems import Problem, field_error
@@ -67,6 +71,21 @@ GROUPINGS: dict[str, tuple[str, ...]] = {
 SOURCE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
 SEARCH_MIN, SEARCH_MAX = 2, 320  # characters; 320 is the longest email address
+
+
+def _archive_cursor(after: str) -> tuple[datetime, int]:
+    at, _, position = after.partition("|")
+    try:
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError(at)
+        return moment, int(position)
+    except ValueError:
+        raise Problem(
+            422,
+            "after is not the `next` of a page.",
+            errors=[field_error("after", "not a page cursor")],
+        ) from None
 
 
 def _problem(exc: AuditError) -> Problem:
@@ -143,6 +162,55 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         async with unit.read() as conn:
             names = await repository.rep_names(conn)
         return [RepNameOut(rep_id=rep_id, name=name) for rep_id, name in sorted(names.items())]
+
+    @router.get("/archive/events", response_model=ArchivePage)
+    async def archive_events(
+        _: ManagerKey,
+        type_: Annotated[
+            list[str],
+            Query(
+                alias="type",
+                min_length=1,
+                description="Event types, e.g. leadfarm.lead.qualified.v1",
+            ),
+        ],
+        since: Annotated[AwareDatetime, Query(description="Window start (inclusive)")],
+        until: Annotated[AwareDatetime, Query(description="Window end (exclusive)")],
+        after: Annotated[
+            str | None, Query(max_length=100, description="`next` of the last page")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> ArchivePage:
+        """The archived events of these types in a time window, oldest first, a page at a
+        time (the export the router's and the qualifier's backtests replay). Events of
+        erased persons are left out."""
+        unknown = [t for t in type_ if t not in EVENT_TYPES]
+        if unknown:
+            raise Problem(
+                422,
+                f"Unknown event types: {', '.join(unknown)}.",
+                errors=[field_error("type", "unknown event type")],
+            )
+        if until <= since:
+            raise Problem(
+                422, "until must be after since.", errors=[field_error("until", "not after since")]
+            )
+        cursor = _archive_cursor(after) if after is not None else None
+        async with unit.read() as conn:
+            total = (
+                await repository.count_archived_events(conn, type_, since, until)
+                if cursor is None
+                else None
+            )
+            rows = await repository.archived_events(
+                conn, type_, since, until, after=cursor, limit=limit
+            )
+        last = rows[-1] if len(rows) == limit else None
+        return ArchivePage(
+            events=[envelope for _, _, envelope in rows],
+            next=f"{last[0].isoformat()}|{last[1]}" if last else None,
+            total=total,
+        )
 
     @router.get("/leads/{lead_id}/timeline", response_model=Timeline)
     async def timeline(lead_id: str, _: ManagerKey) -> Timeline:

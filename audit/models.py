@@ -38,6 +38,7 @@ events = Table(
     Column("redacted_at", UTCDateTime, nullable=True),
 )
 Index("ix_audit_events_lead", events.c.lead_id, events.c.time)
+Index("ix_audit_events_type_time", events.c.type, events.c.time, events.c.position)
 
 leads = Table(
     "audit_leads",

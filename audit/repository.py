@@ -114,6 +114,44 @@ async def timeline(conn: ReadConn, lead_id: str) -> list[dict[str, Any]]:
     return [r.envelope for r in rows]
 
 
+async def archived_events(
+    conn: ReadConn,
+    types: Sequence[str],
+    since: datetime,
+    until: datetime,
+    *,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[tuple[datetime, int, dict[str, Any]]]:
+    """Archived events of these types whose time is in [since, until), not redacted, in
+    time order (then archive order), after the keyset `after` (time, position)."""
+    query = select(events.c.time, events.c.position, events.c.envelope).where(
+        events.c.type.in_(list(types)),
+        events.c.time >= since,
+        events.c.time < until,
+        events.c.redacted_at.is_(None),
+    )
+    if after is not None:
+        at, position = after
+        query = query.where(
+            or_(events.c.time > at, and_(events.c.time == at, events.c.position > position))
+        )
+    rows = (await conn.execute(query.order_by(events.c.time, events.c.position).limit(limit))).all()
+    return [(r.time, r.position, r.envelope) for r in rows]
+
+
+async def count_archived_events(
+    conn: ReadConn, types: Sequence[str], since: datetime, until: datetime
+) -> int:
+    query = select(func.count()).where(
+        events.c.type.in_(list(types)),
+        events.c.time >= since,
+        events.c.time < until,
+        events.c.redacted_at.is_(None),
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
 async def envelopes_of(tx: Tx, lead_id: str) -> list[tuple[int, dict[str, Any]]]:
     rows = (
         await tx.conn.execute(

@@ -20,6 +20,16 @@ class Timeline(BaseModel):
     events: list[dict[str, Any]]
 
 
+class ArchivePage(BaseModel):
+    """A page of archived events (CloudEvents), oldest first."""
+
+    events: list[dict[str, Any]]
+    next: str | None = Field(description="Pass as `after` for the next page; null on the last page")
+    total: int | None = Field(
+        None, description="Events in the window (first page only, when `after` is not given)"
+    )
+
+
 class StoryLine(BaseModel):
     """One event of a lead's timeline, told in a line (audit/story.py)."""
 

@@ -23,11 +23,15 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     (the error names the file's line)."""
     from qualifier import repository
     from qualifier.api import build_router
+    from qualifier.backtest_api import build_backtest_router
+    from qualifier.backtests import QualifierBacktest
     from qualifier.catalog import DefinitionsCatalog
     from qualifier.consumers import Consumers
     from qualifier.definitions import DEFAULT_FILE, load_file
+    from qualifier.models import backtests as backtest_jobs
     from qualifier.service import Qualifier
     from qualifier.settings import QualifierSettings
+    from services.backtests import BacktestJobs
 
     qualifier_settings = QualifierSettings()
     path = qualifier_settings.definitions_file or DEFAULT_FILE
@@ -35,9 +39,14 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     catalog = DefinitionsCatalog(path.read_text(encoding="utf-8"), definitions, path.name)
     qualifier = Qualifier(catalog, qualifier_settings)
     consumers = Consumers(qualifier)
+    backtests = BacktestJobs(unit, backtest_jobs)
+    api = build_router(unit, qualifier)
+    api.include_router(
+        build_backtest_router(QualifierBacktest(qualifier, unit), backtests, settings.audit_url)
+    )
     return ServiceSpec(
         name="qualifier",
-        router=build_router(unit, qualifier),
+        router=api,
         handlers=skip_erased(
             {
                 OpportunityClosed: consumers.on_opportunity_closed,
@@ -50,5 +59,7 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
             dict.fromkeys((LeadCaptured, LeadMerged, LeadRecycled), consumers.on_lead_events),
             repository.erased_among,
         ),
+        workers=[backtests],
         migrations=Path(__file__).parent / "migrations",
+        on_start=[backtests.on_start],
     )

@@ -125,7 +125,7 @@ def build_router(unit: UnitOfWork, qualifier: Qualifier) -> APIRouter:
             async with unit.transaction() as tx:
                 change = await qualifier.change_definitions(tx, text, principal.key_id)
         except DefinitionsError as exc:
-            raise _invalid_definitions(exc) from exc
+            raise invalid_definitions(exc) from exc
         except VersionExists as exc:
             raise Problem(
                 409,
@@ -335,7 +335,7 @@ async def _definitions_text(request: Request) -> str:
         raise Problem(400, "The definitions must be UTF-8 text.") from exc
 
 
-def _invalid_definitions(exc: DefinitionsError) -> Problem:
+def invalid_definitions(exc: DefinitionsError) -> Problem:
     errors = [
         {
             **field_error(issue.path or "yaml", issue.render(exc.source)),

@@ -2,6 +2,7 @@
 
 from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text
 
+from services.backtests import backtests_table
 from services.sqltypes import BigId, Json, UTCDateTime
 
 metadata = MetaData()
@@ -90,3 +91,7 @@ erased = Table(
     Column("erasure_id", String(64), nullable=False),
     Column("erased_at", UTCDateTime, nullable=False),
 )
+
+# Backtests (services/backtests.py): a candidate replayed over an archived window, its
+# progress and, once done, its comparison with the current configuration; kept until deleted.
+backtests = backtests_table("qualifier_backtests", metadata)

@@ -27,12 +27,16 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     """Composition root."""
     from router import repository
     from router.api import build_router
+    from router.backtest_api import build_backtest_router
+    from router.backtests import RouterBacktest
     from router.config import ROUTING
     from router.config import load as load_routing_config
     from router.consumers import Consumers
+    from router.models import backtests as backtest_jobs
     from router.service import CADENCE_END, FIRST_TOUCH, HELD, Router
     from router.settings import RouterSettings
     from router.webhooks import Announcer, WebhookWorker
+    from services.backtests import BacktestJobs
 
     router_settings = RouterSettings()
     routing = Reference(unit.service, ROUTING, load_routing_config)
@@ -42,9 +46,14 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     worker = WebhookWorker(unit, router_settings, box=box)
     announcer.handoff = worker  # what this process queues is posted as it commits
     consumers = Consumers(router)
+    backtests = BacktestJobs(unit, backtest_jobs)
+    api = build_router(unit, router, box)
+    api.include_router(
+        build_backtest_router(RouterBacktest(router, unit), backtests, settings.audit_url)
+    )
     return ServiceSpec(
         name="router",
-        router=build_router(unit, router, box),
+        router=api,
         handlers=skip_erased(
             {ErasureRequested: consumers.on_erasure_requested}, repository.is_erased
         ),
@@ -56,7 +65,7 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
             CADENCE_END: router.on_cadence_due,
             HELD: router.on_held_due,
         },
-        workers=[worker],
+        workers=[worker, backtests],
         migrations=Path(__file__).parent / "migrations",
-        on_start=[partial(reseal_secrets, unit, box)],
+        on_start=[partial(reseal_secrets, unit, box), backtests.on_start],
     )

@@ -15,6 +15,7 @@ from sqlalchemy import (
     text,
 )
 
+from services.backtests import backtests_table
 from services.sqltypes import BigId, Json, UTCDateTime
 
 metadata = MetaData()
@@ -274,3 +275,7 @@ erased = Table(
     Column("erasure_id", String(64), nullable=False),
     Column("erased_at", UTCDateTime, nullable=False),
 )
+
+# Backtests (services/backtests.py): a candidate replayed over an archived window, its
+# progress and, once done, its comparison with the current configuration; kept until deleted.
+backtests = backtests_table("router_backtests", metadata)

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     create_topics: bool = True
     migrate_on_start: bool = True
     admin_key: SecretStr | None = None
+    audit_url: str | None = None
+    """audit's HTTP address (http://audit:8000), for the services that replay its archive
+    (the router's and the qualifier's backtests). Unset: the process serves audit itself
+    (the embedded runtime) and calls it in process."""
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"
