@@ -16,17 +16,17 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from functools import partial
-from typing import Any, NewType
+from typing import Any, NewType, cast
 
 import orjson
-from sqlalchemy import Executable, event, text
+from sqlalchemy import Executable, create_engine, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from contracts.topics import ServiceName
 from services import metrics, tracing
 from services.checkpoints import AUTOCHECKPOINT_PAGES
 from services.clock import Clock
-from services.sqlite_inline import BUSY_TIMEOUT_MS, inline_connect, sqlite_connect
+from services.sqlite_inline import BUSY_TIMEOUT_MS, InlineEngine, sqlite_connect
 from services.tables import AUTH_SCHEMA
 
 ReadConn = NewType("ReadConn", AsyncConnection)
@@ -120,17 +120,20 @@ class Database:
 
 def _sqlite_engine(url: str) -> AsyncEngine:
     path = url.split(":///", 1)[1]
-    engine = create_async_engine(
-        url,
-        async_creator=partial(inline_connect, path),
+    sync_engine = create_engine(
+        f"sqlite:///{path}",
+        creator=partial(sqlite_connect, path),
         pool_size=5,
         max_overflow=5,
         json_serializer=_json_text,
         json_deserializer=orjson.loads,
     )
+    # Duck-typed: the asyncio API the code uses, run inline (services/sqlite_inline.py).
+    engine = cast(AsyncEngine, InlineEngine(sync_engine))
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # the driver never begins on its own: see `_begin`
         cursor = dbapi_conn.cursor()
         # WAL lets readers run beside the writer; NORMAL sync is durable across process
         # crashes (not power loss), the usual trade for an embedded event log.

@@ -106,7 +106,7 @@ class Settings(BaseSettings):
         return f"http://{host}:{self.http_port}"
 
     def sqlite_url(self) -> str:
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'leadfarm.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / 'leadfarm.db').resolve()}"
 
     def cluster_database_url(self) -> str:
         if not self.database_url or not self.database_url.startswith("postgresql"):
