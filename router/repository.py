@@ -523,53 +523,77 @@ async def save_routing_state(
         await tx.conn.execute(statement, cursor_rows)
 
 
+_CURSOR = select(cursors.c.last_rep_id).where(cursors.c.pool == bindparam("pool"))
+
+
 async def cursor_of(conn: Conn, pool: str) -> str | None:
-    last: str | None = await _c(conn).scalar(
-        select(cursors.c.last_rep_id).where(cursors.c.pool == pool)
-    )
+    last: str | None = await _c(conn).scalar(_CURSOR, {"pool": pool})
     return last
+
+
+_POOL_REPS = select(pool_reps).where(
+    pool_reps.c.pool == bindparam("pool"),
+    pool_reps.c.rep_id.in_(bindparam("rep_ids", expanding=True)),
+)
 
 
 async def pool_rep_states(conn: Conn, pool: str, rep_ids: Sequence[str]) -> dict[str, PoolRepState]:
     if not rep_ids:
         return {}
-    rows = (
-        await _c(conn).execute(
-            select(pool_reps).where(pool_reps.c.pool == pool, pool_reps.c.rep_id.in_(rep_ids))
-        )
-    ).all()
+    rows = (await _c(conn).execute(_POOL_REPS, {"pool": pool, "rep_ids": list(rep_ids)})).all()
     return {r.rep_id: PoolRepState(r.current, r.assigned, r.last_assigned_at) for r in rows}
 
 
 OPEN_STATUSES = ("assigned", "accepted")
 WORKING_STATUSES = ("assigned", "accepted", "opportunity")
 
+# Built once (routing reads these for every batch): building a statement costs more CPU than
+# SQLite takes to run it.
+_OPEN_COUNTS = (
+    select(leads.c.rep_id, func.count())
+    .where(
+        leads.c.rep_id.in_(bindparam("rep_ids", expanding=True)),
+        leads.c.status.in_(OPEN_STATUSES),
+    )
+    .group_by(leads.c.rep_id)
+)
+
 
 async def open_lead_counts(conn: Conn, rep_ids: Sequence[str]) -> dict[str, int]:
     """Open leads (assigned or accepted, not yet an opportunity) per rep."""
     if not rep_ids:
         return {}
-    rows = await _c(conn).execute(
-        select(leads.c.rep_id, func.count())
-        .where(leads.c.rep_id.in_(list(rep_ids)), leads.c.status.in_(OPEN_STATUSES))
-        .group_by(leads.c.rep_id)
-    )
+    rows = await _c(conn).execute(_OPEN_COUNTS, {"rep_ids": list(rep_ids)})
     return {r[0]: int(r[1]) for r in rows}
+
+
+@cache
+def _assigned_since(reps: int) -> Select[Any]:
+    """Assignments per rep since each rep's own moment, for `reps` reps (built once per
+    number of reps: `rep_<i>` and `since_<i>` are the parameters)."""
+    condition = or_(
+        *(
+            and_(
+                assignments.c.rep_id == bindparam(f"rep_{i}"),
+                assignments.c.assigned_at >= bindparam(f"since_{i}"),
+            )
+            for i in range(reps)
+        )
+    )
+    return (
+        select(assignments.c.rep_id, func.count()).where(condition).group_by(assignments.c.rep_id)
+    )
 
 
 async def assigned_since(conn: Conn, since_by_rep: dict[str, datetime]) -> dict[str, int]:
     """Assignments each rep got since their own moment (their local midnight)."""
     if not since_by_rep:
         return {}
-    condition = or_(
-        *(
-            and_(assignments.c.rep_id == rep_id, assignments.c.assigned_at >= since)
-            for rep_id, since in since_by_rep.items()
-        )
-    )
-    rows = await _c(conn).execute(
-        select(assignments.c.rep_id, func.count()).where(condition).group_by(assignments.c.rep_id)
-    )
+    parameters: dict[str, Any] = {}
+    for i, (rep_id, since) in enumerate(since_by_rep.items()):
+        parameters[f"rep_{i}"] = rep_id
+        parameters[f"since_{i}"] = since
+    rows = await _c(conn).execute(_assigned_since(len(since_by_rep)), parameters)
     return {r[0]: int(r[1]) for r in rows}
 
 
@@ -590,13 +614,18 @@ async def get_lead(conn: Conn, lead_id: str, *, for_update: bool = False) -> Lea
     return _lead(row) if row else None
 
 
+_LEADS_BY_ID = select(leads).where(leads.c.lead_id.in_(bindparam("lead_ids", expanding=True)))
+_LEADS_BY_ID_FOR_UPDATE = _LEADS_BY_ID.with_for_update()
+
+
 async def leads_by_id(
     tx: Tx, lead_ids: Iterable[str], *, for_update: bool = False
 ) -> dict[str, LeadRecord]:
-    query = select(leads).where(leads.c.lead_id.in_(sorted(set(lead_ids))))
-    if for_update and not tx.unit.database.is_sqlite:
-        query = query.with_for_update()
-    return {r.lead_id: _lead(r) for r in (await tx.conn.execute(query)).all()}
+    query = (
+        _LEADS_BY_ID_FOR_UPDATE if for_update and not tx.unit.database.is_sqlite else _LEADS_BY_ID
+    )
+    rows = (await tx.conn.execute(query, {"lead_ids": sorted(set(lead_ids))})).all()
+    return {r.lead_id: _lead(r) for r in rows}
 
 
 def new_lead(lead_id: str, profile: LeadProfile, score: int | None, now: datetime) -> LeadRecord:

@@ -20,10 +20,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Table, and_, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, select, update
 
 from contracts.events import ErasureRequested, EventData
 from services.consumer import BatchHandler, BatchHandlerMap, Handler, HandlerMap, Incoming
@@ -342,16 +343,24 @@ def skip_erased_batch(
     }
 
 
+@cache
+def _among(table: Table) -> Select[Any]:
+    # Built once per table: every consumer batch asks, and building a statement costs more
+    # CPU than the database takes to answer it.
+    return select(table.c.lead_id).where(table.c.lead_id.in_(bindparam("lead_ids", expanding=True)))
+
+
 async def tombstoned_among(tx: Tx, table: Table, lead_ids: Collection[str]) -> set[str]:
     """Which of `lead_ids` a service's tombstone table names (one query)."""
-    found = await tx.conn.scalars(select(table.c.lead_id).where(table.c.lead_id.in_(lead_ids)))
+    if not lead_ids:
+        return set()
+    found = await tx.conn.scalars(_among(table), {"lead_ids": list(lead_ids)})
     return set(found)
 
 
 async def tombstoned(tx: Tx, table: Table, lead_id: str) -> bool:
     """Whether a service's tombstone table (`<service>_erased`) names the lead."""
-    found = await tx.conn.execute(select(table.c.lead_id).where(table.c.lead_id == lead_id))
-    return found.first() is not None
+    return bool(await tombstoned_among(tx, table, [lead_id]))
 
 
 async def put_tombstone(tx: Tx, table: Table, lead_id: str, erasure_id: str) -> None:

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -161,7 +162,7 @@ async def test_a_lead_is_assigned_with_its_explanation_and_the_reps_tools_hear_o
     assert await eventually(marked_delivered) == ["delivered"]
 
     # The dry run answers and says nothing. (The timeline is complete once audit has put
-    # the lead on the forecast, the last event a new lead causes.)
+    # the lead on the forecast, but for a sampled lead's audit: see below.)
     before = types(await backend.timeline_with(lead_id, ASSIGNED, "leadfarm.forecast.changed.v1"))
     dry = await router.post(
         "/router/v1/route:dry-run", json={"lead": {"country": "DE"}, "score": 70}, headers=ADMIN
@@ -169,7 +170,11 @@ async def test_a_lead_is_assigned_with_its_explanation_and_the_reps_tools_hear_o
     assert dry.status_code == 200, dry.text
     assert dry.json()["outcome"] == "assign"
     assert dry.json()["rep_id"] == "ana", "bo is still away"
-    assert types(await backend.timeline(lead_id)) == before
+    # Nothing new, but perhaps the Prospect Satisfaction audit a tenth of leads get, which
+    # audit may archive after the forecast entry.
+    after = Counter(types(await backend.timeline(lead_id)))
+    assert not Counter(before) - after
+    assert set(after - Counter(before)) <= {"leadfarm.audit.opened.v1"}
     queue = await router.get("/router/v1/reps/ana/leads", headers=ana)
     assert [item["lead_id"] for item in queue.json()] == [lead_id]
 
