@@ -174,10 +174,6 @@ def _waiting(
     }
 
 
-def _conn(conn: Conn) -> Any:
-    return conn.conn if isinstance(conn, Tx) else conn
-
-
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
@@ -256,7 +252,7 @@ class Router:
     async def begin(self, conn: Conn) -> Routing:
         """Routing for one transaction: the current configuration (one version read) and
         fresh state. Whoever writes with it calls `Routing.finish` before committing."""
-        return Routing(await self.routing.current(_conn(conn)), RoutingState(), RoutingWrites())
+        return Routing(await self.routing.current(conn), RoutingState(), RoutingWrites())
 
     # --- deciding ----------------------------------------------------------------------------
 

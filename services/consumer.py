@@ -97,7 +97,8 @@ LAG_INTERVAL_S = 5.0
 """How often each consumer sets its `leadfarm_consumer_lag` gauge."""
 
 UNSTORED_MAX_AGE_S = 1.0
-"""How long the position of messages passed over may stay unstored while busy."""
+"""How long the position of messages passed over may stay unstored (a consumer with
+nothing else to do stores it at its next idle fetch after that)."""
 
 
 class PoisonMessage(Exception):
@@ -141,7 +142,7 @@ class ConsumerRunner:
         self._lag_reported_at = -LAG_INTERVAL_S
         self._unstored: list[Message] = []
         """Passed over without a transaction (no event this consumer handles): their position
-        is stored with the next transaction, or on its own when idle (see `_pass_over`)."""
+        is stored with the next transaction, or on its own after a while (see `_pass_over`)."""
         self._unstored_since = 0.0
 
     async def run(self) -> None:
@@ -167,9 +168,10 @@ class ConsumerRunner:
                         await self.subscription.rewind(first_unhandled)
                     if self._in_tx is None:
                         await self._commit_offsets(handled)
-                if self._unstored and (
-                    not messages or time.monotonic() - self._unstored_since > UNSTORED_MAX_AGE_S
-                ):
+                if self._unstored and time.monotonic() - self._unstored_since > UNSTORED_MAX_AGE_S:
+                    # Not at every idle moment: between two leads every consumer is idle,
+                    # and a transaction per lead only to move the position is what passing
+                    # over saves.
                     await self._store_passed_over()
                 if not messages:
                     self.idle.set()
@@ -230,8 +232,9 @@ class ConsumerRunner:
         lead.assigned, nurture over the router's events...), and on the embedded log a
         transaction only to move the position cost as much as handling an event (on Kafka,
         an offset commit: a round trip to the broker). Their position is stored with the
-        next transaction or offset commit, or when the consumer is idle; after a crash
-        before that they are read and passed over again, which changes nothing."""
+        next transaction or offset commit, or on its own once it is UNSTORED_MAX_AGE_S old;
+        after a crash before that they are read and passed over again, which changes
+        nothing."""
         if not self._unstored:
             self._unstored_since = time.monotonic()
         self._unstored.extend(messages)
@@ -243,7 +246,8 @@ class ConsumerRunner:
 
     async def _store_passed_over(self) -> None:
         if self._in_tx is None:
-            await self._commit_offsets([])
+            unstored, self._unstored = self._unstored, []
+            await self.subscription.commit(unstored)
             return
         async with self.unit.transaction() as tx:
             await self._position_in(tx, [])
@@ -253,7 +257,7 @@ class ConsumerRunner:
         before them; nothing when all of `handled` was passed over (see `_pass_over`)."""
         passed_over = {id(m) for m in self._unstored}
         fresh = [m for m in handled if id(m) not in passed_over]
-        if fresh or not handled:
+        if fresh:
             unstored, self._unstored = self._unstored, []
             await self.subscription.commit([*unstored, *fresh])
 
