@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
 
@@ -136,6 +136,21 @@ def kafka_headers(record: OutboundRecord) -> list[tuple[str, bytes]]:
     return [(name, value.encode()) for name, value in record_headers(record).items()]
 
 
+def message_of(record: ConsumerRecord[bytes, bytes]) -> Message:
+    """A fetched record as the runner takes it. Its key and headers are read as UTF-8 with
+    bad bytes replaced: any producer can write to a topic, and a key or header that is not
+    UTF-8 must not stop the consumer at that offset (the record's value, the event, is
+    judged by the runner, which dead-letters what is not an event)."""
+    return Message(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key.decode(errors="replace") if record.key else None,
+        value=record.value or b"",
+        headers={k: v.decode(errors="replace") for k, v in (record.headers or ())},
+    )
+
+
 def _trace_context(headers: dict[str, str]) -> contextlib.AbstractContextManager[dict[str, str]]:
     """With tracing on, send a record in the trace context its outbox row carries: aiokafka's
     instrumentation starts its `send` span there and writes that span's `traceparent` and
@@ -180,19 +195,7 @@ class KafkaSubscription:
         batches = await self._consumer.getmany(
             timeout_ms=int(timeout_s * 1000), max_records=max_records
         )
-        messages = [
-            Message(
-                topic=r.topic,
-                partition=r.partition,
-                offset=r.offset,
-                key=r.key.decode() if r.key else None,
-                value=r.value,
-                headers={k: v.decode() for k, v in (r.headers or ())},
-            )
-            for records in batches.values()
-            for r in records
-        ]
-        return messages
+        return [message_of(r) for records in batches.values() for r in records]
 
     async def commit(self, handled: Sequence[Message]) -> None:
         offsets: dict[TopicPartition, int] = {}
