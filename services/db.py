@@ -227,9 +227,12 @@ class Tx:
         hooks, self._before_flush = self._before_flush, {}
         for hook in hooks:
             hook(self)
+        from services.driversql import insert_rows  # it builds on this module
+
         deferred, self._deferred = self._deferred, {}
         for statement, rows in deferred.items():
-            await self.conn.execute(statement, rows)
+            if not insert_rows(self, statement, rows):
+                await self.conn.execute(statement, rows)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

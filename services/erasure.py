@@ -27,6 +27,7 @@ import orjson
 from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, select, update
 
 from contracts.events import ErasureRequested, EventData
+from services import driversql
 from services.consumer import BatchHandler, BatchHandlerMap, Handler, HandlerMap, Incoming
 from services.db import Tx
 from services.tables import outbox, timers
@@ -354,6 +355,9 @@ async def tombstoned_among(tx: Tx, table: Table, lead_ids: Collection[str]) -> s
     """Which of `lead_ids` a service's tombstone table names (one query)."""
     if not lead_ids:
         return set()
+    raw = driversql.raw_connection(tx)
+    if raw is not None:
+        return driversql.among(raw, tx, table, list(lead_ids))
     found = await tx.conn.scalars(_among(table), {"lead_ids": list(lead_ids)})
     return set(found)
 

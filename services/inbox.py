@@ -13,6 +13,7 @@ from functools import cache
 
 from sqlalchemy.sql.dml import Insert
 
+from services import driversql
 from services.db import Tx
 from services.statements import insert_ignoring
 from services.tables import inbox
@@ -30,6 +31,9 @@ async def claim(tx: Tx, consumer: str, event_ids: Collection[str]) -> set[str]:
     before (the ones to handle). One statement for a batch."""
     if not event_ids:
         return set()
+    raw = driversql.raw_connection(tx)
+    if raw is not None:
+        return driversql.claim(raw, tx, consumer, list(event_ids))
     now = tx.now()
     rows = await tx.conn.scalars(
         _claim(tx.conn.dialect.name),

@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services import driversql
 from services.bus.base import Message, Subscription
 from services.db import Database, Tx
 from services.tables import embedded_offsets, outbox
@@ -144,8 +145,14 @@ class EmbeddedSubscription:
             await self._store(conn, max(m.offset for m in handled))
 
     async def commit_in(self, tx: Tx, handled: Sequence[Message]) -> None:
-        if handled:
-            await self._store(tx.conn, max(m.offset for m in handled))
+        if not handled:
+            return
+        position = max(m.offset for m in handled)
+        raw = driversql.raw_connection(tx)
+        if raw is not None:
+            driversql.move_position(raw, tx, self.group, position)
+        else:
+            await self._store(tx.conn, position)
 
     async def _store(self, conn: AsyncConnection, position: int) -> None:
         updated = await conn.execute(_MOVE, {"group": self.group, "position": position})

@@ -1,0 +1,97 @@
+"""The chassis's hottest writes as driver SQL on SQLite (services/driversql.py): the same
+rows as through SQLAlchemy, the same exceptions, the same statement accounting."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select, text
+from sqlalchemy.exc import IntegrityError
+
+from services import driversql
+from services.clock import ManualClock
+from services.db import UnitOfWork
+from services.inbox import claim
+from services.outbox import _APPEND
+from services.tables import embedded_offsets, inbox, outbox
+from tests.unit.chassis_fixtures import chassis_unit
+
+AT = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+
+
+def row(event_id: str) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "service": "ingest",
+        "topic": "t.ingest",
+        "key": "lead-1",
+        "payload": '{"a": 1}',
+        "headers": None,
+        "created_at": AT,
+        "published_at": AT,
+    }
+
+
+async def stored(unit: UnitOfWork, sql: str) -> list[Any]:
+    async with unit.read() as conn:
+        return list((await conn.execute(text(sql))).all())
+
+
+async def test_driver_sql_stores_exactly_what_sqlalchemy_stores(tmp_path: Path) -> None:
+    async with chassis_unit(tmp_path, ManualClock(AT)) as unit:
+        async with unit.transaction() as tx:
+            assert driversql.raw_connection(tx) is not None
+            assert driversql.insert_rows(tx, _APPEND, [row("fast-1"), row("fast-2")])
+            await tx.conn.execute(_APPEND, [row("slow-1")])
+        rows = await stored(
+            unit, "SELECT event_id, created_at, published_at, payload, headers FROM outbox"
+        )
+        assert {r[0] for r in rows} == {"fast-1", "fast-2", "slow-1"}
+        assert len({tuple(r[1:]) for r in rows}) == 1, rows  # the same text, byte for byte
+        async with unit.read() as conn:
+            times = set((await conn.execute(select(outbox.c.created_at))).scalars())
+        assert times == {AT}
+
+        async with unit.transaction() as tx:
+            assert await claim(tx, "c", ["e1", "e2"]) == {"e1", "e2"}
+        async with unit.transaction() as tx:
+            await tx.conn.execute(
+                inbox.insert(), [{"consumer": "c", "event_id": "e3", "handled_at": AT}]
+            )
+            assert await claim(tx, "c", ["e2", "e3", "e4"]) == {"e4"}
+        handled = await stored(unit, "SELECT DISTINCT handled_at FROM inbox")
+        assert len(handled) == 1, "claimed and inserted rows store their time alike"
+
+
+async def test_driver_errors_are_sqlalchemys_and_statements_are_counted(tmp_path: Path) -> None:
+    async with chassis_unit(tmp_path, ManualClock(AT)) as unit:
+        seen: list[str] = []
+
+        def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            seen.append(statement)
+
+        event.listen(unit.database.engine.sync_engine, "before_cursor_execute", note)
+        async with unit.transaction() as tx:
+            assert driversql.insert_rows(tx, _APPEND, [row("same")])
+            raw = driversql.raw_connection(tx)
+            assert raw is not None
+            driversql.move_position(raw, tx, "g", 42)
+        assert any(s.startswith("INSERT INTO outbox") for s in seen)
+        assert any(s.startswith("UPDATE embedded_offsets") for s in seen)
+        async with unit.read() as conn:
+            assert await conn.scalar(select(embedded_offsets.c.position)) == 42
+
+        with pytest.raises(IntegrityError):  # SQLAlchemy's, as the runner and callers expect
+            async with unit.transaction() as tx:
+                driversql.insert_rows(tx, _APPEND, [row("same")])
+
+
+async def test_statements_it_cannot_run_exactly_go_through_sqlalchemy(tmp_path: Path) -> None:
+    async with chassis_unit(tmp_path, ManualClock(AT)) as unit, unit.transaction() as tx:
+        # Rows of different shapes, and an insert that returns, are left to SQLAlchemy.
+        assert not driversql.insert_rows(tx, _APPEND, [row("a"), {**row("b"), "x": 1}])
+        returning = outbox.insert().returning(outbox.c.id)
+        assert not driversql.insert_rows(tx, returning, [row("c")])
