@@ -52,6 +52,7 @@ from router.repository import (
     OPEN_STATUSES,
     WORKING_STATUSES,
     AssignmentRecord,
+    Changer,
     Conn,
     LeadRecord,
 )
@@ -1264,7 +1265,40 @@ class Router:
         metrics.SUSPENSIONS.inc()
         log.warning("rep %s suspended from distribution: %s", rep_id, reason)
 
-    async def reinstate(self, tx: Tx, rep: RepOut, reason: str | None) -> None:
+    async def suspend(self, tx: Tx, rep: RepOut, reason: str, by: Changer) -> None:
+        """A manager takes the rep out of the distribution, with a reason (`rep.suspended`,
+        as the compliance job says it, with the key that did it)."""
+        if rep.suspended:
+            raise Refused(409, f"Rep {rep.id!r} is suspended already: {rep.suspended_reason or ''}")
+        now = tx.now()
+        status = await self.compliance(tx, rep, now)
+        met = status.first_touch.met + status.cadence.met
+        await repository.update_rep(
+            tx,
+            rep.id,
+            {
+                "suspended_at": now,
+                "suspended_reason": reason,
+                "suspended_by": by.key_id,
+                "suspended_by_name": by.name,
+                "updated_at": now,
+                "changed_by": by.key_id,
+                "changed_by_name": by.name,
+            },
+        )
+        await self.say(
+            tx,
+            RepSuspended(
+                lead_id="",
+                rep_id=rep.id,
+                reason=reason,
+                compliance=round(met / status.obligations, 4) if status.obligations else 1.0,
+                by=by.key_id,
+            ),
+            subject=f"rep:{rep.id}",
+        )
+
+    async def reinstate(self, tx: Tx, rep: RepOut, reason: str | None, by: Changer) -> None:
         if not rep.suspended:
             raise Refused(409, f"Rep {rep.id!r} is not suspended.")
         now = tx.now()
@@ -1274,8 +1308,12 @@ class Router:
             {
                 "suspended_at": None,
                 "suspended_reason": None,
+                "suspended_by": None,
+                "suspended_by_name": None,
                 "reinstated_at": now,
                 "updated_at": now,
+                "changed_by": by.key_id,
+                "changed_by_name": by.name,
             },
         )
         await self.say(
