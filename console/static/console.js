@@ -829,10 +829,13 @@
     try {
       const job = await Backtest.run(api, "/router/v1/backtests", body,
         (j) => progress($("rules-bt-progress"), j));
+      if (job.status === "failed") { status("The backtest failed: " + job.error, true); }
       if (job.status === "done") {
         Backtest.renderRouter(job, out, repNames());
         if (tested === JSON.stringify(state.draft)) { state.draftTested = tested; }
         showDraft();
+        status("Backtested: " + job.result.changed + " of " + job.result.leads +
+          " leads would be routed differently. Activate when it looks right.");
         out.dataset.job = job.id;
       }
       await loadKept("router");
@@ -1207,10 +1210,13 @@
       const job = await Backtest.run(api, "/qualifier/v1/backtests",
         Object.assign(state.defWindow(), { yaml: text }),
         (j) => progress($("def-bt-progress"), j));
+      if (job.status === "failed") { status("The backtest failed: " + job.error, true); }
       if (job.status === "done") {
         Backtest.renderQualifier(job, out);
         if ($("def-text").value === text) { state.defTested = text; }
         defTested();
+        status("Backtested: " + job.result.changed + " of " + job.result.leads +
+          " leads would be decided differently. Activate when it looks right.");
         out.dataset.job = job.id;
       }
       await loadKept("qualifier");
@@ -1332,6 +1338,8 @@
       { title: "Active", value: (t) => (t.active ? "yes" : "no") },
       { title: "From", value: (t) => t.origin + (t.origin === "api" ? ", change " + t.version :
         "") },
+      { title: "Changed", value: (t) => (t.updated_at ? localTime(t.updated_at) +
+        (t.changed_by ? " by " + who(t.changed_by) : "") : "") },
       { title: "", value: (t) => button("Open", () => openTrack(t.id), { "data-action": "open" }) },
     ], tracks);
     if (state.track) {

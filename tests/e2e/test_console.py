@@ -702,6 +702,11 @@ def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
     page.wait_for("document.getElementById('track-title').textContent.startsWith('Long-term, ev')")
     track = api(server, "GET", "/nurture/v1/tracks/long-term-default")
     assert (track["name"], track["origin"]) == ("Long-term, everyone", "api")
+    assert track["changed_by"] == {"key_id": facts.manager_key_id, "name": "rev ops"}
+    page.wait_for(
+        "document.querySelector('#tracks-table tr[data-id=\"long-term-default\"]')"
+        "?.innerText.includes('by rev ops')"
+    )
     assert len(track["steps"]) == added
     keep(page, tmp_path, "nurture")
 
