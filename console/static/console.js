@@ -193,7 +193,7 @@
 
   function who(changedBy) {
     if (!changedBy) { return ""; }
-    return changedBy.name ? changedBy.name + " (" + changedBy.key_id + ")" : changedBy.key_id;
+    return changedBy.name || changedBy.key_id;
   }
 
   function repState(rep) {
@@ -903,7 +903,8 @@
       { title: "Version", value: (v) => String(v.version) },
       { title: "Change", value: (v) => v.kind + " " + v.object + " " + v.action +
         (v.restored_from ? " (restoring version " + v.restored_from + ")" : "") },
-      { title: "By", value: (v) => who(v.changed_by) },
+      { title: "By", value: (v) => who(v.changed_by) +
+        (v.changed_by.name ? " (" + v.changed_by.key_id + ")" : "") },
       { title: "When", value: (v) => localTime(v.changed_at) },
       { title: "", value: (v) => {
         const box = html("span", { class: "row-actions" });
