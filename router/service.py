@@ -1254,8 +1254,10 @@ class Router:
             f"{met} of {obligations} SLA obligations met since {since:%Y-%m-%d %H:%M} UTC "
             f"({share:.0%}), below the threshold of {threshold:.0%}"
         )
+        # The last change is the router's own: no API key made it.
+        changes = {"suspended_at": now, "suspended_reason": reason, "updated_at": now}
         await repository.update_rep(
-            tx, rep_id, {"suspended_at": now, "suspended_reason": reason, "updated_at": now}
+            tx, rep_id, {**changes, "changed_by": None, "changed_by_name": None}
         )
         await self.say(
             tx,
