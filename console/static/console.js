@@ -611,8 +611,11 @@
 
   function showDraft() {
     const card = $("rules-draft");
-    card.hidden = draftEmpty();
-    $("draft-list").replaceChildren(...draftLines().map((l) => html("li", {}, l)));
+    // Shown while there are changes, or a kept backtest's comparison is on it.
+    card.hidden = draftEmpty() && !$("rules-bt-out").childElementCount;
+    const lines = draftLines();
+    $("draft-list").replaceChildren(...(lines.length ? lines : ["No changes."]).map((l) =>
+      html("li", {}, l)));
     const tested = state.draftTested !== null && state.draftTested === JSON.stringify(state.draft);
     $("rules-activate").disabled = !tested;
     $("rules-activate").title = tested ? "" : "Backtest these changes first";
@@ -873,6 +876,7 @@
       }
       state.draftTested = null;
       $("rules-bt-out").replaceChildren();
+      delete $("rules-bt-out").dataset.job;
       $("rules-bt-progress").hidden = true;
       await loadRules();
       status("Activated: the next lead is routed by these rules and pools.");
@@ -887,6 +891,7 @@
     state.draft = { rules: {}, pools: {} };
     state.draftTested = null;
     $("rules-bt-out").replaceChildren();
+    delete $("rules-bt-out").dataset.job;
     $("rules-bt-progress").hidden = true;
     showRules();
   }
@@ -950,8 +955,8 @@
       const job = await api("GET", "/" + service + "/v1/backtests/" + encodeURIComponent(id));
       const out = service === "router" ? $("rules-bt-out") : $("def-bt-out");
       if (service === "router") {
-        $("rules-draft").hidden = false;
         Backtest.renderRouter(job, out, repNames());
+        showDraft();
       } else { Backtest.renderQualifier(job, out); }
       out.dataset.job = job.id;
       out.scrollIntoView({ block: "nearest" });
@@ -1240,6 +1245,7 @@
         "Activated definitions");
       state.defTested = null;
       $("def-bt-out").replaceChildren();
+      delete $("def-bt-out").dataset.job;
       $("def-bt-progress").hidden = true;
       await loadDefinitions(false);
       status(stored.changed ? "Version " + stored.version + " is active." :

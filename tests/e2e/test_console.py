@@ -575,6 +575,12 @@ def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
     assert (restored["enabled"], restored["conditions"]) == (True, {"countries": ["US"]})
     assert restored["changed_by"]["key_id"] == facts.manager_key_id
     assert "Rolled back rule r-us" in text(page, "#changes")
+    # A kept backtest shows its comparison again.
+    page.wait_for(f"Boolean(document.querySelector('#rules-backtests tr[data-id=\"{job}\"]'))")
+    assert not page.evaluate("Boolean(document.getElementById('rules-bt-out').dataset.job)")
+    click(page, f'#rules-backtests tr[data-id="{job}"] button[data-action="show"]')
+    page.wait_for(f"document.getElementById('rules-bt-out').dataset.job === {json.dumps(job)}")
+    assert facts.earlier_lead in text(page, "#rules-bt-out .bt-changes")
 
     # The same lead, pasted as JSON this time, now goes to Germany's pool.
     go(page, "dry-run")
