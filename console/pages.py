@@ -26,6 +26,8 @@ JS = "text/javascript; charset=utf-8"
 # URL name -> (file, media type).
 ASSETS: dict[str, tuple[Path, str]] = {
     "console.js": (STATIC / "console.js", JS),
+    "conditions.js": (STATIC / "conditions.js", JS),
+    "backtest.js": (STATIC / "backtest.js", JS),
     "console.css": (STATIC / "console.css", "text/css; charset=utf-8"),
     "diff.min.js": (STATIC / "vendor" / "diff.min.js", JS),
     "signin.js": (dashboard.STATIC / "signin.js", JS),

@@ -322,14 +322,21 @@ class SlaBreached(EventData):
 
 
 class RepSuspended(EventData):
-    """A rep left the distribution; `lead_id` is empty and the subject is `rep:<id>`."""
+    """A rep left the distribution, suspended by the router for SLA compliance or by a
+    manager (`by`); `lead_id` is empty and the subject is `rep:<id>`."""
 
     TYPE = "leadfarm.rep.suspended.v1"
     SERVICE = "router"
 
     rep_id: str
     reason: str
-    compliance: float
+    compliance: float = Field(
+        description="The share of SLA obligations the rep met in the compliance window "
+        "(when a manager suspended them: however few there were, 1.0 with none)"
+    )
+    by: str | None = Field(
+        None, description="The API key of the manager who suspended the rep (none: the router)"
+    )
 
 
 class RepReinstated(EventData):

@@ -31,6 +31,7 @@ from nurture.schemas import (
     TaskCompleteIn,
     TaskOut,
     TemplateOut,
+    TrackChangedBy,
     TrackOut,
     TrackStatsOut,
 )
@@ -110,12 +111,21 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
 
     # --- tracks and templates ---------------------------------------------------------
 
-    def _track_out(track: TrackDef, origin: str, version: int) -> TrackOut:
+    def _track_out(
+        track: TrackDef, origin: str, version: int, stored: repository.StoredDefinition | None
+    ) -> TrackOut:
+        changed_by = (
+            TrackChangedBy(key_id=stored.changed_by, name=stored.changed_by_name)
+            if stored is not None and stored.changed_by
+            else None
+        )
         return TrackOut.model_validate(
             {
                 **track.model_dump(),
                 "origin": origin,
                 "version": version,
+                "updated_at": stored.updated_at if stored is not None else None,
+                "changed_by": changed_by,
                 "schedule": [
                     ScheduledStepOut(
                         number=s.number,
@@ -136,7 +146,12 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         async with unit.read() as conn:
             catalog = await nurture.catalog.current(conn)
         return [
-            _track_out(t, catalog.track_origin[t.id], catalog.track_version[t.id])
+            _track_out(
+                t,
+                catalog.track_origin[t.id],
+                catalog.track_version[t.id],
+                catalog.track_stored.get(t.id),
+            )
             for t in catalog.ordered_tracks()
         ]
 
@@ -147,7 +162,12 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         track = catalog.tracks.get(track_id)
         if track is None:
             raise Problem(404, f"There is no track {track_id!r}.")
-        return _track_out(track, catalog.track_origin[track_id], catalog.track_version[track_id])
+        return _track_out(
+            track,
+            catalog.track_origin[track_id],
+            catalog.track_version[track_id],
+            catalog.track_stored.get(track_id),
+        )
 
     @router.put(
         "/tracks/{track_id}",
@@ -155,7 +175,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         responses={201: {"model": TrackOut, "description": "Created"}},
     )
     async def put_track(
-        track_id: str, body: TrackBody, response: Response, _: ManagerKey
+        track_id: str, body: TrackBody, response: Response, principal: ManagerKey
     ) -> TrackOut:
         """Create a track, or replace one (a track of the file is overridden by id until the
         override is deleted). Enrolled leads continue at their step number on the new
@@ -176,11 +196,16 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
                     errors=missing,
                 )
             stored = await repository.put_api_definition(
-                tx, "track", track_id, body.model_dump(mode="json"), tx.now()
+                tx,
+                "track",
+                track_id,
+                body.model_dump(mode="json"),
+                tx.now(),
+                (principal.key_id, principal.name),
             )
         if stored.version == 1:
             response.status_code = 201
-        return _track_out(track, "api", stored.version)
+        return _track_out(track, "api", stored.version, stored)
 
     @router.delete("/tracks/{track_id}", status_code=204)
     async def delete_track(track_id: str, _: ManagerKey) -> None:
@@ -231,7 +256,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         responses={201: {"model": TemplateOut, "description": "Created"}},
     )
     async def put_template(
-        template_id: str, body: TemplateDef, response: Response, _: ManagerKey
+        template_id: str, body: TemplateDef, response: Response, principal: ManagerKey
     ) -> TemplateOut:
         """Create or replace an email template (Jinja2, sandboxed; HTML autoescaped). It is
         checked by rendering it for a sample lead."""
@@ -245,7 +270,12 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
             )
         async with unit.transaction() as tx:
             stored = await repository.put_api_definition(
-                tx, "template", template_id, body.model_dump(mode="json"), tx.now()
+                tx,
+                "template",
+                template_id,
+                body.model_dump(mode="json"),
+                tx.now(),
+                (principal.key_id, principal.name),
             )
         if stored.version == 1:
             response.status_code = 201

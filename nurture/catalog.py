@@ -30,6 +30,8 @@ class Catalog:
     tracks: dict[str, TrackDef]
     track_origin: dict[str, Origin]
     track_version: dict[str, int]
+    track_stored: dict[str, repository.StoredDefinition]
+    """The API's tracks as stored: when and by whom they were last changed."""
     templates: dict[str, TemplateDef]
     template_origin: dict[str, Origin]
 
@@ -65,6 +67,7 @@ class TrackCatalog:
         tracks = {t.id: t for t in self.file.tracks}
         track_origin: dict[str, Origin] = dict.fromkeys(tracks, "file")
         track_version = dict.fromkeys(tracks, 0)
+        track_stored: dict[str, repository.StoredDefinition] = {}
         templates = dict(self.file.templates)
         template_origin: dict[str, Origin] = dict.fromkeys(templates, "file")
         for stored in await repository.api_definitions(conn, "template"):
@@ -78,6 +81,15 @@ class TrackCatalog:
                 tracks[stored.id] = TrackDef.model_validate({**stored.definition, "id": stored.id})
                 track_origin[stored.id] = "api"
                 track_version[stored.id] = stored.version
+                track_stored[stored.id] = stored
             except ValidationError as exc:
                 log.error("stored track %s no longer validates, ignored: %s", stored.id, exc)
-        return Catalog(self.file, tracks, track_origin, track_version, templates, template_origin)
+        return Catalog(
+            self.file,
+            tracks,
+            track_origin,
+            track_version,
+            track_stored,
+            templates,
+            template_origin,
+        )

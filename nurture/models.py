@@ -163,6 +163,8 @@ api_tracks = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("changed_by", String(64), nullable=True),
+    Column("changed_by_name", String(200), nullable=True),
 )
 api_templates = Table(
     "nurture_templates",
@@ -172,6 +174,8 @@ api_templates = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("changed_by", String(64), nullable=True),
+    Column("changed_by_name", String(200), nullable=True),
 )
 
 # The link-signing key when LEADFARM_NURTURE_SIGNING_KEY is not set.

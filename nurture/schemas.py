@@ -122,10 +122,21 @@ class TrackStatsOut(BaseModel):
     )
 
 
+class TrackChangedBy(BaseModel):
+    key_id: str = Field(description="The API key that made the change")
+    name: str | None = Field(None, description="The key's name")
+
+
 class TrackOut(TrackDef):
     origin: Literal["file", "api"]
     version: int = Field(description="0 for the file's; counts the API's changes")
     schedule: list[ScheduledStepOut]
+    updated_at: datetime | None = Field(
+        None, description="The API's last change (none: the file's)"
+    )
+    changed_by: TrackChangedBy | None = Field(
+        None, description="Who made the API's last change (none: the file's, or not recorded)"
+    )
 
 
 class TemplateOut(TemplateDef):

@@ -60,6 +60,7 @@ from router.schemas import (
     SubscriptionIn,
     SubscriptionOut,
     SubscriptionPatch,
+    SuspendIn,
     TeamHolidayOut,
     TeamIn,
     TeamOut,
@@ -153,6 +154,11 @@ def _changer(principal: Principal) -> Changer:
     return Changer(principal.key_id, principal.name)
 
 
+def _changed_by_columns(principal: Principal) -> dict[str, str | None]:
+    """A rep's columns saying who changed it last."""
+    return {"changed_by": principal.key_id, "changed_by_name": principal.name}
+
+
 def _changed_by(version: ConfigVersion) -> ChangedBy:
     return ChangedBy(key_id=version.changed_by.key_id, name=version.changed_by.name)
 
@@ -233,7 +239,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
     # --- reps ---------------------------------------------------------------------------
 
     @router.post("/reps", status_code=201, response_model=RepOut)
-    async def create_rep(body: RepIn, _: ManagerKey) -> RepOut:
+    async def create_rep(body: RepIn, principal: ManagerKey) -> RepOut:
         """Add a rep. The defaults make them eligible at once (UTC, Monday to Friday
         09:00-17:00, weight 1, no caps)."""
         rep_id = body.id or uuid.uuid4().hex[:12]
@@ -244,7 +250,14 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
             values = body.model_dump(mode="json", exclude={"id"})
             now = tx.now()
             rep = await repository.insert_rep(
-                tx, {**values, "id": rep_id, "created_at": now, "updated_at": now}
+                tx,
+                {
+                    **values,
+                    "id": rep_id,
+                    "created_at": now,
+                    "updated_at": now,
+                    **_changed_by_columns(principal),
+                },
             )
             if rep is None:  # created by a concurrent request since rep_exists looked
                 raise Problem(409, f"A rep with id {rep_id!r} exists already.")
@@ -261,9 +274,10 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
             return await visible_rep(conn, rep_id, principal)
 
     @router.patch("/reps/{rep_id}", response_model=RepOut)
-    async def update_rep(rep_id: Id, body: RepFields, _: ManagerKey) -> RepOut:
+    async def update_rep(rep_id: Id, body: RepFields, principal: ManagerKey) -> RepOut:
         """Change a rep: calendar, languages, territories, weight, caps, out of office,
-        team, active. Fields left out stay as they are; `null` clears a cap or the team."""
+        team, active. Fields left out stay as they are; `null` clears a cap or the team.
+        The rep records who changed them (`changed_by`) and when (`updated_at`)."""
         changes = body.model_dump(mode="json", exclude_unset=True)
         nulls = [f for f in NOT_NULL if f in changes and changes[f] is None]
         if nulls:
@@ -277,7 +291,11 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
                 raise Problem(404, f"There is no rep {rep_id!r}.")
             await check_team(tx, changes.get("team_id"))
             if changes:
-                await repository.update_rep(tx, rep_id, {**changes, "updated_at": tx.now()})
+                await repository.update_rep(
+                    tx,
+                    rep_id,
+                    {**changes, "updated_at": tx.now(), **_changed_by_columns(principal)},
+                )
             rep = await repository.get_rep(tx, rep_id)
         assert rep is not None
         return rep
@@ -293,7 +311,22 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
             if rep is None:
                 raise Problem(404, f"There is no rep {rep_id!r}.")
             with refusals():
-                await router_.reinstate(tx, rep, body.reason if body else None)
+                await router_.reinstate(tx, rep, body.reason if body else None, _changer(principal))
+            rep = await repository.get_rep(tx, rep_id)
+        assert rep is not None
+        return rep
+
+    @router.post("/reps/{rep_id}/suspend", response_model=RepOut)
+    async def suspend_rep(rep_id: Id, body: SuspendIn, principal: ManagerKey) -> RepOut:
+        """Take a rep out of the distribution by hand, with a reason (`rep.suspended`, as
+        when the router suspends them for SLA compliance, with `by` your key). They get no
+        new leads until reinstated; their open leads stay theirs."""
+        async with unit.transaction() as tx:
+            rep = await repository.get_rep(tx, rep_id)
+            if rep is None:
+                raise Problem(404, f"There is no rep {rep_id!r}.")
+            with refusals():
+                await router_.suspend(tx, rep, body.reason, _changer(principal))
             rep = await repository.get_rep(tx, rep_id)
         assert rep is not None
         return rep

@@ -41,6 +41,10 @@ reps = Table(
     Column("suspended_reason", Text, nullable=True),
     Column("reinstated_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=True),
+    Column("changed_by", String(64), nullable=True),
+    Column("changed_by_name", String(200), nullable=True),
+    Column("suspended_by", String(64), nullable=True),
+    Column("suspended_by_name", String(200), nullable=True),
 )
 
 teams = Table(

@@ -35,6 +35,7 @@ from router.models import (
 from router.rules import Conditions
 from router.schemas import (
     ActivityOut,
+    ChangedBy,
     HistoryOut,
     OpportunityOut,
     PoolOut,
@@ -153,6 +154,9 @@ class DueDelivery:
 def _rep(row: Any) -> RepOut:
     data = dict(row._mapping)
     data["suspended"] = data.get("suspended_at") is not None
+    for who in ("changed_by", "suspended_by"):
+        key_id, name = data.pop(who, None), data.pop(f"{who}_name", None)
+        data[who] = ChangedBy(key_id=key_id, name=name) if key_id else None
     return RepOut.model_validate(data)
 
 

@@ -182,6 +182,14 @@ class RepIn(Strict):
         return [v.strip().lower() for v in value if v.strip()]
 
 
+class ChangedBy(BaseModel):
+    key_id: str = Field(
+        description="The API key that made the change (`env-admin`: LEADFARM_ADMIN_KEY; "
+        "`migration`: as it was before versioning)"
+    )
+    name: str | None = Field(None, description="The key's name")
+
+
 class RepOut(BaseModel):
     id: str
     name: str
@@ -202,10 +210,31 @@ class RepOut(BaseModel):
     suspended_reason: str | None = None
     reinstated_at: datetime | None = None
     updated_at: datetime | None = None
+    changed_by: ChangedBy | None = Field(
+        None, description="Who made the last change through the API (none: not recorded yet)"
+    )
+    suspended_by: ChangedBy | None = Field(
+        None,
+        description="Who suspended the rep by hand (none while suspended: the router, "
+        "for SLA compliance)",
+    )
 
 
 class ReinstateIn(Strict):
     reason: str | None = Field(None, max_length=500)
+
+
+class SuspendIn(Strict):
+    reason: str = Field(
+        min_length=1, max_length=500, description="Why: shown with the rep and on the event"
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, reason: str) -> str:
+        if not reason.strip():
+            raise ValueError("give a reason")
+        return reason.strip()
 
 
 class Holiday(Strict):
@@ -263,14 +292,6 @@ class AccountOut(BaseModel):
 
 
 # --- pools and rules ---------------------------------------------------------------------
-
-
-class ChangedBy(BaseModel):
-    key_id: str = Field(
-        description="The API key that made the change (`env-admin`: LEADFARM_ADMIN_KEY; "
-        "`migration`: as it was before versioning)"
-    )
-    name: str | None = Field(None, description="The key's name")
 
 
 class SlaIn(Strict):

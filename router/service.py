@@ -52,6 +52,7 @@ from router.repository import (
     OPEN_STATUSES,
     WORKING_STATUSES,
     AssignmentRecord,
+    Changer,
     Conn,
     LeadRecord,
 )
@@ -1249,8 +1250,10 @@ class Router:
             f"{met} of {obligations} SLA obligations met since {since:%Y-%m-%d %H:%M} UTC "
             f"({share:.0%}), below the threshold of {threshold:.0%}"
         )
+        # The last change is the router's own: no API key made it.
+        changes = {"suspended_at": now, "suspended_reason": reason, "updated_at": now}
         await repository.update_rep(
-            tx, rep_id, {"suspended_at": now, "suspended_reason": reason, "updated_at": now}
+            tx, rep_id, {**changes, "changed_by": None, "changed_by_name": None}
         )
         await self.say(
             tx,
@@ -1260,7 +1263,40 @@ class Router:
         metrics.SUSPENSIONS.inc()
         log.warning("rep %s suspended from distribution: %s", rep_id, reason)
 
-    async def reinstate(self, tx: Tx, rep: RepOut, reason: str | None) -> None:
+    async def suspend(self, tx: Tx, rep: RepOut, reason: str, by: Changer) -> None:
+        """A manager takes the rep out of the distribution, with a reason (`rep.suspended`,
+        as the compliance job says it, with the key that did it)."""
+        if rep.suspended:
+            raise Refused(409, f"Rep {rep.id!r} is suspended already: {rep.suspended_reason or ''}")
+        now = tx.now()
+        status = await self.compliance(tx, rep, now)
+        met = status.first_touch.met + status.cadence.met
+        await repository.update_rep(
+            tx,
+            rep.id,
+            {
+                "suspended_at": now,
+                "suspended_reason": reason,
+                "suspended_by": by.key_id,
+                "suspended_by_name": by.name,
+                "updated_at": now,
+                "changed_by": by.key_id,
+                "changed_by_name": by.name,
+            },
+        )
+        await self.say(
+            tx,
+            RepSuspended(
+                lead_id="",
+                rep_id=rep.id,
+                reason=reason,
+                compliance=round(met / status.obligations, 4) if status.obligations else 1.0,
+                by=by.key_id,
+            ),
+            subject=f"rep:{rep.id}",
+        )
+
+    async def reinstate(self, tx: Tx, rep: RepOut, reason: str | None, by: Changer) -> None:
         if not rep.suspended:
             raise Refused(409, f"Rep {rep.id!r} is not suspended.")
         now = tx.now()
@@ -1270,8 +1306,12 @@ class Router:
             {
                 "suspended_at": None,
                 "suspended_reason": None,
+                "suspended_by": None,
+                "suspended_by_name": None,
                 "reinstated_at": now,
                 "updated_at": now,
+                "changed_by": by.key_id,
+                "changed_by_name": by.name,
             },
         )
         await self.say(

@@ -10,7 +10,7 @@ leadfarm lag                                          consumer lag per group and
 leadfarm replay --service S --since T                 rebuild a service's read models
 leadfarm timers list|retry                            durable timers given up
 leadfarm leads list|show|timeline                     leads (over the HTTP API, with a key)
-leadfarm reps list|show|reinstate                     reps
+leadfarm reps list|show|suspend|reinstate             reps
 leadfarm rules|pools list|show|history|rollback       routing rules and pools, their versions
 leadfarm forecast removals|approve|deny               the forecast's removal requests
 leadfarm bench [--runtime embedded|cluster|both]     the benchmark (docs/benchmarks.md)

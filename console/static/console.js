@@ -6,6 +6,8 @@
 "use strict";
 (function () {
   const S = window.LeadfarmSignIn;
+  const Conditions = window.LeadfarmConditions;
+  const Backtest = window.LeadfarmBacktest;
   const AuthError = S.AuthError;
   const $ = (id) => document.getElementById(id);
   const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -16,7 +18,11 @@
   // The pool leads go to when no rule matches: LEADFARM_ROUTER_DEFAULT_POOL's default (the
   // setting is not exposed by the API).
   const state = { reps: [], teams: [], rules: [], pools: [], defaultPool: "everyone",
-    definitions: null, tracks: [], track: null };
+    definitions: null, tracks: [], track: null,
+    // Rules and pools changed in this tab and not live yet (bodies as PUT takes them), and
+    // the draft a finished backtest tested (Activate is open while it is the same).
+    draft: { rules: {}, pools: {} }, draftTested: null, defTested: null,
+    rulesWindow: null, defWindow: null, view: [] };
 
   // --- talking to the APIs --------------------------------------------------------------
 
@@ -185,9 +191,16 @@
 
   // --- reps ---------------------------------------------------------------------------------
 
+  function who(changedBy) {
+    if (!changedBy) { return ""; }
+    return changedBy.name || changedBy.key_id;
+  }
+
   function repState(rep) {
     if (rep.suspended) {
-      return "Suspended " + localTime(rep.suspended_at) + ": " + (rep.suspended_reason || "");
+      return "Suspended " + localTime(rep.suspended_at) + " by " +
+        (rep.suspended_by ? who(rep.suspended_by) : "the router (SLA compliance)") + ": " +
+        (rep.suspended_reason || "");
     }
     const now = Date.now();
     const away = (rep.out_of_office || []).find((o) =>
@@ -216,12 +229,15 @@
         (r.daily_cap ?? "-") },
       { title: "Status", value: (r) => html("span", { class: r.suspended ? "bad" : "" },
         repState(r)) },
-      { title: "Changed", value: (r) => localTime(r.updated_at || r.created_at) },
+      { title: "Changed", value: (r) => localTime(r.updated_at || r.created_at) +
+        (r.changed_by ? " by " + who(r.changed_by) : "") },
       { title: "", value: (r) => {
         const box = html("span", { class: "row-actions" });
         box.append(button("Edit", () => editRep(r), { "data-action": "edit" }));
         if (r.suspended) {
           box.append(button("Reinstate", () => askReinstate(r), { "data-action": "reinstate" }));
+        } else {
+          box.append(button("Suspend", () => askSuspend(r), { "data-action": "suspend" }));
         }
         return box;
       } },
@@ -357,6 +373,30 @@
     }
   }
 
+  function askSuspend(rep) {
+    const form = $("suspend-form");
+    clearProblems(form);
+    form.reset();
+    form.dataset.rep = rep.id;
+    $("suspend-who").textContent = rep.name;
+    form.hidden = false;
+    field(form, "reason").focus();
+  }
+
+  async function suspend(event) {
+    event.preventDefault();
+    const form = $("suspend-form");
+    const id = form.dataset.rep;
+    try {
+      await change("POST", "/router/v1/reps/" + encodeURIComponent(id) + "/suspend",
+        { reason: field(form, "reason").value }, "Suspended rep " + id);
+      form.hidden = true;
+      await loadReps();
+    } catch (error) {
+      showProblem(form, error);
+    }
+  }
+
   function askReinstate(rep) {
     const form = $("reinstate-form");
     clearProblems(form);
@@ -384,13 +424,19 @@
   }
 
   // --- pools and rules ------------------------------------------------------------------
+  //
+  // Changes to rules and pools are a draft (state.draft: the bodies PUT would send) until
+  // a backtest of that very draft is done and the manager activates it. The list, the pools
+  // table and the graph show the rules and pools as they would be, drafts marked.
 
   const CONDITION_LISTS = ["countries", "regions", "industries", "source_classes",
     "product_interest", "languages"];
   const CONDITION_NUMBERS = ["employees_min", "employees_max", "score_min", "score_max"];
+  let conditionEditor = null;
 
   // A rule's conditions in words.
   function conditionWords(c) {
+    if (Conditions.isGroup(c)) { return "if " + Conditions.words(c, true); }
     const out = [];
     for (const k of CONDITION_LISTS) {
       if (c[k]) { out.push(words(k) + " in " + c[k].join(", ")); }
@@ -404,6 +450,31 @@
     return out.length ? "if " + out.join(" and ") : "every lead";
   }
 
+  function byPosition(a, b) {
+    return a.position - b.position || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  }
+
+  // The rules as they would be with the draft: live ones overlaid, new ones added.
+  function effectiveRules() {
+    const byId = {};
+    for (const r of state.rules) { byId[r.id] = r; }
+    for (const [id, body] of Object.entries(state.draft.rules)) {
+      byId[id] = Object.assign({}, byId[id] || {}, body, { id: id, name: body.name || id,
+        draft: true });
+    }
+    return Object.values(byId).sort(byPosition);
+  }
+
+  function effectivePools() {
+    const byId = {};
+    for (const p of state.pools) { byId[p.id] = p; }
+    for (const [id, body] of Object.entries(state.draft.pools)) {
+      byId[id] = Object.assign({ effective_sla: (byId[id] || {}).effective_sla }, body,
+        { id: id, name: body.name || id, draft: true });
+    }
+    return Object.values(byId).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
   async function loadRules() {
     const [rules, pools, reps, teams] = await Promise.all([api("GET", "/router/v1/rules"),
       api("GET", "/router/v1/pools"), api("GET", "/router/v1/reps"),
@@ -412,15 +483,29 @@
     state.pools = pools;
     state.reps = reps;
     state.teams = teams;
+    showRules();
+    await Promise.all([loadConfigHistory(), loadKept("router")]);
+  }
+
+  function changedWords(x) {
+    return x.version ? "version " + x.version + ", " + localTime(x.updated_at) + " by " +
+      who(x.changed_by) : "changed " + localTime(x.updated_at || x.created_at);
+  }
+
+  function showRules() {
+    const rules = effectiveRules();
+    state.view = rules;
     const listNode = $("rules-list");
     listNode.replaceChildren();
     rules.forEach((rule, index) => {
-      const item = html("li", { "data-rule": rule.id, class: rule.enabled ? "" : "disabled" });
+      const item = html("li", { "data-rule": rule.id, class: (rule.enabled ? "" : "disabled") +
+        (rule.draft ? " draft" : "") });
       const text = html("div", { class: "rule-text" });
       text.append(html("strong", {}, rule.name), " ", html("code", {}, rule.id), ": " +
         conditionWords(rule.conditions) + " → pool ", html("strong", {}, rule.pool),
-        html("span", { class: "note" }, " position " + rule.position + ", changed " +
-          localTime(rule.updated_at) + (rule.enabled ? "" : ", disabled")));
+        html("span", { class: "note" }, " position " + rule.position + ", " +
+          (rule.draft ? "not live yet" : changedWords(rule)) +
+          (rule.enabled ? "" : ", disabled")));
       const actions = html("span", { class: "row-actions" });
       actions.append(
         button("↑", () => swapRules(index, index - 1), { title: "Try earlier",
@@ -435,7 +520,8 @@
     });
     listNode.append(html("li", { class: "fallback" }, "Otherwise → the default pool"));
     table("pools-table", [
-      { title: "Pool", value: (p) => p.name + " (" + p.id + ")" },
+      { title: "Pool", value: (p) => p.name + " (" + p.id + ")" + (p.draft ? " (not live yet)" :
+        "") },
       { title: "Strategy", value: (p) => words(p.strategy) },
       { title: "Members", value: (p) => poolReps(p).map((r) => r.name).join(", ") },
       { title: "Teams", value: (p) => p.teams.join(", ") },
@@ -443,12 +529,14 @@
       { title: "Matching", value: (p) => [p.match_territory ? "territory" : "",
         p.match_language ? "language" : ""].filter(Boolean).join(", ") },
       { title: "First touch (business min)", value: (p) =>
-        String((p.effective_sla || {}).first_touch_minutes ?? "") },
-      { title: "Changed", value: (p) => localTime(p.updated_at || p.created_at) },
+        String((p.sla || {}).first_touch_minutes ?? (p.effective_sla || {}).first_touch_minutes ??
+          "") },
+      { title: "Changed", value: (p) => (p.draft ? "not live yet" : changedWords(p)) },
       { title: "", value: (p) => button("Edit", () => openPoolForm(p),
         { "data-action": "edit" }) },
-    ], pools);
+    ], effectivePools());
     drawGraph();
+    showDraft();
   }
 
   function poolReps(pool) {
@@ -464,16 +552,82 @@
       conditions: rule.conditions, pool: rule.pool, enabled: rule.enabled }, changes || {});
   }
 
-  async function putRule(id, body, what) {
-    return change("PUT", "/router/v1/rules/" + encodeURIComponent(id), body, what);
+  function poolBody(pool) {
+    const body = { name: pool.name, strategy: pool.strategy, members: pool.members,
+      teams: pool.teams, outside_hours: pool.outside_hours,
+      match_territory: pool.match_territory, match_language: pool.match_language,
+      sla: pool.sla || {} };
+    for (const k of ["owner_fallback", "sourced_leads"]) {
+      if (pool[k] !== undefined) { body[k] = pool[k]; }
+    }
+    return body;
+  }
+
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+  // Put a rule's new body in the draft (or take it out when it is what is live).
+  function draftRule(id, body) {
+    const live = state.rules.find((r) => r.id === id);
+    if (live && same(ruleBody(live), body)) { delete state.draft.rules[id]; } else {
+      state.draft.rules[id] = body;
+    }
+  }
+
+  function draftPool(id, body) {
+    const live = state.pools.find((p) => p.id === id);
+    if (live && same(poolBody(live), body)) { delete state.draft.pools[id]; } else {
+      state.draft.pools[id] = body;
+    }
+  }
+
+  function draftEmpty() {
+    return !Object.keys(state.draft.rules).length && !Object.keys(state.draft.pools).length;
+  }
+
+  // What the draft changes, in words, one line each.
+  function draftLines() {
+    const lines = [];
+    for (const [id, body] of Object.entries(state.draft.pools)) {
+      const live = state.pools.find((p) => p.id === id);
+      lines.push(live ? "Pool " + id + ": " + Object.keys(body).filter((k) =>
+        !same(body[k], poolBody(live)[k])).join(", ") + " changed" : "New pool " + id);
+    }
+    for (const [id, body] of Object.entries(state.draft.rules)) {
+      const live = state.rules.find((r) => r.id === id);
+      if (!live) { lines.push("New rule " + id + " → pool " + body.pool); continue; }
+      const parts = [];
+      const was = ruleBody(live);
+      for (const k of Object.keys(body)) {
+        if (same(body[k], was[k])) { continue; }
+        if (k === "position") { parts.push("position " + was.position + " → " + body.position); }
+        else if (k === "enabled") { parts.push(body.enabled ? "enabled" : "disabled"); }
+        else if (k === "pool") { parts.push("pool " + was.pool + " → " + body.pool); }
+        else { parts.push(k + " changed"); }
+      }
+      lines.push("Rule " + id + ": " + parts.join(", "));
+    }
+    return lines;
+  }
+
+  function showDraft() {
+    const card = $("rules-draft");
+    // Shown while there are changes, or a kept backtest's comparison is on it.
+    card.hidden = draftEmpty() && !$("rules-bt-out").childElementCount;
+    const lines = draftLines();
+    $("draft-list").replaceChildren(...(lines.length ? lines : ["No changes."]).map((l) =>
+      html("li", {}, l)));
+    const tested = state.draftTested !== null && state.draftTested === JSON.stringify(state.draft);
+    $("rules-activate").disabled = !tested;
+    $("rules-activate").title = tested ? "" : "Backtest these changes first";
+    card.dataset.tested = tested ? "yes" : "no";
   }
 
   // Move a rule before or after its neighbour. When every position differs, the two swap
-  // positions (two changes). When some are equal (ties are tried by id), swapping could
-  // move other rules too, so every rule is numbered 10, 20, ... in the new order instead,
-  // and only the rules whose position changes are sent.
-  async function swapRules(from, to) {
-    const rules = state.rules;
+  // positions. When some are equal (ties are tried by id), swapping could move other rules
+  // too, so every rule is numbered 10, 20, ... in the new order instead, and only the rules
+  // whose position changes are put in the draft.
+  function swapRules(from, to) {
+    const rules = state.view;
     if (to < 0 || to >= rules.length) { return; }
     const a = rules[from], b = rules[to];
     const strict = rules.every((r, i) => i === 0 || rules[i - 1].position < r.position);
@@ -482,24 +636,40 @@
     order[to] = a;
     const moves = strict ? [[a, b.position], [b, a.position]] :
       order.map((r, i) => [r, (i + 1) * 10]).filter(([r, p]) => r.position !== p);
-    try {
-      for (const [rule, position] of moves) {
-        await putRule(rule.id, ruleBody(rule, { position: position }), "Moved rule " + rule.id);
-      }
-      await loadRules();
-      status("Rule " + a.id + " now comes " + (from < to ? "after " : "before ") + b.id + ".");
-    } catch (error) {
-      failed(error);
-      await loadRules().catch(failed);
+    for (const [rule, position] of moves) {
+      draftRule(rule.id, ruleBody(rule, { position: position }));
     }
+    showRules();
+    status("Rule " + a.id + " would come " + (from < to ? "after " : "before ") + b.id +
+      ": backtest, then activate.");
   }
 
-  async function toggleRule(rule) {
-    try {
-      await putRule(rule.id, ruleBody(rule, { enabled: !rule.enabled }),
-        (rule.enabled ? "Disabled" : "Enabled") + " rule " + rule.id);
-      await loadRules();
-    } catch (error) { failed(error); }
+  function toggleRule(rule) {
+    draftRule(rule.id, ruleBody(rule, { enabled: !rule.enabled }));
+    showRules();
+  }
+
+  function showNamed(c) {
+    const form = $("rule-form");
+    const named = Conditions.isNamed(c);
+    $("named-conditions").hidden = !named;
+    $("condition-groups").hidden = named;
+    for (const k of CONDITION_LISTS) { field(form, k).value = (c[k] || []).join(", "); }
+    for (const k of CONDITION_NUMBERS) { field(form, k).value = c[k] ?? ""; }
+    conditionEditor.load(named ? {} : c);
+  }
+
+  function namedConditions(form) {
+    const conditions = {};
+    for (const k of CONDITION_LISTS) {
+      const values = list(field(form, k).value);
+      if (values.length) { conditions[k] = values; }
+    }
+    for (const k of CONDITION_NUMBERS) {
+      const value = numberOrNull(field(form, k).value);
+      if (value !== null) { conditions[k] = value; }
+    }
+    return conditions;
   }
 
   function openRuleForm(rule) {
@@ -510,7 +680,7 @@
     $("rule-form-title").textContent = rule ? "Edit rule " + rule.id : "Add a rule";
     field(form, "rule_id").disabled = Boolean(rule);
     const pool = field(form, "pool");
-    const ids = state.pools.map((p) => p.id);
+    const ids = effectivePools().map((p) => p.id);
     if (!ids.includes(state.defaultPool)) { ids.unshift(state.defaultPool); }
     pool.replaceChildren(...ids.map((id) => html("option", { value: id }, id)));
     const r = rule || { name: "", position: nextPosition(), conditions: {}, pool: ids[0],
@@ -520,30 +690,23 @@
     field(form, "position").value = r.position;
     pool.value = r.pool;
     field(form, "enabled").checked = r.enabled;
-    for (const k of CONDITION_LISTS) { field(form, k).value = (r.conditions[k] || []).join(", "); }
-    for (const k of CONDITION_NUMBERS) { field(form, k).value = r.conditions[k] ?? ""; }
+    showNamed(r.conditions || {});
     form.hidden = false;
     form.scrollIntoView({ block: "nearest" });
   }
 
   function nextPosition() {
-    return state.rules.reduce((m, r) => Math.max(m, r.position), 0) + 10;
+    return state.view.reduce((m, r) => Math.max(m, r.position), 0) + 10;
   }
 
-  async function saveRule(event) {
+  function saveRule(event) {
     event.preventDefault();
     const form = $("rule-form");
     const id = form.dataset.editing || field(form, "rule_id").value.trim();
-    const conditions = {};
-    for (const k of CONDITION_LISTS) {
-      const values = list(field(form, k).value);
-      if (values.length) { conditions[k] = values; }
-    }
-    for (const k of CONDITION_NUMBERS) {
-      const value = numberOrNull(field(form, k).value);
-      if (value !== null) { conditions[k] = value; }
-    }
-    const body = { name: field(form, "name").value.trim() || null,
+    const conditions = $("named-conditions").hidden ? conditionEditor.read() :
+      namedConditions(form);
+    const name = field(form, "name").value.trim();
+    const body = { name: name || id,
       position: numberOrNull(field(form, "position").value) ?? 100,
       conditions: conditions, pool: field(form, "pool").value,
       enabled: field(form, "enabled").checked };
@@ -551,13 +714,11 @@
       return showProblem(form, new ApiError(422, { detail: "Give the rule an id.",
         errors: [{ field: "rule_id", message: "required" }] }));
     }
-    try {
-      await putRule(id, body, (form.dataset.editing ? "Changed" : "Added") + " rule " + id);
-      form.hidden = true;
-      await loadRules();
-    } catch (error) {
-      showProblem(form, error);
-    }
+    clearProblems(form);
+    draftRule(id, body);
+    form.hidden = true;
+    showRules();
+    status("Rule " + id + " is in the changes: backtest, then activate.");
   }
 
   // A pool is replaced whole (PUT), so what the form does not show (the owner fallback, how
@@ -589,19 +750,19 @@
     form.scrollIntoView({ block: "nearest" });
   }
 
-  async function savePool(event) {
+  function savePool(event) {
     event.preventDefault();
     const form = $("pool-form");
     const id = form.dataset.editing || field(form, "pool_id").value.trim();
-    const before = state.pools.find((p) => p.id === form.dataset.editing) || {};
+    const before = effectivePools().find((p) => p.id === form.dataset.editing) || {};
     if (!id) {
       return showProblem(form, new ApiError(422, { detail: "Give the pool an id.",
         errors: [{ field: "pool_id", message: "required" }] }));
     }
     const sla = Object.assign({}, before.sla || {},
       { first_touch_minutes: numberOrNull(field(form, "first_touch_minutes").value) });
-    const body = {
-      name: field(form, "name").value.trim() || null,
+    const body = poolBody(Object.assign({}, before, {
+      name: field(form, "name").value.trim() || id,
       strategy: field(form, "strategy").value,
       members: [...form.querySelectorAll("input.member:checked")].map((i) => i.value),
       teams: list(field(form, "teams").value),
@@ -609,18 +770,197 @@
       match_territory: field(form, "match_territory").checked,
       match_language: field(form, "match_language").checked,
       sla: sla,
-    };
-    for (const k of ["owner_fallback", "sourced_leads"]) {
-      if (before[k] !== undefined) { body[k] = before[k]; }
+    }));
+    clearProblems(form);
+    draftPool(id, body);
+    form.hidden = true;
+    showRules();
+    status("Pool " + id + " is in the changes: backtest, then activate.");
+  }
+
+  // A problem with the draft, from the backtest (fields `rules.<id>.<path>`,
+  // `pools.<id>.<path>`) or from a PUT of `kind` `id`: shown in that rule's or pool's form
+  // at the field (a condition's path) it names; else on the draft's card.
+  function draftProblem(error, kind, id) {
+    if (error instanceof AuthError) { return signOut(error.message); }
+    for (const e of error.errors || []) {
+      const m = /^(rules|pools)\.([^.]+)\.(.+)$/.exec(e.field || "");
+      const at = m ? [m[1] === "rules" ? "rule" : "pool", m[2], m[3]] :
+        kind ? [kind, id, e.field] : null;
+      if (!at) { continue; }
+      const errors = (error.errors || []).map((x) => {
+        const n = /^(rules|pools)\.([^.]+)\.(.+)$/.exec(x.field || "");
+        return n ? (n[2] === at[1] ? Object.assign({}, x, { field: n[3] }) : null) : x;
+      }).filter(Boolean);
+      const problem = new ApiError(422, { detail: error.message, errors: errors });
+      if (at[0] === "rule") {
+        const rule = effectiveRules().find((r) => r.id === at[1]);
+        if (rule) { openRuleForm(rule); return showProblem($("rule-form"), problem); }
+      } else {
+        const pool = effectivePools().find((p) => p.id === at[1]);
+        if (pool) { openPoolForm(pool); return showProblem($("pool-form"), problem); }
+      }
     }
+    showProblem($("rules-draft"), error);
+  }
+
+  function progress(node, job) {
+    node.hidden = false;
+    const bar = node.querySelector("progress");
+    const p = job.progress || {};
+    if (p.total) { bar.max = p.total; bar.value = p.processed; } else { bar.removeAttribute("value"); }
+    if (job.status !== "running") { bar.max = 1; bar.value = 1; }
+    node.querySelector("span").textContent = Backtest.progressText(job);
+    node.dataset.status = job.status;
+  }
+
+  function repNames() {
+    return Object.fromEntries(state.reps.map((r) => [r.id, r.name]));
+  }
+
+  async function backtestDraft() {
+    const card = $("rules-draft");
+    clearProblems(card);
+    const tested = JSON.stringify(state.draft);
+    const rules = {};
+    for (const r of effectiveRules()) { rules[r.id] = ruleBody(r); }
+    const body = Object.assign(state.rulesWindow(), { rules: rules, pools: state.draft.pools });
+    const out = $("rules-bt-out");
+    out.replaceChildren();
+    delete out.dataset.job;
+    $("rules-backtest").disabled = true;
     try {
-      await change("PUT", "/router/v1/pools/" + encodeURIComponent(id), body,
-        (form.dataset.editing ? "Changed" : "Added") + " pool " + id);
-      form.hidden = true;
-      await loadRules();
+      const job = await Backtest.run(api, "/router/v1/backtests", body,
+        (j) => progress($("rules-bt-progress"), j));
+      if (job.status === "failed") { status("The backtest failed: " + job.error, true); }
+      if (job.status === "done") {
+        Backtest.renderRouter(job, out, repNames());
+        if (tested === JSON.stringify(state.draft)) { state.draftTested = tested; }
+        showDraft();
+        status("Backtested: " + job.result.changed + " of " + job.result.leads +
+          " leads would be routed differently. Activate when it looks right.");
+        out.dataset.job = job.id;
+      }
+      await loadKept("router");
     } catch (error) {
-      showProblem(form, error);
+      $("rules-bt-progress").hidden = true;
+      draftProblem(error, null, null);
+    } finally {
+      $("rules-backtest").disabled = false;
+      showDraft();
     }
+  }
+
+  // Save the draft through the same APIs as one change each: pools first (a new rule may
+  // route to a new pool), then rules. What was saved leaves the draft; a refusal stops
+  // there and is shown at its field.
+  async function activateDraft() {
+    if (state.draftTested !== JSON.stringify(state.draft)) { return; }
+    let kind = null, id = null;
+    try {
+      for (const [poolId, body] of Object.entries(state.draft.pools)) {
+        kind = "pool"; id = poolId;
+        const live = state.pools.some((p) => p.id === poolId);
+        await change("PUT", "/router/v1/pools/" + encodeURIComponent(poolId), body,
+          (live ? "Changed" : "Added") + " pool " + poolId);
+        delete state.draft.pools[poolId];
+      }
+      for (const [ruleId, body] of Object.entries(state.draft.rules)) {
+        kind = "rule"; id = ruleId;
+        const live = state.rules.find((r) => r.id === ruleId);
+        const what = !live ? "Added" : live.position !== body.position &&
+          same(ruleBody(live, { position: body.position }), body) ? "Moved" : "Changed";
+        await change("PUT", "/router/v1/rules/" + encodeURIComponent(ruleId), body,
+          what + " rule " + ruleId);
+        delete state.draft.rules[ruleId];
+      }
+      state.draftTested = null;
+      $("rules-bt-out").replaceChildren();
+      delete $("rules-bt-out").dataset.job;
+      $("rules-bt-progress").hidden = true;
+      await loadRules();
+      status("Activated: the next lead is routed by these rules and pools.");
+    } catch (error) {
+      state.draftTested = null;
+      await loadRules().catch(failed);
+      draftProblem(error, kind, id);
+    }
+  }
+
+  function discardDraft() {
+    state.draft = { rules: {}, pools: {} };
+    state.draftTested = null;
+    $("rules-bt-out").replaceChildren();
+    delete $("rules-bt-out").dataset.job;
+    $("rules-bt-progress").hidden = true;
+    showRules();
+  }
+
+  // The versions of rules and pools, newest first, with who made each; a rollback restores
+  // one rule or pool, or all of them, as they were right after a version.
+  async function loadConfigHistory() {
+    const [rules, pools] = await Promise.all([api("GET", "/router/v1/rules/history?limit=30"),
+      api("GET", "/router/v1/pools/history?limit=30")]);
+    const rows = rules.map((v) => Object.assign({ kind: "rule", object: v.rule_id }, v))
+      .concat(pools.map((v) => Object.assign({ kind: "pool", object: v.pool_id }, v)))
+      .sort((a, b) => b.version - a.version).slice(0, 30);
+    table("config-history", [
+      { title: "Version", value: (v) => String(v.version) },
+      { title: "Change", value: (v) => v.kind + " " + v.object + " " + v.action +
+        (v.restored_from ? " (restoring version " + v.restored_from + ")" : "") },
+      { title: "By", value: (v) => who(v.changed_by) +
+        (v.changed_by.name ? " (" + v.changed_by.key_id + ")" : "") },
+      { title: "When", value: (v) => localTime(v.changed_at) },
+      { title: "", value: (v) => {
+        const box = html("span", { class: "row-actions" });
+        box.append(button("Roll back this " + v.kind, () => rollBackConfig(v, true),
+          { "data-action": "rollback-one" }),
+        button("Roll back all " + v.kind + "s", () => rollBackConfig(v, false),
+          { "data-action": "rollback-all" }));
+        return box;
+      } },
+    ], rows.map((v) => Object.assign({ id: String(v.version) }, v)));
+  }
+
+  async function rollBackConfig(v, one) {
+    const body = { version: v.version };
+    if (one) { body[v.kind] = v.object; }
+    try {
+      const done = await change("POST", "/router/v1/" + v.kind + "s:rollback", body,
+        "Rolled back " + (one ? v.kind + " " + v.object : "the " + v.kind + "s") +
+        " to version " + v.version);
+      await loadRules();
+      status(done.changes.length ? "Restored as of version " + v.version + ": " +
+        done.changes.length + " new version(s)." : "Nothing differed from version " +
+        v.version + ".");
+    } catch (error) { failed(error); }
+  }
+
+  // Kept backtests of a service, newest first; Show puts one's comparison on the page.
+  async function loadKept(service) {
+    const base = "/" + service + "/v1/backtests";
+    const jobs = await api("GET", base);
+    table(service === "router" ? "rules-backtests" : "def-backtests", [
+      { title: "Started", value: (j) => localTime(j.created_at) },
+      { title: "By", value: (j) => j.requested_by },
+      { title: "Window", value: (j) => localTime(j.since) + " - " + localTime(j.until) },
+      { title: "Status", value: (j) => Backtest.progressText(j) },
+      { title: "", value: (j) => (j.status === "done" ? button("Show", () => showKept(service, j.id),
+        { "data-action": "show" }) : "") },
+    ], jobs);
+  }
+
+  async function showKept(service, id) {
+    try {
+      const job = await api("GET", "/" + service + "/v1/backtests/" + encodeURIComponent(id));
+      const out = service === "router" ? $("rules-bt-out") : $("def-bt-out");
+      if (service === "router") {
+        Backtest.renderRouter(job, out, repNames());
+        showDraft();
+      } else { Backtest.renderQualifier(job, out); }
+      out.dataset.job = job.id;
+      out.scrollIntoView({ block: "nearest" });
+    } catch (error) { failed(error); }
   }
 
   // The graph: four columns (rules in order, pools, each pool's strategy, reps) joined by
@@ -628,10 +968,11 @@
   function drawGraph() {
     const root = $("graph");
     root.replaceChildren();
-    const rules = state.rules;
+    const rules = state.view;
+    const known = effectivePools();
     const used = new Set(rules.map((r) => r.pool));
     used.add(state.defaultPool);
-    const pools = [...used].map((id) => state.pools.find((p) => p.id === id) ||
+    const pools = [...used].map((id) => known.find((p) => p.id === id) ||
       { id: id, name: id, strategy: "round_robin", members: [], teams: [], missing: true });
     const reps = state.reps;
     const rowH = 34, colW = 230, boxW = 190, boxH = 26, top = 28;
@@ -795,6 +1136,7 @@
       (active.changed_at ? " on " + localTime(active.changed_at) : "") + ", from " +
       active.origin + ".";
     if (!keepDraft) { setDraft(active.yaml); }
+    await loadKept("qualifier");
     table("def-history", [
       { title: "Version", value: (v) => v.version + (v.active ? " (active)" : "") },
       { title: "Description", value: (v) => v.description },
@@ -818,6 +1160,7 @@
     $("def-errors").replaceChildren();
     $("def-diff-out").hidden = true;
     gutter([]);
+    defTested();
   }
 
   // Line numbers beside the text; lines with a problem are marked and say it.
@@ -853,32 +1196,85 @@
     return index < 0 ? 1 : index + 1;
   }
 
+  // Activate is open while the draft is the text a finished backtest tested.
+  function defTested() {
+    const tested = state.defTested !== null && state.defTested === $("def-text").value;
+    $("def-activate").disabled = !tested;
+    $("def-activate").title = tested ? "" : "Backtest this draft first";
+    $("def-bt").dataset.tested = tested ? "yes" : "no";
+  }
+
+  async function backtestDefinitions() {
+    const text = $("def-text").value;
+    $("def-errors").replaceChildren();
+    gutter([]);
+    const out = $("def-bt-out");
+    out.replaceChildren();
+    delete out.dataset.job;
+    $("def-backtest").disabled = true;
+    try {
+      const job = await Backtest.run(api, "/qualifier/v1/backtests",
+        Object.assign(state.defWindow(), { yaml: text }),
+        (j) => progress($("def-bt-progress"), j));
+      if (job.status === "failed") { status("The backtest failed: " + job.error, true); }
+      if (job.status === "done") {
+        Backtest.renderQualifier(job, out);
+        if ($("def-text").value === text) { state.defTested = text; }
+        defTested();
+        status("Backtested: " + job.result.changed + " of " + job.result.leads +
+          " leads would be decided differently. Activate when it looks right.");
+        out.dataset.job = job.id;
+      }
+      await loadKept("qualifier");
+    } catch (error) {
+      $("def-bt-progress").hidden = true;
+      defProblems(error, text, "Not backtested: ");
+    } finally {
+      $("def-backtest").disabled = false;
+      defTested();
+    }
+  }
+
   async function activate() {
     const text = $("def-text").value;
+    if (state.defTested !== text) { return; }
     const list = $("def-errors");
     list.replaceChildren();
     try {
       const stored = await change("PUT", "/qualifier/v1/definitions", { yaml: text },
         "Activated definitions");
+      state.defTested = null;
+      $("def-bt-out").replaceChildren();
+      delete $("def-bt-out").dataset.job;
+      $("def-bt-progress").hidden = true;
       await loadDefinitions(false);
       status(stored.changed ? "Version " + stored.version + " is active." :
         "That text is active already; nothing changed.");
     } catch (error) {
-      if (error instanceof AuthError) { return signOut(error.message); }
-      const problems = (error.errors || []).map((e) => ({
-        line: Number(e.line) || (e.field === "version" ? versionLine(text) : 1),
-        message: (e.field && e.field !== "yaml" ? e.field + ": " : "") + e.message,
-      }));
-      if (!problems.length) { problems.push({ line: 0, message: error.message }); }
-      gutter(problems);
-      for (const p of problems) {
-        const item = html("li", { class: "error", "data-line": p.line },
-          (p.line ? "Line " + p.line + ": " : "") + p.message);
-        if (p.line) { item.addEventListener("click", () => goToLine(p.line)); }
-        list.append(item);
-      }
-      status("Not activated: " + error.message, true);
+      defProblems(error, text, "Not activated: ");
     }
+  }
+
+  // A problem with the definitions' text, marked at its lines; one with the window (since,
+  // until) is listed without a line.
+  function defProblems(error, text, prefix) {
+    if (error instanceof AuthError) { return signOut(error.message); }
+    const list = $("def-errors");
+    list.replaceChildren();
+    const problems = (error.errors || []).map((e) => ({
+      line: ["since", "until"].includes(e.field) ? 0 :
+        Number(e.line) || (e.field === "version" ? versionLine(text) : 1),
+      message: (e.field && e.field !== "yaml" ? e.field + ": " : "") + e.message,
+    }));
+    if (!problems.length) { problems.push({ line: 0, message: error.message }); }
+    gutter(problems.filter((p) => p.line));
+    for (const p of problems) {
+      const item = html("li", { class: "error", "data-line": p.line },
+        (p.line ? "Line " + p.line + ": " : "") + p.message);
+      if (p.line) { item.addEventListener("click", () => goToLine(p.line)); }
+      list.append(item);
+    }
+    status(prefix + error.message, true);
   }
 
   function showDiff(before, after, label) {
@@ -949,6 +1345,8 @@
       { title: "Active", value: (t) => (t.active ? "yes" : "no") },
       { title: "From", value: (t) => t.origin + (t.origin === "api" ? ", change " + t.version :
         "") },
+      { title: "Changed", value: (t) => (t.updated_at ? localTime(t.updated_at) +
+        (t.changed_by ? " by " + who(t.changed_by) : "") : "") },
       { title: "", value: (t) => button("Open", () => openTrack(t.id), { "data-action": "open" }) },
     ], tracks);
     if (state.track) {
@@ -1196,6 +1594,7 @@
     $("rep-ooo-add").addEventListener("click", () => oooRow(null));
     $("rep-form").addEventListener("submit", saveRep);
     $("reinstate-form").addEventListener("submit", reinstate);
+    $("suspend-form").addEventListener("submit", suspend);
     $("rule-new").addEventListener("click", () => openRuleForm(null));
     $("rule-form").addEventListener("submit", saveRule);
     $("pool-new").addEventListener("click", () => openPoolForm(null));
@@ -1203,7 +1602,20 @@
     $("dry-form").addEventListener("submit", dryRun);
     $("dry-paste").addEventListener("change", pasteLead);
     $("dry-paste").addEventListener("paste", () => setTimeout(pasteLead, 0));
-    $("def-text").addEventListener("input", () => gutter([]));
+    $("def-text").addEventListener("input", () => { gutter([]); defTested(); });
+    $("def-backtest").addEventListener("click", backtestDefinitions);
+    $("rules-backtest").addEventListener("click", backtestDraft);
+    $("rules-activate").addEventListener("click", activateDraft);
+    $("rules-discard").addEventListener("click", discardDraft);
+    $("conditions-convert").addEventListener("click", () => {
+      const form = $("rule-form");
+      clearProblems(form);
+      showNamed(Conditions.fromNamed(namedConditions(form)));
+    });
+    document.body.append(Conditions.datalist());
+    conditionEditor = Conditions.editor($("condition-groups"));
+    state.rulesWindow = Backtest.windowFields($("rules-bt-window"));
+    state.defWindow = Backtest.windowFields($("def-bt-window"));
     $("def-text").addEventListener("scroll", () => {
       $("def-gutter").scrollTop = $("def-text").scrollTop;
     });

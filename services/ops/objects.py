@@ -78,10 +78,15 @@ def add_parsers(sub: Any) -> None:
     story = _command(leads, "timeline", "a lead's timeline: one line per event (when, what, who)")
     story.add_argument("lead_id", help="the lead's id (a UUID)")
 
-    reps = _group(sub, "reps", "reps: list, show, reinstate")
+    reps = _group(sub, "reps", "reps: list, show, suspend, reinstate")
     _command(reps, "list", "every rep")
     show = _command(reps, "show", "one rep: calendar, caps, suspension")
     show.add_argument("rep_id", help="the rep's id")
+    suspend = _command(reps, "suspend", "take a rep out of the distribution, with a reason")
+    suspend.add_argument("rep_id", help="the rep's id")
+    suspend.add_argument(
+        "--reason", required=True, help="why, shown with the rep and on rep.suspended"
+    )
     reinstate = _command(reps, "reinstate", "put a suspended rep back in the distribution")
     reinstate.add_argument("rep_id", help="the rep's id")
     reinstate.add_argument("--reason", help="why, kept with the rep.reinstated event")
@@ -296,6 +301,15 @@ def reps_show(api: Api, args: argparse.Namespace, as_json: bool) -> int:
     return _print_one(api.get(f"/router/v1/reps/{_name(args.rep_id, 'rep')}"), as_json)
 
 
+def reps_suspend(api: Api, args: argparse.Namespace, as_json: bool) -> int:
+    rep = api.post(f"/router/v1/reps/{_name(args.rep_id, 'rep')}/suspend", {"reason": args.reason})
+    if as_json:
+        print(orjson.dumps(rep).decode())
+    else:
+        print(f"rep {rep['id']} ({rep['name']}) is suspended: {rep['suspended_reason']}")
+    return 0
+
+
 def reps_reinstate(api: Api, args: argparse.Namespace, as_json: bool) -> int:
     body = {"reason": args.reason} if args.reason else None
     rep = api.post(f"/router/v1/reps/{_name(args.rep_id, 'rep')}/reinstate", body)
@@ -405,6 +419,7 @@ COMMAND_TABLE: dict[tuple[str, str], Command] = {
     ("leads", "timeline"): leads_timeline,
     ("reps", "list"): reps_list,
     ("reps", "show"): reps_show,
+    ("reps", "suspend"): reps_suspend,
     ("reps", "reinstate"): reps_reinstate,
     ("rules", "list"): rules_list,
     ("rules", "show"): rules_show,

@@ -138,7 +138,9 @@ def test_leads_list_show_and_timeline(world: World, capsys: pytest.CaptureFixtur
     assert {"time", "event", "what", "who"} == set(events["events"][0])
 
 
-def test_reps_list_show_and_reinstate(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reps_list_show_suspend_and_reinstate(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
     listed = leadfarm(capsys, "reps", "list")
     assert listed.status == 0, listed.err
     assert [line.split()[0] for line in listed.out.splitlines()[1:]] == ["ana", "bo"]
@@ -158,6 +160,12 @@ def test_reps_list_show_and_reinstate(world: World, capsys: pytest.CaptureFixtur
     assert back.status == 0, back.err
     assert back.out.strip() == "rep bo (Bo Lind) is back in the distribution"
     assert not orjson.loads(leadfarm(capsys, "reps", "show", "bo", "--json").out)["suspended"]
+    # A manager's suspension, with a reason.
+    off = leadfarm(capsys, "reps", "suspend", "bo", "--reason", "on leave this week")
+    assert off.status == 0, off.err
+    assert off.out.strip() == "rep bo (Bo Lind) is suspended: on leave this week"
+    shown = orjson.loads(leadfarm(capsys, "reps", "show", "bo", "--json").out)
+    assert (shown["suspended"], shown["suspended_by"]["key_id"]) == (True, "env-admin")
 
 
 def test_rules_and_pools(world: World, capsys: pytest.CaptureFixture[str]) -> None:

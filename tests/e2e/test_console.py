@@ -1,11 +1,14 @@
 """The revenue-operations console (`/console`) in headless Chromium, end to end: a manager
-signs in, adds a rep (a bad time zone is named next to its field first), sees a suspended
-rep's reason and reinstates them, asks where a lead would go, moves a rule before another,
-asks again and gets the other pool, edits the qualification definitions (a mistake is
-marked at its line, and the diff shows it), activates them, reads a nurture track's time
-line, and then a real lead posted to ingest follows the reordered rule. Every request the
-page makes stays on this origin and the page's policy is the strict one. An admin also
-sees keys and sources; a rep key is told why it cannot open the console.
+signs in, adds a rep (a bad time zone is named next to its field first), suspends one with
+a reason, sees a suspended rep's reason and reinstates them, asks where a lead would go,
+moves a rule before another, edits conditions (named ones, then converted to groups; each
+mistake shown at the condition the API names), runs a backtest over the leads of the test
+and sees the comparison, activates, rolls a rule back, asks again and gets the other pool,
+edits the qualification definitions (a mistake is marked at its line, and the diff shows
+it), backtests and activates them, reads a nurture track's time line, and then a real lead
+posted to ingest follows the reordered rule. Every request the page makes stays on this
+origin and the page's policy is the strict one. An admin also sees keys and sources; a rep
+key is told why it cannot open the console.
 
 Chromium and the server are driven as in tests/e2e/test_dashboard.py (the DevTools protocol
 over a pipe; `create_app` under uvicorn on a free port). Set LEADFARM_CONSOLE_SCREENSHOTS to
@@ -38,6 +41,14 @@ pytestmark = pytest.mark.e2e
 ALL_WEEK = {day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 SUSPENSION = "3 of 10 SLA obligations met since 2026-11-01 00:00 UTC (30%), below 80%"
 DE_LEAD = {"country": "DE", "employees": 200, "company": "Kiefer GmbH"}
+SALES_READY = {
+    "source": "website",
+    "timeframe_days": 30,
+    "asked_to_be_contacted": True,
+    "first_name": "Dana",
+    "last_name": "Lee",
+    **DE_LEAD,
+}
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 60) -> None:
@@ -52,6 +63,7 @@ class Seeded:
     manager_key: str
     manager_key_id: str
     rep_key: str
+    earlier_lead: str
 
 
 def seed(served: Served) -> Seeded:
@@ -132,6 +144,21 @@ def seed(served: Served) -> Seeded:
             )
         )
         wait_until(lambda: http.get(f"/nurture/v1/leads/{later['lead_id']}").status_code == 200)
+        # A German lead routed before the change (rule Europe, to Ana): the backtest's lead.
+        earlier = ok(
+            http.post(
+                "/ingest/v1/leads",
+                json={**SALES_READY, "email": "jo.kurz@kiefer.example", "phone": "030 7654321"},
+            )
+        )
+        wait_until(
+            lambda: any(
+                e["type"] == "leadfarm.lead.qualified.v1"
+                for e in http.get(f"/audit/v1/leads/{earlier['lead_id']}/timeline")
+                .json()
+                .get("events", [])
+            )
+        )
         manager = ok(http.post("/admin/v1/keys", json={"name": "rev ops", "scope": "manager"}))
         rep = ok(http.post("/admin/v1/keys", json={"name": "ana", "scope": "rep", "rep_id": "ana"}))
 
@@ -143,7 +170,7 @@ def seed(served: Served) -> Seeded:
             )
 
     served.run(suspend())
-    return Seeded(str(manager["key"]), str(manager["id"]), str(rep["key"]))
+    return Seeded(str(manager["key"]), str(manager["id"]), str(rep["key"]), earlier["lead_id"])
 
 
 @pytest.fixture(scope="module")
@@ -236,6 +263,30 @@ def dry_run(page: Page) -> dict[str, str]:
         page.evaluate("JSON.stringify({...document.getElementById('dry-result').dataset})")
     )
     return found
+
+
+def backtest_definitions(page: Page) -> None:
+    """Backtest the definitions' draft over the last 30 days and wait for the comparison."""
+    page.evaluate(
+        "(() => { delete document.getElementById('def-bt-out').dataset.job; return true; })()"
+    )
+    click(page, "#def-backtest")
+    page.wait_for("document.getElementById('def-bt-out').dataset.job")
+    assert not page.evaluate("document.getElementById('def-activate').disabled")
+    assert int(page.evaluate("document.getElementById('def-bt-out').dataset.leads")) >= 1
+
+
+def set_test(page: Page, path: str, field: str, op: str, value: str) -> None:
+    """Give the condition editor's test at `path` a field, an operator and a value."""
+    node = json.dumps(f'#condition-groups .cond-test[data-field="{path}"]')
+    page.wait_for(f"Boolean(document.querySelector({node}))")
+    page.evaluate(
+        f"(() => {{ const t = document.querySelector({node});"
+        f" t.querySelector('.c-field').value = {json.dumps(field)};"
+        f" const op = t.querySelector('.c-op'); op.value = {json.dumps(op)};"
+        " op.dispatchEvent(new Event('change'));"
+        f" t.querySelector('.c-value').value = {json.dumps(value)}; return true; }})()"
+    )
 
 
 def requests_made(page: Page) -> list[str]:
@@ -345,6 +396,26 @@ def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
     assert away["reason"] == "summer"
     assert datetime.fromisoformat(away["start"]) == datetime(2030, 7, 1, tzinfo=UTC)
 
+    # Suspend a rep by hand, with a reason: shown with who did it.
+    click(page, '#reps-table tr[data-id="cy"] button[data-action="suspend"]')
+    submit(page, "suspend-form")
+    said = page.wait_for("document.querySelector('#suspend-form .field-error')?.dataset.for")
+    assert said == "reason"
+    fill(page, "suspend-form", {"reason": "onboarding until Friday"})
+    submit(page, "suspend-form")
+    page.wait_for(
+        "Boolean(document.querySelector("
+        + json.dumps('#reps-table tr[data-id="cy"] [data-action="reinstate"]')
+        + "))"
+    )
+    row = text(page, '#reps-table tr[data-id="cy"]')
+    assert "Suspended" in row, row
+    assert "by rev ops" in row, row
+    assert "onboarding until Friday" in row, row
+    assert (
+        api(server, "GET", "/router/v1/reps/cy")["suspended_by"]["key_id"] == facts.manager_key_id
+    )
+
     click(page, '#reps-table tr[data-id="dee"] button[data-action="reinstate"]')
     assert SUSPENSION in text(page, "#reinstate-why")
     fill(page, "reinstate-form", {"reason": "coached; back from Monday"})
@@ -362,7 +433,7 @@ def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
     checked = text(page, "#dry-result .checked")
     assert "r-emea: matched" in checked
 
-    # Move "Germany" before "Europe".
+    # Move "Germany" before "Europe": a change not live yet.
     go(page, "rules")
     assert rule_order(page) == ["r-emea", "r-dach", "r-us"]
     assert page.evaluate("Boolean(document.querySelector('[data-edge=\"rule:r-dach>pool:dach\"]'))")
@@ -372,19 +443,18 @@ def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
     click(page, '#rules-list li[data-rule="r-dach"] button[data-action="up"]')
     page.wait_for("document.querySelector('#rules-list li[data-rule]')?.dataset.rule === 'r-dach'")
     assert rule_order(page) == ["r-dach", "r-emea", "r-us"]
-    rules = api(server, "GET", "/router/v1/rules")
-    assert [(r["id"], r["position"]) for r in rules] == [
-        ("r-dach", 10),
-        ("r-emea", 20),
-        ("r-us", 30),
-    ]
-    assert "Moved rule r-dach" in text(page, "#changes")
-    keep(page, tmp_path, "rules")
+    assert "Rule r-dach: position 20 → 10" in text(page, "#draft-list")
+    assert page.evaluate("document.getElementById('rules-activate').disabled"), "backtest first"
+    live = [(r["id"], r["position"]) for r in api(server, "GET", "/router/v1/rules")]
+    assert live == [("r-emea", 10), ("r-dach", 20), ("r-us", 20)], "nothing live changed yet"
 
-    # Edit a rule's conditions: a country code that is not one is named next to its field.
+    # Edit a rule's named conditions: a country code that is not one is named next to its
+    # field when the backtest validates the changes.
     click(page, '#rules-list li[data-rule="r-us"] button[data-action="edit"]')
+    assert not page.evaluate("document.getElementById('named-conditions').hidden")
     fill(page, "rule-form", {"countries": "USA"})
     submit(page, "rule-form")
+    click(page, "#rules-backtest")
     said = page.wait_for("document.querySelector('#rule-form .field-error')?.dataset.for")
     assert said == "conditions.countries"
     assert (
@@ -394,14 +464,26 @@ def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
         == "conditions.countries"
     )
     fill(page, "rule-form", {"countries": "US, CA", "employees_min": "50"})
+    # Convert them to a group, and add a group whose test is wrong: shown at that test.
+    click(page, "#conditions-convert")
+    page.wait_for("document.querySelectorAll('#condition-groups .cond-test').length === 2")
+    click(page, "#condition-groups .c-add-group")
+    set_test(page, "conditions.all.2.any.0", "employees", "contains", "many")
     submit(page, "rule-form")
-    page.wait_for("document.getElementById('rule-form').hidden")
-    us = api(server, "GET", "/router/v1/rules/r-us")
-    assert us["conditions"]["countries"] == ["US", "CA"]
-    assert us["conditions"]["employees_min"] == 50
-    assert "countries in US, CA and employees 50..any" in text(
+    assert "if country in ['US', 'CA'] and employees at least 50 and employees contains" in text(
         page, '#rules-list li[data-rule="r-us"]'
     )
+    click(page, "#rules-backtest")
+    said = page.wait_for("document.querySelector('#rule-form .field-error')?.dataset.for")
+    assert said == "conditions.all.2.any.0.op", said
+    assert (
+        page.evaluate(
+            "document.querySelector('#rule-form .field-error').previousElementSibling.dataset.field"
+        )
+        == "conditions.all.2.any.0.op"
+    )
+    set_test(page, "conditions.all.2.any.0", "utm.utm_source", "in", "linkedin, google")
+    submit(page, "rule-form")
     # Add a pool: a team that does not exist is named next to the teams field.
     click(page, "#pool-new")
     fill(page, "pool-form", {"pool_id": "nordics", "name": "Nordics", "teams": "vikings"})
@@ -411,21 +493,94 @@ def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
         " return true; })()"
     )
     submit(page, "pool-form")
+    click(page, "#rules-backtest")
     said = page.wait_for("document.querySelector('#pool-form .field-error')?.dataset.for")
     assert said == "teams.0"
     fill(page, "pool-form", {"teams": "", "first_touch_minutes": "30"})
     submit(page, "pool-form")
     page.wait_for("Boolean(document.querySelector('#pools-table tr[data-id=\"nordics\"]'))")
-    nordics = api(server, "GET", "/router/v1/pools/nordics")
-    assert (nordics["members"], nordics["strategy"]) == (["cy"], "least_loaded")
-    assert nordics["sla"]["first_touch_minutes"] == 30
-    # Disable it, and it is drawn dashed in the graph.
+    # Disable r-us, and it is drawn dashed in the graph.
     click(page, '#rules-list li[data-rule="r-us"] button[data-action="toggle"]')
     page.wait_for("Boolean(document.querySelector('#rules-list li[data-rule=\"r-us\"].disabled'))")
-    assert api(server, "GET", "/router/v1/rules/r-us")["enabled"] is False
     assert page.evaluate(
         "document.querySelector('[data-node=\"rule:r-us\"]').classList.contains('disabled')"
     )
+
+    # Backtest over the last 30 days (the default window): the German lead routed by
+    # "Europe" to Ana would have gone by "Germany" to Bo.
+    click(page, "#rules-backtest")
+    page.wait_for("document.getElementById('rules-bt-out').dataset.job")
+    assert page.evaluate("document.getElementById('rules-bt-progress').dataset.status") == "done"
+    compared = json.loads(
+        page.evaluate("JSON.stringify({...document.getElementById('rules-bt-out').dataset})")
+    )
+    assert int(compared["leads"]) >= 1
+    assert int(compared["changed"]) >= 1
+    moved = text(page, f'#rules-bt-out .bt-changes tr[data-lead="{facts.earlier_lead}"]')
+    assert "r-emea → emea → Ana" in moved, moved
+    assert "r-dach → dach → Bo" in moved, moved
+    dach = text(page, '#rules-bt-out .bt-pools tr[data-key="dach"]')
+    assert dach.split("\t")[1:3] == ["0", str(compared["changed"])], dach
+    assert "Bo" in text(page, "#rules-bt-out .bt-load")
+    assert "First-touch deadlines set" in text(page, "#rules-bt-out .bt-first-touch")
+    job = page.evaluate("document.getElementById('rules-bt-out').dataset.job")
+    kept = api(server, "GET", "/router/v1/backtests")
+    assert job in [k["id"] for k in kept]
+    assert job in page.evaluate(
+        "[...document.querySelectorAll('#rules-backtests tr')].map(t => t.dataset.id).join(',')"
+    )
+    keep(page, tmp_path, "backtest")
+
+    # Activate: the changes go live through the same PUT APIs, by the manager's key.
+    click(page, "#rules-activate")
+    page.wait_for("document.getElementById('rules-draft').hidden")
+    rules = api(server, "GET", "/router/v1/rules")
+    assert [(r["id"], r["position"]) for r in rules] == [
+        ("r-dach", 10),
+        ("r-emea", 20),
+        ("r-us", 30),
+    ]
+    us = rules[2]
+    assert us["enabled"] is False
+    assert us["conditions"] == {
+        "all": [
+            {"field": "country", "op": "in", "value": ["US", "CA"]},
+            {"field": "employees", "op": "greater_or_equal", "value": 50},
+            {"any": [{"field": "utm.utm_source", "op": "in", "value": ["linkedin", "google"]}]},
+        ]
+    }
+    assert us["changed_by"] == {"key_id": facts.manager_key_id, "name": "rev ops"}
+    nordics = api(server, "GET", "/router/v1/pools/nordics")
+    assert (nordics["members"], nordics["strategy"]) == (["cy"], "least_loaded")
+    assert nordics["sla"]["first_touch_minutes"] == 30
+    changes = text(page, "#changes")
+    assert "Moved rule r-dach" in changes
+    assert "Added pool nordics" in changes
+    page.wait_for("document.getElementById('config-history').dataset.rows > 0")
+    history = text(page, "#config-history")
+    assert "rule r-us changed" in history
+    assert "rev ops" in history
+    keep(page, tmp_path, "rules")
+
+    # Roll r-us back to the version before the console's change (named conditions, enabled)
+    # and forth again; each rollback is a new version by the manager.
+    before_us = max(
+        v["version"]
+        for v in api(server, "GET", "/router/v1/rules/history?rule=r-us")
+        if v["changed_by"]["key_id"] != facts.manager_key_id
+    )
+    click(page, f'#config-history tr[data-id="{before_us}"] button[data-action="rollback-one"]')
+    page.wait_for("!document.querySelector('#rules-list li[data-rule=\"r-us\"].disabled')")
+    restored = api(server, "GET", "/router/v1/rules/r-us")
+    assert (restored["enabled"], restored["conditions"]) == (True, {"countries": ["US"]})
+    assert restored["changed_by"]["key_id"] == facts.manager_key_id
+    assert "Rolled back rule r-us" in text(page, "#changes")
+    # A kept backtest shows its comparison again.
+    page.wait_for(f"Boolean(document.querySelector('#rules-backtests tr[data-id=\"{job}\"]'))")
+    assert not page.evaluate("Boolean(document.getElementById('rules-bt-out').dataset.job)")
+    click(page, f'#rules-backtests tr[data-id="{job}"] button[data-action="show"]')
+    page.wait_for(f"document.getElementById('rules-bt-out').dataset.job === {json.dumps(job)}")
+    assert facts.earlier_lead in text(page, "#rules-bt-out .bt-changes")
 
     # The same lead, pasted as JSON this time, now goes to Germany's pool.
     go(page, "dry-run")
@@ -459,7 +614,8 @@ def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
         + json.dumps("\n".join(lines))
         + "; t.dispatchEvent(new Event('input')); return true; })()"
     )
-    click(page, "#def-activate")
+    assert page.evaluate("document.getElementById('def-activate').disabled"), "backtest first"
+    click(page, "#def-backtest")
     marked = page.wait_for(
         "[...document.querySelectorAll('#def-gutter li.line-error')].map(li => li.dataset.line)"
         ".join(',')"
@@ -475,10 +631,13 @@ def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
     keep(page, tmp_path, "definitions")
     del lines[at + 1]
     page.evaluate(
-        "(() => { document.getElementById('def-text').value = "
+        "(() => { const t = document.getElementById('def-text'); t.value = "
         + json.dumps("\n".join(lines))
-        + "; return true; })()"
+        + "; t.dispatchEvent(new Event('input')); return true; })()"
     )
+    backtest_definitions(page)
+    assert "console-test-2 candidate" in text(page, "#def-bt-out .bt-summary")
+    keep(page, tmp_path, "definitions-backtest")
     click(page, "#def-activate")
     page.wait_for("document.getElementById('def-active').textContent.includes('console-test-2')")
     assert f"changed by {facts.manager_key_id}" in text(page, "#def-active")
@@ -496,6 +655,7 @@ def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
     click(page, f'#def-history tr[data-id="{shipped}"] button[data-action="rollback"]')
     page.wait_for(f"document.getElementById('def-text').value.includes('{shipped}-restored-')")
     assert '- version: "console-test-2"' in text(page, "#def-diff-out")
+    backtest_definitions(page)
     click(page, "#def-activate")
     page.wait_for(
         f"document.getElementById('def-active').textContent.includes('{shipped}-restored')"
@@ -548,6 +708,11 @@ def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
     page.wait_for("document.getElementById('track-title').textContent.startsWith('Long-term, ev')")
     track = api(server, "GET", "/nurture/v1/tracks/long-term-default")
     assert (track["name"], track["origin"]) == ("Long-term, everyone", "api")
+    assert track["changed_by"] == {"key_id": facts.manager_key_id, "name": "rev ops"}
+    page.wait_for(
+        "document.querySelector('#tracks-table tr[data-id=\"long-term-default\"]')"
+        "?.innerText.includes('by rev ops')"
+    )
     assert len(track["steps"]) == added
     keep(page, tmp_path, "nurture")
 

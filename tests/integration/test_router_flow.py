@@ -311,6 +311,7 @@ async def test_a_rep_below_the_threshold_stops_receiving_leads_until_reinstated(
 
     ana_now = await eventually(suspended)
     assert "0 of 2 SLA obligations met" in ana_now["suspended_reason"]
+    assert (ana_now["suspended_by"], ana_now["changed_by"]) == (None, None), "the router's"
     compliance = (await router.get("/router/v1/reps/ana/compliance", headers=ana)).json()
     assert (compliance["compliance"], compliance["suspended"]) == (0.0, True)
 

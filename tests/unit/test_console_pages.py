@@ -42,11 +42,11 @@ async def test_the_console_is_one_page_with_its_assets_from_this_origin() -> Non
                 asset = await http.get(source)
                 assert asset.status_code == 200, source
                 assert asset.headers["content-security-policy"] == dashboard.CSP
-        for name in ("console.js", "signin.js", "console.css"):
+        for name in ("console.js", "conditions.js", "backtest.js", "signin.js", "console.css"):
+            served = await http.get(f"/console/{name}")
+            assert served.status_code == 200, name
             # The SVG namespace is a name, never fetched.
-            ours = (await http.get(f"/console/{name}")).text.replace(
-                "http://www.w3.org/2000/svg", ""
-            )
+            ours = served.text.replace("http://www.w3.org/2000/svg", "")
             assert "http://" not in ours, name
             assert "https://" not in ours, name
         # One sign-in for the dashboard and the console.

@@ -360,6 +360,7 @@ async def test_tracks_and_templates_through_the_manager_api(farm: Farm) -> None:
     ]
     default = (await farm.get("/nurture/v1/tracks/long-term-default", headers=ADMIN)).json()
     assert default["origin"] == "file"
+    assert (default["updated_at"], default["changed_by"]) == (None, None)
     assert len(default["schedule"]) == 17
     assert (await farm.get("/nurture/v1/tracks", headers={})).status_code == 401
 
@@ -406,6 +407,10 @@ async def test_tracks_and_templates_through_the_manager_api(farm: Farm) -> None:
     assert put.status_code == 201, put.text
     assert put.json()["origin"] == "api"
     assert [s["day"] for s in put.json()["schedule"]] == [0, 2]
+    # Who changed it, and when, as the API records it.
+    got = (await farm.get("/nurture/v1/tracks/webinar", headers=ADMIN)).json()
+    assert got["changed_by"] == {"key_id": "env-admin", "name": "LEADFARM_ADMIN_KEY"}
+    assert got["updated_at"] == put.json()["updated_at"] is not None
 
     lead_id, _ = await enrol(
         farm.backend, email="ann@epsilon.example", product_interest=["Lead Routing"]
@@ -429,7 +434,7 @@ async def test_tracks_and_templates_through_the_manager_api(farm: Farm) -> None:
     ).status_code == 409
     # A file track can be overridden through the API and reverted by deleting the override.
     override = {**default, "name": "Long-term (shorter)"}
-    for key in ("id", "origin", "version", "schedule"):
+    for key in ("id", "origin", "version", "schedule", "updated_at", "changed_by"):
         override.pop(key)
     override["repeat"] = None
     assert (

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from router import repository
+from router.repository import Changer
 from router.schemas import CloseIn, OpportunityIn, RejectIn
 from router.service import Refused
 from tests.unit.router.world import World, world_at
@@ -204,7 +205,7 @@ async def test_a_rep_below_the_threshold_is_suspended_until_reinstated(strict: W
 
     world.advance(minutes=1)
     async with world.unit.transaction() as tx:
-        await world.router.reinstate(tx, ana, "coached")
+        await world.router.reinstate(tx, ana, "coached", Changer("test", None))
     async with world.unit.read() as conn:
         ana = await repository.get_rep(conn, "ana")
         assert ana is not None
@@ -263,7 +264,7 @@ async def test_a_met_obligation_that_leaves_the_rep_below_the_threshold_suspends
     async with world.unit.transaction() as tx:
         ana = await repository.get_rep(tx, "ana")
         assert ana is not None
-        await world.router.reinstate(tx, ana, "coached")
+        await world.router.reinstate(tx, ana, "coached", Changer("test", None))
     await world.qualify()
     world.advance(minutes=5)
     assert await world.timers.fire_due() == 1
