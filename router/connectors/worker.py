@@ -170,8 +170,12 @@ class ConnectorWorker(LeasingWorker):
         except PrivateAddress as exc:
             error = f"refused: {exc} (LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS is off)"
         except Exception as exc:  # noqa: BLE001 - recorded on the delivery, retried, then dead
-            log.warning("connector delivery %s failed unexpectedly: %r", delivery.id, exc)
-            error = f"{type(exc).__name__}"[:2000]
+            # Only the type: the message of an error about the opened credentials (a
+            # validation error, say) may quote them.
+            log.warning(
+                "connector delivery %s failed unexpectedly: %s", delivery.id, type(exc).__name__
+            )
+            error = f"unexpected {type(exc).__name__}; see the router's log"
 
         async def write(tx: Tx) -> str:
             return await self._write_outcome(
