@@ -69,6 +69,16 @@ class FakeHubSpot:
         with self._lock:
             self.failures += [(status, headers)] * times
 
+    def add_contact(self, email: str, **properties: str) -> str:
+        """A contact created in HubSpot itself (not by Leadfarm)."""
+        with self._lock:
+            contact_id = str(next(self._ids))
+            self.contacts[contact_id] = {
+                "id": contact_id,
+                "properties": {"email": email, **properties},
+            }
+            return contact_id
+
     def contact_by_email(self, email: str) -> dict[str, Any] | None:
         with self._lock:
             return next(

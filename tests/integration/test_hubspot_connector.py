@@ -392,3 +392,50 @@ async def test_bad_connector_configuration_and_bad_webhooks_are_problems_naming_
 
 async def _contact(fake: FakeHubSpot, email: str) -> dict[str, Any] | None:
     return fake.contact_by_email(email)
+
+
+async def test_an_email_on_a_contact_leadfarm_did_not_write_finds_its_lead_by_email(
+    routed: tuple[Backend, ManualClock], hubspot: tuple[FakeHubSpot, str]
+) -> None:
+    backend, clock = routed
+    fake, base = hubspot
+    router = backend.client("router")
+    await connect(backend, fake, base, lead_id_property="leadfarm_lead_id")
+    ana = await add_rep(backend, "ana", crm_owner_ids={"hubspot": "101"})
+    patched = await router.patch(
+        "/router/v1/reps/ana", json={"crm_owner_ids": {"hubspot": "102"}}, headers=ADMIN
+    )
+    assert patched.json()["crm_owner_ids"] == {"hubspot": "102"}
+
+    # Written by Leadfarm: the lead id is on the contact too.
+    first, _ = await assigned(backend, 1)
+    written = await eventually(lambda: _contact(fake, "buyer1@acme.example"))
+    assert written["properties"]["leadfarm_lead_id"] == first
+    assert written["properties"]["hubspot_owner_id"] == "102"
+
+    # A lead assigned while the connector was off, whose contact HubSpot already had.
+    off = await router.put(
+        "/router/v1/connectors/hs",
+        json={"kind": "hubspot", "settings": {"api_base_url": base}, "active": False},
+        headers=ADMIN,
+    )
+    assert off.status_code == 200, off.text
+    assert off.json()["credentials"] == {"access_token": "set", "client_secret": "set"}
+    second, _ = await assigned(backend, 2)
+    on = await router.put(
+        "/router/v1/connectors/hs",
+        json={"kind": "hubspot", "settings": {"api_base_url": base}},
+        headers=ADMIN,
+    )
+    assert on.status_code == 200, on.text
+    contact_id = fake.add_contact("buyer2@acme.example")
+    reply = fake.log_activity("emails", contact_id, "102", {"hs_email_direction": "INCOMING_EMAIL"})
+    body, headers = fake.webhook(HOOK, "emails", reply, clock.now())
+    response = await post_webhook(backend, body, headers)
+    assert response.status_code == 200, response.text
+    (result,) = response.json()["results"]
+    assert (result["outcome"], result["lead_id"]) == ("logged", second)
+    view = (await router.get(f"/router/v1/leads/{second}/assignment", headers=ana)).json()
+    assert view["first_touch"] == "met"
+    assert view["cadence"]["status"] == "connected", "the lead wrote back"
+    assert await deliveries(backend, second) == [], "the connector was off when it was assigned"
