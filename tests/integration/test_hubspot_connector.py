@@ -16,11 +16,12 @@ from typing import Any
 
 import orjson
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
 from router.connectors.worker import ConnectorWorker
-from router.models import connectors
+from router.models import connector_deliveries, connectors
 from services.clock import ManualClock
 from tests.backends import ADMIN, Backend, ClusterBackend, EmbeddedBackend, eventually
 from tests.fakes.hubspot import CONNECTED, FakeHubSpot
@@ -439,3 +440,59 @@ async def test_an_email_on_a_contact_leadfarm_did_not_write_finds_its_lead_by_em
     assert view["first_touch"] == "met"
     assert view["cadence"]["status"] == "connected", "the lead wrote back"
     assert await deliveries(backend, second) == [], "the connector was off when it was assigned"
+
+
+async def test_an_erased_person_is_never_written_to_hubspot(
+    routed: tuple[Backend, ManualClock], hubspot: tuple[FakeHubSpot, str]
+) -> None:
+    backend, clock = routed
+    fake, base = hubspot
+    await connect(backend, fake, base)
+    await add_rep(backend, "ana", crm_owner_ids={"hubspot": "101"})
+    fake.fail_next(503, times=1000)
+    lead_id, _ = await assigned(backend, 1)
+    await eventually(lambda: _attempts(backend, lead_id, 1))
+    asked = await backend.client("audit").post(
+        "/audit/v1/erasures", json={"lead_id": lead_id}, headers=ADMIN
+    )
+    assert asked.status_code == 201, asked.text
+
+    async def given_up() -> dict[str, Any] | None:
+        found = await deliveries(backend, lead_id)
+        return found[0] if found[0]["status"] == "dead" else None
+
+    gone = await eventually(given_up)
+    assert gone["last_error"] == "not written: the person was erased"
+    async with backend.runtimes["router"].units["router"].read() as conn:
+        payload = str(await conn.scalar(select(connector_deliveries.c.payload)))
+    assert "buyer1@acme.example" not in payload
+    assert "Dana" not in payload
+    with fake._lock:
+        fake.failures.clear()
+    clock.advance(timedelta(hours=1))
+    connector_worker(backend).wake()
+    assert fake.contact_by_email("buyer1@acme.example") is None
+
+
+async def test_connector_credentials_are_resealed_at_start_with_the_first_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hubspot: tuple[FakeHubSpot, str]
+) -> None:
+    fake, base = hubspot
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    monkeypatch.setenv("LEADFARM_SECRETS_KEY", old)
+    backend = await EmbeddedBackend(tmp_path).start()
+    try:
+        await connect(backend, fake, base)
+    finally:
+        await backend.stop()
+    monkeypatch.setenv("LEADFARM_SECRETS_KEY", f"{new},{old}")
+    rotated = await EmbeddedBackend(tmp_path).start()
+    try:
+        async with rotated.runtime.units["router"].read() as conn:
+            stored = str(await conn.scalar(select(connectors.c.credentials)))
+        opened = Fernet(new.encode()).decrypt(stored.removeprefix("fernet:").encode())
+        assert orjson.loads(opened)["access_token"] == fake.token
+    finally:
+        await rotated.stop()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("leadfarm.db*") if p.suffix != ".key")
+    assert fake.token.encode() not in raw
