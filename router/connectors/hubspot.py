@@ -19,6 +19,7 @@ contacts' emails when Leadfarm did not write them.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 from collections.abc import Mapping
@@ -68,6 +69,8 @@ DEFAULT_CALL_OUTCOMES: dict[str, Outcome] = {
 EMAIL_OUTCOMES: dict[str, Outcome] = {"EMAIL": "sent", "INCOMING_EMAIL": "replied"}
 
 _ID = re.compile(r"^[0-9]{1,20}$")
+FETCHES_AT_ONCE = 4
+"""HubSpot requests in flight for one webhook (well within its per-second rate limit)."""
 _PERMANENT = frozenset({400, 404, 405, 409, 413, 415, 422})
 """Answers no retry changes (the request itself is wrong). 401 and 403 are retried: a
 token fixed (or a scope granted) within the retry window heals them."""
@@ -244,7 +247,11 @@ class HubSpot(Connector, TakesActivities):
             raise BadWebhook("", "expected a JSON array of HubSpot webhook events")
         api = _Api(http, settings.api_base_url, credentials.access_token)
         outcomes = {**DEFAULT_CALL_OUTCOMES, **settings.call_outcomes}
-        read: list[InboundEvent] = []
+        # Read the whole body first (a malformed event refuses the webhook before any call
+        # to HubSpot), then fetch its activities a few at a time: HubSpot batches up to 100
+        # events per webhook and waits only seconds for the answer.
+        wanted: list[tuple[int, str, str, str]] = []
+        ignored: list[InboundEvent] = []
         for index, event in enumerate(events):
             if not isinstance(event, dict):
                 raise BadWebhook(f"{index}", "each event must be a JSON object")
@@ -252,26 +259,28 @@ class HubSpot(Connector, TakesActivities):
             kind = event.get("subscriptionType")
             type_id = str(event.get("objectTypeId", ""))
             if kind not in ACTIVITY_EVENTS or type_id not in OBJECT_PATHS:
-                read.append(
+                ignored.append(
                     InboundEvent(index, event_id, ignored=f"{kind} of object type {type_id or '?'}")
                 )
                 continue
-            object_id = _id(event.get("objectId"), f"{index}/objectId")
-            try:
-                found = await api.activity(OBJECT_PATHS[type_id], object_id)
-            except VendorError as exc:
-                if exc.status != 404:
-                    raise
-                read.append(InboundEvent(index, event_id, ignored=f"{exc.message} (deleted)"))
-                continue
-            read.append(
-                InboundEvent(
-                    index,
-                    event_id,
-                    activity=await _activity(api, settings, outcomes, type_id, object_id, found),
-                )
+            wanted.append(
+                (index, event_id, type_id, _id(event.get("objectId"), f"{index}/objectId"))
             )
-        return read
+        slots = asyncio.Semaphore(FETCHES_AT_ONCE)
+
+        async def fetch(index: int, event_id: str, type_id: str, object_id: str) -> InboundEvent:
+            async with slots:
+                try:
+                    found = await api.activity(OBJECT_PATHS[type_id], object_id)
+                except VendorError as exc:
+                    if exc.status != 404:
+                        raise
+                    return InboundEvent(index, event_id, ignored=f"{exc.message} (deleted)")
+                activity = await _activity(api, settings, outcomes, type_id, object_id, found)
+                return InboundEvent(index, event_id, activity=activity)
+
+        fetched = await asyncio.gather(*(fetch(*w) for w in wanted))
+        return sorted([*ignored, *fetched], key=lambda e: e.index)
 
 
 async def _activity(
