@@ -7,6 +7,7 @@ configuration and bad webhooks are problems naming the field; the token is never
 
 from __future__ import annotations
 
+import html
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -149,6 +150,9 @@ async def test_an_assigned_lead_is_in_hubspot_and_a_call_logged_there_stops_the_
     assert "Assigned to Ana" in body
     assert "Why this rep" in body
     assert "Acme GmbH" in body
+    events = await backend.timeline_with(lead_id, "leadfarm.lead.assigned.v1")
+    why = next(e for e in events if e["type"] == "leadfarm.lead.assigned.v1")["data"]["why"]
+    assert f"<strong>Why this rep:</strong> {html.escape(why)}</p>" in body
     assert note["properties"]["hubspot_owner_id"] == "101"
     (note_request,) = fake.requests("POST", "/crm/v3/objects/notes")
     assert note_request.body["associations"] == [
