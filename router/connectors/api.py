@@ -272,6 +272,16 @@ def build_connectors_router(
         except Unauthorized as exc:
             metrics.CONNECTOR_ACTIVITIES.labels(connector.id, connector.kind, "unauthorized").inc()
             raise Problem(401, f"The webhook was refused: {exc}.") from None
+        base = kind.api_base_url(target.settings)
+        if base and not settings.allow_private_webhook_urls:
+            try:
+                await check_public(base)
+            except PrivateAddress as exc:
+                raise Problem(
+                    503,
+                    f"{connector.kind}'s API at settings.api_base_url cannot be called: {exc} "
+                    "(LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS is off); nothing was logged.",
+                ) from None
         try:
             events = await kind.read(body, target, worker.http())
         except BadWebhook as exc:

@@ -504,3 +504,24 @@ async def test_connector_credentials_are_resealed_at_start_with_the_first_key(
         await rotated.stop()
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("leadfarm.db*") if p.suffix != ".key")
     assert fake.token.encode() not in raw
+
+
+async def test_a_connector_may_not_call_a_private_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS", "false")
+    backend = await EmbeddedBackend(tmp_path).start()
+    try:
+        response = await backend.client("router").put(
+            "/router/v1/connectors/hs",
+            json={
+                "kind": "hubspot",
+                "settings": {"api_base_url": "http://169.254.169.254"},
+                "credentials": {"access_token": "pat-na1-0123456789"},
+            },
+            headers=ADMIN,
+        )
+    finally:
+        await backend.stop()
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["settings.api_base_url"]
