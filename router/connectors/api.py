@@ -80,7 +80,7 @@ def _masked(credentials: dict[str, Any]) -> dict[str, str]:
 def build_connectors_router(
     unit: UnitOfWork, router_: Router, worker: ConnectorWorker, box: SecretBox
 ) -> APIRouter:
-    router = APIRouter(tags=["connectors"])  # included under /router/v1
+    router = APIRouter()  # included in the /router/v1 router
     settings = router_.settings
 
     def out(stored: repository.StoredConnector) -> ConnectorOut:
