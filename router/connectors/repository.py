@@ -340,8 +340,10 @@ async def set_activity(tx: Tx, connector_id: str, external_id: str, activity_id:
 
 
 async def erase_lead(tx: Tx, lead_id: str, values: set[str]) -> int:
-    """An erased person is never written to a CRM: their waiting deliveries are dead, and
-    every delivery about them is redacted."""
+    """An erased person is never written to a CRM: their waiting deliveries are dead, every
+    delivery about them is redacted, and the CRM records Leadfarm wrote for them are
+    forgotten (their activities then match no lead)."""
+    await tx.conn.execute(delete(crm_records).where(crm_records.c.lead_id == lead_id))
     c = connector_deliveries.c
     rows = (
         await tx.conn.execute(

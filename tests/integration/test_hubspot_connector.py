@@ -22,7 +22,7 @@ from sqlalchemy import select
 from starlette.types import ASGIApp
 
 from router.connectors.worker import ConnectorWorker
-from router.models import connector_deliveries, connectors
+from router.models import connector_deliveries, connectors, crm_records
 from services.clock import ManualClock
 from tests.backends import ADMIN, Backend, ClusterBackend, EmbeddedBackend, eventually
 from tests.fakes.hubspot import CONNECTED, FakeHubSpot
@@ -457,13 +457,16 @@ async def test_an_erased_person_is_never_written_to_hubspot(
     fake, base = hubspot
     await connect(backend, fake, base)
     await add_rep(backend, "ana", crm_owner_ids={"hubspot": "101"})
+    written, _ = await assigned(backend, 2)
+    await eventually(lambda: _contact(fake, "buyer2@acme.example"))
     fake.fail_next(503, times=1000)
     lead_id, _ = await assigned(backend, 1)
     await eventually(lambda: _attempts(backend, lead_id, 1))
-    asked = await backend.client("audit").post(
-        "/audit/v1/erasures", json={"lead_id": lead_id}, headers=ADMIN
-    )
-    assert asked.status_code == 201, asked.text
+    for erased in (lead_id, written):
+        asked = await backend.client("audit").post(
+            "/audit/v1/erasures", json={"lead_id": erased}, headers=ADMIN
+        )
+        assert asked.status_code == 201, asked.text
 
     async def given_up() -> dict[str, Any] | None:
         found = await deliveries(backend, lead_id)
@@ -471,10 +474,19 @@ async def test_an_erased_person_is_never_written_to_hubspot(
 
     gone = await eventually(given_up)
     assert gone["last_error"] == "not written: the person was erased"
+
+    async def forgotten() -> bool:
+        # The HubSpot contact id Leadfarm wrote for the person is dropped too.
+        async with backend.runtimes["router"].units["router"].read() as conn:
+            return await conn.scalar(select(crm_records.c.lead_id)) is None
+
+    await eventually(forgotten)
     async with backend.runtimes["router"].units["router"].read() as conn:
-        payload = str(await conn.scalar(select(connector_deliveries.c.payload)))
-    assert "buyer1@acme.example" not in payload
-    assert "Dana" not in payload
+        payloads = (await conn.execute(select(connector_deliveries.c.payload))).scalars().all()
+    assert len(payloads) == 2
+    for payload in payloads:
+        assert "acme.example" not in payload
+        assert "Dana" not in payload
     with fake._lock:
         fake.failures.clear()
     clock.advance(timedelta(hours=1))
