@@ -15,12 +15,15 @@ from services.spec import ServiceSpec
 
 
 async def reseal_secrets(unit: UnitOfWork, box: SecretBox) -> None:
-    """Subscription secrets stored plain (before they were sealed) or under an older key are
-    sealed with the current key at start (docs/operations.md, rotating the secrets key)."""
+    """Subscription secrets and connector credentials stored plain (before they were
+    sealed) or under an older key are sealed with the current key at start
+    (docs/operations.md, rotating the secrets key)."""
     from router import repository
+    from router.connectors import repository as connectors_repository
 
     async with unit.transaction() as tx:
         await repository.reseal_subscription_secrets(tx, box)
+        await connectors_repository.reseal_credentials(tx, box)
 
 
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
@@ -31,6 +34,8 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     from router.backtests import RouterBacktest
     from router.config import ROUTING
     from router.config import load as load_routing_config
+    from router.connectors.api import build_connectors_router
+    from router.connectors.worker import ConnectorWorker
     from router.consumers import Consumers
     from router.models import backtests as backtest_jobs
     from router.service import CADENCE_END, FIRST_TOUCH, HELD, Router
@@ -45,9 +50,12 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     box = settings.secret_box()
     worker = WebhookWorker(unit, router_settings, box=box)
     announcer.handoff = worker  # what this process queues is posted as it commits
+    connectors = ConnectorWorker(unit, router_settings, routing, box)
+    announcer.connectors = connectors
     consumers = Consumers(router)
     backtests = BacktestJobs(unit, backtest_jobs)
     api = build_router(unit, router, box)
+    api.include_router(build_connectors_router(unit, router, connectors, box))
     api.include_router(
         build_backtest_router(RouterBacktest(router, unit), backtests, settings.audit_url)
     )
@@ -65,7 +73,7 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
             CADENCE_END: router.on_cadence_due,
             HELD: router.on_held_due,
         },
-        workers=[worker, backtests],
+        workers=[worker, connectors, backtests],
         migrations=Path(__file__).parent / "migrations",
         on_start=[partial(reseal_secrets, unit, box), backtests.on_start],
     )

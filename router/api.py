@@ -76,7 +76,7 @@ from services.standard_webhooks import new_secret
 Id = Annotated[str, Path(min_length=1, max_length=100, pattern=ID_PATTERN)]
 NOT_NULL: tuple[str, ...] = (
     *("name", "email", "time_zone", "working_hours", "languages", "territories"),
-    *("weight", "out_of_office", "active"),
+    *("weight", "out_of_office", "active", "crm_owner_ids"),
 )
 
 

@@ -1,6 +1,6 @@
 """The router's reference data in memory: what routing reads for every lead and what
 changes a few times a day (rules, pools, reps, teams' holidays, account owners, webhook
-subscriptions).
+subscriptions, connectors).
 
 It is one `Reference` (services/reference.py) named `routing`: every write of those tables
 in router/repository.py bumps its version in the same transaction, and a routing batch asks
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from router.connectors.base import ConnectorConfig
 from router.distribution import RepView
 from router.rules import enabled_in_order
 from router.schemas import PoolOut, RepOut, RuleOut
@@ -46,6 +47,8 @@ class RoutingConfig:
     account_owners: dict[str, str]
     """Company domain -> the rep who owns the account."""
     subscribers: tuple[Subscriber, ...]
+    connectors: tuple[ConnectorConfig, ...]
+    """Connectors to reps' CRMs (router/connectors/), credentials sealed as stored."""
     views: dict[str, RepView]
     """Rep id -> the rep as routing sees them, calendar included (built once per version:
     a calendar keeps the days it has worked out)."""
@@ -64,6 +67,7 @@ class RoutingConfig:
 
 async def load(conn: AsyncConnection) -> RoutingConfig:
     from router import repository
+    from router.connectors import repository as connectors_repository
     from services.db import ReadConn
 
     read = ReadConn(conn)
@@ -81,6 +85,9 @@ async def load(conn: AsyncConnection) -> RoutingConfig:
         subscribers=tuple(
             Subscriber(s.id, tuple(s.event_types), s.rep_id, s.url, s.secret)
             for s in await repository.list_subscriptions(read, active_only=True)
+        ),
+        connectors=tuple(
+            c.config for c in await connectors_repository.list_connectors(read, active_only=True)
         ),
         views={r.id: view_of(r, holidays.get(r.team_id or "", Holidays())) for r in reps},
     )

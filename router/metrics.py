@@ -33,3 +33,15 @@ WEBHOOKS_HANDED_OFF = Counter(
     "leadfarm_router_webhooks_handed_off_total",
     "Webhook deliveries started the moment their transaction committed, with no claim",
 )
+CONNECTOR_ATTEMPTS = Counter(
+    "leadfarm_router_connector_attempts_total",
+    "Connector delivery attempts (writes to reps' CRMs), by connector, kind and result "
+    "(delivered, failed, dead)",
+    ["connector", "kind", "result"],
+)
+CONNECTOR_ACTIVITIES = Counter(
+    "leadfarm_router_connector_activities_total",
+    "Activities from reps' CRMs, by connector, kind and outcome (logged, duplicate, "
+    "ignored, refused)",
+    ["connector", "kind", "outcome"],
+)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 
@@ -45,6 +46,8 @@ reps = Table(
     Column("changed_by_name", String(200), nullable=True),
     Column("suspended_by", String(64), nullable=True),
     Column("suspended_by_name", String(200), nullable=True),
+    # The rep's id in each CRM a connector writes to, by kind: {"hubspot": "123"}.
+    Column("crm_owner_ids", Json, nullable=False, server_default=text("'{}'")),
 )
 
 teams = Table(
@@ -269,6 +272,75 @@ deliveries = Table(
 )
 Index("ix_router_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
 Index("ix_router_deliveries_subscription", deliveries.c.subscription_id, deliveries.c.created_at)
+
+# Connectors to reps' CRMs (router/connectors/): credentials sealed (services/crypto.py).
+connectors = Table(
+    "router_connectors",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("settings", Json, nullable=False),
+    Column("credentials", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A router event to write to a CRM: one row per (connector, event), queued in the
+# transaction that said the event, sent by the connector worker outside any transaction.
+connector_deliveries = Table(
+    "router_connector_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("connector_id", String(100), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("lead_id", String(64), nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("last_attempt_at", UTCDateTime, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    UniqueConstraint("connector_id", "event_id", name="uq_router_connector_delivery"),
+)
+Index(
+    "ix_router_connector_deliveries_due",
+    connector_deliveries.c.status,
+    connector_deliveries.c.next_attempt_at,
+)
+Index(
+    "ix_router_connector_deliveries_connector",
+    connector_deliveries.c.connector_id,
+    connector_deliveries.c.created_at,
+)
+
+# The CRM record (a HubSpot contact) Leadfarm wrote for a lead: how a CRM activity on that
+# record finds its lead.
+crm_records = Table(
+    "router_crm_records",
+    metadata,
+    Column("connector_id", String(100), primary_key=True),
+    Column("lead_id", String(64), primary_key=True),
+    Column("record_id", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_router_crm_records_record", crm_records.c.connector_id, crm_records.c.record_id)
+
+# CRM activities taken in, by the CRM's id: a second webhook about one is a no-op.
+crm_activities = Table(
+    "router_crm_activities",
+    metadata,
+    Column("connector_id", String(100), primary_key=True),
+    Column("external_id", String(100), primary_key=True),
+    Column("activity_id", String(36), nullable=False),
+    Column("lead_id", String(64), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+)
 
 # Tombstones: leads erased on request (`person.erasure_requested`). Events about them that
 # arrive later are ignored, so they cannot bring the person's data back.

@@ -1173,6 +1173,9 @@ async def erase_lead(tx: Tx, lead_id: str, values: set[str]) -> int:
                 .values(payload=payload, last_error=last_error)
             )
             changed += 1
+    from router.connectors import repository as connectors_repository
+
+    changed += await connectors_repository.erase_lead(tx, lead_id, values)
     return changed
 
 

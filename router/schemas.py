@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 import httpx
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from contracts.events import EVENT_TYPES, Channel, LeadProfile, SourceClass
 from router.calendar import CalendarError, parse_week, zone
@@ -40,6 +48,17 @@ FirstTouch = Literal["pending", "met", "breached", "void"]
 Cadence = Literal["running", "connected", "exhausted", "breached", "void"]
 DeliveryStatus = Literal["pending", "delivered", "dead"]
 ID_PATTERN = r"^[A-Za-z0-9._-]+$"
+
+CrmKind = Literal["hubspot"]
+"""The CRMs Leadfarm has connectors for (router/connectors/)."""
+CrmOwnerId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")
+]
+CRM_OWNER_IDS = (
+    'The rep\'s id in each CRM, by connector kind, e.g. {"hubspot": "123"} (a HubSpot '
+    "owner id): who owns the records a connector writes, and who logged an activity a "
+    "connector takes in"
+)
 
 ROUTER_EVENT_TYPES = sorted(t for t, m in EVENT_TYPES.items() if m.SERVICE == "router")
 
@@ -121,6 +140,7 @@ class RepFields(Strict):
     out_of_office: list[OutOfOffice] | None = None
     team_id: str | None = Field(None, max_length=64)
     active: bool | None = None
+    crm_owner_ids: dict[CrmKind, CrmOwnerId] | None = Field(None, description=CRM_OWNER_IDS)
 
     @field_validator("time_zone")
     @classmethod
@@ -160,6 +180,9 @@ class RepIn(Strict):
     out_of_office: list[OutOfOffice] = Field(default_factory=list)
     team_id: str | None = Field(None, max_length=64)
     active: bool = True
+    crm_owner_ids: dict[CrmKind, CrmOwnerId] = Field(
+        default_factory=dict, description=CRM_OWNER_IDS
+    )
 
     @field_validator("time_zone")
     @classmethod
@@ -205,6 +228,7 @@ class RepOut(BaseModel):
     daily_cap: int | None
     out_of_office: list[OutOfOffice]
     team_id: str | None
+    crm_owner_ids: dict[str, str] = Field(default_factory=dict, description=CRM_OWNER_IDS)
     suspended: bool = False
     suspended_at: datetime | None = None
     suspended_reason: str | None = None

@@ -53,3 +53,12 @@ class RouterSettings(ServiceSettings):
     """Each subscription's share: it gets this many first, and may use the whole pool but
     one share while others have nothing in flight, so a slow receiver never holds up a
     newcomer."""
+
+    connector_retry_hours: float = Field(24.0, gt=0)
+    """A connector delivery (a write to a rep's CRM) is retried with exponential backoff
+    for this long (or as long as the vendor's Retry-After asks), then marked dead with the
+    vendor's answer. The request deadline, backoff cap and poll are the webhooks' ones."""
+    connector_concurrency: int = Field(8, ge=1)
+    """Connector deliveries in flight at once (per process)."""
+    connector_concurrency_per_connector: int = Field(4, ge=1)
+    """Each connector's share of those (a slow vendor holds only its own)."""

@@ -24,8 +24,8 @@ import logging
 import uuid
 import weakref
 from collections.abc import Iterable
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -45,6 +45,9 @@ from services.outbox import emit
 from services.reference import Reference
 from services.standard_webhooks import sign
 from services.workpool import KeyedPool, LeasingWorker
+
+if TYPE_CHECKING:
+    from router.connectors.worker import ConnectorWorker
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,30 @@ def backoff(attempts: int, cap_s: float) -> timedelta:
     return timedelta(seconds=min(5 * 2 ** (attempts - 1), cap_s))
 
 
+def next_attempt(
+    now: datetime,
+    attempts: int,
+    expires_at: datetime,
+    *,
+    failed: bool,
+    permanent: bool,
+    max_backoff_s: float,
+    at_least_s: float | None = None,
+) -> tuple[str, datetime | None]:
+    """After an attempt (the `attempts`th): delivered, dead (`permanent`, or the retry
+    window is over), or failed and when to try again (the backoff, or `at_least_s` when the
+    receiver asked for longer; the last try lands on the expiry, so retries span the
+    whole window)."""
+    if not failed:
+        return "delivered", None
+    if permanent or now >= expires_at:
+        return "dead", None
+    wait = backoff(attempts, max_backoff_s)
+    if at_least_s is not None:
+        wait = max(wait, timedelta(seconds=at_least_s))
+    return "failed", min(now + wait, expires_at)
+
+
 class Announcer:
     """Says router events: the outbox, plus a delivery per matching subscription."""
 
@@ -77,6 +104,8 @@ class Announcer:
         self.routing = routing
         self.handoff: WebhookWorker | None = None
         """The worker that posts what this process queues the moment it commits."""
+        self.connectors: ConnectorWorker | None = None
+        """Queues each event's connector deliveries (router/connectors/)."""
 
     async def say(
         self,
@@ -90,7 +119,10 @@ class Announcer:
         """`config`: the routing configuration the caller holds already (its subscriptions
         are the ones in force); read when not given."""
         envelope = await emit(tx, data, traceparent=traceparent, subject=subject)
-        subs = (config or await self.routing.current(tx)).subscribers
+        config = config or await self.routing.current(tx)
+        if self.connectors is not None and config.connectors:
+            self.connectors.queue(tx, envelope, config)
+        subs = config.subscribers
         if not subs:
             return envelope
         rep_ids = {v for v in (envelope.data.get("rep_id"), envelope.data.get("from_rep_id")) if v}
@@ -341,16 +373,14 @@ class WebhookWorker(LeasingWorker):
     ) -> str:
         """Store the attempt's outcome: delivered, dead, or failed (and when to retry)."""
         now = tx.now()
-        if error is None:
-            outcome, following = "delivered", None
-        elif permanent or now >= delivery.expires_at:
-            outcome, following = "dead", None
-        else:  # the last try lands on the expiry, so retries span the whole window
-            outcome = "failed"
-            following = min(
-                now + backoff(delivery.attempts + 1, self.settings.webhook_max_backoff_s),
-                delivery.expires_at,
-            )
+        outcome, following = next_attempt(
+            now,
+            delivery.attempts + 1,
+            delivery.expires_at,
+            failed=error is not None,
+            permanent=permanent,
+            max_backoff_s=self.settings.webhook_max_backoff_s,
+        )
         repository.record_attempt(
             tx,
             delivery.id,

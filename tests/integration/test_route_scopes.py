@@ -16,7 +16,6 @@ import httpx
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute
 
 from services.auth import IMPLIED, SCOPES, SCOPES_ATTRIBUTE, Scope
 from tests.backends import ADMIN, Backend, EmbeddedBackend
@@ -28,6 +27,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/readyz"): "readiness probe",
     ("GET", "/ingest/v1/webhooks/{name}"): "provider handshake, checked by the provider",
     ("POST", "/ingest/v1/webhooks/{name}"): "provider webhook, authenticated by its signature",
+    ("POST", "/router/v1/connectors/{connector_id}/webhooks"): "a CRM's webhook, by its signature",
     ("GET", "/nurture/v1/r/{token}"): "tracked link in an email, a signed token",
     ("GET", "/nurture/v1/unsubscribe"): "unsubscribe page, a signed token, changes nothing",
     ("POST", "/nurture/v1/unsubscribe"): "one-click unsubscribe (RFC 8058), a signed token",
@@ -65,23 +65,24 @@ def declared_scopes(dependant: Dependant) -> tuple[Scope, ...] | None:
     return None
 
 
-def all_routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
-    """The app's routes, through included routers (FastAPI keeps them nested). Leadfarm's
-    routers carry their prefix themselves and are included without one."""
+def all_routes(routes: Sequence[Any]) -> Iterator[Any]:
+    """The app's routes, through included routers (FastAPI keeps them nested), each as
+    FastAPI serves it: with the prefixes of the routers it is included in (the router's
+    backtests and connectors are included in its /router/v1 router)."""
     for route in routes:
-        original = getattr(route, "original_router", None)
-        if original is not None:
-            yield from all_routes(original.routes)
+        effective = getattr(route, "effective_candidates", None)
+        if effective is not None:
+            yield from all_routes(effective())
         else:
             yield route
 
 
-def documented_routes(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
+def documented_routes(app: FastAPI) -> list[tuple[str, str, Any]]:
     """(method, path, route) for every operation of the app's OpenAPI document."""
     by_key = {
         (method, route.path): route
         for route in all_routes(app.routes)
-        if isinstance(route, APIRoute)
+        if isinstance(getattr(route, "original_route", route), APIRoute)
         for method in route.methods or ()
     }
     out = []

@@ -26,6 +26,7 @@ BODILESS_ACTIONS = {
     ("post", "/qualifier/v1/definitions:reevaluate"),
     ("post", "/router/v1/leads/{lead_id}/accept"),
     ("post", "/router/v1/subscriptions/{subscription_id}/deliveries/{delivery_id}/retry"),
+    ("post", "/router/v1/connectors/{connector_id}/deliveries/{delivery_id}/retry"),
 }
 
 

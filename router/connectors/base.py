@@ -1,0 +1,165 @@
+"""What a connector kind is: its settings and credentials, the router events it writes to
+its vendor, how it writes one, and (for kinds that take activities in) how it reads a
+vendor's webhook.
+
+A kind is pure of the database: the worker (router/connectors/worker.py) hands it a due
+delivery and the routing configuration it needs (the connector, the rep), and records what
+it returns; the inbound route (router/connectors/api.py) hands it a verified webhook and
+logs the activities it finds through the router's own activity code.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel
+
+from router.schemas import RepOut
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    """A configured connector as routing keeps it in memory (router/config.py)."""
+
+    id: str
+    kind: str
+    settings: Mapping[str, Any]
+    credentials: str
+    """Sealed (services/crypto.py), as stored: a JSON object of the kind's credentials."""
+    active: bool
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A router event to write to one connector's vendor."""
+
+    id: str
+    connector_id: str
+    event_id: str
+    event_type: str
+    lead_id: str | None
+    payload: str
+    """The event as webhooks carry it: {"type", "timestamp", "subject", "data"}."""
+    attempts: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a delivery wrote: the vendor's record for the lead (kept, so that the vendor's
+    activities on it find the lead)."""
+
+    record_id: str | None = None
+
+
+class VendorError(Exception):
+    """The vendor refused or could not be reached. `permanent`: no retry can succeed (the
+    request itself is wrong); otherwise it is retried with backoff, then dead."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        permanent: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.permanent = permanent
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class Target:
+    """Everything a delivery needs besides the event: the connector's settings and opened
+    credentials, and the reps (their ids in the vendor's system)."""
+
+    connector: ConnectorConfig
+    settings: BaseModel
+    credentials: BaseModel
+    reps: Mapping[str, RepOut] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InboundActivity:
+    """One activity a vendor's webhook names, as fetched from the vendor."""
+
+    external_id: str
+    """The vendor's id of the activity (idempotency key)."""
+    channel: str
+    outcome: str
+    owner_id: str | None
+    record_ids: tuple[str, ...]
+    """The vendor's records it is logged on (contacts)."""
+    emails: tuple[str, ...] = ()
+    """The emails of those records, when fetched."""
+    lead_ids: tuple[str, ...] = ()
+    """Leadfarm lead ids written on those records, when the connector writes one."""
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    """One event of a vendor's webhook: an activity to log, or something ignored."""
+
+    index: int
+    event_id: str
+    activity: InboundActivity | None = None
+    ignored: str | None = None
+    """Why it is not an activity Leadfarm counts (another object, another event)."""
+
+
+class Connector(ABC):
+    kind: ClassVar[str]
+    settings_model: ClassVar[type[BaseModel]]
+    credentials_model: ClassVar[type[BaseModel]]
+    event_types: ClassVar[frozenset[str]]
+    """The router event types (full CloudEvents types) it writes to its vendor."""
+
+    @abstractmethod
+    async def deliver(self, delivery: Delivery, target: Target, http: httpx.AsyncClient) -> Written:
+        """Write one event to the vendor; raise `VendorError` with the vendor's answer."""
+
+    def api_base_url(self, settings: BaseModel) -> str | None:
+        """The vendor API's base URL set by the admin, checked for egress (SSRF)."""
+        return None
+
+
+class BadWebhook(Exception):
+    """A vendor's webhook that cannot be read: `field` names where (a JSON pointer)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class TakesActivities(ABC):
+    """A kind whose vendor tells Leadfarm of the activities reps log there."""
+
+    @abstractmethod
+    def verify(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        received_at: datetime,
+        target: Target,
+    ) -> None:
+        """Check the vendor's signature; raise `Unauthorized` (ingest's) saying why not."""
+
+    @abstractmethod
+    async def read(
+        self, body: bytes, target: Target, http: httpx.AsyncClient
+    ) -> list[InboundEvent]:
+        """The webhook's events, each activity fetched from the vendor as it now is.
+        Raises `BadWebhook` for a body it cannot read, `VendorError` when the vendor's
+        API cannot be asked."""

@@ -1,0 +1,73 @@
+"""The connectors' HTTP request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from router.schemas import CrmKind, Strict
+
+DeliveryStatus = Literal["pending", "delivered", "dead"]
+
+
+class ConnectorIn(Strict):
+    """A connector: its kind, its settings and its credentials (sealed at rest, never
+    shown again)."""
+
+    kind: CrmKind
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="The kind's settings (docs/integrations.md)"
+    )
+    credentials: dict[str, str] | None = Field(
+        None,
+        description="The kind's credentials, e.g. {'access_token': 'pat-...', "
+        "'client_secret': '...'}; required when creating, left out to keep those stored",
+    )
+    active: bool = True
+
+
+class ConnectorOut(BaseModel):
+    id: str
+    kind: str
+    settings: dict[str, Any]
+    credentials: dict[str, str] = Field(
+        description="Each credential's name with a masked hint; never the value"
+    )
+    active: bool
+    webhook_url_path: str | None = Field(
+        None, description="Where the vendor posts its webhooks (activities), on this host"
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConnectorDeliveryOut(BaseModel):
+    id: str
+    connector_id: str
+    event_id: str
+    event_type: str
+    lead_id: str | None
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    expires_at: datetime
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None = Field(description="The vendor's answer to the last attempt")
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class InboundResult(BaseModel):
+    index: int
+    event_id: str
+    outcome: Literal["logged", "duplicate", "ignored"]
+    activity_id: str | None = None
+    lead_id: str | None = None
+    reason: str | None = None
+
+
+class InboundOut(BaseModel):
+    results: list[InboundResult]
