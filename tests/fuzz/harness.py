@@ -12,6 +12,7 @@ keep running between calls, as in production. Schemathesis gets the client as it
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
@@ -139,3 +140,58 @@ def problem_errors(response: requests.Response) -> list[str]:
     if body.get("status") != response.status_code:
         wrong.append(f"status {body.get('status')!r} differs from {response.status_code}")
     return wrong
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value.rsplit("/", 1)[-1]
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def recursive_components(document: dict[str, Any]) -> set[str]:
+    """The component schemas that reach themselves through `$ref`s."""
+    components = document.get("components", {}).get("schemas", {})
+
+    def reachable(name: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [name]
+        while todo:
+            for ref in _refs(components.get(todo.pop(), {})):
+                if ref not in seen:
+                    seen.add(ref)
+                    todo.append(ref)
+        return seen
+
+    return {name for name in components if name in reachable(name)}
+
+
+def without_recursion(document: dict[str, Any], depth: int = 2) -> dict[str, Any]:
+    """A copy of `document` in which each schema that contains itself directly is unrolled
+    `depth` levels (`Name`, `Name__1`, ... `Name__<depth>`), the last level's references to
+    itself replaced by any object."""
+    unrolled = copy.deepcopy(document)
+    components = unrolled["components"]["schemas"]
+    for name in recursive_components(unrolled):
+        original = components[name]
+        for level in range(depth + 1):
+            target = f"#/components/schemas/{name}__{level + 1}" if level < depth else None
+            components[name if level == 0 else f"{name}__{level}"] = _repointed(
+                copy.deepcopy(original), f"#/components/schemas/{name}", target
+            )
+    return unrolled
+
+
+def _repointed(node: Any, ref: str, target: str | None) -> Any:
+    if isinstance(node, dict):
+        if node.get("$ref") == ref:
+            return {"$ref": target} if target else {"type": "object"}
+        return {key: _repointed(value, ref, target) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_repointed(value, ref, target) for value in node]
+    return node

@@ -27,6 +27,8 @@ from tests.fuzz.harness import (
     as_utf8,
     live_app,
     problem_errors,
+    recursive_components,
+    without_recursion,
 )
 
 # After the harness, which imports schemathesis under a filter of its import-time warnings.
@@ -46,8 +48,12 @@ pytestmark = [
 
 # FastAPI writes OpenAPI 3.1; schemathesis 3 supports it behind this switch.
 schemathesis.experimental.OPEN_API_3_1.enable()
+DOCUMENT = without_recursion(openapi_document())
+"""The API's document with its one recursive schema (a rule's conditions: groups of
+conditions) unrolled a few levels deep: hypothesis-jsonschema cannot generate data for a
+recursive schema, and schemathesis would skip those operations."""
 schema = schemathesis.from_dict(
-    openapi_document(),
+    DOCUMENT,
     base_url=BASE_URL,
     data_generation_methods=[DataGenerationMethod.positive, DataGenerationMethod.negative],
 )
@@ -102,6 +108,16 @@ def test_as_admin(case: Case, live: Live) -> None:
     response = as_utf8(send(case, live, ADMIN))
     case.validate_response(response, checks=CHECKS)
     assert not problem_errors(response), (problem_errors(response), response.text)
+
+
+def test_the_unrolled_document_still_has_the_rules_conditions() -> None:
+    """Unrolling kept the operations and the nesting the fuzzer sends (two levels of groups
+    under a rule's conditions), and left nothing recursive."""
+    assert recursive_components(DOCUMENT) == set()
+    assert recursive_components(openapi_document()) == {"Condition"}
+    components = DOCUMENT["components"]["schemas"]
+    assert {"Condition", "Condition__1", "Condition__2"} <= set(components)
+    assert DOCUMENT["paths"].keys() == openapi_document()["paths"].keys()
 
 
 @schema.parametrize()
