@@ -46,6 +46,8 @@ UNDOCUMENTED_PUBLIC = {
     "/audit/v1/dashboard/chart.umd.min.js",
     "/console",
     "/console/console.js",
+    "/console/conditions.js",
+    "/console/backtest.js",
     "/console/console.css",
     "/console/diff.min.js",
     "/console/signin.js",
