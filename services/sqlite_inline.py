@@ -12,8 +12,8 @@ half (measured: a primary-key SELECT 48 us through the asyncio layer, 21 us here
 
 `InlineEngine` and `InlineConnection` offer what the code calls on an `AsyncEngine` and an
 `AsyncConnection` (execute, scalar, scalars, exec_driver_sql, begin, begin_nested, commit,
-rollback, close, run_sync), each a plain call on the synchronous connection; results are
-SQLAlchemy's own (buffered) results, as the asyncio API returns.
+rollback, close, run_sync) and nothing more, each a plain call on the synchronous
+connection; results are SQLAlchemy's own (buffered) results, as the asyncio API returns.
 
 The condition that makes inline calls safe: nothing in the process ever waits on a SQLite
 lock. Writers are serialised by `Database.write_lock` before they begin, readers never
@@ -26,12 +26,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Generator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, CursorResult, Dialect, Engine, Result, ScalarResult
+from sqlalchemy import Connection, CursorResult, Dialect, Engine, ScalarResult
 from sqlalchemy.engine import Transaction
 
 BUSY_TIMEOUT_MS = 250
@@ -109,9 +108,6 @@ class InlineConnection:
     ) -> CursorResult[Any]:
         return self.sync_connection.exec_driver_sql(statement, parameters, execution_options)
 
-    async def stream(self, statement: Any, parameters: Any = None) -> Result[Any]:
-        return self.sync_connection.execute(statement, parameters)
-
     def begin(self) -> InlineTransaction:
         return InlineTransaction(self.sync_connection.begin)
 
@@ -141,7 +137,7 @@ class InlineConnection:
 
 
 class InlineEngine:
-    """What the code uses of an `AsyncEngine` (connect, begin, dispose, sync_engine), over
+    """What the code uses of an `AsyncEngine` (connect, dispose, sync_engine), over
     SQLAlchemy's synchronous SQLite engine."""
 
     def __init__(self, sync_engine: Engine) -> None:
@@ -152,11 +148,6 @@ class InlineEngine:
     def connect(self) -> InlineConnection:
         """A connection; `async with engine.connect() as conn:` closes it after."""
         return InlineConnection(self.sync_engine.connect())
-
-    @asynccontextmanager
-    async def begin(self) -> AsyncIterator[InlineConnection]:
-        with self.sync_engine.begin() as conn:
-            yield InlineConnection(conn)
 
     async def dispose(self) -> None:
         self.sync_engine.dispose()
