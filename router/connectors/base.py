@@ -132,6 +132,40 @@ class Connector(ABC):
         return None
 
 
+@dataclass(frozen=True)
+class CrmAccount:
+    """An account (company) as the vendor's CRM has it: its web domain and its owner, the
+    owner's id in the vendor's system (a rep's `crm_owner_ids[kind]`)."""
+
+    external_id: str
+    """The vendor's id of the account (company, Account)."""
+    domain: str
+    """Lower case, no scheme, path or `www.` (what `PUT /router/v1/accounts/{domain}` takes)."""
+    owner_id: str | None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class AccountPage:
+    """One page of accounts changed since a cursor, and the cursor to ask from next."""
+
+    accounts: list[CrmAccount]
+    next_cursor: str | None
+    """None: this was the last page of this pass (keep the last cursor for the next pass)."""
+
+
+class SyncsAccounts(ABC):
+    """A kind whose vendor's accounts (companies) can be synced as account owners: the
+    router's account-owner routing then follows the CRM's truth (issue 16, item 3)."""
+
+    @abstractmethod
+    async def accounts(
+        self, cursor: str | None, target: Target, http: httpx.AsyncClient
+    ) -> AccountPage:
+        """The accounts changed since `cursor` (None: all of them), one page at a time.
+        Raises `VendorError` with the vendor's answer."""
+
+
 class BadWebhook(Exception):
     """A vendor's webhook that cannot be read: `field` names where (a JSON pointer)."""
 
