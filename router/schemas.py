@@ -313,6 +313,14 @@ class AccountOut(BaseModel):
     rep_id: str
     created_at: datetime
     updated_at: datetime
+    source: Literal["manual", "connector"] = Field(
+        "manual",
+        description="manual: set through the API or the console; connector: synced from a "
+        "CRM by `connector_id` (its account `external_id`), which changes it again when "
+        "the account changes there",
+    )
+    connector_id: str | None = None
+    external_id: str | None = None
 
 
 # --- pools and rules ---------------------------------------------------------------------

@@ -14,9 +14,18 @@ from pydantic import BaseModel, ValidationError
 from ingest.providers.base import Unauthorized
 from router import metrics
 from router.connectors import KINDS, repository
-from router.connectors.base import BadWebhook, ConnectorConfig, TakesActivities, VendorError
+from router.connectors.accounts import AccountSyncWorker, plan_of, status_of
+from router.connectors.base import (
+    BadWebhook,
+    ConnectorConfig,
+    SyncsAccounts,
+    TakesActivities,
+    VendorError,
+)
 from router.connectors.inbound import Refusal, take_in
 from router.connectors.schemas import (
+    AccountSyncIn,
+    AccountSyncOut,
     ConnectorDeliveryOut,
     ConnectorIn,
     ConnectorOut,
@@ -78,7 +87,11 @@ def _masked(credentials: dict[str, Any]) -> dict[str, str]:
 
 
 def build_connectors_router(
-    unit: UnitOfWork, router_: Router, worker: ConnectorWorker, box: SecretBox
+    unit: UnitOfWork,
+    router_: Router,
+    worker: ConnectorWorker,
+    box: SecretBox,
+    syncs: AccountSyncWorker | None = None,
 ) -> APIRouter:
     router = APIRouter()  # included in the /router/v1 router
     settings = router_.settings
@@ -236,6 +249,45 @@ def build_connectors_router(
             again = await repository.get_delivery(tx, delivery_id)
         assert again is not None
         return again
+
+    @router.get("/connectors/{connector_id}/accounts-sync", response_model=AccountSyncOut)
+    async def get_accounts_sync(connector_id: ConnectorId, _: ManagerKey) -> AccountSyncOut:
+        """The connector's account sync (docs/integrations.md, "Account owners from the
+        CRM"): the last run, the cursor, what it counted, the CRM owners that match no rep
+        and the vendor's last error."""
+        async with unit.read() as conn:
+            stored = await connector_or_404(conn, connector_id)
+            return await status_of(conn, stored.config, unit.clock.now())
+
+    @router.post(
+        "/connectors/{connector_id}/accounts-sync",
+        response_model=AccountSyncOut,
+        status_code=202,
+    )
+    async def run_accounts_sync(
+        connector_id: ConnectorId, _: AdminKey, body: AccountSyncIn | None = None
+    ) -> AccountSyncOut:
+        """Run the account sync now (`full`: from the first account, not the cursor); the
+        answer is the status as it starts (202): `GET` it to see the run end."""
+        async with unit.transaction() as tx:
+            stored = await connector_or_404(tx, connector_id)
+            if not isinstance(KINDS[stored.config.kind], SyncsAccounts):
+                raise Problem(409, f"A {stored.config.kind} connector has no accounts to sync.")
+            if plan_of(stored.config) is None:
+                raise Problem(
+                    409,
+                    f"Connector {connector_id!r} does not sync accounts: it is inactive or "
+                    "settings.sync_accounts is off (PUT the connector with "
+                    '"sync_accounts": true).',
+                )
+            now = tx.now()
+            current = await status_of(tx, stored.config, now)
+            if current.running:
+                raise Problem(409, f"Connector {connector_id!r}'s account sync is running.")
+            await repository.request_sync(tx, connector_id, now, full=bool(body and body.full))
+            if syncs is not None:
+                tx.after_commit(syncs.wake)
+            return await status_of(tx, stored.config, now)
 
     @router.post(
         "/connectors/{connector_id}/webhooks",

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from router.schemas import RepOut
 
@@ -103,6 +103,8 @@ class InboundActivity:
     lead_ids: tuple[str, ...] = ()
     """Leadfarm lead ids written on those records, when the connector writes one."""
     note: str | None = None
+    rep_id: str | None = None
+    """The rep's Leadfarm id, when the vendor knows it (else `owner_id` names the rep)."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,20 @@ class AccountPage:
     accounts: list[CrmAccount]
     next_cursor: str | None
     """None: this was the last page of this pass (keep the last cursor for the next pass)."""
+
+
+class AccountSyncSettings(BaseModel):
+    """The settings every kind that `SyncsAccounts` takes (its settings model inherits
+    them): whether the scheduler (router/connectors/accounts.py) syncs its accounts, and
+    how often."""
+
+    sync_accounts: bool = Field(
+        False,
+        description="Sync account owners from the CRM's accounts (companies) on a schedule",
+    )
+    sync_interval_minutes: int = Field(
+        60, ge=5, le=7 * 24 * 60, description="Minutes between two account syncs"
+    )
 
 
 class SyncsAccounts(ABC):
