@@ -20,7 +20,10 @@ and read, so they live in the router (docs/architecture.md, "Connectors").
 from __future__ import annotations
 
 from router.connectors.base import Connector
+from router.connectors.generic import GenericWebhook
 from router.connectors.hubspot import CONNECTOR as HUBSPOT
 
-KINDS: dict[str, Connector] = {HUBSPOT.kind: HUBSPOT}
+GENERIC_WEBHOOK = GenericWebhook()
+
+KINDS: dict[str, Connector] = {HUBSPOT.kind: HUBSPOT, GENERIC_WEBHOOK.kind: GENERIC_WEBHOOK}
 """Each connector kind by name (Salesforce and Slack come next)."""

@@ -22,6 +22,7 @@ from router.connectors.base import (
     TakesActivities,
     VendorError,
 )
+from router.connectors.generic import ActivitiesWebhook
 from router.connectors.inbound import Refusal, take_in
 from router.connectors.schemas import (
     AccountSyncIn,
@@ -40,7 +41,7 @@ from services.auth import AdminKey, ManagerKey
 from services.crypto import SecretBox
 from services.db import UnitOfWork
 from services.egress import PrivateAddress, check_public
-from services.openapi import declared_body
+from services.openapi import declared_body, schema_ref
 from services.problems import Problem, field_error
 
 ConnectorId = Annotated[str, Path(min_length=1, max_length=100, pattern=ID_PATTERN)]
@@ -295,18 +296,38 @@ def build_connectors_router(
         openapi_extra=declared_body(
             {
                 "application/json": {
-                    "schema": {"type": "array", "items": {"type": "object"}},
-                    "examples": {"a call logged": {"value": WEBHOOK_EXAMPLE}},
+                    "schema": {
+                        "oneOf": [
+                            {
+                                "type": "array",
+                                "items": {"type": "object"},
+                                "description": "HubSpot: its webhook's array of events",
+                            },
+                            schema_ref(ActivitiesWebhook),
+                        ]
+                    },
+                    "examples": {
+                        "a call logged in HubSpot": {"value": WEBHOOK_EXAMPLE},
+                        "a dialer's call (kind webhook, Standard Webhooks signed)": {
+                            "value": ActivitiesWebhook.model_json_schema()["examples"][0]
+                        },
+                    },
                 }
             },
-            description="The vendor's webhook, as it posts it (HubSpot: an array of events)",
+            description="The vendor's webhook, as it posts it: HubSpot's array of events, "
+            "or the generic activity webhook's activities (kind webhook; "
+            "docs/integrations.md)",
+            models=[ActivitiesWebhook],
         ),
     )
     async def vendor_webhook(connector_id: ConnectorId, request: Request) -> InboundOut:
-        """Activities reps logged in their CRM (HubSpot: calls and emails), authenticated
-        by the vendor's signature. Each is logged like `POST /router/v1/leads/{id}/
-        activities`; one that matches no lead or rep is refused (422) with the reason,
-        while the others are logged."""
+        """Activities reps logged in their CRM (HubSpot: calls and emails) or their dialer
+        or sequencer (kind `webhook`: Standard Webhooks signed, `webhook-id`,
+        `webhook-timestamp`, `webhook-signature`), authenticated by the vendor's signature.
+        Each is logged like `POST /router/v1/leads/{id}/activities`, once per activity id;
+        one that matches no lead or rep is refused (422) with the reason, while the others
+        are logged. A bad or stale signature is a 401, a body that is not the vendor's
+        webhook a 400 naming the field."""
         body = await request.body()
         received_at = unit.clock.now()
         async with unit.read() as conn:
@@ -339,7 +360,7 @@ def build_connectors_router(
         except BadWebhook as exc:
             raise Problem(
                 400,
-                f"The body is not a {connector.kind} webhook: {exc.message}.",
+                f"The body is not what a {connector.kind} connector takes: {exc.message}.",
                 errors=[field_error(exc.field or "body", exc.message)],
             ) from None
         except (VendorError, httpx.HTTPError) as exc:
@@ -375,7 +396,7 @@ def build_connectors_router(
                         traceparent,
                     )
                 except Refusal as exc:
-                    refused.append(field_error(f"{event.index}.objectId", exc.message))
+                    refused.append(field_error(kind.refused_field(event.index), exc.message))
                     outcome = "refused"
                 else:
                     results.append(result)

@@ -194,6 +194,10 @@ class BadWebhook(Exception):
 class TakesActivities(ABC):
     """A kind whose vendor tells Leadfarm of the activities reps log there."""
 
+    def refused_field(self, index: int) -> str:
+        """Where a refused activity is in the webhook's body (a problem's `errors` field)."""
+        return f"{index}.objectId"
+
     @abstractmethod
     def verify(
         self,
