@@ -784,7 +784,7 @@ def test_an_admin_also_sees_keys_and_sources_and_a_rep_key_is_refused(
 
     # On a phone, every page fits the screen; wide tables and drawings scroll in their card.
     page.resize(390, 800)
-    for name in ("reps", "rules", "dry-run", "definitions", "nurture", "admin"):
+    for name in ("reps", "rules", "dry-run", "definitions", "nurture", "admin", "connectors"):
         go(page, name)
         overflow = page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -801,3 +801,77 @@ def test_an_admin_also_sees_keys_and_sources_and_a_rep_key_is_refused(
     )
     assert message.startswith("This is a rep key: it cannot open the console."), message
     assert refused.evaluate("sessionStorage.length") == 0, "a refused key is forgotten"
+
+
+def test_an_admin_adds_a_hubspot_connector_and_a_reps_hubspot_owner_id(
+    browser: Chromium, served: tuple[Served, Seeded], tmp_path: Path
+) -> None:
+    server, _ = served
+    token = "pat-na1-console-e2e-token-value"
+    page = open_console(browser, server, ADMIN_KEY)
+    ready(page, "reps")
+    assert not page.evaluate("document.getElementById('connectors-tab').hidden")
+    go(page, "connectors")
+    assert page.evaluate("document.getElementById('connectors-table').dataset.rows") == "0"
+
+    # A mistake first: the API's problem is shown next to the settings.
+    click(page, "#connector-new")
+    fill(
+        page,
+        "connector-form",
+        {
+            "connector_id": "hubspot",
+            "kind": "hubspot",
+            "settings": '{"on_return": "keep_owner", "colour": "red"}',
+            "cred-access_token": token,
+            "cred-client_secret": "console-e2e-client-secret",
+        },
+    )
+    submit(page, "connector-form")
+    said = page.wait_for("document.querySelector('#connector-form .field-error')?.dataset.for")
+    assert said == "settings.colour"
+    fill(page, "connector-form", {"settings": '{"on_return": "keep_owner"}'})
+    submit(page, "connector-form")
+    page.wait_for("Boolean(document.querySelector('#connectors-table tr[data-id=\"hubspot\"]'))")
+    row = text(page, '#connectors-table tr[data-id="hubspot"]')
+    assert "access_token: set" in row
+    assert "0 dead, 0 retrying" in row
+    assert "off" in row, "the account sync is off until settings.sync_accounts"
+    assert token not in page.evaluate("document.body.innerText")
+    stored = api(server, "GET", "/router/v1/connectors/hubspot")
+    assert stored["kind"] == "hubspot"
+    assert stored["settings"] == {"on_return": "keep_owner"}
+    assert stored["credentials"] == {"access_token": "set", "client_secret": "set"}
+    assert stored["active"] is True
+    keep(page, tmp_path, "connectors")
+
+    # Edited without its credentials (kept), then deactivated.
+    click(page, '#connectors-table tr[data-id="hubspot"] button[data-action="edit"]')
+    assert page.evaluate(
+        "document.querySelector('#connector-form [name=cred-access_token]').placeholder"
+    ).startswith("set")
+    kept = {"on_return": "keep_owner", "lead_id_property": "leadfarm_lead_id"}
+    fill(page, "connector-form", {"settings": json.dumps(kept)})
+    submit(page, "connector-form")
+    wait_until(lambda: api(server, "GET", "/router/v1/connectors/hubspot")["settings"] == kept)
+    click(page, '#connectors-table tr[data-id="hubspot"] button[data-action="toggle"]')
+    wait_until(lambda: api(server, "GET", "/router/v1/connectors/hubspot")["active"] is False)
+    assert api(server, "GET", "/router/v1/connectors/hubspot")["credentials"] == {
+        "access_token": "set",
+        "client_secret": "set",
+    }
+
+    # A rep's HubSpot owner id, set in the rep editor.
+    go(page, "reps")
+    click(page, '#reps-table tr[data-id="bo"] button[data-action="edit"]')
+    fill(page, "rep-form", {"crm-hubspot": "52147895"})
+    submit(page, "rep-form")
+    wait_until(
+        lambda: api(server, "GET", "/router/v1/reps/bo")["crm_owner_ids"] == {"hubspot": "52147895"}
+    )
+    page.wait_for(
+        "document.querySelector('#reps-table tr[data-id=\"bo\"]')?.innerText"
+        ".includes('hubspot 52147895')"
+    )
+    assert all(u.startswith(server.base) for u in requests_made(page))
+    assert page_errors(page) == []
