@@ -122,11 +122,13 @@ async def apply_accounts(
 ) -> None:
     """Write one page of the CRM's accounts as account owners (see the module's rules)."""
     now = tx.now()
-    existing = await router_repository.accounts_in(tx, [a.domain for a in accounts if a.domain])
+    existing = await router_repository.accounts_in(
+        tx, [a.domain for a in accounts if _usable(a.domain)]
+    )
     matched: list[str] = []
     for account in accounts:
         counts["read"] += 1
-        if not account.domain:
+        if not _usable(account.domain):
             counts["no_domain"] += 1
             continue
         current = existing.get(account.domain)
@@ -142,8 +144,8 @@ async def apply_accounts(
                 tx,
                 connector.id,
                 account.domain,
-                account.owner_id,
-                account.external_id,
+                account.owner_id[:100] if account.owner_id else None,
+                account.external_id[:100],
                 account.name,
                 now,
             )
@@ -157,7 +159,11 @@ async def apply_accounts(
             counts["unchanged"] += 1
             continue
         await router_repository.upsert_account(
-            tx, account.domain, rep_id, connector_id=connector.id, external_id=account.external_id
+            tx,
+            account.domain,
+            rep_id,
+            connector_id=connector.id,
+            external_id=account.external_id[:100],
         )
         counts["moved" if current is not None else "added"] += 1
         existing[account.domain] = {
@@ -166,6 +172,11 @@ async def apply_accounts(
             "connector_id": connector.id,
         }
     await repository.clear_unmatched(tx, connector.id, matched)
+
+
+def _usable(domain: str) -> bool:
+    """A domain the accounts table can hold and a lead's domain can equal."""
+    return 0 < len(domain) <= 253 and not any(c.isspace() or c in "/@" for c in domain)
 
 
 async def rematch(
@@ -221,7 +232,6 @@ class AccountSyncWorker(LeasingWorker):
         self.routing = routing
         self.box = box
         self.transport = transport
-        self._ensured: frozenset[str] = frozenset()
 
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -244,19 +254,19 @@ class AccountSyncWorker(LeasingWorker):
             if not ids:
                 return 0
             now = self.unit.clock.now()
-            missing = frozenset(ids) - self._ensured
-            if not missing and not await repository.any_sync_due(conn, ids, now):
+            due = await repository.sync_due_times(conn, ids)
+            missing = sorted(set(ids) - set(due))
+            if not missing and not any(at is not None and at <= now for at in due.values()):
                 return 0
         async with self.unit.transaction() as tx:
             now = tx.now()
             if missing:
-                await repository.ensure_syncs(tx, sorted(missing), now)
+                await repository.ensure_syncs(tx, missing, now)
             claimed = await repository.claim_syncs(
                 tx, ids, now, now + LEASE, self.pool.free, str(uuid.uuid4())
             )
             for run in claimed:
                 await repository.start_run(tx, run.connector_id, now)
-        self._ensured |= missing
         for run in claimed:
             self.pool.start(run.connector_id, self._run(wanted[run.connector_id], run))
         return len(claimed)
@@ -349,9 +359,7 @@ async def status_of(
         else None
     )
     row = await repository.get_sync(conn, connector.id) or {}
-    unmatched: dict[str, list[str]] = {}
-    for found in await repository.unmatched_of(conn, connector.id):
-        unmatched.setdefault(found["owner_id"], []).append(found["domain"])
+    unmatched = await repository.unmatched_owners(conn, connector.id)
     next_run_at = row.get("next_run_at")
     return AccountSyncOut(
         connector_id=connector.id,
@@ -370,7 +378,7 @@ async def status_of(
         last_error=row.get("last_error"),
         counts=row.get("counts") or {},
         unmatched_owners=[
-            UnmatchedOwner(owner_id=owner, accounts=len(domains), domains=domains[:10])
-            for owner, domains in sorted(unmatched.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+            UnmatchedOwner(owner_id=owner, accounts=n, domains=domains)
+            for owner, n, domains in unmatched
         ],
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from router.config import ROUTING
 from router.connectors.base import ConnectorConfig, Delivery
@@ -376,16 +376,15 @@ async def ensure_syncs(tx: Tx, connector_ids: Sequence[str], now: datetime) -> N
     )
 
 
-async def any_sync_due(conn: Conn, connector_ids: Sequence[str], now: datetime) -> bool:
-    value = await _c(conn).scalar(
-        select(account_syncs.c.connector_id)
-        .where(
-            account_syncs.c.connector_id.in_(list(connector_ids)),
-            account_syncs.c.next_run_at <= now,
+async def sync_due_times(conn: Conn, connector_ids: Sequence[str]) -> dict[str, datetime | None]:
+    """When each of the connectors' syncs is due (a running one: when its lease ends);
+    a connector with no sync row yet is not in the answer."""
+    rows = await _c(conn).execute(
+        select(account_syncs.c.connector_id, account_syncs.c.next_run_at).where(
+            account_syncs.c.connector_id.in_(list(connector_ids))
         )
-        .limit(1)
     )
-    return value is not None
+    return {r.connector_id: r.next_run_at for r in rows}
 
 
 async def claim_syncs(
@@ -530,18 +529,44 @@ async def clear_unmatched(tx: Tx, connector_id: str, domains: Sequence[str]) -> 
 
 
 async def unmatched_of(
-    conn: Conn, connector_id: str, owner_ids: Sequence[str] | None = None
+    conn: Conn, connector_id: str, owner_ids: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """The connector's accounts whose owner is no rep (of `owner_ids`, when given)."""
+    """The connector's accounts whose owner is one of `owner_ids` (and no rep's when they
+    were read)."""
     u = account_sync_unmatched.c
     query = (
         select(account_sync_unmatched)
-        .where(u.connector_id == connector_id, u.owner_id.is_not(None))
+        .where(u.connector_id == connector_id, u.owner_id.in_(list(owner_ids)))
         .order_by(u.owner_id, u.domain)
     )
-    if owner_ids is not None:
-        query = query.where(u.owner_id.in_(list(owner_ids)))
     return [dict(r._mapping) for r in (await _c(conn).execute(query)).all()]
+
+
+async def unmatched_owners(
+    conn: Conn, connector_id: str, owners: int = 100, domains: int = 10
+) -> list[tuple[str, int, list[str]]]:
+    """The CRM owners with the most unmatched accounts: (owner id, how many, some of their
+    domains), at most `owners` of them."""
+    u = account_sync_unmatched.c
+    counted = (
+        await _c(conn).execute(
+            select(u.owner_id, func.count().label("n"))
+            .where(u.connector_id == connector_id, u.owner_id.is_not(None))
+            .group_by(u.owner_id)
+            .order_by(func.count().desc(), u.owner_id)
+            .limit(owners)
+        )
+    ).all()
+    found: list[tuple[str, int, list[str]]] = []
+    for row in counted:
+        some = await _c(conn).scalars(
+            select(u.domain)
+            .where(u.connector_id == connector_id, u.owner_id == row.owner_id)
+            .order_by(u.domain)
+            .limit(domains)
+        )
+        found.append((row.owner_id, int(row.n), list(some)))
+    return found
 
 
 # --- erasure ----------------------------------------------------------------------------------

@@ -129,17 +129,18 @@ async def test_hubspot_companies_become_account_owners_that_route_the_next_lead(
     fake.add_company("gamma.example", "999")
     fake.add_company("delta.example", None)
     fake.add_company("", "101")
+    fake.add_company("acme gmbh (berlin)", "101")
 
     status = await sync(backend, clock)
     assert status["last_error"] is None, status
     assert status["counts"] == {
-        "read": 5,
+        "read": 6,
         "added": 1,
         "moved": 1,
         "unchanged": 0,
         "unmatched": 1,
         "no_owner": 1,
-        "no_domain": 1,
+        "no_domain": 2,
         "removed": 0,
         "rematched": 0,
     }
