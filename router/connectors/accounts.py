@@ -43,6 +43,7 @@ from router.config import RoutingConfig
 from router.connectors import KINDS, repository
 from router.connectors.base import (
     AccountSyncSettings,
+    Connector,
     ConnectorConfig,
     CrmAccount,
     SyncsAccounts,
@@ -93,10 +94,22 @@ def plan_of(connector: ConnectorConfig) -> Plan | None:
     kind = KINDS.get(connector.kind)
     if not connector.active or not isinstance(kind, SyncsAccounts):
         return None
+    enabled, minutes = sync_settings(kind, connector)
+    return Plan(connector, timedelta(minutes=minutes)) if enabled else None
+
+
+def sync_settings(kind: Connector | None, connector: ConnectorConfig) -> tuple[bool, int]:
+    """`sync_accounts` and `sync_interval_minutes` of the connector's settings: a kind's
+    settings model inherits them from `AccountSyncSettings` (read by name, so a model that
+    declares them itself works alike)."""
+    defaults = AccountSyncSettings()
+    if kind is None or not isinstance(kind, SyncsAccounts):
+        return False, defaults.sync_interval_minutes
     settings = kind.settings_model.model_validate(connector.settings)
-    if not isinstance(settings, AccountSyncSettings) or not settings.sync_accounts:
-        return None
-    return Plan(connector, timedelta(minutes=settings.sync_interval_minutes))
+    return (
+        bool(getattr(settings, "sync_accounts", defaults.sync_accounts)),
+        int(getattr(settings, "sync_interval_minutes", defaults.sync_interval_minutes)),
+    )
 
 
 def plans(config: RoutingConfig) -> dict[str, Plan]:
@@ -352,21 +365,14 @@ async def status_of(
 ) -> AccountSyncOut:
     """A connector's account sync as `GET .../accounts-sync` shows it."""
     plan = plan_of(connector)
-    kind = KINDS[connector.kind]
-    interval = (
-        kind.settings_model.model_validate(connector.settings)
-        if isinstance(kind, SyncsAccounts)
-        else None
-    )
+    _, minutes = sync_settings(KINDS.get(connector.kind), connector)
     row = await repository.get_sync(conn, connector.id) or {}
     unmatched = await repository.unmatched_owners(conn, connector.id)
     next_run_at = row.get("next_run_at")
     return AccountSyncOut(
         connector_id=connector.id,
         enabled=plan is not None,
-        interval_minutes=interval.sync_interval_minutes
-        if isinstance(interval, AccountSyncSettings)
-        else AccountSyncSettings().sync_interval_minutes,
+        interval_minutes=minutes,
         running=bool(row.get("lease_id")) and next_run_at is not None and next_run_at > now,
         cursor=row.get("cursor"),
         next_run_at=next_run_at if plan is not None else None,
