@@ -304,6 +304,7 @@ class AccountSyncWorker(LeasingWorker):
                 owners = owners_to_reps(await self.routing.current(tx), connector.kind)
                 await rematch(tx, connector, owners, counts)
             while True:
+                asked = cursor
                 page = await kind.accounts(cursor, target, self.http())
                 async with self.unit.transaction() as tx:
                     if not await repository.holds_lease(tx, connector.id, run.lease_id):
@@ -312,8 +313,8 @@ class AccountSyncWorker(LeasingWorker):
                     await apply_accounts(tx, connector, owners, page.accounts, counts)
                     cursor = page.next_cursor or cursor
                     await repository.save_cursor(tx, connector.id, cursor, tx.now() + LEASE)
-                if page.next_cursor is None:
-                    break
+                if page.next_cursor is None or page.next_cursor == asked:
+                    break  # the pass is over (or the vendor gives no way forward)
         except LostLease:
             log.warning("account sync of connector %s was taken over; stopping", connector.id)
             return

@@ -505,7 +505,11 @@ def _cursor(cursor: str | None) -> tuple[str, str | None]:
         return "0", None
     since, _, after = cursor.partition("/")
     if not since.isdigit() or (after and not after.isdigit()):
-        raise VendorError(f"the cursor {cursor!r} is not a HubSpot one", permanent=True)
+        raise VendorError(
+            f"the account sync's cursor {cursor!r} is not a HubSpot one; run a full sync "
+            '(POST .../accounts-sync {"full": true})',
+            permanent=True,
+        )
     return since, after or None
 
 
