@@ -1618,7 +1618,14 @@
         c.active ? "active" : "inactive") },
       { title: "Credentials", value: (c) => Object.entries(c.credentials)
         .map(([name, shown]) => name + ": " + shown).join(", ") },
-      { title: "Settings", value: (c) => html("code", {}, JSON.stringify(c.settings)) },
+      { title: "Settings", value: (c) => {
+        const box = html("div", { class: "settings" });
+        for (const [name, value] of Object.entries(c.settings)) {
+          box.append(html("div", {}, name + ": " + (typeof value === "string" ? value :
+            JSON.stringify(value))));
+        }
+        return box;
+      } },
       { title: "Webhooks to", value: (c) => c.webhook_url_path || "" },
       { title: "Deliveries", value: (c) => html("span",
         { class: c.facts.dead ? "bad" : "", "data-dead": c.facts.dead },
@@ -1733,11 +1740,22 @@
     } catch (error) { failed(error); }
   }
 
+  // Run the account sync now, and show its outcome once a replica has run it (the API
+  // answers as the run is due; the run itself takes seconds to minutes).
   async function runSync(connector) {
+    const path = connectorPath(connector.id) + "/accounts-sync";
     try {
-      await change("POST", connectorPath(connector.id) + "/accounts-sync", {},
-        "Started the account sync of " + connector.id);
-      status("The account sync of " + connector.id + " started.");
+      const due = await change("POST", path, {}, "Ran the account sync of " + connector.id);
+      status("The account sync of " + connector.id + " is running...");
+      for (let i = 0; i < 120; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const now = await api("GET", path);
+        if (!now.running && now.last_attempt_at && now.last_attempt_at >= due.next_run_at) {
+          status("The account sync of " + connector.id + (now.last_error ?
+            " failed: " + now.last_error : " is done."), Boolean(now.last_error));
+          break;
+        }
+      }
       await loadConnectors();
     } catch (error) { failed(error); }
   }

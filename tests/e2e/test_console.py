@@ -8,7 +8,9 @@ edits the qualification definitions (a mistake is marked at its line, and the di
 it), backtests and activates them, reads a nurture track's time line, and then a real lead
 posted to ingest follows the reordered rule. Every request the page makes stays on this
 origin and the page's policy is the strict one. An admin also sees keys and sources; a rep
-key is told why it cannot open the console.
+key is told why it cannot open the console. An admin adds a HubSpot connector (a local fake
+of HubSpot's API), runs its account sync from the page, gives a rep the HubSpot owner id
+the sync reported unmatched, and the next sync gives that rep the account.
 
 Chromium and the server are driven as in tests/e2e/test_dashboard.py (the DevTools protocol
 over a pipe; `create_app` under uvicorn on a free port). Set LEADFARM_CONSOLE_SCREENSHOTS to
@@ -29,12 +31,14 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.types import ASGIApp
 
 from audit.dashboard import CSP
 from router import repository
 from tests import infra
 from tests.backends import ADMIN, ADMIN_KEY
 from tests.e2e.test_dashboard import Chromium, Page, Served, type_key
+from tests.fakes.hubspot import FakeHubSpot
 
 pytestmark = pytest.mark.e2e
 
@@ -803,11 +807,18 @@ def test_an_admin_also_sees_keys_and_sources_and_a_rep_key_is_refused(
     assert refused.evaluate("sessionStorage.length") == 0, "a refused key is forgotten"
 
 
-def test_an_admin_adds_a_hubspot_connector_and_a_reps_hubspot_owner_id(
-    browser: Chromium, served: tuple[Served, Seeded], tmp_path: Path
+def test_an_admin_adds_a_hubspot_connector_syncs_accounts_and_sets_a_reps_owner_id(
+    browser: Chromium,
+    served: tuple[Served, Seeded],
+    tmp_path: Path,
+    serve_api: Callable[[ASGIApp], str],
 ) -> None:
     server, _ = served
-    token = "pat-na1-console-e2e-token-value"
+    hubspot = FakeHubSpot(
+        token="pat-na1-console-e2e-token-value", client_secret="console-e2e", owners=set()
+    )
+    base = serve_api(hubspot.app())
+    hubspot.add_company("acme.example", "52147895", "Acme GmbH")
     page = open_console(browser, server, ADMIN_KEY)
     ready(page, "reps")
     assert not page.evaluate("document.getElementById('connectors-tab').hidden")
@@ -815,6 +826,7 @@ def test_an_admin_adds_a_hubspot_connector_and_a_reps_hubspot_owner_id(
     assert page.evaluate("document.getElementById('connectors-table').dataset.rows") == "0"
 
     # A mistake first: the API's problem is shown next to the settings.
+    settings = {"api_base_url": base, "sync_accounts": True}
     click(page, "#connector-new")
     fill(
         page,
@@ -822,46 +834,37 @@ def test_an_admin_adds_a_hubspot_connector_and_a_reps_hubspot_owner_id(
         {
             "connector_id": "hubspot",
             "kind": "hubspot",
-            "settings": '{"on_return": "keep_owner", "colour": "red"}',
-            "cred-access_token": token,
+            "settings": json.dumps({**settings, "colour": "red"}),
+            "cred-access_token": hubspot.token,
             "cred-client_secret": "console-e2e-client-secret",
         },
     )
     submit(page, "connector-form")
     said = page.wait_for("document.querySelector('#connector-form .field-error')?.dataset.for")
     assert said == "settings.colour"
-    fill(page, "connector-form", {"settings": '{"on_return": "keep_owner"}'})
+    fill(page, "connector-form", {"settings": json.dumps(settings)})
     submit(page, "connector-form")
-    page.wait_for("Boolean(document.querySelector('#connectors-table tr[data-id=\"hubspot\"]'))")
-    row = text(page, '#connectors-table tr[data-id="hubspot"]')
-    assert "access_token: set" in row
-    assert "0 dead, 0 retrying" in row
-    assert "off" in row, "the account sync is off until settings.sync_accounts"
-    assert token not in page.evaluate("document.body.innerText")
+    row = '#connectors-table tr[data-id="hubspot"]'
+    page.wait_for(f"Boolean(document.querySelector({json.dumps(row)}))")
+    assert "access_token: set" in text(page, row)
+    assert "0 dead, 0 retrying" in text(page, row)
+    assert hubspot.token not in page.evaluate("document.body.innerText")
     stored = api(server, "GET", "/router/v1/connectors/hubspot")
-    assert stored["kind"] == "hubspot"
-    assert stored["settings"] == {"on_return": "keep_owner"}
+    assert (stored["kind"], stored["settings"], stored["active"]) == ("hubspot", settings, True)
     assert stored["credentials"] == {"access_token": "set", "client_secret": "set"}
-    assert stored["active"] is True
+
+    # Its account sync, run now: HubSpot's owner of acme.example is no rep's yet.
+    def synced(*words: str) -> None:
+        page.wait_for(
+            f"(() => {{ const t = document.querySelector({json.dumps(row)})?.innerText || '';"
+            f" return {json.dumps(list(words))}.every((w) => t.includes(w)); }})()"
+        )
+
+    click(page, f'{row} button[data-action="sync"]')
+    synced("synced", "1 read", "owner 52147895 is no rep's: 1 account (acme.example)")
     keep(page, tmp_path, "connectors")
 
-    # Edited without its credentials (kept), then deactivated.
-    click(page, '#connectors-table tr[data-id="hubspot"] button[data-action="edit"]')
-    assert page.evaluate(
-        "document.querySelector('#connector-form [name=cred-access_token]').placeholder"
-    ).startswith("set")
-    kept = {"on_return": "keep_owner", "lead_id_property": "leadfarm_lead_id"}
-    fill(page, "connector-form", {"settings": json.dumps(kept)})
-    submit(page, "connector-form")
-    wait_until(lambda: api(server, "GET", "/router/v1/connectors/hubspot")["settings"] == kept)
-    click(page, '#connectors-table tr[data-id="hubspot"] button[data-action="toggle"]')
-    wait_until(lambda: api(server, "GET", "/router/v1/connectors/hubspot")["active"] is False)
-    assert api(server, "GET", "/router/v1/connectors/hubspot")["credentials"] == {
-        "access_token": "set",
-        "client_secret": "set",
-    }
-
-    # A rep's HubSpot owner id, set in the rep editor.
+    # A rep's HubSpot owner id, set in the rep editor; the next sync gives them the account.
     go(page, "reps")
     click(page, '#reps-table tr[data-id="bo"] button[data-action="edit"]')
     fill(page, "rep-form", {"crm-hubspot": "52147895"})
@@ -873,5 +876,30 @@ def test_an_admin_adds_a_hubspot_connector_and_a_reps_hubspot_owner_id(
         "document.querySelector('#reps-table tr[data-id=\"bo\"]')?.innerText"
         ".includes('hubspot 52147895')"
     )
+    go(page, "connectors")
+    click(page, f'{row} button[data-action="sync"]')
+    synced("synced", "0 read")
+    assert "no rep's" not in text(page, row)
+    owners = {a["domain"]: a for a in api(server, "GET", "/router/v1/accounts")}
+    assert (owners["acme.example"]["rep_id"], owners["acme.example"]["source"]) == (
+        "bo",
+        "connector",
+    )
+
+    # Edited without its credentials (kept), then deactivated.
+    click(page, f'{row} button[data-action="edit"]')
+    assert page.evaluate(
+        "document.querySelector('#connector-form [name=cred-access_token]').placeholder"
+    ).startswith("set")
+    kept = {**settings, "on_return": "keep_owner"}
+    fill(page, "connector-form", {"settings": json.dumps(kept)})
+    submit(page, "connector-form")
+    wait_until(lambda: api(server, "GET", "/router/v1/connectors/hubspot")["settings"] == kept)
+    click(page, f'{row} button[data-action="toggle"]')
+    wait_until(lambda: api(server, "GET", "/router/v1/connectors/hubspot")["active"] is False)
+    assert api(server, "GET", "/router/v1/connectors/hubspot")["credentials"] == {
+        "access_token": "set",
+        "client_secret": "set",
+    }
     assert all(u.startswith(server.base) for u in requests_made(page))
     assert page_errors(page) == []
