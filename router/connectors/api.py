@@ -154,10 +154,17 @@ def build_connectors_router(
             )
         credentials = {**stored, **(body.credentials or {})}
         try:
-            kind.credentials_model.model_validate(credentials)
+            opened = kind.credentials_model.model_validate(credentials)
         except ValidationError as exc:
             errors = _model_errors("credentials", exc)
             raise _invalid(errors, f"The {body.kind} credentials are not valid.") from None
+        if mismatched := kind.check(parsed, opened):
+            raise _invalid(
+                [field_error(name, message) for name, message in mismatched],
+                f"The {body.kind} settings and credentials do not agree: "
+                + "; ".join(f"{name}: {message}" for name, message in mismatched)
+                + ".",
+            )
         await refuse_private(kind.api_base_url(parsed))
         values = {
             "kind": body.kind,
