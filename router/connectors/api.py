@@ -41,6 +41,15 @@ HUBSPOT_EXAMPLE: dict[str, Any] = {
     "settings": {"on_return": "clear_owner"},
     "credentials": {"access_token": "pat-na1-...", "client_secret": "..."},
 }
+SLACK_EXAMPLE: dict[str, Any] = {
+    "kind": "slack",
+    "settings": {
+        "remind_before_minutes": 2,
+        "breaches_to": "manager_channel",
+        "manager_channel": "C0123MANAGERS",
+    },
+    "credentials": {"bot_token": "xoxb-..."},
+}
 WEBHOOK_EXAMPLE = [
     {
         "eventId": 100,
@@ -119,7 +128,12 @@ def build_connectors_router(
         openapi_extra={
             "requestBody": {
                 "content": {
-                    "application/json": {"examples": {"hubspot": {"value": HUBSPOT_EXAMPLE}}}
+                    "application/json": {
+                        "examples": {
+                            "hubspot": {"value": HUBSPOT_EXAMPLE},
+                            "slack": {"value": SLACK_EXAMPLE},
+                        }
+                    }
                 }
             }
         },
