@@ -463,3 +463,27 @@ async def test_bad_slack_settings_are_problems_naming_the_field(tmp_path: Path) 
         assert bad_rep.json()["errors"][0]["field"].startswith("crm_owner_ids.slack")
     finally:
         await backend.stop()
+
+
+async def test_a_queued_reminder_survives_a_restart(
+    tmp_path: Path, slack: tuple[FakeSlack, str]
+) -> None:
+    fake, base = slack
+    clock = ManualClock()
+    backend = await EmbeddedBackend(tmp_path, clock=clock, timer_poll_interval_s=3600).start()
+    try:
+        await connect(backend, base, {"bot_token": fake.token}, remind_before_minutes=2)
+        await add_rep(backend, "ana", crm_owner_ids={"slack": "U0ANA"})
+        lead_id, _ = await lead_of(backend, 1)
+        await received(fake, "U0ANA", 1)
+    finally:
+        await backend.stop()
+    clock.advance(timedelta(minutes=3))
+    again = await EmbeddedBackend(tmp_path, clock=clock, timer_poll_interval_s=3600).start()
+    try:
+        connector_worker(again).wake()
+        _, reminder = await received(fake, "U0ANA", 2)
+        assert reminder.text.startswith("Reminder: first touch on Dana Lee (Acme GmbH)")
+        assert (await settled(again, lead_id, REMINDER))["status"] == "delivered"
+    finally:
+        await again.stop()
