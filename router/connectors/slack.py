@@ -125,7 +125,7 @@ class SlackSettings(BaseModel):
         description="A channel id (C…) or a manager's member id (U…) for breaches",
     )
     manager_time_zone: str | None = Field(
-        None, description="IANA zone of breach times (none: the rep's zone)"
+        None, max_length=64, description="IANA zone of breach times (none: the rep's zone)"
     )
     lead_link: str | None = Field(
         None,

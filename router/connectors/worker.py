@@ -19,12 +19,20 @@ from typing import Any
 
 import httpx
 import orjson
+from pydantic import ValidationError
 
 from contracts.envelope import Envelope
 from router import metrics
 from router.config import RoutingConfig
 from router.connectors import KINDS, repository
-from router.connectors.base import ConnectorConfig, Delivery, Target, VendorError, Written
+from router.connectors.base import (
+    ConnectorConfig,
+    Delivery,
+    Planned,
+    Target,
+    VendorError,
+    Written,
+)
 from router.settings import RouterSettings
 from router.webhooks import body_of, next_attempt
 from services.crypto import SecretBox
@@ -110,8 +118,14 @@ class ConnectorWorker(LeasingWorker):
         rows = []
         for c in wanted:
             kind = KINDS[c.kind]
-            settings = kind.settings_model.model_validate(c.settings)
-            for planned in kind.plan(envelope.type, envelope.data, settings, now):
+            try:
+                settings = kind.settings_model.model_validate(c.settings)
+                plans = kind.plan(envelope.type, envelope.data, settings, now)
+            except ValidationError:
+                # Stored settings this version cannot read never fail routing: the one
+                # delivery is queued, and fails at send (retried, then dead), logged.
+                plans = [Planned(envelope.type)]
+            for planned in plans:
                 due = planned.at or now
                 rows.append(
                     {

@@ -443,9 +443,17 @@ async def test_bad_slack_settings_are_problems_naming_the_field(tmp_path: Path) 
         assert await refused(
             {"send_with": "incoming_webhook", "breaches_to": "manager_webhook"}, hook
         ) == ["credentials.manager_webhook_url"]
-        assert await refused({"manager_time_zone": "Mars/Olympus"}, {"bot_token": token}) == [
-            "settings.manager_time_zone"
-        ]
+        for zone in ("Mars/Olympus", "../../etc/passwd"):
+            assert await refused({"manager_time_zone": zone}, {"bot_token": token}) == [
+                "settings.manager_time_zone"
+            ]
+        long_zone = await router.post(
+            "/router/v1/reps",
+            json={"id": "z", "name": "Z", "email": "z@example.com", "time_zone": "a" * 300},
+            headers=ADMIN,
+        )
+        assert long_zone.status_code == 422, long_zone.text
+        assert long_zone.json()["errors"][0]["field"] == "time_zone"
         assert await refused(
             {"lead_link": "https://crm.example.com/leads"}, {"bot_token": token}
         ) == ["settings.lead_link"]
