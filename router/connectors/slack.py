@@ -322,7 +322,8 @@ def _rep_zone(rep: RepOut | None) -> str:
 
 
 def _context(link: str | None, lead_id: str) -> dict[str, Any]:
-    ref = f"<{link}|Open lead {escape(lead_id)}>" if link else f"Lead {escape(lead_id)}"
+    # The link's `&`s are escaped too (Slack decodes them); `<`, `>` and `|` cannot be in it.
+    ref = f"<{escape(link)}|Open lead {escape(lead_id)}>" if link else f"Lead {escape(lead_id)}"
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Leadfarm · {ref}"}]}
 
 

@@ -24,6 +24,7 @@ from router.connectors.slack import (
     CONNECTOR,
     SlackCredentials,
     SlackSettings,
+    assignment_message,
     escape,
     when,
 )
@@ -57,6 +58,14 @@ def test_a_moment_reads_in_the_reps_zone_and_mrkdwn_is_escaped() -> None:
     assert when(at, "America/New_York") == "Tue 8 Dec 08:30 EST"
     assert when(datetime(2026, 7, 1, 12, 0, tzinfo=UTC), "Europe/Berlin") == "Wed 1 Jul 14:00 CEST"
     assert escape("A&B <C>") == "A&amp;B &lt;C&gt;"
+
+
+def test_the_link_to_the_lead_is_a_mrkdwn_link_with_its_ampersands_escaped() -> None:
+    data = orjson.loads(_delivery().payload)["data"]
+    message = assignment_message(data, None, "https://crm.example.com/l?id=L1&tab=1", None)
+    assert message["blocks"][-1]["elements"][0]["text"] == (
+        "Leadfarm · <https://crm.example.com/l?id=L1&amp;tab=1|Open lead L1>"
+    )
 
 
 def _target(members: dict[str, str]) -> Target:
