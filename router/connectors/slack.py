@@ -202,6 +202,23 @@ class Slack(Connector):
             problems.append(
                 ("credentials.manager_webhook_url", "required when breaches_to is manager_webhook")
             )
+        # The framework checks one base per connector for a public address, the one the
+        # reps' messages use; breaches sent the other way must go to Slack's own.
+        unchecked = {
+            ("bot_token", "manager_webhook"): "hooks_base_url",
+            ("incoming_webhook", "manager_channel"): "api_base_url",
+        }.get((settings.send_with, settings.breaches_to))
+        if (
+            unchecked
+            and getattr(settings, unchecked) != SlackSettings.model_fields[unchecked].default
+        ):
+            problems.append(
+                (
+                    f"settings.{unchecked}",
+                    f"must be Slack's own when send_with is {settings.send_with} and "
+                    f"breaches_to is {settings.breaches_to}",
+                )
+            )
         return problems
 
     def plan(

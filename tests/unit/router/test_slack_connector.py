@@ -162,3 +162,17 @@ async def test_a_rep_without_a_slack_id_is_dead_at_once_with_the_reason() -> Non
     assert caught.value.permanent
     assert "crm_owner_ids.slack" in caught.value.message
     assert await _deliver(httpx.Response(200, json={"ok": True, "ts": "1.1"})) is not None
+
+
+def test_settings_and_credentials_that_do_not_agree_name_the_field() -> None:
+    token = SlackCredentials(bot_token=TOKEN)
+    hook = SlackCredentials(webhook_url="https://hooks.slack.com/services/T1/B1/abc")
+    assert CONNECTOR.check(SlackSettings(), token) == []
+    assert [f for f, _ in CONNECTOR.check(SlackSettings(), hook)] == ["credentials.bot_token"]
+    both = SlackSettings(
+        breaches_to="manager_webhook", hooks_base_url="http://10.0.0.1", api_base_url="http://x"
+    )
+    with_hook = SlackCredentials(bot_token=TOKEN, manager_webhook_url=hook.webhook_url)
+    assert [f for f, _ in CONNECTOR.check(both, with_hook)] == ["settings.hooks_base_url"]
+    faked = SlackSettings(send_with="incoming_webhook", hooks_base_url="http://127.0.0.1:9")
+    assert CONNECTOR.check(faked, hook) == [], "the one base in use may point at a fake"
