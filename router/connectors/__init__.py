@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from router.connectors.base import Connector
 from router.connectors.hubspot import CONNECTOR as HUBSPOT
+from router.connectors.slack import CONNECTOR as SLACK
 
-KINDS: dict[str, Connector] = {HUBSPOT.kind: HUBSPOT}
-"""Each connector kind by name (Salesforce and Slack come next)."""
+KINDS: dict[str, Connector] = {HUBSPOT.kind: HUBSPOT, SLACK.kind: SLACK}
+"""Each connector kind by name (Salesforce comes next)."""

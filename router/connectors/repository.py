@@ -10,9 +10,16 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 
 from router.config import ROUTING
-from router.connectors.base import ConnectorConfig, Delivery
+from router.connectors.base import ConnectorConfig, Delivery, LeadNow
 from router.connectors.schemas import ConnectorDeliveryOut
-from router.models import connector_deliveries, connectors, crm_activities, crm_records, leads
+from router.models import (
+    assignments,
+    connector_deliveries,
+    connectors,
+    crm_activities,
+    crm_records,
+    leads,
+)
 from router.repository import WORKING_STATUSES, Conn, _c
 from services import erasure
 from services.crypto import SecretBox
@@ -234,6 +241,34 @@ async def retry_delivery(tx: Tx, delivery_id: str, now: datetime, expires_at: da
         update(connector_deliveries)
         .where(connector_deliveries.c.id == delivery_id)
         .values(status="pending", next_attempt_at=now, expires_at=expires_at)
+    )
+
+
+async def lead_now(conn: Conn, lead_id: str) -> LeadNow | None:
+    """The lead as routing has it now, with its current assignment's first touch."""
+    row = (
+        await _c(conn).execute(
+            select(
+                leads.c.lead_id,
+                leads.c.status,
+                leads.c.rep_id,
+                leads.c.assignment_id,
+                leads.c.profile,
+                assignments.c.touched_at,
+            )
+            .select_from(leads.outerjoin(assignments, assignments.c.id == leads.c.assignment_id))
+            .where(leads.c.lead_id == lead_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    return LeadNow(
+        lead_id=row.lead_id,
+        status=row.status,
+        rep_id=row.rep_id,
+        assignment_id=row.assignment_id,
+        touched_at=row.touched_at,
+        profile=dict(row.profile or {}),
     )
 
 
