@@ -87,8 +87,7 @@ class Reference(Generic[T]):
             version = await _version_in(conn, self.name)
         else:
             version = int(
-                await connection.scalar(_VERSION, {"service": self.service, "name": self.name})
-                or 0
+                await connection.scalar(_VERSION, {"service": self.service, "name": self.name}) or 0
             )
         if self._copy is None or self._copy[0] != version:
             self._copy = (version, await self.load(connection))
