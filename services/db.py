@@ -23,7 +23,7 @@ from sqlalchemy import Executable, create_engine, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from contracts.topics import ServiceName
-from services import metrics, pgpool, tracing
+from services import driversql, metrics, pgpool, tracing
 from services.checkpoints import AUTOCHECKPOINT_PAGES
 from services.clock import Clock
 from services.sqlite_inline import BUSY_TIMEOUT_MS, InlineEngine, sqlite_connect
@@ -228,11 +228,9 @@ class Tx:
         hooks, self._before_flush = self._before_flush, {}
         for hook in hooks:
             hook(self)
-        from services.driversql import insert_rows  # it builds on this module
-
         deferred, self._deferred = self._deferred, {}
         for statement, rows in deferred.items():
-            if not insert_rows(self, statement, rows):
+            if not driversql.insert_rows(self, statement, rows):
                 await self.conn.execute(statement, rows)
 
     @asynccontextmanager
