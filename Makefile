@@ -34,6 +34,7 @@ provision:  ## real Kafka (Maven Central jars), PostgreSQL (Debian packages) and
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/typos
 
 typecheck: $(STAMP)
 	$(BIN)/mypy .

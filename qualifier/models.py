@@ -1,6 +1,6 @@
 """qualifier's tables."""
 
-from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 from services.backtests import backtests_table
 from services.sqltypes import BigId, Json, UTCDateTime
@@ -31,6 +31,7 @@ decisions = Table(
     # qualifier_0004
     Column("intent_decay", Json, nullable=True),
 )
+Index("ix_qualifier_decisions_outcome", decisions.c.outcome, decisions.c.lead_id)  # qualifier_0002
 
 # The last profile (and nurture engagement) the qualifier saw per lead, to re-evaluate it.
 leads = Table(

@@ -40,8 +40,8 @@ def zone(name: str) -> ZoneInfo:
     """The IANA time zone `name`, or CalendarError."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise CalendarError(f"unknown time zone {name!r} (use an IANA name)") from exc
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long
+        raise CalendarError(f"unknown time zone {name[:64]!r} (use an IANA name)") from exc
 
 
 def parse_interval(text: str) -> Minutes:

@@ -36,7 +36,7 @@ WEBHOOKS_HANDED_OFF = Counter(
 CONNECTOR_ATTEMPTS = Counter(
     "leadfarm_router_connector_attempts_total",
     "Connector delivery attempts (writes to reps' CRMs), by connector, kind and result "
-    "(delivered, failed, dead)",
+    "(delivered, failed, skipped, dead)",
     ["connector", "kind", "result"],
 )
 CONNECTOR_ACTIVITIES = Counter(

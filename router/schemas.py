@@ -49,7 +49,7 @@ Cadence = Literal["running", "connected", "exhausted", "breached", "void"]
 DeliveryStatus = Literal["pending", "delivered", "dead"]
 ID_PATTERN = r"^[A-Za-z0-9._-]+$"
 
-CrmKind = Literal["hubspot", "webhook"]
+CrmKind = Literal["hubspot", "slack", "webhook"]
 """The CRMs Leadfarm has connectors for (router/connectors/)."""
 CrmOwnerId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")

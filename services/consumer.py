@@ -327,9 +327,8 @@ class ConsumerRunner:
                 decoded.append(_decode(message))
             except PoisonMessage:
                 return False
-        if not any(
-            self._handles(m, data) for m, (_, data) in zip(messages, decoded, strict=True)
-        ) and self._pass_over(messages):
+        handled = [self._handles(m, data) for m, (_, data) in zip(messages, decoded, strict=True)]
+        if not any(handled) and self._pass_over(messages):
             for envelope, _ in decoded:
                 metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "ignored").inc()
             return True
@@ -340,15 +339,12 @@ class ConsumerRunner:
                 new = await claim(
                     tx,
                     self.group,
-                    {
-                        e.id
-                        for m, (e, d) in zip(messages, decoded, strict=True)
-                        if self._handles(m, d)
-                    },
+                    {e.id for (e, _), h in zip(decoded, handled, strict=True) if h},
                 )
                 todo: list[Incoming[Any]] = []
-                for message, (envelope, data) in zip(messages, decoded, strict=True):
-                    handles = self._handles(message, data)
+                for message, (envelope, data), handles in zip(
+                    messages, decoded, handled, strict=True
+                ):
                     if envelope.id not in new or not handles:
                         outcomes.append((envelope.type, "duplicate" if handles else "ignored"))
                         continue

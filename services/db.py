@@ -23,7 +23,7 @@ from sqlalchemy import Executable, create_engine, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from contracts.topics import ServiceName
-from services import metrics, tracing
+from services import driversql, metrics, pgpool, tracing
 from services.checkpoints import AUTOCHECKPOINT_PAGES
 from services.clock import Clock
 from services.sqlite_inline import BUSY_TIMEOUT_MS, InlineEngine, sqlite_connect
@@ -156,15 +156,16 @@ def _sqlite_engine(url: str) -> AsyncEngine:
 def _postgres_engine(url: str, service: ServiceName | None, pool_size: int) -> AsyncEngine:
     # A service sees its own schema, then the shared auth schema, and nothing else.
     search_path = f"{service},{AUTH_SCHEMA}" if service else AUTH_SCHEMA
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         connect_args={"server_settings": {"search_path": search_path}},
         json_serializer=_json_text,
         json_deserializer=orjson.loads,
     )
+    pgpool.check_before_use(engine)
+    return engine
 
 
 def _json_text(value: Any) -> str:
@@ -227,11 +228,9 @@ class Tx:
         hooks, self._before_flush = self._before_flush, {}
         for hook in hooks:
             hook(self)
-        from services.driversql import insert_rows  # it builds on this module
-
         deferred, self._deferred = self._deferred, {}
         for statement, rows in deferred.items():
-            if not insert_rows(self, statement, rows):
+            if not driversql.insert_rows(self, statement, rows):
                 await self.conn.execute(statement, rows)
 
     @asynccontextmanager

@@ -22,14 +22,16 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Dialect, Executable, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 
 from services import tracing
-from services.db import Tx
+
+if TYPE_CHECKING:
+    from services.db import Tx
 
 
 def raw_connection(tx: Tx) -> sqlite3.Connection | None:

@@ -95,12 +95,17 @@ async def write_record(
 
 # Built once: a statement built per call costs more CPU than SQLite takes to run it.
 _APPEND = outbox.insert()
-_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:id)")
-_UNSENT = (
-    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload, outbox.c.headers)
-    .where(outbox.c.service == bindparam("service"), outbox.c.published_at.is_(None))
-    .order_by(outbox.c.id)
-    .limit(bindparam("limit"))
+_LOCK_AND_READ_UNSENT = text(
+    # One round trip: the relay's advisory lock (a CTE with a volatile function is run once,
+    # never inlined) and, only when it is held, the oldest unsent rows. The first row says
+    # whether the lock is held; with nothing unsent it is the only row, its id NULL.
+    "WITH relay_lock AS (SELECT pg_try_advisory_xact_lock(:lock) AS held) "
+    "SELECT relay_lock.held, unsent.id, unsent.topic, unsent.key, unsent.payload, "
+    "unsent.headers FROM relay_lock LEFT JOIN LATERAL ("
+    " SELECT id, topic, key, payload, headers FROM outbox"
+    " WHERE relay_lock.held AND service = :service AND published_at IS NULL"
+    " ORDER BY id LIMIT :limit"
+    ") AS unsent ON true ORDER BY unsent.id"
 )
 _MARK_SENT = (
     update(outbox)
@@ -183,11 +188,15 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         async with self.unit.transaction() as tx:
-            if not await tx.conn.scalar(_TRY_LOCK, {"id": self._lock_id}):
-                return 0
             rows = (
-                await tx.conn.execute(_UNSENT, {"service": tx.service, "limit": self.batch_size})
+                await tx.conn.execute(
+                    _LOCK_AND_READ_UNSENT,
+                    {"lock": self._lock_id, "service": tx.service, "limit": self.batch_size},
+                )
             ).all()
+            if not rows[0].held:  # another replica's relay is publishing
+                return 0
+            rows = [r for r in rows if r.id is not None]
             if not rows:
                 metrics.OUTBOX_BACKLOG.labels(tx.service).set(0)
                 return 0

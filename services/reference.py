@@ -4,7 +4,8 @@ Rules, pools, reps, definitions, sources and the like change a few times a day a
 for every lead. Each piece of reference data has a version row (`reference_versions`, per
 service and name); whatever changes the data bumps that row **in the same transaction**
 (`bump`), so the change and the new version commit together. A reader asks for the data
-with `Reference.current(conn)`: one indexed read of the version, and a reload only when the
+with `Reference.current(conn)`: one indexed read of the version (in a write transaction, one
+read of all its service's versions, whatever it asks for), and a reload only when the
 version moved. A consumer asks once per batch, so a change made through the API takes effect
 for the next batch (the next lead) on every replica, and nothing reads the data per lead.
 
@@ -42,6 +43,14 @@ _VERSION = select(reference_versions.c.version).where(
     reference_versions.c.name == bindparam("name"),
 )
 
+_VERSIONS = select(reference_versions.c.name, reference_versions.c.version).where(
+    reference_versions.c.service == bindparam("service")
+)
+
+_versions: WeakKeyDictionary[Tx, dict[str, int]] = WeakKeyDictionary()
+"""The versions of every name of its service that each open transaction read, read at once
+by its first `current` (a qualifier batch asks for its definitions and its model: one read)."""
+
 _bumped: WeakKeyDictionary[Tx, set[tuple[str, str]]] = WeakKeyDictionary()
 """The (service, name)s each open transaction has bumped (their new data is not committed yet)."""
 
@@ -74,9 +83,12 @@ class Reference(Generic[T]):
                 checked = (database, database.reference_changes)
                 if self._copy is not None and self._checked == checked:
                     return self._copy[1]
-        version = int(
-            await connection.scalar(_VERSION, {"service": self.service, "name": self.name}) or 0
-        )
+        if isinstance(conn, Tx) and conn.service == self.service:
+            version = await _version_in(conn, self.name)
+        else:
+            version = int(
+                await connection.scalar(_VERSION, {"service": self.service, "name": self.name}) or 0
+            )
         if self._copy is None or self._copy[0] != version:
             self._copy = (version, await self.load(connection))
             metrics.REFERENCE_RELOADS.labels(self.service, self.name).inc()
@@ -87,6 +99,15 @@ class Reference(Generic[T]):
         """Drop the copy (the next `current` loads)."""
         self._copy = None
         self._checked = None
+
+
+async def _version_in(tx: Tx, name: str) -> int:
+    """The version of `name` as this transaction first read its service's versions."""
+    versions = _versions.get(tx)
+    if versions is None:
+        rows = await tx.conn.execute(_VERSIONS, {"service": tx.service})
+        versions = _versions[tx] = {row.name: int(row.version) for row in rows}
+    return versions.get(name, 0)
 
 
 async def bump(tx: Tx, name: str) -> None:

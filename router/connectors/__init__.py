@@ -25,8 +25,13 @@ from __future__ import annotations
 from router.connectors.base import Connector
 from router.connectors.generic import GenericWebhook
 from router.connectors.hubspot import CONNECTOR as HUBSPOT
+from router.connectors.slack import CONNECTOR as SLACK
 
 GENERIC_WEBHOOK = GenericWebhook()
 
-KINDS: dict[str, Connector] = {HUBSPOT.kind: HUBSPOT, GENERIC_WEBHOOK.kind: GENERIC_WEBHOOK}
-"""Each connector kind by name (Salesforce and Slack come next)."""
+KINDS: dict[str, Connector] = {
+    HUBSPOT.kind: HUBSPOT,
+    SLACK.kind: SLACK,
+    GENERIC_WEBHOOK.kind: GENERIC_WEBHOOK,
+}
+"""Each connector kind by name (Salesforce comes next)."""

@@ -51,6 +51,15 @@ HUBSPOT_EXAMPLE: dict[str, Any] = {
     "settings": {"on_return": "clear_owner"},
     "credentials": {"access_token": "pat-na1-...", "client_secret": "..."},
 }
+SLACK_EXAMPLE: dict[str, Any] = {
+    "kind": "slack",
+    "settings": {
+        "remind_before_minutes": 2,
+        "breaches_to": "manager_channel",
+        "manager_channel": "C0123MANAGERS",
+    },
+    "credentials": {"bot_token": "xoxb-..."},
+}
 WEBHOOK_EXAMPLE = [
     {
         "eventId": 100,
@@ -133,7 +142,12 @@ def build_connectors_router(
         openapi_extra={
             "requestBody": {
                 "content": {
-                    "application/json": {"examples": {"hubspot": {"value": HUBSPOT_EXAMPLE}}}
+                    "application/json": {
+                        "examples": {
+                            "hubspot": {"value": HUBSPOT_EXAMPLE},
+                            "slack": {"value": SLACK_EXAMPLE},
+                        }
+                    }
                 }
             }
         },
@@ -168,10 +182,17 @@ def build_connectors_router(
             )
         credentials = {**stored, **(body.credentials or {})}
         try:
-            kind.credentials_model.model_validate(credentials)
+            opened = kind.credentials_model.model_validate(credentials)
         except ValidationError as exc:
             errors = _model_errors("credentials", exc)
             raise _invalid(errors, f"The {body.kind} credentials are not valid.") from None
+        if mismatched := kind.check(parsed, opened):
+            raise _invalid(
+                [field_error(name, message) for name, message in mismatched],
+                f"The {body.kind} settings and credentials do not agree: "
+                + "; ".join(f"{name}: {message}" for name, message in mismatched)
+                + ".",
+            )
         await refuse_private(kind.api_base_url(parsed))
         values = {
             "kind": body.kind,

@@ -52,9 +52,43 @@ class Delivery:
 @dataclass(frozen=True)
 class Written:
     """What a delivery wrote: the vendor's record for the lead (kept, so that the vendor's
-    activities on it find the lead)."""
+    activities on it find the lead), or why it wrote nothing."""
 
     record_id: str | None = None
+    skipped: str | None = None
+    """Set when the delivery was no longer wanted when it came due (a reminder of a lead
+    touched or reassigned since): recorded as `skipped` with this reason, nothing sent."""
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A delivery a kind wants for a router event: at once, or later (a reminder)."""
+
+    event_type: str
+    """The delivery's type: the event's, or the kind's own follow-up (`FIRST_TOUCH_REMINDER`)."""
+    at: datetime | None = None
+    """When it is due; None: at once."""
+    key: str = ""
+    """Tells apart several deliveries of one event (their event id is `<event id>/<key>`)."""
+
+
+FIRST_TOUCH_REMINDER = "leadfarm.reminder.first_touch"
+"""Not an event: a delivery a kind plans with `lead.assigned` or `lead.reassigned`, due
+before the first-touch deadline, carrying that event."""
+
+
+@dataclass(frozen=True)
+class LeadNow:
+    """The lead as routing has it when a delivery is sent (for kinds that read it:
+    `Connector.reads_lead`)."""
+
+    lead_id: str
+    status: str
+    rep_id: str | None
+    assignment_id: str | None
+    touched_at: datetime | None
+    """When the current assignment's rep first touched the lead (None: not yet)."""
+    profile: Mapping[str, Any]
 
 
 class VendorError(Exception):
@@ -85,6 +119,8 @@ class Target:
     settings: BaseModel
     credentials: BaseModel
     reps: Mapping[str, RepOut] = field(default_factory=dict)
+    lead: LeadNow | None = None
+    """The lead as it is now, for the delivery types the kind `reads_lead` of."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +160,21 @@ class Connector(ABC):
     credentials_model: ClassVar[type[BaseModel]]
     event_types: ClassVar[frozenset[str]]
     """The router event types (full CloudEvents types) it writes to its vendor."""
+    reads_lead: ClassVar[frozenset[str]] = frozenset()
+    """The delivery types for which the worker reads the lead as it is now (`Target.lead`)."""
+
+    def plan(
+        self, event_type: str, data: Mapping[str, Any], settings: BaseModel, now: datetime
+    ) -> list[Planned]:
+        """The deliveries a router event makes for a connector of this kind (queued in the
+        transaction that says the event, at `now`): by default one, at once, for its
+        `event_types`."""
+        return [Planned(event_type)] if event_type in self.event_types else []
+
+    def check(self, settings: BaseModel, credentials: BaseModel) -> list[tuple[str, str]]:
+        """Problems between settings and credentials, each (field, message), e.g. a
+        credential a setting requires; checked when the connector is configured."""
+        return []
 
     @abstractmethod
     async def deliver(self, delivery: Delivery, target: Target, http: httpx.AsyncClient) -> Written:

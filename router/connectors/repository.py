@@ -10,11 +10,12 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, update
 
 from router.config import ROUTING
-from router.connectors.base import ConnectorConfig, Delivery
+from router.connectors.base import ConnectorConfig, Delivery, LeadNow
 from router.connectors.schemas import ConnectorDeliveryOut
 from router.models import (
     account_sync_unmatched,
     account_syncs,
+    assignments,
     connector_deliveries,
     connectors,
     crm_activities,
@@ -248,6 +249,34 @@ async def retry_delivery(tx: Tx, delivery_id: str, now: datetime, expires_at: da
         update(connector_deliveries)
         .where(connector_deliveries.c.id == delivery_id)
         .values(status="pending", next_attempt_at=now, expires_at=expires_at)
+    )
+
+
+async def lead_now(conn: Conn, lead_id: str) -> LeadNow | None:
+    """The lead as routing has it now, with its current assignment's first touch."""
+    row = (
+        await _c(conn).execute(
+            select(
+                leads.c.lead_id,
+                leads.c.status,
+                leads.c.rep_id,
+                leads.c.assignment_id,
+                leads.c.profile,
+                assignments.c.touched_at,
+            )
+            .select_from(leads.outerjoin(assignments, assignments.c.id == leads.c.assignment_id))
+            .where(leads.c.lead_id == lead_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    return LeadNow(
+        lead_id=row.lead_id,
+        status=row.status,
+        rep_id=row.rep_id,
+        assignment_id=row.assignment_id,
+        touched_at=row.touched_at,
+        profile=dict(row.profile or {}),
     )
 
 

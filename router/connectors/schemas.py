@@ -9,7 +9,9 @@ from pydantic import BaseModel, Field
 
 from router.schemas import CrmKind, Strict
 
-DeliveryStatus = Literal["pending", "delivered", "dead"]
+DeliveryStatus = Literal["pending", "delivered", "skipped", "dead"]
+"""`skipped`: not wanted any more when it came due (a reminder of a lead touched or
+reassigned since); nothing was sent."""
 
 
 class ConnectorIn(Strict):
@@ -55,7 +57,9 @@ class ConnectorDeliveryOut(BaseModel):
     expires_at: datetime
     last_attempt_at: datetime | None
     last_status_code: int | None
-    last_error: str | None = Field(description="The vendor's answer to the last attempt")
+    last_error: str | None = Field(
+        description="The vendor's answer to the last attempt, or why it was skipped"
+    )
     created_at: datetime
     delivered_at: datetime | None
 

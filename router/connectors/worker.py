@@ -13,17 +13,26 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import orjson
+from pydantic import ValidationError
 
 from contracts.envelope import Envelope
 from router import metrics
 from router.config import RoutingConfig
 from router.connectors import KINDS, repository
-from router.connectors.base import ConnectorConfig, Delivery, Target, VendorError, Written
+from router.connectors.base import (
+    ConnectorConfig,
+    Delivery,
+    Planned,
+    Target,
+    VendorError,
+    Written,
+)
 from router.settings import RouterSettings
 from router.webhooks import body_of, next_attempt
 from services.crypto import SecretBox
@@ -94,8 +103,9 @@ class ConnectorWorker(LeasingWorker):
     # --- queued with the event ------------------------------------------------------------
 
     def queue(self, tx: Tx, envelope: Envelope, config: RoutingConfig) -> None:
-        """A delivery per active connector whose kind writes this event, written with the
-        transaction's outbox rows; the worker is woken when it commits."""
+        """The deliveries each active connector's kind plans for this event (one at once, a
+        reminder later), written with the transaction's outbox rows; the worker is woken
+        when it commits."""
         wanted = [
             c
             for c in config.connectors
@@ -105,25 +115,36 @@ class ConnectorWorker(LeasingWorker):
             return
         now = tx.now()
         body = body_of(envelope)
-        repository.queue_deliveries(
-            tx,
-            [
-                {
-                    "id": str(uuid.uuid4()),
-                    "connector_id": c.id,
-                    "event_id": envelope.id,
-                    "event_type": envelope.type,
-                    "lead_id": envelope.subject or None,
-                    "payload": body,
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "expires_at": now + self.retry_for,
-                    "created_at": now,
-                }
-                for c in wanted
-            ],
-        )
+        rows = []
+        for c in wanted:
+            kind = KINDS[c.kind]
+            try:
+                settings = kind.settings_model.model_validate(c.settings)
+                plans = kind.plan(envelope.type, envelope.data, settings, now)
+            except ValidationError:
+                # Stored settings this version cannot read never fail routing: the one
+                # delivery is queued, and fails at send (retried, then dead), logged.
+                plans = [Planned(envelope.type)]
+            for planned in plans:
+                due = planned.at or now
+                rows.append(
+                    {
+                        "id": str(uuid.uuid4()),
+                        "connector_id": c.id,
+                        "event_id": f"{envelope.id}/{planned.key}" if planned.key else envelope.id,
+                        "event_type": planned.event_type,
+                        "lead_id": envelope.subject or None,
+                        "payload": body,
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": due,
+                        "expires_at": due + self.retry_for,
+                        "created_at": now,
+                    }
+                )
+        if not rows:
+            return
+        repository.queue_deliveries(tx, rows)
         tx.after_commit(self.wake)
 
     # --- sent by the worker ---------------------------------------------------------------
@@ -159,11 +180,15 @@ class ConnectorWorker(LeasingWorker):
                 raise VendorError("the connector was deactivated or removed", permanent=True)
             kind = connector.kind
             target = open_target(connector, self.box, config.reps)
+            if delivery.event_type in KINDS[kind].reads_lead and delivery.lead_id:
+                async with self.unit.read() as conn:
+                    lead = await repository.lead_now(conn, delivery.lead_id)
+                target = replace(target, lead=lead)
             base = KINDS[kind].api_base_url(target.settings)
             if base and not self.settings.allow_private_webhook_urls:
                 await check_public(base)
             written = await KINDS[kind].deliver(delivery, target, self.http())
-            status = 200
+            status = None if written.skipped else 200
         except VendorError as exc:
             status, error, permanent = exc.status, exc.message[:2000], exc.permanent
             retry_after = exc.retry_after_s
@@ -214,6 +239,8 @@ class ConnectorWorker(LeasingWorker):
             max_backoff_s=self.settings.webhook_max_backoff_s,
             at_least_s=retry_after_s,
         )
+        if outcome == "delivered" and written.skipped:
+            outcome, error = "skipped", written.skipped
         if outcome == "delivered" and written.record_id and delivery.lead_id:
             await repository.link_record(
                 tx, delivery.connector_id, delivery.lead_id, written.record_id, now

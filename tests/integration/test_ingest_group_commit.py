@@ -348,7 +348,7 @@ async def test_a_round_of_signed_webhooks_costs_the_same_statements_whatever_its
     for table in ("INGEST_DELIVERIES", "INGEST_LEADS", "INGEST_WEBHOOK_REPLAYS", "OUTBOX"):
         inserts = [s for s in upper if s.startswith(f"INSERT INTO {table}")]
         assert len(inserts) == round_count, (table, inserts)
-    # One read per table the works touch (other SELECTs here are the relay's and the
+    # One read per table the works touch (other SELECT statements here are the relay's and the
     # fetch worker's, which run beside the rounds).
     for read in (
         "SELECT INGEST_LEADS.ID, INGEST_LEADS.EMAIL",

@@ -99,7 +99,7 @@ def test_a_nurture_calendar_takes_the_same_holidays() -> None:
     )
 
 
-def test_a_nurture_calendar_may_take_the_leads_countrys_holidays() -> None:
+def test_a_nurture_calendar_may_take_the_leads_country_holidays() -> None:
     calendar = CalendarDef(timezone="America/New_York", country="US", lead_holidays=True)
     berlin = "Europe/Berlin"
     thursday = datetime(2026, 4, 30, 10, 0, tzinfo=ZoneInfo(berlin))
@@ -141,7 +141,7 @@ def test_a_bad_nurture_calendar_names_the_key(
     assert message in error["msg"]
 
 
-async def test_a_team_takes_its_countrys_holidays_through_the_api(
+async def test_a_team_takes_its_country_holidays_through_the_api(
     embedded: EmbeddedBackend,
 ) -> None:
     http = embedded.client("router")
