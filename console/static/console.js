@@ -20,6 +20,8 @@
   const CRM_KINDS = {
     hubspot: { title: "HubSpot", rep: "HubSpot owner id",
       credentials: ["access_token", "client_secret"] },
+    slack: { title: "Slack", rep: "Slack member id",
+      credentials: ["bot_token", "webhook_url", "manager_webhook_url"] },
     webhook: { title: "Signed activity webhook", rep: "Dialer or sequencer user id",
       credentials: ["secret"] },
   };
