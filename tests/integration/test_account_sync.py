@@ -313,3 +313,41 @@ async def _finished(backend: Backend) -> dict[str, Any] | None:
 
 def _ms(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp() * 1000
+
+
+async def test_a_sync_cut_short_goes_on_from_its_cursor_after_a_restart(
+    tmp_path: Path, hubspot: tuple[FakeHubSpot, str]
+) -> None:
+    fake, base = hubspot
+    clock = ManualClock()
+    backend = await EmbeddedBackend(tmp_path, clock=clock, timer_poll_interval_s=3600).start()
+    try:
+        connected = await backend.client("router").put(
+            "/router/v1/connectors/hs",
+            json={
+                "kind": "hubspot",
+                "settings": {"api_base_url": base, "sync_accounts": True},
+                "credentials": {"access_token": fake.token},
+            },
+            headers=ADMIN,
+        )
+        assert connected.status_code == 201, connected.text
+        await add_rep(backend, "ana", crm_owner_ids={"hubspot": "101"})
+        for domain in ("acme.example", "beta.example", "gamma.example"):
+            fake.add_company(domain, "101")
+        fake.fail_next(503, after=1)
+        status = await sync(backend, clock)
+        assert (status["cursor"], status["last_status_code"]) == ("0/2", 503)
+        assert set(await accounts(backend)) == {"acme.example", "beta.example"}
+    finally:
+        await backend.stop()
+    clock.advance(timedelta(minutes=1))
+    again = await EmbeddedBackend(tmp_path, clock=clock, timer_poll_interval_s=3600).start()
+    try:
+        _worker(again).wake()
+        done = await eventually(lambda: _finished(again))
+        assert done["last_error"] is None
+        assert fake.requests("POST", SEARCH)[2].body == search("0", "2")
+        assert set(await accounts(again)) == {"acme.example", "beta.example", "gamma.example"}
+    finally:
+        await again.stop()
