@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from router.connectors.base import Connector
 from router.connectors.hubspot import CONNECTOR as HUBSPOT
+from router.connectors.salesforce import CONNECTOR as SALESFORCE
 
-KINDS: dict[str, Connector] = {HUBSPOT.kind: HUBSPOT}
-"""Each connector kind by name (Salesforce and Slack come next)."""
+KINDS: dict[str, Connector] = {HUBSPOT.kind: HUBSPOT, SALESFORCE.kind: SALESFORCE}
+"""Each connector kind by name (Slack comes next)."""

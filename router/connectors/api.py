@@ -99,15 +99,15 @@ def build_connectors_router(
             updated_at=stored.updated_at,
         )
 
-    async def refuse_private(url: str | None) -> None:
+    async def refuse_private(url: str | None, setting: str) -> None:
         if url is None or settings.allow_private_webhook_urls:
             return
         try:
             await check_public(url)
         except PrivateAddress as exc:
             raise _invalid(
-                [field_error("settings.api_base_url", f"must reach a public address: {exc}")],
-                f"settings.api_base_url cannot be used: {exc}. Connectors call public "
+                [field_error(f"settings.{setting}", f"must reach a public address: {exc}")],
+                f"settings.{setting} cannot be used: {exc}. Connectors call public "
                 "addresses only; LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS=true lifts it "
                 "(a local fake, a test).",
             ) from exc
@@ -158,7 +158,15 @@ def build_connectors_router(
         except ValidationError as exc:
             errors = _model_errors("credentials", exc)
             raise _invalid(errors, f"The {body.kind} credentials are not valid.") from None
-        await refuse_private(kind.api_base_url(parsed))
+        both = kind.problems(parsed, kind.credentials_model.model_validate(credentials))
+        if both:
+            raise _invalid(
+                [field_error(f, m) for f, m in both],
+                f"The {body.kind} settings and credentials do not fit together: "
+                + "; ".join(f"{f} {m}" for f, m in both)
+                + ".",
+            )
+        await refuse_private(kind.api_base_url(parsed), kind.api_base_setting)
         values = {
             "kind": body.kind,
             "settings": parsed.model_dump(mode="json", exclude_defaults=True),
@@ -279,7 +287,8 @@ def build_connectors_router(
             except PrivateAddress as exc:
                 raise Problem(
                     503,
-                    f"{connector.kind}'s API at settings.api_base_url cannot be called: {exc} "
+                    f"{connector.kind}'s API at settings.{kind.api_base_setting} cannot be "
+                    f"called: {exc} "
                     "(LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS is off); nothing was logged.",
                 ) from None
         try:
@@ -323,7 +332,9 @@ def build_connectors_router(
                         traceparent,
                     )
                 except Refusal as exc:
-                    refused.append(field_error(f"{event.index}.objectId", exc.message))
+                    refused.append(
+                        field_error(f"{event.index}.{kind.activity_id_field}", exc.message)
+                    )
                     outcome = "refused"
                 else:
                     results.append(result)

@@ -122,6 +122,8 @@ class Connector(ABC):
     credentials_model: ClassVar[type[BaseModel]]
     event_types: ClassVar[frozenset[str]]
     """The router event types (full CloudEvents types) it writes to its vendor."""
+    api_base_setting: ClassVar[str] = "api_base_url"
+    """The setting `api_base_url` reads (named in a problem when it is refused)."""
 
     @abstractmethod
     async def deliver(self, delivery: Delivery, target: Target, http: httpx.AsyncClient) -> Written:
@@ -130,6 +132,11 @@ class Connector(ABC):
     def api_base_url(self, settings: BaseModel) -> str | None:
         """The vendor API's base URL set by the admin, checked for egress (SSRF)."""
         return None
+
+    def problems(self, settings: BaseModel, credentials: BaseModel) -> list[tuple[str, str]]:
+        """What is wrong with the settings and credentials together (each valid alone),
+        as (field, message); nothing by default."""
+        return []
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,9 @@ class BadWebhook(Exception):
 
 class TakesActivities(ABC):
     """A kind whose vendor tells Leadfarm of the activities reps log there."""
+
+    activity_id_field: ClassVar[str] = "objectId"
+    """The field of a webhook's event naming the activity (a refusal's `errors` field)."""
 
     @abstractmethod
     def verify(
