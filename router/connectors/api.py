@@ -41,6 +41,18 @@ HUBSPOT_EXAMPLE: dict[str, Any] = {
     "settings": {"on_return": "clear_owner"},
     "credentials": {"access_token": "pat-na1-...", "client_secret": "..."},
 }
+SALESFORCE_EXAMPLE: dict[str, Any] = {
+    "kind": "salesforce",
+    "settings": {
+        "login_url": "https://yourco.my.salesforce.com",
+        "lead_id_field": "Leadfarm_Lead_Id__c",
+    },
+    "credentials": {
+        "client_id": "3MVG9...",
+        "client_secret": "...",
+        "webhook_secret": "whsec_...",
+    },
+}
 WEBHOOK_EXAMPLE = [
     {
         "eventId": 100,
@@ -119,7 +131,12 @@ def build_connectors_router(
         openapi_extra={
             "requestBody": {
                 "content": {
-                    "application/json": {"examples": {"hubspot": {"value": HUBSPOT_EXAMPLE}}}
+                    "application/json": {
+                        "examples": {
+                            "hubspot": {"value": HUBSPOT_EXAMPLE},
+                            "salesforce": {"value": SALESFORCE_EXAMPLE},
+                        }
+                    }
                 }
             }
         },
@@ -255,14 +272,16 @@ def build_connectors_router(
                     "examples": {"a call logged": {"value": WEBHOOK_EXAMPLE}},
                 }
             },
-            description="The vendor's webhook, as it posts it (HubSpot: an array of events)",
+            description="The vendor's webhook, as it posts it (HubSpot: an array of events; "
+            "Salesforce: an array of Task and Event records, as Apex's JSON.serialize writes "
+            "them)",
         ),
     )
     async def vendor_webhook(connector_id: ConnectorId, request: Request) -> InboundOut:
-        """Activities reps logged in their CRM (HubSpot: calls and emails), authenticated
-        by the vendor's signature. Each is logged like `POST /router/v1/leads/{id}/
-        activities`; one that matches no lead or rep is refused (422) with the reason,
-        while the others are logged."""
+        """Activities reps logged in their CRM (HubSpot: calls and emails; Salesforce:
+        Tasks and Events), authenticated by the vendor's signature. Each is logged like
+        `POST /router/v1/leads/{id}/activities`; one that matches no lead or rep is
+        refused (422) with the reason, while the others are logged."""
         body = await request.body()
         received_at = unit.clock.now()
         async with unit.read() as conn:

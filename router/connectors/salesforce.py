@@ -279,7 +279,8 @@ class Salesforce(Connector, TakesActivities, SyncsAccounts):
             fields["OwnerId"] = owner
             why = _why(data, rep.name if rep else data["rep_id"])
         fields[settings.why_field] = _truncated(why, settings.why_max_length)
-        api = _Api(self, http, target)
+        personal = ("Email", "Phone", "FirstName", "LastName")
+        api = _Api(self, http, target, tuple(str(fields[k]) for k in personal if k in fields))
         if settings.lead_id_field:
             record_id = await api.upsert_by_external_id(
                 settings.lead_id_field, str(data["lead_id"]), fields
@@ -308,7 +309,9 @@ class Salesforce(Connector, TakesActivities, SyncsAccounts):
         fingerprint = hashlib.sha256(
             orjson.dumps([target.connector.credentials, settings.model_dump(mode="json")])
         ).hexdigest()
-        lock = self._locks.setdefault(connector_id, asyncio.Lock())
+        # Keyed by the configuration too: a lock is never shared by two configurations
+        # (nor by two event loops, a new runtime in the same process sealing anew).
+        lock = self._locks.setdefault(f"{connector_id}:{fingerprint}", asyncio.Lock())
         async with lock:
             kept = self._sessions.get(connector_id)
             if kept is not None and kept.fingerprint == fingerprint and kept != stale:
@@ -490,12 +493,21 @@ class _Api:
     Salesforce's errors as `VendorError`s quoting its errorCode and message (never a
     query, which may hold an email)."""
 
-    def __init__(self, kind: Salesforce, http: httpx.AsyncClient, target: Target) -> None:
+    def __init__(
+        self,
+        kind: Salesforce,
+        http: httpx.AsyncClient,
+        target: Target,
+        hidden: tuple[str, ...] = (),
+    ) -> None:
         assert isinstance(target.settings, SalesforceSettings)
         self.kind = kind
         self.http = http
         self.target = target
         self.root = f"/services/data/{target.settings.api_version}"
+        self.hidden = tuple(sorted({h for h in hidden if len(h) >= 3}, key=len, reverse=True))
+        """The lead's personal data, taken out of Salesforce's messages (which may quote a
+        value or the query) before they are stored on the delivery and logged."""
 
     async def call(
         self,
@@ -538,6 +550,8 @@ class _Api:
             if 200 <= status < 300:
                 return _json_object(response) if response.content else {}
             codes, message = _errors(response)
+            for value in self.hidden:
+                message = message.replace(value, "[lead data]")
             retry_after = response.headers.get("retry-after", "")
             retried = bool(codes & _RETRIED_CODES) or status in (401, 403, 408, 429)
             raise VendorError(

@@ -262,6 +262,22 @@ async def test_which_answers_are_retried_and_which_are_dead_at_once(
     assert "dana" not in raised.value.message, "the query (with the email) is never quoted"
 
 
+async def test_salesforces_messages_never_carry_the_leads_personal_data() -> None:
+    sf = fake()
+    async with client(sf) as http:
+        sf.fail_next(
+            400,
+            code="INVALID_EMAIL_ADDRESS",
+            message="Email: invalid email address: dana@acme.example (Dana Lee, +49305550001)",
+        )
+        with pytest.raises(VendorError) as raised:
+            await Salesforce().deliver(delivery(), target(sf), http)
+    assert raised.value.message.endswith(
+        "INVALID_EMAIL_ADDRESS: Email: invalid email address: [lead data] ([lead data] "
+        "[lead data], [lead data])"
+    )
+
+
 async def test_a_wrong_field_or_owner_is_dead_with_salesforces_error_and_a_bad_secret_retried() -> (
     None
 ):
