@@ -39,6 +39,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import jwt
 import orjson
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -208,7 +209,7 @@ class SalesforceCredentials(BaseModel):
         if value is not None:
             try:
                 key = load_pem_private_key(value.encode(), password=None)
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, UnsupportedAlgorithm):
                 raise ValueError("not a PEM private key without a passphrase") from None
             if not isinstance(key, RSAPrivateKey):
                 raise ValueError("must be an RSA key (Salesforce signs with RS256)")

@@ -18,7 +18,7 @@ import jwt
 import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ingest.providers.base import Unauthorized
 from router.connectors.base import BadWebhook, ConnectorConfig, Delivery, Target, VendorError
@@ -55,6 +55,10 @@ def rsa_pair() -> tuple[str, str]:
 
 
 PRIVATE, PUBLIC = rsa_pair()
+
+
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
 
 
 def fake(**overrides: Any) -> FakeSalesforce:
@@ -351,6 +355,13 @@ def test_settings_and_credentials_name_what_is_wrong() -> None:
         SalesforceSettings.model_validate({"login_url": BASE, "auth": "jwt_bearer"})
     with pytest.raises(ValueError, match="not a PEM private key"):
         SalesforceCredentials.model_validate({"client_id": "3MVG9abc", "private_key": "x" * 200})
+    ec = ec_key().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    with pytest.raises(ValueError, match="must be an RSA key"):
+        SalesforceCredentials.model_validate({"client_id": "3MVG9abc", "private_key": ec.decode()})
     with pytest.raises(ValueError, match="whsec_"):
         SalesforceCredentials.model_validate({"client_id": "3MVG9abc", "webhook_secret": "plain"})
     settings = SalesforceSettings.model_validate(
