@@ -351,9 +351,7 @@ def build_connectors_router(
                         traceparent,
                     )
                 except Refusal as exc:
-                    refused.append(
-                        field_error(f"{event.index}.{kind.activity_id_field}", exc.message)
-                    )
+                    refused.append(field_error(kind.refused_field(event.index), exc.message))
                     outcome = "refused"
                 else:
                     results.append(result)

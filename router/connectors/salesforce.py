@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ingest.providers.base import Unauthorized, matches_any
 from router.connectors.base import (
     AccountPage,
+    AccountSyncSettings,
     BadWebhook,
     Connector,
     CrmAccount,
@@ -105,7 +106,7 @@ GENERIC_SUBTYPES = frozenset({"", "Task"})
 """A Task whose subtype says nothing: its `Type` picklist (Call, Email) decides."""
 
 
-class SalesforceSettings(BaseModel):
+class SalesforceSettings(AccountSyncSettings):
     model_config = ConfigDict(extra="forbid")
 
     login_url: str = Field(
@@ -234,7 +235,6 @@ class Salesforce(Connector, TakesActivities, SyncsAccounts):
     credentials_model: ClassVar[type[BaseModel]] = SalesforceCredentials
     event_types = frozenset({ASSIGNED, REASSIGNED, RETURNED})
     api_base_setting = "login_url"
-    activity_id_field = "Id"
 
     def __init__(self) -> None:
         self._sessions: dict[str, _Session] = {}
@@ -243,6 +243,9 @@ class Salesforce(Connector, TakesActivities, SyncsAccounts):
     def api_base_url(self, settings: BaseModel) -> str | None:
         assert isinstance(settings, SalesforceSettings)
         return settings.login_url
+
+    def refused_field(self, index: int) -> str:
+        return f"{index}.Id"
 
     def problems(self, settings: BaseModel, credentials: BaseModel) -> list[tuple[str, str]]:
         assert isinstance(settings, SalesforceSettings)
