@@ -652,7 +652,6 @@ def _lead_fields(lead: Mapping[str, Any], settings: SalesforceSettings) -> dict[
         "Email": (email, 80),
         "Phone": (lead.get("phone") or lead.get("phone_raw"), 40),
         "Title": (lead.get("job_title"), 128),
-        "Industry": (lead.get("industry"), 40),
         "NumberOfEmployees": (lead.get("employees"), 0),
     }
     for name, (value, limit) in optional.items():

@@ -338,6 +338,34 @@ async def test_a_return_to_marketing_sets_the_queue_and_says_why() -> None:
     )
 
 
+async def test_a_reassignment_says_why_and_a_long_explanation_fits_the_field() -> None:
+    sf = fake()
+    reassigned = delivery(
+        kind="reassigned",
+        from_rep_id="bo",
+        reason="the first touch was missed",
+        why="w" * 400,
+        first_touch_due_at="2026-01-05T10:00:00Z",
+    )
+    async with client(sf) as http:
+        await Salesforce().deliver(reassigned, target(sf, why_max_length=300), http)
+    (created,) = sf.leads.values()
+    why = created["Leadfarm_Why__c"]
+    assert why.startswith("Reassigned to Ana by Leadfarm: www")
+    assert len(why) == 300
+    assert why.endswith("…")
+    async with client(sf) as http:
+        await Salesforce().deliver(
+            delivery(kind="reassigned", from_rep_id="bo", reason="the first touch was missed"),
+            target(sf),
+            http,
+        )
+    assert created["Leadfarm_Why__c"] == (
+        "Reassigned to Ana by Leadfarm: its turn in the round robin (rule emea, pool sdr, "
+        "strategy round_robin). Reassigned because: the first touch was missed"
+    )
+
+
 async def test_a_rep_without_a_salesforce_id_or_a_lead_without_email_is_dead_with_why() -> None:
     sf = fake()
     async with client(sf) as http:
