@@ -31,7 +31,7 @@ import hashlib
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
@@ -81,6 +81,10 @@ _ORIGIN = r"^https?://[^/?#\s]+$"
 _PERMANENT_CODES = frozenset({"MULTIPLE_CHOICES"})
 _RETRIED_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
 """Error codes a later attempt may succeed at, whatever their HTTP status."""
+LEAD_PREFIX = "00Q"
+"""The key prefix of Lead ids (a Task's WhoId may also be a Contact, 003)."""
+FETCHES_AT_ONCE = 4
+"""Salesforce requests in flight for one webhook."""
 ACCOUNT_BATCH = 200
 """Records per page of the account query (`Sforce-Query-Options: batchSize`)."""
 NOT_PROVIDED = "[not provided]"
@@ -430,7 +434,32 @@ class Salesforce(Connector, TakesActivities, SyncsAccounts):
             **DEFAULT_CALL_OUTCOMES,
             **{k.strip().lower(): v for k, v in settings.call_outcomes.items()},
         }
-        return [_inbound(index, record, settings, outcomes) for index, record in enumerate(records)]
+        # Read the whole body first (a malformed record refuses the webhook before any call
+        # to Salesforce), then ask Salesforce about the Leads the body says nothing of.
+        events = [
+            _inbound(index, record, settings, outcomes) for index, record in enumerate(records)
+        ]
+        wanted = sorted(
+            {
+                e.activity.record_ids[0]
+                for e in events
+                if e.activity is not None
+                and not (e.activity.emails or e.activity.lead_ids)
+                and e.activity.record_ids
+                and e.activity.record_ids[0].startswith(LEAD_PREFIX)
+            }
+        )
+        if not wanted:
+            return events
+        api = _Api(self, http, target)
+        slots = asyncio.Semaphore(FETCHES_AT_ONCE)
+
+        async def lead(lead_record_id: str) -> tuple[str, dict[str, Any]]:
+            async with slots:
+                return lead_record_id, await api.lead(lead_record_id, settings.lead_id_field)
+
+        found = dict(await asyncio.gather(*(lead(w) for w in wanted)))
+        return [_with_lead(e, found, settings) for e in events]
 
     # --- accounts -----------------------------------------------------------------------
 
@@ -548,6 +577,18 @@ class _Api:
                 retry_after_s=float(retry_after) if retry_after.isdigit() else None,
             )
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def lead(self, lead_id: str, lead_id_field: str | None) -> dict[str, Any]:
+        """The Lead's email and Leadfarm lead id; {} when it is gone (deleted, merged)."""
+        fields = "Id,Email" + (f",{lead_id_field}" if lead_id_field else "")
+        try:
+            return await self.call(
+                "GET", f"{self.root}/sobjects/Lead/{lead_id}", params={"fields": fields}
+            )
+        except VendorError as exc:
+            if exc.status == 404:
+                return {}
+            raise
 
     async def query(self, soql: str, *, batch: int | None = None) -> dict[str, Any]:
         return await self.call(
@@ -747,6 +788,32 @@ def _inbound(
             emails=emails,
             lead_ids=lead_ids,
             note=note,
+        ),
+    )
+
+
+def _with_lead(
+    event: InboundEvent, leads: Mapping[str, Mapping[str, Any]], settings: SalesforceSettings
+) -> InboundEvent:
+    """The event, with the email and lead id Salesforce has on its Lead."""
+    activity = event.activity
+    if (
+        activity is None
+        or activity.emails
+        or activity.lead_ids
+        or not activity.record_ids
+        or activity.record_ids[0] not in leads
+    ):
+        return event
+    found = leads[activity.record_ids[0]]
+    email = found.get("Email")
+    lead_id = found.get(settings.lead_id_field) if settings.lead_id_field else None
+    return replace(
+        event,
+        activity=replace(
+            activity,
+            emails=(email.strip().lower(),) if isinstance(email, str) and email else (),
+            lead_ids=(lead_id,) if isinstance(lead_id, str) and lead_id else (),
         ),
     )
 

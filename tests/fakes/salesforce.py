@@ -237,7 +237,7 @@ class FakeSalesforce:
                 Route(f"{API}/query", self._query, methods=["GET"]),
                 Route(f"{API}/query/{{locator:str}}", self._more, methods=["GET"]),
                 Route(f"{API}/sobjects/Lead", self._create, methods=["POST"]),
-                Route(f"{API}/sobjects/Lead/{{id:str}}", self._update, methods=["PATCH"]),
+                Route(f"{API}/sobjects/Lead/{{id:str}}", self._update, methods=["PATCH", "GET"]),
                 Route(
                     f"{API}/sobjects/Lead/{{field:str}}/{{value:str}}",
                     self._upsert,
@@ -391,6 +391,17 @@ class FakeSalesforce:
             found = self.leads.get(request.path_params["id"])
         if found is None:
             return _error((404, "NOT_FOUND", "The requested resource does not exist"))
+        if request.method == "GET":
+            wanted = request.query_params.get("fields", "").split(",")
+            unknown = [f for f in wanted if f not in LEAD_FIELDS | self.custom_fields | {"Id"}]
+            if unknown:
+                return _error((400, "INVALID_FIELD", f"No such column '{unknown[0]}'"), unknown)
+            return JSONResponse(
+                {
+                    "attributes": {"type": "Lead"},
+                    **{f: found.get(f) for f in wanted},
+                }
+            )
         problem = self._check(body, False)
         if problem:
             return problem

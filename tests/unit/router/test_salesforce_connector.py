@@ -475,6 +475,38 @@ async def test_a_generic_task_uses_its_type_open_tasks_and_others_are_ignored() 
     assert events[5].activity.lead_ids == ("L-9",)
 
 
+async def test_a_lead_the_body_says_nothing_of_is_asked_of_salesforce() -> None:
+    sf = fake()
+    known = sf.add_lead(LastName="Lee", Company="Acme", Email="Dana@Acme.example")
+    tagged = sf.add_lead(LastName="Ng", Company="Acme", Leadfarm_Lead_Id__c="L-7")
+    calls = [
+        sf.task(known, ANA, "Call"),
+        sf.task(known, ANA, "Email"),
+        sf.task(tagged, ANA, "Call"),
+        sf.task("00Q000000000999AAA", ANA, "Call"),  # deleted since
+        sf.task("003000000000001AAA", ANA, "Call"),  # a Contact: not a Lead
+        sf.task(known, ANA, "Call", who_email="given@acme.example"),
+    ]
+    settings = {"lead_id_field": "Leadfarm_Lead_Id__c"}
+    async with client(sf) as http:
+        events = await Salesforce().read(orjson.dumps(calls), target(sf, **settings), http)
+    found = [(e.activity.emails, e.activity.lead_ids) for e in events if e.activity]
+    assert found == [
+        (("dana@acme.example",), ()),
+        (("dana@acme.example",), ()),
+        ((), ("L-7",)),
+        ((), ()),
+        ((), ()),
+        (("given@acme.example",), ()),
+    ]
+    asked = [s for s in sf.seen if s.method == "GET" and "/sobjects/Lead/" in s.path]
+    assert sorted(s.path.rpartition("/")[2] for s in asked) == sorted(
+        [known, tagged, "00Q000000000999AAA"]
+    ), "each Lead once, and only Leads the body says nothing of"
+    assert asked[0].query == {"fields": "Id,Email,Leadfarm_Lead_Id__c"}
+    assert asked[0].headers["authorization"].startswith("Bearer ")
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
