@@ -369,3 +369,42 @@ async def test_a_salesforce_login_url_must_be_public(
         await backend.stop()
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == ["settings.login_url"]
+
+
+async def test_a_task_on_a_lead_leadfarm_did_not_write_finds_its_lead_by_email(
+    routed: tuple[Backend, ManualClock], salesforce: tuple[FakeSalesforce, str]
+) -> None:
+    backend, clock = routed
+    fake, secret = salesforce
+    router = backend.client("router")
+    await connect(backend, fake, secret)
+    ana = await add_rep(backend, "ana", crm_owner_ids={"salesforce": ANA})
+    off = await router.put(
+        "/router/v1/connectors/sf",
+        json={"kind": "salesforce", "settings": {"login_url": fake.base}, "active": False},
+        headers=ADMIN,
+    )
+    assert off.status_code == 200, off.text
+    assert off.json()["credentials"] == {
+        "client_id": "set",
+        "client_secret": "set",
+        "webhook_secret": "set",
+    }
+    lead_id, _ = await assigned(backend, 2)
+    on = await router.put(
+        "/router/v1/connectors/sf",
+        json={"kind": "salesforce", "settings": {"login_url": fake.base}},
+        headers=ADMIN,
+    )
+    assert on.status_code == 200, on.text
+    # The Lead was made in Salesforce by hand; the trigger's body names only its Id.
+    by_hand = fake.add_lead(LastName="Lee", Company="Acme", Email="Buyer2@Acme.example")
+    response = await post_tasks(backend, [fake.task(by_hand, ANA, "Email")], secret, clock)
+    assert response.status_code == 200, response.text
+    (result,) = response.json()["results"]
+    assert (result["outcome"], result["lead_id"]) == ("logged", lead_id)
+    (asked,) = fake.requests("GET", f"/services/data/v61.0/sobjects/Lead/{by_hand}")
+    assert asked.query == {"fields": "Id,Email"}
+    view = (await router.get(f"/router/v1/leads/{lead_id}/assignment", headers=ana)).json()
+    assert view["first_touch"] == "met"
+    assert await deliveries(backend, lead_id) == [], "the connector was off when it was assigned"
