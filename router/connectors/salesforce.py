@@ -32,7 +32,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
@@ -850,11 +850,22 @@ def website_domain(website: Any) -> str | None:
 
 
 def _soql_datetime(value: str) -> str:
-    """Salesforce's `2026-01-05T09:00:00.000+0000` as a SOQL datetime literal
-    (`2026-01-05T09:00:00.000Z`)."""
-    if value.endswith("+0000"):
-        return value[: -len("+0000")] + "Z"
-    return value
+    """Salesforce's `2026-01-05T09:00:00.000+0000` as a SOQL datetime literal in one of
+    the forms SOQL documents, `2026-01-05T09:00:00Z` (Salesforce keeps whole seconds)."""
+    try:
+        at = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            raise VendorError(
+                f"Salesforce answered an Account with LastModifiedDate {value[:40]!r}, which "
+                "is not a time",
+                permanent=True,
+            ) from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _cursor(cursor: str | None) -> tuple[str | None, str, str | None]:

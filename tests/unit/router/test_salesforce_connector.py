@@ -591,7 +591,7 @@ async def test_accounts_are_read_a_page_at_a_time_from_the_cursor() -> None:
         )
         for n in range(450)
     ]
-    sf.add_account("No site", None, owner, "2026-01-04T09:00:00.000+0000")
+    no_site = sf.add_account("No site", None, owner, "2026-01-04T09:00:00.000+0000")
     connector = Salesforce()
     pages = []
     cursor: str | None = None
@@ -619,7 +619,11 @@ async def test_accounts_are_read_a_page_at_a_time_from_the_cursor() -> None:
     assert first.headers["sforce-query-options"] == "batchSize=200"
     locator = [s for s in sf.seen if s.path.startswith("/services/data/v61.0/query/")]
     assert len(locator) == 2, "the query's next pages follow nextRecordsUrl"
-    assert "WHERE LastModifiedDate > 2026-01-04T09:00:00.000Z" in second.query["q"]
+    assert second.query["q"] == (
+        "SELECT Id, Name, Website, OwnerId, LastModifiedDate FROM Account WHERE "
+        "LastModifiedDate > 2026-01-04T09:00:00Z OR (LastModifiedDate = 2026-01-04T09:00:00Z "
+        f"AND Id > '{no_site}') ORDER BY LastModifiedDate, Id"
+    ), "the cursor moves past the last account read, with or without a website"
 
 
 async def test_a_forgotten_query_locator_asks_again_from_the_last_account() -> None:
@@ -633,7 +637,7 @@ async def test_a_forgotten_query_locator_asks_again_from_the_last_account() -> N
         assert len(sf_page.accounts) == 5
         with sf._lock:
             sf.locators.clear()
-        stale = "2026-01-01T09:00:00.000Z|001000000000002AAA|/services/data/v61.0/query/01gx-2"
+        stale = "2026-01-01T09:00:00Z|001000000000002AAA|/services/data/v61.0/query/01gx-2"
         page = await connector.accounts(stale, settings, http)
     assert [a.name for a in page.accounts] == ["A2", "A3", "A4"], "same time, later ids"
     with pytest.raises(VendorError, match="cursor"):
