@@ -544,6 +544,9 @@ class _Api:
             }
             if json is not None:
                 headers["content-type"] = "application/json"
+                # Without it the REST API runs the org's active lead assignment rule on
+                # every create and update, which would replace the OwnerId routing chose.
+                headers["sforce-auto-assign"] = "FALSE"
             if batch:
                 headers["sforce-query-options"] = f"batchSize={batch}"
             try:

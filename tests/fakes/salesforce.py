@@ -12,8 +12,10 @@ It answers only the requests Salesforce documents and checks each exactly:
   `INVALID_SESSION_ID`), JSON bodies with `Content-Type: application/json`: the Lead
   upserts (`PATCH sobjects/Lead/{ExternalIdField}/{value}`, `PATCH sobjects/Lead/{Id}`,
   `POST sobjects/Lead`) with Lead's required fields (LastName, Company), owners it knows
-  and fields that exist; the SOQL queries the connector makes (a Lead by email, Accounts
-  changed since a time) with `nextRecordsUrl` pages of `Sforce-Query-Options: batchSize`.
+  and fields that exist, running the org's lead assignment rule (`assignment_rule_owner`)
+  unless `Sforce-Auto-Assign: FALSE` says not to, as the REST API does; the SOQL queries
+  the connector makes (a Lead by email, Accounts changed since a time) with
+  `nextRecordsUrl` pages of `Sforce-Query-Options: batchSize`.
 
 Errors are Salesforce's JSON list `[{"message", "errorCode", "fields"}]`. A test can make it
 fail (`fail_next`), expire the tokens (`expire_tokens`), log Tasks and Events as a rep would
@@ -98,6 +100,9 @@ class FakeSalesforce:
     """User and queue ids (OwnerId values) the org has."""
     external_id_fields: set[str] = field(default_factory=set)
     custom_fields: set[str] = field(default_factory=set)
+    assignment_rule_owner: str | None = None
+    """The owner the org's active lead assignment rule gives: applied, as the REST API
+    does, to a Lead created or updated without `Sforce-Auto-Assign: FALSE`."""
     base: str = ""
     """Where it is served (its instance_url); set by the test once served."""
     leads: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -354,6 +359,13 @@ class FakeSalesforce:
             )
         return None
 
+    def _assigned(self, request: Request, fields: dict[str, Any]) -> dict[str, Any]:
+        """The fields as saved: the assignment rule runs unless the request turned it off."""
+        auto = request.headers.get("sforce-auto-assign", "TRUE").upper()
+        if self.assignment_rule_owner and auto not in ("FALSE", "F"):
+            return {**fields, "OwnerId": self.assignment_rule_owner}
+        return fields
+
     async def _upsert(self, request: Request) -> Response:
         body, problem = await self._admit(request)
         if problem:
@@ -372,6 +384,7 @@ class FakeSalesforce:
         problem = self._check(body, found is None)
         if problem:
             return problem
+        body = self._assigned(request, body)
         with self._lock:
             if found is None:
                 lead_id = salesforce_id("00Q", next(self._ids))
@@ -406,7 +419,7 @@ class FakeSalesforce:
         if problem:
             return problem
         with self._lock:
-            found.update(body)
+            found.update(self._assigned(request, body))
         return Response(status_code=204)
 
     async def _create(self, request: Request) -> Response:
@@ -418,7 +431,11 @@ class FakeSalesforce:
             return problem
         with self._lock:
             lead_id = salesforce_id("00Q", next(self._ids))
-            self.leads[lead_id] = {"Id": lead_id, "IsConverted": False, **body}
+            self.leads[lead_id] = {
+                "Id": lead_id,
+                "IsConverted": False,
+                **self._assigned(request, body),
+            }
         return JSONResponse({"id": lead_id, "success": True, "errors": []}, status_code=201)
 
     async def _query(self, request: Request) -> Response:

@@ -68,6 +68,7 @@ def salesforce(
         users={ANA, BO, MARKETING},
         external_id_fields={"Leadfarm_Lead_Id__c"},
         custom_fields={"Leadfarm_Lead_Id__c", "Leadfarm_Why__c"},
+        assignment_rule_owner="00G000000000077AAA",  # the org's lead assignment rule
     )
     fake.base = fake.audience = serve_api(fake.app())
     return fake, whsec()

@@ -71,6 +71,7 @@ def fake(**overrides: Any) -> FakeSalesforce:
         "users": {ANA, QUEUE},
         "external_id_fields": {"Leadfarm_Lead_Id__c"},
         "custom_fields": {"Leadfarm_Lead_Id__c", "Leadfarm_Why__c"},
+        "assignment_rule_owner": "00G000000000077AAA",
         "base": BASE,
     }
     return FakeSalesforce(**(values | overrides))
@@ -172,6 +173,7 @@ async def test_jwt_bearer_asks_a_token_with_a_verifiable_assertion_and_upserts_b
     first, _second = sf.requests("PATCH", path)
     assert first.headers["authorization"].startswith("Bearer 00D")
     assert first.headers["content-type"] == "application/json"
+    assert first.headers["sforce-auto-assign"] == "FALSE"
     assert first.body == {
         "LastName": "Lee",
         "Company": "Acme GmbH",
