@@ -21,7 +21,12 @@ from __future__ import annotations
 
 from router.connectors.base import Connector
 from router.connectors.hubspot import CONNECTOR as HUBSPOT
+from router.connectors.salesforce import CONNECTOR as SALESFORCE
 from router.connectors.slack import CONNECTOR as SLACK
 
-KINDS: dict[str, Connector] = {HUBSPOT.kind: HUBSPOT, SLACK.kind: SLACK}
-"""Each connector kind by name (Salesforce comes next)."""
+KINDS: dict[str, Connector] = {
+    HUBSPOT.kind: HUBSPOT,
+    SALESFORCE.kind: SALESFORCE,
+    SLACK.kind: SLACK,
+}
+"""Each connector kind by name."""

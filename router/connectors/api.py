@@ -50,6 +50,18 @@ SLACK_EXAMPLE: dict[str, Any] = {
     },
     "credentials": {"bot_token": "xoxb-..."},
 }
+SALESFORCE_EXAMPLE: dict[str, Any] = {
+    "kind": "salesforce",
+    "settings": {
+        "login_url": "https://yourco.my.salesforce.com",
+        "lead_id_field": "Leadfarm_Lead_Id__c",
+    },
+    "credentials": {
+        "client_id": "3MVG9...",
+        "client_secret": "...",
+        "webhook_secret": "whsec_...",
+    },
+}
 WEBHOOK_EXAMPLE = [
     {
         "eventId": 100,
@@ -108,15 +120,15 @@ def build_connectors_router(
             updated_at=stored.updated_at,
         )
 
-    async def refuse_private(url: str | None) -> None:
+    async def refuse_private(url: str | None, setting: str) -> None:
         if url is None or settings.allow_private_webhook_urls:
             return
         try:
             await check_public(url)
         except PrivateAddress as exc:
             raise _invalid(
-                [field_error("settings.api_base_url", f"must reach a public address: {exc}")],
-                f"settings.api_base_url cannot be used: {exc}. Connectors call public "
+                [field_error(f"settings.{setting}", f"must reach a public address: {exc}")],
+                f"settings.{setting} cannot be used: {exc}. Connectors call public "
                 "addresses only; LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS=true lifts it "
                 "(a local fake, a test).",
             ) from exc
@@ -131,6 +143,7 @@ def build_connectors_router(
                     "application/json": {
                         "examples": {
                             "hubspot": {"value": HUBSPOT_EXAMPLE},
+                            "salesforce": {"value": SALESFORCE_EXAMPLE},
                             "slack": {"value": SLACK_EXAMPLE},
                         }
                     }
@@ -179,7 +192,7 @@ def build_connectors_router(
                 + "; ".join(f"{name}: {message}" for name, message in mismatched)
                 + ".",
             )
-        await refuse_private(kind.api_base_url(parsed))
+        await refuse_private(kind.api_base_url(parsed), kind.api_base_setting)
         values = {
             "kind": body.kind,
             "settings": parsed.model_dump(mode="json", exclude_defaults=True),
@@ -268,14 +281,16 @@ def build_connectors_router(
                     "examples": {"a call logged": {"value": WEBHOOK_EXAMPLE}},
                 }
             },
-            description="The vendor's webhook, as it posts it (HubSpot: an array of events)",
+            description="The vendor's webhook, as it posts it (HubSpot: an array of events; "
+            "Salesforce: an array of Task and Event records, as Apex's JSON.serialize writes "
+            "them)",
         ),
     )
     async def vendor_webhook(connector_id: ConnectorId, request: Request) -> InboundOut:
-        """Activities reps logged in their CRM (HubSpot: calls and emails), authenticated
-        by the vendor's signature. Each is logged like `POST /router/v1/leads/{id}/
-        activities`; one that matches no lead or rep is refused (422) with the reason,
-        while the others are logged."""
+        """Activities reps logged in their CRM (HubSpot: calls and emails; Salesforce:
+        Tasks and Events), authenticated by the vendor's signature. Each is logged like
+        `POST /router/v1/leads/{id}/activities`; one that matches no lead or rep is
+        refused (422) with the reason, while the others are logged."""
         body = await request.body()
         received_at = unit.clock.now()
         async with unit.read() as conn:
@@ -300,7 +315,8 @@ def build_connectors_router(
             except PrivateAddress as exc:
                 raise Problem(
                     503,
-                    f"{connector.kind}'s API at settings.api_base_url cannot be called: {exc} "
+                    f"{connector.kind}'s API at settings.{kind.api_base_setting} cannot be "
+                    f"called: {exc} "
                     "(LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS is off); nothing was logged.",
                 ) from None
         try:
@@ -344,7 +360,7 @@ def build_connectors_router(
                         traceparent,
                     )
                 except Refusal as exc:
-                    refused.append(field_error(f"{event.index}.objectId", exc.message))
+                    refused.append(field_error(kind.refused_field(event.index), exc.message))
                     outcome = "refused"
                 else:
                     results.append(result)

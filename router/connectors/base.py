@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from router.schemas import RepOut
 
@@ -174,6 +174,9 @@ class Connector(ABC):
         credential a setting requires; checked when the connector is configured."""
         return []
 
+    api_base_setting: ClassVar[str] = "api_base_url"
+    """The setting `api_base_url` reads (named in a problem when it is refused)."""
+
     @abstractmethod
     async def deliver(self, delivery: Delivery, target: Target, http: httpx.AsyncClient) -> Written:
         """Write one event to the vendor; raise `VendorError` with the vendor's answer."""
@@ -205,6 +208,20 @@ class AccountPage:
     """None: this was the last page of this pass (keep the last cursor for the next pass)."""
 
 
+class AccountSyncSettings(BaseModel):
+    """The settings every kind that `SyncsAccounts` takes (its settings model inherits
+    them): whether the scheduler (router/connectors/accounts.py) syncs its accounts, and
+    how often."""
+
+    sync_accounts: bool = Field(
+        False,
+        description="Sync account owners from the CRM's accounts (companies) on a schedule",
+    )
+    sync_interval_minutes: int = Field(
+        60, ge=5, le=7 * 24 * 60, description="Minutes between two account syncs"
+    )
+
+
 class SyncsAccounts(ABC):
     """A kind whose vendor's accounts (companies) can be synced as account owners: the
     router's account-owner routing then follows the CRM's truth (issue 16, item 3)."""
@@ -228,6 +245,10 @@ class BadWebhook(Exception):
 
 class TakesActivities(ABC):
     """A kind whose vendor tells Leadfarm of the activities reps log there."""
+
+    def refused_field(self, index: int) -> str:
+        """Where a refused activity is in the webhook's body (a problem's `errors` field)."""
+        return f"{index}.objectId"
 
     @abstractmethod
     def verify(
