@@ -25,13 +25,15 @@ from __future__ import annotations
 from router.connectors.base import Connector
 from router.connectors.generic import GenericWebhook
 from router.connectors.hubspot import CONNECTOR as HUBSPOT
+from router.connectors.salesforce import CONNECTOR as SALESFORCE
 from router.connectors.slack import CONNECTOR as SLACK
 
 GENERIC_WEBHOOK = GenericWebhook()
 
 KINDS: dict[str, Connector] = {
     HUBSPOT.kind: HUBSPOT,
+    SALESFORCE.kind: SALESFORCE,
     SLACK.kind: SLACK,
     GENERIC_WEBHOOK.kind: GENERIC_WEBHOOK,
 }
-"""Each connector kind by name (Salesforce comes next)."""
+"""Each connector kind by name."""

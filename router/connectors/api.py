@@ -60,6 +60,18 @@ SLACK_EXAMPLE: dict[str, Any] = {
     },
     "credentials": {"bot_token": "xoxb-..."},
 }
+SALESFORCE_EXAMPLE: dict[str, Any] = {
+    "kind": "salesforce",
+    "settings": {
+        "login_url": "https://yourco.my.salesforce.com",
+        "lead_id_field": "Leadfarm_Lead_Id__c",
+    },
+    "credentials": {
+        "client_id": "3MVG9...",
+        "client_secret": "...",
+        "webhook_secret": "whsec_...",
+    },
+}
 WEBHOOK_EXAMPLE = [
     {
         "eventId": 100,
@@ -122,15 +134,15 @@ def build_connectors_router(
             updated_at=stored.updated_at,
         )
 
-    async def refuse_private(url: str | None) -> None:
+    async def refuse_private(url: str | None, setting: str) -> None:
         if url is None or settings.allow_private_webhook_urls:
             return
         try:
             await check_public(url)
         except PrivateAddress as exc:
             raise _invalid(
-                [field_error("settings.api_base_url", f"must reach a public address: {exc}")],
-                f"settings.api_base_url cannot be used: {exc}. Connectors call public "
+                [field_error(f"settings.{setting}", f"must reach a public address: {exc}")],
+                f"settings.{setting} cannot be used: {exc}. Connectors call public "
                 "addresses only; LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS=true lifts it "
                 "(a local fake, a test).",
             ) from exc
@@ -145,6 +157,7 @@ def build_connectors_router(
                     "application/json": {
                         "examples": {
                             "hubspot": {"value": HUBSPOT_EXAMPLE},
+                            "salesforce": {"value": SALESFORCE_EXAMPLE},
                             "slack": {"value": SLACK_EXAMPLE},
                         }
                     }
@@ -193,7 +206,7 @@ def build_connectors_router(
                 + "; ".join(f"{name}: {message}" for name, message in mismatched)
                 + ".",
             )
-        await refuse_private(kind.api_base_url(parsed))
+        await refuse_private(kind.api_base_url(parsed), kind.api_base_setting)
         values = {
             "kind": body.kind,
             "settings": parsed.model_dump(mode="json", exclude_defaults=True),
@@ -336,19 +349,20 @@ def build_connectors_router(
                 }
             },
             description="The vendor's webhook, as it posts it: HubSpot's array of events, "
-            "or the generic activity webhook's activities (kind webhook; "
+            "Salesforce's array of Task and Event records (as Apex's JSON.serialize writes "
+            "them), or the generic activity webhook's activities (kind webhook; "
             "docs/integrations.md)",
             models=[ActivitiesWebhook],
         ),
     )
     async def vendor_webhook(connector_id: ConnectorId, request: Request) -> InboundOut:
-        """Activities reps logged in their CRM (HubSpot: calls and emails) or their dialer
-        or sequencer (kind `webhook`: Standard Webhooks signed, `webhook-id`,
-        `webhook-timestamp`, `webhook-signature`), authenticated by the vendor's signature.
-        Each is logged like `POST /router/v1/leads/{id}/activities`, once per activity id;
-        one that matches no lead or rep is refused (422) with the reason, while the others
-        are logged. A bad or stale signature is a 401, a body that is not the vendor's
-        webhook a 400 naming the field."""
+        """Activities reps logged in their CRM (HubSpot: calls and emails; Salesforce:
+        Tasks and Events) or their dialer or sequencer (kind `webhook`: Standard Webhooks
+        signed, `webhook-id`, `webhook-timestamp`, `webhook-signature`), authenticated by
+        the vendor's signature. Each is logged like `POST /router/v1/leads/{id}/
+        activities`, once per activity id; one that matches no lead or rep is refused (422)
+        with the reason, while the others are logged. A bad or stale signature is a 401, a
+        body that is not the vendor's webhook a 400 naming the field."""
         body = await request.body()
         received_at = unit.clock.now()
         async with unit.read() as conn:
@@ -373,7 +387,8 @@ def build_connectors_router(
             except PrivateAddress as exc:
                 raise Problem(
                     503,
-                    f"{connector.kind}'s API at settings.api_base_url cannot be called: {exc} "
+                    f"{connector.kind}'s API at settings.{kind.api_base_setting} cannot be "
+                    f"called: {exc} "
                     "(LEADFARM_ROUTER_ALLOW_PRIVATE_WEBHOOK_URLS is off); nothing was logged.",
                 ) from None
         try:

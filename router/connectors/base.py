@@ -176,6 +176,9 @@ class Connector(ABC):
         credential a setting requires; checked when the connector is configured."""
         return []
 
+    api_base_setting: ClassVar[str] = "api_base_url"
+    """The setting `api_base_url` reads (named in a problem when it is refused)."""
+
     @abstractmethod
     async def deliver(self, delivery: Delivery, target: Target, http: httpx.AsyncClient) -> Written:
         """Write one event to the vendor; raise `VendorError` with the vendor's answer."""

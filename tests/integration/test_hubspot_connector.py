@@ -324,7 +324,7 @@ async def test_bad_connector_configuration_and_bad_webhooks_are_problems_naming_
 
     good = {"access_token": "s3cr3t-token-value"}
     assert await refused({"kind": "hubspot", "settings": {"api_base_url": base}}) == ["credentials"]
-    assert await refused({"kind": "salesforce", "credentials": good}) == ["kind"]
+    assert await refused({"kind": "pipedrive", "credentials": good}) == ["kind"]
     assert await refused(
         {"kind": "hubspot", "settings": {"on_return": "set_owner"}, "credentials": good}
     ) == ["settings"]

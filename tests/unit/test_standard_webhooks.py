@@ -6,11 +6,19 @@ from __future__ import annotations
 
 import base64
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from services.standard_webhooks import check_secret, new_secret, sign, signed_headers
+from services.standard_webhooks import (
+    BadSignature,
+    check_secret,
+    new_secret,
+    sign,
+    signed_headers,
+    verify,
+)
 
 # The sign example of the Standard Webhooks specification's repository
 # (github.com/standard-webhooks/standard-webhooks, libraries/python/tests/test_webhooks.py,
@@ -79,3 +87,26 @@ def test_new_secrets_are_whsec_and_32_random_bytes() -> None:
 def test_unusable_secrets_are_refused_saying_why(secret: str, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         check_secret(secret)
+
+
+def test_a_received_webhook_is_verified_against_the_time_it_was_received() -> None:
+    headers = signed_headers(VECTOR_SECRET, VECTOR_MSG_ID, VECTOR_TIMESTAMP, VECTOR_PAYLOAD)
+    at = datetime.fromtimestamp(VECTOR_TIMESTAMP, UTC)
+    assert verify(VECTOR_SECRET, headers, VECTOR_PAYLOAD, at, 300) == VECTOR_MSG_ID
+    several = {**headers, "webhook-signature": f"v1,{WRONG_SIGNATURE} v2,x {VECTOR_SIGNATURE}"}
+    assert verify(VECTOR_SECRET, several, VECTOR_PAYLOAD, at + timedelta(seconds=299), 300)
+    with pytest.raises(BadSignature, match="expired"):
+        verify(VECTOR_SECRET, headers, VECTOR_PAYLOAD, at + timedelta(seconds=301), 300)
+    with pytest.raises(BadSignature, match="expired"):
+        verify(VECTOR_SECRET, headers, VECTOR_PAYLOAD, at - timedelta(seconds=301), 300)
+    with pytest.raises(BadSignature, match="matches"):
+        verify(VECTOR_SECRET, headers, VECTOR_PAYLOAD + b" ", at, 300)
+    with pytest.raises(BadSignature, match="matches"):
+        verify(new_secret(), headers, VECTOR_PAYLOAD, at, 300)
+    wrong = {**headers, "webhook-signature": f"v1,{WRONG_SIGNATURE}"}
+    with pytest.raises(BadSignature, match="matches"):
+        verify(VECTOR_SECRET, wrong, VECTOR_PAYLOAD, at, 300)
+    with pytest.raises(BadSignature, match="webhook-id, webhook-signature"):
+        verify(VECTOR_SECRET, {"webhook-timestamp": "1"}, VECTOR_PAYLOAD, at, 300)
+    with pytest.raises(BadSignature, match="Unix seconds"):
+        verify(VECTOR_SECRET, {**headers, "webhook-timestamp": "1e9"}, VECTOR_PAYLOAD, at, 300)
