@@ -3,11 +3,13 @@ HubSpot's API (tests/fakes/hubspot.py), which checks each CRM search request: a 
 whose owner is a rep's HubSpot owner id becomes that rep's account, and the next lead from
 its domain routes to them; an owner change in HubSpot moves the account; an owner no rep
 has is reported, then matched once a rep has it; a HubSpot outage is in the status and
-retried with backoff; two replicas never run one connector's sync at once."""
+retried with backoff; two replicas never run one connector's sync at once; a sync cut short
+goes on after a restart; Salesforce's Accounts sync through the same scheduler."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
@@ -22,6 +24,7 @@ from router.connectors.accounts import AccountSyncWorker
 from services.clock import ManualClock
 from tests.backends import ADMIN, Backend, ClusterBackend, EmbeddedBackend, eventually
 from tests.fakes.hubspot import FakeHubSpot
+from tests.fakes.salesforce import FakeSalesforce
 from tests.integration.test_router_flow import add_rep, assigned
 
 SYNC = "/router/v1/connectors/hs/accounts-sync"
@@ -351,3 +354,51 @@ async def test_a_sync_cut_short_goes_on_from_its_cursor_after_a_restart(
         assert set(await accounts(again)) == {"acme.example", "beta.example", "gamma.example"}
     finally:
         await again.stop()
+
+
+async def test_salesforce_accounts_sync_through_the_same_scheduler(
+    tmp_path: Path, serve_api: Callable[[ASGIApp], str]
+) -> None:
+    """The scheduler knows only `SyncsAccounts`: Salesforce's Accounts (helper sf16's kind)
+    become account owners by `crm_owner_ids.salesforce` exactly as HubSpot's companies do."""
+    ana, stranger = "005000000000101AAA", "005000000000999AAA"
+    fake = FakeSalesforce(
+        client_id=f"3MVG9{secrets.token_hex(16)}",
+        client_secret=secrets.token_hex(16),
+        public_key="",
+        username="leadfarm@acme.example",
+        users={ana, stranger},
+    )
+    fake.base = fake.audience = serve_api(fake.app())
+    fake.add_account("Acme", "https://www.acme.example/de", ana, "2026-01-04T09:00:00.000+0000")
+    fake.add_account("Beta", "beta.example", stranger, "2026-01-04T10:00:00.000+0000")
+    clock = ManualClock()
+    backend = await EmbeddedBackend(tmp_path, clock=clock, timer_poll_interval_s=3600).start()
+    try:
+        router = backend.client("router")
+        connected = await router.put(
+            "/router/v1/connectors/hs",
+            json={
+                "kind": "salesforce",
+                "settings": {"login_url": fake.base, "sync_accounts": True},
+                "credentials": {
+                    "client_id": fake.client_id,
+                    "client_secret": fake.client_secret,
+                    "webhook_secret": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+                },
+            },
+            headers=ADMIN,
+        )
+        assert connected.status_code == 201, connected.text
+        await add_rep(backend, "ana", crm_owner_ids={"salesforce": ana})
+        status = await sync(backend, clock)
+        assert status["last_error"] is None, status
+        assert (status["counts"]["added"], status["counts"]["unmatched"]) == (1, 1)
+        assert status["unmatched_owners"][0]["owner_id"] == stranger
+        owners = await accounts(backend)
+        assert (owners["acme.example"]["rep_id"], owners["acme.example"]["source"]) == (
+            "ana",
+            "connector",
+        )
+    finally:
+        await backend.stop()
