@@ -20,6 +20,8 @@
   const CRM_KINDS = {
     hubspot: { title: "HubSpot", rep: "HubSpot owner id",
       credentials: ["access_token", "client_secret"] },
+    salesforce: { title: "Salesforce", rep: "Salesforce user id",
+      credentials: ["client_id", "client_secret", "private_key", "webhook_secret"] },
     slack: { title: "Slack", rep: "Slack member id",
       credentials: ["bot_token", "webhook_url", "manager_webhook_url"] },
     webhook: { title: "Signed activity webhook", rep: "Dialer or sequencer user id",
@@ -1654,9 +1656,13 @@
     for (const name of (CRM_KINDS[kind] || { credentials: [] }).credentials) {
       const label = html("label", { "data-field": "credentials." + name }, name + " ");
       const stored = connector && connector.credentials[name];
-      label.append(html("input", { name: "cred-" + name, "data-credential": name,
-        type: "password", autocomplete: "new-password", spellcheck: "false",
-        placeholder: stored ? "set (empty: keep it)" : "" }));
+      const placeholder = stored ? "set (empty: keep it)" : "";
+      // A PEM key has lines, which a password input drops: it gets a text area.
+      label.append(name === "private_key" ?
+        html("textarea", { name: "cred-" + name, "data-credential": name, rows: 3,
+          spellcheck: "false", placeholder: placeholder }) :
+        html("input", { name: "cred-" + name, "data-credential": name, type: "password",
+          autocomplete: "new-password", spellcheck: "false", placeholder: placeholder }));
       box.append(label);
     }
   }
@@ -1702,7 +1708,7 @@
       }
     }
     const credentials = {};
-    for (const input of $("connector-credentials").querySelectorAll("input[data-credential]")) {
+    for (const input of $("connector-credentials").querySelectorAll("[data-credential]")) {
       if (input.value) { credentials[input.dataset.credential] = input.value; }
     }
     const body = { kind: field(form, "kind").value, settings: settings,
