@@ -334,6 +334,7 @@ def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
     page = open_console(browser, server, facts.manager_key)
     ready(page, "reps")
     assert page.evaluate("document.getElementById('admin-tab').hidden"), "a manager key"
+    assert page.evaluate("document.getElementById('connectors-tab').hidden"), "admin only"
     assert (
         page.evaluate("location.href") == f"{server.base}/console#reps"
         or page.evaluate("location.href") == f"{server.base}/console"
