@@ -34,6 +34,7 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     from router.backtests import RouterBacktest
     from router.config import ROUTING
     from router.config import load as load_routing_config
+    from router.connectors.accounts import AccountSyncWorker
     from router.connectors.api import build_connectors_router
     from router.connectors.worker import ConnectorWorker
     from router.consumers import Consumers
@@ -52,10 +53,11 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     announcer.handoff = worker  # what this process queues is posted as it commits
     connectors = ConnectorWorker(unit, router_settings, routing, box)
     announcer.connectors = connectors
+    account_syncs = AccountSyncWorker(unit, router_settings, routing, box)
     consumers = Consumers(router)
     backtests = BacktestJobs(unit, backtest_jobs)
     api = build_router(unit, router, box)
-    api.include_router(build_connectors_router(unit, router, connectors, box))
+    api.include_router(build_connectors_router(unit, router, connectors, box, account_syncs))
     api.include_router(
         build_backtest_router(RouterBacktest(router, unit), backtests, settings.audit_url)
     )
@@ -73,7 +75,7 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
             CADENCE_END: router.on_cadence_due,
             HELD: router.on_held_due,
         },
-        workers=[worker, connectors, backtests],
+        workers=[worker, connectors, account_syncs, backtests],
         migrations=Path(__file__).parent / "migrations",
         on_start=[partial(reseal_secrets, unit, box), backtests.on_start],
     )

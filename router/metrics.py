@@ -45,3 +45,15 @@ CONNECTOR_ACTIVITIES = Counter(
     "ignored, refused)",
     ["connector", "kind", "outcome"],
 )
+ACCOUNT_SYNC_RUNS = Counter(
+    "leadfarm_router_account_sync_runs_total",
+    "Account syncs from reps' CRMs, by connector, kind and result (synced, failed: retried "
+    "with backoff)",
+    ["connector", "kind", "result"],
+)
+ACCOUNT_SYNC_ACCOUNTS = Counter(
+    "leadfarm_router_account_sync_accounts_total",
+    "CRM accounts an account sync read, by connector, kind and outcome (added, moved, "
+    "unchanged, unmatched, no_owner, no_domain, removed, rematched)",
+    ["connector", "kind", "outcome"],
+)

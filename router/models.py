@@ -70,6 +70,9 @@ accounts = Table(
     Column("rep_id", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("source", String(16), nullable=False, server_default="manual"),
+    Column("connector_id", String(100), nullable=True),
+    Column("external_id", String(100), nullable=True),
 )
 
 pools = Table(
@@ -340,6 +343,36 @@ crm_activities = Table(
     Column("activity_id", String(36), nullable=False),
     Column("lead_id", String(64), nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
+)
+
+# Account owners synced from a CRM (router/connectors/accounts.py): each connector's sync,
+# leased by one replica at a time, and the CRM's accounts whose owner is no rep.
+account_syncs = Table(
+    "router_account_syncs",
+    metadata,
+    Column("connector_id", String(100), primary_key=True),
+    Column("cursor", Text, nullable=True),
+    Column("next_run_at", UTCDateTime, nullable=True),
+    Column("lease_id", String(36), nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("last_started_at", UTCDateTime, nullable=True),
+    Column("last_finished_at", UTCDateTime, nullable=True),
+    Column("last_attempt_at", UTCDateTime, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("counts", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+account_sync_unmatched = Table(
+    "router_account_sync_unmatched",
+    metadata,
+    Column("connector_id", String(100), primary_key=True),
+    Column("domain", String(255), primary_key=True),
+    Column("owner_id", String(100), nullable=True),
+    Column("external_id", String(100), nullable=False),
+    Column("name", String(300), nullable=True),
+    Column("seen_at", UTCDateTime, nullable=False),
 )
 
 # Tombstones: leads erased on request (`person.erasure_requested`). Events about them that

@@ -261,19 +261,39 @@ async def get_account(conn: Conn, domain: str) -> dict[str, Any] | None:
     return _account(row) if row else None
 
 
-async def upsert_account(tx: Tx, domain: str, rep_id: str) -> None:
+async def accounts_in(conn: Conn, domains: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The accounts of `domains` that have an owner, by domain."""
+    if not domains:
+        return {}
+    rows = (
+        await _c(conn).execute(select(accounts).where(accounts.c.domain.in_(list(domains))))
+    ).all()
+    return {r.domain: _account(r) for r in rows}
+
+
+async def upsert_account(
+    tx: Tx,
+    domain: str,
+    rep_id: str,
+    *,
+    connector_id: str | None = None,
+    external_id: str | None = None,
+) -> None:
+    """Give `domain` the owner `rep_id`: by hand (`source` manual), or synced from a CRM
+    by a connector (`source` connector, with the CRM's id of the account)."""
     now = tx.now()
     await bump(tx, ROUTING)
+    values = {
+        "rep_id": rep_id,
+        "updated_at": now,
+        "source": "manual" if connector_id is None else "connector",
+        "connector_id": connector_id,
+        "external_id": external_id,
+    }
     if await get_account(tx, domain) is None:
-        await tx.conn.execute(
-            accounts.insert().values(domain=domain, rep_id=rep_id, created_at=now, updated_at=now)
-        )
+        await tx.conn.execute(accounts.insert().values(domain=domain, created_at=now, **values))
     else:
-        await tx.conn.execute(
-            update(accounts)
-            .where(accounts.c.domain == domain)
-            .values(rep_id=rep_id, updated_at=now)
-        )
+        await tx.conn.execute(update(accounts).where(accounts.c.domain == domain).values(values))
 
 
 async def delete_account(tx: Tx, domain: str) -> bool:

@@ -49,15 +49,17 @@ Cadence = Literal["running", "connected", "exhausted", "breached", "void"]
 DeliveryStatus = Literal["pending", "delivered", "dead"]
 ID_PATTERN = r"^[A-Za-z0-9._-]+$"
 
-CrmKind = Literal["hubspot", "salesforce", "slack"]
+CrmKind = Literal["hubspot", "salesforce", "slack", "webhook"]
 """The CRMs Leadfarm has connectors for (router/connectors/)."""
 CrmOwnerId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")
 ]
 CRM_OWNER_IDS = (
     'The rep\'s id in each CRM, by connector kind, e.g. {"hubspot": "123"} (a HubSpot '
-    'owner id) or {"salesforce": "005..."} (a Salesforce user id): who owns the records a '
-    "connector writes, and who logged an activity a connector takes in"
+    'owner id), {"salesforce": "005..."} (a Salesforce user id) or {"webhook": '
+    '"dialer-user-17"} (their user id in a dialer or sequencer posting the generic activity '
+    "webhook): who owns the records a connector writes, and who logged an activity a "
+    "connector takes in"
 )
 
 ROUTER_EVENT_TYPES = sorted(t for t, m in EVENT_TYPES.items() if m.SERVICE == "router")
@@ -313,6 +315,14 @@ class AccountOut(BaseModel):
     rep_id: str
     created_at: datetime
     updated_at: datetime
+    source: Literal["manual", "connector"] = Field(
+        "manual",
+        description="manual: set through the API or the console; connector: synced from a "
+        "CRM by `connector_id` (its account `external_id`), which changes it again when "
+        "the account changes there",
+    )
+    connector_id: str | None = None
+    external_id: str | None = None
 
 
 # --- pools and rules ---------------------------------------------------------------------

@@ -15,6 +15,18 @@
   let signOut = () => {};
   let isAdmin = false;
   const NO_RULE = "default"; // the router's rule id when no rule matched
+  // The connector kinds (docs/integrations.md): what a rep's id in each is called, and the
+  // credentials each takes (write-only here: the API only ever answers "set").
+  const CRM_KINDS = {
+    hubspot: { title: "HubSpot", rep: "HubSpot owner id",
+      credentials: ["access_token", "client_secret"] },
+    salesforce: { title: "Salesforce", rep: "Salesforce user id",
+      credentials: ["client_id", "client_secret", "private_key", "webhook_secret"] },
+    slack: { title: "Slack", rep: "Slack member id",
+      credentials: ["bot_token", "webhook_url", "manager_webhook_url"] },
+    webhook: { title: "Signed activity webhook", rep: "Dialer or sequencer user id",
+      credentials: ["secret"] },
+  };
   // The pool leads go to when no rule matches: LEADFARM_ROUTER_DEFAULT_POOL's default (the
   // setting is not exposed by the API).
   const state = { reps: [], teams: [], rules: [], pools: [], defaultPool: "everyone",
@@ -227,6 +239,8 @@
       { title: "Weight", value: (r) => String(r.weight) },
       { title: "Caps (open / a day)", value: (r) => (r.max_open_leads ?? "-") + " / " +
         (r.daily_cap ?? "-") },
+      { title: "CRM ids", value: (r) => Object.entries(r.crm_owner_ids || {})
+        .map(([kind, id]) => kind + " " + id).join(", ") },
       { title: "Status", value: (r) => html("span", { class: r.suspended ? "bad" : "" },
         repState(r)) },
       { title: "Changed", value: (r) => localTime(r.updated_at || r.created_at) +
@@ -313,12 +327,27 @@
     hoursInputs(r.working_hours);
     $("rep-ooo").replaceChildren();
     for (const period of r.out_of_office) { oooRow(period); }
+    crmInputs(r.crm_owner_ids || {});
     form.hidden = false;
     form.scrollIntoView({ block: "nearest" });
     field(form, rep ? "name" : "id").focus();
   }
 
   function editRep(rep) { openRepForm(rep); }
+
+  // A rep's id in each CRM or tool Leadfarm has a connector kind for (and any other the
+  // rep already has), one input each; an empty one is left out of `crm_owner_ids`.
+  function crmInputs(ids) {
+    const box = $("rep-crm-ids");
+    box.replaceChildren();
+    for (const kind of new Set([...Object.keys(CRM_KINDS), ...Object.keys(ids)])) {
+      const label = html("label", { "data-field": "crm_owner_ids." + kind },
+        (CRM_KINDS[kind] ? CRM_KINDS[kind].rep : kind) + " ");
+      label.append(html("input", { name: "crm-" + kind, "data-kind": kind,
+        value: ids[kind] || "", spellcheck: "false" }));
+      box.append(label);
+    }
+  }
 
   function repBody(form) {
     const hours = {};
@@ -333,7 +362,12 @@
         end: end ? new Date(end).toISOString() : "",
         reason: row.querySelector(".ooo-reason").value.trim() || null };
     });
+    const crm = {};
+    for (const input of $("rep-crm-ids").querySelectorAll("input[data-kind]")) {
+      if (input.value.trim()) { crm[input.dataset.kind] = input.value.trim(); }
+    }
     return {
+      crm_owner_ids: crm,
       name: field(form, "name").value.trim(),
       email: field(form, "email").value.trim(),
       time_zone: field(form, "time_zone").value.trim(),
@@ -1531,16 +1565,221 @@
     }
   }
 
+  // --- connectors (admin) -------------------------------------------------------------------
+
+  function connectorPath(id) { return "/router/v1/connectors/" + encodeURIComponent(id); }
+
+  // What the table shows besides the configuration: deliveries given up (dead) and waiting
+  // for a retry, and the account sync's status.
+  async function connectorFacts(c) {
+    const base = connectorPath(c.id);
+    const [dead, pending, sync] = await Promise.all([
+      api("GET", base + "/deliveries?status=dead&limit=1000"),
+      api("GET", base + "/deliveries?status=pending&limit=1000"),
+      api("GET", base + "/accounts-sync")]);
+    return { dead: dead.length, retrying: pending.filter((d) => d.attempts > 0).length,
+      sync: sync };
+  }
+
+  function atMost(n) { return n >= 1000 ? "1000+" : String(n); }
+
+  function syncCell(s) {
+    const box = html("div", { class: "sync" });
+    if (!s.enabled) {
+      box.append(html("span", { class: "note" }, "off"));
+      return box;
+    }
+    const c = s.counts || {};
+    box.append(html("div", {}, s.running ? "running" : s.last_finished_at ?
+      "synced " + localTime(s.last_finished_at) : "not run yet"));
+    if (c.read !== undefined) {
+      box.append(html("div", { class: "note" }, c.read + " read, " + (c.added || 0) +
+        " added, " + (c.moved || 0) + " moved, " + (c.unmatched || 0) + " unmatched"));
+    }
+    if (s.last_error) {
+      box.append(html("div", { class: "bad" }, "failed (" + s.attempts + " in a row): " +
+        s.last_error));
+    }
+    for (const u of s.unmatched_owners || []) {
+      box.append(html("div", { class: "bad" }, "owner " + u.owner_id + " is no rep's: " +
+        u.accounts + " account" + (u.accounts === 1 ? "" : "s") + " (" +
+        u.domains.join(", ") + ")"));
+    }
+    if (s.next_run_at && !s.running) {
+      box.append(html("div", { class: "note" }, "next " + localTime(s.next_run_at)));
+    }
+    return box;
+  }
+
+  async function loadConnectors() {
+    const connectors = await api("GET", "/router/v1/connectors");
+    const facts = await Promise.all(connectors.map(connectorFacts));
+    const rows = connectors.map((c, i) => Object.assign({}, c, { facts: facts[i] }));
+    table("connectors-table", [
+      { title: "Connector", value: (c) => c.id },
+      { title: "Kind", value: (c) => (CRM_KINDS[c.kind] || { title: c.kind }).title },
+      { title: "Status", value: (c) => html("span", { class: c.active ? "" : "bad" },
+        c.active ? "active" : "inactive") },
+      { title: "Credentials", value: (c) => Object.entries(c.credentials)
+        .map(([name, shown]) => name + ": " + shown).join(", ") },
+      { title: "Settings", value: (c) => {
+        const box = html("div", { class: "settings" });
+        for (const [name, value] of Object.entries(c.settings)) {
+          box.append(html("div", {}, name + ": " + (typeof value === "string" ? value :
+            JSON.stringify(value))));
+        }
+        return box;
+      } },
+      { title: "Webhooks to", value: (c) => c.webhook_url_path || "" },
+      { title: "Deliveries", value: (c) => html("span",
+        { class: c.facts.dead ? "bad" : "", "data-dead": c.facts.dead },
+        atMost(c.facts.dead) + " dead, " + atMost(c.facts.retrying) + " retrying") },
+      { title: "Account sync", value: (c) => syncCell(c.facts.sync) },
+      { title: "", value: (c) => {
+        const box = html("span", { class: "row-actions" });
+        box.append(button("Edit", () => openConnectorForm(c), { "data-action": "edit" }));
+        if (c.facts.sync.enabled) {
+          box.append(button("Sync accounts now", () => runSync(c), { "data-action": "sync" }));
+        }
+        box.append(button(c.active ? "Deactivate" : "Activate", () => setActive(c, !c.active),
+          { "data-action": "toggle" }));
+        box.append(button("Delete", () => deleteConnector(c), { "data-action": "delete" }));
+        return box;
+      } },
+    ], rows);
+  }
+
+  function credentialInputs(connector) {
+    const kind = field($("connector-form"), "kind").value;
+    const box = $("connector-credentials");
+    box.replaceChildren();
+    for (const name of (CRM_KINDS[kind] || { credentials: [] }).credentials) {
+      const label = html("label", { "data-field": "credentials." + name }, name + " ");
+      const stored = connector && connector.credentials[name];
+      const placeholder = stored ? "set (empty: keep it)" : "";
+      // A PEM key has lines, which a password input drops: it gets a text area.
+      label.append(name === "private_key" ?
+        html("textarea", { name: "cred-" + name, "data-credential": name, rows: 3,
+          spellcheck: "false", placeholder: placeholder }) :
+        html("input", { name: "cred-" + name, "data-credential": name, type: "password",
+          autocomplete: "new-password", spellcheck: "false", placeholder: placeholder }));
+      box.append(label);
+    }
+  }
+
+  function openConnectorForm(connector) {
+    const form = $("connector-form");
+    clearProblems(form);
+    form.reset();
+    form.dataset.editing = connector ? connector.id : "";
+    $("connector-form-title").textContent = connector ? "Edit connector " + connector.id :
+      "Add a connector";
+    field(form, "connector_id").value = connector ? connector.id : "";
+    field(form, "connector_id").disabled = Boolean(connector);
+    // A connector's kind is fixed: the API refuses another kind under the same id.
+    field(form, "kind").value = connector ? connector.kind : "hubspot";
+    field(form, "kind").disabled = Boolean(connector);
+    field(form, "settings").value = connector && Object.keys(connector.settings).length ?
+      JSON.stringify(connector.settings, null, 2) : "";
+    field(form, "active").checked = connector ? connector.active : true;
+    credentialInputs(connector);
+    form.hidden = false;
+    form.scrollIntoView({ block: "nearest" });
+    field(form, connector ? "settings" : "connector_id").focus();
+  }
+
+  async function saveConnector(event) {
+    event.preventDefault();
+    const form = $("connector-form");
+    const editing = form.dataset.editing;
+    const id = editing || field(form, "connector_id").value.trim();
+    if (!id) {
+      return showProblem(form, new ApiError(422, { detail: "A connector needs an id.",
+        errors: [{ field: "connector_id", message: "required" }] }));
+    }
+    let settings = {};
+    const text = field(form, "settings").value.trim();
+    if (text) {
+      try {
+        settings = JSON.parse(text);
+      } catch (e) {
+        return showProblem(form, new ApiError(422, { detail: "The settings are not JSON.",
+          errors: [{ field: "settings", message: "not JSON: " + e.message }] }));
+      }
+    }
+    const credentials = {};
+    for (const input of $("connector-credentials").querySelectorAll("[data-credential]")) {
+      if (input.value) { credentials[input.dataset.credential] = input.value; }
+    }
+    const body = { kind: field(form, "kind").value, settings: settings,
+      active: field(form, "active").checked };
+    if (!editing || Object.keys(credentials).length) { body.credentials = credentials; }
+    try {
+      await change("PUT", connectorPath(id), body, (editing ? "Changed" : "Added") +
+        " connector " + id);
+      clearProblems(form);
+      form.hidden = true;
+      credentialInputs(null); // the typed secrets leave the page
+      await loadConnectors();
+      status("Connector " + id + " saved.");
+    } catch (error) {
+      showProblem(form, error);
+    }
+  }
+
+  async function setActive(connector, active) {
+    try {
+      await change("PUT", connectorPath(connector.id), { kind: connector.kind,
+        settings: connector.settings, active: active },
+        (active ? "Activated" : "Deactivated") + " connector " + connector.id);
+      await loadConnectors();
+    } catch (error) { failed(error); }
+  }
+
+  async function deleteConnector(connector) {
+    if (!window.confirm("Delete connector " + connector.id + ", its deliveries and what it " +
+      "remembers of the CRM's records?")) {
+      return;
+    }
+    try {
+      await change("DELETE", connectorPath(connector.id), undefined,
+        "Deleted connector " + connector.id);
+      await loadConnectors();
+    } catch (error) { failed(error); }
+  }
+
+  // Run the account sync now, and show its outcome once a replica has run it (the API
+  // answers as the run is due; the run itself takes seconds to minutes).
+  async function runSync(connector) {
+    const path = connectorPath(connector.id) + "/accounts-sync";
+    try {
+      const due = await change("POST", path, {}, "Ran the account sync of " + connector.id);
+      status("The account sync of " + connector.id + " is running...");
+      for (let i = 0; i < 120; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const now = await api("GET", path);
+        if (!now.running && now.last_attempt_at && now.last_attempt_at >= due.next_run_at) {
+          status("The account sync of " + connector.id + (now.last_error ?
+            " failed: " + now.last_error : " is done."), Boolean(now.last_error));
+          break;
+        }
+      }
+      await loadConnectors();
+    } catch (error) { failed(error); }
+  }
+
   // --- pages -----------------------------------------------------------------------------
 
   const LOADERS = { reps: loadReps, rules: loadRules, "dry-run": async () => {
     await Promise.all([loadDryRun(), state.reps.length ? null :
       api("GET", "/router/v1/reps").then((r) => { state.reps = r; })]);
-  }, definitions: () => loadDefinitions(false), nurture: loadTracks, admin: loadAdmin };
+  }, definitions: () => loadDefinitions(false), nurture: loadTracks, admin: loadAdmin,
+  connectors: loadConnectors };
+  const ADMIN_PAGES = ["admin", "connectors"];
 
   async function show(name) {
     if (!S.key()) { return; }
-    if (!LOADERS[name] || (name === "admin" && !isAdmin)) { name = "reps"; }
+    if (!LOADERS[name] || (ADMIN_PAGES.includes(name) && !isAdmin)) { name = "reps"; }
     for (const page of document.querySelectorAll(".page")) {
       page.hidden = page.id !== "page-" + name;
     }
@@ -1581,6 +1820,7 @@
       isAdmin = false;
     }
     $("admin-tab").hidden = !isAdmin;
+    $("connectors-tab").hidden = !isAdmin;
     $("who").textContent = "key " + keyId() + (isAdmin ? " (admin)" : " (manager)");
     await show((location.hash || "#reps").slice(1));
   }
@@ -1626,6 +1866,9 @@
     $("track-step-add").addEventListener("click", () => stepRow(null));
     $("track-form").addEventListener("submit", saveTrack);
     $("key-new").addEventListener("submit", createKey);
+    $("connector-new").addEventListener("click", () => openConnectorForm(null));
+    $("connector-form").addEventListener("submit", saveConnector);
+    field($("connector-form"), "kind").addEventListener("change", () => credentialInputs(null));
     for (const cancel of document.querySelectorAll("form .cancel")) {
       cancel.addEventListener("click", () => { cancel.closest("form").hidden = true; });
     }

@@ -11,7 +11,10 @@ activities they log there (docs/integrations.md).
   waits for a vendor.
 - In: the vendor's signed webhooks (`POST /router/v1/connectors/{id}/webhooks`) name the
   calls and emails reps logged; each is matched to its lead and rep and logged through the
-  router's own activity code, exactly as `POST /router/v1/leads/{id}/activities`.
+  router's own activity code, exactly as `POST /router/v1/leads/{id}/activities`. Kind
+  `webhook` (generic.py) takes them from any dialer or sequencer, Standard Webhooks signed.
+- Accounts: for kinds whose CRM has accounts, the `AccountSyncWorker` (accounts.py) writes
+  their owners as account owners on a schedule, so account-owner routing follows the CRM.
 
 The router owns assignments, explanations and activities, which is what connectors write
 and read, so they live in the router (docs/architecture.md, "Connectors").
@@ -20,13 +23,17 @@ and read, so they live in the router (docs/architecture.md, "Connectors").
 from __future__ import annotations
 
 from router.connectors.base import Connector
+from router.connectors.generic import GenericWebhook
 from router.connectors.hubspot import CONNECTOR as HUBSPOT
 from router.connectors.salesforce import CONNECTOR as SALESFORCE
 from router.connectors.slack import CONNECTOR as SLACK
+
+GENERIC_WEBHOOK = GenericWebhook()
 
 KINDS: dict[str, Connector] = {
     HUBSPOT.kind: HUBSPOT,
     SALESFORCE.kind: SALESFORCE,
     SLACK.kind: SLACK,
+    GENERIC_WEBHOOK.kind: GENERIC_WEBHOOK,
 }
 """Each connector kind by name."""

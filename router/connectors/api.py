@@ -14,9 +14,19 @@ from pydantic import BaseModel, ValidationError
 from ingest.providers.base import Unauthorized
 from router import metrics
 from router.connectors import KINDS, repository
-from router.connectors.base import BadWebhook, ConnectorConfig, TakesActivities, VendorError
+from router.connectors.accounts import AccountSyncWorker, plan_of, status_of
+from router.connectors.base import (
+    BadWebhook,
+    ConnectorConfig,
+    SyncsAccounts,
+    TakesActivities,
+    VendorError,
+)
+from router.connectors.generic import ActivitiesWebhook
 from router.connectors.inbound import Refusal, take_in
 from router.connectors.schemas import (
+    AccountSyncIn,
+    AccountSyncOut,
     ConnectorDeliveryOut,
     ConnectorIn,
     ConnectorOut,
@@ -31,7 +41,7 @@ from services.auth import AdminKey, ManagerKey
 from services.crypto import SecretBox
 from services.db import UnitOfWork
 from services.egress import PrivateAddress, check_public
-from services.openapi import declared_body
+from services.openapi import declared_body, schema_ref
 from services.problems import Problem, field_error
 
 ConnectorId = Annotated[str, Path(min_length=1, max_length=100, pattern=ID_PATTERN)]
@@ -99,7 +109,11 @@ def _masked(credentials: dict[str, Any]) -> dict[str, str]:
 
 
 def build_connectors_router(
-    unit: UnitOfWork, router_: Router, worker: ConnectorWorker, box: SecretBox
+    unit: UnitOfWork,
+    router_: Router,
+    worker: ConnectorWorker,
+    box: SecretBox,
+    syncs: AccountSyncWorker | None = None,
 ) -> APIRouter:
     router = APIRouter()  # included in the /router/v1 router
     settings = router_.settings
@@ -271,26 +285,84 @@ def build_connectors_router(
         assert again is not None
         return again
 
+    @router.get("/connectors/{connector_id}/accounts-sync", response_model=AccountSyncOut)
+    async def get_accounts_sync(connector_id: ConnectorId, _: ManagerKey) -> AccountSyncOut:
+        """The connector's account sync (docs/integrations.md, "Account owners from the
+        CRM"): the last run, the cursor, what it counted, the CRM owners that match no rep
+        and the vendor's last error."""
+        async with unit.read() as conn:
+            stored = await connector_or_404(conn, connector_id)
+            return await status_of(conn, stored.config, unit.clock.now())
+
+    @router.post(
+        "/connectors/{connector_id}/accounts-sync",
+        response_model=AccountSyncOut,
+        status_code=202,
+    )
+    async def run_accounts_sync(
+        connector_id: ConnectorId, _: AdminKey, body: AccountSyncIn | None = None
+    ) -> AccountSyncOut:
+        """Run the account sync now (`full`: from the first account, not the cursor); the
+        answer is the status as it starts (202): `GET` it to see the run end."""
+        async with unit.transaction() as tx:
+            stored = await connector_or_404(tx, connector_id)
+            if not isinstance(KINDS[stored.config.kind], SyncsAccounts):
+                raise Problem(409, f"A {stored.config.kind} connector has no accounts to sync.")
+            if plan_of(stored.config) is None:
+                raise Problem(
+                    409,
+                    f"Connector {connector_id!r} does not sync accounts: it is inactive or "
+                    "settings.sync_accounts is off (PUT the connector with "
+                    '"sync_accounts": true).',
+                )
+            now = tx.now()
+            current = await status_of(tx, stored.config, now)
+            if current.running:
+                raise Problem(409, f"Connector {connector_id!r}'s account sync is running.")
+            await repository.request_sync(tx, connector_id, now, full=bool(body and body.full))
+            if syncs is not None:
+                tx.after_commit(syncs.wake)
+            return await status_of(tx, stored.config, now)
+
     @router.post(
         "/connectors/{connector_id}/webhooks",
         response_model=InboundOut,
         openapi_extra=declared_body(
             {
                 "application/json": {
-                    "schema": {"type": "array", "items": {"type": "object"}},
-                    "examples": {"a call logged": {"value": WEBHOOK_EXAMPLE}},
+                    "schema": {
+                        "oneOf": [
+                            {
+                                "type": "array",
+                                "items": {"type": "object"},
+                                "description": "HubSpot: its webhook's array of events",
+                            },
+                            schema_ref(ActivitiesWebhook),
+                        ]
+                    },
+                    "examples": {
+                        "a call logged in HubSpot": {"value": WEBHOOK_EXAMPLE},
+                        "a dialer's call (kind webhook, Standard Webhooks signed)": {
+                            "value": ActivitiesWebhook.model_json_schema()["examples"][0]
+                        },
+                    },
                 }
             },
-            description="The vendor's webhook, as it posts it (HubSpot: an array of events; "
-            "Salesforce: an array of Task and Event records, as Apex's JSON.serialize writes "
-            "them)",
+            description="The vendor's webhook, as it posts it: HubSpot's array of events, "
+            "Salesforce's array of Task and Event records (as Apex's JSON.serialize writes "
+            "them), or the generic activity webhook's activities (kind webhook; "
+            "docs/integrations.md)",
+            models=[ActivitiesWebhook],
         ),
     )
     async def vendor_webhook(connector_id: ConnectorId, request: Request) -> InboundOut:
         """Activities reps logged in their CRM (HubSpot: calls and emails; Salesforce:
-        Tasks and Events), authenticated by the vendor's signature. Each is logged like
-        `POST /router/v1/leads/{id}/activities`; one that matches no lead or rep is
-        refused (422) with the reason, while the others are logged."""
+        Tasks and Events) or their dialer or sequencer (kind `webhook`: Standard Webhooks
+        signed, `webhook-id`, `webhook-timestamp`, `webhook-signature`), authenticated by
+        the vendor's signature. Each is logged like `POST /router/v1/leads/{id}/
+        activities`, once per activity id; one that matches no lead or rep is refused (422)
+        with the reason, while the others are logged. A bad or stale signature is a 401, a
+        body that is not the vendor's webhook a 400 naming the field."""
         body = await request.body()
         received_at = unit.clock.now()
         async with unit.read() as conn:
@@ -324,7 +396,7 @@ def build_connectors_router(
         except BadWebhook as exc:
             raise Problem(
                 400,
-                f"The body is not a {connector.kind} webhook: {exc.message}.",
+                f"The body is not what a {connector.kind} connector takes: {exc.message}.",
                 errors=[field_error(exc.field or "body", exc.message)],
             ) from None
         except (VendorError, httpx.HTTPError) as exc:

@@ -139,6 +139,8 @@ class InboundActivity:
     lead_ids: tuple[str, ...] = ()
     """Leadfarm lead ids written on those records, when the connector writes one."""
     note: str | None = None
+    rep_id: str | None = None
+    """The rep's Leadfarm id, when the vendor knows it (else `owner_id` names the rep)."""
 
 
 @dataclass(frozen=True)

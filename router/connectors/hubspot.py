@@ -33,11 +33,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ingest.providers.base import Source, WebhookRequest
 from ingest.providers.hubspot import PROVIDER as HUBSPOT_PROVIDER
 from router.connectors.base import (
+    AccountPage,
+    AccountSyncSettings,
     BadWebhook,
     Connector,
+    CrmAccount,
     Delivery,
     InboundActivity,
     InboundEvent,
+    SyncsAccounts,
     TakesActivities,
     Target,
     VendorError,
@@ -68,6 +72,12 @@ DEFAULT_CALL_OUTCOMES: dict[str, Outcome] = {
 # hs_email_direction: an email the rep sent (logged or tracked), or the lead's reply.
 EMAIL_OUTCOMES: dict[str, Outcome] = {"EMAIL": "sent", "INCOMING_EMAIL": "replied"}
 
+COMPANY_PROPERTIES = ("domain", "name", "hubspot_owner_id", "hs_lastmodifieddate")
+COMPANIES_PER_PAGE = 100
+"""The most HubSpot's CRM search returns per request."""
+SEARCH_RESULTS_LIMIT = 9_900
+"""HubSpot's search answers at most 10,000 results per query (paging past is a 400)."""
+
 _ID = re.compile(r"^[0-9]{1,20}$")
 FETCHES_AT_ONCE = 4
 """HubSpot requests in flight for one webhook (well within its per-second rate limit)."""
@@ -76,7 +86,7 @@ _PERMANENT = frozenset({400, 404, 405, 409, 413, 415, 422})
 token fixed (or a scope granted) within the retry window heals them."""
 
 
-class HubSpotSettings(BaseModel):
+class HubSpotSettings(AccountSyncSettings):
     model_config = ConfigDict(extra="forbid")
 
     api_base_url: str = Field(
@@ -123,7 +133,8 @@ class HubSpotCredentials(BaseModel):
         min_length=8,
         max_length=500,
         description="A private app's access token (scopes: crm.objects.contacts.read, "
-        "crm.objects.contacts.write, crm.objects.owners.read)",
+        "crm.objects.contacts.write, crm.objects.owners.read; crm.objects.companies.read "
+        "to sync account owners)",
     )
     client_secret: str | None = Field(
         None,
@@ -133,7 +144,7 @@ class HubSpotCredentials(BaseModel):
     )
 
 
-class HubSpot(Connector, TakesActivities):
+class HubSpot(Connector, TakesActivities, SyncsAccounts):
     kind = "hubspot"
     settings_model: ClassVar[type[BaseModel]] = HubSpotSettings
     credentials_model: ClassVar[type[BaseModel]] = HubSpotCredentials
@@ -185,6 +196,63 @@ class HubSpot(Connector, TakesActivities):
         contact_id = await api.upsert_contact(email, properties)
         await api.add_note(contact_id, note, event["timestamp"], note_owner)
         return Written(record_id=contact_id)
+
+    # --- accounts -----------------------------------------------------------------------
+
+    async def accounts(
+        self, cursor: str | None, target: Target, http: httpx.AsyncClient
+    ) -> AccountPage:
+        """Companies modified after the cursor's time, oldest change first: HubSpot's CRM
+        search (`hs_lastmodifieddate GT <ms>`, paged with its `after` token). The cursor is
+        `<ms>` (a pass starts after that time) or `<ms>/<after>` (a pass under way); the
+        last page of a pass gives the time of its last company, and the next request then
+        finds nothing new (None: the pass is over)."""
+        settings, credentials = target.settings, target.credentials
+        assert isinstance(settings, HubSpotSettings)
+        assert isinstance(credentials, HubSpotCredentials)
+        since, after = _cursor(cursor)
+        body: dict[str, Any] = {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {"propertyName": "hs_lastmodifieddate", "operator": "GT", "value": since}
+                    ]
+                }
+            ],
+            "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+            "properties": list(COMPANY_PROPERTIES),
+            "limit": COMPANIES_PER_PAGE,
+        }
+        if after:
+            body["after"] = after
+        api = _Api(http, settings.api_base_url, credentials.access_token)
+        answer = await api._call("POST", "/crm/v3/objects/companies/search", json=body)
+        results = [r for r in answer.get("results") or [] if isinstance(r, dict) and "id" in r]
+        if not results:
+            return AccountPage(accounts=[], next_cursor=None)
+        last = int(since)
+        found: list[CrmAccount] = []
+        for company in results:
+            props: dict[str, Any] = company.get("properties") or {}
+            last = max(last, _epoch_ms(props.get("hs_lastmodifieddate")) or last)
+            owner = props.get("hubspot_owner_id")
+            found.append(
+                CrmAccount(
+                    external_id=str(company["id"]),
+                    domain=_domain(props.get("domain")),
+                    owner_id=str(owner) if owner else None,
+                    name=str(props["name"]) if props.get("name") else None,
+                )
+            )
+        following = str(((answer.get("paging") or {}).get("next") or {}).get("after") or "")
+        if following and following.isdigit() and int(following) < SEARCH_RESULTS_LIMIT:
+            return AccountPage(accounts=found, next_cursor=f"{since}/{following}")
+        if following:
+            # HubSpot's search pages stop at 10,000 results: go on from this page's last
+            # change (one millisecond before it, so companies changed in the same
+            # millisecond are read again rather than skipped).
+            return AccountPage(accounts=found, next_cursor=str(last - 1))
+        return AccountPage(accounts=found, next_cursor=str(last))
 
     # --- in -----------------------------------------------------------------------------
 
@@ -429,6 +497,39 @@ class _Api:
         return await self._call(
             "GET", f"/crm/v3/objects/contacts/{contact_id}", params={"properties": properties}
         )
+
+
+def _cursor(cursor: str | None) -> tuple[str, str | None]:
+    """(since, after) of an account sync's cursor: `<ms>` or `<ms>/<after>`."""
+    if not cursor:
+        return "0", None
+    since, _, after = cursor.partition("/")
+    if not since.isdigit() or (after and not after.isdigit()):
+        raise VendorError(
+            f"the account sync's cursor {cursor!r} is not a HubSpot one; run a full sync "
+            '(POST .../accounts-sync {"full": true})',
+            permanent=True,
+        )
+    return since, after or None
+
+
+def _epoch_ms(value: Any) -> int | None:
+    """HubSpot's datetime property (ISO 8601, or epoch milliseconds) in milliseconds."""
+    text = str(value or "")
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(datetime.fromisoformat(text).timestamp() * 1000)
+    except ValueError:
+        return None
+
+
+def _domain(value: Any) -> str:
+    """A company's `domain` as `PUT /router/v1/accounts/{domain}` takes it: lower case, no
+    scheme, path, port or `www.` ("" when it has none)."""
+    text = str(value or "").strip().lower()
+    text = text.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
+    return text.removeprefix("www.").strip(".")
 
 
 def _vendor_message(response: httpx.Response) -> str:

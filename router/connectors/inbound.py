@@ -37,13 +37,17 @@ async def take_in(
     traceparent: str | None,
 ) -> InboundResult:
     """Log one activity in a transaction of its own; raises `Refusal` saying why not."""
-    rep = next(
-        (
-            r
-            for r in config.reps.values()
-            if activity.owner_id and r.crm_owner_ids.get(connector.kind) == activity.owner_id
-        ),
-        None,
+    rep = (
+        config.reps.get(activity.rep_id)
+        if activity.rep_id
+        else next(
+            (
+                r
+                for r in config.reps.values()
+                if activity.owner_id and r.crm_owner_ids.get(connector.kind) == activity.owner_id
+            ),
+            None,
+        )
     )
     try:
         async with unit.transaction() as tx:
@@ -63,6 +67,10 @@ async def take_in(
                     f"{activity.external_id} matches no lead: it is logged on "
                     f"{connector.kind} record(s) {records}, and no lead a rep is working has "
                     "that record, its email or a Leadfarm lead id on it"
+                )
+            if rep is None and activity.rep_id:
+                raise Refusal(
+                    f"{activity.external_id} matches no rep: there is no rep {activity.rep_id!r}"
                 )
             if rep is None:
                 raise Refusal(

@@ -75,3 +75,40 @@ class InboundResult(BaseModel):
 
 class InboundOut(BaseModel):
     results: list[InboundResult]
+
+
+class UnmatchedOwner(BaseModel):
+    owner_id: str = Field(description="The owner's id in the CRM, which no rep's crm_owner_ids has")
+    accounts: int = Field(description="How many of the CRM's accounts that owner has")
+    domains: list[str] = Field(description="Some of those accounts' domains (at most 10)")
+
+
+class AccountSyncOut(BaseModel):
+    connector_id: str
+    enabled: bool = Field(description="settings.sync_accounts of a kind that syncs accounts")
+    interval_minutes: int
+    running: bool = Field(description="A replica is syncing it now")
+    cursor: str | None = Field(
+        description="Where the next run asks the CRM from (the vendor's own format)"
+    )
+    next_run_at: datetime | None
+    last_started_at: datetime | None
+    last_finished_at: datetime | None = Field(description="The last run that reached the end")
+    last_attempt_at: datetime | None
+    attempts: int = Field(description="Runs failed in a row (retried with backoff)")
+    last_status_code: int | None
+    last_error: str | None = Field(description="The vendor's answer to the last failed run")
+    counts: dict[str, int] = Field(
+        description="The last run's accounts: read, added, moved, unchanged, unmatched, "
+        "no_owner, no_domain, removed, rematched"
+    )
+    unmatched_owners: list[UnmatchedOwner] = Field(
+        description="Owners of synced accounts that match no rep: set crm_owner_ids on the "
+        "rep, and the next run gives them their accounts"
+    )
+
+
+class AccountSyncIn(Strict):
+    full: bool = Field(
+        False, description="Start from the beginning (every account), not from the cursor"
+    )

@@ -8,7 +8,9 @@ edits the qualification definitions (a mistake is marked at its line, and the di
 it), backtests and activates them, reads a nurture track's time line, and then a real lead
 posted to ingest follows the reordered rule. Every request the page makes stays on this
 origin and the page's policy is the strict one. An admin also sees keys and sources; a rep
-key is told why it cannot open the console.
+key is told why it cannot open the console. An admin adds a HubSpot connector (a local fake
+of HubSpot's API), runs its account sync from the page, gives a rep the HubSpot owner id
+the sync reported unmatched, and the next sync gives that rep the account.
 
 Chromium and the server are driven as in tests/e2e/test_dashboard.py (the DevTools protocol
 over a pipe; `create_app` under uvicorn on a free port). Set LEADFARM_CONSOLE_SCREENSHOTS to
@@ -29,12 +31,14 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.types import ASGIApp
 
 from audit.dashboard import CSP
 from router import repository
 from tests import infra
 from tests.backends import ADMIN, ADMIN_KEY
 from tests.e2e.test_dashboard import Chromium, Page, Served, type_key
+from tests.fakes.hubspot import FakeHubSpot
 
 pytestmark = pytest.mark.e2e
 
@@ -330,6 +334,7 @@ def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
     page = open_console(browser, server, facts.manager_key)
     ready(page, "reps")
     assert page.evaluate("document.getElementById('admin-tab').hidden"), "a manager key"
+    assert page.evaluate("document.getElementById('connectors-tab').hidden"), "admin only"
     assert (
         page.evaluate("location.href") == f"{server.base}/console#reps"
         or page.evaluate("location.href") == f"{server.base}/console"
@@ -784,7 +789,7 @@ def test_an_admin_also_sees_keys_and_sources_and_a_rep_key_is_refused(
 
     # On a phone, every page fits the screen; wide tables and drawings scroll in their card.
     page.resize(390, 800)
-    for name in ("reps", "rules", "dry-run", "definitions", "nurture", "admin"):
+    for name in ("reps", "rules", "dry-run", "definitions", "nurture", "admin", "connectors"):
         go(page, name)
         overflow = page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -801,3 +806,101 @@ def test_an_admin_also_sees_keys_and_sources_and_a_rep_key_is_refused(
     )
     assert message.startswith("This is a rep key: it cannot open the console."), message
     assert refused.evaluate("sessionStorage.length") == 0, "a refused key is forgotten"
+
+
+def test_an_admin_adds_a_hubspot_connector_syncs_accounts_and_sets_a_reps_owner_id(
+    browser: Chromium,
+    served: tuple[Served, Seeded],
+    tmp_path: Path,
+    serve_api: Callable[[ASGIApp], str],
+) -> None:
+    server, _ = served
+    hubspot = FakeHubSpot(
+        token="pat-na1-console-e2e-token-value", client_secret="console-e2e", owners=set()
+    )
+    base = serve_api(hubspot.app())
+    hubspot.add_company("acme.example", "52147895", "Acme GmbH")
+    page = open_console(browser, server, ADMIN_KEY)
+    ready(page, "reps")
+    assert not page.evaluate("document.getElementById('connectors-tab').hidden")
+    go(page, "connectors")
+    assert page.evaluate("document.getElementById('connectors-table').dataset.rows") == "0"
+
+    # A mistake first: the API's problem is shown next to the settings.
+    settings = {"api_base_url": base, "sync_accounts": True}
+    click(page, "#connector-new")
+    fill(
+        page,
+        "connector-form",
+        {
+            "connector_id": "hubspot",
+            "kind": "hubspot",
+            "settings": json.dumps({**settings, "colour": "red"}),
+            "cred-access_token": hubspot.token,
+            "cred-client_secret": "console-e2e-client-secret",
+        },
+    )
+    submit(page, "connector-form")
+    said = page.wait_for("document.querySelector('#connector-form .field-error')?.dataset.for")
+    assert said == "settings.colour"
+    fill(page, "connector-form", {"settings": json.dumps(settings)})
+    submit(page, "connector-form")
+    row = '#connectors-table tr[data-id="hubspot"]'
+    page.wait_for(f"Boolean(document.querySelector({json.dumps(row)}))")
+    assert "access_token: set" in text(page, row)
+    assert "0 dead, 0 retrying" in text(page, row)
+    assert hubspot.token not in page.evaluate("document.body.innerText")
+    stored = api(server, "GET", "/router/v1/connectors/hubspot")
+    assert (stored["kind"], stored["settings"], stored["active"]) == ("hubspot", settings, True)
+    assert stored["credentials"] == {"access_token": "set", "client_secret": "set"}
+
+    # Its account sync, run now: HubSpot's owner of acme.example is no rep's yet.
+    def synced(*words: str) -> None:
+        page.wait_for(
+            f"(() => {{ const t = document.querySelector({json.dumps(row)})?.innerText || '';"
+            f" return {json.dumps(list(words))}.every((w) => t.includes(w)); }})()"
+        )
+
+    click(page, f'{row} button[data-action="sync"]')
+    synced("synced", "1 read", "owner 52147895 is no rep's: 1 account (acme.example)")
+    keep(page, tmp_path, "connectors")
+
+    # A rep's HubSpot owner id, set in the rep editor; the next sync gives them the account.
+    go(page, "reps")
+    click(page, '#reps-table tr[data-id="bo"] button[data-action="edit"]')
+    fill(page, "rep-form", {"crm-hubspot": "52147895"})
+    submit(page, "rep-form")
+    wait_until(
+        lambda: api(server, "GET", "/router/v1/reps/bo")["crm_owner_ids"] == {"hubspot": "52147895"}
+    )
+    page.wait_for(
+        "document.querySelector('#reps-table tr[data-id=\"bo\"]')?.innerText"
+        ".includes('hubspot 52147895')"
+    )
+    go(page, "connectors")
+    click(page, f'{row} button[data-action="sync"]')
+    synced("synced", "0 read")
+    assert "no rep's" not in text(page, row)
+    owners = {a["domain"]: a for a in api(server, "GET", "/router/v1/accounts")}
+    assert (owners["acme.example"]["rep_id"], owners["acme.example"]["source"]) == (
+        "bo",
+        "connector",
+    )
+
+    # Edited without its credentials (kept), then deactivated.
+    click(page, f'{row} button[data-action="edit"]')
+    assert page.evaluate(
+        "document.querySelector('#connector-form [name=cred-access_token]').placeholder"
+    ).startswith("set")
+    kept = {**settings, "on_return": "keep_owner"}
+    fill(page, "connector-form", {"settings": json.dumps(kept)})
+    submit(page, "connector-form")
+    wait_until(lambda: api(server, "GET", "/router/v1/connectors/hubspot")["settings"] == kept)
+    click(page, f'{row} button[data-action="toggle"]')
+    wait_until(lambda: api(server, "GET", "/router/v1/connectors/hubspot")["active"] is False)
+    assert api(server, "GET", "/router/v1/connectors/hubspot")["credentials"] == {
+        "access_token": "set",
+        "client_secret": "set",
+    }
+    assert all(u.startswith(server.base) for u in requests_made(page))
+    assert page_errors(page) == []

@@ -56,18 +56,28 @@ class FakeHubSpot:
     notes: dict[str, dict[str, Any]] = field(default_factory=dict)
     activities: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Calls and emails by "calls/<id>" or "emails/<id>"."""
+    companies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """By id: {"id", "properties"}; `hs_lastmodifieddate` as HubSpot gives it (ISO 8601)."""
+    search_page_size: int | None = None
+    """Fewer results per search page than asked (to make a test page with few companies)."""
     seen: list[Seen] = field(default_factory=list)
     failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(501))
     _events: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _modified: itertools.count[int] = field(
+        default_factory=lambda: itertools.count(1_767_225_600_000, 1000)
+    )
 
     # --- what a test does --------------------------------------------------------------
 
-    def fail_next(self, status: int, times: int = 1, retry_after: str | None = None) -> None:
+    def fail_next(
+        self, status: int, times: int = 1, retry_after: str | None = None, *, after: int = 0
+    ) -> None:
+        """Fail the next `times` requests (once `after` more have been answered)."""
         headers = {"retry-after": retry_after} if retry_after else {}
         with self._lock:
-            self.failures += [(status, headers)] * times
+            self.failures += [(0, {})] * after + [(status, headers)] * times
 
     def add_contact(self, email: str, **properties: str) -> str:
         """A contact created in HubSpot itself (not by Leadfarm)."""
@@ -89,6 +99,22 @@ class FakeHubSpot:
     def notes_of(self, contact_id: str) -> list[dict[str, Any]]:
         with self._lock:
             return [n for n in self.notes.values() if contact_id in n["contacts"]]
+
+    def add_company(self, domain: str, owner_id: str | None, name: str = "") -> str:
+        """A company created in HubSpot (each change is a second after the one before)."""
+        with self._lock:
+            company_id = str(next(self._ids))
+            self.companies[company_id] = {"id": company_id, "properties": {}}
+        self.change_company(
+            company_id, domain=domain, name=name or domain, hubspot_owner_id=owner_id or ""
+        )
+        return company_id
+
+    def change_company(self, company_id: str, **properties: str) -> None:
+        with self._lock:
+            stamp = datetime.fromtimestamp(next(self._modified) / 1000, UTC)
+            iso = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            self.companies[company_id]["properties"].update(properties, hs_lastmodifieddate=iso)
 
     def requests(self, method: str, path: str) -> list[Seen]:
         with self._lock:
@@ -148,6 +174,7 @@ class FakeHubSpot:
                 Route("/crm/v3/objects/contacts/batch/upsert", self._upsert, methods=["POST"]),
                 Route("/crm/v3/objects/notes", self._create_note, methods=["POST"]),
                 Route("/crm/v3/objects/contacts/{id}", self._get_contact, methods=["GET"]),
+                Route("/crm/v3/objects/companies/search", self._search_companies, methods=["POST"]),
                 Route("/crm/v3/objects/{kind}/{id}", self._get_activity, methods=["GET"]),
             ]
         )
@@ -172,7 +199,7 @@ class FakeHubSpot:
                 )
             )
             failure = self.failures.pop(0) if self.failures else None
-        if failure is not None:
+        if failure is not None and failure[0]:
             status, headers = failure
             limited = status == 429
             message = "You have reached your secondly limit." if limited else "Service unavailable"
@@ -260,6 +287,83 @@ class FakeHubSpot:
             note_id = str(next(self._ids))
             self.notes[note_id] = {"id": note_id, "properties": properties, "contacts": contacts}
         return JSONResponse({"id": note_id, "properties": properties}, status_code=201)
+
+    async def _search_companies(self, request: Request) -> Response:
+        """The CRM search, as much of it as a sync by modification time uses: one filter
+        group of `hs_lastmodifieddate` filters (GT, GTE, LT, LTE in epoch milliseconds),
+        one sort on it, `properties`, `limit` (at most 200) and the `after` offset."""
+        body, problem = await self._admit(request)
+        if problem:
+            return problem
+        if not isinstance(body, dict) or set(body) - {
+            "filterGroups",
+            "sorts",
+            "properties",
+            "limit",
+            "after",
+            "query",
+        }:
+            return _error(400, f"Invalid search request {body}", "VALIDATION_ERROR")
+        limit = body.get("limit", 10)
+        if not isinstance(limit, int) or not 1 <= limit <= 200:
+            return _error(400, "limit must be between 1 and 200", "VALIDATION_ERROR")
+        after = str(body.get("after") or "0")
+        if not after.isdigit() or int(after) >= 10_000:
+            return _error(400, "after must be an offset below 10000", "VALIDATION_ERROR")
+        tests = {"GT": int.__gt__, "GTE": int.__ge__, "LT": int.__lt__, "LTE": int.__le__}
+        filters: list[tuple[Any, int]] = []
+        for group in body.get("filterGroups") or []:
+            for item in group.get("filters") or []:
+                value = str(item.get("value", ""))
+                if (
+                    item.get("propertyName") != "hs_lastmodifieddate"
+                    or item.get("operator") not in tests
+                    or not value.isdigit()
+                ):
+                    return _error(400, f"unsupported filter {item}", "VALIDATION_ERROR")
+                filters.append((tests[item["operator"]], int(value)))
+        sorts = body.get("sorts") or []
+        if sorts not in (
+            [],
+            [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+        ):
+            return _error(400, f"unsupported sorts {sorts}", "VALIDATION_ERROR")
+        wanted = body.get("properties") or ["name", "domain", "hs_lastmodifieddate"]
+
+        def modified(company: dict[str, Any]) -> int:
+            stamp = company["properties"]["hs_lastmodifieddate"]
+            return int(datetime.fromisoformat(stamp).timestamp() * 1000)
+
+        with self._lock:
+            found = sorted(
+                (
+                    c
+                    for c in self.companies.values()
+                    if all(test(modified(c), value) for test, value in filters)
+                ),
+                key=lambda c: (modified(c), int(c["id"])),
+            )
+            size = min(limit, self.search_page_size or limit)
+        start = int(after)
+        page = found[start : start + size]
+        answer: dict[str, Any] = {
+            "total": len(found),
+            "results": [
+                {
+                    "id": c["id"],
+                    "properties": {
+                        k: (v or None) for k, v in c["properties"].items() if k in wanted
+                    },
+                    "createdAt": c["properties"]["hs_lastmodifieddate"],
+                    "updatedAt": c["properties"]["hs_lastmodifieddate"],
+                    "archived": False,
+                }
+                for c in page
+            ],
+        }
+        if start + size < len(found):
+            answer["paging"] = {"next": {"after": str(start + size)}}
+        return JSONResponse(answer)
 
     async def _get_contact(self, request: Request) -> Response:
         _, problem = await self._admit(request)

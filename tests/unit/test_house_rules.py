@@ -42,6 +42,8 @@ TRANSACTIONS_ALSO_IN = {
     "router/webhooks.py": "the webhook sender (a background worker)",
     "router/connectors/inbound.py": "a vendor's webhook logs each activity in a transaction "
     "of its own, so one refused activity does not refuse the others",
+    "router/connectors/accounts.py": "the account sync (a background worker): each page of "
+    "the CRM's accounts is written in a transaction of its own with the cursor after it",
 }
 
 

@@ -197,3 +197,48 @@ async def test_emails_sent_and_replies_and_deleted_objects() -> None:
     assert deleted.ignored is not None
     assert "deleted" in deleted.ignored
     assert other.activity is None
+
+
+async def test_companies_become_accounts_with_their_domains_as_routing_takes_them() -> None:
+    asked: list[Any] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        asked.append(orjson.loads(request.content))
+        return httpx.Response(
+            200,
+            json={
+                "total": 3,
+                "results": [
+                    {
+                        "id": "7",
+                        "properties": {
+                            "domain": "HTTPS://www.Acme.example:443/de?x=1",
+                            "name": "Acme",
+                            "hubspot_owner_id": "101",
+                            "hs_lastmodifieddate": "2026-01-05T09:00:00.250Z",
+                        },
+                    },
+                    {"id": "8", "properties": {"domain": None, "hs_lastmodifieddate": None}},
+                ],
+                "paging": {"next": {"after": "9900"}},
+            },
+        )
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    page = await CONNECTOR.accounts("1767603500000/9800", target(), http)
+    assert asked[0]["after"] == "9800"
+    assert asked[0]["filterGroups"][0]["filters"][0]["value"] == "1767603500000"
+    acme, blank = page.accounts
+    assert (acme.external_id, acme.domain, acme.owner_id, acme.name) == (
+        "7",
+        "acme.example",
+        "101",
+        "Acme",
+    )
+    assert (blank.domain, blank.owner_id) == ("", None)
+    # Past HubSpot's 10,000 results, the next page starts from the last company's change
+    # (a millisecond before it: a company changed in the same millisecond is read again).
+    assert page.next_cursor == str(1767603600250 - 1)
+    with pytest.raises(VendorError, match="full sync") as bad:
+        await CONNECTOR.accounts("yesterday", target(), http)
+    assert bad.value.permanent
