@@ -2,7 +2,7 @@
 account owner came from, each connector's sync (its cursor, lease and last run), and the
 CRM accounts whose owner is no rep.
 
-Revision ID: router_0013
+Revision ID: router_0011
 Revises: router_0010
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from services.migrate import target_schema
 from services.sqltypes import Json, UTCDateTime
 
-revision = "router_0013"
+revision = "router_0011"
 down_revision = "router_0010"
 branch_labels = None
 depends_on = None
