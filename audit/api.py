@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime
 
 from audit import dashboard, repository, story
-from audit.repository import EntryRow, RequestRow, RoleRow, TaskRow
+from audit.repository import EntryRow, RequestRow, RoleRow, SatisfactionAuditRow
 from audit.schemas import (
     ArchivePage,
     AuditOpen,
@@ -126,8 +126,8 @@ def _search_text(q: str | None) -> str:
     raise Problem(422, f"The search text q {problem}.", errors=[field_error("q", problem)])
 
 
-def _audit_out(task: TaskRow) -> AuditOut:
-    return AuditOut.model_validate(task.__dict__)
+def _audit_out(satisfaction_audit: SatisfactionAuditRow) -> AuditOut:
+    return AuditOut.model_validate(satisfaction_audit.__dict__)
 
 
 def _entry_out(entry: EntryRow) -> ForecastEntryOut:
@@ -283,14 +283,14 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
                 raise Problem(404, f"Audit has not seen lead {lead_id!r}.")
             count = await repository.count_events(conn, lead_id)
             entries = await repository.entries(conn, lead_id=lead_id)
-            tasks = await repository.tasks_of(conn, lead_id)
+            satisfaction_audits = await repository.satisfaction_audits_of(conn, lead_id)
         values = {k: v for k, v in lead.__dict__.items() if k != "stage_rank"}
         return LeadSummary(
             **values,
             stage=audit.stage_name(lead.stage_rank),
             events=count,
             forecast=[_entry_out(e) for e in entries],
-            audits=[_audit_out(t) for t in tasks],
+            audits=[_audit_out(t) for t in satisfaction_audits],
         )
 
     @router.post("/erasures", status_code=201, response_model=ErasureOut)
@@ -335,28 +335,28 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
     ) -> list[AuditOut]:
         """Prospect Satisfaction audits, soonest due first."""
         async with unit.read() as conn:
-            tasks = await repository.list_tasks(
+            satisfaction_audits = await repository.list_satisfaction_audits(
                 conn, status=status, due_by=unit.clock.now() if due else None, limit=limit
             )
-        return [_audit_out(t) for t in tasks]
+        return [_audit_out(t) for t in satisfaction_audits]
 
     @router.post("/audits", status_code=201, response_model=AuditOut)
     async def open_audit(body: AuditOpen, _: ManagerKey) -> AuditOut:
         """Open an audit of one lead beside those the sampling policy opens."""
         try:
             async with unit.transaction() as tx:
-                task = await audit.open_audit(tx, body.lead_id)
+                satisfaction_audit = await audit.open_audit(tx, body.lead_id)
         except AuditError as exc:
             raise _problem(exc) from exc
-        return _audit_out(task)
+        return _audit_out(satisfaction_audit)
 
     @router.get("/audits/{audit_id}", response_model=AuditOut)
     async def get_audit(audit_id: str, _: ManagerKey) -> AuditOut:
         async with unit.read() as conn:
-            task = await repository.get_task(conn, audit_id)
-        if task is None:
+            satisfaction_audit = await repository.get_satisfaction_audit(conn, audit_id)
+        if satisfaction_audit is None:
             raise Problem(404, f"There is no audit with id {audit_id!r}.")
-        return _audit_out(task)
+        return _audit_out(satisfaction_audit)
 
     @router.post("/audits/{audit_id}/outcome", response_model=AuditOut)
     async def record_audit(audit_id: str, body: AuditOutcomeIn, principal: ManagerKey) -> AuditOut:
@@ -364,10 +364,10 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         satisfaction 1-5, where they stand, a comment. Says `audit.recorded`."""
         try:
             async with unit.transaction() as tx:
-                task = await audit.record_audit(tx, audit_id, body, principal.key_id)
+                satisfaction_audit = await audit.record_audit(tx, audit_id, body, principal.key_id)
         except AuditError as exc:
             raise _problem(exc) from exc
-        return _audit_out(task)
+        return _audit_out(satisfaction_audit)
 
     # --- the forecast ---------------------------------------------------------------------
 

@@ -37,7 +37,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
-from audit.metrics import AssignmentFact, AuditFact, DealFact, LeadFact, SpendFact
 from audit.models import (
     assignments,
     deals,
@@ -50,10 +49,11 @@ from audit.models import (
     removal_requests,
     reps,
     roles,
+    satisfaction_audits,
     spend,
-    tasks,
 )
 from audit.projection import MILESTONES, Assignment, LeadChange
+from audit.reports.facts import AssignmentFact, AuditFact, DealFact, LeadFact, SpendFact
 from services import erasure
 from services.db import ReadConn, Tx
 from services.sqltypes import UTCDateTime
@@ -657,9 +657,9 @@ async def deal_facts(conn: Conn, start: datetime | None, end: datetime | None) -
 async def audit_facts(conn: Conn, start: datetime | None, end: datetime | None) -> list[AuditFact]:
     rows = (
         await _c(conn).execute(
-            select(tasks)
-            .join(leads, leads.c.lead_id == tasks.c.lead_id)
-            .where(_in_cohort(start, end), tasks.c.status == "recorded")
+            select(satisfaction_audits)
+            .join(leads, leads.c.lead_id == satisfaction_audits.c.lead_id)
+            .where(_in_cohort(start, end), satisfaction_audits.c.status == "recorded")
         )
     ).all()
     return [
@@ -746,7 +746,7 @@ def spend_facts(rows: Sequence[SpendRow]) -> list[SpendFact]:
 
 
 @dataclass(frozen=True)
-class TaskRow:
+class SatisfactionAuditRow:
     id: str
     lead_id: str
     reason: str
@@ -768,28 +768,32 @@ class TaskRow:
     recorded_by: str | None
 
 
-async def open_task_for(conn: Conn, lead_id: str) -> TaskRow | None:
+async def open_satisfaction_audit_for(conn: Conn, lead_id: str) -> SatisfactionAuditRow | None:
     row = (
         await _c(conn).execute(
-            select(tasks).where(tasks.c.lead_id == lead_id, tasks.c.status == "open").limit(1)
+            select(satisfaction_audits)
+            .where(satisfaction_audits.c.lead_id == lead_id, satisfaction_audits.c.status == "open")
+            .limit(1)
         )
     ).first()
-    return TaskRow(**row._mapping) if row is not None else None
+    return SatisfactionAuditRow(**row._mapping) if row is not None else None
 
 
-async def tasks_of(conn: Conn, lead_id: str) -> list[TaskRow]:
+async def satisfaction_audits_of(conn: Conn, lead_id: str) -> list[SatisfactionAuditRow]:
     rows = (
         await _c(conn).execute(
-            select(tasks).where(tasks.c.lead_id == lead_id).order_by(tasks.c.opened_at)
+            select(satisfaction_audits)
+            .where(satisfaction_audits.c.lead_id == lead_id)
+            .order_by(satisfaction_audits.c.opened_at)
         )
     ).all()
-    return [TaskRow(**r._mapping) for r in rows]
+    return [SatisfactionAuditRow(**r._mapping) for r in rows]
 
 
-async def insert_task(
+async def insert_satisfaction_audit(
     tx: Tx,
     *,
-    task_id: str,
+    audit_id: str,
     lead_id: str,
     reason: str,
     opened_at: datetime,
@@ -797,8 +801,8 @@ async def insert_task(
     rep_id: str | None,
 ) -> None:
     await tx.conn.execute(
-        tasks.insert().values(
-            id=task_id,
+        satisfaction_audits.insert().values(
+            id=audit_id,
             lead_id=lead_id,
             reason=reason,
             status="open",
@@ -810,46 +814,54 @@ async def insert_task(
 
 
 _AUDITED = (
-    select(tasks.c.lead_id)
-    .where(tasks.c.lead_id.in_(bindparam("lead_ids", expanding=True)))
+    select(satisfaction_audits.c.lead_id)
+    .where(satisfaction_audits.c.lead_id.in_(bindparam("lead_ids", expanding=True)))
     .distinct()
 )
 
 
-async def leads_with_tasks(tx: Tx, lead_ids: Collection[str]) -> set[str]:
+async def leads_with_satisfaction_audits(tx: Tx, lead_ids: Collection[str]) -> set[str]:
     """Which of the leads have had an audit (one read)."""
     if not lead_ids:
         return set()
     return set((await tx.conn.execute(_AUDITED, {"lead_ids": list(lead_ids)})).scalars())
 
 
-async def insert_tasks(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
+async def insert_satisfaction_audits(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
     """Open audits (one multi-row insert)."""
     if rows:
-        await tx.conn.execute(tasks.insert(), list(rows))
+        await tx.conn.execute(satisfaction_audits.insert(), list(rows))
 
 
-async def get_task(conn: Conn, task_id: str) -> TaskRow | None:
-    row = (await _c(conn).execute(select(tasks).where(tasks.c.id == task_id))).first()
-    return TaskRow(**row._mapping) if row is not None else None
+async def get_satisfaction_audit(conn: Conn, audit_id: str) -> SatisfactionAuditRow | None:
+    row = (
+        await _c(conn).execute(
+            select(satisfaction_audits).where(satisfaction_audits.c.id == audit_id)
+        )
+    ).first()
+    return SatisfactionAuditRow(**row._mapping) if row is not None else None
 
 
-async def list_tasks(
+async def list_satisfaction_audits(
     conn: Conn, *, status: str | None, due_by: datetime | None, limit: int
-) -> list[TaskRow]:
-    query = select(tasks).order_by(tasks.c.due_at, tasks.c.id).limit(limit)
+) -> list[SatisfactionAuditRow]:
+    query = (
+        select(satisfaction_audits)
+        .order_by(satisfaction_audits.c.due_at, satisfaction_audits.c.id)
+        .limit(limit)
+    )
     if status is not None:
-        query = query.where(tasks.c.status == status)
+        query = query.where(satisfaction_audits.c.status == status)
     if due_by is not None:
-        query = query.where(tasks.c.due_at <= _at(due_by))
-    return [TaskRow(**r._mapping) for r in (await _c(conn).execute(query)).all()]
+        query = query.where(satisfaction_audits.c.due_at <= _at(due_by))
+    return [SatisfactionAuditRow(**r._mapping) for r in (await _c(conn).execute(query)).all()]
 
 
-async def record_task(tx: Tx, task_id: str, **values: Any) -> bool:
+async def record_satisfaction_audit(tx: Tx, audit_id: str, **values: Any) -> bool:
     """Record an open audit's outcome; False when it was not open any more."""
     result = await tx.conn.execute(
-        update(tasks)
-        .where(tasks.c.id == task_id, tasks.c.status == "open")
+        update(satisfaction_audits)
+        .where(satisfaction_audits.c.id == audit_id, satisfaction_audits.c.status == "open")
         .values(status="recorded", **values)
     )
     return bool(result.rowcount == 1)
@@ -1209,8 +1221,10 @@ async def erasure_confirmations_of(conn: Conn, lead_id: str) -> list[Confirmatio
     return [ConfirmationRow(**r._mapping) for r in rows]
 
 
-async def erase_task_text(tx: Tx, lead_id: str) -> None:
+async def erase_satisfaction_audit_text(tx: Tx, lead_id: str) -> None:
     """Drop the free text of a lead's audits: the comment and the name the prospect gave."""
     await tx.conn.execute(
-        update(tasks).where(tasks.c.lead_id == lead_id).values(comment=None, contacted_by=None)
+        update(satisfaction_audits)
+        .where(satisfaction_audits.c.lead_id == lead_id)
+        .values(comment=None, contacted_by=None)
     )

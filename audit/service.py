@@ -17,11 +17,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal, cast
 
-from audit import metrics, repository
-from audit.metrics import Report
+from audit import repository
 from audit.projection import Assignment, LeadChange
 from audit.redact import personal_values, redact_envelope, scrub_text
-from audit.repository import Conn, EntryRow, ErasureRow, RequestRow, RoleRow, TaskRow
+from audit.reports import marketing, sales
+from audit.reports.facts import SOURCE_CLASSES, UNKNOWN, Interval, LeadDimension, Report
+from audit.repository import Conn, EntryRow, ErasureRow, RequestRow, RoleRow, SatisfactionAuditRow
 from audit.schemas import (
     AuditOutcomeIn,
     ErasureConfirmation,
@@ -114,7 +115,7 @@ class Run:
         self.reps: dict[str, str] = {}
         self.entries: list[EntryRow] = []
         self.entry_reps: dict[str, str] = {}
-        self.tasks: list[dict[str, Any]] = []
+        self.satisfaction_audits: list[dict[str, Any]] = []
         self.contacts: dict[str, repository.Contact] = {}
         self.erased: set[str] = set()
 
@@ -177,11 +178,11 @@ class Run:
         await repository.put_reps(tx, self.reps)
         await repository.insert_entries(tx, self.entries)
         await repository.set_entry_reps(tx, self.entry_reps)
-        await repository.insert_tasks(tx, self.tasks)
+        await repository.insert_satisfaction_audits(tx, self.satisfaction_audits)
         await repository.put_contacts(tx, list(self.contacts.values()))
         self.contacts = {}
         self.leads, self.new_assignments, self.ended = {}, {}, {}
-        self.reps, self.entries, self.entry_reps, self.tasks = {}, [], {}, []
+        self.reps, self.entries, self.entry_reps, self.satisfaction_audits = {}, [], {}, []
         self.basis = None  # what runs next may close a deal
 
 
@@ -243,7 +244,7 @@ def month_bounds(first: str | None, last: str | None) -> tuple[datetime | None, 
 
 
 def _source_class(value: str | None) -> SourceClass | None:
-    return cast(SourceClass, value) if value in metrics.SOURCE_CLASSES else None
+    return cast(SourceClass, value) if value in SOURCE_CLASSES else None
 
 
 @dataclass(frozen=True)
@@ -328,7 +329,7 @@ class Audit:
             await repository.assignments_of(tx, assigned),
             await repository.lead_rows(tx, forecast | sample),
             await repository.leads_on_forecast(tx, forecast),
-            await repository.leads_with_tasks(tx, sample),
+            await repository.leads_with_satisfaction_audits(tx, sample),
         )
         run.erased = erased
         for envelope, data in todo:
@@ -414,7 +415,7 @@ class Audit:
             return
         if (
             self.settings.audit_returned
-            and await repository.open_task_for(tx, data.lead_id) is None
+            and await repository.open_satisfaction_audit_for(tx, data.lead_id) is None
         ):
             await self._open_audit(tx, data.lead_id, reason, envelope)
             run.audited.add(data.lead_id)
@@ -430,7 +431,7 @@ class Audit:
         lead = await repository.get_lead(tx, data.lead_id)
         if lead is None or lead.is_test or not self.settings.audit_returned:
             return
-        if await repository.open_task_for(tx, data.lead_id) is None:
+        if await repository.open_satisfaction_audit_for(tx, data.lead_id) is None:
             await self._open_audit(tx, data.lead_id, "rejected", envelope)
             run.audited.add(data.lead_id)
 
@@ -475,15 +476,15 @@ class Audit:
 
     async def _open_audit(
         self, tx: Tx, lead_id: str, reason: AuditReason, envelope: Envelope | None
-    ) -> TaskRow:
+    ) -> SatisfactionAuditRow:
         lead = await repository.get_lead(tx, lead_id)
         opened = envelope.time if envelope is not None else tx.now()
-        task_id = str(uuid.uuid4())
+        audit_id = str(uuid.uuid4())
         due = opened + timedelta(days=self.settings.audit_after_days)
         rep_id = lead.rep_id if lead is not None else None
-        await repository.insert_task(
+        await repository.insert_satisfaction_audit(
             tx,
-            task_id=task_id,
+            audit_id=audit_id,
             lead_id=lead_id,
             reason=reason,
             opened_at=opened,
@@ -493,24 +494,24 @@ class Audit:
         await emit(
             tx,
             AuditOpened(
-                lead_id=lead_id, audit_id=task_id, reason=reason, due_at=due, rep_id=rep_id
+                lead_id=lead_id, audit_id=audit_id, reason=reason, due_at=due, rep_id=rep_id
             ),
             traceparent=envelope.traceparent if envelope is not None else None,
         )
-        task = await repository.get_task(tx, task_id)
-        assert task is not None
-        return task
+        satisfaction_audit = await repository.get_satisfaction_audit(tx, audit_id)
+        assert satisfaction_audit is not None
+        return satisfaction_audit
 
     async def _open_sampled_audit(
         self, run: Run, envelope: Envelope, lead_id: str, rep_id: str | None
     ) -> None:
-        """`_open_audit` for the sampling policy, inside a run: the task is written with the
+        """`_open_audit` for the sampling policy, inside a run: the audit is written with the
         run's (one insert for the run's audits)."""
         due = envelope.time + timedelta(days=self.settings.audit_after_days)
-        task_id = str(uuid.uuid4())
-        run.tasks.append(
+        audit_id = str(uuid.uuid4())
+        run.satisfaction_audits.append(
             {
-                "id": task_id,
+                "id": audit_id,
                 "lead_id": lead_id,
                 "reason": "sampled",
                 "status": "open",
@@ -523,36 +524,38 @@ class Audit:
         await emit(
             run.tx,
             AuditOpened(
-                lead_id=lead_id, audit_id=task_id, reason="sampled", due_at=due, rep_id=rep_id
+                lead_id=lead_id, audit_id=audit_id, reason="sampled", due_at=due, rep_id=rep_id
             ),
             traceparent=envelope.traceparent,
         )
 
-    async def open_audit(self, tx: Tx, lead_id: str) -> TaskRow:
+    async def open_audit(self, tx: Tx, lead_id: str) -> SatisfactionAuditRow:
         """A manager asks for an audit of one lead."""
         if await repository.get_lead(tx, lead_id) is None:
             raise NotFound(f"Audit has not seen lead {lead_id!r}.")
-        existing = await repository.open_task_for(tx, lead_id)
+        existing = await repository.open_satisfaction_audit_for(tx, lead_id)
         if existing is not None:
             raise Conflict(f"Lead {lead_id!r} already has an open audit, {existing.id}.")
         return await self._open_audit(tx, lead_id, "manual", None)
 
     async def record_audit(
-        self, tx: Tx, task_id: str, body: AuditOutcomeIn, recorded_by: str
-    ) -> TaskRow:
+        self, tx: Tx, audit_id: str, body: AuditOutcomeIn, recorded_by: str
+    ) -> SatisfactionAuditRow:
         """Record what the prospect said and say `audit.recorded`."""
-        task = await repository.get_task(tx, task_id)
-        if task is None:
-            raise NotFound(f"There is no audit with id {task_id!r}.")
-        if task.status != "open":
-            raise Conflict(f"Audit {task_id} was recorded already, at {task.recorded_at}.")
-        lead = await repository.get_lead(tx, task.lead_id)
+        satisfaction_audit = await repository.get_satisfaction_audit(tx, audit_id)
+        if satisfaction_audit is None:
+            raise NotFound(f"There is no audit with id {audit_id!r}.")
+        if satisfaction_audit.status != "open":
+            raise Conflict(
+                f"Audit {audit_id} was recorded already, at {satisfaction_audit.recorded_at}."
+            )
+        lead = await repository.get_lead(tx, satisfaction_audit.lead_id)
         erased = lead is not None and lead.erased_at is not None
-        rep_id = (lead.rep_id if lead else None) or task.rep_id
+        rep_id = (lead.rep_id if lead else None) or satisfaction_audit.rep_id
         logged = lead is not None and lead.first_touch_at is not None
-        recorded = await repository.record_task(
+        recorded = await repository.record_satisfaction_audit(
             tx,
-            task_id,
+            audit_id,
             contacted=body.contacted,
             contact_count=body.contact_count,
             contacted_by=None if erased else body.contacted_by,
@@ -568,26 +571,26 @@ class Audit:
             recorded_by=recorded_by,
         )
         if not recorded:
-            raise Conflict(f"Audit {task_id} was recorded already.")
+            raise Conflict(f"Audit {audit_id} was recorded already.")
         await emit(
             tx,
             AuditRecorded(
-                lead_id=task.lead_id,
-                audit_id=task.id,
+                lead_id=satisfaction_audit.lead_id,
+                audit_id=satisfaction_audit.id,
                 contacted=body.contacted,
                 satisfaction=body.satisfaction,
                 outcome=body.outcome,
                 contact_count=body.contact_count,
                 contacted_by=None if erased else body.contacted_by,
                 contacted_within=body.contacted_within,
-                reason=cast(AuditReason, task.reason),
+                reason=cast(AuditReason, satisfaction_audit.reason),
                 rep_id=rep_id,
                 source=lead.source if lead else None,
                 source_class=_source_class(lead.source_class if lead else None),
                 logged_contact=logged,
             ),
         )
-        done = await repository.get_task(tx, task_id)
+        done = await repository.get_satisfaction_audit(tx, audit_id)
         assert done is not None
         return done
 
@@ -792,7 +795,7 @@ class Audit:
         def by(key: Callable[[EntryRow], str | None]) -> list[ForecastRow]:
             groups: dict[str, list[EntryRow]] = defaultdict(list)
             for entry in rows:
-                groups[key(entry) or metrics.UNKNOWN].append(entry)
+                groups[key(entry) or UNKNOWN].append(entry)
             return [total(k, g) for k, g in sorted(groups.items())]
 
         return ForecastOut(
@@ -853,7 +856,7 @@ class Audit:
                 await repository.replace_envelope(tx, position, clean)
                 redacted += 1
         await repository.scrub_requests(tx, lead_id, lambda text: scrub_text(text, values))
-        await repository.erase_task_text(tx, lead_id)
+        await repository.erase_satisfaction_audit_text(tx, lead_id)
         await repository.forget_contact(tx, lead_id)
         await repository.mark_erased(tx, lead_id, tx.now())
         await erasure.redact_outbox(tx, lead_id, values)
@@ -899,7 +902,7 @@ class Audit:
             tx, data.lead_id, data.SERVICE, data.erasure_id, data.records
         )
 
-    # --- metrics ---------------------------------------------------------------------------
+    # --- reports ---------------------------------------------------------------------------
 
     async def report(
         self,
@@ -909,17 +912,17 @@ class Audit:
         by: str,
         first: str | None,
         last: str | None,
-        interval: metrics.Interval,
+        interval: Interval,
         now: datetime,
     ) -> Report:
         start, end = month_bounds(first, last)
         leads = await repository.lead_facts(conn, start, end)
         names = await repository.rep_names(conn)
-        dimension = cast(metrics.LeadDimension, "rep_id" if by == "rep" else by)
+        dimension = cast(LeadDimension, "rep_id" if by == "rep" else by)
         if metric == "funnel":
-            return metrics.funnel(leads, cast(Literal["source", "source_class"], dimension))
+            return marketing.funnel(leads, cast(Literal["source", "source_class"], dimension))
         if metric == "costs":
-            return metrics.costs(
+            return marketing.costs(
                 leads,
                 await repository.deal_facts(conn, start, end),
                 repository.spend_facts(await repository.list_spend(conn, first, last)),
@@ -928,19 +931,19 @@ class Audit:
                 currency=self.settings.currency,
             )
         if metric == "source-mix":
-            return metrics.source_mix(leads, interval, self.settings.dominance_threshold)
+            return marketing.source_mix(leads, interval, self.settings.dominance_threshold)
         if metric == "lead-to-close":
-            return metrics.lead_to_close(leads, dimension, names)
+            return sales.lead_to_close(leads, dimension, names)
         if metric == "audits":
             audits = await repository.audit_facts(conn, start, end)
-            return metrics.audit_findings(audits, dimension, names)
+            return sales.audit_findings(audits, dimension, names)
         assignments = await repository.assignment_facts(conn, start, end)
         if metric == "follow-up":
-            return metrics.follow_up(leads, assignments, dimension, now, names)
+            return sales.follow_up(leads, assignments, dimension, now, names)
         if metric == "time-to-first-touch":
-            return metrics.time_to_first_touch(leads, assignments, dimension, names)
+            return sales.time_to_first_touch(leads, assignments, dimension, names)
         if metric == "sla":
-            return metrics.sla_compliance(assignments, now, names)
+            return sales.sla_compliance(assignments, now, names)
         raise NotFound(f"There is no metric {metric!r}.")
 
     @staticmethod

@@ -26,7 +26,7 @@ from audit.models import (
     leads,
     removal_requests,
     reps,
-    tasks,
+    satisfaction_audits,
 )
 from contracts.envelope import Envelope
 from contracts.events import (
@@ -313,7 +313,7 @@ def mixed_story() -> list[Envelope]:
 
 async def dump(unit: UnitOfWork) -> dict[str, list[Any]]:
     """Every table the events write, without the ids audit makes up (uuid4)."""
-    made_up = {forecast: {"id"}, tasks: {"id"}, removal_requests: {"id", "entry_id"}}
+    made_up = {forecast: {"id"}, satisfaction_audits: {"id"}, removal_requests: {"id", "entry_id"}}
     tables = [
         events,
         leads,
@@ -321,7 +321,7 @@ async def dump(unit: UnitOfWork) -> dict[str, list[Any]]:
         reps,
         deals,
         forecast,
-        tasks,
+        satisfaction_audits,
         removal_requests,
         erasure_confirmations,
     ]

@@ -1,0 +1,51 @@
+"""audit's layout (issue 17): names that do not collide with other services' and modules a
+newcomer can hold in their head."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+AUDIT = Path(__file__).resolve().parents[3] / "audit"
+
+
+def _sources() -> Iterator[tuple[str, str]]:
+    for path in sorted(AUDIT.rglob("*.py")):
+        relative = path.relative_to(AUDIT.parent).as_posix()
+        if "/migrations/" not in relative:
+            yield relative, path.read_text()
+
+
+def test_audit_metrics_is_prometheus_as_in_every_other_service() -> None:
+    """Audit's business reports are `audit.reports`; a module called `metrics` is the
+    Prometheus one in every other service, so in audit it may only be that."""
+    assert (AUDIT / "reports").is_dir()
+    metrics = AUDIT / "metrics.py"
+    assert not metrics.exists() or "prometheus_client" in metrics.read_text()
+
+
+def test_prospect_satisfaction_audits_are_not_called_tasks() -> None:
+    """Nurture's tasks are call tasks; audit calls its audits what they are. Only the table
+    keeps its first name (`audit_tasks`), said where the code and the table differ."""
+    named_task = re.compile(r"(^|_)tasks?($|_)|Task", re.IGNORECASE)
+    wrong = []
+    for name, source in _sources():
+        for node in ast.walk(ast.parse(source, name)):
+            names: list[str] = []
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names = [node.name]
+            elif isinstance(node, ast.Name):
+                names = [node.id]
+            elif isinstance(node, ast.Attribute):
+                names = [node.attr]
+            elif isinstance(node, ast.arg):
+                names = [node.arg]
+            elif isinstance(node, ast.alias):
+                names = [node.asname or node.name]
+            elif isinstance(node, ast.keyword) and node.arg:
+                names = [node.arg]
+            line = getattr(node, "lineno", 0)
+            wrong += [f"{name}:{line}: {n}" for n in names if named_task.search(n)]
+    assert not wrong, wrong
