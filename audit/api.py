@@ -9,8 +9,25 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime
 
-from audit import dashboard, repository, story
-from audit.repository import EntryRow, RequestRow, RoleRow, SatisfactionAuditRow
+from audit import dashboard, erasures, roles, story
+from audit.errors import AuditError, Invalid
+from audit.forecast import Forecast
+from audit.money import from_cents, to_cents
+from audit.projection import STAGE_RANK, stage_name
+from audit.reports.service import Reports
+from audit.repository import assignments as assignments_sql
+from audit.repository import events as events_sql
+from audit.repository import forecast as forecast_sql
+from audit.repository import leads as leads_sql
+from audit.repository import reports as reports_sql
+from audit.repository import roles as roles_sql
+from audit.repository import satisfaction_audits as satisfaction_audits_sql
+from audit.repository.forecast import EntryRow, RequestRow
+from audit.repository.reports import SpendRow
+from audit.repository.roles import RoleRow
+from audit.repository.satisfaction_audits import SatisfactionAuditRow
+from audit.roles import SALES_EXECUTIVE
+from audit.satisfaction_audits import SatisfactionAudits
 from audit.schemas import (
     ArchivePage,
     AuditOpen,
@@ -33,15 +50,7 @@ from audit.schemas import (
     TimelineSummary,
     check_period,
 )
-from audit.service import (
-    SALES_EXECUTIVE,
-    STAGE_RANK,
-    Audit,
-    AuditError,
-    Invalid,
-    from_cents,
-    to_cents,
-)
+from audit.settings import AuditSettings
 from contracts.events import EVENT_TYPES
 from services.auth import AdminKey, ManagerKey, RepKey
 from services.db import UnitOfWork
@@ -151,7 +160,13 @@ LastMonth = Annotated[
 ]
 
 
-def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
+def build_router(
+    unit: UnitOfWork,
+    settings: AuditSettings,
+    the_forecast: Forecast,
+    satisfaction_audits: SatisfactionAudits,
+    reports: Reports,
+) -> APIRouter:
     router = APIRouter(prefix="/audit/v1", tags=["audit"])
 
     # --- a lead's story ------------------------------------------------------------------
@@ -160,7 +175,7 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
     async def list_reps(_: ManagerKey) -> list[RepNameOut]:
         """Every rep audit has seen assigned a lead, with the name the router last gave."""
         async with unit.read() as conn:
-            names = await repository.rep_names(conn)
+            names = await assignments_sql.rep_names(conn)
         return [RepNameOut(rep_id=rep_id, name=name) for rep_id, name in sorted(names.items())]
 
     @router.get("/archive/events", response_model=ArchivePage)
@@ -198,11 +213,11 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         cursor = _archive_cursor(after) if after is not None else None
         async with unit.read() as conn:
             total = (
-                await repository.count_archived_events(conn, type_, since, until)
+                await events_sql.count_archived_events(conn, type_, since, until)
                 if cursor is None
                 else None
             )
-            rows = await repository.archived_events(
+            rows = await events_sql.archived_events(
                 conn, type_, since, until, after=cursor, limit=limit
             )
         last = rows[-1] if len(rows) == limit else None
@@ -217,7 +232,7 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         """Every event about the lead, in order, each a CloudEvent (`source` names the
         service that said it). After an erasure the person's data is redacted."""
         async with unit.read() as conn:
-            events = await repository.timeline(conn, lead_id)
+            events = await events_sql.timeline(conn, lead_id)
         if not events:
             raise Problem(404, f"Audit has no events for lead {lead_id!r}.")
         return Timeline(lead_id=lead_id, events=events)
@@ -227,7 +242,7 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         """The timeline in short: one line per event with when, what happened and who did
         it, in words (no contact data; the full events are at `/timeline`)."""
         async with unit.read() as conn:
-            events = await repository.timeline(conn, lead_id)
+            events = await events_sql.timeline(conn, lead_id)
         if not events:
             raise Problem(404, f"Audit has no events for lead {lead_id!r}.")
         return TimelineSummary(lead_id=lead_id, events=[story.line_of(e) for e in events])
@@ -254,21 +269,21 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         if q is not None:
             text = _search_text(q)
             async with unit.read() as conn:
-                matches = await repository.find_leads(conn, text, limit)
+                matches = await leads_sql.find_leads(conn, text, limit)
             return [
                 LeadListItem(
                     **{k: v for k, v in match.__dict__.items() if k != "stage_rank"},
-                    stage=audit.stage_name(match.stage_rank),
+                    stage=stage_name(match.stage_rank),
                 )
                 for match in matches
             ]
         rank = None if stage is None else STAGE_RANK[stage]
         async with unit.read() as conn:
-            found = await repository.list_leads(conn, stage_rank=rank, rep_id=rep_id, limit=limit)
+            found = await leads_sql.list_leads(conn, stage_rank=rank, rep_id=rep_id, limit=limit)
         return [
             LeadListItem(
                 **{k: v for k, v in lead.__dict__.items() if k in LeadListItem.model_fields},
-                stage=audit.stage_name(lead.stage_rank),
+                stage=stage_name(lead.stage_rank),
             )
             for lead in found
         ]
@@ -278,19 +293,19 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         """What audit knows of the lead (no personal data): source, stage, rep, first touch,
         outcome, forecast entries and audits."""
         async with unit.read() as conn:
-            lead = await repository.get_lead(conn, lead_id)
+            lead = await leads_sql.get_lead(conn, lead_id)
             if lead is None:
                 raise Problem(404, f"Audit has not seen lead {lead_id!r}.")
-            count = await repository.count_events(conn, lead_id)
-            entries = await repository.entries(conn, lead_id=lead_id)
-            satisfaction_audits = await repository.satisfaction_audits_of(conn, lead_id)
+            count = await events_sql.count_events(conn, lead_id)
+            entries = await forecast_sql.entries(conn, lead_id=lead_id)
+            audits = await satisfaction_audits_sql.satisfaction_audits_of(conn, lead_id)
         values = {k: v for k, v in lead.__dict__.items() if k != "stage_rank"}
         return LeadSummary(
             **values,
-            stage=audit.stage_name(lead.stage_rank),
+            stage=stage_name(lead.stage_rank),
             events=count,
             forecast=[_entry_out(e) for e in entries],
-            audits=[_audit_out(t) for t in satisfaction_audits],
+            audits=[_audit_out(a) for a in audits],
         )
 
     @router.post("/erasures", status_code=201, response_model=ErasureOut)
@@ -311,7 +326,7 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         Events already on Kafka cannot be rewritten; they age out with the topics'
         retention."""
         async with unit.transaction() as tx:
-            return await audit.erase(tx, body.lead_id, principal.key_id)
+            return await erasures.erase(tx, body.lead_id, principal.key_id)
 
     @router.get("/erasures/{erasure_id}", response_model=ErasureOut)
     async def erasure_progress(erasure_id: str, _: AdminKey) -> ErasureOut:
@@ -319,7 +334,7 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         have not yet (`pending`), and whether it is `complete`. Takes the erasure's id (or
         the lead id)."""
         async with unit.read() as conn:
-            progress = await audit.erasure_progress(conn, erasure_id)
+            progress = await erasures.progress(conn, erasure_id)
         if progress is None:
             raise Problem(404, f"There is no erasure {erasure_id!r}.")
         return progress
@@ -335,28 +350,28 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
     ) -> list[AuditOut]:
         """Prospect Satisfaction audits, soonest due first."""
         async with unit.read() as conn:
-            satisfaction_audits = await repository.list_satisfaction_audits(
+            found = await satisfaction_audits_sql.list_satisfaction_audits(
                 conn, status=status, due_by=unit.clock.now() if due else None, limit=limit
             )
-        return [_audit_out(t) for t in satisfaction_audits]
+        return [_audit_out(a) for a in found]
 
     @router.post("/audits", status_code=201, response_model=AuditOut)
     async def open_audit(body: AuditOpen, _: ManagerKey) -> AuditOut:
         """Open an audit of one lead beside those the sampling policy opens."""
         try:
             async with unit.transaction() as tx:
-                satisfaction_audit = await audit.open_audit(tx, body.lead_id)
+                audit = await satisfaction_audits.open_manual(tx, body.lead_id)
         except AuditError as exc:
             raise _problem(exc) from exc
-        return _audit_out(satisfaction_audit)
+        return _audit_out(audit)
 
     @router.get("/audits/{audit_id}", response_model=AuditOut)
     async def get_audit(audit_id: str, _: ManagerKey) -> AuditOut:
         async with unit.read() as conn:
-            satisfaction_audit = await repository.get_satisfaction_audit(conn, audit_id)
-        if satisfaction_audit is None:
+            audit = await satisfaction_audits_sql.get_satisfaction_audit(conn, audit_id)
+        if audit is None:
             raise Problem(404, f"There is no audit with id {audit_id!r}.")
-        return _audit_out(satisfaction_audit)
+        return _audit_out(audit)
 
     @router.post("/audits/{audit_id}/outcome", response_model=AuditOut)
     async def record_audit(audit_id: str, body: AuditOutcomeIn, principal: ManagerKey) -> AuditOut:
@@ -364,10 +379,10 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         satisfaction 1-5, where they stand, a comment. Says `audit.recorded`."""
         try:
             async with unit.transaction() as tx:
-                satisfaction_audit = await audit.record_audit(tx, audit_id, body, principal.key_id)
+                audit = await satisfaction_audits.record(tx, audit_id, body, principal.key_id)
         except AuditError as exc:
             raise _problem(exc) from exc
-        return _audit_out(satisfaction_audit)
+        return _audit_out(audit)
 
     # --- the forecast ---------------------------------------------------------------------
 
@@ -380,7 +395,7 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         worth and whether the average comes from closed-won deals yet."""
         first, last = _periods(first, last)
         async with unit.read() as conn:
-            return await audit.forecast(conn, first, last)
+            return await the_forecast.totals(conn, first, last)
 
     @router.get("/forecast/leads", response_model=list[ForecastEntryOut])
     async def forecast_leads(
@@ -389,7 +404,7 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     ) -> list[ForecastEntryOut]:
         async with unit.read() as conn:
-            entries = await repository.entries(conn, status=status, limit=limit)
+            entries = await forecast_sql.entries(conn, status=status, limit=limit)
         return [_entry_out(e) for e in entries]
 
     @router.post(
@@ -405,10 +420,10 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         try:
             async with unit.transaction() as tx:
                 if principal.is_rep_only:
-                    lead = await repository.get_lead(tx, lead_id)
+                    lead = await leads_sql.get_lead(tx, lead_id)
                     if lead is None or lead.rep_id != principal.rep_id:
                         raise Problem(404, f"Lead {lead_id!r} is not on your forecast.")
-                made = await audit.request_removal(
+                made = await the_forecast.request_removal(
                     tx,
                     lead_id,
                     body.reason,
@@ -427,7 +442,7 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[RemovalRequestOut]:
         async with unit.read() as conn:
-            found = await repository.list_requests(
+            found = await forecast_sql.list_requests(
                 conn, status=status, lead_id=lead_id, limit=limit
             )
         return [_request_out(r) for r in found]
@@ -437,7 +452,7 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
     ) -> RemovalRequestOut:
         try:
             async with unit.transaction() as tx:
-                decided = await audit.decide_removal(
+                decided = await the_forecast.decide_removal(
                     tx,
                     request_id,
                     approve=approve,
@@ -473,7 +488,7 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         """Grant the sales-executive role (approving forecast removals) to a manager key."""
         try:
             async with unit.transaction() as tx:
-                role = await audit.grant_sales_executive(tx, body.key_id, principal.key_id)
+                role = await roles.grant_sales_executive(tx, body.key_id, principal.key_id)
         except AuditError as exc:
             raise _problem(exc) from exc
         return _role_out(role)
@@ -481,13 +496,13 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
     @router.get("/roles/sales-executive", response_model=list[RoleOut])
     async def list_sales_executives(_: AdminKey) -> list[RoleOut]:
         async with unit.read() as conn:
-            return [_role_out(r) for r in await repository.list_roles(conn, SALES_EXECUTIVE)]
+            return [_role_out(r) for r in await roles_sql.list_roles(conn, SALES_EXECUTIVE)]
 
     @router.delete("/roles/sales-executive/{key_id}", status_code=204)
     async def revoke_sales_executive(key_id: str, principal: AdminKey) -> None:
         try:
             async with unit.transaction() as tx:
-                await audit.revoke_sales_executive(tx, key_id, principal.key_id)
+                await roles.revoke_sales_executive(tx, key_id, principal.key_id)
         except AuditError as exc:
             raise _problem(exc) from exc
 
@@ -506,16 +521,16 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         principal: ManagerKey,
     ) -> SpendOut:
         """What was spent on a source in a month (replaces what was entered before)."""
-        currency = (body.currency or audit.settings.currency).upper()
-        if currency != audit.settings.currency:
+        currency = (body.currency or settings.currency).upper()
+        if currency != settings.currency:
             raise Problem(
                 422,
-                f"Spend is kept in {audit.settings.currency} (LEADFARM_AUDIT_CURRENCY); "
+                f"Spend is kept in {settings.currency} (LEADFARM_AUDIT_CURRENCY); "
                 f"convert the amount.",
-                errors=[field_error("currency", f"must be {audit.settings.currency}")],
+                errors=[field_error("currency", f"must be {settings.currency}")],
             )
         async with unit.transaction() as tx:
-            created = await repository.put_spend(
+            created = await reports_sql.put_spend(
                 tx,
                 source=source,
                 period=period,
@@ -524,7 +539,7 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
                 note=body.note,
                 updated_by=principal.key_id,
             )
-            stored = await repository.list_spend(tx, period, period)
+            stored = await reports_sql.list_spend(tx, period, period)
         if created:
             response.status_code = 201
         row = next(r for r in stored if r.source == source)
@@ -536,7 +551,7 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
     ) -> list[SpendOut]:
         first, last = _periods(first, last)
         async with unit.read() as conn:
-            return [_spend_out(r) for r in await repository.list_spend(conn, first, last)]
+            return [_spend_out(r) for r in await reports_sql.list_spend(conn, first, last)]
 
     # --- metrics --------------------------------------------------------------------------
 
@@ -582,7 +597,7 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
         first, last = _periods(first, last)
         try:
             async with unit.read() as conn:
-                report = await audit.report(
+                report = await reports.report(
                     conn,
                     metric,
                     by=chosen,
@@ -613,7 +628,7 @@ def build_router(unit: UnitOfWork, audit: Audit) -> APIRouter:
     return router
 
 
-def _spend_out(row: repository.SpendRow) -> SpendOut:
+def _spend_out(row: SpendRow) -> SpendOut:
     values = {k: v for k, v in row.__dict__.items() if k != "amount_cents"}
     return SpendOut(amount=from_cents(row.amount_cents), **values)
 

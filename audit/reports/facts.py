@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
+
+from contracts.events import SourceClass
 
 SOURCE_CLASSES = ("marketing", "events", "referrals", "rep_prospecting")
 STAGES = ("raw", "basic_qualified", "sales_qualified", "accepted", "opportunity", "won")
@@ -194,3 +196,8 @@ def label(by: str, key: str, rep_names: Mapping[str, str]) -> dict[str, Any]:
 
 def label_columns(by: str) -> list[str]:
     return ["rep_id", "rep_name"] if by == "rep_id" else [by]
+
+
+def known_source_class(value: str | None) -> SourceClass | None:
+    """The source class as events say it, or None for one audit does not know."""
+    return cast(SourceClass, value) if value in SOURCE_CLASSES else None

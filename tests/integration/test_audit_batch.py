@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import event, select
 
 import audit
-from audit import repository
 from audit.models import (
     assignments,
     deals,
@@ -28,6 +27,7 @@ from audit.models import (
     reps,
     satisfaction_audits,
 )
+from audit.repository.erasures import put_erasure
 from contracts.envelope import Envelope
 from contracts.events import (
     ContactLogged,
@@ -344,7 +344,7 @@ def _said(record: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
 
 async def erase(unit: UnitOfWork, lead_id: str) -> None:
     async with unit.transaction() as tx:
-        await repository.put_erasure(tx, lead_id, "admin", 0, "x1")
+        await put_erasure(tx, lead_id, "admin", 0, "x1")
 
 
 async def test_a_run_projects_as_its_events_one_at_a_time(
