@@ -9,24 +9,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime
 
-from audit import dashboard, erasures, roles, story
+from audit import dashboard, erasures, leads, roles, story
 from audit.errors import AuditError, Invalid
 from audit.forecast import Forecast
-from audit.money import from_cents, to_cents
-from audit.projection import STAGE_RANK, stage_name
 from audit.reports.service import Reports
-from audit.repository import assignments as assignments_sql
-from audit.repository import events as events_sql
-from audit.repository import forecast as forecast_sql
-from audit.repository import leads as leads_sql
-from audit.repository import reports as reports_sql
-from audit.repository import roles as roles_sql
-from audit.repository import satisfaction_audits as satisfaction_audits_sql
-from audit.repository.forecast import EntryRow, RequestRow
-from audit.repository.reports import SpendRow
-from audit.repository.roles import RoleRow
-from audit.repository.satisfaction_audits import SatisfactionAuditRow
-from audit.roles import SALES_EXECUTIVE
 from audit.satisfaction_audits import SatisfactionAudits
 from audit.schemas import (
     ArchivePage,
@@ -135,23 +121,6 @@ def _search_text(q: str | None) -> str:
     raise Problem(422, f"The search text q {problem}.", errors=[field_error("q", problem)])
 
 
-def _audit_out(satisfaction_audit: SatisfactionAuditRow) -> AuditOut:
-    return AuditOut.model_validate(satisfaction_audit.__dict__)
-
-
-def _entry_out(entry: EntryRow) -> ForecastEntryOut:
-    values = {k: v for k, v in entry.__dict__.items() if k != "amount_cents"}
-    return ForecastEntryOut(amount=from_cents(entry.amount_cents), **values)
-
-
-def _request_out(request: RequestRow) -> RemovalRequestOut:
-    return RemovalRequestOut.model_validate(request.__dict__)
-
-
-def _role_out(role: RoleRow) -> RoleOut:
-    return RoleOut.model_validate(role.__dict__)
-
-
 FirstMonth = Annotated[
     str | None, Query(alias="from", description="First month (YYYY-MM) of leads captured")
 ]
@@ -175,7 +144,7 @@ def build_router(
     async def list_reps(_: ManagerKey) -> list[RepNameOut]:
         """Every rep audit has seen assigned a lead, with the name the router last gave."""
         async with unit.read() as conn:
-            names = await assignments_sql.rep_names(conn)
+            names = await leads.reps(conn)
         return [RepNameOut(rep_id=rep_id, name=name) for rep_id, name in sorted(names.items())]
 
     @router.get("/archive/events", response_model=ArchivePage)
@@ -212,19 +181,13 @@ def build_router(
             )
         cursor = _archive_cursor(after) if after is not None else None
         async with unit.read() as conn:
-            total = (
-                await events_sql.count_archived_events(conn, type_, since, until)
-                if cursor is None
-                else None
-            )
-            rows = await events_sql.archived_events(
-                conn, type_, since, until, after=cursor, limit=limit
-            )
+            page = await leads.export(conn, type_, since, until, after=cursor, limit=limit)
+        rows = page.events
         last = rows[-1] if len(rows) == limit else None
         return ArchivePage(
             events=[envelope for _, _, envelope in rows],
             next=f"{last[0].isoformat()}|{last[1]}" if last else None,
-            total=total,
+            total=page.total,
         )
 
     @router.get("/leads/{lead_id}/timeline", response_model=Timeline)
@@ -232,7 +195,7 @@ def build_router(
         """Every event about the lead, in order, each a CloudEvent (`source` names the
         service that said it). After an erasure the person's data is redacted."""
         async with unit.read() as conn:
-            events = await events_sql.timeline(conn, lead_id)
+            events = await leads.story(conn, lead_id)
         if not events:
             raise Problem(404, f"Audit has no events for lead {lead_id!r}.")
         return Timeline(lead_id=lead_id, events=events)
@@ -242,7 +205,7 @@ def build_router(
         """The timeline in short: one line per event with when, what happened and who did
         it, in words (no contact data; the full events are at `/timeline`)."""
         async with unit.read() as conn:
-            events = await events_sql.timeline(conn, lead_id)
+            events = await leads.story(conn, lead_id)
         if not events:
             raise Problem(404, f"Audit has no events for lead {lead_id!r}.")
         return TimelineSummary(lead_id=lead_id, events=[story.line_of(e) for e in events])
@@ -269,44 +232,21 @@ def build_router(
         if q is not None:
             text = _search_text(q)
             async with unit.read() as conn:
-                matches = await leads_sql.find_leads(conn, text, limit)
-            return [
-                LeadListItem(
-                    **{k: v for k, v in match.__dict__.items() if k != "stage_rank"},
-                    stage=stage_name(match.stage_rank),
-                )
-                for match in matches
-            ]
-        rank = None if stage is None else STAGE_RANK[stage]
+                matches = await leads.search(conn, text, limit)
+            return [LeadListItem.of_match(match) for match in matches]
         async with unit.read() as conn:
-            found = await leads_sql.list_leads(conn, stage_rank=rank, rep_id=rep_id, limit=limit)
-        return [
-            LeadListItem(
-                **{k: v for k, v in lead.__dict__.items() if k in LeadListItem.model_fields},
-                stage=stage_name(lead.stage_rank),
-            )
-            for lead in found
-        ]
+            found = await leads.listing(conn, stage=stage, rep_id=rep_id, limit=limit)
+        return [LeadListItem.of_lead(lead) for lead in found]
 
     @router.get("/leads/{lead_id}", response_model=LeadSummary)
     async def lead_summary(lead_id: str, _: ManagerKey) -> LeadSummary:
         """What audit knows of the lead (no personal data): source, stage, rep, first touch,
         outcome, forecast entries and audits."""
         async with unit.read() as conn:
-            lead = await leads_sql.get_lead(conn, lead_id)
-            if lead is None:
-                raise Problem(404, f"Audit has not seen lead {lead_id!r}.")
-            count = await events_sql.count_events(conn, lead_id)
-            entries = await forecast_sql.entries(conn, lead_id=lead_id)
-            audits = await satisfaction_audits_sql.satisfaction_audits_of(conn, lead_id)
-        values = {k: v for k, v in lead.__dict__.items() if k != "stage_rank"}
-        return LeadSummary(
-            **values,
-            stage=stage_name(lead.stage_rank),
-            events=count,
-            forecast=[_entry_out(e) for e in entries],
-            audits=[_audit_out(a) for a in audits],
-        )
+            summary = await leads.summary(conn, lead_id)
+        if summary is None:
+            raise Problem(404, f"Audit has not seen lead {lead_id!r}.")
+        return LeadSummary.of(summary)
 
     @router.post("/erasures", status_code=201, response_model=ErasureOut)
     async def erase(body: ErasureIn, principal: AdminKey) -> ErasureOut:
@@ -326,7 +266,8 @@ def build_router(
         Events already on Kafka cannot be rewritten; they age out with the topics'
         retention."""
         async with unit.transaction() as tx:
-            return await erasures.erase(tx, body.lead_id, principal.key_id)
+            erased = await erasures.erase(tx, body.lead_id, principal.key_id)
+        return ErasureOut.of(erased)
 
     @router.get("/erasures/{erasure_id}", response_model=ErasureOut)
     async def erasure_progress(erasure_id: str, _: AdminKey) -> ErasureOut:
@@ -337,7 +278,7 @@ def build_router(
             progress = await erasures.progress(conn, erasure_id)
         if progress is None:
             raise Problem(404, f"There is no erasure {erasure_id!r}.")
-        return progress
+        return ErasureOut.of(progress)
 
     # --- Prospect Satisfaction audits -----------------------------------------------------
 
@@ -350,10 +291,10 @@ def build_router(
     ) -> list[AuditOut]:
         """Prospect Satisfaction audits, soonest due first."""
         async with unit.read() as conn:
-            found = await satisfaction_audits_sql.list_satisfaction_audits(
+            found = await satisfaction_audits.list_audits(
                 conn, status=status, due_by=unit.clock.now() if due else None, limit=limit
             )
-        return [_audit_out(a) for a in found]
+        return [AuditOut.of(a) for a in found]
 
     @router.post("/audits", status_code=201, response_model=AuditOut)
     async def open_audit(body: AuditOpen, _: ManagerKey) -> AuditOut:
@@ -363,15 +304,15 @@ def build_router(
                 audit = await satisfaction_audits.open_manual(tx, body.lead_id)
         except AuditError as exc:
             raise _problem(exc) from exc
-        return _audit_out(audit)
+        return AuditOut.of(audit)
 
     @router.get("/audits/{audit_id}", response_model=AuditOut)
     async def get_audit(audit_id: str, _: ManagerKey) -> AuditOut:
         async with unit.read() as conn:
-            audit = await satisfaction_audits_sql.get_satisfaction_audit(conn, audit_id)
+            audit = await satisfaction_audits.get(conn, audit_id)
         if audit is None:
             raise Problem(404, f"There is no audit with id {audit_id!r}.")
-        return _audit_out(audit)
+        return AuditOut.of(audit)
 
     @router.post("/audits/{audit_id}/outcome", response_model=AuditOut)
     async def record_audit(audit_id: str, body: AuditOutcomeIn, principal: ManagerKey) -> AuditOut:
@@ -382,7 +323,7 @@ def build_router(
                 audit = await satisfaction_audits.record(tx, audit_id, body, principal.key_id)
         except AuditError as exc:
             raise _problem(exc) from exc
-        return _audit_out(audit)
+        return AuditOut.of(audit)
 
     # --- the forecast ---------------------------------------------------------------------
 
@@ -395,7 +336,8 @@ def build_router(
         worth and whether the average comes from closed-won deals yet."""
         first, last = _periods(first, last)
         async with unit.read() as conn:
-            return await the_forecast.totals(conn, first, last)
+            totals = await the_forecast.totals(conn, first, last)
+        return ForecastOut.of(totals)
 
     @router.get("/forecast/leads", response_model=list[ForecastEntryOut])
     async def forecast_leads(
@@ -404,8 +346,8 @@ def build_router(
         limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     ) -> list[ForecastEntryOut]:
         async with unit.read() as conn:
-            entries = await forecast_sql.entries(conn, status=status, limit=limit)
-        return [_entry_out(e) for e in entries]
+            entries = await the_forecast.list_entries(conn, status=status, limit=limit)
+        return [ForecastEntryOut.of(e) for e in entries]
 
     @router.post(
         "/forecast/leads/{lead_id}/removal-requests",
@@ -419,20 +361,18 @@ def build_router(
         leads. Only a sales executive approves or denies."""
         try:
             async with unit.transaction() as tx:
-                if principal.is_rep_only:
-                    lead = await leads_sql.get_lead(tx, lead_id)
-                    if lead is None or lead.rep_id != principal.rep_id:
-                        raise Problem(404, f"Lead {lead_id!r} is not on your forecast.")
                 made = await the_forecast.request_removal(
                     tx,
                     lead_id,
                     body.reason,
                     principal.key_id,
                     request.headers.get("traceparent"),
+                    rep_only=principal.is_rep_only,
+                    rep_id=principal.rep_id,
                 )
         except AuditError as exc:
             raise _problem(exc) from exc
-        return _request_out(made)
+        return RemovalRequestOut.of(made)
 
     @router.get("/forecast/removal-requests", response_model=list[RemovalRequestOut])
     async def list_removal_requests(
@@ -442,10 +382,10 @@ def build_router(
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[RemovalRequestOut]:
         async with unit.read() as conn:
-            found = await forecast_sql.list_requests(
+            found = await the_forecast.list_removal_requests(
                 conn, status=status, lead_id=lead_id, limit=limit
             )
-        return [_request_out(r) for r in found]
+        return [RemovalRequestOut.of(r) for r in found]
 
     async def _decide(
         request_id: str, approve: bool, body: Reason, request: Request, key_id: str
@@ -462,7 +402,7 @@ def build_router(
                 )
         except AuditError as exc:
             raise _problem(exc) from exc
-        return _request_out(decided)
+        return RemovalRequestOut.of(decided)
 
     @router.post(
         "/forecast/removal-requests/{request_id}/approve", response_model=RemovalRequestOut
@@ -491,12 +431,12 @@ def build_router(
                 role = await roles.grant_sales_executive(tx, body.key_id, principal.key_id)
         except AuditError as exc:
             raise _problem(exc) from exc
-        return _role_out(role)
+        return RoleOut.of(role)
 
     @router.get("/roles/sales-executive", response_model=list[RoleOut])
     async def list_sales_executives(_: AdminKey) -> list[RoleOut]:
         async with unit.read() as conn:
-            return [_role_out(r) for r in await roles_sql.list_roles(conn, SALES_EXECUTIVE)]
+            return [RoleOut.of(r) for r in await roles.sales_executives(conn)]
 
     @router.delete("/roles/sales-executive/{key_id}", status_code=204)
     async def revoke_sales_executive(key_id: str, principal: AdminKey) -> None:
@@ -530,20 +470,17 @@ def build_router(
                 errors=[field_error("currency", f"must be {settings.currency}")],
             )
         async with unit.transaction() as tx:
-            created = await reports_sql.put_spend(
+            row, created = await reports.put_spend(
                 tx,
                 source=source,
                 period=period,
-                amount_cents=to_cents(body.amount),
-                currency=currency,
+                amount=body.amount,
                 note=body.note,
-                updated_by=principal.key_id,
+                by=principal.key_id,
             )
-            stored = await reports_sql.list_spend(tx, period, period)
         if created:
             response.status_code = 201
-        row = next(r for r in stored if r.source == source)
-        return _spend_out(row)
+        return SpendOut.of(row)
 
     @router.get("/spend", response_model=list[SpendOut])
     async def list_spend(
@@ -551,7 +488,7 @@ def build_router(
     ) -> list[SpendOut]:
         first, last = _periods(first, last)
         async with unit.read() as conn:
-            return [_spend_out(r) for r in await reports_sql.list_spend(conn, first, last)]
+            return [SpendOut.of(r) for r in await reports.spend(conn, first, last)]
 
     # --- metrics --------------------------------------------------------------------------
 
@@ -626,11 +563,6 @@ def build_router(
 
     dashboard.add_routes(router)
     return router
-
-
-def _spend_out(row: SpendRow) -> SpendOut:
-    values = {k: v for k, v in row.__dict__.items() if k != "amount_cents"}
-    return SpendOut(amount=from_cents(row.amount_cents), **values)
 
 
 def _path(pattern: str, description: str) -> object:

@@ -4,10 +4,12 @@ records each service's confirmation."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from audit.redact import personal_values, redact_envelope, scrub_text
 from audit.repository.common import Conn
 from audit.repository.erasures import (
+    ConfirmationRow,
     ErasureRow,
     confirm_erasure,
     erasure_confirmations_of,
@@ -19,10 +21,6 @@ from audit.repository.events import envelopes_of, replace_envelope
 from audit.repository.forecast import scrub_requests
 from audit.repository.leads import forget_contact, mark_erased
 from audit.repository.satisfaction_audits import erase_satisfaction_audit_text
-from audit.schemas import (
-    ErasureConfirmation,
-    ErasureOut,
-)
 from contracts.events import (
     ErasureCompleted,
     ErasureRequested,
@@ -33,7 +31,17 @@ from services.db import Tx
 from services.outbox import emit
 
 
-async def erase(tx: Tx, lead_id: str, requested_by: str) -> ErasureOut:
+@dataclass(frozen=True)
+class Progress:
+    """An erasure and which services have confirmed it (audit first)."""
+
+    erasure: ErasureRow
+    confirmations: list[ConfirmationRow]
+    pending: list[str]
+    complete: bool
+
+
+async def erase(tx: Tx, lead_id: str, requested_by: str) -> Progress:
     """Redact the person's data from every archived event about the lead, from audit
     comments and from audit's outbox, and forget the email and company the lead could be
     found by; other read models hold none, so every count stays. Then
@@ -68,12 +76,12 @@ async def erase(tx: Tx, lead_id: str, requested_by: str) -> ErasureOut:
     return await _progress(tx, row)
 
 
-async def progress(conn: Conn, erasure_id: str) -> ErasureOut | None:
+async def progress(conn: Conn, erasure_id: str) -> Progress | None:
     row = await find_erasure(conn, erasure_id)
     return await _progress(conn, row) if row is not None else None
 
 
-async def _progress(conn: Conn, row: ErasureRow) -> ErasureOut:
+async def _progress(conn: Conn, row: ErasureRow) -> Progress:
     confirmed = [
         c
         for c in await erasure_confirmations_of(conn, row.lead_id)
@@ -81,12 +89,9 @@ async def _progress(conn: Conn, row: ErasureRow) -> ErasureOut:
     ]
     confirmed.sort(key=lambda c: (c.service != "audit", c.confirmed_at, c.service))
     done = {c.service for c in confirmed}
-    return ErasureOut(
-        **row.__dict__,
-        confirmations=[
-            ErasureConfirmation(service=c.service, records=c.records, confirmed_at=c.confirmed_at)
-            for c in confirmed
-        ],
+    return Progress(
+        erasure=row,
+        confirmations=confirmed,
         pending=[s for s in SERVICES if s not in done],
         complete=done >= set(SERVICES),
     )

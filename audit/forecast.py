@@ -33,13 +33,9 @@ from audit.repository.forecast import (
     pending_request_for,
     remove_entry,
 )
+from audit.repository.leads import get_lead
 from audit.repository.roles import has_role
 from audit.roles import SALES_EXECUTIVE
-from audit.schemas import (
-    ForecastBasis,
-    ForecastOut,
-    ForecastRow,
-)
 from audit.settings import AuditSettings
 from contracts.envelope import Envelope
 from contracts.events import (
@@ -67,6 +63,32 @@ class Basis:
     @property
     def per_lead_cents(self) -> int:
         return to_cents(from_cents(self.average_cents) * self.share)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """A group of forecast entries: a period, source, source class or rep (or all)."""
+
+    key: str
+    open_leads: int
+    open_amount: Decimal
+    won_leads: int
+    won_amount: Decimal
+    pending_removal: int
+    removed_leads: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The forecast's totals by expected close month, source, source class and rep."""
+
+    currency: str
+    basis: Basis
+    total: Totals
+    by_period: list[Totals]
+    by_source: list[Totals]
+    by_source_class: list[Totals]
+    by_rep: list[Totals]
 
 
 class Forecast:
@@ -150,9 +172,22 @@ class Forecast:
         )
 
     async def request_removal(
-        self, tx: Tx, lead_id: str, reason: str, requested_by: str, traceparent: str | None
+        self,
+        tx: Tx,
+        lead_id: str,
+        reason: str,
+        requested_by: str,
+        traceparent: str | None,
+        *,
+        rep_only: bool = False,
+        rep_id: str | None = None,
     ) -> RequestRow:
-        """Ask for the lead to leave the forecast; only a sales executive decides."""
+        """Ask for the lead to leave the forecast; only a sales executive decides. A rep
+        (`rep_only`) asks for their own leads (`rep_id`) only."""
+        if rep_only:
+            lead = await get_lead(tx, lead_id)
+            if lead is None or lead.rep_id != rep_id:
+                raise NotFound(f"Lead {lead_id!r} is not on your forecast.")
         entry = await current_entry(tx, lead_id)
         if entry is None:
             raise NotFound(f"Lead {lead_id!r} is not on the forecast.")
@@ -258,17 +293,17 @@ class Forecast:
         assert done is not None
         return done
 
-    async def totals(self, conn: ReadConn, first: str | None, last: str | None) -> ForecastOut:
+    async def totals(self, conn: ReadConn, first: str | None, last: str | None) -> Summary:
         """The forecast's totals by expected close month, source, source class and rep."""
         rows = await entries(conn, first=first, last=last)
         pending = {r.entry_id for r in await list_requests(conn, status="pending", limit=10**6)}
         basis = await self.basis(conn)
 
-        def total(key: str, group: Sequence[EntryRow]) -> ForecastRow:
+        def total(key: str, group: Sequence[EntryRow]) -> Totals:
             def amount(status: str) -> Decimal:
                 return from_cents(sum(e.amount_cents for e in group if e.status == status))
 
-            return ForecastRow(
+            return Totals(
                 key=key,
                 open_leads=sum(1 for e in group if e.status == "open"),
                 open_amount=amount("open"),
@@ -278,25 +313,28 @@ class Forecast:
                 removed_leads=sum(1 for e in group if e.status == "removed"),
             )
 
-        def by(key: Callable[[EntryRow], str | None]) -> list[ForecastRow]:
+        def by(key: Callable[[EntryRow], str | None]) -> list[Totals]:
             groups: dict[str, list[EntryRow]] = defaultdict(list)
             for entry in rows:
                 groups[key(entry) or UNKNOWN].append(entry)
             return [total(k, g) for k, g in sorted(groups.items())]
 
-        return ForecastOut(
+        return Summary(
             currency=self.settings.currency,
-            basis=ForecastBasis(
-                share=basis.share,
-                average_deal_size=from_cents(basis.average_cents),
-                learned=basis.learned,
-                won_deals=basis.won_deals,
-                min_won_deals=basis.min_won_deals,
-                per_lead=from_cents(basis.per_lead_cents),
-            ),
+            basis=basis,
             total=total("all", rows),
             by_period=by(lambda e: e.period),
             by_source=by(lambda e: e.source),
             by_source_class=by(lambda e: e.source_class),
             by_rep=by(lambda e: e.rep_id),
         )
+
+    @staticmethod
+    async def list_entries(conn: ReadConn, *, status: str | None, limit: int) -> list[EntryRow]:
+        return await entries(conn, status=status, limit=limit)
+
+    @staticmethod
+    async def list_removal_requests(
+        conn: ReadConn, *, status: str | None, lead_id: str | None, limit: int
+    ) -> list[RequestRow]:
+        return await list_requests(conn, status=status, lead_id=lead_id, limit=limit)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from audit.errors import Invalid, NotFound
 from audit.repository.roles import RoleRow, api_key_scope, grant_role, list_roles, revoke_role
-from services.db import Tx
+from services.db import ReadConn, Tx
 
 SALES_EXECUTIVE = "sales_executive"
 ROLE_SCOPES = ("manager", "admin")
@@ -28,3 +28,8 @@ async def grant_sales_executive(tx: Tx, key_id: str, granted_by: str) -> RoleRow
 async def revoke_sales_executive(tx: Tx, key_id: str, revoked_by: str) -> None:
     if not await revoke_role(tx, key_id, SALES_EXECUTIVE, revoked_by):
         raise NotFound(f"Key {key_id!r} does not hold the sales-executive role.")
+
+
+async def sales_executives(conn: ReadConn) -> list[RoleRow]:
+    """The grants of the role, with who granted and revoked them when."""
+    return await list_roles(conn, SALES_EXECUTIVE)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 from audit.errors import Conflict, NotFound
@@ -18,6 +18,7 @@ from audit.repository.satisfaction_audits import (
     SatisfactionAuditRow,
     get_satisfaction_audit,
     insert_satisfaction_audit,
+    list_satisfaction_audits,
     open_satisfaction_audit_for,
     record_satisfaction_audit,
 )
@@ -31,7 +32,7 @@ from contracts.events import (
     AuditReason,
     AuditRecorded,
 )
-from services.db import Tx
+from services.db import ReadConn, Tx
 from services.outbox import emit
 
 if TYPE_CHECKING:
@@ -168,3 +169,14 @@ class SatisfactionAudits:
         done = await get_satisfaction_audit(tx, audit_id)
         assert done is not None
         return done
+
+    @staticmethod
+    async def get(conn: ReadConn, audit_id: str) -> SatisfactionAuditRow | None:
+        return await get_satisfaction_audit(conn, audit_id)
+
+    @staticmethod
+    async def list_audits(
+        conn: ReadConn, *, status: str | None, due_by: datetime | None, limit: int
+    ) -> list[SatisfactionAuditRow]:
+        """Audits, soonest due first (`due_by`: those due by then)."""
+        return await list_satisfaction_audits(conn, status=status, due_by=due_by, limit=limit)

@@ -4,9 +4,11 @@ for) and computes it (`marketing`, `sales`)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Literal, cast
 
 from audit.errors import NotFound
+from audit.money import to_cents
 from audit.reports import marketing, sales
 from audit.reports.facts import (
     Interval,
@@ -15,16 +17,18 @@ from audit.reports.facts import (
 )
 from audit.repository.assignments import rep_names
 from audit.repository.reports import (
+    SpendRow,
     assignment_facts,
     audit_facts,
     deal_facts,
     lead_facts,
     list_spend,
+    put_spend,
     source_classes,
     spend_facts,
 )
 from audit.settings import AuditSettings
-from services.db import ReadConn
+from services.db import ReadConn, Tx
 
 
 def month_bounds(first: str | None, last: str | None) -> tuple[datetime | None, datetime | None]:
@@ -83,3 +87,24 @@ class Reports:
         if metric == "sla":
             return sales.sla_compliance(assignments, now, names)
         raise NotFound(f"There is no metric {metric!r}.")
+
+    async def put_spend(
+        self, tx: Tx, *, source: str, period: str, amount: Decimal, note: str | None, by: str
+    ) -> tuple[SpendRow, bool]:
+        """Enter what was spent on a source in a month (replacing what was entered), in the
+        forecast's currency; the stored row, and True when it is new."""
+        created = await put_spend(
+            tx,
+            source=source,
+            period=period,
+            amount_cents=to_cents(amount),
+            currency=self.settings.currency,
+            note=note,
+            updated_by=by,
+        )
+        stored = await list_spend(tx, period, period)
+        return next(r for r in stored if r.source == source), created
+
+    @staticmethod
+    async def spend(conn: ReadConn, first: str | None, last: str | None) -> list[SpendRow]:
+        return await list_spend(conn, first, last)

@@ -49,3 +49,36 @@ def test_prospect_satisfaction_audits_are_not_called_tasks() -> None:
             line = getattr(node, "lineno", 0)
             wrong += [f"{name}:{line}: {n}" for n in names if named_task.search(n)]
     assert not wrong, wrong
+
+
+def _imports(source: str, name: str) -> list[tuple[str, str]]:
+    """(module, name) of every `from module import name` in the source."""
+    return [
+        (node.module or "", alias.name)
+        for node in ast.walk(ast.parse(source, name))
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    ]
+
+
+def test_routes_call_services_and_services_return_domain_records() -> None:
+    """The API goes through audit's domain modules, never the repository; the repository
+    and the domain modules return domain records, never HTTP response models (`*Out`),
+    which audit/schemas.py makes `of` those records."""
+    sources = dict(_sources())
+    api = _imports(sources["audit/api.py"], "audit/api.py")
+    assert not [i for i in api if i[0].startswith("audit.repository") or i[1] == "repository"]
+    wrong = {
+        name: found
+        for name, source in sources.items()
+        if name not in {"audit/api.py", "audit/schemas.py"}
+        for found in [
+            [
+                n
+                for module, n in _imports(source, name)
+                if module == "audit.schemas" and n.endswith("Out")
+            ]
+        ]
+        if found
+    }
+    assert not wrong, wrong
