@@ -18,6 +18,7 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     from audit.api import build_router
     from audit.archive import Archive
     from audit.consumers import Consumers
+    from audit.deps import Services
     from audit.forecast import Forecast
     from audit.reports.service import Reports
     from audit.satisfaction_audits import SatisfactionAudits
@@ -32,7 +33,7 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="audit",
         router=build_router(
-            unit, audit_settings, forecast, satisfaction_audits, Reports(audit_settings)
+            Services(unit, audit_settings, forecast, satisfaction_audits, Reports(audit_settings))
         ),
         batch_handlers=dict.fromkeys(EVENT_TYPES.values(), on_events),
         any_topic=True,
