@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from audit import dashboard, erasures, leads, roles, story
-from audit.deps import Audits, Services, Settings, TheForecast, TheReports, Unit
+from audit.deps import Audits, Services, TheForecast, TheReports, TheSettings, Unit
 from audit.errors import refusals
 from audit.forecast import Forecast
 from audit.params import (
@@ -408,7 +408,7 @@ async def put_spend(
     principal: ManagerKey,
     unit: Unit,
     reports: TheReports,
-    settings: Settings,
+    settings: TheSettings,
 ) -> SpendOut:
     """What was spent on a source in a month (replaces what was entered before)."""
     spend_currency(body.currency, settings.currency)

@@ -54,7 +54,7 @@ def _reports(request: Request) -> Reports:
 
 
 Unit = Annotated[UnitOfWork, Depends(_unit)]
-Settings = Annotated[AuditSettings, Depends(_settings)]
+TheSettings = Annotated[AuditSettings, Depends(_settings)]
 TheForecast = Annotated[Forecast, Depends(_forecast)]
 Audits = Annotated[SatisfactionAudits, Depends(_satisfaction_audits)]
 TheReports = Annotated[Reports, Depends(_reports)]

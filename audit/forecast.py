@@ -129,7 +129,7 @@ class Forecast:
         # Won before its qualification arrived (topics are not ordered with each other):
         # on the forecast at the deal's amount, as `mark_entry_won` would have put it.
         won = None
-        if lead["won_at"] is not None:  # its deal is stored: `_closed` writes it at once
+        if lead["won_at"] is not None:  # its deal is stored: `Archive._closed` writes it at once
             won = await won_amount(run.tx, lead_id, self.settings.currency)
         entry = EntryRow(
             id=str(uuid.uuid4()),

@@ -6,6 +6,8 @@ hand-computed fixture. Each returns a `Report` (`facts.py`): rows grouped by one
 a total row, warnings, and the same content as JSON or CSV. `marketing.py` answers
 marketing's questions (funnel, costs, source mix), `sales.py` those about what sales did
 (follow-up, time to first touch, SLA, lead to close, Prospect Satisfaction findings).
+`service.py` reads a metric's facts from the read models and runs it, and keeps the spend
+entered.
 
 Units: a lead is counted in the period it was captured (its cohort). Questions about sources
 are asked of leads; questions about reps are asked of assignments (what a rep did with what
