@@ -16,17 +16,25 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     """Composition root: audit handles every event type on every topic, with one batch
     handler (a run of consecutive events of any types is archived and projected together)."""
     from audit.api import build_router
+    from audit.archive import Archive
     from audit.consumers import Consumers
-    from audit.service import Audit
+    from audit.deps import Services
+    from audit.forecast import Forecast
+    from audit.reports.service import Reports
+    from audit.satisfaction_audits import SatisfactionAudits
     from audit.settings import AuditSettings
 
     audit_settings = AuditSettings()
-    audit = Audit(audit_settings)
+    forecast = Forecast(audit_settings)
+    satisfaction_audits = SatisfactionAudits(audit_settings)
+    archive = Archive(audit_settings, forecast, satisfaction_audits)
     # One handler for every type: the runner hands it each run of consecutive events.
-    on_events = Consumers(audit).on_events
+    on_events = Consumers(archive).on_events
     return ServiceSpec(
         name="audit",
-        router=build_router(unit, audit),
+        router=build_router(
+            Services(unit, audit_settings, forecast, satisfaction_audits, Reports(audit_settings))
+        ),
         batch_handlers=dict.fromkeys(EVENT_TYPES.values(), on_events),
         any_topic=True,
         batch_linger_s=audit_settings.batch_linger_s,

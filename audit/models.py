@@ -133,7 +133,10 @@ spend = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
-tasks = Table(
+# Prospect Satisfaction audits. The code says `satisfaction_audits` (nurture's "tasks" are
+# call tasks); the table keeps its first name, `audit_tasks`, as do its indexes: renaming
+# them would need a migration for no change in behaviour.
+satisfaction_audits = Table(
     "audit_tasks",
     metadata,
     Column("id", String(36), primary_key=True),
@@ -156,8 +159,8 @@ tasks = Table(
     Column("recorded_at", UTCDateTime, nullable=True),
     Column("recorded_by", String(64), nullable=True),
 )
-Index("ix_audit_tasks_lead", tasks.c.lead_id)
-Index("ix_audit_tasks_status", tasks.c.status, tasks.c.due_at)
+Index("ix_audit_tasks_lead", satisfaction_audits.c.lead_id)
+Index("ix_audit_tasks_status", satisfaction_audits.c.status, satisfaction_audits.c.due_at)
 
 forecast = Table(
     "audit_forecast",

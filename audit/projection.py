@@ -1,6 +1,6 @@
 """A run of events' effects on audit's read models, folded in memory and written per table.
 
-The fold and the SQL that writes it (`repository.upsert_leads`) are two halves of one
+The fold and the SQL that writes it (`repository.leads.upsert_leads`) are two halves of one
 rule: each column of `audit_leads` is merged the same way in both, so the stored row is the
 same whether a lead's events come one per transaction or many in one run.
 
@@ -25,7 +25,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, cast
+
+Stage = Literal["raw", "basic_qualified", "sales_qualified"]
+STAGE_RANK = {"raw": 0, "basic_qualified": 1, "sales_qualified": 2}
+"""A lead's stage as the read model keeps it (`stage_rank`), so the furthest is the largest."""
+STAGE_NAMES = {rank: name for name, rank in STAGE_RANK.items()}
+
+
+def stage_name(rank: int) -> Stage:
+    return cast(Stage, STAGE_NAMES[rank])
+
 
 MILESTONES = (
     "captured_at",

@@ -1,16 +1,27 @@
-"""audit's HTTP request and response bodies."""
+"""audit's HTTP request and response bodies; a response is made `of` the domain record the
+service returns."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from audit.money import from_cents
+from audit.projection import stage_name
 from contracts.events import AuditOutcome, AuditReason
 from services.controlchars import refuse_control_characters
+
+if TYPE_CHECKING:
+    from audit import erasures, forecast, leads
+    from audit.repository.forecast import EntryRow, RequestRow
+    from audit.repository.leads import LeadMatch, LeadRow
+    from audit.repository.reports import SpendRow
+    from audit.repository.roles import RoleRow
+    from audit.repository.satisfaction_audits import SatisfactionAuditRow
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -64,6 +75,16 @@ class LeadListItem(BaseModel):
     won_at: datetime | None = None
     lost_at: datetime | None = None
     erased_at: datetime | None = None
+
+    @classmethod
+    def of_match(cls, match: LeadMatch) -> LeadListItem:
+        values = {k: v for k, v in match.__dict__.items() if k != "stage_rank"}
+        return cls(**values, stage=stage_name(match.stage_rank))
+
+    @classmethod
+    def of_lead(cls, lead: LeadRow) -> LeadListItem:
+        values = {k: v for k, v in lead.__dict__.items() if k in cls.model_fields}
+        return cls(**values, stage=stage_name(lead.stage_rank))
 
 
 # --- Prospect Satisfaction audits -----------------------------------------------------------
@@ -138,6 +159,10 @@ class AuditOut(BaseModel):
     recorded_at: datetime | None = None
     recorded_by: str | None = None
 
+    @classmethod
+    def of(cls, audit: SatisfactionAuditRow) -> AuditOut:
+        return cls.model_validate(audit.__dict__)
+
 
 # --- the forecast ---------------------------------------------------------------------------
 
@@ -163,6 +188,11 @@ class ForecastEntryOut(BaseModel):
     removed_at: datetime | None = None
     removal_request_id: str | None = None
 
+    @classmethod
+    def of(cls, entry: EntryRow) -> ForecastEntryOut:
+        values = {k: v for k, v in entry.__dict__.items() if k != "amount_cents"}
+        return cls(amount=from_cents(entry.amount_cents), **values)
+
 
 class RemovalRequestOut(BaseModel):
     id: str
@@ -176,6 +206,10 @@ class RemovalRequestOut(BaseModel):
     decided_at: datetime | None = None
     decision_reason: str | None = None
 
+    @classmethod
+    def of(cls, request: RequestRow) -> RemovalRequestOut:
+        return cls.model_validate(request.__dict__)
+
 
 class ForecastRow(BaseModel):
     key: str = Field(description="The period, source, source class or rep id")
@@ -186,6 +220,10 @@ class ForecastRow(BaseModel):
     pending_removal: int
     removed_leads: int
 
+    @classmethod
+    def of(cls, totals: forecast.Totals) -> ForecastRow:
+        return cls.model_validate(totals.__dict__)
+
 
 class ForecastBasis(BaseModel):
     share: Decimal = Field(description="Share of the average deal size a lead is worth")
@@ -194,6 +232,17 @@ class ForecastBasis(BaseModel):
     won_deals: int
     min_won_deals: int
     per_lead: Decimal = Field(description="What a lead entering the forecast now is worth")
+
+    @classmethod
+    def of(cls, basis: forecast.Basis) -> ForecastBasis:
+        return cls(
+            share=basis.share,
+            average_deal_size=from_cents(basis.average_cents),
+            learned=basis.learned,
+            won_deals=basis.won_deals,
+            min_won_deals=basis.min_won_deals,
+            per_lead=from_cents(basis.per_lead_cents),
+        )
 
 
 class ForecastOut(BaseModel):
@@ -204,6 +253,18 @@ class ForecastOut(BaseModel):
     by_source: list[ForecastRow]
     by_source_class: list[ForecastRow]
     by_rep: list[ForecastRow]
+
+    @classmethod
+    def of(cls, summary: forecast.Summary) -> ForecastOut:
+        return cls(
+            currency=summary.currency,
+            basis=ForecastBasis.of(summary.basis),
+            total=ForecastRow.of(summary.total),
+            by_period=[ForecastRow.of(t) for t in summary.by_period],
+            by_source=[ForecastRow.of(t) for t in summary.by_source],
+            by_source_class=[ForecastRow.of(t) for t in summary.by_source_class],
+            by_rep=[ForecastRow.of(t) for t in summary.by_rep],
+        )
 
 
 # --- spend, roles, erasures -----------------------------------------------------------------
@@ -227,6 +288,11 @@ class SpendOut(BaseModel):
     updated_by: str
     updated_at: datetime
 
+    @classmethod
+    def of(cls, row: SpendRow) -> SpendOut:
+        values = {k: v for k, v in row.__dict__.items() if k != "amount_cents"}
+        return cls(amount=from_cents(row.amount_cents), **values)
+
 
 class RoleGrant(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -242,6 +308,10 @@ class RoleOut(BaseModel):
     granted_at: datetime
     revoked_by: str | None = None
     revoked_at: datetime | None = None
+
+    @classmethod
+    def of(cls, role: RoleRow) -> RoleOut:
+        return cls.model_validate(role.__dict__)
 
 
 class ErasureIn(BaseModel):
@@ -274,6 +344,20 @@ class ErasureOut(BaseModel):
     )
     complete: bool = Field(False, description="Every service has confirmed")
 
+    @classmethod
+    def of(cls, progress: erasures.Progress) -> ErasureOut:
+        return cls(
+            **progress.erasure.__dict__,
+            confirmations=[
+                ErasureConfirmation(
+                    service=c.service, records=c.records, confirmed_at=c.confirmed_at
+                )
+                for c in progress.confirmations
+            ],
+            pending=progress.pending,
+            complete=progress.complete,
+        )
+
 
 # --- a lead's summary -----------------------------------------------------------------------
 
@@ -305,6 +389,17 @@ class LeadSummary(BaseModel):
     events: int
     forecast: list[ForecastEntryOut]
     audits: list[AuditOut]
+
+    @classmethod
+    def of(cls, summary: leads.Summary) -> LeadSummary:
+        values = {k: v for k, v in summary.lead.__dict__.items() if k != "stage_rank"}
+        return cls(
+            **values,
+            stage=stage_name(summary.lead.stage_rank),
+            events=summary.events,
+            forecast=[ForecastEntryOut.of(e) for e in summary.forecast],
+            audits=[AuditOut.of(a) for a in summary.audits],
+        )
 
 
 class RepNameOut(BaseModel):

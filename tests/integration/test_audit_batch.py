@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import event, select
 
 import audit
-from audit import repository
 from audit.models import (
     assignments,
     deals,
@@ -26,8 +25,9 @@ from audit.models import (
     leads,
     removal_requests,
     reps,
-    tasks,
+    satisfaction_audits,
 )
+from audit.repository.erasures import put_erasure
 from contracts.envelope import Envelope
 from contracts.events import (
     ContactLogged,
@@ -313,7 +313,7 @@ def mixed_story() -> list[Envelope]:
 
 async def dump(unit: UnitOfWork) -> dict[str, list[Any]]:
     """Every table the events write, without the ids audit makes up (uuid4)."""
-    made_up = {forecast: {"id"}, tasks: {"id"}, removal_requests: {"id", "entry_id"}}
+    made_up = {forecast: {"id"}, satisfaction_audits: {"id"}, removal_requests: {"id", "entry_id"}}
     tables = [
         events,
         leads,
@@ -321,7 +321,7 @@ async def dump(unit: UnitOfWork) -> dict[str, list[Any]]:
         reps,
         deals,
         forecast,
-        tasks,
+        satisfaction_audits,
         removal_requests,
         erasure_confirmations,
     ]
@@ -344,7 +344,7 @@ def _said(record: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
 
 async def erase(unit: UnitOfWork, lead_id: str) -> None:
     async with unit.transaction() as tx:
-        await repository.put_erasure(tx, lead_id, "admin", 0, "x1")
+        await put_erasure(tx, lead_id, "admin", 0, "x1")
 
 
 async def test_a_run_projects_as_its_events_one_at_a_time(

@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from audit.archive import Archive
+from audit.forecast import Forecast
 from audit.models import events as archive_table
-from audit.service import Audit, sampled
+from audit.satisfaction_audits import SatisfactionAudits, sampled
 from audit.settings import AuditSettings
 from contracts.envelope import Envelope
 from contracts.events import (
@@ -237,12 +239,13 @@ async def test_spend_and_metric_parameters(leadfarm: EmbeddedBackend) -> None:
 
 async def test_the_archive_keeps_each_event_once_in_any_order(leadfarm: EmbeddedBackend) -> None:
     unit = leadfarm.runtime.units["audit"]
-    audit = Audit(AuditSettings(sample_rate=0))
+    settings = AuditSettings(sample_rate=0)
+    archive = Archive(settings, Forecast(settings), SatisfactionAudits(settings))
     # The router's event may be handled before ingest's: the read model fills in either way.
     story = [assigned("lead-1", at=T + timedelta(minutes=1)), captured("lead-1", at=T)]
     for envelope in [*story, story[0]]:  # the assignment arrives twice
         async with unit.transaction() as tx:
-            await audit.handle(tx, envelope, parse_data(envelope))
+            await archive.handle(tx, envelope, parse_data(envelope))
     async with unit.read() as conn:
         stored = await conn.scalar(select(func.count()).select_from(archive_table))
     assert stored == 2
