@@ -11,8 +11,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from nurture import repository
+from nurture import erasure
 from nurture.definitions import TRACK_ID, TemplateDef, TrackBody, TrackDef, expand
+from nurture.engagement import EngageOutcome
+from nurture.errors import InvalidToken, NotInNurture
+from nurture.records import StoredDefinition
+from nurture.repository import consents, enrolments, stored_definitions
+from nurture.repository import tasks as stored_tasks
 from nurture.schemas import (
     BounceIn,
     BounceResult,
@@ -36,7 +41,8 @@ from nurture.schemas import (
     TrackStatsOut,
 )
 from nurture.senders import Sender
-from nurture.service import EngageOutcome, InvalidToken, NotInNurture, Nurture, task_out
+from nurture.service import Nurture
+from nurture.tasks import task_out
 from nurture.templates import template_errors
 from services.auth import AdminKey, EngagementOrManagerKey, ManagerKey
 from services.db import UnitOfWork
@@ -92,7 +98,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         """The lead in nurture: its track, step and next touch, consent, engagement score
         and history, and its touches."""
         async with unit.read() as conn:
-            view = await nurture.lead_view(conn, lead_id)
+            view = await nurture.views.lead_view(conn, lead_id)
         if view is None:
             raise Problem(404, f"Lead {lead_id!r} is not in nurture.")
         return view
@@ -102,7 +108,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         """How a track does: enrolled, touched, engaged, recycled, and what became of its
         emails."""
         async with unit.read() as conn:
-            stats = await nurture.track_stats(conn, track_id)
+            stats = await nurture.views.track_stats(conn, track_id)
         if stats is None:
             raise Problem(
                 404, f"There is no track {track_id!r}. GET /nurture/v1/tracks lists them."
@@ -112,7 +118,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
     # --- tracks and templates ---------------------------------------------------------
 
     def _track_out(
-        track: TrackDef, origin: str, version: int, stored: repository.StoredDefinition | None
+        track: TrackDef, origin: str, version: int, stored: StoredDefinition | None
     ) -> TrackOut:
         changed_by = (
             TrackChangedBy(key_id=stored.changed_by, name=stored.changed_by_name)
@@ -195,7 +201,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
                     "The track names templates that do not exist; PUT them first.",
                     errors=missing,
                 )
-            stored = await repository.put_api_definition(
+            stored = await stored_definitions.put_api_definition(
                 tx,
                 "track",
                 track_id,
@@ -221,14 +227,14 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
                         "or override it with PUT (active: false stops new enrolments).",
                     )
                 raise Problem(404, f"There is no track {track_id!r}.")
-            active = await repository.count_active_on(tx, track_id)
+            active = await enrolments.count_active_on(tx, track_id)
             if active and not in_file:
                 raise Problem(
                     409,
                     f"{active} leads are on track {track_id!r}; PUT it with active: false to "
                     "stop new enrolments, and delete it when they are done.",
                 )
-            await repository.delete_api_definition(tx, "track", track_id)
+            await stored_definitions.delete_api_definition(tx, "track", track_id)
 
     @router.get("/templates", response_model=list[TemplateOut])
     async def list_templates(_: ManagerKey) -> list[TemplateOut]:
@@ -269,7 +275,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
                 errors=[field_error(part, message) for part, message in errors],
             )
         async with unit.transaction() as tx:
-            stored = await repository.put_api_definition(
+            stored = await stored_definitions.put_api_definition(
                 tx,
                 "template",
                 template_id,
@@ -293,7 +299,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         `external_id` again answers 200 with the first engagement."""
         try:
             async with unit.transaction() as tx:
-                outcome = await nurture.engage(
+                outcome = await nurture.engagement.engage(
                     tx,
                     lead_id=body.lead_id,
                     message_id=body.message_id,
@@ -317,7 +323,9 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         """A tracked link from an email: records the click and redirects to its target."""
         try:
             async with unit.transaction() as tx:
-                click = await nurture.click(tx, token, request.headers.get("traceparent"))
+                click = await nurture.engagement.click(
+                    tx, token, request.headers.get("traceparent")
+                )
         except InvalidToken as exc:
             raise Problem(400, "This link is not valid (it may have been cut short).") from exc
         return RedirectResponse(click.url, status_code=302, headers={"Cache-Control": "no-store"})
@@ -329,7 +337,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         """The unsubscribe link's page: one button, no login. (A GET changes nothing, so a
         mail scanner that opens links cannot unsubscribe anyone.)"""
         async with unit.read() as conn:
-            valid = await nurture.check_unsubscribe(conn, token)
+            valid = await nurture.consent.check_unsubscribe(conn, token)
         if not valid:
             raise Problem(400, "This unsubscribe link is not valid (it may have been cut short).")
         action = html.escape(f"?token={token}", quote=True)
@@ -361,7 +369,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         (RFC 8058). Every later email to the address stops, including queued ones."""
         try:
             async with unit.transaction() as tx:
-                await nurture.unsubscribe(tx, token)
+                await nurture.consent.unsubscribe(tx, token)
         except InvalidToken as exc:
             raise Problem(
                 400, "This unsubscribe link is not valid (it may have been cut short)."
@@ -374,7 +382,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         complaint suppresses the address; a soft bounce is noted on the email."""
         try:
             async with unit.transaction() as tx:
-                suppressed, cancelled = await nurture.bounce(
+                suppressed, cancelled = await nurture.sending.bounce(
                     tx, body.message_id, body.email, body.kind, body.detail
                 )
         except NotInNurture as exc:
@@ -389,7 +397,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
     async def post_consent(body: ConsentIn, _: ManagerKey) -> ConsentResult:
         """Record consent given (opt_in) or withdrawn elsewhere, with its evidence."""
         async with unit.transaction() as tx:
-            hashed, suppressed = await nurture.record_consent(
+            hashed, suppressed = await nurture.consent.record(
                 tx, body.email, body.basis, body.evidence
             )
         return ConsentResult(email_hash=hashed, basis=body.basis, suppressed=suppressed)
@@ -403,15 +411,15 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         """The suppression list, newest first. Addresses are kept only as SHA-256 hashes of
         the lower-cased address."""
         async with unit.read() as conn:
-            rows = await repository.list_suppressions(conn, limit, offset)
+            rows = await consents.list_suppressions(conn, limit, offset)
         return [SuppressionOut(**r.__dict__) for r in rows]
 
     @router.post("/suppressions", status_code=201, response_model=SuppressionOut)
     async def add_suppression(body: SuppressionIn, _: ManagerKey) -> SuppressionOut:
         """Suppress an address by hand (it is kept as a hash)."""
         async with unit.transaction() as tx:
-            hashed = await nurture.suppress_address(tx, body.email, body.detail)
-            row = await repository.suppression(tx, hashed)
+            hashed = await nurture.consent.suppress_address(tx, body.email, body.detail)
+            row = await consents.suppression(tx, hashed)
         assert row is not None
         return SuppressionOut(**row.__dict__)
 
@@ -420,7 +428,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         """Lift a suppression. Only do this with the person's fresh consent: record it with
         POST /nurture/v1/consents, which lifts an unsubscribe by itself."""
         async with unit.transaction() as tx:
-            removed = await repository.unsuppress(tx, email_hash)
+            removed = await consents.unsuppress(tx, email_hash)
         if not removed:
             raise Problem(404, "That address hash is not on the suppression list.")
 
@@ -435,7 +443,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
     ) -> list[TaskOut]:
         """Inside sales's work list: the tracks' task steps, oldest first."""
         async with unit.read() as conn:
-            rows = await repository.list_tasks(conn, status, lead_id, limit)
+            rows = await stored_tasks.list_tasks(conn, status, lead_id, limit)
         return [task_out(r) for r in rows]
 
     @router.post("/tasks/{task_id}/complete", response_model=TaskCompleted)
@@ -446,7 +454,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         sends the lead back to the qualifier at once; `engagement` records what they did."""
         try:
             async with unit.transaction() as tx:
-                task, engaged = await nurture.complete_task(
+                task, engaged = await nurture.tasks.complete(
                     tx,
                     task_id,
                     body.outcome,
@@ -470,7 +478,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         consent records. The address stays suppressed as a hash, and each lead is
         tombstoned, so a late event cannot enrol them again. Idempotent."""
         async with unit.transaction() as tx:
-            outcome = await nurture.erase_here(tx, body.lead_id, body.email)
+            outcome = await erasure.erase_here(tx, body.lead_id, body.email)
         await sender.erase(outcome.message_ids)
         return NurtureErasureOut(
             lead_ids=outcome.lead_ids, erased=outcome.counts, suppressed=outcome.suppressed

@@ -9,15 +9,9 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from nurture import repository
-from nurture.definitions import (
-    CalendarDef,
-    EngagementDef,
-    TemplateDef,
-    TrackDef,
-    TracksFile,
-)
-from nurture.repository import Conn
+from nurture.definitions import CalendarDef, EngagementDef, TemplateDef, TrackDef, TracksFile
+from nurture.records import StoredDefinition
+from nurture.repository import Conn, stored_definitions
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +24,7 @@ class Catalog:
     tracks: dict[str, TrackDef]
     track_origin: dict[str, Origin]
     track_version: dict[str, int]
-    track_stored: dict[str, repository.StoredDefinition]
+    track_stored: dict[str, StoredDefinition]
     """The API's tracks as stored: when and by whom they were last changed."""
     templates: dict[str, TemplateDef]
     template_origin: dict[str, Origin]
@@ -67,16 +61,16 @@ class TrackCatalog:
         tracks = {t.id: t for t in self.file.tracks}
         track_origin: dict[str, Origin] = dict.fromkeys(tracks, "file")
         track_version = dict.fromkeys(tracks, 0)
-        track_stored: dict[str, repository.StoredDefinition] = {}
+        track_stored: dict[str, StoredDefinition] = {}
         templates = dict(self.file.templates)
         template_origin: dict[str, Origin] = dict.fromkeys(templates, "file")
-        for stored in await repository.api_definitions(conn, "template"):
+        for stored in await stored_definitions.api_definitions(conn, "template"):
             try:
                 templates[stored.id] = TemplateDef.model_validate(stored.definition)
                 template_origin[stored.id] = "api"
             except ValidationError as exc:
                 log.error("stored template %s no longer validates, ignored: %s", stored.id, exc)
-        for stored in await repository.api_definitions(conn, "track"):
+        for stored in await stored_definitions.api_definitions(conn, "track"):
             try:
                 tracks[stored.id] = TrackDef.model_validate({**stored.definition, "id": stored.id})
                 track_origin[stored.id] = "api"

@@ -1,0 +1,48 @@
+"""nurture's layout (issue 17): small modules a newcomer can guess, and one place for the
+consent rule and for suppressing an address."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+NURTURE = Path(__file__).resolve().parents[3] / "nurture"
+
+
+def _modules() -> dict[str, str]:
+    return {
+        path.relative_to(NURTURE).as_posix(): path.read_text()
+        for path in sorted(NURTURE.rglob("*.py"))
+        if "migrations" not in path.parts
+    }
+
+
+def test_no_module_is_over_500_lines() -> None:
+    long = {name: text.count("\n") for name, text in _modules().items() if text.count("\n") > 500}
+    assert not long, f"split these along their seams: {long}"
+
+
+def test_the_consent_basis_is_decided_in_consent_py_only() -> None:
+    """The stored consent and the suppression are read, and the rule applied, by
+    `Consent.check`; everything else asks it."""
+    elsewhere = [
+        name
+        for name, text in _modules().items()
+        if name != "consent.py"
+        and not name.startswith("repository/")
+        and re.search(r"\b(explicit_consent|decide)\(", text)
+    ]
+    assert not elsewhere
+
+
+def test_an_address_is_suppressed_through_consent_py() -> None:
+    """Suppressing also cancels the address's queued emails: one function does both
+    (erasure lists the address itself, after deleting every email to it)."""
+    elsewhere = [
+        name
+        for name, text in _modules().items()
+        if name not in {"consent.py", "erasure.py"}
+        and not name.startswith("repository/")
+        and re.search(r"\b(consents|repository)\.suppress\(", text)
+    ]
+    assert not elsewhere
