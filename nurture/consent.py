@@ -29,7 +29,7 @@ from nurture import metrics
 from nurture.definitions import TrackDef
 from nurture.errors import InvalidToken
 from nurture.links import Links
-from nurture.records import SuppressionRow as Suppression
+from nurture.records import Suppression
 from nurture.repository import Conn, consents, messages
 from nurture.signing import UNSUBSCRIBE
 from services.db import Tx

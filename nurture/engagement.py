@@ -16,7 +16,7 @@ from nurture.catalog import TrackCatalog
 from nurture.definitions import EngagementType
 from nurture.errors import InvalidToken, NotInNurture
 from nurture.links import Links
-from nurture.records import EngagementRow, EnrolmentRow, LeadRow
+from nurture.records import EngagementSignal, Enrolment, NurturedLead
 from nurture.repository import Conn, engagements, enrolments, leads, messages
 from nurture.schemas import EngagementOut, EngagementSummary
 from nurture.scoring import score
@@ -133,7 +133,9 @@ class Engagements:
             engagement_id, lead_id, False, current, threshold, recycled, detail_text
         )
 
-    async def _outcome(self, conn: Conn, seen: EngagementRow, *, duplicate: bool) -> EngageOutcome:
+    async def _outcome(
+        self, conn: Conn, seen: EngagementSignal, *, duplicate: bool
+    ) -> EngageOutcome:
         view = await self.summary(conn, seen.lead_id)
         return EngageOutcome(
             seen.id, seen.lead_id, duplicate, view.score, view.threshold, False, "a duplicate"
@@ -142,9 +144,9 @@ class Engagements:
     async def _recycle(
         self,
         tx: Tx,
-        lead: LeadRow,
-        enrolment: EnrolmentRow | None,
-        history: list[EngagementRow],
+        lead: NurturedLead,
+        enrolment: Enrolment | None,
+        history: list[EngagementSignal],
         current: float,
         threshold: float,
         kind: str,
@@ -228,7 +230,7 @@ class Engagements:
         )
 
 
-def _history_item(e: EngagementRow) -> dict[str, Any]:
+def _history_item(e: EngagementSignal) -> dict[str, Any]:
     item: dict[str, Any] = {
         "type": e.type,
         "at": e.at.isoformat(),
@@ -242,7 +244,7 @@ def _history_item(e: EngagementRow) -> dict[str, Any]:
     return item
 
 
-def _engagement_out(e: EngagementRow) -> EngagementOut:
+def _engagement_out(e: EngagementSignal) -> EngagementOut:
     return EngagementOut(
         id=e.id,
         type=e.type,

@@ -10,7 +10,9 @@ from contracts.events import LeadProfile
 
 
 @dataclass(frozen=True)
-class LeadRow:
+class NurturedLead:
+    """The lead as nurture last heard of it (to render emails and to hand back)."""
+
     lead_id: str
     email_hash: str | None
     profile: LeadProfile
@@ -18,7 +20,9 @@ class LeadRow:
 
 
 @dataclass(frozen=True)
-class EnrolmentRow:
+class Enrolment:
+    """One time a lead was put on a track: its step, next touch and how it ended."""
+
     id: str
     lead_id: str
     track: str
@@ -35,7 +39,9 @@ class EnrolmentRow:
 
 
 @dataclass(frozen=True)
-class SuppressionRow:
+class Suppression:
+    """An address (as a hash) that gets no email, and why."""
+
     email_hash: str
     reason: str
     detail: str | None
@@ -44,7 +50,9 @@ class SuppressionRow:
 
 
 @dataclass(frozen=True)
-class MessageRow:
+class Email:
+    """An email step: written when the step ran (or skipped, with why), then sent or not."""
+
     id: str
     enrolment_id: str
     lead_id: str
@@ -71,7 +79,9 @@ class MessageRow:
 
 
 @dataclass(frozen=True)
-class TaskRow:
+class CallTask:
+    """A call task for inside sales (a track's task step)."""
+
     id: str
     enrolment_id: str
     lead_id: str
@@ -87,7 +97,10 @@ class TaskRow:
 
 
 @dataclass(frozen=True)
-class EngagementRow:
+class EngagementSignal:
+    """Something the lead did that shows interest (opened, clicked, replied, raised a
+    hand...), with the points it scored."""
+
     id: str
     lead_id: str
     enrolment_id: str | None
@@ -105,6 +118,8 @@ class EngagementRow:
 
 @dataclass(frozen=True)
 class StoredDefinition:
+    """A track or template put through the manager API."""
+
     id: str
     definition: dict[str, Any]
     version: int
@@ -117,6 +132,8 @@ class StoredDefinition:
 
 @dataclass(frozen=True)
 class Erased:
+    """What an erasure deleted."""
+
     enrolment_ids: list[str]
     message_ids: list[str]
     counts: dict[str, int]

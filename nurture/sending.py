@@ -17,7 +17,7 @@ from nurture.consent import Consent, email_hash
 from nurture.definitions import ScheduledStep, TrackDef
 from nurture.errors import NotInNurture
 from nurture.links import Links
-from nurture.records import EnrolmentRow, LeadRow, MessageRow
+from nurture.records import Email, Enrolment, NurturedLead
 from nurture.repository import Conn, enrolments, leads, messages
 from nurture.senders import Accepted, OutgoingEmail
 from nurture.settings import NurtureSettings
@@ -59,9 +59,9 @@ class Sending:
         tx: Tx,
         catalog: Catalog,
         track: TrackDef,
-        enrolment: EnrolmentRow,
+        enrolment: Enrolment,
         step: ScheduledStep,
-        lead: LeadRow | None,
+        lead: NurturedLead | None,
     ) -> None:
         now = tx.now()
         message_id = str(uuid.uuid4())
@@ -176,7 +176,7 @@ class Sending:
             )
         return out
 
-    async def _stop_reason(self, tx: Tx, catalog: Catalog, row: MessageRow) -> str | None:
+    async def _stop_reason(self, tx: Tx, catalog: Catalog, row: Email) -> str | None:
         """Why a queued email must not go any more (the last word before the sender)."""
         enrolment = await enrolments.get_enrolment(tx, row.enrolment_id)
         if enrolment is None or enrolment.status not in ("active", "completed"):
@@ -267,7 +267,7 @@ class Sending:
         hashed: str | None,
         reason: str,
         detail: str | None,
-        row: MessageRow | None,
+        row: Email | None,
     ) -> int:
         if row is not None:
             await messages.set_message(

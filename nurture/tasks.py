@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from contracts.events import NurtureTouched
 from nurture.definitions import EngagementType, ScheduledStep, TrackDef
 from nurture.errors import NotInNurture
-from nurture.records import EnrolmentRow, TaskRow
+from nurture.records import CallTask, Enrolment
 from nurture.repository import tasks
 from nurture.schemas import TaskOut
 from services.db import Tx
@@ -63,7 +63,7 @@ class Tasks:
         return task_out(done), engaged
 
 
-async def open_task(tx: Tx, track: TrackDef, enrolment: EnrolmentRow, step: ScheduledStep) -> None:
+async def open_task(tx: Tx, track: TrackDef, enrolment: Enrolment, step: ScheduledStep) -> None:
     now = tx.now()
     task_id = str(uuid.uuid4())
     await tasks.insert_task(
@@ -94,7 +94,7 @@ async def open_task(tx: Tx, track: TrackDef, enrolment: EnrolmentRow, step: Sche
     )
 
 
-def task_out(t: TaskRow) -> TaskOut:
+def task_out(t: CallTask) -> TaskOut:
     return TaskOut(
         id=t.id,
         lead_id=t.lead_id,

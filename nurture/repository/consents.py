@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 
 from nurture.models import consents, suppressions
-from nurture.records import SuppressionRow
+from nurture.records import Suppression
 from nurture.repository import Conn, connection_of
 from services.db import Tx
 from services.statements import insert_ignoring
@@ -35,12 +35,12 @@ async def put_consent(tx: Tx, email_hash: str, basis: str, evidence: str, now: d
             )
 
 
-async def suppression(conn: Conn, email_hash: str) -> SuppressionRow | None:
+async def suppression(conn: Conn, email_hash: str) -> Suppression | None:
     query = select(suppressions).where(suppressions.c.email_hash == email_hash)
     row = (await connection_of(conn).execute(query)).first()
     if row is None:
         return None
-    return SuppressionRow(row.email_hash, row.reason, row.detail, row.track, row.created_at)
+    return Suppression(row.email_hash, row.reason, row.detail, row.track, row.created_at)
 
 
 # A later reason replaces an earlier one only when it is at least as strong.
@@ -83,7 +83,7 @@ async def unsuppress(tx: Tx, email_hash: str, reasons: Sequence[str] | None = No
     return bool((await tx.conn.execute(query)).rowcount)
 
 
-async def list_suppressions(conn: Conn, limit: int, offset: int) -> list[SuppressionRow]:
+async def list_suppressions(conn: Conn, limit: int, offset: int) -> list[Suppression]:
     query = (
         select(suppressions)
         .order_by(suppressions.c.created_at.desc(), suppressions.c.email_hash)
@@ -91,6 +91,6 @@ async def list_suppressions(conn: Conn, limit: int, offset: int) -> list[Suppres
         .offset(offset)
     )
     return [
-        SuppressionRow(r.email_hash, r.reason, r.detail, r.track, r.created_at)
+        Suppression(r.email_hash, r.reason, r.detail, r.track, r.created_at)
         for r in (await connection_of(conn).execute(query)).all()
     ]

@@ -8,23 +8,23 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 
 from nurture.models import enrolments
-from nurture.records import EnrolmentRow
+from nurture.records import Enrolment
 from nurture.repository import Conn, connection_of
 from services.db import Tx
 
 
-def _enrolment(row: Any) -> EnrolmentRow:
-    return EnrolmentRow(**{c.name: getattr(row, c.name) for c in enrolments.columns})
+def _enrolment(row: Any) -> Enrolment:
+    return Enrolment(**{c.name: getattr(row, c.name) for c in enrolments.columns})
 
 
-async def get_enrolment(conn: Conn, enrolment_id: str) -> EnrolmentRow | None:
+async def get_enrolment(conn: Conn, enrolment_id: str) -> Enrolment | None:
     row = (
         await connection_of(conn).execute(select(enrolments).where(enrolments.c.id == enrolment_id))
     ).first()
     return _enrolment(row) if row else None
 
 
-async def active_enrolment(conn: Conn, lead_id: str) -> EnrolmentRow | None:
+async def active_enrolment(conn: Conn, lead_id: str) -> Enrolment | None:
     query = select(enrolments).where(
         enrolments.c.lead_id == lead_id, enrolments.c.status == "active"
     )
@@ -32,7 +32,7 @@ async def active_enrolment(conn: Conn, lead_id: str) -> EnrolmentRow | None:
     return _enrolment(row) if row else None
 
 
-async def active_enrolments(conn: Conn, lead_ids: Collection[str]) -> list[EnrolmentRow]:
+async def active_enrolments(conn: Conn, lead_ids: Collection[str]) -> list[Enrolment]:
     """The active enrolments of these leads (one read for a batch)."""
     rows = await connection_of(conn).execute(_ACTIVE_OF, {"lead_ids": sorted(set(lead_ids))})
     return [_enrolment(row) for row in rows]
@@ -44,7 +44,7 @@ _ACTIVE_OF = select(enrolments).where(
 )
 
 
-async def latest_enrolment(conn: Conn, lead_id: str) -> EnrolmentRow | None:
+async def latest_enrolment(conn: Conn, lead_id: str) -> Enrolment | None:
     query = (
         select(enrolments)
         .where(enrolments.c.lead_id == lead_id)

@@ -9,18 +9,18 @@ from sqlalchemy import select, update
 
 from contracts.events import LeadProfile
 from nurture.models import leads
-from nurture.records import LeadRow
+from nurture.records import NurturedLead
 from nurture.repository import Conn, connection_of
 from services.db import Tx
 
 
-def _lead(row: Any) -> LeadRow:
-    return LeadRow(
+def _lead(row: Any) -> NurturedLead:
+    return NurturedLead(
         row.lead_id, row.email_hash, LeadProfile.model_validate(row.profile), row.recycled_at
     )
 
 
-async def get_lead(conn: Conn, lead_id: str) -> LeadRow | None:
+async def get_lead(conn: Conn, lead_id: str) -> NurturedLead | None:
     row = (
         await connection_of(conn).execute(select(leads).where(leads.c.lead_id == lead_id))
     ).first()

@@ -8,24 +8,22 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from nurture.models import messages
-from nurture.records import MessageRow
+from nurture.records import Email
 from nurture.repository import Conn, connection_of
 from services.db import Tx
 
 PENDING_MESSAGES = ("queued", "sending")
 
 
-def _message(row: Any) -> MessageRow:
-    return MessageRow(**{c.name: getattr(row, c.name) for c in messages.columns})
+def _message(row: Any) -> Email:
+    return Email(**{c.name: getattr(row, c.name) for c in messages.columns})
 
 
 async def insert_message(tx: Tx, **values: Any) -> None:
     await tx.conn.execute(messages.insert().values(**values))
 
 
-async def get_message(
-    conn: Conn, message_id: str, *, for_update: bool = False
-) -> MessageRow | None:
+async def get_message(conn: Conn, message_id: str, *, for_update: bool = False) -> Email | None:
     query = select(messages).where(messages.c.id == message_id)
     if for_update and isinstance(conn, Tx) and not conn.unit.database.is_sqlite:
         query = query.with_for_update()
@@ -45,9 +43,7 @@ async def has_due_messages(conn: Conn, now: datetime) -> bool:
     return found is not None
 
 
-async def claim_messages(
-    tx: Tx, now: datetime, lease_until: datetime, limit: int
-) -> list[MessageRow]:
+async def claim_messages(tx: Tx, now: datetime, lease_until: datetime, limit: int) -> list[Email]:
     """Due queued messages, and sending ones whose lease ran out (a worker died), leased
     to this worker until `lease_until`."""
     query = (
@@ -86,7 +82,7 @@ async def cancel_pending_messages(
     return int(result.rowcount)
 
 
-async def messages_for_lead(conn: Conn, lead_id: str, limit: int) -> list[MessageRow]:
+async def messages_for_lead(conn: Conn, lead_id: str, limit: int) -> list[Email]:
     query = (
         select(messages)
         .where(messages.c.lead_id == lead_id)

@@ -7,20 +7,20 @@ from typing import Any
 from sqlalchemy import select, update
 
 from nurture.models import tasks
-from nurture.records import TaskRow
+from nurture.records import CallTask
 from nurture.repository import Conn, connection_of
 from services.db import Tx
 
 
-def _task(row: Any) -> TaskRow:
-    return TaskRow(**{c.name: getattr(row, c.name) for c in tasks.columns})
+def _task(row: Any) -> CallTask:
+    return CallTask(**{c.name: getattr(row, c.name) for c in tasks.columns})
 
 
 async def insert_task(tx: Tx, **values: Any) -> None:
     await tx.conn.execute(tasks.insert().values(**values))
 
 
-async def get_task(conn: Conn, task_id: str) -> TaskRow | None:
+async def get_task(conn: Conn, task_id: str) -> CallTask | None:
     row = (await connection_of(conn).execute(select(tasks).where(tasks.c.id == task_id))).first()
     return _task(row) if row else None
 
@@ -40,7 +40,7 @@ async def cancel_open_tasks(tx: Tx, enrolment_id: str, reason: str) -> int:
 
 async def list_tasks(
     conn: Conn, status: str | None, lead_id: str | None, limit: int
-) -> list[TaskRow]:
+) -> list[CallTask]:
     query = select(tasks).order_by(tasks.c.created_at, tasks.c.id).limit(limit)
     if status:
         query = query.where(tasks.c.status == status)
@@ -49,5 +49,5 @@ async def list_tasks(
     return [_task(r) for r in (await connection_of(conn).execute(query)).all()]
 
 
-async def tasks_for_lead(conn: Conn, lead_id: str, limit: int) -> list[TaskRow]:
+async def tasks_for_lead(conn: Conn, lead_id: str, limit: int) -> list[CallTask]:
     return await list_tasks(conn, None, lead_id, limit)

@@ -3,6 +3,7 @@ consent rule and for suppressing an address."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -46,3 +47,28 @@ def test_an_address_is_suppressed_through_consent_py() -> None:
         and re.search(r"\b(consents|repository)\.suppress\(", text)
     ]
     assert not elsewhere
+
+
+SERVICE_PACKAGES = ("ingest", "qualifier", "router", "audit")
+SHARED_BY_CONVENTION = {"Consumers"}  # every service's event handlers (consumers.py)
+NOT_DOMAIN = {"schemas.py", "definitions.py"}  # HTTP bodies and the tracks file's models
+
+
+def _classes(package: str, skip: set[str] | None = None) -> set[str]:
+    root = NURTURE.parent / package
+    return {
+        node.name
+        for path in root.rglob("*.py")
+        if "migrations" not in path.parts and path.name not in (skip or set())
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+    }
+
+
+def test_nurtures_domain_classes_are_named_apart_from_the_other_services() -> None:
+    """A name says which service's thing it is (issue 17, item 5): nurture's lead and task
+    records are not audit's, its engagement record is not the qualifier's."""
+    ours = _classes("nurture", NOT_DOMAIN) - SHARED_BY_CONVENTION
+    shared = {package: sorted(ours & _classes(package)) for package in SERVICE_PACKAGES}
+    assert not any(shared.values()), shared
+    assert not {name for name in ours if re.fullmatch(r"Engagement|\w+Row", name)}
