@@ -42,7 +42,6 @@ from nurture.schemas import (
 )
 from nurture.senders import Sender
 from nurture.service import Nurture
-from nurture.tasks import task_out
 from nurture.templates import template_errors
 from services.auth import AdminKey, EngagementOrManagerKey, ManagerKey
 from services.db import UnitOfWork
@@ -101,7 +100,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
             view = await nurture.views.lead_view(conn, lead_id)
         if view is None:
             raise Problem(404, f"Lead {lead_id!r} is not in nurture.")
-        return view
+        return LeadNurtureOut.of(view)
 
     @router.get("/tracks/{track_id}/stats", response_model=TrackStatsOut)
     async def track_stats(track_id: str, _: ManagerKey) -> TrackStatsOut:
@@ -113,7 +112,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
             raise Problem(
                 404, f"There is no track {track_id!r}. GET /nurture/v1/tracks lists them."
             )
-        return stats
+        return TrackStatsOut.of(stats)
 
     # --- tracks and templates ---------------------------------------------------------
 
@@ -412,7 +411,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         the lower-cased address."""
         async with unit.read() as conn:
             rows = await consents.list_suppressions(conn, limit, offset)
-        return [SuppressionOut(**r.__dict__) for r in rows]
+        return [SuppressionOut.of(r) for r in rows]
 
     @router.post("/suppressions", status_code=201, response_model=SuppressionOut)
     async def add_suppression(body: SuppressionIn, _: ManagerKey) -> SuppressionOut:
@@ -421,7 +420,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
             hashed = await nurture.consent.suppress_address(tx, body.email, body.detail)
             row = await consents.suppression(tx, hashed)
         assert row is not None
-        return SuppressionOut(**row.__dict__)
+        return SuppressionOut.of(row)
 
     @router.delete("/suppressions/{email_hash}", status_code=204)
     async def remove_suppression(email_hash: str, _: ManagerKey) -> None:
@@ -444,7 +443,7 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
         """Inside sales's work list: the tracks' task steps, oldest first."""
         async with unit.read() as conn:
             rows = await stored_tasks.list_tasks(conn, status, lead_id, limit)
-        return [task_out(r) for r in rows]
+        return [TaskOut.of(r) for r in rows]
 
     @router.post("/tasks/{task_id}/complete", response_model=TaskCompleted)
     async def complete_task(
@@ -467,7 +466,9 @@ def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRoute
             raise Problem(404, f"There is no task {task_id!r}.") from exc
         except ValueError as exc:
             raise Problem(409, f"Task {task_id!r} is already done.") from exc
-        return TaskCompleted(task=task, engagement=_result(engaged) if engaged else None)
+        return TaskCompleted(
+            task=TaskOut.of(task), engagement=_result(engaged) if engaged else None
+        )
 
     # --- erasure ----------------------------------------------------------------------
 

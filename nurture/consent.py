@@ -22,20 +22,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
 
 from contracts.events import LeadProfile
 from nurture import metrics
 from nurture.definitions import TrackDef
 from nurture.errors import InvalidToken
 from nurture.links import Links
-from nurture.records import Suppression
+from nurture.records import Basis, ExplicitBasis, Suppression, SuppressionReason
 from nurture.repository import Conn, consents, messages
 from nurture.signing import UNSUBSCRIBE
 from services.db import Tx
-
-Basis = Literal["opt_in", "legitimate_interest"]
-ExplicitBasis = Literal["opt_in", "withdrawn"]
 
 
 def email_hash(email: str) -> str:
@@ -99,10 +95,7 @@ class Consent:
         its suppression."""
         hashed = email_hash(profile.email) if profile and profile.email else None
         suppressed = await consents.suppression(conn, hashed) if hashed else None
-        stored = await consents.explicit_consent(conn, hashed) if hashed else None
-        explicit: ExplicitBasis | None = (
-            "opt_in" if stored == "opt_in" else "withdrawn" if stored == "withdrawn" else None
-        )
+        explicit = await consents.explicit_consent(conn, hashed) if hashed else None
         decision = decide(
             has_email=hashed is not None,
             suppressed=suppressed.reason if suppressed else None,
@@ -116,7 +109,7 @@ class Consent:
         self,
         tx: Tx,
         hashed: str,
-        reason: str,
+        reason: SuppressionReason,
         detail: str | None,
         track: str | None,
         *,
@@ -149,7 +142,9 @@ class Consent:
         signer = await self.links.signer(conn)
         return bool(signer and signer.verify(UNSUBSCRIBE, token))
 
-    async def record(self, tx: Tx, email: str, basis: str, evidence: str) -> tuple[str, str | None]:
+    async def record(
+        self, tx: Tx, email: str, basis: ExplicitBasis, evidence: str
+    ) -> tuple[str, str | None]:
         """A manager records consent given or withdrawn elsewhere. A fresh opt-in lifts an
         unsubscribe (not a bounce, a complaint or an erasure); a withdrawal suppresses."""
         hashed = email_hash(email)

@@ -18,7 +18,6 @@ from nurture.errors import InvalidToken, NotInNurture
 from nurture.links import Links
 from nurture.records import EngagementSignal, Enrolment, NurturedLead
 from nurture.repository import Conn, engagements, enrolments, leads, messages
-from nurture.schemas import EngagementOut, EngagementSummary
 from nurture.scoring import score
 from nurture.signing import CLICK
 from nurture.tracks import end
@@ -46,6 +45,17 @@ class EngageOutcome:
 class Click:
     url: str
     lead_id: str
+
+
+@dataclass(frozen=True)
+class EngagementScore:
+    """A lead's engagement now: the decayed score, the threshold that sends it back to the
+    qualifier, and what it did since it was last sent back (newest first)."""
+
+    score: float
+    threshold: float
+    recycled_at: datetime | None
+    history: list[EngagementSignal]
 
 
 class Engagements:
@@ -211,7 +221,7 @@ class Engagements:
             )
         return Click(url, lead_id)
 
-    async def summary(self, conn: Conn, lead_id: str) -> EngagementSummary:
+    async def summary(self, conn: Conn, lead_id: str) -> EngagementScore:
         catalog = await self.catalog.current(conn)
         lead = await leads.get_lead(conn, lead_id)
         latest = await enrolments.latest_enrolment(conn, lead_id)
@@ -220,13 +230,13 @@ class Engagements:
             conn, lead_id, lead.recycled_at if lead else None
         )
         now = conn.now() if isinstance(conn, Tx) else self.clock.now()
-        return EngagementSummary(
+        return EngagementScore(
             score=score(
                 ((e.at, e.points) for e in history), now, catalog.engagement.half_life_days
             ),
             threshold=catalog.threshold_for(track),
             recycled_at=lead.recycled_at if lead else None,
-            history=[_engagement_out(e) for e in history],
+            history=history,
         )
 
 
@@ -242,17 +252,3 @@ def _history_item(e: EngagementSignal) -> dict[str, Any]:
         if value is not None:
             item[key] = value
     return item
-
-
-def _engagement_out(e: EngagementSignal) -> EngagementOut:
-    return EngagementOut(
-        id=e.id,
-        type=e.type,
-        points=e.points,
-        hand_raise=e.hand_raise,
-        at=e.at,
-        message_id=e.message_id,
-        url=e.url,
-        timeframe_days=e.timeframe_days,
-        detail=e.detail,
-    )

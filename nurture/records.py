@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from contracts.events import LeadProfile
+from nurture.definitions import EngagementType, Trigger
+
+EnrolmentStatus = Literal["active", "completed", "recycled", "exited"]
+"""active; completed (the track ran out); recycled (warmed up: back to the qualifier);
+exited (qualified or disqualified elsewhere)."""
+EmailStatus = Literal["queued", "sending", "sent", "skipped", "cancelled", "bounced", "failed"]
+CallTaskStatus = Literal["open", "done", "cancelled"]
+BounceKind = Literal["hard", "soft", "complaint"]
+SuppressionReason = Literal["manual", "unsubscribed", "complaint", "hard_bounce", "erased"]
+Basis = Literal["opt_in", "legitimate_interest"]
+"""A consent basis that lets an email go."""
+ExplicitBasis = Literal["opt_in", "withdrawn"]
+"""Consent recorded through the API: given, or withdrawn."""
 
 
 @dataclass(frozen=True)
@@ -27,11 +40,11 @@ class Enrolment:
     lead_id: str
     track: str
     reason: str
-    status: str
+    status: EnrolmentStatus
     step: int
     enrolled_at: datetime
     next_touch_at: datetime | None
-    trigger: str | None
+    trigger: Trigger | None
     timezone: str | None
     last_touch_at: datetime | None
     ended_at: datetime | None
@@ -43,7 +56,7 @@ class Suppression:
     """An address (as a hash) that gets no email, and why."""
 
     email_hash: str
-    reason: str
+    reason: SuppressionReason
     detail: str | None
     track: str | None
     created_at: datetime
@@ -66,8 +79,8 @@ class Email:
     text_body: str | None
     html_body: str | None
     unsubscribe_url: str | None
-    consent_basis: str | None
-    status: str
+    consent_basis: Basis | None
+    status: EmailStatus
     reason: str | None
     attempts: int
     next_attempt_at: datetime | None
@@ -90,7 +103,7 @@ class CallTask:
     day: int
     title: str
     note: str | None
-    status: str
+    status: CallTaskStatus
     created_at: datetime
     completed_at: datetime | None
     outcome: str | None
@@ -104,7 +117,7 @@ class EngagementSignal:
     id: str
     lead_id: str
     enrolment_id: str | None
-    type: str
+    type: EngagementType
     points: float
     hand_raise: bool
     at: datetime
@@ -137,3 +150,26 @@ class Erased:
     enrolment_ids: list[str]
     message_ids: list[str]
     counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class TrackCounts:
+    """A track's enrolments by status, and what became of its emails."""
+
+    enrolled: int
+    active: int
+    completed: int
+    recycled: int
+    exited: int
+    touched: int
+    """Enrolments touched at least once (an email sent or a task)."""
+    emails_sent: int
+    emails_skipped: int
+    emails_bounced: int
+    emails_failed: int
+    emails_cancelled: int
+    emails_pending: int
+    tasks: int
+    engaged: int
+    """Enrolments with at least one engagement."""
+    unsubscribed: int

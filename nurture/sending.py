@@ -17,7 +17,7 @@ from nurture.consent import Consent, email_hash
 from nurture.definitions import ScheduledStep, TrackDef
 from nurture.errors import NotInNurture
 from nurture.links import Links
-from nurture.records import Email, Enrolment, NurturedLead
+from nurture.records import BounceKind, Email, Enrolment, NurturedLead, SuppressionReason
 from nurture.repository import Conn, enrolments, leads, messages
 from nurture.senders import Accepted, OutgoingEmail
 from nurture.settings import NurtureSettings
@@ -265,7 +265,7 @@ class Sending:
         self,
         tx: Tx,
         hashed: str | None,
-        reason: str,
+        reason: SuppressionReason,
         detail: str | None,
         row: Email | None,
     ) -> int:
@@ -291,7 +291,12 @@ class Sending:
         )
 
     async def bounce(
-        self, tx: Tx, message_id: str | None, email: str | None, kind: str, detail: str | None
+        self,
+        tx: Tx,
+        message_id: str | None,
+        email: str | None,
+        kind: BounceKind,
+        detail: str | None,
     ) -> tuple[bool, int]:
         """A bounce or complaint reported by the email service provider."""
         row = await messages.get_message(tx, message_id) if message_id else None
@@ -304,6 +309,6 @@ class Sending:
                     tx, row.id, last_error=f"soft bounce: {detail or ''}"[:2000]
                 )
             return False, 0
-        reason = "hard_bounce" if kind == "hard" else "complaint"
+        reason: SuppressionReason = "hard_bounce" if kind == "hard" else "complaint"
         cancelled = await self._bounce(tx, hashed, reason, detail, row)
         return hashed is not None, cancelled

@@ -11,7 +11,6 @@ from nurture.definitions import EngagementType, ScheduledStep, TrackDef
 from nurture.errors import NotInNurture
 from nurture.records import CallTask, Enrolment
 from nurture.repository import tasks
-from nurture.schemas import TaskOut
 from services.db import Tx
 from services.outbox import emit
 
@@ -34,7 +33,7 @@ class Tasks:
         hand_raise: bool,
         timeframe_days: int | None,
         traceparent: str | None,
-    ) -> tuple[TaskOut, EngageOutcome | None]:
+    ) -> tuple[CallTask, EngageOutcome | None]:
         task = await tasks.get_task(tx, task_id)
         if task is None:
             raise NotInNurture(f"no task {task_id!r}")
@@ -60,7 +59,7 @@ class Tasks:
             )
         done = await tasks.get_task(tx, task_id)
         assert done is not None
-        return task_out(done), engaged
+        return done, engaged
 
 
 async def open_task(tx: Tx, track: TrackDef, enrolment: Enrolment, step: ScheduledStep) -> None:
@@ -91,21 +90,4 @@ async def open_task(tx: Tx, track: TrackDef, enrolment: Enrolment, step: Schedul
             day=step.day,
             task_id=task_id,
         ),
-    )
-
-
-def task_out(t: CallTask) -> TaskOut:
-    return TaskOut(
-        id=t.id,
-        lead_id=t.lead_id,
-        enrolment_id=t.enrolment_id,
-        track=t.track,
-        step=t.step,
-        day=t.day,
-        title=t.title,
-        note=t.note,
-        status=t.status,
-        created_at=t.created_at,
-        completed_at=t.completed_at,
-        outcome=t.outcome,
     )

@@ -15,7 +15,7 @@ from nurture.calendar import due_at, schedule_after, zone_for
 from nurture.catalog import TrackCatalog
 from nurture.consent import Consent, email_hash
 from nurture.definitions import Trigger, choose, expand
-from nurture.records import Enrolment
+from nurture.records import Enrolment, EnrolmentStatus
 from nurture.repository import enrolments, leads, messages, tasks
 from nurture.sending import Sending
 from nurture.tasks import open_task
@@ -154,7 +154,7 @@ class Tracks:
         await enrolments.update_enrolment(tx, enrolment.id, **values)
 
 
-async def end(tx: Tx, enrolment: Enrolment, status: str, reason: str) -> None:
+async def end(tx: Tx, enrolment: Enrolment, status: EnrolmentStatus, reason: str) -> None:
     await enrolments.update_enrolment(
         tx,
         enrolment.id,

@@ -1,22 +1,59 @@
 """nurture's read side: a lead in nurture (track, step, consent, engagement, touches) and a
-track's statistics."""
+track's statistics, as domain records (api.py makes the responses)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from nurture.catalog import TrackCatalog
-from nurture.consent import Consent
-from nurture.definitions import expand
-from nurture.engagement import Engagements
+from nurture.consent import Consent, ConsentCheck
+from nurture.definitions import Action, ScheduledStep, TrackDef, expand
+from nurture.engagement import Engagements, EngagementScore
+from nurture.records import CallTask, Email, Enrolment, TrackCounts
 from nurture.repository import Conn, enrolments, leads, messages, tasks
 from nurture.repository import stats as statistics
-from nurture.schemas import (
-    ConsentOut,
-    LeadNurtureOut,
-    NextStepOut,
-    StepCountOut,
-    TouchOut,
-    TrackStatsOut,
-)
+
+
+@dataclass(frozen=True)
+class LeadInNurture:
+    lead_id: str
+    consent: ConsentCheck
+    engagement: EngagementScore
+    emails: list[Email]
+    """The latest 100, newest first; likewise `tasks`."""
+    tasks: list[CallTask]
+    enrolment: Enrolment | None
+    """The current (latest) enrolment; none: no track matched."""
+    track: TrackDef | None
+    steps: list[ScheduledStep]
+    """The track's schedule as it is now (empty when the track is gone)."""
+
+    @property
+    def next_step(self) -> ScheduledStep | None:
+        enrolment = self.enrolment
+        if enrolment is None or enrolment.status != "active" or enrolment.step >= len(self.steps):
+            return None
+        return self.steps[enrolment.step]
+
+
+@dataclass(frozen=True)
+class StepCount:
+    number: int
+    day: int
+    action: Action
+    reached: int
+    """Enrolments that have had this step (whatever became of them)."""
+    waiting: int
+    """Active enrolments whose next step this is."""
+
+
+@dataclass(frozen=True)
+class TrackStats:
+    track: str
+    name: str | None
+    counts: TrackCounts
+    steps: list[StepCount]
+    """Per step of the track's current schedule (none when the track is gone)."""
 
 
 class Views:
@@ -27,98 +64,36 @@ class Views:
         self.consent = consent
         self.engagements = engagements
 
-    async def lead_view(self, conn: Conn, lead_id: str) -> LeadNurtureOut | None:
+    async def lead_view(self, conn: Conn, lead_id: str) -> LeadInNurture | None:
         lead = await leads.get_lead(conn, lead_id)
         enrolment = await enrolments.latest_enrolment(conn, lead_id)
         if lead is None and enrolment is None:
             return None
         catalog = await self.catalog.current(conn)
         track = catalog.tracks.get(enrolment.track) if enrolment else None
-        check = await self.consent.check(conn, lead.profile if lead else None, track)
-        touches = [
-            TouchOut(
-                kind="email",
-                id=m.id,
-                step=m.step,
-                day=m.day,
-                status=m.status,
-                template=m.template,
-                reason=m.reason,
-                created_at=m.created_at,
-                sent_at=m.sent_at,
-            )
-            for m in await messages.messages_for_lead(conn, lead_id, 100)
-        ] + [
-            TouchOut(
-                kind="task",
-                id=t.id,
-                step=t.step,
-                day=t.day,
-                status=t.status,
-                title=t.title,
-                reason=t.outcome,
-                created_at=t.created_at,
-                sent_at=t.completed_at,
-            )
-            for t in await tasks.tasks_for_lead(conn, lead_id, 100)
-        ]
-        touches.sort(key=lambda t: (t.created_at, t.step), reverse=True)
-        out = LeadNurtureOut(
+        return LeadInNurture(
             lead_id=lead_id,
-            status="not_enrolled",
-            consent=ConsentOut(
-                basis=check.decision.basis,
-                detail=check.decision.reason,
-                suppressed=check.suppressed,
-            ),
+            consent=await self.consent.check(conn, lead.profile if lead else None, track),
             engagement=await self.engagements.summary(conn, lead_id),
-            touches=touches,
-        )
-        if enrolment is None:
-            return out
-        steps = expand(track) if track else []
-        next_step = None
-        if enrolment.status == "active" and enrolment.step < len(steps):
-            s = steps[enrolment.step]
-            next_step = NextStepOut(
-                number=s.number,
-                day=s.day,
-                action=s.action,
-                template=s.template,
-                task=s.task,
-                note=s.note,
-                due_at=enrolment.next_touch_at,
-            )
-        return out.model_copy(
-            update={
-                "id": enrolment.id,
-                "track": enrolment.track,
-                "track_name": track.name if track else None,
-                "reason": enrolment.reason,
-                "trigger": enrolment.trigger,
-                "status": enrolment.status,
-                "step": enrolment.step,
-                "steps_total": len(steps) if track else None,
-                "enrolled_at": enrolment.enrolled_at,
-                "next_touch_at": enrolment.next_touch_at,
-                "next_step": next_step,
-                "ended_at": enrolment.ended_at,
-                "end_reason": enrolment.end_reason,
-            }
+            emails=await messages.messages_for_lead(conn, lead_id, 100),
+            tasks=await tasks.tasks_for_lead(conn, lead_id, 100),
+            enrolment=enrolment,
+            track=track,
+            steps=expand(track) if track else [],
         )
 
-    async def track_stats(self, conn: Conn, track_id: str) -> TrackStatsOut | None:
+    async def track_stats(self, conn: Conn, track_id: str) -> TrackStats | None:
         catalog = await self.catalog.current(conn)
         stats = await statistics.track_stats(conn, track_id)
         track = catalog.tracks.get(track_id)
-        if track is None and stats["enrolled"] == 0:
+        if track is None and stats.enrolled == 0:
             return None
-        steps: list[StepCountOut] = []
+        steps: list[StepCount] = []
         if track is not None:
             counts = await statistics.enrolments_by_step(conn, track_id)
             for s in expand(track):
                 steps.append(
-                    StepCountOut(
+                    StepCount(
                         number=s.number,
                         day=s.day,
                         action=s.action,
@@ -126,6 +101,4 @@ class Views:
                         waiting=counts.get((s.number - 1, "active"), 0),
                     )
                 )
-        return TrackStatsOut(
-            track=track_id, name=track.name if track else None, steps=steps, **stats
-        )
+        return TrackStats(track_id, track.name if track else None, stats, steps)

@@ -8,19 +8,21 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 
 from nurture.models import consents, suppressions
-from nurture.records import Suppression
+from nurture.records import ExplicitBasis, Suppression, SuppressionReason
 from nurture.repository import Conn, connection_of
 from services.db import Tx
 from services.statements import insert_ignoring
 
 
-async def explicit_consent(conn: Conn, email_hash: str) -> str | None:
+async def explicit_consent(conn: Conn, email_hash: str) -> ExplicitBasis | None:
     query = select(consents.c.basis).where(consents.c.email_hash == email_hash)
     value = await connection_of(conn).scalar(query)
-    return str(value) if value is not None else None
+    return "opt_in" if value == "opt_in" else "withdrawn" if value == "withdrawn" else None
 
 
-async def put_consent(tx: Tx, email_hash: str, basis: str, evidence: str, now: datetime) -> None:
+async def put_consent(
+    tx: Tx, email_hash: str, basis: ExplicitBasis, evidence: str, now: datetime
+) -> None:
     values = {"basis": basis, "evidence": evidence, "recorded_at": now}
     result = await tx.conn.execute(
         update(consents).where(consents.c.email_hash == email_hash).values(values)
@@ -44,11 +46,22 @@ async def suppression(conn: Conn, email_hash: str) -> Suppression | None:
 
 
 # A later reason replaces an earlier one only when it is at least as strong.
-STRENGTH = {"manual": 0, "unsubscribed": 1, "complaint": 2, "hard_bounce": 2, "erased": 3}
+STRENGTH: dict[SuppressionReason, int] = {
+    "manual": 0,
+    "unsubscribed": 1,
+    "complaint": 2,
+    "hard_bounce": 2,
+    "erased": 3,
+}
 
 
 async def suppress(
-    tx: Tx, email_hash: str, reason: str, detail: str | None, track: str | None, now: datetime
+    tx: Tx,
+    email_hash: str,
+    reason: SuppressionReason,
+    detail: str | None,
+    track: str | None,
+    now: datetime,
 ) -> bool:
     """Add the address to the suppression list; True when it was not on it. The insert comes
     first and does nothing when the address is listed (also by a concurrent request that
@@ -76,7 +89,9 @@ async def suppress(
     return False
 
 
-async def unsuppress(tx: Tx, email_hash: str, reasons: Sequence[str] | None = None) -> bool:
+async def unsuppress(
+    tx: Tx, email_hash: str, reasons: Sequence[SuppressionReason] | None = None
+) -> bool:
     query = delete(suppressions).where(suppressions.c.email_hash == email_hash)
     if reasons is not None:
         query = query.where(suppressions.c.reason.in_(list(reasons)))

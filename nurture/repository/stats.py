@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, union
 
 from nurture.models import engagements, enrolments, messages, suppressions, tasks
+from nurture.records import TrackCounts
 from nurture.repository import Conn, connection_of
 
 
@@ -18,7 +19,7 @@ async def enrolments_by_step(conn: Conn, track: str) -> dict[tuple[int, str], in
     return {(int(step), str(status)): int(n) for step, status, n in rows}
 
 
-async def track_stats(conn: Conn, track: str) -> dict[str, int]:
+async def track_stats(conn: Conn, track: str) -> TrackCounts:
     c = connection_of(conn)
     by_status: dict[str, int] = {
         str(status): int(n)
@@ -56,20 +57,22 @@ async def track_stats(conn: Conn, track: str) -> dict[str, int]:
             suppressions.c.track == track, suppressions.c.reason == "unsubscribed"
         )
     )
-    return {
-        "enrolled": sum(int(v) for v in by_status.values()),
-        "active": int(by_status.get("active", 0)),
-        "completed": int(by_status.get("completed", 0)),
-        "recycled": int(by_status.get("recycled", 0)),
-        "exited": int(by_status.get("exited", 0)),
-        "touched": int(touched or 0),
-        "emails_sent": int(by_message.get("sent", 0)),
-        "emails_skipped": int(by_message.get("skipped", 0)),
-        "emails_bounced": int(by_message.get("bounced", 0)),
-        "emails_failed": int(by_message.get("failed", 0)),
-        "emails_cancelled": int(by_message.get("cancelled", 0)),
-        "emails_pending": int(by_message.get("queued", 0)) + int(by_message.get("sending", 0)),
-        "tasks": int(task_count or 0),
-        "engaged": int(engaged or 0),
-        "unsubscribed": int(unsubscribed or 0),
-    }
+    return TrackCounts(
+        **{
+            "enrolled": sum(int(v) for v in by_status.values()),
+            "active": int(by_status.get("active", 0)),
+            "completed": int(by_status.get("completed", 0)),
+            "recycled": int(by_status.get("recycled", 0)),
+            "exited": int(by_status.get("exited", 0)),
+            "touched": int(touched or 0),
+            "emails_sent": int(by_message.get("sent", 0)),
+            "emails_skipped": int(by_message.get("skipped", 0)),
+            "emails_bounced": int(by_message.get("bounced", 0)),
+            "emails_failed": int(by_message.get("failed", 0)),
+            "emails_cancelled": int(by_message.get("cancelled", 0)),
+            "emails_pending": int(by_message.get("queued", 0)) + int(by_message.get("sending", 0)),
+            "tasks": int(task_count or 0),
+            "engaged": int(engaged or 0),
+            "unsubscribed": int(unsubscribed or 0),
+        }
+    )

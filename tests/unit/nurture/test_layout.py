@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import typing
 from pathlib import Path
 
 NURTURE = Path(__file__).resolve().parents[3] / "nurture"
@@ -72,3 +73,31 @@ def test_nurtures_domain_classes_are_named_apart_from_the_other_services() -> No
     shared = {package: sorted(ours & _classes(package)) for package in SERVICE_PACKAGES}
     assert not any(shared.values()), shared
     assert not {name for name in ours if re.fullmatch(r"Engagement|\w+Row", name)}
+
+
+HTTP_SIDE = {"api.py", "schemas.py"}
+
+
+def test_the_domain_does_not_know_the_http_responses() -> None:
+    """The repository returns domain records (records.py) and the services return domain
+    records too; api.py makes the responses (issue 17, item 2)."""
+    knowing = [
+        name
+        for name, text in _modules().items()
+        if name not in HTTP_SIDE and re.search(r"^from nurture\.schemas import", text, re.M)
+    ]
+    assert not knowing
+
+
+def test_statuses_are_literal_types() -> None:
+    from nurture import records
+
+    for record, field in [
+        (records.Enrolment, "status"),
+        (records.Email, "status"),
+        (records.CallTask, "status"),
+        (records.Suppression, "reason"),
+        (records.EngagementSignal, "type"),
+    ]:
+        hint = typing.get_type_hints(record)[field]
+        assert typing.get_origin(hint) is typing.Literal, (record.__name__, field, hint)
