@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nurture.definitions import Action, EngagementType, TemplateDef, TrackDef
+from nurture.definitions import Action, EngagementType, TemplateDef, TrackDef, expand
 from services.controlchars import refuse_control_characters
 
 if TYPE_CHECKING:
-    from nurture.engagement import EngagementScore
-    from nurture.records import CallTask, EngagementSignal, Suppression
+    from nurture.engagement import EngagementScore, EngageOutcome
+    from nurture.records import CallTask, EngagementSignal, StoredDefinition, Suppression
     from nurture.views import LeadInNurture, TrackStats
 
 DetailValue = str | int | float | bool | None
@@ -249,6 +249,36 @@ class TrackOut(TrackDef):
         None, description="Who made the API's last change (none: the file's, or not recorded)"
     )
 
+    @classmethod
+    def of(
+        cls, track: TrackDef, origin: str, version: int, stored: StoredDefinition | None
+    ) -> TrackOut:
+        changed_by = (
+            TrackChangedBy(key_id=stored.changed_by, name=stored.changed_by_name)
+            if stored is not None and stored.changed_by
+            else None
+        )
+        return cls.model_validate(
+            {
+                **track.model_dump(),
+                "origin": origin,
+                "version": version,
+                "updated_at": stored.updated_at if stored is not None else None,
+                "changed_by": changed_by,
+                "schedule": [
+                    ScheduledStepOut(
+                        number=s.number,
+                        day=s.day,
+                        action=s.action,
+                        template=s.template,
+                        task=s.task,
+                        note=s.note,
+                    )
+                    for s in expand(track)
+                ],
+            }
+        )
+
 
 class TemplateOut(TemplateDef):
     id: str
@@ -297,6 +327,18 @@ class EngagementResult(BaseModel):
     threshold: float
     recycled: bool
     detail: str
+
+    @classmethod
+    def of(cls, outcome: EngageOutcome) -> EngagementResult:
+        return cls(
+            id=outcome.engagement_id,
+            lead_id=outcome.lead_id,
+            duplicate=outcome.duplicate,
+            score=outcome.score,
+            threshold=outcome.threshold,
+            recycled=outcome.recycled,
+            detail=outcome.detail,
+        )
 
 
 class BounceIn(BaseModel):

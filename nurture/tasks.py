@@ -10,7 +10,7 @@ from contracts.events import NurtureTouched
 from nurture.definitions import EngagementType, ScheduledStep, TrackDef
 from nurture.errors import NotInNurture
 from nurture.records import CallTask, Enrolment
-from nurture.repository import tasks
+from nurture.repository import Conn, tasks
 from services.db import Tx
 from services.outbox import emit
 
@@ -23,6 +23,12 @@ class Tasks:
 
     def __init__(self, engagements: Engagements) -> None:
         self.engagements = engagements
+
+    async def work_list(
+        self, conn: Conn, status: str | None, lead_id: str | None, limit: int
+    ) -> list[CallTask]:
+        """Inside sales's work list, oldest first."""
+        return await tasks.list_tasks(conn, status, lead_id, limit)
 
     async def complete(
         self,

@@ -101,3 +101,20 @@ def test_statuses_are_literal_types() -> None:
     ]:
         hint = typing.get_type_hints(record)[field]
         assert typing.get_origin(hint) is typing.Literal, (record.__name__, field, hint)
+
+
+def test_routes_are_module_functions_that_call_the_services() -> None:
+    """Routes are functions of api.py with their dependencies declared (issue 17, item 3):
+    build_router only wires them, and no route reaches into the repository."""
+    api = ast.parse((NURTURE / "api.py").read_text())
+    [build] = [n for n in api.body if isinstance(n, ast.FunctionDef) and n.name == "build_router"]
+    nested = [n.name for n in ast.walk(build) if isinstance(n, ast.AsyncFunctionDef)]
+    assert not nested, f"routes defined inside build_router: {nested}"
+    imports = [alias.name for n in ast.walk(api) if isinstance(n, ast.Import) for alias in n.names]
+    imports += [
+        f"{n.module}.{alias.name}"
+        for n in ast.walk(api)
+        if isinstance(n, ast.ImportFrom)
+        for alias in n.names
+    ]
+    assert not [name for name in imports if "repository" in name]
