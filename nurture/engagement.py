@@ -4,7 +4,6 @@ Every method runs inside the caller's transaction."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,8 +23,6 @@ from nurture.tracks import end
 from services.clock import Clock
 from services.db import Tx
 from services.outbox import emit
-
-log = logging.getLogger(__name__)
 
 RECYCLE_HISTORY = 50
 
