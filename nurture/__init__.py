@@ -23,22 +23,23 @@ from services.spec import ServiceSpec
 async def reseal_secrets(unit: UnitOfWork, box: SecretBox) -> None:
     """The link-signing key stored plain (before it was sealed) or under an older key is
     sealed with the current key at start (docs/operations.md, rotating the secrets key)."""
-    from nurture import repository
+    from nurture.repository import keys
 
     async with unit.transaction() as tx:
-        await repository.reseal_signing_key(tx, box)
+        await keys.reseal_signing_key(tx, box)
 
 
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     """Composition root. Refuses to start with a tracks file that does not validate."""
-    from nurture import repository
     from nurture.api import build_router
     from nurture.catalog import TrackCatalog
     from nurture.consumers import Consumers
     from nurture.definitions import DEFAULT_FILE, load_file
+    from nurture.repository import erasures
     from nurture.senders import build_sender
-    from nurture.service import TOUCH, Nurture
+    from nurture.service import Nurture
     from nurture.settings import NurtureSettings
+    from nurture.tracks import TOUCH
     from nurture.worker import SendWorker
 
     nurture_settings = NurtureSettings()
@@ -48,7 +49,7 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     nurture = Nurture(catalog, nurture_settings, unit.clock, box=box)
     sender = build_sender(nurture_settings, settings.data_dir)
     worker = SendWorker(unit, nurture, sender, nurture_settings)
-    nurture.nudge = worker.wake
+    nurture.sending.nudge = worker.wake
     consumers = Consumers(nurture, sender)
     return ServiceSpec(
         name="nurture",
@@ -59,14 +60,14 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
                 LeadReturned: consumers.on_lead_returned,
                 ErasureRequested: consumers.on_erasure_requested,
             },
-            repository.is_erased,
+            erasures.is_erased,
         ),
         batch_handlers=skip_erased_batch(
             {
                 LeadQualified: consumers.on_leads_decided,
                 LeadDisqualified: consumers.on_leads_decided,
             },
-            repository.erased_among,
+            erasures.erased_among,
         ),
         timer_handlers={TOUCH: consumers.on_touch_due},
         workers=[worker],

@@ -1,23 +1,20 @@
 """The tracks and templates in force: the tracks file's, overridden by id by those put
-through the manager API (kept in nurture's tables, so every replica sees them at once)."""
+through the manager API (kept in nurture's tables, so every replica sees them at once),
+and the API's changes to them."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from nurture import repository
-from nurture.definitions import (
-    CalendarDef,
-    EngagementDef,
-    TemplateDef,
-    TrackDef,
-    TracksFile,
-)
-from nurture.repository import Conn
+from nurture.definitions import CalendarDef, EngagementDef, TemplateDef, TrackDef, TracksFile
+from nurture.errors import MissingTemplates, NotInNurture, TrackInFile, TrackInUse
+from nurture.records import StoredDefinition
+from nurture.repository import Conn, enrolments, stored_definitions
+from services.db import Tx
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +27,7 @@ class Catalog:
     tracks: dict[str, TrackDef]
     track_origin: dict[str, Origin]
     track_version: dict[str, int]
-    track_stored: dict[str, repository.StoredDefinition]
+    track_stored: dict[str, StoredDefinition]
     """The API's tracks as stored: when and by whom they were last changed."""
     templates: dict[str, TemplateDef]
     template_origin: dict[str, Origin]
@@ -67,16 +64,16 @@ class TrackCatalog:
         tracks = {t.id: t for t in self.file.tracks}
         track_origin: dict[str, Origin] = dict.fromkeys(tracks, "file")
         track_version = dict.fromkeys(tracks, 0)
-        track_stored: dict[str, repository.StoredDefinition] = {}
+        track_stored: dict[str, StoredDefinition] = {}
         templates = dict(self.file.templates)
         template_origin: dict[str, Origin] = dict.fromkeys(templates, "file")
-        for stored in await repository.api_definitions(conn, "template"):
+        for stored in await stored_definitions.api_definitions(conn, "template"):
             try:
                 templates[stored.id] = TemplateDef.model_validate(stored.definition)
                 template_origin[stored.id] = "api"
             except ValidationError as exc:
                 log.error("stored template %s no longer validates, ignored: %s", stored.id, exc)
-        for stored in await repository.api_definitions(conn, "track"):
+        for stored in await stored_definitions.api_definitions(conn, "track"):
             try:
                 tracks[stored.id] = TrackDef.model_validate({**stored.definition, "id": stored.id})
                 track_origin[stored.id] = "api"
@@ -92,4 +89,40 @@ class TrackCatalog:
             track_stored,
             templates,
             template_origin,
+        )
+
+    async def put_track(
+        self, tx: Tx, track: TrackDef, definition: dict[str, Any], by: tuple[str, str | None]
+    ) -> StoredDefinition:
+        """Create or replace a track (`by`: the API key's id and name); every template it
+        names must exist."""
+        catalog = await self.current(tx)
+        missing = [
+            (path, name) for path, name in track.templates() if name not in catalog.templates
+        ]
+        if missing:
+            raise MissingTemplates(missing)
+        return await stored_definitions.put_api_definition(
+            tx, "track", track.id, definition, tx.now(), by
+        )
+
+    async def delete_track(self, tx: Tx, track_id: str) -> None:
+        """Delete a track put through the API. A file's track cannot be deleted; an API-only
+        track cannot be while leads are on it."""
+        catalog = await self.current(tx)
+        in_file = any(t.id == track_id for t in catalog.file.tracks)
+        if catalog.track_origin.get(track_id) != "api":
+            if in_file:
+                raise TrackInFile(track_id)
+            raise NotInNurture(f"no track {track_id!r}")
+        active = await enrolments.count_active_on(tx, track_id)
+        if active and not in_file:
+            raise TrackInUse(active)
+        await stored_definitions.delete_api_definition(tx, "track", track_id)
+
+    async def put_template(
+        self, tx: Tx, template_id: str, definition: dict[str, Any], by: tuple[str, str | None]
+    ) -> StoredDefinition:
+        return await stored_definitions.put_api_definition(
+            tx, "template", template_id, definition, tx.now(), by
         )

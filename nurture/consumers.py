@@ -11,6 +11,7 @@ from contracts.events import (
     LeadQualified,
     LeadReturned,
 )
+from nurture import erasure
 from nurture.senders import Sender
 from nurture.service import Nurture
 from services.consumer import Incoming
@@ -26,7 +27,7 @@ class Consumers:
     async def on_lead_deferred(self, tx: Tx, event: Incoming[LeadDeferred]) -> None:
         data = event.data
         reason = f"deferred: {data.decision.term}-term {data.decision.lifecycle}"
-        await self.nurture.on_lead(
+        await self.nurture.tracks.on_lead(
             tx, data.lead_id, data.lead, "deferred", reason, None, event.traceparent
         )
 
@@ -35,7 +36,7 @@ class Consumers:
         # The router's reason code (cadence_exhausted, cadence_expired, rejected), when it
         # sends one, is matched by the tracks' returned_reasons along with the reason.
         code = getattr(data, "reason_code", None)
-        await self.nurture.on_lead(
+        await self.nurture.tracks.on_lead(
             tx,
             data.lead_id,
             data.lead,
@@ -59,14 +60,14 @@ class Consumers:
             )
             for e in events
         ]
-        await self.nurture.exit(tx, reasons)
+        await self.nurture.tracks.exit(tx, reasons)
 
     async def on_touch_due(self, tx: Tx, timer: Timer) -> None:
-        await self.nurture.step_due(tx, timer.key)
+        await self.nurture.tracks.step_due(tx, timer.key)
 
     async def on_erasure_requested(self, tx: Tx, event: Incoming[ErasureRequested]) -> None:
         data = event.data
-        outcome = await self.nurture.erase_requested(
+        outcome = await erasure.erase_requested(
             tx, data.lead_id, data.erasure_id, event.traceparent
         )
         if self.sender is not None:

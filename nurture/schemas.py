@@ -1,14 +1,20 @@
-"""nurture's HTTP request and response bodies."""
+"""nurture's HTTP request and response bodies; `of` makes a response from a domain record."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nurture.definitions import Action, EngagementType, TemplateDef, TrackDef
+from nurture.definitions import Action, EngagementType, TemplateDef, TrackDef, expand
 from services.controlchars import refuse_control_characters
+
+if TYPE_CHECKING:
+    from nurture.engagement import EngagementScore, EngageOutcome
+    from nurture.records import CallTask, EngagementSignal, StoredDefinition, Suppression
+    from nurture.views import LeadInNurture, TrackStats
 
 DetailValue = str | int | float | bool | None
 
@@ -45,6 +51,20 @@ class EngagementOut(BaseModel):
     timeframe_days: int | None = None
     detail: dict[str, Any] | None = None
 
+    @classmethod
+    def of(cls, e: EngagementSignal) -> EngagementOut:
+        return cls(
+            id=e.id,
+            type=e.type,
+            points=e.points,
+            hand_raise=e.hand_raise,
+            at=e.at,
+            message_id=e.message_id,
+            url=e.url,
+            timeframe_days=e.timeframe_days,
+            detail=e.detail,
+        )
+
 
 class EngagementSummary(BaseModel):
     score: float = Field(description="The decayed engagement score now")
@@ -53,6 +73,15 @@ class EngagementSummary(BaseModel):
     history: list[EngagementOut] = Field(
         default_factory=list, description="Since the last recycle, newest first"
     )
+
+    @classmethod
+    def of(cls, engagement: EngagementScore) -> EngagementSummary:
+        return cls(
+            score=engagement.score,
+            threshold=engagement.threshold,
+            recycled_at=engagement.recycled_at,
+            history=[EngagementOut.of(e) for e in engagement.history],
+        )
 
 
 class TouchOut(BaseModel):
@@ -89,6 +118,79 @@ class LeadNurtureOut(BaseModel):
     engagement: EngagementSummary
     touches: list[TouchOut] = Field(default_factory=list, description="Newest first")
 
+    @classmethod
+    def of(cls, view: LeadInNurture) -> LeadNurtureOut:
+        touches = [
+            TouchOut(
+                kind="email",
+                id=m.id,
+                step=m.step,
+                day=m.day,
+                status=m.status,
+                template=m.template,
+                reason=m.reason,
+                created_at=m.created_at,
+                sent_at=m.sent_at,
+            )
+            for m in view.emails
+        ] + [
+            TouchOut(
+                kind="task",
+                id=t.id,
+                step=t.step,
+                day=t.day,
+                status=t.status,
+                title=t.title,
+                reason=t.outcome,
+                created_at=t.created_at,
+                sent_at=t.completed_at,
+            )
+            for t in view.tasks
+        ]
+        touches.sort(key=lambda t: (t.created_at, t.step), reverse=True)
+        out = cls(
+            lead_id=view.lead_id,
+            status="not_enrolled",
+            consent=ConsentOut(
+                basis=view.consent.decision.basis,
+                detail=view.consent.decision.reason,
+                suppressed=view.consent.suppressed,
+            ),
+            engagement=EngagementSummary.of(view.engagement),
+            touches=touches,
+        )
+        enrolment, track, s = view.enrolment, view.track, view.next_step
+        if enrolment is None:
+            return out
+        next_step = None
+        if s is not None:
+            next_step = NextStepOut(
+                number=s.number,
+                day=s.day,
+                action=s.action,
+                template=s.template,
+                task=s.task,
+                note=s.note,
+                due_at=enrolment.next_touch_at,
+            )
+        return out.model_copy(
+            update={
+                "id": enrolment.id,
+                "track": enrolment.track,
+                "track_name": track.name if track else None,
+                "reason": enrolment.reason,
+                "trigger": enrolment.trigger,
+                "status": enrolment.status,
+                "step": enrolment.step,
+                "steps_total": len(view.steps) if track else None,
+                "enrolled_at": enrolment.enrolled_at,
+                "next_touch_at": enrolment.next_touch_at,
+                "next_step": next_step,
+                "ended_at": enrolment.ended_at,
+                "end_reason": enrolment.end_reason,
+            }
+        )
+
 
 class StepCountOut(BaseModel):
     number: int
@@ -121,6 +223,15 @@ class TrackStatsOut(BaseModel):
         description="Enrolment counts per step of the track's current schedule",
     )
 
+    @classmethod
+    def of(cls, stats: TrackStats) -> TrackStatsOut:
+        return cls(
+            track=stats.track,
+            name=stats.name,
+            steps=[StepCountOut(**asdict(s)) for s in stats.steps],
+            **asdict(stats.counts),
+        )
+
 
 class TrackChangedBy(BaseModel):
     key_id: str = Field(description="The API key that made the change")
@@ -137,6 +248,36 @@ class TrackOut(TrackDef):
     changed_by: TrackChangedBy | None = Field(
         None, description="Who made the API's last change (none: the file's, or not recorded)"
     )
+
+    @classmethod
+    def of(
+        cls, track: TrackDef, origin: str, version: int, stored: StoredDefinition | None
+    ) -> TrackOut:
+        changed_by = (
+            TrackChangedBy(key_id=stored.changed_by, name=stored.changed_by_name)
+            if stored is not None and stored.changed_by
+            else None
+        )
+        return cls.model_validate(
+            {
+                **track.model_dump(),
+                "origin": origin,
+                "version": version,
+                "updated_at": stored.updated_at if stored is not None else None,
+                "changed_by": changed_by,
+                "schedule": [
+                    ScheduledStepOut(
+                        number=s.number,
+                        day=s.day,
+                        action=s.action,
+                        template=s.template,
+                        task=s.task,
+                        note=s.note,
+                    )
+                    for s in expand(track)
+                ],
+            }
+        )
 
 
 class TemplateOut(TemplateDef):
@@ -186,6 +327,18 @@ class EngagementResult(BaseModel):
     threshold: float
     recycled: bool
     detail: str
+
+    @classmethod
+    def of(cls, outcome: EngageOutcome) -> EngagementResult:
+        return cls(
+            id=outcome.engagement_id,
+            lead_id=outcome.lead_id,
+            duplicate=outcome.duplicate,
+            score=outcome.score,
+            threshold=outcome.threshold,
+            recycled=outcome.recycled,
+            detail=outcome.detail,
+        )
 
 
 class BounceIn(BaseModel):
@@ -241,6 +394,10 @@ class SuppressionOut(BaseModel):
     track: str | None = None
     created_at: datetime
 
+    @classmethod
+    def of(cls, s: Suppression) -> SuppressionOut:
+        return cls(**asdict(s))
+
 
 class OneClickUnsubscribeIn(BaseModel):
     """The body of a one-click unsubscribe (RFC 8058), sent by mail clients and by the
@@ -282,6 +439,23 @@ class TaskOut(BaseModel):
     created_at: datetime
     completed_at: datetime | None = None
     outcome: str | None = None
+
+    @classmethod
+    def of(cls, t: CallTask) -> TaskOut:
+        return cls(
+            id=t.id,
+            lead_id=t.lead_id,
+            enrolment_id=t.enrolment_id,
+            track=t.track,
+            step=t.step,
+            day=t.day,
+            title=t.title,
+            note=t.note,
+            status=t.status,
+            created_at=t.created_at,
+            completed_at=t.completed_at,
+            outcome=t.outcome,
+        )
 
 
 class TaskCompleteIn(BaseModel):

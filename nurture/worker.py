@@ -62,10 +62,10 @@ class SendWorker:
         """Send every due email once; returns how many were handed to the sender."""
         async with self.unit.read() as conn:
             # A read first: an idle round takes no write lock (SQLite has one writer).
-            if not await self.nurture.has_due_emails(conn):
+            if not await self.nurture.sending.has_due_emails(conn):
                 return 0
         async with self.unit.transaction() as tx:
-            claimed = await self.nurture.claim_emails(tx, self.settings.send_batch_size)
+            claimed = await self.nurture.sending.claim_emails(tx, self.settings.send_batch_size)
         # One lead's emails go one after the other, in the order of their steps (a lead
         # behind schedule never gets step 2 before step 1); different leads concurrently.
         by_lead: dict[str, list[OutgoingEmail]] = {}
@@ -86,21 +86,21 @@ class SendWorker:
             accepted = await self.sender.send(email)
         except HardBounce as exc:
             async with self.unit.transaction() as tx:
-                await self.nurture.hard_bounced(tx, email, str(exc))
+                await self.nurture.sending.hard_bounced(tx, email, str(exc))
             return
         except PermanentFailure as exc:
             async with self.unit.transaction() as tx:
-                await self.nurture.send_failed(tx, email, str(exc), permanent=True)
+                await self.nurture.sending.send_failed(tx, email, str(exc), permanent=True)
             return
         except Exception as exc:  # noqa: BLE001 - any other failure is retried with backoff
             log.warning("email not sent (attempt %d), will retry: %r", email.attempt, exc)
             async with self.unit.transaction() as tx:
-                await self.nurture.send_failed(
+                await self.nurture.sending.send_failed(
                     tx, email, f"{type(exc).__name__}: {exc}", permanent=False
                 )
             return
         async with self.unit.transaction() as tx:
-            marked = await self.nurture.sent(tx, email, accepted)
+            marked = await self.nurture.sending.sent(tx, email, accepted)
         if not marked:
             # Erased while it was being sent: drop the copy the sender keeps.
             await self.sender.erase([email.message_id])

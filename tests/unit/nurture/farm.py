@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, or_, select
 
 from nurture.models import messages
-from nurture.service import TOUCH
+from nurture.tracks import TOUCH
 from nurture.worker import SendWorker
 from services.clock import ManualClock
 from services.db import UnitOfWork

@@ -52,7 +52,7 @@ async def store_secrets(backend: EmbeddedBackend) -> tuple[str, str]:
         w.nurture for s in backend.runtime.specs for w in s.workers if isinstance(w, SendWorker)
     )
     async with backend.runtime.units["nurture"].transaction() as tx:
-        signer = await nurture.signer(tx, create=True)
+        signer = await nurture.links.signer(tx, create=True)
     assert signer is not None
     return subscribed.json()["secret"], signer._key.decode()
 
