@@ -39,8 +39,9 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     from router.connectors.worker import ConnectorWorker
     from router.consumers import Consumers
     from router.models import backtests as backtest_jobs
-    from router.service import CADENCE_END, FIRST_TOUCH, HELD, Router
+    from router.service import Router
     from router.settings import RouterSettings
+    from router.sla import CADENCE_END, FIRST_TOUCH, HELD
     from router.webhooks import Announcer, WebhookWorker
     from services.backtests import BacktestJobs
 

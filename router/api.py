@@ -17,6 +17,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from contracts.events import LeadProfile
 from router import repository, versions
+from router.errors import Refused
 from router.repository import WORKING_STATUSES, Changer, ConfigVersion, Conn, LeadRecord
 from router.schemas import (
     ID_PATTERN,
@@ -65,7 +66,9 @@ from router.schemas import (
     TeamIn,
     TeamOut,
 )
-from router.service import Refused, Router, cadence_of
+from router.service import Router
+from router.sla import sla_of
+from router.views import cadence_of
 from services.auth import ManagerKey, Principal, RepKey
 from services.crypto import SecretBox
 from services.db import UnitOfWork
@@ -465,7 +468,10 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         last = await repository.config_as_of(conn, "pool")
         return [
             p.model_copy(
-                update={"effective_sla": router_.sla_of(p), **_last_change(last.get(p.id))}
+                update={
+                    "effective_sla": sla_of(p, router_.settings),
+                    **_last_change(last.get(p.id)),
+                }
             )
             for p in pools
         ]

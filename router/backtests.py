@@ -22,11 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts.events import LeadQualified, parse_data
 from router.config import RoutingConfig
+from router.decisions import Decision, Routing
 from router.distribution import Pick
 from router.repository import Conn, PoolRepState
 from router.rules import enabled_in_order
 from router.schemas import ID_PATTERN, PoolIn, PoolOut, RuleIn, RuleOut
-from router.service import Decision, Router, Routing
+from router.service import Router
 from router.state import RoutingState, RoutingWrites
 from services.backtests import (
     ArchivePage,

@@ -71,7 +71,7 @@ async def load(conn: AsyncConnection) -> RoutingConfig:
     from services.db import ReadConn
 
     read = ReadConn(conn)
-    from router.service import view_of
+    from router.decisions import view_of
 
     reps = await repository.list_reps(read)
     teams = await repository.list_teams(read)

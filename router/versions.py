@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from router import repository
+from router.errors import Refused
 from router.repository import Changer, ConfigKind, ConfigVersion
-from router.service import Refused
 from services.db import Tx
 
 

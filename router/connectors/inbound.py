@@ -13,8 +13,9 @@ from router.config import RoutingConfig
 from router.connectors import repository
 from router.connectors.base import ConnectorConfig, InboundActivity
 from router.connectors.schemas import InboundResult
+from router.errors import Refused
 from router.schemas import ActivityIn
-from router.service import Refused, Router
+from router.service import Router
 from services.db import UnitOfWork
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from router import repository
+from router.errors import Refused
 from router.repository import Changer
 from router.schemas import CloseIn, OpportunityIn, RejectIn
-from router.service import Refused
 from tests.unit.router.world import World, world_at
 
 

@@ -20,8 +20,9 @@ from router.config import ROUTING
 from router.config import load as load_routing_config
 from router.repository import LeadRecord
 from router.schemas import ActivityIn, AssignmentOut, PoolIn, RepIn, RuleIn
-from router.service import CADENCE_END, FIRST_TOUCH, HELD, Router
+from router.service import Router
 from router.settings import RouterSettings
+from router.sla import CADENCE_END, FIRST_TOUCH, HELD
 from router.webhooks import Announcer
 from services.clock import ManualClock
 from services.consumer import Incoming
