@@ -12,7 +12,7 @@ from contracts.events import TOUCH_CHANNELS, ContactLogged
 from router import metrics, repository
 from router.compliance import Compliance
 from router.errors import Refused
-from router.repository import OPEN_STATUSES, WORKING_STATUSES, LeadRecord
+from router.records import OPEN_STATUSES, WORKING_STATUSES, LeadRecord
 from router.routing import LeadRouting
 from router.schemas import ActivityIn, ActivityOut
 from router.sla import CADENCE_END, CONNECTED_OUTCOMES, FIRST_TOUCH
@@ -26,9 +26,9 @@ class Activities(LeadRouting, Compliance):
     ) -> ActivityOut:
         if lead.status not in WORKING_STATUSES or lead.assignment_id is None:
             raise Refused(409, f"Lead {lead.lead_id!r} is {lead.status}; it takes no activities.")
-        a = await repository.get_assignment(tx, lead.assignment_id, for_update=True)
+        a = await repository.assignments.get_assignment(tx, lead.assignment_id, for_update=True)
         assert a is not None
-        rep = await repository.get_rep(tx, a.rep_id)
+        rep = await repository.reps.get_rep(tx, a.rep_id)
         assert rep is not None
         calendar = self.calendar_of(await self.routing.current(tx), rep)
         now = tx.now()
@@ -75,7 +75,7 @@ class Activities(LeadRouting, Compliance):
                 metrics.SLA.labels("cadence", "exhausted").inc()
                 exhausted = resolved = True
         if changes:
-            await repository.update_assignment(tx, a.id, **changes)
+            await repository.assignments.update_assignment(tx, a.id, **changes)
         activity = ActivityOut(
             id=str(uuid.uuid4()),
             lead_id=lead.lead_id,
@@ -88,7 +88,7 @@ class Activities(LeadRouting, Compliance):
             connected=connected,
             note=body.note,
         )
-        await repository.insert_activity(tx, activity)
+        await repository.activities.insert_activity(tx, activity)
         await self.say(
             tx,
             ContactLogged(

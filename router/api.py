@@ -18,7 +18,8 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from contracts.events import LeadProfile
 from router import repository, versions
 from router.errors import Refused
-from router.repository import WORKING_STATUSES, Changer, ConfigVersion, Conn, LeadRecord
+from router.records import WORKING_STATUSES, Changer, ConfigVersion, LeadRecord, Subscription
+from router.repository import Conn
 from router.schemas import (
     ID_PATTERN,
     AccountIn,
@@ -100,7 +101,7 @@ def _secret_hint(secret: str) -> str:
     return secret[:10] + "…"
 
 
-def _subscription_out(s: repository.Subscription, box: SecretBox) -> SubscriptionOut:
+def _subscription_out(s: Subscription, box: SecretBox) -> SubscriptionOut:
     return SubscriptionOut(
         id=s.id,
         url=s.url,
@@ -197,7 +198,7 @@ def _pool_version(v: ConfigVersion) -> PoolVersionOut:
 
 
 async def _version_exists(conn: Conn, version: int) -> None:
-    latest = await repository.latest_config_version(conn)
+    latest = await repository.versions.latest_config_version(conn)
     if version > latest:
         raise Problem(404, f"There is no version {version}; the latest is {latest}.")
 
@@ -214,7 +215,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         pool may distribute rep-sourced leads). Writers `lock` the lead's row first, so the
         check holds until they commit (a timer may have just given the lead to someone
         else). Lock order everywhere: the routing lock, then the lead, then its assignment."""
-        lead = await repository.get_lead(conn, lead_id, for_update=lock)
+        lead = await repository.leads.get_lead(conn, lead_id, for_update=lock)
         mine = lead is not None and (
             lead.rep_id == principal.rep_id
             or (
@@ -228,13 +229,13 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         return lead
 
     async def visible_rep(conn: Conn, rep_id: str, principal: Principal) -> RepOut:
-        rep = await repository.get_rep(conn, rep_id)
+        rep = await repository.reps.get_rep(conn, rep_id)
         if rep is None or (principal.is_rep_only and rep_id != principal.rep_id):
             raise Problem(404, f"There is no rep {rep_id!r} visible to you.")
         return rep
 
     async def check_team(conn: Conn, team_id: str | None) -> None:
-        if team_id is not None and await repository.get_team(conn, team_id) is None:
+        if team_id is not None and await repository.teams.get_team(conn, team_id) is None:
             raise _invalid(
                 "team_id", "unknown team", f"There is no team {team_id!r}; create it first."
             )
@@ -247,12 +248,12 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         09:00-17:00, weight 1, no caps)."""
         rep_id = body.id or uuid.uuid4().hex[:12]
         async with unit.transaction() as tx:
-            if await repository.rep_exists(tx, rep_id):
+            if await repository.reps.rep_exists(tx, rep_id):
                 raise Problem(409, f"A rep with id {rep_id!r} exists already.")
             await check_team(tx, body.team_id)
             values = body.model_dump(mode="json", exclude={"id"})
             now = tx.now()
-            rep = await repository.insert_rep(
+            rep = await repository.reps.insert_rep(
                 tx,
                 {
                     **values,
@@ -269,7 +270,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
     @router.get("/reps", response_model=list[RepOut])
     async def list_reps(_: ManagerKey) -> list[RepOut]:
         async with unit.read() as conn:
-            return await repository.list_reps(conn)
+            return await repository.reps.list_reps(conn)
 
     @router.get("/reps/{rep_id}", response_model=RepOut)
     async def get_rep(rep_id: Id, principal: RepKey) -> RepOut:
@@ -290,16 +291,16 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
                 errors=[field_error(f, "cannot be null") for f in nulls],
             )
         async with unit.transaction() as tx:
-            if await repository.get_rep(tx, rep_id) is None:
+            if await repository.reps.get_rep(tx, rep_id) is None:
                 raise Problem(404, f"There is no rep {rep_id!r}.")
             await check_team(tx, changes.get("team_id"))
             if changes:
-                await repository.update_rep(
+                await repository.reps.update_rep(
                     tx,
                     rep_id,
                     {**changes, "updated_at": tx.now(), **_changed_by_columns(principal)},
                 )
-            rep = await repository.get_rep(tx, rep_id)
+            rep = await repository.reps.get_rep(tx, rep_id)
         assert rep is not None
         return rep
 
@@ -310,12 +311,12 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         """Put a suspended rep back in the distribution (`rep.reinstated`). Their compliance
         is judged afresh from now on."""
         async with unit.transaction() as tx:
-            rep = await repository.get_rep(tx, rep_id)
+            rep = await repository.reps.get_rep(tx, rep_id)
             if rep is None:
                 raise Problem(404, f"There is no rep {rep_id!r}.")
             with refusals():
                 await router_.reinstate(tx, rep, body.reason if body else None, _changer(principal))
-            rep = await repository.get_rep(tx, rep_id)
+            rep = await repository.reps.get_rep(tx, rep_id)
         assert rep is not None
         return rep
 
@@ -325,12 +326,12 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         when the router suspends them for SLA compliance, with `by` your key). They get no
         new leads until reinstated; their open leads stay theirs."""
         async with unit.transaction() as tx:
-            rep = await repository.get_rep(tx, rep_id)
+            rep = await repository.reps.get_rep(tx, rep_id)
             if rep is None:
                 raise Problem(404, f"There is no rep {rep_id!r}.")
             with refusals():
                 await router_.suspend(tx, rep, body.reason, _changer(principal))
-            rep = await repository.get_rep(tx, rep_id)
+            rep = await repository.reps.get_rep(tx, rep_id)
         assert rep is not None
         return rep
 
@@ -349,8 +350,8 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
             statuses: tuple[str, ...] | None = (
                 WORKING_STATUSES if status == "open" else None if status == "all" else (status,)
             )
-            found = await repository.leads_of_rep(conn, rep_id, statuses)
-            current = await repository.assignments_by_id(
+            found = await repository.leads.leads_of_rep(conn, rep_id, statuses)
+            current = await repository.assignments.assignments_by_id(
                 conn, [lead.assignment_id for lead in found if lead.assignment_id]
             )
         out = []
@@ -392,9 +393,9 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         """Create or replace a team and its days off: the public holidays of its `country`
         (and `subdivision`) less its `worked_holidays`, plus its own `holidays`."""
         async with unit.transaction() as tx:
-            created = await repository.get_team(tx, team_id) is None
-            await repository.upsert_team(tx, team_id, body)
-            team = await repository.get_team(tx, team_id)
+            created = await repository.teams.get_team(tx, team_id) is None
+            await repository.teams.upsert_team(tx, team_id, body)
+            team = await repository.teams.get_team(tx, team_id)
         response.status_code = 201 if created else 200
         assert team is not None
         return team
@@ -402,12 +403,12 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
     @router.get("/teams", response_model=list[TeamOut])
     async def list_teams(_: ManagerKey) -> list[TeamOut]:
         async with unit.read() as conn:
-            return await repository.list_teams(conn)
+            return await repository.teams.list_teams(conn)
 
     @router.get("/teams/{team_id}", response_model=TeamOut)
     async def get_team(team_id: Id, _: ManagerKey) -> TeamOut:
         async with unit.read() as conn:
-            team = await repository.get_team(conn, team_id)
+            team = await repository.teams.get_team(conn, team_id)
         if team is None:
             raise Problem(404, f"There is no team {team_id!r}.")
         return team
@@ -423,7 +424,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         """The team's days off in `year`, public and its own, as routing sees them."""
         year = year or unit.clock.now().year
         async with unit.read() as conn:
-            team = await repository.get_team(conn, team_id)
+            team = await repository.teams.get_team(conn, team_id)
         if team is None:
             raise Problem(404, f"There is no team {team_id!r}.")
         days = team.days_off().between(date(year, 1, 1), date(year, 12, 31))
@@ -432,10 +433,10 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
     @router.delete("/teams/{team_id}", status_code=204)
     async def delete_team(team_id: Id, _: ManagerKey) -> None:
         async with unit.transaction() as tx:
-            members = [r.id for r in await repository.reps_where(tx, team_ids=[team_id])]
+            members = [r.id for r in await repository.reps.reps_where(tx, team_ids=[team_id])]
             if members:
                 raise Problem(409, f"Team {team_id!r} still has reps: {', '.join(members)}.")
-            if not await repository.delete_team(tx, team_id):
+            if not await repository.teams.delete_team(tx, team_id):
                 raise Problem(404, f"There is no team {team_id!r}.")
 
     @router.put("/accounts/{domain}", response_model=AccountOut)
@@ -443,21 +444,23 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         """Give a company's domain an owner rep (`account_owner_first` pools route to them)."""
         domain = domain.strip().lower().removeprefix("www.")
         async with unit.transaction() as tx:
-            if not await repository.rep_exists(tx, body.rep_id):
+            if not await repository.reps.rep_exists(tx, body.rep_id):
                 raise _invalid("rep_id", "unknown rep", f"There is no rep {body.rep_id!r}.")
-            await repository.upsert_account(tx, domain, body.rep_id)
-            account = await repository.get_account(tx, domain)
+            await repository.accounts.upsert_account(tx, domain, body.rep_id)
+            account = await repository.accounts.get_account(tx, domain)
         return AccountOut.model_validate(account)
 
     @router.get("/accounts", response_model=list[AccountOut])
     async def list_accounts(_: ManagerKey) -> list[AccountOut]:
         async with unit.read() as conn:
-            return [AccountOut.model_validate(a) for a in await repository.list_accounts(conn)]
+            return [
+                AccountOut.model_validate(a) for a in await repository.accounts.list_accounts(conn)
+            ]
 
     @router.delete("/accounts/{domain}", status_code=204)
     async def delete_account(domain: str, _: ManagerKey) -> None:
         async with unit.transaction() as tx:
-            if not await repository.delete_account(tx, domain.strip().lower()):
+            if not await repository.accounts.delete_account(tx, domain.strip().lower()):
                 raise Problem(404, f"There is no account {domain!r}.")
 
     # --- pools and rules -----------------------------------------------------------------
@@ -465,7 +468,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
 
     async def pools_out(conn: Conn, pools: list[PoolOut]) -> list[PoolOut]:
         """Pools as answered: with the SLA in force and their last change."""
-        last = await repository.config_as_of(conn, "pool")
+        last = await repository.versions.config_as_of(conn, "pool")
         return [
             p.model_copy(
                 update={
@@ -478,7 +481,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
 
     async def rules_out(conn: Conn, rules: list[RuleOut]) -> list[RuleOut]:
         """Rules as answered: with their last change."""
-        last = await repository.config_as_of(conn, "rule")
+        last = await repository.versions.config_as_of(conn, "rule")
         return [r.model_copy(update=_last_change(last.get(r.id))) for r in rules]
 
     @router.get("/rules/history", response_model=list[RuleVersionOut], **WITHOUT_NULLS)
@@ -490,7 +493,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         """Every change of the rules, newest first: the version, the rule after it, who
         made it (the API key's id and name) and when."""
         async with unit.read() as conn:
-            changes = await repository.config_history(conn, "rule", rule, limit)
+            changes = await repository.versions.config_history(conn, "rule", rule, limit)
         return [_rule_version(c) for c in changes]
 
     @router.get("/rules/history/{version}", response_model=RulesAsOfOut, **WITHOUT_NULLS)
@@ -498,7 +501,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         """The rules as they were right after a version, in the order they were tried."""
         async with unit.read() as conn:
             await _version_exists(conn, version)
-            then = await repository.config_as_of(conn, "rule", version)
+            then = await repository.versions.config_as_of(conn, "rule", version)
         found = [RuleAsOf.model_validate({**(v.state or {}), "id": i}) for i, v in then.items()]
         return RulesAsOfOut(version=version, rules=sorted(found, key=lambda r: (r.position, r.id)))
 
@@ -516,7 +519,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
                     default_pool=settings.default_pool,
                     only=body.rule,
                 )
-            rules = await rules_out(tx, await repository.list_rules(tx))
+            rules = await rules_out(tx, await repository.rules.list_rules(tx))
         return RulesRollbackOut(
             restored=body.version, changes=[_rule_version(c) for c in changes], rules=rules
         )
@@ -530,7 +533,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         """Every change of the pools, newest first: the version, the pool after it, who
         made it (the API key's id and name) and when."""
         async with unit.read() as conn:
-            changes = await repository.config_history(conn, "pool", pool, limit)
+            changes = await repository.versions.config_history(conn, "pool", pool, limit)
         return [_pool_version(c) for c in changes]
 
     @router.get("/pools/history/{version}", response_model=PoolsAsOfOut)
@@ -538,7 +541,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         """The pools as they were right after a version."""
         async with unit.read() as conn:
             await _version_exists(conn, version)
-            then = await repository.config_as_of(conn, "pool", version)
+            then = await repository.versions.config_as_of(conn, "pool", version)
         return PoolsAsOfOut(
             version=version,
             pools=[
@@ -561,7 +564,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
                     default_pool=settings.default_pool,
                     only=body.pool,
                 )
-            pools = await pools_out(tx, await repository.list_pools(tx))
+            pools = await pools_out(tx, await repository.pools.list_pools(tx))
         return PoolsRollbackOut(
             restored=body.version, changes=[_pool_version(c) for c in changes], pools=pools
         )
@@ -579,18 +582,18 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         new version (`GET /router/v1/pools/history`)."""
         _not_reserved(pool_id)
         async with unit.transaction() as tx:
-            known = {r.id for r in await repository.reps_where(tx, ids=body.members)}
+            known = {r.id for r in await repository.reps.reps_where(tx, ids=body.members)}
             unknown = [m for m in body.members if m not in known]
             if unknown:
                 raise _invalid("members", "unknown reps", f"Unknown reps: {', '.join(unknown)}.")
             for index, team in enumerate(body.teams):
-                if await repository.get_team(tx, team) is None:
+                if await repository.teams.get_team(tx, team) is None:
                     raise _invalid(f"teams.{index}", "unknown team", f"There is no team {team!r}.")
-            created = await repository.get_pool(tx, pool_id) is None
+            created = await repository.pools.get_pool(tx, pool_id) is None
             values = body.model_dump(mode="json")
             values["name"] = body.name or pool_id
-            await repository.upsert_pool(tx, pool_id, values, by=_changer(principal))
-            pool = await repository.get_pool(tx, pool_id)
+            await repository.pools.upsert_pool(tx, pool_id, values, by=_changer(principal))
+            pool = await repository.pools.get_pool(tx, pool_id)
             assert pool is not None
             [out] = await pools_out(tx, [pool])
         response.status_code = 201 if created else 200
@@ -599,12 +602,12 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
     @router.get("/pools", response_model=list[PoolOut])
     async def list_pools(_: ManagerKey) -> list[PoolOut]:
         async with unit.read() as conn:
-            return await pools_out(conn, await repository.list_pools(conn))
+            return await pools_out(conn, await repository.pools.list_pools(conn))
 
     @router.get("/pools/{pool_id}", response_model=PoolOut)
     async def get_pool(pool_id: Id, _: ManagerKey) -> PoolOut:
         async with unit.read() as conn:
-            pool = await repository.get_pool(conn, pool_id)
+            pool = await repository.pools.get_pool(conn, pool_id)
             if pool is None:
                 raise Problem(404, f"There is no pool {pool_id!r}.")
             [out] = await pools_out(conn, [pool])
@@ -615,10 +618,10 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         if pool_id == settings.default_pool:
             raise Problem(409, f"Pool {pool_id!r} is the default pool; it cannot be deleted.")
         async with unit.transaction() as tx:
-            using = await repository.rules_using(tx, pool_id)
+            using = await repository.pools.rules_using(tx, pool_id)
             if using:
                 raise Problem(409, f"Rules still route to pool {pool_id!r}: {', '.join(using)}.")
-            if not await repository.delete_pool(tx, pool_id, by=_changer(principal)):
+            if not await repository.pools.delete_pool(tx, pool_id, by=_changer(principal)):
                 raise Problem(404, f"There is no pool {pool_id!r}.")
 
     @router.put(
@@ -642,14 +645,14 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         async with unit.transaction() as tx:
             if (
                 body.pool != settings.default_pool
-                and await repository.get_pool(tx, body.pool) is None
+                and await repository.pools.get_pool(tx, body.pool) is None
             ):
                 raise _invalid("pool", "unknown pool", f"There is no pool {body.pool!r}.")
-            created = await repository.get_rule(tx, rule_id) is None
+            created = await repository.rules.get_rule(tx, rule_id) is None
             values = body.model_dump(mode="json", exclude_none=True)
             values["name"] = body.name or rule_id
-            await repository.upsert_rule(tx, rule_id, values, by=_changer(principal))
-            rule = await repository.get_rule(tx, rule_id)
+            await repository.rules.upsert_rule(tx, rule_id, values, by=_changer(principal))
+            rule = await repository.rules.get_rule(tx, rule_id)
             assert rule is not None
             [out] = await rules_out(tx, [rule])
         response.status_code = 201 if created else 200
@@ -659,12 +662,12 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
     async def list_rules(_: ManagerKey) -> list[RuleOut]:
         """Every rule, in the order they are tried."""
         async with unit.read() as conn:
-            return await rules_out(conn, await repository.list_rules(conn))
+            return await rules_out(conn, await repository.rules.list_rules(conn))
 
     @router.get("/rules/{rule_id}", response_model=RuleOut, **WITHOUT_NULLS)
     async def get_rule(rule_id: Id, _: ManagerKey) -> RuleOut:
         async with unit.read() as conn:
-            rule = await repository.get_rule(conn, rule_id)
+            rule = await repository.rules.get_rule(conn, rule_id)
             if rule is None:
                 raise Problem(404, f"There is no rule {rule_id!r}.")
             [out] = await rules_out(conn, [rule])
@@ -673,7 +676,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
     @router.delete("/rules/{rule_id}", status_code=204)
     async def delete_rule(rule_id: Id, principal: ManagerKey) -> None:
         async with unit.transaction() as tx:
-            if not await repository.delete_rule(tx, rule_id, by=_changer(principal)):
+            if not await repository.rules.delete_rule(tx, rule_id, by=_changer(principal)):
                 raise Problem(404, f"There is no rule {rule_id!r}.")
 
     @router.post("/route:dry-run", response_model=DryRunOut)
@@ -681,7 +684,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         """Where would this lead go now, and why? Nothing is written or said."""
         async with unit.read() as conn:
             if body.lead_id is not None:
-                lead = await repository.get_lead(conn, body.lead_id)
+                lead = await repository.leads.get_lead(conn, body.lead_id)
                 if lead is None:
                     raise _invalid(
                         "lead_id", "unknown lead", f"The router has no lead {body.lead_id!r}."
@@ -719,7 +722,9 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
     async def queue(_: ManagerKey) -> list[AssignmentOut]:
         """Leads no rep could take (the fallback queue) and leads held until working hours."""
         async with unit.read() as conn:
-            return [await router_.view(conn, lead) for lead in await repository.queued_leads(conn)]
+            return [
+                await router_.view(conn, lead) for lead in await repository.leads.queued_leads(conn)
+            ]
 
     @router.get("/leads/{lead_id}/assignment", response_model=AssignmentOut)
     async def get_assignment(lead_id: str, principal: RepKey) -> AssignmentOut:
@@ -770,7 +775,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
     ) -> AssignmentOut:
         """Route a lead again (one in the fallback queue, say), or give it to a rep."""
         async with unit.transaction() as tx:
-            lead = await repository.get_lead(tx, lead_id, for_update=True)
+            lead = await repository.leads.get_lead(tx, lead_id, for_update=True)
             if lead is None:
                 raise Problem(404, f"The router has no lead {lead_id!r}.")
             with refusals():
@@ -782,7 +787,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
                     by=principal.key_id,
                     traceparent=request.headers.get("traceparent"),
                 )
-            lead = await repository.get_lead(tx, lead_id)
+            lead = await repository.leads.get_lead(tx, lead_id)
             assert lead is not None
             return await router_.view(tx, lead)
 
@@ -802,7 +807,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
     async def lead_opportunities(lead_id: str, principal: RepKey) -> list[OpportunityOut]:
         async with unit.read() as conn:
             await visible_lead(conn, lead_id, principal)
-            return await repository.opportunities_of(conn, lead_id)
+            return await repository.opportunities.opportunities_of(conn, lead_id)
 
     @router.post("/opportunities/{opportunity_id}/close", response_model=OpportunityOut)
     async def close_opportunity(
@@ -810,7 +815,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
     ) -> OpportunityOut:
         """Close your opportunity won or lost (`opportunity.closed`)."""
         async with unit.transaction() as tx:
-            opportunity = await repository.get_opportunity(tx, opportunity_id)
+            opportunity = await repository.opportunities.get_opportunity(tx, opportunity_id)
             if opportunity is None or (
                 principal.is_rep_only and opportunity.rep_id != principal.rep_id
             ):
@@ -845,11 +850,11 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         await refuse_private(body.url)
         secret = new_secret()
         async with unit.transaction() as tx:
-            if body.rep_id is not None and not await repository.rep_exists(tx, body.rep_id):
+            if body.rep_id is not None and not await repository.reps.rep_exists(tx, body.rep_id):
                 raise _invalid("rep_id", "unknown rep", f"There is no rep {body.rep_id!r}.")
             now = tx.now()
             subscription_id = str(uuid.uuid4())
-            await repository.insert_subscription(
+            await repository.subscriptions.insert_subscription(
                 tx,
                 {
                     "id": subscription_id,
@@ -863,17 +868,20 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
                     "updated_at": now,
                 },
             )
-            stored = await repository.get_subscription(tx, subscription_id)
+            stored = await repository.subscriptions.get_subscription(tx, subscription_id)
         assert stored is not None
         return SubscriptionCreated(**_subscription_out(stored, box).model_dump(), secret=secret)
 
     @router.get("/subscriptions", response_model=list[SubscriptionOut])
     async def list_subscriptions(_: ManagerKey) -> list[SubscriptionOut]:
         async with unit.read() as conn:
-            return [_subscription_out(s, box) for s in await repository.list_subscriptions(conn)]
+            return [
+                _subscription_out(s, box)
+                for s in await repository.subscriptions.list_subscriptions(conn)
+            ]
 
-    async def subscription_or_404(conn: Conn, subscription_id: str) -> repository.Subscription:
-        found = await repository.get_subscription(conn, subscription_id)
+    async def subscription_or_404(conn: Conn, subscription_id: str) -> Subscription:
+        found = await repository.subscriptions.get_subscription(conn, subscription_id)
         if found is None:
             raise Problem(404, f"There is no subscription {subscription_id!r}.")
         return found
@@ -898,17 +906,17 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         async with unit.transaction() as tx:
             await subscription_or_404(tx, subscription_id)
             rep_id = changes.get("rep_id")
-            if rep_id is not None and not await repository.rep_exists(tx, rep_id):
+            if rep_id is not None and not await repository.reps.rep_exists(tx, rep_id):
                 raise _invalid("rep_id", "unknown rep", f"There is no rep {rep_id!r}.")
             if changes:
-                await repository.update_subscription(tx, subscription_id, changes)
+                await repository.subscriptions.update_subscription(tx, subscription_id, changes)
             return _subscription_out(await subscription_or_404(tx, subscription_id), box)
 
     @router.delete("/subscriptions/{subscription_id}", status_code=204)
     async def delete_subscription(subscription_id: str, _: ManagerKey) -> None:
         """Remove a subscription and its deliveries."""
         async with unit.transaction() as tx:
-            if not await repository.delete_subscription(tx, subscription_id):
+            if not await repository.subscriptions.delete_subscription(tx, subscription_id):
                 raise Problem(404, f"There is no subscription {subscription_id!r}.")
 
     @router.get(
@@ -923,7 +931,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
         """A subscription's deliveries, newest first; `status=dead` lists those given up."""
         async with unit.read() as conn:
             await subscription_or_404(conn, subscription_id)
-            return await repository.list_deliveries(conn, subscription_id, status, limit)
+            return await repository.deliveries.list_deliveries(conn, subscription_id, status, limit)
 
     @router.post(
         "/subscriptions/{subscription_id}/deliveries/{delivery_id}/retry",
@@ -934,20 +942,20 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
     ) -> SubscriptionDeliveryOut:
         """Try a dead (or pending) delivery again now, with a fresh retry window."""
         async with unit.transaction() as tx:
-            found = await repository.get_delivery(tx, delivery_id)
+            found = await repository.deliveries.get_delivery(tx, delivery_id)
             if found is None or found.subscription_id != subscription_id:
                 raise Problem(404, f"There is no delivery {delivery_id!r} of that subscription.")
             if found.status == "delivered":
                 raise Problem(409, f"Delivery {delivery_id!r} was delivered already.")
             now = tx.now()
-            await repository.update_delivery(
+            await repository.deliveries.update_delivery(
                 tx,
                 delivery_id,
                 status="pending",
                 next_attempt_at=now,
                 expires_at=now + timedelta(hours=settings.webhook_retry_hours),
             )
-            again = await repository.get_delivery(tx, delivery_id)
+            again = await repository.deliveries.get_delivery(tx, delivery_id)
         assert again is not None
         return again
 

@@ -24,7 +24,8 @@ from contracts.events import LeadQualified, parse_data
 from router.config import RoutingConfig
 from router.decisions import Decision, Routing
 from router.distribution import Pick
-from router.repository import Conn, PoolRepState
+from router.records import PoolRepState
+from router.repository import Conn
 from router.rules import enabled_in_order
 from router.schemas import ID_PATTERN, PoolIn, PoolOut, RuleIn, RuleOut
 from router.service import Router

@@ -12,7 +12,7 @@ from contracts.events import SlaBreached
 from router import metrics, repository
 from router.compliance import Compliance
 from router.decisions import Decision
-from router.repository import OPEN_STATUSES, AssignmentRecord, LeadRecord
+from router.records import OPEN_STATUSES, AssignmentRecord, LeadRecord
 from router.routing import LeadRouting
 from router.sla import sla_of
 from services.db import Tx
@@ -24,13 +24,13 @@ log = logging.getLogger(__name__)
 class Breaches(LeadRouting, Compliance):
     async def _current(self, tx: Tx, timer: Timer) -> tuple[LeadRecord, AssignmentRecord] | None:
         """The lead and the assignment a timer was set for, if both are still current."""
-        lead = await repository.get_lead(tx, timer.key, for_update=True)
+        lead = await repository.leads.get_lead(tx, timer.key, for_update=True)
         if lead is None or lead.assignment_id is None:
             return None
         wanted = timer.payload.get("assignment_id") or lead.assignment_id
         if wanted != lead.assignment_id:
             return None
-        a = await repository.get_assignment(tx, wanted, for_update=True)
+        a = await repository.assignments.get_assignment(tx, wanted, for_update=True)
         if a is None or a.ended_at is not None:
             return None
         return lead, a
@@ -44,12 +44,12 @@ class Breaches(LeadRouting, Compliance):
         if a.first_touch != "pending" or a.touched_at is not None:
             return
         now = tx.now()
-        rep = await repository.get_rep(tx, a.rep_id)
+        rep = await repository.reps.get_rep(tx, a.rep_id)
         away = rep is not None and any(
             o.start <= a.first_touch_due_at < o.end for o in rep.out_of_office
         )
         # A rep who was out of office at the deadline is not held to it; the lead still moves.
-        await repository.update_assignment(
+        await repository.assignments.update_assignment(
             tx,
             a.id,
             first_touch="void" if away else "breached",
@@ -67,7 +67,7 @@ class Breaches(LeadRouting, Compliance):
         elif lead.reassignments >= sla.max_reassignments:
             action = f"kept by {a.rep_id}: reassigned {lead.reassignments} times already"
         else:
-            exclude = frozenset(await repository.reps_who_had(tx, lead.lead_id))
+            exclude = frozenset(await repository.assignments.reps_who_had(tx, lead.lead_id))
             decision = await self.decide(
                 tx,
                 routing,
@@ -125,7 +125,7 @@ class Breaches(LeadRouting, Compliance):
             f"{a.calls_counted} of {a.calls_required} calls and "
             f"{a.emails_counted} of {a.emails_required} emails"
         )
-        await repository.update_assignment(
+        await repository.assignments.update_assignment(
             tx,
             a.id,
             cadence="breached" if missing else "exhausted",

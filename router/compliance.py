@@ -12,7 +12,8 @@ from contracts.events import RepReinstated, RepSuspended
 from router import metrics, repository
 from router.domain import Domain
 from router.errors import Refused
-from router.repository import Changer, Conn
+from router.records import Changer
+from router.repository import Conn
 from router.schemas import ComplianceOut, RepOut, ShareOut
 from services.db import Tx
 
@@ -31,7 +32,7 @@ class Compliance(Domain):
     async def compliance(self, conn: Conn, rep: RepOut, now: datetime) -> ComplianceOut:
         """The rep's compliance as the next judgement will see it (`window`)."""
         since = self.window(rep, now)
-        counts = await repository.compliance_counts(conn, rep.id, since, now)
+        counts = await repository.compliance.compliance_counts(conn, rep.id, since, now)
         obligations = counts.first_touch_due + counts.cadences_ended
         met = counts.first_touch_met + counts.cadences_completed
         return ComplianceOut(
@@ -62,12 +63,12 @@ class Compliance(Domain):
     async def judge(self, tx: Tx, rep_id: str) -> None:
         """Suspend the rep when their compliance fell below the threshold. Obligations
         before a reinstatement do not count again."""
-        rep = await repository.get_rep(tx, rep_id)
+        rep = await repository.reps.get_rep(tx, rep_id)
         if rep is None or rep.suspended:
             return
         now = tx.now()
         since = self.window(rep, now)
-        counts = await repository.compliance_counts(tx, rep_id, since, now)
+        counts = await repository.compliance.compliance_counts(tx, rep_id, since, now)
         obligations = counts.first_touch_due + counts.cadences_ended
         if obligations < self.settings.compliance_min_obligations:
             return
@@ -82,7 +83,7 @@ class Compliance(Domain):
         )
         # The last change is the router's own: no API key made it.
         changes = {"suspended_at": now, "suspended_reason": reason, "updated_at": now}
-        await repository.update_rep(
+        await repository.reps.update_rep(
             tx, rep_id, {**changes, "changed_by": None, "changed_by_name": None}
         )
         await self.say(
@@ -101,7 +102,7 @@ class Compliance(Domain):
         now = tx.now()
         status = await self.compliance(tx, rep, now)
         met = status.first_touch.met + status.cadence.met
-        await repository.update_rep(
+        await repository.reps.update_rep(
             tx,
             rep.id,
             {
@@ -130,7 +131,7 @@ class Compliance(Domain):
         if not rep.suspended:
             raise Refused(409, f"Rep {rep.id!r} is not suspended.")
         now = tx.now()
-        await repository.update_rep(
+        await repository.reps.update_rep(
             tx,
             rep.id,
             {

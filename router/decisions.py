@@ -150,7 +150,7 @@ class Decisions(Domain):
         self, tx: Tx, routing: Routing, leads: Sequence[tuple[LeadProfile, int | None]]
     ) -> None:
         """Take the routing locks of every pool and rep these leads' decisions touch, at
-        once and in order (router/repository.py `lock_partitions`)."""
+        once and in order (router/repository/routing.py `lock_partitions`)."""
         pools: set[str] = set()
         reps: set[str] = set()
         for profile, score in leads:
@@ -163,7 +163,7 @@ class Decisions(Domain):
         """The locks of these pools and reps, unless the transaction holds them already."""
         wanted = {f"pool:{p}" for p in pools} | {f"rep:{r}" for r in reps}
         if wanted - routing.locked:
-            await repository.lock_partitions(tx, pools, reps)
+            await repository.routing.lock_partitions(tx, pools, reps)
             routing.locked |= wanted
 
     async def decide(

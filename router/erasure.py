@@ -22,15 +22,15 @@ class Erasure(Domain):
         transaction. The assignment stays (it holds no personal data), but its pending
         deadlines are cancelled: nobody is to call an erased person, so a missed first touch
         neither moves the lead to another rep nor counts against the rep."""
-        profile = await repository.profile_json(tx, lead_id)
+        profile = await repository.erasure.profile_json(tx, lead_id)
         values = erasure.personal_values(profile or {})
         values |= await erasure.outbox_values(tx, lead_id)
-        changed = await repository.erase_lead(tx, lead_id, values)
+        changed = await repository.erasure.erase_lead(tx, lead_id, values)
         for kind in TIMER_KINDS:
             await timers.cancel(tx, kind, lead_id)
         changed += await erasure.redact_timers(tx, [lead_id], values)
         changed += await erasure.redact_outbox(tx, lead_id, values)
-        await repository.put_tombstone(tx, lead_id, erasure_id)
+        await repository.erasure.put_tombstone(tx, lead_id, erasure_id)
         await emit(
             tx,
             RouterErasureCompleted(lead_id=lead_id, erasure_id=erasure_id, records=changed),

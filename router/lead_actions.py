@@ -11,7 +11,7 @@ from router import repository
 from router.decisions import Decision, Routing, view_of
 from router.distribution import Pick
 from router.errors import Refused
-from router.repository import OPEN_STATUSES, LeadRecord
+from router.records import OPEN_STATUSES, LeadRecord
 from router.routing import LeadRouting
 from router.schemas import RejectIn, RepOut
 from router.sla import deadlines, sla_of
@@ -25,8 +25,8 @@ class LeadActions(LeadRouting):
         if lead.status != "assigned" or lead.assignment_id is None:
             raise Refused(409, f"Lead {lead.lead_id!r} is {lead.status}; it cannot be accepted.")
         now = tx.now()
-        await repository.update_assignment(tx, lead.assignment_id, accepted_at=now)
-        await repository.update_lead(tx, lead.lead_id, status="accepted")
+        await repository.assignments.update_assignment(tx, lead.assignment_id, accepted_at=now)
+        await repository.leads.update_lead(tx, lead.lead_id, status="accepted")
         assert lead.rep_id is not None
         await self.say(
             tx,
@@ -54,7 +54,7 @@ class LeadActions(LeadRouting):
                 lead.score,
                 now=tx.now(),
                 trigger=because,
-                exclude=frozenset(await repository.reps_who_had(tx, lead.lead_id)),
+                exclude=frozenset(await repository.assignments.reps_who_had(tx, lead.lead_id)),
                 may_hold=False,
             )
             if decision.pick.rep is None:
@@ -179,6 +179,6 @@ class LeadActions(LeadRouting):
             "cadence_due_at": cadence_due.isoformat(),
             "sla": sla.model_dump(),
         }
-        await repository.lock_partitions(tx, [pool.id], [rep.id])
+        await repository.routing.lock_partitions(tx, [pool.id], [rep.id])
         await routing.state.load(tx, pool.id, {rep.id: calendar.local_midnight(now)}, cursor=False)
         return Decision(pick, "manual", pool, sla, first_due, cadence_due, explanation)

@@ -12,7 +12,7 @@ from contracts.events import OpportunityClosed, OpportunityOpened
 from router import repository
 from router.compliance import Compliance
 from router.errors import Refused
-from router.repository import OPEN_STATUSES, LeadRecord
+from router.records import OPEN_STATUSES, LeadRecord
 from router.routing import LeadRouting
 from router.schemas import CloseIn, OpportunityIn, OpportunityOut
 from router.sla import CADENCE_END, FIRST_TOUCH
@@ -28,7 +28,7 @@ class Opportunities(LeadRouting, Compliance):
             raise Refused(
                 409, f"Lead {lead.lead_id!r} is {lead.status}; an opportunity needs an open lead."
             )
-        a = await repository.get_assignment(tx, lead.assignment_id, for_update=True)
+        a = await repository.assignments.get_assignment(tx, lead.assignment_id, for_update=True)
         assert a is not None
         now = tx.now()
         changes: dict[str, Any] = {}
@@ -44,7 +44,7 @@ class Opportunities(LeadRouting, Compliance):
             changes |= {"cadence": "connected", "cadence_resolved_at": now}
             resolved = True
         if changes:
-            await repository.update_assignment(tx, a.id, **changes)
+            await repository.assignments.update_assignment(tx, a.id, **changes)
         for kind in (FIRST_TOUCH, CADENCE_END):
             await timers.cancel(tx, kind, lead.lead_id)
         opportunity = OpportunityOut(
@@ -59,8 +59,8 @@ class Opportunities(LeadRouting, Compliance):
             opened_at=now,
             closed_at=None,
         )
-        await repository.insert_opportunity(tx, opportunity)
-        await repository.update_lead(tx, lead.lead_id, status="opportunity")
+        await repository.opportunities.insert_opportunity(tx, opportunity)
+        await repository.leads.update_lead(tx, lead.lead_id, status="opportunity")
         await self.say(
             tx,
             OpportunityOpened(
@@ -86,18 +86,18 @@ class Opportunities(LeadRouting, Compliance):
         body: CloseIn,
         traceparent: str | None,
     ) -> OpportunityOut:
-        lead = await repository.get_lead(tx, opportunity.lead_id, for_update=True)
+        lead = await repository.leads.get_lead(tx, opportunity.lead_id, for_update=True)
         assert lead is not None
         # Read again under the lead's lock: two closes at once close it once.
-        current = await repository.get_opportunity(tx, opportunity.id)
+        current = await repository.opportunities.get_opportunity(tx, opportunity.id)
         if current is None or current.status != "open":
             raise Refused(409, f"Opportunity {opportunity.id!r} is closed already.")
         amount: Decimal = body.amount if body.amount is not None else opportunity.amount
-        await repository.close_opportunity(
+        await repository.opportunities.close_opportunity(
             tx, opportunity.id, won=body.won, amount=amount, reason=body.reason
         )
         status = "won" if body.won else "lost"
-        await repository.update_lead(tx, lead.lead_id, status=status)
+        await repository.leads.update_lead(tx, lead.lead_id, status=status)
         if lead.assignment_id is not None:
             await self._end(tx, lead.assignment_id, status)
         await self.say(
@@ -114,6 +114,6 @@ class Opportunities(LeadRouting, Compliance):
             ),
             traceparent=traceparent,
         )
-        closed = await repository.get_opportunity(tx, opportunity.id)
+        closed = await repository.opportunities.get_opportunity(tx, opportunity.id)
         assert closed is not None
         return closed

@@ -17,7 +17,7 @@ from typing import Any
 from contracts.events import LeadAssigned, LeadQualified, LeadQueued, LeadReassigned, LeadReturned
 from router import metrics, repository
 from router.decisions import Decision, Decisions, Routing
-from router.repository import AssignmentRecord, LeadRecord
+from router.records import AssignmentRecord, LeadRecord
 from router.sla import CADENCE_END, FIRST_TOUCH, HELD
 from services import timers
 from services.consumer import Incoming
@@ -57,14 +57,16 @@ class LeadRouting(Decisions):
         statement per table."""
         routing = await self.begin(tx)
         await self.lock(tx, routing, [(e.data.lead, e.data.decision.score) for e in events])
-        known = await repository.leads_by_id(tx, [e.data.lead_id for e in events], for_update=True)
+        known = await repository.leads.leads_by_id(
+            tx, [e.data.lead_id for e in events], for_update=True
+        )
         now = tx.now()
         for event in events:
             data = event.data
             lead = known.get(data.lead_id)
             score = data.decision.score
             if lead is None:
-                lead = repository.new_lead(data.lead_id, data.lead, score, now)
+                lead = repository.leads.new_lead(data.lead_id, data.lead, score, now)
                 routing.writes.new_lead(lead)
             elif lead.status in ("returned", "lost"):
                 routing.writes.change_lead(lead.lead_id, now, profile=data.lead, score=score)
@@ -263,7 +265,7 @@ class LeadRouting(Decisions):
 
     async def _end(self, tx: Tx, assignment_id: str, reason: str) -> AssignmentRecord:
         """End an assignment; obligations still open are void (not the rep's to answer)."""
-        a = await repository.get_assignment(tx, assignment_id)
+        a = await repository.assignments.get_assignment(tx, assignment_id)
         assert a is not None
         if a.ended_at is None:
             values: dict[str, Any] = {"ended_at": tx.now(), "end_reason": reason}
@@ -271,7 +273,7 @@ class LeadRouting(Decisions):
                 values["first_touch"] = "void"
             if a.cadence == "running":
                 values["cadence"] = "void"
-            await repository.update_assignment(tx, a.id, **values)
+            await repository.assignments.update_assignment(tx, a.id, **values)
         for kind in (FIRST_TOUCH, CADENCE_END):
             await timers.cancel(tx, kind, a.lead_id)
         return a
@@ -288,7 +290,7 @@ class LeadRouting(Decisions):
         rep_id = lead.rep_id
         if lead.assignment_id is not None:
             await self._end(tx, lead.assignment_id, code)
-        await repository.update_lead(
+        await repository.leads.update_lead(
             tx, lead.lead_id, status="returned", return_reason=reason, queue=None, held_until=None
         )
         await timers.cancel(tx, HELD, lead.lead_id)
@@ -307,7 +309,7 @@ class LeadRouting(Decisions):
 
     async def on_held_due(self, tx: Tx, timer: Timer) -> None:
         """A held lead's reps are starting their day: route it again."""
-        lead = await repository.get_lead(tx, timer.key, for_update=True)
+        lead = await repository.leads.get_lead(tx, timer.key, for_update=True)
         if lead is None or lead.status != "held":
             return
         routing = await self.begin(tx)

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from router import repository
 from router.domain import Domain
-from router.repository import AssignmentRecord, Conn, LeadRecord
+from router.records import AssignmentRecord, LeadRecord
+from router.repository import Conn
 from router.schemas import AssignmentOut, Attempts, CadenceOut
 
 
 class Views(Domain):
     async def view(self, conn: Conn, lead: LeadRecord) -> AssignmentOut:
         a = (
-            await repository.get_assignment(conn, lead.assignment_id)
+            await repository.assignments.get_assignment(conn, lead.assignment_id)
             if lead.assignment_id
             else None
         )
@@ -35,7 +36,7 @@ class Views(Domain):
             cadence=cadence_of(a) if a else None,
             return_reason=lead.return_reason,
             explanation=lead.explanation,
-            history=await repository.history(conn, lead.lead_id),
+            history=await repository.assignments.history(conn, lead.lead_id),
             score=lead.score,
             lead=lead.profile,
             created_at=lead.created_at,

@@ -3,7 +3,7 @@
 For every active connector whose kind `SyncsAccounts` and whose settings say
 `sync_accounts: true`, the `AccountSyncWorker` asks the vendor for the accounts changed
 since the connector's cursor, a page at a time, every `sync_interval_minutes`, and writes
-their owners as `PUT /router/v1/accounts/{domain}` does (`router.repository.upsert_account`,
+their owners as `PUT /router/v1/accounts/{domain}` does (`repository.accounts.upsert_account`,
 which bumps the routing configuration's version, so the next lead on every replica routes
 by it).
 
@@ -51,6 +51,7 @@ from router.connectors.base import (
 )
 from router.connectors.schemas import AccountSyncOut, UnmatchedOwner
 from router.connectors.worker import open_target
+from router.repository import Conn
 from router.settings import RouterSettings
 from services.crypto import SecretBox
 from services.db import Tx, UnitOfWork
@@ -135,7 +136,7 @@ async def apply_accounts(
 ) -> None:
     """Write one page of the CRM's accounts as account owners (see the module's rules)."""
     now = tx.now()
-    existing = await router_repository.accounts_in(
+    existing = await router_repository.accounts.accounts_in(
         tx, [a.domain for a in accounts if _usable(a.domain)]
     )
     matched: list[str] = []
@@ -163,7 +164,7 @@ async def apply_accounts(
                 now,
             )
             if ours:
-                await router_repository.delete_account(tx, account.domain)
+                await router_repository.accounts.delete_account(tx, account.domain)
                 existing.pop(account.domain)
                 counts["removed"] += 1
             continue
@@ -171,7 +172,7 @@ async def apply_accounts(
         if ours and current is not None and current["rep_id"] == rep_id:
             counts["unchanged"] += 1
             continue
-        await router_repository.upsert_account(
+        await router_repository.accounts.upsert_account(
             tx,
             account.domain,
             rep_id,
@@ -361,9 +362,7 @@ class AccountSyncWorker(LeasingWorker):
             )
 
 
-async def status_of(
-    conn: router_repository.Conn, connector: ConnectorConfig, now: datetime
-) -> AccountSyncOut:
+async def status_of(conn: Conn, connector: ConnectorConfig, now: datetime) -> AccountSyncOut:
     """A connector's account sync as `GET .../accounts-sync` shows it."""
     plan = plan_of(connector)
     _, minutes = sync_settings(KINDS.get(connector.kind), connector)

@@ -14,6 +14,7 @@ from router.connectors import repository
 from router.connectors.base import ConnectorConfig, InboundActivity
 from router.connectors.schemas import InboundResult
 from router.errors import Refused
+from router.repository import Conn
 from router.schemas import ActivityIn
 from router.service import Router
 from services.db import UnitOfWork
@@ -79,7 +80,7 @@ async def take_in(
                     f"crm_owner_ids.{connector.kind} = {activity.owner_id or '(no owner)'}; set "
                     "it on the rep (PATCH /router/v1/reps/{id})"
                 )
-            lead = await router_repository.get_lead(tx, lead_id, for_update=True)
+            lead = await router_repository.leads.get_lead(tx, lead_id, for_update=True)
             assert lead is not None
             if lead.rep_id != rep.id:
                 raise Refusal(
@@ -117,13 +118,11 @@ async def take_in(
         raise Refusal(f"{activity.external_id}: {exc.detail}") from exc
 
 
-async def _lead_of(
-    tx: router_repository.Conn, connector: ConnectorConfig, activity: InboundActivity
-) -> str | None:
+async def _lead_of(tx: Conn, connector: ConnectorConfig, activity: InboundActivity) -> str | None:
     """The lead by the Leadfarm lead id on the record, the record Leadfarm wrote, or the
     record's email among the leads reps are working; in that order."""
     for lead_id in activity.lead_ids:
-        if await router_repository.get_lead(tx, lead_id) is not None:
+        if await router_repository.leads.get_lead(tx, lead_id) is not None:
             return lead_id
     if activity.record_ids:
         found = await repository.leads_of_records(tx, connector.id, activity.record_ids)

@@ -22,7 +22,9 @@ from router.models import (
     crm_records,
     leads,
 )
-from router.repository import WORKING_STATUSES, Conn, _c
+from router.records import WORKING_STATUSES
+from router.repository import Conn
+from router.repository import connection_of as _c
 from services import erasure
 from services.crypto import SecretBox
 from services.db import Tx

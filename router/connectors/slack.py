@@ -56,7 +56,7 @@ REASSIGNED = "leadfarm.lead.reassigned.v1"
 BREACHED = "leadfarm.sla.breached.v1"
 
 WORKING = frozenset({"assigned", "accepted", "opportunity"})
-"""The lead statuses in which a rep works a lead (router.repository.WORKING_STATUSES)."""
+"""The lead statuses in which a rep works a lead (router.records.WORKING_STATUSES)."""
 
 RETRIED_ERRORS = frozenset(
     {

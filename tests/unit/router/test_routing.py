@@ -178,7 +178,7 @@ async def test_the_account_owner_gets_their_accounts_leads(world: World) -> None
     async with world.unit.transaction() as tx:
         from router import repository
 
-        await repository.upsert_account(tx, "acme.example", "owner")
+        await repository.accounts.upsert_account(tx, "acme.example", "owner")
     mine = await world.view(await world.qualify(email="dana@acme.example"))
     assert mine.rep_id == "owner"
     assert mine.explanation is not None
@@ -255,7 +255,7 @@ async def test_a_team_holiday_is_explained_as_one(world: World) -> None:
     world.clock.set(datetime(2026, 12, 25, 12, 0, tzinfo=UTC))
     async with world.unit.transaction() as tx:
         team = TeamIn(name="DACH", holidays=[Holiday(date=date(2026, 12, 25), name="X")])
-        await repository.upsert_team(tx, "dach", team)
+        await repository.teams.upsert_team(tx, "dach", team)
     await world.rep("ana", team_id="dach", time_zone="Europe/Berlin")
     await world.pool("everyone", strategy="round_robin", outside_hours="skip")
     view = await world.view(await world.qualify())

@@ -1,0 +1,35 @@
+"""All of the router's SQL, one module per noun (reps, teams, accounts, pools, rules,
+versions, the routing state, leads, assignments, activities, compliance, opportunities,
+webhook subscriptions and deliveries, erasure). Reads take a `ReadConn` or a `Tx`; writes
+take a `Tx`. Nothing here commits. The records they return are router/records.py's."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.db import ReadConn, Tx
+
+Conn = ReadConn | Tx
+
+
+def connection_of(conn: Conn) -> AsyncConnection:
+    return conn.conn if isinstance(conn, Tx) else conn
+
+
+# The modules by noun, so a caller that imports `repository` reads `repository.leads.get_lead`
+# (they import Conn from here, so they come after it).
+from router.repository import accounts as accounts  # noqa: E402
+from router.repository import activities as activities  # noqa: E402
+from router.repository import assignments as assignments  # noqa: E402
+from router.repository import compliance as compliance  # noqa: E402
+from router.repository import deliveries as deliveries  # noqa: E402
+from router.repository import erasure as erasure  # noqa: E402
+from router.repository import leads as leads  # noqa: E402
+from router.repository import opportunities as opportunities  # noqa: E402
+from router.repository import pools as pools  # noqa: E402
+from router.repository import reps as reps  # noqa: E402
+from router.repository import routing as routing  # noqa: E402
+from router.repository import rules as rules  # noqa: E402
+from router.repository import subscriptions as subscriptions  # noqa: E402
+from router.repository import teams as teams  # noqa: E402
+from router.repository import versions as versions  # noqa: E402
