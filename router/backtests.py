@@ -245,7 +245,7 @@ def _placement(decision: Decision, *, explained: bool) -> BacktestPlacement:
         why=pick.why,
         first_touch_due_at=decision.first_touch_due_at,
         held_until=pick.held_until,
-        explanation=decision.explanation if explained else None,
+        explanation=dict(decision.explanation) if explained else None,
     )
 
 

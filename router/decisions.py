@@ -19,6 +19,7 @@ from router.calendar import Calendar
 from router.config import RoutingConfig
 from router.distribution import Load, Pick, PoolPolicy, RepView, distribute, keep_with_sourcing_rep
 from router.domain import Domain
+from router.explanation import Explanation, explain
 from router.repository import Conn
 from router.rules import choose
 from router.schemas import PoolOut, RepOut, Sla, SlaIn
@@ -62,7 +63,7 @@ class Decision:
     sla: Sla
     first_touch_due_at: datetime | None
     cadence_due_at: datetime | None
-    explanation: dict[str, Any]
+    explanation: Explanation
 
 
 @dataclass
@@ -80,10 +81,6 @@ class Routing:
         """Write what the decisions made (set-based), before the transaction commits."""
         await self.writes.write(tx)
         await self.state.write(tx)
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at else None
 
 
 class Decisions(Domain):
@@ -225,27 +222,32 @@ class Decisions(Domain):
         first_due = cadence_due = None
         if pick.rep is not None:
             first_due, cadence_due = deadlines(pick.rep.calendar, sla, now)
-        explanation: dict[str, Any] = {
-            "decided_at": now.isoformat(),
-            "trigger": trigger,
-            "outcome": pick.outcome,
-            "rule": {"id": rule_id, "name": rule_name},
-            "rules_checked": checked,
-            "pool": pool.id,
-            "strategy": pool.strategy,
-            "strategy_used": pick.strategy,
-            "outside_hours": pool.outside_hours,
-            "excluded": sorted(exclude),
-            "considered": [c.as_json() for c in pick.considered],
-            "chosen": pick.rep.id if pick.rep else None,
-            "why": pick.why,
-            "held_until": _iso(pick.held_until),
-            "first_touch_due_at": _iso(first_due),
-            "cadence_due_at": _iso(cadence_due),
-            "sla": sla.model_dump(),
-        }
-        if pool.strategy == "account_owner_first":
-            explanation["account"] = {"domain": domain, "owner": owner.id if owner else None}
+        explanation = explain(
+            now=now,
+            trigger=trigger,
+            outcome=pick.outcome,
+            rule={"id": rule_id, "name": rule_name},
+            rules_checked=checked,
+            pool=pool.id,
+            strategy=pool.strategy,
+            strategy_used=pick.strategy,
+            considered=[c.as_json() for c in pick.considered],
+            chosen=pick.rep.id if pick.rep else None,
+            why=pick.why,
+            first_touch_due_at=first_due,
+            cadence_due_at=cadence_due,
+            sla=sla,
+            pool_choice={
+                "outside_hours": pool.outside_hours,
+                "excluded": sorted(exclude),
+                "held_until": pick.held_until,
+            },
+            account=(
+                {"domain": domain, "owner": owner.id if owner else None}
+                if pool.strategy == "account_owner_first"
+                else None
+            ),
+        )
         return Decision(pick, rule_id, pool, sla, first_due, cadence_due, explanation)
 
     async def sourced(

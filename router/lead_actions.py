@@ -11,7 +11,8 @@ from router import repository
 from router.decisions import Decision, Routing, view_of
 from router.distribution import Pick
 from router.errors import Refused
-from router.records import OPEN_STATUSES, LeadRecord
+from router.explanation import explain
+from router.records import OPEN_STATUSES, LeadRecord, RejectOutcome
 from router.routing import LeadRouting
 from router.schemas import RejectIn, RepOut
 from router.sla import deadlines, sla_of
@@ -38,7 +39,7 @@ class LeadActions(LeadRouting):
 
     async def reject(
         self, tx: Tx, lead: LeadRecord, body: RejectIn, traceparent: str | None
-    ) -> str:
+    ) -> RejectOutcome:
         """Reassign the lead to the next eligible rep, or return it to marketing."""
         if lead.status not in OPEN_STATUSES or lead.assignment_id is None:
             raise Refused(409, f"Lead {lead.lead_id!r} is {lead.status}; it cannot be rejected.")
@@ -59,7 +60,7 @@ class LeadActions(LeadRouting):
             )
             if decision.pick.rep is None:
                 decision = None
-        outcome = "reassigned" if decision else "returned"
+        outcome: RejectOutcome = "reassigned" if decision else "returned"
         await self.say(
             tx,
             LeadRejected(
@@ -163,22 +164,22 @@ class LeadActions(LeadRouting):
         why = f"assigned by a manager ({by})" + (f": {reason}" if reason else "")
         first_due, cadence_due = deadlines(calendar, sla, now)
         pick = Pick("assign", view, "manual", why, [])
-        explanation = {
-            "decided_at": now.isoformat(),
-            "trigger": "manager",
-            "outcome": "assign",
-            "rule": {"id": "manual", "name": "a manager's choice"},
-            "rules_checked": [],
-            "pool": pool.id,
-            "strategy": "manual",
-            "strategy_used": "manual",
-            "considered": [],
-            "chosen": rep.id,
-            "why": why,
-            "first_touch_due_at": first_due.isoformat(),
-            "cadence_due_at": cadence_due.isoformat(),
-            "sla": sla.model_dump(),
-        }
+        explanation = explain(
+            now=now,
+            trigger="manager",
+            outcome="assign",
+            rule={"id": "manual", "name": "a manager's choice"},
+            rules_checked=[],
+            pool=pool.id,
+            strategy="manual",
+            strategy_used="manual",
+            considered=[],
+            chosen=rep.id,
+            why=why,
+            first_touch_due_at=first_due,
+            cadence_due_at=cadence_due,
+            sla=sla,
+        )
         await repository.routing.lock_partitions(tx, [pool.id], [rep.id])
         await routing.state.load(tx, pool.id, {rep.id: calendar.local_midnight(now)}, cursor=False)
         return Decision(pick, "manual", pool, sla, first_due, cadence_due, explanation)

@@ -9,13 +9,24 @@ from typing import Any, Literal
 
 from contracts.events import LeadProfile
 
+LeadStatus = Literal[
+    "held", "queued", "assigned", "accepted", "opportunity", "won", "lost", "returned"
+]
+"""Where a lead is with the router."""
+FirstTouch = Literal["pending", "met", "breached", "void"]
+"""An assignment's first-touch obligation: open, met, missed, or not the rep's to answer."""
+Cadence = Literal["running", "connected", "exhausted", "breached", "void"]
+"""An assignment's cadence: running, worked (connected), every attempt made without a
+connection, closed with attempts missing, or not the rep's to answer."""
+RejectOutcome = Literal["reassigned", "returned"]
+
 
 @dataclass(frozen=True)
 class LeadRecord:
     lead_id: str
     profile: LeadProfile
     score: int | None
-    status: str
+    status: LeadStatus
     rep_id: str | None
     assignment_id: str | None
     pool: str | None
@@ -46,10 +57,10 @@ class AssignmentRecord:
     end_reason: str | None
     first_touch_due_at: datetime
     touched_at: datetime | None
-    first_touch: str
+    first_touch: FirstTouch
     first_touch_resolved_at: datetime | None
     cadence_due_at: datetime
-    cadence: str
+    cadence: Cadence
     cadence_resolved_at: datetime | None
     calls_required: int
     emails_required: int

@@ -21,6 +21,7 @@ from pydantic import (
 from contracts.events import EVENT_TYPES, Channel, LeadProfile, SourceClass
 from router.calendar import CalendarError, parse_week, zone
 from router.distribution import FallbackStrategy, OutsideHours, SourcedLeads, Strategy
+from router.records import Cadence, FirstTouch, LeadStatus, RejectOutcome
 from router.rules import Conditions
 from services.controlchars import refuse_control_characters
 from services.holidays import Holidays, PublicHolidaysIn
@@ -41,11 +42,6 @@ Outcome = Literal[
     "no_show",
     "other",
 ]
-LeadStatus = Literal[
-    "held", "queued", "assigned", "accepted", "opportunity", "won", "lost", "returned"
-]
-FirstTouch = Literal["pending", "met", "breached", "void"]
-Cadence = Literal["running", "connected", "exhausted", "breached", "void"]
 DeliveryStatus = Literal["pending", "delivered", "dead"]
 ID_PATTERN = r"^[A-Za-z0-9._-]+$"
 
@@ -586,7 +582,7 @@ class RejectIn(Strict):
 
 class RejectOut(BaseModel):
     lead_id: str
-    outcome: Literal["reassigned", "returned"]
+    outcome: RejectOutcome
 
 
 class AssignIn(Strict):

@@ -20,7 +20,7 @@ class Views(Domain):
         )
         return AssignmentOut(
             lead_id=lead.lead_id,
-            status=lead.status,  # type: ignore[arg-type]
+            status=lead.status,
             rep_id=lead.rep_id,
             assignment_id=lead.assignment_id,
             pool=lead.pool,
@@ -32,7 +32,7 @@ class Views(Domain):
             accepted_at=a.accepted_at if a else None,
             first_touch_due_at=a.first_touch_due_at if a else None,
             touched_at=a.touched_at if a else None,
-            first_touch=a.first_touch if a else None,  # type: ignore[arg-type]
+            first_touch=a.first_touch if a else None,
             cadence=cadence_of(a) if a else None,
             return_reason=lead.return_reason,
             explanation=lead.explanation,
@@ -46,7 +46,7 @@ class Views(Domain):
 
 def cadence_of(a: AssignmentRecord) -> CadenceOut:
     return CadenceOut(
-        status=a.cadence,  # type: ignore[arg-type]
+        status=a.cadence,
         due_at=a.cadence_due_at,
         calls=Attempts(required=a.calls_required, counted=a.calls_counted, made=a.calls_made),
         emails=Attempts(required=a.emails_required, counted=a.emails_counted, made=a.emails_made),

@@ -392,5 +392,5 @@ async def dry_run(deps: Deps, body: DryRunIn, _: ManagerKey) -> DryRunOut:
         first_touch_due_at=decision.first_touch_due_at,
         cadence_due_at=decision.cadence_due_at,
         held_until=pick.held_until,
-        explanation=decision.explanation,
+        explanation=dict(decision.explanation),
     )

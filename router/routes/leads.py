@@ -78,7 +78,7 @@ async def reject(
         lead = await visible_lead(tx, lead_id, principal, lock=True)
         with refusals():
             outcome = await deps.router.reject(tx, lead, body, request.headers.get("traceparent"))
-    return RejectOut(lead_id=lead_id, outcome=outcome)  # type: ignore[arg-type]
+    return RejectOut(lead_id=lead_id, outcome=outcome)
 
 
 @routes.post("/leads/{lead_id}/assign", response_model=AssignmentOut)

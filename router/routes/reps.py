@@ -164,12 +164,12 @@ async def rep_leads(
         out.append(
             RepLeadOut(
                 lead_id=lead.lead_id,
-                status=lead.status,  # type: ignore[arg-type]
+                status=lead.status,
                 assignment_id=lead.assignment_id,
                 assigned_at=a.assigned_at if a else None,
                 first_touch_due_at=a.first_touch_due_at if a else None,
                 touched_at=a.touched_at if a else None,
-                first_touch=a.first_touch if a else None,  # type: ignore[arg-type]
+                first_touch=a.first_touch if a else None,
                 cadence_due_at=a.cadence_due_at if a else None,
                 cadence=cadence_of(a).status if a else None,
                 score=lead.score,
