@@ -14,7 +14,7 @@ from router.compliance import Compliance
 from router.errors import Refused
 from router.records import OPEN_STATUSES, WORKING_STATUSES, LeadRecord
 from router.routing import LeadRouting
-from router.schemas import ActivityIn, ActivityOut
+from router.schemas.leads import ActivityIn, ActivityOut
 from router.sla import CADENCE_END, CONNECTED_OUTCOMES, FIRST_TOUCH
 from services import timers
 from services.db import Tx

@@ -27,7 +27,8 @@ from router.distribution import Pick
 from router.records import PoolRepState
 from router.repository import Conn
 from router.rules import enabled_in_order
-from router.schemas import ID_PATTERN, PoolIn, PoolOut, RuleIn, RuleOut
+from router.schemas.common import ID_PATTERN
+from router.schemas.pools import PoolIn, PoolOut, RuleIn, RuleOut
 from router.service import Router
 from router.state import RoutingState, RoutingWrites
 from services.backtests import (

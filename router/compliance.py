@@ -14,7 +14,8 @@ from router.domain import Domain
 from router.errors import Refused
 from router.records import Changer
 from router.repository import Conn
-from router.schemas import ComplianceOut, RepOut, ShareOut
+from router.schemas.leads import ComplianceOut, ShareOut
+from router.schemas.reps import RepOut
 from services.db import Tx
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from router.connectors.base import ConnectorConfig
 from router.distribution import RepView
 from router.rules import enabled_in_order
-from router.schemas import PoolOut, RepOut, RuleOut
+from router.schemas.pools import PoolOut, RuleOut
+from router.schemas.reps import RepOut
 from services.holidays import Holidays
 
 ROUTING = "routing"

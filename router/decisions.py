@@ -22,7 +22,8 @@ from router.domain import Domain
 from router.explanation import Explanation, explain
 from router.repository import Conn
 from router.rules import choose
-from router.schemas import PoolOut, RepOut, Sla, SlaIn
+from router.schemas.pools import PoolOut, Sla, SlaIn
+from router.schemas.reps import RepOut
 from router.sla import deadlines, sla_of
 from router.state import RoutingState, RoutingWrites
 from services.db import Tx

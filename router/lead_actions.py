@@ -14,7 +14,8 @@ from router.errors import Refused
 from router.explanation import explain
 from router.records import OPEN_STATUSES, LeadRecord, RejectOutcome
 from router.routing import LeadRouting
-from router.schemas import RejectIn, RepOut
+from router.schemas.leads import RejectIn
+from router.schemas.reps import RepOut
 from router.sla import deadlines, sla_of
 from services.db import Tx
 

@@ -14,7 +14,7 @@ from router.compliance import Compliance
 from router.errors import Refused
 from router.records import OPEN_STATUSES, LeadRecord
 from router.routing import LeadRouting
-from router.schemas import CloseIn, OpportunityIn, OpportunityOut
+from router.schemas.leads import CloseIn, OpportunityIn, OpportunityOut
 from router.sla import CADENCE_END, FIRST_TOUCH
 from services import timers
 from services.db import Tx

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from router.calendar import Calendar
-from router.schemas import PoolOut, Sla
+from router.schemas.pools import PoolOut, Sla
 from router.settings import RouterSettings
 
 FIRST_TOUCH = "first_touch"

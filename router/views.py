@@ -8,7 +8,7 @@ from router import repository
 from router.domain import Domain
 from router.records import AssignmentRecord, LeadRecord
 from router.repository import Conn
-from router.schemas import AssignmentOut, Attempts, CadenceOut
+from router.schemas.leads import AssignmentOut, Attempts, CadenceOut
 
 
 class Views(Domain):

@@ -35,7 +35,7 @@ from router.connectors.schemas import (
     InboundResult,
 )
 from router.connectors.worker import ConnectorWorker, open_target
-from router.schemas import ID_PATTERN
+from router.schemas.common import ID_PATTERN
 from router.service import Router
 from services.auth import AdminKey, ManagerKey
 from services.crypto import SecretBox

@@ -47,7 +47,7 @@ from router.connectors.base import (
     VendorError,
     Written,
 )
-from router.schemas import Outcome
+from router.schemas.leads import Outcome
 
 ASSIGNED = "leadfarm.lead.assigned.v1"
 REASSIGNED = "leadfarm.lead.reassigned.v1"

@@ -15,7 +15,7 @@ from router.connectors.base import ConnectorConfig, InboundActivity
 from router.connectors.schemas import InboundResult
 from router.errors import Refused
 from router.repository import Conn
-from router.schemas import ActivityIn
+from router.schemas.leads import ActivityIn
 from router.service import Router
 from services.db import UnitOfWork
 

@@ -60,7 +60,7 @@ from router.connectors.base import (
     VendorError,
     Written,
 )
-from router.schemas import Outcome
+from router.schemas.leads import Outcome
 from services import standard_webhooks
 
 ASSIGNED = "leadfarm.lead.assigned.v1"

@@ -49,7 +49,7 @@ from router.connectors.base import (
     VendorError,
     Written,
 )
-from router.schemas import RepOut
+from router.schemas.reps import RepOut
 
 ASSIGNED = "leadfarm.lead.assigned.v1"
 REASSIGNED = "leadfarm.lead.reassigned.v1"

@@ -5,9 +5,7 @@ from __future__ import annotations
 from router.models import (
     activities,
 )
-from router.schemas import (
-    ActivityOut,
-)
+from router.schemas.leads import ActivityOut
 from services.db import Tx
 
 

@@ -14,9 +14,7 @@ from router.models import (
 from router.records import AssignmentRecord
 from router.repository import Conn
 from router.repository import connection_of as _c
-from router.schemas import (
-    HistoryOut,
-)
+from router.schemas.leads import HistoryOut
 from services.db import Tx
 
 

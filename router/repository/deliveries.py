@@ -18,9 +18,7 @@ from router.records import DueDelivery
 from router.repository import Conn
 from router.repository import connection_of as _c
 from router.repository.subscriptions import SUBSCRIPTIONS_BY_ID, subscription_of
-from router.schemas import (
-    SubscriptionDeliveryOut,
-)
+from router.schemas.subscriptions import SubscriptionDeliveryOut
 from services.db import Tx
 
 

@@ -12,9 +12,7 @@ from router.models import (
 )
 from router.repository import Conn
 from router.repository import connection_of as _c
-from router.schemas import (
-    OpportunityOut,
-)
+from router.schemas.leads import OpportunityOut
 from services.db import Tx
 
 

@@ -17,10 +17,7 @@ from router.records import Changer, ConfigAction, ConfigVersion
 from router.repository import Conn
 from router.repository import connection_of as _c
 from router.repository.versions import POOL_FIELDS, record_version
-from router.schemas import (
-    PoolOut,
-    SlaIn,
-)
+from router.schemas.pools import PoolOut, SlaIn
 from services.db import Tx
 from services.reference import bump
 

@@ -13,10 +13,7 @@ from router.models import (
 )
 from router.repository import Conn
 from router.repository import connection_of as _c
-from router.schemas import (
-    ChangedBy,
-    RepOut,
-)
+from router.schemas.reps import ChangedBy, RepOut
 from services.db import Tx
 from services.reference import bump
 from services.statements import insert_ignoring

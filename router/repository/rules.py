@@ -15,9 +15,7 @@ from router.repository import Conn
 from router.repository import connection_of as _c
 from router.repository.versions import RULE_FIELDS, record_version
 from router.rules import Conditions
-from router.schemas import (
-    RuleOut,
-)
+from router.schemas.pools import RuleOut
 from services.db import Tx
 from services.reference import bump
 

@@ -12,10 +12,7 @@ from router.models import (
 )
 from router.repository import Conn
 from router.repository import connection_of as _c
-from router.schemas import (
-    TeamIn,
-    TeamOut,
-)
+from router.schemas.teams import TeamIn, TeamOut
 from services.db import Tx
 from services.reference import bump
 

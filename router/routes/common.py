@@ -13,10 +13,8 @@ from router import repository
 from router.errors import Refused
 from router.records import Changer, LeadRecord
 from router.repository import Conn
-from router.schemas import (
-    ID_PATTERN,
-    RepOut,
-)
+from router.schemas.common import ID_PATTERN
+from router.schemas.reps import RepOut
 from services.auth import Principal
 from services.problems import Problem, field_error
 

@@ -12,10 +12,8 @@ from router.records import ConfigVersion
 from router.repository import Conn
 from router.routes.common import Id, changer, invalid, refusals
 from router.routes.deps import Deps
-from router.schemas import (
-    ChangedBy,
-    DryRunIn,
-    DryRunOut,
+from router.schemas.dry_run import DryRunIn, DryRunOut
+from router.schemas.pools import (
     PoolAsOf,
     PoolIn,
     PoolOut,
@@ -31,6 +29,7 @@ from router.schemas import (
     RulesRollbackOut,
     RuleVersionOut,
 )
+from router.schemas.reps import ChangedBy
 from router.settings import RouterSettings
 from router.sla import sla_of
 from services.auth import ManagerKey

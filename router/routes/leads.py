@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from router import repository
 from router.routes.common import refusals, visible_lead
 from router.routes.deps import Deps
-from router.schemas import (
+from router.schemas.leads import (
     ActivityIn,
     ActivityOut,
     AssignIn,

@@ -12,15 +12,8 @@ from router import repository
 from router.records import WORKING_STATUSES
 from router.routes.common import Id, changer, check_team, refusals, visible_rep
 from router.routes.deps import Deps
-from router.schemas import (
-    ComplianceOut,
-    ReinstateIn,
-    RepFields,
-    RepIn,
-    RepLeadOut,
-    RepOut,
-    SuspendIn,
-)
+from router.schemas.leads import ComplianceOut, RepLeadOut
+from router.schemas.reps import ReinstateIn, RepFields, RepIn, RepOut, SuspendIn
 from router.views import cadence_of
 from services.auth import ManagerKey, Principal, RepKey
 from services.problems import Problem, field_error

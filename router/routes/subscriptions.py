@@ -13,7 +13,7 @@ from router.records import Subscription
 from router.repository import Conn
 from router.routes.common import invalid
 from router.routes.deps import Deps
-from router.schemas import (
+from router.schemas.subscriptions import (
     DeliveryStatus,
     SubscriptionCreated,
     SubscriptionDeliveryOut,

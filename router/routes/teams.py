@@ -10,13 +10,7 @@ from fastapi import APIRouter, Query, Response
 from router import repository
 from router.routes.common import Id, invalid
 from router.routes.deps import Deps
-from router.schemas import (
-    AccountIn,
-    AccountOut,
-    TeamHolidayOut,
-    TeamIn,
-    TeamOut,
-)
+from router.schemas.teams import AccountIn, AccountOut, TeamHolidayOut, TeamIn, TeamOut
 from services.auth import ManagerKey
 from services.problems import Problem
 

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select, text
 
 from router import repository
 from router.models import assignments, config_versions, leads, pools, reps, teams
-from router.schemas import TeamOut
+from router.schemas.teams import TeamOut
 from services.db import Database, ReadConn
 from services.migrate import upgrade
 from tests import infra

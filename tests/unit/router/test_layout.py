@@ -100,7 +100,7 @@ def test_an_explanation_keeps_the_shape_the_router_has_always_stored() -> None:
     from datetime import UTC, datetime
 
     from router.explanation import explain
-    from router.schemas import Sla
+    from router.schemas.pools import Sla
 
     now = datetime(2026, 3, 2, 9, tzinfo=UTC)
     sla = Sla(

@@ -29,7 +29,7 @@ from router.connectors.salesforce import (
     soql_quote,
     website_domain,
 )
-from router.schemas import RepOut
+from router.schemas.reps import RepOut
 from tests.fakes.salesforce import FakeSalesforce
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

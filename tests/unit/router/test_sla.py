@@ -13,7 +13,7 @@ import pytest
 from router import repository
 from router.errors import Refused
 from router.records import Changer
-from router.schemas import CloseIn, OpportunityIn, RejectIn
+from router.schemas.leads import CloseIn, OpportunityIn, RejectIn
 from tests.unit.router.world import World, world_at
 
 

@@ -28,7 +28,7 @@ from router.connectors.slack import (
     escape,
     when,
 )
-from router.schemas import RepOut
+from router.schemas.reps import RepOut
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TOKEN = "xoxb-1-2-abcdefgh"

@@ -21,7 +21,7 @@ from sqlalchemy import event, func, select
 
 from router import repository
 from router.models import deliveries
-from router.schemas import SubscriptionDeliveryOut
+from router.schemas.subscriptions import SubscriptionDeliveryOut
 from router.webhooks import WebhookWorker
 from services.crypto import SecretBox
 from tests.backends import eventually

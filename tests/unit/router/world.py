@@ -19,7 +19,9 @@ from router import repository
 from router.config import ROUTING
 from router.config import load as load_routing_config
 from router.records import Changer, LeadRecord
-from router.schemas import ActivityIn, AssignmentOut, PoolIn, RepIn, RuleIn
+from router.schemas.leads import ActivityIn, AssignmentOut
+from router.schemas.pools import PoolIn, RuleIn
+from router.schemas.reps import RepIn
 from router.service import Router
 from router.settings import RouterSettings
 from router.sla import CADENCE_END, FIRST_TOUCH, HELD
