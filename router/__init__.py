@@ -23,7 +23,7 @@ async def reseal_secrets(unit: UnitOfWork, box: SecretBox) -> None:
 
     async with unit.transaction() as tx:
         await repository.subscriptions.reseal_subscription_secrets(tx, box)
-        await connectors_repository.reseal_credentials(tx, box)
+        await connectors_repository.connectors.reseal_credentials(tx, box)
 
 
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:

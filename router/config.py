@@ -90,7 +90,8 @@ async def load(conn: AsyncConnection) -> RoutingConfig:
             for s in await repository.subscriptions.list_subscriptions(read, active_only=True)
         ),
         connectors=tuple(
-            c.config for c in await connectors_repository.list_connectors(read, active_only=True)
+            c.config
+            for c in await connectors_repository.connectors.list_connectors(read, active_only=True)
         ),
         views={r.id: view_of(r, holidays.get(r.team_id or "", Holidays())) for r in reps},
     )

@@ -154,7 +154,7 @@ async def apply_accounts(
         rep_id = owners.get(account.owner_id) if account.owner_id else None
         if rep_id is None:
             counts["unmatched" if account.owner_id else "no_owner"] += 1
-            await repository.mark_unmatched(
+            await repository.account_syncs.mark_unmatched(
                 tx,
                 connector.id,
                 account.domain,
@@ -185,7 +185,7 @@ async def apply_accounts(
             "source": "connector",
             "connector_id": connector.id,
         }
-    await repository.clear_unmatched(tx, connector.id, matched)
+    await repository.account_syncs.clear_unmatched(tx, connector.id, matched)
 
 
 def _usable(domain: str) -> bool:
@@ -197,7 +197,7 @@ async def rematch(
     tx: Tx, connector: ConnectorConfig, owners: Mapping[str, str], counts: Counter[str]
 ) -> None:
     """Accounts left unmatched by earlier runs whose owner is now a rep's: theirs now."""
-    found = await repository.unmatched_of(tx, connector.id, list(owners))
+    found = await repository.account_syncs.unmatched_of(tx, connector.id, list(owners))
     if not found:
         return
     accounts = [
@@ -268,24 +268,24 @@ class AccountSyncWorker(LeasingWorker):
             if not ids:
                 return 0
             now = self.unit.clock.now()
-            due = await repository.sync_due_times(conn, ids)
+            due = await repository.account_syncs.sync_due_times(conn, ids)
             missing = sorted(set(ids) - set(due))
             if not missing and not any(at is not None and at <= now for at in due.values()):
                 return 0
         async with self.unit.transaction() as tx:
             now = tx.now()
             if missing:
-                await repository.ensure_syncs(tx, missing, now)
-            claimed = await repository.claim_syncs(
+                await repository.account_syncs.ensure_syncs(tx, missing, now)
+            claimed = await repository.account_syncs.claim_syncs(
                 tx, ids, now, now + LEASE, self.pool.free, str(uuid.uuid4())
             )
             for run in claimed:
-                await repository.start_run(tx, run.connector_id, now)
+                await repository.account_syncs.start_run(tx, run.connector_id, now)
         for run in claimed:
             self.pool.start(run.connector_id, self._run(wanted[run.connector_id], run))
         return len(claimed)
 
-    async def _run(self, plan: Plan, run: repository.SyncRun) -> None:
+    async def _run(self, plan: Plan, run: repository.account_syncs.SyncRun) -> None:
         connector = plan.connector
         counts: Counter[str] = Counter({name: 0 for name in COUNTS})
         status: int | None = None
@@ -300,7 +300,7 @@ class AccountSyncWorker(LeasingWorker):
                 await check_public(base)
             cursor = run.cursor
             async with self.unit.transaction() as tx:
-                if not await repository.holds_lease(tx, connector.id, run.lease_id):
+                if not await repository.account_syncs.holds_lease(tx, connector.id, run.lease_id):
                     raise LostLease
                 owners = owners_to_reps(await self.routing.current(tx), connector.kind)
                 await rematch(tx, connector, owners, counts)
@@ -308,12 +308,16 @@ class AccountSyncWorker(LeasingWorker):
                 asked = cursor
                 page = await kind.accounts(cursor, target, self.http())
                 async with self.unit.transaction() as tx:
-                    if not await repository.holds_lease(tx, connector.id, run.lease_id):
+                    if not await repository.account_syncs.holds_lease(
+                        tx, connector.id, run.lease_id
+                    ):
                         raise LostLease
                     owners = owners_to_reps(await self.routing.current(tx), connector.kind)
                     await apply_accounts(tx, connector, owners, page.accounts, counts)
                     cursor = page.next_cursor or cursor
-                    await repository.save_cursor(tx, connector.id, cursor, tx.now() + LEASE)
+                    await repository.account_syncs.save_cursor(
+                        tx, connector.id, cursor, tx.now() + LEASE
+                    )
                 if page.next_cursor is None or page.next_cursor == asked:
                     break  # the pass is over (or the vendor gives no way forward)
         except LostLease:
@@ -337,7 +341,7 @@ class AccountSyncWorker(LeasingWorker):
         async with self.unit.transaction() as tx:
             now = tx.now()
             attempts = run.attempts + 1 if error else 0
-            await repository.end_run(
+            await repository.account_syncs.end_run(
                 tx,
                 connector.id,
                 run.lease_id,
@@ -366,8 +370,8 @@ async def status_of(conn: Conn, connector: ConnectorConfig, now: datetime) -> Ac
     """A connector's account sync as `GET .../accounts-sync` shows it."""
     plan = plan_of(connector)
     _, minutes = sync_settings(KINDS.get(connector.kind), connector)
-    row = await repository.get_sync(conn, connector.id) or {}
-    unmatched = await repository.unmatched_owners(conn, connector.id)
+    row = await repository.account_syncs.get_sync(conn, connector.id) or {}
+    unmatched = await repository.account_syncs.unmatched_owners(conn, connector.id)
     next_run_at = row.get("next_run_at")
     return AccountSyncOut(
         connector_id=connector.id,

@@ -53,7 +53,7 @@ async def take_in(
     )
     try:
         async with unit.transaction() as tx:
-            done = await repository.activity_of(tx, connector.id, activity.external_id)
+            done = await repository.crm.activity_of(tx, connector.id, activity.external_id)
             if done is not None:
                 return InboundResult(
                     index=index,
@@ -88,7 +88,7 @@ async def take_in(
                     f"{lead_id} is {lead.status} with "
                     f"{'rep ' + repr(lead.rep_id) if lead.rep_id else 'no rep'}"
                 )
-            if not await repository.claim_activity(
+            if not await repository.crm.claim_activity(
                 tx, connector.id, activity.external_id, lead_id, tx.now()
             ):
                 return InboundResult(
@@ -106,7 +106,7 @@ async def take_in(
                 ),
                 traceparent,
             )
-            await repository.set_activity(tx, connector.id, activity.external_id, logged.id)
+            await repository.crm.set_activity(tx, connector.id, activity.external_id, logged.id)
             return InboundResult(
                 index=index,
                 event_id=event_id,
@@ -125,8 +125,8 @@ async def _lead_of(tx: Conn, connector: ConnectorConfig, activity: InboundActivi
         if await router_repository.leads.get_lead(tx, lead_id) is not None:
             return lead_id
     if activity.record_ids:
-        found = await repository.leads_of_records(tx, connector.id, activity.record_ids)
+        found = await repository.crm.leads_of_records(tx, connector.id, activity.record_ids)
         if found:
             return found[0]
-    by_email = await repository.working_leads_by_email(tx, activity.emails)
+    by_email = await repository.crm.working_leads_by_email(tx, activity.emails)
     return by_email[0] if by_email else None

@@ -68,7 +68,7 @@ async def erase_lead(tx: Tx, lead_id: str, values: set[str]) -> int:
             changed += 1
     from router.connectors import repository as connectors_repository
 
-    changed += await connectors_repository.erase_lead(tx, lead_id, values)
+    changed += await connectors_repository.erasure.erase_lead(tx, lead_id, values)
     return changed
 
 

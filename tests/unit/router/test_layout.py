@@ -28,6 +28,34 @@ def _calls(text: str) -> set[str]:
     }
 
 
+def test_no_module_is_over_500_lines() -> None:
+    long = {name: text.count("\n") for name, text in _modules().items() if text.count("\n") > 500}
+    assert not long, f"split these along their seams: {long}"
+
+
+def test_routes_are_module_functions() -> None:
+    """Routes are functions of router/routes/ with their dependency declared (`deps: Deps`);
+    build_router only wires them."""
+    api = ast.parse((ROUTER / "api.py").read_text())
+    [build] = [n for n in api.body if isinstance(n, ast.FunctionDef) and n.name == "build_router"]
+    nested = [n.name for n in ast.walk(build) if isinstance(n, ast.AsyncFunctionDef)]
+    assert not nested, f"routes defined inside build_router: {nested}"
+    for name, text in _modules().items():
+        if not name.startswith("routes/"):
+            continue
+        for node in ast.parse(text).body:
+            routed = isinstance(node, ast.AsyncFunctionDef) and any(
+                isinstance(d, ast.Call)
+                and isinstance(d.func, ast.Attribute)
+                and isinstance(d.func.value, ast.Name)
+                and d.func.value.id == "routes"
+                for d in node.decorator_list
+            )
+            if routed:
+                assert isinstance(node, ast.AsyncFunctionDef)
+                assert node.args.args[0].arg == "deps", (name, node.name)
+
+
 def test_the_domain_is_split_along_its_seams() -> None:
     """service.py only composes the parts: router/service.py was one class of ten sections."""
     service = ast.parse((ROUTER / "service.py").read_text())
