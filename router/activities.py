@@ -12,9 +12,9 @@ from contracts.events import TOUCH_CHANNELS, ContactLogged
 from router import metrics, repository
 from router.compliance import Compliance
 from router.errors import Refused
-from router.records import OPEN_STATUSES, WORKING_STATUSES, LeadRecord
+from router.records import OPEN_STATUSES, WORKING_STATUSES, Activity, LeadRecord
 from router.routing import LeadRouting
-from router.schemas.leads import ActivityIn, ActivityOut
+from router.schemas.leads import ActivityIn
 from router.sla import CADENCE_END, CONNECTED_OUTCOMES, FIRST_TOUCH
 from services import timers
 from services.db import Tx
@@ -23,7 +23,7 @@ from services.db import Tx
 class Activities(LeadRouting, Compliance):
     async def log_activity(
         self, tx: Tx, lead: LeadRecord, body: ActivityIn, traceparent: str | None
-    ) -> ActivityOut:
+    ) -> Activity:
         if lead.status not in WORKING_STATUSES or lead.assignment_id is None:
             raise Refused(409, f"Lead {lead.lead_id!r} is {lead.status}; it takes no activities.")
         a = await repository.assignments.get_assignment(tx, lead.assignment_id, for_update=True)
@@ -76,7 +76,7 @@ class Activities(LeadRouting, Compliance):
                 exhausted = resolved = True
         if changes:
             await repository.assignments.update_assignment(tx, a.id, **changes)
-        activity = ActivityOut(
+        activity = Activity(
             id=str(uuid.uuid4()),
             lead_id=lead.lead_id,
             rep_id=a.rep_id,

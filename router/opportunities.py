@@ -12,9 +12,9 @@ from contracts.events import OpportunityClosed, OpportunityOpened
 from router import repository
 from router.compliance import Compliance
 from router.errors import Refused
-from router.records import OPEN_STATUSES, LeadRecord
+from router.records import OPEN_STATUSES, LeadRecord, Opportunity
 from router.routing import LeadRouting
-from router.schemas.leads import CloseIn, OpportunityIn, OpportunityOut
+from router.schemas.leads import CloseIn, OpportunityIn
 from router.sla import CADENCE_END, FIRST_TOUCH
 from services import timers
 from services.db import Tx
@@ -23,7 +23,7 @@ from services.db import Tx
 class Opportunities(LeadRouting, Compliance):
     async def open_opportunity(
         self, tx: Tx, lead: LeadRecord, body: OpportunityIn, traceparent: str | None
-    ) -> OpportunityOut:
+    ) -> Opportunity:
         if lead.status not in OPEN_STATUSES or lead.assignment_id is None:
             raise Refused(
                 409, f"Lead {lead.lead_id!r} is {lead.status}; an opportunity needs an open lead."
@@ -47,7 +47,7 @@ class Opportunities(LeadRouting, Compliance):
             await repository.assignments.update_assignment(tx, a.id, **changes)
         for kind in (FIRST_TOUCH, CADENCE_END):
             await timers.cancel(tx, kind, lead.lead_id)
-        opportunity = OpportunityOut(
+        opportunity = Opportunity(
             id=str(uuid.uuid4()),
             lead_id=lead.lead_id,
             rep_id=a.rep_id,
@@ -82,10 +82,10 @@ class Opportunities(LeadRouting, Compliance):
     async def close_opportunity(
         self,
         tx: Tx,
-        opportunity: OpportunityOut,
+        opportunity: Opportunity,
         body: CloseIn,
         traceparent: str | None,
-    ) -> OpportunityOut:
+    ) -> Opportunity:
         lead = await repository.leads.get_lead(tx, opportunity.lead_id, for_update=True)
         assert lead is not None
         # Read again under the lead's lock: two closes at once close it once.

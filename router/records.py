@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from contracts.events import LeadProfile
@@ -19,6 +20,8 @@ Cadence = Literal["running", "connected", "exhausted", "breached", "void"]
 """An assignment's cadence: running, worked (connected), every attempt made without a
 connection, closed with attempts missing, or not the rep's to answer."""
 RejectOutcome = Literal["reassigned", "returned"]
+OpportunityStatus = Literal["open", "won", "lost"]
+DeliveryStatus = Literal["pending", "delivered", "dead"]
 
 
 @dataclass(frozen=True)
@@ -146,3 +149,70 @@ class ComplianceCounts:
     first_touch_met: int
     cadences_ended: int
     cadences_completed: int
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One of a lead's assignments, as its history shows it."""
+
+    assignment_id: str
+    rep_id: str
+    kind: str
+    pool: str
+    rule: str
+    strategy: str
+    assigned_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+    first_touch: FirstTouch
+    cadence: Cadence
+
+
+@dataclass(frozen=True)
+class Activity:
+    """A call, email, meeting or note a rep logged on a lead."""
+
+    id: str
+    lead_id: str
+    rep_id: str
+    channel: str
+    outcome: str
+    at: datetime
+    assignment_id: str | None = None
+    counted: bool | None = None
+    connected: bool | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Opportunity:
+    id: str
+    lead_id: str
+    rep_id: str
+    name: str | None
+    amount: Decimal
+    currency: str
+    status: OpportunityStatus
+    reason: str | None
+    opened_at: datetime
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """A webhook delivery of an event to a subscription, as the API lists it."""
+
+    id: str
+    subscription_id: str
+    event_id: str
+    event_type: str
+    lead_id: str | None
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    expires_at: datetime
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None

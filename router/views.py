@@ -8,7 +8,7 @@ from router import repository
 from router.domain import Domain
 from router.records import AssignmentRecord, LeadRecord
 from router.repository import Conn
-from router.schemas.leads import AssignmentOut, Attempts, CadenceOut
+from router.schemas.leads import AssignmentOut, Attempts, CadenceOut, HistoryOut
 
 
 class Views(Domain):
@@ -36,7 +36,9 @@ class Views(Domain):
             cadence=cadence_of(a) if a else None,
             return_reason=lead.return_reason,
             explanation=lead.explanation,
-            history=await repository.assignments.history(conn, lead.lead_id),
+            history=[
+                HistoryOut.of(h) for h in await repository.assignments.history(conn, lead.lead_id)
+            ],
             score=lead.score,
             lead=lead.profile,
             created_at=lead.created_at,

@@ -5,6 +5,9 @@ take a `Tx`. Nothing here commits. The records they return are router/records.py
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any, TypeVar, cast
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.db import ReadConn, Tx
@@ -14,6 +17,16 @@ Conn = ReadConn | Tx
 
 def connection_of(conn: Conn) -> AsyncConnection:
     return conn.conn if isinstance(conn, Tx) else conn
+
+
+R = TypeVar("R")
+
+
+def record_of(record: type[R], row: Any) -> R:
+    """The record (a dataclass) of a row: its columns of the record's fields (a table may
+    have more)."""
+    values = row._mapping
+    return record(**{f.name: values[f.name] for f in dataclasses.fields(cast(Any, record))})
 
 
 # The modules by noun, so a caller that imports `repository` reads `repository.leads.get_lead`

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from router.models import (
     activities,
 )
-from router.schemas.leads import ActivityOut
+from router.records import Activity
 from services.db import Tx
 
 
-async def insert_activity(tx: Tx, activity: ActivityOut) -> None:
-    await tx.conn.execute(activities.insert().values(**activity.model_dump()))
+async def insert_activity(tx: Tx, activity: Activity) -> None:
+    await tx.conn.execute(activities.insert().values(**asdict(activity)))

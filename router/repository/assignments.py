@@ -11,10 +11,9 @@ from sqlalchemy import bindparam, select, update
 from router.models import (
     assignments,
 )
-from router.records import AssignmentRecord
+from router.records import AssignmentRecord, HistoryEntry
 from router.repository import Conn
 from router.repository import connection_of as _c
-from router.schemas.leads import HistoryOut
 from services.db import Tx
 
 
@@ -53,7 +52,7 @@ async def update_assignment(tx: Tx, assignment_id: str, **values: Any) -> None:
     await tx.conn.execute(statement, {**values, "_id": assignment_id})
 
 
-async def history(conn: Conn, lead_id: str) -> list[HistoryOut]:
+async def history(conn: Conn, lead_id: str) -> list[HistoryEntry]:
     rows = (
         await _c(conn).execute(
             select(assignments)
@@ -69,7 +68,7 @@ async def history(conn: Conn, lead_id: str) -> list[HistoryOut]:
         )
     ).all()
     return [
-        HistoryOut(
+        HistoryEntry(
             assignment_id=r.id,
             rep_id=r.rep_id,
             kind=r.kind,

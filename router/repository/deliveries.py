@@ -14,11 +14,10 @@ from sqlalchemy import Select, bindparam, select, update
 from router.models import (
     deliveries,
 )
-from router.records import DueDelivery
-from router.repository import Conn
+from router.records import DueDelivery, WebhookDelivery
+from router.repository import Conn, record_of
 from router.repository import connection_of as _c
 from router.repository.subscriptions import SUBSCRIPTIONS_BY_ID, subscription_of
-from router.schemas.subscriptions import SubscriptionDeliveryOut
 from services.db import Tx
 
 
@@ -192,18 +191,18 @@ _RECORD_ATTEMPT = (
 )
 
 
-def _delivery(row: Any) -> SubscriptionDeliveryOut:
-    return SubscriptionDeliveryOut.model_validate(dict(row._mapping))
+def _delivery(row: Any) -> WebhookDelivery:
+    return record_of(WebhookDelivery, row)
 
 
-async def get_delivery(conn: Conn, delivery_id: str) -> SubscriptionDeliveryOut | None:
+async def get_delivery(conn: Conn, delivery_id: str) -> WebhookDelivery | None:
     row = (await _c(conn).execute(select(deliveries).where(deliveries.c.id == delivery_id))).first()
     return _delivery(row) if row else None
 
 
 async def list_deliveries(
     conn: Conn, subscription_id: str, status: str | None, limit: int
-) -> list[SubscriptionDeliveryOut]:
+) -> list[WebhookDelivery]:
     query = (
         select(deliveries)
         .where(deliveries.c.subscription_id == subscription_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
@@ -10,28 +11,28 @@ from sqlalchemy import select, update
 from router.models import (
     opportunities,
 )
-from router.repository import Conn
+from router.records import Opportunity
+from router.repository import Conn, record_of
 from router.repository import connection_of as _c
-from router.schemas.leads import OpportunityOut
 from services.db import Tx
 
 
-def _opportunity(row: Any) -> OpportunityOut:
-    return OpportunityOut.model_validate(dict(row._mapping))
+def _opportunity(row: Any) -> Opportunity:
+    return record_of(Opportunity, row)
 
 
-async def insert_opportunity(tx: Tx, opportunity: OpportunityOut) -> None:
-    await tx.conn.execute(opportunities.insert().values(**opportunity.model_dump()))
+async def insert_opportunity(tx: Tx, opportunity: Opportunity) -> None:
+    await tx.conn.execute(opportunities.insert().values(**asdict(opportunity)))
 
 
-async def get_opportunity(conn: Conn, opportunity_id: str) -> OpportunityOut | None:
+async def get_opportunity(conn: Conn, opportunity_id: str) -> Opportunity | None:
     row = (
         await _c(conn).execute(select(opportunities).where(opportunities.c.id == opportunity_id))
     ).first()
     return _opportunity(row) if row else None
 
 
-async def opportunities_of(conn: Conn, lead_id: str) -> list[OpportunityOut]:
+async def opportunities_of(conn: Conn, lead_id: str) -> list[Opportunity]:
     rows = (
         await _c(conn).execute(
             select(opportunities)

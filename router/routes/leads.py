@@ -52,9 +52,10 @@ async def log_activity(
     async with deps.unit.transaction() as tx:
         lead = await visible_lead(tx, lead_id, principal, lock=True)
         with refusals():
-            return await deps.router.log_activity(
+            activity = await deps.router.log_activity(
                 tx, lead, body, request.headers.get("traceparent")
             )
+    return ActivityOut.of(activity)
 
 
 @routes.post("/leads/{lead_id}/accept", response_model=AssignmentOut)
@@ -112,16 +113,18 @@ async def open_opportunity(
     async with deps.unit.transaction() as tx:
         lead = await visible_lead(tx, lead_id, principal, lock=True)
         with refusals():
-            return await deps.router.open_opportunity(
+            opened = await deps.router.open_opportunity(
                 tx, lead, body, request.headers.get("traceparent")
             )
+    return OpportunityOut.of(opened)
 
 
 @routes.get("/leads/{lead_id}/opportunities", response_model=list[OpportunityOut])
 async def lead_opportunities(deps: Deps, lead_id: str, principal: RepKey) -> list[OpportunityOut]:
     async with deps.unit.read() as conn:
         await visible_lead(conn, lead_id, principal)
-        return await repository.opportunities.opportunities_of(conn, lead_id)
+        found = await repository.opportunities.opportunities_of(conn, lead_id)
+    return [OpportunityOut.of(o) for o in found]
 
 
 @routes.post("/opportunities/{opportunity_id}/close", response_model=OpportunityOut)
@@ -136,6 +139,7 @@ async def close_opportunity(
         ):
             raise Problem(404, f"There is no opportunity {opportunity_id!r} visible to you.")
         with refusals():
-            return await deps.router.close_opportunity(
+            closed = await deps.router.close_opportunity(
                 tx, opportunity, body, request.headers.get("traceparent")
             )
+    return OpportunityOut.of(closed)

@@ -9,12 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from router import repository
-from router.records import Subscription
+from router.records import DeliveryStatus, Subscription
 from router.repository import Conn
 from router.routes.common import invalid
 from router.routes.deps import Deps
 from router.schemas.subscriptions import (
-    DeliveryStatus,
     SubscriptionCreated,
     SubscriptionDeliveryOut,
     SubscriptionIn,
@@ -164,7 +163,8 @@ async def list_deliveries(
     """A subscription's deliveries, newest first; `status=dead` lists those given up."""
     async with deps.unit.read() as conn:
         await subscription_or_404(conn, subscription_id)
-        return await repository.deliveries.list_deliveries(conn, subscription_id, status, limit)
+        found = await repository.deliveries.list_deliveries(conn, subscription_id, status, limit)
+    return [SubscriptionDeliveryOut.of(d) for d in found]
 
 
 @routes.post(
@@ -191,4 +191,4 @@ async def retry_delivery(
         )
         again = await repository.deliveries.get_delivery(tx, delivery_id)
     assert again is not None
-    return again
+    return SubscriptionDeliveryOut.of(again)

@@ -13,7 +13,16 @@ from pydantic import (
 )
 
 from contracts.events import Channel, LeadProfile
-from router.records import Cadence, FirstTouch, LeadStatus, RejectOutcome
+from router.records import (
+    Activity,
+    Cadence,
+    FirstTouch,
+    HistoryEntry,
+    LeadStatus,
+    Opportunity,
+    OpportunityStatus,
+    RejectOutcome,
+)
 from router.schemas.common import Strict
 
 Outcome = Literal[
@@ -60,6 +69,10 @@ class HistoryOut(BaseModel):
     end_reason: str | None
     first_touch: FirstTouch
     cadence: Cadence
+
+    @classmethod
+    def of(cls, record: HistoryEntry) -> HistoryOut:
+        return cls.model_validate(record, from_attributes=True)
 
 
 class AssignmentOut(BaseModel):
@@ -110,6 +123,10 @@ class ActivityOut(BaseModel):
     connected: bool | None = None
     note: str | None = None
 
+    @classmethod
+    def of(cls, record: Activity) -> ActivityOut:
+        return cls.model_validate(record, from_attributes=True)
+
 
 class RejectIn(Strict):
     reason: str = Field(min_length=1, max_length=500)
@@ -151,10 +168,14 @@ class OpportunityOut(BaseModel):
     name: str | None
     amount: Decimal
     currency: str
-    status: Literal["open", "won", "lost"]
+    status: OpportunityStatus
     reason: str | None
     opened_at: datetime
     closed_at: datetime | None
+
+    @classmethod
+    def of(cls, record: Opportunity) -> OpportunityOut:
+        return cls.model_validate(record, from_attributes=True)
 
 
 class RepLeadOut(BaseModel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 from urllib.parse import urlparse
 
 import httpx
@@ -13,9 +12,8 @@ from pydantic import (
     field_validator,
 )
 
+from router.records import DeliveryStatus, WebhookDelivery
 from router.schemas.common import ROUTER_EVENT_TYPES, Strict
-
-DeliveryStatus = Literal["pending", "delivered", "dead"]
 
 
 def normalise_event_type(name: str) -> str:
@@ -113,3 +111,7 @@ class SubscriptionDeliveryOut(BaseModel):
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
+
+    @classmethod
+    def of(cls, record: WebhookDelivery) -> SubscriptionDeliveryOut:
+        return cls.model_validate(record, from_attributes=True)

@@ -21,7 +21,7 @@ from sqlalchemy import event, func, select
 
 from router import repository
 from router.models import deliveries
-from router.schemas.subscriptions import SubscriptionDeliveryOut
+from router.records import WebhookDelivery
 from router.webhooks import WebhookWorker
 from services.crypto import SecretBox
 from tests.backends import eventually
@@ -172,7 +172,7 @@ async def test_a_failing_endpoint_is_retried_with_backoff_for_24_hours_then_dead
         verify(SECRET, request)
 
 
-async def delivery_of(world: World, subscription_id: str) -> SubscriptionDeliveryOut:
+async def delivery_of(world: World, subscription_id: str) -> WebhookDelivery:
     async with world.unit.read() as conn:
         (delivery,) = await repository.deliveries.list_deliveries(conn, subscription_id, None, 10)
     return delivery
