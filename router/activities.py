@@ -21,6 +21,8 @@ from services.db import Tx
 
 
 class Activities(LeadRouting, Compliance):
+    """Logging a rep's activity on a lead, counted toward the SLA."""
+
     async def log_activity(
         self, tx: Tx, lead: LeadRecord, body: ActivityIn, traceparent: str | None
     ) -> Activity:

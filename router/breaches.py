@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 
 class Breaches(LeadRouting, Compliance):
+    """The durable timers' handlers: first touch due, cadence window closed."""
+
     async def _current(self, tx: Tx, timer: Timer) -> tuple[LeadRecord, AssignmentRecord] | None:
         """The lead and the assignment a timer was set for, if both are still current."""
         lead = await repository.leads.get_lead(tx, timer.key, for_update=True)

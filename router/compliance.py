@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 
 class Compliance(Domain):
+    """A rep's SLA compliance, the judgement and a manager's suspensions."""
+
     def window(self, rep: RepOut, now: datetime) -> datetime:
         """Where the obligations the rep is judged on start: the rolling window, or the
         reinstatement when it is later (what came before it was judged already)."""

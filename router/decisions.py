@@ -85,6 +85,8 @@ class Routing:
 
 
 class Decisions(Domain):
+    """Where a lead goes and why (Router's part; the routing and SLA parts build on it)."""
+
     def implicit_pool(self, pool_id: str) -> PoolOut:
         """The default pool when it was never configured (or was deleted): every rep."""
         return PoolOut(

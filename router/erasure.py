@@ -14,6 +14,8 @@ from services.outbox import emit
 
 
 class Erasure(Domain):
+    """Erasing a person from the router."""
+
     async def erase(
         self, tx: Tx, lead_id: str, erasure_id: str, traceparent: str | None = None
     ) -> int:

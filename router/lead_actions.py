@@ -21,6 +21,8 @@ from services.db import Tx
 
 
 class LeadActions(LeadRouting):
+    """Accepting and rejecting a lead; a manager's assignment."""
+
     async def accept(self, tx: Tx, lead: LeadRecord, traceparent: str | None) -> None:
         if lead.status == "accepted":
             return

@@ -21,6 +21,8 @@ from services.db import Tx
 
 
 class Opportunities(LeadRouting, Compliance):
+    """Opening and closing a lead's opportunities."""
+
     async def open_opportunity(
         self, tx: Tx, lead: LeadRecord, body: OpportunityIn, traceparent: str | None
     ) -> Opportunity:

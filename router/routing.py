@@ -48,6 +48,8 @@ def _waiting(
 
 
 class LeadRouting(Decisions):
+    """Recording decisions: assign, hold, queue, end an assignment, return a lead."""
+
     # --- recording decisions ---------------------------------------------------------------
 
     async def on_qualified(self, tx: Tx, events: Sequence[Incoming[LeadQualified]]) -> None:

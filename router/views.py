@@ -12,6 +12,8 @@ from router.schemas.leads import AssignmentOut, Attempts, CadenceOut, HistoryOut
 
 
 class Views(Domain):
+    """A lead as the API shows it."""
+
     async def view(self, conn: Conn, lead: LeadRecord) -> AssignmentOut:
         a = (
             await repository.assignments.get_assignment(conn, lead.assignment_id)
