@@ -15,6 +15,7 @@ from router.records import Changer, LeadRecord
 from router.repository import Conn
 from router.schemas.common import ID_PATTERN
 from router.schemas.reps import RepOut
+from router.service import Router
 from services.auth import Principal
 from services.problems import Problem, field_error
 
@@ -39,14 +40,20 @@ def changer(principal: Principal) -> Changer:
 
 
 async def visible_lead(
-    conn: Conn, lead_id: str, principal: Principal, *, lock: bool = False, found: bool = False
+    router: Router,
+    conn: Conn,
+    lead_id: str,
+    principal: Principal,
+    *,
+    lock: bool = False,
+    found: bool = False,
 ) -> LeadRecord:
     """A rep sees only leads assigned to them; others' leads look like missing ones.
     Readers that say `found` also show the rep who sourced the lead where it went (a
     pool may distribute rep-sourced leads). Writers `lock` the lead's row first, so the
     check holds until they commit (a timer may have just given the lead to someone
     else). Lock order everywhere: the routing lock, then the lead, then its assignment."""
-    lead = await repository.leads.get_lead(conn, lead_id, for_update=lock)
+    lead = await router.lead_of(conn, lead_id, for_update=lock)
     mine = lead is not None and (
         lead.rep_id == principal.rep_id
         or (

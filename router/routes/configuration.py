@@ -362,7 +362,7 @@ async def dry_run(deps: Deps, body: DryRunIn, _: ManagerKey) -> DryRunOut:
     """Where would this lead go now, and why? Nothing is written or said."""
     async with deps.unit.read() as conn:
         if body.lead_id is not None:
-            lead = await repository.leads.get_lead(conn, body.lead_id)
+            lead = await deps.router.lead_of(conn, body.lead_id)
             if lead is None:
                 raise invalid(
                     "lead_id", "unknown lead", f"The router has no lead {body.lead_id!r}."

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from router import repository
 from router.routes.common import refusals, visible_lead
 from router.routes.deps import Deps
 from router.schemas.leads import (
@@ -29,9 +28,7 @@ routes = APIRouter()
 async def queue(deps: Deps, _: ManagerKey) -> list[AssignmentOut]:
     """Leads no rep could take (the fallback queue) and leads held until working hours."""
     async with deps.unit.read() as conn:
-        return [
-            await deps.router.view(conn, lead) for lead in await repository.leads.queued_leads(conn)
-        ]
+        return await deps.router.queued(conn)
 
 
 @routes.get("/leads/{lead_id}/assignment", response_model=AssignmentOut)
@@ -40,7 +37,7 @@ async def get_assignment(deps: Deps, lead_id: str, principal: RepKey) -> Assignm
     strategy, and each rep considered with why they were skipped. A rep sees the leads
     assigned to them and the leads they sourced."""
     async with deps.unit.read() as conn:
-        lead = await visible_lead(conn, lead_id, principal, found=True)
+        lead = await visible_lead(deps.router, conn, lead_id, principal, found=True)
         return await deps.router.view(conn, lead)
 
 
@@ -50,7 +47,7 @@ async def log_activity(
 ) -> ActivityOut:
     """Log a call, email, meeting or note on a lead assigned to you."""
     async with deps.unit.transaction() as tx:
-        lead = await visible_lead(tx, lead_id, principal, lock=True)
+        lead = await visible_lead(deps.router, tx, lead_id, principal, lock=True)
         with refusals():
             activity = await deps.router.log_activity(
                 tx, lead, body, request.headers.get("traceparent")
@@ -62,10 +59,10 @@ async def log_activity(
 async def accept(deps: Deps, lead_id: str, request: Request, principal: RepKey) -> AssignmentOut:
     """Accept a lead assigned to you."""
     async with deps.unit.transaction() as tx:
-        lead = await visible_lead(tx, lead_id, principal, lock=True)
+        lead = await visible_lead(deps.router, tx, lead_id, principal, lock=True)
         with refusals():
             await deps.router.accept(tx, lead, request.headers.get("traceparent"))
-        lead = await visible_lead(tx, lead_id, principal)
+        lead = await visible_lead(deps.router, tx, lead_id, principal)
         return await deps.router.view(tx, lead)
 
 
@@ -76,7 +73,7 @@ async def reject(
     """Reject a lead assigned to you, with a reason: it goes to the next eligible rep,
     or back to marketing (when you say so, or when no one else can take it)."""
     async with deps.unit.transaction() as tx:
-        lead = await visible_lead(tx, lead_id, principal, lock=True)
+        lead = await visible_lead(deps.router, tx, lead_id, principal, lock=True)
         with refusals():
             outcome = await deps.router.reject(tx, lead, body, request.headers.get("traceparent"))
     return RejectOut(lead_id=lead_id, outcome=outcome)
@@ -88,7 +85,7 @@ async def assign(
 ) -> AssignmentOut:
     """Route a lead again (one in the fallback queue, say), or give it to a rep."""
     async with deps.unit.transaction() as tx:
-        lead = await repository.leads.get_lead(tx, lead_id, for_update=True)
+        lead = await deps.router.lead_of(tx, lead_id, for_update=True)
         if lead is None:
             raise Problem(404, f"The router has no lead {lead_id!r}.")
         with refusals():
@@ -100,7 +97,7 @@ async def assign(
                 by=principal.key_id,
                 traceparent=request.headers.get("traceparent"),
             )
-        lead = await repository.leads.get_lead(tx, lead_id)
+        lead = await deps.router.lead_of(tx, lead_id)
         assert lead is not None
         return await deps.router.view(tx, lead)
 
@@ -111,7 +108,7 @@ async def open_opportunity(
 ) -> OpportunityOut:
     """Open an opportunity on a lead assigned to you (`opportunity.opened`)."""
     async with deps.unit.transaction() as tx:
-        lead = await visible_lead(tx, lead_id, principal, lock=True)
+        lead = await visible_lead(deps.router, tx, lead_id, principal, lock=True)
         with refusals():
             opened = await deps.router.open_opportunity(
                 tx, lead, body, request.headers.get("traceparent")
@@ -122,8 +119,8 @@ async def open_opportunity(
 @routes.get("/leads/{lead_id}/opportunities", response_model=list[OpportunityOut])
 async def lead_opportunities(deps: Deps, lead_id: str, principal: RepKey) -> list[OpportunityOut]:
     async with deps.unit.read() as conn:
-        await visible_lead(conn, lead_id, principal)
-        found = await repository.opportunities.opportunities_of(conn, lead_id)
+        await visible_lead(deps.router, conn, lead_id, principal)
+        found = await deps.router.opportunities_of(conn, lead_id)
     return [OpportunityOut.of(o) for o in found]
 
 
@@ -133,7 +130,7 @@ async def close_opportunity(
 ) -> OpportunityOut:
     """Close your opportunity won or lost (`opportunity.closed`)."""
     async with deps.unit.transaction() as tx:
-        opportunity = await repository.opportunities.get_opportunity(tx, opportunity_id)
+        opportunity = await deps.router.opportunity_of(tx, opportunity_id)
         if opportunity is None or (
             principal.is_rep_only and opportunity.rep_id != principal.rep_id
         ):

@@ -147,13 +147,9 @@ async def rep_leads(
         statuses: tuple[str, ...] | None = (
             WORKING_STATUSES if status == "open" else None if status == "all" else (status,)
         )
-        found = await repository.leads.leads_of_rep(conn, rep_id, statuses)
-        current = await repository.assignments.assignments_by_id(
-            conn, [lead.assignment_id for lead in found if lead.assignment_id]
-        )
+        found = await deps.router.leads_of_rep(conn, rep_id, statuses)
     out = []
-    for lead in found:
-        a = current.get(lead.assignment_id or "")
+    for lead, a in found:
         out.append(
             RepLeadOut(
                 lead_id=lead.lead_id,

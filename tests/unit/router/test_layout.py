@@ -196,3 +196,14 @@ def test_these_repositories_return_domain_records() -> None:
         )
     ]
     assert not knowing, f"repository modules returning HTTP bodies: {knowing}"
+
+
+THROUGH_THE_DOMAIN = ("routes/leads.py", "api.py")
+"""Route modules that call the domain only (reps', teams', pools', rules' and subscriptions'
+routes still read and write through the repository: not done yet)."""
+
+
+def test_these_routes_call_the_domain_never_the_repository() -> None:
+    modules = _modules()
+    reaching = [name for name in THROUGH_THE_DOMAIN if re.search(r"\brepository\b", modules[name])]
+    assert not reaching, f"routes calling the repository: {reaching}"
