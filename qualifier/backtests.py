@@ -20,7 +20,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts.events import CriterionResult, LeadCaptured, LeadMerged, LeadRecycled, parse_data
-from qualifier.definitions import Definitions, parse
+from qualifier.definitions import parse
+from qualifier.definitions.model import Definitions
 from qualifier.learning import Model
 from qualifier.rules import Engagement, Verdict, decide
 from qualifier.service import Qualifier

@@ -34,7 +34,7 @@ from contracts.events import (
     Stage,
     Term,
 )
-from qualifier.definitions import (
+from qualifier.definitions.model import (
     BASIC_CRITERIA,
     FIT_CRITERIA,
     Definitions,

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from contracts.events import LeadProfile
-from qualifier.definitions import DEFAULT_FILE, Definitions, load_file, parse
+from qualifier.definitions import DEFAULT_FILE, load_file, parse
+from qualifier.definitions.model import Definitions
 from qualifier.rules import Engagement, decide
 
 SHIPPED = load_file(DEFAULT_FILE)
