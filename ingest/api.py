@@ -529,15 +529,15 @@ def build_router(
         limit: int = Query(50, ge=1, le=500),
     ) -> list[LeadOut]:
         """Find leads by email or phone (normalised as on intake) or provider lead id."""
-        from ingest import normalise
+        from ingest.normalise import emails, phones
 
         if not (email or phone or external_id):
             raise Problem(400, "Give at least one of email, phone or external_id.")
         async with unit.read() as conn:
             ids = await repository.search_leads(
                 conn,
-                email=normalise.email(email).value if email else None,
-                phone=normalise.phone(phone, None)[0] if phone else None,
+                email=emails.email(email).value if email else None,
+                phone=phones.phone(phone, None)[0] if phone else None,
                 external_id=external_id,
                 limit=limit,
             )
