@@ -48,7 +48,16 @@ from ingest.providers.base import (
 )
 from ingest.ratelimit import RateLimiter, retry_after
 from ingest.roundstore import RoundStore, Touches
-from ingest.schemas import BatchIn, BatchItem, BatchOut, DeliveryOut, LeadAccepted, LeadOut
+from ingest.schemas import (
+    BatchIn,
+    BatchItem,
+    BatchOut,
+    DeliveryOut,
+    LeadAccepted,
+    LeadOut,
+    delivery_out,
+    lead_out,
+)
 from ingest.settings import IngestSettings
 from ingest.sources import SourceCatalog
 from services.auth import IngestOrRepKey, ManagerKey
@@ -280,7 +289,7 @@ async def get_lead(lead_id: str, _: ManagerKey, ingest: Ingest) -> LeadOut:
         lead = await repository.get_lead(conn, lead_id)
     if lead is None:
         raise Problem(404, f"There is no lead with id {lead_id!r}.")
-    return lead
+    return lead_out(lead)
 
 
 @routes.get("/leads", response_model=list[LeadOut])
@@ -304,7 +313,7 @@ async def find_leads(
             limit=limit,
         )
         found = [await repository.get_lead(conn, i) for i in ids]
-    return [lead for lead in found if lead is not None]
+    return [lead_out(lead) for lead in found if lead is not None]
 
 
 @routes.get("/deliveries", response_model=list[DeliveryOut])
@@ -319,7 +328,7 @@ async def list_deliveries(
     """Deliveries, newest first: pending fetches, failed ones (with the last error) and
     rejected ones (with the reason)."""
     async with ingest.unit.read() as conn:
-        return await repository.list_deliveries(conn, status, limit)
+        return [delivery_out(d) for d in await repository.list_deliveries(conn, status, limit)]
 
 
 @routes.post("/deliveries/{delivery_id}/retry", response_model=DeliveryOut)
@@ -337,7 +346,7 @@ async def retry_delivery(delivery_id: str, _: ManagerKey, ingest: Ingest) -> Del
             tx, delivery_id, status="pending", attempts=0, next_attempt_at=tx.now(), reason=None
         )
     ingest.on_pending()
-    return rows[0].model_copy(update={"status": "pending"})
+    return delivery_out(dataclasses.replace(rows[0], status="pending"))
 
 
 def build_router(

@@ -27,8 +27,8 @@ from contracts.events import (
 from ingest import mapping, normalise, repository
 from ingest.normalise import countries, domains, emails, names, phones, source_classes
 from ingest.providers.base import FetchRef, RawLead, Source
+from ingest.records import SubmittedLead
 from ingest.roundstore import RoundStore, Touches
-from ingest.schemas import LeadIn
 from services import erasure
 from services.db import Tx
 from services.outbox import emit
@@ -37,7 +37,7 @@ from services.outbox import emit
 # unions answers, product interests and UTM parameters; without a cap each delivery made
 # the profile, and every lead.merged (which carries it whole), bigger. The first values
 # stay; what does not fit is kept in its delivery's row, and the profile is flagged.
-MAX_ANSWERS = 200  # as one delivery may carry (LeadIn)
+MAX_ANSWERS = 200  # as one delivery may carry (SubmittedLead)
 MAX_ANSWER_CHARS = 32_000  # names and answers together
 MAX_PRODUCT_INTEREST = 50
 MAX_PRODUCT_INTEREST_CHARS = 2_000
@@ -63,7 +63,7 @@ class Outcome:
 
 
 def profile_of(
-    body: LeadIn, *, provider: str, default_class: SourceClass, rep_id: str | None
+    body: SubmittedLead, *, provider: str, default_class: SourceClass, rep_id: str | None
 ) -> LeadProfile:
     """Normalise a lead. Raises InvalidLead when neither email nor phone is usable."""
     country = countries.country(body.country)
@@ -133,7 +133,7 @@ def _profile_from_raw(raw: RawLead, source: Source) -> LeadProfile:
     fields["source"] = source.name
     fields.setdefault("campaign", source.campaign)
     try:
-        body = LeadIn.model_validate(fields)
+        body = SubmittedLead.model_validate(fields)
     except ValidationError as exc:
         raise InvalidLead(
             [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]

@@ -71,7 +71,12 @@ def build_router(unit: UnitOfWork, qualifier: Qualifier) -> APIRouter:
             decision = await leads.get_decision(conn, lead_id)
         if decision is None:
             raise Problem(404, f"The qualifier has no decision for lead {lead_id!r} (yet).")
-        return decision
+        return DecisionOut(
+            **(_evaluation(decision.verdict).model_dump() | {"reason": decision.reason}),
+            lead_id=decision.lead_id,
+            trigger=decision.trigger,
+            decided_at=decision.decided_at,
+        )
 
     @router.post("/evaluate", response_model=EvaluationOut)
     async def evaluate(body: EvaluateIn, _: ManagerKey) -> EvaluationOut:

@@ -13,10 +13,9 @@ from sqlalchemy import bindparam, case, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
-from contracts.events import CriterionResult, IntentDecay, LeadProfile
+from contracts.events import CriterionResult, Decision, IntentDecay, LeadProfile
 from qualifier.models import decisions, erased, leads, outcomes
 from qualifier.rules import Engagement, Outcome, Verdict
-from qualifier.schemas import DecisionOut
 from services import erasure
 from services.db import ReadConn, Tx
 from services.statements import upsert
@@ -216,15 +215,23 @@ def _decision_row(lead_id: str, verdict: Verdict, trigger: str, now: datetime) -
     }
 
 
-async def get_decision(conn: ReadConn, lead_id: str) -> DecisionOut | None:
+@dataclass(frozen=True)
+class StoredDecision:
+    """A lead's latest decision as stored: the verdict, its one-line reason, what caused it
+    and when."""
+
+    lead_id: str
+    verdict: Verdict
+    reason: str
+    trigger: str | None
+    decided_at: datetime
+
+
+async def get_decision(conn: ReadConn, lead_id: str) -> StoredDecision | None:
     row = (await conn.execute(select(decisions).where(decisions.c.lead_id == lead_id))).first()
     if row is None:
         return None
-    return DecisionOut(
-        lead_id=row.lead_id,
-        outcome=row.outcome,
-        reason=row.reason or "; ".join(row.reasons or []),
-        disqualifiers=row.disqualifiers or [],
+    decision = Decision(
         lifecycle=row.lifecycle,
         stage=row.stage,
         term=row.term,
@@ -235,9 +242,14 @@ async def get_decision(conn: ReadConn, lead_id: str) -> DecisionOut | None:
         model_version=row.model_version,
         reasons=row.reasons or [],
         criteria=[CriterionResult.model_validate(c) for c in row.criteria or []],
+        intent_decay=IntentDecay.model_validate(row.intent_decay) if row.intent_decay else None,
+    )
+    return StoredDecision(
+        lead_id=row.lead_id,
+        verdict=Verdict(cast(Outcome, row.outcome), decision, row.disqualifiers or []),
+        reason=row.reason or "; ".join(row.reasons or []),
         trigger=row.trigger,
         decided_at=row.decided_at,
-        intent_decay=IntentDecay.model_validate(row.intent_decay) if row.intent_decay else None,
     )
 
 

@@ -72,3 +72,35 @@ async def test_each_router_hands_its_routes_its_own_service_state() -> None:
     async with app_with("first") as first, app_with("second") as second:
         assert (await first.get("/ingest/v1/sources/first")).json()["name"] == "first"
         assert (await second.get("/ingest/v1/sources/second")).json()["name"] == "second"
+
+
+HTTP_MODULES = {
+    "ingest/api.py",
+    "ingest/sources_api.py",
+    "ingest/bodies.py",
+    "ingest/intake.py",  # checks the generic API's posted body (LeadIn) before its round
+    "qualifier/api.py",
+    "qualifier/backtest_api.py",
+}
+
+
+def test_domain_code_and_repositories_use_records_not_http_bodies() -> None:
+    """Only the HTTP modules import `schemas`: the repositories return domain records and
+    the services take them (a provider's lead is a SubmittedLead, not the API's LeadIn)."""
+    importing = set()
+    for package in ("ingest", "qualifier"):
+        for path in (REPO / package).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                names = (
+                    [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else []
+                )
+                if isinstance(node, ast.ImportFrom) and node.module == package:
+                    names = [f"{package}.{a.name}" for a in node.names]
+                if f"{package}.schemas" in names:
+                    importing.add(str(path.relative_to(REPO)))
+    assert importing <= HTTP_MODULES, importing - HTTP_MODULES
