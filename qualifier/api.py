@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from qualifier.catalog import ActiveDefinitions
 from qualifier.definitions import DEFAULT_FILE, DefinitionsError
 from qualifier.repository import definition_versions, leads
-from qualifier.rules import Engagement, Verdict
+from qualifier.rules import NurtureEngagement, Verdict
 from qualifier.schemas import (
     ChangeOut,
     DecisionOut,
@@ -83,7 +83,7 @@ def build_router(unit: UnitOfWork, qualifier: Qualifier) -> APIRouter:
         """A dry run: the decision a lead would get now under the active definitions and
         model. Nothing is stored and no event is said."""
         engagement = (
-            Engagement(body.engagement_score or 0.0, tuple(body.engagements))
+            NurtureEngagement(body.engagement_score or 0.0, tuple(body.engagements))
             if body.engagement_score is not None or body.engagements
             else None
         )

@@ -44,7 +44,7 @@ from qualifier.definitions import DefinitionsError, parse
 from qualifier.definitions.model import Definitions
 from qualifier.learning import Model
 from qualifier.repository import definition_versions, leads, outcomes
-from qualifier.rules import Engagement, Outcome, Verdict, decide
+from qualifier.rules import NurtureEngagement, Outcome, Verdict, decide
 from qualifier.settings import QualifierSettings
 from services import erasure
 from services.db import ReadConn, Tx
@@ -80,7 +80,7 @@ class Profile:
     lead: LeadProfile
     trigger: Trigger
     traceparent: str | None
-    engagement: Engagement | None = None
+    engagement: NurtureEngagement | None = None
     intent_at: datetime | None = None
     """When the event shows the lead's intent (a form submitted, a hand raised in nurture);
     None for an event that does not (nurture recycling an engaged lead on its score)."""
@@ -162,7 +162,7 @@ class Qualifier:
         active = await self.catalog.active(tx)
         model = await self.model(tx, for_deciding=True)
         decided: dict[str, tuple[Verdict, str]] = {}
-        engaged: dict[str, tuple[LeadProfile, Engagement]] = {}
+        engaged: dict[str, tuple[LeadProfile, NurtureEngagement]] = {}
         verdicts: list[Verdict | None] = []
         for p in profiles:
             if p.engagement is not None:
@@ -194,7 +194,7 @@ class Qualifier:
         self,
         conn: ReadConn,
         lead: LeadProfile,
-        engagement: Engagement | None,
+        engagement: NurtureEngagement | None,
         intent_age: timedelta | None = None,
     ) -> Verdict:
         """A dry run: the decision the lead would get now, its last intent signal

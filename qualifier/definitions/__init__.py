@@ -26,7 +26,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from qualifier.definitions.model import Definitions
-from qualifier.definitions.schema import PROBLEM, DefinitionsFile, Written
+from qualifier.definitions.schema import PROBLEM, DefinitionsFile, WrittenScalar
 
 DEFAULT_FILE = Path(__file__).parent / "default.yaml"
 MAX_TEXT = 256 * 1024
@@ -163,7 +163,7 @@ class _Plain:
                 value = self._constructor.construct_object(node)
             except (yaml.YAMLError, ValueError, TypeError):
                 value = None  # an unknown tag or a malformed value: text, never a number
-            return Written(str(node.value), value)
+            return WrittenScalar(str(node.value), value)
         if id(node) in self._seen:
             self.problem(node, loc, "reuses an anchor; anchors and aliases are not supported")
             self.refused.append(loc)

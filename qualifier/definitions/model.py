@@ -131,7 +131,11 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class Engagement:
+class EngagementPoints:
+    """What nurture engagement is worth: up to `points` intent points, all of them at an
+    engagement score of `full_at`; an engagement of a `hand_raise` type counts as asked to
+    be contacted."""
+
     points: int = 0
     full_at: float = 100.0
     hand_raise: tuple[str, ...] = ()
@@ -153,7 +157,7 @@ class Definitions:
     short_term_days: int = 90
     without_timeframe: Term = "long"
     points: dict[str, int] = field(default_factory=dict)
-    engagement: Engagement = field(default_factory=Engagement)
+    engagement: EngagementPoints = field(default_factory=EngagementPoints)
     intent_half_life_days: float | None = None
     """Stated intent's points halve every this many days since the last intent signal;
     None: intent does not decay."""

@@ -2,7 +2,7 @@
 docs/qualification.md, its type, bounds and default, read into `model.Definitions`.
 
 The models validate the plain data `qualifier.definitions` builds from the YAML nodes. A
-scalar that YAML 1.1 reads as a number, a flag or a date arrives as `Written`, the text as
+scalar that YAML 1.1 reads as a number, a flag or a date arrives as `WrittenScalar`, the text as
 written carrying that value: a text field takes the text (Norway's `NO` stays `NO`, not
 false), a number or a flag field takes the value (so a quoted "10" is not a number, as in
 YAML). Each problem is a `PydanticCustomError` of type `definitions` whose message is what
@@ -34,7 +34,7 @@ from qualifier.definitions.model import (
     Definitions,
     Disqualifiers,
     EmployeeRange,
-    Engagement,
+    EngagementPoints,
     IdealCustomerProfile,
     Keywords,
     Rule,
@@ -51,13 +51,13 @@ PROBLEM = "definitions"
 """The pydantic error type of a problem whose message is written for the user."""
 
 
-class Written(str):
+class WrittenScalar(str):
     """A scalar YAML reads as something other than text (a number, true or false, a date):
     the text as written, with the `value` YAML reads."""
 
     value: object
 
-    def __new__(cls, text: str, value: object) -> Written:
+    def __new__(cls, text: str, value: object) -> WrittenScalar:
         written = super().__new__(cls, text)
         written.value = value
         return written
@@ -101,7 +101,7 @@ def _listed(expected: str) -> Callable[[object], list[object]]:
 
 def _whole(low: int, high: int | None = None) -> Callable[[object], int]:
     def whole(value: object) -> int:
-        number = value.value if isinstance(value, Written) else None
+        number = value.value if isinstance(value, WrittenScalar) else None
         if isinstance(number, bool) or not isinstance(number, int | float):
             raise problem("must be a number")
         if isinstance(number, float):
@@ -115,14 +115,14 @@ def _whole(low: int, high: int | None = None) -> Callable[[object], int]:
 
 
 def _flag(value: object) -> bool:
-    flag = value.value if isinstance(value, Written) else None
+    flag = value.value if isinstance(value, WrittenScalar) else None
     if not isinstance(flag, bool):
         raise problem("must be true or false")
     return flag
 
 
 def _above_zero(value: object) -> float:
-    number = value.value if isinstance(value, Written) else None
+    number = value.value if isinstance(value, WrittenScalar) else None
     if isinstance(number, bool) or not isinstance(number, int | float):
         raise problem("must be a number")
     if not math.isfinite(number):
@@ -154,7 +154,7 @@ def _half_life(value: object) -> float:
     if not isinstance(value, str):
         raise problem(f"must be {expected}")
     text = str.strip(value).replace("_", "")
-    number = value.value if isinstance(value, Written) else None
+    number = value.value if isinstance(value, WrittenScalar) else None
     if isinstance(number, int | float) and not isinstance(number, bool):
         text += " days"
     match = _DURATION.fullmatch(text)
@@ -182,14 +182,14 @@ Count = Annotated[int, BeforeValidator(_whole(0))]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 
 
-class Strict(BaseModel):
+class FileSection(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
 # --- sections -------------------------------------------------------------------------------
 
 
-class EmployeeRangeIn(Strict):
+class EmployeeRangeSection(FileSection):
     min: Count
     max: Annotated[int | None, BeforeValidator(_whole(0))] = None
 
@@ -208,9 +208,9 @@ def _ranges(value: object) -> object:
     return value
 
 
-class ProfileIn(Strict):
+class ProfileSection(FileSection):
     industries: Texts = []
-    employees: Annotated[list[EmployeeRangeIn], BeforeValidator(_ranges)] = []
+    employees: Annotated[list[EmployeeRangeSection], BeforeValidator(_ranges)] = []
     countries: Annotated[list[Country], BeforeValidator(_listed("a list of text values"))] = []
     titles: Texts = []
     product_interests: Texts = []
@@ -225,7 +225,7 @@ class ProfileIn(Strict):
         )
 
 
-class BadgeScanIn(Strict):
+class BadgeScanSection(FileSection):
     source_classes: Annotated[
         list[SourceClass], BeforeValidator(_listed("a list of text values"))
     ] = ["events"]
@@ -234,21 +234,21 @@ class BadgeScanIn(Strict):
 
 def _badge_scan(value: object) -> object:
     """`false` turns the badge-scan disqualifier off; a mapping configures it."""
-    if isinstance(value, Written) and isinstance(value.value, bool):
+    if isinstance(value, WrittenScalar) and isinstance(value.value, bool):
         if value.value:
             raise problem("must be false or a mapping with source_classes and interest")
         return {"source_classes": [], "interest": []}
     return value
 
 
-class DisqualifiersIn(Strict):
+class DisqualifiersSection(FileSection):
     test_lead: Flag = Disqualifiers.test_lead
     no_contact: Flag = Disqualifiers.no_contact
     free_mail: Flag = Disqualifiers.free_mail
     competitor_domains: Texts = []
     student_or_job_seeker: Texts = []
-    badge_scan_without_interest: Annotated[BadgeScanIn, BeforeValidator(_badge_scan)] = BadgeScanIn(
-        source_classes=[], interest=list(Disqualifiers().badge_scan_interest)
+    badge_scan_without_interest: Annotated[BadgeScanSection, BeforeValidator(_badge_scan)] = (
+        BadgeScanSection(source_classes=[], interest=list(Disqualifiers().badge_scan_interest))
     )
 
     def disqualifiers(self) -> Disqualifiers:
@@ -265,12 +265,12 @@ class DisqualifiersIn(Strict):
         )
 
 
-class RuleIn(Strict):
+class RuleSection(FileSection):
     any_of: Criteria = []
     all_of: Criteria = []
 
     @model_validator(mode="after")
-    def _needs_a_condition(self) -> RuleIn:
+    def _needs_a_condition(self) -> RuleSection:
         if not self.model_fields_set:
             raise problem("needs any_of or all_of")
         return self
@@ -279,28 +279,28 @@ class RuleIn(Strict):
         return Rule(any_of=tuple(self.any_of), all_of=tuple(self.all_of))
 
 
-def _rule_in(rule: Rule) -> RuleIn:
-    return RuleIn(any_of=list(rule.any_of), all_of=list(rule.all_of))
+def _rule_in(rule: Rule) -> RuleSection:
+    return RuleSection(any_of=list(rule.any_of), all_of=list(rule.all_of))
 
 
-class LifecycleIn(Strict):
-    target: RuleIn = _rule_in(Definitions.target)
-    suspect: RuleIn = _rule_in(Definitions.suspect)
-    prospect: RuleIn = _rule_in(Definitions.prospect)
+class LifecycleSection(FileSection):
+    target: RuleSection = _rule_in(Definitions.target)
+    suspect: RuleSection = _rule_in(Definitions.suspect)
+    prospect: RuleSection = _rule_in(Definitions.prospect)
 
 
-class BasicQualifiedIn(Strict):
+class BasicQualifiedSection(FileSection):
     requires: Criteria = list(Definitions.basic_requires)
 
 
-class SalesQualifiedIn(Strict):
+class SalesQualifiedSection(FileSection):
     requires: Criteria = list(Definitions.sales_requires)
     min_score: Points = Definitions.sales_min_score
 
 
-class StagesIn(Strict):
-    basic_qualified: BasicQualifiedIn = BasicQualifiedIn()
-    sales_qualified: SalesQualifiedIn = SalesQualifiedIn()
+class StagesSection(FileSection):
+    basic_qualified: BasicQualifiedSection = BasicQualifiedSection()
+    sales_qualified: SalesQualifiedSection = SalesQualifiedSection()
 
 
 def _term(value: str) -> str:
@@ -309,13 +309,13 @@ def _term(value: str) -> str:
     return value
 
 
-class TimeframeIn(Strict):
+class TimeframeSection(FileSection):
     selection_window_days: Days = Definitions.selection_window_days
     short_term_days: Days = Definitions.short_term_days
     without_timeframe: Annotated[Text, AfterValidator(_term)] = Definitions.without_timeframe
 
 
-class FitPointsIn(Strict):
+class FitPointsSection(FileSection):
     company: Points = 0
     business_email: Points = 0
     icp_industry: Points = 0
@@ -325,7 +325,7 @@ class FitPointsIn(Strict):
     icp_product: Points = 0
 
 
-class IntentPointsIn(Strict):
+class IntentPointsSection(FileSection):
     product_interest: Points = 0
     need: Points = 0
     budget: Points = 0
@@ -334,9 +334,9 @@ class IntentPointsIn(Strict):
     asked_to_be_contacted: Points = 0
 
 
-class PointsIn(Strict):
-    fit: FitPointsIn = FitPointsIn()
-    intent: IntentPointsIn = IntentPointsIn()
+class PointsSection(FileSection):
+    fit: FitPointsSection = FitPointsSection()
+    intent: IntentPointsSection = IntentPointsSection()
 
     def points(self) -> dict[str, int]:
         """The points given, by criterion (criteria not given are worth none)."""
@@ -348,38 +348,38 @@ class PointsIn(Strict):
         }
 
 
-class EngagementIn(Strict):
+class EngagementSection(FileSection):
     points: Points = 0
     full_at: Annotated[float, BeforeValidator(_above_zero)] = 100.0
     hand_raise: Texts = []
 
-    def engagement(self) -> Engagement:
-        return Engagement(
+    def engagement(self) -> EngagementPoints:
+        return EngagementPoints(
             points=self.points,
             full_at=self.full_at,
             hand_raise=tuple(h.lower() for h in self.hand_raise),
         )
 
 
-class DecayIn(Strict):
+class DecaySection(FileSection):
     intent_half_life: Annotated[float | None, BeforeValidator(_half_life)] = None
 
 
-class DefinitionsFile(Strict):
+class DefinitionsFile(FileSection):
     """A whole definitions file; docs/qualification.md describes every key."""
 
     version: Annotated[str, BeforeValidator(_text(MAX_VERSION_LENGTH))] = Field(
         description="name this version of the definitions"
     )
     description: Text = ""
-    ideal_customer_profile: ProfileIn = ProfileIn()
-    disqualifiers: DisqualifiersIn = DisqualifiersIn()
-    lifecycle: LifecycleIn = LifecycleIn()
-    stages: StagesIn = StagesIn()
-    timeframe: TimeframeIn = TimeframeIn()
-    points: PointsIn = PointsIn()
-    engagement: EngagementIn = EngagementIn()
-    decay: DecayIn = DecayIn()
+    ideal_customer_profile: ProfileSection = ProfileSection()
+    disqualifiers: DisqualifiersSection = DisqualifiersSection()
+    lifecycle: LifecycleSection = LifecycleSection()
+    stages: StagesSection = StagesSection()
+    timeframe: TimeframeSection = TimeframeSection()
+    points: PointsSection = PointsSection()
+    engagement: EngagementSection = EngagementSection()
+    decay: DecaySection = DecaySection()
 
     def definitions(self) -> Definitions:
         term: Term = "short" if self.timeframe.without_timeframe == "short" else "long"

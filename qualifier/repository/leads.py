@@ -15,7 +15,7 @@ from sqlalchemy.sql.dml import Insert
 
 from contracts.events import CriterionResult, Decision, IntentDecay, LeadProfile
 from qualifier.models import decisions, erased, leads, outcomes
-from qualifier.rules import Engagement, Outcome, Verdict
+from qualifier.rules import NurtureEngagement, Outcome, Verdict
 from services import erasure
 from services.db import ReadConn, Tx
 from services.statements import upsert
@@ -27,7 +27,7 @@ from services.statements import upsert
 class StoredLead:
     lead_id: str
     profile: LeadProfile
-    engagement: Engagement | None
+    engagement: NurtureEngagement | None
     intent_at: datetime | None = None
 
 
@@ -77,7 +77,9 @@ async def save_profiles(
     await tx.conn.execute(_save_profiles(tx.conn.dialect.name), rows)
 
 
-async def save_engagements(tx: Tx, engaged: Mapping[str, tuple[LeadProfile, Engagement]]) -> None:
+async def save_engagements(
+    tx: Tx, engaged: Mapping[str, tuple[LeadProfile, NurtureEngagement]]
+) -> None:
     """Keep each lead's latest profile and nurture engagement: one statement."""
     if not engaged:
         return
@@ -102,7 +104,7 @@ class LeadState:
     the time of its last intent signal."""
 
     previous: Previous | None
-    engagement: Engagement | None
+    engagement: NurtureEngagement | None
     intent_at: datetime | None = None
 
 
@@ -143,10 +145,10 @@ def _stored_lead(row: Any) -> StoredLead:
     )
 
 
-def _engagement(row: Any) -> Engagement | None:
+def _engagement(row: Any) -> NurtureEngagement | None:
     if row.engagement_score is None and not row.engagements:
         return None
-    return Engagement(row.engagement_score or 0.0, tuple(row.engagements or ()))
+    return NurtureEngagement(row.engagement_score or 0.0, tuple(row.engagements or ()))
 
 
 # --- decisions ----------------------------------------------------------------------------
