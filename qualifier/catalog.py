@@ -10,7 +10,7 @@ would be (no `seq`, no `changed_at`).
 
 The active definitions are kept in memory (`services.reference.Reference`): every write of
 `qualifier_definitions` (a `PUT`, the start-up file joining the history) bumps the
-`definitions` version in its transaction (`repository.insert_definitions`), and a reader
+`definitions` version in its transaction (`definition_versions.insert_definitions`), and a reader
 reloads only when that version moved. A batch of leads costs one indexed version read, not
 a read of the definitions and never a YAML parse; a change made through the API on one
 replica takes effect for the next lead on every replica.
@@ -23,9 +23,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from qualifier import repository
-from qualifier.definitions import Definitions, parse
-from services.db import ReadConn, Tx
+from qualifier.definitions import parse
+from qualifier.definitions.model import Definitions
+from qualifier.repository import definition_versions
+from services.db import Conn, Tx
 from services.reference import Reference
 
 FILE_CHANGED_BY = "file"
@@ -47,9 +48,9 @@ class DefinitionsCatalog:
         self.file = file_definitions
         self.file_origin = f"file:{file_name}"
         self._parsed: dict[int, Definitions] = {}
-        self.stored = Reference("qualifier", repository.DEFINITIONS, self._load)
+        self.stored = Reference("qualifier", definition_versions.DEFINITIONS, self._load)
 
-    async def active(self, conn: ReadConn | Tx) -> ActiveDefinitions:
+    async def active(self, conn: Conn) -> ActiveDefinitions:
         """The active definitions; in a write transaction the start-up file is stored first
         when its version is new."""
         active = await self.stored.current(conn)
@@ -65,7 +66,7 @@ class DefinitionsCatalog:
 
     async def _load(self, conn: AsyncConnection) -> ActiveDefinitions | None:
         """The latest stored definitions; None while the start-up file is not stored."""
-        head, file_stored = await repository.head_definitions_and_whether_stored(
+        head, file_stored = await definition_versions.head_definitions_and_whether_stored(
             conn, self.file.version
         )
         if not file_stored or head is None:
@@ -81,9 +82,9 @@ class DefinitionsCatalog:
 
     async def store_file(self, tx: Tx) -> None:
         """Store the start-up file as a version, if its version is not stored yet."""
-        if await repository.definitions_by_version(tx, self.file.version) is not None:
+        if await definition_versions.definitions_by_version(tx, self.file.version) is not None:
             return
-        await repository.insert_definitions(
+        await definition_versions.insert_definitions(
             tx,
             version=self.file.version,
             description=self.file.description,
@@ -92,7 +93,7 @@ class DefinitionsCatalog:
             changed_by=FILE_CHANGED_BY,
         )
 
-    def parsed(self, stored: repository.StoredDefinitions) -> Definitions:
+    def parsed(self, stored: definition_versions.StoredDefinitions) -> Definitions:
         cached = self._parsed.get(stored.seq)
         if cached is None:
             # Stored text was validated when it was stored; a failure here is a bug.
