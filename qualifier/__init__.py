@@ -3,6 +3,7 @@ learns from closed opportunities."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from contracts.events import (
@@ -61,5 +62,5 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
         ),
         workers=[backtests],
         migrations=Path(__file__).parent / "migrations",
-        on_start=[backtests.on_start],
+        on_start=[partial(catalog.seed, unit), backtests.on_start],
     )

@@ -2,8 +2,8 @@
 
 The active definitions are the latest stored version (`qualifier_definitions`, highest
 `seq`). The file the service starts with (`LEADFARM_QUALIFIER_DEFINITIONS_FILE`, else the
-shipped `qualifier/definitions/default.yaml`) joins that history the first time a write
-needs the definitions, unless a version of that name is stored already: shipping a file
+shipped `qualifier/definitions/default.yaml`) joins that history when the service starts
+(`seed`, an `on_start` hook), unless a version of that name is stored already: shipping a file
 with a new `version` makes it active; restarting with a version that is already stored
 changes nothing (a later `PUT` stays active). Until the file is stored, reads show it as it
 would be (no `seq`, no `changed_at`).
@@ -21,12 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from qualifier.definitions import parse
 from qualifier.definitions.model import Definitions
 from qualifier.repository import definition_versions
-from services.db import Conn, Tx
+from services.db import Conn, Tx, UnitOfWork
 from services.reference import Reference
 
 FILE_CHANGED_BY = "file"
@@ -51,18 +52,26 @@ class DefinitionsCatalog:
         self.stored = Reference("qualifier", definition_versions.DEFINITIONS, self._load)
 
     async def active(self, conn: Conn) -> ActiveDefinitions:
-        """The active definitions; in a write transaction the start-up file is stored first
-        when its version is new."""
+        """The active definitions: the latest stored version (the start-up file is stored
+        at start, `seed`); the file itself until then."""
         active = await self.stored.current(conn)
         if active is None:
-            if not isinstance(conn, Tx):
-                return ActiveDefinitions(
-                    self.file, self.file_text, None, self.file_origin, FILE_CHANGED_BY, None
-                )
-            await self.store_file(conn)
-            active = await self.stored.current(conn)
-        assert active is not None, "the start-up definitions were just stored"
+            return ActiveDefinitions(
+                self.file, self.file_text, None, self.file_origin, FILE_CHANGED_BY, None
+            )
         return active
+
+    async def seed(self, unit: UnitOfWork) -> None:
+        """At start: store the start-up file as a version when its version is new. Replicas
+        starting together may both try; the one that loses finds the other's row."""
+        try:
+            async with unit.transaction() as tx:
+                await self.store_file(tx)
+        except IntegrityError:
+            async with unit.read() as conn:
+                stored = await definition_versions.definitions_by_version(conn, self.file.version)
+            if stored is None:
+                raise
 
     async def _load(self, conn: AsyncConnection) -> ActiveDefinitions | None:
         """The latest stored definitions; None while the start-up file is not stored."""
