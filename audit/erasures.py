@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 
 from audit.redact import personal_values, redact_envelope, scrub_text
-from audit.repository.common import Conn
 from audit.repository.erasures import (
     ConfirmationRow,
     ErasureRow,
@@ -27,7 +26,7 @@ from contracts.events import (
 )
 from contracts.topics import SERVICES
 from services import erasure
-from services.db import Tx
+from services.db import Conn, Tx
 from services.outbox import emit
 
 

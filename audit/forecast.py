@@ -18,7 +18,6 @@ from audit.reports.facts import (
     UNKNOWN,
     known_source_class,
 )
-from audit.repository.common import Conn
 from audit.repository.deals import won_amount, won_deals
 from audit.repository.forecast import (
     EntryRow,
@@ -45,7 +44,7 @@ from contracts.events import (
     ForecastRemovalRequested,
     LeadQualified,
 )
-from services.db import ReadConn, Tx
+from services.db import Conn, ReadConn, Tx
 from services.outbox import emit
 
 if TYPE_CHECKING:

@@ -16,17 +16,11 @@ from sqlalchemy.sql.dml import Insert
 from contracts.events import LeadProfile
 from ingest.models import deliveries, erased, idempotency, leads, sources, webhook_replays
 from ingest.providers.base import Source
-from ingest.schemas import DeliveryOut, LeadOut
+from ingest.records import CapturedLead, Delivery
 from services import erasure
 from services.crypto import SecretBox
-from services.db import ReadConn, Tx
+from services.db import Conn, ReadConn, Tx
 from services.reference import bump
-
-
-@dataclass(frozen=True)
-class StoredLead:
-    id: str
-    profile: LeadProfile
 
 
 @dataclass(frozen=True)
@@ -43,7 +37,7 @@ class PendingFetch:
 # answers through ingest/roundstore.py.)
 
 
-async def get_lead(conn: ReadConn, lead_id: str) -> LeadOut | None:
+async def get_lead(conn: ReadConn, lead_id: str) -> CapturedLead | None:
     row = (await conn.execute(select(leads).where(leads.c.id == lead_id))).first()
     if row is None:
         return None
@@ -54,7 +48,7 @@ async def get_lead(conn: ReadConn, lead_id: str) -> LeadOut | None:
             .order_by(deliveries.c.received_at, deliveries.c.id)
         )
     ).all()
-    return LeadOut(
+    return CapturedLead(
         id=row.id,
         lead=LeadProfile.model_validate(row.profile),
         created_at=row.created_at,
@@ -85,7 +79,7 @@ async def search_leads(
 # --- deliveries ---------------------------------------------------------------------------
 
 
-async def delivery_by_external_id(tx: Tx, source: str, external_id: str) -> DeliveryOut | None:
+async def delivery_by_external_id(tx: Tx, source: str, external_id: str) -> Delivery | None:
     row = (
         await tx.conn.execute(
             select(deliveries).where(
@@ -157,15 +151,15 @@ async def claim_pending(
     ]
 
 
-async def list_deliveries(conn: ReadConn, status: str | None, limit: int) -> list[DeliveryOut]:
+async def list_deliveries(conn: ReadConn, status: str | None, limit: int) -> list[Delivery]:
     query = select(deliveries).order_by(deliveries.c.received_at.desc()).limit(limit)
     if status:
         query = query.where(deliveries.c.status == status)
     return [_delivery(r) for r in (await conn.execute(query)).all()]
 
 
-def _delivery(row: Any) -> DeliveryOut:
-    return DeliveryOut(
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
         id=row.id,
         lead_id=row.lead_id,
         source=row.source,
@@ -210,7 +204,7 @@ def _source(row: Any, box: SecretBox) -> StoredSource:
     )
 
 
-async def get_source(conn: ReadConn | Tx, name: str, box: SecretBox) -> StoredSource | None:
+async def get_source(conn: Conn, name: str, box: SecretBox) -> StoredSource | None:
     c = conn.conn if isinstance(conn, Tx) else conn
     row = (await c.execute(select(sources).where(sources.c.name == name))).first()
     return _source(row, box) if row else None

@@ -2,63 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.events import LeadProfile, SourceClass
-from services.controlchars import refuse_control_characters
-
-
-def _number_as_text(value: Any) -> Any:
-    """A phone number some clients send as a JSON number (no "+" and no leading 0 fit in
-    one): its digits, for the normaliser to read."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return str(value)
-    return value
+from contracts.events import LeadProfile
+from ingest.records import CapturedLead, Delivery, SubmittedLead
 
 
-class LeadIn(BaseModel):
+class LeadIn(SubmittedLead):
     """A lead posted to the generic API. It needs at least an email or a phone."""
-
-    model_config = ConfigDict(extra="forbid", str_max_length=2000)
-
-    email: str | None = Field(None, max_length=320)
-    phone: Annotated[str | None, BeforeValidator(_number_as_text)] = Field(
-        None, max_length=64, description="As typed; a JSON number is read as its digits"
-    )
-    first_name: str | None = None
-    last_name: str | None = None
-    full_name: str | None = None
-    company: str | None = None
-    website: str | None = None
-    job_title: str | None = None
-    industry: str | None = None
-    employees: int | None = Field(None, ge=0)
-    country: str | None = Field(None, description="ISO 3166-1 alpha-2, e.g. DE")
-    region: str | None = None
-    language: str | None = None
-    product_interest: list[str] = Field(default_factory=list, max_length=50)
-    timeframe_days: int | None = Field(
-        None, ge=0, le=3650, description="When the prospect expects to buy, in days"
-    )
-    asked_to_be_contacted: bool = False
-    has_budget: bool | None = None
-    need: str | None = None
-    source: str = Field("api", min_length=1, max_length=100)
-    source_class: SourceClass | None = None
-    campaign: str | None = None
-    is_test: bool = False
-    consent_email: bool | None = None
-    answers: dict[str, str] = Field(default_factory=dict, max_length=200)
-    utm: dict[str, str] = Field(default_factory=dict, max_length=20)
-
-    # A program is told to fix what it sends; provider deliveries lose them instead
-    # (providers.base.RawLead), since a person's form cannot be asked to resend.
-    _no_control_characters = field_validator("*")(refuse_control_characters)
 
 
 class LeadAccepted(BaseModel):
@@ -115,3 +70,16 @@ class LeadOut(BaseModel):
     lead: LeadProfile
     deliveries: list[DeliveryOut]
     created_at: datetime
+
+
+def delivery_out(delivery: Delivery) -> DeliveryOut:
+    return DeliveryOut(**asdict(delivery))
+
+
+def lead_out(lead: CapturedLead) -> LeadOut:
+    return LeadOut(
+        id=lead.id,
+        lead=lead.lead,
+        deliveries=[delivery_out(d) for d in lead.deliveries],
+        created_at=lead.created_at,
+    )

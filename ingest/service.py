@@ -25,9 +25,10 @@ from contracts.events import (
     SourceClass,
 )
 from ingest import mapping, normalise, repository
+from ingest.normalise import countries, domains, emails, names, phones, source_classes
 from ingest.providers.base import FetchRef, RawLead, Source
+from ingest.records import SubmittedLead
 from ingest.roundstore import RoundStore, Touches
-from ingest.schemas import LeadIn
 from services import erasure
 from services.db import Tx
 from services.outbox import emit
@@ -36,7 +37,7 @@ from services.outbox import emit
 # unions answers, product interests and UTM parameters; without a cap each delivery made
 # the profile, and every lead.merged (which carries it whole), bigger. The first values
 # stay; what does not fit is kept in its delivery's row, and the profile is flagged.
-MAX_ANSWERS = 200  # as one delivery may carry (LeadIn)
+MAX_ANSWERS = 200  # as one delivery may carry (SubmittedLead)
 MAX_ANSWER_CHARS = 32_000  # names and answers together
 MAX_PRODUCT_INTEREST = 50
 MAX_PRODUCT_INTEREST_CHARS = 2_000
@@ -62,12 +63,12 @@ class Outcome:
 
 
 def profile_of(
-    body: LeadIn, *, provider: str, default_class: SourceClass, rep_id: str | None
+    body: SubmittedLead, *, provider: str, default_class: SourceClass, rep_id: str | None
 ) -> LeadProfile:
     """Normalise a lead. Raises InvalidLead when neither email nor phone is usable."""
-    country = normalise.country(body.country)
-    email = normalise.email(body.email)
-    phone, phone_problem = normalise.phone(body.phone, country)
+    country = countries.country(body.country)
+    email = emails.email(body.email)
+    phone, phone_problem = phones.phone(body.phone, country)
     flags = list(email.flags)
     if email.problem:
         flags.append("email_invalid")
@@ -81,7 +82,7 @@ def profile_of(
                 ("body", "a lead needs a usable email or a usable phone number"),
             ]
         )
-    first, last, full = normalise.names(body.first_name, body.last_name, body.full_name)
+    first, last, full = names.names(body.first_name, body.last_name, body.full_name)
     profile = LeadProfile(
         email=email.value,
         phone=phone,
@@ -90,7 +91,7 @@ def profile_of(
         last_name=last,
         full_name=full,
         company=normalise.text(body.company),
-        company_domain=normalise.domain(body.website, email.value),
+        company_domain=domains.domain(body.website, email.value),
         job_title=normalise.text(body.job_title),
         industry=normalise.text(body.industry),
         employees=body.employees,
@@ -104,7 +105,7 @@ def profile_of(
         need=normalise.text(body.need),
         source=body.source,
         provider=provider,
-        source_class=normalise.source_class(body.source_class, body.utm, default_class),
+        source_class=source_classes.source_class(body.source_class, body.utm, default_class),
         campaign=normalise.text(body.campaign),
         is_test=body.is_test,
         flags=flags,
@@ -132,7 +133,7 @@ def _profile_from_raw(raw: RawLead, source: Source) -> LeadProfile:
     fields["source"] = source.name
     fields.setdefault("campaign", source.campaign)
     try:
-        body = LeadIn.model_validate(fields)
+        body = SubmittedLead.model_validate(fields)
     except ValidationError as exc:
         raise InvalidLead(
             [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]

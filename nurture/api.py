@@ -112,7 +112,7 @@ async def get_lead(deps: Deps, lead_id: str, _: ManagerKey) -> LeadNurtureOut:
     async with deps.unit.read() as conn:
         view = await deps.nurture.views.lead_view(conn, lead_id)
     if view is None:
-        raise Problem(404, f"Lead {lead_id!r} is not in deps.nurture.")
+        raise Problem(404, f"Lead {lead_id!r} is not in nurture.")
     return LeadNurtureOut.of(view)
 
 
@@ -290,7 +290,7 @@ async def post_engagement(
                 traceparent=request.headers.get("traceparent"),
             )
     except NotInNurture as exc:
-        raise Problem(404, f"{exc}; engagement is recorded for leads in deps.nurture.") from exc
+        raise Problem(404, f"{exc}; engagement is recorded for leads in nurture.") from exc
     if outcome.duplicate:
         response.status_code = 200
     return EngagementResult.of(outcome)

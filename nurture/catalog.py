@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from nurture.definitions import CalendarDef, EngagementDef, TemplateDef, TrackDef, TracksFile
 from nurture.errors import MissingTemplates, NotInNurture, TrackInFile, TrackInUse
 from nurture.records import StoredDefinition
-from nurture.repository import Conn, enrolments, stored_definitions
-from services.db import Tx
+from nurture.repository import enrolments, stored_definitions
+from services.db import Conn, Tx
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from nurture.definitions import TrackDef
 from nurture.errors import InvalidToken
 from nurture.links import Links
 from nurture.records import Basis, ExplicitBasis, Suppression, SuppressionReason
-from nurture.repository import Conn, consents, messages
+from nurture.repository import consents, messages
 from nurture.signing import UNSUBSCRIBE
-from services.db import Tx
+from services.db import Conn, Tx
 
 
 def email_hash(email: str) -> str:

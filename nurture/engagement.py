@@ -16,12 +16,12 @@ from nurture.definitions import EngagementType
 from nurture.errors import InvalidToken, NotInNurture
 from nurture.links import Links
 from nurture.records import EngagementSignal, Enrolment, NurturedLead
-from nurture.repository import Conn, engagements, enrolments, leads, messages
+from nurture.repository import engagements, enrolments, leads, messages
 from nurture.scoring import score
 from nurture.signing import CLICK
 from nurture.tracks import end
 from services.clock import Clock
-from services.db import Tx
+from services.db import Conn, Tx
 from services.outbox import emit
 
 RECYCLE_HISTORY = 50

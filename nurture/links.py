@@ -6,11 +6,11 @@ from __future__ import annotations
 import secrets
 from urllib.parse import quote
 
-from nurture.repository import Conn, keys
+from nurture.repository import keys
 from nurture.settings import NurtureSettings
 from nurture.signing import CLICK, UNSUBSCRIBE, Signer
 from services.crypto import SecretBox
-from services.db import Tx
+from services.db import Conn, Tx
 
 
 class Links:

@@ -18,12 +18,12 @@ from nurture.definitions import ScheduledStep, TrackDef
 from nurture.errors import NotInNurture
 from nurture.links import Links
 from nurture.records import BounceKind, Email, Enrolment, NurturedLead, SuppressionReason
-from nurture.repository import Conn, enrolments, leads, messages
+from nurture.repository import enrolments, leads, messages
 from nurture.senders import Accepted, OutgoingEmail
 from nurture.settings import NurtureSettings
 from nurture.templates import RenderContext, RenderError, render
 from services.clock import Clock
-from services.db import Tx
+from services.db import Conn, Tx
 from services.outbox import emit
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from contracts.events import NurtureTouched
 from nurture.definitions import EngagementType, ScheduledStep, TrackDef
 from nurture.errors import NotInNurture
 from nurture.records import CallTask, Enrolment
-from nurture.repository import Conn, tasks
-from services.db import Tx
+from nurture.repository import tasks
+from services.db import Conn, Tx
 from services.outbox import emit
 
 if TYPE_CHECKING:  # engagement imports tracks, which opens tasks: no cycle at run time

@@ -10,8 +10,9 @@ from nurture.consent import Consent, ConsentCheck
 from nurture.definitions import Action, ScheduledStep, TrackDef, expand
 from nurture.engagement import Engagements, EngagementScore
 from nurture.records import CallTask, Email, Enrolment, TrackCounts
-from nurture.repository import Conn, enrolments, leads, messages, tasks
+from nurture.repository import enrolments, leads, messages, tasks
 from nurture.repository import stats as statistics
+from services.db import Conn
 
 
 @dataclass(frozen=True)

@@ -12,50 +12,36 @@ least once, so the sender gets the message id as an idempotency key.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from nurture.senders import HardBounce, OutgoingEmail, PermanentFailure, Sender
 from nurture.service import Nurture
 from nurture.settings import NurtureSettings
 from services.db import UnitOfWork
+from services.polling import PollingWorker
 
 log = logging.getLogger(__name__)
 
 
-class SendWorker:
+class SendWorker(PollingWorker):
+    """Sends the emails that came due, outside any transaction."""
+
+    name = "send"
+
     def __init__(
         self, unit: UnitOfWork, nurture: Nurture, sender: Sender, settings: NurtureSettings
     ) -> None:
+        super().__init__(settings.send_poll_interval_s)
         self.unit = unit
         self.nurture = nurture
         self.sender = sender
         self.settings = settings
-        self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                done = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - emails stay queued; next round retries
-                log.warning("send round failed, will retry: %r", exc)
-                done = 0
-            if done < self.settings.send_batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._wake.wait(), timeout=self.settings.send_poll_interval_s
-                    )
-                self._wake.clear()
+    async def round(self) -> bool:
+        return await self.run_once() >= self.settings.send_batch_size
 
     async def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
+        await super().stop()
         await self.sender.close()
 
     async def run_once(self) -> int:

@@ -3,6 +3,7 @@ learns from closed opportunities."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from contracts.events import (
@@ -21,7 +22,6 @@ from services.spec import ServiceSpec
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     """Composition root. Refuses to start with a definitions file that does not validate
     (the error names the file's line)."""
-    from qualifier import repository
     from qualifier.api import build_router
     from qualifier.backtest_api import build_backtest_router
     from qualifier.backtests import QualifierBacktest
@@ -29,6 +29,7 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     from qualifier.consumers import Consumers
     from qualifier.definitions import DEFAULT_FILE, load_file
     from qualifier.models import backtests as backtest_jobs
+    from qualifier.repository import leads
     from qualifier.service import Qualifier
     from qualifier.settings import QualifierSettings
     from services.backtests import BacktestJobs
@@ -52,14 +53,14 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
                 OpportunityClosed: consumers.on_opportunity_closed,
                 ErasureRequested: consumers.on_erasure_requested,
             },
-            repository.is_erased,
+            leads.is_erased,
         ),
         # One function for the three lead events, so that a run of them is decided together.
         batch_handlers=skip_erased_batch(
             dict.fromkeys((LeadCaptured, LeadMerged, LeadRecycled), consumers.on_lead_events),
-            repository.erased_among,
+            leads.erased_among,
         ),
         workers=[backtests],
         migrations=Path(__file__).parent / "migrations",
-        on_start=[backtests.on_start],
+        on_start=[partial(catalog.seed, unit), backtests.on_start],
     )

@@ -9,10 +9,10 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
-from qualifier import repository
 from qualifier.catalog import ActiveDefinitions
 from qualifier.definitions import DEFAULT_FILE, DefinitionsError
-from qualifier.rules import Engagement, Verdict
+from qualifier.repository import definition_versions, leads
+from qualifier.rules import NurtureEngagement, Verdict
 from qualifier.schemas import (
     ChangeOut,
     DecisionOut,
@@ -68,17 +68,22 @@ def build_router(unit: UnitOfWork, qualifier: Qualifier) -> APIRouter:
         """The qualifier's latest decision on a lead: outcome, lifecycle, stage, term,
         score, the definition and model versions, and every criterion with its points."""
         async with unit.read() as conn:
-            decision = await repository.get_decision(conn, lead_id)
+            decision = await leads.get_decision(conn, lead_id)
         if decision is None:
             raise Problem(404, f"The qualifier has no decision for lead {lead_id!r} (yet).")
-        return decision
+        return DecisionOut(
+            **(_evaluation(decision.verdict).model_dump() | {"reason": decision.reason}),
+            lead_id=decision.lead_id,
+            trigger=decision.trigger,
+            decided_at=decision.decided_at,
+        )
 
     @router.post("/evaluate", response_model=EvaluationOut)
     async def evaluate(body: EvaluateIn, _: ManagerKey) -> EvaluationOut:
         """A dry run: the decision a lead would get now under the active definitions and
         model. Nothing is stored and no event is said."""
         engagement = (
-            Engagement(body.engagement_score or 0.0, tuple(body.engagements))
+            NurtureEngagement(body.engagement_score or 0.0, tuple(body.engagements))
             if body.engagement_score is not None or body.engagements
             else None
         )
@@ -155,7 +160,7 @@ def build_router(unit: UnitOfWork, qualifier: Qualifier) -> APIRouter:
         """Every version of the definitions, newest (the active one) first."""
         async with unit.read() as conn:
             active = await qualifier.catalog.active(conn)
-            stored = await repository.definitions_history(conn)
+            stored = await definition_versions.definitions_history(conn)
         out = [
             DefinitionsVersionOut(
                 seq=s.seq,
@@ -177,7 +182,7 @@ def build_router(unit: UnitOfWork, qualifier: Qualifier) -> APIRouter:
         """One stored version of the definitions, with its YAML text."""
         async with unit.read() as conn:
             active = await qualifier.catalog.active(conn)
-            stored = await repository.definitions_by_version(conn, version)
+            stored = await definition_versions.definitions_by_version(conn, version)
         if stored is None:
             if active.seq is None and active.definitions.version == version:
                 return _active(active)

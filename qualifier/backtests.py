@@ -20,9 +20,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts.events import CriterionResult, LeadCaptured, LeadMerged, LeadRecycled, parse_data
-from qualifier.definitions import Definitions, parse
+from qualifier.definitions import parse
+from qualifier.definitions.model import Definitions
 from qualifier.learning import Model
-from qualifier.rules import Engagement, Verdict, decide
+from qualifier.rules import NurtureEngagement, Verdict, decide
 from qualifier.service import Qualifier
 from services.backtests import (
     ArchivePage,
@@ -145,7 +146,7 @@ class QualifierBacktest:
         progress: ReportProgress,
     ) -> dict[str, Any]:
         sides = (Side(current), Side(candidate))
-        engagements: dict[str, Engagement] = {}
+        engagements: dict[str, NurtureEngagement] = {}
         last_seen: dict[str, datetime] = {}
         processed, total = 0, None
         async for page in pages:
@@ -156,7 +157,7 @@ class QualifierBacktest:
                 if not isinstance(data, LeadCaptured | LeadMerged | LeadRecycled):
                     continue
                 if isinstance(data, LeadRecycled):
-                    engagements[data.lead_id] = Engagement(
+                    engagements[data.lead_id] = NurtureEngagement(
                         data.engagement_score, tuple(data.engagements)
                     )
                 last_seen[data.lead_id] = envelope.time

@@ -12,7 +12,7 @@ from contracts.events import (
     LeadRecycled,
     OpportunityClosed,
 )
-from qualifier.rules import Engagement
+from qualifier.rules import NurtureEngagement
 from qualifier.service import Profile, Qualifier
 from services.consumer import Incoming
 from services.db import Tx
@@ -44,7 +44,7 @@ def _profile(event: Incoming[LeadEvent]) -> Profile:
     at = event.envelope.time
     at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)  # CloudEvents time is UTC
     if isinstance(data, LeadRecycled):
-        engagement = Engagement(data.engagement_score, tuple(data.engagements))
+        engagement = NurtureEngagement(data.engagement_score, tuple(data.engagements))
         signal = at if data.hand_raise else None
         return Profile(data.lead_id, data.lead, "recycled", event.traceparent, engagement, signal)
     if isinstance(data, LeadCaptured):

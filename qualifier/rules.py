@@ -34,7 +34,7 @@ from contracts.events import (
     Stage,
     Term,
 )
-from qualifier.definitions import (
+from qualifier.definitions.model import (
     BASIC_CRITERIA,
     FIT_CRITERIA,
     Definitions,
@@ -47,7 +47,7 @@ ENGAGEMENT_TYPE_KEYS = ("type", "kind", "action", "event", "name")
 
 
 @dataclass(frozen=True)
-class Engagement:
+class NurtureEngagement:
     """What nurture reported when it recycled the lead (LeadRecycled)."""
 
     score: float = 0.0
@@ -91,12 +91,12 @@ def decide(
     lead: LeadProfile,
     definitions: Definitions,
     model: Model | None = None,
-    engagement: Engagement | None = None,
+    engagement: NurtureEngagement | None = None,
     intent_age: timedelta | None = None,
 ) -> Verdict:
     """Apply the definitions (and the learned model, when active) to one lead, whose last
     intent signal was `intent_age` ago (None: unknown, or now; the intent is then whole)."""
-    checks = {c.name: c for c in _criteria(lead, definitions, engagement or Engagement())}
+    checks = {c.name: c for c in _criteria(lead, definitions, engagement or NurtureEngagement())}
     matched = {name for name, c in checks.items() if c.matched}
     criteria = [
         CriterionResult(
@@ -227,7 +227,7 @@ def _domain_of(email: str | None) -> str | None:
     return email.rpartition("@")[2].strip().lower().rstrip(".") or None
 
 
-def _criteria(lead: LeadProfile, d: Definitions, engagement: Engagement) -> list[_Check]:
+def _criteria(lead: LeadProfile, d: Definitions, engagement: NurtureEngagement) -> list[_Check]:
     icp = d.icp
     email_domain = _domain_of(lead.email)
     free_mail = "free_mail" in lead.flags

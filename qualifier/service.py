@@ -38,14 +38,16 @@ from contracts.events import (
     OpportunityClosed,
     QualifierErasureCompleted,
 )
-from qualifier import learning, repository
+from qualifier import learning
 from qualifier.catalog import DefinitionsCatalog
-from qualifier.definitions import Definitions, DefinitionsError, parse
+from qualifier.definitions import DefinitionsError, parse
+from qualifier.definitions.model import Definitions
 from qualifier.learning import Model
-from qualifier.rules import Engagement, Outcome, Verdict, decide
+from qualifier.repository import definition_versions, leads, outcomes
+from qualifier.rules import NurtureEngagement, Outcome, Verdict, decide
 from qualifier.settings import QualifierSettings
 from services import erasure
-from services.db import ReadConn, Tx
+from services.db import Conn, ReadConn, Tx
 from services.outbox import emit
 from services.reference import Reference
 
@@ -78,7 +80,7 @@ class Profile:
     lead: LeadProfile
     trigger: Trigger
     traceparent: str | None
-    engagement: Engagement | None = None
+    engagement: NurtureEngagement | None = None
     intent_at: datetime | None = None
     """When the event shows the lead's intent (a form submitted, a hand raised in nurture);
     None for an event that does not (nurture recycling an engaged lead on its score)."""
@@ -86,7 +88,7 @@ class Profile:
 
 @dataclass(frozen=True)
 class DefinitionsChange:
-    stored: repository.StoredDefinitions
+    stored: definition_versions.StoredDefinitions
     changed: bool
 
 
@@ -96,8 +98,8 @@ class Qualifier:
         self.settings = settings
         self.deciding_model = Reference(
             "qualifier",
-            repository.MODEL,
-            lambda conn: repository.load_model(
+            outcomes.MODEL,
+            lambda conn: outcomes.load_model(
                 conn,
                 min_outcomes=settings.min_outcomes,
                 weight=settings.learned_weight,
@@ -111,12 +113,12 @@ class Qualifier:
     ) -> int:
         """Erase the person from the qualifier's store and its own events, keep a tombstone
         (late events about the lead are then ignored) and confirm, in one transaction."""
-        profile = await repository.profile_json(tx, lead_id)
+        profile = await leads.profile_json(tx, lead_id)
         values = erasure.personal_values(profile or {})
         values |= await erasure.outbox_values(tx, lead_id)
-        changed = await repository.erase_lead(tx, lead_id, values)
+        changed = await leads.erase_lead(tx, lead_id, values)
         changed += await erasure.redact_outbox(tx, lead_id, values)
-        await repository.put_tombstone(tx, lead_id, erasure_id)
+        await leads.put_tombstone(tx, lead_id, erasure_id)
         await emit(
             tx,
             QualifierErasureCompleted(lead_id=lead_id, erasure_id=erasure_id, records=changed),
@@ -124,12 +126,12 @@ class Qualifier:
         )
         return changed
 
-    async def model(self, conn: ReadConn | Tx, *, for_deciding: bool = False) -> Model:
+    async def model(self, conn: Conn, *, for_deciding: bool = False) -> Model:
         """The learned model; `for_deciding` skips the counts while it is not active, and
         comes from memory (reloaded when a closed opportunity moved the counts)."""
         if for_deciding:
             return await self.deciding_model.current(conn)
-        return await repository.load_model(
+        return await outcomes.load_model(
             conn,
             min_outcomes=self.settings.min_outcomes,
             weight=self.settings.learned_weight,
@@ -152,15 +154,15 @@ class Qualifier:
                 signals[p.lead_id] = max(at, signals.get(p.lead_id, at))
         # First: waits for a re-evaluation's locks. Each lead's last intent signal is then
         # the latest of the run's (all decided at the same `now`) and the stored one.
-        await repository.save_profiles(tx, latest, signals)
-        states = await repository.lead_states(tx, list(latest))
+        await leads.save_profiles(tx, latest, signals)
+        states = await leads.lead_states(tx, list(latest))
         previous = {lead_id: s.previous for lead_id, s in states.items()}
         engagements = {lead_id: s.engagement for lead_id, s in states.items()}
         intent_at = {lead_id: s.intent_at for lead_id, s in states.items()}
         active = await self.catalog.active(tx)
         model = await self.model(tx, for_deciding=True)
         decided: dict[str, tuple[Verdict, str]] = {}
-        engaged: dict[str, tuple[LeadProfile, Engagement]] = {}
+        engaged: dict[str, tuple[LeadProfile, NurtureEngagement]] = {}
         verdicts: list[Verdict | None] = []
         for p in profiles:
             if p.engagement is not None:
@@ -178,21 +180,21 @@ class Qualifier:
                 _age(intent_at.get(p.lead_id), now),
             )
             decided[p.lead_id] = (verdict, p.trigger)
-            previous[p.lead_id] = repository.Previous(
+            previous[p.lead_id] = leads.Previous(
                 verdict.outcome, verdict.decision.definition_version
             )
             if before is None or before.outcome != verdict.outcome or p.trigger == "recycled":
                 await _say(tx, p.lead_id, p.lead, verdict, p.traceparent)
             verdicts.append(verdict)
-        await repository.save_decisions(tx, decided)
-        await repository.save_engagements(tx, engaged)
+        await leads.save_decisions(tx, decided)
+        await leads.save_engagements(tx, engaged)
         return verdicts
 
     async def evaluate(
         self,
         conn: ReadConn,
         lead: LeadProfile,
-        engagement: Engagement | None,
+        engagement: NurtureEngagement | None,
         intent_age: timedelta | None = None,
     ) -> Verdict:
         """A dry run: the decision the lead would get now, its last intent signal
@@ -212,7 +214,7 @@ class Qualifier:
     ) -> bool:
         """Decide the next batch of open leads again; False when there were none left."""
         wanted = ("deferred", "disqualified") if include_disqualified else ("deferred",)
-        batch = await repository.open_leads(
+        batch = await leads.open_leads(
             tx, after=after, limit=self.settings.reevaluate_batch_size, outcomes_=wanted
         )
         if not batch:
@@ -239,7 +241,7 @@ class Qualifier:
                 if len(progress.changes) < MAX_CHANGES_LISTED:
                     progress.changes.append((stored.lead_id, previous.outcome, verdict.outcome))
                 await _say(tx, stored.lead_id, stored.profile, verdict, traceparent)
-        await repository.save_decisions(tx, decided)
+        await leads.save_decisions(tx, decided)
         progress.last_lead_id = batch[-1][0].lead_id
         return True
 
@@ -249,14 +251,14 @@ class Qualifier:
         """Count a closed opportunity's lead attributes as a win or a loss, once per
         opportunity. A later close of the same opportunity with the other result moves
         its counts; the same result again changes nothing."""
-        seen = await repository.get_outcome(tx, event.opportunity_id)
+        seen = await outcomes.get_outcome(tx, event.opportunity_id)
         if seen is not None and seen.won == event.won:
             return
         changes: list[tuple[dict[str, list[str]], bool, int]] = []
         if seen is not None:
             changes.append((seen.features, seen.won, -1))
         features = learning.features(event.lead)
-        await repository.save_outcome(
+        await outcomes.save_outcome(
             tx,
             opportunity_id=event.opportunity_id,
             lead_id=event.lead_id,
@@ -267,7 +269,7 @@ class Qualifier:
             exists=seen is not None,
         )
         changes.append((features, event.won, 1))
-        await repository.count_outcomes(tx, changes)  # bumps the model's version
+        await outcomes.count_outcomes(tx, changes)  # bumps the model's version
 
     # --- definitions --------------------------------------------------------------------
 
@@ -277,13 +279,13 @@ class Qualifier:
         active = await self.catalog.active(tx)
         if active.seq is not None and active.definitions.version == definitions.version:
             if active.yaml == text:
-                head = await repository.head_definitions(tx)
+                head = await definition_versions.head_definitions(tx)
                 assert head is not None
                 return DefinitionsChange(head, changed=False)
             raise VersionExists(definitions.version)
-        if await repository.definitions_by_version(tx, definitions.version) is not None:
+        if await definition_versions.definitions_by_version(tx, definitions.version) is not None:
             raise VersionExists(definitions.version)
-        stored = await repository.insert_definitions(
+        stored = await definition_versions.insert_definitions(
             tx,
             version=definitions.version,
             description=definitions.description,

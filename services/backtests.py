@@ -34,7 +34,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, Text, select, u
 
 from contracts.envelope import Envelope
 from services.auth import ManagerKey
-from services.db import ReadConn, Tx, UnitOfWork
+from services.db import Conn, Tx, UnitOfWork
 from services.outbound import OutboundClient
 from services.problems import Problem
 from services.sqltypes import Json, UTCDateTime
@@ -303,7 +303,7 @@ class BacktestJobs:
             await tx.conn.execute(self.table.delete().where(self.table.c.id == job_id))
         return True
 
-    async def _row(self, conn: ReadConn | Tx, job_id: str) -> StoredJob | None:
+    async def _row(self, conn: Conn, job_id: str) -> StoredJob | None:
         c = conn.conn if isinstance(conn, Tx) else conn
         row = (await c.execute(select(self.table).where(self.table.c.id == job_id))).first()
         return _out(row) if row else None

@@ -255,6 +255,15 @@ class Tx:
             self.savepoints -= 1
 
 
+Conn = ReadConn | Tx
+"""What a read takes: a read connection, or the write transaction it is part of."""
+
+
+def connection_of(conn: Conn) -> AsyncConnection:
+    """The connection under `conn`."""
+    return conn.conn if isinstance(conn, Tx) else conn
+
+
 class UnitOfWork:
     """A service's handle on the database: its name, its clock and its topic namespace."""
 

@@ -5,8 +5,6 @@ that caused them. On the embedded runtime these rows *are* the event log; in the
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -21,6 +19,7 @@ from contracts.events import EventData, make_envelope
 from contracts.topics import topic_for
 from services import metrics, tracing
 from services.db import Tx, UnitOfWork
+from services.polling import PollingWorker
 from services.tables import outbox
 
 log = logging.getLogger(__name__)
@@ -131,55 +130,40 @@ class Publisher(Protocol):
         ...
 
 
-class OutboxRelay:
+class OutboxRelay(PollingWorker):
     """Publishes a service's unsent outbox rows, oldest first, then marks them sent.
 
     One relay per service publishes at a time (a PostgreSQL advisory lock), which keeps a
     lead's events in order across replicas. A failed publish leaves the rows unsent; the
-    next round retries them, so an event accepted while Kafka is down goes out once it is
-    back. A crash between publish and mark re-sends: consumers are idempotent (the inbox).
+    next round retries them (waiting twice as long after each failure, up to 5 s), so an
+    event accepted while Kafka is down goes out once it is back. A crash between publish and
+    mark re-sends: consumers are idempotent (the inbox).
     """
+
+    name = "outbox relay"
 
     def __init__(
         self, unit: UnitOfWork, publisher: Publisher, *, batch_size: int, poll_interval_s: float
     ) -> None:
+        super().__init__(poll_interval_s, max_backoff_s=5.0)
         self.unit = unit
         self.publisher = publisher
         self.batch_size = batch_size
-        self.poll_interval_s = poll_interval_s
-        self._wake = asyncio.Event()
-        self._stopping = False
         self._lock_id = advisory_lock_id(unit.service)
-
-    def wake(self) -> None:
-        self._wake.set()
 
     def on_events_committed(self, _topics: frozenset[str]) -> None:
         """A commit of this service wrote records: publish them now, not at the poll."""
-        self._wake.set()
+        self.wake()
 
-    async def run(self) -> None:
-        backoff = self.poll_interval_s
-        while not self._stopping:
-            try:
-                sent = await self.relay_once()
-                backoff = self.poll_interval_s
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - rows stay in the outbox; retried below
-                sent = 0
-                log.warning("outbox relay failed, will retry: %r", exc)
-                metrics.OUTBOX_RELAY_FAILURES.labels(self.unit.service).inc()
-                backoff = min(backoff * 2, 5.0)
-            if sent < self.batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=backoff)
-                self._wake.clear()
+    async def round(self) -> bool:
+        return await self.relay_once() >= self.batch_size
+
+    def round_failed(self, exc: Exception) -> None:
+        metrics.OUTBOX_RELAY_FAILURES.labels(self.unit.service).inc()
 
     async def stop(self) -> None:
         """Flush what is committed, then stop."""
-        self._stopping = True
-        self._wake.set()
+        await super().stop()
         try:
             while await self.relay_once() > 0:
                 pass

@@ -8,8 +8,6 @@ handler in the same transaction that marks it fired.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from sqlalchemy import bindparam, delete, select, update
 
 from services import metrics
 from services.db import ReadConn, Tx, UnitOfWork
+from services.polling import PollingWorker
 from services.tables import timers
 
 log = logging.getLogger(__name__)
@@ -174,7 +173,11 @@ async def retry_given_up(tx: Tx, timer_id: int) -> bool:
     return True
 
 
-class TimerRunner:
+class TimerRunner(PollingWorker):
+    """Fires a service's due timers, each in a transaction of its own, every poll."""
+
+    name = "timer"
+
     def __init__(
         self,
         unit: UnitOfWork,
@@ -183,25 +186,14 @@ class TimerRunner:
         poll_interval_s: float,
         max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
+        super().__init__(poll_interval_s)
         self.unit = unit
         self.handlers = handlers
-        self.poll_interval_s = poll_interval_s
         self.max_attempts = max_attempts
-        self._stopping = asyncio.Event()
 
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.fire_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - timers stay due; next round retries
-                log.warning("timer round failed, will retry: %r", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_interval_s)
-
-    async def stop(self) -> None:
-        self._stopping.set()
+    async def round(self) -> bool:
+        limit = 1000
+        return await self.fire_due(limit) >= limit
 
     async def fire_due(self, limit: int = 1000) -> int:
         """Fire every timer due by the clock's now; returns how many fired."""

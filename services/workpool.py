@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections import Counter
 from collections.abc import Coroutine
 from typing import Any
 
 import httpx
+
+from services.polling import PollingWorker
 
 log = logging.getLogger(__name__)
 
@@ -100,22 +102,16 @@ class KeyedPool:
             await asyncio.wait(list(self._tasks))
 
 
-class LeasingWorker(ABC):
+class LeasingWorker(PollingWorker):
     """A worker that leases due items and runs each in a slot of its `KeyedPool`, calling
     someone else's server through its own HTTP client: the loop, the wake-up, stopping and
     the test's `run_once` are the same for every such worker (the router's webhooks,
     ingest's provider fetches); each says how it leases and starts items."""
 
-    name: str
-    """For the log line of a failed round."""
-
     def __init__(self, pool: KeyedPool, poll_interval_s: float) -> None:
+        super().__init__(poll_interval_s)
         self.pool = pool
-        self.poll_interval_s = poll_interval_s
-        self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
-        self._looping = False
         self.held_back = True
         """Whether items may be due that found no slot: then a finished item (a slot
         freed) is a reason to look again. A worker that knows nothing is due says so."""
@@ -125,41 +121,28 @@ class LeasingWorker(ABC):
         """Lease what is due, as many as the pool has free slots (each key its share), and
         start each in the pool; returns how many started."""
 
-    def wake(self) -> None:
-        """A commit stored something due now: look at once, not at the next poll."""
-        self._wake.set()
-
-    async def run(self) -> None:
+    async def round(self) -> bool:
         """Start each due item as soon as a slot is free (no rounds: a slow server never
-        holds up the others), until stopped; then let those in flight finish (each within
-        its deadline; the runtime's shutdown timeout cancels them past it)."""
-        self._looping = True
-        try:
-            while not self._stopping.is_set():
-                self._wake.clear()  # before leasing: a wake meanwhile leases again
-                try:
-                    started = await self._start_due()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - items stay due; the next round
-                    log.warning("%s round failed, will retry: %r", self.name, exc)
-                    started = 0
-                if started == 0:
-                    # Woken by a commit (or by stop) or a finished item; the poll finds
-                    # what other replicas stored and retries coming due.
-                    await self.pool.pause(
-                        self._wake, self.poll_interval_s, on_finish=self.held_back
-                    )
-            await self.pool.drain()
-        finally:
-            self._looping = False
-            self.pool.cancel_all()  # cancelled meanwhile: their leases run out
-            await self._close_http()
+        holds up the others)."""
+        return await self._start_due() > 0
+
+    async def idle(self, wait_s: float) -> None:
+        # Woken by a commit (or by stop) or a finished item; the poll finds what other
+        # replicas stored and retries coming due.
+        await self.pool.pause(self._wake, wait_s, on_finish=self.held_back)
+
+    async def finish(self) -> None:
+        """Let those in flight finish (each within its deadline; the runtime's shutdown
+        timeout cancels them past it)."""
+        await self.pool.drain()
+
+    async def close(self) -> None:
+        self.pool.cancel_all()  # cancelled meanwhile: their leases run out
+        await self._close_http()
 
     async def stop(self) -> None:
         """Stop starting items (`run` then finishes those in flight)."""
-        self._stopping.set()
-        self._wake.set()
+        await super().stop()
         if not self._looping:
             await self.pool.drain()
             await self._close_http()

@@ -21,8 +21,8 @@ from audit.models import (
     reps,
 )
 from audit.projection import Assignment
-from audit.repository.common import Conn, connection, earliest_of
-from services.db import Tx
+from audit.repository.common import earliest_of
+from services.db import Conn, Tx, connection_of
 from services.statements import insert_ignoring
 
 _ASSIGNMENTS_OF = select(
@@ -149,5 +149,5 @@ async def put_reps(tx: Tx, names: Mapping[str, str]) -> None:
 
 
 async def rep_names(conn: Conn) -> dict[str, str]:
-    rows = (await connection(conn).execute(select(reps.c.rep_id, reps.c.name))).all()
+    rows = (await connection_of(conn).execute(select(reps.c.rep_id, reps.c.name))).all()
     return {r.rep_id: r.name for r in rows}

@@ -13,17 +13,10 @@ from sqlalchemy import (
     literal,
     or_,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.db import ReadConn, Tx
+from services.db import Tx
 from services.sqltypes import UTCDateTime
 from services.statements import insert_ignoring
-
-Conn = ReadConn | Tx
-
-
-def connection(conn: Conn) -> AsyncConnection:
-    return conn.conn if isinstance(conn, Tx) else conn
 
 
 def at_utc(value: datetime) -> ColumnElement[datetime]:

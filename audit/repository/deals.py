@@ -13,8 +13,8 @@ from sqlalchemy import (
 from audit.models import (
     deals,
 )
-from audit.repository.common import Conn, connection, insert_ignore
-from services.db import Tx
+from audit.repository.common import insert_ignore
+from services.db import Conn, Tx, connection_of
 
 
 async def put_deal(
@@ -45,7 +45,7 @@ async def put_deal(
 async def won_deals(conn: Conn, currency: str) -> tuple[int, int]:
     """(count, sum in cents) of closed-won deals in `currency`."""
     row = (
-        await connection(conn).execute(
+        await connection_of(conn).execute(
             select(func.count(), func.coalesce(func.sum(deals.c.amount_cents), 0)).where(
                 deals.c.won.is_(True), deals.c.currency == currency
             )
@@ -56,7 +56,7 @@ async def won_deals(conn: Conn, currency: str) -> tuple[int, int]:
 
 async def won_amount(conn: Conn, lead_id: str, currency: str) -> int | None:
     """The amount (cents) of the lead's latest closed-won deal in `currency`, if any."""
-    amount = await connection(conn).scalar(
+    amount = await connection_of(conn).scalar(
         select(deals.c.amount_cents)
         .where(deals.c.lead_id == lead_id, deals.c.won.is_(True), deals.c.currency == currency)
         .order_by(deals.c.closed_at.desc())

@@ -16,8 +16,8 @@ from audit.models import (
     erasure_confirmations,
     erasures,
 )
-from audit.repository.common import Conn, connection, insert_ignore
-from services.db import Tx
+from audit.repository.common import insert_ignore
+from services.db import Conn, Tx, connection_of
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class ConfirmationRow:
 
 async def get_erasure(conn: Conn, lead_id: str) -> ErasureRow | None:
     row = (
-        await connection(conn).execute(select(erasures).where(erasures.c.lead_id == lead_id))
+        await connection_of(conn).execute(select(erasures).where(erasures.c.lead_id == lead_id))
     ).first()
     return ErasureRow(**row._mapping) if row is not None else None
 
@@ -47,7 +47,7 @@ async def get_erasure(conn: Conn, lead_id: str) -> ErasureRow | None:
 async def find_erasure(conn: Conn, erasure_id: str) -> ErasureRow | None:
     """An erasure by its id (or, for erasures made before ids, by its lead id)."""
     row = (
-        await connection(conn).execute(
+        await connection_of(conn).execute(
             select(erasures).where(
                 or_(erasures.c.id == erasure_id, erasures.c.lead_id == erasure_id)
             )
@@ -100,7 +100,7 @@ async def confirm_erasure(
 
 async def erasure_confirmations_of(conn: Conn, lead_id: str) -> list[ConfirmationRow]:
     rows = (
-        await connection(conn).execute(
+        await connection_of(conn).execute(
             select(
                 erasure_confirmations.c.service,
                 erasure_confirmations.c.erasure_id,

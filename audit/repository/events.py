@@ -20,9 +20,8 @@ from audit.models import (
     erasures,
     events,
 )
-from audit.repository.common import Conn, connection
 from services import erasure
-from services.db import ReadConn, Tx
+from services.db import Conn, ReadConn, Tx, connection_of
 from services.statements import insert_ignoring
 
 
@@ -117,4 +116,4 @@ async def count_events(conn: Conn, lead_id: str | None = None) -> int:
     query = select(func.count()).select_from(events)
     if lead_id is not None:
         query = query.where(events.c.lead_id == lead_id)
-    return int(await connection(conn).scalar(query) or 0)
+    return int(await connection_of(conn).scalar(query) or 0)

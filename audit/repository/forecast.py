@@ -18,8 +18,7 @@ from audit.models import (
     forecast,
     removal_requests,
 )
-from audit.repository.common import Conn, connection
-from services.db import Tx
+from services.db import Conn, Tx, connection_of
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class EntryRow:
 async def current_entry(conn: Conn, lead_id: str) -> EntryRow | None:
     """The lead's forecast entry that was not removed (open, or won)."""
     row = (
-        await connection(conn).execute(
+        await connection_of(conn).execute(
             select(forecast)
             .where(forecast.c.lead_id == lead_id, forecast.c.status != "removed")
             .limit(1)
@@ -53,7 +52,7 @@ async def current_entry(conn: Conn, lead_id: str) -> EntryRow | None:
 
 async def get_entry(conn: Conn, entry_id: str) -> EntryRow | None:
     row = (
-        await connection(conn).execute(select(forecast).where(forecast.c.id == entry_id))
+        await connection_of(conn).execute(select(forecast).where(forecast.c.id == entry_id))
     ).first()
     return EntryRow(**row._mapping) if row is not None else None
 
@@ -141,7 +140,7 @@ async def entries(
         query = query.where(forecast.c.lead_id == lead_id)
     if limit is not None:
         query = query.limit(limit)
-    return [EntryRow(**r._mapping) for r in (await connection(conn).execute(query)).all()]
+    return [EntryRow(**r._mapping) for r in (await connection_of(conn).execute(query)).all()]
 
 
 @dataclass(frozen=True)
@@ -164,7 +163,7 @@ async def insert_request(tx: Tx, request: RequestRow) -> None:
 
 async def get_request(conn: Conn, request_id: str) -> RequestRow | None:
     row = (
-        await connection(conn).execute(
+        await connection_of(conn).execute(
             select(removal_requests).where(removal_requests.c.id == request_id)
         )
     ).first()
@@ -173,7 +172,7 @@ async def get_request(conn: Conn, request_id: str) -> RequestRow | None:
 
 async def pending_request_for(conn: Conn, entry_id: str) -> RequestRow | None:
     row = (
-        await connection(conn).execute(
+        await connection_of(conn).execute(
             select(removal_requests)
             .where(removal_requests.c.entry_id == entry_id, removal_requests.c.status == "pending")
             .limit(1)
@@ -201,7 +200,7 @@ async def list_requests(
         query = query.where(removal_requests.c.status == status)
     if lead_id is not None:
         query = query.where(removal_requests.c.lead_id == lead_id)
-    return [RequestRow(**r._mapping) for r in (await connection(conn).execute(query)).all()]
+    return [RequestRow(**r._mapping) for r in (await connection_of(conn).execute(query)).all()]
 
 
 async def scrub_requests(tx: Tx, lead_id: str, scrub: Any) -> None:

@@ -30,8 +30,7 @@ from audit.models import (
     reps,
 )
 from audit.projection import MILESTONES, LeadChange
-from audit.repository.common import Conn, connection
-from services.db import Tx
+from services.db import Conn, Tx, connection_of
 
 # --- the lead read model --------------------------------------------------------------------
 
@@ -131,12 +130,14 @@ async def list_leads(
         query = query.where(leads.c.stage_rank == stage_rank)
     if rep_id is not None:
         query = query.where(leads.c.rep_id == rep_id)
-    rows = await connection(conn).execute(query.limit(limit))
+    rows = await connection_of(conn).execute(query.limit(limit))
     return [LeadRow(**row._mapping) for row in rows]
 
 
 async def get_lead(conn: Conn, lead_id: str) -> LeadRow | None:
-    row = (await connection(conn).execute(select(leads).where(leads.c.lead_id == lead_id))).first()
+    row = (
+        await connection_of(conn).execute(select(leads).where(leads.c.lead_id == lead_id))
+    ).first()
     return LeadRow(**row._mapping) if row is not None else None
 
 
@@ -234,7 +235,7 @@ async def find_leads(conn: Conn, text: str, limit: int) -> list[LeadMatch]:
         .limit(limit)
     )
     found = []
-    for row in (await connection(conn).execute(query)).all():
+    for row in (await connection_of(conn).execute(query)).all():
         values = {k: v for k, v in row._mapping.items() if k != "erased_at"}
         if row.erased_at is not None:
             values |= {"email": None, "company": None}

@@ -24,8 +24,8 @@ from audit.models import (
     spend,
 )
 from audit.reports.facts import AssignmentFact, AuditFact, DealFact, LeadFact, SpendFact
-from audit.repository.common import Conn, at_utc, connection, insert_ignore
-from services.db import Tx
+from audit.repository.common import at_utc, insert_ignore
+from services.db import Conn, Tx, connection_of
 
 
 def _cohort() -> ColumnElement[Any]:
@@ -42,7 +42,7 @@ def _in_cohort(start: datetime | None, end: datetime | None) -> ColumnElement[bo
 
 
 async def lead_facts(conn: Conn, start: datetime | None, end: datetime | None) -> list[LeadFact]:
-    rows = (await connection(conn).execute(select(leads).where(_in_cohort(start, end)))).all()
+    rows = (await connection_of(conn).execute(select(leads).where(_in_cohort(start, end)))).all()
     return [
         LeadFact(
             lead_id=r.lead_id,
@@ -68,7 +68,7 @@ async def assignment_facts(
     conn: Conn, start: datetime | None, end: datetime | None
 ) -> list[AssignmentFact]:
     rows = (
-        await connection(conn).execute(
+        await connection_of(conn).execute(
             select(assignments)
             .join(leads, leads.c.lead_id == assignments.c.lead_id)
             .where(_in_cohort(start, end))
@@ -91,7 +91,7 @@ async def assignment_facts(
 
 async def deal_facts(conn: Conn, start: datetime | None, end: datetime | None) -> list[DealFact]:
     rows = (
-        await connection(conn).execute(
+        await connection_of(conn).execute(
             select(deals)
             .join(leads, leads.c.lead_id == deals.c.lead_id)
             .where(_in_cohort(start, end))
@@ -112,7 +112,7 @@ async def deal_facts(conn: Conn, start: datetime | None, end: datetime | None) -
 
 async def audit_facts(conn: Conn, start: datetime | None, end: datetime | None) -> list[AuditFact]:
     rows = (
-        await connection(conn).execute(
+        await connection_of(conn).execute(
             select(satisfaction_audits)
             .join(leads, leads.c.lead_id == satisfaction_audits.c.lead_id)
             .where(_in_cohort(start, end), satisfaction_audits.c.status == "recorded")
@@ -136,7 +136,7 @@ async def audit_facts(conn: Conn, start: datetime | None, end: datetime | None) 
 
 async def source_classes(conn: Conn) -> dict[str, str]:
     rows = (
-        await connection(conn).execute(
+        await connection_of(conn).execute(
             select(leads.c.source, leads.c.source_class)
             .where(leads.c.source.is_not(None), leads.c.source_class.is_not(None))
             .distinct()
@@ -191,7 +191,7 @@ async def list_spend(conn: Conn, first: str | None, last: str | None) -> list[Sp
         query = query.where(spend.c.period >= first)
     if last is not None:
         query = query.where(spend.c.period <= last)
-    return [SpendRow(**r._mapping) for r in (await connection(conn).execute(query)).all()]
+    return [SpendRow(**r._mapping) for r in (await connection_of(conn).execute(query)).all()]
 
 
 def spend_facts(rows: Sequence[SpendRow]) -> list[SpendFact]:

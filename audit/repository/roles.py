@@ -13,8 +13,8 @@ from sqlalchemy import (
 from audit.models import (
     roles,
 )
-from audit.repository.common import Conn, connection, insert_ignore
-from services.db import Tx
+from audit.repository.common import insert_ignore
+from services.db import Conn, Tx, connection_of
 from services.tables import api_keys
 
 
@@ -31,7 +31,7 @@ class RoleRow:
 async def api_key_scope(conn: Conn, key_id: str) -> str | None:
     """The scope of an active API key (the shared auth store), or None."""
     row = (
-        await connection(conn).execute(
+        await connection_of(conn).execute(
             select(api_keys.c.scope).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
         )
     ).first()
@@ -61,7 +61,7 @@ async def revoke_role(tx: Tx, key_id: str, role: str, revoked_by: str) -> bool:
 
 
 async def has_role(conn: Conn, key_id: str, role: str) -> bool:
-    found = await connection(conn).scalar(
+    found = await connection_of(conn).scalar(
         select(roles.c.key_id).where(
             roles.c.key_id == key_id, roles.c.role == role, roles.c.revoked_at.is_(None)
         )
@@ -71,7 +71,7 @@ async def has_role(conn: Conn, key_id: str, role: str) -> bool:
 
 async def list_roles(conn: Conn, role: str) -> list[RoleRow]:
     rows = (
-        await connection(conn).execute(
+        await connection_of(conn).execute(
             select(roles).where(roles.c.role == role).order_by(roles.c.granted_at)
         )
     ).all()

@@ -17,8 +17,8 @@ from sqlalchemy import (
 from audit.models import (
     satisfaction_audits,
 )
-from audit.repository.common import Conn, at_utc, connection
-from services.db import Tx
+from audit.repository.common import at_utc
+from services.db import Conn, Tx, connection_of
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class SatisfactionAuditRow:
 
 async def open_satisfaction_audit_for(conn: Conn, lead_id: str) -> SatisfactionAuditRow | None:
     row = (
-        await connection(conn).execute(
+        await connection_of(conn).execute(
             select(satisfaction_audits)
             .where(satisfaction_audits.c.lead_id == lead_id, satisfaction_audits.c.status == "open")
             .limit(1)
@@ -57,7 +57,7 @@ async def open_satisfaction_audit_for(conn: Conn, lead_id: str) -> SatisfactionA
 
 async def satisfaction_audits_of(conn: Conn, lead_id: str) -> list[SatisfactionAuditRow]:
     rows = (
-        await connection(conn).execute(
+        await connection_of(conn).execute(
             select(satisfaction_audits)
             .where(satisfaction_audits.c.lead_id == lead_id)
             .order_by(satisfaction_audits.c.opened_at)
@@ -111,7 +111,7 @@ async def insert_satisfaction_audits(tx: Tx, rows: Sequence[dict[str, Any]]) -> 
 
 async def get_satisfaction_audit(conn: Conn, audit_id: str) -> SatisfactionAuditRow | None:
     row = (
-        await connection(conn).execute(
+        await connection_of(conn).execute(
             select(satisfaction_audits).where(satisfaction_audits.c.id == audit_id)
         )
     ).first()
@@ -131,7 +131,7 @@ async def list_satisfaction_audits(
     if due_by is not None:
         query = query.where(satisfaction_audits.c.due_at <= at_utc(due_by))
     return [
-        SatisfactionAuditRow(**r._mapping) for r in (await connection(conn).execute(query)).all()
+        SatisfactionAuditRow(**r._mapping) for r in (await connection_of(conn).execute(query)).all()
     ]
 
 

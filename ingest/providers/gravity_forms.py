@@ -31,8 +31,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from ingest import normalise
 from ingest.mapping import ALIASES, CLICK_ID_KEYS, UTM_KEYS, key_of
+from ingest.normalise import emails
 from ingest.providers.base import Parsed, RawLead, Source, WebhookRequest
 from ingest.providers.zapier import BearerTokenProvider
 
@@ -125,7 +125,7 @@ def recognised(fields: Mapping[str, str], field_map: Mapping[str, str]) -> dict[
 
 
 def _is_email(value: str) -> bool:
-    return "@" in value and normalise.email(value).value is not None
+    return "@" in value and emails.email(value).value is not None
 
 
 def _is_phone(value: str) -> bool:

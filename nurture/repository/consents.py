@@ -9,8 +9,7 @@ from sqlalchemy import delete, select, update
 
 from nurture.models import consents, suppressions
 from nurture.records import ExplicitBasis, Suppression, SuppressionReason
-from nurture.repository import Conn, connection_of
-from services.db import Tx
+from services.db import Conn, Tx, connection_of
 from services.statements import insert_ignoring
 
 

@@ -9,8 +9,7 @@ from sqlalchemy import select
 
 from nurture.models import engagements
 from nurture.records import EngagementSignal
-from nurture.repository import Conn, connection_of
-from services.db import Tx
+from services.db import Conn, Tx, connection_of
 
 
 def _engagement(row: Any) -> EngagementSignal:

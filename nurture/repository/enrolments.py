@@ -9,8 +9,7 @@ from sqlalchemy import bindparam, func, select, update
 
 from nurture.models import enrolments
 from nurture.records import Enrolment
-from nurture.repository import Conn, connection_of
-from services.db import Tx
+from services.db import Conn, Tx, connection_of
 
 
 def _enrolment(row: Any) -> Enrolment:

@@ -8,9 +8,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from nurture.models import keys
-from nurture.repository import Conn, connection_of
 from services.crypto import SecretBox
-from services.db import Tx
+from services.db import Conn, Tx, connection_of
 
 SIGNING_KEY = "link-signing"
 

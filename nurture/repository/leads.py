@@ -10,8 +10,7 @@ from sqlalchemy import select, update
 from contracts.events import LeadProfile
 from nurture.models import leads
 from nurture.records import NurturedLead
-from nurture.repository import Conn, connection_of
-from services.db import Tx
+from services.db import Conn, Tx, connection_of
 
 
 def _lead(row: Any) -> NurturedLead:

@@ -9,8 +9,7 @@ from sqlalchemy import or_, select, update
 
 from nurture.models import messages
 from nurture.records import Email
-from nurture.repository import Conn, connection_of
-from services.db import Tx
+from services.db import Conn, Tx, connection_of
 
 PENDING_MESSAGES = ("queued", "sending")
 

@@ -6,7 +6,7 @@ from sqlalchemy import func, select, union
 
 from nurture.models import engagements, enrolments, messages, suppressions, tasks
 from nurture.records import TrackCounts
-from nurture.repository import Conn, connection_of
+from services.db import Conn, connection_of
 
 
 async def enrolments_by_step(conn: Conn, track: str) -> dict[tuple[int, str], int]:

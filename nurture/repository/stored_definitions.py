@@ -9,8 +9,7 @@ from sqlalchemy import delete, select, update
 
 from nurture.models import api_templates, api_tracks
 from nurture.records import StoredDefinition
-from nurture.repository import Conn, connection_of
-from services.db import Tx
+from services.db import Conn, Tx, connection_of
 
 
 async def api_definitions(conn: Conn, kind: str) -> list[StoredDefinition]:

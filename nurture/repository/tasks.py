@@ -8,8 +8,7 @@ from sqlalchemy import select, update
 
 from nurture.models import tasks
 from nurture.records import CallTask
-from nurture.repository import Conn, connection_of
-from services.db import Tx
+from services.db import Conn, Tx, connection_of
 
 
 def _task(row: Any) -> CallTask:

@@ -40,6 +40,7 @@ a `routes/` package's modules, the router's routes by noun)."""
 
 TRANSACTIONS_ALSO_IN = {
     "ingest/fetcher.py": "the fetch worker (a background worker)",
+    "ingest/sources_api.py": "the sources' routes (ingest's api.py, split off)",
     "router/webhooks.py": "the webhook sender (a background worker)",
     "router/connectors/inbound.py": "a vendor's webhook logs each activity in a transaction "
     "of its own, so one refused activity does not refuse the others",

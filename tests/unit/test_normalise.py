@@ -7,6 +7,9 @@ re-run these functions over stored output).
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import phonenumbers
 import pytest
 from hypothesis import given, settings
@@ -14,7 +17,8 @@ from hypothesis import strategies as st
 
 from contracts.events import SourceClass
 from ingest import normalise
-from ingest.normalise import EmailResult
+from ingest.normalise import countries, domains, emails, names, phones, source_classes
+from ingest.normalise.emails import EmailResult
 from ingest.reference_data import COUNTRIES, COUNTRY_ALIASES
 
 PROPERTY = settings(max_examples=200, deadline=None)
@@ -38,7 +42,7 @@ hostnames = st.builds(
 )
 free_hosts = st.sampled_from(["gmail.com", "GMAIL.com", "yahoo.co.uk", "hotmail.fr", "gmx.de"])
 plain_emails = st.builds(lambda local, host: f"{local}@{host}", _LOCAL, hostnames | free_hosts)
-emails = st.one_of(
+email_inputs = st.one_of(
     plain_emails,
     st.builds(lambda e: f"  {e.upper()} ", plain_emails),
     st.builds(
@@ -219,7 +223,7 @@ def test_text(raw: str | None, expected: str | None) -> None:
     ],
 )
 def test_email_examples(raw: str | None, expected: EmailResult) -> None:
-    assert normalise.email(raw) == expected
+    assert emails.email(raw) == expected
 
 
 @pytest.mark.parametrize(
@@ -227,7 +231,7 @@ def test_email_examples(raw: str | None, expected: EmailResult) -> None:
     ["jo", "jo@", "@acme.com", "jo@@acme.com", "jo smith@acme.com", "jo@acme", "<>", "a" * 600],
 )
 def test_invalid_email_has_a_problem(raw: str) -> None:
-    result = normalise.email(raw)
+    result = emails.email(raw)
     assert result.value is None
     assert result.problem
     assert result.flags == ()
@@ -260,7 +264,7 @@ def test_invalid_email_has_a_problem(raw: str) -> None:
     ],
 )
 def test_phone_examples(raw: str, hint: str | None, expected: str) -> None:
-    assert normalise.phone(raw, hint) == (expected, None)
+    assert phones.phone(raw, hint) == (expected, None)
 
 
 @pytest.mark.parametrize(
@@ -277,7 +281,7 @@ def test_phone_examples(raw: str, hint: str | None, expected: str) -> None:
     ],
 )
 def test_unusable_phone_has_a_problem(raw: str, hint: str | None) -> None:
-    value, problem = normalise.phone(raw, hint)
+    value, problem = phones.phone(raw, hint)
     assert value is None
     assert problem
 
@@ -291,29 +295,29 @@ def test_numbers_phonenumbers_re_reads_differently_are_never_returned_unsettled(
 ) -> None:
     """phonenumbers 9.0 formats these to an E.164 that parses to a different E.164 (it strips
     one more national prefix each time); phone() must only ever return a fixed point."""
-    value, problem = normalise.phone(raw, hint)
+    value, problem = phones.phone(raw, hint)
     assert (value is None) != (problem is None)
     if value is not None:
-        assert normalise.phone(value, None) == (value, None)
+        assert phones.phone(value, None) == (value, None)
 
 
 def test_phone_problems_say_what_is_wrong() -> None:
-    assert normalise.phone("12", None) == (
+    assert phones.phone("12", None) == (
         None,
         "no international prefix (+ or 00) and no known country to read it by",
     )
-    assert normalise.phone("12", "DE") == (
+    assert phones.phone("12", "DE") == (
         None,
         "too short: at most a local +49 number, without its area code",
     )
-    assert normalise.phone("+49 1", None) == (None, "too short to be a phone number")
-    assert normalise.phone("+1 415 555 26719", None) == (None, "too long for a +1 number")
-    assert normalise.phone("n/a", "US") == (None, "not a phone number")
+    assert phones.phone("+49 1", None) == (None, "too short to be a phone number")
+    assert phones.phone("+1 415 555 26719", None) == (None, "too long for a +1 number")
+    assert phones.phone("n/a", "US") == (None, "not a phone number")
 
 
 def test_missing_phone_is_not_a_problem() -> None:
-    assert normalise.phone(None, "DE") == (None, None)
-    assert normalise.phone(" \n", "DE") == (None, None)
+    assert phones.phone(None, "DE") == (None, None)
+    assert phones.phone(" \n", "DE") == (None, None)
 
 
 # --------------------------------------------------------------------------- names
@@ -348,7 +352,7 @@ def test_missing_phone_is_not_a_problem() -> None:
 )
 def test_person_name(raw: str | None, expected: str | None) -> None:
     """None as expected for a non-Latin name means: returned as typed, only cleaned."""
-    assert normalise.person_name(raw) == (expected if expected else normalise.text(raw))
+    assert names.person_name(raw) == (expected if expected else normalise.text(raw))
 
 
 @pytest.mark.parametrize(
@@ -376,7 +380,7 @@ def test_names(
     full: str | None,
     expected: tuple[str | None, str | None, str | None],
 ) -> None:
-    got = normalise.names(first, last, full)
+    got = names.names(first, last, full)
     assert got[:2] == expected[:2]
     assert got[2] == (expected[2] or normalise.text(full))
 
@@ -425,19 +429,19 @@ def test_names(
     ],
 )
 def test_country(raw: str | None, expected: str | None) -> None:
-    assert normalise.country(raw) == expected
+    assert countries.country(raw) == expected
 
 
 def test_every_iso_country_reads_from_each_of_its_forms() -> None:
     for alpha2, alpha3, country_names in COUNTRIES:
         for spelling in (alpha2, alpha2.lower(), alpha3, *country_names):
-            assert normalise.country(spelling) == alpha2, spelling
+            assert countries.country(spelling) == alpha2, spelling
 
 
 def test_every_alias_reads_as_its_country() -> None:
     """Also catches an alias that an ISO code or name silently shadows."""
     for alias, alpha2 in COUNTRY_ALIASES.items():
-        assert normalise.country(alias) == alpha2, alias
+        assert countries.country(alias) == alpha2, alias
 
 
 # --------------------------------------------------------------------------- domain
@@ -476,7 +480,7 @@ def test_every_alias_reads_as_its_country() -> None:
     ],
 )
 def test_domain(website: str | None, email_address: str | None, expected: str | None) -> None:
-    assert normalise.domain(website, email_address) == expected
+    assert domains.domain(website, email_address) == expected
 
 
 # --------------------------------------------------------------------------- source class
@@ -508,7 +512,7 @@ def test_domain(website: str | None, email_address: str | None, expected: str | 
     ],
 )
 def test_source_class(explicit: str | None, utm: dict[str, str], expected: SourceClass) -> None:
-    assert normalise.source_class(explicit, utm, "rep_prospecting") == expected
+    assert source_classes.source_class(explicit, utm, "rep_prospecting") == expected
 
 
 # --------------------------------------------------------------------------- totality
@@ -516,27 +520,27 @@ def test_source_class(explicit: str | None, utm: dict[str, str], expected: Sourc
 
 def test_huge_input_is_refused_quickly_not_raised() -> None:
     huge = "a" * 1_000_000 + "@acme.com"
-    assert normalise.email(huge).problem
-    assert normalise.phone("1" * 1_000_000, "US")[1]
+    assert emails.email(huge).problem
+    assert phones.phone("1" * 1_000_000, "US")[1]
     assert normalise.text(" x " * 100_000) is not None
-    assert normalise.person_name("jo " * 100_000) is not None
-    assert normalise.country("Germany" * 100_000) is None
-    assert normalise.domain("acme.com/" + "x" * 1_000_000, None) is None
-    assert normalise.source_class("x" * 1_000_000, {"utm_medium": "y" * 10**6}, "events")
+    assert names.person_name("jo " * 100_000) is not None
+    assert countries.country("Germany" * 100_000) is None
+    assert domains.domain("acme.com/" + "x" * 1_000_000, None) is None
+    assert source_classes.source_class("x" * 1_000_000, {"utm_medium": "y" * 10**6}, "events")
 
 
 @PROPERTY
 @given(raw=maybe_text, hint=maybe_text)
 def test_no_string_makes_a_normaliser_raise(raw: str | None, hint: str | None) -> None:
     normalise.text(raw)
-    normalise.email(raw)
-    normalise.phone(raw, hint)
-    normalise.person_name(raw)
-    normalise.names(raw, hint, raw)
-    normalise.names(None, None, raw)
-    normalise.country(raw)
-    normalise.domain(raw, hint)
-    normalise.source_class(raw, {"utm_medium": hint or "", "utm_source": raw or ""}, "events")
+    emails.email(raw)
+    phones.phone(raw, hint)
+    names.person_name(raw)
+    names.names(raw, hint, raw)
+    names.names(None, None, raw)
+    countries.country(raw)
+    domains.domain(raw, hint)
+    source_classes.source_class(raw, {"utm_medium": hint or "", "utm_source": raw or ""}, "events")
 
 
 # --------------------------------------------------------------------------- idempotence
@@ -550,69 +554,69 @@ def test_text_is_idempotent(raw: str | None) -> None:
 
 
 @PROPERTY
-@given(raw=st.none() | emails | hostile_text)
+@given(raw=st.none() | email_inputs | hostile_text)
 def test_email_is_idempotent(raw: str | None) -> None:
-    once = normalise.email(raw)
+    once = emails.email(raw)
     assert (once.value is None) or (once.problem is None)
     if once.value is not None:
-        assert normalise.email(once.value) == once
+        assert emails.email(once.value) == once
 
 
 @PROPERTY
 @given(written=phone_inputs())
 def test_phone_is_idempotent_on_plausible_numbers(written: tuple[str, str | None]) -> None:
     raw, hint = written
-    once, problem = normalise.phone(raw, hint)
+    once, problem = phones.phone(raw, hint)
     assert (once is None) != (problem is None)
     if once is not None:
         assert once.startswith("+")
-        assert normalise.phone(once, hint) == (once, None)
-        assert normalise.phone(once, None) == (once, None)
+        assert phones.phone(once, hint) == (once, None)
+        assert phones.phone(once, None) == (once, None)
 
 
 @PROPERTY
 @given(raw=maybe_text, hint=st.none() | st.sampled_from(REGIONS) | hostile_text)
 def test_phone_is_idempotent(raw: str | None, hint: str | None) -> None:
-    once, _ = normalise.phone(raw, hint)
+    once, _ = phones.phone(raw, hint)
     if once is not None:
-        assert normalise.phone(once, hint) == (once, None)
+        assert phones.phone(once, hint) == (once, None)
 
 
 @PROPERTY
 @given(raw=name_inputs)
 def test_person_name_is_idempotent(raw: str | None) -> None:
-    once = normalise.person_name(raw)
-    assert normalise.person_name(once) == once
+    once = names.person_name(raw)
+    assert names.person_name(once) == once
 
 
 @PROPERTY
 @given(first=name_inputs, last=name_inputs, full=name_inputs)
 def test_names_is_idempotent(first: str | None, last: str | None, full: str | None) -> None:
-    once = normalise.names(first, last, full)
-    assert normalise.names(*once) == once
+    once = names.names(first, last, full)
+    assert names.names(*once) == once
 
 
 @PROPERTY
 @given(full=name_inputs)
 def test_names_splits_full_names_idempotently(full: str | None) -> None:
-    once = normalise.names(None, None, full)
-    assert normalise.names(*once) == once
+    once = names.names(None, None, full)
+    assert names.names(*once) == once
 
 
 @PROPERTY
 @given(raw=st.none() | country_inputs)
 def test_country_is_idempotent(raw: str | None) -> None:
-    once = normalise.country(raw)
+    once = countries.country(raw)
     assert once is None or (len(once) == 2 and once.isupper())
-    assert normalise.country(once) == once
+    assert countries.country(once) == once
 
 
 @PROPERTY
-@given(website=st.none() | websites, address=st.none() | emails | hostile_text)
+@given(website=st.none() | websites, address=st.none() | email_inputs | hostile_text)
 def test_domain_is_idempotent(website: str | None, address: str | None) -> None:
-    once = normalise.domain(website, address)
-    assert normalise.domain(once, None) == once
-    assert normalise.domain(once, address) == once
+    once = domains.domain(website, address)
+    assert domains.domain(once, None) == once
+    assert domains.domain(once, address) == once
 
 
 @PROPERTY
@@ -624,7 +628,23 @@ def test_domain_is_idempotent(website: str | None, address: str | None) -> None:
 def test_source_class_is_idempotent(
     explicit: str | None, utm: dict[str, str], default: SourceClass
 ) -> None:
-    once = normalise.source_class(explicit, utm, default)
+    once = source_classes.source_class(explicit, utm, default)
     assert once in SOURCE_CLASSES
-    assert normalise.source_class(once, utm, default) == once
-    assert normalise.source_class(once, {}, "marketing") == once
+    assert source_classes.source_class(once, utm, default) == once
+    assert source_classes.source_class(once, {}, "marketing") == once
+
+
+def test_the_reference_tables_are_a_data_file_the_package_ships() -> None:
+    """The tables live in ingest/data/ and pyproject's package-data installs them with
+    ingest (a wheel without them would fail at import)."""
+    package = Path(__file__).parents[2] / "ingest"
+    shipped = tomllib.loads((package.parent / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]
+    patterns = [*shipped.get("*", []), *shipped.get("ingest", [])]
+    data = sorted((package / "data").iterdir())
+    assert data == [package / "data" / "reference.json"]
+    installed = {path for pattern in patterns for path in package.glob(pattern)}
+    assert set(data) <= installed, patterns
+    assert len(COUNTRIES) == 249
+    assert COUNTRY_ALIASES["Vereinigtes Königreich"] == "GB"

@@ -550,3 +550,19 @@ async def test_a_late_event_does_not_re_enrol_a_person_erased_through_nurture(
     await eventually(handled)
     assert await farm.count(leads, leads.c.lead_id == lead_id) == 0, "no profile came back"
     assert await farm.count(enrolments, enrolments.c.lead_id == lead_id) == 0
+
+
+async def test_a_lead_not_in_nurture_is_a_404_that_says_so(farm: Farm) -> None:
+    """The messages name nurture, as written (a mechanical rename once turned them into
+    "deps.nurture")."""
+    http = farm.backend.client("nurture")
+    missing = await http.get("/nurture/v1/leads/lead-nowhere", headers=ADMIN)
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == "Lead 'lead-nowhere' is not in nurture."
+    engagement = await http.post(
+        "/nurture/v1/engagements",
+        json={"lead_id": "lead-nowhere", "type": "clicked"},
+        headers=ADMIN,
+    )
+    assert engagement.status_code == 404, engagement.text
+    assert engagement.json()["detail"].endswith("; engagement is recorded for leads in nurture.")

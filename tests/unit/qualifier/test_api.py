@@ -168,7 +168,8 @@ async def test_definitions_get_put_and_history(embedded: EmbeddedBackend) -> Non
     assert active["version"] == SHIPPED_VERSION
     assert active["yaml"] == SHIPPED_TEXT
     assert active["origin"] == "file:default.yaml"
-    assert active["seq"] is None, "the file is stored the first time it is used"
+    assert active["seq"] == 1, "the start-up file is stored when the service starts"
+    assert active["changed_by"] == "file"
 
     bad = definitions_text("v2", **{"    company: 10": "    company: ten"})
     response = await http.put("/qualifier/v1/definitions", content=bad, headers=YAML)

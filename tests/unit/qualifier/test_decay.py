@@ -11,7 +11,7 @@ import pytest
 
 from contracts.events import LeadProfile
 from qualifier.definitions import DEFAULT_FILE, DefinitionsError, parse
-from qualifier.rules import Engagement, decide
+from qualifier.rules import NurtureEngagement, decide
 from services.decay import remaining
 from tests.backends import ADMIN, EmbeddedBackend
 
@@ -72,7 +72,9 @@ def test_stated_intent_halves_every_half_life(
 def test_engagement_points_do_not_decay_again() -> None:
     """Nurture ages its engagement score itself; only the stated intent decays here."""
     text = DECAYING.replace("version: decaying", "version: engaged")
-    verdict = decide(LEAD, parse(text), engagement=Engagement(100.0), intent_age=timedelta(days=30))
+    verdict = decide(
+        LEAD, parse(text), engagement=NurtureEngagement(100.0), intent_age=timedelta(days=30)
+    )
     engagement = next(c for c in verdict.decision.criteria if c.name == "engagement")
     assert engagement.points == 10
     assert verdict.decision.score == 54  # 24 fit + 20 decayed intent + 10 engagement

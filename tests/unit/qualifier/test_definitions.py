@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pytest
+from pydantic import BaseModel
 
 from qualifier.definitions import DEFAULT_FILE, DefinitionsError, load_file, parse, version_of
+from qualifier.definitions.model import FIT_CRITERIA, INTENT_CRITERIA
+from qualifier.definitions.schema import DefinitionsFile
 
 SHIPPED_TEXT = DEFAULT_FILE.read_text()
 
@@ -154,3 +158,47 @@ def test_yaml_nested_thousands_of_levels_deep_is_a_problem_not_a_stack_overflow(
         "definitions.yaml line 2: is not valid YAML: nests deeper than 32 levels"
     ]
     assert version_of(deep) is None
+
+
+def test_a_tagged_value_that_is_not_what_its_tag_says_is_a_problem_not_a_crash() -> None:
+    """`!!int abc` raised a ValueError out of the hand-written checker (a 500 on PUT)."""
+    text = "version: v1\npoints:\n  fit:\n    company: !!int abc\n"
+    assert problems(text) == ["definitions.yaml line 4: points.fit.company must be a number"]
+
+
+def documented_keys() -> list[str]:
+    doc = (Path(__file__).parents[3] / "docs" / "qualification.md").read_text()
+    table = doc.split("### Keys", 1)[1].split("\n\n", 2)[1]
+    return [row.split("`")[1] for row in table.splitlines() if row.startswith("| `")]
+
+
+def model_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    keys = set()
+    for name, field in model.model_fields.items():
+        keys.add(prefix + name)
+        nested = next(
+            (a for a in (field.annotation, *get_args(field.annotation)) if isinstance(a, type)),
+            None,
+        )
+        if nested is not None and issubclass(nested, BaseModel):
+            keys |= model_keys(nested, f"{prefix}{name}.")
+    return keys
+
+
+def test_the_documented_keys_are_the_keys_the_file_model_accepts() -> None:
+    documented = set(documented_keys())
+    accepted = model_keys(DefinitionsFile)
+    criteria = {
+        "points.fit.<criterion>": FIT_CRITERIA,
+        "points.intent.<criterion>": tuple(c for c in INTENT_CRITERIA if c != "engagement"),
+    }
+    for key, names in criteria.items():
+        documented.remove(key)
+        documented |= {key.replace("<criterion>", name) for name in names}
+    assert documented <= accepted, documented - accepted
+    undocumented = {
+        key
+        for key in accepted - documented
+        if not any(d.startswith(key + ".") or key.startswith(d + ".") for d in documented)
+    }
+    assert not undocumented, undocumented

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from contracts.events import LeadProfile
-from qualifier.definitions import DEFAULT_FILE, Definitions, load_file, parse
-from qualifier.rules import Engagement, decide
+from qualifier.definitions import DEFAULT_FILE, load_file, parse
+from qualifier.definitions.model import Definitions
+from qualifier.rules import NurtureEngagement, decide
 
 SHIPPED = load_file(DEFAULT_FILE)
 
@@ -298,10 +299,10 @@ def test_nurture_engagement_adds_intent_and_a_hand_raise_counts_as_asking() -> N
     base = lead(**ACME, timeframe_days=45)
     before = decide(base, SHIPPED)
     assert before.outcome == "deferred"
-    warmed = decide(base, SHIPPED, engagement=Engagement(50.0, ()))
+    warmed = decide(base, SHIPPED, engagement=NurtureEngagement(50.0, ()))
     assert warmed.decision.score == before.decision.score + 5
     raised = decide(
-        base, SHIPPED, engagement=Engagement(80.0, ({"type": "demo_request", "at": "x"},))
+        base, SHIPPED, engagement=NurtureEngagement(80.0, ({"type": "demo_request", "at": "x"},))
     )
     assert raised.outcome == "qualified"
     asked = next(c for c in raised.decision.criteria if c.name == "asked_to_be_contacted")

@@ -1,4 +1,5 @@
-"""All of the qualifier's SQL."""
+"""The qualifier's SQL for leads: their latest profiles and engagement, their decisions,
+and their erasure."""
 
 from __future__ import annotations
 
@@ -8,31 +9,16 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import bindparam, case, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
-from contracts.events import CriterionResult, IntentDecay, LeadProfile
-from qualifier.learning import Counts, Model
-from qualifier.models import attribute_stats, decisions, definitions, erased, leads, outcomes
-from qualifier.rules import Engagement, Outcome, Verdict
-from qualifier.schemas import DecisionOut
+from contracts.events import CriterionResult, Decision, IntentDecay, LeadProfile
+from qualifier.models import decisions, erased, leads, outcomes
+from qualifier.rules import NurtureEngagement, Outcome, Verdict
 from services import erasure
 from services.db import ReadConn, Tx
-from services.reference import bump
 from services.statements import upsert
-
-TOTAL = ("*", "*")
-DEFINITIONS = "definitions"
-"""Reference data names (services/reference.py): bumped with every change of the stored
-definitions and of the learned counts."""
-MODEL = "model"
-
-
-def _conn(conn: AsyncConnection | Tx) -> AsyncConnection:
-    return conn.conn if isinstance(conn, Tx) else conn
-
 
 # --- lead profiles ------------------------------------------------------------------------
 
@@ -41,7 +27,7 @@ def _conn(conn: AsyncConnection | Tx) -> AsyncConnection:
 class StoredLead:
     lead_id: str
     profile: LeadProfile
-    engagement: Engagement | None
+    engagement: NurtureEngagement | None
     intent_at: datetime | None = None
 
 
@@ -91,7 +77,9 @@ async def save_profiles(
     await tx.conn.execute(_save_profiles(tx.conn.dialect.name), rows)
 
 
-async def save_engagements(tx: Tx, engaged: Mapping[str, tuple[LeadProfile, Engagement]]) -> None:
+async def save_engagements(
+    tx: Tx, engaged: Mapping[str, tuple[LeadProfile, NurtureEngagement]]
+) -> None:
     """Keep each lead's latest profile and nurture engagement: one statement."""
     if not engaged:
         return
@@ -116,7 +104,7 @@ class LeadState:
     the time of its last intent signal."""
 
     previous: Previous | None
-    engagement: Engagement | None
+    engagement: NurtureEngagement | None
     intent_at: datetime | None = None
 
 
@@ -157,10 +145,10 @@ def _stored_lead(row: Any) -> StoredLead:
     )
 
 
-def _engagement(row: Any) -> Engagement | None:
+def _engagement(row: Any) -> NurtureEngagement | None:
     if row.engagement_score is None and not row.engagements:
         return None
-    return Engagement(row.engagement_score or 0.0, tuple(row.engagements or ()))
+    return NurtureEngagement(row.engagement_score or 0.0, tuple(row.engagements or ()))
 
 
 # --- decisions ----------------------------------------------------------------------------
@@ -229,15 +217,23 @@ def _decision_row(lead_id: str, verdict: Verdict, trigger: str, now: datetime) -
     }
 
 
-async def get_decision(conn: ReadConn, lead_id: str) -> DecisionOut | None:
+@dataclass(frozen=True)
+class StoredDecision:
+    """A lead's latest decision as stored: the verdict, its one-line reason, what caused it
+    and when."""
+
+    lead_id: str
+    verdict: Verdict
+    reason: str
+    trigger: str | None
+    decided_at: datetime
+
+
+async def get_decision(conn: ReadConn, lead_id: str) -> StoredDecision | None:
     row = (await conn.execute(select(decisions).where(decisions.c.lead_id == lead_id))).first()
     if row is None:
         return None
-    return DecisionOut(
-        lead_id=row.lead_id,
-        outcome=row.outcome,
-        reason=row.reason or "; ".join(row.reasons or []),
-        disqualifiers=row.disqualifiers or [],
+    decision = Decision(
         lifecycle=row.lifecycle,
         stage=row.stage,
         term=row.term,
@@ -248,9 +244,14 @@ async def get_decision(conn: ReadConn, lead_id: str) -> DecisionOut | None:
         model_version=row.model_version,
         reasons=row.reasons or [],
         criteria=[CriterionResult.model_validate(c) for c in row.criteria or []],
+        intent_decay=IntentDecay.model_validate(row.intent_decay) if row.intent_decay else None,
+    )
+    return StoredDecision(
+        lead_id=row.lead_id,
+        verdict=Verdict(cast(Outcome, row.outcome), decision, row.disqualifiers or []),
+        reason=row.reason or "; ".join(row.reasons or []),
         trigger=row.trigger,
         decided_at=row.decided_at,
-        intent_decay=IntentDecay.model_validate(row.intent_decay) if row.intent_decay else None,
     )
 
 
@@ -276,207 +277,6 @@ async def open_leads(
     return [
         (_stored_lead(r), Previous(cast(Outcome, r.outcome), r.definition_version)) for r in rows
     ]
-
-
-# --- definitions --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredDefinitions:
-    seq: int
-    version: str
-    description: str
-    yaml: str
-    origin: str
-    changed_by: str
-    changed_at: datetime
-
-
-def _definitions(row: Any) -> StoredDefinitions:
-    return StoredDefinitions(
-        seq=row.seq,
-        version=row.version,
-        description=row.description,
-        yaml=row.yaml,
-        origin=row.origin,
-        changed_by=row.changed_by,
-        changed_at=row.changed_at,
-    )
-
-
-async def head_definitions(conn: ReadConn | Tx) -> StoredDefinitions | None:
-    """The active (latest) stored definitions."""
-    query = select(definitions).order_by(definitions.c.seq.desc()).limit(1)
-    row = (await _conn(conn).execute(query)).first()
-    return _definitions(row) if row is not None else None
-
-
-async def head_definitions_and_whether_stored(
-    conn: AsyncConnection | Tx, version: str
-) -> tuple[StoredDefinitions | None, bool]:
-    """The active definitions and whether `version` is stored, in one statement (read when
-    the definitions' version moved)."""
-    stored = select(definitions.c.seq).where(definitions.c.version == version).exists()
-    query = (
-        select(definitions, stored.label("version_stored"))
-        .order_by(definitions.c.seq.desc())
-        .limit(1)
-    )
-    row = (await _conn(conn).execute(query)).first()
-    if row is None:
-        return None, False
-    return _definitions(row), bool(row.version_stored)
-
-
-async def definitions_by_version(conn: ReadConn | Tx, version: str) -> StoredDefinitions | None:
-    query = select(definitions).where(definitions.c.version == version)
-    row = (await _conn(conn).execute(query)).first()
-    return _definitions(row) if row is not None else None
-
-
-async def definitions_history(conn: ReadConn) -> list[StoredDefinitions]:
-    rows = (await conn.execute(select(definitions).order_by(definitions.c.seq.desc()))).all()
-    return [_definitions(r) for r in rows]
-
-
-async def insert_definitions(
-    tx: Tx, *, version: str, description: str, yaml: str, origin: str, changed_by: str
-) -> StoredDefinitions:
-    """Store a version, which becomes the active one, and bump the definitions' version so
-    that every replica's copy is reloaded."""
-    now = tx.now()
-    result = await tx.conn.execute(
-        definitions.insert().values(
-            version=version,
-            description=description,
-            yaml=yaml,
-            origin=origin,
-            changed_by=changed_by,
-            changed_at=now,
-        )
-    )
-    key = result.inserted_primary_key
-    assert key is not None
-    await bump(tx, DEFINITIONS)
-    return StoredDefinitions(
-        seq=int(key[0]),
-        version=version,
-        description=description,
-        yaml=yaml,
-        origin=origin,
-        changed_by=changed_by,
-        changed_at=now,
-    )
-
-
-# --- learning -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredOutcome:
-    opportunity_id: str
-    won: bool
-    features: dict[str, list[str]]
-
-
-async def get_outcome(tx: Tx, opportunity_id: str) -> StoredOutcome | None:
-    query = select(outcomes.c.won, outcomes.c.features).where(
-        outcomes.c.opportunity_id == opportunity_id
-    )
-    row = (await tx.conn.execute(query)).first()
-    return StoredOutcome(opportunity_id, row.won, row.features) if row is not None else None
-
-
-async def save_outcome(
-    tx: Tx,
-    *,
-    opportunity_id: str,
-    lead_id: str,
-    won: bool,
-    amount: str,
-    currency: str,
-    features: dict[str, list[str]],
-    exists: bool,
-) -> None:
-    values = {
-        "lead_id": lead_id,
-        "won": won,
-        "amount": amount,
-        "currency": currency,
-        "features": features,
-        "closed_at": tx.now(),
-    }
-    if exists:
-        await tx.conn.execute(
-            update(outcomes).where(outcomes.c.opportunity_id == opportunity_id).values(**values)
-        )
-    else:
-        # The primary key refuses a second row for the same opportunity.
-        await tx.conn.execute(outcomes.insert().values(opportunity_id=opportunity_id, **values))
-
-
-async def count_outcomes(
-    tx: Tx, changes: Sequence[tuple[Mapping[str, Sequence[str]], bool, int]]
-) -> None:
-    """Add (`times` 1) or remove (-1) outcomes, each `(features, won, times)`, to the totals
-    and each attribute value's counts: one statement, and the model's version bumped."""
-    deltas: dict[tuple[str, str], list[int]] = {}
-    for features, won, times in changes:
-        pairs = [TOTAL] + [(a, v) for a, values in features.items() for v in values]
-        for pair in pairs:
-            delta = deltas.setdefault(pair, [0, 0])
-            delta[0 if won else 1] += times
-    if not deltas:
-        return
-    rows = [
-        {"attribute": attribute, "value": value, "wins": wins, "losses": losses}
-        for (attribute, value), (wins, losses) in deltas.items()
-    ]
-    statement = upsert(
-        attribute_stats,
-        tx.conn.dialect.name,
-        ("attribute", "value", "wins", "losses"),
-        ("attribute", "value"),
-        ("wins", "losses"),
-    )
-    await tx.conn.execute(statement, rows)
-    await bump(tx, MODEL)
-
-
-async def load_model(
-    conn: AsyncConnection | Tx,
-    *,
-    min_outcomes: int,
-    weight: float,
-    alpha: float,
-    counts_if_inactive: bool = True,
-) -> Model:
-    """The learned model. With `counts_if_inactive` False a model that is not active yet
-    (too few outcomes, or weight 0) comes without its per-attribute counts: deciding a lead
-    does not need them, and that saves reading them all."""
-    c = _conn(conn)
-    if not counts_if_inactive:
-        row = (
-            await c.execute(
-                select(attribute_stats.c.wins, attribute_stats.c.losses).where(
-                    attribute_stats.c.attribute == TOTAL[0], attribute_stats.c.value == TOTAL[1]
-                )
-            )
-        ).first()
-        outcomes_seen = (row.wins + row.losses) if row is not None else 0
-        if outcomes_seen < min_outcomes or weight <= 0:
-            total = Counts(row.wins, row.losses) if row is not None else Counts()
-            return Model(total=total, min_outcomes=min_outcomes, weight=weight, alpha=alpha)
-    rows = (await c.execute(select(attribute_stats))).all()
-    total = Counts()
-    counts: dict[tuple[str, str], Counts] = {}
-    for r in rows:
-        seen = Counts(max(0, r.wins), max(0, r.losses))
-        if (r.attribute, r.value) == TOTAL:
-            total = seen
-        else:
-            counts[(r.attribute, r.value)] = seen
-    return Model(total=total, counts=counts, min_outcomes=min_outcomes, weight=weight, alpha=alpha)
 
 
 # --- erasure ------------------------------------------------------------------------------

@@ -1,0 +1,44 @@
+"""What ingest's routes share (`IngestApi`): built once per service by `ingest.api.build_router`
+and handed to each route as the `Ingest` dependency."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ingest.intake import Every
+from ingest.ratelimit import RateLimiter
+from ingest.roundstore import RoundStore, Touches
+from ingest.settings import IngestSettings
+from ingest.sources import SourceCatalog
+from services.db import UnitOfWork
+from services.groupcommit import GroupCommitter
+
+
+@dataclass(frozen=True)
+class IngestApi:
+    """What ingest's routes share: built once per service by `build_router`."""
+
+    unit: UnitOfWork
+    catalog: SourceCatalog
+    limiter: RateLimiter
+    unverified_limiter: RateLimiter
+    settings: IngestSettings
+    committer: GroupCommitter[Touches, RoundStore]
+    """The leads, their idempotency records and webhooks' deliveries are written in rounds
+    shared by concurrent requests; each round checks the sources' version once."""
+    purge: Every
+    on_pending: Callable[[], None]
+    """Called after a commit that stored deliveries to fetch (it wakes the FetchWorker)."""
+
+
+def _ingest(request: Request) -> IngestApi:
+    ingest: IngestApi = request.state.ingest
+    return ingest
+
+
+Ingest = Annotated[IngestApi, Depends(_ingest)]
+"""The `IngestApi` of the router that took the request."""

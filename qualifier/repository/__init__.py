@@ -1,0 +1,3 @@
+"""All of the qualifier's SQL, by what it stores: `leads` (profiles, engagement, decisions,
+erasure), `definition_versions` (the stored definitions) and `outcomes` (what learning
+counts)."""
