@@ -22,8 +22,8 @@ async def reseal_secrets(unit: UnitOfWork, box: SecretBox) -> None:
     from router.connectors import repository as connectors_repository
 
     async with unit.transaction() as tx:
-        await repository.reseal_subscription_secrets(tx, box)
-        await connectors_repository.reseal_credentials(tx, box)
+        await repository.subscriptions.reseal_subscription_secrets(tx, box)
+        await connectors_repository.connectors.reseal_credentials(tx, box)
 
 
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
@@ -39,8 +39,9 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     from router.connectors.worker import ConnectorWorker
     from router.consumers import Consumers
     from router.models import backtests as backtest_jobs
-    from router.service import CADENCE_END, FIRST_TOUCH, HELD, Router
+    from router.service import Router
     from router.settings import RouterSettings
+    from router.sla import CADENCE_END, FIRST_TOUCH, HELD
     from router.webhooks import Announcer, WebhookWorker
     from services.backtests import BacktestJobs
 
@@ -65,10 +66,10 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
         name="router",
         router=api,
         handlers=skip_erased(
-            {ErasureRequested: consumers.on_erasure_requested}, repository.is_erased
+            {ErasureRequested: consumers.on_erasure_requested}, repository.erasure.is_erased
         ),
         batch_handlers=skip_erased_batch(
-            {LeadQualified: consumers.on_leads_qualified}, repository.erased_among
+            {LeadQualified: consumers.on_leads_qualified}, repository.erasure.erased_among
         ),
         timer_handlers={
             FIRST_TOUCH: router.on_first_touch_due,

@@ -22,11 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts.events import LeadQualified, parse_data
 from router.config import RoutingConfig
+from router.decisions import Decision, Routing
 from router.distribution import Pick
-from router.repository import Conn, PoolRepState
+from router.records import PoolRepState
+from router.repository import Conn
 from router.rules import enabled_in_order
-from router.schemas import ID_PATTERN, PoolIn, PoolOut, RuleIn, RuleOut
-from router.service import Decision, Router, Routing
+from router.schemas.common import ID_PATTERN
+from router.schemas.pools import PoolIn, PoolOut, RuleIn, RuleOut
+from router.service import Router
 from router.state import RoutingState, RoutingWrites
 from services.backtests import (
     ArchivePage,
@@ -243,7 +246,7 @@ def _placement(decision: Decision, *, explained: bool) -> BacktestPlacement:
         why=pick.why,
         first_touch_due_at=decision.first_touch_due_at,
         held_until=pick.held_until,
-        explanation=decision.explanation if explained else None,
+        explanation=dict(decision.explanation) if explained else None,
     )
 
 

@@ -3,7 +3,7 @@ changes a few times a day (rules, pools, reps, teams' holidays, account owners, 
 subscriptions, connectors).
 
 It is one `Reference` (services/reference.py) named `routing`: every write of those tables
-in router/repository.py bumps its version in the same transaction, and a routing batch asks
+in router/repository/ bumps its version in the same transaction, and a routing batch asks
 for the current copy once (one version read; a reload only after a change).
 """
 
@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from router.connectors.base import ConnectorConfig
 from router.distribution import RepView
 from router.rules import enabled_in_order
-from router.schemas import PoolOut, RepOut, RuleOut
+from router.schemas.pools import PoolOut, RuleOut
+from router.schemas.reps import RepOut
 from services.holidays import Holidays
 
 ROUTING = "routing"
@@ -71,23 +72,26 @@ async def load(conn: AsyncConnection) -> RoutingConfig:
     from services.db import ReadConn
 
     read = ReadConn(conn)
-    from router.service import view_of
+    from router.decisions import view_of
 
-    reps = await repository.list_reps(read)
-    teams = await repository.list_teams(read)
+    reps = await repository.reps.list_reps(read)
+    teams = await repository.teams.list_teams(read)
     holidays = {t.id: t.days_off() for t in teams}
     return RoutingConfig(
-        rules=tuple(enabled_in_order(await repository.list_rules(read))),
-        pools={p.id: p for p in await repository.list_pools(read)},
+        rules=tuple(enabled_in_order(await repository.rules.list_rules(read))),
+        pools={p.id: p for p in await repository.pools.list_pools(read)},
         reps={r.id: r for r in reps},
         holidays=holidays,
-        account_owners={a["domain"]: a["rep_id"] for a in await repository.list_accounts(read)},
+        account_owners={
+            a["domain"]: a["rep_id"] for a in await repository.accounts.list_accounts(read)
+        },
         subscribers=tuple(
             Subscriber(s.id, tuple(s.event_types), s.rep_id, s.url, s.secret)
-            for s in await repository.list_subscriptions(read, active_only=True)
+            for s in await repository.subscriptions.list_subscriptions(read, active_only=True)
         ),
         connectors=tuple(
-            c.config for c in await connectors_repository.list_connectors(read, active_only=True)
+            c.config
+            for c in await connectors_repository.connectors.list_connectors(read, active_only=True)
         ),
         views={r.id: view_of(r, holidays.get(r.team_id or "", Holidays())) for r in reps},
     )

@@ -6,7 +6,7 @@ then kept current in memory as the transaction's decisions are made, and written
 at the end with one multi-row upsert per table. So a batch of a hundred decisions reads and
 writes each piece of state once, and each decision still sees every earlier one: round
 robin, weights and caps stay exact. The transaction holds the routing locks of the pools and
-reps involved (`router.repository.lock_partitions`), so no other decision changes them
+reps involved (`router.repository.routing.lock_partitions`), so no other decision changes them
 meanwhile.
 
 Also here: the rows a batch of decisions writes (`RoutingWrites`), collected and written with
@@ -22,7 +22,8 @@ from typing import Any
 
 from router import repository
 from router.distribution import Load, Pick
-from router.repository import Conn, LeadRecord, PoolRepState
+from router.records import LeadRecord, PoolRepState
+from router.repository import Conn
 from services import timers
 from services.db import Tx
 
@@ -44,9 +45,9 @@ class RoutingState:
         local midnight, from which today's assignments count)."""
         missing = sorted(r for r in midnights if r not in self.open_leads)
         if missing:
-            counts = await repository.open_lead_counts(conn, missing)
+            counts = await repository.routing.open_lead_counts(conn, missing)
             capped = {r: midnights[r] for r in missing}
-            today = await repository.assigned_since(conn, capped)
+            today = await repository.routing.assigned_since(conn, capped)
             for rep in missing:
                 self.open_leads[rep] = counts.get(rep, 0)
                 self.today[rep] = today.get(rep, 0)
@@ -54,11 +55,11 @@ class RoutingState:
             self.pools[pool] = {}
         unknown = sorted(r for r in midnights if r not in self.pools[pool])
         if unknown:
-            self.pools[pool].update(await repository.pool_rep_states(conn, pool, unknown))
+            self.pools[pool].update(await repository.routing.pool_rep_states(conn, pool, unknown))
             for rep in unknown:
                 self.pools[pool].setdefault(rep, PoolRepState(0, 0, None))
         if cursor and pool not in self.cursors:
-            self.cursors[pool] = await repository.cursor_of(conn, pool)
+            self.cursors[pool] = await repository.routing.cursor_of(conn, pool)
 
     def loads(self, pool: str, rep_ids: Iterable[str]) -> dict[str, Load]:
         states = self.pools.get(pool, {})
@@ -110,7 +111,7 @@ class RoutingState:
             for pool in sorted(self.changed_cursors)
             if self.cursors[pool] is not None
         ]
-        await repository.save_routing_state(tx, states, cursors)
+        await repository.routing.save_routing_state(tx, states, cursors)
         self.changed_states.clear()
         self.changed_cursors.clear()
 
@@ -127,10 +128,10 @@ class RoutingWrites:
     schedules: dict[tuple[str, str], tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
 
     def new_lead(self, lead: LeadRecord) -> None:
-        self.new_leads[lead.lead_id] = repository.lead_row(lead)
+        self.new_leads[lead.lead_id] = repository.leads.lead_row(lead)
 
     def change_lead(self, lead_id: str, now: datetime, **values: Any) -> None:
-        values = repository.lead_values(values) | {"updated_at": now}
+        values = repository.leads.lead_values(values) | {"updated_at": now}
         if lead_id in self.new_leads:
             self.new_leads[lead_id].update(values)
         else:
@@ -148,9 +149,9 @@ class RoutingWrites:
         self.schedules.pop((kind, key), None)
 
     async def write(self, tx: Tx) -> None:
-        await repository.insert_leads(tx, list(self.new_leads.values()))
-        await repository.change_leads(tx, self.lead_changes)
-        await repository.insert_assignments(tx, self.assignments)
+        await repository.leads.insert_leads(tx, list(self.new_leads.values()))
+        await repository.leads.change_leads(tx, self.lead_changes)
+        await repository.assignments.insert_assignments(tx, self.assignments)
         await timers.replace_many(
             tx,
             sorted(self.cancels),

@@ -1,4 +1,4 @@
-"""Versions of rules and pools: every change is a version (router/repository.py writes it
+"""Versions of rules and pools: every change is a version (router/repository/versions.py writes it
 with the change, by the API key that made it), and a rollback restores the rules (or the
 pools, or one of them) as they were right after an earlier version.
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from router import repository
-from router.repository import Changer, ConfigKind, ConfigVersion
-from router.service import Refused
+from router.errors import Refused
+from router.records import Changer, ConfigKind, ConfigVersion
 from services.db import Tx
 
 
@@ -32,11 +32,11 @@ async def rollback(
     """Restore the rules (or pools) as of `version`; with `only`, that one alone. Returns
     the new versions (none when nothing differs). Refuses (409) a restore that would leave
     a rule routing to a missing pool, or a pool naming a team that is gone."""
-    latest = await repository.latest_config_version(tx)
+    latest = await repository.versions.latest_config_version(tx)
     if not 1 <= version <= latest:
         raise Refused(404, f"There is no version {version}; the latest is {latest}.")
-    then = await repository.config_as_of(tx, kind, version)
-    now = await repository.config_as_of(tx, kind, latest)
+    then = await repository.versions.config_as_of(tx, kind, version)
+    now = await repository.versions.config_as_of(tx, kind, latest)
     ids = sorted(then.keys() | now.keys())
     if only is not None:
         if only not in ids:
@@ -64,17 +64,17 @@ async def _restore_rule(
     default_pool: str,
 ) -> ConfigVersion:
     if state is None:
-        deleted = await repository.delete_rule(tx, rule_id, by=by, restored_from=version)
+        deleted = await repository.rules.delete_rule(tx, rule_id, by=by, restored_from=version)
         assert deleted is not None  # it exists now: it differs from what it was
         return deleted
     pool = str(state["pool"])
-    if pool != default_pool and await repository.get_pool(tx, pool) is None:
+    if pool != default_pool and await repository.pools.get_pool(tx, pool) is None:
         raise Refused(
             409,
             f"Rule {rule_id!r} as of version {version} routes to pool {pool!r}, which no "
             "longer exists; restore the pools first (POST /router/v1/pools:rollback).",
         )
-    return await repository.upsert_rule(tx, rule_id, state, by=by, restored_from=version)
+    return await repository.rules.upsert_rule(tx, rule_id, state, by=by, restored_from=version)
 
 
 async def _restore_pool(
@@ -88,7 +88,7 @@ async def _restore_pool(
     if state is None:
         if pool_id == default_pool:
             raise Refused(409, f"Pool {pool_id!r} is the default pool; it cannot be deleted.")
-        using = await repository.rules_using(tx, pool_id)
+        using = await repository.pools.rules_using(tx, pool_id)
         if using:
             raise Refused(
                 409,
@@ -96,15 +96,15 @@ async def _restore_pool(
                 f"it now: {', '.join(using)}; restore the rules first "
                 "(POST /router/v1/rules:rollback).",
             )
-        deleted = await repository.delete_pool(tx, pool_id, by=by, restored_from=version)
+        deleted = await repository.pools.delete_pool(tx, pool_id, by=by, restored_from=version)
         assert deleted is not None  # it exists now: it differs from what it was
         return deleted
     teams = [str(t) for t in state.get("teams") or []]
-    gone = [t for t in teams if await repository.get_team(tx, t) is None]
+    gone = [t for t in teams if await repository.teams.get_team(tx, t) is None]
     if gone:
         raise Refused(
             409,
             f"Pool {pool_id!r} as of version {version} names teams that no longer exist: "
             f"{', '.join(gone)}.",
         )
-    return await repository.upsert_pool(tx, pool_id, state, by=by, restored_from=version)
+    return await repository.pools.upsert_pool(tx, pool_id, state, by=by, restored_from=version)

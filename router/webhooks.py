@@ -34,6 +34,7 @@ from contracts.envelope import Envelope
 from contracts.events import EventData
 from router import metrics, repository
 from router.config import RoutingConfig, Subscriber
+from router.records import DueDelivery
 from router.settings import RouterSettings
 from services import tracing
 from services.crypto import SecretBox
@@ -151,7 +152,7 @@ class Announcer:
             }
             for s in matching
         ]
-        await repository.insert_deliveries(tx, rows)
+        await repository.deliveries.insert_deliveries(tx, rows)
         if self.handoff is not None:
             self.handoff.offer(tx, zip(rows, matching, strict=True))
         return envelope
@@ -206,12 +207,12 @@ class WebhookWorker(LeasingWorker):
         async with self.unit.read() as conn:
             # Nothing due: a delivery that finishes frees a slot nobody waits for, so the
             # worker waits for a wake-up (or the poll), not for it (no read per delivery).
-            self.held_back = await repository.any_due(conn, now)
+            self.held_back = await repository.deliveries.any_due(conn, now)
             if not self.held_back:
                 return 0
         async with self.unit.transaction() as tx:
             now = tx.now()
-            claimed = await repository.claim_due(
+            claimed = await repository.deliveries.claim_due(
                 tx,
                 now,
                 now + LEASE,
@@ -249,15 +250,15 @@ class WebhookWorker(LeasingWorker):
             # that may be undone.
             tx.after_commit(self._held_back_now)
             return
-        stored = {id(row) for row in tx.deferred(repository.INSERT_DELIVERY)}
-        leased: list[repository.DueDelivery] = []
+        stored = {id(row) for row in tx.deferred(repository.deliveries.INSERT_DELIVERY)}
+        leased: list[DueDelivery] = []
         for row, subscriber in offers:
             # Gone when a savepoint that queued it failed: never post what is not stored.
             if id(row) not in stored or not self.pool.reserve(subscriber.id):
                 continue
             row["next_attempt_at"] = tx.now() + LEASE
             leased.append(
-                repository.DueDelivery(
+                DueDelivery(
                     id=row["id"],
                     subscription_id=subscriber.id,
                     url=subscriber.url,
@@ -285,7 +286,7 @@ class WebhookWorker(LeasingWorker):
         tx.after_commit(start)
         tx.after_rollback(release)
 
-    async def _attempt(self, delivery: repository.DueDelivery) -> None:
+    async def _attempt(self, delivery: DueDelivery) -> None:
         if not tracing.enabled:
             await self._send(delivery)
             return
@@ -297,7 +298,7 @@ class WebhookWorker(LeasingWorker):
         ):
             await self._send(delivery)
 
-    async def _send(self, delivery: repository.DueDelivery) -> None:
+    async def _send(self, delivery: DueDelivery) -> None:
         status: int | None = None
         error: str | None = None
         permanent = False
@@ -340,7 +341,7 @@ class WebhookWorker(LeasingWorker):
 
     async def _record(
         self,
-        delivery: repository.DueDelivery,
+        delivery: DueDelivery,
         status: int | None,
         error: str | None,
         *,
@@ -366,7 +367,7 @@ class WebhookWorker(LeasingWorker):
     async def _write_outcome(
         self,
         tx: Tx,
-        delivery: repository.DueDelivery,
+        delivery: DueDelivery,
         status: int | None,
         error: str | None,
         permanent: bool,
@@ -381,7 +382,7 @@ class WebhookWorker(LeasingWorker):
             permanent=permanent,
             max_backoff_s=self.settings.webhook_max_backoff_s,
         )
-        repository.record_attempt(
+        repository.deliveries.record_attempt(
             tx,
             delivery.id,
             status="pending" if outcome == "failed" else outcome,

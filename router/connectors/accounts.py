@@ -3,7 +3,7 @@
 For every active connector whose kind `SyncsAccounts` and whose settings say
 `sync_accounts: true`, the `AccountSyncWorker` asks the vendor for the accounts changed
 since the connector's cursor, a page at a time, every `sync_interval_minutes`, and writes
-their owners as `PUT /router/v1/accounts/{domain}` does (`router.repository.upsert_account`,
+their owners as `PUT /router/v1/accounts/{domain}` does (`repository.accounts.upsert_account`,
 which bumps the routing configuration's version, so the next lead on every replica routes
 by it).
 
@@ -51,6 +51,7 @@ from router.connectors.base import (
 )
 from router.connectors.schemas import AccountSyncOut, UnmatchedOwner
 from router.connectors.worker import open_target
+from router.repository import Conn
 from router.settings import RouterSettings
 from services.crypto import SecretBox
 from services.db import Tx, UnitOfWork
@@ -135,7 +136,7 @@ async def apply_accounts(
 ) -> None:
     """Write one page of the CRM's accounts as account owners (see the module's rules)."""
     now = tx.now()
-    existing = await router_repository.accounts_in(
+    existing = await router_repository.accounts.accounts_in(
         tx, [a.domain for a in accounts if _usable(a.domain)]
     )
     matched: list[str] = []
@@ -153,7 +154,7 @@ async def apply_accounts(
         rep_id = owners.get(account.owner_id) if account.owner_id else None
         if rep_id is None:
             counts["unmatched" if account.owner_id else "no_owner"] += 1
-            await repository.mark_unmatched(
+            await repository.account_syncs.mark_unmatched(
                 tx,
                 connector.id,
                 account.domain,
@@ -163,7 +164,7 @@ async def apply_accounts(
                 now,
             )
             if ours:
-                await router_repository.delete_account(tx, account.domain)
+                await router_repository.accounts.delete_account(tx, account.domain)
                 existing.pop(account.domain)
                 counts["removed"] += 1
             continue
@@ -171,7 +172,7 @@ async def apply_accounts(
         if ours and current is not None and current["rep_id"] == rep_id:
             counts["unchanged"] += 1
             continue
-        await router_repository.upsert_account(
+        await router_repository.accounts.upsert_account(
             tx,
             account.domain,
             rep_id,
@@ -184,7 +185,7 @@ async def apply_accounts(
             "source": "connector",
             "connector_id": connector.id,
         }
-    await repository.clear_unmatched(tx, connector.id, matched)
+    await repository.account_syncs.clear_unmatched(tx, connector.id, matched)
 
 
 def _usable(domain: str) -> bool:
@@ -196,7 +197,7 @@ async def rematch(
     tx: Tx, connector: ConnectorConfig, owners: Mapping[str, str], counts: Counter[str]
 ) -> None:
     """Accounts left unmatched by earlier runs whose owner is now a rep's: theirs now."""
-    found = await repository.unmatched_of(tx, connector.id, list(owners))
+    found = await repository.account_syncs.unmatched_of(tx, connector.id, list(owners))
     if not found:
         return
     accounts = [
@@ -267,24 +268,24 @@ class AccountSyncWorker(LeasingWorker):
             if not ids:
                 return 0
             now = self.unit.clock.now()
-            due = await repository.sync_due_times(conn, ids)
+            due = await repository.account_syncs.sync_due_times(conn, ids)
             missing = sorted(set(ids) - set(due))
             if not missing and not any(at is not None and at <= now for at in due.values()):
                 return 0
         async with self.unit.transaction() as tx:
             now = tx.now()
             if missing:
-                await repository.ensure_syncs(tx, missing, now)
-            claimed = await repository.claim_syncs(
+                await repository.account_syncs.ensure_syncs(tx, missing, now)
+            claimed = await repository.account_syncs.claim_syncs(
                 tx, ids, now, now + LEASE, self.pool.free, str(uuid.uuid4())
             )
             for run in claimed:
-                await repository.start_run(tx, run.connector_id, now)
+                await repository.account_syncs.start_run(tx, run.connector_id, now)
         for run in claimed:
             self.pool.start(run.connector_id, self._run(wanted[run.connector_id], run))
         return len(claimed)
 
-    async def _run(self, plan: Plan, run: repository.SyncRun) -> None:
+    async def _run(self, plan: Plan, run: repository.account_syncs.SyncRun) -> None:
         connector = plan.connector
         counts: Counter[str] = Counter({name: 0 for name in COUNTS})
         status: int | None = None
@@ -299,7 +300,7 @@ class AccountSyncWorker(LeasingWorker):
                 await check_public(base)
             cursor = run.cursor
             async with self.unit.transaction() as tx:
-                if not await repository.holds_lease(tx, connector.id, run.lease_id):
+                if not await repository.account_syncs.holds_lease(tx, connector.id, run.lease_id):
                     raise LostLease
                 owners = owners_to_reps(await self.routing.current(tx), connector.kind)
                 await rematch(tx, connector, owners, counts)
@@ -307,12 +308,16 @@ class AccountSyncWorker(LeasingWorker):
                 asked = cursor
                 page = await kind.accounts(cursor, target, self.http())
                 async with self.unit.transaction() as tx:
-                    if not await repository.holds_lease(tx, connector.id, run.lease_id):
+                    if not await repository.account_syncs.holds_lease(
+                        tx, connector.id, run.lease_id
+                    ):
                         raise LostLease
                     owners = owners_to_reps(await self.routing.current(tx), connector.kind)
                     await apply_accounts(tx, connector, owners, page.accounts, counts)
                     cursor = page.next_cursor or cursor
-                    await repository.save_cursor(tx, connector.id, cursor, tx.now() + LEASE)
+                    await repository.account_syncs.save_cursor(
+                        tx, connector.id, cursor, tx.now() + LEASE
+                    )
                 if page.next_cursor is None or page.next_cursor == asked:
                     break  # the pass is over (or the vendor gives no way forward)
         except LostLease:
@@ -336,7 +341,7 @@ class AccountSyncWorker(LeasingWorker):
         async with self.unit.transaction() as tx:
             now = tx.now()
             attempts = run.attempts + 1 if error else 0
-            await repository.end_run(
+            await repository.account_syncs.end_run(
                 tx,
                 connector.id,
                 run.lease_id,
@@ -361,14 +366,12 @@ class AccountSyncWorker(LeasingWorker):
             )
 
 
-async def status_of(
-    conn: router_repository.Conn, connector: ConnectorConfig, now: datetime
-) -> AccountSyncOut:
+async def status_of(conn: Conn, connector: ConnectorConfig, now: datetime) -> AccountSyncOut:
     """A connector's account sync as `GET .../accounts-sync` shows it."""
     plan = plan_of(connector)
     _, minutes = sync_settings(KINDS.get(connector.kind), connector)
-    row = await repository.get_sync(conn, connector.id) or {}
-    unmatched = await repository.unmatched_owners(conn, connector.id)
+    row = await repository.account_syncs.get_sync(conn, connector.id) or {}
+    unmatched = await repository.account_syncs.unmatched_owners(conn, connector.id)
     next_run_at = row.get("next_run_at")
     return AccountSyncOut(
         connector_id=connector.id,

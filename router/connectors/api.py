@@ -35,7 +35,7 @@ from router.connectors.schemas import (
     InboundResult,
 )
 from router.connectors.worker import ConnectorWorker, open_target
-from router.schemas import ID_PATTERN
+from router.schemas.common import ID_PATTERN
 from router.service import Router
 from services.auth import AdminKey, ManagerKey
 from services.crypto import SecretBox
@@ -118,7 +118,7 @@ def build_connectors_router(
     router = APIRouter()  # included in the /router/v1 router
     settings = router_.settings
 
-    def out(stored: repository.StoredConnector) -> ConnectorOut:
+    def out(stored: repository.connectors.StoredConnector) -> ConnectorOut:
         c = stored.config
         credentials = orjson.loads(box.open(c.credentials))
         return ConnectorOut(
@@ -178,7 +178,7 @@ def build_connectors_router(
             errors = _model_errors("settings", exc)
             raise _invalid(errors, f"The {body.kind} settings are not valid.") from None
         async with unit.read() as conn:
-            existing = await repository.get_connector(conn, connector_id)
+            existing = await repository.connectors.get_connector(conn, connector_id)
         stored: dict[str, Any] = {}
         if existing is not None:
             if existing.config.kind != body.kind:
@@ -215,24 +215,28 @@ def build_connectors_router(
         }
         async with unit.transaction() as tx:
             now = tx.now()
-            if await repository.get_connector(tx, connector_id) is None:
-                await repository.insert_connector(
+            if await repository.connectors.get_connector(tx, connector_id) is None:
+                await repository.connectors.insert_connector(
                     tx, {"id": connector_id, **values, "created_at": now, "updated_at": now}
                 )
                 response.status_code = 201
             else:
-                await repository.update_connector(tx, connector_id, {**values, "updated_at": now})
-            saved = await repository.get_connector(tx, connector_id)
+                await repository.connectors.update_connector(
+                    tx, connector_id, {**values, "updated_at": now}
+                )
+            saved = await repository.connectors.get_connector(tx, connector_id)
         assert saved is not None
         return out(saved)
 
     @router.get("/connectors", response_model=list[ConnectorOut])
     async def list_connectors(_: AdminKey) -> list[ConnectorOut]:
         async with unit.read() as conn:
-            return [out(c) for c in await repository.list_connectors(conn)]
+            return [out(c) for c in await repository.connectors.list_connectors(conn)]
 
-    async def connector_or_404(conn: Any, connector_id: str) -> repository.StoredConnector:
-        found = await repository.get_connector(conn, connector_id)
+    async def connector_or_404(
+        conn: Any, connector_id: str
+    ) -> repository.connectors.StoredConnector:
+        found = await repository.connectors.get_connector(conn, connector_id)
         if found is None:
             raise Problem(404, f"There is no connector {connector_id!r}.")
         return found
@@ -246,7 +250,7 @@ def build_connectors_router(
     async def delete_connector(connector_id: ConnectorId, _: AdminKey) -> None:
         """Remove a connector, its deliveries and what it remembers of the vendor's records."""
         async with unit.transaction() as tx:
-            if not await repository.delete_connector(tx, connector_id):
+            if not await repository.connectors.delete_connector(tx, connector_id):
                 raise Problem(404, f"There is no connector {connector_id!r}.")
 
     @router.get("/connectors/{connector_id}/deliveries", response_model=list[ConnectorDeliveryOut])
@@ -260,7 +264,7 @@ def build_connectors_router(
         each with the vendor's answer."""
         async with unit.read() as conn:
             await connector_or_404(conn, connector_id)
-            return await repository.list_deliveries(conn, connector_id, status, limit)
+            return await repository.deliveries.list_deliveries(conn, connector_id, status, limit)
 
     @router.post(
         "/connectors/{connector_id}/deliveries/{delivery_id}/retry",
@@ -271,17 +275,17 @@ def build_connectors_router(
     ) -> ConnectorDeliveryOut:
         """Try a dead (or pending) delivery again now, with a fresh retry window."""
         async with unit.transaction() as tx:
-            found = await repository.get_delivery(tx, delivery_id)
+            found = await repository.deliveries.get_delivery(tx, delivery_id)
             if found is None or found.connector_id != connector_id:
                 raise Problem(404, f"There is no delivery {delivery_id!r} of that connector.")
             if found.status == "delivered":
                 raise Problem(409, f"Delivery {delivery_id!r} was delivered already.")
             now = tx.now()
-            await repository.retry_delivery(
+            await repository.deliveries.retry_delivery(
                 tx, delivery_id, now, now + timedelta(hours=settings.connector_retry_hours)
             )
             tx.after_commit(worker.wake)
-            again = await repository.get_delivery(tx, delivery_id)
+            again = await repository.deliveries.get_delivery(tx, delivery_id)
         assert again is not None
         return again
 
@@ -319,7 +323,9 @@ def build_connectors_router(
             current = await status_of(tx, stored.config, now)
             if current.running:
                 raise Problem(409, f"Connector {connector_id!r}'s account sync is running.")
-            await repository.request_sync(tx, connector_id, now, full=bool(body and body.full))
+            await repository.account_syncs.request_sync(
+                tx, connector_id, now, full=bool(body and body.full)
+            )
             if syncs is not None:
                 tx.after_commit(syncs.wake)
             return await status_of(tx, stored.config, now)

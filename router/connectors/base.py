@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, Field
 
-from router.schemas import RepOut
+from router.schemas.reps import RepOut
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from router.connectors.base import (
     VendorError,
     Written,
 )
-from router.schemas import Outcome
+from router.schemas.leads import Outcome
 from services.standard_webhooks import BadSignature, check_secret, verify
 
 ACTIVITIES_PER_WEBHOOK = 100

@@ -20,7 +20,6 @@ contacts' emails when Leadfarm did not write them.
 from __future__ import annotations
 
 import asyncio
-import html
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -47,14 +46,14 @@ from router.connectors.base import (
     VendorError,
     Written,
 )
-from router.schemas import Outcome
+from router.connectors.hubspot_api import HubSpotApi
+from router.connectors.hubspot_notes import assignment_note, contact_properties, return_note
+from router.schemas.leads import Outcome
 
 ASSIGNED = "leadfarm.lead.assigned.v1"
 REASSIGNED = "leadfarm.lead.reassigned.v1"
 RETURNED = "leadfarm.lead.returned.v1"
 
-NOTE_TO_CONTACT = 202
-"""HubSpot's association type id of a note to a contact (HUBSPOT_DEFINED)."""
 CALLS, EMAILS = "0-48", "0-49"
 """objectTypeId of calls and emails in HubSpot's generic (object.*) webhook events."""
 OBJECT_PATHS = {CALLS: "calls", EMAILS: "emails"}
@@ -81,9 +80,6 @@ SEARCH_RESULTS_LIMIT = 9_900
 _ID = re.compile(r"^[0-9]{1,20}$")
 FETCHES_AT_ONCE = 4
 """HubSpot requests in flight for one webhook (well within its per-second rate limit)."""
-_PERMANENT = frozenset({400, 404, 405, 409, 413, 415, 422})
-"""Answers no retry changes (the request itself is wrong). 401 and 403 are retried: a
-token fixed (or a scope granted) within the retry window heals them."""
 
 
 class HubSpotSettings(AccountSyncSettings):
@@ -169,8 +165,8 @@ class HubSpot(Connector, TakesActivities, SyncsAccounts):
                 "the lead has no email, and HubSpot contacts are created or updated by email",
                 permanent=True,
             )
-        api = _Api(http, settings.api_base_url, credentials.access_token)
-        properties = _contact_properties(lead)
+        api = HubSpotApi(http, settings.api_base_url, credentials.access_token)
+        properties = contact_properties(lead)
         if settings.lead_id_property:
             properties[settings.lead_id_property] = data["lead_id"]
         if event["type"] == RETURNED:
@@ -180,7 +176,7 @@ class HubSpot(Connector, TakesActivities, SyncsAccounts):
             if owner is not None:
                 properties["hubspot_owner_id"] = owner
             note_owner = settings.return_owner_id if settings.on_return == "set_owner" else None
-            note = _return_note(data)
+            note = return_note(data)
         else:
             rep = target.reps.get(data["rep_id"])
             owner = (rep.crm_owner_ids.get("hubspot") if rep else None) or None
@@ -192,7 +188,7 @@ class HubSpot(Connector, TakesActivities, SyncsAccounts):
                 )
             properties["hubspot_owner_id"] = owner
             note_owner = owner
-            note = _assignment_note(data, rep.name if rep else data["rep_id"])
+            note = assignment_note(data, rep.name if rep else data["rep_id"])
         contact_id = await api.upsert_contact(email, properties)
         await api.add_note(contact_id, note, event["timestamp"], note_owner)
         return Written(record_id=contact_id)
@@ -225,7 +221,7 @@ class HubSpot(Connector, TakesActivities, SyncsAccounts):
         }
         if after:
             body["after"] = after
-        api = _Api(http, settings.api_base_url, credentials.access_token)
+        api = HubSpotApi(http, settings.api_base_url, credentials.access_token)
         answer = await api._call("POST", "/crm/v3/objects/companies/search", json=body)
         results = [r for r in answer.get("results") or [] if isinstance(r, dict) and "id" in r]
         if not results:
@@ -313,7 +309,7 @@ class HubSpot(Connector, TakesActivities, SyncsAccounts):
             raise BadWebhook("", f"the body is not JSON: {exc}") from None
         if not isinstance(events, list):
             raise BadWebhook("", "expected a JSON array of HubSpot webhook events")
-        api = _Api(http, settings.api_base_url, credentials.access_token)
+        api = HubSpotApi(http, settings.api_base_url, credentials.access_token)
         outcomes = {**DEFAULT_CALL_OUTCOMES, **settings.call_outcomes}
         # Read the whole body first (a malformed event refuses the webhook before any call
         # to HubSpot), then fetch its activities a few at a time: HubSpot batches up to 100
@@ -352,7 +348,7 @@ class HubSpot(Connector, TakesActivities, SyncsAccounts):
 
 
 async def _activity(
-    api: _Api,
+    api: HubSpotApi,
     settings: HubSpotSettings,
     outcomes: Mapping[str, Outcome],
     type_id: str,
@@ -397,108 +393,6 @@ async def _activity(
     )
 
 
-class _Api:
-    """The few HubSpot CRM v3 requests the connector makes, with HubSpot's errors as
-    `VendorError`s that quote HubSpot's answer."""
-
-    def __init__(self, http: httpx.AsyncClient, base: str, token: str) -> None:
-        self.http = http
-        self.base = base.rstrip("/")
-        self.headers = {
-            "authorization": f"Bearer {token}",
-            "accept": "application/json",
-            "content-type": "application/json",
-        }
-
-    async def _call(
-        self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None
-    ) -> dict[str, Any]:
-        try:
-            response = await self.http.request(
-                method,
-                self.base + path,
-                content=orjson.dumps(json) if json is not None else None,
-                params=params,
-                headers=self.headers,
-            )
-        except httpx.HTTPError as exc:
-            raise VendorError(
-                f"HubSpot could not be reached: {type(exc).__name__}: {exc}"
-            ) from None
-        status = response.status_code
-        if 200 <= status < 300:
-            try:
-                answer = orjson.loads(response.content) if response.content else {}
-            except orjson.JSONDecodeError:
-                raise VendorError(
-                    f"HubSpot answered {status} with a body that is not JSON"
-                ) from None
-            if not isinstance(answer, dict):
-                raise VendorError(f"HubSpot answered {status} with a body that is not an object")
-            return answer
-        retry_after = response.headers.get("retry-after", "")
-        raise VendorError(
-            f"HubSpot answered {status} to {method} {path}: {_vendor_message(response)}",
-            status=status,
-            permanent=status in _PERMANENT,
-            retry_after_s=float(retry_after) if retry_after.isdigit() else None,
-        )
-
-    async def upsert_contact(self, email: str, properties: dict[str, str]) -> str:
-        answer = await self._call(
-            "POST",
-            "/crm/v3/objects/contacts/batch/upsert",
-            json={"inputs": [{"idProperty": "email", "id": email, "properties": properties}]},
-        )
-        results = answer.get("results") or []
-        if not results or not isinstance(results[0], dict) or "id" not in results[0]:
-            errors = answer.get("errors") or answer.get("message") or answer
-            raise VendorError(f"HubSpot's upsert returned no contact: {str(errors)[:500]}")
-        return str(results[0]["id"])
-
-    async def add_note(self, contact_id: str, body: str, at: str, owner: str | None) -> str:
-        properties = {"hs_timestamp": at, "hs_note_body": body}
-        if owner:
-            properties["hubspot_owner_id"] = owner
-        answer = await self._call(
-            "POST",
-            "/crm/v3/objects/notes",
-            json={
-                "properties": properties,
-                "associations": [
-                    {
-                        "to": {"id": contact_id},
-                        "types": [
-                            {
-                                "associationCategory": "HUBSPOT_DEFINED",
-                                "associationTypeId": NOTE_TO_CONTACT,
-                            }
-                        ],
-                    }
-                ],
-            },
-        )
-        return str(answer.get("id", ""))
-
-    async def activity(self, path: str, object_id: str) -> dict[str, Any]:
-        properties = (
-            "hs_timestamp,hubspot_owner_id,hs_call_disposition,hs_call_direction,hs_call_status"
-            if path == "calls"
-            else "hs_timestamp,hubspot_owner_id,hs_email_direction,hs_email_status"
-        )
-        return await self._call(
-            "GET",
-            f"/crm/v3/objects/{path}/{object_id}",
-            params={"properties": properties, "associations": "contacts"},
-        )
-
-    async def contact(self, contact_id: str, lead_id_property: str | None) -> dict[str, Any]:
-        properties = "email" + (f",{lead_id_property}" if lead_id_property else "")
-        return await self._call(
-            "GET", f"/crm/v3/objects/contacts/{contact_id}", params={"properties": properties}
-        )
-
-
 def _cursor(cursor: str | None) -> tuple[str, str | None]:
     """(since, after) of an account sync's cursor: `<ms>` or `<ms>/<after>`."""
     if not cursor:
@@ -532,88 +426,11 @@ def _domain(value: Any) -> str:
     return text.removeprefix("www.").strip(".")
 
 
-def _vendor_message(response: httpx.Response) -> str:
-    """HubSpot's error body: {"status": "error", "message", "category", "correlationId"}."""
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return response.text[:500] or "(no body)"
-    if not isinstance(body, dict):
-        return response.text[:500]
-    parts = [str(body.get("message") or "")[:500]]
-    for key in ("category", "correlationId"):
-        if body.get(key):
-            parts.append(f"{key} {body[key]}")
-    return "; ".join(p for p in parts if p) or response.text[:500]
-
-
 def _id(value: Any, field: str) -> str:
     text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
     if not _ID.match(text):
         raise BadWebhook(field, "missing or not a HubSpot id")
     return text
-
-
-def _contact_properties(lead: Mapping[str, Any]) -> dict[str, str]:
-    names = {
-        "email": "email",
-        "first_name": "firstname",
-        "last_name": "lastname",
-        "phone": "phone",
-        "company": "company",
-        "job_title": "jobtitle",
-        "country": "country",
-    }
-    return {hs: str(lead[ours]) for ours, hs in names.items() if lead.get(ours)}
-
-
-def _line(label: str, value: Any) -> str:
-    return f"<p><strong>{html.escape(label)}:</strong> {html.escape(str(value))}</p>"
-
-
-def _summary(lead: Mapping[str, Any]) -> list[str]:
-    name = lead.get("full_name") or " ".join(
-        str(lead[k]) for k in ("first_name", "last_name") if lead.get(k)
-    )
-    fields = [
-        ("Name", name),
-        ("Company", lead.get("company")),
-        ("Job title", lead.get("job_title")),
-        ("Email", lead.get("email")),
-        ("Phone", lead.get("phone")),
-        ("Country", lead.get("country")),
-        ("Source", lead.get("source")),
-        ("Need", lead.get("need")),
-    ]
-    return [_line(label, value) for label, value in fields if value]
-
-
-def _assignment_note(data: Mapping[str, Any], rep_name: str) -> str:
-    lead = data.get("lead") or {}
-    what = "Reassigned" if data.get("from_rep_id") else "Assigned"
-    lines = [f"<p><strong>Leadfarm: {what} to {html.escape(rep_name)}</strong></p>"]
-    lines += _summary(lead)
-    if data.get("score") is not None:
-        lines.append(_line("Score", data["score"]))
-    lines.append(_line("Why this rep", data.get("why") or ""))
-    lines.append(
-        _line(
-            "Routing",
-            f"rule {data.get('rule')}, pool {data.get('pool')}, strategy {data.get('strategy')}",
-        )
-    )
-    if data.get("reason"):
-        lines.append(_line("Reassigned because", data["reason"]))
-    if data.get("first_touch_due_at"):
-        lines.append(_line("First touch due", data["first_touch_due_at"]))
-    return "".join(lines)
-
-
-def _return_note(data: Mapping[str, Any]) -> str:
-    lines = ["<p><strong>Leadfarm: returned to marketing</strong></p>"]
-    lines += _summary(data.get("lead") or {})
-    lines.append(_line("Why", data.get("reason") or ""))
-    return "".join(lines)
 
 
 CONNECTOR = HubSpot()

@@ -13,8 +13,10 @@ from router.config import RoutingConfig
 from router.connectors import repository
 from router.connectors.base import ConnectorConfig, InboundActivity
 from router.connectors.schemas import InboundResult
-from router.schemas import ActivityIn
-from router.service import Refused, Router
+from router.errors import Refused
+from router.repository import Conn
+from router.schemas.leads import ActivityIn
+from router.service import Router
 from services.db import UnitOfWork
 
 
@@ -51,7 +53,7 @@ async def take_in(
     )
     try:
         async with unit.transaction() as tx:
-            done = await repository.activity_of(tx, connector.id, activity.external_id)
+            done = await repository.crm.activity_of(tx, connector.id, activity.external_id)
             if done is not None:
                 return InboundResult(
                     index=index,
@@ -78,7 +80,7 @@ async def take_in(
                     f"crm_owner_ids.{connector.kind} = {activity.owner_id or '(no owner)'}; set "
                     "it on the rep (PATCH /router/v1/reps/{id})"
                 )
-            lead = await router_repository.get_lead(tx, lead_id, for_update=True)
+            lead = await router_repository.leads.get_lead(tx, lead_id, for_update=True)
             assert lead is not None
             if lead.rep_id != rep.id:
                 raise Refusal(
@@ -86,7 +88,7 @@ async def take_in(
                     f"{lead_id} is {lead.status} with "
                     f"{'rep ' + repr(lead.rep_id) if lead.rep_id else 'no rep'}"
                 )
-            if not await repository.claim_activity(
+            if not await repository.crm.claim_activity(
                 tx, connector.id, activity.external_id, lead_id, tx.now()
             ):
                 return InboundResult(
@@ -104,7 +106,7 @@ async def take_in(
                 ),
                 traceparent,
             )
-            await repository.set_activity(tx, connector.id, activity.external_id, logged.id)
+            await repository.crm.set_activity(tx, connector.id, activity.external_id, logged.id)
             return InboundResult(
                 index=index,
                 event_id=event_id,
@@ -116,17 +118,15 @@ async def take_in(
         raise Refusal(f"{activity.external_id}: {exc.detail}") from exc
 
 
-async def _lead_of(
-    tx: router_repository.Conn, connector: ConnectorConfig, activity: InboundActivity
-) -> str | None:
+async def _lead_of(tx: Conn, connector: ConnectorConfig, activity: InboundActivity) -> str | None:
     """The lead by the Leadfarm lead id on the record, the record Leadfarm wrote, or the
     record's email among the leads reps are working; in that order."""
     for lead_id in activity.lead_ids:
-        if await router_repository.get_lead(tx, lead_id) is not None:
+        if await router_repository.leads.get_lead(tx, lead_id) is not None:
             return lead_id
     if activity.record_ids:
-        found = await repository.leads_of_records(tx, connector.id, activity.record_ids)
+        found = await repository.crm.leads_of_records(tx, connector.id, activity.record_ids)
         if found:
             return found[0]
-    by_email = await repository.working_leads_by_email(tx, activity.emails)
+    by_email = await repository.crm.working_leads_by_email(tx, activity.emails)
     return by_email[0] if by_email else None

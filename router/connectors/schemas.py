@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from router.schemas import CrmKind, Strict
+from router.schemas.common import CrmKind, Strict
 
 DeliveryStatus = Literal["pending", "delivered", "skipped", "dead"]
 """`skipped`: not wanted any more when it came due (a reminder of a lead touched or

@@ -32,7 +32,6 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -49,36 +48,24 @@ from router.connectors.base import (
     VendorError,
     Written,
 )
-from router.schemas import RepOut
+from router.connectors.slack_http import Poster
+from router.connectors.slack_messages import (
+    assignment_message,
+    breach_message,
+    instant,
+    reminder_message,
+)
 
 ASSIGNED = "leadfarm.lead.assigned.v1"
 REASSIGNED = "leadfarm.lead.reassigned.v1"
 BREACHED = "leadfarm.sla.breached.v1"
 
 WORKING = frozenset({"assigned", "accepted", "opportunity"})
-"""The lead statuses in which a rep works a lead (router.repository.WORKING_STATUSES)."""
+"""The lead statuses in which a rep works a lead (router.records.WORKING_STATUSES)."""
 
-RETRIED_ERRORS = frozenset(
-    {
-        "ratelimited",
-        "rate_limited",
-        "internal_error",
-        "fatal_error",
-        "service_unavailable",
-        "request_timeout",
-        "team_added_to_org",
-        "rollup_error",
-    }
-)
-"""Slack's error codes that say "try again later"; every other code says the request or
-the app's configuration is wrong (channel_not_found, invalid_auth, not_authed,
-account_inactive, token_revoked, missing_scope, invalid_blocks...), which no retry fixes."""
 
 WEBHOOK_URL = re.compile(r"^https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+$")
 SLACK_ID = r"^[CGDUW][A-Z0-9]{2,20}$"
-JSON = "application/json; charset=utf-8"
-FIELD_MAX = 1900
-"""Under Block Kit's 2000 characters for a section field."""
 
 
 def _webhook_url(value: str | None) -> str | None:
@@ -231,7 +218,7 @@ class Slack(Connector):
             return []
         planned = [Planned(event_type)]
         if settings.remind_before_minutes:
-            at = _instant(data["first_touch_due_at"]) - timedelta(
+            at = instant(data["first_touch_due_at"]) - timedelta(
                 minutes=settings.remind_before_minutes
             )
             if at > now:  # else the message itself is the reminder
@@ -244,7 +231,7 @@ class Slack(Connector):
         assert isinstance(credentials, SlackCredentials)
         event = orjson.loads(delivery.payload)
         data: dict[str, Any] = event["data"]
-        poster = _Poster(http, settings, credentials)
+        poster = Poster(http, settings, credentials)
         if delivery.event_type == BREACHED:
             rep = target.reps.get(data["rep_id"])
             lead = target.lead.profile if target.lead else {}
@@ -300,221 +287,7 @@ def _reminder_unwanted(data: Mapping[str, Any], lead: LeadNow | None) -> str | N
 # --- messages ---------------------------------------------------------------------------------
 
 
-def escape(text: Any) -> str:
-    """Text for Slack's mrkdwn: `&`, `<` and `>` escaped, as Slack asks."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def when(at: datetime, time_zone: str) -> str:
-    """'Tue 8 Dec 14:30 CET': a moment in a zone, as a rep reads it."""
-    local = at.astimezone(zone(time_zone))
-    return f"{local:%a} {local.day} {local:%b %H:%M %Z}"
-
-
-def _instant(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
-def _name(lead: Mapping[str, Any]) -> str:
-    name = lead.get("full_name") or " ".join(
-        str(lead[k]) for k in ("first_name", "last_name") if lead.get(k)
-    )
-    return str(name or lead.get("email") or "a lead")
-
-
-def _clip(text: str, limit: int = FIELD_MAX) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _field(label: str, value: str) -> dict[str, str]:
-    return {"type": "mrkdwn", "text": _clip(f"*{label}*\n{value}")}
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, 2900)}}
-
-
-def _rep_zone(rep: RepOut | None) -> str:
-    return rep.time_zone if rep else "UTC"
-
-
-def _context(link: str | None, lead_id: str) -> dict[str, Any]:
-    # The link's `&`s are escaped too (Slack decodes them); `<`, `>` and `|` cannot be in it.
-    ref = f"<{escape(link)}|Open lead {escape(lead_id)}>" if link else f"Lead {escape(lead_id)}"
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Leadfarm · {ref}"}]}
-
-
-def assignment_message(
-    data: Mapping[str, Any], rep: RepOut | None, link: str | None, mention: str | None
-) -> dict[str, Any]:
-    lead: Mapping[str, Any] = data.get("lead") or {}
-    name, company = _name(lead), lead.get("company")
-    due = when(_instant(data["first_touch_due_at"]), _rep_zone(rep))
-    who = f"{mention} " if mention else ""
-    what = "Lead reassigned to you" if data.get("from_rep_id") else "New lead for you"
-    headline = f"{what}: {escape(name)}" + (f" ({escape(company)})" if company else "")
-    why = data.get("why") or "the routing rules"
-    routing = f"rule {data.get('rule') or '?'}, pool {data.get('pool') or '?'}"
-    fields = [
-        _field("Company", escape(company or "-")),
-        _field("First touch by", escape(due)),
-        _field("Routing", escape(routing)),
-    ]
-    if lead.get("job_title"):
-        fields.append(_field("Job title", escape(lead["job_title"])))
-    blocks: list[dict[str, Any]] = [
-        _section(f"{who}*{headline}*"),
-        {"type": "section", "fields": fields},
-        _section(f"*Why you*\n{escape(why)}"),
-    ]
-    if data.get("reason") and data.get("from_rep_id"):
-        blocks.append(_section(f"*Reassigned because*\n{escape(data['reason'])}"))
-    blocks.append(_context(link, data["lead_id"]))
-    text = f"{who}{headline}. First touch by {escape(due)}. Why: {escape(why)} ({escape(routing)})."
-    return {"text": _clip(text, 3000), "blocks": blocks}
-
-
-def reminder_message(
-    data: Mapping[str, Any],
-    rep: RepOut | None,
-    link: str | None,
-    mention: str | None,
-    now_lead: LeadNow | None,
-) -> dict[str, Any]:
-    lead: Mapping[str, Any] = data.get("lead") or (now_lead.profile if now_lead else {})
-    name, company = _name(lead), lead.get("company")
-    due = when(_instant(data["first_touch_due_at"]), _rep_zone(rep))
-    who = f"{mention} " if mention else ""
-    about = escape(name) + (f" ({escape(company)})" if company else "")
-    reminder = (
-        f"Reminder: first touch on {about} is due by {escape(due)}; no call or email is logged yet."
-    )
-    return {
-        "text": _clip(f"{who}{reminder}", 3000),
-        "blocks": [
-            _section(f"{who}:alarm_clock: *{reminder}*"),
-            _context(link, data["lead_id"]),
-        ],
-    }
-
-
-def breach_message(
-    data: Mapping[str, Any],
-    lead_id: str,
-    lead: Mapping[str, Any],
-    rep: RepOut | None,
-    manager_zone: str | None,
-) -> dict[str, Any]:
-    rep_name = rep.name if rep else data["rep_id"]
-    sla = {"first_touch": "first-touch", "cadence": "cadence"}.get(data["sla"], data["sla"])
-    due_at = _instant(data["due_at"])
-    due = when(due_at, manager_zone or _rep_zone(rep))
-    if manager_zone and rep and manager_zone != rep.time_zone:
-        due += f" ({when(due_at, rep.time_zone)} for {rep_name})"
-    name, company = _name(lead), lead.get("company")
-    about = escape(name) + (f" ({escape(company)})" if company else "")
-    action = data.get("action") or "nothing"
-    headline = f"{escape(rep_name)} missed the {sla} SLA on {about}"
-    fields = [
-        _field("Rep", escape(rep_name)),
-        _field("SLA", sla),
-        _field("Was due", escape(due)),
-        _field("Router", escape(action)),
-    ]
-    text = f"{headline}: due {escape(due)}. The router: {escape(action)}. Lead {escape(lead_id)}."
-    return {
-        "text": _clip(text, 3000),
-        "blocks": [
-            _section(f":rotating_light: *{headline}*"),
-            {"type": "section", "fields": fields},
-            _context(None, lead_id),
-        ],
-    }
-
-
 # --- Slack's two ways of posting ------------------------------------------------------------
-
-
-class _Poster:
-    """chat.postMessage with the bot token, or an incoming webhook; Slack's refusals as
-    `VendorError`s quoting Slack's error code."""
-
-    def __init__(
-        self, http: httpx.AsyncClient, settings: SlackSettings, credentials: SlackCredentials
-    ) -> None:
-        self.http = http
-        self.settings = settings
-        self.credentials = credentials
-
-    async def _post(
-        self, what: str, url: str, headers: dict[str, str], body: Any
-    ) -> httpx.Response:
-        try:
-            return await self.http.post(
-                url, content=orjson.dumps(body), headers={"content-type": JSON, **headers}
-            )
-        except httpx.HTTPError as exc:
-            raise VendorError(
-                f"Slack could not be reached ({what}): {type(exc).__name__}"
-            ) from None
-
-    async def post_message(self, channel: str, message: dict[str, Any]) -> None:
-        token = self.credentials.bot_token
-        if not token:
-            raise VendorError("the connector has no credentials.bot_token", permanent=True)
-        response = await self._post(
-            "chat.postMessage",
-            self.settings.api_base_url.rstrip("/") + "/chat.postMessage",
-            {"authorization": f"Bearer {token}"},
-            {"channel": channel, **message},
-        )
-        status = response.status_code
-        if status != 200:
-            raise _http_error("chat.postMessage", response)
-        try:
-            answer = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            raise VendorError(f"Slack answered {status} with a body that is not JSON") from None
-        if not isinstance(answer, dict):
-            raise VendorError(f"Slack answered {status} with a body that is not an object")
-        if answer.get("ok") is True:
-            return
-        error = str(answer.get("error") or "unknown_error")[:100]
-        notes = (answer.get("response_metadata") or {}).get("messages") or []
-        detail = f" ({'; '.join(str(m) for m in notes)[:500]})" if notes else ""
-        raise VendorError(
-            f"Slack refused chat.postMessage: {error}{detail}",
-            status=status,
-            permanent=error not in RETRIED_ERRORS,
-            retry_after_s=_retry_after(response),
-        )
-
-    async def webhook(self, url: str, message: dict[str, Any]) -> None:
-        path = urlsplit(url).path
-        response = await self._post(
-            "incoming webhook", self.settings.hooks_base_url.rstrip("/") + path, {}, message
-        )
-        if response.status_code != 200:
-            raise _http_error("the incoming webhook", response)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    return float(value) if value.isdigit() else None
-
-
-def _http_error(what: str, response: httpx.Response) -> VendorError:
-    """A non-200 answer: 429 and 5xx are retried (Retry-After honoured); any other says the
-    request or the webhook is wrong (400 invalid_payload, 403 action_prohibited, 404
-    no_service or channel_not_found, 410 channel_is_archived)."""
-    status = response.status_code
-    body = response.text.strip()[:200] or "(no body)"
-    return VendorError(
-        f"Slack answered {status} to {what}: {body}",
-        status=status,
-        permanent=status != 429 and status < 500,
-        retry_after_s=_retry_after(response),
-    )
 
 
 CONNECTOR = Slack()

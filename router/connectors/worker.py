@@ -144,7 +144,7 @@ class ConnectorWorker(LeasingWorker):
                 )
         if not rows:
             return
-        repository.queue_deliveries(tx, rows)
+        repository.deliveries.queue_deliveries(tx, rows)
         tx.after_commit(self.wake)
 
     # --- sent by the worker ---------------------------------------------------------------
@@ -154,13 +154,15 @@ class ConnectorWorker(LeasingWorker):
             return 0
         now = self.unit.clock.now()
         async with self.unit.read() as conn:
-            self.held_back = await repository.any_due(conn, now)
+            self.held_back = await repository.deliveries.any_due(conn, now)
             if not self.held_back:
                 return 0
         full = [k for k, n in self.pool.in_flight().items() if n >= self.pool.per_key]
         async with self.unit.transaction() as tx:
             now = tx.now()
-            claimed = await repository.claim_due(tx, now, now + LEASE, self.pool.free, full)
+            claimed = await repository.deliveries.claim_due(
+                tx, now, now + LEASE, self.pool.free, full
+            )
         for delivery in claimed:
             self.pool.start(delivery.connector_id, self._send(delivery))
         return len(claimed)
@@ -182,7 +184,7 @@ class ConnectorWorker(LeasingWorker):
             target = open_target(connector, self.box, config.reps)
             if delivery.event_type in KINDS[kind].reads_lead and delivery.lead_id:
                 async with self.unit.read() as conn:
-                    lead = await repository.lead_now(conn, delivery.lead_id)
+                    lead = await repository.deliveries.lead_now(conn, delivery.lead_id)
                 target = replace(target, lead=lead)
             base = KINDS[kind].api_base_url(target.settings)
             if base and not self.settings.allow_private_webhook_urls:
@@ -242,10 +244,10 @@ class ConnectorWorker(LeasingWorker):
         if outcome == "delivered" and written.skipped:
             outcome, error = "skipped", written.skipped
         if outcome == "delivered" and written.record_id and delivery.lead_id:
-            await repository.link_record(
+            await repository.crm.link_record(
                 tx, delivery.connector_id, delivery.lead_id, written.record_id, now
             )
-        repository.record_attempt(
+        repository.deliveries.record_attempt(
             tx,
             delivery.id,
             status="pending" if outcome == "failed" else outcome,

@@ -169,7 +169,7 @@ def seed(served: Served) -> Seeded:
     async def suspend() -> None:
         async with served.runtime.units["router"].transaction() as tx:
             now = datetime.now(UTC)
-            await repository.update_rep(
+            await repository.reps.update_rep(
                 tx, "dee", {"suspended_at": now, "suspended_reason": SUSPENSION}
             )
 

@@ -274,11 +274,11 @@ async def test_two_replicas_never_claim_one_connectors_sync_at_once(
     unit = backend.runtimes["router"].units["router"]
     now = clock.now()
     async with unit.transaction() as tx:
-        await repository.ensure_syncs(tx, ["elsewhere"], now)
+        await repository.account_syncs.ensure_syncs(tx, ["elsewhere"], now)
 
-    async def claim(lease_id: str) -> list[repository.SyncRun]:
+    async def claim(lease_id: str) -> list[repository.account_syncs.SyncRun]:
         async with unit.transaction() as tx:
-            return await repository.claim_syncs(
+            return await repository.account_syncs.claim_syncs(
                 tx, ["elsewhere"], now, now + timedelta(minutes=5), 2, lease_id
             )
 
@@ -287,11 +287,13 @@ async def test_two_replicas_never_claim_one_connectors_sync_at_once(
     # The lease runs out (the replica died): another replica takes it over.
     later = now + timedelta(minutes=6)
     async with unit.transaction() as tx:
-        (_taken,) = await repository.claim_syncs(
+        (_taken,) = await repository.account_syncs.claim_syncs(
             tx, ["elsewhere"], later, later + timedelta(minutes=5), 2, "c"
         )
-        assert not await repository.holds_lease(tx, "elsewhere", (first or second)[0].lease_id)
-        assert await repository.holds_lease(tx, "elsewhere", "c")
+        assert not await repository.account_syncs.holds_lease(
+            tx, "elsewhere", (first or second)[0].lease_id
+        )
+        assert await repository.account_syncs.holds_lease(tx, "elsewhere", "c")
 
 
 def _worker(backend: Backend) -> AccountSyncWorker:

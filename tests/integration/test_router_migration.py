@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select, text
 
 from router import repository
 from router.models import assignments, config_versions, leads, pools, reps, teams
-from router.schemas import TeamOut
+from router.schemas.teams import TeamOut
 from services.db import Database, ReadConn
 from services.migrate import upgrade
 from tests import infra
@@ -155,7 +155,7 @@ async def test_router_0007_gives_existing_rules_and_pools_a_first_version(
             rows = (
                 await conn.execute(select(config_versions).order_by(config_versions.c.version))
             ).all()
-            now = await repository.config_as_of(ReadConn(conn), "rule", rows[-1].version)
+            now = await repository.versions.config_as_of(ReadConn(conn), "rule", rows[-1].version)
     finally:
         await database.dispose()
     assert [(r.kind, r.object_id, r.action, r.changed_by) for r in rows] == [

@@ -25,13 +25,13 @@ async def test_routing_locks_block_only_decisions_that_share_a_pool_or_a_rep(
 
     async def hold(pools: list[str], reps: list[str]) -> None:
         async with unit.transaction() as tx:
-            await repository.lock_partitions(tx, pools, reps)
+            await repository.routing.lock_partitions(tx, pools, reps)
             holding.set()
             await release.wait()
 
     async def decide(pools: list[str], reps: list[str]) -> None:
         async with unit.transaction() as tx:
-            await repository.lock_partitions(tx, pools, reps)
+            await repository.routing.lock_partitions(tx, pools, reps)
 
     try:
         holder = asyncio.create_task(hold(["inbound"], ["ana", "bo"]))

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from contracts.events import LeadProfile
 from router.conditions import OP_WORDS, OPS
 from router.rules import Conditions, choose, enabled_in_order, match
-from router.schemas import RuleOut
+from router.schemas.pools import RuleOut
 
 LEAD = LeadProfile(
     source="website",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import get_args
 
 from router.connectors import KINDS
-from router.schemas import CrmKind
+from router.schemas.common import CrmKind
 
 
 def test_the_accepted_kinds_are_the_kinds_with_code() -> None:

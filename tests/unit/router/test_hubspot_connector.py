@@ -13,7 +13,7 @@ import pytest
 
 from router.connectors.base import ConnectorConfig, Delivery, Target, VendorError
 from router.connectors.hubspot import CONNECTOR, HubSpotCredentials, HubSpotSettings
-from router.schemas import RepOut
+from router.schemas.reps import RepOut
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 ERROR = {

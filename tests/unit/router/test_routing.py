@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from router import repository
 from router.models import cursors, leads, pool_reps
-from router.schemas import Holiday, TeamIn
+from router.schemas.teams import Holiday, TeamIn
 from services.tables import outbox, timers
 from tests.unit.router.world import World
 
@@ -60,7 +60,7 @@ async def test_capacity_and_daily_caps_hold(world: World) -> None:
     assert tomorrow.rep_id == "bo"
     # Leads that leave the open state free capacity: an opportunity is no longer a lead.
     await world.log(ids[0], "call", "connected")
-    from router.schemas import OpportunityIn
+    from router.schemas.leads import OpportunityIn
 
     async with world.unit.transaction() as tx:
         lead = await world.lead(ids[0])
@@ -150,7 +150,7 @@ async def test_a_pool_that_holds_waits_for_the_next_reps_working_hours(world: Wo
 
 async def test_the_dry_run_answers_without_side_effects(world: World) -> None:
     from contracts.events import LeadProfile
-    from router.schemas import DryRunLead
+    from router.schemas.dry_run import DryRunLead
 
     await world.rep("ana")
     await world.rep("bo")
@@ -178,7 +178,7 @@ async def test_the_account_owner_gets_their_accounts_leads(world: World) -> None
     async with world.unit.transaction() as tx:
         from router import repository
 
-        await repository.upsert_account(tx, "acme.example", "owner")
+        await repository.accounts.upsert_account(tx, "acme.example", "owner")
     mine = await world.view(await world.qualify(email="dana@acme.example"))
     assert mine.rep_id == "owner"
     assert mine.explanation is not None
@@ -194,7 +194,7 @@ async def test_a_lead_qualified_twice_is_routed_once_unless_it_came_back(world: 
     lead_id = await world.qualify()
     await world.qualify(lead_id=lead_id)
     assert len(await world.events("lead.assigned")) == 1
-    from router.schemas import RejectIn
+    from router.schemas.leads import RejectIn
 
     async with world.unit.transaction() as tx:
         lead = await world.lead(lead_id)
@@ -255,7 +255,7 @@ async def test_a_team_holiday_is_explained_as_one(world: World) -> None:
     world.clock.set(datetime(2026, 12, 25, 12, 0, tzinfo=UTC))
     async with world.unit.transaction() as tx:
         team = TeamIn(name="DACH", holidays=[Holiday(date=date(2026, 12, 25), name="X")])
-        await repository.upsert_team(tx, "dach", team)
+        await repository.teams.upsert_team(tx, "dach", team)
     await world.rep("ana", team_id="dach", time_zone="Europe/Berlin")
     await world.pool("everyone", strategy="round_robin", outside_hours="skip")
     view = await world.view(await world.qualify())

@@ -22,14 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ingest.providers.base import Unauthorized
 from router.connectors.base import BadWebhook, ConnectorConfig, Delivery, Target, VendorError
-from router.connectors.salesforce import (
-    Salesforce,
-    SalesforceCredentials,
-    SalesforceSettings,
-    soql_quote,
-    website_domain,
-)
-from router.schemas import RepOut
+from router.connectors.salesforce import Salesforce
+from router.connectors.salesforce_accounts import website_domain
+from router.connectors.salesforce_api import soql_quote
+from router.connectors.salesforce_settings import SalesforceCredentials, SalesforceSettings
+from router.schemas.reps import RepOut
 from tests.fakes.salesforce import FakeSalesforce
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

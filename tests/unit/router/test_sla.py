@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from router import repository
-from router.repository import Changer
-from router.schemas import CloseIn, OpportunityIn, RejectIn
-from router.service import Refused
+from router.errors import Refused
+from router.records import Changer
+from router.schemas.leads import CloseIn, OpportunityIn, RejectIn
 from tests.unit.router.world import World, world_at
 
 
@@ -191,7 +191,7 @@ async def test_a_rep_below_the_threshold_is_suspended_until_reinstated(strict: W
     assert suspended["data"]["compliance"] == 0.0
     assert "0 of 2 SLA obligations met" in suspended["data"]["reason"]
     async with world.unit.read() as conn:
-        ana = await repository.get_rep(conn, "ana")
+        ana = await repository.reps.get_rep(conn, "ana")
         assert ana is not None
         report = await world.router.compliance(conn, ana, world.clock.now())
     assert ana.suspended
@@ -207,7 +207,7 @@ async def test_a_rep_below_the_threshold_is_suspended_until_reinstated(strict: W
     async with world.unit.transaction() as tx:
         await world.router.reinstate(tx, ana, "coached", Changer("test", None))
     async with world.unit.read() as conn:
-        ana = await repository.get_rep(conn, "ana")
+        ana = await repository.reps.get_rep(conn, "ana")
         assert ana is not None
         fresh = await world.router.compliance(conn, ana, world.clock.now())
     assert (fresh.since, fresh.reinstated_at) == (world.clock.now(), world.clock.now())
@@ -239,7 +239,7 @@ async def test_cadence_windows_closing_short_suspend_the_rep(strict: World) -> N
     assert suspended["subject"] == "rep:ana"
     assert "2 of 3 SLA obligations met" in suspended["data"]["reason"]
     async with world.unit.read() as conn:
-        ana = await repository.get_rep(conn, "ana")
+        ana = await repository.reps.get_rep(conn, "ana")
     assert ana is not None
     assert ana.suspended
 
@@ -262,7 +262,7 @@ async def test_a_met_obligation_that_leaves_the_rep_below_the_threshold_suspends
 
     world.advance(minutes=1)
     async with world.unit.transaction() as tx:
-        ana = await repository.get_rep(tx, "ana")
+        ana = await repository.reps.get_rep(tx, "ana")
         assert ana is not None
         await world.router.reinstate(tx, ana, "coached", Changer("test", None))
     await world.qualify()
@@ -270,7 +270,7 @@ async def test_a_met_obligation_that_leaves_the_rep_below_the_threshold_suspends
     assert await world.timers.fire_due() == 1
     worked = await world.qualify()
     async with world.unit.transaction() as tx:
-        lead = await repository.get_lead(tx, worked)
+        lead = await repository.leads.get_lead(tx, worked)
         assert lead is not None
         await world.router.open_opportunity(tx, lead, OpportunityIn(amount=Decimal("100")), None)
     assert len(await world.events("rep.suspended")) == 2
@@ -282,12 +282,12 @@ async def test_accept_reject_and_an_opportunity_won(world: World) -> None:
     await world.rep("bo")
     lead_id = await world.qualify()
     async with world.unit.transaction() as tx:
-        lead = await repository.get_lead(tx, lead_id)
+        lead = await repository.leads.get_lead(tx, lead_id)
         assert lead is not None
         await world.router.accept(tx, lead, None)
     assert (await world.view(lead_id)).status == "accepted"
     async with world.unit.transaction() as tx:
-        lead = await repository.get_lead(tx, lead_id)
+        lead = await repository.leads.get_lead(tx, lead_id)
         assert lead is not None
         outcome = await world.router.reject(tx, lead, RejectIn(reason="my ex-employer"), None)
     assert outcome == "reassigned"
@@ -298,7 +298,7 @@ async def test_accept_reject_and_an_opportunity_won(world: World) -> None:
     assert view.history[0].first_touch == "void", "a rejected lead is not held against ana"
 
     async with world.unit.transaction() as tx:
-        lead = await repository.get_lead(tx, lead_id)
+        lead = await repository.leads.get_lead(tx, lead_id)
         assert lead is not None
         opportunity = await world.router.open_opportunity(
             tx, lead, OpportunityIn(amount=Decimal("12000"), currency="EUR", name="Rollout"), None
@@ -322,7 +322,7 @@ async def test_a_rejected_lead_nobody_else_can_take_goes_back_to_marketing(world
     await world.rep("ana")
     lead_id = await world.qualify()
     async with world.unit.transaction() as tx:
-        lead = await repository.get_lead(tx, lead_id)
+        lead = await repository.leads.get_lead(tx, lead_id)
         assert lead is not None
         assert await world.router.reject(tx, lead, RejectIn(reason="student"), None) == "returned"
     (returned,) = await world.events("lead.returned")

@@ -18,17 +18,9 @@ from router.connectors.base import (
     Target,
     VendorError,
 )
-from router.connectors.slack import (
-    ASSIGNED,
-    BREACHED,
-    CONNECTOR,
-    SlackCredentials,
-    SlackSettings,
-    assignment_message,
-    escape,
-    when,
-)
-from router.schemas import RepOut
+from router.connectors.slack import ASSIGNED, BREACHED, CONNECTOR, SlackCredentials, SlackSettings
+from router.connectors.slack_messages import assignment_message, escape, when
+from router.schemas.reps import RepOut
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TOKEN = "xoxb-1-2-abcdefgh"

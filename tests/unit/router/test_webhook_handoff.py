@@ -113,8 +113,8 @@ async def test_nothing_is_posted_for_a_transaction_or_savepoint_that_did_not_com
             async def clashing() -> None:
                 async with world.unit.transaction() as tx:
                     await world.router.say(tx, breach(str(uuid.uuid4())))
-                    clash = dict(tx.deferred(repository.INSERT_DELIVERY)[0], id=taken)
-                    tx.defer(repository.INSERT_DELIVERY, clash)
+                    clash = dict(tx.deferred(repository.deliveries.INSERT_DELIVERY)[0], id=taken)
+                    tx.defer(repository.deliveries.INSERT_DELIVERY, clash)
 
             with pytest.raises(IntegrityError):
                 await clashing()

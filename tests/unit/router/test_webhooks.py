@@ -21,7 +21,7 @@ from sqlalchemy import event, func, select
 
 from router import repository
 from router.models import deliveries
-from router.schemas import SubscriptionDeliveryOut
+from router.records import WebhookDelivery
 from router.webhooks import WebhookWorker
 from services.crypto import SecretBox
 from tests.backends import eventually
@@ -54,7 +54,7 @@ async def subscribe(world: World, **values: object) -> str:
     async with world.unit.transaction() as tx:
         now = tx.now()
         subscription_id = f"sub-{now.timestamp()}-{len(values)}-{values.get('url', '')}"
-        await repository.insert_subscription(
+        await repository.subscriptions.insert_subscription(
             tx,
             {
                 "id": subscription_id,
@@ -148,7 +148,9 @@ async def test_a_failing_endpoint_is_retried_with_backoff_for_24_hours_then_dead
         while True:
             assert await worker.run_once() == 1
             async with world.unit.read() as conn:
-                (delivery,) = await repository.list_deliveries(conn, subscription_id, None, 10)
+                (delivery,) = await repository.deliveries.list_deliveries(
+                    conn, subscription_id, None, 10
+                )
             if delivery.status == "dead":
                 break
             assert delivery.next_attempt_at is not None
@@ -170,9 +172,9 @@ async def test_a_failing_endpoint_is_retried_with_backoff_for_24_hours_then_dead
         verify(SECRET, request)
 
 
-async def delivery_of(world: World, subscription_id: str) -> SubscriptionDeliveryOut:
+async def delivery_of(world: World, subscription_id: str) -> WebhookDelivery:
     async with world.unit.read() as conn:
-        (delivery,) = await repository.list_deliveries(conn, subscription_id, None, 10)
+        (delivery,) = await repository.deliveries.list_deliveries(conn, subscription_id, None, 10)
     return delivery
 
 

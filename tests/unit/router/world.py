@@ -18,10 +18,13 @@ from contracts.events import Decision, LeadProfile, LeadQualified, make_envelope
 from router import repository
 from router.config import ROUTING
 from router.config import load as load_routing_config
-from router.repository import LeadRecord
-from router.schemas import ActivityIn, AssignmentOut, PoolIn, RepIn, RuleIn
-from router.service import CADENCE_END, FIRST_TOUCH, HELD, Router
+from router.records import Changer, LeadRecord
+from router.schemas.leads import ActivityIn, AssignmentOut
+from router.schemas.pools import PoolIn, RuleIn
+from router.schemas.reps import RepIn
+from router.service import Router
 from router.settings import RouterSettings
+from router.sla import CADENCE_END, FIRST_TOUCH, HELD
 from router.webhooks import Announcer
 from services.clock import ManualClock
 from services.consumer import Incoming
@@ -31,7 +34,7 @@ from services.reference import Reference
 from services.tables import outbox
 from services.timers import TimerRunner
 
-TESTS = repository.Changer("tests", "the test world")
+TESTS = Changer("tests", "the test world")
 MIGRATIONS = Path(router_package.__file__).parent / "migrations"
 
 
@@ -76,25 +79,25 @@ class World:
         async with self.unit.transaction() as tx:
             now = tx.now()
             values = body.model_dump(mode="json", exclude={"id"})
-            await repository.insert_rep(
+            await repository.reps.insert_rep(
                 tx, {**values, "id": rep_id, "created_at": now, "updated_at": now}
             )
 
     async def update_rep(self, rep_id: str, **values: Any) -> None:
         async with self.unit.transaction() as tx:
-            await repository.update_rep(tx, rep_id, values)
+            await repository.reps.update_rep(tx, rep_id, values)
 
     async def pool(self, pool_id: str, **fields: Any) -> None:
         body = PoolIn(**fields)
         async with self.unit.transaction() as tx:
-            await repository.upsert_pool(
+            await repository.pools.upsert_pool(
                 tx, pool_id, {**body.model_dump(mode="json"), "name": pool_id}, by=TESTS
             )
 
     async def rule(self, rule_id: str, **fields: Any) -> None:
         body = RuleIn(**fields)
         async with self.unit.transaction() as tx:
-            await repository.upsert_rule(
+            await repository.rules.upsert_rule(
                 tx,
                 rule_id,
                 {**body.model_dump(mode="json", exclude_none=True), "name": rule_id},
@@ -116,7 +119,7 @@ class World:
 
     async def lead(self, lead_id: str) -> LeadRecord:
         async with self.unit.read() as conn:
-            lead = await repository.get_lead(conn, lead_id)
+            lead = await repository.leads.get_lead(conn, lead_id)
         assert lead is not None
         return lead
 
@@ -127,7 +130,7 @@ class World:
     async def log(self, lead_id: str, channel: str, outcome: str) -> None:
         body = ActivityIn.model_validate({"channel": channel, "outcome": outcome})
         async with self.unit.transaction() as tx:
-            lead = await repository.get_lead(tx, lead_id)
+            lead = await repository.leads.get_lead(tx, lead_id)
             assert lead is not None
             await self.router.log_activity(tx, lead, body, None)
 

@@ -1,0 +1,3 @@
+"""The router's HTTP request and response bodies, a module per noun: reps, teams (and
+account owners), pools (rules and their versions too), leads, dry_run, subscriptions;
+common.py what they share."""

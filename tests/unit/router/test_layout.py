@@ -1,0 +1,209 @@
+"""The router's layout (issue 17): small modules a newcomer can guess, domain records apart
+from the HTTP bodies, one explanation type, routes that are module functions."""
+
+from __future__ import annotations
+
+import ast
+import re
+import typing
+from pathlib import Path
+
+ROUTER = Path(__file__).resolve().parents[3] / "router"
+
+
+def _modules() -> dict[str, str]:
+    return {
+        path.relative_to(ROUTER).as_posix(): path.read_text()
+        for path in sorted(ROUTER.rglob("*.py"))
+        if "migrations" not in path.parts
+    }
+
+
+def _calls(text: str) -> set[str]:
+    """The names of the functions and methods a module calls (`a.b.c(` gives `c`)."""
+    return {
+        node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name)
+    }
+
+
+def test_no_module_is_over_500_lines() -> None:
+    long = {name: text.count("\n") for name, text in _modules().items() if text.count("\n") > 500}
+    assert not long, f"split these along their seams: {long}"
+
+
+def test_routes_are_module_functions() -> None:
+    """Routes are functions of router/routes/ with their dependency declared (`deps: Deps`);
+    build_router only wires them."""
+    api = ast.parse((ROUTER / "api.py").read_text())
+    [build] = [n for n in api.body if isinstance(n, ast.FunctionDef) and n.name == "build_router"]
+    nested = [n.name for n in ast.walk(build) if isinstance(n, ast.AsyncFunctionDef)]
+    assert not nested, f"routes defined inside build_router: {nested}"
+    for name, text in _modules().items():
+        if not name.startswith("routes/"):
+            continue
+        for node in ast.parse(text).body:
+            routed = isinstance(node, ast.AsyncFunctionDef) and any(
+                isinstance(d, ast.Call)
+                and isinstance(d.func, ast.Attribute)
+                and isinstance(d.func.value, ast.Name)
+                and d.func.value.id == "routes"
+                for d in node.decorator_list
+            )
+            if routed:
+                assert isinstance(node, ast.AsyncFunctionDef)
+                assert node.args.args[0].arg == "deps", (name, node.name)
+
+
+def test_the_domain_is_split_along_its_seams() -> None:
+    """service.py only composes the parts: router/service.py was one class of ten sections."""
+    service = ast.parse((ROUTER / "service.py").read_text())
+    [router] = [n for n in service.body if isinstance(n, ast.ClassDef)]
+    assert router.name == "Router"
+    assert not [n for n in router.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    assert (ROUTER / "repository").is_dir()
+    assert not (ROUTER / "repository.py").exists()
+
+
+def test_the_first_touch_deadline_is_computed_in_sla_py_only() -> None:
+    """A newcomer looks for the first-touch deadline in sla.py (`deadlines`), and finds it
+    there and nowhere else."""
+    computing = [
+        name
+        for name, text in _modules().items()
+        if re.search(r"add_minutes\([^)]*first_touch_minutes", text)
+    ]
+    assert computing == ["sla.py"]
+    from router import sla
+
+    assert "first-touch deadline" in (sla.deadlines.__doc__ or "")
+
+
+def test_the_round_robin_cursor_advances_where_the_docs_say() -> None:
+    """The distribution picks the next rep in turn and says the new cursor; the routing
+    state records it (docs/architecture.md names both)."""
+    modules = _modules()
+    picking = [name for name, text in modules.items() if "def _round_robin(" in text]
+    assert picking == ["distribution.py"]
+    recording = [n for n, text in modules.items() if "self.cursors[pool] = pick.cursor" in text]
+    assert recording == ["state.py"]
+    architecture = (ROUTER.parent / "docs" / "architecture.md").read_text()
+    assert "distribution.py: _round_robin" in architecture
+    assert "state.py: RoutingState.assigned" in architecture
+    assert "first-touch deadline is computed** (`deadlines`" in architecture
+
+
+def test_statuses_are_literal_types() -> None:
+    from router import records
+
+    for record, field in [
+        (records.LeadRecord, "status"),
+        (records.AssignmentRecord, "first_touch"),
+        (records.AssignmentRecord, "cadence"),
+        (records.HistoryEntry, "first_touch"),
+        (records.Opportunity, "status"),
+        (records.WebhookDelivery, "status"),
+    ]:
+        hint = typing.get_type_hints(record)[field]
+        assert typing.get_origin(hint) is typing.Literal, (record.__name__, field, hint)
+    ignored = [name for name, text in _modules().items() if "type: ignore[arg-type]" in text]
+    assert not ignored, f"statuses passed to the schemas with a type: ignore: {ignored}"
+
+
+def test_an_explanation_is_built_in_one_place() -> None:
+    """The pool's decision and a manager's choice explain themselves through
+    explanation.explain: no module spells an explanation's keys by hand."""
+    by_hand = [
+        name
+        for name, text in _modules().items()
+        if name != "explanation.py" and re.search(r"[\"']decided_at[\"']\s*:", text)
+    ]
+    assert not by_hand
+    builders = [name for name, text in _modules().items() if "explain" in _calls(text)]
+    assert sorted(builders) == ["decisions.py", "lead_actions.py"]
+
+
+def test_an_explanation_keeps_the_shape_the_router_has_always_stored() -> None:
+    """The JSON stored with leads and assignments and shown by the API keeps its keys, in
+    their order: a pool's decision (with the account for account_owner_first) and a
+    manager's choice (without outside_hours, excluded and held_until)."""
+    from datetime import UTC, datetime
+
+    from router.explanation import explain
+    from router.schemas.pools import Sla
+
+    now = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    sla = Sla(
+        first_touch_minutes=60,
+        calls=3,
+        emails=2,
+        business_days=5,
+        min_spacing_minutes=60,
+        reassign_on_missed_first_touch=True,
+        max_reassignments=2,
+    )
+    common: dict[str, typing.Any] = {
+        "now": now,
+        "trigger": "lead.qualified",
+        "outcome": "assign",
+        "rule": {"id": "r", "name": "R"},
+        "rules_checked": [],
+        "pool": "p",
+        "strategy": "round_robin",
+        "strategy_used": "round_robin",
+        "considered": [],
+        "chosen": "ana",
+        "why": "first in turn",
+        "first_touch_due_at": now,
+        "cadence_due_at": None,
+        "sla": sla,
+    }
+    pools = explain(
+        **common,
+        pool_choice={"outside_hours": "assign", "excluded": ["bo"], "held_until": None},
+        account={"domain": "acme.example", "owner": None},
+    )
+    assert list(pools) == [
+        *("decided_at", "trigger", "outcome", "rule", "rules_checked", "pool", "strategy"),
+        *("strategy_used", "outside_hours", "excluded", "considered", "chosen", "why"),
+        *("held_until", "first_touch_due_at", "cadence_due_at", "sla", "account"),
+    ]
+    assert pools["decided_at"] == now.isoformat()
+    assert pools["held_until"] is None
+    assert pools["cadence_due_at"] is None
+    assert pools["excluded"] == ["bo"]
+    assert pools["sla"] == sla.model_dump()
+    manual = explain(**common)
+    assert list(manual) == [
+        *("decided_at", "trigger", "outcome", "rule", "rules_checked", "pool", "strategy"),
+        *("strategy_used", "considered", "chosen", "why", "first_touch_due_at"),
+        *("cadence_due_at", "sla"),
+    ]
+
+
+RETURNING_RECORDS = ("assignments", "activities", "opportunities", "deliveries", "leads")
+"""Repository modules whose functions return records.py's records, never an HTTP body (the
+reps', teams', pools' and rules' still return their *Out models: not done yet)."""
+
+
+def test_these_repositories_return_domain_records() -> None:
+    knowing = [
+        noun
+        for noun in RETURNING_RECORDS
+        if re.search(
+            r"^from router\.schemas", (ROUTER / "repository" / f"{noun}.py").read_text(), re.M
+        )
+    ]
+    assert not knowing, f"repository modules returning HTTP bodies: {knowing}"
+
+
+THROUGH_THE_DOMAIN = ("routes/leads.py", "api.py")
+"""Route modules that call the domain only (reps', teams', pools', rules' and subscriptions'
+routes still read and write through the repository: not done yet)."""
+
+
+def test_these_routes_call_the_domain_never_the_repository() -> None:
+    modules = _modules()
+    reaching = [name for name in THROUGH_THE_DOMAIN if re.search(r"\brepository\b", modules[name])]
+    assert not reaching, f"routes calling the repository: {reaching}"
