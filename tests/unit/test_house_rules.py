@@ -46,6 +46,8 @@ TRANSACTIONS_ALSO_IN = {
     "of its own, so one refused activity does not refuse the others",
     "router/connectors/accounts.py": "the account sync (a background worker): each page of "
     "the CRM's accounts is written in a transaction of its own with the cursor after it",
+    "qualifier/catalog.py": "seed stores the start-up definitions at start (an on_start hook "
+    "of the composition root)",
 }
 
 
