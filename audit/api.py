@@ -62,7 +62,7 @@ routes = APIRouter()
 def build_router(services: Services) -> APIRouter:
     """audit's routes (and the dashboard's), bound to the composition root's objects."""
 
-    def bind(request: Request) -> None:
+    async def bind(request: Request) -> None:
         request.state.audit = services
 
     router = APIRouter(

@@ -33,23 +33,23 @@ def _services(request: Request) -> Services:
     return services
 
 
-def _unit(request: Request) -> UnitOfWork:
+async def _unit(request: Request) -> UnitOfWork:
     return _services(request).unit
 
 
-def _settings(request: Request) -> AuditSettings:
+async def _settings(request: Request) -> AuditSettings:
     return _services(request).settings
 
 
-def _forecast(request: Request) -> Forecast:
+async def _forecast(request: Request) -> Forecast:
     return _services(request).forecast
 
 
-def _satisfaction_audits(request: Request) -> SatisfactionAudits:
+async def _satisfaction_audits(request: Request) -> SatisfactionAudits:
     return _services(request).satisfaction_audits
 
 
-def _reports(request: Request) -> Reports:
+async def _reports(request: Request) -> Reports:
     return _services(request).reports
 
 

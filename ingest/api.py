@@ -376,7 +376,7 @@ def build_router(
         on_pending=on_pending,
     )
 
-    def bind(request: Request) -> None:
+    async def bind(request: Request) -> None:
         request.state.ingest = ingest
 
     router = APIRouter(dependencies=[Depends(bind)])

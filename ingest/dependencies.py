@@ -35,7 +35,7 @@ class IngestApi:
     """Called after a commit that stored deliveries to fetch (it wakes the FetchWorker)."""
 
 
-def _ingest(request: Request) -> IngestApi:
+async def _ingest(request: Request) -> IngestApi:
     ingest: IngestApi = request.state.ingest
     return ingest
 

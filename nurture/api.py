@@ -79,7 +79,7 @@ class NurtureDeps:
     sender: Sender
 
 
-def _deps(request: Request) -> NurtureDeps:
+async def _deps(request: Request) -> NurtureDeps:
     deps: NurtureDeps = request.state.nurture_deps  # set by build_router's router
     return deps
 
@@ -93,7 +93,7 @@ routes = APIRouter()
 def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRouter:
     deps = NurtureDeps(unit, nurture, sender)
 
-    def provide(request: Request) -> None:
+    async def provide(request: Request) -> None:
         # A router's dependencies run before its routes' own (FastAPI puts them first).
         request.state.nurture_deps = deps
 

@@ -21,7 +21,7 @@ def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter
     rule's `/rules/history` before the rule `{rule_id}`), each given `RouterDeps`."""
     deps = RouterDeps(unit, router_, box)
 
-    def provide(request: Request) -> None:
+    async def provide(request: Request) -> None:
         # A router's dependencies run before its routes' own (FastAPI puts them first).
         request.state.router_deps = deps
 

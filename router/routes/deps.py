@@ -23,7 +23,7 @@ class RouterDeps:
     box: SecretBox
 
 
-def _deps(request: Request) -> RouterDeps:
+async def _deps(request: Request) -> RouterDeps:
     deps: RouterDeps = request.state.router_deps  # set by build_router's router
     return deps
 
