@@ -25,9 +25,9 @@ from router.breaches import Breaches
 from router.erasure import Erasure
 from router.lead_actions import LeadActions
 from router.opportunities import Opportunities
-from router.views import Views
+from router.views import LeadViews
 
 
-class Router(Breaches, Activities, LeadActions, Opportunities, Views, Erasure):
+class Router(Breaches, Activities, LeadActions, Opportunities, LeadViews, Erasure):
     """The router's domain: every part's methods on one object, which the composition root
     (router/__init__.py), the consumers, the API and the connectors share."""

@@ -13,7 +13,7 @@ from router.repository import Conn
 from router.schemas.leads import AssignmentOut, Attempts, CadenceOut, HistoryOut
 
 
-class Views(Domain):
+class LeadViews(Domain):
     """A lead as the API shows it, and the reads the API makes of leads and opportunities."""
 
     async def lead_of(
