@@ -247,11 +247,23 @@ class Cluster(System):
         super().stop()
         asyncio.run(delete_topics(self.kafka, self.namespace))
         if self.database_name:
-            asyncio.run(
-                _pg_execute(
-                    self.server_url, f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)'
-                )
-            )
+            asyncio.run(drop_database(self.server_url, self.database_name))
+
+
+async def drop_database(server_url: str, name: str, attempts: int = 20) -> None:
+    """Drop a scratch database, its connections too. PostgreSQL 15's `WITH (FORCE)` refuses
+    while an autovacuum worker is in it ("must be a member of the role whose process is
+    being terminated"): that worker is soon done, so the drop is tried again."""
+    import asyncpg
+
+    for attempt in range(attempts):
+        try:
+            await _pg_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except asyncpg.InsufficientPrivilegeError:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.25)
 
 
 async def _pg_execute(server_url: str, sql: str) -> None:

@@ -150,16 +150,9 @@ def migrate_database(db: ScratchDatabase) -> None:
 
 
 def drop_database(db: ScratchDatabase) -> None:
-    import asyncpg
+    from bench.systems import drop_database as drop
 
-    async def run() -> None:
-        conn = await asyncpg.connect(POSTGRES)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    run_async(run())
+    run_async(drop(POSTGRES, db.name))
 
 
 def server_versions() -> str:
