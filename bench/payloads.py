@@ -74,6 +74,18 @@ class Request:
     headers: dict[str, str]
 
 
+_last_stamp_ms = 0
+
+
+def _fresh_stamp() -> str:
+    """A signing time in milliseconds, later than any before it in this process. A repeated
+    delivery is a provider's retry, signed anew: two copies signed in the same millisecond
+    would carry the same signature, which ingest rightly refuses as a replay (409)."""
+    global _last_stamp_ms
+    _last_stamp_ms = max(int(time.time() * 1000), _last_stamp_ms + 1)
+    return str(_last_stamp_ms)
+
+
 def _hmac(secret: str, message: bytes) -> bytes:
     return hmac.new(secret.encode(), message, hashlib.sha256).digest()
 
@@ -112,7 +124,7 @@ def build(delivery: Delivery, base_url: str) -> Request:
                 "payload": {"name": "Contact", "id": delivery.external_id, "data": fields},
             }
         )
-        stamp = str(int(time.time() * 1000))
+        stamp = _fresh_stamp()
         signature = _hmac(SECRETS["webflow"]["secret"], f"{stamp}:".encode() + body).hex()
         return Request(
             path,
@@ -136,7 +148,7 @@ def build(delivery: Delivery, base_url: str) -> Request:
         body = orjson.dumps(
             {"hs_object_id": delivery.external_id, "portalId": "4242", **properties}
         )
-        stamp = str(int(time.time() * 1000))
+        stamp = _fresh_stamp()
         message = b"POST" + (base_url + path).encode() + body + stamp.encode()
         signature = base64.b64encode(_hmac(SECRETS["hubspot"]["client_secret"], message)).decode()
         return Request(
