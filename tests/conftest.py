@@ -14,6 +14,7 @@ import uvicorn
 from cryptography.fernet import Fernet
 from starlette.types import ASGIApp
 
+from services.clock import ManualClock
 from tests import infra
 from tests.backends import Backend, ClusterBackend, EmbeddedBackend
 
@@ -97,6 +98,27 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         kafka = request.getfixturevalue("kafka")
         runtime = await ClusterBackend(database.url, kafka).start()
     yield runtime
+    await runtime.stop()
+
+
+@pytest.fixture(params=["embedded", pytest.param("cluster", marks=pytest.mark.integration)])
+async def routed(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[Backend, ManualClock]]:
+    """A Leadfarm on each runtime whose clock the test moves, and whose timers fire only when
+    the test fires them (deadlines, reminders, syncs without sleeping)."""
+    clock = ManualClock()
+    runtime: Backend
+    if request.param == "embedded":
+        runtime = await EmbeddedBackend(tmp_path, clock=clock, timer_poll_interval_s=3600).start()
+    else:
+        runtime = await ClusterBackend(
+            request.getfixturevalue("pg_database").url,
+            request.getfixturevalue("kafka"),
+            clock=clock,
+            timer_poll_interval_s=3600,
+        ).start()
+    yield runtime, clock
     await runtime.stop()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from starlette.types import ASGIApp
 from router.connectors import repository
 from router.connectors.accounts import AccountSyncWorker
 from services.clock import ManualClock
-from tests.backends import ADMIN, Backend, ClusterBackend, EmbeddedBackend, eventually
+from tests.backends import ADMIN, Backend, EmbeddedBackend, eventually
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.salesforce import FakeSalesforce
 from tests.integration.test_router_flow import add_rep, assigned
@@ -30,25 +30,6 @@ from tests.integration.test_router_flow import add_rep, assigned
 SYNC = "/router/v1/connectors/hs/accounts-sync"
 SEARCH = "/crm/v3/objects/companies/search"
 PROPERTIES = ["domain", "name", "hubspot_owner_id", "hs_lastmodifieddate"]
-
-
-@pytest.fixture(params=["embedded", pytest.param("cluster", marks=pytest.mark.integration)])
-async def routed(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[Backend, ManualClock]]:
-    clock = ManualClock()
-    backend: Backend
-    if request.param == "embedded":
-        backend = await EmbeddedBackend(tmp_path, clock=clock, timer_poll_interval_s=3600).start()
-    else:
-        backend = await ClusterBackend(
-            request.getfixturevalue("pg_database").url,
-            request.getfixturevalue("kafka"),
-            clock=clock,
-            timer_poll_interval_s=3600,
-        ).start()
-    yield backend, clock
-    await backend.stop()
 
 
 @pytest.fixture

@@ -18,10 +18,8 @@ from tests.backends import ADMIN, Backend, eventually
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.salesforce import FakeSalesforce
 from tests.fakes.slack import FakeSlack
-from tests.integration.test_hubspot_connector import connector_worker, routed
+from tests.integration.test_hubspot_connector import connector_worker
 from tests.integration.test_router_flow import add_rep, assigned
-
-__all__ = ["routed"]
 
 ANA_SF = "005000000000101AAA"
 

@@ -11,41 +11,19 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from sqlalchemy import select
 
 from router.models import activities
 from services.clock import ManualClock
-from tests.backends import ADMIN, Backend, ClusterBackend, EmbeddedBackend
+from tests.backends import ADMIN, Backend
 from tests.integration.test_router_flow import add_rep, assigned, fire
 
 HOOK = "/router/v1/connectors/dialer/webhooks"
 SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-@pytest.fixture(params=["embedded", pytest.param("cluster", marks=pytest.mark.integration)])
-async def routed(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[Backend, ManualClock]]:
-    clock = ManualClock()
-    backend: Backend
-    if request.param == "embedded":
-        backend = await EmbeddedBackend(tmp_path, clock=clock, timer_poll_interval_s=3600).start()
-    else:
-        backend = await ClusterBackend(
-            request.getfixturevalue("pg_database").url,
-            request.getfixturevalue("kafka"),
-            clock=clock,
-            timer_poll_interval_s=3600,
-        ).start()
-    yield backend, clock
-    await backend.stop()
 
 
 def signed(

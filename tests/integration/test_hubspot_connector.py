@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,29 +24,11 @@ from starlette.types import ASGIApp
 from router.connectors.worker import ConnectorWorker
 from router.models import connector_deliveries, connectors, crm_records
 from services.clock import ManualClock
-from tests.backends import ADMIN, Backend, ClusterBackend, EmbeddedBackend, eventually
+from tests.backends import ADMIN, Backend, EmbeddedBackend, eventually
 from tests.fakes.hubspot import CONNECTED, FakeHubSpot
 from tests.integration.test_router_flow import add_rep, assigned, fire
 
 HOOK = "http://lf/router/v1/connectors/hs/webhooks"
-
-
-@pytest.fixture(params=["embedded", pytest.param("cluster", marks=pytest.mark.integration)])
-async def routed(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[Backend, ManualClock]]:
-    clock = ManualClock()
-    backend: Backend
-    if request.param == "embedded":
-        backend = await EmbeddedBackend(tmp_path, clock=clock, timer_poll_interval_s=3600).start()
-    else:
-        database = request.getfixturevalue("pg_database")
-        kafka = request.getfixturevalue("kafka")
-        backend = await ClusterBackend(
-            database.url, kafka, clock=clock, timer_poll_interval_s=3600
-        ).start()
-    yield backend, clock
-    await backend.stop()
 
 
 @pytest.fixture

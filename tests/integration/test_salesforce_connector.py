@@ -25,10 +25,8 @@ from starlette.types import ASGIApp
 from services.clock import ManualClock
 from tests.backends import ADMIN, Backend, EmbeddedBackend, eventually
 from tests.fakes.salesforce import FakeSalesforce
-from tests.integration.test_hubspot_connector import connector_worker, routed
+from tests.integration.test_hubspot_connector import connector_worker
 from tests.integration.test_router_flow import add_rep, assigned
-
-__all__ = ["routed"]  # the both-runtimes fixture, shared with the HubSpot connector's tests
 
 ANA = "005000000000101AAA"
 BO = "005000000000102AAA"

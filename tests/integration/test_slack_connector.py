@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import pytest
 from starlette.types import ASGIApp
 
 from services.clock import ManualClock
-from tests.backends import ADMIN, Backend, ClusterBackend, EmbeddedBackend, eventually
+from tests.backends import ADMIN, Backend, EmbeddedBackend, eventually
 from tests.fakes.slack import JSON, FakeSlack, Posted
 from tests.integration.test_hubspot_connector import connector_worker
 from tests.integration.test_router_flow import add_rep, fire, person
@@ -27,24 +27,6 @@ from tests.integration.test_router_flow import add_rep, fire, person
 ASSIGNED = "leadfarm.lead.assigned.v1"
 REMINDER = "leadfarm.reminder.first_touch"
 TRICKY = "Dunn & <Bradstreet>"
-
-
-@pytest.fixture(params=["embedded", pytest.param("cluster", marks=pytest.mark.integration)])
-async def routed(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[Backend, ManualClock]]:
-    clock = ManualClock()  # Monday 5 January 2026, 09:00 UTC
-    backend: Backend
-    if request.param == "embedded":
-        backend = await EmbeddedBackend(tmp_path, clock=clock, timer_poll_interval_s=3600).start()
-    else:
-        database = request.getfixturevalue("pg_database")
-        kafka = request.getfixturevalue("kafka")
-        backend = await ClusterBackend(
-            database.url, kafka, clock=clock, timer_poll_interval_s=3600
-        ).start()
-    yield backend, clock
-    await backend.stop()
 
 
 @pytest.fixture
