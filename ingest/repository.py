@@ -19,7 +19,7 @@ from ingest.providers.base import Source
 from ingest.records import CapturedLead, Delivery
 from services import erasure
 from services.crypto import SecretBox
-from services.db import Conn, ReadConn, Tx
+from services.db import Conn, ReadConn, Tx, connection_of
 from services.reference import bump
 
 
@@ -205,7 +205,7 @@ def _source(row: Any, box: SecretBox) -> StoredSource:
 
 
 async def get_source(conn: Conn, name: str, box: SecretBox) -> StoredSource | None:
-    c = conn.conn if isinstance(conn, Tx) else conn
+    c = connection_of(conn)
     row = (await c.execute(select(sources).where(sources.c.name == name))).first()
     return _source(row, box) if row else None
 

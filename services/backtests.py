@@ -34,7 +34,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, Text, select, u
 
 from contracts.envelope import Envelope
 from services.auth import ManagerKey
-from services.db import Conn, Tx, UnitOfWork
+from services.db import Conn, UnitOfWork, connection_of
 from services.outbound import OutboundClient
 from services.problems import Problem
 from services.sqltypes import Json, UTCDateTime
@@ -304,7 +304,7 @@ class BacktestJobs:
         return True
 
     async def _row(self, conn: Conn, job_id: str) -> StoredJob | None:
-        c = conn.conn if isinstance(conn, Tx) else conn
+        c = connection_of(conn)
         row = (await c.execute(select(self.table).where(self.table.c.id == job_id))).first()
         return _out(row) if row else None
 

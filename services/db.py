@@ -259,7 +259,7 @@ Conn = ReadConn | Tx
 """What a read takes: a read connection, or the write transaction it is part of."""
 
 
-def connection_of(conn: Conn) -> AsyncConnection:
+def connection_of(conn: AsyncConnection | Tx) -> AsyncConnection:
     """The connection under `conn`."""
     return conn.conn if isinstance(conn, Tx) else conn
 

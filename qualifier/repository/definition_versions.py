@@ -10,16 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from qualifier.models import definitions
-from services.db import Conn, ReadConn, Tx
+from services.db import Conn, ReadConn, Tx, connection_of
 from services.reference import bump
 
 DEFINITIONS = "definitions"
 """Reference data name (services/reference.py): bumped with every change of the stored
 definitions."""
-
-
-def _conn(conn: AsyncConnection | Tx) -> AsyncConnection:
-    return conn.conn if isinstance(conn, Tx) else conn
 
 
 @dataclass(frozen=True)
@@ -48,7 +44,7 @@ def _definitions(row: Any) -> StoredDefinitions:
 async def head_definitions(conn: Conn) -> StoredDefinitions | None:
     """The active (latest) stored definitions."""
     query = select(definitions).order_by(definitions.c.seq.desc()).limit(1)
-    row = (await _conn(conn).execute(query)).first()
+    row = (await connection_of(conn).execute(query)).first()
     return _definitions(row) if row is not None else None
 
 
@@ -63,7 +59,7 @@ async def head_definitions_and_whether_stored(
         .order_by(definitions.c.seq.desc())
         .limit(1)
     )
-    row = (await _conn(conn).execute(query)).first()
+    row = (await connection_of(conn).execute(query)).first()
     if row is None:
         return None, False
     return _definitions(row), bool(row.version_stored)
@@ -71,7 +67,7 @@ async def head_definitions_and_whether_stored(
 
 async def definitions_by_version(conn: Conn, version: str) -> StoredDefinitions | None:
     query = select(definitions).where(definitions.c.version == version)
-    row = (await _conn(conn).execute(query)).first()
+    row = (await connection_of(conn).execute(query)).first()
     return _definitions(row) if row is not None else None
 
 

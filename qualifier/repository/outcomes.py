@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from qualifier.learning import Counts, Model
 from qualifier.models import attribute_stats, outcomes
-from services.db import Tx
+from services.db import Tx, connection_of
 from services.reference import bump
 from services.statements import upsert
 
@@ -102,7 +102,7 @@ async def load_model(
     """The learned model. With `counts_if_inactive` False a model that is not active yet
     (too few outcomes, or weight 0) comes without its per-attribute counts: deciding a lead
     does not need them, and that saves reading them all."""
-    c = conn.conn if isinstance(conn, Tx) else conn
+    c = connection_of(conn)
     if not counts_if_inactive:
         row = (
             await c.execute(

@@ -8,16 +8,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar, cast
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from services.db import ReadConn, Tx
-
-Conn = ReadConn | Tx
-
-
-def connection_of(conn: Conn) -> AsyncConnection:
-    return conn.conn if isinstance(conn, Tx) else conn
-
+from services.db import Conn as Conn
+from services.db import connection_of as connection_of
 
 R = TypeVar("R")
 
