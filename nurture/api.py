@@ -39,6 +39,7 @@ from nurture.senders import Sender
 from nurture.service import Nurture
 from nurture.templates import template_errors
 from services.auth import AdminKey, EngagementOrManagerKey, ManagerKey
+from services.binding import Binding
 from services.db import UnitOfWork
 from services.openapi import declared_body, schema_ref
 from services.problems import Problem, field_error
@@ -79,12 +80,8 @@ class NurtureDeps:
     sender: Sender
 
 
-async def _deps(request: Request) -> NurtureDeps:
-    deps: NurtureDeps = request.state.nurture_deps  # set by build_router's router
-    return deps
-
-
-Deps = Annotated[NurtureDeps, Depends(_deps)]
+bound = Binding[NurtureDeps]("nurture")
+Deps = Annotated[NurtureDeps, Depends(bound)]
 
 routes = APIRouter()
 """nurture's routes; build_router puts them under /nurture/v1 with what they use."""
@@ -92,12 +89,7 @@ routes = APIRouter()
 
 def build_router(unit: UnitOfWork, nurture: Nurture, sender: Sender) -> APIRouter:
     deps = NurtureDeps(unit, nurture, sender)
-
-    async def provide(request: Request) -> None:
-        # A router's dependencies run before its routes' own (FastAPI puts them first).
-        request.state.nurture_deps = deps
-
-    router = APIRouter(prefix="/nurture/v1", tags=["nurture"], dependencies=[Depends(provide)])
+    router = APIRouter(prefix="/nurture/v1", tags=["nurture"], dependencies=[bound.to(deps)])
     router.include_router(routes)
     return router
 

@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.errors import DomainError, Invalid
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -59,6 +61,13 @@ class Problem(Exception):
 
 def field_error(field: str, message: str) -> dict[str, str]:
     return {"field": field, "pointer": "/" + field.replace(".", "/"), "message": message}
+
+
+def problem_of(error: DomainError) -> Problem:
+    """The problem that answers a domain refusal (`services.errors`)."""
+    if isinstance(error, Invalid):
+        return Problem(error.status, error.detail, errors=[field_error(error.field, error.message)])
+    return Problem(error.status, error.detail)
 
 
 def problem_response(request: Request, problem: Problem) -> JSONResponse:
@@ -148,6 +157,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(request, exc)
+
+    @app.exception_handler(DomainError)
+    async def _refused(request: Request, exc: DomainError) -> JSONResponse:
+        return problem_response(request, problem_of(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
