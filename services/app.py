@@ -225,11 +225,13 @@ def create_app(
     install_problem_handlers(app)
     install_declared_bodies(app)
     install_api_docs(app)
+    # The services' APIs first: FastAPI tries a request's path against the routers in
+    # order (twice per level), and the webhooks and the APIs are what is called most.
+    for spec in runtime.specs:
+        app.include_router(spec.router)
     app.include_router(_health_router(runtime))
     app.include_router(admin_router())
     app.include_router(console_pages.router())
-    for spec in runtime.specs:
-        app.include_router(spec.router)
     limits = {path: size for spec in runtime.specs for path, size in spec.body_limits.items()}
     app.add_middleware(BodyLimitMiddleware, per_path=limits)
     app.add_middleware(ControlCharacterMiddleware)  # before any route puts the URL into SQL
