@@ -5,20 +5,23 @@ that caused them. On the embedded runtime these rows *are* the event log; in the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import Executable, Result, bindparam, func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.envelope import Envelope, structured_mode_headers
 from contracts.events import EventData, make_envelope
 from contracts.topics import topic_for
 from services import metrics, tracing
-from services.db import Tx, UnitOfWork
+from services.db import Tx, UnitOfWork, statement_owner
 from services.polling import PollingWorker
 from services.tables import outbox
 
@@ -94,23 +97,18 @@ async def write_record(
 
 # Built once: a statement built per call costs more CPU than SQLite takes to run it.
 _APPEND = outbox.insert()
-_LOCK_AND_READ_UNSENT = text(
-    # One round trip: the relay's advisory lock (a CTE with a volatile function is run once,
-    # never inlined) and, only when it is held, the oldest unsent rows. The first row says
-    # whether the lock is held; with nothing unsent it is the only row, its id NULL.
-    "WITH relay_lock AS (SELECT pg_try_advisory_xact_lock(:lock) AS held) "
-    "SELECT relay_lock.held, unsent.id, unsent.topic, unsent.key, unsent.payload, "
-    "unsent.headers FROM relay_lock LEFT JOIN LATERAL ("
-    " SELECT id, topic, key, payload, headers FROM outbox"
-    " WHERE relay_lock.held AND service = :service AND published_at IS NULL"
-    " ORDER BY id LIMIT :limit"
-    ") AS unsent ON true ORDER BY unsent.id"
+_TAKE_THE_LEAD = text("SELECT pg_try_advisory_lock(:lock)")
+_MARK_AND_READ_UNSENT = text(
+    # One round trip: mark what the last round published (a data-modifying CTE runs to
+    # completion whether or not the query reads it), then read the oldest unsent rows. Both
+    # see the statement's one snapshot, so the rows just marked are left out by id.
+    "WITH marked AS ("
+    " UPDATE outbox SET published_at = :now WHERE id = ANY(CAST(:sent AS BIGINT[]))"
+    ") SELECT id, topic, key, payload, headers FROM outbox"
+    " WHERE service = :service AND published_at IS NULL"
+    " AND id <> ALL(CAST(:sent AS BIGINT[])) ORDER BY id LIMIT :limit"
 )
-_MARK_SENT = (
-    update(outbox)
-    .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
-    .values(published_at=bindparam("now"))
-)
+_MARK_SENT = text("UPDATE outbox SET published_at = :now WHERE id = ANY(CAST(:sent AS BIGINT[]))")
 _BACKLOG = select(func.count()).where(
     outbox.c.service == bindparam("service"), outbox.c.published_at.is_(None)
 )
@@ -133,11 +131,18 @@ class Publisher(Protocol):
 class OutboxRelay(PollingWorker):
     """Publishes a service's unsent outbox rows, oldest first, then marks them sent.
 
-    One relay per service publishes at a time (a PostgreSQL advisory lock), which keeps a
-    lead's events in order across replicas. A failed publish leaves the rows unsent; the
-    next round retries them (waiting twice as long after each failure, up to 5 s), so an
-    event accepted while Kafka is down goes out once it is back. A crash between publish and
-    mark re-sends: consumers are idempotent (the inbox).
+    One relay per service publishes at a time, which keeps a lead's events in order across
+    replicas: the one whose connection holds the service's advisory lock (session-level,
+    taken once and held on a connection of the relay's own, in autocommit). The others try
+    at each round and publish nothing. A round is one statement: it marks what the last
+    round published and reads what is unsent; what a round publishes is marked by the next
+    one, which comes with the next commit, or at the poll interval when idle, or at stop.
+
+    A failed publish leaves the rows unsent; the next round retries them (waiting twice as
+    long after each failure, up to 5 s), so an event accepted while Kafka is down goes out
+    once it is back. A crash before the mark (or the loss of the connection, which gives the
+    lead to another replica) re-sends what was published since the last mark: consumers
+    are idempotent (the inbox).
     """
 
     name = "outbox relay"
@@ -150,6 +155,13 @@ class OutboxRelay(PollingWorker):
         self.publisher = publisher
         self.batch_size = batch_size
         self._lock_id = advisory_lock_id(unit.service)
+        self._conn: AsyncConnection | None = None
+        """The relay's own connection (autocommit); while `leading`, it holds the lock."""
+        self.leading = False
+        self._published: list[int] = []
+        """Ids published and not marked yet (the next round marks them)."""
+        self._using = asyncio.Lock()
+        """One user of the connection at a time (`stop` flushes while a round may run)."""
 
     def on_events_committed(self, _topics: frozenset[str]) -> None:
         """A commit of this service wrote records: publish them now, not at the poll."""
@@ -162,49 +174,97 @@ class OutboxRelay(PollingWorker):
         metrics.OUTBOX_RELAY_FAILURES.labels(self.unit.service).inc()
 
     async def stop(self) -> None:
-        """Flush what is committed, then stop."""
+        """Flush what is committed, mark it, then stop (giving up the lead)."""
         await super().stop()
         try:
             while await self.relay_once() > 0:
                 pass
+            await self.release()
         except Exception as exc:  # noqa: BLE001 - unsent rows wait for the next start
             log.warning("outbox not fully flushed at shutdown: %s", exc)
 
+    async def close(self) -> None:
+        async with self._using:
+            await self._drop_connection()
+
+    async def release(self) -> None:
+        """Mark what was published and give up the lead (close the connection)."""
+        async with self._using:
+            if self._published and self._conn is not None:
+                await self._statement(_MARK_SENT, {})
+            await self._drop_connection()
+
     async def relay_once(self) -> int:
-        async with self.unit.transaction() as tx:
-            rows = (
-                await tx.conn.execute(
-                    _LOCK_AND_READ_UNSENT,
-                    {"lock": self._lock_id, "service": tx.service, "limit": self.batch_size},
-                )
-            ).all()
-            if not rows[0].held:  # another replica's relay is publishing
-                return 0
-            rows = [r for r in rows if r.id is not None]
-            if not rows:
-                metrics.OUTBOX_BACKLOG.labels(tx.service).set(0)
-                return 0
-            await self.publisher.publish(
-                [
-                    OutboundRecord(
-                        topic=r.topic,
-                        key=r.key,
-                        value=r.payload.encode(),
-                        headers=orjson.loads(r.headers) if r.headers else {},
-                    )
-                    for r in rows
-                ]
+        """Publish the oldest unsent rows (up to a batch); how many."""
+        async with self._using:
+            return await self._relay()
+
+    async def _relay(self) -> int:
+        if not self.leading:
+            self.leading = bool(
+                (await self._statement(_TAKE_THE_LEAD, {"lock": self._lock_id})).scalar()
             )
-            await tx.conn.execute(_MARK_SENT, {"ids": [r.id for r in rows], "now": tx.now()})
-            backlog = 0
-            if len(rows) == self.batch_size:  # a full round: there may be more behind it
-                backlog = max(
-                    int(await tx.conn.scalar(_BACKLOG, {"service": tx.service}) or 0) - len(rows),
-                    0,
+            if not self.leading:  # another replica's relay is publishing
+                return 0
+        rows = (
+            await self._statement(
+                _MARK_AND_READ_UNSENT, {"service": self.unit.service, "limit": self.batch_size}
+            )
+        ).all()
+        if not rows:
+            metrics.OUTBOX_BACKLOG.labels(self.unit.service).set(0)
+            return 0
+        await self.publisher.publish(
+            [
+                OutboundRecord(
+                    topic=r.topic,
+                    key=r.key,
+                    value=r.payload.encode(),
+                    headers=orjson.loads(r.headers) if r.headers else {},
                 )
-            metrics.OUTBOX_BACKLOG.labels(tx.service).set(backlog)
-            metrics.EVENTS_PUBLISHED.labels(tx.service).inc(len(rows))
-            return len(rows)
+                for r in rows
+            ]
+        )
+        self._published.extend(r.id for r in rows)
+        backlog = 0
+        if len(rows) == self.batch_size:  # a full round: there may be more behind it
+            counted = (await self._statement(_BACKLOG, {"service": self.unit.service})).scalar()
+            backlog = max(int(counted or 0) - len(rows), 0)
+        metrics.OUTBOX_BACKLOG.labels(self.unit.service).set(backlog)
+        metrics.EVENTS_PUBLISHED.labels(self.unit.service).inc(len(rows))
+        return len(rows)
+
+    async def _statement(self, statement: Executable, params: dict[str, Any]) -> Result[Any]:
+        """Run one statement on the relay's connection (the marks pending go with those
+        that take them: `now` and `sent` are filled in here). A database error drops the
+        connection, and the lead with it."""
+        owner = statement_owner.set(self.unit.service)
+        marking = statement is _MARK_AND_READ_UNSENT or statement is _MARK_SENT
+        if marking:
+            params = {**params, "now": self.unit.clock.now(), "sent": list(self._published)}
+        try:
+            if self._conn is None:
+                self._conn = await self.unit.database.engine.connect()
+                await self._conn.execution_options(isolation_level="AUTOCOMMIT")
+            result = await self._conn.execute(statement, params)
+        except BaseException:
+            await self._drop_connection()
+            raise
+        finally:
+            statement_owner.reset(owner)
+        if marking:
+            self._published.clear()
+        return result
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        self.leading = False
+        self._published.clear()  # unmarked: re-sent by whoever leads next
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                # Closed for good, never back to the pool: its session holds the lock.
+                await conn.invalidate()
+                await conn.close()
 
 
 def advisory_lock_id(service: str) -> int:

@@ -5,6 +5,13 @@ aiokafka's defaults suit fire-and-forget telemetry, not leads, so:
 - consumers never auto-commit, start new groups at the earliest offset, and commit by hand
   the last handled offset + 1, only after the handler's transaction committed and only for
   partitions still assigned to them.
+
+Offsets are committed off the consumer's path: `commit` notes them and returns, and one
+task per subscription commits what is noted, at most every `commit_interval_s`. A consumer
+therefore never waits for the broker between two batches, and under load one commit covers
+many batches. What was noted but not committed when a process dies is read again after the
+restart, which the inbox makes a no-op: the same as a crash between the transaction and a
+synchronous commit, over at most `commit_interval_s` of events.
 """
 
 from __future__ import annotations
@@ -15,9 +22,20 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+    TopicAlreadyExistsError,
+)
 
 from contracts.envelope import structured_mode_headers
 from services import tracing
@@ -162,12 +180,31 @@ def _trace_context(headers: dict[str, str]) -> contextlib.AbstractContextManager
     return tracing.continued(headers, drop=tracing.TRACE_HEADERS)
 
 
+COMMIT_INTERVAL_S = 0.05
+"""How often a subscription commits its noted offsets at most: about one commit per 50 ms
+per consumer under load instead of one per batch, and what a crash re-reads stays small."""
+
+COMMIT_RETRY_S = 1.0
+"""After a commit failed for want of the broker, how long before the noted offsets are
+tried again (with whatever was noted since)."""
+
+
 class KafkaSubscription:
     def __init__(
-        self, bootstrap_servers: str, group: str, topics: Sequence[str], client_id: str
+        self,
+        bootstrap_servers: str,
+        group: str,
+        topics: Sequence[str],
+        client_id: str,
+        *,
+        commit_interval_s: float = COMMIT_INTERVAL_S,
     ) -> None:
+        self.commit_interval_s = commit_interval_s
+        self._noted: dict[TopicPartition, int] = {}
+        """Offsets to commit (next to read, per partition), noted after their transaction."""
+        self._commit_wanted = asyncio.Event()
+        self._committer: asyncio.Task[None] | None = None
         self._consumer = AIOKafkaConsumer(
-            *topics,
             bootstrap_servers=bootstrap_servers,
             group_id=group,
             client_id=client_id,
@@ -175,15 +212,25 @@ class KafkaSubscription:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
         )
+        self._consumer.subscribe(list(topics), listener=_CommitOnRevoke(self))
         self._started = False
 
     async def start(self) -> None:
         await self._consumer.start()
         self._started = True
+        self._committer = asyncio.create_task(self._commit_noted(), name="offset-committer")
 
     async def stop(self) -> None:
         if self._started:
             self._started = False
+            if self._committer is not None:
+                self._committer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._committer
+                self._committer = None
+            with contextlib.suppress(KafkaError, OSError):
+                # what is left is read again after the restart (the inbox absorbs it)
+                await self._commit_once()
             try:
                 await self._consumer.stop()
             except Exception as exc:  # noqa: BLE001 - offsets were committed as we went
@@ -198,12 +245,44 @@ class KafkaSubscription:
         return [message_of(r) for records in batches.values() for r in records]
 
     async def commit(self, handled: Sequence[Message]) -> None:
-        offsets: dict[TopicPartition, int] = {}
+        """Note the offsets of `handled` (whose transaction committed) for the committer."""
         for m in handled:
             tp = TopicPartition(m.topic, m.partition)
-            offsets[tp] = max(offsets.get(tp, 0), m.offset + 1)
+            self._noted[tp] = max(self._noted.get(tp, 0), m.offset + 1)
+        if self._noted:
+            self._commit_wanted.set()
+
+    async def _commit_noted(self) -> None:
+        """Commit what is noted, then rest `commit_interval_s`; on a broker error keep it
+        noted and try again after `COMMIT_RETRY_S`."""
+        while True:
+            await self._commit_wanted.wait()
+            self._commit_wanted.clear()
+            try:
+                await self._commit_once()
+            except (KafkaError, OSError) as exc:
+                log.warning("offset commit failed, kept for the next one: %r", exc)
+                self._commit_wanted.set()
+                await asyncio.sleep(COMMIT_RETRY_S)
+                continue
+            await asyncio.sleep(self.commit_interval_s)
+
+    async def commit_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Before a rebalance gives partitions to another member: commit what is noted for
+        them (they are still ours), and forget it, so that a partition that comes back later
+        is never committed back to an older offset."""
+        offsets = {tp: self._noted.pop(tp) for tp in revoked if tp in self._noted}
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except (KafkaError, OSError) as exc:
+            log.warning("offset commit before a rebalance failed (read again): %r", exc)
+
+    async def _commit_once(self) -> None:
+        noted, self._noted = self._noted, {}
         assigned = self._consumer.assignment()
-        offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
+        offsets = {tp: o for tp, o in noted.items() if tp in assigned}
         if not offsets:
             return
         try:
@@ -212,6 +291,10 @@ class KafkaSubscription:
             # A rebalance took the partition away; its new owner re-reads from the last
             # commit and the inbox makes the repeats no-ops.
             log.warning("offset commit skipped after rebalance: %s", exc)
+        except BaseException:
+            for tp, offset in offsets.items():  # noted again, unless newer ones are
+                self._noted[tp] = max(self._noted.get(tp, 0), offset)
+            raise
 
     async def lag(self) -> dict[tuple[str, int], int]:
         """High watermark - position for each assigned partition the consumer has fetched."""
@@ -228,6 +311,17 @@ class KafkaSubscription:
         tp = TopicPartition(message.topic, message.partition)
         if tp in self._consumer.assignment():
             self._consumer.seek(tp, message.offset)
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    def __init__(self, subscription: KafkaSubscription) -> None:
+        self.subscription = subscription
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.subscription.commit_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        return None
 
 
 async def create_topics(

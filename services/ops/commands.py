@@ -248,8 +248,11 @@ async def _flush(runtime: Runtime, service: ServiceName) -> str:
             poll_interval_s=runtime.settings.relay_poll_interval_s,
         )
         sent = 0
-        while (n := await relay.relay_once()) > 0:
-            sent += n
+        try:
+            while (n := await relay.relay_once()) > 0:
+                sent += n
+        finally:
+            await relay.release()  # marks what it published, gives the lead back
     finally:
         await runtime.bus.stop()
     if sent:

@@ -1,5 +1,7 @@
-"""The outbox relay on PostgreSQL: one replica's relay publishes at a time (its advisory
-lock), and the lock and the unsent rows are one round trip (services/outbox.py)."""
+"""The outbox relay on PostgreSQL: one replica's relay publishes at a time (the session
+advisory lock its own connection holds), a round is one statement that marks what the last
+round published and reads what is unsent, and losing the connection gives the lead away
+and re-sends what was not marked (services/outbox.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,13 @@ from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import pytest
+from sqlalchemy import select
 
+from services import metrics
 from services.clock import SystemClock
 from services.db import Database, UnitOfWork
 from services.outbox import OutboundRecord, OutboxRelay, advisory_lock_id, write_record
+from services.tables import outbox
 from tests import infra
 
 pytestmark = pytest.mark.integration
@@ -31,36 +36,128 @@ async def unit(pg_database: infra.ScratchDatabase) -> AsyncIterator[UnitOfWork]:
     await db.dispose()
 
 
-async def _write(unit: UnitOfWork, n: int) -> None:
+@pytest.fixture
+async def relays(unit: UnitOfWork) -> AsyncIterator[list[OutboxRelay]]:
+    """The relays a test makes (as replicas would), each closed at the end."""
+    made: list[OutboxRelay] = []
+    yield made
+    for relay in made:
+        await relay.close()
+
+
+def relay_of(unit: UnitOfWork, relays: list[OutboxRelay], batch_size: int = 10) -> OutboxRelay:
+    relay = OutboxRelay(unit, Sent(), batch_size=batch_size, poll_interval_s=1.0)
+    relays.append(relay)
+    return relay
+
+
+def sent(relay: OutboxRelay) -> list[bytes]:
+    assert isinstance(relay.publisher, Sent)
+    return [r.value for r in relay.publisher.records]
+
+
+def raw(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def _write(unit: UnitOfWork, n: int, first: int = 0) -> None:
     async with unit.transaction() as tx:
-        for i in range(n):
+        for i in range(first, first + n):
             await write_record(tx, "t", f"k{i}", f"v{i}".encode(), event_id=f"e{i}")
 
 
+async def unmarked(unit: UnitOfWork) -> int:
+    async with unit.read() as conn:
+        rows = await conn.execute(select(outbox.c.id).where(outbox.c.published_at.is_(None)))
+        return len(rows.all())
+
+
+def statements() -> float:
+    return metrics.DB_STATEMENTS.labels("qualifier")._value.get()  # type: ignore[no-any-return]
+
+
 async def test_the_relay_publishes_unsent_rows_oldest_first_then_nothing(
-    unit: UnitOfWork,
+    unit: UnitOfWork, relays: list[OutboxRelay]
 ) -> None:
     await _write(unit, 3)
-    sent = Sent()
-    relay = OutboxRelay(unit, sent, batch_size=2, poll_interval_s=1.0)
+    relay = relay_of(unit, relays, batch_size=2)
     assert await relay.relay_once() == 2
     assert await relay.relay_once() == 1
     assert await relay.relay_once() == 0
-    assert [r.value for r in sent.records] == [b"v0", b"v1", b"v2"]
+    assert sent(relay) == [b"v0", b"v1", b"v2"]
+
+
+async def test_a_round_is_one_statement_and_marks_what_the_last_round_published(
+    unit: UnitOfWork, relays: list[OutboxRelay]
+) -> None:
+    relay = relay_of(unit, relays)
+    assert await relay.relay_once() == 0  # takes the lead
+    await _write(unit, 2)
+    before = statements()
+    assert await relay.relay_once() == 2
+    assert statements() - before == 1
+    assert await unmarked(unit) == 2  # published, marked by the next round
+    await _write(unit, 1, first=2)
+    before = statements()
+    assert await relay.relay_once() == 1
+    assert statements() - before == 1
+    assert await unmarked(unit) == 1
+    await relay.release()  # stopping marks the rest
+    assert await unmarked(unit) == 0
+    assert sent(relay) == [b"v0", b"v1", b"v2"]
 
 
 async def test_a_relay_publishes_nothing_while_another_holds_the_services_lock(
-    unit: UnitOfWork, pg_database: infra.ScratchDatabase
+    unit: UnitOfWork, pg_database: infra.ScratchDatabase, relays: list[OutboxRelay]
 ) -> None:
     await _write(unit, 2)
-    sent = Sent()
-    relay = OutboxRelay(unit, sent, batch_size=10, poll_interval_s=1.0)
-    other = await asyncpg.connect(pg_database.url.replace("postgresql+asyncpg://", "postgresql://"))
+    relay = relay_of(unit, relays)
+    other = await asyncpg.connect(raw(pg_database.url))
     try:
         async with other.transaction():
             await other.execute("SELECT pg_advisory_xact_lock($1)", advisory_lock_id("qualifier"))
             assert await relay.relay_once() == 0
-            assert sent.records == []
+            assert sent(relay) == []
     finally:
         await other.close()
     assert await relay.relay_once() == 2
+
+
+async def test_the_leader_keeps_the_lead_until_it_lets_go(
+    unit: UnitOfWork, relays: list[OutboxRelay]
+) -> None:
+    """Two replicas' relays: the first leads for as long as it lives; when it stops the
+    other takes over from the first row not marked sent."""
+    first, second = relay_of(unit, relays), relay_of(unit, relays)
+    await _write(unit, 2)
+    assert await first.relay_once() == 2
+    await _write(unit, 1, first=2)
+    assert await second.relay_once() == 0
+    assert (first.leading, second.leading) == (True, False)
+    await first.release()
+    assert await second.relay_once() == 1
+    assert sent(second) == [b"v2"]
+
+
+async def test_losing_the_connection_gives_the_lead_away_and_resends_what_was_not_marked(
+    unit: UnitOfWork, pg_database: infra.ScratchDatabase, relays: list[OutboxRelay]
+) -> None:
+    first, second = relay_of(unit, relays), relay_of(unit, relays)
+    await _write(unit, 2)
+    assert await first.relay_once() == 2  # published, not marked yet
+    admin = await asyncpg.connect(raw(pg_database.url))
+    try:  # the database drops the leader's session (a restart, a failover)
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks"
+            " WHERE locktype = 'advisory' AND objid = ($1::bigint & 4294967295)::oid"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            advisory_lock_id("qualifier"),
+        )
+    finally:
+        await admin.close()
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the driver raises
+        await first.relay_once()
+    assert not first.leading
+    assert await second.relay_once() == 2  # at least once: the inbox absorbs the repeat
+    assert sent(second) == [b"v0", b"v1"]
+    assert await first.relay_once() == 0  # the lead stays with the second
