@@ -84,13 +84,3 @@ idempotency = Table(
     Column("response", Json, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
-
-# Tombstones: leads erased on request (`person.erasure_requested`). Events about them that
-# arrive later are ignored, so they cannot bring the person's data back.
-erased = Table(
-    "ingest_erased",
-    metadata,
-    Column("lead_id", String(64), primary_key=True),
-    Column("erasure_id", String(64), nullable=False),
-    Column("erased_at", UTCDateTime, nullable=False),
-)

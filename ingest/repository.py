@@ -14,10 +14,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from contracts.events import LeadProfile
-from ingest.models import deliveries, erased, idempotency, leads, sources, webhook_replays
+from ingest.models import deliveries, idempotency, leads, sources, webhook_replays
 from ingest.providers.base import Source
 from ingest.records import CapturedLead, Delivery
-from services import erasure
 from services.crypto import SecretBox
 from services.db import Conn, ReadConn, Tx, connection_of
 from services.reference import bump
@@ -360,11 +359,3 @@ async def forget_idempotency(tx: Tx, lead_id: str) -> int:
         delete(idempotency).where(cast(idempotency.c.response, Text).contains(lead_id))
     )
     return int(result.rowcount)
-
-
-async def is_erased(tx: Tx, lead_id: str) -> bool:
-    return await erasure.tombstoned(tx, erased, lead_id)
-
-
-async def put_tombstone(tx: Tx, lead_id: str, erasure_id: str) -> None:
-    await erasure.put_tombstone(tx, erased, lead_id, erasure_id)

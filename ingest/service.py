@@ -339,14 +339,26 @@ async def erase_external(tx: Tx, source: Source, external_id: str) -> bool:
 
 
 async def erase(tx: Tx, lead_id: str, erasure_id: str, traceparent: str | None = None) -> int:
-    """Erase the person behind the lead (everything merged into it is the same row): the
-    lead keeps its id, source and times but no email, phone or personal profile field; its
-    deliveries lose their raw fields and provider lead id; remembered idempotent answers
-    naming it are dropped; ingest's own events about it are redacted in the outbox. Nothing
-    that identifies the person is kept, so a later lead from them is a new lead. Records a
-    tombstone and confirms in the same transaction; returns the rows changed."""
+    """Erase the person behind the lead (everything merged into it is the same row), keep a
+    tombstone and confirm, in the same transaction (`erasure.erase_person`); returns the rows
+    changed."""
+    return await erasure.erase_person(
+        tx,
+        lead_id,
+        erasure_id,
+        IngestErasureCompleted,
+        profile=repository.lead_profile_json,
+        own_rows=_erase_own_rows,
+        traceparent=traceparent,
+    )
+
+
+async def _erase_own_rows(tx: Tx, lead_id: str, values: set[str]) -> int:
+    """The lead keeps its id, source and times but no email, phone or personal profile
+    field; its deliveries lose their raw fields and provider lead id; remembered idempotent
+    answers naming it are dropped. Nothing that identifies the person is kept, so a later
+    lead from them is a new lead."""
     profile = await repository.lead_profile_json(tx, lead_id)
-    values = erasure.personal_values(profile or {}) | await erasure.outbox_values(tx, lead_id)
     changed = 0
     if profile is not None:
         changed += await repository.anonymise_lead(tx, lead_id, erasure.redact(profile, values))
@@ -360,11 +372,4 @@ async def erase(tx: Tx, lead_id: str, erasure_id: str, traceparent: str | None =
         )
         changed += 1
     changed += await repository.forget_idempotency(tx, lead_id)
-    changed += await erasure.redact_outbox(tx, lead_id, values)
-    await repository.put_tombstone(tx, lead_id, erasure_id)
-    await emit(
-        tx,
-        IngestErasureCompleted(lead_id=lead_id, erasure_id=erasure_id, records=changed),
-        traceparent=traceparent,
-    )
     return changed

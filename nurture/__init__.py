@@ -35,7 +35,6 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     from nurture.catalog import TrackCatalog
     from nurture.consumers import Consumers
     from nurture.definitions import DEFAULT_FILE, load_file
-    from nurture.repository import erasures
     from nurture.senders import build_sender
     from nurture.service import Nurture
     from nurture.settings import NurtureSettings
@@ -60,14 +59,12 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
                 LeadReturned: consumers.on_lead_returned,
                 ErasureRequested: consumers.on_erasure_requested,
             },
-            erasures.is_erased,
         ),
         batch_handlers=skip_erased_batch(
             {
                 LeadQualified: consumers.on_leads_decided,
                 LeadDisqualified: consumers.on_leads_decided,
             },
-            erasures.erased_among,
         ),
         timer_handlers={TOUCH: consumers.on_touch_due},
         workers=[worker],

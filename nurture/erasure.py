@@ -13,8 +13,7 @@ from nurture.repository import consents, erasures, leads
 from nurture.tracks import TOUCH
 from services import timers
 from services.db import Tx
-from services.erasure import outbox_values, personal_values, redact_outbox
-from services.outbox import emit
+from services.erasure import erase_person, put_tombstone
 
 log = logging.getLogger(__name__)
 
@@ -57,33 +56,40 @@ async def erase_here(tx: Tx, lead_id: str | None, email: str | None) -> ErasureO
     outcome = await erase(tx, lead_id, email)
     erasure_id = f"nurture-{uuid.uuid4()}"
     for each in outcome.lead_ids:
-        await erasures.put_tombstone(tx, each, erasure_id)
+        await put_tombstone(tx, each, erasure_id)
     return outcome
 
 
 async def erase_requested(
     tx: Tx, lead_id: str, erasure_id: str, traceparent: str | None = None
 ) -> ErasureOutcome:
-    """The erasure asked through audit (`person.erasure_requested`): `erase` the person
-    (every lead with their address), redact nurture's own events about those leads in
-    the outbox, keep a tombstone per lead (late events cannot re-enrol them) and
-    confirm, in one transaction. The caller forgets the sender's copies."""
-    lead_ids = {lead_id}
-    lead = await leads.get_lead(tx, lead_id)
-    if lead is not None and lead.email_hash:
-        lead_ids.update(await leads.leads_by_email_hash(tx, lead.email_hash))
-    values: set[str] = set()
-    for each in lead_ids:
-        values |= personal_values(await leads.profile_json(tx, each) or {})
-        values |= await outbox_values(tx, each)
-    outcome = await erase(tx, lead_id, None)
-    changed = sum(outcome.counts.values())
-    for each in sorted(lead_ids | set(outcome.lead_ids)):
-        changed += await redact_outbox(tx, each, values)
-        await erasures.put_tombstone(tx, each, erasure_id)
-    await emit(
+    """The erasure asked through audit (`person.erasure_requested`), the chassis's erase
+    flow (`erase_person`) over every lead with the person's address: `erase` the person,
+    redact nurture's own events about those leads in the outbox, keep a tombstone per lead
+    (late events cannot re-enrol them) and confirm, in one transaction. The caller forgets
+    the sender's copies."""
+    outcomes: list[ErasureOutcome] = []
+
+    async def own_rows(tx: Tx, lead_id: str, values: set[str]) -> int:
+        outcomes.append(await erase(tx, lead_id, None))
+        return sum(outcomes[-1].counts.values())
+
+    await erase_person(
         tx,
-        NurtureErasureCompleted(lead_id=lead_id, erasure_id=erasure_id, records=changed),
+        lead_id,
+        erasure_id,
+        NurtureErasureCompleted,
+        profile=leads.profile_json,
+        own_rows=own_rows,
+        same_person=_same_address,
         traceparent=traceparent,
     )
-    return outcome
+    return outcomes[-1]
+
+
+async def _same_address(tx: Tx, lead_id: str) -> list[str]:
+    """The leads with the lead's address (itself among them)."""
+    lead = await leads.get_lead(tx, lead_id)
+    if lead is None or not lead.email_hash:
+        return []
+    return await leads.leads_by_email_hash(tx, lead.email_hash)

@@ -186,13 +186,3 @@ keys = Table(
     Column("value", String(200), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
-
-# Tombstones: leads erased on request (`person.erasure_requested`). Events about them that
-# arrive later are ignored, so they cannot bring the person's data back.
-erased = Table(
-    "nurture_erased",
-    metadata,
-    Column("lead_id", String(64), primary_key=True),
-    Column("erasure_id", String(64), nullable=False),
-    Column("erased_at", UTCDateTime, nullable=False),
-)

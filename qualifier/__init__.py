@@ -29,7 +29,6 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     from qualifier.consumers import Consumers
     from qualifier.definitions import DEFAULT_FILE, load_file
     from qualifier.models import backtests as backtest_jobs
-    from qualifier.repository import leads
     from qualifier.service import Qualifier
     from qualifier.settings import QualifierSettings
     from services.backtests import BacktestJobs
@@ -53,12 +52,10 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
                 OpportunityClosed: consumers.on_opportunity_closed,
                 ErasureRequested: consumers.on_erasure_requested,
             },
-            leads.is_erased,
         ),
         # One function for the three lead events, so that a run of them is decided together.
         batch_handlers=skip_erased_batch(
             dict.fromkeys((LeadCaptured, LeadMerged, LeadRecycled), consumers.on_lead_events),
-            leads.erased_among,
         ),
         workers=[backtests],
         migrations=Path(__file__).parent / "migrations",

@@ -83,16 +83,6 @@ attribute_stats = Table(
     Column("losses", Integer, nullable=False),
 )
 
-# Tombstones: leads erased on request (`person.erasure_requested`). Events about them that
-# arrive later are ignored, so they cannot bring the person's data back.
-erased = Table(
-    "qualifier_erased",
-    metadata,
-    Column("lead_id", String(64), primary_key=True),
-    Column("erasure_id", String(64), nullable=False),
-    Column("erased_at", UTCDateTime, nullable=False),
-)
-
 # Backtests (services/backtests.py): a candidate replayed over an archived window, its
 # progress and, once done, its comparison with the current configuration; kept until deleted.
 backtests = backtests_table("qualifier_backtests", metadata)

@@ -113,18 +113,15 @@ class Qualifier:
     ) -> int:
         """Erase the person from the qualifier's store and its own events, keep a tombstone
         (late events about the lead are then ignored) and confirm, in one transaction."""
-        profile = await leads.profile_json(tx, lead_id)
-        values = erasure.personal_values(profile or {})
-        values |= await erasure.outbox_values(tx, lead_id)
-        changed = await leads.erase_lead(tx, lead_id, values)
-        changed += await erasure.redact_outbox(tx, lead_id, values)
-        await leads.put_tombstone(tx, lead_id, erasure_id)
-        await emit(
+        return await erasure.erase_person(
             tx,
-            QualifierErasureCompleted(lead_id=lead_id, erasure_id=erasure_id, records=changed),
+            lead_id,
+            erasure_id,
+            QualifierErasureCompleted,
+            profile=leads.profile_json,
+            own_rows=leads.erase_lead,
             traceparent=traceparent,
         )
-        return changed
 
     async def model(self, conn: Conn, *, for_deciding: bool = False) -> Model:
         """The learned model; `for_deciding` skips the counts while it is not active, and

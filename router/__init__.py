@@ -28,7 +28,6 @@ async def reseal_secrets(unit: UnitOfWork, box: SecretBox) -> None:
 
 def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     """Composition root."""
-    from router import repository
     from router.api import build_router
     from router.backtest_api import build_backtest_router
     from router.backtests import RouterBacktest
@@ -65,12 +64,8 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="router",
         router=api,
-        handlers=skip_erased(
-            {ErasureRequested: consumers.on_erasure_requested}, repository.erasure.is_erased
-        ),
-        batch_handlers=skip_erased_batch(
-            {LeadQualified: consumers.on_leads_qualified}, repository.erasure.erased_among
-        ),
+        handlers=skip_erased({ErasureRequested: consumers.on_erasure_requested}),
+        batch_handlers=skip_erased_batch({LeadQualified: consumers.on_leads_qualified}),
         timer_handlers={
             FIRST_TOUCH: router.on_first_touch_due,
             CADENCE_END: router.on_cadence_due,

@@ -375,16 +375,6 @@ account_sync_unmatched = Table(
     Column("seen_at", UTCDateTime, nullable=False),
 )
 
-# Tombstones: leads erased on request (`person.erasure_requested`). Events about them that
-# arrive later are ignored, so they cannot bring the person's data back.
-erased = Table(
-    "router_erased",
-    metadata,
-    Column("lead_id", String(64), primary_key=True),
-    Column("erasure_id", String(64), nullable=False),
-    Column("erased_at", UTCDateTime, nullable=False),
-)
-
 # Backtests (services/backtests.py): a candidate replayed over an archived window, its
 # progress and, once done, its comparison with the current configuration; kept until deleted.
 backtests = backtests_table("router_backtests", metadata)

@@ -127,11 +127,18 @@ def claim(raw: sqlite3.Connection, tx: Tx, consumer: str, event_ids: Sequence[st
     return {r[0] for r in _run(raw, tx, sql, values).fetchall()}
 
 
-def among(raw: sqlite3.Connection, tx: Tx, table: Table, lead_ids: Sequence[str]) -> set[str]:
-    """Which of `lead_ids` `table` names (a tombstone table) as driver SQL."""
+def among(
+    raw: sqlite3.Connection, tx: Tx, table: Table, lead_ids: Sequence[str], service: str | None
+) -> set[str]:
+    """Which of `lead_ids` `table` names (the tombstones, or audit's erasures) as driver SQL;
+    with `service`, in that service's rows only."""
     marks = ", ".join("?" for _ in lead_ids)
     sql = f'SELECT lead_id FROM "{table.name}" WHERE lead_id IN ({marks})'  # noqa: S608
-    return {r[0] for r in _run(raw, tx, sql, list(lead_ids)).fetchall()}
+    values = list(lead_ids)
+    if service is not None:
+        sql += " AND service = ?"
+        values.append(service)
+    return {r[0] for r in _run(raw, tx, sql, values).fetchall()}
 
 
 _MOVE = "UPDATE embedded_offsets SET position = ? WHERE group_id = ?"

@@ -26,11 +26,13 @@ from typing import Any
 import orjson
 from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, select, update
 
-from contracts.events import ErasureRequested, EventData
+from contracts.events import ErasureCompleted, ErasureRequested, EventData
 from services import driversql
 from services.consumer import BatchHandler, BatchHandlerMap, Handler, HandlerMap, Incoming
 from services.db import Tx
-from services.tables import outbox, timers
+from services.outbox import emit
+from services.tables import outbox, timers, tombstones
+from services.timers import cancel as cancel_timer
 
 log = logging.getLogger(__name__)
 
@@ -288,12 +290,121 @@ async def redact_rows(
     return changed
 
 
+# --- the erase flow ------------------------------------------------------------------------
+
+Profile = Callable[[Tx, str], Awaitable[dict[str, Any] | None]]
+OwnRows = Callable[[Tx, str, set[str]], Awaitable[int]]
+SamePerson = Callable[[Tx, str], Awaitable[Collection[str]]]
+
+
+async def erase_person(
+    tx: Tx,
+    lead_id: str,
+    erasure_id: str,
+    confirmation: type[ErasureCompleted],
+    *,
+    profile: Profile,
+    own_rows: OwnRows,
+    same_person: SamePerson | None = None,
+    deadlines: Collection[str] = (),
+    traceparent: str | None = None,
+) -> int:
+    """A service's answer to `person.erasure_requested`, in the caller's transaction. The
+    service supplies what is its own:
+
+    - `profile`: a lead's stored profile; its personal fields, and those of the events the
+      service said about the lead (its outbox), are the person's values;
+    - `own_rows`: takes the person out of the service's tables, given the lead and those
+      values (it may add what it finds there, as ingest does from its deliveries), and
+      returns how many rows it changed;
+    - `same_person`: the other leads that are the same person (nurture: the same address),
+      erased with it;
+    - `deadlines`: the kinds of the service's timers about a lead to cancel.
+
+    Then the service's timers and outbox rows about the leads are redacted, each lead gets
+    a tombstone (later events about it are ignored, `skip_erased`) and `confirmation`
+    (`<service>.erasure_completed`) says how many rows changed, which is returned."""
+    leads = sorted({lead_id, *(await same_person(tx, lead_id) if same_person else ())})
+    values: set[str] = set()
+    for each in leads:
+        values |= personal_values(await profile(tx, each) or {})
+        values |= await outbox_values(tx, each)
+    changed = await own_rows(tx, lead_id, values)
+    for each in leads:
+        for kind in deadlines:
+            await cancel_timer(tx, kind, each)
+    changed += await redact_timers(tx, leads, values)
+    for each in leads:
+        changed += await redact_outbox(tx, each, values)
+        await put_tombstone(tx, each, erasure_id)
+    await emit(
+        tx,
+        confirmation(lead_id=lead_id, erasure_id=erasure_id, records=changed),
+        traceparent=traceparent,
+    )
+    return changed
+
+
 # --- tombstones ---------------------------------------------------------------------------
+
+
+@cache
+def _among(table: Table, of_service: bool) -> Select[Any]:
+    # Built once per table: every consumer batch asks, and building a statement costs more
+    # CPU than the database takes to answer it.
+    query = select(table.c.lead_id).where(
+        table.c.lead_id.in_(bindparam("lead_ids", expanding=True))
+    )
+    return query.where(table.c.service == bindparam("service")) if of_service else query
+
+
+async def leads_among(
+    tx: Tx, table: Table, lead_ids: Collection[str], service: str | None = None
+) -> set[str]:
+    """Which of `lead_ids` `table` names in its `lead_id` column, with `service` in that
+    service's rows only (one query): the tombstones, or audit's record of its erasures."""
+    if not lead_ids:
+        return set()
+    raw = driversql.raw_connection(tx)
+    if raw is not None:
+        return driversql.among(raw, tx, table, list(lead_ids), service)
+    params: dict[str, Any] = {"lead_ids": list(lead_ids)}
+    if service is not None:
+        params["service"] = service
+    return set(await tx.conn.scalars(_among(table, service is not None), params))
+
+
+async def tombstoned_among(tx: Tx, lead_ids: Collection[str]) -> set[str]:
+    """Which of `lead_ids` this service (`tx.service`) erased (one query)."""
+    return await leads_among(tx, tombstones, lead_ids, tx.service)
+
+
+async def tombstoned(tx: Tx, lead_id: str) -> bool:
+    """Whether this service (`tx.service`) erased the lead."""
+    return bool(await tombstoned_among(tx, [lead_id]))
+
+
+async def put_tombstone(tx: Tx, lead_id: str, erasure_id: str) -> None:
+    """Record that this service (`tx.service`) erased the lead (again: latest wins)."""
+    values = {"erasure_id": erasure_id, "erased_at": tx.now()}
+    if await tombstoned(tx, lead_id):
+        await tx.conn.execute(
+            update(tombstones)
+            .where(tombstones.c.service == tx.service, tombstones.c.lead_id == lead_id)
+            .values(**values)
+        )
+    else:
+        await tx.conn.execute(
+            tombstones.insert().values(service=tx.service, lead_id=lead_id, **values)
+        )
+
 
 IsErased = Callable[[Tx, str], Awaitable[bool]]
 
 
-def skip_erased(handlers: HandlerMap, is_erased: IsErased) -> dict[type[EventData], Handler]:
+def skip_erased(
+    handlers: HandlerMap, is_erased: IsErased = tombstoned
+) -> dict[type[EventData], Handler]:
     """Wrap a service's event handlers so a late event about an erased lead is recorded as
     handled and otherwise ignored: it cannot bring the person's data back. The erasure
     request itself passes through (asking again erases again)."""
@@ -318,7 +429,7 @@ ErasedAmong = Callable[[Tx, Collection[str]], Awaitable[set[str]]]
 
 
 def skip_erased_batch(
-    handlers: BatchHandlerMap, erased_among: ErasedAmong
+    handlers: BatchHandlerMap, erased_among: ErasedAmong = tombstoned_among
 ) -> dict[type[EventData], BatchHandler]:
     """`skip_erased` for batch handlers: one read finds the run's erased leads, and their
     events are left out of the run."""
@@ -342,35 +453,3 @@ def skip_erased_batch(
         event_type: handler if event_type is ErasureRequested else guards[handler]
         for event_type, handler in handlers.items()
     }
-
-
-@cache
-def _among(table: Table) -> Select[Any]:
-    # Built once per table: every consumer batch asks, and building a statement costs more
-    # CPU than the database takes to answer it.
-    return select(table.c.lead_id).where(table.c.lead_id.in_(bindparam("lead_ids", expanding=True)))
-
-
-async def tombstoned_among(tx: Tx, table: Table, lead_ids: Collection[str]) -> set[str]:
-    """Which of `lead_ids` a service's tombstone table names (one query)."""
-    if not lead_ids:
-        return set()
-    raw = driversql.raw_connection(tx)
-    if raw is not None:
-        return driversql.among(raw, tx, table, list(lead_ids))
-    found = await tx.conn.scalars(_among(table), {"lead_ids": list(lead_ids)})
-    return set(found)
-
-
-async def tombstoned(tx: Tx, table: Table, lead_id: str) -> bool:
-    """Whether a service's tombstone table (`<service>_erased`) names the lead."""
-    return bool(await tombstoned_among(tx, table, [lead_id]))
-
-
-async def put_tombstone(tx: Tx, table: Table, lead_id: str, erasure_id: str) -> None:
-    """Record in a service's tombstone table that the lead was erased (again: latest wins)."""
-    values = {"erasure_id": erasure_id, "erased_at": tx.now()}
-    if await tombstoned(tx, table, lead_id):
-        await tx.conn.execute(update(table).where(table.c.lead_id == lead_id).values(**values))
-    else:
-        await tx.conn.execute(table.insert().values(lead_id=lead_id, **values))

@@ -1,5 +1,5 @@
 """The chassis's own tables: outbox, inbox, timers, embedded consumer offsets, reference-data
-versions and API keys.
+versions, erasure tombstones and API keys.
 
 No table names a schema. On PostgreSQL each service's connections have
 `search_path = <service>, auth`, so the chassis tables resolve to the service's own copies
@@ -83,6 +83,17 @@ reference_versions = Table(
     Column("version", BigInteger, nullable=False),
 )
 """A version per piece of reference data, bumped with each change (services/reference.py)."""
+
+tombstones = Table(
+    "tombstones",
+    metadata,
+    Column("service", String(32), primary_key=True),
+    Column("lead_id", String(64), primary_key=True),
+    Column("erasure_id", String(64), nullable=False),
+    Column("erased_at", UTCDateTime, nullable=False),
+)
+"""Leads a service erased (`person.erasure_requested`): events about them that arrive later
+are ignored, so they cannot bring the person's data back (services/erasure.py)."""
 
 api_keys = Table(
     "api_keys",

@@ -41,7 +41,7 @@ async def archive(tx: Tx, rows: Sequence[dict[str, Any]]) -> set[str]:
 
 async def erased_among(tx: Tx, lead_ids: Collection[str]) -> set[str]:
     """Which of `lead_ids` were erased (one read)."""
-    return await erasure.tombstoned_among(tx, erasures, lead_ids) if lead_ids else set()
+    return await erasure.leads_among(tx, erasures, lead_ids)
 
 
 async def timeline(conn: ReadConn, lead_id: str) -> list[dict[str, Any]]:

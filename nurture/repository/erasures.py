@@ -1,14 +1,13 @@
-"""Erasing a person from nurture's tables, and the tombstones of erased leads."""
+"""Erasing a person from nurture's tables (its tombstones are the chassis's)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import delete, or_, select
 
-from nurture.models import consents, engagements, enrolments, erased, leads, messages, tasks
+from nurture.models import consents, engagements, enrolments, leads, messages, tasks
 from nurture.records import Erased
-from services import erasure
 from services.db import Tx
 
 
@@ -41,15 +40,3 @@ async def erase(tx: Tx, lead_ids: Sequence[str], email_hashes: Sequence[str]) ->
     for name, statement in statements.items():
         counts[name] = int((await tx.conn.execute(statement)).rowcount)
     return Erased(enrolment_ids, message_ids, counts)
-
-
-async def is_erased(tx: Tx, lead_id: str) -> bool:
-    return await erasure.tombstoned(tx, erased, lead_id)
-
-
-async def erased_among(tx: Tx, lead_ids: Collection[str]) -> set[str]:
-    return await erasure.tombstoned_among(tx, erased, lead_ids)
-
-
-async def put_tombstone(tx: Tx, lead_id: str, erasure_id: str) -> None:
-    await erasure.put_tombstone(tx, erased, lead_id, erasure_id)

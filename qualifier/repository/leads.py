@@ -3,7 +3,7 @@ and their erasure."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from contracts.events import CriterionResult, Decision, IntentDecay, LeadProfile
-from qualifier.models import decisions, erased, leads, outcomes
+from qualifier.models import decisions, leads, outcomes
 from qualifier.rules import NurtureEngagement, Outcome, Verdict
 from services import erasure
 from services.db import ReadConn, Tx
@@ -311,15 +311,3 @@ async def erase_lead(tx: Tx, lead_id: str, values: set[str]) -> int:
         tx, outcomes, outcomes.c.lead_id == lead_id, values, json_columns=("features",)
     )
     return changed
-
-
-async def is_erased(tx: Tx, lead_id: str) -> bool:
-    return await erasure.tombstoned(tx, erased, lead_id)
-
-
-async def put_tombstone(tx: Tx, lead_id: str, erasure_id: str) -> None:
-    await erasure.put_tombstone(tx, erased, lead_id, erasure_id)
-
-
-async def erased_among(tx: Tx, lead_ids: Collection[str]) -> set[str]:
-    return await erasure.tombstoned_among(tx, erased, lead_ids)

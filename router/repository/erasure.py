@@ -1,8 +1,7 @@
-"""Erasing a person from the router's tables, and the tombstones that remember it."""
+"""Erasing a person from the router's tables (its tombstones are the chassis's)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import select, update
@@ -11,7 +10,6 @@ from router.models import (
     activities,
     assignments,
     deliveries,
-    erased,
     leads,
     opportunities,
 )
@@ -70,15 +68,3 @@ async def erase_lead(tx: Tx, lead_id: str, values: set[str]) -> int:
 
     changed += await connectors_repository.erasure.erase_lead(tx, lead_id, values)
     return changed
-
-
-async def is_erased(tx: Tx, lead_id: str) -> bool:
-    return await erasure.tombstoned(tx, erased, lead_id)
-
-
-async def erased_among(tx: Tx, lead_ids: Collection[str]) -> set[str]:
-    return await erasure.tombstoned_among(tx, erased, lead_ids)
-
-
-async def put_tombstone(tx: Tx, lead_id: str, erasure_id: str) -> None:
-    await erasure.put_tombstone(tx, erased, lead_id, erasure_id)
