@@ -44,7 +44,7 @@ def test_ingest_routes_are_module_functions_not_closures() -> None:
         for node in ast.walk(build)
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node is not build
     ]
-    assert sorted(nested) == ["bind", "prepare"]
+    assert sorted(nested) == ["prepare"]
     paths = {getattr(r, "path", "") for r in [*api.routes.routes, *sources_api.routes.routes]}
     assert {"/ingest/v1/leads", "/ingest/v1/webhooks/{name}", "/ingest/v1/sources"} <= paths
 
