@@ -39,7 +39,7 @@ async def test_an_unusable_source_is_refused_naming_each_field(embedded: Embedde
 
 
 def test_an_unusable_source_in_the_environment_stops_start_up_saying_why() -> None:
-    with pytest.raises(ValueError, match="^LEADFARM_INGEST_SOURCES") as stopped:
+    with pytest.raises(ValueError, match=r"^LEADFARM_INGEST_SOURCES") as stopped:
         from_environment({"bad": UNUSABLE})
     assert str(stopped.value) == f"LEADFARM_INGEST_SOURCES: source 'bad': {SAID}"
     assert isinstance(stopped.value.__cause__, InvalidSource)
