@@ -3,8 +3,10 @@ raised below the routes and answered by the chassis as a problem (`install_probl
 turns every `DomainError` into RFC 9457 problem details with its `status`).
 
 Domain code raises the subclass that says why (`NotFound`, `Conflict`, `NotAllowed`,
-`Invalid` naming the field); it never builds HTTP responses, and routes need no wrapper of
-their own. The transaction the route opened has rolled back by the time the answer is made.
+`Invalid` naming the field, or a service's own subclass of one, such as nurture's
+`TrackInUse`), with the answer's `detail` and, where it is about fields, `errors`; it never
+builds HTTP responses, and routes need no wrapper of their own. The transaction the route
+opened has rolled back by the time the answer is made.
 """
 
 from __future__ import annotations
