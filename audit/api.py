@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from audit import dashboard, erasures, leads, roles, story
-from audit.deps import Audits, Services, TheForecast, TheReports, TheSettings, Unit
-from audit.errors import refusals
+from audit.deps import Audits, Services, TheForecast, TheReports, TheSettings, Unit, bound
 from audit.forecast import Forecast
 from audit.params import (
     PERIOD,
@@ -61,13 +60,7 @@ routes = APIRouter()
 
 def build_router(services: Services) -> APIRouter:
     """audit's routes (and the dashboard's), bound to the composition root's objects."""
-
-    async def bind(request: Request) -> None:
-        request.state.audit = services
-
-    router = APIRouter(
-        prefix="/audit/v1", tags=["audit"], dependencies=[Depends(bind), Depends(refusals)]
-    )
+    router = APIRouter(prefix="/audit/v1", tags=["audit"], dependencies=[bound.to(services)])
     router.include_router(routes)
     dashboard.add_routes(router)
     return router

@@ -6,20 +6,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from audit.forecast import Forecast
 from audit.reports.service import Reports
 from audit.satisfaction_audits import SatisfactionAudits
 from audit.settings import AuditSettings
+from services.binding import Binding
 from services.db import UnitOfWork
 
 
 @dataclass(frozen=True)
 class Services:
     """What audit's routes call: the unit of work and the domain objects the composition root
-    made. `api.build_router` binds them to each request (`request.state.audit`), so the routes
-    are module functions that name what they use through the dependencies below."""
+    made. `api.build_router` binds them to each request (`bound.to`), so the routes are module
+    functions that name what they use through the dependencies below."""
 
     unit: UnitOfWork
     settings: AuditSettings
@@ -28,29 +29,28 @@ class Services:
     reports: Reports
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.state.audit
-    return services
+bound = Binding[Services]("audit")
+TheServices = Annotated[Services, Depends(bound)]
 
 
-async def _unit(request: Request) -> UnitOfWork:
-    return _services(request).unit
+async def _unit(services: TheServices) -> UnitOfWork:
+    return services.unit
 
 
-async def _settings(request: Request) -> AuditSettings:
-    return _services(request).settings
+async def _settings(services: TheServices) -> AuditSettings:
+    return services.settings
 
 
-async def _forecast(request: Request) -> Forecast:
-    return _services(request).forecast
+async def _forecast(services: TheServices) -> Forecast:
+    return services.forecast
 
 
-async def _satisfaction_audits(request: Request) -> SatisfactionAudits:
-    return _services(request).satisfaction_audits
+async def _satisfaction_audits(services: TheServices) -> SatisfactionAudits:
+    return services.satisfaction_audits
 
 
-async def _reports(request: Request) -> Reports:
-    return _services(request).reports
+async def _reports(services: TheServices) -> Reports:
+    return services.reports
 
 
 Unit = Annotated[UnitOfWork, Depends(_unit)]

@@ -11,7 +11,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
-from audit.errors import Conflict, NotAllowed, NotFound
 from audit.money import from_cents, to_cents
 from audit.projection import STAGE_RANK
 from audit.reports.facts import (
@@ -45,6 +44,7 @@ from contracts.events import (
     LeadQualified,
 )
 from services.db import Conn, ReadConn, Tx
+from services.errors import Conflict, NotAllowed, NotFound
 from services.outbox import emit
 
 if TYPE_CHECKING:

@@ -3,9 +3,9 @@ sales-executive role")."""
 
 from __future__ import annotations
 
-from audit.errors import Invalid, NotFound
 from audit.repository.roles import RoleRow, api_key_scope, grant_role, list_roles, revoke_role
 from services.db import ReadConn, Tx
+from services.errors import Invalid, NotFound
 
 SALES_EXECUTIVE = "sales_executive"
 ROLE_SCOPES = ("manager", "admin")
@@ -17,8 +17,7 @@ async def grant_sales_executive(tx: Tx, key_id: str, granted_by: str) -> RoleRow
         raise NotFound(f"There is no active API key with id {key_id!r}.")
     if scope not in ROLE_SCOPES:
         raise Invalid(
-            f"Key {key_id} has scope {scope}; a sales executive needs a manager key.",
-            "key_id",
+            "key_id", f"Key {key_id} has scope {scope}; a sales executive needs a manager key."
         )
     await grant_role(tx, key_id, SALES_EXECUTIVE, granted_by)
     role = next(r for r in await list_roles(tx, SALES_EXECUTIVE) if r.key_id == key_id)

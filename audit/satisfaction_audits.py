@@ -9,7 +9,6 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
-from audit.errors import Conflict, NotFound
 from audit.reports.facts import (
     known_source_class,
 )
@@ -33,6 +32,7 @@ from contracts.events import (
     AuditRecorded,
 )
 from services.db import ReadConn, Tx
+from services.errors import Conflict, NotFound
 from services.outbox import emit
 
 if TYPE_CHECKING:

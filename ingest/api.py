@@ -16,17 +16,17 @@ from functools import partial
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import ValidationError
 
 from ingest import metrics, repository, sources_api
 from ingest.bodies import BATCH_BODY, LEAD_BODY, WEBHOOK_ANSWERS, webhook_body
-from ingest.dependencies import Ingest, IngestApi
+from ingest.dependencies import Ingest, IngestApi, bound
 from ingest.intake import (
     PURGE_SIGNATURES_EVERY,
     Every,
     Refusal,
-    Refused,
+    RefusedInRound,
     SourceChanged,
     WebhookDelivery,
     check_lead,
@@ -244,7 +244,7 @@ async def webhook(name: str, request: Request, ingest: Ingest) -> Response:
     store = partial(delivery.store, catalog=catalog, purge=ingest.purge)
     try:
         outcomes = await ingest.committer.run(store, delivery.touches())
-    except Refused as refused:
+    except RefusedInRound as refused:
         metrics.REJECTIONS.labels(name, refused.reason).inc()
         raise refused.problem from refused
     except SourceChanged:
@@ -375,11 +375,7 @@ def build_router(
         purge=Every(PURGE_SIGNATURES_EVERY),
         on_pending=on_pending,
     )
-
-    async def bind(request: Request) -> None:
-        request.state.ingest = ingest
-
-    router = APIRouter(dependencies=[Depends(bind)])
+    router = APIRouter(dependencies=[bound.to(ingest)])
     router.include_router(routes)
     router.include_router(sources_api.routes)
     return router

@@ -7,13 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from ingest.intake import Every
 from ingest.ratelimit import RateLimiter
 from ingest.roundstore import RoundStore, Touches
 from ingest.settings import IngestSettings
 from ingest.sources import SourceCatalog
+from services.binding import Binding
 from services.db import UnitOfWork
 from services.groupcommit import GroupCommitter
 
@@ -35,10 +36,6 @@ class IngestApi:
     """Called after a commit that stored deliveries to fetch (it wakes the FetchWorker)."""
 
 
-async def _ingest(request: Request) -> IngestApi:
-    ingest: IngestApi = request.state.ingest
-    return ingest
-
-
-Ingest = Annotated[IngestApi, Depends(_ingest)]
+bound = Binding[IngestApi]("ingest")
+Ingest = Annotated[IngestApi, Depends(bound)]
 """The `IngestApi` of the router that took the request."""

@@ -181,7 +181,7 @@ class Every:
         return True
 
 
-class Refused(Exception):
+class RefusedInRound(Exception):
     """A webhook refused inside its round (counted once the round is over: a work may run
     twice)."""
 
@@ -226,7 +226,7 @@ class WebhookDelivery:
         self, round: RoundStore, *, catalog: SourceCatalog, purge: Every
     ) -> list[service.Outcome]:
         """Everything the delivery carried, in its round; raises `SourceChanged` when the
-        round found the source changed, `Refused` for a replayed signed delivery."""
+        round found the source changed, `RefusedInRound` for a replayed signed delivery."""
         name, source, guard, inbound = self.name, self.source, self.guard, self.inbound
         if catalog.stored(name) != self.verified_with:  # the round found the source changed
             raise SourceChanged
@@ -238,7 +238,7 @@ class WebhookDelivery:
         if guard is not None and not round.remember_signature(
             name, guard.signature, inbound.received_at + timedelta(seconds=guard.window_s)
         ):
-            raise Refused(
+            raise RefusedInRound(
                 "replayed",
                 Problem(
                     409,

@@ -23,6 +23,7 @@ from ingest.providers.base import Source
 from services.controlchars import refuse_control_characters
 from services.crypto import SecretBox
 from services.db import ReadConn, Tx, UnitOfWork
+from services.errors import DomainError, FieldError
 from services.reference import Reference
 
 if TYPE_CHECKING:
@@ -99,10 +100,22 @@ class SecretRetireIn(BaseModel):
     secret: str = Field(min_length=1, max_length=100, description="The secret's name")
 
 
-class InvalidSource(ValueError):
+class InvalidSource(DomainError, ValueError):
+    """A source its provider cannot use, naming each field. A request that puts it is
+    refused with 422 (a DomainError); one in LEADFARM_INGEST_SOURCES stops start-up (a
+    ValueError, said as a bad configuration)."""
+
+    status = 422
+
     def __init__(self, errors: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{f}: {m}" for f, m in errors))
-        self.errors = errors
+        self.said = "; ".join(f"{f}: {m}" for f, m in errors)
+        super().__init__(
+            f"The source is not valid: {self.said}.",
+            errors=[FieldError(f, m) for f, m in errors],
+        )
+
+    def __str__(self) -> str:
+        return self.said
 
 
 def to_source(name: str, body: SourceIn) -> Source:

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Path, Response
 from ingest import repository
 from ingest.dependencies import Ingest
 from ingest.sources import (
-    InvalidSource,
     SecretRetireIn,
     SecretRotateIn,
     SourceCatalog,
@@ -57,14 +56,7 @@ async def put_source(
             f"Source {name!r} is defined in the environment "
             "(LEADFARM_INGEST_SOURCES); change it there.",
         )
-    try:
-        source = to_source(name, body)
-    except InvalidSource as exc:
-        raise Problem(
-            422,
-            f"The source is not valid: {exc}.",
-            errors=[field_error(f, m) for f, m in exc.errors],
-        ) from exc
+    source = to_source(name, body)
     if body.api_base_url and not ingest.settings.allow_private_api_urls:
         try:
             await check_public(body.api_base_url)  # SSRF: an admin's URL, called later

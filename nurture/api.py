@@ -14,7 +14,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from nurture import erasure
 from nurture.definitions import TRACK_ID, TemplateDef, TrackBody, TrackDef
-from nurture.errors import InvalidToken, MissingTemplates, NotInNurture, TrackInFile, TrackInUse
 from nurture.schemas import (
     BounceIn,
     BounceResult,
@@ -166,19 +165,10 @@ async def put_track(
     schedule; set `active: false` to stop new enrolments."""
     _track_id(track_id)
     track = TrackDef.model_validate({**body.model_dump(), "id": track_id})
-    try:
-        async with deps.unit.transaction() as tx:
-            stored = await deps.nurture.catalog.put_track(
-                tx, track, body.model_dump(mode="json"), (principal.key_id, principal.name)
-            )
-    except MissingTemplates as exc:
-        raise Problem(
-            422,
-            "The track names templates that do not exist; PUT them first.",
-            errors=[
-                field_error(path, f"there is no template {name!r}") for path, name in exc.missing
-            ],
-        ) from exc
+    async with deps.unit.transaction() as tx:
+        stored = await deps.nurture.catalog.put_track(
+            tx, track, body.model_dump(mode="json"), (principal.key_id, principal.name)
+        )
     if stored.version == 1:
         response.status_code = 201
     return TrackOut.of(track, "api", stored.version, stored)
@@ -187,23 +177,8 @@ async def put_track(
 @routes.delete("/tracks/{track_id}", status_code=204)
 async def delete_track(deps: Deps, track_id: str, _: ManagerKey) -> None:
     """Delete a track put through the API (a file track it overrode is in force again)."""
-    try:
-        async with deps.unit.transaction() as tx:
-            await deps.nurture.catalog.delete_track(tx, track_id)
-    except TrackInFile as exc:
-        raise Problem(
-            409,
-            f"Track {track_id!r} is defined in the tracks file; change the file, "
-            "or override it with PUT (active: false stops new enrolments).",
-        ) from exc
-    except NotInNurture as exc:
-        raise Problem(404, f"There is no track {track_id!r}.") from exc
-    except TrackInUse as exc:
-        raise Problem(
-            409,
-            f"{exc.active} leads are on track {track_id!r}; PUT it with active: false to "
-            "stop new enrolments, and delete it when they are done.",
-        ) from exc
+    async with deps.unit.transaction() as tx:
+        await deps.nurture.catalog.delete_track(tx, track_id)
 
 
 @routes.get("/templates", response_model=list[TemplateOut])
@@ -266,23 +241,20 @@ async def post_engagement(
     attended_webinar, hand_raise). A hand raise, or an engagement score that reaches the
     threshold, sends the lead back to the qualifier (`lead.recycled`) at once. The same
     `external_id` again answers 200 with the first engagement."""
-    try:
-        async with deps.unit.transaction() as tx:
-            outcome = await deps.nurture.engagement.engage(
-                tx,
-                lead_id=body.lead_id,
-                message_id=body.message_id,
-                kind=body.type,
-                at=body.at,
-                hand_raise=body.hand_raise,
-                timeframe_days=body.timeframe_days,
-                url=body.url,
-                detail=dict(body.detail) if body.detail else None,
-                external_id=body.external_id,
-                traceparent=request.headers.get("traceparent"),
-            )
-    except NotInNurture as exc:
-        raise Problem(404, f"{exc}; engagement is recorded for leads in nurture.") from exc
+    async with deps.unit.transaction() as tx:
+        outcome = await deps.nurture.engagement.engage(
+            tx,
+            lead_id=body.lead_id,
+            message_id=body.message_id,
+            kind=body.type,
+            at=body.at,
+            hand_raise=body.hand_raise,
+            timeframe_days=body.timeframe_days,
+            url=body.url,
+            detail=dict(body.detail) if body.detail else None,
+            external_id=body.external_id,
+            traceparent=request.headers.get("traceparent"),
+        )
     if outcome.duplicate:
         response.status_code = 200
     return EngagementResult.of(outcome)
@@ -291,13 +263,8 @@ async def post_engagement(
 @routes.get("/r/{token}", include_in_schema=True)
 async def follow_link(deps: Deps, token: str, request: Request) -> RedirectResponse:
     """A tracked link from an email: records the click and redirects to its target."""
-    try:
-        async with deps.unit.transaction() as tx:
-            click = await deps.nurture.engagement.click(
-                tx, token, request.headers.get("traceparent")
-            )
-    except InvalidToken as exc:
-        raise Problem(400, "This link is not valid (it may have been cut short).") from exc
+    async with deps.unit.transaction() as tx:
+        click = await deps.nurture.engagement.click(tx, token, request.headers.get("traceparent"))
     return RedirectResponse(click.url, status_code=302, headers={"Cache-Control": "no-store"})
 
 
@@ -342,13 +309,8 @@ async def unsubscribe_page(
 async def unsubscribe(deps: Deps, token: Annotated[str, Query(max_length=4096)]) -> HTMLResponse:
     """Unsubscribe: the page's button, and one-click unsubscribe from the mail client
     (RFC 8058). Every later email to the address stops, including queued ones."""
-    try:
-        async with deps.unit.transaction() as tx:
-            await deps.nurture.consent.unsubscribe(tx, token)
-    except InvalidToken as exc:
-        raise Problem(
-            400, "This unsubscribe link is not valid (it may have been cut short)."
-        ) from exc
+    async with deps.unit.transaction() as tx:
+        await deps.nurture.consent.unsubscribe(tx, token)
     return _page("You are unsubscribed", "<p>You will get no more emails from us.</p>")
 
 
@@ -356,17 +318,10 @@ async def unsubscribe(deps: Deps, token: Annotated[str, Query(max_length=4096)])
 async def post_bounce(deps: Deps, body: BounceIn, _: EngagementOrManagerKey) -> BounceResult:
     """A bounce or complaint from the email service provider: a hard bounce or a
     complaint suppresses the address; a soft bounce is noted on the email."""
-    try:
-        async with deps.unit.transaction() as tx:
-            suppressed, cancelled = await deps.nurture.sending.bounce(
-                tx, body.message_id, body.email, body.kind, body.detail
-            )
-    except NotInNurture as exc:
-        raise Problem(
-            404,
-            f"{exc}; give the address as email.",
-            errors=[field_error("message_id", str(exc))],
-        ) from exc
+    async with deps.unit.transaction() as tx:
+        suppressed, cancelled = await deps.nurture.sending.bounce(
+            tx, body.message_id, body.email, body.kind, body.detail
+        )
     return BounceResult(suppressed=suppressed, cancelled=cancelled)
 
 
@@ -437,21 +392,16 @@ async def complete_task(
 ) -> TaskCompleted:
     """Close a task with its outcome. `hand_raise: true` (they asked to talk to sales)
     sends the lead back to the qualifier at once; `engagement` records what they did."""
-    try:
-        async with deps.unit.transaction() as tx:
-            task, engaged = await deps.nurture.tasks.complete(
-                tx,
-                task_id,
-                body.outcome,
-                body.engagement,
-                body.hand_raise,
-                body.timeframe_days,
-                request.headers.get("traceparent"),
-            )
-    except NotInNurture as exc:
-        raise Problem(404, f"There is no task {task_id!r}.") from exc
-    except ValueError as exc:
-        raise Problem(409, f"Task {task_id!r} is already done.") from exc
+    async with deps.unit.transaction() as tx:
+        task, engaged = await deps.nurture.tasks.complete(
+            tx,
+            task_id,
+            body.outcome,
+            body.engagement,
+            body.hand_raise,
+            body.timeframe_days,
+            request.headers.get("traceparent"),
+        )
     return TaskCompleted(
         task=TaskOut.of(task), engagement=EngagementResult.of(engaged) if engaged else None
     )

@@ -114,10 +114,10 @@ class TrackCatalog:
         if catalog.track_origin.get(track_id) != "api":
             if in_file:
                 raise TrackInFile(track_id)
-            raise NotInNurture(f"no track {track_id!r}")
+            raise NotInNurture(f"There is no track {track_id!r}.")
         active = await enrolments.count_active_on(tx, track_id)
         if active and not in_file:
-            raise TrackInUse(active)
+            raise TrackInUse(track_id, active)
         await stored_definitions.delete_api_definition(tx, "track", track_id)
 
     async def put_template(

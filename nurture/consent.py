@@ -125,7 +125,7 @@ class Consent:
         signer = await self.links.signer(tx)
         payload = signer.verify(UNSUBSCRIBE, token) if signer else None
         if payload is None or not isinstance(payload.get("h"), str):
-            raise InvalidToken("this unsubscribe link is not valid")
+            raise InvalidToken("This unsubscribe link is not valid (it may have been cut short).")
         hashed, lead_id, track = payload["h"], str(payload.get("l", "")), payload.get("t")
         await self.suppress(
             tx,

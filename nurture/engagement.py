@@ -88,12 +88,17 @@ class Engagements:
         if message_id and not lead_id:
             message = await messages.get_message(tx, message_id)
             if message is None:
-                raise NotInNurture(f"no email {message_id!r} in nurture")
+                raise NotInNurture(
+                    f"no email {message_id!r} in nurture; "
+                    "engagement is recorded for leads in nurture."
+                )
             lead_id = message.lead_id
         assert lead_id is not None
         lead = await leads.get_lead(tx, lead_id)
         if lead is None:
-            raise NotInNurture(f"lead {lead_id!r} is not in nurture")
+            raise NotInNurture(
+                f"lead {lead_id!r} is not in nurture; engagement is recorded for leads in nurture."
+            )
         catalog = await self.catalog.current(tx)
         latest = await enrolments.latest_enrolment(tx, lead_id)
         track = catalog.tracks.get(latest.track) if latest else None
@@ -199,7 +204,7 @@ class Engagements:
         signer = await self.links.signer(tx)
         payload = signer.verify(CLICK, token) if signer else None
         if payload is None or not isinstance(payload.get("u"), str):
-            raise InvalidToken("this link is not valid")
+            raise InvalidToken("This link is not valid (it may have been cut short).")
         url, lead_id = str(payload["u"]), str(payload.get("l", ""))
         message_id = payload.get("m") if isinstance(payload.get("m"), str) else None
         if await leads.get_lead(tx, lead_id) is not None:

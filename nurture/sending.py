@@ -24,6 +24,7 @@ from nurture.settings import NurtureSettings
 from nurture.templates import RenderContext, RenderError, render
 from services.clock import Clock
 from services.db import Conn, Tx
+from services.errors import FieldError
 from services.outbox import emit
 
 log = logging.getLogger(__name__)
@@ -301,7 +302,10 @@ class Sending:
         """A bounce or complaint reported by the email service provider."""
         row = await messages.get_message(tx, message_id) if message_id else None
         if message_id and row is None and not email:
-            raise NotInNurture(f"no email {message_id!r}")
+            raise NotInNurture(
+                f"no email {message_id!r}; give the address as email.",
+                errors=[FieldError("message_id", f"no email {message_id!r}")],
+            )
         hashed = email_hash(email) if email else (row.email_hash if row else None)
         if kind == "soft":
             if row is not None:

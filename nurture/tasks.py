@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from contracts.events import NurtureTouched
 from nurture.definitions import EngagementType, ScheduledStep, TrackDef
-from nurture.errors import NotInNurture
+from nurture.errors import NotInNurture, TaskDone
 from nurture.records import CallTask, Enrolment
 from nurture.repository import tasks
 from services.db import Conn, Tx
@@ -42,9 +42,9 @@ class Tasks:
     ) -> tuple[CallTask, EngageOutcome | None]:
         task = await tasks.get_task(tx, task_id)
         if task is None:
-            raise NotInNurture(f"no task {task_id!r}")
+            raise NotInNurture(f"There is no task {task_id!r}.")
         if task.status == "done":
-            raise ValueError(f"task {task_id} is already done")
+            raise TaskDone(task_id)
         await tasks.set_task(
             tx, task_id, status="done", completed_at=tx.now(), outcome=outcome[:1000]
         )

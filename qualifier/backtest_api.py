@@ -3,58 +3,77 @@ of archived lead events under a candidate definitions version (qualifier/backtes
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
-from qualifier.api import invalid_definitions
 from qualifier.backtests import (
     LEAD_EVENTS,
     QualifierBacktest,
     QualifierBacktestIn,
     QualifierBacktestOut,
 )
-from qualifier.definitions import DefinitionsError
 from services.auth import ManagerKey
 from services.backtests import Archive, BacktestJob, BacktestJobs, ReportProgress, job_routes
+from services.binding import Binding
+
+
+@dataclass(frozen=True)
+class BacktestDeps:
+    """What the backtest routes use: the backtest, its jobs and where audit's archive is
+    (None: in this process)."""
+
+    backtest: QualifierBacktest
+    jobs: BacktestJobs
+    audit_url: str | None
+
+
+bound = Binding[BacktestDeps]("qualifier_backtests")
+Deps = Annotated[BacktestDeps, Depends(bound)]
+
+routes = APIRouter()
 
 
 def build_backtest_router(
     backtest: QualifierBacktest, jobs: BacktestJobs, audit_url: str | None
 ) -> APIRouter:
-    router = APIRouter()  # included in the /qualifier/v1 router
-
-    @router.post(
-        "/backtests",
-        status_code=202,
-        response_model=QualifierBacktestOut,
-        responses={
-            422: {"description": "The window or the definitions do not validate"},
-            503: {"description": "This process cannot reach audit's archive"},
-        },
-    )
-    async def start_backtest(
-        body: QualifierBacktestIn, request: Request, response: Response, principal: ManagerKey
-    ) -> BacktestJob[Any]:
-        """How would the leads captured, merged or recycled in `[since, until)` have been
-        decided under these definitions, against the active ones? Answers 202 with the job
-        at once; `GET /backtests/{id}` shows its progress and, when done, the comparison.
-        Nothing is stored but the job, nothing is said, and the active version stays."""
-        archive = Archive.for_request(audit_url, request)
-        try:
-            current, candidate, model = await backtest.sides(body)
-        except DefinitionsError as exc:
-            raise invalid_definitions(exc) from exc
-        job = await jobs.create(body, body.model_dump(mode="json"), principal.key_id)
-        authorization = request.headers["authorization"]
-
-        async def work(progress: ReportProgress) -> dict[str, Any]:
-            pages = archive.pages(authorization, LEAD_EVENTS, body)
-            return await backtest.run(current, candidate, model, pages, progress)
-
-        jobs.start(job.id, work)
-        response.headers["Location"] = f"/qualifier/v1/backtests/{job.id}"
-        return job
-
+    """The backtests' routes (included in the /qualifier/v1 router) with what they use."""
+    router = APIRouter(dependencies=[bound.to(BacktestDeps(backtest, jobs, audit_url))])
+    router.include_router(routes)
     job_routes(router, jobs, QualifierBacktestOut)
     return router
+
+
+@routes.post(
+    "/backtests",
+    status_code=202,
+    response_model=QualifierBacktestOut,
+    responses={
+        422: {"description": "The window or the definitions do not validate"},
+        503: {"description": "This process cannot reach audit's archive"},
+    },
+)
+async def start_backtest(
+    deps: Deps,
+    body: QualifierBacktestIn,
+    request: Request,
+    response: Response,
+    principal: ManagerKey,
+) -> BacktestJob[Any]:
+    """How would the leads captured, merged or recycled in `[since, until)` have been
+    decided under these definitions, against the active ones? Answers 202 with the job
+    at once; `GET /backtests/{id}` shows its progress and, when done, the comparison.
+    Nothing is stored but the job, nothing is said, and the active version stays."""
+    archive = Archive.for_request(deps.audit_url, request)
+    current, candidate, model = await deps.backtest.sides(body)
+    job = await deps.jobs.create(body, body.model_dump(mode="json"), principal.key_id)
+    authorization = request.headers["authorization"]
+
+    async def work(progress: ReportProgress) -> dict[str, Any]:
+        pages = archive.pages(authorization, LEAD_EVENTS, body)
+        return await deps.backtest.run(current, candidate, model, pages, progress)
+
+    deps.jobs.start(job.id, work)
+    response.headers["Location"] = f"/qualifier/v1/backtests/{job.id}"
+    return job

@@ -48,6 +48,7 @@ from qualifier.rules import NurtureEngagement, Outcome, Verdict, decide
 from qualifier.settings import QualifierSettings
 from services import erasure
 from services.db import Conn, ReadConn, Tx
+from services.errors import Conflict, FieldError
 from services.outbox import emit
 from services.reference import Reference
 
@@ -68,8 +69,16 @@ class Reevaluation:
     last_lead_id: str | None = None
 
 
-class VersionExists(Exception):
+class VersionExists(Conflict):
     """A PUT used a version name that is already stored with other content."""
+
+    def __init__(self, version: str) -> None:
+        super().__init__(
+            f"Definitions version {version!r} is stored already with other content; "
+            "give the change a new version.",
+            errors=[FieldError("version", "already used")],
+        )
+        self.version = version
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.errors import DomainError, Invalid
+from services.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,12 @@ def field_error(field: str, message: str) -> dict[str, str]:
 
 
 def problem_of(error: DomainError) -> Problem:
-    """The problem that answers a domain refusal (`services.errors`)."""
-    if isinstance(error, Invalid):
-        return Problem(error.status, error.detail, errors=[field_error(error.field, error.message)])
-    return Problem(error.status, error.detail)
+    """The problem that answers a domain refusal (`services.errors`), naming its fields."""
+    errors = [
+        field_error(e.field, e.message) | ({} if e.line is None else {"line": str(e.line)})
+        for e in error.errors
+    ]
+    return Problem(error.status, error.detail, errors=errors or None)
 
 
 def problem_response(request: Request, problem: Problem) -> JSONResponse:

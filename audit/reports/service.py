@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal, cast
 
-from audit.errors import NotFound
 from audit.money import to_cents
 from audit.reports import marketing, sales
 from audit.reports.facts import (
@@ -29,6 +28,7 @@ from audit.repository.reports import (
 )
 from audit.settings import AuditSettings
 from services.db import ReadConn, Tx
+from services.errors import NotFound
 
 
 def month_bounds(first: str | None, last: str | None) -> tuple[datetime | None, datetime | None]:

@@ -27,6 +27,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from qualifier.definitions.model import Definitions
 from qualifier.definitions.schema import PROBLEM, DefinitionsFile, WrittenScalar
+from services.errors import DomainError, FieldError
 
 DEFAULT_FILE = Path(__file__).parent / "default.yaml"
 MAX_TEXT = 256 * 1024
@@ -53,13 +54,25 @@ class Issue:
         return f"{source} line {self.line}: {where}{self.message}"
 
 
-class DefinitionsError(ValueError):
-    """The definitions do not validate; `issues` names each problem's line."""
+class DefinitionsError(DomainError, ValueError):
+    """The definitions do not validate; `issues` names each problem's line. A request that
+    sends them is refused with 422 naming each line (a DomainError); the file at start stops
+    the service with the lines (a ValueError, said as a bad configuration)."""
+
+    status = 422
 
     def __init__(self, source: str, issues: list[Issue]) -> None:
         self.source = source
         self.issues = sorted(issues, key=lambda i: (i.line, i.path))
-        super().__init__("\n".join(i.render(source) for i in self.issues))
+        lines = self.lines()
+        problems = f"{len(lines)} problem{'s' if len(lines) != 1 else ''}"
+        super().__init__(
+            f"The definitions are not valid ({problems}): " + "; ".join(lines),
+            errors=[FieldError(i.path or "yaml", i.render(source), i.line) for i in self.issues],
+        )
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
 
     def lines(self) -> list[str]:
         return [i.render(self.source) for i in self.issues]

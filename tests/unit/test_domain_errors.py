@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from services.binding import Binding
-from services.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound
+from services.errors import Conflict, DomainError, FieldError, Invalid, NotAllowed, NotFound
 from services.problems import install_problem_handlers
 
 bound = Binding[dict[str, DomainError]]("test")
@@ -65,6 +65,38 @@ async def test_an_invalid_field_is_named_in_the_problem() -> None:
     assert body["errors"] == [
         {"field": "amount", "pointer": "/amount", "message": "must be positive"}
     ]
+
+
+async def test_any_refusal_may_name_the_fields_it_is_about() -> None:
+    """A 404 or 409 may name its field too, and a refusal of several fields names each
+    (with the line, for a field of a text document the request carried)."""
+
+    class Unreadable(DomainError):
+        status = 422
+
+    refusals: dict[str, DomainError] = {
+        "gone": NotFound("no email 'm-1'", errors=[FieldError("message_id", "no email 'm-1'")]),
+        "lines": Unreadable(
+            "The definitions are not valid (2 problems).",
+            errors=[FieldError("version", "is required", 1), FieldError("points.x", "no", 7)],
+        ),
+    }
+    async with AsyncClient(
+        transport=ASGITransport(app_with(refusals)), base_url="http://t"
+    ) as http:
+        gone = await http.get("/v1/refuse/gone")
+        lines = await http.get("/v1/refuse/lines")
+    assert (gone.status_code, gone.json()["errors"]) == (
+        404,
+        [{"field": "message_id", "pointer": "/message_id", "message": "no email 'm-1'"}],
+    )
+    assert (lines.status_code, lines.json()["errors"]) == (
+        422,
+        [
+            {"field": "version", "pointer": "/version", "message": "is required", "line": "1"},
+            {"field": "points.x", "pointer": "/points/x", "message": "no", "line": "7"},
+        ],
+    )
 
 
 async def test_each_router_binds_its_own_objects() -> None:

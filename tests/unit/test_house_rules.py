@@ -1,9 +1,11 @@
-"""Two of docs/architecture.md's house rules, checked on the source (issue 17, item 6):
+"""Three of docs/architecture.md's house rules, checked on the source (issue 17, item 6):
 
 - all SQL of a service is in its repository modules: nothing else in a service package
   builds a statement or executes one;
 - a transaction belongs to the request or the message: only entry points (routes, consumers,
-  composition roots, background workers) open one; domain and repository code never do.
+  composition roots, background workers) open one; domain and repository code never do;
+- what a service's domain refuses is a `DomainError` (services/errors.py), answered by the
+  chassis's one handler: no service turns an exception of its own into a `Problem` by hand.
 
 Each exception is listed with the reason it is one. A new module that needs to be one is
 added here, in review, not silently."""
@@ -11,7 +13,8 @@ added here, in review, not silently."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import builtins
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -132,3 +135,148 @@ def test_only_entry_points_open_transactions() -> None:
 def test_the_checks_see_what_they_look_for(source: str, sql: int, transactions: int) -> None:
     tree = ast.parse(source)
     assert (len(_sql_in(tree)), len(_transactions_in(tree))) == (sql, transactions)
+
+
+CHASSIS_EXCEPTIONS = frozenset(
+    node.name
+    for path in (ROOT / "services").rglob("*.py")
+    for node in ast.walk(ast.parse(path.read_text(), path.name))
+    if isinstance(node, ast.ClassDef)
+)
+"""The chassis's classes (its exceptions among them: `DomainError`, `NotFound`, ...), which
+a service's exceptions may derive from."""
+
+
+def _name(node: ast.expr) -> str:
+    """`X` of `X`, `module.X` or `X(...)`."""
+    if isinstance(node, ast.Call):
+        return _name(node.func)
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def _is_exception(base: str, known: set[str]) -> bool:
+    builtin = getattr(builtins, base, None)
+    return (
+        (isinstance(builtin, type) and issubclass(builtin, BaseException))
+        or base in known
+        or base in CHASSIS_EXCEPTIONS
+        or base.endswith(("Error", "Exception"))
+    )
+
+
+def _translated_by_hand(trees: Sequence[ast.Module]) -> list[str]:
+    """The exceptions a package defines that it only ever turns into a `Problem`: every
+    `except` that catches one ends by raising a new `Problem` (or what a function returning
+    `Problem` makes). Such a refusal is a DomainError the chassis answers. (One caught
+    elsewhere for another purpose, as a retry or at start-up, is not only a refusal.)"""
+    classes = [n for tree in trees for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
+    ours: set[str] = set()
+    while True:  # a class deriving from one of ours is ours too
+        more = {c.name for c in classes if any(_is_exception(_name(b), ours) for b in c.bases)}
+        if more <= ours:
+            break
+        ours |= more
+    makers = {"Problem"} | {
+        n.name
+        for tree in trees
+        for n in ast.walk(tree)
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+        and n.returns is not None
+        and _name(n.returns) == "Problem"
+    }
+    answers: dict[str, list[bool]] = {}
+    for tree in trees:
+        for handler in ast.walk(tree):
+            if not isinstance(handler, ast.ExceptHandler) or handler.type is None:
+                continue
+            caught = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+            last = handler.body[-1]
+            problem = (
+                isinstance(last, ast.Raise)
+                and isinstance(last.exc, ast.Call)
+                and _name(last.exc) in makers
+            )
+            for name in {_name(c) for c in caught} & ours:
+                answers.setdefault(name, []).append(problem)
+    return sorted(name for name, problems in answers.items() if all(problems))
+
+
+def _package_trees() -> dict[str, list[ast.Module]]:
+    trees: dict[str, list[ast.Module]] = {}
+    for name, tree in _modules():
+        trees.setdefault(name.split("/")[0], []).append(tree)
+    return trees
+
+
+TRANSLATED_ALSO = {
+    "router": {
+        "BadWebhook": "a vendor's webhook body a connector cannot read: the route words it "
+        "with the connector's kind, as ingest's webhook routes word a provider's BadPayload",
+    },
+}
+
+
+def test_domain_refusals_are_answered_by_the_chassis() -> None:
+    trees = _package_trees()
+    assert set(trees) == set(SERVICE_PACKAGES)
+    wrong = {
+        package: found
+        for package, modules in trees.items()
+        if (
+            found := [
+                name
+                for name in _translated_by_hand(modules)
+                if name not in TRANSLATED_ALSO.get(package, {})
+            ]
+        )
+    }
+    assert not wrong, (
+        "exceptions a service only ever turns into a Problem by hand; make each a DomainError "
+        f"(services/errors.py) and let the chassis answer it (docs/architecture.md): {wrong}"
+    )
+
+
+TRANSLATED = """
+class Gone(LookupError):
+    pass
+
+class Late(Gone):
+    pass
+
+def problem(exc: Gone) -> Problem:
+    return Problem(404, str(exc))
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        (
+            TRANSLATED
+            + "try:\n    f()\nexcept Gone as exc:\n    raise Problem(404, 'x') from exc\n",
+            ["Gone"],
+        ),
+        (
+            TRANSLATED + "try:\n    f()\nexcept (Late, KeyError) as exc:\n    raise problem(exc)\n",
+            ["Late"],
+        ),
+        (
+            TRANSLATED
+            + "try:\n    f()\nexcept Gone:\n    raise problems.Problem(404, 'x')\n"
+            + "try:\n    f()\nexcept Gone as exc:\n    raise ValueError('at start') from exc\n",
+            [],
+        ),
+        ("try:\n    f()\nexcept KeyError:\n    raise Problem(404, 'x')\n", []),
+        (TRANSLATED + "try:\n    f()\nexcept Gone as exc:\n    raise exc.problem from exc\n", []),
+        (
+            TRANSLATED + "try:\n    f()\nexcept Gone:\n    if x:\n        raise Problem(503, 'x')\n"
+            "    g()\n",
+            [],
+        ),
+        ("class Gone(NotFound):\n    pass\n\ndef f():\n    raise Gone('x')\n", []),
+    ],
+)
+def test_the_refusal_check_sees_what_it_looks_for(source: str, found: list[str]) -> None:
+    assert _translated_by_hand([ast.parse(source)]) == found

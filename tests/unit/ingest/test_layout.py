@@ -1,5 +1,5 @@
 """ingest and the qualifier are packages a newcomer can hold in their head (issue 17): no
-module over 500 lines, ingest's routes module functions bound to one service's state."""
+module over 500 lines, their routes module functions bound to one service's state."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from fastapi import FastAPI
 
 from ingest import api, sources_api
 from ingest.providers.base import Source
+from qualifier import api as qualifier_api
+from qualifier import backtest_api
 from services.auth import AdminKey
 
 ADMIN = get_args(AdminKey)[1].dependency
@@ -44,9 +46,36 @@ def test_ingest_routes_are_module_functions_not_closures() -> None:
         for node in ast.walk(build)
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node is not build
     ]
-    assert sorted(nested) == ["bind", "prepare"]
+    assert sorted(nested) == ["prepare"]
     paths = {getattr(r, "path", "") for r in [*api.routes.routes, *sources_api.routes.routes]}
     assert {"/ingest/v1/leads", "/ingest/v1/webhooks/{name}", "/ingest/v1/sources"} <= paths
+
+
+def test_qualifier_routes_are_module_functions_not_closures() -> None:
+    """The qualifier's routes are module functions taking what they use as an `Annotated`
+    dependency bound by `Binding`; `build_router` only builds the router."""
+    closures = {
+        name: nested
+        for name in ("qualifier/api.py", "qualifier/backtest_api.py")
+        for tree in [ast.parse((REPO / name).read_text(encoding="utf-8"))]
+        for nested in [
+            [
+                node.name
+                for outer in tree.body
+                if isinstance(outer, ast.FunctionDef | ast.AsyncFunctionDef)
+                for node in ast.walk(outer)
+                if node is not outer
+                and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                and node.decorator_list
+            ]
+        ]
+        if nested
+    }
+    assert not closures, closures
+    paths = {
+        getattr(r, "path", "") for r in [*qualifier_api.routes.routes, *backtest_api.routes.routes]
+    }
+    assert {"/definitions", "/leads/{lead_id}/decision", "/model", "/backtests"} <= paths
 
 
 async def test_each_router_hands_its_routes_its_own_service_state() -> None:
