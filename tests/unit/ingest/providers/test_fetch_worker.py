@@ -10,8 +10,8 @@ import time
 import pytest
 
 from ingest.providers.meta import PROVIDER
-from tests.unit.providers.conftest import IngestHarness
-from tests.unit.providers.test_meta import ANNA, SECRETS, change, delivery, signed
+from tests.unit.ingest.providers.conftest import IngestHarness
+from tests.unit.ingest.providers.test_meta import ANNA, SECRETS, change, delivery, signed
 from tests.unit.receivers import misbehaving_receiver
 
 
