@@ -3,7 +3,8 @@
 Each model names its versioned CloudEvents `type` and the service that says it. Within a
 version, changes are additive only (new optional fields); a breaking change is a new class
 with a new version and an entry in `UPCASTERS` that lifts old payloads when they are read.
-`tests/unit/test_contracts.py` holds the committed JSON Schemas and fixture payloads to that.
+`tests/unit/contracts/test_contracts.py` holds the committed JSON Schemas and fixture payloads
+to that.
 """
 
 from __future__ import annotations

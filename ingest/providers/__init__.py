@@ -3,7 +3,7 @@
 Adding a provider: write `ingest/providers/<name>.py` with a `Provider` subclass (see
 `base.py`), add it to `_ADAPTERS` below, document it in docs/sources/<name>.md (and the
 table in docs/sources.md) and test it in
-`tests/unit/providers/test_<name>.py`.
+`tests/unit/ingest/providers/test_<name>.py`.
 """
 
 from __future__ import annotations

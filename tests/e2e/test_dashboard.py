@@ -60,7 +60,7 @@ from services.runtime import Runtime, embedded_runtime
 from tests import infra
 from tests.backends import ADMIN, EmbeddedBackend, leadfarm_test_settings
 from tests.e2e.processes import free_port
-from tests.unit.audit.scenario import archived, put_on_audit_topic
+from tests.scenarios.audit import archived, put_on_audit_topic
 
 pytestmark = pytest.mark.e2e
 

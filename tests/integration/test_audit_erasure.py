@@ -21,7 +21,7 @@ from contracts.events import (
     make_envelope,
 )
 from tests.backends import ADMIN, Backend, ClusterBackend, eventually
-from tests.unit.audit.scenario import archived, put_on_audit_topic
+from tests.scenarios.audit import archived, put_on_audit_topic
 
 PERSON = {
     "email": "Zyxo.Quell@Veridian-Test.example",

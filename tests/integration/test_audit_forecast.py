@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.backends import ADMIN, Backend
-from tests.unit.audit import scenario
+from tests.scenarios import audit as scenario
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,5 @@
 """Every metric, as JSON and as CSV, against the hand-computed scenario in
-tests/unit/audit/scenario.py, on both runtimes (the embedded log, and Kafka + PostgreSQL)."""
+tests/scenarios/audit.py, on both runtimes (the embedded log, and Kafka + PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.backends import ADMIN, Backend
-from tests.unit.audit import scenario
+from tests.scenarios import audit as scenario
 
 
 @pytest.fixture(autouse=True)

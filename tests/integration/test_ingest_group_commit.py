@@ -27,8 +27,8 @@ from services.db import Database, statement_owner
 from services.runtime import cluster_runtime
 from tests.backends import ADMIN, Backend, ClusterBackend, eventually
 from tests.integration.test_fetch_flow import graph_api, webhook
-from tests.unit.providers.test_webflow import submission
-from tests.unit.security.test_webhook_hardening import WF_SECRET, webflow_headers
+from tests.unit.ingest.providers.test_webflow import submission
+from tests.unit.ingest.test_webhook_hardening import WF_SECRET, webflow_headers
 
 TOKEN = {"Authorization": "Bearer tok"}
 

@@ -16,8 +16,9 @@ import pytest
 from nurture.consent import email_hash
 from services.clock import ManualClock
 from tests.backends import ADMIN, Backend, ClusterBackend, EmbeddedBackend
+from tests.fakes.smtp import Mailbox, smtp_server
 from tests.integration.test_flow import add_rep
-from tests.unit.nurture.farm import (
+from tests.scenarios.nurture import (
     enrol,
     fire,
     next_due,
@@ -30,7 +31,6 @@ from tests.unit.nurture.farm import (
     walk,
     worker_of,
 )
-from tests.unit.nurture.smtpd import Mailbox, smtp_server
 
 RECYCLED = "leadfarm.lead.recycled.v1"
 QUALIFIED = "leadfarm.lead.qualified.v1"

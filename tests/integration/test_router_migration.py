@@ -21,7 +21,7 @@ from router.schemas.teams import TeamOut
 from services.db import Database, ReadConn
 from services.migrate import upgrade
 from tests import infra
-from tests.unit.router.world import MIGRATIONS
+from tests.scenarios.router import MIGRATIONS
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

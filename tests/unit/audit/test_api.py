@@ -34,7 +34,7 @@ from contracts.events import (
     parse_data,
 )
 from tests.backends import ADMIN, EmbeddedBackend
-from tests.unit.audit.scenario import archived, put_on_audit_topic
+from tests.scenarios.audit import archived, put_on_audit_topic
 
 T = datetime(2026, 4, 6, 9, 0, tzinfo=UTC)
 

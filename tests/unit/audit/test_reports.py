@@ -1,6 +1,6 @@
 """The reports (audit.reports, the metrics the API serves) as pure functions, each against a
 small hand-computed fixture (the whole pipeline, events to API, is checked against
-tests/unit/audit/scenario.py in tests/integration/test_audit_metrics.py)."""
+tests/scenarios/audit.py in tests/integration/test_audit_metrics.py)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from nurture.models import consents, engagements, enrolments, leads, messages
 from services.clock import ManualClock
 from services.tables import inbox
 from tests.backends import ADMIN, EmbeddedBackend, eventually
-from tests.unit.nurture.farm import (
+from tests.scenarios.nurture import (
     enrol,
     fire,
     next_due,

@@ -26,8 +26,8 @@ from nurture.senders import (
 from nurture.settings import NurtureSettings
 from services.outbound import DeadlineExceeded, ResponseTooLarge
 from services.standard_webhooks import new_secret
-from tests.unit.nurture.smtpd import smtp_server
-from tests.unit.receivers import misbehaving_receiver
+from tests.fakes.receivers import misbehaving_receiver
+from tests.fakes.smtp import smtp_server
 
 UNSUBSCRIBE = "https://lf.example/nurture/v1/unsubscribe?token=" + "t" * 200
 FROM = From("Leadfarm", "nurture@lf.example", "team@lf.example")

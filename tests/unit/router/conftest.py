@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.router.world import World, world_at
+from tests.scenarios.router import World, world_at
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlalchemy import event
 
 from router.models import assignments, cursors, leads, pool_reps
 from services.tables import timers
-from tests.unit.router.world import World, world_at
+from tests.scenarios.router import World, world_at
 
 WEIGHTS = {"ana": 1, "bo": 2, "cy": 3}
 

@@ -12,7 +12,7 @@ from router import repository
 from router.models import cursors, leads, pool_reps
 from router.schemas.teams import Holiday, TeamIn
 from services.tables import outbox, timers
-from tests.unit.router.world import World
+from tests.scenarios.router import World
 
 
 async def test_weighted_shares_hold_through_the_database(world: World) -> None:

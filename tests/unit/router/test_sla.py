@@ -14,7 +14,7 @@ from router import repository
 from router.errors import Refused
 from router.records import Changer
 from router.schemas.leads import CloseIn, OpportunityIn, RejectIn
-from tests.unit.router.world import World, world_at
+from tests.scenarios.router import World, world_at
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from contracts.events import SlaBreached
 from router import repository
 from router.models import deliveries
 from router.webhooks import WebhookWorker
+from tests.scenarios.router import World, world_at
 from tests.unit.router.test_webhooks import SECRET, subscribe, verify, worker_answering
-from tests.unit.router.world import World, world_at
 
 Receiver = Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
 

@@ -25,8 +25,8 @@ from router.records import WebhookDelivery
 from router.webhooks import WebhookWorker
 from services.crypto import SecretBox
 from tests.backends import eventually
-from tests.unit.receivers import misbehaving_receiver
-from tests.unit.router.world import World, world_at
+from tests.fakes.receivers import misbehaving_receiver
+from tests.scenarios.router import World, world_at
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 

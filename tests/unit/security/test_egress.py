@@ -18,8 +18,8 @@ from services import egress
 from services.crypto import SecretBox
 from services.egress import PrivateAddress, check_public
 from tests.backends import ADMIN, EmbeddedBackend, eventually
+from tests.scenarios.router import world_at
 from tests.unit.router.test_webhooks import subscribe
-from tests.unit.router.world import world_at
 
 PRIVATE = [
     "http://127.0.0.1:8080/hooks",

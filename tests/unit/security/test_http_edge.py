@@ -1,5 +1,5 @@
 """The HTTP edge: security headers on every answer, CORS closed unless origins are listed,
-a rate limit per API key. (Keys stored as hashes: tests/unit/test_http.py.)"""
+a rate limit per API key. (Keys stored as hashes: tests/unit/services/test_http.py.)"""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from services.db import UnitOfWork
 from services.inbox import claim
 from services.outbox import _APPEND
 from services.tables import embedded_offsets, inbox, outbox
-from tests.unit.chassis_fixtures import chassis_unit
+from tests.scenarios.services import chassis_unit
 
 AT = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ import pytest
 from ingest.providers.base import BadPayload, Source, Unauthorized, WebhookRequest
 from ingest.providers.gravity_forms import PROVIDER, recognised
 from tests.backends import ADMIN
-from tests.unit.providers.conftest import IngestHarness
+from tests.scenarios.ingest import IngestHarness
 
 TOKEN = "gf-token-0123456789abcdef"
 FIELD_MAP = {"1.3": "first_name", "1.6": "last_name", "2": "email", "3": "phone", "4": "company"}

@@ -15,7 +15,7 @@ from jsonschema import Draft7Validator
 from contracts.envelope import CONTENT_TYPE
 from contracts.schemagen import ASYNCAPI_PATH, CONTRACTS_DIR
 
-SCHEMA_PATH = Path(__file__).parents[1] / "fixtures" / "asyncapi" / "asyncapi-3.0.0.schema.json"
+SCHEMA_PATH = Path(__file__).parents[2] / "fixtures" / "asyncapi" / "asyncapi-3.0.0.schema.json"
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tests.backends import ADMIN, EmbeddedBackend, eventually
-from tests.unit.providers.conftest import IngestHarness
+from tests.scenarios.ingest import IngestHarness
 
 ZAP = {"token": "zap-token-1"}
 BEARER = {"Authorization": "Bearer zap-token-1"}

@@ -29,7 +29,7 @@ from ingest.providers.base import (
 )
 from ingest.providers.hubspot import PROVIDER, signed_uri
 from tests.backends import ADMIN
-from tests.unit.providers.conftest import IngestHarness
+from tests.scenarios.ingest import IngestHarness
 
 CLIENT_SECRET = "6b1c0a7e-3f5d-4e2a-9c8b-hubspot-client"
 OLD_SECRET = "0f9e8d7c-old-client-secret"

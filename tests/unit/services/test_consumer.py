@@ -23,7 +23,7 @@ from services.db import Tx, UnitOfWork
 from services.outbox import emit
 from services.tables import embedded_offsets, inbox, outbox
 from tests.backends import eventually
-from tests.unit.chassis_fixtures import chassis_unit
+from tests.scenarios.services import chassis_unit
 
 
 def disqualified(lead_id: str) -> LeadDisqualified:

@@ -29,7 +29,7 @@ from ingest.providers.base import (
 )
 from ingest.providers.meta import PROVIDER, lead_from_graph
 from tests.backends import ADMIN
-from tests.unit.providers.conftest import IngestHarness
+from tests.scenarios.ingest import IngestHarness
 
 APP_SECRET = "meta-app-secret-1"
 VERIFY_TOKEN = "meatyhamhock"

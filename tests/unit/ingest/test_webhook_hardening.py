@@ -17,7 +17,7 @@ import pytest
 
 from services.clock import ManualClock
 from tests.backends import ADMIN, Backend, ClusterBackend, EmbeddedBackend
-from tests.unit.providers.test_webflow import submission
+from tests.unit.ingest.providers.test_webflow import submission
 
 WF_SECRET = "wf-secret-0123456789abcdef"
 

@@ -24,8 +24,8 @@ from contracts.events import (
 from contracts.schemagen import SCHEMA_DIR, event_schemas, incompatibilities, stale_files
 from contracts.topics import SERVICES, all_topics, dlq_for, topic_for
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "events"
-REPO = Path(__file__).parents[2]
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "events"
+REPO = Path(__file__).parents[3]
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 

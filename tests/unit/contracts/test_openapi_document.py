@@ -1,7 +1,7 @@
 """The committed OpenAPI document (contracts/openapi.json) tells clients the truth: component
 names are unique across the five services, and every operation that takes a request body
 declares it, with its media types and examples, also where the route parses it by hand.
-(A client generated from it: tests/unit/test_openapi_client.py.)"""
+(A client generated from it: tests/unit/contracts/test_openapi_client.py.)"""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import pytest
 
 from ingest.providers.base import BadPayload, Source, Unauthorized, WebhookRequest
 from ingest.providers.typeform import PROVIDER
-from tests.unit.providers.conftest import IngestHarness
+from tests.scenarios.ingest import IngestHarness
 
 SECRET = "tf-secret-0123456789abcdef"
 RESPONSE_TOKEN = "a3a12ec67a1365927098a606107fac15"  # Typeform's id of the response

@@ -30,7 +30,7 @@ from ingest.providers.base import (
 )
 from ingest.providers.linkedin import PROVIDER, challenge_response, lead_from_response
 from tests.backends import ADMIN
-from tests.unit.providers.conftest import IngestHarness
+from tests.scenarios.ingest import IngestHarness
 
 CLIENT_SECRET = "li-client-secret-1"
 TOKEN = "AQX-li-token"

@@ -13,7 +13,7 @@ import pytest
 from ingest.providers.base import BadPayload, Source, Unauthorized, WebhookRequest
 from ingest.providers.unbounce import PROVIDER
 from tests.backends import ADMIN
-from tests.unit.providers.conftest import IngestHarness
+from tests.scenarios.ingest import IngestHarness
 
 TOKEN = "ub-token-0123456789abcdef"
 FORM = "application/x-www-form-urlencoded"

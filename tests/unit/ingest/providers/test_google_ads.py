@@ -11,7 +11,7 @@ import pytest
 from ingest.providers.base import BadPayload, Source, Unauthorized, WebhookRequest
 from ingest.providers.google_ads import PROVIDER
 from tests.backends import ADMIN
-from tests.unit.providers.conftest import IngestHarness
+from tests.scenarios.ingest import IngestHarness
 
 KEY = "gk-0123456789abcdef"
 BIG = 9007199254740993  # 2**53 + 1: a float would make it ...992

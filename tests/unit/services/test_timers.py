@@ -11,7 +11,7 @@ from services import timers
 from services.clock import ManualClock
 from services.db import Tx
 from services.timers import Timer, TimerRunner
-from tests.unit.chassis_fixtures import chassis_unit
+from tests.scenarios.services import chassis_unit
 
 
 async def test_a_timer_fires_once_when_due_and_can_be_replaced_or_cancelled(

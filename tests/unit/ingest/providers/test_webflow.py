@@ -15,7 +15,7 @@ import pytest
 from ingest.providers.base import BadPayload, Source, Unauthorized, WebhookRequest
 from ingest.providers.webflow import PROVIDER
 from tests.backends import ADMIN
-from tests.unit.providers.conftest import IngestHarness
+from tests.scenarios.ingest import IngestHarness
 
 SECRET = "2b4acfd1c5518bf03c73a4889d197d77251353857c22694bf150b9e3402ba15f"
 OLD_SECRET = "wf-client-secret-of-the-old-oauth-app"

@@ -1,15 +1,13 @@
-"""Fixtures for provider adapter tests: an embedded Leadfarm, sources, webhook posting,
-and a local HTTP server that plays the provider's API (for the providers that fetch)."""
+"""Ingest in a known state for the provider adapters' tests: an embedded Leadfarm whose
+sources the test puts, webhooks posted exactly as each provider sends them, and the fetch
+worker run when the test says (the `ingest` fixture in tests/unit/ingest/providers/conftest.py
+starts one)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from ingest.fetcher import FetchWorker
 from tests.backends import ADMIN, EmbeddedBackend
@@ -84,16 +82,3 @@ class IngestHarness:
         assert response.status_code == 200, response.text
         found: list[dict[str, Any]] = response.json()
         return found
-
-
-@pytest.fixture
-async def ingest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[IngestHarness]:
-    """An embedded Leadfarm whose fetch worker runs only when the test calls fetch_now()."""
-    monkeypatch.setenv("LEADFARM_INGEST_FETCH_POLL_INTERVAL_S", "3600")
-    # A commit that stores a delivery to fetch wakes the worker's background loop: not
-    # here, so that fetches happen when the test says.
-    monkeypatch.setattr(FetchWorker, "wake", lambda _: None)
-    backend = await EmbeddedBackend(tmp_path).start()
-    await asyncio.sleep(0)  # let the background worker run its first (empty) round
-    yield IngestHarness(backend)
-    await backend.stop()

@@ -637,7 +637,7 @@ def test_source_class_is_idempotent(
 def test_the_reference_tables_are_a_data_file_the_package_ships() -> None:
     """The tables live in ingest/data/ and pyproject's package-data installs them with
     ingest (a wheel without them would fail at import)."""
-    package = Path(__file__).parents[2] / "ingest"
+    package = Path(__file__).parents[3] / "ingest"
     shipped = tomllib.loads((package.parent / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"
     ]

@@ -16,7 +16,7 @@ from sqlalchemy import MetaData
 from contracts.topics import SERVICES
 from services import tables
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ERASING = ("ingest", "qualifier", "router", "nurture")
 CHASSIS_STEPS = {"outbox_values", "redact_outbox", "redact_timers", "tombstoned_among"}
 """What `erase_person` and `skip_erased` do for a service, which it does not do itself."""

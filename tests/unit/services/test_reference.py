@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.clock import ManualClock
 from services.reference import Reference, bump
-from tests.unit.chassis_fixtures import chassis_unit
+from tests.scenarios.services import chassis_unit
 
 
 async def test_reference_data_is_loaded_once_and_again_only_when_bumped(tmp_path: Path) -> None:

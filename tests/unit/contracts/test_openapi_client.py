@@ -21,7 +21,7 @@ import pytest
 from contracts.schemagen import OPENAPI_PATH
 from services.app import create_app
 from tests.backends import ADMIN_KEY, EmbeddedBackend
-from tests.unit.test_openapi_document import DOCUMENT
+from tests.unit.contracts.test_openapi_document import DOCUMENT
 
 PACKAGE = "leadfarm_generated_client"
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"

@@ -10,9 +10,9 @@ import time
 import pytest
 
 from ingest.providers.meta import PROVIDER
-from tests.unit.providers.conftest import IngestHarness
-from tests.unit.providers.test_meta import ANNA, SECRETS, change, delivery, signed
-from tests.unit.receivers import misbehaving_receiver
+from tests.fakes.receivers import misbehaving_receiver
+from tests.scenarios.ingest import IngestHarness
+from tests.unit.ingest.providers.test_meta import ANNA, SECRETS, change, delivery, signed
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from services.groupcommit import GroupCommitter, transaction_only
 from services.problems import Problem
 from services.reference import bump
 from services.tables import reference_versions
-from tests.unit.chassis_fixtures import chassis_unit
+from tests.scenarios.services import chassis_unit
 
 
 async def written(unit: UnitOfWork) -> set[str]:
