@@ -13,7 +13,7 @@ import pytest
 
 from services.clock import ManualClock
 from tests.backends import ADMIN, EmbeddedBackend
-from tests.unit.nurture.farm import enrol, fire
+from tests.scenarios.nurture import enrol, fire
 
 CALL_FIRST = {
     "name": "Call first",
