@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 from contracts.events import RepReinstated, RepSuspended
 from router import metrics, repository
 from router.domain import Domain
-from router.errors import Refused
 from router.records import Changer
 from router.repository import Conn
 from router.schemas.leads import ComplianceOut, ShareOut
 from router.schemas.reps import RepOut
 from services.db import Tx
+from services.errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class Compliance(Domain):
         """A manager takes the rep out of the distribution, with a reason (`rep.suspended`,
         as the compliance job says it, with the key that did it)."""
         if rep.suspended:
-            raise Refused(409, f"Rep {rep.id!r} is suspended already: {rep.suspended_reason or ''}")
+            raise Conflict(f"Rep {rep.id!r} is suspended already: {rep.suspended_reason or ''}")
         now = tx.now()
         status = await self.compliance(tx, rep, now)
         met = status.first_touch.met + status.cadence.met
@@ -132,7 +132,7 @@ class Compliance(Domain):
 
     async def reinstate(self, tx: Tx, rep: RepOut, reason: str | None, by: Changer) -> None:
         if not rep.suspended:
-            raise Refused(409, f"Rep {rep.id!r} is not suspended.")
+            raise Conflict(f"Rep {rep.id!r} is not suspended.")
         now = tx.now()
         await repository.reps.update_rep(
             tx,

@@ -13,11 +13,11 @@ from router.config import RoutingConfig
 from router.connectors import repository
 from router.connectors.base import ConnectorConfig, InboundActivity
 from router.connectors.schemas import InboundResult
-from router.errors import Refused
 from router.repository import Conn
 from router.schemas.leads import ActivityIn
 from router.service import Router
 from services.db import UnitOfWork
+from services.errors import DomainError
 
 
 class Refusal(Exception):
@@ -114,7 +114,7 @@ async def take_in(
                 activity_id=logged.id,
                 lead_id=lead_id,
             )
-    except Refused as exc:
+    except DomainError as exc:
         raise Refusal(f"{activity.external_id}: {exc.detail}") from exc
 
 

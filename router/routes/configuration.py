@@ -10,7 +10,7 @@ from contracts.events import LeadProfile
 from router import repository, versions
 from router.records import ConfigVersion
 from router.repository import Conn
-from router.routes.common import Id, changer, invalid, refusals
+from router.routes.common import Id, changer
 from router.routes.deps import Deps
 from router.schemas.dry_run import DryRunIn, DryRunOut
 from router.schemas.pools import (
@@ -33,6 +33,7 @@ from router.schemas.reps import ChangedBy
 from router.settings import RouterSettings
 from router.sla import sla_of
 from services.auth import ManagerKey
+from services.errors import Invalid
 from services.problems import Problem
 
 RULE_EXAMPLES: dict[str, Any] = {
@@ -74,7 +75,7 @@ RESERVED_IDS = frozenset({"history"})
 
 def _not_reserved(object_id: str) -> None:
     if object_id in RESERVED_IDS:
-        raise invalid("id", "reserved", f"{object_id!r} names the history; choose another id.")
+        raise Invalid("id", "reserved", f"{object_id!r} names the history; choose another id.")
 
 
 def _changed_by(version: ConfigVersion) -> ChangedBy:
@@ -173,15 +174,14 @@ async def rules_rollback(
     """Restore the rules (or one rule) as they were right after `version`. Each rule put
     back is a new version by your key; the next lead is routed by them."""
     async with deps.unit.transaction() as tx:
-        with refusals():
-            changes = await versions.rollback(
-                tx,
-                "rule",
-                body.version,
-                changer(principal),
-                default_pool=deps.router.settings.default_pool,
-                only=body.rule,
-            )
+        changes = await versions.rollback(
+            tx,
+            "rule",
+            body.version,
+            changer(principal),
+            default_pool=deps.router.settings.default_pool,
+            only=body.rule,
+        )
         rules = await rules_out(tx, await repository.rules.list_rules(tx))
     return RulesRollbackOut(
         restored=body.version, changes=[_rule_version(c) for c in changes], rules=rules
@@ -223,15 +223,14 @@ async def pools_rollback(
     """Restore the pools (or one pool) as they were right after `version`. Each pool
     put back is a new version by your key; the next lead is routed by them."""
     async with deps.unit.transaction() as tx:
-        with refusals():
-            changes = await versions.rollback(
-                tx,
-                "pool",
-                body.version,
-                changer(principal),
-                default_pool=deps.router.settings.default_pool,
-                only=body.pool,
-            )
+        changes = await versions.rollback(
+            tx,
+            "pool",
+            body.version,
+            changer(principal),
+            default_pool=deps.router.settings.default_pool,
+            only=body.pool,
+        )
         pools = await pools_out(tx, await repository.pools.list_pools(tx), deps.router.settings)
     return PoolsRollbackOut(
         restored=body.version, changes=[_pool_version(c) for c in changes], pools=pools
@@ -254,10 +253,10 @@ async def put_pool(
         known = {r.id for r in await repository.reps.reps_where(tx, ids=body.members)}
         unknown = [m for m in body.members if m not in known]
         if unknown:
-            raise invalid("members", "unknown reps", f"Unknown reps: {', '.join(unknown)}.")
+            raise Invalid("members", "unknown reps", f"Unknown reps: {', '.join(unknown)}.")
         for index, team in enumerate(body.teams):
             if await repository.teams.get_team(tx, team) is None:
-                raise invalid(f"teams.{index}", "unknown team", f"There is no team {team!r}.")
+                raise Invalid(f"teams.{index}", "unknown team", f"There is no team {team!r}.")
         created = await repository.pools.get_pool(tx, pool_id) is None
         values = body.model_dump(mode="json")
         values["name"] = body.name or pool_id
@@ -321,7 +320,7 @@ async def put_rule(
             body.pool != deps.router.settings.default_pool
             and await repository.pools.get_pool(tx, body.pool) is None
         ):
-            raise invalid("pool", "unknown pool", f"There is no pool {body.pool!r}.")
+            raise Invalid("pool", "unknown pool", f"There is no pool {body.pool!r}.")
         created = await repository.rules.get_rule(tx, rule_id) is None
         values = body.model_dump(mode="json", exclude_none=True)
         values["name"] = body.name or rule_id
@@ -364,7 +363,7 @@ async def dry_run(deps: Deps, body: DryRunIn, _: ManagerKey) -> DryRunOut:
         if body.lead_id is not None:
             lead = await deps.router.lead_of(conn, body.lead_id)
             if lead is None:
-                raise invalid(
+                raise Invalid(
                     "lead_id", "unknown lead", f"The router has no lead {body.lead_id!r}."
                 )
             profile, score = lead.profile, body.score if body.score is not None else lead.score

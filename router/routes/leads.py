@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from router.routes.common import refusals, visible_lead
+from router.routes.common import visible_lead
 from router.routes.deps import Deps
 from router.schemas.leads import (
     ActivityIn,
@@ -48,10 +48,9 @@ async def log_activity(
     """Log a call, email, meeting or note on a lead assigned to you."""
     async with deps.unit.transaction() as tx:
         lead = await visible_lead(deps.router, tx, lead_id, principal, lock=True)
-        with refusals():
-            activity = await deps.router.log_activity(
-                tx, lead, body, request.headers.get("traceparent")
-            )
+        activity = await deps.router.log_activity(
+            tx, lead, body, request.headers.get("traceparent")
+        )
     return ActivityOut.of(activity)
 
 
@@ -60,8 +59,7 @@ async def accept(deps: Deps, lead_id: str, request: Request, principal: RepKey) 
     """Accept a lead assigned to you."""
     async with deps.unit.transaction() as tx:
         lead = await visible_lead(deps.router, tx, lead_id, principal, lock=True)
-        with refusals():
-            await deps.router.accept(tx, lead, request.headers.get("traceparent"))
+        await deps.router.accept(tx, lead, request.headers.get("traceparent"))
         lead = await visible_lead(deps.router, tx, lead_id, principal)
         return await deps.router.view(tx, lead)
 
@@ -74,8 +72,7 @@ async def reject(
     or back to marketing (when you say so, or when no one else can take it)."""
     async with deps.unit.transaction() as tx:
         lead = await visible_lead(deps.router, tx, lead_id, principal, lock=True)
-        with refusals():
-            outcome = await deps.router.reject(tx, lead, body, request.headers.get("traceparent"))
+        outcome = await deps.router.reject(tx, lead, body, request.headers.get("traceparent"))
     return RejectOut(lead_id=lead_id, outcome=outcome)
 
 
@@ -88,15 +85,14 @@ async def assign(
         lead = await deps.router.lead_of(tx, lead_id, for_update=True)
         if lead is None:
             raise Problem(404, f"The router has no lead {lead_id!r}.")
-        with refusals():
-            await deps.router.assign_manually(
-                tx,
-                lead,
-                body.rep_id,
-                body.reason,
-                by=principal.key_id,
-                traceparent=request.headers.get("traceparent"),
-            )
+        await deps.router.assign_manually(
+            tx,
+            lead,
+            body.rep_id,
+            body.reason,
+            by=principal.key_id,
+            traceparent=request.headers.get("traceparent"),
+        )
         lead = await deps.router.lead_of(tx, lead_id)
         assert lead is not None
         return await deps.router.view(tx, lead)
@@ -109,10 +105,9 @@ async def open_opportunity(
     """Open an opportunity on a lead assigned to you (`opportunity.opened`)."""
     async with deps.unit.transaction() as tx:
         lead = await visible_lead(deps.router, tx, lead_id, principal, lock=True)
-        with refusals():
-            opened = await deps.router.open_opportunity(
-                tx, lead, body, request.headers.get("traceparent")
-            )
+        opened = await deps.router.open_opportunity(
+            tx, lead, body, request.headers.get("traceparent")
+        )
     return OpportunityOut.of(opened)
 
 
@@ -135,8 +130,7 @@ async def close_opportunity(
             principal.is_rep_only and opportunity.rep_id != principal.rep_id
         ):
             raise Problem(404, f"There is no opportunity {opportunity_id!r} visible to you.")
-        with refusals():
-            closed = await deps.router.close_opportunity(
-                tx, opportunity, body, request.headers.get("traceparent")
-            )
+        closed = await deps.router.close_opportunity(
+            tx, opportunity, body, request.headers.get("traceparent")
+        )
     return OpportunityOut.of(closed)

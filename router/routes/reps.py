@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from router import repository
 from router.records import WORKING_STATUSES
-from router.routes.common import Id, changer, check_team, refusals, visible_rep
+from router.routes.common import Id, changer, check_team, visible_rep
 from router.routes.deps import Deps
 from router.schemas.leads import ComplianceOut, RepLeadOut
 from router.schemas.reps import ReinstateIn, RepFields, RepIn, RepOut, SuspendIn
@@ -108,8 +108,7 @@ async def reinstate_rep(
         rep = await repository.reps.get_rep(tx, rep_id)
         if rep is None:
             raise Problem(404, f"There is no rep {rep_id!r}.")
-        with refusals():
-            await deps.router.reinstate(tx, rep, body.reason if body else None, changer(principal))
+        await deps.router.reinstate(tx, rep, body.reason if body else None, changer(principal))
         rep = await repository.reps.get_rep(tx, rep_id)
     assert rep is not None
     return rep
@@ -124,8 +123,7 @@ async def suspend_rep(deps: Deps, rep_id: Id, body: SuspendIn, principal: Manage
         rep = await repository.reps.get_rep(tx, rep_id)
         if rep is None:
             raise Problem(404, f"There is no rep {rep_id!r}.")
-        with refusals():
-            await deps.router.suspend(tx, rep, body.reason, changer(principal))
+        await deps.router.suspend(tx, rep, body.reason, changer(principal))
         rep = await repository.reps.get_rep(tx, rep_id)
     assert rep is not None
     return rep

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Query
 from router import repository
 from router.records import DeliveryStatus, Subscription
 from router.repository import Conn
-from router.routes.common import invalid
 from router.routes.deps import Deps
 from router.schemas.subscriptions import (
     SubscriptionCreated,
@@ -24,6 +23,7 @@ from router.settings import RouterSettings
 from services.auth import ManagerKey
 from services.crypto import SecretBox
 from services.egress import PrivateAddress, check_public
+from services.errors import Invalid
 from services.problems import Problem
 from services.standard_webhooks import new_secret
 
@@ -56,7 +56,7 @@ async def refuse_private(settings: RouterSettings, url: str) -> None:
     try:
         await check_public(url)
     except PrivateAddress as exc:
-        raise invalid(
+        raise Invalid(
             "url",
             f"must reach a public address: {exc}",
             f"The URL cannot be used: {exc}. Webhooks go to public addresses only; set "
@@ -76,7 +76,7 @@ async def create_subscription(
     secret = new_secret()
     async with deps.unit.transaction() as tx:
         if body.rep_id is not None and not await repository.reps.rep_exists(tx, body.rep_id):
-            raise invalid("rep_id", "unknown rep", f"There is no rep {body.rep_id!r}.")
+            raise Invalid("rep_id", "unknown rep", f"There is no rep {body.rep_id!r}.")
         now = tx.now()
         subscription_id = str(uuid.uuid4())
         await repository.subscriptions.insert_subscription(
@@ -129,14 +129,14 @@ async def update_subscription(
         changes["event_types"] = changes.pop("events") or []
     for field in ("url", "active"):
         if field in changes and changes[field] is None:
-            raise invalid(field, "cannot be null", f"{field} cannot be null.")
+            raise Invalid(field, "cannot be null", f"{field} cannot be null.")
     if "url" in changes:
         await refuse_private(deps.router.settings, changes["url"])
     async with deps.unit.transaction() as tx:
         await subscription_or_404(tx, subscription_id)
         rep_id = changes.get("rep_id")
         if rep_id is not None and not await repository.reps.rep_exists(tx, rep_id):
-            raise invalid("rep_id", "unknown rep", f"There is no rep {rep_id!r}.")
+            raise Invalid("rep_id", "unknown rep", f"There is no rep {rep_id!r}.")
         if changes:
             await repository.subscriptions.update_subscription(tx, subscription_id, changes)
         return _subscription_out(await subscription_or_404(tx, subscription_id), deps.box)

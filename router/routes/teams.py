@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from router import repository
-from router.routes.common import Id, invalid
+from router.routes.common import Id
 from router.routes.deps import Deps
 from router.schemas.teams import AccountIn, AccountOut, TeamHolidayOut, TeamIn, TeamOut
 from services.auth import ManagerKey
+from services.errors import Invalid
 from services.problems import Problem
 
 routes = APIRouter()
@@ -86,7 +87,7 @@ async def put_account(deps: Deps, domain: str, body: AccountIn, _: ManagerKey) -
     domain = domain.strip().lower().removeprefix("www.")
     async with deps.unit.transaction() as tx:
         if not await repository.reps.rep_exists(tx, body.rep_id):
-            raise invalid("rep_id", "unknown rep", f"There is no rep {body.rep_id!r}.")
+            raise Invalid("rep_id", "unknown rep", f"There is no rep {body.rep_id!r}.")
         await repository.accounts.upsert_account(tx, domain, body.rep_id)
         account = await repository.accounts.get_account(tx, domain)
     return AccountOut.model_validate(account)

@@ -70,6 +70,19 @@ def test_the_domain_is_split_along_its_seams() -> None:
     assert not (ROUTER / "repository.py").exists()
 
 
+def test_refusals_are_the_chassis_domain_errors() -> None:
+    """The domain raises services/errors.py's subclass that says why (`NotFound`,
+    `Conflict`, `Invalid` naming the field), which the app's handler answers; the router has
+    no error type, wrapper or problem builder of its own for them."""
+    assert not (ROUTER / "errors.py").exists()
+    own = [
+        name
+        for name, text in _modules().items()
+        if re.search(r"\bRefused\b|\brefusals\(|def invalid\(", text)
+    ]
+    assert not own, f"refusals not raised as services.errors: {own}"
+
+
 def test_the_first_touch_deadline_is_computed_in_sla_py_only() -> None:
     """A newcomer looks for the first-touch deadline in sla.py (`deadlines`), and finds it
     there and nowhere else."""

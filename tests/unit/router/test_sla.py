@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from router import repository
-from router.errors import Refused
 from router.records import Changer
 from router.schemas.leads import CloseIn, OpportunityIn, RejectIn
+from services.errors import Conflict
 from tests.unit.router.world import World, world_at
 
 
@@ -137,7 +137,7 @@ async def test_an_exhausted_cadence_returns_the_lead_for_nurture(world: World) -
     assert view.cadence.status == "exhausted"
     assert view.history[-1].end_reason == "cadence_exhausted"
     assert await world.timers.fire_due() == 0
-    with pytest.raises(Refused, match="returned; it takes no activities"):
+    with pytest.raises(Conflict, match="returned; it takes no activities"):
         await world.log(lead_id, "call", "connected")
 
 
