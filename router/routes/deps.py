@@ -1,14 +1,15 @@
 """The dependency of the router's routes: what they use, as one `Annotated` type
-(`deps: Deps`), which `api.build_router` binds to each request."""
+(`deps: Deps`), which `api.build_router` binds to each request (`services/binding.py`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from router.service import Router
+from services.binding import Binding
 from services.crypto import SecretBox
 from services.db import UnitOfWork
 
@@ -23,9 +24,5 @@ class RouterDeps:
     box: SecretBox
 
 
-async def _deps(request: Request) -> RouterDeps:
-    deps: RouterDeps = request.state.router_deps  # set by build_router's router
-    return deps
-
-
-Deps = Annotated[RouterDeps, Depends(_deps)]
+bound = Binding[RouterDeps]("router")
+Deps = Annotated[RouterDeps, Depends(bound)]

@@ -60,6 +60,17 @@ def test_routes_are_module_functions() -> None:
                 assert node.args.args[0].arg == "deps", (name, node.name)
 
 
+def test_routes_get_their_objects_through_the_chassis_binding() -> None:
+    """`Deps` is services/binding.py's `Binding` (as nurture's), not the router's own
+    dependency reading `request.state`."""
+    from router.routes import deps
+    from services.binding import Binding
+
+    assert isinstance(deps.bound, Binding)
+    by_hand = [name for name, text in _modules().items() if "request.state" in text]
+    assert not by_hand, f"objects handed to routes by hand: {by_hand}"
+
+
 def test_the_domain_is_split_along_its_seams() -> None:
     """service.py only composes the parts: router/service.py was one class of ten sections."""
     service = ast.parse((ROUTER / "service.py").read_text())
