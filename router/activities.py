@@ -11,9 +11,8 @@ from typing import Any
 from contracts.events import TOUCH_CHANNELS, ContactLogged
 from router import metrics, repository
 from router.compliance import Compliance
-from router.records import OPEN_STATUSES, WORKING_STATUSES, Activity, LeadRecord
+from router.records import OPEN_STATUSES, WORKING_STATUSES, Activity, LeadRecord, NewActivity
 from router.routing import LeadRouting
-from router.schemas.leads import ActivityIn
 from router.sla import CADENCE_END, CONNECTED_OUTCOMES, FIRST_TOUCH
 from services import timers
 from services.db import Tx
@@ -24,7 +23,7 @@ class Activities(LeadRouting, Compliance):
     """Logging a rep's activity on a lead, counted toward the SLA."""
 
     async def log_activity(
-        self, tx: Tx, lead: LeadRecord, body: ActivityIn, traceparent: str | None
+        self, tx: Tx, lead: LeadRecord, body: NewActivity, traceparent: str | None
     ) -> Activity:
         if lead.status not in WORKING_STATUSES or lead.assignment_id is None:
             raise Conflict(f"Lead {lead.lead_id!r} is {lead.status}; it takes no activities.")

@@ -11,10 +11,8 @@ from router import repository
 from router.decisions import Decision, Routing, view_of
 from router.distribution import Pick
 from router.explanation import explain
-from router.records import OPEN_STATUSES, LeadRecord, RejectOutcome
+from router.records import OPEN_STATUSES, LeadRecord, Rejection, RejectOutcome, RepRecord
 from router.routing import LeadRouting
-from router.schemas.leads import RejectIn
-from router.schemas.reps import RepOut
 from router.sla import deadlines, sla_of
 from services.db import Tx
 from services.errors import Conflict, Invalid
@@ -41,7 +39,7 @@ class LeadActions(LeadRouting):
         )
 
     async def reject(
-        self, tx: Tx, lead: LeadRecord, body: RejectIn, traceparent: str | None
+        self, tx: Tx, lead: LeadRecord, body: Rejection, traceparent: str | None
     ) -> RejectOutcome:
         """Reassign the lead to the next eligible rep, or return it to marketing."""
         if lead.status not in OPEN_STATUSES or lead.assignment_id is None:
@@ -152,7 +150,7 @@ class LeadActions(LeadRouting):
         tx: Tx,
         routing: Routing,
         lead: LeadRecord,
-        rep: RepOut,
+        rep: RepRecord,
         now: datetime,
         *,
         by: str,

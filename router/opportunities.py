@@ -11,9 +11,8 @@ from typing import Any
 from contracts.events import OpportunityClosed, OpportunityOpened
 from router import repository
 from router.compliance import Compliance
-from router.records import OPEN_STATUSES, LeadRecord, Opportunity
+from router.records import OPEN_STATUSES, Closing, LeadRecord, NewOpportunity, Opportunity
 from router.routing import LeadRouting
-from router.schemas.leads import CloseIn, OpportunityIn
 from router.sla import CADENCE_END, FIRST_TOUCH
 from services import timers
 from services.db import Tx
@@ -24,7 +23,7 @@ class Opportunities(LeadRouting, Compliance):
     """Opening and closing a lead's opportunities."""
 
     async def open_opportunity(
-        self, tx: Tx, lead: LeadRecord, body: OpportunityIn, traceparent: str | None
+        self, tx: Tx, lead: LeadRecord, body: NewOpportunity, traceparent: str | None
     ) -> Opportunity:
         if lead.status not in OPEN_STATUSES or lead.assignment_id is None:
             raise Conflict(
@@ -85,7 +84,7 @@ class Opportunities(LeadRouting, Compliance):
         self,
         tx: Tx,
         opportunity: Opportunity,
-        body: CloseIn,
+        body: Closing,
         traceparent: str | None,
     ) -> Opportunity:
         lead = await repository.leads.get_lead(tx, opportunity.lead_id, for_update=True)

@@ -13,6 +13,7 @@ from router.config import RoutingConfig
 from router.connectors import repository
 from router.connectors.base import ConnectorConfig, InboundActivity
 from router.connectors.schemas import InboundResult
+from router.records import NewActivity
 from router.repository import Conn
 from router.schemas.leads import ActivityIn
 from router.service import Router
@@ -97,12 +98,14 @@ async def take_in(
             logged = await router.log_activity(
                 tx,
                 lead,
-                ActivityIn.model_validate(
-                    {
-                        "channel": activity.channel,
-                        "outcome": activity.outcome,
-                        "note": activity.note,
-                    }
+                NewActivity(  # checked as the API checks a rep's (ActivityIn)
+                    **ActivityIn.model_validate(
+                        {
+                            "channel": activity.channel,
+                            "outcome": activity.outcome,
+                            "note": activity.note,
+                        }
+                    ).model_dump()
                 ),
                 traceparent,
             )

@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import Path
 
 from router import repository
-from router.records import Changer, LeadRecord
+from router.records import Changer, LeadRecord, RepRecord
 from router.repository import Conn
 from router.schemas.common import ID_PATTERN
-from router.schemas.reps import RepOut
 from router.service import Router
 from services.auth import Principal
 from services.errors import Invalid
@@ -51,7 +50,7 @@ async def visible_lead(
     return lead
 
 
-async def visible_rep(conn: Conn, rep_id: str, principal: Principal) -> RepOut:
+async def visible_rep(conn: Conn, rep_id: str, principal: Principal) -> RepRecord:
     rep = await repository.reps.get_rep(conn, rep_id)
     if rep is None or (principal.is_rep_only and rep_id != principal.rep_id):
         raise Problem(404, f"There is no rep {rep_id!r} visible to you.")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Path, Query, Response
 
 from contracts.events import LeadProfile
 from router import repository, versions
-from router.records import ConfigVersion
+from router.records import ConfigVersion, PoolRecord, RuleRecord
 from router.repository import Conn
 from router.routes.common import Id, changer
 from router.routes.deps import Deps
@@ -78,16 +78,6 @@ def _not_reserved(object_id: str) -> None:
         raise Invalid("id", "reserved", f"{object_id!r} names the history; choose another id.")
 
 
-def _changed_by(version: ConfigVersion) -> ChangedBy:
-    return ChangedBy(key_id=version.changed_by.key_id, name=version.changed_by.name)
-
-
-def _last_change(version: ConfigVersion | None) -> dict[str, Any]:
-    if version is None:
-        return {}
-    return {"version": version.version, "changed_by": _changed_by(version)}
-
-
 def _rule_version(v: ConfigVersion) -> RuleVersionOut:
     return RuleVersionOut(
         version=v.version,
@@ -95,7 +85,7 @@ def _rule_version(v: ConfigVersion) -> RuleVersionOut:
         action=v.action,
         rule=None if v.state is None else RuleIn.model_validate(v.state),
         restored_from=v.restored_from,
-        changed_by=_changed_by(v),
+        changed_by=ChangedBy.of(v.changed_by),
         changed_at=v.changed_at,
     )
 
@@ -107,7 +97,7 @@ def _pool_version(v: ConfigVersion) -> PoolVersionOut:
         action=v.action,
         pool=None if v.state is None else PoolIn.model_validate(v.state),
         restored_from=v.restored_from,
-        changed_by=_changed_by(v),
+        changed_by=ChangedBy.of(v.changed_by),
         changed_at=v.changed_at,
     )
 
@@ -123,24 +113,16 @@ routes = APIRouter()
 # Their history comes first: `/rules/history` is not the rule `history`.
 
 
-async def pools_out(conn: Conn, pools: list[PoolOut], settings: RouterSettings) -> list[PoolOut]:
+async def pools_out(conn: Conn, pools: list[PoolRecord], settings: RouterSettings) -> list[PoolOut]:
     """Pools as answered: with the SLA in force and their last change."""
     last = await repository.versions.config_as_of(conn, "pool")
-    return [
-        p.model_copy(
-            update={
-                "effective_sla": sla_of(p, settings),
-                **_last_change(last.get(p.id)),
-            }
-        )
-        for p in pools
-    ]
+    return [PoolOut.of(p, sla_of(p, settings), last.get(p.id)) for p in pools]
 
 
-async def rules_out(conn: Conn, rules: list[RuleOut]) -> list[RuleOut]:
+async def rules_out(conn: Conn, rules: list[RuleRecord]) -> list[RuleOut]:
     """Rules as answered: with their last change."""
     last = await repository.versions.config_as_of(conn, "rule")
-    return [r.model_copy(update=_last_change(last.get(r.id))) for r in rules]
+    return [RuleOut.of(r, last.get(r.id)) for r in rules]
 
 
 @routes.get("/rules/history", response_model=list[RuleVersionOut], **WITHOUT_NULLS)

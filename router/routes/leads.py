@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from router.records import Closing, NewActivity, NewOpportunity, Rejection
 from router.routes.common import visible_lead
 from router.routes.deps import Deps
 from router.schemas.leads import (
@@ -28,7 +29,8 @@ routes = APIRouter()
 async def queue(deps: Deps, _: ManagerKey) -> list[AssignmentOut]:
     """Leads no rep could take (the fallback queue) and leads held until working hours."""
     async with deps.unit.read() as conn:
-        return await deps.router.queued(conn)
+        queued = await deps.router.queued(conn)
+    return [AssignmentOut.of(v) for v in queued]
 
 
 @routes.get("/leads/{lead_id}/assignment", response_model=AssignmentOut)
@@ -38,7 +40,8 @@ async def get_assignment(deps: Deps, lead_id: str, principal: RepKey) -> Assignm
     assigned to them and the leads they sourced."""
     async with deps.unit.read() as conn:
         lead = await visible_lead(deps.router, conn, lead_id, principal, found=True)
-        return await deps.router.view(conn, lead)
+        view = await deps.router.view(conn, lead)
+    return AssignmentOut.of(view)
 
 
 @routes.post("/leads/{lead_id}/activities", status_code=201, response_model=ActivityOut)
@@ -49,7 +52,7 @@ async def log_activity(
     async with deps.unit.transaction() as tx:
         lead = await visible_lead(deps.router, tx, lead_id, principal, lock=True)
         activity = await deps.router.log_activity(
-            tx, lead, body, request.headers.get("traceparent")
+            tx, lead, NewActivity(**body.model_dump()), request.headers.get("traceparent")
         )
     return ActivityOut.of(activity)
 
@@ -61,7 +64,8 @@ async def accept(deps: Deps, lead_id: str, request: Request, principal: RepKey) 
         lead = await visible_lead(deps.router, tx, lead_id, principal, lock=True)
         await deps.router.accept(tx, lead, request.headers.get("traceparent"))
         lead = await visible_lead(deps.router, tx, lead_id, principal)
-        return await deps.router.view(tx, lead)
+        view = await deps.router.view(tx, lead)
+    return AssignmentOut.of(view)
 
 
 @routes.post("/leads/{lead_id}/reject", response_model=RejectOut)
@@ -72,7 +76,9 @@ async def reject(
     or back to marketing (when you say so, or when no one else can take it)."""
     async with deps.unit.transaction() as tx:
         lead = await visible_lead(deps.router, tx, lead_id, principal, lock=True)
-        outcome = await deps.router.reject(tx, lead, body, request.headers.get("traceparent"))
+        outcome = await deps.router.reject(
+            tx, lead, Rejection(**body.model_dump()), request.headers.get("traceparent")
+        )
     return RejectOut(lead_id=lead_id, outcome=outcome)
 
 
@@ -95,7 +101,8 @@ async def assign(
         )
         lead = await deps.router.lead_of(tx, lead_id)
         assert lead is not None
-        return await deps.router.view(tx, lead)
+        view = await deps.router.view(tx, lead)
+    return AssignmentOut.of(view)
 
 
 @routes.post("/leads/{lead_id}/opportunities", status_code=201, response_model=OpportunityOut)
@@ -106,7 +113,7 @@ async def open_opportunity(
     async with deps.unit.transaction() as tx:
         lead = await visible_lead(deps.router, tx, lead_id, principal, lock=True)
         opened = await deps.router.open_opportunity(
-            tx, lead, body, request.headers.get("traceparent")
+            tx, lead, NewOpportunity(**body.model_dump()), request.headers.get("traceparent")
         )
     return OpportunityOut.of(opened)
 
@@ -131,6 +138,6 @@ async def close_opportunity(
         ):
             raise Problem(404, f"There is no opportunity {opportunity_id!r} visible to you.")
         closed = await deps.router.close_opportunity(
-            tx, opportunity, body, request.headers.get("traceparent")
+            tx, opportunity, Closing(**body.model_dump()), request.headers.get("traceparent")
         )
     return OpportunityOut.of(closed)

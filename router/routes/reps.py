@@ -14,7 +14,6 @@ from router.routes.common import Id, changer, check_team, visible_rep
 from router.routes.deps import Deps
 from router.schemas.leads import ComplianceOut, RepLeadOut
 from router.schemas.reps import ReinstateIn, RepFields, RepIn, RepOut, SuspendIn
-from router.views import cadence_of
 from services.auth import ManagerKey, Principal, RepKey
 from services.problems import Problem, field_error
 
@@ -55,19 +54,21 @@ async def create_rep(deps: Deps, body: RepIn, principal: ManagerKey) -> RepOut:
         )
         if rep is None:  # created by a concurrent request since rep_exists looked
             raise Problem(409, f"A rep with id {rep_id!r} exists already.")
-        return rep
+    return RepOut.of(rep)
 
 
 @routes.get("/reps", response_model=list[RepOut])
 async def list_reps(deps: Deps, _: ManagerKey) -> list[RepOut]:
     async with deps.unit.read() as conn:
-        return await repository.reps.list_reps(conn)
+        found = await repository.reps.list_reps(conn)
+    return [RepOut.of(r) for r in found]
 
 
 @routes.get("/reps/{rep_id}", response_model=RepOut)
 async def get_rep(deps: Deps, rep_id: Id, principal: RepKey) -> RepOut:
     async with deps.unit.read() as conn:
-        return await visible_rep(conn, rep_id, principal)
+        rep = await visible_rep(conn, rep_id, principal)
+    return RepOut.of(rep)
 
 
 @routes.patch("/reps/{rep_id}", response_model=RepOut)
@@ -95,7 +96,7 @@ async def update_rep(deps: Deps, rep_id: Id, body: RepFields, principal: Manager
             )
         rep = await repository.reps.get_rep(tx, rep_id)
     assert rep is not None
-    return rep
+    return RepOut.of(rep)
 
 
 @routes.post("/reps/{rep_id}/reinstate", response_model=RepOut)
@@ -111,7 +112,7 @@ async def reinstate_rep(
         await deps.router.reinstate(tx, rep, body.reason if body else None, changer(principal))
         rep = await repository.reps.get_rep(tx, rep_id)
     assert rep is not None
-    return rep
+    return RepOut.of(rep)
 
 
 @routes.post("/reps/{rep_id}/suspend", response_model=RepOut)
@@ -126,7 +127,7 @@ async def suspend_rep(deps: Deps, rep_id: Id, body: SuspendIn, principal: Manage
         await deps.router.suspend(tx, rep, body.reason, changer(principal))
         rep = await repository.reps.get_rep(tx, rep_id)
     assert rep is not None
-    return rep
+    return RepOut.of(rep)
 
 
 @routes.get("/reps/{rep_id}/leads", response_model=list[RepLeadOut])
@@ -158,7 +159,7 @@ async def rep_leads(
                 touched_at=a.touched_at if a else None,
                 first_touch=a.first_touch if a else None,
                 cadence_due_at=a.cadence_due_at if a else None,
-                cadence=cadence_of(a).status if a else None,
+                cadence=a.cadence if a else None,
                 score=lead.score,
                 lead=lead.profile,
             )
@@ -172,4 +173,5 @@ async def rep_compliance(deps: Deps, rep_id: Id, principal: RepKey) -> Complianc
     within deadline, and cadences completed (connected, or every attempt made)."""
     async with deps.unit.read() as conn:
         rep = await visible_rep(conn, rep_id, principal)
-        return await deps.router.compliance(conn, rep, deps.unit.clock.now())
+        report = await deps.router.compliance(conn, rep, deps.unit.clock.now())
+    return ComplianceOut.of(report)

@@ -30,17 +30,18 @@ async def put_team(
     (and `subdivision`) less its `worked_holidays`, plus its own `holidays`."""
     async with deps.unit.transaction() as tx:
         created = await repository.teams.get_team(tx, team_id) is None
-        await repository.teams.upsert_team(tx, team_id, body)
+        await repository.teams.upsert_team(tx, team_id, body.model_dump(mode="json"))
         team = await repository.teams.get_team(tx, team_id)
     response.status_code = 201 if created else 200
     assert team is not None
-    return team
+    return TeamOut.of(team)
 
 
 @routes.get("/teams", response_model=list[TeamOut])
 async def list_teams(deps: Deps, _: ManagerKey) -> list[TeamOut]:
     async with deps.unit.read() as conn:
-        return await repository.teams.list_teams(conn)
+        found = await repository.teams.list_teams(conn)
+    return [TeamOut.of(t) for t in found]
 
 
 @routes.get("/teams/{team_id}", response_model=TeamOut)
@@ -49,7 +50,7 @@ async def get_team(deps: Deps, team_id: Id, _: ManagerKey) -> TeamOut:
         team = await repository.teams.get_team(conn, team_id)
     if team is None:
         raise Problem(404, f"There is no team {team_id!r}.")
-    return team
+    return TeamOut.of(team)
 
 
 @routes.get("/teams/{team_id}/holidays", response_model=list[TeamHolidayOut])
