@@ -19,7 +19,7 @@ from services.db import UnitOfWork
 def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter:
     """The routes of router/routes/ under /router/v1, in the order they are matched (a
     rule's `/rules/history` before the rule `{rule_id}`), each given `RouterDeps`."""
-    deps = RouterDeps(unit, router_, box)
+    deps = RouterDeps.of(unit, router_, box)
     router = APIRouter(prefix="/router/v1", tags=["router"], dependencies=[bound.to(deps)])
     for module in (reps, teams, configuration, leads, subscriptions):
         router.include_router(module.routes)

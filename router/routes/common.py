@@ -6,13 +6,12 @@ from typing import Annotated
 
 from fastapi import Path
 
-from router import repository
 from router.records import Changer, LeadRecord, RepRecord
-from router.repository import Conn
+from router.routes.deps import RouterDeps
 from router.schemas.common import ID_PATTERN
 from router.service import Router
 from services.auth import Principal
-from services.errors import Invalid
+from services.db import Conn
 from services.problems import Problem
 
 Id = Annotated[str, Path(min_length=1, max_length=100, pattern=ID_PATTERN)]
@@ -50,13 +49,8 @@ async def visible_lead(
     return lead
 
 
-async def visible_rep(conn: Conn, rep_id: str, principal: Principal) -> RepRecord:
-    rep = await repository.reps.get_rep(conn, rep_id)
+async def visible_rep(deps: RouterDeps, conn: Conn, rep_id: str, principal: Principal) -> RepRecord:
+    rep = await deps.reps.find(conn, rep_id)
     if rep is None or (principal.is_rep_only and rep_id != principal.rep_id):
         raise Problem(404, f"There is no rep {rep_id!r} visible to you.")
     return rep
-
-
-async def check_team(conn: Conn, team_id: str | None) -> None:
-    if team_id is not None and await repository.teams.get_team(conn, team_id) is None:
-        raise Invalid("team_id", "unknown team", f"There is no team {team_id!r}; create it first.")
