@@ -110,24 +110,7 @@ async def rep_leads(
             WORKING_STATUSES if status == "open" else None if status == "all" else (status,)
         )
         found = await deps.router.leads_of_rep(conn, rep_id, statuses)
-    out = []
-    for lead, a in found:
-        out.append(
-            RepLeadOut(
-                lead_id=lead.lead_id,
-                status=lead.status,
-                assignment_id=lead.assignment_id,
-                assigned_at=a.assigned_at if a else None,
-                first_touch_due_at=a.first_touch_due_at if a else None,
-                touched_at=a.touched_at if a else None,
-                first_touch=a.first_touch if a else None,
-                cadence_due_at=a.cadence_due_at if a else None,
-                cadence=a.cadence if a else None,
-                score=lead.score,
-                lead=lead.profile,
-            )
-        )
-    return out
+    return [RepLeadOut.of(lead, a) for lead, a in found]
 
 
 @routes.get("/reps/{rep_id}/compliance", response_model=ComplianceOut)

@@ -21,6 +21,7 @@ from router.records import (
     ComplianceReport,
     FirstTouch,
     HistoryEntry,
+    LeadRecord,
     LeadStatus,
     LeadView,
     Opportunity,
@@ -221,6 +222,23 @@ class RepLeadOut(BaseModel):
     cadence: Cadence | None
     score: int | None
     lead: LeadProfile
+
+    @classmethod
+    def of(cls, lead: LeadRecord, a: AssignmentRecord | None) -> RepLeadOut:
+        """The lead in a rep's queue, with its current assignment's deadlines."""
+        return cls(
+            lead_id=lead.lead_id,
+            status=lead.status,
+            assignment_id=lead.assignment_id,
+            assigned_at=a.assigned_at if a else None,
+            first_touch_due_at=a.first_touch_due_at if a else None,
+            touched_at=a.touched_at if a else None,
+            first_touch=a.first_touch if a else None,
+            cadence_due_at=a.cadence_due_at if a else None,
+            cadence=a.cadence if a else None,
+            score=lead.score,
+            lead=lead.profile,
+        )
 
 
 class ShareOut(BaseModel):
