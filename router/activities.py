@@ -11,23 +11,22 @@ from typing import Any
 from contracts.events import TOUCH_CHANNELS, ContactLogged
 from router import metrics, repository
 from router.compliance import Compliance
-from router.errors import Refused
-from router.records import OPEN_STATUSES, WORKING_STATUSES, Activity, LeadRecord
+from router.records import OPEN_STATUSES, WORKING_STATUSES, Activity, LeadRecord, NewActivity
 from router.routing import LeadRouting
-from router.schemas.leads import ActivityIn
 from router.sla import CADENCE_END, CONNECTED_OUTCOMES, FIRST_TOUCH
 from services import timers
 from services.db import Tx
+from services.errors import Conflict
 
 
 class Activities(LeadRouting, Compliance):
     """Logging a rep's activity on a lead, counted toward the SLA."""
 
     async def log_activity(
-        self, tx: Tx, lead: LeadRecord, body: ActivityIn, traceparent: str | None
+        self, tx: Tx, lead: LeadRecord, body: NewActivity, traceparent: str | None
     ) -> Activity:
         if lead.status not in WORKING_STATUSES or lead.assignment_id is None:
-            raise Refused(409, f"Lead {lead.lead_id!r} is {lead.status}; it takes no activities.")
+            raise Conflict(f"Lead {lead.lead_id!r} is {lead.status}; it takes no activities.")
         a = await repository.assignments.get_assignment(tx, lead.assignment_id, for_update=True)
         assert a is not None
         rep = await repository.reps.get_rep(tx, a.rep_id)

@@ -7,10 +7,10 @@ accept, reject, opportunities) and their compliance; another rep's lead looks mi
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 
 from router.routes import configuration, leads, reps, subscriptions, teams
-from router.routes.deps import RouterDeps
+from router.routes.deps import RouterDeps, bound
 from router.service import Router
 from services.crypto import SecretBox
 from services.db import UnitOfWork
@@ -19,13 +19,8 @@ from services.db import UnitOfWork
 def build_router(unit: UnitOfWork, router_: Router, box: SecretBox) -> APIRouter:
     """The routes of router/routes/ under /router/v1, in the order they are matched (a
     rule's `/rules/history` before the rule `{rule_id}`), each given `RouterDeps`."""
-    deps = RouterDeps(unit, router_, box)
-
-    async def provide(request: Request) -> None:
-        # A router's dependencies run before its routes' own (FastAPI puts them first).
-        request.state.router_deps = deps
-
-    router = APIRouter(prefix="/router/v1", tags=["router"], dependencies=[Depends(provide)])
+    deps = RouterDeps.of(unit, router_, box)
+    router = APIRouter(prefix="/router/v1", tags=["router"], dependencies=[bound.to(deps)])
     for module in (reps, teams, configuration, leads, subscriptions):
         router.include_router(module.routes)
     return router

@@ -24,11 +24,11 @@ from contracts.events import LeadQualified, parse_data
 from router.config import RoutingConfig
 from router.decisions import Decision, Routing
 from router.distribution import Pick
-from router.records import PoolRepState
+from router.records import PoolRecord, PoolRepState, RuleRecord, parsed
 from router.repository import Conn
 from router.rules import enabled_in_order
 from router.schemas.common import ID_PATTERN
-from router.schemas.pools import PoolIn, PoolOut, RuleIn, RuleOut
+from router.schemas.pools import PoolIn, RuleIn
 from router.service import Router
 from router.state import RoutingState, RoutingWrites
 from services.backtests import (
@@ -200,8 +200,8 @@ def candidate_config(
     pools = dict(current.pools)
     pools.update(
         {
-            pool_id: PoolOut.model_validate(
-                {**pool.model_dump(), "id": pool_id, "name": pool.name or pool_id}
+            pool_id: parsed(
+                PoolRecord, {**pool.model_dump(), "id": pool_id, "name": pool.name or pool_id}
             )
             for pool_id, pool in body.pools.items()
         }
@@ -212,14 +212,15 @@ def candidate_config(
             if rule.pool != default_pool and rule.pool not in pools:
                 errors.append(field_error(f"rules.{rule_id}.pool", f"unknown pool {rule.pool!r}"))
         outs = [
-            RuleOut.model_validate(
+            parsed(
+                RuleRecord,
                 {
                     **rule.model_dump(),
                     "id": rule_id,
                     "name": rule.name or rule_id,
                     "created_at": now,
                     "updated_at": now,
-                }
+                },
             )
             for rule_id, rule in body.rules.items()
         ]

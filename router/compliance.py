@@ -11,12 +11,10 @@ from datetime import datetime, timedelta
 from contracts.events import RepReinstated, RepSuspended
 from router import metrics, repository
 from router.domain import Domain
-from router.errors import Refused
-from router.records import Changer
+from router.records import Changer, ComplianceReport, RepRecord, Share
 from router.repository import Conn
-from router.schemas.leads import ComplianceOut, ShareOut
-from router.schemas.reps import RepOut
 from services.db import Tx
+from services.errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +22,7 @@ log = logging.getLogger(__name__)
 class Compliance(Domain):
     """A rep's SLA compliance, the judgement and a manager's suspensions."""
 
-    def window(self, rep: RepOut, now: datetime) -> datetime:
+    def window(self, rep: RepRecord, now: datetime) -> datetime:
         """Where the obligations the rep is judged on start: the rolling window, or the
         reinstatement when it is later (what came before it was judged already)."""
         since = now - timedelta(days=self.settings.compliance_window_days)
@@ -32,23 +30,23 @@ class Compliance(Domain):
             return rep.reinstated_at
         return since
 
-    async def compliance(self, conn: Conn, rep: RepOut, now: datetime) -> ComplianceOut:
+    async def compliance(self, conn: Conn, rep: RepRecord, now: datetime) -> ComplianceReport:
         """The rep's compliance as the next judgement will see it (`window`)."""
         since = self.window(rep, now)
         counts = await repository.compliance.compliance_counts(conn, rep.id, since, now)
         obligations = counts.first_touch_due + counts.cadences_ended
         met = counts.first_touch_met + counts.cadences_completed
-        return ComplianceOut(
+        return ComplianceReport(
             rep_id=rep.id,
             window_days=self.settings.compliance_window_days,
             since=since,
             until=now,
-            first_touch=ShareOut(
+            first_touch=Share(
                 due=counts.first_touch_due,
                 met=counts.first_touch_met,
                 share=_share(counts.first_touch_met, counts.first_touch_due),
             ),
-            cadence=ShareOut(
+            cadence=Share(
                 due=counts.cadences_ended,
                 met=counts.cadences_completed,
                 share=_share(counts.cadences_completed, counts.cadences_ended),
@@ -97,11 +95,11 @@ class Compliance(Domain):
         metrics.SUSPENSIONS.inc()
         log.warning("rep %s suspended from distribution: %s", rep_id, reason)
 
-    async def suspend(self, tx: Tx, rep: RepOut, reason: str, by: Changer) -> None:
+    async def suspend(self, tx: Tx, rep: RepRecord, reason: str, by: Changer) -> None:
         """A manager takes the rep out of the distribution, with a reason (`rep.suspended`,
         as the compliance job says it, with the key that did it)."""
         if rep.suspended:
-            raise Refused(409, f"Rep {rep.id!r} is suspended already: {rep.suspended_reason or ''}")
+            raise Conflict(f"Rep {rep.id!r} is suspended already: {rep.suspended_reason or ''}")
         now = tx.now()
         status = await self.compliance(tx, rep, now)
         met = status.first_touch.met + status.cadence.met
@@ -130,9 +128,9 @@ class Compliance(Domain):
             subject=f"rep:{rep.id}",
         )
 
-    async def reinstate(self, tx: Tx, rep: RepOut, reason: str | None, by: Changer) -> None:
+    async def reinstate(self, tx: Tx, rep: RepRecord, reason: str | None, by: Changer) -> None:
         if not rep.suspended:
-            raise Refused(409, f"Rep {rep.id!r} is not suspended.")
+            raise Conflict(f"Rep {rep.id!r} is not suspended.")
         now = tx.now()
         await repository.reps.update_rep(
             tx,

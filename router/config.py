@@ -16,9 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from router.connectors.base import ConnectorConfig
 from router.distribution import RepView
+from router.records import PoolRecord, RepRecord, RuleRecord
 from router.rules import enabled_in_order
-from router.schemas.pools import PoolOut, RuleOut
-from router.schemas.reps import RepOut
 from services.holidays import Holidays
 
 ROUTING = "routing"
@@ -39,10 +38,10 @@ class Subscriber:
 
 @dataclass(frozen=True)
 class RoutingConfig:
-    rules: tuple[RuleOut, ...]
+    rules: tuple[RuleRecord, ...]
     """Enabled rules, in order."""
-    pools: dict[str, PoolOut]
-    reps: dict[str, RepOut]
+    pools: dict[str, PoolRecord]
+    reps: dict[str, RepRecord]
     holidays: dict[str, Holidays]
     """Team id -> its days off (its country's public holidays and its own)."""
     account_owners: dict[str, str]
@@ -54,7 +53,7 @@ class RoutingConfig:
     """Rep id -> the rep as routing sees them, calendar included (built once per version:
     a calendar keeps the days it has worked out)."""
 
-    def reps_where(self, ids: Sequence[str] = (), team_ids: Sequence[str] = ()) -> list[RepOut]:
+    def reps_where(self, ids: Sequence[str] = (), team_ids: Sequence[str] = ()) -> list[RepRecord]:
         """Reps with one of `ids` or on one of `team_ids`; with neither, every rep (by id)."""
         if not ids and not team_ids:
             return [self.reps[i] for i in sorted(self.reps)]

@@ -20,11 +20,10 @@ from router.config import RoutingConfig
 from router.distribution import Load, Pick, PoolPolicy, RepView, distribute, keep_with_sourcing_rep
 from router.domain import Domain
 from router.explanation import Explanation, explain
+from router.records import PoolRecord, RepRecord, SlaTerms
 from router.repository import Conn
 from router.rules import choose
-from router.schemas.pools import PoolOut, Sla, SlaIn
-from router.schemas.reps import RepOut
-from router.sla import deadlines, sla_of
+from router.sla import Sla, deadlines, sla_of
 from router.state import RoutingState, RoutingWrites
 from services.db import Tx
 from services.holidays import Holidays
@@ -40,7 +39,7 @@ def lead_domain(profile: LeadProfile) -> str | None:
     return domain.strip().lower().removeprefix("www.") if domain else None
 
 
-def view_of(rep: RepOut, holidays: Holidays | Sequence[date] = ()) -> RepView:
+def view_of(rep: RepRecord, holidays: Holidays | Sequence[date] = ()) -> RepView:
     return RepView(
         id=rep.id,
         name=rep.name,
@@ -60,7 +59,7 @@ def view_of(rep: RepOut, holidays: Holidays | Sequence[date] = ()) -> RepView:
 class Decision:
     pick: Pick
     rule_id: str
-    pool: PoolOut
+    pool: PoolRecord
     sla: Sla
     first_touch_due_at: datetime | None
     cadence_due_at: datetime | None
@@ -87,9 +86,9 @@ class Routing:
 class Decisions(Domain):
     """Where a lead goes and why (Router's part; the routing and SLA parts build on it)."""
 
-    def implicit_pool(self, pool_id: str) -> PoolOut:
+    def implicit_pool(self, pool_id: str) -> PoolRecord:
         """The default pool when it was never configured (or was deleted): every rep."""
-        return PoolOut(
+        return PoolRecord(
             id=pool_id,
             name=pool_id,
             strategy="weighted_round_robin",
@@ -99,13 +98,13 @@ class Decisions(Domain):
             match_territory=False,
             match_language=False,
             owner_fallback="round_robin",
-            sla=SlaIn(),
+            sla=SlaTerms(),
         )
 
-    def pool(self, config: RoutingConfig, pool_id: str) -> PoolOut:
+    def pool(self, config: RoutingConfig, pool_id: str) -> PoolRecord:
         return config.pools.get(pool_id) or self.implicit_pool(pool_id)
 
-    def calendar_of(self, config: RoutingConfig, rep: RepOut) -> Calendar:
+    def calendar_of(self, config: RoutingConfig, rep: RepRecord) -> Calendar:
         view = config.views.get(rep.id)
         return (view or view_of(rep, config.holidays.get(rep.team_id or "", []))).calendar
 
@@ -126,8 +125,8 @@ class Decisions(Domain):
         return choice.rule_id, choice.rule_name, choice.pool, choice.checked
 
     def candidates(
-        self, config: RoutingConfig, pool: PoolOut, profile: LeadProfile
-    ) -> tuple[list[RepOut], RepOut | None, str | None]:
+        self, config: RoutingConfig, pool: PoolRecord, profile: LeadProfile
+    ) -> tuple[list[RepRecord], RepRecord | None, str | None]:
         """The pool's members, the account owner (for account_owner_first) and the domain."""
         members = config.reps_where(pool.members, pool.teams)
         if pool.strategy != "account_owner_first":
@@ -257,7 +256,7 @@ class Decisions(Domain):
         self,
         conn: Conn,
         routing: Routing,
-        pool: PoolOut,
+        pool: PoolRecord,
         profile: LeadProfile,
         pick: Pick,
         now: datetime,

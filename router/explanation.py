@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict, cast
 
-from router.schemas.pools import Sla
+from router.sla import Sla
 
 
 class RuleRef(TypedDict):

@@ -10,14 +10,12 @@ from contracts.events import LeadAccepted, LeadRejected
 from router import repository
 from router.decisions import Decision, Routing, view_of
 from router.distribution import Pick
-from router.errors import Refused
 from router.explanation import explain
-from router.records import OPEN_STATUSES, LeadRecord, RejectOutcome
+from router.records import OPEN_STATUSES, LeadRecord, Rejection, RejectOutcome, RepRecord
 from router.routing import LeadRouting
-from router.schemas.leads import RejectIn
-from router.schemas.reps import RepOut
 from router.sla import deadlines, sla_of
 from services.db import Tx
+from services.errors import Conflict, Invalid
 
 
 class LeadActions(LeadRouting):
@@ -27,7 +25,7 @@ class LeadActions(LeadRouting):
         if lead.status == "accepted":
             return
         if lead.status != "assigned" or lead.assignment_id is None:
-            raise Refused(409, f"Lead {lead.lead_id!r} is {lead.status}; it cannot be accepted.")
+            raise Conflict(f"Lead {lead.lead_id!r} is {lead.status}; it cannot be accepted.")
         now = tx.now()
         await repository.assignments.update_assignment(tx, lead.assignment_id, accepted_at=now)
         await repository.leads.update_lead(tx, lead.lead_id, status="accepted")
@@ -41,11 +39,11 @@ class LeadActions(LeadRouting):
         )
 
     async def reject(
-        self, tx: Tx, lead: LeadRecord, body: RejectIn, traceparent: str | None
+        self, tx: Tx, lead: LeadRecord, body: Rejection, traceparent: str | None
     ) -> RejectOutcome:
         """Reassign the lead to the next eligible rep, or return it to marketing."""
         if lead.status not in OPEN_STATUSES or lead.assignment_id is None:
-            raise Refused(409, f"Lead {lead.lead_id!r} is {lead.status}; it cannot be rejected.")
+            raise Conflict(f"Lead {lead.lead_id!r} is {lead.status}; it cannot be rejected.")
         a = await self._end(tx, lead.assignment_id, "rejected")
         because = f"rejected by {a.rep_id}: {body.reason}"
         decision: Decision | None = None
@@ -107,7 +105,7 @@ class LeadActions(LeadRouting):
     ) -> None:
         """A manager routes a lead again (a queued or held one), or gives it to a rep."""
         if lead.status in ("opportunity", "won"):
-            raise Refused(409, f"Lead {lead.lead_id!r} is {lead.status}; it cannot be assigned.")
+            raise Conflict(f"Lead {lead.lead_id!r} is {lead.status}; it cannot be assigned.")
         had = lead.rep_id if lead.status in OPEN_STATUSES else None
         now = tx.now()
         routing = await self.begin(tx)
@@ -123,15 +121,13 @@ class LeadActions(LeadRouting):
                 exclude=exclude,
             )
             if decision.pick.rep is None:
-                raise Refused(
-                    409, f"No rep can take lead {lead.lead_id!r} now: {decision.pick.why}."
-                )
+                raise Conflict(f"No rep can take lead {lead.lead_id!r} now: {decision.pick.why}.")
         else:
             rep = routing.config.reps.get(rep_id)
             if rep is None:
-                raise Refused(422, f"There is no rep {rep_id!r}.")
+                raise Invalid("rep_id", "unknown rep", f"There is no rep {rep_id!r}.")
             if not rep.active:
-                raise Refused(409, f"Rep {rep_id!r} is not active.")
+                raise Conflict(f"Rep {rep_id!r} is not active.")
             decision = await self._manual_decision(
                 tx, routing, lead, rep, now, by=by, reason=reason
             )
@@ -154,7 +150,7 @@ class LeadActions(LeadRouting):
         tx: Tx,
         routing: Routing,
         lead: LeadRecord,
-        rep: RepOut,
+        rep: RepRecord,
         now: datetime,
         *,
         by: str,

@@ -11,24 +11,23 @@ from typing import Any
 from contracts.events import OpportunityClosed, OpportunityOpened
 from router import repository
 from router.compliance import Compliance
-from router.errors import Refused
-from router.records import OPEN_STATUSES, LeadRecord, Opportunity
+from router.records import OPEN_STATUSES, Closing, LeadRecord, NewOpportunity, Opportunity
 from router.routing import LeadRouting
-from router.schemas.leads import CloseIn, OpportunityIn
 from router.sla import CADENCE_END, FIRST_TOUCH
 from services import timers
 from services.db import Tx
+from services.errors import Conflict
 
 
 class Opportunities(LeadRouting, Compliance):
     """Opening and closing a lead's opportunities."""
 
     async def open_opportunity(
-        self, tx: Tx, lead: LeadRecord, body: OpportunityIn, traceparent: str | None
+        self, tx: Tx, lead: LeadRecord, body: NewOpportunity, traceparent: str | None
     ) -> Opportunity:
         if lead.status not in OPEN_STATUSES or lead.assignment_id is None:
-            raise Refused(
-                409, f"Lead {lead.lead_id!r} is {lead.status}; an opportunity needs an open lead."
+            raise Conflict(
+                f"Lead {lead.lead_id!r} is {lead.status}; an opportunity needs an open lead."
             )
         a = await repository.assignments.get_assignment(tx, lead.assignment_id, for_update=True)
         assert a is not None
@@ -85,7 +84,7 @@ class Opportunities(LeadRouting, Compliance):
         self,
         tx: Tx,
         opportunity: Opportunity,
-        body: CloseIn,
+        body: Closing,
         traceparent: str | None,
     ) -> Opportunity:
         lead = await repository.leads.get_lead(tx, opportunity.lead_id, for_update=True)
@@ -93,7 +92,7 @@ class Opportunities(LeadRouting, Compliance):
         # Read again under the lead's lock: two closes at once close it once.
         current = await repository.opportunities.get_opportunity(tx, opportunity.id)
         if current is None or current.status != "open":
-            raise Refused(409, f"Opportunity {opportunity.id!r} is closed already.")
+            raise Conflict(f"Opportunity {opportunity.id!r} is closed already.")
         amount: Decimal = body.amount if body.amount is not None else opportunity.amount
         await repository.opportunities.close_opportunity(
             tx, opportunity.id, won=body.won, amount=amount, reason=body.reason

@@ -187,7 +187,7 @@ def match_named(conditions: Conditions, lead: LeadProfile, score: int | None) ->
 
 
 class RuleLike(Protocol):
-    """What choosing needs of a rule (router.schemas.pools.RuleOut, or a backtest's candidate)."""
+    """What choosing needs of a rule (router.records.RuleRecord, or a backtest's candidate)."""
 
     @property
     def id(self) -> str: ...

@@ -14,8 +14,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TypeVar
 
+from pydantic import BaseModel
+
 from router.calendar import Calendar
-from router.schemas.pools import PoolOut, Sla
+from router.records import PoolRecord
 from router.settings import RouterSettings
 
 FIRST_TOUCH = "first_touch"
@@ -25,7 +27,19 @@ TIMER_KINDS = (FIRST_TOUCH, CADENCE_END, HELD)
 CONNECTED_OUTCOMES = frozenset({"connected", "not_interested", "meeting_booked", "replied", "held"})
 
 
-def sla_of(pool: PoolOut, settings: RouterSettings) -> Sla:
+class Sla(BaseModel):
+    """The SLA in force, every value resolved."""
+
+    first_touch_minutes: float
+    calls: int
+    emails: int
+    business_days: int
+    min_spacing_minutes: float
+    reassign_on_missed_first_touch: bool
+    max_reassignments: int
+
+
+def sla_of(pool: PoolRecord, settings: RouterSettings) -> Sla:
     s, d = pool.sla, settings
     return Sla(
         first_touch_minutes=_or(s.first_touch_minutes, d.first_touch_minutes),

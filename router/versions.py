@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from router import repository
-from router.errors import Refused
 from router.records import Changer, ConfigKind, ConfigVersion
 from services.db import Tx
+from services.errors import Conflict, NotFound
 
 
 async def rollback(
@@ -34,13 +34,13 @@ async def rollback(
     a rule routing to a missing pool, or a pool naming a team that is gone."""
     latest = await repository.versions.latest_config_version(tx)
     if not 1 <= version <= latest:
-        raise Refused(404, f"There is no version {version}; the latest is {latest}.")
+        raise NotFound(f"There is no version {version}; the latest is {latest}.")
     then = await repository.versions.config_as_of(tx, kind, version)
     now = await repository.versions.config_as_of(tx, kind, latest)
     ids = sorted(then.keys() | now.keys())
     if only is not None:
         if only not in ids:
-            raise Refused(404, f"There is no {kind} {only!r} then or now.")
+            raise NotFound(f"There is no {kind} {only!r} then or now.")
         ids = [only]
     changes: list[ConfigVersion] = []
     for object_id in ids:
@@ -69,8 +69,7 @@ async def _restore_rule(
         return deleted
     pool = str(state["pool"])
     if pool != default_pool and await repository.pools.get_pool(tx, pool) is None:
-        raise Refused(
-            409,
+        raise Conflict(
             f"Rule {rule_id!r} as of version {version} routes to pool {pool!r}, which no "
             "longer exists; restore the pools first (POST /router/v1/pools:rollback).",
         )
@@ -87,11 +86,10 @@ async def _restore_pool(
 ) -> ConfigVersion:
     if state is None:
         if pool_id == default_pool:
-            raise Refused(409, f"Pool {pool_id!r} is the default pool; it cannot be deleted.")
+            raise Conflict(f"Pool {pool_id!r} is the default pool; it cannot be deleted.")
         using = await repository.pools.rules_using(tx, pool_id)
         if using:
-            raise Refused(
-                409,
+            raise Conflict(
                 f"Pool {pool_id!r} did not exist as of version {version}, but rules route to "
                 f"it now: {', '.join(using)}; restore the rules first "
                 "(POST /router/v1/rules:rollback).",
@@ -102,8 +100,7 @@ async def _restore_pool(
     teams = [str(t) for t in state.get("teams") or []]
     gone = [t for t in teams if await repository.teams.get_team(tx, t) is None]
     if gone:
-        raise Refused(
-            409,
+        raise Conflict(
             f"Pool {pool_id!r} as of version {version} names teams that no longer exist: "
             f"{', '.join(gone)}.",
         )

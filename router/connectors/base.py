@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, Field
 
-from router.schemas.reps import RepOut
+from router.records import RepRecord
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class Target:
     connector: ConnectorConfig
     settings: BaseModel
     credentials: BaseModel
-    reps: Mapping[str, RepOut] = field(default_factory=dict)
+    reps: Mapping[str, RepRecord] = field(default_factory=dict)
     lead: LeadNow | None = None
     """The lead as it is now, for the delivery types the kind `reads_lead` of."""
 

@@ -42,7 +42,7 @@ from router.connectors.base import (
     VendorError,
     Written,
 )
-from router.schemas.leads import Outcome
+from router.records import ActivityOutcome
 from services.standard_webhooks import BadSignature, check_secret, verify
 
 ACTIVITIES_PER_WEBHOOK = 100
@@ -104,7 +104,7 @@ class WebhookActivity(BaseModel):
         "the rep whose crm_owner_ids.webhook it is",
     )
     channel: Channel
-    outcome: Outcome = Field(
+    outcome: ActivityOutcome = Field(
         description="call: no_answer, voicemail, connected, bad_number, not_interested, "
         "meeting_booked; email: sent, replied, bounced; meeting: held, no_show; or other"
     )

@@ -48,7 +48,7 @@ from router.connectors.base import (
 )
 from router.connectors.hubspot_api import HubSpotApi
 from router.connectors.hubspot_notes import assignment_note, contact_properties, return_note
-from router.schemas.leads import Outcome
+from router.records import ActivityOutcome
 
 ASSIGNED = "leadfarm.lead.assigned.v1"
 REASSIGNED = "leadfarm.lead.reassigned.v1"
@@ -60,7 +60,7 @@ OBJECT_PATHS = {CALLS: "calls", EMAILS: "emails"}
 ACTIVITY_EVENTS = frozenset({"object.creation"})
 
 # HubSpot's default call outcomes (hs_call_disposition), as Leadfarm's.
-DEFAULT_CALL_OUTCOMES: dict[str, Outcome] = {
+DEFAULT_CALL_OUTCOMES: dict[str, ActivityOutcome] = {
     "f240bbac-87c9-4f6e-bf70-924b57d47db7": "connected",
     "73a0d17f-1163-4015-bdd5-ec830791da20": "no_answer",
     "b2cf5968-551e-4856-9783-52b3da59a7d0": "voicemail",
@@ -69,7 +69,7 @@ DEFAULT_CALL_OUTCOMES: dict[str, Outcome] = {
     "17b47fee-58de-441e-a44c-c6300d46f273": "bad_number",  # wrong number
 }
 # hs_email_direction: an email the rep sent (logged or tracked), or the lead's reply.
-EMAIL_OUTCOMES: dict[str, Outcome] = {"EMAIL": "sent", "INCOMING_EMAIL": "replied"}
+EMAIL_OUTCOMES: dict[str, ActivityOutcome] = {"EMAIL": "sent", "INCOMING_EMAIL": "replied"}
 
 COMPANY_PROPERTIES = ("domain", "name", "hubspot_owner_id", "hs_lastmodifieddate")
 COMPANIES_PER_PAGE = 100
@@ -102,7 +102,7 @@ class HubSpotSettings(AccountSyncSettings):
         description="A custom contact property (create it in HubSpot first) to hold the "
         "Leadfarm lead id; activities are matched by it too",
     )
-    call_outcomes: dict[str, Outcome] = Field(
+    call_outcomes: dict[str, ActivityOutcome] = Field(
         default_factory=dict,
         description="hs_call_disposition id -> Leadfarm outcome, for your own call "
         "outcomes (HubSpot's defaults are known)",
@@ -350,7 +350,7 @@ class HubSpot(Connector, TakesActivities, SyncsAccounts):
 async def _activity(
     api: HubSpotApi,
     settings: HubSpotSettings,
-    outcomes: Mapping[str, Outcome],
+    outcomes: Mapping[str, ActivityOutcome],
     type_id: str,
     object_id: str,
     found: dict[str, Any],

@@ -13,11 +13,12 @@ from router.config import RoutingConfig
 from router.connectors import repository
 from router.connectors.base import ConnectorConfig, InboundActivity
 from router.connectors.schemas import InboundResult
-from router.errors import Refused
+from router.records import NewActivity
 from router.repository import Conn
 from router.schemas.leads import ActivityIn
 from router.service import Router
 from services.db import UnitOfWork
+from services.errors import DomainError
 
 
 class Refusal(Exception):
@@ -97,12 +98,14 @@ async def take_in(
             logged = await router.log_activity(
                 tx,
                 lead,
-                ActivityIn.model_validate(
-                    {
-                        "channel": activity.channel,
-                        "outcome": activity.outcome,
-                        "note": activity.note,
-                    }
+                NewActivity(  # checked as the API checks a rep's (ActivityIn)
+                    **ActivityIn.model_validate(
+                        {
+                            "channel": activity.channel,
+                            "outcome": activity.outcome,
+                            "note": activity.note,
+                        }
+                    ).model_dump()
                 ),
                 traceparent,
             )
@@ -114,7 +117,7 @@ async def take_in(
                 activity_id=logged.id,
                 lead_id=lead_id,
             )
-    except Refused as exc:
+    except DomainError as exc:
         raise Refusal(f"{activity.external_id}: {exc.detail}") from exc
 
 

@@ -63,7 +63,7 @@ from router.connectors.salesforce_api import (
 from router.connectors.salesforce_inbound import inbound_activity, with_lead
 from router.connectors.salesforce_leads import lead_fields, truncated, why_text
 from router.connectors.salesforce_settings import SalesforceCredentials, SalesforceSettings
-from router.schemas.leads import Outcome
+from router.records import ActivityOutcome
 from services import standard_webhooks
 
 ASSIGNED = "leadfarm.lead.assigned.v1"
@@ -84,7 +84,7 @@ ACCOUNT_BATCH = 200
 
 # CallDisposition is free text (a dialer's or Sales Engagement's call result); these are
 # the common ones, compared in lower case. settings.call_outcomes adds yours.
-DEFAULT_CALL_OUTCOMES: dict[str, Outcome] = {
+DEFAULT_CALL_OUTCOMES: dict[str, ActivityOutcome] = {
     "connected": "connected",
     "meaningful connect": "connected",
     "answered": "connected",

@@ -14,7 +14,7 @@ from router.connectors.base import (
 )
 from router.connectors.salesforce_ids import SALESFORCE_ID
 from router.connectors.salesforce_settings import SalesforceSettings
-from router.schemas.leads import Outcome
+from router.records import ActivityOutcome
 
 GENERIC_SUBTYPES = frozenset({"", "Task"})
 """A Task whose subtype says nothing: its `Type` picklist (Call, Email) decides."""
@@ -24,7 +24,7 @@ def inbound_activity(
     index: int,
     record: Any,
     settings: SalesforceSettings,
-    outcomes: Mapping[str, Outcome],
+    outcomes: Mapping[str, ActivityOutcome],
 ) -> InboundEvent:
     if not isinstance(record, dict):
         raise BadWebhook(f"{index}", "each record must be a JSON object (a Task or an Event)")

@@ -15,7 +15,7 @@ from router.connectors.base import (
     AccountSyncSettings,
 )
 from router.connectors.salesforce_ids import SALESFORCE_ID
-from router.schemas.leads import Outcome
+from router.records import ActivityOutcome
 from services import standard_webhooks
 
 _API_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,79}$"
@@ -82,7 +82,7 @@ class SalesforceSettings(AccountSyncSettings):
         "(a marketing queue or user)",
     )
     return_owner_id: str | None = Field(None, pattern=SALESFORCE_ID.pattern)
-    call_outcomes: dict[str, Outcome] = Field(
+    call_outcomes: dict[str, ActivityOutcome] = Field(
         default_factory=dict,
         description="A Task's CallDisposition (any case) -> Leadfarm outcome, for your "
         "own call results (common ones are known)",

@@ -9,7 +9,7 @@ from typing import Any
 
 from router.calendar import zone
 from router.connectors.base import LeadNow
-from router.schemas.reps import RepOut
+from router.records import RepRecord
 
 FIELD_MAX = 1900
 """Under Block Kit's 2000 characters for a section field."""
@@ -49,7 +49,7 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, 2900)}}
 
 
-def _rep_zone(rep: RepOut | None) -> str:
+def _rep_zone(rep: RepRecord | None) -> str:
     return rep.time_zone if rep else "UTC"
 
 
@@ -60,7 +60,7 @@ def _context(link: str | None, lead_id: str) -> dict[str, Any]:
 
 
 def assignment_message(
-    data: Mapping[str, Any], rep: RepOut | None, link: str | None, mention: str | None
+    data: Mapping[str, Any], rep: RepRecord | None, link: str | None, mention: str | None
 ) -> dict[str, Any]:
     lead: Mapping[str, Any] = data.get("lead") or {}
     name, company = _name(lead), lead.get("company")
@@ -91,7 +91,7 @@ def assignment_message(
 
 def reminder_message(
     data: Mapping[str, Any],
-    rep: RepOut | None,
+    rep: RepRecord | None,
     link: str | None,
     mention: str | None,
     now_lead: LeadNow | None,
@@ -117,7 +117,7 @@ def breach_message(
     data: Mapping[str, Any],
     lead_id: str,
     lead: Mapping[str, Any],
-    rep: RepOut | None,
+    rep: RepRecord | None,
     manager_zone: str | None,
 ) -> dict[str, Any]:
     rep_name = rep.name if rep else data["rep_id"]

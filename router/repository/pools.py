@@ -13,27 +13,26 @@ from router.models import (
     pools,
     rules,
 )
-from router.records import Changer, ConfigAction, ConfigVersion
+from router.records import Changer, ConfigAction, ConfigVersion, PoolRecord, parsed
 from router.repository import Conn
 from router.repository import connection_of as _c
 from router.repository.versions import POOL_FIELDS, record_version
-from router.schemas.pools import PoolOut, SlaIn
 from services.db import Tx
 from services.reference import bump
 
 
-def _pool(row: Any) -> PoolOut:
+def _pool(row: Any) -> PoolRecord:
     data = dict(row._mapping)
-    data["sla"] = SlaIn.model_validate(data["sla"] or {})
-    return PoolOut.model_validate(data)
+    data["sla"] = data["sla"] or {}
+    return parsed(PoolRecord, data)
 
 
-async def get_pool(conn: Conn, pool_id: str) -> PoolOut | None:
+async def get_pool(conn: Conn, pool_id: str) -> PoolRecord | None:
     row = (await _c(conn).execute(select(pools).where(pools.c.id == pool_id))).first()
     return _pool(row) if row else None
 
 
-async def list_pools(conn: Conn) -> list[PoolOut]:
+async def list_pools(conn: Conn) -> list[PoolRecord]:
     return [_pool(r) for r in (await _c(conn).execute(select(pools).order_by(pools.c.id))).all()]
 
 

@@ -11,24 +11,23 @@ from router.config import ROUTING
 from router.models import (
     reps,
 )
+from router.records import RepRecord, parsed
 from router.repository import Conn
 from router.repository import connection_of as _c
-from router.schemas.reps import ChangedBy, RepOut
 from services.db import Tx
 from services.reference import bump
 from services.statements import insert_ignoring
 
 
-def _rep(row: Any) -> RepOut:
+def _rep(row: Any) -> RepRecord:
     data = dict(row._mapping)
-    data["suspended"] = data.get("suspended_at") is not None
     for who in ("changed_by", "suspended_by"):
         key_id, name = data.pop(who, None), data.pop(f"{who}_name", None)
-        data[who] = ChangedBy(key_id=key_id, name=name) if key_id else None
-    return RepOut.model_validate(data)
+        data[who] = {"key_id": key_id, "name": name} if key_id else None
+    return parsed(RepRecord, data)
 
 
-async def insert_rep(tx: Tx, values: dict[str, Any]) -> RepOut | None:
+async def insert_rep(tx: Tx, values: dict[str, Any]) -> RepRecord | None:
     """The new rep, or None when a rep with its id exists (also one a concurrent request
     inserted after this one looked: the insert does nothing instead of failing)."""
     result = await tx.conn.execute(insert_ignoring(reps, tx.conn.dialect.name), values)
@@ -45,7 +44,7 @@ async def update_rep(tx: Tx, rep_id: str, values: dict[str, Any]) -> None:
     await bump(tx, ROUTING)
 
 
-async def get_rep(conn: Conn, rep_id: str) -> RepOut | None:
+async def get_rep(conn: Conn, rep_id: str) -> RepRecord | None:
     row = (await _c(conn).execute(select(reps).where(reps.c.id == rep_id))).first()
     return _rep(row) if row else None
 
@@ -54,14 +53,14 @@ async def rep_exists(conn: Conn, rep_id: str) -> bool:
     return await _c(conn).scalar(select(reps.c.id).where(reps.c.id == rep_id)) is not None
 
 
-async def list_reps(conn: Conn) -> list[RepOut]:
+async def list_reps(conn: Conn) -> list[RepRecord]:
     rows = (await _c(conn).execute(select(reps).order_by(reps.c.id))).all()
     return [_rep(r) for r in rows]
 
 
 async def reps_where(
     conn: Conn, *, ids: Sequence[str] = (), team_ids: Sequence[str] = ()
-) -> list[RepOut]:
+) -> list[RepRecord]:
     """Reps with one of `ids` or on one of `team_ids`; with neither given, every rep."""
     query = select(reps).order_by(reps.c.id)
     if ids or team_ids:

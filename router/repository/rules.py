@@ -10,28 +10,26 @@ from router.config import ROUTING
 from router.models import (
     rules,
 )
-from router.records import Changer, ConfigAction, ConfigVersion
+from router.records import Changer, ConfigAction, ConfigVersion, RuleRecord, parsed
 from router.repository import Conn
 from router.repository import connection_of as _c
 from router.repository.versions import RULE_FIELDS, record_version
-from router.rules import Conditions
-from router.schemas.pools import RuleOut
 from services.db import Tx
 from services.reference import bump
 
 
-def _rule(row: Any) -> RuleOut:
+def _rule(row: Any) -> RuleRecord:
     data = dict(row._mapping)
-    data["conditions"] = Conditions.model_validate(data["conditions"] or {})
-    return RuleOut.model_validate(data)
+    data["conditions"] = data["conditions"] or {}
+    return parsed(RuleRecord, data)
 
 
-async def list_rules(conn: Conn) -> list[RuleOut]:
+async def list_rules(conn: Conn) -> list[RuleRecord]:
     query = select(rules).order_by(rules.c.position, rules.c.id)
     return [_rule(r) for r in (await _c(conn).execute(query)).all()]
 
 
-async def get_rule(conn: Conn, rule_id: str) -> RuleOut | None:
+async def get_rule(conn: Conn, rule_id: str) -> RuleRecord | None:
     row = (await _c(conn).execute(select(rules).where(rules.c.id == rule_id))).first()
     return _rule(row) if row else None
 

@@ -10,35 +10,37 @@ from router.config import ROUTING
 from router.models import (
     teams,
 )
+from router.records import TeamRecord, parsed
 from router.repository import Conn
 from router.repository import connection_of as _c
-from router.schemas.teams import TeamIn, TeamOut
 from services.db import Tx
 from services.reference import bump
 
 
-def _team(row: Any) -> TeamOut:
-    return TeamOut.model_validate(dict(row._mapping))
+def _team(row: Any) -> TeamRecord:
+    return parsed(TeamRecord, row._mapping)
 
 
-async def get_team(conn: Conn, team_id: str) -> TeamOut | None:
+async def get_team(conn: Conn, team_id: str) -> TeamRecord | None:
     row = (await _c(conn).execute(select(teams).where(teams.c.id == team_id))).first()
     return _team(row) if row else None
 
 
-async def list_teams(conn: Conn) -> list[TeamOut]:
+async def list_teams(conn: Conn) -> list[TeamRecord]:
     return [_team(r) for r in (await _c(conn).execute(select(teams).order_by(teams.c.id))).all()]
 
 
-async def upsert_team(tx: Tx, team_id: str, team: TeamIn) -> None:
+async def upsert_team(tx: Tx, team_id: str, team: dict[str, Any]) -> None:
+    """Create or replace a team from its fields as JSON (name, country, subdivision,
+    holidays, worked_holidays)."""
     now = tx.now()
     await bump(tx, ROUTING)
     values = {
-        "name": team.name,
-        "country": team.country,
-        "subdivision": team.subdivision,
-        "holidays": [h.model_dump(mode="json") for h in team.holidays],
-        "worked_holidays": [d.isoformat() for d in team.worked_holidays],
+        "name": team["name"],
+        "country": team["country"],
+        "subdivision": team["subdivision"],
+        "holidays": team["holidays"],
+        "worked_holidays": team["worked_holidays"],
         "updated_at": now,
     }
     if await get_team(tx, team_id) is None:

@@ -1,38 +1,20 @@
-"""What the router's routes share: path parameters, turning a refusal into a problem, the
-lead and rep a principal may see."""
+"""What the router's routes share: path parameters, the lead and rep a principal may see."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Path
 
-from router import repository
-from router.errors import Refused
-from router.records import Changer, LeadRecord
-from router.repository import Conn
+from router.records import Changer, LeadRecord, RepRecord
+from router.routes.deps import RouterDeps
 from router.schemas.common import ID_PATTERN
-from router.schemas.reps import RepOut
 from router.service import Router
 from services.auth import Principal
-from services.problems import Problem, field_error
+from services.db import Conn
+from services.problems import Problem
 
 Id = Annotated[str, Path(min_length=1, max_length=100, pattern=ID_PATTERN)]
-
-
-@contextmanager
-def refusals() -> Iterator[None]:
-    """A domain refusal becomes a problem (and rolls the transaction back)."""
-    try:
-        yield
-    except Refused as exc:
-        raise Problem(exc.status, exc.detail) from exc
-
-
-def invalid(field: str, message: str, detail: str) -> Problem:
-    return Problem(422, detail, errors=[field_error(field, message)])
 
 
 def changer(principal: Principal) -> Changer:
@@ -67,13 +49,8 @@ async def visible_lead(
     return lead
 
 
-async def visible_rep(conn: Conn, rep_id: str, principal: Principal) -> RepOut:
-    rep = await repository.reps.get_rep(conn, rep_id)
+async def visible_rep(deps: RouterDeps, conn: Conn, rep_id: str, principal: Principal) -> RepRecord:
+    rep = await deps.reps.find(conn, rep_id)
     if rep is None or (principal.is_rep_only and rep_id != principal.rep_id):
         raise Problem(404, f"There is no rep {rep_id!r} visible to you.")
     return rep
-
-
-async def check_team(conn: Conn, team_id: str | None) -> None:
-    if team_id is not None and await repository.teams.get_team(conn, team_id) is None:
-        raise invalid("team_id", "unknown team", f"There is no team {team_id!r}; create it first.")

@@ -7,11 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Response
 
 from contracts.events import LeadProfile
-from router import repository, versions
-from router.records import ConfigVersion
-from router.repository import Conn
-from router.routes.common import Id, changer, invalid, refusals
-from router.routes.deps import Deps
+from router.records import ConfigVersion, PoolRecord, RuleRecord
+from router.routes.common import Id, changer
+from router.routes.deps import Deps, RouterDeps
 from router.schemas.dry_run import DryRunIn, DryRunOut
 from router.schemas.pools import (
     PoolAsOf,
@@ -30,10 +28,10 @@ from router.schemas.pools import (
     RuleVersionOut,
 )
 from router.schemas.reps import ChangedBy
-from router.settings import RouterSettings
 from router.sla import sla_of
 from services.auth import ManagerKey
-from services.problems import Problem
+from services.db import Conn
+from services.errors import Invalid
 
 RULE_EXAMPLES: dict[str, Any] = {
     "named conditions": {
@@ -69,23 +67,6 @@ WITHOUT_NULLS: dict[str, Any] = {"response_model_exclude_none": True}
 
 Version = Annotated[int, Path(ge=1, description="A version of the rules and pools")]
 
-RESERVED_IDS = frozenset({"history"})
-
-
-def _not_reserved(object_id: str) -> None:
-    if object_id in RESERVED_IDS:
-        raise invalid("id", "reserved", f"{object_id!r} names the history; choose another id.")
-
-
-def _changed_by(version: ConfigVersion) -> ChangedBy:
-    return ChangedBy(key_id=version.changed_by.key_id, name=version.changed_by.name)
-
-
-def _last_change(version: ConfigVersion | None) -> dict[str, Any]:
-    if version is None:
-        return {}
-    return {"version": version.version, "changed_by": _changed_by(version)}
-
 
 def _rule_version(v: ConfigVersion) -> RuleVersionOut:
     return RuleVersionOut(
@@ -94,7 +75,7 @@ def _rule_version(v: ConfigVersion) -> RuleVersionOut:
         action=v.action,
         rule=None if v.state is None else RuleIn.model_validate(v.state),
         restored_from=v.restored_from,
-        changed_by=_changed_by(v),
+        changed_by=ChangedBy.of(v.changed_by),
         changed_at=v.changed_at,
     )
 
@@ -106,15 +87,9 @@ def _pool_version(v: ConfigVersion) -> PoolVersionOut:
         action=v.action,
         pool=None if v.state is None else PoolIn.model_validate(v.state),
         restored_from=v.restored_from,
-        changed_by=_changed_by(v),
+        changed_by=ChangedBy.of(v.changed_by),
         changed_at=v.changed_at,
     )
-
-
-async def _version_exists(conn: Conn, version: int) -> None:
-    latest = await repository.versions.latest_config_version(conn)
-    if version > latest:
-        raise Problem(404, f"There is no version {version}; the latest is {latest}.")
 
 
 routes = APIRouter()
@@ -122,24 +97,16 @@ routes = APIRouter()
 # Their history comes first: `/rules/history` is not the rule `history`.
 
 
-async def pools_out(conn: Conn, pools: list[PoolOut], settings: RouterSettings) -> list[PoolOut]:
+async def pools_out(deps: RouterDeps, conn: Conn, pools: list[PoolRecord]) -> list[PoolOut]:
     """Pools as answered: with the SLA in force and their last change."""
-    last = await repository.versions.config_as_of(conn, "pool")
-    return [
-        p.model_copy(
-            update={
-                "effective_sla": sla_of(p, settings),
-                **_last_change(last.get(p.id)),
-            }
-        )
-        for p in pools
-    ]
+    last = await deps.configuration.last_changes(conn, "pool")
+    return [PoolOut.of(p, sla_of(p, deps.router.settings), last.get(p.id)) for p in pools]
 
 
-async def rules_out(conn: Conn, rules: list[RuleOut]) -> list[RuleOut]:
+async def rules_out(deps: RouterDeps, conn: Conn, rules: list[RuleRecord]) -> list[RuleOut]:
     """Rules as answered: with their last change."""
-    last = await repository.versions.config_as_of(conn, "rule")
-    return [r.model_copy(update=_last_change(last.get(r.id))) for r in rules]
+    last = await deps.configuration.last_changes(conn, "rule")
+    return [RuleOut.of(r, last.get(r.id)) for r in rules]
 
 
 @routes.get("/rules/history", response_model=list[RuleVersionOut], **WITHOUT_NULLS)
@@ -152,7 +119,7 @@ async def rules_history(
     """Every change of the rules, newest first: the version, the rule after it, who
     made it (the API key's id and name) and when."""
     async with deps.unit.read() as conn:
-        changes = await repository.versions.config_history(conn, "rule", rule, limit)
+        changes = await deps.configuration.history(conn, "rule", rule, limit)
     return [_rule_version(c) for c in changes]
 
 
@@ -160,8 +127,7 @@ async def rules_history(
 async def rules_as_of(deps: Deps, version: Version, _: ManagerKey) -> RulesAsOfOut:
     """The rules as they were right after a version, in the order they were tried."""
     async with deps.unit.read() as conn:
-        await _version_exists(conn, version)
-        then = await repository.versions.config_as_of(conn, "rule", version)
+        then = await deps.configuration.as_of(conn, "rule", version)
     found = [RuleAsOf.model_validate({**(v.state or {}), "id": i}) for i, v in then.items()]
     return RulesAsOfOut(version=version, rules=sorted(found, key=lambda r: (r.position, r.id)))
 
@@ -173,16 +139,10 @@ async def rules_rollback(
     """Restore the rules (or one rule) as they were right after `version`. Each rule put
     back is a new version by your key; the next lead is routed by them."""
     async with deps.unit.transaction() as tx:
-        with refusals():
-            changes = await versions.rollback(
-                tx,
-                "rule",
-                body.version,
-                changer(principal),
-                default_pool=deps.router.settings.default_pool,
-                only=body.rule,
-            )
-        rules = await rules_out(tx, await repository.rules.list_rules(tx))
+        changes = await deps.configuration.rollback(
+            tx, "rule", body.version, changer(principal), body.rule
+        )
+        rules = await rules_out(deps, tx, await deps.configuration.rules(tx))
     return RulesRollbackOut(
         restored=body.version, changes=[_rule_version(c) for c in changes], rules=rules
     )
@@ -198,7 +158,7 @@ async def pools_history(
     """Every change of the pools, newest first: the version, the pool after it, who
     made it (the API key's id and name) and when."""
     async with deps.unit.read() as conn:
-        changes = await repository.versions.config_history(conn, "pool", pool, limit)
+        changes = await deps.configuration.history(conn, "pool", pool, limit)
     return [_pool_version(c) for c in changes]
 
 
@@ -206,8 +166,7 @@ async def pools_history(
 async def pools_as_of(deps: Deps, version: Version, _: ManagerKey) -> PoolsAsOfOut:
     """The pools as they were right after a version."""
     async with deps.unit.read() as conn:
-        await _version_exists(conn, version)
-        then = await repository.versions.config_as_of(conn, "pool", version)
+        then = await deps.configuration.as_of(conn, "pool", version)
     return PoolsAsOfOut(
         version=version,
         pools=[
@@ -223,16 +182,10 @@ async def pools_rollback(
     """Restore the pools (or one pool) as they were right after `version`. Each pool
     put back is a new version by your key; the next lead is routed by them."""
     async with deps.unit.transaction() as tx:
-        with refusals():
-            changes = await versions.rollback(
-                tx,
-                "pool",
-                body.version,
-                changer(principal),
-                default_pool=deps.router.settings.default_pool,
-                only=body.pool,
-            )
-        pools = await pools_out(tx, await repository.pools.list_pools(tx), deps.router.settings)
+        changes = await deps.configuration.rollback(
+            tx, "pool", body.version, changer(principal), body.pool
+        )
+        pools = await pools_out(deps, tx, await deps.configuration.pools(tx))
     return PoolsRollbackOut(
         restored=body.version, changes=[_pool_version(c) for c in changes], pools=pools
     )
@@ -249,22 +202,11 @@ async def put_pool(
     """Create or replace a pool: its members (reps, teams; none = every rep), strategy,
     working-hours policy, territory and language matching, and SLA. Every change is a
     new version (`GET /router/v1/pools/history`)."""
-    _not_reserved(pool_id)
     async with deps.unit.transaction() as tx:
-        known = {r.id for r in await repository.reps.reps_where(tx, ids=body.members)}
-        unknown = [m for m in body.members if m not in known]
-        if unknown:
-            raise invalid("members", "unknown reps", f"Unknown reps: {', '.join(unknown)}.")
-        for index, team in enumerate(body.teams):
-            if await repository.teams.get_team(tx, team) is None:
-                raise invalid(f"teams.{index}", "unknown team", f"There is no team {team!r}.")
-        created = await repository.pools.get_pool(tx, pool_id) is None
-        values = body.model_dump(mode="json")
-        values["name"] = body.name or pool_id
-        await repository.pools.upsert_pool(tx, pool_id, values, by=changer(principal))
-        pool = await repository.pools.get_pool(tx, pool_id)
-        assert pool is not None
-        [out] = await pools_out(tx, [pool], deps.router.settings)
+        pool, created = await deps.configuration.put_pool(
+            tx, pool_id, body.model_dump(mode="json"), changer(principal)
+        )
+        [out] = await pools_out(deps, tx, [pool])
     response.status_code = 201 if created else 200
     return out
 
@@ -272,29 +214,21 @@ async def put_pool(
 @routes.get("/pools", response_model=list[PoolOut])
 async def list_pools(deps: Deps, _: ManagerKey) -> list[PoolOut]:
     async with deps.unit.read() as conn:
-        return await pools_out(conn, await repository.pools.list_pools(conn), deps.router.settings)
+        return await pools_out(deps, conn, await deps.configuration.pools(conn))
 
 
 @routes.get("/pools/{pool_id}", response_model=PoolOut)
 async def get_pool(deps: Deps, pool_id: Id, _: ManagerKey) -> PoolOut:
     async with deps.unit.read() as conn:
-        pool = await repository.pools.get_pool(conn, pool_id)
-        if pool is None:
-            raise Problem(404, f"There is no pool {pool_id!r}.")
-        [out] = await pools_out(conn, [pool], deps.router.settings)
+        pool = await deps.configuration.pool(conn, pool_id)
+        [out] = await pools_out(deps, conn, [pool])
     return out
 
 
 @routes.delete("/pools/{pool_id}", status_code=204)
 async def delete_pool(deps: Deps, pool_id: Id, principal: ManagerKey) -> None:
-    if pool_id == deps.router.settings.default_pool:
-        raise Problem(409, f"Pool {pool_id!r} is the default pool; it cannot be deleted.")
     async with deps.unit.transaction() as tx:
-        using = await repository.pools.rules_using(tx, pool_id)
-        if using:
-            raise Problem(409, f"Rules still route to pool {pool_id!r}: {', '.join(using)}.")
-        if not await repository.pools.delete_pool(tx, pool_id, by=changer(principal)):
-            raise Problem(404, f"There is no pool {pool_id!r}.")
+        await deps.configuration.delete_pool(tx, pool_id, changer(principal))
 
 
 @routes.put(
@@ -315,20 +249,11 @@ async def put_rule(
     (`{"countries": ["DE"]}`) or a group of tests on any lead field
     (`{"all": [{"field": "utm.utm_source", "op": "equals", "value": "linkedin"}]}`).
     Every change is a new version (`GET /router/v1/rules/history`)."""
-    _not_reserved(rule_id)
     async with deps.unit.transaction() as tx:
-        if (
-            body.pool != deps.router.settings.default_pool
-            and await repository.pools.get_pool(tx, body.pool) is None
-        ):
-            raise invalid("pool", "unknown pool", f"There is no pool {body.pool!r}.")
-        created = await repository.rules.get_rule(tx, rule_id) is None
-        values = body.model_dump(mode="json", exclude_none=True)
-        values["name"] = body.name or rule_id
-        await repository.rules.upsert_rule(tx, rule_id, values, by=changer(principal))
-        rule = await repository.rules.get_rule(tx, rule_id)
-        assert rule is not None
-        [out] = await rules_out(tx, [rule])
+        rule, created = await deps.configuration.put_rule(
+            tx, rule_id, body.model_dump(mode="json", exclude_none=True), changer(principal)
+        )
+        [out] = await rules_out(deps, tx, [rule])
     response.status_code = 201 if created else 200
     return out
 
@@ -337,24 +262,21 @@ async def put_rule(
 async def list_rules(deps: Deps, _: ManagerKey) -> list[RuleOut]:
     """Every rule, in the order they are tried."""
     async with deps.unit.read() as conn:
-        return await rules_out(conn, await repository.rules.list_rules(conn))
+        return await rules_out(deps, conn, await deps.configuration.rules(conn))
 
 
 @routes.get("/rules/{rule_id}", response_model=RuleOut, **WITHOUT_NULLS)
 async def get_rule(deps: Deps, rule_id: Id, _: ManagerKey) -> RuleOut:
     async with deps.unit.read() as conn:
-        rule = await repository.rules.get_rule(conn, rule_id)
-        if rule is None:
-            raise Problem(404, f"There is no rule {rule_id!r}.")
-        [out] = await rules_out(conn, [rule])
+        rule = await deps.configuration.rule(conn, rule_id)
+        [out] = await rules_out(deps, conn, [rule])
     return out
 
 
 @routes.delete("/rules/{rule_id}", status_code=204)
 async def delete_rule(deps: Deps, rule_id: Id, principal: ManagerKey) -> None:
     async with deps.unit.transaction() as tx:
-        if not await repository.rules.delete_rule(tx, rule_id, by=changer(principal)):
-            raise Problem(404, f"There is no rule {rule_id!r}.")
+        await deps.configuration.delete_rule(tx, rule_id, changer(principal))
 
 
 @routes.post("/route:dry-run", response_model=DryRunOut)
@@ -364,7 +286,7 @@ async def dry_run(deps: Deps, body: DryRunIn, _: ManagerKey) -> DryRunOut:
         if body.lead_id is not None:
             lead = await deps.router.lead_of(conn, body.lead_id)
             if lead is None:
-                raise invalid(
+                raise Invalid(
                     "lead_id", "unknown lead", f"The router has no lead {body.lead_id!r}."
                 )
             profile, score = lead.profile, body.score if body.score is not None else lead.score

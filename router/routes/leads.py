@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from router.routes.common import refusals, visible_lead
+from router.records import Closing, NewActivity, NewOpportunity, Rejection
+from router.routes.common import visible_lead
 from router.routes.deps import Deps
 from router.schemas.leads import (
     ActivityIn,
@@ -28,7 +29,8 @@ routes = APIRouter()
 async def queue(deps: Deps, _: ManagerKey) -> list[AssignmentOut]:
     """Leads no rep could take (the fallback queue) and leads held until working hours."""
     async with deps.unit.read() as conn:
-        return await deps.router.queued(conn)
+        queued = await deps.router.queued(conn)
+    return [AssignmentOut.of(v) for v in queued]
 
 
 @routes.get("/leads/{lead_id}/assignment", response_model=AssignmentOut)
@@ -38,7 +40,8 @@ async def get_assignment(deps: Deps, lead_id: str, principal: RepKey) -> Assignm
     assigned to them and the leads they sourced."""
     async with deps.unit.read() as conn:
         lead = await visible_lead(deps.router, conn, lead_id, principal, found=True)
-        return await deps.router.view(conn, lead)
+        view = await deps.router.view(conn, lead)
+    return AssignmentOut.of(view)
 
 
 @routes.post("/leads/{lead_id}/activities", status_code=201, response_model=ActivityOut)
@@ -48,10 +51,9 @@ async def log_activity(
     """Log a call, email, meeting or note on a lead assigned to you."""
     async with deps.unit.transaction() as tx:
         lead = await visible_lead(deps.router, tx, lead_id, principal, lock=True)
-        with refusals():
-            activity = await deps.router.log_activity(
-                tx, lead, body, request.headers.get("traceparent")
-            )
+        activity = await deps.router.log_activity(
+            tx, lead, NewActivity(**body.model_dump()), request.headers.get("traceparent")
+        )
     return ActivityOut.of(activity)
 
 
@@ -60,10 +62,10 @@ async def accept(deps: Deps, lead_id: str, request: Request, principal: RepKey) 
     """Accept a lead assigned to you."""
     async with deps.unit.transaction() as tx:
         lead = await visible_lead(deps.router, tx, lead_id, principal, lock=True)
-        with refusals():
-            await deps.router.accept(tx, lead, request.headers.get("traceparent"))
+        await deps.router.accept(tx, lead, request.headers.get("traceparent"))
         lead = await visible_lead(deps.router, tx, lead_id, principal)
-        return await deps.router.view(tx, lead)
+        view = await deps.router.view(tx, lead)
+    return AssignmentOut.of(view)
 
 
 @routes.post("/leads/{lead_id}/reject", response_model=RejectOut)
@@ -74,8 +76,9 @@ async def reject(
     or back to marketing (when you say so, or when no one else can take it)."""
     async with deps.unit.transaction() as tx:
         lead = await visible_lead(deps.router, tx, lead_id, principal, lock=True)
-        with refusals():
-            outcome = await deps.router.reject(tx, lead, body, request.headers.get("traceparent"))
+        outcome = await deps.router.reject(
+            tx, lead, Rejection(**body.model_dump()), request.headers.get("traceparent")
+        )
     return RejectOut(lead_id=lead_id, outcome=outcome)
 
 
@@ -88,18 +91,18 @@ async def assign(
         lead = await deps.router.lead_of(tx, lead_id, for_update=True)
         if lead is None:
             raise Problem(404, f"The router has no lead {lead_id!r}.")
-        with refusals():
-            await deps.router.assign_manually(
-                tx,
-                lead,
-                body.rep_id,
-                body.reason,
-                by=principal.key_id,
-                traceparent=request.headers.get("traceparent"),
-            )
+        await deps.router.assign_manually(
+            tx,
+            lead,
+            body.rep_id,
+            body.reason,
+            by=principal.key_id,
+            traceparent=request.headers.get("traceparent"),
+        )
         lead = await deps.router.lead_of(tx, lead_id)
         assert lead is not None
-        return await deps.router.view(tx, lead)
+        view = await deps.router.view(tx, lead)
+    return AssignmentOut.of(view)
 
 
 @routes.post("/leads/{lead_id}/opportunities", status_code=201, response_model=OpportunityOut)
@@ -109,10 +112,9 @@ async def open_opportunity(
     """Open an opportunity on a lead assigned to you (`opportunity.opened`)."""
     async with deps.unit.transaction() as tx:
         lead = await visible_lead(deps.router, tx, lead_id, principal, lock=True)
-        with refusals():
-            opened = await deps.router.open_opportunity(
-                tx, lead, body, request.headers.get("traceparent")
-            )
+        opened = await deps.router.open_opportunity(
+            tx, lead, NewOpportunity(**body.model_dump()), request.headers.get("traceparent")
+        )
     return OpportunityOut.of(opened)
 
 
@@ -135,8 +137,7 @@ async def close_opportunity(
             principal.is_rep_only and opportunity.rep_id != principal.rep_id
         ):
             raise Problem(404, f"There is no opportunity {opportunity_id!r} visible to you.")
-        with refusals():
-            closed = await deps.router.close_opportunity(
-                tx, opportunity, body, request.headers.get("traceparent")
-            )
+        closed = await deps.router.close_opportunity(
+            tx, opportunity, Closing(**body.model_dump()), request.headers.get("traceparent")
+        )
     return OpportunityOut.of(closed)

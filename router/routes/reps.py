@@ -8,25 +8,18 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from router import repository
 from router.records import WORKING_STATUSES
-from router.routes.common import Id, changer, check_team, refusals, visible_rep
+from router.routes.common import Id, changer, visible_rep
 from router.routes.deps import Deps
 from router.schemas.leads import ComplianceOut, RepLeadOut
 from router.schemas.reps import ReinstateIn, RepFields, RepIn, RepOut, SuspendIn
-from router.views import cadence_of
-from services.auth import ManagerKey, Principal, RepKey
+from services.auth import ManagerKey, RepKey
 from services.problems import Problem, field_error
 
 NOT_NULL: tuple[str, ...] = (
     *("name", "email", "time_zone", "working_hours", "languages", "territories"),
     *("weight", "out_of_office", "active", "crm_owner_ids"),
 )
-
-
-def _changed_by_columns(principal: Principal) -> dict[str, str | None]:
-    """A rep's columns saying who changed it last."""
-    return {"changed_by": principal.key_id, "changed_by_name": principal.name}
 
 
 routes = APIRouter()
@@ -37,37 +30,24 @@ async def create_rep(deps: Deps, body: RepIn, principal: ManagerKey) -> RepOut:
     """Add a rep. The defaults make them eligible at once (UTC, Monday to Friday
     09:00-17:00, weight 1, no caps)."""
     rep_id = body.id or uuid.uuid4().hex[:12]
+    values = body.model_dump(mode="json", exclude={"id"})
     async with deps.unit.transaction() as tx:
-        if await repository.reps.rep_exists(tx, rep_id):
-            raise Problem(409, f"A rep with id {rep_id!r} exists already.")
-        await check_team(tx, body.team_id)
-        values = body.model_dump(mode="json", exclude={"id"})
-        now = tx.now()
-        rep = await repository.reps.insert_rep(
-            tx,
-            {
-                **values,
-                "id": rep_id,
-                "created_at": now,
-                "updated_at": now,
-                **_changed_by_columns(principal),
-            },
-        )
-        if rep is None:  # created by a concurrent request since rep_exists looked
-            raise Problem(409, f"A rep with id {rep_id!r} exists already.")
-        return rep
+        rep = await deps.reps.add(tx, rep_id, values, changer(principal))
+    return RepOut.of(rep)
 
 
 @routes.get("/reps", response_model=list[RepOut])
 async def list_reps(deps: Deps, _: ManagerKey) -> list[RepOut]:
     async with deps.unit.read() as conn:
-        return await repository.reps.list_reps(conn)
+        found = await deps.reps.all(conn)
+    return [RepOut.of(r) for r in found]
 
 
 @routes.get("/reps/{rep_id}", response_model=RepOut)
 async def get_rep(deps: Deps, rep_id: Id, principal: RepKey) -> RepOut:
     async with deps.unit.read() as conn:
-        return await visible_rep(conn, rep_id, principal)
+        rep = await visible_rep(deps, conn, rep_id, principal)
+    return RepOut.of(rep)
 
 
 @routes.patch("/reps/{rep_id}", response_model=RepOut)
@@ -84,18 +64,8 @@ async def update_rep(deps: Deps, rep_id: Id, body: RepFields, principal: Manager
             errors=[field_error(f, "cannot be null") for f in nulls],
         )
     async with deps.unit.transaction() as tx:
-        if await repository.reps.get_rep(tx, rep_id) is None:
-            raise Problem(404, f"There is no rep {rep_id!r}.")
-        await check_team(tx, changes.get("team_id"))
-        if changes:
-            await repository.reps.update_rep(
-                tx,
-                rep_id,
-                {**changes, "updated_at": tx.now(), **_changed_by_columns(principal)},
-            )
-        rep = await repository.reps.get_rep(tx, rep_id)
-    assert rep is not None
-    return rep
+        rep = await deps.reps.change(tx, rep_id, changes, changer(principal))
+    return RepOut.of(rep)
 
 
 @routes.post("/reps/{rep_id}/reinstate", response_model=RepOut)
@@ -105,14 +75,10 @@ async def reinstate_rep(
     """Put a suspended rep back in the distribution (`rep.reinstated`). Their compliance
     is judged afresh from now on."""
     async with deps.unit.transaction() as tx:
-        rep = await repository.reps.get_rep(tx, rep_id)
-        if rep is None:
-            raise Problem(404, f"There is no rep {rep_id!r}.")
-        with refusals():
-            await deps.router.reinstate(tx, rep, body.reason if body else None, changer(principal))
-        rep = await repository.reps.get_rep(tx, rep_id)
-    assert rep is not None
-    return rep
+        rep = await deps.reps.get(tx, rep_id)
+        await deps.router.reinstate(tx, rep, body.reason if body else None, changer(principal))
+        rep = await deps.reps.get(tx, rep_id)
+    return RepOut.of(rep)
 
 
 @routes.post("/reps/{rep_id}/suspend", response_model=RepOut)
@@ -121,14 +87,10 @@ async def suspend_rep(deps: Deps, rep_id: Id, body: SuspendIn, principal: Manage
     when the router suspends them for SLA compliance, with `by` your key). They get no
     new leads until reinstated; their open leads stay theirs."""
     async with deps.unit.transaction() as tx:
-        rep = await repository.reps.get_rep(tx, rep_id)
-        if rep is None:
-            raise Problem(404, f"There is no rep {rep_id!r}.")
-        with refusals():
-            await deps.router.suspend(tx, rep, body.reason, changer(principal))
-        rep = await repository.reps.get_rep(tx, rep_id)
-    assert rep is not None
-    return rep
+        rep = await deps.reps.get(tx, rep_id)
+        await deps.router.suspend(tx, rep, body.reason, changer(principal))
+        rep = await deps.reps.get(tx, rep_id)
+    return RepOut.of(rep)
 
 
 @routes.get("/reps/{rep_id}/leads", response_model=list[RepLeadOut])
@@ -143,29 +105,12 @@ async def rep_leads(
 ) -> list[RepLeadOut]:
     """A rep's own queue, most recently changed first."""
     async with deps.unit.read() as conn:
-        await visible_rep(conn, rep_id, principal)
+        await visible_rep(deps, conn, rep_id, principal)
         statuses: tuple[str, ...] | None = (
             WORKING_STATUSES if status == "open" else None if status == "all" else (status,)
         )
         found = await deps.router.leads_of_rep(conn, rep_id, statuses)
-    out = []
-    for lead, a in found:
-        out.append(
-            RepLeadOut(
-                lead_id=lead.lead_id,
-                status=lead.status,
-                assignment_id=lead.assignment_id,
-                assigned_at=a.assigned_at if a else None,
-                first_touch_due_at=a.first_touch_due_at if a else None,
-                touched_at=a.touched_at if a else None,
-                first_touch=a.first_touch if a else None,
-                cadence_due_at=a.cadence_due_at if a else None,
-                cadence=cadence_of(a).status if a else None,
-                score=lead.score,
-                lead=lead.profile,
-            )
-        )
-    return out
+    return [RepLeadOut.of(lead, a) for lead, a in found]
 
 
 @routes.get("/reps/{rep_id}/compliance", response_model=ComplianceOut)
@@ -173,5 +118,6 @@ async def rep_compliance(deps: Deps, rep_id: Id, principal: RepKey) -> Complianc
     """The share of the rep's SLA obligations met over the rolling window: first touches
     within deadline, and cadences completed (connected, or every attempt made)."""
     async with deps.unit.read() as conn:
-        rep = await visible_rep(conn, rep_id, principal)
-        return await deps.router.compliance(conn, rep, deps.unit.clock.now())
+        rep = await visible_rep(deps, conn, rep_id, principal)
+        report = await deps.router.compliance(conn, rep, deps.unit.clock.now())
+    return ComplianceOut.of(report)

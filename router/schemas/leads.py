@@ -15,30 +15,20 @@ from pydantic import (
 from contracts.events import Channel, LeadProfile
 from router.records import (
     Activity,
+    ActivityOutcome,
+    AssignmentRecord,
     Cadence,
+    ComplianceReport,
     FirstTouch,
     HistoryEntry,
+    LeadRecord,
     LeadStatus,
+    LeadView,
     Opportunity,
     OpportunityStatus,
     RejectOutcome,
 )
 from router.schemas.common import Strict
-
-Outcome = Literal[
-    "no_answer",
-    "voicemail",
-    "connected",
-    "bad_number",
-    "not_interested",
-    "meeting_booked",
-    "sent",
-    "replied",
-    "bounced",
-    "held",
-    "no_show",
-    "other",
-]
 
 
 class Attempts(BaseModel):
@@ -55,6 +45,20 @@ class CadenceOut(BaseModel):
     min_spacing_minutes: float
     connected_at: datetime | None
     resolved_at: datetime | None
+
+    @classmethod
+    def of(cls, a: AssignmentRecord) -> CadenceOut:
+        return cls(
+            status=a.cadence,
+            due_at=a.cadence_due_at,
+            calls=Attempts(required=a.calls_required, counted=a.calls_counted, made=a.calls_made),
+            emails=Attempts(
+                required=a.emails_required, counted=a.emails_counted, made=a.emails_made
+            ),
+            min_spacing_minutes=a.min_spacing_minutes,
+            connected_at=a.connected_at,
+            resolved_at=a.cadence_resolved_at,
+        )
 
 
 class HistoryOut(BaseModel):
@@ -101,10 +105,38 @@ class AssignmentOut(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def of(cls, view: LeadView) -> AssignmentOut:
+        lead, a = view.lead, view.assignment
+        return cls(
+            lead_id=lead.lead_id,
+            status=lead.status,
+            rep_id=lead.rep_id,
+            assignment_id=lead.assignment_id,
+            pool=lead.pool,
+            rule=lead.rule,
+            strategy=lead.strategy,
+            queue=lead.queue,
+            held_until=lead.held_until,
+            assigned_at=a.assigned_at if a else None,
+            accepted_at=a.accepted_at if a else None,
+            first_touch_due_at=a.first_touch_due_at if a else None,
+            touched_at=a.touched_at if a else None,
+            first_touch=a.first_touch if a else None,
+            cadence=CadenceOut.of(a) if a else None,
+            return_reason=lead.return_reason,
+            explanation=lead.explanation,
+            history=[HistoryOut.of(h) for h in view.history],
+            score=lead.score,
+            lead=lead.profile,
+            created_at=lead.created_at,
+            updated_at=lead.updated_at,
+        )
+
 
 class ActivityIn(Strict):
     channel: Channel
-    outcome: Outcome = Field(
+    outcome: ActivityOutcome = Field(
         description="call: no_answer, voicemail, connected, bad_number, not_interested, "
         "meeting_booked; email: sent, replied, bounced; meeting: held, no_show; or other"
     )
@@ -191,6 +223,23 @@ class RepLeadOut(BaseModel):
     score: int | None
     lead: LeadProfile
 
+    @classmethod
+    def of(cls, lead: LeadRecord, a: AssignmentRecord | None) -> RepLeadOut:
+        """The lead in a rep's queue, with its current assignment's deadlines."""
+        return cls(
+            lead_id=lead.lead_id,
+            status=lead.status,
+            assignment_id=lead.assignment_id,
+            assigned_at=a.assigned_at if a else None,
+            first_touch_due_at=a.first_touch_due_at if a else None,
+            touched_at=a.touched_at if a else None,
+            first_touch=a.first_touch if a else None,
+            cadence_due_at=a.cadence_due_at if a else None,
+            cadence=a.cadence if a else None,
+            score=lead.score,
+            lead=lead.profile,
+        )
+
 
 class ShareOut(BaseModel):
     due: int
@@ -215,3 +264,7 @@ class ComplianceOut(BaseModel):
     suspended_at: datetime | None
     suspended_reason: str | None
     reinstated_at: datetime | None = None
+
+    @classmethod
+    def of(cls, report: ComplianceReport) -> ComplianceOut:
+        return cls.model_validate(report, from_attributes=True)

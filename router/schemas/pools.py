@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -11,9 +11,11 @@ from pydantic import (
 )
 
 from router.distribution import FallbackStrategy, OutsideHours, SourcedLeads, Strategy
+from router.records import ConfigVersion, PoolRecord, RuleRecord
 from router.rules import Conditions
 from router.schemas.common import Strict
 from router.schemas.reps import ChangedBy
+from router.sla import Sla
 
 
 class SlaIn(Strict):
@@ -28,18 +30,6 @@ class SlaIn(Strict):
     )
     reassign_on_missed_first_touch: bool | None = None
     max_reassignments: int | None = Field(None, ge=0)
-
-
-class Sla(BaseModel):
-    """The SLA in force, every value resolved."""
-
-    first_touch_minutes: float
-    calls: int
-    emails: int
-    business_days: int
-    min_spacing_minutes: float
-    reassign_on_missed_first_touch: bool
-    max_reassignments: int
 
 
 class PoolIn(Strict):
@@ -84,6 +74,19 @@ class PoolOut(BaseModel):
     version: int | None = Field(None, description="The version of its last change")
     changed_by: ChangedBy | None = Field(None, description="Who made its last change")
 
+    @classmethod
+    def of(cls, pool: PoolRecord, effective_sla: Sla, last: ConfigVersion | None) -> PoolOut:
+        """The pool with the SLA in force and its last change (`last`, when versioned)."""
+        return cls.model_validate(pool, from_attributes=True).model_copy(
+            update={"effective_sla": effective_sla, **_last_change(last)}
+        )
+
+
+def _last_change(version: ConfigVersion | None) -> dict[str, Any]:
+    if version is None:
+        return {}
+    return {"version": version.version, "changed_by": ChangedBy.of(version.changed_by)}
+
 
 class RuleIn(Strict):
     name: str | None = Field(None, max_length=200)
@@ -104,6 +107,11 @@ class RuleOut(BaseModel):
     updated_at: datetime
     version: int | None = Field(None, description="The version of its last change")
     changed_by: ChangedBy | None = Field(None, description="Who made its last change")
+
+    @classmethod
+    def of(cls, rule: RuleRecord, last: ConfigVersion | None) -> RuleOut:
+        """The rule with its last change (`last`, when versioned)."""
+        return cls.model_validate(rule, from_attributes=True).model_copy(update=_last_change(last))
 
 
 ConfigAction = Literal["created", "changed", "deleted"]

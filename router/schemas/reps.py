@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from router.calendar import CalendarError, parse_week, zone
+from router.records import Changer, RepRecord
 from router.schemas.common import CRM_OWNER_IDS, ID_PATTERN, CrmKind, CrmOwnerId, Strict
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -163,6 +164,10 @@ class ChangedBy(BaseModel):
     )
     name: str | None = Field(None, description="The key's name")
 
+    @classmethod
+    def of(cls, changer: Changer) -> ChangedBy:
+        return cls(key_id=changer.key_id, name=changer.name)
+
 
 class RepOut(BaseModel):
     id: str
@@ -193,6 +198,10 @@ class RepOut(BaseModel):
         description="Who suspended the rep by hand (none while suspended: the router, "
         "for SLA compliance)",
     )
+
+    @classmethod
+    def of(cls, rep: RepRecord) -> RepOut:
+        return cls.model_validate(rep, from_attributes=True)
 
 
 class ReinstateIn(Strict):

@@ -10,8 +10,9 @@ from pydantic import (
     Field,
 )
 
+from router.records import TeamRecord
 from router.schemas.common import Strict
-from services.holidays import Holidays, PublicHolidaysIn
+from services.holidays import PublicHolidaysIn
 
 
 class Holiday(Strict):
@@ -40,13 +41,9 @@ class TeamOut(BaseModel):
     created_at: datetime
     updated_at: datetime
 
-    def days_off(self) -> Holidays:
-        return Holidays.of(
-            {h.date: h.name for h in self.holidays},
-            country=self.country,
-            subdivision=self.subdivision,
-            removed=self.worked_holidays,
-        )
+    @classmethod
+    def of(cls, team: TeamRecord) -> TeamOut:
+        return cls.model_validate(team, from_attributes=True)
 
 
 class TeamHolidayOut(BaseModel):

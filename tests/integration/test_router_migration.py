@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select, text
 
 from router import repository
 from router.models import assignments, config_versions, leads, pools, reps, teams
-from router.schemas.teams import TeamOut
+from router.records import TeamRecord, parsed
 from services.db import Database, ReadConn
 from services.migrate import upgrade
 from tests import infra
@@ -123,7 +123,7 @@ async def test_router_0005_keeps_a_teams_holidays_and_names_no_country(database_
             row = (await conn.execute(select(teams))).one()
     finally:
         await database.dispose()
-    team = TeamOut.model_validate(dict(row._mapping))
+    team = parsed(TeamRecord, dict(row._mapping))
     assert (team.country, team.subdivision, team.worked_holidays) == (None, None, [])
     assert [(h.date.isoformat(), h.name) for h in team.holidays] == [("2026-12-25", "Christmas")]
     assert date(2026, 12, 25) in team.days_off()

@@ -18,8 +18,8 @@ from contracts.events import Decision, LeadProfile, LeadQualified, make_envelope
 from router import repository
 from router.config import ROUTING
 from router.config import load as load_routing_config
-from router.records import Changer, LeadRecord
-from router.schemas.leads import ActivityIn, AssignmentOut
+from router.records import Changer, LeadRecord, NewActivity, parsed
+from router.schemas.leads import AssignmentOut
 from router.schemas.pools import PoolIn, RuleIn
 from router.schemas.reps import RepIn
 from router.service import Router
@@ -125,10 +125,10 @@ class World:
 
     async def view(self, lead_id: str) -> AssignmentOut:
         async with self.unit.read() as conn:
-            return await self.router.view(conn, await self.lead(lead_id))
+            return AssignmentOut.of(await self.router.view(conn, await self.lead(lead_id)))
 
     async def log(self, lead_id: str, channel: str, outcome: str) -> None:
-        body = ActivityIn.model_validate({"channel": channel, "outcome": outcome})
+        body = parsed(NewActivity, {"channel": channel, "outcome": outcome})
         async with self.unit.transaction() as tx:
             lead = await repository.leads.get_lead(tx, lead_id)
             assert lead is not None

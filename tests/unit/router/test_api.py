@@ -195,6 +195,8 @@ async def test_the_fallback_queue_and_a_managers_assignment(embedded: EmbeddedBa
         f"/router/v1/leads/{lead_id}/assign", json={"rep_id": "zed"}, headers=ADMIN
     )
     assert ghost.status_code == 422
+    assert ghost.json()["detail"] == "There is no rep 'zed'."
+    assert [e["field"] for e in ghost.json()["errors"]] == ["rep_id"]
 
     ana = await rep_key(embedded, "ana")
     assert (await http.post("/router/v1/reps", json=REP, headers=ana)).status_code == 403

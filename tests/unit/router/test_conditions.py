@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from contracts.events import LeadProfile
 from router.conditions import OP_WORDS, OPS
+from router.records import RuleRecord
 from router.rules import Conditions, choose, enabled_in_order, match
-from router.schemas.pools import RuleOut
 
 LEAD = LeadProfile(
     source="website",
@@ -218,9 +218,9 @@ def test_every_operator_has_words_for_the_explanation() -> None:
 
 
 def test_rules_are_tried_enabled_only_by_position_then_id() -> None:
-    def rule(id: str, position: int, enabled: bool = True) -> RuleOut:
+    def rule(id: str, position: int, enabled: bool = True) -> RuleRecord:
         now = datetime.now(UTC)
-        return RuleOut(
+        return RuleRecord(
             id=id,
             name=id,
             position=position,

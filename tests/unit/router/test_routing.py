@@ -60,11 +60,11 @@ async def test_capacity_and_daily_caps_hold(world: World) -> None:
     assert tomorrow.rep_id == "bo"
     # Leads that leave the open state free capacity: an opportunity is no longer a lead.
     await world.log(ids[0], "call", "connected")
-    from router.schemas.leads import OpportunityIn
+    from router.records import NewOpportunity
 
     async with world.unit.transaction() as tx:
         lead = await world.lead(ids[0])
-        await world.router.open_opportunity(tx, lead, OpportunityIn(amount=Decimal(1000)), None)
+        await world.router.open_opportunity(tx, lead, NewOpportunity(amount=Decimal(1000)), None)
     for _ in range(3):
         await world.qualify()
     ana = [e for e in await world.events("lead.assigned") if e["data"]["rep_id"] == "ana"]
@@ -194,12 +194,12 @@ async def test_a_lead_qualified_twice_is_routed_once_unless_it_came_back(world: 
     lead_id = await world.qualify()
     await world.qualify(lead_id=lead_id)
     assert len(await world.events("lead.assigned")) == 1
-    from router.schemas.leads import RejectIn
+    from router.records import Rejection
 
     async with world.unit.transaction() as tx:
         lead = await world.lead(lead_id)
         outcome = await world.router.reject(
-            tx, lead, RejectIn(reason="wrong person", disposition="return"), None
+            tx, lead, Rejection(reason="wrong person", disposition="return"), None
         )
     assert outcome == "returned"
     await world.qualify(lead_id=lead_id)
@@ -255,7 +255,7 @@ async def test_a_team_holiday_is_explained_as_one(world: World) -> None:
     world.clock.set(datetime(2026, 12, 25, 12, 0, tzinfo=UTC))
     async with world.unit.transaction() as tx:
         team = TeamIn(name="DACH", holidays=[Holiday(date=date(2026, 12, 25), name="X")])
-        await repository.teams.upsert_team(tx, "dach", team)
+        await repository.teams.upsert_team(tx, "dach", team.model_dump(mode="json"))
     await world.rep("ana", team_id="dach", time_zone="Europe/Berlin")
     await world.pool("everyone", strategy="round_robin", outside_hours="skip")
     view = await world.view(await world.qualify())

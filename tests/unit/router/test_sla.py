@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from router import repository
-from router.errors import Refused
-from router.records import Changer
-from router.schemas.leads import CloseIn, OpportunityIn, RejectIn
+from router.records import Changer, Closing, NewOpportunity, Rejection
+from services.errors import Conflict
 from tests.scenarios.router import World, world_at
 
 
@@ -137,7 +136,7 @@ async def test_an_exhausted_cadence_returns_the_lead_for_nurture(world: World) -
     assert view.cadence.status == "exhausted"
     assert view.history[-1].end_reason == "cadence_exhausted"
     assert await world.timers.fire_due() == 0
-    with pytest.raises(Refused, match="returned; it takes no activities"):
+    with pytest.raises(Conflict, match="returned; it takes no activities"):
         await world.log(lead_id, "call", "connected")
 
 
@@ -272,7 +271,7 @@ async def test_a_met_obligation_that_leaves_the_rep_below_the_threshold_suspends
     async with world.unit.transaction() as tx:
         lead = await repository.leads.get_lead(tx, worked)
         assert lead is not None
-        await world.router.open_opportunity(tx, lead, OpportunityIn(amount=Decimal("100")), None)
+        await world.router.open_opportunity(tx, lead, NewOpportunity(amount=Decimal("100")), None)
     assert len(await world.events("rep.suspended")) == 2
     assert (await world.view(missed)).first_touch == "breached"
 
@@ -289,7 +288,7 @@ async def test_accept_reject_and_an_opportunity_won(world: World) -> None:
     async with world.unit.transaction() as tx:
         lead = await repository.leads.get_lead(tx, lead_id)
         assert lead is not None
-        outcome = await world.router.reject(tx, lead, RejectIn(reason="my ex-employer"), None)
+        outcome = await world.router.reject(tx, lead, Rejection(reason="my ex-employer"), None)
     assert outcome == "reassigned"
     (rejected,) = await world.events("lead.rejected")
     assert (rejected["data"]["rep_id"], rejected["data"]["outcome"]) == ("ana", "reassigned")
@@ -301,13 +300,13 @@ async def test_accept_reject_and_an_opportunity_won(world: World) -> None:
         lead = await repository.leads.get_lead(tx, lead_id)
         assert lead is not None
         opportunity = await world.router.open_opportunity(
-            tx, lead, OpportunityIn(amount=Decimal("12000"), currency="EUR", name="Rollout"), None
+            tx, lead, NewOpportunity(amount=Decimal("12000"), currency="EUR", name="Rollout"), None
         )
     view = await world.view(lead_id)
     assert (view.status, view.first_touch) == ("opportunity", "met")
     async with world.unit.transaction() as tx:
         closed = await world.router.close_opportunity(
-            tx, opportunity, CloseIn(won=True, amount=Decimal("15000")), None
+            tx, opportunity, Closing(won=True, amount=Decimal("15000")), None
         )
     assert (closed.status, closed.amount) == ("won", Decimal("15000"))
     (won,) = await world.events("opportunity.closed")
@@ -324,7 +323,7 @@ async def test_a_rejected_lead_nobody_else_can_take_goes_back_to_marketing(world
     async with world.unit.transaction() as tx:
         lead = await repository.leads.get_lead(tx, lead_id)
         assert lead is not None
-        assert await world.router.reject(tx, lead, RejectIn(reason="student"), None) == "returned"
+        assert await world.router.reject(tx, lead, Rejection(reason="student"), None) == "returned"
     (returned,) = await world.events("lead.returned")
     assert returned["data"]["reason"] == "rejected by ana: student; no other eligible rep"
     assert returned["data"]["reason_code"] == "rejected"

@@ -13,7 +13,7 @@ import pytest
 
 from router.connectors.base import ConnectorConfig, Delivery, Target, VendorError
 from router.connectors.hubspot import CONNECTOR, HubSpotCredentials, HubSpotSettings
-from router.schemas.reps import RepOut
+from router.records import RepRecord, parsed
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 ERROR = {
@@ -25,7 +25,8 @@ ERROR = {
 
 
 def target(**settings: Any) -> Target:
-    rep = RepOut.model_validate(
+    rep = parsed(
+        RepRecord,
         {
             "id": "ana",
             "name": "Ana",
@@ -42,7 +43,7 @@ def target(**settings: Any) -> Target:
             "out_of_office": [],
             "team_id": None,
             "crm_owner_ids": {"hubspot": "101"},
-        }
+        },
     )
     return Target(
         connector=ConnectorConfig("hs", "hubspot", settings, "sealed", True),

@@ -26,7 +26,7 @@ from router.connectors.salesforce import Salesforce
 from router.connectors.salesforce_accounts import website_domain
 from router.connectors.salesforce_api import soql_quote
 from router.connectors.salesforce_settings import SalesforceCredentials, SalesforceSettings
-from router.schemas.reps import RepOut
+from router.records import RepRecord, parsed
 from tests.fakes.salesforce import FakeSalesforce
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -79,7 +79,8 @@ def client(sf: FakeSalesforce) -> httpx.AsyncClient:
 
 
 def target(sf: FakeSalesforce, connector_id: str = "sf", **settings: Any) -> Target:
-    rep = RepOut.model_validate(
+    rep = parsed(
+        RepRecord,
         {
             "id": "ana",
             "name": "Ana",
@@ -96,7 +97,7 @@ def target(sf: FakeSalesforce, connector_id: str = "sf", **settings: Any) -> Tar
             "out_of_office": [],
             "team_id": None,
             "crm_owner_ids": {"salesforce": ANA},
-        }
+        },
     )
     settings = {"login_url": BASE, **settings}
     credentials = {"client_id": sf.client_id, "webhook_secret": WHSEC}

@@ -20,7 +20,7 @@ from router.connectors.base import (
 )
 from router.connectors.slack import ASSIGNED, BREACHED, CONNECTOR, SlackCredentials, SlackSettings
 from router.connectors.slack_messages import assignment_message, escape, when
-from router.schemas.reps import RepOut
+from router.records import RepRecord, parsed
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TOKEN = "xoxb-1-2-abcdefgh"
@@ -61,7 +61,8 @@ def test_the_link_to_the_lead_is_a_mrkdwn_link_with_its_ampersands_escaped() -> 
 
 
 def _target(members: dict[str, str]) -> Target:
-    rep = RepOut.model_validate(
+    rep = parsed(
+        RepRecord,
         {
             "id": "ana",
             "name": "Ana",
@@ -78,7 +79,7 @@ def _target(members: dict[str, str]) -> Target:
             "out_of_office": [],
             "team_id": None,
             "crm_owner_ids": members,
-        }
+        },
     )
     return Target(
         connector=ConnectorConfig("slack", "slack", {}, "", True),
