@@ -81,9 +81,7 @@ async def load(conn: AsyncConnection) -> RoutingConfig:
         pools={p.id: p for p in await repository.pools.list_pools(read)},
         reps={r.id: r for r in reps},
         holidays=holidays,
-        account_owners={
-            a["domain"]: a["rep_id"] for a in await repository.accounts.list_accounts(read)
-        },
+        account_owners={a.domain: a.rep_id for a in await repository.accounts.list_accounts(read)},
         subscribers=tuple(
             Subscriber(s.id, tuple(s.event_types), s.rep_id, s.url, s.secret)
             for s in await repository.subscriptions.list_subscriptions(read, active_only=True)

@@ -219,6 +219,24 @@ class TeamRecord:
         )
 
 
+AccountSource = Literal["manual", "connector"]
+"""How an account got its owner: by hand (the API, the console), or synced from a CRM."""
+
+
+@dataclass(frozen=True)
+class AccountRecord:
+    """The rep who owns a company's domain (`account_owner_first` pools route to them), set
+    by hand or by a connector's account sync (`connector_id`, the CRM's `external_id`)."""
+
+    domain: str
+    rep_id: str
+    created_at: datetime
+    updated_at: datetime
+    source: AccountSource = "manual"
+    connector_id: str | None = None
+    external_id: str | None = None
+
+
 @dataclass(frozen=True)
 class SlaTerms:
     """A pool's own SLA terms; None takes the router's setting (sla.py `sla_of`)."""

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 from router import repository
-from router.records import TeamRecord
+from router.records import AccountRecord, TeamRecord
 from router.repository import Conn
 from services.db import Tx
 from services.errors import Conflict, Invalid, NotFound
@@ -51,7 +51,7 @@ class Teams:
         if not await repository.teams.delete_team(tx, team_id):
             raise NotFound(f"There is no team {team_id!r}.")
 
-    async def put_account(self, tx: Tx, domain: str, rep_id: str) -> dict[str, Any]:
+    async def put_account(self, tx: Tx, domain: str, rep_id: str) -> AccountRecord:
         """Give a company's domain (`www.` and case aside) an owner rep."""
         domain = domain.strip().lower().removeprefix("www.")
         if not await repository.reps.rep_exists(tx, rep_id):
@@ -61,7 +61,7 @@ class Teams:
         assert account is not None
         return account
 
-    async def accounts(self, conn: Conn) -> list[dict[str, Any]]:
+    async def accounts(self, conn: Conn) -> list[AccountRecord]:
         return await repository.accounts.list_accounts(conn)
 
     async def delete_account(self, tx: Tx, domain: str) -> None:

@@ -51,6 +51,7 @@ from router.connectors.base import (
 )
 from router.connectors.schemas import AccountSyncOut, UnmatchedOwner
 from router.connectors.worker import open_target
+from router.records import AccountRecord
 from router.repository import Conn
 from router.settings import RouterSettings
 from services.crypto import SecretBox
@@ -148,8 +149,8 @@ async def apply_accounts(
         current = existing.get(account.domain)
         ours = (
             current is not None
-            and current["source"] == "connector"
-            and current["connector_id"] == connector.id
+            and current.source == "connector"
+            and current.connector_id == connector.id
         )
         rep_id = owners.get(account.owner_id) if account.owner_id else None
         if rep_id is None:
@@ -169,7 +170,7 @@ async def apply_accounts(
                 counts["removed"] += 1
             continue
         matched.append(account.domain)
-        if ours and current is not None and current["rep_id"] == rep_id:
+        if ours and current is not None and current.rep_id == rep_id:
             counts["unchanged"] += 1
             continue
         await router_repository.accounts.upsert_account(
@@ -180,11 +181,15 @@ async def apply_accounts(
             external_id=account.external_id[:100],
         )
         counts["moved" if current is not None else "added"] += 1
-        existing[account.domain] = {
-            "rep_id": rep_id,
-            "source": "connector",
-            "connector_id": connector.id,
-        }
+        existing[account.domain] = AccountRecord(
+            domain=account.domain,
+            rep_id=rep_id,
+            created_at=current.created_at if current is not None else now,
+            updated_at=now,
+            source="connector",
+            connector_id=connector.id,
+            external_id=account.external_id[:100],
+        )
     await repository.account_syncs.clear_unmatched(tx, connector.id, matched)
 
 

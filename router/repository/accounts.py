@@ -11,14 +11,15 @@ from router.config import ROUTING
 from router.models import (
     accounts,
 )
+from router.records import AccountRecord, parsed
 from router.repository import Conn
 from router.repository import connection_of as _c
 from services.db import Tx
 from services.reference import bump
 
 
-def _account(row: Any) -> dict[str, Any]:
-    return dict(row._mapping)
+def _account(row: Any) -> AccountRecord:
+    return parsed(AccountRecord, row._mapping)
 
 
 async def account_owner(conn: Conn, domain: str) -> str | None:
@@ -28,17 +29,17 @@ async def account_owner(conn: Conn, domain: str) -> str | None:
     return owner
 
 
-async def list_accounts(conn: Conn) -> list[dict[str, Any]]:
+async def list_accounts(conn: Conn) -> list[AccountRecord]:
     rows = (await _c(conn).execute(select(accounts).order_by(accounts.c.domain))).all()
     return [_account(r) for r in rows]
 
 
-async def get_account(conn: Conn, domain: str) -> dict[str, Any] | None:
+async def get_account(conn: Conn, domain: str) -> AccountRecord | None:
     row = (await _c(conn).execute(select(accounts).where(accounts.c.domain == domain))).first()
     return _account(row) if row else None
 
 
-async def accounts_in(conn: Conn, domains: Sequence[str]) -> dict[str, dict[str, Any]]:
+async def accounts_in(conn: Conn, domains: Sequence[str]) -> dict[str, AccountRecord]:
     """The accounts of `domains` that have an owner, by domain."""
     if not domains:
         return {}

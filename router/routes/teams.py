@@ -71,13 +71,14 @@ async def put_account(deps: Deps, domain: str, body: AccountIn, _: ManagerKey) -
     """Give a company's domain an owner rep (`account_owner_first` pools route to them)."""
     async with deps.unit.transaction() as tx:
         account = await deps.teams.put_account(tx, domain, body.rep_id)
-    return AccountOut.model_validate(account)
+    return AccountOut.of(account)
 
 
 @routes.get("/accounts", response_model=list[AccountOut])
 async def list_accounts(deps: Deps, _: ManagerKey) -> list[AccountOut]:
     async with deps.unit.read() as conn:
-        return [AccountOut.model_validate(a) for a in await deps.teams.accounts(conn)]
+        found = await deps.teams.accounts(conn)
+    return [AccountOut.of(a) for a in found]
 
 
 @routes.delete("/accounts/{domain}", status_code=204)

@@ -10,7 +10,7 @@ from pydantic import (
     Field,
 )
 
-from router.records import TeamRecord
+from router.records import AccountRecord, TeamRecord
 from router.schemas.common import Strict
 from services.holidays import PublicHolidaysIn
 
@@ -71,3 +71,7 @@ class AccountOut(BaseModel):
     )
     connector_id: str | None = None
     external_id: str | None = None
+
+    @classmethod
+    def of(cls, account: AccountRecord) -> AccountOut:
+        return cls.model_validate(account, from_attributes=True)
