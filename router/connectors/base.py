@@ -4,7 +4,7 @@ vendor's webhook.
 
 A kind is pure of the database: the worker (router/connectors/worker.py) hands it a due
 delivery and the routing configuration it needs (the connector, the rep), and records what
-it returns; the inbound route (router/connectors/api.py) hands it a verified webhook and
+it returns; `Inbound` (router/connectors/inbound.py) hands it a verified webhook and
 logs the activities it finds through the router's own activity code.
 """
 
@@ -32,6 +32,16 @@ class ConnectorConfig:
     credentials: str
     """Sealed (services/crypto.py), as stored: a JSON object of the kind's credentials."""
     active: bool
+
+
+@dataclass(frozen=True)
+class StoredConnector:
+    """A connector as the repository returns it: its configuration and when it was made
+    and last changed."""
+
+    config: ConnectorConfig
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
 
 from router.config import ROUTING
-from router.connectors.base import ConnectorConfig
+from router.connectors.base import ConnectorConfig, StoredConnector
 from router.models import (
     account_sync_unmatched,
     account_syncs,
@@ -23,13 +21,6 @@ from router.repository import connection_of as _c
 from services.crypto import SecretBox
 from services.db import Tx
 from services.reference import bump
-
-
-@dataclass(frozen=True)
-class StoredConnector:
-    config: ConnectorConfig
-    created_at: datetime
-    updated_at: datetime
 
 
 def _connector(row: Any) -> StoredConnector:
