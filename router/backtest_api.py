@@ -3,45 +3,70 @@ archived qualified leads under candidate rules and pools (router/backtests.py)."
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
-from router.backtests import QUALIFIED, RouterBacktest, RouterBacktestIn, RouterBacktestOut
+from router.backtests import QUALIFIED, RouterBacktest
+from router.schemas.backtests import RouterBacktestIn, RouterBacktestOut, RouterBacktestResult
 from services.auth import ManagerKey
 from services.backtests import Archive, BacktestJob, BacktestJobs, ReportProgress, job_routes
+from services.binding import Binding
+
+
+@dataclass(frozen=True)
+class BacktestDeps:
+    """What the backtest routes use: the backtest, its jobs and where audit's archive is
+    (None: in this process)."""
+
+    backtest: RouterBacktest
+    jobs: BacktestJobs
+    audit_url: str | None
+
+
+bound = Binding[BacktestDeps]("router_backtests")
+Deps = Annotated[BacktestDeps, Depends(bound)]
+
+routes = APIRouter()
 
 
 def build_backtest_router(
     backtest: RouterBacktest, jobs: BacktestJobs, audit_url: str | None
 ) -> APIRouter:
-    router = APIRouter()  # included in the /router/v1 router
-
-    @router.post(
-        "/backtests",
-        status_code=202,
-        response_model=RouterBacktestOut,
-        responses={503: {"description": "This process cannot reach audit's archive"}},
-    )
-    async def start_backtest(
-        body: RouterBacktestIn, request: Request, response: Response, principal: ManagerKey
-    ) -> BacktestJob[Any]:
-        """Where would the leads qualified in `[since, until)` have gone under these rules
-        and pools, against the current ones? Answers 202 with the job at once; `GET
-        /backtests/{id}` shows its progress and, when done, the comparison. Nothing live is
-        touched: no event, assignment, cursor or timer."""
-        archive = Archive.for_request(audit_url, request)
-        current, candidate = await backtest.configs(body)
-        job = await jobs.create(body, body.model_dump(mode="json"), principal.key_id)
-        authorization = request.headers["authorization"]
-
-        async def work(progress: ReportProgress) -> dict[str, object]:
-            pages = archive.pages(authorization, [QUALIFIED], body)
-            return await backtest.run(current, candidate, pages, progress)
-
-        jobs.start(job.id, work)
-        response.headers["Location"] = f"/router/v1/backtests/{job.id}"
-        return job
-
+    """The backtests' routes (included in the /router/v1 router) with what they use."""
+    router = APIRouter(dependencies=[bound.to(BacktestDeps(backtest, jobs, audit_url))])
+    router.include_router(routes)
     job_routes(router, jobs, RouterBacktestOut)
     return router
+
+
+@routes.post(
+    "/backtests",
+    status_code=202,
+    response_model=RouterBacktestOut,
+    responses={503: {"description": "This process cannot reach audit's archive"}},
+)
+async def start_backtest(
+    deps: Deps, body: RouterBacktestIn, request: Request, response: Response, principal: ManagerKey
+) -> BacktestJob[Any]:
+    """Where would the leads qualified in `[since, until)` have gone under these rules
+    and pools, against the current ones? Answers 202 with the job at once; `GET
+    /backtests/{id}` shows its progress and, when done, the comparison. Nothing live is
+    touched: no event, assignment, cursor or timer."""
+    archive = Archive.for_request(deps.audit_url, request)
+    candidate_bodies = body.model_dump()
+    current, candidate = await deps.backtest.configs(
+        candidate_bodies["rules"], candidate_bodies["pools"]
+    )
+    job = await deps.jobs.create(body, body.model_dump(mode="json"), principal.key_id)
+    authorization = request.headers["authorization"]
+
+    async def work(progress: ReportProgress) -> dict[str, object]:
+        pages = archive.pages(authorization, [QUALIFIED], body)
+        result = await deps.backtest.run(current, candidate, pages, progress)
+        return RouterBacktestResult.of(result).model_dump(mode="json")
+
+    deps.jobs.start(job.id, work)
+    response.headers["Location"] = f"/router/v1/backtests/{job.id}"
+    return job

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Annotated, Any
-
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from typing import Any
 
 from contracts.events import LeadQualified, parse_data
 from router.config import RoutingConfig
@@ -27,50 +25,35 @@ from router.distribution import Pick
 from router.records import PoolRecord, PoolRepState, RuleRecord, parsed
 from router.repository import Conn
 from router.rules import enabled_in_order
-from router.schemas.common import ID_PATTERN
-from router.schemas.pools import PoolIn, RuleIn
 from router.service import Router
 from router.state import RoutingState, RoutingWrites
 from services.backtests import (
     ArchivePage,
     BacktestCount,
-    BacktestJob,
     ReportProgress,
-    Window,
     side_by_side,
 )
 from services.db import UnitOfWork
-from services.problems import Problem, field_error
+from services.errors import DomainError, FieldError
 
 QUALIFIED = LeadQualified.TYPE
 MAX_LISTED = 1000
 """Leads listed in `changes` and `deadlines`, at most (the counts cover every lead)."""
 CAPPED = frozenset({"at_capacity", "daily_cap"})
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=ID_PATTERN)]
+
+class InvalidCandidate(DomainError):
+    """A candidate whose pools or rules name reps, teams or pools that do not exist (422,
+    naming each field)."""
+
+    status = 422
 
 
-class RouterBacktestIn(Window):
-    """A candidate to replay the window's leads under, in the bodies the live API takes."""
+@dataclass(frozen=True)
+class Placement:
+    """Where one side put a lead, in short (with the full decision, for changed leads)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    rules: dict[Id, RuleIn] | None = Field(
-        None,
-        description="The candidate's whole rule set by rule id, each as `PUT /rules/{id}` "
-        "takes it (disabled ones are kept but not tried); omitted: the current rules",
-    )
-    pools: dict[Id, PoolIn] = Field(
-        default_factory=dict,
-        description="Pools the candidate adds or replaces by pool id, each as "
-        "`PUT /pools/{id}` takes it; the other pools stay as they are",
-    )
-
-
-class BacktestPlacement(BaseModel):
-    """Where one side put a lead, in short."""
-
-    outcome: str = Field(description="assign, hold or queue")
+    outcome: str
     rule: str
     pool: str
     strategy: str
@@ -78,44 +61,52 @@ class BacktestPlacement(BaseModel):
     why: str
     first_touch_due_at: datetime | None
     held_until: datetime | None = None
-    explanation: dict[str, Any] | None = Field(
-        None, description="The full decision, as the live router explains it (changes only)"
-    )
+    explanation: dict[str, Any] | None = None
 
 
-class RoutingChange(BaseModel):
+@dataclass(frozen=True)
+class Change:
+    """A lead the sides placed differently (`changed`: outcome, pool, rep)."""
+
     lead_id: str
     qualified_at: datetime
-    changed: list[str] = Field(description="What differs: outcome, pool, rep")
-    current: BacktestPlacement
-    candidate: BacktestPlacement
+    changed: list[str]
+    current: Placement
+    candidate: Placement
 
 
-class FirstTouchDeadline(BaseModel):
+@dataclass(frozen=True)
+class Deadline:
+    """A lead's first-touch deadline on both sides."""
+
     lead_id: str
     qualified_at: datetime
     current: datetime | None
     candidate: datetime | None
 
 
-class BacktestRepLoad(BaseModel):
-    """A rep's load over the window on one side."""
+@dataclass(frozen=True)
+class RepLoad:
+    """A rep's load over the window on one side: leads assigned, the most on one of the
+    rep's local days, and the times the rep was passed over at a cap."""
 
-    assigned: int = Field(description="Leads assigned in the window (all still open at its end)")
-    busiest_day: int = Field(description="Most leads assigned on one of the rep's local days")
-    capped: int = Field(description="Times the rep was passed over at a cap")
+    assigned: int
+    busiest_day: int
+    capped: int
 
 
-class BacktestRepComparison(BaseModel):
+@dataclass(frozen=True)
+class RepSides:
     rep_id: str
     name: str
     max_open_leads: int | None
     daily_cap: int | None
-    current: BacktestRepLoad
-    candidate: BacktestRepLoad
+    current: RepLoad
+    candidate: RepLoad
 
 
-class FirstTouchSummary(BaseModel):
+@dataclass(frozen=True)
+class DeadlineStats:
     """The first-touch deadlines a side set, as minutes from qualification to deadline."""
 
     deadlines: int
@@ -123,27 +114,26 @@ class FirstTouchSummary(BaseModel):
     max_minutes: float | None
 
 
-class FirstTouchSides(BaseModel):
-    current: FirstTouchSummary
-    candidate: FirstTouchSummary
+@dataclass(frozen=True)
+class DeadlineSides:
+    current: DeadlineStats
+    candidate: DeadlineStats
 
 
-class RouterBacktestResult(BaseModel):
-    leads: int = Field(description="Leads replayed (each at its first lead.qualified)")
-    changed: int = Field(description="Leads whose outcome, pool or rep differ")
+@dataclass(frozen=True)
+class BacktestResult:
+    """The comparison of the two sides over the window (`changes` and `deadlines` list the
+    first MAX_LISTED leads; the counts cover every lead)."""
+
+    leads: int
+    changed: int
     outcomes: list[BacktestCount]
     rules: list[BacktestCount]
     pools: list[BacktestCount]
-    reps: list[BacktestRepComparison]
-    first_touch: FirstTouchSides
-    changes: list[RoutingChange] = Field(description=f"The first {MAX_LISTED} changed leads")
-    deadlines: list[FirstTouchDeadline] = Field(
-        description=f"Each lead's first-touch deadline on both sides (the first {MAX_LISTED})"
-    )
-
-
-class RouterBacktestOut(BacktestJob[RouterBacktestResult]):
-    """A router backtest job."""
+    reps: list[RepSides]
+    first_touch: DeadlineSides
+    changes: list[Change]
+    deadlines: list[Deadline]
 
 
 @dataclass
@@ -174,7 +164,7 @@ class SimulatedState(RoutingState):
 class Side:
     routing: Routing
     state: SimulatedState
-    placements: dict[str, BacktestPlacement] = field(default_factory=dict)
+    placements: dict[str, Placement] = field(default_factory=dict)
     capped: Counter[str] = field(default_factory=Counter)
 
     @classmethod
@@ -184,61 +174,64 @@ class Side:
 
 
 def candidate_config(
-    current: RoutingConfig, body: RouterBacktestIn, default_pool: str, now: datetime
+    current: RoutingConfig,
+    rules: Mapping[str, Mapping[str, Any]] | None,
+    pools: Mapping[str, Mapping[str, Any]],
+    default_pool: str,
+    now: datetime,
 ) -> RoutingConfig:
-    """The current configuration with the candidate's rules and pools, validated as the
-    live `PUT /rules/{id}` and `PUT /pools/{id}` validate them (a 422 naming the field)."""
-    errors: list[dict[str, str]] = []
-    for pool_id, pool in body.pools.items():
-        unknown = [m for m in pool.members if m not in current.reps]
+    """The current configuration with the candidate's rules (None: the current ones) and
+    pools (added or replaced), each by id with its fields as the live `PUT /rules/{id}` and
+    `PUT /pools/{id}` take them, and validated as they validate them (422 naming each
+    field)."""
+    errors: list[FieldError] = []
+    for pool_id, pool in pools.items():
+        unknown = [m for m in pool["members"] if m not in current.reps]
         if unknown:
-            errors.append(field_error(f"pools.{pool_id}.members", f"unknown reps: {unknown}"))
+            errors.append(FieldError(f"pools.{pool_id}.members", f"unknown reps: {unknown}"))
         teams = set(current.holidays)
-        for index, team in enumerate(pool.teams):
+        for index, team in enumerate(pool["teams"]):
             if team not in teams:
-                errors.append(field_error(f"pools.{pool_id}.teams.{index}", "unknown team"))
-    pools = dict(current.pools)
-    pools.update(
+                errors.append(FieldError(f"pools.{pool_id}.teams.{index}", "unknown team"))
+    merged = dict(current.pools)
+    merged.update(
         {
-            pool_id: parsed(
-                PoolRecord, {**pool.model_dump(), "id": pool_id, "name": pool.name or pool_id}
-            )
-            for pool_id, pool in body.pools.items()
+            pool_id: parsed(PoolRecord, {**pool, "id": pool_id, "name": pool["name"] or pool_id})
+            for pool_id, pool in pools.items()
         }
     )
-    rules = current.rules
-    if body.rules is not None:
-        for rule_id, rule in body.rules.items():
-            if rule.pool != default_pool and rule.pool not in pools:
-                errors.append(field_error(f"rules.{rule_id}.pool", f"unknown pool {rule.pool!r}"))
+    ordered = current.rules
+    if rules is not None:
+        for rule_id, rule in rules.items():
+            if rule["pool"] != default_pool and rule["pool"] not in merged:
+                errors.append(FieldError(f"rules.{rule_id}.pool", f"unknown pool {rule['pool']!r}"))
         outs = [
             parsed(
                 RuleRecord,
                 {
-                    **rule.model_dump(),
+                    **rule,
                     "id": rule_id,
-                    "name": rule.name or rule_id,
+                    "name": rule["name"] or rule_id,
                     "created_at": now,
                     "updated_at": now,
                 },
             )
-            for rule_id, rule in body.rules.items()
+            for rule_id, rule in rules.items()
         ]
-        rules = tuple(enabled_in_order(outs))
+        ordered = tuple(enabled_in_order(outs))
     if errors:
-        raise Problem(
-            422,
+        raise InvalidCandidate(
             "The candidate does not validate: "
-            + "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+            + "; ".join(f"{e.field}: {e.message}" for e in errors)
             + ".",
             errors=errors,
         )
-    return replace(current, rules=rules, pools=pools)
+    return replace(current, rules=ordered, pools=merged)
 
 
-def _placement(decision: Decision, *, explained: bool) -> BacktestPlacement:
+def _placement(decision: Decision, *, explained: bool) -> Placement:
     pick = decision.pick
-    return BacktestPlacement(
+    return Placement(
         outcome=pick.outcome,
         rule=decision.rule_id,
         pool=decision.pool.id,
@@ -251,7 +244,7 @@ def _placement(decision: Decision, *, explained: bool) -> BacktestPlacement:
     )
 
 
-def _differences(a: BacktestPlacement, b: BacktestPlacement) -> list[str]:
+def _differences(a: Placement, b: Placement) -> list[str]:
     return [
         name
         for name, x, y in (
@@ -270,11 +263,16 @@ class RouterBacktest:
         self.router = router
         self.unit = unit
 
-    async def configs(self, body: RouterBacktestIn) -> tuple[RoutingConfig, RoutingConfig]:
+    async def configs(
+        self,
+        rules: Mapping[str, Mapping[str, Any]] | None,
+        pools: Mapping[str, Mapping[str, Any]],
+    ) -> tuple[RoutingConfig, RoutingConfig]:
+        """The current configuration and the candidate's (see `candidate_config`)."""
         async with self.unit.read() as conn:
             current = await self.router.routing.current(conn)
         candidate = candidate_config(
-            current, body, self.router.settings.default_pool, self.unit.clock.now()
+            current, rules, pools, self.router.settings.default_pool, self.unit.clock.now()
         )
         return current, candidate
 
@@ -284,11 +282,11 @@ class RouterBacktest:
         candidate: RoutingConfig,
         pages: AsyncIterator[ArchivePage],
         progress: ReportProgress,
-    ) -> dict[str, Any]:
+    ) -> BacktestResult:
         sides = (Side.of(current), Side.of(candidate))
         seen: dict[str, datetime] = {}
-        changes: list[RoutingChange] = []
-        deadlines: list[FirstTouchDeadline] = []
+        changes: list[Change] = []
+        deadlines: list[Deadline] = []
         changed = 0
         processed, total = 0, None
         async for page in pages:
@@ -307,7 +305,7 @@ class RouterBacktest:
                         side.placements[data.lead_id] = placement
                     if len(deadlines) < MAX_LISTED:
                         deadlines.append(
-                            FirstTouchDeadline(
+                            Deadline(
                                 lead_id=data.lead_id,
                                 qualified_at=now,
                                 current=placed[0].first_touch_due_at,
@@ -320,7 +318,7 @@ class RouterBacktest:
                         if len(changes) < MAX_LISTED:
                             a, b = (_placement(d, explained=True) for d in decisions)
                             changes.append(
-                                RoutingChange(
+                                Change(
                                     lead_id=data.lead_id,
                                     qualified_at=now,
                                     changed=differs,
@@ -329,20 +327,19 @@ class RouterBacktest:
                                 )
                             )
             await progress(processed, total)
-        result = RouterBacktestResult(
+        return BacktestResult(
             leads=len(seen),
             changed=changed,
             outcomes=_counts(sides, "outcome"),
             rules=_counts(sides, "rule"),
             pools=_counts(sides, "pool"),
             reps=[_rep(current, rep_id, *sides) for rep_id in sorted(current.reps)],
-            first_touch=FirstTouchSides(
+            first_touch=DeadlineSides(
                 current=_first_touch(sides[0], seen), candidate=_first_touch(sides[1], seen)
             ),
             changes=changes,
             deadlines=deadlines,
         )
-        return result.model_dump(mode="json")
 
     async def _decide(self, conn: Conn, side: Side, data: LeadQualified, now: datetime) -> Decision:
         decision = await self.router.decide(
@@ -369,22 +366,20 @@ def _counts(sides: Sequence[Side], attribute: str) -> list[BacktestCount]:
     return side_by_side(current, candidate)
 
 
-def _load(side: Side, rep_id: str, config: RoutingConfig) -> BacktestRepLoad:
+def _load(side: Side, rep_id: str, config: RoutingConfig) -> RepLoad:
     times = side.state.assigned_at.get(rep_id, [])
     view = config.views.get(rep_id)
     days = Counter(view.calendar.local_date(t) if view else t.date() for t in times)
-    return BacktestRepLoad(
+    return RepLoad(
         assigned=len(times),
         busiest_day=max(days.values(), default=0),
         capped=side.capped[rep_id],
     )
 
 
-def _rep(
-    config: RoutingConfig, rep_id: str, current: Side, candidate: Side
-) -> BacktestRepComparison:
+def _rep(config: RoutingConfig, rep_id: str, current: Side, candidate: Side) -> RepSides:
     rep = config.reps[rep_id]
-    return BacktestRepComparison(
+    return RepSides(
         rep_id=rep_id,
         name=rep.name,
         max_open_leads=rep.max_open_leads,
@@ -394,13 +389,13 @@ def _rep(
     )
 
 
-def _first_touch(side: Side, qualified: dict[str, datetime]) -> FirstTouchSummary:
+def _first_touch(side: Side, qualified: dict[str, datetime]) -> DeadlineStats:
     minutes = [
         (p.first_touch_due_at - qualified[lead_id]).total_seconds() / 60
         for lead_id, p in side.placements.items()
         if p.first_touch_due_at is not None
     ]
-    return FirstTouchSummary(
+    return DeadlineStats(
         deadlines=len(minutes),
         median_minutes=round(statistics.median(minutes), 1) if minutes else None,
         max_minutes=round(max(minutes), 1) if minutes else None,

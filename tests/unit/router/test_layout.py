@@ -217,11 +217,6 @@ HTTP_EDGES = (
 """Modules that speak HTTP: the bodies, the routes, and the connectors' API and inbound
 webhooks (which check a vendor's activity as the API checks a rep's, `ActivityIn`)."""
 
-NOT_SPLIT_YET = ("backtests.py",)
-"""A domain module that still holds its own HTTP bodies (the backtest's request and
-result), and reads the pools' and rules' request bodies from them."""
-
-
 def test_the_repository_and_the_domain_never_import_the_http_bodies() -> None:
     """The repository returns records.py's records and the domain works with them (and
     takes commands as records: `NewActivity`, `Rejection`...); the routes make the HTTP
@@ -230,7 +225,6 @@ def test_the_repository_and_the_domain_never_import_the_http_bodies() -> None:
         name
         for name, text in _modules().items()
         if not name.startswith(HTTP_EDGES)
-        and name not in NOT_SPLIT_YET
         and re.search(
             r"^\s*(from router\.schemas\b|import router\.schemas\b|from router import schemas)",
             text,
