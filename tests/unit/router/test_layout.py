@@ -8,6 +8,8 @@ import re
 import typing
 from pathlib import Path
 
+import pytest
+
 ROUTER = Path(__file__).resolve().parents[3] / "router"
 
 
@@ -33,31 +35,83 @@ def test_no_module_is_over_500_lines() -> None:
     assert not long, f"split these along their seams: {long}"
 
 
-def test_routes_are_module_functions() -> None:
-    """Routes are functions of router/routes/ with their dependency declared (`deps: Deps`);
-    build_router only wires them."""
-    api = ast.parse((ROUTER / "api.py").read_text())
-    [build] = [n for n in api.body if isinstance(n, ast.FunctionDef) and n.name == "build_router"]
-    nested = [
-        n.name
-        for n in ast.walk(build)
-        if isinstance(n, ast.AsyncFunctionDef) and n.decorator_list  # a route is decorated
+ROUTE_MODULES = re.compile(r"^(routes/.*|api\.py|backtest_api\.py|connectors/api[^/]*\.py)$")
+"""The router's route modules: routes/ by noun, api.py (/router/v1), the backtests' and the
+connectors' routes."""
+
+
+def _route_modules() -> dict[str, str]:
+    found = {name: text for name, text in _modules().items() if ROUTE_MODULES.match(name)}
+    assert {"api.py", "backtest_api.py", "connectors/api.py", "routes/leads.py"} <= set(found)
+    return found
+
+
+def _routes_inside_builders(text: str) -> list[str]:
+    """The routes (decorated functions) a module's `build_*router` functions define inside
+    themselves."""
+    return [
+        f"{outer.name}: {node.name}"
+        for outer in ast.parse(text).body
+        if isinstance(outer, ast.FunctionDef)
+        and outer.name.startswith("build")
+        and outer.name.endswith("router")
+        for node in ast.walk(outer)
+        if node is not outer
+        and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.decorator_list
     ]
-    assert not nested, f"routes defined inside build_router: {nested}"
-    for name, text in _modules().items():
-        if not name.startswith("routes/"):
-            continue
-        for node in ast.parse(text).body:
-            routed = isinstance(node, ast.AsyncFunctionDef) and any(
-                isinstance(d, ast.Call)
-                and isinstance(d.func, ast.Attribute)
-                and isinstance(d.func.value, ast.Name)
-                and d.func.value.id == "routes"
-                for d in node.decorator_list
-            )
-            if routed:
-                assert isinstance(node, ast.AsyncFunctionDef)
-                assert node.args.args[0].arg == "deps", (name, node.name)
+
+
+def _route_functions(text: str) -> list[ast.AsyncFunctionDef]:
+    """A module's routes: its functions decorated by its `routes` APIRouter."""
+    return [
+        node
+        for node in ast.parse(text).body
+        if isinstance(node, ast.AsyncFunctionDef)
+        and any(
+            isinstance(d, ast.Call)
+            and isinstance(d.func, ast.Attribute)
+            and isinstance(d.func.value, ast.Name)
+            and d.func.value.id == "routes"
+            for d in node.decorator_list
+        )
+    ]
+
+
+def test_routes_are_module_functions() -> None:
+    """Routes are module functions with their dependency declared first (`deps: Deps`),
+    in router/routes/ and the backtests' and connectors' API modules alike; a
+    `build_*router` only wires them (with services/backtests.py's shared job routes)."""
+    closures = {
+        name: nested
+        for name, text in _modules().items()
+        if (nested := _routes_inside_builders(text))
+    }
+    assert not closures, f"routes defined inside a build_router: {closures}"
+    for name, text in _route_modules().items():
+        for node in _route_functions(text):
+            assert node.args.args[0].arg == "deps", (name, node.name)
+    for name in ("backtest_api.py", "connectors/api.py"):
+        assert _route_functions(_modules()[name]), f"{name} has no module-level routes"
+
+
+CLOSURE = """
+def build_router(unit):
+    router = APIRouter()
+
+    @router.get("/x")
+    async def x():
+        return unit
+
+    return router
+"""
+
+
+def test_the_closure_check_sees_what_it_looks_for() -> None:
+    assert _routes_inside_builders(CLOSURE) == ["build_router: x"]
+    assert _routes_inside_builders(CLOSURE.replace("build_router", "build_connectors_router"))
+    unrouted = "def build_router(unit):\n    async def work():\n        pass\n"
+    assert _routes_inside_builders(unrouted) == []
 
 
 def test_routes_get_their_objects_through_the_chassis_binding() -> None:
@@ -217,6 +271,7 @@ HTTP_EDGES = (
 """Modules that speak HTTP: the bodies, the routes, and the connectors' API and inbound
 webhooks (which check a vendor's activity as the API checks a rep's, `ActivityIn`)."""
 
+
 def test_the_repository_and_the_domain_never_import_the_http_bodies() -> None:
     """The repository returns records.py's records and the domain works with them (and
     takes commands as records: `NewActivity`, `Rejection`...); the routes make the HTTP
@@ -234,11 +289,57 @@ def test_the_repository_and_the_domain_never_import_the_http_bodies() -> None:
     assert not knowing, f"domain or repository modules importing router.schemas: {knowing}"
 
 
+REPOSITORIES = ("router.repository", "router.connectors.repository")
+
+
+def _repository_imports(text: str) -> list[str]:
+    """The router's or the connectors' repository modules a module imports."""
+    found = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            names = [base, *(f"{base}.{a.name}" for a in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        found += [
+            name
+            for name in names
+            if any(name == r or name.startswith(r + ".") for r in REPOSITORIES)
+        ]
+    return found
+
+
 def test_routes_call_the_domain_never_the_repository() -> None:
     """Routes call the domain (`deps.router`, `deps.reps`, `deps.teams`,
-    `deps.configuration`, `deps.subscriptions`), which reads and writes through the
-    repository; no route module names it."""
-    routes = {n: text for n, text in _modules().items() if n.startswith("routes/") or n == "api.py"}
-    assert len(routes) > 5
+    `deps.configuration`, `deps.subscriptions`; the connectors' `deps.connectors` and
+    `deps.inbound`; the backtests' `deps.backtest`), which reads and writes through the
+    repository; no route module imports or names it, the connectors' repository included."""
+    routes = _route_modules()
+    importing = {
+        name: found for name, text in routes.items() if (found := _repository_imports(text))
+    }
+    assert not importing, f"routes importing a repository: {importing}"
     reaching = [name for name, text in routes.items() if re.search(r"\brepository\b", text)]
     assert not reaching, f"routes calling the repository: {reaching}"
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("from router import repository\n", ["router.repository"]),
+        ("from router.connectors import KINDS, repository\n", ["router.connectors.repository"]),
+        (
+            "from router.connectors.repository.connectors import X\n",
+            [
+                "router.connectors.repository.connectors",
+                "router.connectors.repository.connectors.X",
+            ],
+        ),
+        ("import router.repository.leads\n", ["router.repository.leads"]),
+        ("from router.repository_notes import x\nfrom router import records\n", []),
+    ],
+)
+def test_the_repository_check_sees_what_it_looks_for(source: str, found: list[str]) -> None:
+    assert _repository_imports(source) == found
