@@ -49,7 +49,7 @@ from router.connectors.base import (
     SyncsAccounts,
     VendorError,
 )
-from router.connectors.schemas import AccountSyncOut, UnmatchedOwner
+from router.connectors.records import AccountSyncStatus, UnmatchedOwner
 from router.connectors.worker import open_target
 from router.records import AccountRecord
 from router.repository import Conn
@@ -371,14 +371,14 @@ class AccountSyncWorker(LeasingWorker):
             )
 
 
-async def status_of(conn: Conn, connector: ConnectorConfig, now: datetime) -> AccountSyncOut:
-    """A connector's account sync as `GET .../accounts-sync` shows it."""
+async def status_of(conn: Conn, connector: ConnectorConfig, now: datetime) -> AccountSyncStatus:
+    """A connector's account sync at `now`, as `GET .../accounts-sync` shows it."""
     plan = plan_of(connector)
     _, minutes = sync_settings(KINDS.get(connector.kind), connector)
     row = await repository.account_syncs.get_sync(conn, connector.id) or {}
     unmatched = await repository.account_syncs.unmatched_owners(conn, connector.id)
     next_run_at = row.get("next_run_at")
-    return AccountSyncOut(
+    return AccountSyncStatus(
         connector_id=connector.id,
         enabled=plan is not None,
         interval_minutes=minutes,

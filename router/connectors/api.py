@@ -10,17 +10,17 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from router.connectors import KINDS
 from router.connectors.accounts import AccountSyncWorker
-from router.connectors.base import StoredConnector, TakesActivities
+from router.connectors.base import TakesActivities
 from router.connectors.connectors import Connectors
 from router.connectors.generic import ActivitiesWebhook
 from router.connectors.inbound import Inbound
+from router.connectors.records import DeliveryStatus, StoredConnector
 from router.connectors.schemas import (
     AccountSyncIn,
     AccountSyncOut,
     ConnectorDeliveryOut,
     ConnectorIn,
     ConnectorOut,
-    DeliveryStatus,
     InboundOut,
 )
 from router.connectors.worker import ConnectorWorker
@@ -193,7 +193,8 @@ async def list_deliveries(
     """A connector's deliveries, newest first; `status=dead` lists those given up,
     each with the vendor's answer."""
     async with deps.unit.read() as conn:
-        return await deps.connectors.deliveries(conn, connector_id, status, limit)
+        found = await deps.connectors.deliveries(conn, connector_id, status, limit)
+    return [ConnectorDeliveryOut.of(d) for d in found]
 
 
 @routes.post(
@@ -205,7 +206,8 @@ async def retry_delivery(
 ) -> ConnectorDeliveryOut:
     """Try a dead (or pending) delivery again now, with a fresh retry window."""
     async with deps.unit.transaction() as tx:
-        return await deps.connectors.retry(tx, connector_id, delivery_id)
+        delivery = await deps.connectors.retry(tx, connector_id, delivery_id)
+    return ConnectorDeliveryOut.of(delivery)
 
 
 @routes.get("/connectors/{connector_id}/accounts-sync", response_model=AccountSyncOut)
@@ -214,7 +216,8 @@ async def get_accounts_sync(deps: Deps, connector_id: ConnectorId, _: ManagerKey
     CRM"): the last run, the cursor, what it counted, the CRM owners that match no rep
     and the vendor's last error."""
     async with deps.unit.read() as conn:
-        return await deps.connectors.account_sync(conn, connector_id, deps.unit.clock.now())
+        status = await deps.connectors.account_sync(conn, connector_id, deps.unit.clock.now())
+    return AccountSyncOut.of(status)
 
 
 @routes.post(
@@ -228,9 +231,10 @@ async def run_accounts_sync(
     """Run the account sync now (`full`: from the first account, not the cursor); the
     answer is the status as it starts (202): `GET` it to see the run end."""
     async with deps.unit.transaction() as tx:
-        return await deps.connectors.request_account_sync(
+        status = await deps.connectors.request_account_sync(
             tx, connector_id, full=bool(body and body.full)
         )
+    return AccountSyncOut.of(status)
 
 
 @routes.post(

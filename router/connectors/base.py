@@ -35,16 +35,6 @@ class ConnectorConfig:
 
 
 @dataclass(frozen=True)
-class StoredConnector:
-    """A connector as the repository returns it: its configuration and when it was made
-    and last changed."""
-
-    config: ConnectorConfig
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
 class Delivery:
     """A router event to write to one connector's vendor."""
 

@@ -13,8 +13,13 @@ from pydantic import BaseModel, ValidationError
 
 from router.connectors import KINDS, repository
 from router.connectors.accounts import AccountSyncWorker, plan_of, status_of
-from router.connectors.base import StoredConnector, SyncsAccounts
-from router.connectors.schemas import AccountSyncOut, ConnectorDeliveryOut, DeliveryStatus
+from router.connectors.base import SyncsAccounts
+from router.connectors.records import (
+    AccountSyncStatus,
+    ConnectorDelivery,
+    DeliveryStatus,
+    StoredConnector,
+)
 from router.connectors.worker import ConnectorWorker
 from router.repository import Conn
 from router.settings import RouterSettings
@@ -184,12 +189,12 @@ class Connectors:
 
     async def deliveries(
         self, conn: Conn, connector_id: str, status: DeliveryStatus | None, limit: int
-    ) -> list[ConnectorDeliveryOut]:
+    ) -> list[ConnectorDelivery]:
         """A connector's deliveries, newest first (those of `status` only, if given)."""
         await self.get(conn, connector_id)
         return await repository.deliveries.list_deliveries(conn, connector_id, status, limit)
 
-    async def retry(self, tx: Tx, connector_id: str, delivery_id: str) -> ConnectorDeliveryOut:
+    async def retry(self, tx: Tx, connector_id: str, delivery_id: str) -> ConnectorDelivery:
         """Try a dead (or pending) delivery again now, with a fresh retry window."""
         found = await repository.deliveries.get_delivery(tx, delivery_id)
         if found is None or found.connector_id != connector_id:
@@ -205,7 +210,7 @@ class Connectors:
         assert again is not None
         return again
 
-    async def account_sync(self, conn: Conn, connector_id: str, now: datetime) -> AccountSyncOut:
+    async def account_sync(self, conn: Conn, connector_id: str, now: datetime) -> AccountSyncStatus:
         """The connector's account sync at `now`: the last run, the cursor, what it counted,
         the CRM owners that match no rep and the vendor's last error."""
         stored = await self.get(conn, connector_id)
@@ -213,7 +218,7 @@ class Connectors:
 
     async def request_account_sync(
         self, tx: Tx, connector_id: str, *, full: bool
-    ) -> AccountSyncOut:
+    ) -> AccountSyncStatus:
         """Run the account sync now (`full`: from the first account, not the cursor); the
         status as it starts."""
         stored = await self.get(tx, connector_id)

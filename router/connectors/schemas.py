@@ -7,11 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from router.connectors.records import AccountSyncStatus, ConnectorDelivery, DeliveryStatus
 from router.schemas.common import CrmKind, Strict
-
-DeliveryStatus = Literal["pending", "delivered", "skipped", "dead"]
-"""`skipped`: not wanted any more when it came due (a reminder of a lead touched or
-reassigned since); nothing was sent."""
 
 
 class ConnectorIn(Strict):
@@ -63,6 +60,10 @@ class ConnectorDeliveryOut(BaseModel):
     created_at: datetime
     delivered_at: datetime | None
 
+    @classmethod
+    def of(cls, delivery: ConnectorDelivery) -> ConnectorDeliveryOut:
+        return cls.model_validate(delivery, from_attributes=True)
+
 
 class InboundResult(BaseModel):
     index: int
@@ -106,6 +107,10 @@ class AccountSyncOut(BaseModel):
         description="Owners of synced accounts that match no rep: set crm_owner_ids on the "
         "rep, and the next run gives them their accounts"
     )
+
+    @classmethod
+    def of(cls, status: AccountSyncStatus) -> AccountSyncOut:
+        return cls.model_validate(status, from_attributes=True)
 
 
 class AccountSyncIn(Strict):

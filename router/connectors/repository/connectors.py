@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from router.config import ROUTING
-from router.connectors.base import ConnectorConfig, StoredConnector
+from router.connectors.base import ConnectorConfig
+from router.connectors.records import StoredConnector
 from router.models import (
     account_sync_unmatched,
     account_syncs,

@@ -10,12 +10,13 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 
 from router.connectors.base import Delivery, LeadNow
-from router.connectors.schemas import ConnectorDeliveryOut
+from router.connectors.records import ConnectorDelivery
 from router.models import (
     assignments,
     connector_deliveries,
     leads,
 )
+from router.records import parsed
 from router.repository import Conn
 from router.repository import connection_of as _c
 from services.db import Tx
@@ -127,13 +128,13 @@ def record_attempt(
     )
 
 
-def _delivery_out(row: Any) -> ConnectorDeliveryOut:
-    return ConnectorDeliveryOut.model_validate(dict(row._mapping))
+def _delivery(row: Any) -> ConnectorDelivery:
+    return parsed(ConnectorDelivery, row._mapping)
 
 
 async def list_deliveries(
     conn: Conn, connector_id: str, status: str | None, limit: int
-) -> list[ConnectorDeliveryOut]:
+) -> list[ConnectorDelivery]:
     c = connector_deliveries.c
     query = (
         select(connector_deliveries)
@@ -143,16 +144,16 @@ async def list_deliveries(
     )
     if status:
         query = query.where(c.status == status)
-    return [_delivery_out(r) for r in (await _c(conn).execute(query)).all()]
+    return [_delivery(r) for r in (await _c(conn).execute(query)).all()]
 
 
-async def get_delivery(conn: Conn, delivery_id: str) -> ConnectorDeliveryOut | None:
+async def get_delivery(conn: Conn, delivery_id: str) -> ConnectorDelivery | None:
     row = (
         await _c(conn).execute(
             select(connector_deliveries).where(connector_deliveries.c.id == delivery_id)
         )
     ).first()
-    return _delivery_out(row) if row else None
+    return _delivery(row) if row else None
 
 
 async def retry_delivery(tx: Tx, delivery_id: str, now: datetime, expires_at: datetime) -> None:

@@ -275,18 +275,21 @@ webhooks (which check a vendor's activity as the API checks a rep's, `ActivityIn
 def test_the_repository_and_the_domain_never_import_the_http_bodies() -> None:
     """The repository returns records.py's records and the domain works with them (and
     takes commands as records: `NewActivity`, `Rejection`...); the routes make the HTTP
-    bodies of them (`RepOut.of(record)`)."""
+    bodies of them (`RepOut.of(record)`). The connectors alike: their repository returns
+    connectors/records.py's (`ConnectorDelivery`), their domain works with them
+    (`AccountSyncStatus`), and their routes make connectors/schemas.py's bodies of them."""
     knowing = [
         name
         for name, text in _modules().items()
         if not name.startswith(HTTP_EDGES)
         and re.search(
-            r"^\s*(from router\.schemas\b|import router\.schemas\b|from router import schemas)",
+            r"^\s*(from router(\.connectors)?\.schemas\b|import router(\.connectors)?\.schemas\b"
+            r"|from router(\.connectors)? import (.*\b)?schemas\b)",
             text,
             re.M,
         )
     ]
-    assert not knowing, f"domain or repository modules importing router.schemas: {knowing}"
+    assert not knowing, f"domain or repository modules importing the HTTP bodies: {knowing}"
 
 
 REPOSITORIES = ("router.repository", "router.connectors.repository")
