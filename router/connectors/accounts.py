@@ -49,7 +49,7 @@ from router.connectors.base import (
     SyncsAccounts,
     VendorError,
 )
-from router.connectors.records import AccountSyncStatus, UnmatchedOwner
+from router.connectors.records import AccountSync, AccountSyncStatus
 from router.connectors.worker import open_target
 from router.records import AccountRecord
 from router.repository import Conn
@@ -202,18 +202,9 @@ async def rematch(
     tx: Tx, connector: ConnectorConfig, owners: Mapping[str, str], counts: Counter[str]
 ) -> None:
     """Accounts left unmatched by earlier runs whose owner is now a rep's: theirs now."""
-    found = await repository.account_syncs.unmatched_of(tx, connector.id, list(owners))
-    if not found:
+    accounts = await repository.account_syncs.unmatched_of(tx, connector.id, list(owners))
+    if not accounts:
         return
-    accounts = [
-        CrmAccount(
-            external_id=row["external_id"],
-            domain=row["domain"],
-            owner_id=row["owner_id"],
-            name=row["name"],
-        )
-        for row in found
-    ]
     # Counted when the CRM sent them; here only as the unmatched that found their rep.
     written: Counter[str] = Counter()
     await apply_accounts(tx, connector, owners, accounts, written)
@@ -375,25 +366,22 @@ async def status_of(conn: Conn, connector: ConnectorConfig, now: datetime) -> Ac
     """A connector's account sync at `now`, as `GET .../accounts-sync` shows it."""
     plan = plan_of(connector)
     _, minutes = sync_settings(KINDS.get(connector.kind), connector)
-    row = await repository.account_syncs.get_sync(conn, connector.id) or {}
-    unmatched = await repository.account_syncs.unmatched_owners(conn, connector.id)
-    next_run_at = row.get("next_run_at")
+    sync = await repository.account_syncs.get_sync(conn, connector.id)
+    sync = sync or AccountSync(connector.id)
+    next_run_at = sync.next_run_at
     return AccountSyncStatus(
         connector_id=connector.id,
         enabled=plan is not None,
         interval_minutes=minutes,
-        running=bool(row.get("lease_id")) and next_run_at is not None and next_run_at > now,
-        cursor=row.get("cursor"),
+        running=bool(sync.lease_id) and next_run_at is not None and next_run_at > now,
+        cursor=sync.cursor,
         next_run_at=next_run_at if plan is not None else None,
-        last_started_at=row.get("last_started_at"),
-        last_finished_at=row.get("last_finished_at"),
-        last_attempt_at=row.get("last_attempt_at"),
-        attempts=row.get("attempts", 0),
-        last_status_code=row.get("last_status_code"),
-        last_error=row.get("last_error"),
-        counts=row.get("counts") or {},
-        unmatched_owners=[
-            UnmatchedOwner(owner_id=owner, accounts=n, domains=domains)
-            for owner, n, domains in unmatched
-        ],
+        last_started_at=sync.last_started_at,
+        last_finished_at=sync.last_finished_at,
+        last_attempt_at=sync.last_attempt_at,
+        attempts=sync.attempts,
+        last_status_code=sync.last_status_code,
+        last_error=sync.last_error,
+        counts=sync.counts,
+        unmatched_owners=await repository.account_syncs.unmatched_owners(conn, connector.id),
     )

@@ -46,6 +46,26 @@ class ConnectorDelivery:
 
 
 @dataclass(frozen=True)
+class AccountSync:
+    """A connector's account sync as stored: where the next run asks the CRM from, when it
+    is due, the lease of the replica running it and how the last runs went (a connector
+    never synced has none: the defaults)."""
+
+    connector_id: str
+    cursor: str | None = None
+    next_run_at: datetime | None = None
+    lease_id: str | None = None
+    attempts: int = 0
+    last_started_at: datetime | None = None
+    last_finished_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    last_status_code: int | None = None
+    last_error: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class UnmatchedOwner:
     """A CRM owner no rep's `crm_owner_ids` has: how many accounts they own, and some of
     those accounts' domains."""

@@ -10,10 +10,13 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
+from router.connectors.base import CrmAccount
+from router.connectors.records import AccountSync, UnmatchedOwner
 from router.models import (
     account_sync_unmatched,
     account_syncs,
 )
+from router.records import parsed
 from router.repository import Conn
 from router.repository import connection_of as _c
 from services.db import Tx
@@ -137,13 +140,13 @@ async def start_run(tx: Tx, connector_id: str, now: datetime) -> None:
     )
 
 
-async def get_sync(conn: Conn, connector_id: str) -> dict[str, Any] | None:
+async def get_sync(conn: Conn, connector_id: str) -> AccountSync | None:
     row = (
         await _c(conn).execute(
             select(account_syncs).where(account_syncs.c.connector_id == connector_id)
         )
     ).first()
-    return dict(row._mapping) if row else None
+    return parsed(AccountSync, dict(row._mapping)) if row else None
 
 
 async def request_sync(tx: Tx, connector_id: str, now: datetime, *, full: bool) -> None:
@@ -195,25 +198,26 @@ async def clear_unmatched(tx: Tx, connector_id: str, domains: Sequence[str]) -> 
         )
 
 
-async def unmatched_of(
-    conn: Conn, connector_id: str, owner_ids: Sequence[str]
-) -> list[dict[str, Any]]:
+async def unmatched_of(conn: Conn, connector_id: str, owner_ids: Sequence[str]) -> list[CrmAccount]:
     """The connector's accounts whose owner is one of `owner_ids` (and no rep's when they
-    were read)."""
+    were read), as the CRM had them."""
     u = account_sync_unmatched.c
     query = (
         select(account_sync_unmatched)
         .where(u.connector_id == connector_id, u.owner_id.in_(list(owner_ids)))
         .order_by(u.owner_id, u.domain)
     )
-    return [dict(r._mapping) for r in (await _c(conn).execute(query)).all()]
+    return [
+        CrmAccount(external_id=r.external_id, domain=r.domain, owner_id=r.owner_id, name=r.name)
+        for r in (await _c(conn).execute(query)).all()
+    ]
 
 
 async def unmatched_owners(
     conn: Conn, connector_id: str, owners: int = 100, domains: int = 10
-) -> list[tuple[str, int, list[str]]]:
-    """The CRM owners with the most unmatched accounts: (owner id, how many, some of their
-    domains), at most `owners` of them."""
+) -> list[UnmatchedOwner]:
+    """The CRM owners with the most unmatched accounts (how many, some of their domains),
+    at most `owners` of them."""
     u = account_sync_unmatched.c
     counted = (
         await _c(conn).execute(
@@ -224,7 +228,7 @@ async def unmatched_owners(
             .limit(owners)
         )
     ).all()
-    found: list[tuple[str, int, list[str]]] = []
+    found: list[UnmatchedOwner] = []
     for row in counted:
         some = await _c(conn).scalars(
             select(u.domain)
@@ -232,5 +236,5 @@ async def unmatched_owners(
             .order_by(u.domain)
             .limit(domains)
         )
-        found.append((row.owner_id, int(row.n), list(some)))
+        found.append(UnmatchedOwner(row.owner_id, int(row.n), list(some)))
     return found

@@ -346,3 +346,44 @@ def test_routes_call_the_domain_never_the_repository() -> None:
 )
 def test_the_repository_check_sees_what_it_looks_for(source: str, found: list[str]) -> None:
     assert _repository_imports(source) == found
+
+
+ROWS_NOT_RECORDS = {
+    "repository/leads.py": {"lead_row", "lead_values"},  # the values a write takes
+    "repository/erasure.py": {"profile_json"},  # the stored profile, redacted key by key
+}
+"""Repository functions that hand plain dicts, with why: none of them answers a read."""
+
+
+def _dict_returning(text: str) -> set[str]:
+    """A module's functions annotated to return a plain dict (`dict[str, Any]`, also inside
+    a list, a mapping or an optional)."""
+    return {
+        node.name
+        for node in ast.parse(text).body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.returns is not None
+        and re.search(r"dict\[str, (Any|object)\]", ast.unparse(node.returns))
+    }
+
+
+def test_repositories_return_records_not_dicts() -> None:
+    """The router's and the connectors' repositories answer reads with records (records.py,
+    connectors/records.py): `AccountRecord`, `ConnectorDelivery`, `AccountSync`..."""
+    repositories = {
+        name: text
+        for name, text in _modules().items()
+        if name.startswith(("repository/", "connectors/repository/"))
+    }
+    assert "connectors/repository/account_syncs.py" in repositories
+    plain = {
+        name: found
+        for name, text in repositories.items()
+        if (found := _dict_returning(text) - ROWS_NOT_RECORDS.get(name, set()))
+    }
+    assert not plain, f"repository functions returning dicts, not records: {plain}"
+    assert _dict_returning(
+        "async def a() -> list[dict[str, Any]]: ...\n"
+        "async def b(c) -> dict[str, AccountRecord]: ...\n"
+        "def d() -> dict[str, Any] | None: ...\n"
+    ) == {"a", "d"}
