@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from qualifier.definitions import parse
 from qualifier.definitions.model import Definitions
 from qualifier.repository import definition_versions
-from services.db import Conn, Tx, UnitOfWork
+from services.db import Conn, ReadConn, Tx, UnitOfWork
 from services.reference import Reference
 
 FILE_CHANGED_BY = "file"
@@ -60,6 +60,16 @@ class DefinitionsCatalog:
                 self.file, self.file_text, None, self.file_origin, FILE_CHANGED_BY, None
             )
         return active
+
+    async def history(self, conn: ReadConn) -> list[definition_versions.StoredDefinitions]:
+        """Every stored version of the definitions, newest (the active one) first."""
+        return await definition_versions.definitions_history(conn)
+
+    async def version(
+        self, conn: Conn, version: str
+    ) -> definition_versions.StoredDefinitions | None:
+        """The stored definitions of that version, if any."""
+        return await definition_versions.definitions_by_version(conn, version)
 
     async def seed(self, unit: UnitOfWork) -> None:
         """At start: store the start-up file as a version when its version is new. Replicas

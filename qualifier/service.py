@@ -132,6 +132,10 @@ class Qualifier:
             traceparent=traceparent,
         )
 
+    async def decision(self, conn: ReadConn, lead_id: str) -> leads.StoredDecision | None:
+        """The latest decision on a lead, if it has one."""
+        return await leads.get_decision(conn, lead_id)
+
     async def model(self, conn: Conn, *, for_deciding: bool = False) -> Model:
         """The learned model; `for_deciding` skips the counts while it is not active, and
         comes from memory (reloaded when a closed opportunity moved the counts)."""
