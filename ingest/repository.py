@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -16,7 +16,7 @@ from sqlalchemy.sql.dml import Insert
 from contracts.events import LeadProfile
 from ingest.models import deliveries, idempotency, leads, sources, webhook_replays
 from ingest.providers.base import Source
-from ingest.records import CapturedLead, Delivery
+from ingest.records import CapturedLead, Delivery, StoredSource
 from services.crypto import SecretBox
 from services.db import Conn, ReadConn, Tx, connection_of
 from services.reference import bump
@@ -174,15 +174,6 @@ def _delivery(row: Any) -> Delivery:
 
 
 # --- sources ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredSource:
-    source: Source
-    created_at: datetime
-    updated_at: datetime
-    # Secret name -> when the previous value of a rotated secret stops verifying.
-    previous_until: Mapping[str, datetime] = field(default_factory=dict)
 
 
 def _source(row: Any, box: SecretBox) -> StoredSource:
