@@ -296,11 +296,13 @@ REPOSITORY_IN_ROUTES = {
 
 
 def _is_route_module(tree: ast.Module) -> bool:
-    """It makes an `APIRouter` and decorates functions as its routes (`@routes.get(...)`)."""
-    makes_router = any(
-        isinstance(node, ast.Call) and _name(node.func) == "APIRouter" for node in ast.walk(tree)
+    """It uses FastAPI's `APIRouter` and defines routes on one: functions decorated as routes
+    (`@routes.get(...)`) or added with `add_api_route`."""
+    uses_router = any(
+        isinstance(node, ast.ImportFrom) and any(a.name == "APIRouter" for a in node.names)
+        for node in ast.walk(tree)
     )
-    routes = any(
+    decorated = any(
         isinstance(decorator, ast.Call)
         and isinstance(decorator.func, ast.Attribute)
         and decorator.func.attr in ROUTE_DECORATORS
@@ -308,7 +310,13 @@ def _is_route_module(tree: ast.Module) -> bool:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         for decorator in node.decorator_list
     )
-    return makes_router and routes
+    added = any(
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "add_api_route"
+        for node in ast.walk(tree)
+    )
+    return uses_router and (decorated or added)
 
 
 def _repository_imports(package: str, tree: ast.Module) -> list[str]:
@@ -370,6 +378,12 @@ async def x() -> None: ...
         (ROUTES + "from ingest import records\nfrom router import repository\n", True, 0),
         ("from fastapi import APIRouter\nfrom ingest import repository\n", False, 1),
         ("@app.get('/x')\nasync def x() -> None: ...\n", False, 0),
+        (
+            "from fastapi import APIRouter\nfrom ingest import repository\n"
+            "def add(router: APIRouter) -> None:\n    router.add_api_route('/x', f)\n",
+            True,
+            1,
+        ),
     ],
 )
 def test_the_routes_check_sees_what_it_looks_for(
