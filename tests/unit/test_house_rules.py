@@ -8,7 +8,8 @@
   chassis's one handler: no service turns an exception of its own into a `Problem` by hand;
 - routes call the service's domain: no route module imports its service's repository;
 - repositories return domain records: no repository function returns a `dict[str, Any]`
-  (or a list or map of them) standing for a domain thing.
+  (or a list or map of them) standing for a domain thing, and no repository builds an HTTP
+  body (`schemas`).
 
 Each exception is listed with the reason it is one. A new module that needs to be one is
 added here, in review, not silently."""
@@ -448,6 +449,34 @@ def test_repositories_return_domain_records() -> None:
     assert not wrong, (
         "repository functions returning dicts; return a frozen dataclass from the package's "
         f"records module (docs/architecture.md, House rules): {wrong}"
+    )
+
+
+HTTP_IN_REPOSITORIES = {
+    "router/connectors/repository/deliveries.py": "router17c in progress",
+}
+"""Repository modules that still build an HTTP body (a `schemas` model)."""
+
+
+def test_repositories_do_not_return_http_bodies() -> None:
+    wrong = {
+        name: found
+        for name, tree in _modules()
+        if (Path(name).name in SQL_MODULES or Path(name).parent.name == "repository")
+        and name not in HTTP_IN_REPOSITORIES
+        for found in [
+            [
+                f"line {node.lineno}"
+                for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom)
+                and (node.module or "").split(".")[-1] == "schemas"
+            ]
+        ]
+        if found
+    }
+    assert not wrong, (
+        "a repository imports the HTTP bodies (schemas); return a record and let the route "
+        f"make its body `of()` it (docs/architecture.md, House rules): {wrong}"
     )
 
 
