@@ -1,6 +1,6 @@
-"""ingest's domain records: a lead as submitted, a stored lead with its deliveries, and a
-stored source. The repository returns these; the API turns them into its response bodies
-(`schemas`)."""
+"""ingest's domain records: a lead as submitted, a stored lead with its deliveries, a
+delivery waiting to be fetched, what erasure redacts of a delivery, and a stored source. The
+repository returns these; the API turns them into its response bodies (`schemas`)."""
 
 from __future__ import annotations
 
@@ -93,6 +93,27 @@ class CapturedLead:
     lead: LeadProfile
     deliveries: list[Delivery]
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class PendingFetch:
+    """A delivery a fetch worker has leased: what to fetch, and how often it was tried."""
+
+    delivery_id: str
+    source: str
+    external_id: str
+    ref: dict[str, str]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class DeliveryText:
+    """What a delivery holds of a person (its payload and messages), for erasure."""
+
+    id: str
+    payload: Any
+    reason: str | None
+    last_error: str | None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -16,20 +15,10 @@ from sqlalchemy.sql.dml import Insert
 from contracts.events import LeadProfile
 from ingest.models import deliveries, idempotency, leads, sources, webhook_replays
 from ingest.providers.base import Source
-from ingest.records import CapturedLead, Delivery, StoredSource
+from ingest.records import CapturedLead, Delivery, DeliveryText, PendingFetch, StoredSource
 from services.crypto import SecretBox
 from services.db import Conn, ReadConn, Tx, connection_of
 from services.reference import bump
-
-
-@dataclass(frozen=True)
-class PendingFetch:
-    delivery_id: str
-    source: str
-    external_id: str
-    ref: dict[str, str]
-    attempts: int
-
 
 # --- leads --------------------------------------------------------------------------------
 # (A round of writes reads and writes leads, deliveries, replay records and idempotency
@@ -297,14 +286,6 @@ _PURGE_SIGNATURES = delete(webhook_replays).where(webhook_replays.c.expires_at <
 
 
 # --- erasure ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeliveryText:
-    id: str
-    payload: Any
-    reason: str | None
-    last_error: str | None
 
 
 async def lead_profile_json(tx: Tx, lead_id: str) -> dict[str, Any] | None:
