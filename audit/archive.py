@@ -16,6 +16,7 @@ from audit import erasures
 from audit.forecast import Basis, Forecast
 from audit.money import to_cents
 from audit.projection import STAGE_RANK, Assignment, LeadChange
+from audit.records import EntryRow, LeadRow
 from audit.redact import personal_values, redact_envelope
 from audit.repository.assignments import (
     assignments_of,
@@ -28,7 +29,6 @@ from audit.repository.assignments import (
 from audit.repository.deals import put_deal
 from audit.repository.events import archive, erased_among
 from audit.repository.forecast import (
-    EntryRow,
     insert_entries,
     leads_on_forecast,
     mark_entry_won,
@@ -92,7 +92,7 @@ class Run:
         self,
         tx: Tx,
         assignments: Sequence[Assignment],
-        rows: dict[str, dict[str, Any] | None],
+        rows: dict[str, LeadRow | None],
         on_forecast: set[str],
         audited: set[str],
     ) -> None:
@@ -134,7 +134,7 @@ class Run:
                 self.contacts[data.lead_id] = Contact(data.lead_id, profile.email, profile.company)
         return change
 
-    def state(self, lead_id: str) -> dict[str, Any]:
+    def state(self, lead_id: str) -> LeadRow:
         """The lead's row as of now (a lead the run read, after one of its events)."""
         return self.leads[lead_id].merged_into(self.rows[lead_id])
 
@@ -295,9 +295,9 @@ class Archive:
         first = run.assign(envelope, data)
         if first and sampled(data.lead_id, self.settings.sample_rate):
             lead = run.state(data.lead_id)
-            if not lead["is_test"] and data.lead_id not in run.audited:
+            if not lead.is_test and data.lead_id not in run.audited:
                 await self.satisfaction_audits.open_sampled(
-                    run, envelope, data.lead_id, lead["rep_id"]
+                    run, envelope, data.lead_id, lead.rep_id
                 )
 
     async def _contact(self, run: Run, envelope: Envelope, data: ContactLogged) -> None:

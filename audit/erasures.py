@@ -6,10 +6,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from audit.records import ConfirmationRow, ErasureRow
 from audit.redact import personal_values, redact_envelope, scrub_text
 from audit.repository.erasures import (
-    ConfirmationRow,
-    ErasureRow,
     confirm_erasure,
     erasure_confirmations_of,
     find_erasure,

@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING, Literal
 
 from audit.money import from_cents, to_cents
 from audit.projection import STAGE_RANK
+from audit.records import EntryRow, RequestRow
 from audit.reports.facts import (
     UNKNOWN,
     known_source_class,
 )
 from audit.repository.deals import won_amount, won_deals
 from audit.repository.forecast import (
-    EntryRow,
-    RequestRow,
     current_entry,
     decide_request,
     entries,
@@ -116,32 +115,32 @@ class Forecast:
         """Put the lead on the forecast, unless it is a test lead or on it already: decided
         on the lead's row as of the event, written with the run's entries."""
         lead = run.state(lead_id)
-        if lead["is_test"] or lead_id in run.on_forecast:
+        if lead.is_test or lead_id in run.on_forecast:
             return
         if run.basis is None:
             run.basis = await self.basis(run.tx)
         basis = run.basis
-        days = lead["timeframe_days"]
+        days = lead.timeframe_days
         close = envelope.time + timedelta(
             days=days if days is not None else self.settings.default_close_days
         )
         # Won before its qualification arrived (topics are not ordered with each other):
         # on the forecast at the deal's amount, as `mark_entry_won` would have put it.
         won = None
-        if lead["won_at"] is not None:  # its deal is stored: `Archive._closed` writes it at once
+        if lead.won_at is not None:  # its deal is stored: `Archive._closed` writes it at once
             won = await won_amount(run.tx, lead_id, self.settings.currency)
         entry = EntryRow(
             id=str(uuid.uuid4()),
             lead_id=lead_id,
-            status="won" if lead["won_at"] is not None else "open",
+            status="won" if lead.won_at is not None else "open",
             amount_cents=won if won is not None else basis.per_lead_cents,
             currency=self.settings.currency,
             period=close.strftime("%Y-%m"),
             expected_close_at=close,
             entered_at=envelope.time,
-            source=lead["source"],
-            source_class=lead["source_class"],
-            rep_id=lead["rep_id"],
+            source=lead.source,
+            source_class=lead.source_class,
+            rep_id=lead.rep_id,
             removed_at=None,
             removal_request_id=None,
         )

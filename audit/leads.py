@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from audit.projection import STAGE_RANK, Stage
+from audit.records import EntryRow, LeadMatch, LeadRow, SatisfactionAuditRow
 from audit.repository.assignments import rep_names
 from audit.repository.events import (
     archived_events,
@@ -18,9 +19,9 @@ from audit.repository.events import (
     count_events,
     timeline,
 )
-from audit.repository.forecast import EntryRow, entries
-from audit.repository.leads import LeadMatch, LeadRow, find_leads, get_lead, list_leads
-from audit.repository.satisfaction_audits import SatisfactionAuditRow, satisfaction_audits_of
+from audit.repository.forecast import entries
+from audit.repository.leads import find_leads, get_lead, list_leads
+from audit.repository.satisfaction_audits import satisfaction_audits_of
 from services.db import ReadConn
 
 

@@ -22,10 +22,11 @@ several topics) cannot lose each other's updates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal, cast
+
+from audit.records import LeadRow
 
 Stage = Literal["raw", "basic_qualified", "sales_qualified"]
 STAGE_RANK = {"raw": 0, "basic_qualified": 1, "sales_qualified": 2}
@@ -116,12 +117,13 @@ class LeadChange:
         self.touches += 1
         self.milestone("first_touch_at", at)
 
-    def merged_into(self, stored: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The lead's row once this change is merged into `stored` (None: no row yet), as
+    def merged_into(self, stored_row: LeadRow | None) -> LeadRow:
+        """The lead's row once this change is merged into `stored_row` (None: no row yet), as
         `repository.upsert_leads` merges it in SQL."""
         said = self.row()
-        if stored is None:
-            return {**said, "erased_at": None}
+        if stored_row is None:
+            return LeadRow(**said, erased_at=None)
+        stored = asdict(stored_row)
         row = dict(stored)
         row["first_seen_at"] = _earliest(stored["first_seen_at"], self.first_seen_at)
         for column in ("source", "source_class", "campaign"):
@@ -140,7 +142,7 @@ class LeadChange:
         row["touches"] = stored["touches"] + self.touches
         for column, at in self.milestones.items():
             row[column] = _earliest(stored[column], at)
-        return row
+        return LeadRow(**row)
 
     def row(self) -> dict[str, Any]:
         """The parameters of `repository.upsert_leads` (every column, None where unsaid)."""

@@ -3,7 +3,8 @@ sales-executive role")."""
 
 from __future__ import annotations
 
-from audit.repository.roles import RoleRow, api_key_scope, grant_role, list_roles, revoke_role
+from audit.records import RoleRow
+from audit.repository.roles import api_key_scope, grant_role, list_roles, revoke_role
 from services.db import ReadConn, Tx
 from services.errors import Invalid, NotFound
 

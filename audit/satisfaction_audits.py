@@ -9,12 +9,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
+from audit.records import SatisfactionAuditRow
 from audit.reports.facts import (
     known_source_class,
 )
 from audit.repository.leads import get_lead
 from audit.repository.satisfaction_audits import (
-    SatisfactionAuditRow,
     get_satisfaction_audit,
     insert_satisfaction_audit,
     list_satisfaction_audits,

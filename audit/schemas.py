@@ -17,11 +17,15 @@ from services.controlchars import refuse_control_characters
 
 if TYPE_CHECKING:
     from audit import erasures, forecast, leads
-    from audit.repository.forecast import EntryRow, RequestRow
-    from audit.repository.leads import LeadMatch, LeadRow
-    from audit.repository.reports import SpendRow
-    from audit.repository.roles import RoleRow
-    from audit.repository.satisfaction_audits import SatisfactionAuditRow
+    from audit.records import (
+        EntryRow,
+        LeadMatch,
+        LeadRow,
+        RequestRow,
+        RoleRow,
+        SatisfactionAuditRow,
+        SpendRow,
+    )
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 

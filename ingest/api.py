@@ -19,7 +19,7 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import ValidationError
 
-from ingest import metrics, repository, sources_api
+from ingest import captured, deliveries, metrics, sources_api
 from ingest.bodies import BATCH_BODY, LEAD_BODY, WEBHOOK_ANSWERS, webhook_body
 from ingest.dependencies import Ingest, IngestApi, bound
 from ingest.intake import (
@@ -35,7 +35,6 @@ from ingest.intake import (
     store_lead,
     usable,
 )
-from ingest.normalise import emails, phones
 from ingest.providers import get as get_provider
 from ingest.providers.base import (
     BadPayload,
@@ -286,7 +285,7 @@ async def _source(catalog: SourceCatalog, name: str, *, fresh: bool = False) -> 
 async def get_lead(lead_id: str, _: ManagerKey, ingest: Ingest) -> LeadOut:
     """The normalised lead with every delivery that made it."""
     async with ingest.unit.read() as conn:
-        lead = await repository.get_lead(conn, lead_id)
+        lead = await captured.get(conn, lead_id)
     if lead is None:
         raise Problem(404, f"There is no lead with id {lead_id!r}.")
     return lead_out(lead)
@@ -305,15 +304,10 @@ async def find_leads(
     if not (email or phone or external_id):
         raise Problem(400, "Give at least one of email, phone or external_id.")
     async with ingest.unit.read() as conn:
-        ids = await repository.search_leads(
-            conn,
-            email=emails.email(email).value if email else None,
-            phone=phones.phone(phone, None)[0] if phone else None,
-            external_id=external_id,
-            limit=limit,
+        found = await captured.find(
+            conn, email=email, phone=phone, external_id=external_id, limit=limit
         )
-        found = [await repository.get_lead(conn, i) for i in ids]
-    return [lead_out(lead) for lead in found if lead is not None]
+    return [lead_out(lead) for lead in found]
 
 
 @routes.get("/deliveries", response_model=list[DeliveryOut])
@@ -328,25 +322,18 @@ async def list_deliveries(
     """Deliveries, newest first: pending fetches, failed ones (with the last error) and
     rejected ones (with the reason)."""
     async with ingest.unit.read() as conn:
-        return [delivery_out(d) for d in await repository.list_deliveries(conn, status, limit)]
+        return [delivery_out(d) for d in await deliveries.list_deliveries(conn, status, limit)]
 
 
 @routes.post("/deliveries/{delivery_id}/retry", response_model=DeliveryOut)
 async def retry_delivery(delivery_id: str, _: ManagerKey, ingest: Ingest) -> DeliveryOut:
     """Try a failed fetch again now."""
     async with ingest.unit.transaction() as tx:
-        rows = [
-            d
-            for d in await repository.list_deliveries(_read(tx), "failed", 10_000)
-            if d.id == delivery_id
-        ]
-        if not rows:
+        retried = await deliveries.retry(tx, delivery_id)
+        if retried is None:
             raise Problem(404, f"There is no failed delivery {delivery_id!r}.")
-        await repository.set_delivery(
-            tx, delivery_id, status="pending", attempts=0, next_attempt_at=tx.now(), reason=None
-        )
     ingest.on_pending()
-    return delivery_out(dataclasses.replace(rows[0], status="pending"))
+    return delivery_out(retried)
 
 
 def build_router(
@@ -390,10 +377,6 @@ def _refusal(
     except (Unauthorized, Forbidden, BadPayload) as exc:
         return exc
     return None
-
-
-def _read(tx: Tx) -> Any:
-    return tx.conn  # a write transaction may read
 
 
 def _media_type(request: Request) -> str:

@@ -19,7 +19,7 @@ import httpx
 from ingest import metrics, repository, service
 from ingest.providers import get as get_provider
 from ingest.providers.base import FetchFailed, FetchRef, Unusable
-from ingest.repository import PendingFetch
+from ingest.records import PendingFetch
 from ingest.roundstore import RoundStore
 from ingest.settings import IngestSettings
 from ingest.sources import SourceCatalog

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from contracts.events import LeadProfile
 from ingest import metrics, repository, service
 from ingest.providers.base import Parsed, RawLead, ReplayGuard, Source, WebhookRequest
-from ingest.repository import StoredSource
+from ingest.records import StoredSource
 from ingest.roundstore import RoundStore, Touches
 from ingest.schemas import LeadIn
 from ingest.sources import SourceCatalog

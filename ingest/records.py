@@ -1,15 +1,18 @@
-"""ingest's domain records: a lead as submitted, and a stored lead with its deliveries. The
+"""ingest's domain records: a lead as submitted, a stored lead with its deliveries, a
+delivery waiting to be fetched, what erasure redacts of a delivery, and a stored source. The
 repository returns these; the API turns them into its response bodies (`schemas`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from contracts.events import LeadProfile, SourceClass
+from ingest.providers.base import Source
 from services.controlchars import refuse_control_characters
 
 
@@ -90,3 +93,35 @@ class CapturedLead:
     lead: LeadProfile
     deliveries: list[Delivery]
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class PendingFetch:
+    """A delivery a fetch worker has leased: what to fetch, and how often it was tried."""
+
+    delivery_id: str
+    source: str
+    external_id: str
+    ref: dict[str, str]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class DeliveryText:
+    """What a delivery holds of a person (its payload and messages), for erasure."""
+
+    id: str
+    payload: Any
+    reason: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class StoredSource:
+    """A source set through the API, as stored: its secrets opened."""
+
+    source: Source
+    created_at: datetime
+    updated_at: datetime
+    # Secret name -> when the previous value of a rotated secret stops verifying.
+    previous_until: Mapping[str, datetime] = field(default_factory=dict)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -16,20 +15,10 @@ from sqlalchemy.sql.dml import Insert
 from contracts.events import LeadProfile
 from ingest.models import deliveries, idempotency, leads, sources, webhook_replays
 from ingest.providers.base import Source
-from ingest.records import CapturedLead, Delivery
+from ingest.records import CapturedLead, Delivery, DeliveryText, PendingFetch, StoredSource
 from services.crypto import SecretBox
 from services.db import Conn, ReadConn, Tx, connection_of
 from services.reference import bump
-
-
-@dataclass(frozen=True)
-class PendingFetch:
-    delivery_id: str
-    source: str
-    external_id: str
-    ref: dict[str, str]
-    attempts: int
-
 
 # --- leads --------------------------------------------------------------------------------
 # (A round of writes reads and writes leads, deliveries, replay records and idempotency
@@ -176,15 +165,6 @@ def _delivery(row: Any) -> Delivery:
 # --- sources ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StoredSource:
-    source: Source
-    created_at: datetime
-    updated_at: datetime
-    # Secret name -> when the previous value of a rotated secret stops verifying.
-    previous_until: Mapping[str, datetime] = field(default_factory=dict)
-
-
 def _source(row: Any, box: SecretBox) -> StoredSource:
     previous = {k: datetime.fromisoformat(v) for k, v in (row.secrets_previous_until or {}).items()}
     return StoredSource(
@@ -306,14 +286,6 @@ _PURGE_SIGNATURES = delete(webhook_replays).where(webhook_replays.c.expires_at <
 
 
 # --- erasure ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeliveryText:
-    id: str
-    payload: Any
-    reason: str | None
-    last_error: str | None
 
 
 async def lead_profile_json(tx: Tx, lead_id: str) -> dict[str, Any] | None:

@@ -12,22 +12,20 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.events import SourceClass
-from ingest import providers
+from ingest import providers, repository
 from ingest.providers.base import Source
+from ingest.records import StoredSource
 from services.controlchars import refuse_control_characters
 from services.crypto import SecretBox
-from services.db import ReadConn, Tx, UnitOfWork
+from services.db import Conn, ReadConn, Tx, UnitOfWork
 from services.errors import DomainError, FieldError
 from services.reference import Reference
-
-if TYPE_CHECKING:
-    from ingest.repository import StoredSource
 
 MASK = "********"
 NAMES_REFRESH_S = 30.0
@@ -252,8 +250,6 @@ class SourceCatalog:
         if name == "api" or name in self.from_env:
             return name
         if time.monotonic() >= self._names_until:
-            from ingest import repository
-
             async with self.unit.read() as conn:
                 self._names = await repository.source_names(conn)
             self._names_until = time.monotonic() + NAMES_REFRESH_S
@@ -289,8 +285,21 @@ class SourceCatalog:
             await self.refresh(conn)
         return self.cached(name)
 
-    async def _load(self, conn: AsyncConnection) -> Mapping[str, StoredSource]:
-        from ingest import repository
+    async def put(
+        self, tx: Tx, source: Source, previous_until: Mapping[str, datetime] | None = None
+    ) -> StoredSource:
+        """Create or replace a stored source (`previous_until`: when each rotated secret's
+        previous value stops verifying)."""
+        return await repository.put_source(tx, source, self.box, previous_until)
 
+    async def find(self, conn: Conn, name: str) -> StoredSource | None:
+        """The source stored under `name` as of now (one read), if any."""
+        return await repository.get_source(conn, name, self.box)
+
+    async def all_stored(self, conn: ReadConn) -> list[StoredSource]:
+        """Every stored source as of now, by name."""
+        return await repository.list_sources(conn, self.box)
+
+    async def _load(self, conn: AsyncConnection) -> Mapping[str, StoredSource]:
         stored = await repository.list_sources(ReadConn(conn), self.box)
         return {s.source.name: s for s in stored}

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from ingest import repository
 from ingest.dependencies import Ingest
+from ingest.records import StoredSource
 from ingest.sources import (
     SecretRetireIn,
     SecretRotateIn,
@@ -69,7 +69,7 @@ async def put_source(
                 errors=[field_error("api_base_url", f"must reach a public address: {exc}")],
             ) from exc
     async with ingest.unit.transaction() as tx:
-        stored = await repository.put_source(tx, source, catalog.box)
+        stored = await catalog.put(tx, source)
     catalog.remember(name)
     if stored.created_at == stored.updated_at:
         response.status_code = 201
@@ -89,7 +89,7 @@ async def rotate_secret(name: str, body: SecretRotateIn, _: AdminKey, ingest: In
             until[body.secret] = tx.now() + timedelta(seconds=body.overlap_s)
         else:
             source = retired(source, body.secret)
-        stored = await repository.put_source(tx, source, ingest.catalog.box, until)
+        stored = await ingest.catalog.put(tx, source, until)
     return masked(stored.source, "api", stored.created_at, stored.updated_at, until)
 
 
@@ -100,20 +100,18 @@ async def retire_secret(name: str, body: SecretRetireIn, _: AdminKey, ingest: In
         stored = await _stored_source(tx, ingest.catalog, name, body.secret)
         until = {k: v for k, v in stored.previous_until.items() if k != body.secret}
         source = retired(stored.source, body.secret)
-        stored = await repository.put_source(tx, source, ingest.catalog.box, until)
+        stored = await ingest.catalog.put(tx, source, until)
     return masked(stored.source, "api", stored.created_at, stored.updated_at, until)
 
 
-async def _stored_source(
-    tx: Tx, catalog: SourceCatalog, name: str, secret: str
-) -> repository.StoredSource:
+async def _stored_source(tx: Tx, catalog: SourceCatalog, name: str, secret: str) -> StoredSource:
     if name in catalog.from_env:
         raise Problem(
             409,
             f"Source {name!r} is defined in the environment "
             "(LEADFARM_INGEST_SOURCES); rotate its secret there.",
         )
-    stored = await repository.get_source(tx, name, catalog.box)
+    stored = await catalog.find(tx, name)
     if stored is None:
         raise Problem(404, f"There is no source named {name!r}.")
     if not stored.source.secret_values(secret):
@@ -132,7 +130,7 @@ async def get_source(name: str, _: AdminKey, ingest: Ingest) -> SourceOut:
     if name in catalog.from_env:
         return masked(catalog.from_env[name], "environment")
     async with ingest.unit.read() as conn:
-        stored = await repository.get_source(conn, name, catalog.box)
+        stored = await catalog.find(conn, name)
     if stored is None:
         raise Problem(404, f"There is no source named {name!r}.")
     current = unexpired(stored.source, stored.previous_until, ingest.unit.clock.now())
@@ -143,7 +141,7 @@ async def get_source(name: str, _: AdminKey, ingest: Ingest) -> SourceOut:
 async def list_sources(_: AdminKey, ingest: Ingest) -> list[SourceOut]:
     catalog = ingest.catalog
     async with ingest.unit.read() as conn:
-        stored = await repository.list_sources(conn, catalog.box)
+        stored = await catalog.all_stored(conn)
     now = ingest.unit.clock.now()
     out = [masked(s, "environment") for s in catalog.from_env.values()]
     return out + [

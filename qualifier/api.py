@@ -12,7 +12,6 @@ from pydantic import ValidationError
 
 from qualifier.catalog import ActiveDefinitions
 from qualifier.definitions import DEFAULT_FILE
-from qualifier.repository import definition_versions, leads
 from qualifier.rules import NurtureEngagement, Verdict
 from qualifier.schemas import (
     ChangeOut,
@@ -90,7 +89,7 @@ async def get_decision(deps: Deps, lead_id: str, _: ManagerKey) -> DecisionOut:
     """The qualifier's latest decision on a lead: outcome, lifecycle, stage, term,
     score, the definition and model versions, and every criterion with its points."""
     async with deps.unit.read() as conn:
-        decision = await leads.get_decision(conn, lead_id)
+        decision = await deps.qualifier.decision(conn, lead_id)
     if decision is None:
         raise Problem(404, f"The qualifier has no decision for lead {lead_id!r} (yet).")
     return DecisionOut(
@@ -178,7 +177,7 @@ async def definitions_history(deps: Deps, _: ManagerKey) -> list[DefinitionsVers
     """Every version of the definitions, newest (the active one) first."""
     async with deps.unit.read() as conn:
         active = await deps.qualifier.catalog.active(conn)
-        stored = await definition_versions.definitions_history(conn)
+        stored = await deps.qualifier.catalog.history(conn)
     out = [
         DefinitionsVersionOut(
             seq=s.seq,
@@ -201,7 +200,7 @@ async def definitions_version(deps: Deps, version: str, _: ManagerKey) -> Defini
     """One stored version of the definitions, with its YAML text."""
     async with deps.unit.read() as conn:
         active = await deps.qualifier.catalog.active(conn)
-        stored = await definition_versions.definitions_by_version(conn, version)
+        stored = await deps.qualifier.catalog.version(conn, version)
     if stored is None:
         if active.seq is None and active.definitions.version == version:
             return _active(active)

@@ -26,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from qualifier.definitions import parse
 from qualifier.definitions.model import Definitions
+from qualifier.records import StoredDefinitions
 from qualifier.repository import definition_versions
-from services.db import Conn, Tx, UnitOfWork
+from services.db import Conn, ReadConn, Tx, UnitOfWork
 from services.reference import Reference
 
 FILE_CHANGED_BY = "file"
@@ -60,6 +61,14 @@ class DefinitionsCatalog:
                 self.file, self.file_text, None, self.file_origin, FILE_CHANGED_BY, None
             )
         return active
+
+    async def history(self, conn: ReadConn) -> list[StoredDefinitions]:
+        """Every stored version of the definitions, newest (the active one) first."""
+        return await definition_versions.definitions_history(conn)
+
+    async def version(self, conn: Conn, version: str) -> StoredDefinitions | None:
+        """The stored definitions of that version, if any."""
+        return await definition_versions.definitions_by_version(conn, version)
 
     async def seed(self, unit: UnitOfWork) -> None:
         """At start: store the start-up file as a version when its version is new. Replicas
@@ -102,7 +111,7 @@ class DefinitionsCatalog:
             changed_by=FILE_CHANGED_BY,
         )
 
-    def parsed(self, stored: definition_versions.StoredDefinitions) -> Definitions:
+    def parsed(self, stored: StoredDefinitions) -> Definitions:
         cached = self._parsed.get(stored.seq)
         if cached is None:
             # Stored text was validated when it was stored; a failure here is a bug.

@@ -43,6 +43,7 @@ from qualifier.catalog import DefinitionsCatalog
 from qualifier.definitions import DefinitionsError, parse
 from qualifier.definitions.model import Definitions
 from qualifier.learning import Model
+from qualifier.records import Previous, StoredDecision, StoredDefinitions
 from qualifier.repository import definition_versions, leads, outcomes
 from qualifier.rules import NurtureEngagement, Outcome, Verdict, decide
 from qualifier.settings import QualifierSettings
@@ -97,7 +98,7 @@ class Profile:
 
 @dataclass(frozen=True)
 class DefinitionsChange:
-    stored: definition_versions.StoredDefinitions
+    stored: StoredDefinitions
     changed: bool
 
 
@@ -131,6 +132,10 @@ class Qualifier:
             own_rows=leads.erase_lead,
             traceparent=traceparent,
         )
+
+    async def decision(self, conn: ReadConn, lead_id: str) -> StoredDecision | None:
+        """The latest decision on a lead, if it has one."""
+        return await leads.get_decision(conn, lead_id)
 
     async def model(self, conn: Conn, *, for_deciding: bool = False) -> Model:
         """The learned model; `for_deciding` skips the counts while it is not active, and
@@ -186,9 +191,7 @@ class Qualifier:
                 _age(intent_at.get(p.lead_id), now),
             )
             decided[p.lead_id] = (verdict, p.trigger)
-            previous[p.lead_id] = leads.Previous(
-                verdict.outcome, verdict.decision.definition_version
-            )
+            previous[p.lead_id] = Previous(verdict.outcome, verdict.decision.definition_version)
             if before is None or before.outcome != verdict.outcome or p.trigger == "recycled":
                 await _say(tx, p.lead_id, p.lead, verdict, p.traceparent)
             verdicts.append(verdict)

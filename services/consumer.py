@@ -340,6 +340,11 @@ class ConsumerRunner:
                     tx,
                     self.group,
                     {e.id for (e, _), h in zip(decoded, handled, strict=True) if h},
+                    {
+                        lead_id
+                        for (_, data), h in zip(decoded, handled, strict=True)
+                        if h and (lead_id := getattr(data, "lead_id", None))
+                    },
                 )
                 todo: list[Incoming[Any]] = []
                 for message, (envelope, data), handles in zip(
@@ -404,7 +409,8 @@ class ConsumerRunner:
             try:
                 async with self.unit.transaction() as tx:
                     await self._position_in(tx, [message])
-                    if not await is_new(tx, self.group, envelope.id):
+                    lead_id = getattr(incoming.data, "lead_id", None)
+                    if not await is_new(tx, self.group, envelope.id, lead_id):
                         metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "duplicate").inc()
                         return
                     await handler(tx, incoming)

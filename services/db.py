@@ -190,6 +190,12 @@ class Tx:
         """The topics of the records said (a failed savepoint's included: a spare wake-up
         at most)."""
         self._deferred: dict[Executable, list[dict[str, Any]]] = {}
+        self.reference_versions: dict[str, int] | None = None
+        """The service's reference versions as this transaction first read them
+        (services/reference.py)."""
+        self.tombstones_read: tuple[set[str], set[str]] | None = None
+        """The leads whose tombstones this transaction read, and which of them are erased
+        (services/erasure.py; kept current as it writes tombstones)."""
         self.savepoints = 0
         """How many savepoints are open: rows flushed inside one may still be undone."""
         self._before_flush: dict[Callable[[Tx], None], None] = {}

@@ -375,7 +375,11 @@ async def leads_among(
 
 
 async def tombstoned_among(tx: Tx, lead_ids: Collection[str]) -> set[str]:
-    """Which of `lead_ids` this service (`tx.service`) erased (one query)."""
+    """Which of `lead_ids` this service (`tx.service`) erased (one query, or none when the
+    transaction has read them already)."""
+    known = tx.tombstones_read
+    if known is not None and known[0].issuperset(lead_ids):
+        return known[1].intersection(lead_ids)
     return await leads_among(tx, tombstones, lead_ids, tx.service)
 
 
@@ -397,6 +401,10 @@ async def put_tombstone(tx: Tx, lead_id: str, erasure_id: str) -> None:
         await tx.conn.execute(
             tombstones.insert().values(service=tx.service, lead_id=lead_id, **values)
         )
+    known = tx.tombstones_read
+    if known is not None:
+        known[0].add(lead_id)
+        known[1].add(lead_id)
 
 
 IsErased = Callable[[Tx, str], Awaitable[bool]]

@@ -4,6 +4,12 @@ handler's effects, so a redelivered event changes nothing.
 A consumer claims its events before handling them: one INSERT of all their ids that skips
 the ids already there and returns the ones it recorded. The events returned are new; the
 others were handled before. If handling fails the transaction rolls back, claims included.
+
+On PostgreSQL the claim is the statement a consumer's transaction opens with, and it reads
+in the same round trip what every batch reads next: the tombstones of the batch's leads
+(services/erasure.py) and the service's reference versions (services/reference.py), kept on
+the transaction. Three round trips were one each, per batch of every consumer; at low rates
+a batch is one event.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from functools import cache
 
+from sqlalchemy import text
 from sqlalchemy.sql.dml import Insert
 
 from services import driversql
@@ -26,15 +33,52 @@ def _claim(dialect: str) -> Insert:
     return insert_ignoring(inbox, dialect).returning(inbox.c.event_id)
 
 
-async def claim(tx: Tx, consumer: str, event_ids: Collection[str]) -> set[str]:
+_OPEN_BATCH = text(
+    # The claims, the tombstones among the batch's leads and the reference versions, told
+    # apart by `kind` (data-modifying CTEs run to completion whether or not they are read).
+    "WITH claimed AS ("
+    " INSERT INTO inbox (consumer, event_id, handled_at)"
+    " SELECT CAST(:consumer AS VARCHAR), e, CAST(:now AS TIMESTAMPTZ)"
+    " FROM unnest(CAST(:events AS VARCHAR[])) AS e"
+    " ON CONFLICT DO NOTHING RETURNING event_id"
+    ") SELECT 'claimed' AS kind, event_id AS name, 0 AS version FROM claimed"
+    " UNION ALL SELECT 'erased', lead_id, 0 FROM tombstones"
+    " WHERE service = :service AND lead_id = ANY(CAST(:leads AS VARCHAR[]))"
+    " UNION ALL SELECT 'version', name, version FROM reference_versions"
+    " WHERE service = :service"
+)
+
+
+async def claim(
+    tx: Tx, consumer: str, event_ids: Collection[str], lead_ids: Collection[str] = ()
+) -> set[str]:
     """Record `event_ids` as handled by `consumer` in `tx`; returns those not recorded
-    before (the ones to handle). One statement for a batch."""
+    before (the ones to handle). One statement for a batch; on PostgreSQL the same statement
+    reads the tombstones of `lead_ids` (the batch's leads) and the reference versions."""
     if not event_ids:
         return set()
     raw = driversql.raw_connection(tx)
     if raw is not None:
         return driversql.claim(raw, tx, consumer, list(event_ids))
     now = tx.now()
+    if tx.conn.dialect.name == "postgresql" and tx.reference_versions is None:
+        opened = (
+            await tx.conn.execute(
+                _OPEN_BATCH,
+                {
+                    "consumer": consumer,
+                    "now": now,
+                    "events": sorted(set(event_ids)),
+                    "service": tx.service,
+                    "leads": sorted(set(lead_ids)),
+                },
+            )
+        ).all()
+        tx.reference_versions = {r.name: int(r.version) for r in opened if r.kind == "version"}
+        if tx.tombstones_read is None:
+            erased = {r.name for r in opened if r.kind == "erased"}
+            tx.tombstones_read = (set(lead_ids), erased)
+        return {r.name for r in opened if r.kind == "claimed"}
     rows = await tx.conn.scalars(
         _claim(tx.conn.dialect.name),
         [{"consumer": consumer, "event_id": e, "handled_at": now} for e in event_ids],
@@ -42,6 +86,6 @@ async def claim(tx: Tx, consumer: str, event_ids: Collection[str]) -> set[str]:
     return set(rows)
 
 
-async def is_new(tx: Tx, consumer: str, event_id: str) -> bool:
+async def is_new(tx: Tx, consumer: str, event_id: str, lead_id: str | None = None) -> bool:
     """Claim one event: True when `consumer` has not handled it before."""
-    return bool(await claim(tx, consumer, [event_id]))
+    return bool(await claim(tx, consumer, [event_id], [lead_id] if lead_id else ()))

@@ -47,10 +47,6 @@ _VERSIONS = select(reference_versions.c.name, reference_versions.c.version).wher
     reference_versions.c.service == bindparam("service")
 )
 
-_versions: WeakKeyDictionary[Tx, dict[str, int]] = WeakKeyDictionary()
-"""The versions of every name of its service that each open transaction read, read at once
-by its first `current` (a qualifier batch asks for its definitions and its model: one read)."""
-
 _bumped: WeakKeyDictionary[Tx, set[tuple[str, str]]] = WeakKeyDictionary()
 """The (service, name)s each open transaction has bumped (their new data is not committed yet)."""
 
@@ -102,11 +98,13 @@ class Reference(Generic[T]):
 
 
 async def _version_in(tx: Tx, name: str) -> int:
-    """The version of `name` as this transaction first read its service's versions."""
-    versions = _versions.get(tx)
+    """The version of `name` as this transaction first read its service's versions: every
+    name at once, by its first `current` (a qualifier batch asks for its definitions and its
+    model: one read), or by the statement a consumer's batch opens with (services/inbox.py)."""
+    versions = tx.reference_versions
     if versions is None:
         rows = await tx.conn.execute(_VERSIONS, {"service": tx.service})
-        versions = _versions[tx] = {row.name: int(row.version) for row in rows}
+        versions = tx.reference_versions = {row.name: int(row.version) for row in rows}
     return versions.get(name, 0)
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Literal, cast
 
 from audit.money import to_cents
+from audit.records import SpendRow
 from audit.reports import marketing, sales
 from audit.reports.facts import (
     Interval,
@@ -16,7 +17,6 @@ from audit.reports.facts import (
 )
 from audit.repository.assignments import rep_names
 from audit.repository.reports import (
-    SpendRow,
     assignment_facts,
     audit_facts,
     deal_facts,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from sqlalchemy import (
     func,
     or_,
@@ -16,25 +13,9 @@ from audit.models import (
     erasure_confirmations,
     erasures,
 )
+from audit.records import ConfirmationRow, ErasureRow
 from audit.repository.common import insert_ignore
 from services.db import Conn, Tx, connection_of
-
-
-@dataclass(frozen=True)
-class ErasureRow:
-    lead_id: str
-    requested_by: str
-    requested_at: datetime
-    events_redacted: int
-    id: str | None
-
-
-@dataclass(frozen=True)
-class ConfirmationRow:
-    service: str
-    erasure_id: str
-    records: int
-    confirmed_at: datetime
 
 
 async def get_erasure(conn: Conn, lead_id: str) -> ErasureRow | None:

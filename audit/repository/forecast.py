@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -18,24 +16,8 @@ from audit.models import (
     forecast,
     removal_requests,
 )
+from audit.records import EntryRow, RequestRow
 from services.db import Conn, Tx, connection_of
-
-
-@dataclass(frozen=True)
-class EntryRow:
-    id: str
-    lead_id: str
-    status: str
-    amount_cents: int
-    currency: str
-    period: str
-    expected_close_at: datetime
-    entered_at: datetime
-    source: str | None
-    source_class: str | None
-    rep_id: str | None
-    removed_at: datetime | None
-    removal_request_id: str | None
 
 
 async def current_entry(conn: Conn, lead_id: str) -> EntryRow | None:
@@ -141,20 +123,6 @@ async def entries(
     if limit is not None:
         query = query.limit(limit)
     return [EntryRow(**r._mapping) for r in (await connection_of(conn).execute(query)).all()]
-
-
-@dataclass(frozen=True)
-class RequestRow:
-    id: str
-    lead_id: str
-    entry_id: str
-    status: str
-    reason: str
-    requested_by: str
-    requested_at: datetime
-    decided_by: str | None
-    decided_at: datetime | None
-    decision_reason: str | None
 
 
 async def insert_request(tx: Tx, request: RequestRow) -> None:

@@ -30,6 +30,7 @@ from audit.models import (
     reps,
 )
 from audit.projection import MILESTONES, LeadChange
+from audit.records import LeadMatch, LeadRow
 from services.db import Conn, Tx, connection_of
 
 # --- the lead read model --------------------------------------------------------------------
@@ -82,42 +83,15 @@ async def mark_erased(tx: Tx, lead_id: str, at: datetime) -> None:
     await tx.conn.execute(update(leads).where(leads.c.lead_id == lead_id).values(erased_at=at))
 
 
-@dataclass(frozen=True)
-class LeadRow:
-    lead_id: str
-    source: str | None
-    source_class: str | None
-    campaign: str | None
-    is_test: bool
-    timeframe_days: int | None
-    first_seen_at: datetime
-    captured_at: datetime | None
-    stage_rank: int
-    term: str | None
-    qualified_at: datetime | None
-    disqualified_at: datetime | None
-    rep_id: str | None
-    assigned_at: datetime | None
-    first_touch_due_at: datetime | None
-    first_touch_at: datetime | None
-    touches: int
-    accepted_at: datetime | None
-    opportunity_at: datetime | None
-    won_at: datetime | None
-    lost_at: datetime | None
-    returned_at: datetime | None
-    erased_at: datetime | None
-
-
 _LEADS_OF = select(leads).where(leads.c.lead_id.in_(bindparam("lead_ids", expanding=True)))
 
 
-async def lead_rows(tx: Tx, lead_ids: Collection[str]) -> dict[str, dict[str, Any] | None]:
+async def lead_rows(tx: Tx, lead_ids: Collection[str]) -> dict[str, LeadRow | None]:
     """The stored rows of the leads, by lead id (None where there is none yet; one read)."""
-    rows: dict[str, dict[str, Any] | None] = dict.fromkeys(lead_ids)
+    rows: dict[str, LeadRow | None] = dict.fromkeys(lead_ids)
     if lead_ids:
         for row in await tx.conn.execute(_LEADS_OF, {"lead_ids": list(lead_ids)}):
-            rows[row.lead_id] = dict(row._mapping)
+            rows[row.lead_id] = LeadRow(**row._mapping)
     return rows
 
 
@@ -185,18 +159,6 @@ async def put_contacts(tx: Tx, contacts: Sequence[Contact]) -> None:
 
 async def forget_contact(tx: Tx, lead_id: str) -> None:
     await tx.conn.execute(lead_contacts.delete().where(lead_contacts.c.lead_id == lead_id))
-
-
-@dataclass(frozen=True)
-class LeadMatch:
-    lead_id: str
-    email: str | None
-    company: str | None
-    source: str | None
-    stage_rank: int
-    rep_id: str | None
-    rep_name: str | None
-    captured_at: datetime | None
 
 
 async def find_leads(conn: Conn, text: str, limit: int) -> list[LeadMatch]:

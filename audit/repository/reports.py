@@ -4,7 +4,6 @@ and month."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +22,7 @@ from audit.models import (
     satisfaction_audits,
     spend,
 )
+from audit.records import SpendRow
 from audit.reports.facts import AssignmentFact, AuditFact, DealFact, LeadFact, SpendFact
 from audit.repository.common import at_utc, insert_ignore
 from services.db import Conn, Tx, connection_of
@@ -146,17 +146,6 @@ async def source_classes(conn: Conn) -> dict[str, str]:
 
 
 # --- spend ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SpendRow:
-    source: str
-    period: str
-    amount_cents: int
-    currency: str
-    note: str | None
-    updated_by: str
-    updated_at: datetime
 
 
 async def put_spend(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from sqlalchemy import (
     select,
     update,
@@ -13,19 +10,10 @@ from sqlalchemy import (
 from audit.models import (
     roles,
 )
+from audit.records import RoleRow
 from audit.repository.common import insert_ignore
 from services.db import Conn, Tx, connection_of
 from services.tables import api_keys
-
-
-@dataclass(frozen=True)
-class RoleRow:
-    key_id: str
-    role: str
-    granted_by: str
-    granted_at: datetime
-    revoked_by: str | None
-    revoked_at: datetime | None
 
 
 async def api_key_scope(conn: Conn, key_id: str) -> str | None:

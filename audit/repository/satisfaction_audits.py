@@ -4,7 +4,6 @@ audit/models.py): the code calls them what they are, nurture's tasks being call 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,31 +16,9 @@ from sqlalchemy import (
 from audit.models import (
     satisfaction_audits,
 )
+from audit.records import SatisfactionAuditRow
 from audit.repository.common import at_utc
 from services.db import Conn, Tx, connection_of
-
-
-@dataclass(frozen=True)
-class SatisfactionAuditRow:
-    id: str
-    lead_id: str
-    reason: str
-    status: str
-    opened_at: datetime
-    due_at: datetime
-    rep_id: str | None
-    source: str | None
-    source_class: str | None
-    contacted: bool | None
-    contact_count: int | None
-    contacted_by: str | None
-    contacted_within: str | None
-    satisfaction: int | None
-    outcome: str | None
-    comment: str | None
-    logged_contact: bool | None
-    recorded_at: datetime | None
-    recorded_by: str | None
 
 
 async def open_satisfaction_audit_for(conn: Conn, lead_id: str) -> SatisfactionAuditRow | None:

@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from qualifier.models import definitions
+from qualifier.records import StoredDefinitions
 from services.db import Conn, ReadConn, Tx, connection_of
 from services.reference import bump
 
 DEFINITIONS = "definitions"
 """Reference data name (services/reference.py): bumped with every change of the stored
 definitions."""
-
-
-@dataclass(frozen=True)
-class StoredDefinitions:
-    seq: int
-    version: str
-    description: str
-    yaml: str
-    origin: str
-    changed_by: str
-    changed_at: datetime
 
 
 def _definitions(row: Any) -> StoredDefinitions:

@@ -4,7 +4,6 @@ and their erasure."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
@@ -15,20 +14,13 @@ from sqlalchemy.sql.dml import Insert
 
 from contracts.events import CriterionResult, Decision, IntentDecay, LeadProfile
 from qualifier.models import decisions, leads, outcomes
+from qualifier.records import LeadState, Previous, StoredDecision, StoredLead
 from qualifier.rules import NurtureEngagement, Outcome, Verdict
 from services import erasure
 from services.db import ReadConn, Tx
 from services.statements import upsert
 
 # --- lead profiles ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredLead:
-    lead_id: str
-    profile: LeadProfile
-    engagement: NurtureEngagement | None
-    intent_at: datetime | None = None
 
 
 PROFILE_COLUMNS = ("lead_id", "profile", "updated_at")
@@ -98,16 +90,6 @@ async def save_engagements(
     await tx.conn.execute(statement, rows)
 
 
-@dataclass(frozen=True)
-class LeadState:
-    """What deciding a lead needs of its past: its last decision, stored engagement and
-    the time of its last intent signal."""
-
-    previous: Previous | None
-    engagement: NurtureEngagement | None
-    intent_at: datetime | None = None
-
-
 _LEAD_STATES = (
     select(
         leads.c.lead_id,
@@ -152,12 +134,6 @@ def _engagement(row: Any) -> NurtureEngagement | None:
 
 
 # --- decisions ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Previous:
-    outcome: Outcome
-    definition_version: str
 
 
 DECISION_COLUMNS = (
@@ -215,18 +191,6 @@ def _decision_row(lead_id: str, verdict: Verdict, trigger: str, now: datetime) -
         "trigger": trigger,
         "intent_decay": d.intent_decay.model_dump(mode="json") if d.intent_decay else None,
     }
-
-
-@dataclass(frozen=True)
-class StoredDecision:
-    """A lead's latest decision as stored: the verdict, its one-line reason, what caused it
-    and when."""
-
-    lead_id: str
-    verdict: Verdict
-    reason: str
-    trigger: str | None
-    decided_at: datetime
 
 
 async def get_decision(conn: ReadConn, lead_id: str) -> StoredDecision | None:

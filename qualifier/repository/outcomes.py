@@ -4,13 +4,13 @@ learned model."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from qualifier.learning import Counts, Model
 from qualifier.models import attribute_stats, outcomes
+from qualifier.records import StoredOutcome
 from services.db import Tx, connection_of
 from services.reference import bump
 from services.statements import upsert
@@ -18,13 +18,6 @@ from services.statements import upsert
 TOTAL = ("*", "*")
 MODEL = "model"
 """Reference data name (services/reference.py): bumped with every change of the learned counts."""
-
-
-@dataclass(frozen=True)
-class StoredOutcome:
-    opportunity_id: str
-    won: bool
-    features: dict[str, list[str]]
 
 
 async def get_outcome(tx: Tx, opportunity_id: str) -> StoredOutcome | None:

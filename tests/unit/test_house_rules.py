@@ -1,11 +1,15 @@
-"""Three of docs/architecture.md's house rules, checked on the source (issue 17, item 6):
+"""Four of docs/architecture.md's house rules, checked on the source (issue 17, items 3 and 6):
 
 - all SQL of a service is in its repository modules: nothing else in a service package
   builds a statement or executes one;
 - a transaction belongs to the request or the message: only entry points (routes, consumers,
   composition roots, background workers) open one; domain and repository code never do;
 - what a service's domain refuses is a `DomainError` (services/errors.py), answered by the
-  chassis's one handler: no service turns an exception of its own into a `Problem` by hand.
+  chassis's one handler: no service turns an exception of its own into a `Problem` by hand;
+- routes call the service's domain: no route module imports its service's repository;
+- repositories return domain records: no repository function returns a `dict[str, Any]`
+  (or a list or map of them) standing for a domain thing, and no repository builds an HTTP
+  body (`schemas`).
 
 Each exception is listed with the reason it is one. A new module that needs to be one is
 added here, in review, not silently."""
@@ -275,3 +279,212 @@ def problem(exc: Gone) -> Problem:
 )
 def test_the_refusal_check_sees_what_it_looks_for(source: str, found: list[str]) -> None:
     assert _translated_by_hand([ast.parse(source)]) == found
+
+
+ROUTE_DECORATORS = frozenset(
+    {"get", "post", "put", "patch", "delete", "head", "options", "api_route", "websocket"}
+)
+
+REPOSITORY_IN_ROUTES = {
+    "router/connectors/api.py": "router17c in progress",
+}
+"""Route modules that still read or write their service's repository themselves."""
+
+
+def _is_route_module(tree: ast.Module) -> bool:
+    """It uses FastAPI's `APIRouter` and defines routes on one: functions decorated as routes
+    (`@routes.get(...)`) or added with `add_api_route`."""
+    uses_router = any(
+        isinstance(node, ast.ImportFrom) and any(a.name == "APIRouter" for a in node.names)
+        for node in ast.walk(tree)
+    )
+    decorated = any(
+        isinstance(decorator, ast.Call)
+        and isinstance(decorator.func, ast.Attribute)
+        and decorator.func.attr in ROUTE_DECORATORS
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        for decorator in node.decorator_list
+    )
+    added = any(
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "add_api_route"
+        for node in ast.walk(tree)
+    )
+    return uses_router and (decorated or added)
+
+
+def _repository_imports(package: str, tree: ast.Module) -> list[str]:
+    """Where `tree` imports `package`'s repository (`package.repository`, a module of it, or
+    a sub-package's, as `router.connectors.repository`), at the top or inside a function."""
+
+    def repository(dotted: str) -> bool:
+        parts = dotted.split(".")
+        return parts[0] == package and "repository" in parts
+
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [f"line {node.lineno}" for a in node.names if repository(a.name)]
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and node.module
+            and (
+                repository(node.module)
+                or any(repository(f"{node.module}.{a.name}") for a in node.names)
+            )
+        ):
+            found.append(f"line {node.lineno}")
+    return found
+
+
+def test_routes_call_the_domain_not_the_repository() -> None:
+    wrong = {
+        name: found
+        for name, tree in _modules()
+        if name not in REPOSITORY_IN_ROUTES and _is_route_module(tree)
+        for found in [_repository_imports(name.split("/")[0], tree)]
+        if found
+    }
+    assert not wrong, (
+        "a route module imports its service's repository; call the service's domain instead "
+        f"(docs/architecture.md, House rules): {wrong}"
+    )
+
+
+ROUTES = """
+from fastapi import APIRouter
+routes = APIRouter()
+
+@routes.get("/x")
+async def x() -> None: ...
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "route_module", "imports"),
+    [
+        (ROUTES + "from ingest import metrics, repository\n", True, 1),
+        (ROUTES + "from ingest.repository import StoredSource\n", True, 1),
+        (ROUTES + "import ingest.repository\n", True, 1),
+        (ROUTES + "async def f():\n    from ingest.repository import get_lead\n", True, 1),
+        (ROUTES + "from ingest.connectors import repository\n", True, 1),
+        (ROUTES + "from ingest import records\nfrom router import repository\n", True, 0),
+        ("from fastapi import APIRouter\nfrom ingest import repository\n", False, 1),
+        ("@app.get('/x')\nasync def x() -> None: ...\n", False, 0),
+        (
+            "from fastapi import APIRouter\nfrom ingest import repository\n"
+            "def add(router: APIRouter) -> None:\n    router.add_api_route('/x', f)\n",
+            True,
+            1,
+        ),
+    ],
+)
+def test_the_routes_check_sees_what_it_looks_for(
+    source: str, route_module: bool, imports: int
+) -> None:
+    tree = ast.parse(source)
+    assert (_is_route_module(tree), len(_repository_imports("ingest", tree))) == (
+        route_module,
+        imports,
+    )
+
+
+DOCUMENTS = {
+    "ingest/repository.py:lead_profile_json": "a lead's profile as the stored JSON document, "
+    "read for erasure's redaction (services/erasure.py)",
+    "qualifier/repository/leads.py:profile_json": "the same, the qualifier's copy",
+    "nurture/repository/leads.py:profile_json": "the same, nurture's copy",
+    "router/repository/erasure.py:profile_json": "the same, the router's copy",
+    "audit/repository/events.py:timeline": "archived CloudEvents envelopes, answered as stored",
+    "audit/repository/events.py:archived_events": "archived envelopes for the export, "
+    "written out as stored",
+    "audit/repository/events.py:envelopes_of": "archived envelopes, rewritten as documents "
+    "by erasure's redaction",
+    "ingest/roundstore.py:idempotent_response": "the answer remembered for an Idempotency-Key, "
+    "replayed as it was",
+    "router/repository/leads.py:lead_row": "a lead record's columns to write (an INSERT's "
+    "parameters, not a read)",
+    "router/repository/leads.py:lead_values": "the same, from changed values",
+    "router/repository/accounts.py:list_accounts": "router17c in progress",
+    "router/repository/accounts.py:get_account": "router17c in progress",
+    "router/repository/accounts.py:accounts_in": "router17c in progress",
+    "router/connectors/repository/account_syncs.py:get_sync": "router17c in progress",
+    "router/connectors/repository/account_syncs.py:unmatched_of": "router17c in progress",
+}
+"""Repository functions that return a JSON document as such, on purpose, or build a write's
+parameters; and the router's that its helper is turning into records."""
+
+
+def _returns_documents(tree: ast.Module) -> list[str]:
+    """The module's public functions (what the domain calls) whose result is (or holds) a
+    `dict[str, Any]`."""
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and not node.name.startswith("_")
+        and node.returns is not None
+        and any(f"{kind}[str, Any]" in ast.unparse(node.returns) for kind in ("dict", "Mapping"))
+    ]
+
+
+def test_repositories_return_domain_records() -> None:
+    wrong = [
+        f"{name}:{function}"
+        for name, tree in _modules()
+        if Path(name).name in SQL_MODULES
+        or Path(name).parent.name == "repository"
+        or name in SQL_ALSO_IN
+        for function in _returns_documents(tree)
+        if f"{name}:{function}" not in DOCUMENTS
+    ]
+    assert not wrong, (
+        "repository functions returning dicts; return a frozen dataclass from the package's "
+        f"records module (docs/architecture.md, House rules): {wrong}"
+    )
+
+
+HTTP_IN_REPOSITORIES = {
+    "router/connectors/repository/deliveries.py": "router17c in progress",
+}
+"""Repository modules that still build an HTTP body (a `schemas` model)."""
+
+
+def test_repositories_do_not_return_http_bodies() -> None:
+    wrong = {
+        name: found
+        for name, tree in _modules()
+        if (Path(name).name in SQL_MODULES or Path(name).parent.name == "repository")
+        and name not in HTTP_IN_REPOSITORIES
+        for found in [
+            [
+                f"line {node.lineno}"
+                for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom)
+                and (node.module or "").split(".")[-1] == "schemas"
+            ]
+        ]
+        if found
+    }
+    assert not wrong, (
+        "a repository imports the HTTP bodies (schemas); return a record and let the route "
+        f"make its body `of()` it (docs/architecture.md, House rules): {wrong}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("async def f(conn) -> dict[str, dict[str, Any] | None]: ...\n", ["f"]),
+        ("async def f(conn) -> list[Mapping[str, Any]]: ...\n", ["f"]),
+        ("def f() -> dict[str, LeadRow | None]: ...\n", []),
+        ("def f() -> ColumnElement[Any]: ...\n", []),
+        ("def _row(x) -> dict[str, Any]: ...\n", []),
+        ("class C:\n    def row(self) -> dict[str, Any]: ...\n", []),
+    ],
+)
+def test_the_records_check_sees_what_it_looks_for(source: str, found: list[str]) -> None:
+    assert _returns_documents(ast.parse(source)) == found
