@@ -285,9 +285,7 @@ ROUTE_DECORATORS = frozenset(
     {"get", "post", "put", "patch", "delete", "head", "options", "api_route", "websocket"}
 )
 
-REPOSITORY_IN_ROUTES = {
-    "router/connectors/api.py": "router17c in progress",
-}
+REPOSITORY_IN_ROUTES: dict[str, str] = {}
 """Route modules that still read or write their service's repository themselves."""
 
 
@@ -408,14 +406,9 @@ DOCUMENTS = {
     "router/repository/leads.py:lead_row": "a lead record's columns to write (an INSERT's "
     "parameters, not a read)",
     "router/repository/leads.py:lead_values": "the same, from changed values",
-    "router/repository/accounts.py:list_accounts": "router17c in progress",
-    "router/repository/accounts.py:get_account": "router17c in progress",
-    "router/repository/accounts.py:accounts_in": "router17c in progress",
-    "router/connectors/repository/account_syncs.py:get_sync": "router17c in progress",
-    "router/connectors/repository/account_syncs.py:unmatched_of": "router17c in progress",
 }
 """Repository functions that return a JSON document as such, on purpose, or build a write's
-parameters; and the router's that its helper is turning into records."""
+parameters."""
 
 
 def _returns_documents(tree: ast.Module) -> list[str]:
@@ -447,9 +440,7 @@ def test_repositories_return_domain_records() -> None:
     )
 
 
-HTTP_IN_REPOSITORIES = {
-    "router/connectors/repository/deliveries.py": "router17c in progress",
-}
+HTTP_IN_REPOSITORIES: dict[str, str] = {}
 """Repository modules that still build an HTTP body (a `schemas` model)."""
 
 
