@@ -349,8 +349,9 @@ def build_router(
     called after a commit that stored deliveries to fetch (it wakes the FetchWorker)."""
 
     async def prepare(tx: Tx, touched: Sequence[Touches]) -> RoundStore:
+        store = await RoundStore.load(tx, touched)  # on PostgreSQL it reads the versions too
         await catalog.refresh(tx)
-        return await RoundStore.load(tx, touched)
+        return store
 
     ingest = IngestApi(
         unit=unit,

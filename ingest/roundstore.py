@@ -3,11 +3,12 @@
 A group-commit round (services/groupcommit.py) stores the leads of many requests. Each
 request says beforehand what it will touch (`Touches`: the persons' emails and phones, the
 deliveries' provider ids, the signatures of signed webhooks, idempotency keys). The round
-reads all of them with one `IN (...)` statement per table (`RoundStore.load`), the works
-then decide in memory against that picture, which each of them updates as it goes (a
-person captured by the round's first request is found by its second), and every write is
-deferred to one multi-row statement per table at commit (`Tx.defer`). A round of any size
-costs about ten statements where it cost four or five per request.
+reads all of them with one statement (`RoundStore.load`: an `IN (...)` per table, the rows
+told apart by kind), the works then decide in memory against that picture, which each of
+them updates as it goes (a person captured by the round's first request is found by its
+second), and every write is deferred to one multi-row statement per table at commit
+(`Tx.defer`). A round of any size costs about eight statements where it cost four or five
+per request.
 
 Why the picture is true for the whole round: on SQLite the embedded runtime's write lock
 serialises every write transaction. On PostgreSQL `load` first takes a transaction-scoped
@@ -25,7 +26,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, text, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    cast,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    tuple_,
+    union_all,
+    update,
+)
 
 from contracts.events import LeadProfile
 from ingest.models import deliveries, idempotency, leads, webhook_replays
@@ -102,26 +115,29 @@ class RoundStore:
                 + [f"ingest.signature:{s}:{d}" for s, d in signatures]
                 + [f"ingest.idempotency:{k}" for k in keys],
             )
-        conn = tx.conn
-        if emails or phones:
-            rows = await conn.execute(
-                _PERSONS, {"emails": sorted(emails), "phones": sorted(phones)}
-            )
-            store._persons = [
-                Person(r.id, r.email, r.phone, r.profile, (r.created_at, i))
-                for i, r in enumerate(rows)
-            ]
-        if pairs:
-            rows = await conn.execute(_DELIVERIES, {"pairs": sorted(pairs)})
-            store._deliveries = {
-                (r.source, r.external_id): StoredDelivery(r.id, r.lead_id) for r in rows
-            }
-        if signatures:
-            rows = await conn.execute(_SIGNATURES, {"pairs": sorted(signatures), "now": tx.now()})
-            store._signatures = {(r.source, r.signature) for r in rows}
-        if keys:
-            rows = await conn.execute(_ANSWERS, {"keys": sorted(keys)})
-            store._answers = {r.key: (r.request_hash, r.status_code, r.response) for r in rows}
+        if not (emails or phones or pairs or signatures or keys):
+            return store
+        rows = await tx.conn.execute(
+            _LOOKUP,
+            {
+                "emails": sorted(emails),
+                "phones": sorted(phones),
+                "deliveries": sorted(pairs),
+                "signatures": sorted(signatures),
+                "now": tx.now(),
+                "keys": sorted(keys),
+            },
+        )
+        for r in rows:
+            if r.kind == "person":
+                order = (r.created_at, len(store._persons))
+                store._persons.append(Person(r.a, r.b, r.c, r.json, order))
+            elif r.kind == "delivery":
+                store._deliveries[(r.c, r.d)] = StoredDelivery(r.a, r.b)
+            elif r.kind == "signature":
+                store._signatures.add((r.a, r.b))
+            else:
+                store._answers[r.a] = (r.b, r.number, r.json)
         return store
 
     # --- persons --------------------------------------------------------------------------
@@ -258,41 +274,92 @@ def _digest(signature: str) -> str:
 
 async def _lock(tx: Tx, keys: Iterable[str]) -> None:
     """Advisory locks on `keys` until commit, in sorted order, in one statement (a function
-    scan of an array yields its elements in order)."""
+    scan of an array yields its elements in order). The same statement reads the service's
+    reference versions, which the round's source check asks for next (`Tx.reference_versions`;
+    as of the statement's start, like any first read of them)."""
     ordered = sorted(set(keys))
-    if ordered:
-        await tx.conn.execute(_LOCK, {"keys": ordered})
+    if not ordered:
+        return
+    rows = (await tx.conn.execute(_LOCK, {"keys": ordered, "service": tx.service})).all()
+    if tx.reference_versions is None:
+        tx.reference_versions = {r.name: int(r.version) for r in rows if r.name is not None}
 
 
 # Built once (a statement built per call costs more CPU than the database takes to run it).
 _LOCK = text(
-    "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) "
-    "FROM unnest(CAST(:keys AS text[])) AS k"
+    # The CTE runs once, first (a volatile function's CTE is never inlined); with no
+    # versions stored the one row says NULL.
+    "WITH locked AS (SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) AS n"
+    " FROM unnest(CAST(:keys AS text[])) AS k)"
+    " SELECT reference_versions.name, reference_versions.version FROM locked"
+    " LEFT JOIN reference_versions ON reference_versions.service = :service"
 )
-_PERSONS = select(
-    leads.c.id, leads.c.email, leads.c.phone, leads.c.profile, leads.c.created_at
-).where(
-    or_(
-        leads.c.email.in_(bindparam("emails", expanding=True)),
-        leads.c.phone.in_(bindparam("phones", expanding=True)),
-    )
-)
-_DELIVERIES = select(
-    deliveries.c.id, deliveries.c.lead_id, deliveries.c.source, deliveries.c.external_id
-).where(
-    tuple_(deliveries.c.source, deliveries.c.external_id).in_(bindparam("pairs", expanding=True))
-)
-_SIGNATURES = select(webhook_replays.c.source, webhook_replays.c.signature).where(
-    and_(
+
+
+def _nothing(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return cast(null(), column.type)
+
+
+_LOOKUP = union_all(
+    # Everything a round reads after its locks, in one statement: the persons by email or
+    # phone, the deliveries by provider id, the replay records by signature and the
+    # remembered answers by idempotency key, told apart by `kind` (each part matches nothing
+    # when its list is empty). Column types are the first part's.
+    select(
+        literal("person").label("kind"),
+        leads.c.id.label("a"),
+        leads.c.email.label("b"),
+        leads.c.phone.label("c"),
+        _nothing(deliveries.c.external_id).label("d"),
+        leads.c.profile.label("json"),
+        leads.c.created_at.label("created_at"),
+        _nothing(idempotency.c.status_code).label("number"),
+    ).where(
+        or_(
+            leads.c.email.in_(bindparam("emails", expanding=True)),
+            leads.c.phone.in_(bindparam("phones", expanding=True)),
+        )
+    ),
+    select(
+        literal("delivery"),
+        deliveries.c.id,
+        deliveries.c.lead_id,
+        deliveries.c.source,
+        deliveries.c.external_id,
+        _nothing(leads.c.profile),
+        _nothing(leads.c.created_at),
+        _nothing(idempotency.c.status_code),
+    ).where(
+        tuple_(deliveries.c.source, deliveries.c.external_id).in_(
+            bindparam("deliveries", expanding=True)
+        )
+    ),
+    select(
+        literal("signature"),
+        webhook_replays.c.source,
+        webhook_replays.c.signature,
+        _nothing(leads.c.phone),
+        _nothing(deliveries.c.external_id),
+        _nothing(leads.c.profile),
+        _nothing(leads.c.created_at),
+        _nothing(idempotency.c.status_code),
+    ).where(
         tuple_(webhook_replays.c.source, webhook_replays.c.signature).in_(
-            bindparam("pairs", expanding=True)
+            bindparam("signatures", expanding=True)
         ),
         webhook_replays.c.expires_at > bindparam("now"),
-    )
+    ),
+    select(
+        literal("answer"),
+        idempotency.c.key,
+        idempotency.c.request_hash,
+        _nothing(leads.c.phone),
+        _nothing(deliveries.c.external_id),
+        idempotency.c.response,
+        _nothing(leads.c.created_at),
+        idempotency.c.status_code,
+    ).where(idempotency.c.key.in_(bindparam("keys", expanding=True))),
 )
-_ANSWERS = select(
-    idempotency.c.key, idempotency.c.request_hash, idempotency.c.status_code, idempotency.c.response
-).where(idempotency.c.key.in_(bindparam("keys", expanding=True)))
 _INSERT_LEAD = leads.insert()
 _UPDATE_LEAD = (
     update(leads)

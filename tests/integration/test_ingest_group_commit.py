@@ -305,9 +305,9 @@ async def test_the_fetch_worker_is_woken_by_the_commit_that_stores_a_pending_del
 async def test_a_round_of_signed_webhooks_costs_the_same_statements_whatever_its_size(
     backend: Backend,
 ) -> None:
-    """A round reads what its works touch with one statement per table and writes each
-    table with one multi-row statement: no statement per webhook, no SAVEPOINT, no purge
-    once the minute's purge is done (ingest/roundstore.py)."""
+    """A round reads what its works touch with one statement and writes each table with one
+    multi-row statement: no statement per webhook, no SAVEPOINT, no purge once the minute's
+    purge is done (ingest/roundstore.py)."""
     http = backend.client("ingest")
     created = await http.put(
         "/ingest/v1/sources/wf-cost",
@@ -348,14 +348,14 @@ async def test_a_round_of_signed_webhooks_costs_the_same_statements_whatever_its
     for table in ("INGEST_DELIVERIES", "INGEST_LEADS", "INGEST_WEBHOOK_REPLAYS", "OUTBOX"):
         inserts = [s for s in upper if s.startswith(f"INSERT INTO {table}")]
         assert len(inserts) == round_count, (table, inserts)
-    # One read per table the works touch (other SELECT statements here are the relay's and the
-    # fetch worker's, which run beside the rounds).
-    for read in (
-        "SELECT INGEST_LEADS.ID, INGEST_LEADS.EMAIL",
-        "SELECT INGEST_DELIVERIES.ID, INGEST_DELIVERIES.LEAD_ID",
-        "SELECT INGEST_WEBHOOK_REPLAYS.SOURCE",
-    ):
-        assert len([s for s in upper if s.startswith(read)]) == round_count, (read, upper)
+    # One read per round for every table the works touch (other SELECT statements here are
+    # the relay's and the fetch worker's, which run beside the rounds).
+    reads = [s for s in upper if "INGEST_LEADS" in s and s.startswith("SELECT")]
+    assert len(reads) == round_count, (reads, upper)
+    for table in ("INGEST_LEADS", "INGEST_DELIVERIES", "INGEST_WEBHOOK_REPLAYS"):
+        assert all(f"FROM {table}" in s for s in reads), (table, reads)
+    # On PostgreSQL the reference versions come with the round's locks, not on their own.
+    assert not [s for s in upper if s.startswith("SELECT REFERENCE_VERSIONS")], upper
     updates = [s for s in upper if s.startswith("UPDATE INGEST_")]
     assert not updates, updates
 
