@@ -3,7 +3,6 @@ of archived lead events under a candidate definitions version (qualifier/backtes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -15,22 +14,18 @@ from qualifier.backtests import (
     QualifierBacktestOut,
 )
 from services.auth import ManagerKey
-from services.backtests import Archive, BacktestJob, BacktestJobs, ReportProgress, job_routes
+from services.backtests import (
+    Archive,
+    BacktestDeps,
+    BacktestJob,
+    BacktestJobs,
+    ReportProgress,
+    job_routes,
+)
 from services.binding import Binding
 
-
-@dataclass(frozen=True)
-class BacktestDeps:
-    """What the backtest routes use: the backtest, its jobs and where audit's archive is
-    (None: in this process)."""
-
-    backtest: QualifierBacktest
-    jobs: BacktestJobs
-    audit_url: str | None
-
-
-bound = Binding[BacktestDeps]("qualifier_backtests")
-Deps = Annotated[BacktestDeps, Depends(bound)]
+bound = Binding[BacktestDeps[QualifierBacktest]]("qualifier_backtests")
+Deps = Annotated[BacktestDeps[QualifierBacktest], Depends(bound)]
 
 routes = APIRouter()
 

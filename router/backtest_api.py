@@ -3,7 +3,6 @@ archived qualified leads under candidate rules and pools (router/backtests.py)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -11,22 +10,18 @@ from fastapi import APIRouter, Depends, Request, Response
 from router.backtests import QUALIFIED, RouterBacktest
 from router.schemas.backtests import RouterBacktestIn, RouterBacktestOut, RouterBacktestResult
 from services.auth import ManagerKey
-from services.backtests import Archive, BacktestJob, BacktestJobs, ReportProgress, job_routes
+from services.backtests import (
+    Archive,
+    BacktestDeps,
+    BacktestJob,
+    BacktestJobs,
+    ReportProgress,
+    job_routes,
+)
 from services.binding import Binding
 
-
-@dataclass(frozen=True)
-class BacktestDeps:
-    """What the backtest routes use: the backtest, its jobs and where audit's archive is
-    (None: in this process)."""
-
-    backtest: RouterBacktest
-    jobs: BacktestJobs
-    audit_url: str | None
-
-
-bound = Binding[BacktestDeps]("router_backtests")
-Deps = Annotated[BacktestDeps, Depends(bound)]
+bound = Binding[BacktestDeps[RouterBacktest]]("router_backtests")
+Deps = Annotated[BacktestDeps[RouterBacktest], Depends(bound)]
 
 routes = APIRouter()
 

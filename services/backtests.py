@@ -423,6 +423,19 @@ def _detail(response: httpx.Response) -> str:
     return str(detail or response.reason_phrase)[:300]
 
 
+BacktestT = TypeVar("BacktestT")
+
+
+@dataclass(frozen=True)
+class BacktestDeps(Generic[BacktestT]):
+    """What a service's backtest routes use: its backtest, its jobs and where audit's archive
+    is (None: in this process)."""
+
+    backtest: BacktestT
+    jobs: BacktestJobs
+    audit_url: str | None
+
+
 def job_routes(router: APIRouter, jobs: BacktestJobs, out: type[BacktestJob[Any]]) -> None:
     """`GET /backtests`, `GET` and `DELETE /backtests/{id}` on a service's router (manager
     scope)."""
