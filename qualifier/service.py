@@ -195,7 +195,7 @@ class Qualifier:
             if before is None or before.outcome != verdict.outcome or p.trigger == "recycled":
                 await _say(tx, p.lead_id, p.lead, verdict, p.traceparent)
             verdicts.append(verdict)
-        await leads.save_decisions(tx, decided)
+        leads.save_decisions(tx, decided)
         await leads.save_engagements(tx, engaged)
         return verdicts
 
@@ -250,7 +250,7 @@ class Qualifier:
                 if len(progress.changes) < MAX_CHANGES_LISTED:
                     progress.changes.append((stored.lead_id, previous.outcome, verdict.outcome))
                 await _say(tx, stored.lead_id, stored.profile, verdict, traceparent)
-        await leads.save_decisions(tx, decided)
+        leads.save_decisions(tx, decided)
         progress.last_lead_id = batch[-1][0].lead_id
         return True
 

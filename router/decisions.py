@@ -78,9 +78,12 @@ class Routing:
     """Routing locks this transaction holds already."""
 
     async def finish(self, tx: Tx) -> None:
-        """Write what the decisions made (set-based), before the transaction commits."""
+        """Write what the decisions made (set-based), before the transaction commits: the
+        inserts are deferred with the events and deliveries they said, and flushed together
+        (on PostgreSQL one statement, services/pgwrite.py), so what runs next reads them."""
         await self.writes.write(tx)
         await self.state.write(tx)
+        await tx.flush()
 
 
 class Decisions(Domain):

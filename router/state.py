@@ -44,22 +44,24 @@ class RoutingState:
         """Read what is not held yet for `pool` and the reps in `midnights` (each rep's
         local midnight, from which today's assignments count)."""
         missing = sorted(r for r in midnights if r not in self.open_leads)
-        if missing:
-            counts = await repository.routing.open_lead_counts(conn, missing)
-            capped = {r: midnights[r] for r in missing}
-            today = await repository.routing.assigned_since(conn, capped)
-            for rep in missing:
-                self.open_leads[rep] = counts.get(rep, 0)
-                self.today[rep] = today.get(rep, 0)
         if pool not in self.pools:
             self.pools[pool] = {}
         unknown = sorted(r for r in midnights if r not in self.pools[pool])
-        if unknown:
-            self.pools[pool].update(await repository.routing.pool_rep_states(conn, pool, unknown))
-            for rep in unknown:
-                self.pools[pool].setdefault(rep, PoolRepState(0, 0, None))
+        read = await repository.routing.routing_state(
+            conn,
+            pool,
+            {r: midnights[r] for r in missing},
+            unknown,
+            cursor=cursor and pool not in self.cursors,
+        )
+        for rep in missing:
+            self.open_leads[rep] = read.open_leads.get(rep, 0)
+            self.today[rep] = read.today.get(rep, 0)
+        self.pools[pool].update(read.states)
+        for rep in unknown:
+            self.pools[pool].setdefault(rep, PoolRepState(0, 0, None))
         if cursor and pool not in self.cursors:
-            self.cursors[pool] = await repository.routing.cursor_of(conn, pool)
+            self.cursors[pool] = read.cursor
 
     def loads(self, pool: str, rep_ids: Iterable[str]) -> dict[str, Load]:
         states = self.pools.get(pool, {})
@@ -111,7 +113,7 @@ class RoutingState:
             for pool in sorted(self.changed_cursors)
             if self.cursors[pool] is not None
         ]
-        await repository.routing.save_routing_state(tx, states, cursors)
+        repository.routing.save_routing_state(tx, states, cursors)
         self.changed_states.clear()
         self.changed_cursors.clear()
 
@@ -149,9 +151,9 @@ class RoutingWrites:
         self.schedules.pop((kind, key), None)
 
     async def write(self, tx: Tx) -> None:
-        await repository.leads.insert_leads(tx, list(self.new_leads.values()))
+        repository.leads.insert_leads(tx, list(self.new_leads.values()))
         await repository.leads.change_leads(tx, self.lead_changes)
-        await repository.assignments.insert_assignments(tx, self.assignments)
+        repository.assignments.insert_assignments(tx, self.assignments)
         await timers.replace_many(
             tx,
             sorted(self.cancels),

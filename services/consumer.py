@@ -278,14 +278,15 @@ class ConsumerRunner:
 
     async def _apply(self, tx: Tx, events: list[Incoming[Any]]) -> None:
         """Hand `events` (in order) to their handlers: consecutive events of one batch
-        handler go to it together; the others one by one."""
+        handler go to it together; the others one by one. What a handler deferred is
+        written before the next handler runs (it may read it)."""
         start = 0
         while start < len(events):
+            if start:
+                await tx.flush()
             batch_handler = self.batch_handlers.get(type(events[start].data))
             end = start + 1
             if batch_handler is None:
-                # What earlier handlers deferred is written first: this one may read it.
-                await tx.flush()
                 event = events[start]
                 lead_token = lead_id_var.set(event.envelope.subject)
                 event_token = event_id_var.set(event.envelope.id)

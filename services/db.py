@@ -21,9 +21,10 @@ from typing import Any, NewType, cast
 import orjson
 from sqlalchemy import Executable, create_engine, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import Insert
 
 from contracts.topics import ServiceName
-from services import driversql, metrics, pgpool, tracing
+from services import driversql, metrics, pgpool, pgwrite, tracing
 from services.checkpoints import AUTOCHECKPOINT_PAGES
 from services.clock import Clock
 from services.sqlite_inline import BUSY_TIMEOUT_MS, InlineEngine, sqlite_connect
@@ -235,9 +236,41 @@ class Tx:
         for hook in hooks:
             hook(self)
         deferred, self._deferred = self._deferred, {}
+        if self.conn.dialect.name != "postgresql":
+            for statement, rows in deferred.items():
+                await self.write(statement, rows)
+            return
+        # On PostgreSQL the inserts go together, a table once per statement
+        # (services/pgwrite.py); anything else is written on its own, in order.
+        group: list[tuple[Insert, Sequence[dict[str, Any]]]] = []
         for statement, rows in deferred.items():
-            if not driversql.insert_rows(self, statement, rows):
-                await self.conn.execute(statement, rows)
+            if not pgwrite.combinable(statement, rows, self.conn.dialect):
+                await self._write_together(group)
+                group = []
+                await self.write(statement, rows)
+                continue
+            if any(statement.table is other.table for other, _ in group):
+                await self._write_together(group)
+                group = []
+            group.append((statement, rows))
+        await self._write_together(group)
+
+    async def _write_together(
+        self, group: Sequence[tuple[Insert, Sequence[dict[str, Any]]]]
+    ) -> None:
+        if len(group) == 1:
+            await self.write(*group[0])
+        elif group:
+            statement, parameters = pgwrite.together(group)
+            await self.conn.execute(statement, parameters)
+
+    async def write(self, statement: Executable, rows: Sequence[dict[str, Any]]) -> None:
+        """Run `statement` (an INSERT, upsert, UPDATE or DELETE without RETURNING, built once)
+        for each of `rows`, now: as driver SQL on SQLite where that is exactly the same
+        (services/driversql.py), else one executemany through SQLAlchemy. Nothing for no
+        rows."""
+        if rows and not driversql.write_rows(self, statement, rows):
+            await self.conn.execute(statement, list(rows))
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

@@ -9,9 +9,10 @@ with the SQL compiled once by SQLAlchemy and the values converted by SQLAlchemy'
 processors (a datetime is stored exactly as SQLAlchemy stores it).
 
 Only where it is exactly the same: SQLite, tracing off (a traced statement needs
-SQLAlchemy's events), and for deferred inserts only plain multi-row inserts with no
-RETURNING and no column default computed in Python. Everything else, and PostgreSQL, goes
-through SQLAlchemy as before. Each statement is still announced to the engine's
+SQLAlchemy's events), and for written rows (`Tx.write`, the deferred rows) only statements
+built once with no RETURNING and no default computed in Python. Everything else, and
+PostgreSQL, goes through SQLAlchemy as before (where services/pgwrite.py writes a
+transaction's deferred inserts together). Each statement is still announced to the engine's
 `before_cursor_execute` listeners (`leadfarm_db_statements_total`, and the tests that count
 a batch's statements), so it is accounted for exactly as before.
 """
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Dialect, Executable, Table
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.dml import UpdateBase
 
 from services import tracing
 
@@ -61,7 +62,7 @@ def _run(
 
 
 @dataclass(frozen=True)
-class CompiledInsert:
+class CompiledWrite:
     sql: str
     keys: tuple[str, ...]
     processors: tuple[Callable[[Any], Any] | None, ...]
@@ -74,32 +75,39 @@ class CompiledInsert:
 
 
 @cache
-def compiled_insert(
-    statement: Insert, keys: tuple[str, ...], dialect: Dialect
-) -> CompiledInsert | None:
-    """`statement` for rows with exactly `keys`, as SQL with positional parameters and the
-    converters of its values; None when it needs more than that (RETURNING, a default
-    computed in Python, a parameter that is not a row key)."""
+def compiled_write(
+    statement: UpdateBase, keys: tuple[str, ...], dialect: Dialect
+) -> CompiledWrite | None:
+    """`statement` for rows with exactly `keys`, compiled as SQLAlchemy compiles it for
+    an executemany of such rows, as SQL with positional parameters and the converters of its
+    values; None when it needs more than that (RETURNING, a default computed in Python, a
+    parameter that is not a row key)."""
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))
-    if statement._returning or compiled.insert_prefetch or compiled.positiontup is None:
+    if (
+        statement._returning
+        or compiled.insert_prefetch
+        or compiled.update_prefetch
+        or compiled.positiontup is None
+    ):
         return None
     order = tuple(compiled.positiontup)
     if set(order) != set(keys):
         return None
     processors = cast(dict[str, Callable[[Any], Any]], compiled._bind_processors)
-    return CompiledInsert(compiled.string, order, tuple(processors.get(k) for k in order))
+    return CompiledWrite(compiled.string, order, tuple(processors.get(k) for k in order))
 
 
-def insert_rows(tx: Tx, statement: Executable, rows: Sequence[dict[str, Any]]) -> bool:
-    """Insert `rows` with `statement` as driver SQL; False (nothing done) where it cannot
-    be (the caller then executes it through SQLAlchemy)."""
+def write_rows(tx: Tx, statement: Executable, rows: Sequence[dict[str, Any]]) -> bool:
+    """Run `statement` (an INSERT, upsert, UPDATE or DELETE built once, without RETURNING)
+    for each of `rows` as driver SQL; False (nothing done) where it cannot be (the caller
+    then executes it through SQLAlchemy)."""
     raw = raw_connection(tx)
-    if raw is None or not rows or not isinstance(statement, Insert):
+    if raw is None or not rows or not isinstance(statement, UpdateBase):
         return False
     keys = tuple(rows[0])
     if any(tuple(row) != keys for row in rows):
         return False
-    compiled = compiled_insert(statement, keys, tx.conn.dialect)
+    compiled = compiled_write(statement, keys, tx.conn.dialect)
     if compiled is None:
         return False
     _run(raw, tx, compiled.sql, [compiled.values(row) for row in rows], many=True)
@@ -107,24 +115,50 @@ def insert_rows(tx: Tx, statement: Executable, rows: Sequence[dict[str, Any]]) -
 
 
 @cache
-def _datetime_processor(dialect: Dialect) -> Callable[[Any], Any]:
-    from services.sqltypes import UTCDateTime
+def _column_processors(
+    table: Table, keys: tuple[str, ...], dialect: Dialect
+) -> tuple[Callable[[Any], Any] | None, ...]:
+    """SQLAlchemy's own converters of `keys`' values in `table` (None: stored as given)."""
+    return tuple(table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys)
 
-    processor = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
-    assert processor is not None
-    return processor
+
+# SQLite's limit on one statement's parameters (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
+_MAX_PARAMETERS = 32766
 
 
-def claim(raw: sqlite3.Connection, tx: Tx, consumer: str, event_ids: Sequence[str]) -> set[str]:
-    """The inbox claim (services/inbox.py) as driver SQL: the ids it recorded."""
-    stored_at = _datetime_processor(tx.conn.dialect)(tx.now())
-    rows = ", ".join("(?, ?, ?)" for _ in event_ids)
-    sql = (
-        f"INSERT INTO inbox (consumer, event_id, handled_at) VALUES {rows}"  # noqa: S608
-        " ON CONFLICT DO NOTHING RETURNING event_id"
-    )
-    values = [v for event_id in event_ids for v in (consumer, event_id, stored_at)]
-    return {r[0] for r in _run(raw, tx, sql, values).fetchall()}
+def insert_new(
+    raw: sqlite3.Connection,
+    tx: Tx,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    key: str,
+) -> set[Any]:
+    """Insert `rows` (all with the same keys) into `table`, skipping a row whose primary or
+    unique key is stored already, as driver SQL: the `key` values of the rows it stored.
+    One multi-row INSERT .. ON CONFLICT DO NOTHING RETURNING (sqlite3's `executemany`
+    drops what RETURNING returns)."""
+    if not rows:
+        return set()
+    keys = tuple(rows[0])
+    processors = _column_processors(table, keys, tx.conn.dialect)
+    columns = ", ".join(f'"{k}"' for k in keys)
+    group = "(" + ", ".join("?" for _ in keys) + ")"
+    per_statement = _MAX_PARAMETERS // len(keys)
+    stored: set[Any] = set()
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = (
+            f'INSERT INTO "{table.name}" ({columns}) VALUES '  # noqa: S608
+            + ", ".join(group for _ in chunk)
+            + f' ON CONFLICT DO NOTHING RETURNING "{key}"'
+        )
+        values = [
+            value if processor is None else processor(value)
+            for row in chunk
+            for value, processor in zip((row[k] for k in keys), processors, strict=True)
+        ]
+        stored.update(r[0] for r in _run(raw, tx, sql, values).fetchall())
+    return stored
 
 
 def among(

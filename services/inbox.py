@@ -57,10 +57,16 @@ async def claim(
     reads the tombstones of `lead_ids` (the batch's leads) and the reference versions."""
     if not event_ids:
         return set()
+    now = tx.now()
     raw = driversql.raw_connection(tx)
     if raw is not None:
-        return driversql.claim(raw, tx, consumer, list(event_ids))
-    now = tx.now()
+        return driversql.insert_new(
+            raw,
+            tx,
+            inbox,
+            [{"consumer": consumer, "event_id": e, "handled_at": now} for e in event_ids],
+            "event_id",
+        )
     if tx.conn.dialect.name == "postgresql" and tx.reference_versions is None:
         opened = (
             await tx.conn.execute(

@@ -66,29 +66,29 @@ async def replace_many(
     cancels: Sequence[tuple[str, str]],
     schedules: Sequence[tuple[str, str, datetime, dict[str, Any]]],
 ) -> None:
-    """Cancel the pending timers of `cancels` (kind, key), then schedule `schedules`
-    (kind, key, due, payload): one statement each for a whole batch of decisions. Schedule
-    a key in `cancels` too to replace its pending timer, as `schedule` does."""
+    """Cancel the pending timers of `cancels` (kind, key) now, then schedule `schedules`
+    (kind, key, due, payload) at the transaction's next flush (`Tx.defer`): one statement
+    each for a whole batch of decisions. Schedule a key in `cancels` too to replace its
+    pending timer, as `schedule` does."""
     if cancels:
-        await tx.conn.execute(
+        if tx.deferred(_INSERT):
+            await tx.flush()  # a timer scheduled earlier in the transaction can be cancelled
+        await tx.write(
             _CANCEL, [{"service": tx.service, "kind": k, "key": key} for k, key in cancels]
         )
-    if schedules:
-        now = tx.now()
-        await tx.conn.execute(
+    now = tx.now()
+    for kind, key, due_at, payload in schedules:
+        tx.defer(
             _INSERT,
-            [
-                {
-                    "service": tx.service,
-                    "kind": kind,
-                    "key": key,
-                    "due_at": due_at,
-                    "payload": orjson.dumps(payload).decode(),
-                    "attempts": 0,
-                    "created_at": now,
-                }
-                for kind, key, due_at, payload in schedules
-            ],
+            {
+                "service": tx.service,
+                "kind": kind,
+                "key": key,
+                "due_at": due_at,
+                "payload": orjson.dumps(payload).decode(),
+                "attempts": 0,
+                "created_at": now,
+            },
         )
 
 

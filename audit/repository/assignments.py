@@ -55,7 +55,7 @@ async def assignments_of(tx: Tx, lead_ids: Collection[str]) -> list[Assignment]:
 async def insert_assignments(tx: Tx, new: Sequence[Assignment]) -> None:
     """Store a run's new assignments (one multi-row insert; one stored before is kept)."""
     if new:
-        await tx.conn.execute(
+        await tx.write(
             insert_ignoring(assignments, tx.conn.dialect.name),
             [{**a.__dict__, "touches": 0, "cadence_breaches": 0} for a in new],
         )
@@ -64,7 +64,7 @@ async def insert_assignments(tx: Tx, new: Sequence[Assignment]) -> None:
 async def end_assignments(tx: Tx, ended: Mapping[str, datetime]) -> None:
     """End stored assignments (id -> when) that are still open (one executemany)."""
     if ended:
-        await tx.conn.execute(
+        await tx.write(
             _END_ASSIGNMENT,
             [{"b_assignment_id": id_, "b_ended_at": at} for id_, at in ended.items()],
         )

@@ -20,7 +20,7 @@ from audit.models import (
     erasures,
     events,
 )
-from services import erasure
+from services import driversql, erasure
 from services.db import Conn, ReadConn, Tx, connection_of
 from services.statements import insert_ignoring
 
@@ -35,6 +35,9 @@ async def archive(tx: Tx, rows: Sequence[dict[str, Any]]) -> set[str]:
     before. Returns the ids of the events it stored."""
     if not rows:
         return set()
+    raw = driversql.raw_connection(tx)
+    if raw is not None:
+        return driversql.insert_new(raw, tx, events, rows, "event_id")
     result = await tx.conn.execute(_archive_statement(tx.conn.dialect.name), list(rows))
     return {row.event_id for row in result}
 

@@ -39,6 +39,7 @@ async def get_entry(conn: Conn, entry_id: str) -> EntryRow | None:
     return EntryRow(**row._mapping) if row is not None else None
 
 
+_INSERT_ENTRY = forecast.insert()
 _ON_FORECAST = (
     select(forecast.c.lead_id)
     .where(
@@ -59,7 +60,7 @@ async def leads_on_forecast(tx: Tx, lead_ids: Collection[str]) -> set[str]:
 async def insert_entries(tx: Tx, entries: Sequence[EntryRow]) -> None:
     """Put leads on the forecast (one multi-row insert)."""
     if entries:
-        await tx.conn.execute(forecast.insert(), [entry.__dict__ for entry in entries])
+        await tx.write(_INSERT_ENTRY, [entry.__dict__ for entry in entries])
 
 
 _SET_ENTRY_REP = (
@@ -72,7 +73,7 @@ _SET_ENTRY_REP = (
 async def set_entry_reps(tx: Tx, rep_of: Mapping[str, str]) -> None:
     """Move the leads' open forecast entries to their current reps (lead id -> rep id)."""
     if rep_of:
-        await tx.conn.execute(
+        await tx.write(
             _SET_ENTRY_REP,
             [{"b_lead_id": lead_id, "b_rep_id": rep_id} for lead_id, rep_id in rep_of.items()],
         )

@@ -76,7 +76,7 @@ async def upsert_leads(tx: Tx, changes: Sequence[LeadChange]) -> None:
     (which may come from any service: topics are not ordered with each other)."""
     if changes:
         statement = _upsert_leads(tx.conn.dialect.name)
-        await tx.conn.execute(statement, [change.row() for change in changes])
+        await tx.write(statement, [change.row() for change in changes])
 
 
 async def mark_erased(tx: Tx, lead_id: str, at: datetime) -> None:
@@ -154,7 +154,7 @@ async def put_contacts(tx: Tx, contacts: Sequence[Contact]) -> None:
     """Remember the leads' emails and companies (one statement; a value the new profile
     leaves out keeps the one stored)."""
     if contacts:
-        await tx.conn.execute(_put_contact(tx.conn.dialect.name), [c.row() for c in contacts])
+        await tx.write(_put_contact(tx.conn.dialect.name), [c.row() for c in contacts])
 
 
 async def forget_contact(tx: Tx, lead_id: str) -> None:

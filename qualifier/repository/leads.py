@@ -66,7 +66,7 @@ async def save_profiles(
         }
         for lead_id, profile in profiles.items()
     ]
-    await tx.conn.execute(_save_profiles(tx.conn.dialect.name), rows)
+    await tx.write(_save_profiles(tx.conn.dialect.name), rows)
 
 
 async def save_engagements(
@@ -157,17 +157,13 @@ DECISION_COLUMNS = (
 )
 
 
-async def save_decisions(tx: Tx, decided: Mapping[str, tuple[Verdict, str]]) -> None:
-    """Keep each lead's latest decision (lead id -> (verdict, trigger)): one statement."""
-    if not decided:
-        return
+def save_decisions(tx: Tx, decided: Mapping[str, tuple[Verdict, str]]) -> None:
+    """Keep each lead's latest decision (lead id -> (verdict, trigger)): one statement, at
+    the transaction's next flush (`Tx.defer`, with the events the decisions said)."""
     now = tx.now()
-    rows = [
-        _decision_row(lead_id, verdict, trigger, now)
-        for lead_id, (verdict, trigger) in decided.items()
-    ]
     statement = upsert(decisions, tx.conn.dialect.name, DECISION_COLUMNS, ("lead_id",))
-    await tx.conn.execute(statement, rows)
+    for lead_id, (verdict, trigger) in decided.items():
+        tx.defer(statement, _decision_row(lead_id, verdict, trigger, now))
 
 
 def _decision_row(lead_id: str, verdict: Verdict, trigger: str, now: datetime) -> dict[str, Any]:

@@ -16,14 +16,17 @@ from router.repository import Conn
 from router.repository import connection_of as _c
 from services.db import Tx
 
+_INSERT = assignments.insert()
+
 
 def _assignment(row: Any) -> AssignmentRecord:
     return AssignmentRecord(**dict(row._mapping))
 
 
-async def insert_assignments(tx: Tx, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await tx.conn.execute(assignments.insert(), rows)
+def insert_assignments(tx: Tx, rows: list[dict[str, Any]]) -> None:
+    """Insert assignments at the transaction's next flush (`Tx.defer`)."""
+    for row in rows:
+        tx.defer(_INSERT, row)
 
 
 async def insert_assignment(tx: Tx, values: dict[str, Any]) -> None:

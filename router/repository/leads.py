@@ -33,6 +33,7 @@ async def get_lead(conn: Conn, lead_id: str, *, for_update: bool = False) -> Lea
     return _lead(row) if row else None
 
 
+_INSERT = leads.insert()
 _LEADS_BY_ID = select(leads).where(leads.c.lead_id.in_(bindparam("lead_ids", expanding=True)))
 
 
@@ -81,18 +82,22 @@ def lead_values(values: dict[str, Any]) -> dict[str, Any]:
     return dict(values)
 
 
-async def insert_leads(tx: Tx, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await tx.conn.execute(leads.insert(), rows)
+def insert_leads(tx: Tx, rows: list[dict[str, Any]]) -> None:
+    """Insert new leads at the transaction's next flush (`Tx.defer`)."""
+    for row in rows:
+        tx.defer(_INSERT, row)
 
 
 async def change_leads(tx: Tx, changes: dict[str, dict[str, Any]]) -> None:
     """Update leads by id: one executemany per set of changed columns."""
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for lead_id, values in changes.items():
-        by_columns.setdefault(tuple(sorted(values)), []).append({**values, "_lead_id": lead_id})
+        columns = tuple(sorted(values))
+        row = {column: values[column] for column in columns}
+        row["_lead_id"] = lead_id
+        by_columns.setdefault(columns, []).append(row)
     for rows in by_columns.values():
-        await tx.conn.execute(_UPDATE_LEAD, rows)
+        await tx.write(_UPDATE_LEAD, rows)
 
 
 _UPDATE_LEAD = update(leads).where(leads.c.lead_id == bindparam("_lead_id"))

@@ -5,11 +5,26 @@ since their local midnight."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, or_, select, text
+from sqlalchemy import (
+    CompoundSelect,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+)
 
 from router.models import (
     assignments,
@@ -21,6 +36,7 @@ from router.records import OPEN_STATUSES, PoolRepState
 from router.repository import Conn
 from router.repository import connection_of as _c
 from services.db import Tx
+from services.sqltypes import UTCDateTime
 from services.statements import upsert
 
 
@@ -45,85 +61,136 @@ _LOCK_PARTITIONS = text(
 )
 
 
-async def save_routing_state(
+def save_routing_state(
     tx: Tx, states: list[dict[str, Any]], cursor_rows: list[dict[str, Any]]
 ) -> None:
-    """Store weighted counters and round-robin cursors (one upsert per table)."""
+    """Store weighted counters and round-robin cursors at the transaction's next flush
+    (one upsert per table; each pool's rep and each pool once)."""
     dialect = tx.conn.dialect.name
-    if states:
-        columns = ("pool", "rep_id", "current", "assigned", "last_assigned_at")
-        await tx.conn.execute(upsert(pool_reps, dialect, columns, ("pool", "rep_id")), states)
-    if cursor_rows:
-        statement = upsert(cursors, dialect, ("pool", "last_rep_id"), ("pool",))
-        await tx.conn.execute(statement, cursor_rows)
+    columns = ("pool", "rep_id", "current", "assigned", "last_assigned_at")
+    for row in states:
+        tx.defer(upsert(pool_reps, dialect, columns, ("pool", "rep_id")), row)
+    for row in cursor_rows:
+        tx.defer(upsert(cursors, dialect, ("pool", "last_rep_id"), ("pool",)), row)
 
 
-_CURSOR = select(cursors.c.last_rep_id).where(cursors.c.pool == bindparam("pool"))
+@dataclass
+class StateRead:
+    """What `routing_state` read: each rep's open leads and assignments since their
+    midnight, the pool's counters of the reps that have them, and its cursor."""
+
+    open_leads: dict[str, int] = field(default_factory=dict)
+    today: dict[str, int] = field(default_factory=dict)
+    states: dict[str, PoolRepState] = field(default_factory=dict)
+    cursor: str | None = None
 
 
-async def cursor_of(conn: Conn, pool: str) -> str | None:
-    last: str | None = await _c(conn).scalar(_CURSOR, {"pool": pool})
-    return last
-
-
-_POOL_REPS = select(pool_reps).where(
-    pool_reps.c.pool == bindparam("pool"),
-    pool_reps.c.rep_id.in_(bindparam("rep_ids", expanding=True)),
-)
-
-
-async def pool_rep_states(conn: Conn, pool: str, rep_ids: Sequence[str]) -> dict[str, PoolRepState]:
-    if not rep_ids:
-        return {}
-    rows = (await _c(conn).execute(_POOL_REPS, {"pool": pool, "rep_ids": list(rep_ids)})).all()
-    return {r.rep_id: PoolRepState(r.current, r.assigned, r.last_assigned_at) for r in rows}
-
-
-# Built once (routing reads these for every batch): building a statement costs more CPU than
-# SQLite takes to run it.
-_OPEN_COUNTS = (
-    select(leads.c.rep_id, func.count())
-    .where(
-        leads.c.rep_id.in_(bindparam("rep_ids", expanding=True)),
-        leads.c.status.in_(OPEN_STATUSES),
-    )
-    .group_by(leads.c.rep_id)
-)
-
-
-async def open_lead_counts(conn: Conn, rep_ids: Sequence[str]) -> dict[str, int]:
-    """Open leads (assigned or accepted, not yet an opportunity) per rep."""
-    if not rep_ids:
-        return {}
-    rows = await _c(conn).execute(_OPEN_COUNTS, {"rep_ids": list(rep_ids)})
-    return {r[0]: int(r[1]) for r in rows}
+def _no(type_: Any) -> Any:
+    return cast(null(), type_)
 
 
 @cache
-def _assigned_since(reps: int) -> Select[Any]:
-    """Assignments per rep since each rep's own moment, for `reps` reps (built once per
-    number of reps: `rep_<i>` and `since_<i>` are the parameters)."""
-    condition = or_(
-        *(
-            and_(
-                assignments.c.rep_id == bindparam(f"rep_{i}"),
-                assignments.c.assigned_at >= bindparam(f"since_{i}"),
+def _state_read(reps: int, states: bool, cursor: bool) -> CompoundSelect[Any]:
+    """One UNION ALL of the reads `routing_state` needs, rows told apart by `kind`: the
+    open leads (`count_reps`) and the assignments since each rep's moment (`rep_<i>`,
+    `since_<i>`) of `reps` reps, the counters of `state_reps` in `pool`, its cursor."""
+    parts: list[Select[Any]] = []
+    if reps:
+        parts.append(
+            select(
+                literal_column("'open'").label("kind"),
+                leads.c.rep_id.label("rep_id"),
+                func.count().label("n"),
+                _no(Integer).label("current"),
+                _no(Integer).label("assigned"),
+                _no(UTCDateTime).label("at"),
             )
-            for i in range(reps)
+            .where(
+                leads.c.rep_id.in_(bindparam("count_reps", expanding=True)),
+                leads.c.status.in_(OPEN_STATUSES),
+            )
+            .group_by(leads.c.rep_id)
         )
-    )
-    return (
-        select(assignments.c.rep_id, func.count()).where(condition).group_by(assignments.c.rep_id)
-    )
+        since = or_(
+            *(
+                and_(
+                    assignments.c.rep_id == bindparam(f"rep_{i}"),
+                    assignments.c.assigned_at >= bindparam(f"since_{i}"),
+                )
+                for i in range(reps)
+            )
+        )
+        parts.append(
+            select(
+                literal_column("'today'"),
+                assignments.c.rep_id,
+                func.count(),
+                _no(Integer),
+                _no(Integer),
+                _no(UTCDateTime),
+            )
+            .where(since)
+            .group_by(assignments.c.rep_id)
+        )
+    if states:
+        parts.append(
+            select(
+                literal_column("'state'"),
+                pool_reps.c.rep_id,
+                _no(Integer),
+                pool_reps.c.current,
+                pool_reps.c.assigned,
+                pool_reps.c.last_assigned_at,
+            ).where(
+                pool_reps.c.pool == bindparam("pool"),
+                pool_reps.c.rep_id.in_(bindparam("state_reps", expanding=True)),
+            )
+        )
+    if cursor:
+        parts.append(
+            select(
+                literal_column("'cursor'"),
+                cursors.c.last_rep_id,
+                _no(Integer),
+                _no(Integer),
+                _no(Integer),
+                _no(UTCDateTime),
+            ).where(cursors.c.pool == bindparam("pool"))
+        )
+    return union_all(*parts)
 
 
-async def assigned_since(conn: Conn, since_by_rep: dict[str, datetime]) -> dict[str, int]:
-    """Assignments each rep got since their own moment (their local midnight)."""
-    if not since_by_rep:
-        return {}
-    parameters: dict[str, Any] = {}
-    for i, (rep_id, since) in enumerate(since_by_rep.items()):
-        parameters[f"rep_{i}"] = rep_id
-        parameters[f"since_{i}"] = since
-    rows = await _c(conn).execute(_assigned_since(len(since_by_rep)), parameters)
-    return {r[0]: int(r[1]) for r in rows}
+async def routing_state(
+    conn: Conn,
+    pool: str,
+    since_by_rep: dict[str, datetime],
+    state_reps: Sequence[str],
+    *,
+    cursor: bool,
+) -> StateRead:
+    """In one statement: the open leads of the reps in `since_by_rep` (assigned or
+    accepted, not yet an opportunity) and the assignments each got since their own moment
+    (their local midnight); the weighted counters of `state_reps` in `pool`; with `cursor`,
+    the pool's round-robin cursor."""
+    read = StateRead()
+    if not (since_by_rep or state_reps or cursor):
+        return read
+    parameters: dict[str, Any] = {"pool": pool}
+    if since_by_rep:
+        parameters["count_reps"] = list(since_by_rep)
+        for i, (rep_id, since) in enumerate(since_by_rep.items()):
+            parameters[f"rep_{i}"] = rep_id
+            parameters[f"since_{i}"] = since
+    if state_reps:
+        parameters["state_reps"] = list(state_reps)
+    statement = _state_read(len(since_by_rep), bool(state_reps), cursor)
+    for row in await _c(conn).execute(statement, parameters):
+        if row.kind == "open":
+            read.open_leads[row.rep_id] = int(row.n)
+        elif row.kind == "today":
+            read.today[row.rep_id] = int(row.n)
+        elif row.kind == "state":
+            read.states[row.rep_id] = PoolRepState(row.current, row.assigned, row.at)
+        else:
+            read.cursor = row.rep_id
+    return read

@@ -44,7 +44,7 @@ async def test_driver_sql_stores_exactly_what_sqlalchemy_stores(tmp_path: Path) 
     async with chassis_unit(tmp_path, ManualClock(AT)) as unit:
         async with unit.transaction() as tx:
             assert driversql.raw_connection(tx) is not None
-            assert driversql.insert_rows(tx, _APPEND, [row("fast-1"), row("fast-2")])
+            assert driversql.write_rows(tx, _APPEND, [row("fast-1"), row("fast-2")])
             await tx.conn.execute(_APPEND, [row("slow-1")])
         rows = await stored(
             unit, "SELECT event_id, created_at, published_at, payload, headers FROM outbox"
@@ -75,7 +75,7 @@ async def test_driver_errors_are_sqlalchemys_and_statements_are_counted(tmp_path
 
         event.listen(unit.database.engine.sync_engine, "before_cursor_execute", note)
         async with unit.transaction() as tx:
-            assert driversql.insert_rows(tx, _APPEND, [row("same")])
+            assert driversql.write_rows(tx, _APPEND, [row("same")])
             raw = driversql.raw_connection(tx)
             assert raw is not None
             driversql.move_position(raw, tx, "g", 42)
@@ -86,12 +86,12 @@ async def test_driver_errors_are_sqlalchemys_and_statements_are_counted(tmp_path
 
         with pytest.raises(IntegrityError):  # SQLAlchemy's, as the runner and callers expect
             async with unit.transaction() as tx:
-                driversql.insert_rows(tx, _APPEND, [row("same")])
+                driversql.write_rows(tx, _APPEND, [row("same")])
 
 
 async def test_statements_it_cannot_run_exactly_go_through_sqlalchemy(tmp_path: Path) -> None:
     async with chassis_unit(tmp_path, ManualClock(AT)) as unit, unit.transaction() as tx:
         # Rows of different shapes, and an insert that returns, are left to SQLAlchemy.
-        assert not driversql.insert_rows(tx, _APPEND, [row("a"), {**row("b"), "x": 1}])
+        assert not driversql.write_rows(tx, _APPEND, [row("a"), {**row("b"), "x": 1}])
         returning = outbox.insert().returning(outbox.c.id)
-        assert not driversql.insert_rows(tx, returning, [row("c")])
+        assert not driversql.write_rows(tx, returning, [row("c")])
