@@ -5,10 +5,8 @@ that the erasure guard and the reference data ask nothing more (services/inbox.p
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.clock import SystemClock
@@ -17,6 +15,7 @@ from services.erasure import put_tombstone, tombstoned, tombstoned_among
 from services.inbox import claim
 from services.reference import Reference, bump
 from tests import infra
+from tests.scenarios.services import statements_of
 
 pytestmark = pytest.mark.integration
 
@@ -26,16 +25,6 @@ async def unit(pg_database: infra.ScratchDatabase) -> AsyncIterator[UnitOfWork]:
     db = Database(pg_database.url, service="router", pool_size=2)
     yield UnitOfWork(db, "router", SystemClock(), "opening")
     await db.dispose()
-
-
-def statements_of(unit: UnitOfWork) -> list[str]:
-    seen: list[str] = []
-
-    def note(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
-    event.listen(unit.database.engine.sync_engine, "before_cursor_execute", note)
-    return seen
 
 
 async def test_the_claim_reads_the_tombstones_and_the_versions_in_the_same_statement(

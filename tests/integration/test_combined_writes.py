@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from router.models import leads, pool_reps
@@ -18,6 +18,7 @@ from services.outbox import write_record
 from services.statements import insert_ignoring, upsert
 from services.tables import outbox, timers
 from tests import infra
+from tests.scenarios.services import statements_of
 
 pytestmark = pytest.mark.integration
 
@@ -33,16 +34,6 @@ async def unit(pg_database: infra.ScratchDatabase) -> AsyncIterator[UnitOfWork]:
     db = Database(pg_database.url, service="router", pool_size=2)
     yield UnitOfWork(db, "router", ManualClock(AT), "combined")
     await db.dispose()
-
-
-def statements_of(unit: UnitOfWork) -> list[str]:
-    seen: list[str] = []
-
-    def note(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
-    event.listen(unit.database.engine.sync_engine, "before_cursor_execute", note)
-    return seen
 
 
 def timer(key: str, due: datetime) -> dict[str, Any]:

@@ -1,10 +1,14 @@
-"""A migrated embedded database with one unit of work, for chassis tests."""
+"""A migrated embedded database with one unit of work, and the statements a unit runs,
+for chassis tests."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
 
 from services.clock import ManualClock
 from services.db import Database, UnitOfWork
@@ -19,3 +23,14 @@ async def chassis_unit(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Unit
         yield UnitOfWork(database, "router", clock, "t")
     finally:
         await database.dispose()
+
+
+def statements_of(unit: UnitOfWork) -> list[str]:
+    """The statements `unit` runs from now on, whitespace collapsed (a list kept current)."""
+    seen: list[str] = []
+
+    def note(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(unit.database.engine.sync_engine, "before_cursor_execute", note)
+    return seen
