@@ -47,12 +47,9 @@ class RoutingState:
         if pool not in self.pools:
             self.pools[pool] = {}
         unknown = sorted(r for r in midnights if r not in self.pools[pool])
+        read_cursor = cursor and pool not in self.cursors
         read = await repository.routing.routing_state(
-            conn,
-            pool,
-            {r: midnights[r] for r in missing},
-            unknown,
-            cursor=cursor and pool not in self.cursors,
+            conn, pool, {r: midnights[r] for r in missing}, unknown, cursor=read_cursor
         )
         for rep in missing:
             self.open_leads[rep] = read.open_leads.get(rep, 0)
@@ -60,7 +57,7 @@ class RoutingState:
         self.pools[pool].update(read.states)
         for rep in unknown:
             self.pools[pool].setdefault(rep, PoolRepState(0, 0, None))
-        if cursor and pool not in self.cursors:
+        if read_cursor:
             self.cursors[pool] = read.cursor
 
     def loads(self, pool: str, rep_ids: Iterable[str]) -> dict[str, Load]:

@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any, NewType, cast
 
 import orjson
-from sqlalchemy import Executable, create_engine, event, text
+from sqlalchemy import Executable, Table, create_engine, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
@@ -28,6 +28,7 @@ from services import driversql, metrics, pgpool, pgwrite, tracing
 from services.checkpoints import AUTOCHECKPOINT_PAGES
 from services.clock import Clock
 from services.sqlite_inline import BUSY_TIMEOUT_MS, InlineEngine, sqlite_connect
+from services.statements import insert_ignoring
 from services.tables import AUTH_SCHEMA
 
 ReadConn = NewType("ReadConn", AsyncConnection)
@@ -175,6 +176,11 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+@cache
+def _insert_new_statement(table: Table, dialect: str, key: str) -> Insert:
+    return insert_ignoring(table, dialect).returning(table.c[key])
+
+
 class Tx:
     """One open write transaction of one service: SQL, events and timers commit together.
 
@@ -271,6 +277,18 @@ class Tx:
         rows."""
         if rows and not driversql.write_rows(self, statement, rows):
             await self.conn.execute(statement, list(rows))
+
+    async def insert_new(self, table: Table, rows: Sequence[dict[str, Any]], key: str) -> set[Any]:
+        """Insert `rows` (all with the same keys) into `table` now, skipping a row whose
+        primary or unique key is stored already: the `key` values of the rows it stored.
+        One multi-row INSERT .. ON CONFLICT DO NOTHING RETURNING (driver SQL on SQLite)."""
+        if not rows:
+            return set()
+        raw = driversql.raw_connection(self)
+        if raw is not None:
+            return driversql.insert_new(raw, self, table, rows, key)
+        statement = _insert_new_statement(table, self.conn.dialect.name, key)
+        return set(await self.conn.scalars(statement, list(rows)))
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

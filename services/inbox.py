@@ -15,23 +15,11 @@ a batch is one event.
 from __future__ import annotations
 
 from collections.abc import Collection
-from functools import cache
 
 from sqlalchemy import text
-from sqlalchemy.sql.dml import Insert
 
-from services import driversql
 from services.db import Tx
-from services.statements import insert_ignoring
 from services.tables import inbox
-
-
-@cache
-def _claim(dialect: str) -> Insert:
-    # Built once per dialect: a statement built per call costs more CPU than the database
-    # takes to run it.
-    return insert_ignoring(inbox, dialect).returning(inbox.c.event_id)
-
 
 _OPEN_BATCH = text(
     # The claims, the tombstones among the batch's leads and the reference versions, told
@@ -58,15 +46,6 @@ async def claim(
     if not event_ids:
         return set()
     now = tx.now()
-    raw = driversql.raw_connection(tx)
-    if raw is not None:
-        return driversql.insert_new(
-            raw,
-            tx,
-            inbox,
-            [{"consumer": consumer, "event_id": e, "handled_at": now} for e in event_ids],
-            "event_id",
-        )
     if tx.conn.dialect.name == "postgresql" and tx.reference_versions is None:
         opened = (
             await tx.conn.execute(
@@ -85,11 +64,11 @@ async def claim(
             erased = {r.name for r in opened if r.kind == "erased"}
             tx.tombstones_read = (set(lead_ids), erased)
         return {r.name for r in opened if r.kind == "claimed"}
-    rows = await tx.conn.scalars(
-        _claim(tx.conn.dialect.name),
+    return await tx.insert_new(
+        inbox,
         [{"consumer": consumer, "event_id": e, "handled_at": now} for e in event_ids],
+        "event_id",
     )
-    return set(rows)
 
 
 async def is_new(tx: Tx, consumer: str, event_id: str, lead_id: str | None = None) -> bool:

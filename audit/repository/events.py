@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -14,32 +13,19 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.sql.dml import Insert
 
 from audit.models import (
     erasures,
     events,
 )
-from services import driversql, erasure
+from services import erasure
 from services.db import Conn, ReadConn, Tx, connection_of
-from services.statements import insert_ignoring
-
-
-@cache
-def _archive_statement(dialect: str) -> Insert:
-    return insert_ignoring(events, dialect).returning(events.c.event_id)
 
 
 async def archive(tx: Tx, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Store a run of events, each once: one multi-row INSERT that skips the events stored
     before. Returns the ids of the events it stored."""
-    if not rows:
-        return set()
-    raw = driversql.raw_connection(tx)
-    if raw is not None:
-        return driversql.insert_new(raw, tx, events, rows, "event_id")
-    result = await tx.conn.execute(_archive_statement(tx.conn.dialect.name), list(rows))
-    return {row.event_id for row in result}
+    return await tx.insert_new(events, rows, "event_id")
 
 
 async def erased_among(tx: Tx, lead_ids: Collection[str]) -> set[str]:

@@ -68,10 +68,12 @@ def save_routing_state(
     (one upsert per table; each pool's rep and each pool once)."""
     dialect = tx.conn.dialect.name
     columns = ("pool", "rep_id", "current", "assigned", "last_assigned_at")
+    save_states = upsert(pool_reps, dialect, columns, ("pool", "rep_id"))
     for row in states:
-        tx.defer(upsert(pool_reps, dialect, columns, ("pool", "rep_id")), row)
+        tx.defer(save_states, row)
+    save_cursors = upsert(cursors, dialect, ("pool", "last_rep_id"), ("pool",))
     for row in cursor_rows:
-        tx.defer(upsert(cursors, dialect, ("pool", "last_rep_id"), ("pool",)), row)
+        tx.defer(save_cursors, row)
 
 
 @dataclass

@@ -10,21 +10,20 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.clock import SystemClock
-from services.db import Database, UnitOfWork
+from services.db import UnitOfWork
 from services.erasure import put_tombstone, tombstoned, tombstoned_among
 from services.inbox import claim
 from services.reference import Reference, bump
 from tests import infra
-from tests.scenarios.services import statements_of
+from tests.scenarios.services import pg_unit, statements_of
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def unit(pg_database: infra.ScratchDatabase) -> AsyncIterator[UnitOfWork]:
-    db = Database(pg_database.url, service="router", pool_size=2)
-    yield UnitOfWork(db, "router", SystemClock(), "opening")
-    await db.dispose()
+    async with pg_unit(pg_database.url, "router", SystemClock(), "opening") as unit:
+        yield unit
 
 
 async def test_the_claim_reads_the_tombstones_and_the_versions_in_the_same_statement(

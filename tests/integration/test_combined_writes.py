@@ -13,12 +13,12 @@ from sqlalchemy.exc import IntegrityError
 
 from router.models import leads, pool_reps
 from services.clock import ManualClock
-from services.db import Database, UnitOfWork
+from services.db import UnitOfWork
 from services.outbox import write_record
 from services.statements import insert_ignoring, upsert
 from services.tables import outbox, timers
 from tests import infra
-from tests.scenarios.services import statements_of
+from tests.scenarios.services import pg_unit, statements_of
 
 pytestmark = pytest.mark.integration
 
@@ -31,9 +31,8 @@ INSERT_LEAD = leads.insert()
 
 @pytest.fixture
 async def unit(pg_database: infra.ScratchDatabase) -> AsyncIterator[UnitOfWork]:
-    db = Database(pg_database.url, service="router", pool_size=2)
-    yield UnitOfWork(db, "router", ManualClock(AT), "combined")
-    await db.dispose()
+    async with pg_unit(pg_database.url, "router", ManualClock(AT), "combined") as unit:
+        yield unit
 
 
 def timer(key: str, due: datetime) -> dict[str, Any]:

@@ -13,10 +13,11 @@ from sqlalchemy import select
 
 from services import metrics
 from services.clock import SystemClock
-from services.db import Database, UnitOfWork
+from services.db import UnitOfWork
 from services.outbox import OutboundRecord, OutboxRelay, advisory_lock_id, write_record
 from services.tables import outbox
 from tests import infra
+from tests.scenarios.services import pg_unit
 
 pytestmark = pytest.mark.integration
 
@@ -31,9 +32,8 @@ class Sent:
 
 @pytest.fixture
 async def unit(pg_database: infra.ScratchDatabase) -> AsyncIterator[UnitOfWork]:
-    db = Database(pg_database.url, service="qualifier", pool_size=2)
-    yield UnitOfWork(db, "qualifier", SystemClock(), "relaytest")
-    await db.dispose()
+    async with pg_unit(pg_database.url, "qualifier", SystemClock(), "relaytest") as unit:
+        yield unit
 
 
 @pytest.fixture

@@ -12,18 +12,18 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.clock import SystemClock
-from services.db import Database, UnitOfWork
+from services.db import UnitOfWork
 from services.reference import Reference, bump
 from tests import infra
+from tests.scenarios.services import pg_unit
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def unit(pg_database: infra.ScratchDatabase) -> AsyncIterator[UnitOfWork]:
-    db = Database(pg_database.url, service="qualifier", pool_size=2)
-    yield UnitOfWork(db, "qualifier", SystemClock(), "reftest")
-    await db.dispose()
+    async with pg_unit(pg_database.url, "qualifier", SystemClock(), "reftest") as unit:
+        yield unit
 
 
 async def test_one_version_read_per_transaction_and_bumps_seen_by_the_next(

@@ -1,5 +1,5 @@
-"""A migrated embedded database with one unit of work, and the statements a unit runs,
-for chassis tests."""
+"""A migrated embedded database with one unit of work, a unit of work on a scratch
+PostgreSQL database, and the statements a unit runs, for chassis tests."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import event
 
-from services.clock import ManualClock
+from contracts.topics import ServiceName
+from services.clock import Clock, ManualClock
 from services.db import Database, UnitOfWork
 from services.migrate import upgrade
 
@@ -21,6 +22,18 @@ async def chassis_unit(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Unit
     await upgrade(database, {})
     try:
         yield UnitOfWork(database, "router", clock, "t")
+    finally:
+        await database.dispose()
+
+
+@asynccontextmanager
+async def pg_unit(
+    url: str, service: ServiceName, clock: Clock, namespace: str
+) -> AsyncIterator[UnitOfWork]:
+    """A unit of work of `service` on a migrated PostgreSQL database (two connections)."""
+    database = Database(url, service=service, pool_size=2)
+    try:
+        yield UnitOfWork(database, service, clock, namespace)
     finally:
         await database.dispose()
 
