@@ -280,9 +280,11 @@ async def _lock(tx: Tx, keys: Iterable[str]) -> None:
     ordered = sorted(set(keys))
     if not ordered:
         return
-    rows = (await tx.conn.execute(_LOCK, {"keys": ordered, "service": tx.service})).all()
+    rows = await tx.rows(_LOCK, {"keys": ordered, "service": tx.service})
     if tx.reference_versions is None:
-        tx.reference_versions = {r.name: int(r.version) for r in rows if r.name is not None}
+        tx.reference_versions = {
+            r["name"]: int(r["version"]) for r in rows if r["name"] is not None
+        }
 
 
 # Built once (a statement built per call costs more CPU than the database takes to run it).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.dml import Insert
 
 from contracts.topics import ServiceName
-from services import driversql, metrics, pgpool, pgwrite, tracing
+from services import driversql, metrics, pgdriver, pgpool, pgwrite, tracing
 from services.checkpoints import AUTOCHECKPOINT_PAGES
 from services.clock import Clock
 from services.sqlite_inline import BUSY_TIMEOUT_MS, InlineEngine, sqlite_connect
@@ -268,15 +268,23 @@ class Tx:
             await self.write(*group[0])
         elif group:
             statement, parameters = pgwrite.together(group)
-            await self.conn.execute(statement, parameters)
+            await self.rows(statement, parameters)
 
     async def write(self, statement: Executable, rows: Sequence[dict[str, Any]]) -> None:
         """Run `statement` (an INSERT, upsert, UPDATE or DELETE without RETURNING, built once)
         for each of `rows`, now: as driver SQL on SQLite where that is exactly the same
         (services/driversql.py), else one executemany through SQLAlchemy. Nothing for no
         rows."""
-        if rows and not driversql.write_rows(self, statement, rows):
+        if not rows or driversql.write_rows(self, statement, rows):
+            return
+        if not await pgdriver.execute_many(self.conn, statement, rows):
             await self.conn.execute(statement, list(rows))
+
+    async def rows(self, statement: Executable, parameters: Mapping[str, Any]) -> Sequence[Row]:
+        """Run `statement` now and return its rows, read by column name: as driver SQL on
+        PostgreSQL where that is exactly the same (services/pgdriver.py), else through
+        SQLAlchemy. For the chassis's statements that every batch runs."""
+        return await rows_of(self.conn, statement, parameters)
 
     async def insert_new(self, table: Table, rows: Sequence[dict[str, Any]], key: str) -> set[Any]:
         """Insert `rows` (all with the same keys) into `table` now, skipping a row whose
@@ -287,6 +295,9 @@ class Tx:
         raw = driversql.raw_connection(self)
         if raw is not None:
             return driversql.insert_new(raw, self, table, rows, key)
+        if self.conn.dialect.name == "postgresql":
+            statement, parameters = pgwrite.insert_new(table, rows, key)
+            return {row[key] for row in await self.rows(statement, parameters)}
         statement = _insert_new_statement(table, self.conn.dialect.name, key)
         return set(await self.conn.scalars(statement, list(rows)))
 
@@ -310,6 +321,21 @@ class Tx:
             raise
         finally:
             self.savepoints -= 1
+
+
+Row = pgdriver.Row
+
+
+async def rows_of(
+    conn: AsyncConnection, statement: Executable, parameters: Mapping[str, Any]
+) -> Sequence[Row]:
+    """`statement`'s rows, read by column name: as driver SQL on PostgreSQL where that is
+    exactly the same (services/pgdriver.py), else through SQLAlchemy."""
+    rows = await pgdriver.fetch(conn, statement, parameters)
+    if rows is not None:
+        return rows
+    result = await conn.execute(statement, dict(parameters))
+    return [cast(Row, row._mapping) for row in result] if result.returns_rows else []
 
 
 Conn = ReadConn | Tx

@@ -47,23 +47,23 @@ async def claim(
         return set()
     now = tx.now()
     if tx.conn.dialect.name == "postgresql" and tx.reference_versions is None:
-        opened = (
-            await tx.conn.execute(
-                _OPEN_BATCH,
-                {
-                    "consumer": consumer,
-                    "now": now,
-                    "events": sorted(set(event_ids)),
-                    "service": tx.service,
-                    "leads": sorted(set(lead_ids)),
-                },
-            )
-        ).all()
-        tx.reference_versions = {r.name: int(r.version) for r in opened if r.kind == "version"}
+        opened = await tx.rows(
+            _OPEN_BATCH,
+            {
+                "consumer": consumer,
+                "now": now,
+                "events": sorted(set(event_ids)),
+                "service": tx.service,
+                "leads": sorted(set(lead_ids)),
+            },
+        )
+        tx.reference_versions = {
+            r["name"]: int(r["version"]) for r in opened if r["kind"] == "version"
+        }
         if tx.tombstones_read is None:
-            erased = {r.name for r in opened if r.kind == "erased"}
+            erased = {r["name"] for r in opened if r["kind"] == "erased"}
             tx.tombstones_read = (set(lead_ids), erased)
-        return {r.name for r in opened if r.kind == "claimed"}
+        return {r["name"] for r in opened if r["kind"] == "claimed"}
     return await tx.insert_new(
         inbox,
         [{"consumer": consumer, "event_id": e, "handled_at": now} for e in event_ids],

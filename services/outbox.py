@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Executable, Result, bindparam, func, select, text
+from sqlalchemy import Executable, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.envelope import Envelope, structured_mode_headers
 from contracts.events import EventData, make_envelope
 from contracts.topics import topic_for
 from services import metrics, tracing
-from services.db import Tx, UnitOfWork, statement_owner
+from services.db import Row, Tx, UnitOfWork, rows_of, statement_owner
 from services.polling import PollingWorker
 from services.tables import outbox
 
@@ -97,7 +97,7 @@ async def write_record(
 
 # Built once: a statement built per call costs more CPU than SQLite takes to run it.
 _APPEND = outbox.insert()
-_TAKE_THE_LEAD = text("SELECT pg_try_advisory_lock(:lock)")
+_TAKE_THE_LEAD = text("SELECT pg_try_advisory_lock(:lock) AS taken")
 _MARK_AND_READ_UNSENT = text(
     # One round trip: mark what the last round published (a data-modifying CTE runs to
     # completion whether or not the query reads it), then read the oldest unsent rows. Both
@@ -109,7 +109,7 @@ _MARK_AND_READ_UNSENT = text(
     " AND id <> ALL(CAST(:sent AS BIGINT[])) ORDER BY id LIMIT :limit"
 )
 _MARK_SENT = text("UPDATE outbox SET published_at = :now WHERE id = ANY(CAST(:sent AS BIGINT[]))")
-_BACKLOG = select(func.count()).where(
+_BACKLOG = select(func.count().label("n")).where(
     outbox.c.service == bindparam("service"), outbox.c.published_at.is_(None)
 )
 
@@ -201,40 +201,37 @@ class OutboxRelay(PollingWorker):
 
     async def _relay(self) -> int:
         if not self.leading:
-            self.leading = bool(
-                (await self._statement(_TAKE_THE_LEAD, {"lock": self._lock_id})).scalar()
-            )
+            taken = await self._statement(_TAKE_THE_LEAD, {"lock": self._lock_id})
+            self.leading = bool(taken[0]["taken"])
             if not self.leading:  # another replica's relay is publishing
                 return 0
-        rows = (
-            await self._statement(
-                _MARK_AND_READ_UNSENT, {"service": self.unit.service, "limit": self.batch_size}
-            )
-        ).all()
+        rows = await self._statement(
+            _MARK_AND_READ_UNSENT, {"service": self.unit.service, "limit": self.batch_size}
+        )
         if not rows:
             metrics.OUTBOX_BACKLOG.labels(self.unit.service).set(0)
             return 0
         await self.publisher.publish(
             [
                 OutboundRecord(
-                    topic=r.topic,
-                    key=r.key,
-                    value=r.payload.encode(),
-                    headers=orjson.loads(r.headers) if r.headers else {},
+                    topic=r["topic"],
+                    key=r["key"],
+                    value=r["payload"].encode(),
+                    headers=orjson.loads(r["headers"]) if r["headers"] else {},
                 )
                 for r in rows
             ]
         )
-        self._published.extend(r.id for r in rows)
+        self._published.extend(r["id"] for r in rows)
         backlog = 0
         if len(rows) == self.batch_size:  # a full round: there may be more behind it
-            counted = (await self._statement(_BACKLOG, {"service": self.unit.service})).scalar()
+            counted = (await self._statement(_BACKLOG, {"service": self.unit.service}))[0]["n"]
             backlog = max(int(counted or 0) - len(rows), 0)
         metrics.OUTBOX_BACKLOG.labels(self.unit.service).set(backlog)
         metrics.EVENTS_PUBLISHED.labels(self.unit.service).inc(len(rows))
         return len(rows)
 
-    async def _statement(self, statement: Executable, params: dict[str, Any]) -> Result[Any]:
+    async def _statement(self, statement: Executable, params: dict[str, Any]) -> Sequence[Row]:
         """Run one statement on the relay's connection (the marks pending go with those
         that take them: `now` and `sent` are filled in here). A database error drops the
         connection, and the lead with it."""
@@ -246,7 +243,7 @@ class OutboxRelay(PollingWorker):
             if self._conn is None:
                 self._conn = await self.unit.database.engine.connect()
                 await self._conn.execution_options(isolation_level="AUTOCOMMIT")
-            result = await self._conn.execute(statement, params)
+            result = await rows_of(self._conn, statement, params)
         except BaseException:
             await self._drop_connection()
             raise

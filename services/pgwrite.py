@@ -28,8 +28,9 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, TypeGuard
 
-from sqlalchemy import Executable, Select, bindparam, func, literal_column, select
+from sqlalchemy import Executable, Select, Table, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.postgresql.dml import OnConflictDoUpdate
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
@@ -102,3 +103,29 @@ def together(writes: Sequence[tuple[Insert, Rows]]) -> tuple[Select[Any], dict[s
         for j, key in enumerate(rows[0]):
             parameters[f"w{i}_{j}"] = [row[key] for row in rows]
     return _combined(parts), parameters
+
+
+@cache
+def _insert_new(table: Table, keys: tuple[str, ...], key: str) -> Insert:
+    unnested = select(
+        *(
+            func.unnest(bindparam(f"c{j}", type_=ARRAY(table.c[k].type, dimensions=1)))
+            for j, k in enumerate(keys)
+        )
+    )
+    return (
+        pg_insert(table)
+        .from_select(list(keys), unnested)
+        .on_conflict_do_nothing()
+        .returning(table.c[key])
+    )
+
+
+def insert_new(table: Table, rows: Rows, key: str) -> tuple[Insert, dict[str, Any]]:
+    """One statement and its parameters inserting `rows` (all with the same keys) into
+    `table`, skipping a row whose primary or unique key is stored already (an earlier row
+    of `rows` included), returning the `key` of each row it stored: one array parameter per
+    column, so it is one prepared statement whatever the number of rows."""
+    keys = tuple(rows[0])
+    parameters = {f"c{j}": [row[k] for row in rows] for j, k in enumerate(keys)}
+    return _insert_new(table, keys, key), parameters

@@ -1,0 +1,149 @@
+"""The chassis's hot statements run as driver SQL on PostgreSQL (services/pgdriver.py):
+inside the transaction they belong to, with the values SQLAlchemy would bind, and a driver
+error raised as SQLAlchemy raises it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from services import pgdriver
+from services.clock import ManualClock
+from services.consumer import is_transient
+from services.db import UnitOfWork
+from services.inbox import claim
+from services.tables import inbox, timers
+from tests import infra
+from tests.scenarios.services import pg_unit
+
+pytestmark = pytest.mark.integration
+
+AT = datetime(2026, 12, 1, 9, 30, 15, 123456, tzinfo=UTC)
+INSERT_TIMER = timers.insert()
+INSERT_HANDLED = inbox.insert()
+
+
+@pytest.fixture
+async def unit(pg_database: infra.ScratchDatabase) -> AsyncIterator[UnitOfWork]:
+    async with pg_unit(pg_database.url, "router", ManualClock(AT), "pgdriver") as unit:
+        yield unit
+
+
+def driver_statements(unit: UnitOfWork) -> list[str]:
+    """The statements `unit` runs from now on as driver SQL (announced without a cursor)."""
+    seen: list[str] = []
+
+    def note(_c: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if cursor is None:
+            seen.append(" ".join(statement.split()))
+
+    event.listen(unit.database.engine.sync_engine, "before_cursor_execute", note)
+    return seen
+
+
+def timer(key: str) -> dict[str, Any]:
+    return {
+        "service": "router",
+        "kind": "first_touch",
+        "key": key,
+        "due_at": AT + timedelta(minutes=5),
+        "payload": f'{{"lead_id": "{key}"}}',
+        "attempts": 0,
+        "created_at": AT,
+    }
+
+
+async def handled(unit: UnitOfWork) -> set[str]:
+    async with unit.read() as conn:
+        return set((await conn.scalars(select(inbox.c.event_id))).all())
+
+
+async def test_a_claim_commits_with_its_transaction(unit: UnitOfWork) -> None:
+    driven = driver_statements(unit)
+    async with unit.transaction() as tx:
+        assert await claim(tx, "router.test", ["ev-1", "ev-2"], ["lead-1"]) == {"ev-1", "ev-2"}
+        # the claim opened the transaction: the same connection sees it before the commit
+        assert await claim(tx, "router.test", ["ev-2", "ev-3"]) == {"ev-3"}
+        # an id twice in one insert is stored once (a row of the same insert conflicts too)
+        twice = [{"consumer": "router.test", "event_id": "ev-4", "handled_at": AT}] * 2
+        assert await tx.insert_new(inbox, twice, "event_id") == {"ev-4"}
+    assert await handled(unit) == {"ev-1", "ev-2", "ev-3", "ev-4"}
+    assert len(driven) == 3, "the claims ran as driver SQL"
+    assert driven[0].startswith("WITH claimed AS")
+    assert driven[1].startswith("INSERT INTO inbox")
+
+
+async def test_a_claim_is_undone_with_its_transaction(unit: UnitOfWork) -> None:
+    driven = driver_statements(unit)
+
+    async def fail_after_claiming() -> None:
+        async with unit.transaction() as tx:
+            await claim(tx, "router.test", ["ev-1"], ["lead-1"])
+            raise RuntimeError("the handler failed")
+
+    with pytest.raises(RuntimeError):
+        await fail_after_claiming()
+    assert driven, "the claim ran as driver SQL"
+    assert await handled(unit) == set(), "run outside the transaction, it would have stayed"
+
+
+async def test_deferred_rows_are_written_with_sqlalchemys_values(unit: UnitOfWork) -> None:
+    driven = driver_statements(unit)
+    async with unit.transaction() as tx:
+        tx.defer(INSERT_TIMER, timer("lead-1"))
+        tx.defer(INSERT_TIMER, timer("lead-2"))
+    assert driven
+    assert driven[-1].startswith("INSERT INTO timers")
+    async with unit.read() as conn:
+        rows = (await conn.execute(select(timers.c.key, timers.c.due_at))).all()
+    assert sorted(rows) == [
+        ("lead-1", AT + timedelta(minutes=5)),
+        ("lead-2", AT + timedelta(minutes=5)),
+    ]
+
+
+async def test_a_naive_datetime_is_refused_as_through_sqlalchemy(unit: UnitOfWork) -> None:
+    """The values go through SQLAlchemy's own converters (here UTCDateTime's check)."""
+    row = {**timer("lead-1"), "due_at": datetime(2026, 12, 1, 9, 30)}
+    with pytest.raises(Exception, match="naive datetimes are not stored"):
+        async with unit.transaction() as tx:
+            await tx.write(INSERT_TIMER, [row])
+
+
+async def test_a_constraint_violation_is_sqlalchemys_integrity_error(unit: UnitOfWork) -> None:
+    driven = driver_statements(unit)
+    twice = [{"consumer": "router.test", "event_id": "ev-1", "handled_at": AT}] * 2
+    with pytest.raises(IntegrityError):
+        async with unit.transaction() as tx:
+            await tx.write(INSERT_HANDLED, twice)
+    assert driven, "the write ran as driver SQL"
+    async with unit.transaction() as tx:  # the pool's connection is usable again
+        await tx.write(INSERT_HANDLED, twice[:1])
+    assert await handled(unit) == {"ev-1"}
+
+
+async def test_a_dropped_connection_is_a_transient_error(unit: UnitOfWork) -> None:
+    async with unit.transaction() as tx:
+        await claim(tx, "router.test", ["ev-1"])
+    with pytest.raises(DBAPIError) as raised:
+        async with unit.transaction() as tx:
+            await tx.rows(text("SELECT pg_terminate_backend(pg_backend_pid())"), {})
+    # as through SQLAlchemy: an invalidated connection, which the consumer runner retries
+    assert raised.value.connection_invalidated
+    assert is_transient(raised.value)
+    async with unit.transaction() as tx:  # the pool hands out a fresh connection
+        assert await claim(tx, "router.test", ["ev-3"]) == {"ev-3"}
+
+
+def test_what_sqlalchemy_would_convert_on_reading_is_left_to_it(unit: UnitOfWork) -> None:
+    dialect = unit.database.engine.dialect
+    assert pgdriver.compiled(select(timers.c.due_at), (), dialect) is None
+    assert (
+        pgdriver.compiled(select(timers.c.key).where(timers.c.key.in_(["a"])), (), dialect) is None
+    )
+    assert pgdriver.compiled(select(timers.c.key), (), dialect) is not None
