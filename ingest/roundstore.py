@@ -117,7 +117,7 @@ class RoundStore:
             )
         if not (emails or phones or pairs or signatures or keys):
             return store
-        rows = await tx.conn.execute(
+        rows = await tx.rows(
             _LOOKUP,
             {
                 "emails": sorted(emails),
@@ -129,15 +129,16 @@ class RoundStore:
             },
         )
         for r in rows:
-            if r.kind == "person":
-                order = (r.created_at, len(store._persons))
-                store._persons.append(Person(r.a, r.b, r.c, r.json, order))
-            elif r.kind == "delivery":
-                store._deliveries[(r.c, r.d)] = StoredDelivery(r.a, r.b)
-            elif r.kind == "signature":
-                store._signatures.add((r.a, r.b))
+            kind, a, b = r["kind"], r["a"], r["b"]
+            if kind == "person":
+                order = (r["created_at"], len(store._persons))
+                store._persons.append(Person(a, b, r["c"], r["json"], order))
+            elif kind == "delivery":
+                store._deliveries[(r["c"], r["d"])] = StoredDelivery(a, b)
+            elif kind == "signature":
+                store._signatures.add((a, b))
             else:
-                store._answers[r.a] = (r.b, r.number, r.json)
+                store._answers[a] = (b, r["number"], r["json"])
         return store
 
     # --- persons --------------------------------------------------------------------------

@@ -371,7 +371,7 @@ async def leads_among(
     params: dict[str, Any] = {"lead_ids": list(lead_ids)}
     if service is not None:
         params["service"] = service
-    return set(await tx.conn.scalars(_among(table, service is not None), params))
+    return {row["lead_id"] for row in await tx.rows(_among(table, service is not None), params)}
 
 
 async def tombstoned_among(tx: Tx, lead_ids: Collection[str]) -> set[str]:

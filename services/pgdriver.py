@@ -11,8 +11,10 @@ by SQLAlchemy's own bind processors: what reaches PostgreSQL is what SQLAlchemy 
 
 Only where it is exactly the same (`compiled` says None otherwise and the caller runs the
 statement through SQLAlchemy): asyncpg, tracing off (a traced statement needs SQLAlchemy's
-events), no parameter expanded at execution (`IN` lists), no result column SQLAlchemy
-would convert, no default computed in Python. As on SQLite (services/driversql.py), each
+events), no default computed in Python, no value rendered into the SQL. A parameter that
+expands at execution (an `IN` list) is expanded by SQLAlchemy's compiled statement, and
+the columns SQLAlchemy converts on reading (an aware UTC datetime) are converted by its own
+converters. As on SQLite (services/driversql.py), each
 statement is announced to the engine's `before_cursor_execute` listeners, and a driver
 error is raised as the SQLAlchemy exception SQLAlchemy raises for it (an `IntegrityError`,
 an `OperationalError` or `InterfaceError` the consumer runner knows as transient).
@@ -44,14 +46,19 @@ Row = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class Compiled:
-    """A statement as SQL with `$n` parameters, and how to make its values from a row of
-    named parameters (SQLAlchemy's own converters; a value fixed in the statement as
-    built)."""
+    """A statement as SQL with `$n` parameters, how to make its values from named parameters
+    (SQLAlchemy's own converters; a value fixed in the statement as built), and how to read
+    its rows (SQLAlchemy's converters of the result columns)."""
 
     sql: str
     keys: tuple[str, ...]
     processors: tuple[Callable[[Any], Any] | None, ...]
     fixed: Mapping[str, Any]
+    expanding: SQLCompiler | None
+    """The compiled statement when a parameter expands at execution (an `IN` list): its
+    SQL and values are then made for each call, as SQLAlchemy makes them."""
+    readers: tuple[Callable[[Any], Any] | None, ...] | None
+    """The result columns' converters, in order; None when there is none."""
 
     def values(self, parameters: Mapping[str, Any]) -> list[Any]:
         values = []
@@ -60,12 +67,34 @@ class Compiled:
             values.append(value if processor is None else processor(value))
         return values
 
+    def bound(self, parameters: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        """The SQL and the values to run it with `parameters`."""
+        if self.expanding is None:
+            return self.sql, self.values(parameters)
+        state = self.expanding.construct_expanded_state(dict(parameters))
+        values = []
+        for key in state.positiontup or ():
+            value, processor = state.parameters[key], state.processors.get(key)
+            values.append(value if processor is None else processor(value))
+        return state.statement, values
+
+    def read(self, records: list[Any]) -> list[Row]:
+        if self.readers is None:
+            return cast(list[Row], records)
+        return [
+            {
+                key: value if reader is None else reader(value)
+                for (key, value), reader in zip(record.items(), self.readers, strict=True)
+            }
+            for record in records
+        ]
+
 
 @cache
 def compiled(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> Compiled | None:
     """`statement` for parameters named `keys`, compiled as SQLAlchemy compiles it for
-    asyncpg; None when SQLAlchemy would do more than bind values and read rows as they come
-    (see the module's docstring)."""
+    asyncpg; None when SQLAlchemy would do more than bind values and convert them and the
+    columns it reads (see the module's docstring)."""
     if dialect.driver != "asyncpg":
         return None
     if not isinstance(statement, ClauseElement):
@@ -73,16 +102,15 @@ def compiled(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> 
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))
     if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
         return None
-    if (
-        compiled.post_compile_params
-        or compiled.literal_execute_params
-        or compiled.insert_prefetch
-        or compiled.update_prefetch
-    ):
+    if compiled.literal_execute_params or compiled.insert_prefetch or compiled.update_prefetch:
         return None
-    for column in compiled._result_columns:
-        if column.type._cached_result_processor(dialect, None) is not None:
-            return None
+    try:
+        readers = tuple(
+            column.type._cached_result_processor(dialect, None)
+            for column in compiled._result_columns
+        )
+    except Exception:  # noqa: BLE001 - a converter that needs the column's type as read
+        return None  # (numbers: asyncpg's type code), which only SQLAlchemy's cursor has
     order = tuple(compiled.positiontup)
     fixed: dict[str, Any] = {}
     for name in order:
@@ -93,7 +121,14 @@ def compiled(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> 
             return None
         fixed[name] = bind.effective_value
     processors = cast(dict[str, Callable[[Any], Any]], compiled._bind_processors)
-    return Compiled(compiled.string, order, tuple(processors.get(k) for k in order), fixed)
+    return Compiled(
+        compiled.string,
+        order,
+        tuple(processors.get(k) for k in order),
+        fixed,
+        compiled if compiled.post_compile_params else None,
+        readers if any(reader is not None for reader in readers) else None,
+    )
 
 
 def _adapted(conn: AsyncConnection) -> AsyncAdapt_asyncpg_connection | None:
@@ -125,14 +160,14 @@ async def fetch(
     plan = compiled(statement, tuple(sorted(parameters)), conn.dialect)
     if plan is None:
         return None
-    values = plan.values(parameters)
-    _announce(conn, plan.sql, values, many=False)
+    sql, values = plan.bound(parameters)
+    _announce(conn, sql, values, many=False)
     async with adapted._execute_mutex:
         try:
-            records = await (await _begun(adapted)).fetch(plan.sql, *values)
+            records = await (await _begun(adapted)).fetch(sql, *values)
         except Exception as error:  # noqa: BLE001 - raised again as SQLAlchemy would
-            await _raise(conn, adapted, plan.sql, values, error)
-    return cast(list[Row], records)
+            _raise(conn, adapted, sql, values, error)
+    return plan.read(records)
 
 
 async def execute_many(
@@ -147,7 +182,7 @@ async def execute_many(
     if any(tuple(row) != keys for row in rows):
         return False
     plan = compiled(statement, tuple(sorted(keys)), conn.dialect)
-    if plan is None or getattr(statement, "_returning", None):
+    if plan is None or plan.expanding is not None or getattr(statement, "_returning", None):
         return False
     values = [tuple(plan.values(row)) for row in rows]
     _announce(conn, plan.sql, values, many=True)
@@ -155,7 +190,7 @@ async def execute_many(
         try:
             await (await _begun(adapted)).executemany(plan.sql, values)
         except Exception as error:  # noqa: BLE001 - raised again as SQLAlchemy would
-            await _raise(conn, adapted, plan.sql, values, error)
+            _raise(conn, adapted, plan.sql, values, error)
     return True
 
 
@@ -165,7 +200,7 @@ def _announce(conn: AsyncConnection, sql: str, values: Any, *, many: bool) -> No
         sync.dispatch.before_cursor_execute(sync, None, sql, values, None, many)
 
 
-async def _raise(
+def _raise(
     conn: AsyncConnection,
     adapted: AsyncAdapt_asyncpg_connection,
     sql: str,
@@ -173,8 +208,8 @@ async def _raise(
     error: Exception,
 ) -> NoReturn:
     """Raise `error` as SQLAlchemy raises a driver's error: translated to the DBAPI error
-    SQLAlchemy's adapter makes of it, wrapped in SQLAlchemy's exception of the same kind, the
-    connection invalidated when the error says it is gone; an error that is not the
+    SQLAlchemy's adapter makes of it, wrapped in SQLAlchemy's exception of the same kind
+    (`connection_invalidated` when the connection is gone); an error that is not the
     driver's goes on as it is."""
     dialect = conn.dialect
     dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
@@ -186,9 +221,12 @@ async def _raise(
             translated = raised
     if not isinstance(translated, dbapi_error):
         raise error
+    # A connection that is gone is left to SQLAlchemy: the transaction's rollback finds it
+    # gone and invalidates it, and the pool never hands out a closed one (services/pgpool.py).
+    # Invalidating it here, while asyncpg may still count the failed operation as running,
+    # raised asyncpg's "another operation is in progress" instead (the fault suite's
+    # PostgreSQL restart).
     gone = dialect.is_disconnect(cast(Any, translated), cast(Any, adapted), None)
-    if gone:
-        await conn.invalidate(translated)
     raise DBAPIError.instance(
         sql, values, translated, dbapi_error, connection_invalidated=gone, dialect=dialect
     ) from error

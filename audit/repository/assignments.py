@@ -48,8 +48,8 @@ async def assignments_of(tx: Tx, lead_ids: Collection[str]) -> list[Assignment]:
     """The stored assignments of the leads (one read)."""
     if not lead_ids:
         return []
-    rows = (await tx.conn.execute(_ASSIGNMENTS_OF, {"lead_ids": list(lead_ids)})).all()
-    return [Assignment(**r._mapping) for r in rows]
+    rows = await tx.rows(_ASSIGNMENTS_OF, {"lead_ids": list(lead_ids)})
+    return [Assignment(**r) for r in rows]
 
 
 async def insert_assignments(tx: Tx, new: Sequence[Assignment]) -> None:

@@ -54,7 +54,7 @@ async def leads_on_forecast(tx: Tx, lead_ids: Collection[str]) -> set[str]:
     """Which of the leads have a forecast entry that was not removed (one read)."""
     if not lead_ids:
         return set()
-    return set((await tx.conn.execute(_ON_FORECAST, {"lead_ids": list(lead_ids)})).scalars())
+    return {row["lead_id"] for row in await tx.rows(_ON_FORECAST, {"lead_ids": list(lead_ids)})}
 
 
 async def insert_entries(tx: Tx, entries: Sequence[EntryRow]) -> None:

@@ -90,8 +90,8 @@ async def lead_rows(tx: Tx, lead_ids: Collection[str]) -> dict[str, LeadRow | No
     """The stored rows of the leads, by lead id (None where there is none yet; one read)."""
     rows: dict[str, LeadRow | None] = dict.fromkeys(lead_ids)
     if lead_ids:
-        for row in await tx.conn.execute(_LEADS_OF, {"lead_ids": list(lead_ids)}):
-            rows[row.lead_id] = LeadRow(**row._mapping)
+        for row in await tx.rows(_LEADS_OF, {"lead_ids": list(lead_ids)}):
+            rows[row["lead_id"]] = LeadRow(**row)
     return rows
 
 

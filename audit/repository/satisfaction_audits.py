@@ -77,7 +77,7 @@ async def leads_with_satisfaction_audits(tx: Tx, lead_ids: Collection[str]) -> s
     """Which of the leads have had an audit (one read)."""
     if not lead_ids:
         return set()
-    return set((await tx.conn.execute(_AUDITED, {"lead_ids": list(lead_ids)})).scalars())
+    return {row["lead_id"] for row in await tx.rows(_AUDITED, {"lead_ids": list(lead_ids)})}
 
 
 async def insert_satisfaction_audits(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:

@@ -108,29 +108,33 @@ async def lead_states(tx: Tx, lead_ids: Sequence[str]) -> dict[str, LeadState]:
     """The stored state of each of `lead_ids` that has a stored profile, in one read."""
     if not lead_ids:
         return {}
-    rows = (await tx.conn.execute(_LEAD_STATES, {"ids": list(lead_ids)})).all()
+    rows = await tx.rows(_LEAD_STATES, {"ids": list(lead_ids)})
     return {
-        r.lead_id: LeadState(
-            Previous(cast(Outcome, r.outcome), r.definition_version)
-            if r.outcome is not None
+        r["lead_id"]: LeadState(
+            Previous(cast(Outcome, r["outcome"]), r["definition_version"])
+            if r["outcome"] is not None
             else None,
             _engagement(r),
-            r.intent_at,
+            r["intent_at"],
         )
         for r in rows
     }
 
 
-def _stored_lead(row: Any) -> StoredLead:
+def _stored_lead(row: Mapping[Any, Any]) -> StoredLead:
     return StoredLead(
-        row.lead_id, LeadProfile.model_validate(row.profile), _engagement(row), row.intent_at
+        row["lead_id"],
+        LeadProfile.model_validate(row["profile"]),
+        _engagement(row),
+        row["intent_at"],
     )
 
 
-def _engagement(row: Any) -> NurtureEngagement | None:
-    if row.engagement_score is None and not row.engagements:
+def _engagement(row: Mapping[Any, Any]) -> NurtureEngagement | None:
+    """The lead's engagement as nurture reported it (a row read by column name)."""
+    if row["engagement_score"] is None and not row["engagements"]:
         return None
-    return NurtureEngagement(row.engagement_score or 0.0, tuple(row.engagements or ()))
+    return NurtureEngagement(row["engagement_score"] or 0.0, tuple(row["engagements"] or ()))
 
 
 # --- decisions ----------------------------------------------------------------------------
@@ -235,7 +239,8 @@ async def open_leads(
         query = query.with_for_update(of=[leads, decisions])
     rows = (await tx.conn.execute(query)).all()
     return [
-        (_stored_lead(r), Previous(cast(Outcome, r.outcome), r.definition_version)) for r in rows
+        (_stored_lead(r._mapping), Previous(cast(Outcome, r.outcome), r.definition_version))
+        for r in rows
     ]
 
 

@@ -3,7 +3,7 @@ per table for a routing batch), a rep's leads and the fallback queue."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,8 +19,8 @@ from router.repository import connection_of as _c
 from services.db import Tx
 
 
-def _lead(row: Any) -> LeadRecord:
-    data = dict(row._mapping)
+def _lead(row: Mapping[Any, Any]) -> LeadRecord:
+    data = dict(row)
     data["profile"] = LeadProfile.model_validate(data["profile"])
     return LeadRecord(**data)
 
@@ -30,7 +30,7 @@ async def get_lead(conn: Conn, lead_id: str, *, for_update: bool = False) -> Lea
     if for_update and isinstance(conn, Tx) and not conn.unit.database.is_sqlite:
         query = query.with_for_update()
     row = (await _c(conn).execute(query)).first()
-    return _lead(row) if row else None
+    return _lead(row._mapping) if row else None
 
 
 _INSERT = leads.insert()
@@ -46,8 +46,8 @@ async def leads_by_id(
     query = (
         _LEADS_BY_ID_FOR_UPDATE if for_update and not tx.unit.database.is_sqlite else _LEADS_BY_ID
     )
-    rows = (await tx.conn.execute(query, {"lead_ids": sorted(set(lead_ids))})).all()
-    return {r.lead_id: _lead(r) for r in rows}
+    rows = await tx.rows(query, {"lead_ids": sorted(set(lead_ids))})
+    return {r["lead_id"]: _lead(r) for r in rows}
 
 
 def new_lead(lead_id: str, profile: LeadProfile, score: int | None, now: datetime) -> LeadRecord:
@@ -115,9 +115,9 @@ async def leads_of_rep(conn: Conn, rep_id: str, statuses: Sequence[str] | None) 
     query = select(leads).where(leads.c.rep_id == rep_id).order_by(leads.c.updated_at.desc())
     if statuses:
         query = query.where(leads.c.status.in_(list(statuses)))
-    return [_lead(r) for r in (await _c(conn).execute(query)).all()]
+    return [_lead(r._mapping) for r in (await _c(conn).execute(query)).all()]
 
 
 async def queued_leads(conn: Conn) -> list[LeadRecord]:
     query = select(leads).where(leads.c.status.in_(("queued", "held"))).order_by(leads.c.updated_at)
-    return [_lead(r) for r in (await _c(conn).execute(query)).all()]
+    return [_lead(r._mapping) for r in (await _c(conn).execute(query)).all()]

@@ -35,7 +35,7 @@ from router.models import (
 from router.records import OPEN_STATUSES, PoolRepState
 from router.repository import Conn
 from router.repository import connection_of as _c
-from services.db import Tx
+from services.db import Tx, rows_of
 from services.sqltypes import UTCDateTime
 from services.statements import upsert
 
@@ -51,7 +51,7 @@ async def lock_partitions(tx: Tx, pools: Iterable[str], reps: Iterable[str]) -> 
         return
     keys = sorted({f"pool:{p}" for p in pools} | {f"rep:{r}" for r in reps})
     if keys:
-        await tx.conn.execute(_LOCK_PARTITIONS, {"keys": keys})
+        await tx.rows(_LOCK_PARTITIONS, {"keys": keys})
 
 
 # pg_advisory_xact_lock is volatile, so PostgreSQL calls it after the ORDER BY.
@@ -186,13 +186,14 @@ async def routing_state(
     if state_reps:
         parameters["state_reps"] = list(state_reps)
     statement = _state_read(len(since_by_rep), bool(state_reps), cursor)
-    for row in await _c(conn).execute(statement, parameters):
-        if row.kind == "open":
-            read.open_leads[row.rep_id] = int(row.n)
-        elif row.kind == "today":
-            read.today[row.rep_id] = int(row.n)
-        elif row.kind == "state":
-            read.states[row.rep_id] = PoolRepState(row.current, row.assigned, row.at)
+    for row in await rows_of(_c(conn), statement, parameters):
+        kind, rep_id = row["kind"], row["rep_id"]
+        if kind == "open":
+            read.open_leads[rep_id] = int(row["n"])
+        elif kind == "today":
+            read.today[rep_id] = int(row["n"])
+        elif kind == "state":
+            read.states[rep_id] = PoolRepState(row["current"], row["assigned"], row["at"])
         else:
-            read.cursor = row.rep_id
+            read.cursor = rep_id
     return read

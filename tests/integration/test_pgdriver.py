@@ -9,10 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import bindparam, event, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from services import pgdriver
 from services.clock import ManualClock
 from services.consumer import is_transient
 from services.db import UnitOfWork
@@ -140,10 +139,26 @@ async def test_a_dropped_connection_is_a_transient_error(unit: UnitOfWork) -> No
         assert await claim(tx, "router.test", ["ev-3"]) == {"ev-3"}
 
 
-def test_what_sqlalchemy_would_convert_on_reading_is_left_to_it(unit: UnitOfWork) -> None:
-    dialect = unit.database.engine.dialect
-    assert pgdriver.compiled(select(timers.c.due_at), (), dialect) is None
-    assert (
-        pgdriver.compiled(select(timers.c.key).where(timers.c.key.in_(["a"])), (), dialect) is None
+async def test_a_read_is_what_sqlalchemy_reads(unit: UnitOfWork) -> None:
+    """An `IN` list expanded as SQLAlchemy expands it, a datetime read as SQLAlchemy reads
+    it (aware, UTC)."""
+    query = (
+        select(timers.c.key, timers.c.due_at)
+        .where(timers.c.key.in_(bindparam("keys", expanding=True)))
+        .order_by(timers.c.key)
     )
-    assert pgdriver.compiled(select(timers.c.key), (), dialect) is not None
+    driven = driver_statements(unit)
+    async with unit.transaction() as tx:
+        await tx.write(INSERT_TIMER, [timer("lead-1"), timer("lead-2"), timer("lead-3")])
+        for keys in (["lead-1", "lead-3"], ["lead-2"], []):
+            rows = await tx.rows(query, {"keys": keys})
+            through_sqlalchemy = (await tx.conn.execute(query, {"keys": keys})).all()
+            assert [(r["key"], r["due_at"]) for r in rows] == [tuple(r) for r in through_sqlalchemy]
+    assert len(driven) == 4, "the insert and the three reads ran as driver SQL"
+    assert rows == []
+    assert (await tx_rows(unit, query, ["lead-1"]))[0]["due_at"].tzinfo is UTC
+
+
+async def tx_rows(unit: UnitOfWork, query: Any, keys: list[str]) -> list[Any]:
+    async with unit.transaction() as tx:
+        return list(await tx.rows(query, {"keys": keys}))
