@@ -98,17 +98,17 @@ async def write_record(
 # Built once: a statement built per call costs more CPU than SQLite takes to run it.
 _APPEND = outbox.insert()
 _TAKE_THE_LEAD = text("SELECT pg_try_advisory_lock(:lock) AS taken")
+_MARK = "UPDATE outbox SET published_at = :now WHERE id = ANY(CAST(:sent AS BIGINT[]))"
 _MARK_AND_READ_UNSENT = text(
     # One round trip: mark what the last round published (a data-modifying CTE runs to
     # completion whether or not the query reads it), then read the oldest unsent rows. Both
     # see the statement's one snapshot, so the rows just marked are left out by id.
-    "WITH marked AS ("
-    " UPDATE outbox SET published_at = :now WHERE id = ANY(CAST(:sent AS BIGINT[]))"
-    ") SELECT id, topic, key, payload, headers FROM outbox"
+    f"WITH marked AS ({_MARK})"  # noqa: S608 - a constant of this module, no input
+    " SELECT id, topic, key, payload, headers FROM outbox"
     " WHERE service = :service AND published_at IS NULL"
     " AND id <> ALL(CAST(:sent AS BIGINT[])) ORDER BY id LIMIT :limit"
 )
-_MARK_SENT = text("UPDATE outbox SET published_at = :now WHERE id = ANY(CAST(:sent AS BIGINT[]))")
+_MARK_SENT = text(_MARK)
 _BACKLOG = select(func.count().label("n")).where(
     outbox.c.service == bindparam("service"), outbox.c.published_at.is_(None)
 )
