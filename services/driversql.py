@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Dialect, Executable, Table
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import UpdateBase
 
 from services import tracing
@@ -52,13 +53,19 @@ def _run(
     """Run `sql` on `raw` as SQLAlchemy would: its `before_cursor_execute` listeners told
     first, and a driver error raised as SQLAlchemy's exception of the same kind (an
     `IntegrityError`, an `OperationalError` the consumer runner knows as transient...)."""
-    connection = tx.conn.sync_connection
-    if connection is not None and connection.dispatch.before_cursor_execute:
-        connection.dispatch.before_cursor_execute(connection, None, sql, parameters, None, many)
+    announce(tx.conn, sql, parameters, many=many)
     try:
         return raw.executemany(sql, parameters) if many else raw.execute(sql, parameters)
     except sqlite3.Error as exc:
         raise DBAPIError.instance(sql, parameters, exc, sqlite3.Error) from exc
+
+
+def announce(conn: AsyncConnection, sql: str, parameters: Any, *, many: bool) -> None:
+    """Tell the engine's `before_cursor_execute` listeners (statement counts, the tests that
+    count a batch's statements) of a statement run as driver SQL, without a cursor."""
+    connection = conn.sync_connection
+    if connection is not None and connection.dispatch.before_cursor_execute:
+        connection.dispatch.before_cursor_execute(connection, None, sql, parameters, None, many)
 
 
 @dataclass(frozen=True)

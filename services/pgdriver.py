@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from services import tracing
+from services import driversql, tracing
 
 Row = Mapping[str, Any]
 """A row read as driver SQL (an asyncpg record) or through SQLAlchemy (its mapping)."""
@@ -161,12 +161,7 @@ async def fetch(
     if plan is None:
         return None
     sql, values = plan.bound(parameters)
-    _announce(conn, sql, values, many=False)
-    async with adapted._execute_mutex:
-        try:
-            records = await (await _begun(adapted)).fetch(sql, *values)
-        except Exception as error:  # noqa: BLE001 - raised again as SQLAlchemy would
-            _raise(conn, adapted, sql, values, error)
+    records = await _run(conn, adapted, sql, values, many=False)
     return plan.read(records)
 
 
@@ -184,20 +179,31 @@ async def execute_many(
     plan = compiled(statement, tuple(sorted(keys)), conn.dialect)
     if plan is None or plan.expanding is not None or getattr(statement, "_returning", None):
         return False
-    values = [tuple(plan.values(row)) for row in rows]
-    _announce(conn, plan.sql, values, many=True)
-    async with adapted._execute_mutex:
-        try:
-            await (await _begun(adapted)).executemany(plan.sql, values)
-        except Exception as error:  # noqa: BLE001 - raised again as SQLAlchemy would
-            _raise(conn, adapted, plan.sql, values, error)
+    await _run(conn, adapted, plan.sql, [tuple(plan.values(row)) for row in rows], many=True)
     return True
 
 
-def _announce(conn: AsyncConnection, sql: str, values: Any, *, many: bool) -> None:
-    sync = conn.sync_connection
-    if sync is not None and sync.dispatch.before_cursor_execute:
-        sync.dispatch.before_cursor_execute(sync, None, sql, values, None, many)
+async def _run(
+    conn: AsyncConnection,
+    adapted: AsyncAdapt_asyncpg_connection,
+    sql: str,
+    values: list[Any],
+    *,
+    many: bool,
+) -> list[Any]:
+    """Run `sql` in the transaction as SQLAlchemy's adapter would (its lock held, the
+    transaction begun), the engine's listeners told first: the records read (none for
+    `many`, an executemany of `values`)."""
+    driversql.announce(conn, sql, values, many=many)
+    async with adapted._execute_mutex:
+        try:
+            driver = await _begun(adapted)
+            if many:
+                await driver.executemany(sql, values)
+                return []
+            return list(await driver.fetch(sql, *values))
+        except Exception as error:  # noqa: BLE001 - raised again as SQLAlchemy would
+            _raise(conn, adapted, sql, values, error)
 
 
 def _raise(
