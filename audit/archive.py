@@ -64,6 +64,7 @@ from contracts.events import (
     is_touch,
 )
 from services.db import Tx
+from services.sqltypes import EncodedJson
 
 # The router's newer events are handled by type name and read defensively (their fields are
 # still moving), so audit keeps working whichever of them exist.
@@ -226,11 +227,14 @@ class Archive:
         now = tx.now()
         rows: list[dict[str, Any]] = []
         for envelope, _ in events:
-            stored = envelope.model_dump(mode="json")
             redacted = envelope.subject in erased
+            stored: dict[str, Any] | EncodedJson
             if redacted:
                 # a late event about an erased person is stored already redacted
-                stored = redact_envelope(stored, personal_values(stored.get("data")))
+                document = envelope.model_dump(mode="json")
+                stored = redact_envelope(document, personal_values(document.get("data")))
+            else:
+                stored = EncodedJson(envelope.model_dump_json())
             rows.append(
                 {
                     "event_id": envelope.id,

@@ -22,7 +22,7 @@ several topics) cannot lose each other's updates.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, cast
 
@@ -123,7 +123,7 @@ class LeadChange:
         said = self.row()
         if stored_row is None:
             return LeadRow(**said, erased_at=None)
-        stored = asdict(stored_row)
+        stored = vars(stored_row)  # its columns, not copied (asdict deep-copies each)
         row = dict(stored)
         row["first_seen_at"] = _earliest(stored["first_seen_at"], self.first_seen_at)
         for column in ("source", "source_class", "campaign"):

@@ -82,7 +82,7 @@ class Envelope(BaseModel):
         return value
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
+        return self.model_dump_json().encode()
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Envelope:

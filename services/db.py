@@ -28,6 +28,7 @@ from services import driversql, metrics, pgdriver, pgpool, pgwrite, tracing
 from services.checkpoints import AUTOCHECKPOINT_PAGES
 from services.clock import Clock
 from services.sqlite_inline import BUSY_TIMEOUT_MS, InlineEngine, sqlite_connect
+from services.sqltypes import EncodedJson
 from services.statements import insert_ignoring
 from services.tables import AUTH_SCHEMA
 
@@ -172,7 +173,9 @@ def _postgres_engine(url: str, service: ServiceName | None, pool_size: int) -> A
 
 def _json_text(value: Any) -> str:
     """JSON columns through orjson: the standard library's encoder was a few percent of a
-    lead's CPU (explanations, profiles)."""
+    lead's CPU (explanations, profiles). A document already encoded is stored as it is."""
+    if isinstance(value, EncodedJson):
+        return str(value)
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 

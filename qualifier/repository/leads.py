@@ -8,6 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
+from pydantic import TypeAdapter
 from sqlalchemy import bindparam, case, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
@@ -18,7 +19,10 @@ from qualifier.records import LeadState, Previous, StoredDecision, StoredLead
 from qualifier.rules import NurtureEngagement, Outcome, Verdict
 from services import erasure
 from services.db import ReadConn, Tx
+from services.sqltypes import EncodedJson
 from services.statements import upsert
+
+_CRITERIA = TypeAdapter(list[CriterionResult])
 
 # --- lead profiles ------------------------------------------------------------------------
 
@@ -182,7 +186,7 @@ def _decision_row(lead_id: str, verdict: Verdict, trigger: str, now: datetime) -
         "definition_version": d.definition_version,
         "reasons": d.reasons,
         "decided_at": now,
-        "criteria": [c.model_dump(mode="json") for c in d.criteria],
+        "criteria": EncodedJson(_CRITERIA.dump_json(d.criteria).decode()),
         "disqualifiers": verdict.disqualifiers,
         "reason": verdict.reason,
         "model_version": d.model_version,

@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, event, select, text
+from sqlalchemy import Column, Integer, MetaData, Table, bindparam, event, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from services.clock import ManualClock
 from services.consumer import is_transient
 from services.db import UnitOfWork
 from services.inbox import claim
+from services.sqltypes import EncodedJson, Json
 from services.tables import inbox, timers
 from tests import infra
 from tests.scenarios.services import pg_unit
@@ -162,3 +163,38 @@ async def test_a_read_is_what_sqlalchemy_reads(unit: UnitOfWork) -> None:
 async def tx_rows(unit: UnitOfWork, query: Any, keys: list[str]) -> list[Any]:
     async with unit.transaction() as tx:
         return list(await tx.rows(query, {"keys": keys}))
+
+
+DOCUMENT = {"id": "ev-1", "data": {"name": "Zoë", "score": 0.5, "tags": ["a", "b"]}}
+
+
+async def test_an_encoded_document_is_stored_as_it_is(unit: UnitOfWork) -> None:
+    """A JSON document already encoded (EncodedJson) goes into a JSONB column as the same
+    document, through driver SQL and through SQLAlchemy (encoded again, it would be a JSON
+    string)."""
+    documents = Table(
+        "pgdriver_documents",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("doc", Json),
+    )
+    text_of = EncodedJson('{"id":"ev-1","data":{"name":"Zoë","score":0.5,"tags":["a","b"]}}')
+    async with unit.transaction() as tx:
+        await tx.conn.run_sync(documents.metadata.create_all)
+    try:
+        driven = driver_statements(unit)
+        async with unit.transaction() as tx:
+            await tx.write(documents.insert(), [{"id": 1, "doc": text_of}])
+            await tx.conn.execute(documents.insert().values(id=2, doc=text_of))
+            await tx.write(documents.insert(), [{"id": 3, "doc": DOCUMENT}])
+        assert len(driven) == 2, "the writes through Tx.write ran as driver SQL"
+        async with unit.read() as conn:
+            kinds = (
+                await conn.scalars(text("SELECT jsonb_typeof(doc) FROM pgdriver_documents"))
+            ).all()
+            read = (await conn.scalars(select(documents.c.doc).order_by(documents.c.id))).all()
+        assert kinds == ["object"] * 3
+        assert read == [DOCUMENT] * 3
+    finally:
+        async with unit.transaction() as tx:
+            await tx.conn.run_sync(documents.metadata.drop_all)
