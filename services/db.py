@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.dml import Insert
 
 from contracts.topics import ServiceName
-from services import driversql, metrics, pgdriver, pgpool, pgwrite, tracing
+from services import driversql, metrics, pgdriver, pgpool, pgwrite, sqlplan, tracing
 from services.checkpoints import AUTOCHECKPOINT_PAGES
 from services.clock import Clock
 from services.sqlite_inline import BUSY_TIMEOUT_MS, InlineEngine, sqlite_connect
@@ -284,9 +284,9 @@ class Tx:
             await self.conn.execute(statement, list(rows))
 
     async def rows(self, statement: Executable, parameters: Mapping[str, Any]) -> Sequence[Row]:
-        """Run `statement` now and return its rows, read by column name: as driver SQL on
-        PostgreSQL where that is exactly the same (services/pgdriver.py), else through
-        SQLAlchemy. For the chassis's statements that every batch runs."""
+        """Run `statement` now and return its rows, read by column name: as driver SQL where
+        that is exactly the same (services/pgdriver.py, services/driversql.py), else through
+        SQLAlchemy. For the statements that every batch runs."""
         return await rows_of(self.conn, statement, parameters)
 
     async def insert_new(self, table: Table, rows: Sequence[dict[str, Any]], key: str) -> set[Any]:
@@ -326,15 +326,17 @@ class Tx:
             self.savepoints -= 1
 
 
-Row = pgdriver.Row
+Row = sqlplan.Row
 
 
 async def rows_of(
     conn: AsyncConnection, statement: Executable, parameters: Mapping[str, Any]
 ) -> Sequence[Row]:
-    """`statement`'s rows, read by column name: as driver SQL on PostgreSQL where that is
-    exactly the same (services/pgdriver.py), else through SQLAlchemy."""
-    rows = await pgdriver.fetch(conn, statement, parameters)
+    """`statement`'s rows, read by column name: as driver SQL where that is exactly the
+    same (services/pgdriver.py, services/driversql.py), else through SQLAlchemy."""
+    rows: Sequence[Row] | None = driversql.fetch(conn, statement, parameters)
+    if rows is None:
+        rows = await pgdriver.fetch(conn, statement, parameters)
     if rows is not None:
         return rows
     result = await conn.execute(statement, dict(parameters))

@@ -1,26 +1,28 @@
-"""The chassis's hottest writes as driver SQL on the embedded database.
+"""The chassis's hottest statements as driver SQL on the embedded database.
 
 Every consumer transaction claims its events in the inbox, checks its tombstones, moves its
-position and writes its deferred rows (outbox records, deliveries...). On SQLite each of
-those statements took SQLAlchemy several times longer to prepare and wrap than SQLite took to
-run it (at 100 leads/s they were a seventh of the embedded process's CPU). Here they run on
-the transaction's own DBAPI connection, so they are part of the same SQLite transaction,
-with the SQL compiled once by SQLAlchemy and the values converted by SQLAlchemy's own bind
-processors (a datetime is stored exactly as SQLAlchemy stores it).
+position, reads what its batch needs (`Tx.rows`: ingest's round lookup, the router's leads
+and routing state...) and writes its deferred rows (outbox records, deliveries...). On
+SQLite each of those statements took SQLAlchemy several times longer to prepare and wrap
+than SQLite took to run it (at 100 leads/s they were a seventh of the embedded process's
+CPU). Here they run on the transaction's own DBAPI connection, so they are part of the same
+SQLite transaction, with the SQL compiled once by SQLAlchemy and the values (and the columns
+read) converted by SQLAlchemy's own converters (a datetime is stored exactly as SQLAlchemy
+stores it; services/sqlplan.py).
 
 Only where it is exactly the same: SQLite, tracing off (a traced statement needs
-SQLAlchemy's events), and for written rows (`Tx.write`, the deferred rows) only statements
-built once with no RETURNING and no default computed in Python. Everything else, and
-PostgreSQL, goes through SQLAlchemy as before (where services/pgwrite.py writes a
-transaction's deferred inserts together). Each statement is still announced to the engine's
-`before_cursor_execute` listeners (`leadfarm_db_statements_total`, and the tests that count
-a batch's statements), so it is accounted for exactly as before.
+SQLAlchemy's events); for written rows (`Tx.write`, the deferred rows) only statements
+built once with no RETURNING and no default computed in Python; for reads, a transaction
+begun and a statement services/sqlplan.py compiles. Everything else, and PostgreSQL
+(services/pgdriver.py), goes through SQLAlchemy as before. Each statement is still announced
+to the engine's `before_cursor_execute` listeners (`leadfarm_db_statements_total`, and the
+tests that count a batch's statements), so it is accounted for exactly as before.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
@@ -30,7 +32,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import UpdateBase
 
-from services import tracing
+from services import sqlplan, tracing
+from services.sqlplan import Row
 
 if TYPE_CHECKING:
     from services.db import Tx
@@ -47,13 +50,33 @@ def raw_connection(tx: Tx) -> sqlite3.Connection | None:
     return dbapi if isinstance(dbapi, sqlite3.Connection) else None
 
 
+def fetch(
+    conn: AsyncConnection, statement: Executable, parameters: Mapping[str, Any]
+) -> list[Row] | None:
+    """Run the read `statement` with `parameters` as driver SQL and return its rows; None
+    (nothing run) where it cannot be: not SQLite, tracing on, no transaction begun on `conn`
+    (a read outside one keeps SQLAlchemy's own begin), or a statement services/sqlplan.py
+    does not compile."""
+    if tracing.enabled or conn.dialect.name != "sqlite" or not conn.in_transaction():
+        return None
+    sync = conn.sync_connection
+    raw = sync.connection.dbapi_connection if sync is not None else None
+    if not isinstance(raw, sqlite3.Connection):
+        return None
+    plan = sqlplan.compiled(statement, tuple(sorted(parameters)), conn.dialect)
+    if plan is None:
+        return None
+    sql, values = plan.bound(parameters)
+    return plan.read(_run(raw, conn, sql, values).fetchall())
+
+
 def _run(
-    raw: sqlite3.Connection, tx: Tx, sql: str, parameters: Any, many: bool = False
+    raw: sqlite3.Connection, conn: AsyncConnection, sql: str, parameters: Any, many: bool = False
 ) -> sqlite3.Cursor:
     """Run `sql` on `raw` as SQLAlchemy would: its `before_cursor_execute` listeners told
     first, and a driver error raised as SQLAlchemy's exception of the same kind (an
     `IntegrityError`, an `OperationalError` the consumer runner knows as transient...)."""
-    announce(tx.conn, sql, parameters, many=many)
+    announce(conn, sql, parameters, many=many)
     try:
         return raw.executemany(sql, parameters) if many else raw.execute(sql, parameters)
     except sqlite3.Error as exc:
@@ -117,7 +140,7 @@ def write_rows(tx: Tx, statement: Executable, rows: Sequence[dict[str, Any]]) ->
     compiled = compiled_write(statement, keys, tx.conn.dialect)
     if compiled is None:
         return False
-    _run(raw, tx, compiled.sql, [compiled.values(row) for row in rows], many=True)
+    _run(raw, tx.conn, compiled.sql, [compiled.values(row) for row in rows], many=True)
     return True
 
 
@@ -164,7 +187,7 @@ def insert_new(
             for row in chunk
             for value, processor in zip((row[k] for k in keys), processors, strict=True)
         ]
-        stored.update(r[0] for r in _run(raw, tx, sql, values).fetchall())
+        stored.update(r[0] for r in _run(raw, tx.conn, sql, values).fetchall())
     return stored
 
 
@@ -179,7 +202,7 @@ def among(
     if service is not None:
         sql += " AND service = ?"
         values.append(service)
-    return {r[0] for r in _run(raw, tx, sql, values).fetchall()}
+    return {r[0] for r in _run(raw, tx.conn, sql, values).fetchall()}
 
 
 _MOVE = "UPDATE embedded_offsets SET position = ? WHERE group_id = ?"
@@ -188,5 +211,5 @@ _START = "INSERT INTO embedded_offsets (group_id, position) VALUES (?, ?)"
 
 def move_position(raw: sqlite3.Connection, tx: Tx, group: str, position: int) -> None:
     """Store an embedded consumer group's position as driver SQL."""
-    if _run(raw, tx, _MOVE, (position, group)).rowcount == 0:
-        _run(raw, tx, _START, (group, position))
+    if _run(raw, tx.conn, _MOVE, (position, group)).rowcount == 0:
+        _run(raw, tx.conn, _START, (group, position))

@@ -9,15 +9,14 @@ a statement runs on the transaction's own asyncpg connection, so it is part of t
 transaction, with the SQL compiled once by SQLAlchemy for asyncpg and the values converted
 by SQLAlchemy's own bind processors: what reaches PostgreSQL is what SQLAlchemy would send.
 
-Only where it is exactly the same (`compiled` says None otherwise and the caller runs the
-statement through SQLAlchemy): asyncpg, tracing off (a traced statement needs SQLAlchemy's
-events), no default computed in Python, no value rendered into the SQL. A parameter that
-expands at execution (an `IN` list) is expanded by SQLAlchemy's compiled statement, and
-the columns SQLAlchemy converts on reading (an aware UTC datetime) are converted by its own
-converters. As on SQLite (services/driversql.py), each
-statement is announced to the engine's `before_cursor_execute` listeners, and a driver
-error is raised as the SQLAlchemy exception SQLAlchemy raises for it (an `IntegrityError`,
-an `OperationalError` or `InterfaceError` the consumer runner knows as transient).
+Only where it is exactly the same: asyncpg, tracing off (a traced statement needs
+SQLAlchemy's events), and a statement services/sqlplan.py can compile (its values and the
+columns it reads converted by SQLAlchemy's own converters, an `IN` list expanded by
+SQLAlchemy); otherwise the caller runs the statement through SQLAlchemy. As on SQLite
+(services/driversql.py), each statement is announced to the engine's
+`before_cursor_execute` listeners, and a driver error is raised as the SQLAlchemy
+exception SQLAlchemy raises for it (an `IntegrityError`, an `OperationalError` or
+`InterfaceError` the consumer runner knows as transient).
 
 This leans on two attributes of SQLAlchemy's asyncpg adapter (`_connection`, the asyncpg
 connection, and `_transaction`, started on first use): tests/integration/test_pgdriver.py
@@ -26,109 +25,17 @@ checks that a statement run here commits and rolls back with its transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn, cast
 
 import asyncpg
-from sqlalchemy import ClauseElement, Dialect, Executable
+from sqlalchemy import Executable
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from services import driversql, tracing
-
-Row = Mapping[str, Any]
-"""A row read as driver SQL (an asyncpg record) or through SQLAlchemy (its mapping)."""
-
-
-@dataclass(frozen=True)
-class Compiled:
-    """A statement as SQL with `$n` parameters, how to make its values from named parameters
-    (SQLAlchemy's own converters; a value fixed in the statement as built), and how to read
-    its rows (SQLAlchemy's converters of the result columns)."""
-
-    sql: str
-    keys: tuple[str, ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
-    fixed: Mapping[str, Any]
-    expanding: SQLCompiler | None
-    """The compiled statement when a parameter expands at execution (an `IN` list): its
-    SQL and values are then made for each call, as SQLAlchemy makes them."""
-    readers: tuple[Callable[[Any], Any] | None, ...] | None
-    """The result columns' converters, in order; None when there is none."""
-
-    def values(self, parameters: Mapping[str, Any]) -> list[Any]:
-        values = []
-        for key, processor in zip(self.keys, self.processors, strict=True):
-            value = parameters[key] if key in parameters else self.fixed[key]
-            values.append(value if processor is None else processor(value))
-        return values
-
-    def bound(self, parameters: Mapping[str, Any]) -> tuple[str, list[Any]]:
-        """The SQL and the values to run it with `parameters`."""
-        if self.expanding is None:
-            return self.sql, self.values(parameters)
-        state = self.expanding.construct_expanded_state(dict(parameters))
-        values = []
-        for key in state.positiontup or ():
-            value, processor = state.parameters[key], state.processors.get(key)
-            values.append(value if processor is None else processor(value))
-        return state.statement, values
-
-    def read(self, records: list[Any]) -> list[Row]:
-        if self.readers is None:
-            return cast(list[Row], records)
-        return [
-            {
-                key: value if reader is None else reader(value)
-                for (key, value), reader in zip(record.items(), self.readers, strict=True)
-            }
-            for record in records
-        ]
-
-
-@cache
-def compiled(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> Compiled | None:
-    """`statement` for parameters named `keys`, compiled as SQLAlchemy compiles it for
-    asyncpg; None when SQLAlchemy would do more than bind values and convert them and the
-    columns it reads (see the module's docstring)."""
-    if dialect.driver != "asyncpg":
-        return None
-    if not isinstance(statement, ClauseElement):
-        return None
-    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
-    if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
-        return None
-    if compiled.literal_execute_params or compiled.insert_prefetch or compiled.update_prefetch:
-        return None
-    try:
-        readers = tuple(
-            column.type._cached_result_processor(dialect, None)
-            for column in compiled._result_columns
-        )
-    except Exception:  # noqa: BLE001 - a converter that needs the column's type as read
-        return None  # (numbers: asyncpg's type code), which only SQLAlchemy's cursor has
-    order = tuple(compiled.positiontup)
-    fixed: dict[str, Any] = {}
-    for name in order:
-        if name in keys:
-            continue
-        bind = compiled.binds.get(name)
-        if bind is None or bind.callable is not None or bind.required:
-            return None
-        fixed[name] = bind.effective_value
-    processors = cast(dict[str, Callable[[Any], Any]], compiled._bind_processors)
-    return Compiled(
-        compiled.string,
-        order,
-        tuple(processors.get(k) for k in order),
-        fixed,
-        compiled if compiled.post_compile_params else None,
-        readers if any(reader is not None for reader in readers) else None,
-    )
+from services.sqlplan import Row, compiled
 
 
 def _adapted(conn: AsyncConnection) -> AsyncAdapt_asyncpg_connection | None:
@@ -162,7 +69,7 @@ async def fetch(
         return None
     sql, values = plan.bound(parameters)
     records = await _run(conn, adapted, sql, values, many=False)
-    return plan.read(records)
+    return cast(list[Row], records) if plan.readers is None else plan.read(records)
 
 
 async def execute_many(

@@ -1,5 +1,6 @@
-"""The chassis's hottest writes as driver SQL on SQLite (services/driversql.py): the same
-rows as through SQLAlchemy, the same exceptions, the same statement accounting."""
+"""The chassis's hottest statements as driver SQL on SQLite (services/driversql.py): the
+same rows written and read as through SQLAlchemy, the same exceptions, the same statement
+accounting."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import bindparam, event, literal, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from services import driversql
 from services.clock import ManualClock
-from services.db import UnitOfWork
+from services.db import UnitOfWork, rows_of
 from services.inbox import claim
 from services.outbox import _APPEND
-from services.tables import embedded_offsets, inbox, outbox
+from services.tables import embedded_offsets, inbox, outbox, timers
 from tests.scenarios.services import chassis_unit
 
 AT = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -95,3 +96,63 @@ async def test_statements_it_cannot_run_exactly_go_through_sqlalchemy(tmp_path: 
         assert not driversql.write_rows(tx, _APPEND, [row("a"), {**row("b"), "x": 1}])
         returning = outbox.insert().returning(outbox.c.id)
         assert not driversql.write_rows(tx, returning, [row("c")])
+
+
+def timer(key: str) -> dict[str, Any]:
+    return {
+        "service": "router",
+        "kind": "first_touch",
+        "key": key,
+        "due_at": AT,
+        "payload": f'{{"lead_id": "{key}"}}',
+        "attempts": 0,
+        "created_at": AT,
+    }
+
+
+async def test_a_read_is_what_sqlalchemy_reads(tmp_path: Path) -> None:
+    """In a transaction, `Tx.rows` reads as driver SQL: an `IN` list expanded as SQLAlchemy
+    expands it (a tuple list too), a datetime and a JSON column read as SQLAlchemy reads
+    them. Outside a transaction the read is SQLAlchemy's, which begins one."""
+    query = (
+        select(timers.c.key, timers.c.due_at, timers.c.payload, literal("timer").label("kind"))
+        .where(
+            timers.c.key.in_(bindparam("keys", expanding=True))
+            | tuple_(timers.c.kind, timers.c.key).in_(bindparam("pairs", expanding=True))
+        )
+        .order_by(timers.c.key)
+    )
+    async with chassis_unit(tmp_path, ManualClock(AT)) as unit:
+        driven: list[str] = []
+
+        def note(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            if cursor is None:
+                driven.append(statement)
+
+        event.listen(unit.database.engine.sync_engine, "before_cursor_execute", note)
+        async with unit.transaction() as tx:
+            await tx.write(timers.insert(), [timer("lead-1"), timer("lead-2"), timer("lead-3")])
+            cases: list[dict[str, Any]] = [
+                {"keys": ["lead-1", "lead-3"], "pairs": []},
+                {"keys": [], "pairs": [("first_touch", "lead-2")]},
+                {"keys": [], "pairs": []},
+            ]
+            for parameters in cases:
+                before = len(driven)
+                rows = await tx.rows(query, parameters)
+                assert len(driven) == before + 1, "the read ran as driver SQL"
+                through_sqlalchemy = (await tx.conn.execute(query, parameters)).all()
+                assert [tuple(r.values()) for r in rows] == [tuple(r) for r in through_sqlalchemy]
+        assert rows == []
+        async with unit.transaction() as tx:
+            first = (await tx.rows(query, {"keys": ["lead-1"], "pairs": []}))[0]
+        assert first["due_at"] == AT
+        assert first["due_at"].tzinfo is UTC
+        assert first["kind"] == "timer"
+
+        async with unit.read() as conn:
+            before = len(driven)
+            assert [
+                r["key"] for r in await rows_of(conn, query, {"keys": ["lead-2"], "pairs": []})
+            ] == ["lead-2"]
+            assert len(driven) == before, "no transaction yet: SQLAlchemy's read, which begins one"
