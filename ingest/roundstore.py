@@ -123,6 +123,8 @@ class RoundStore:
                 "emails": sorted(emails),
                 "phones": sorted(phones),
                 "deliveries": sorted(pairs),
+                "delivery_sources": sorted({source for source, _ in pairs}),
+                "delivery_ids": sorted({external_id for _, external_id in pairs}),
                 "signatures": sorted(signatures),
                 "now": tx.now(),
                 "keys": sorted(keys),
@@ -335,7 +337,12 @@ _LOOKUP = union_all(
     ).where(
         tuple_(deliveries.c.source, deliveries.c.external_id).in_(
             bindparam("deliveries", expanding=True)
-        )
+        ),
+        # The pairs' sources and ids again, each an IN list: SQLite searches the partial
+        # unique index on (source, external_id) by them, where by the pairs alone it
+        # scanned the whole table (tests/unit/services/test_query_plans.py).
+        deliveries.c.source.in_(bindparam("delivery_sources", expanding=True)),
+        deliveries.c.external_id.in_(bindparam("delivery_ids", expanding=True)),
     ),
     select(
         literal("signature"),
