@@ -340,7 +340,7 @@ _LOOKUP = union_all(
         ),
         # The pairs' sources and ids again, each an IN list: SQLite searches the partial
         # unique index on (source, external_id) by them, where by the pairs alone it
-        # scanned the whole table (tests/unit/services/test_query_plans.py).
+        # scanned the whole table (tests/integration/test_query_plans.py).
         deliveries.c.source.in_(bindparam("delivery_sources", expanding=True)),
         deliveries.c.external_id.in_(bindparam("delivery_ids", expanding=True)),
     ),
