@@ -11,7 +11,7 @@ A full scan of a table that holds a row per lead (or more) fails it."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import asyncpg
@@ -43,7 +43,7 @@ def _short(statement: str) -> str:
 
 async def _run_leads(backend: Backend) -> Ran:
     ran: Ran = []
-    listeners = []
+    listeners: list[tuple[sa.Engine, Callable[..., None]]] = []
     for service, runtime in backend.runtimes.items():
         engine = runtime.units[service].database.engine.sync_engine
         if isinstance(backend, EmbeddedBackend) and listeners:
@@ -110,6 +110,7 @@ def _sqlite_scans(backend: EmbeddedBackend, ran: Ran) -> dict[str, set[str]]:
 
 
 async def _postgres_scans(backend: ClusterBackend, ran: Ran) -> dict[str, set[str]]:
+    assert backend.settings.database_url is not None
     dsn = backend.settings.database_url.replace("postgresql+asyncpg://", "postgresql://")
     scans: dict[str, set[str]] = {}
     conn = await asyncpg.connect(dsn)
