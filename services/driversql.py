@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Dialect, Executable, Table
 from sqlalchemy.exc import DBAPIError
@@ -91,42 +90,6 @@ def announce(conn: AsyncConnection, sql: str, parameters: Any, *, many: bool) ->
         connection.dispatch.before_cursor_execute(connection, None, sql, parameters, None, many)
 
 
-@dataclass(frozen=True)
-class CompiledWrite:
-    sql: str
-    keys: tuple[str, ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
-
-    def values(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            row[key] if processor is None else processor(row[key])
-            for key, processor in zip(self.keys, self.processors, strict=True)
-        )
-
-
-@cache
-def compiled_write(
-    statement: UpdateBase, keys: tuple[str, ...], dialect: Dialect
-) -> CompiledWrite | None:
-    """`statement` for rows with exactly `keys`, compiled as SQLAlchemy compiles it for
-    an executemany of such rows, as SQL with positional parameters and the converters of its
-    values; None when it needs more than that (RETURNING, a default computed in Python, a
-    parameter that is not a row key)."""
-    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
-    if (
-        statement._returning
-        or compiled.insert_prefetch
-        or compiled.update_prefetch
-        or compiled.positiontup is None
-    ):
-        return None
-    order = tuple(compiled.positiontup)
-    if set(order) != set(keys):
-        return None
-    processors = cast(dict[str, Callable[[Any], Any]], compiled._bind_processors)
-    return CompiledWrite(compiled.string, order, tuple(processors.get(k) for k in order))
-
-
 def write_rows(tx: Tx, statement: Executable, rows: Sequence[dict[str, Any]]) -> bool:
     """Run `statement` (an INSERT, upsert, UPDATE or DELETE built once, without RETURNING)
     for each of `rows` as driver SQL; False (nothing done) where it cannot be (the caller
@@ -135,12 +98,12 @@ def write_rows(tx: Tx, statement: Executable, rows: Sequence[dict[str, Any]]) ->
     if raw is None or not rows or not isinstance(statement, UpdateBase):
         return False
     keys = tuple(rows[0])
-    if any(tuple(row) != keys for row in rows):
+    if any(tuple(row) != keys for row in rows) or statement._returning:
         return False
-    compiled = compiled_write(statement, keys, tx.conn.dialect)
-    if compiled is None:
+    plan = sqlplan.compiled(statement, tuple(sorted(keys)), tx.conn.dialect)
+    if plan is None or plan.expanding is not None:
         return False
-    _run(raw, tx.conn, compiled.sql, [compiled.values(row) for row in rows], many=True)
+    _run(raw, tx.conn, plan.sql, [plan.values(row) for row in rows], many=True)
     return True
 
 
