@@ -19,18 +19,34 @@ the API stays httpx's (and tests still hand in an `httpx.MockTransport`), while 
 costs about a third of the CPU of httpx's own connection layer. Outbound webhooks are on
 the measured path of every lead (docs/benchmarks.md has the profile: httpcore's pool and
 streams were about a fifth of the embedded runtime's CPU under load).
+
+A plain request (no auth, no redirects to follow, no response hooks, tracing off: every
+webhook, and most API calls) goes from the built `httpx.Request` straight to aiohttp's
+session (`_AiohttpTransport.exchange`), past httpx's auth, redirect and cookie layers and
+the transport's stream wrappers: 290 -> about 130 us of CPU per request against a local
+receiver (docs/benchmarks.md, "Stop 20"). Anything else takes httpx's own path, with the
+same deadline, cap and errors.
+
+No outbound client keeps cookies: a receiver's `Set-Cookie` is neither stored nor sent
+back on a later call. Leadfarm's outbound calls authenticate with signatures and tokens,
+and a jar shared by every receiver of a process is state nobody asked for (and parsing each
+answer's cookies was a seventh of a webhook's CPU).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from http.cookiejar import CookieJar
+from urllib.request import Request as UrllibRequest
 
 import aiohttp
 import httpx
 from httpx._client import UseClientDefault
 from httpx._types import AuthTypes
 from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.transport import map_aiohttp_exceptions
 
 from services import tracing
 
@@ -47,21 +63,82 @@ class ResponseTooLarge(httpx.RequestError):
     """The answer's body is larger than the client accepts."""
 
 
+@contextlib.contextmanager
+def _aiohttp_errors(request: httpx.Request) -> Iterator[None]:
+    """aiohttp's errors as httpx's, naming `request`. httpx_aiohttp maps every aiohttp
+    connection error to `httpx.ConnectTimeout`; a refused or unreachable host is an
+    `httpx.ConnectError`, as with httpx's own transport (the reason recorded on a delivery
+    must not say "timeout" for "refused")."""
+    try:
+        with map_aiohttp_exceptions():
+            yield
+    except httpx.ConnectTimeout as exc:
+        cause = exc.__cause__
+        if isinstance(cause, aiohttp.ClientConnectorError) and not isinstance(
+            cause, aiohttp.ServerTimeoutError
+        ):
+            raise httpx.ConnectError(str(cause), request=request) from cause
+        exc.request = request
+        raise
+    except httpx.RequestError as exc:
+        exc.request = request
+        raise
+
+
 class _AiohttpTransport(AiohttpTransport):
-    """httpx_aiohttp maps every aiohttp connection error to `httpx.ConnectTimeout`; a
-    refused or unreachable host is an `httpx.ConnectError`, as with httpx's own transport
-    (the reason recorded on a delivery must not say "timeout" for "refused")."""
+    """The default transport, and the session a plain request is sent on directly."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        try:
+        with _aiohttp_errors(request):
             return await super().handle_async_request(request)
-        except httpx.ConnectTimeout as exc:
-            cause = exc.__cause__
-            if isinstance(cause, aiohttp.ClientConnectorError) and not isinstance(
-                cause, aiohttp.ServerTimeoutError
-            ):
-                raise httpx.ConnectError(str(cause), request=request) from cause
-            raise
+
+    async def exchange(self, request: httpx.Request, content: bytes, cap: int) -> httpx.Response:
+        """Send `request` (its body `content`) on aiohttp's session and read the whole
+        answer, decoded, up to `cap` bytes: what `OutboundClient.send` returns."""
+        if not isinstance(self.client, aiohttp.ClientSession):
+            self.client = self.get_client()
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        with _aiohttp_errors(request):
+            async with self.client.request(
+                request.method,
+                str(request.url),
+                headers=headers,
+                data=content or None,
+                allow_redirects=False,
+                compress=False,
+            ) as answer:
+                declared = answer.headers.get("content-length", "")
+                if declared.isascii() and declared.isdigit() and int(declared) > cap:
+                    raise ResponseTooLarge(_too_large(cap), request=request)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in answer.content.iter_chunked(16384):
+                    size += len(chunk)
+                    if size > cap:
+                        raise ResponseTooLarge(_too_large(cap), request=request)
+                    chunks.append(chunk)
+        return httpx.Response(
+            answer.status,
+            headers=[(k, v) for k, v in answer.raw_headers if k.lower() not in _DECODED],
+            content=b"".join(chunks),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1"},
+        )
+
+
+_DECODED = (b"content-encoding", b"content-length", b"transfer-encoding")
+"""Headers that describe the body as it travelled, not as it is returned (whole, decoded)."""
+
+
+def _too_large(cap: int) -> str:
+    return f"the answer is larger than {cap} bytes; not read further"
+
+
+class _NoCookies(CookieJar):
+    """A jar that keeps nothing (see the module's docstring)."""
+
+    def extract_cookies(self, response: object, request: UrllibRequest) -> None:
+        return None
 
 
 class OutboundClient(httpx.AsyncClient):
@@ -77,15 +154,20 @@ class OutboundClient(httpx.AsyncClient):
         follow_redirects: bool = False,
         on_request: Sequence[Callable[[httpx.Request], Awaitable[None]]] = (),
     ) -> None:
+        default = _AiohttpTransport() if transport is None else None
         super().__init__(
             timeout=httpx.Timeout(deadline_s),
             headers={"user-agent": user_agent, "accept-encoding": "identity"},
             follow_redirects=follow_redirects,
-            transport=transport if transport is not None else _AiohttpTransport(),
+            transport=transport or default,
             event_hooks={"request": list(on_request)},
+            cookies=_NoCookies(),
         )
         self.deadline_s = deadline_s
         self.max_response_bytes = max_response_bytes
+        self._direct = None if tracing.enabled else default
+        """The transport plain requests are sent on directly (None: always httpx's path;
+        traced requests are, since the instrumentation wraps httpx's)."""
         tracing.instrument_http_client(self)
 
     async def send(
@@ -96,8 +178,11 @@ class OutboundClient(httpx.AsyncClient):
         auth: AuthTypes | UseClientDefault | None = httpx.USE_CLIENT_DEFAULT,
         follow_redirects: bool | UseClientDefault = httpx.USE_CLIENT_DEFAULT,
     ) -> httpx.Response:
+        direct = self._direct_transport(request, auth, follow_redirects)
         try:
             async with asyncio.timeout(self.deadline_s):
+                if direct is not None:
+                    return await self._send_direct(direct, request)
                 response = await super().send(
                     request, stream=True, auth=auth, follow_redirects=follow_redirects
                 )
@@ -123,18 +208,51 @@ class OutboundClient(httpx.AsyncClient):
             history=response.history,
         )
 
+    def _direct_transport(
+        self,
+        request: httpx.Request,
+        auth: AuthTypes | UseClientDefault | None,
+        follow_redirects: bool | UseClientDefault,
+    ) -> _AiohttpTransport | None:
+        """The transport to send `request` on directly, if it is a plain request: no auth
+        (the client's, the call's or the URL's), no redirect to follow, no response hook,
+        a body in hand, and the default transport for its URL (not a proxy's)."""
+        direct = self._direct
+        if (
+            direct is None
+            or not (auth is httpx.USE_CLIENT_DEFAULT or auth is None)
+            or self.auth is not None
+            or request.url.userinfo
+            or (
+                self.follow_redirects
+                if isinstance(follow_redirects, UseClientDefault)
+                else follow_redirects
+            )
+            or self.event_hooks["response"]
+            or not isinstance(request.stream, httpx.ByteStream)
+            or self._transport_for_url(request.url) is not direct
+        ):
+            return None
+        return direct
+
+    async def _send_direct(
+        self, transport: _AiohttpTransport, request: httpx.Request
+    ) -> httpx.Response:
+        if self.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        for hook in self.event_hooks["request"]:
+            await hook(request)
+        return await transport.exchange(request, request.content, self.max_response_bytes)
+
     async def _read(self, response: httpx.Response, request: httpx.Request) -> bytes:
         declared = response.headers.get("content-length", "")
         if declared.isascii() and declared.isdigit() and int(declared) > self.max_response_bytes:
-            raise ResponseTooLarge(self._too_large(), request=request)
+            raise ResponseTooLarge(_too_large(self.max_response_bytes), request=request)
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > self.max_response_bytes:
-                raise ResponseTooLarge(self._too_large(), request=request)
+                raise ResponseTooLarge(_too_large(self.max_response_bytes), request=request)
             chunks.append(chunk)
         return b"".join(chunks)
-
-    def _too_large(self) -> str:
-        return f"the answer is larger than {self.max_response_bytes} bytes; not read further"
