@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from http.cookiejar import CookieJar
 from urllib.request import Request as UrllibRequest
@@ -134,6 +135,11 @@ def _too_large(cap: int) -> str:
     return f"the answer is larger than {cap} bytes; not read further"
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed(url: str) -> httpx.URL:
+    return httpx.URL(url)
+
+
 class _NoCookies(CookieJar):
     """A jar that keeps nothing (see the module's docstring)."""
 
@@ -207,6 +213,11 @@ class OutboundClient(httpx.AsyncClient):
             extensions={"http_version": response.extensions.get("http_version", b"HTTP/1.1")},
             history=response.history,
         )
+
+    def _merge_url(self, url: httpx.URL | str) -> httpx.URL:
+        """httpx parses the URL of every request: half of building one. A receiver's URL
+        is sent to again and again, and `httpx.URL` is immutable, so each is parsed once."""
+        return super()._merge_url(_parsed(url) if isinstance(url, str) else url)
 
     def _direct_transport(
         self,
