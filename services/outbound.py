@@ -28,9 +28,9 @@ receiver (docs/benchmarks.md, "Stop 20"). Anything else takes httpx's own path, 
 same deadline, cap and errors.
 
 No outbound client keeps cookies: a receiver's `Set-Cookie` is neither stored nor sent
-back on a later call. Leadfarm's outbound calls authenticate with signatures and tokens,
-and a jar shared by every receiver of a process is state nobody asked for (and parsing each
-answer's cookies was a seventh of a webhook's CPU).
+back on a later call, by httpx's jar or by aiohttp's session. Leadfarm's outbound calls
+authenticate with signatures and tokens, and a jar shared by every receiver of a process is
+state nobody asked for (and parsing each answer's cookies was a seventh of a webhook's CPU).
 """
 
 from __future__ import annotations
@@ -88,6 +88,18 @@ def _aiohttp_errors(request: httpx.Request) -> Iterator[None]:
 
 class _AiohttpTransport(AiohttpTransport):
     """The default transport, and the session a plain request is sent on directly."""
+
+    def get_client(self) -> aiohttp.ClientSession:
+        """httpx_aiohttp's session, but with a jar that keeps nothing (aiohttp's default
+        jar keeps a named host's cookies and sends them back)."""
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                keepalive_timeout=self.limits.keepalive_expiry,
+                ssl=self.ssl_context,
+                limit=self.limits.max_connections or 0,  # aiohttp's 0: no limit
+            ),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         with _aiohttp_errors(request):
