@@ -1,17 +1,21 @@
 """A JSON document already encoded (EncodedJson) is stored as it is (on PostgreSQL:
-tests/integration/test_pgdriver.py)."""
+tests/integration/test_pgdriver.py); a datetime is stored on SQLite as the text SQLAlchemy's
+own DATETIME stores."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
 from services.clock import ManualClock
 from services.db import Database, UnitOfWork
-from services.sqltypes import EncodedJson, Json
+from services.sqltypes import EncodedJson, Json, UTCDateTime
 
 
 def driver_statements(database: Database) -> list[str]:
@@ -57,3 +61,33 @@ async def test_an_encoded_document_is_stored_as_it_is_on_sqlite(tmp_path: Path) 
         assert [r[0] for r in read] == [DOCUMENT] * 3
     finally:
         await database.dispose()
+
+
+def test_a_datetime_is_bound_on_sqlite_as_sqlalchemy_formats_it() -> None:
+    """The same text as SQLAlchemy's conversion (to UTC) and SQLite DATETIME format: rows
+    stored before are compared with rows stored now as text, so one character of
+    difference (a missing `.000000`, an offset) would misorder them."""
+    ours = UTCDateTime().bind_processor(sqlite.dialect())
+    dialect = sqlite.dialect()
+    to_utc = UTCDateTime().process_bind_param
+    formats = sa.DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
+    assert ours is not None
+    assert formats is not None
+    zones = [UTC, timezone(timedelta(hours=5, minutes=45)), timezone(timedelta(hours=-9))]
+    rng = random.Random(12)
+    moments = [
+        datetime(2026, 12, 6, 8, 0, tzinfo=UTC),  # no microseconds
+        datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC),  # a short year
+        *(
+            datetime(1970, 1, 2, tzinfo=UTC)
+            + timedelta(seconds=rng.uniform(0, 4e9), microseconds=rng.choice([0, 1, 999999]))
+            for _ in range(2000)
+        ),
+    ]
+    for moment in moments:
+        for zone in zones:
+            local = moment.astimezone(zone)
+            assert ours(local) == formats(to_utc(local, dialect)), local
+    assert ours(None) is None
+    with pytest.raises(ValueError, match="naive datetimes are not stored"):
+        ours(datetime(2026, 12, 6, 8, 0))
