@@ -132,9 +132,14 @@ async def test_a_read_is_what_sqlalchemy_reads(tmp_path: Path) -> None:
         event.listen(unit.database.engine.sync_engine, "before_cursor_execute", note)
         async with unit.transaction() as tx:
             await tx.write(timers.insert(), [timer("lead-1"), timer("lead-2"), timer("lead-3")])
+            # Shapes repeat with other values: an expansion is planned once per shape.
             cases: list[dict[str, Any]] = [
                 {"keys": ["lead-1", "lead-3"], "pairs": []},
+                {"keys": ["lead-2", "lead-3"], "pairs": []},
                 {"keys": [], "pairs": [("first_touch", "lead-2")]},
+                {"keys": [], "pairs": [("first_touch", "lead-3")]},
+                {"keys": ["lead-1"], "pairs": [("first_touch", "lead-3")]},
+                {"keys": ["lead-2"], "pairs": [("first_touch", "lead-1")]},
                 {"keys": [], "pairs": []},
             ]
             for parameters in cases:
