@@ -1,6 +1,7 @@
 """A local HTTP server that misbehaves the ways a receiver or a provider's API can: answer a
 byte at a time, or answer far too much. Plain asyncio streams, so that the test controls
-every byte (a real framework would buffer)."""
+every byte (a real framework would buffer). And `serving`, an aiohttp app of the test's own
+on a free local port, for receivers that behave."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+
+from aiohttp import web
 
 DRIP_INTERVAL_S = 0.2
 HUGE_BYTES = 64 * 1024 * 1024
@@ -93,3 +96,16 @@ async def misbehaving_receiver() -> AsyncIterator[Receiver]:
             task.cancel()
         with contextlib.suppress(Exception):
             await server.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[int]:
+    """`app` served on 127.0.0.1 (and so on `localhost`): its port."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()

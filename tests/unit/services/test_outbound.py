@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 
 from services.outbound import OutboundClient, ResponseTooLarge, _AiohttpTransport
+from tests.fakes.receivers import serving
 
 
 async def test_a_compressed_answer_is_decoded_and_counted_after_decoding() -> None:
@@ -72,23 +73,18 @@ async def test_a_real_server_is_reached_through_the_default_transport() -> None:
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with OutboundClient(deadline_s=5, user_agent="leadfarm-test") as client:
-            for _ in range(3):  # the connection is kept and reused
-                response = await client.post(
-                    f"http://127.0.0.1:{port}/hook",
-                    content=b'{"a": 1}',
-                    headers={"webhook-id": "m1"},
-                )
-                assert response.status_code == 200
-                assert response.json() == {"ok": True}
-    finally:
-        await runner.cleanup()
+    async with (
+        serving(app) as port,
+        OutboundClient(deadline_s=5, user_agent="leadfarm-test") as client,
+    ):
+        for _ in range(3):  # the connection is kept and reused
+            response = await client.post(
+                f"http://127.0.0.1:{port}/hook",
+                content=b'{"a": 1}',
+                headers={"webhook-id": "m1"},
+            )
+            assert response.status_code == 200
+            assert response.json() == {"ok": True}
     assert seen == [("leadfarm-test", "identity", "m1", b'{"a": 1}')] * 3
     async with OutboundClient(deadline_s=5, user_agent="leadfarm-test") as client:
         with pytest.raises(httpx.ConnectError):  # refused: not a timeout
@@ -117,13 +113,6 @@ async def test_a_plain_request_goes_straight_to_aiohttp_and_no_cookie_is_kept(
     app.router.add_post("/hook", hook)
     app.router.add_get("/hook", hook)
     app.router.add_get("/moved", moved)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    # A host name, not an address: aiohttp's default jar keeps cookies of named hosts only.
-    base = f"http://localhost:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-
     through_httpx: list[str] = []
     original = _AiohttpTransport.handle_async_request
 
@@ -132,7 +121,9 @@ async def test_a_plain_request_goes_straight_to_aiohttp_and_no_cookie_is_kept(
         return await original(self, request)
 
     monkeypatch.setattr(_AiohttpTransport, "handle_async_request", spy)
-    try:
+    async with serving(app) as port:
+        # A host name, not an address: aiohttp's default jar keeps cookies of named hosts only.
+        base = f"http://localhost:{port}"
         async with OutboundClient(deadline_s=5, user_agent="t") as client:
             for _ in range(2):
                 response = await client.post(f"{base}/hook", content=b"{}")
@@ -144,8 +135,6 @@ async def test_a_plain_request_goes_straight_to_aiohttp_and_no_cookie_is_kept(
                 response = await client.get(f"{base}/moved")
                 assert (response.status_code, response.text) == (200, "ok")
             assert through_httpx == ["/moved", "/hook"] * 2
-    finally:
-        await runner.cleanup()
     assert cookies_seen == [None] * 6
 
 
@@ -184,19 +173,14 @@ async def test_a_plain_request_keeps_the_cap_and_the_errors() -> None:
     app = web.Application()
     app.router.add_get("/declared", declared)
     app.router.add_get("/streamed", streamed)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with OutboundClient(deadline_s=5, user_agent="t", max_response_bytes=1000) as c:
-            for path in ("/declared", "/streamed"):
-                with pytest.raises(ResponseTooLarge, match="larger than 1000 bytes") as caught:
-                    await c.get(f"http://127.0.0.1:{port}{path}")
-                assert caught.value.request.url.path == path
-    finally:
-        await runner.cleanup()
+    async with (
+        serving(app) as port,
+        OutboundClient(deadline_s=5, user_agent="t", max_response_bytes=1000) as client,
+    ):
+        for path in ("/declared", "/streamed"):
+            with pytest.raises(ResponseTooLarge, match="larger than 1000 bytes") as caught:
+                await client.get(f"http://127.0.0.1:{port}{path}")
+            assert caught.value.request.url.path == path
     async with OutboundClient(deadline_s=5, user_agent="t") as client:
         with pytest.raises(httpx.ConnectError) as refused:
             await client.get(f"http://127.0.0.1:{port}/declared")
