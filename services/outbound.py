@@ -23,9 +23,9 @@ streams were about a fifth of the embedded runtime's CPU under load).
 A plain request (no auth, no redirects to follow, no response hooks, tracing off: every
 webhook, and most API calls) goes from the built `httpx.Request` straight to aiohttp's
 session (`_AiohttpTransport.exchange`), past httpx's auth, redirect and cookie layers and
-the transport's stream wrappers: 290 -> about 130 us of CPU per request against a local
-receiver (docs/benchmarks.md, "Stop 20"). Anything else takes httpx's own path, with the
-same deadline, cap and errors.
+the transport's stream wrappers: 288 -> 149 us of CPU per request against a local
+receiver, with the URL parsed once (docs/benchmarks.md, "Stop 20"). Anything else takes
+httpx's own path, with the same deadline, cap and errors.
 
 No outbound client keeps cookies: a receiver's `Set-Cookie` is neither stored nor sent
 back on a later call, by httpx's jar or by aiohttp's session. Leadfarm's outbound calls
@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from http.cookiejar import CookieJar
 from urllib.request import Request as UrllibRequest
 
@@ -120,20 +120,16 @@ class _AiohttpTransport(AiohttpTransport):
                 allow_redirects=False,
                 compress=False,
             ) as answer:
-                declared = answer.headers.get("content-length", "")
-                if declared.isascii() and declared.isdigit() and int(declared) > cap:
-                    raise ResponseTooLarge(_too_large(cap), request=request)
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in answer.content.iter_chunked(16384):
-                    size += len(chunk)
-                    if size > cap:
-                        raise ResponseTooLarge(_too_large(cap), request=request)
-                    chunks.append(chunk)
+                body = await _capped(
+                    answer.headers.get("content-length", ""),
+                    answer.content.iter_chunked(16384),
+                    cap,
+                    request,
+                )
         return httpx.Response(
             answer.status,
             headers=[(k, v) for k, v in answer.raw_headers if k.lower() not in _DECODED],
-            content=b"".join(chunks),
+            content=body,
             request=request,
             extensions={"http_version": b"HTTP/1.1"},
         )
@@ -141,6 +137,23 @@ class _AiohttpTransport(AiohttpTransport):
 
 _DECODED = (b"content-encoding", b"content-length", b"transfer-encoding")
 """Headers that describe the body as it travelled, not as it is returned (whole, decoded)."""
+
+
+async def _capped(
+    declared: str, chunks: AsyncIterator[bytes], cap: int, request: httpx.Request
+) -> bytes:
+    """The answer's body, decoded, read chunk by chunk: refused before reading when its
+    `declared` length is over `cap`, and cut off once it passes `cap`."""
+    if declared.isascii() and declared.isdigit() and int(declared) > cap:
+        raise ResponseTooLarge(_too_large(cap), request=request)
+    read: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > cap:
+            raise ResponseTooLarge(_too_large(cap), request=request)
+        read.append(chunk)
+    return b"".join(read)
 
 
 def _too_large(cap: int) -> str:
@@ -268,14 +281,9 @@ class OutboundClient(httpx.AsyncClient):
         return await transport.exchange(request, request.content, self.max_response_bytes)
 
     async def _read(self, response: httpx.Response, request: httpx.Request) -> bytes:
-        declared = response.headers.get("content-length", "")
-        if declared.isascii() and declared.isdigit() and int(declared) > self.max_response_bytes:
-            raise ResponseTooLarge(_too_large(self.max_response_bytes), request=request)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self.max_response_bytes:
-                raise ResponseTooLarge(_too_large(self.max_response_bytes), request=request)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await _capped(
+            response.headers.get("content-length", ""),
+            response.aiter_bytes(),
+            self.max_response_bytes,
+            request,
+        )
