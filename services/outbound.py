@@ -105,8 +105,8 @@ class _AiohttpTransport(AiohttpTransport):
         with _aiohttp_errors(request):
             return await super().handle_async_request(request)
 
-    async def exchange(self, request: httpx.Request, content: bytes, cap: int) -> httpx.Response:
-        """Send `request` (its body `content`) on aiohttp's session and read the whole
+    async def exchange(self, request: httpx.Request, cap: int) -> httpx.Response:
+        """Send `request` (its body in hand) on aiohttp's session and read the whole
         answer, decoded, up to `cap` bytes: what `OutboundClient.send` returns."""
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()
@@ -116,7 +116,7 @@ class _AiohttpTransport(AiohttpTransport):
                 request.method,
                 str(request.url),
                 headers=headers,
-                data=content or None,
+                data=request.content or None,
                 allow_redirects=False,
                 compress=False,
             ) as answer:
@@ -278,7 +278,7 @@ class OutboundClient(httpx.AsyncClient):
             raise RuntimeError("Cannot send a request, as the client has been closed.")
         for hook in self.event_hooks["request"]:
             await hook(request)
-        return await transport.exchange(request, request.content, self.max_response_bytes)
+        return await transport.exchange(request, self.max_response_bytes)
 
     async def _read(self, response: httpx.Response, request: httpx.Request) -> bytes:
         return await _capped(

@@ -56,7 +56,7 @@ class Compiled:
     expansions: dict[tuple[Any, ...], Expansion] = field(
         default_factory=dict, compare=False, repr=False
     )
-    """Per shape of the expanding parameters (their lengths, and their tuples' widths), the
+    """Per shape of the expanding parameters (their lengths, and their tuples' width), the
     SQL SQLAlchemy expands them to and where each value comes from: SQLAlchemy expanding a
     statement for each call was a twentieth of a batch of one event's CPU."""
 
@@ -145,10 +145,13 @@ def compiled(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> 
 
 
 def _shape(value: Any) -> Any:
-    """What the SQL of an expanded list depends on: its length, and its tuples' widths."""
+    """What the SQL of an expanded list depends on: its length, and its tuples' width (a
+    tuple `IN` list's elements are all as wide as its columns)."""
     if not isinstance(value, list | tuple):
         return None
-    return tuple(len(v) if isinstance(v, tuple | list) else -1 for v in value)
+    if value and isinstance(value[0], tuple | list):
+        return len(value), len(value[0])
+    return len(value)
 
 
 @dataclass(frozen=True)
