@@ -3,7 +3,6 @@ records each service's confirmation."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 from audit.records import ConfirmationRow, ErasureRow
@@ -23,6 +22,7 @@ from contracts.events import (
     ErasureCompleted,
     ErasureRequested,
 )
+from contracts.ids import new_id
 from contracts.topics import SERVICES
 from services import erasure
 from services.db import Conn, Tx
@@ -62,7 +62,7 @@ async def erase(tx: Tx, lead_id: str, requested_by: str) -> Progress:
     await mark_erased(tx, lead_id, tx.now())
     await erasure.redact_outbox(tx, lead_id, values)
     earlier = await get_erasure(tx, lead_id)
-    erasure_id = earlier.id if earlier is not None and earlier.id else str(uuid.uuid4())
+    erasure_id = earlier.id if earlier is not None and earlier.id else new_id()
     await put_erasure(tx, lead_id, requested_by, redacted, erasure_id)
     await confirm_erasure(tx, lead_id, "audit", erasure_id, redacted)
     await emit(

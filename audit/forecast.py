@@ -3,7 +3,6 @@ size, and the removal workflow (only a sales executive takes a lead off)."""
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from contracts.events import (
     ForecastRemovalRequested,
     LeadQualified,
 )
+from contracts.ids import new_id
 from services.db import Conn, ReadConn, Tx
 from services.errors import Conflict, NotAllowed, NotFound
 from services.outbox import emit
@@ -130,7 +130,7 @@ class Forecast:
         if lead.won_at is not None:  # its deal is stored: `Archive._closed` writes it at once
             won = await won_amount(run.tx, lead_id, self.settings.currency)
         entry = EntryRow(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             lead_id=lead_id,
             status="won" if lead.won_at is not None else "open",
             amount_cents=won if won is not None else basis.per_lead_cents,
@@ -198,7 +198,7 @@ class Forecast:
                 "a sales executive approves or denies it."
             )
         request = RequestRow(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             lead_id=lead_id,
             entry_id=entry.id,
             status="pending",

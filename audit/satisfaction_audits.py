@@ -5,7 +5,6 @@ leads, or by a manager; recorded with what the prospect said (`audit.opened`,
 from __future__ import annotations
 
 import hashlib
-import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
@@ -31,6 +30,7 @@ from contracts.events import (
     AuditReason,
     AuditRecorded,
 )
+from contracts.ids import new_id
 from services.db import ReadConn, Tx
 from services.errors import Conflict, NotFound
 from services.outbox import emit
@@ -57,7 +57,7 @@ class SatisfactionAudits:
     ) -> SatisfactionAuditRow:
         lead = await get_lead(tx, lead_id)
         opened = envelope.time if envelope is not None else tx.now()
-        audit_id = str(uuid.uuid4())
+        audit_id = new_id()
         due = opened + timedelta(days=self.settings.audit_after_days)
         rep_id = lead.rep_id if lead is not None else None
         await insert_satisfaction_audit(
@@ -86,7 +86,7 @@ class SatisfactionAudits:
         """`open_audit` for the sampling policy, inside a run: the audit is written with the
         run's (one insert for the run's audits)."""
         due = envelope.time + timedelta(days=self.settings.audit_after_days)
-        audit_id = str(uuid.uuid4())
+        audit_id = new_id()
         run.satisfaction_audits.append(
             {
                 "id": audit_id,

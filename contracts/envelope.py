@@ -11,12 +11,13 @@ event log, so both runtimes parse events with one function.
 from __future__ import annotations
 
 import secrets
-import uuid
 from datetime import datetime
 from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from contracts.ids import new_id
 
 SPECVERSION: Literal["1.0"] = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
@@ -57,7 +58,7 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = Field(default_factory=new_id)
     source: str = Field(description="The service that said it, e.g. /leadfarm/ingest")
     type: str = Field(description="Versioned event type, e.g. leadfarm.lead.captured.v1")
     specversion: Literal["1.0"] = SPECVERSION

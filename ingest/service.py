@@ -9,7 +9,6 @@ one. Every delivery keeps what was submitted in its own row, whatever the merge 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -24,6 +23,7 @@ from contracts.events import (
     LeadReceived,
     SourceClass,
 )
+from contracts.ids import new_id
 from ingest import mapping, normalise, repository
 from ingest.normalise import countries, domains, emails, names, phones, source_classes
 from ingest.providers.base import FetchRef, RawLead, Source
@@ -164,13 +164,13 @@ async def record(
     store must have loaded `touches(profile, external_id)`."""
     tx = store.tx
     now = tx.now()
-    delivery_id = pending_delivery_id or str(uuid.uuid4())
+    delivery_id = pending_delivery_id or new_id()
     if pending_delivery_id is None:
         seen = store.stored_delivery(profile.source, external_id)
         if seen is not None:  # a provider's retry, or a copy racing its first attempt
             return Outcome(seen.lead_id, "duplicate", seen.id)
     match = store.find_person(profile.email, profile.phone)
-    lead_id = match[0].id if match else str(uuid.uuid4())
+    lead_id = match[0].id if match else new_id()
     if pending_delivery_id is None:
         store.insert_delivery(
             delivery_id=delivery_id,
@@ -312,7 +312,7 @@ def accept_fetch(store: RoundStore, source: Source, ref: FetchRef) -> Outcome:
     seen = store.stored_delivery(source.name, ref.external_id)
     if seen is not None:
         return Outcome(seen.lead_id, "duplicate", seen.id)
-    delivery_id = str(uuid.uuid4())
+    delivery_id = new_id()
     store.insert_delivery(
         delivery_id=delivery_id,
         lead_id=None,

@@ -4,12 +4,12 @@ Every method runs inside the caller's transaction."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from contracts.events import LeadRecycled
+from contracts.ids import new_id
 from nurture import metrics
 from nurture.catalog import TrackCatalog
 from nurture.definitions import EngagementType
@@ -104,7 +104,7 @@ class Engagements:
         track = catalog.tracks.get(latest.track) if latest else None
         now = tx.now()
         hand_raise = hand_raise or kind == "hand_raise"
-        engagement_id = str(uuid.uuid4())
+        engagement_id = new_id()
         await engagements.insert_engagement(
             tx,
             id=engagement_id,

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 
 from contracts.events import NurtureErasureCompleted
+from contracts.ids import new_id
 from nurture.consent import email_hash
 from nurture.repository import consents, erasures, leads
 from nurture.tracks import TOUCH
@@ -54,7 +54,7 @@ async def erase_here(tx: Tx, lead_id: str | None, email: str | None) -> ErasureO
     """An erasure asked of nurture itself (its API): `erase`, then a tombstone per lead
     (late events about them are ignored, so no profile comes back)."""
     outcome = await erase(tx, lead_id, email)
-    erasure_id = f"nurture-{uuid.uuid4()}"
+    erasure_id = f"nurture-{new_id()}"
     for each in outcome.lead_ids:
         await put_tombstone(tx, each, erasure_id)
     return outcome

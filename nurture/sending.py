@@ -5,12 +5,12 @@ Every method runs inside the caller's transaction."""
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from contracts.events import NurtureTouched
+from contracts.ids import new_id
 from nurture import metrics
 from nurture.catalog import Catalog, TrackCatalog
 from nurture.consent import Consent, email_hash
@@ -65,7 +65,7 @@ class Sending:
         lead: NurturedLead | None,
     ) -> None:
         now = tx.now()
-        message_id = str(uuid.uuid4())
+        message_id = new_id()
         base: dict[str, Any] = {
             "id": message_id,
             "enrolment_id": enrolment.id,

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING
 
 from contracts.events import NurtureTouched
+from contracts.ids import new_id
 from nurture.definitions import EngagementType, ScheduledStep, TrackDef
 from nurture.errors import NotInNurture, TaskDone
 from nurture.records import CallTask, Enrolment
@@ -70,7 +70,7 @@ class Tasks:
 
 async def open_task(tx: Tx, track: TrackDef, enrolment: Enrolment, step: ScheduledStep) -> None:
     now = tx.now()
-    task_id = str(uuid.uuid4())
+    task_id = new_id()
     await tasks.insert_task(
         tx,
         id=task_id,

@@ -5,11 +5,11 @@ calendar, and end the enrolment. Every method runs inside the caller's transacti
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from contracts.events import LeadProfile, NurtureEnrolled
+from contracts.ids import new_id
 from nurture import metrics
 from nurture.calendar import due_at, schedule_after, zone_for
 from nurture.catalog import TrackCatalog
@@ -65,7 +65,7 @@ class Tracks:
         zone = zone_for(calendar, profile.country)
         first = expand(track)[0]
         due = due_at(calendar, zone, now, first.day, profile.country)
-        enrolment_id = str(uuid.uuid4())
+        enrolment_id = new_id()
         await enrolments.insert_enrolment(
             tx,
             id=enrolment_id,

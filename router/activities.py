@@ -5,10 +5,10 @@ required attempt made without one) ends it. A resolved obligation re-judges the 
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from contracts.events import TOUCH_CHANNELS, ContactLogged
+from contracts.ids import new_id
 from router import metrics, repository
 from router.compliance import Compliance
 from router.records import OPEN_STATUSES, WORKING_STATUSES, Activity, LeadRecord, NewActivity
@@ -78,7 +78,7 @@ class Activities(LeadRouting, Compliance):
         if changes:
             await repository.assignments.update_assignment(tx, a.id, **changes)
         activity = Activity(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             lead_id=lead.lead_id,
             rep_id=a.rep_id,
             channel=body.channel,

@@ -4,11 +4,11 @@ it won or lost, which ends the assignment.
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from typing import Any
 
 from contracts.events import OpportunityClosed, OpportunityOpened
+from contracts.ids import new_id
 from router import repository
 from router.compliance import Compliance
 from router.records import OPEN_STATUSES, Closing, LeadRecord, NewOpportunity, Opportunity
@@ -49,7 +49,7 @@ class Opportunities(LeadRouting, Compliance):
         for kind in (FIRST_TOUCH, CADENCE_END):
             await timers.cancel(tx, kind, lead.lead_id)
         opportunity = Opportunity(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             lead_id=lead.lead_id,
             rep_id=a.rep_id,
             name=body.name,

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from contracts.events import LeadAssigned, LeadQualified, LeadQueued, LeadReassigned, LeadReturned
+from contracts.ids import new_id
 from router import metrics, repository
 from router.decisions import Decision, Decisions, Routing
 from router.records import AssignmentRecord, LeadRecord
@@ -121,7 +121,7 @@ class LeadRouting(Decisions):
         assert decision.first_touch_due_at is not None
         assert decision.cadence_due_at is not None
         now = tx.now()
-        assignment_id = str(uuid.uuid4())
+        assignment_id = new_id()
         routing.writes.assignments.append(
             {
                 "id": assignment_id,

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
+from contracts.ids import new_id
 from router import repository
 from router.records import DeliveryStatus, Subscription, WebhookDelivery
 from router.repository import Conn
@@ -59,7 +59,7 @@ class Subscriptions:
         secret = new_secret()
         await self._check_rep(tx, rep_id)
         now = tx.now()
-        subscription_id = str(uuid.uuid4())
+        subscription_id = new_id()
         await repository.subscriptions.insert_subscription(
             tx,
             {

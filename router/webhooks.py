@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 import weakref
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -32,6 +31,7 @@ import orjson
 
 from contracts.envelope import Envelope
 from contracts.events import EventData
+from contracts.ids import new_id
 from router import metrics, repository
 from router.config import RoutingConfig, Subscriber
 from router.records import DueDelivery
@@ -137,7 +137,7 @@ class Announcer:
         ]
         rows = [
             {
-                "id": str(uuid.uuid4()),
+                "id": new_id(),
                 "subscription_id": s.id,
                 "event_id": envelope.id,
                 "event_type": envelope.type,

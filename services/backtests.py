@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_vali
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, select, update
 
 from contracts.envelope import Envelope
+from contracts.ids import new_id
 from services.auth import ManagerKey
 from services.db import Conn, UnitOfWork, connection_of
 from services.outbound import OutboundClient
@@ -180,7 +180,7 @@ class BacktestJobs:
     async def create(
         self, window: Window, candidate: dict[str, Any], requested_by: str
     ) -> StoredJob:
-        job_id = str(uuid.uuid4())
+        job_id = new_id()
         async with self.unit.transaction() as tx:
             now = tx.now()
             await tx.conn.execute(

@@ -22,7 +22,6 @@ import contextlib
 import functools
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -32,6 +31,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from contracts.envelope import Envelope
 from contracts.events import EventData, UnknownEventType, parse_data
+from contracts.ids import new_id
 from contracts.topics import dlq_for, topic_for
 from services import metrics, tracing
 from services.bus.base import CommitsWithTransaction, Message, ReportsLag, Subscription
@@ -442,7 +442,7 @@ class ConsumerRunner:
                 topic,
                 message.key,
                 message.value,
-                event_id=f"dlq-{uuid.uuid4()}",
+                event_id=f"dlq-{new_id()}",
                 headers={
                     **message.headers,  # the record's own headers (its content-type...) are kept
                     "x-leadfarm-consumer": self.group,

@@ -29,7 +29,6 @@ by it).
 from __future__ import annotations
 
 import logging
-import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from contracts.ids import new_id
 from router import metrics
 from router import repository as router_repository
 from router.config import RoutingConfig
@@ -273,7 +273,7 @@ class AccountSyncWorker(LeasingWorker):
             if missing:
                 await repository.account_syncs.ensure_syncs(tx, missing, now)
             claimed = await repository.account_syncs.claim_syncs(
-                tx, ids, now, now + LEASE, self.pool.free, str(uuid.uuid4())
+                tx, ids, now, now + LEASE, self.pool.free, new_id()
             )
             for run in claimed:
                 await repository.account_syncs.start_run(tx, run.connector_id, now)

@@ -11,7 +11,6 @@ exponential backoff until the retry window closes, then dead with the vendor's e
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
@@ -22,6 +21,7 @@ import orjson
 from pydantic import ValidationError
 
 from contracts.envelope import Envelope
+from contracts.ids import new_id
 from router import metrics
 from router.config import RoutingConfig
 from router.connectors import KINDS, repository
@@ -129,7 +129,7 @@ class ConnectorWorker(LeasingWorker):
                 due = planned.at or now
                 rows.append(
                     {
-                        "id": str(uuid.uuid4()),
+                        "id": new_id(),
                         "connector_id": c.id,
                         "event_id": f"{envelope.id}/{planned.key}" if planned.key else envelope.id,
                         "event_type": planned.event_type,
