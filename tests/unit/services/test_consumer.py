@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
@@ -145,6 +146,30 @@ async def test_a_fetched_batch_is_handled_in_one_transaction(tmp_path: Path) -> 
         assert await handled_count(unit) == 4
         assert await runner.handle_together(messages)  # all four again: all duplicates
         assert len(transactions) == 4
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_batch_counts_each_event_once_by_outcome(tmp_path: Path) -> None:
+    async def handler(tx: Tx, event: Incoming[LeadDisqualified]) -> None:
+        return None
+
+    kind = LeadDisqualified.TYPE
+    handled = "leadfarm_events_handled_total"
+    timed = "leadfarm_handler_seconds_count"
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        runner = await run_with(unit, handler, ["m1", "m2", "m3"])
+        await runner.subscription.start()
+        messages = await runner.subscription.fetch(10, 0.1)
+        ok = _sample(handled, consumer="t.test", type=kind, result="ok")
+        duplicate = _sample(handled, consumer="t.test", type=kind, result="duplicate")
+        seconds = _sample(timed, consumer="t.test")
+        assert await runner.handle_together(messages + messages[:1])  # one redelivered
+        assert _sample(handled, consumer="t.test", type=kind, result="ok") == ok + 3
+        assert _sample(handled, consumer="t.test", type=kind, result="duplicate") == duplicate + 1
+        assert _sample(timed, consumer="t.test") == seconds + 3  # a time per handled event
 
 
 async def test_a_bad_event_in_a_batch_rolls_it_back_and_the_good_ones_apply_once(
