@@ -61,6 +61,7 @@ class Database:
         event.listen(self.engine.sync_engine, "before_cursor_execute", _count_statement)
         tracing.instrument_engine(self.engine)
         self._on_events_committed: list[Callable[[frozenset[str]], None]] = []
+        self._on_log_rewritten: list[Callable[[], None]] = []
         self._reader: sqlite3.Connection | None = None
         self.reference_changes = 0
         """Commits so far that changed reference data (services/reference.py): on SQLite
@@ -75,6 +76,16 @@ class Database:
     def events_committed(self, topics: frozenset[str]) -> None:
         for callback in self._on_events_committed:
             callback(topics)
+
+    def on_log_rewritten(self, callback: Callable[[], None]) -> None:
+        """Call `callback()` after a commit that rewrote outbox rows in place (erasure's
+        redaction): on SQLite the outbox is the log, and the embedded bus keeps its newest
+        rows in memory."""
+        self._on_log_rewritten.append(callback)
+
+    def log_rewritten(self) -> None:
+        for callback in self._on_log_rewritten:
+            callback()
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:

@@ -226,6 +226,8 @@ async def redact_outbox(tx: Tx, lead_id: str, values: Iterable[str]) -> int:
                 .values(payload=clean, headers=clean_headers)
             )
             changed += 1
+    if changed:
+        tx.after_commit(tx.unit.database.log_rewritten)
     return changed
 
 
