@@ -72,7 +72,7 @@ class LogTail:
         self.messages: list[Message] = []
         self.offsets: list[int] = []
         self.since: int | None = None
-        """None: nothing held (the first read starts the tail at the end of the log)."""
+        """None: nothing read yet (or forgotten): the next read takes the newest rows."""
         self.through = 0
         self.stale = True
         """Something may have been committed since the last read."""
@@ -82,8 +82,8 @@ class LogTail:
         self.stale = True
 
     def forget(self) -> None:
-        """Rows of the log were rewritten: hold nothing, start again at its end."""
-        self.messages, self.offsets, self.since, self.stale = [], [], None, True
+        """Rows of the log were rewritten: hold nothing, read the newest rows again."""
+        self.messages, self.offsets, self.since, self.through, self.stale = [], [], None, 0, True
 
     def read(
         self, cursor: int, topics: frozenset[str], limit: int
@@ -107,26 +107,29 @@ class LogTail:
         return found, max(cursor, self.through)
 
     def _catch_up(self) -> None:
+        """Read what was committed since the last read, newest first and at most
+        `capacity` rows: after a burst larger than the tail, only its newest rows are
+        held (the rows before them were never read only to be dropped)."""
         self.stale = False
+        rows = self.database.sqlite_read(
+            f"{_COLUMNS} WHERE id > ? ORDER BY id DESC LIMIT ?",
+            (self.through, self.capacity),
+        )
+        rows.reverse()
         if self.since is None:
-            end = self.database.sqlite_read("SELECT coalesce(max(id), 0) FROM outbox", ())
-            self.since = self.through = int(end[0][0])
-        while True:
-            rows = self.database.sqlite_read(
-                f"{_COLUMNS} WHERE id > ? ORDER BY id LIMIT ?",
-                (self.through, self.capacity),
-            )
-            for row in rows:
-                self.messages.append(_message(row))
-                self.offsets.append(row[0])
-            if rows:
-                self.through = rows[-1][0]
-            if len(self.messages) > self.capacity:
-                dropped = len(self.messages) - self.capacity
-                self.since = self.offsets[dropped - 1]
-                del self.messages[:dropped], self.offsets[:dropped]
-            if len(rows) < self.capacity:
-                return
+            self.since = self.through
+        if len(rows) == self.capacity:  # there may be more before them: hold only these
+            self.messages, self.offsets = [], []
+            self.since = rows[0][0] - 1
+        for row in rows:
+            self.messages.append(_message(row))
+            self.offsets.append(row[0])
+        if rows:
+            self.through = rows[-1][0]
+        if len(self.messages) > self.capacity:
+            dropped = len(self.messages) - self.capacity
+            self.since = self.offsets[dropped - 1]
+            del self.messages[:dropped], self.offsets[:dropped]
 
 
 class EmbeddedBus:
