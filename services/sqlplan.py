@@ -180,9 +180,12 @@ def _expansion(
         else:
             placeholders[name] = _Placeholder(name)
     state = expanding.construct_expanded_state(placeholders)
+    # The expanded state has the processors of the expanded values only; a parameter that
+    # does not expand keeps the statement's own (SQLAlchemy merges them the same way).
+    processors = {**expanding._bind_processors, **state.processors}
     slots: list[Slot] = []
     for key in state.positiontup or ():
-        value, processor = state.parameters[key], state.processors.get(key)
+        value, processor = state.parameters[key], processors.get(key)
         if isinstance(value, _Placeholder):
             slots.append((value.name, value.i, value.j, processor, None))
         else:  # fixed in the statement

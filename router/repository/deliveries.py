@@ -14,10 +14,10 @@ from sqlalchemy import Select, bindparam, select, update
 from router.models import (
     deliveries,
 )
-from router.records import DueDelivery, WebhookDelivery
+from router.records import DueDelivery, Subscription, WebhookDelivery
 from router.repository import Conn, record_of
 from router.repository import connection_of as _c
-from router.repository.subscriptions import SUBSCRIPTIONS_BY_ID, subscription_of
+from router.repository.subscriptions import SUBSCRIPTIONS_BY_ID
 from services.db import Tx
 
 
@@ -53,48 +53,46 @@ async def claim_due(
     in_flight = Counter(in_flight or {})
     due = _due(tx.conn.dialect.name)
     if per_subscription is None:
-        rows = list(
-            await tx.conn.execute(due, {"now": now, "full": [], "chosen": [], "limit": limit})
-        )
+        rows = list(await tx.rows(due, {"now": now, "full": [], "chosen": [], "limit": limit}))
     else:
         full = [s for s, n in in_flight.items() if n >= per_subscription]
         rows = []
         fair = {"now": now, "full": full, "chosen": [], "limit": limit * 4}
-        for row in await tx.conn.execute(due, fair):
-            if len(rows) < limit and in_flight[row.subscription_id] < per_subscription:
-                in_flight[row.subscription_id] += 1
+        for row in await tx.rows(due, fair):
+            if len(rows) < limit and in_flight[row["subscription_id"]] < per_subscription:
+                in_flight[row["subscription_id"]] += 1
                 rows.append(row)
         # Beyond the shares: fill the free slots but one share's worth (kept for newcomers).
         room = limit - per_subscription - len(rows)
         if room > 0:
-            more = {"now": now, "full": [], "chosen": [r.id for r in rows], "limit": room}
-            rows += list(await tx.conn.execute(due, more))
+            more = {"now": now, "full": [], "chosen": [r["id"] for r in rows], "limit": room}
+            rows += await tx.rows(due, more)
     if not rows:
         return []
-    await tx.conn.execute(_LEASE, {"ids": [r.id for r in rows], "lease_until": lease_until})
+    await tx.rows(_LEASE, {"ids": [r["id"] for r in rows], "lease_until": lease_until})
     subs = {
         s.id: s
         for s in (
-            subscription_of(r)
-            for r in await tx.conn.execute(
-                SUBSCRIPTIONS_BY_ID, {"ids": list({r.subscription_id for r in rows})}
+            Subscription(**r)
+            for r in await tx.rows(
+                SUBSCRIPTIONS_BY_ID, {"ids": list({r["subscription_id"] for r in rows})}
             )
         )
     }
     return [
         DueDelivery(
-            id=r.id,
-            subscription_id=r.subscription_id,
-            url=subs[r.subscription_id].url,
-            secret=subs[r.subscription_id].secret,
-            event_id=r.event_id,
-            payload=r.payload,
-            attempts=r.attempts,
-            expires_at=r.expires_at,
-            traceparent=r.traceparent,
+            id=r["id"],
+            subscription_id=r["subscription_id"],
+            url=subs[r["subscription_id"]].url,
+            secret=subs[r["subscription_id"]].secret,
+            event_id=r["event_id"],
+            payload=r["payload"],
+            attempts=r["attempts"],
+            expires_at=r["expires_at"],
+            traceparent=r["traceparent"],
         )
         for r in rows
-        if r.subscription_id in subs
+        if r["subscription_id"] in subs
     ]
 
 

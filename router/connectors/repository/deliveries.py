@@ -49,41 +49,52 @@ async def claim_due(
 ) -> list[Delivery]:
     """Lease due deliveries, oldest first, but those of connectors whose share of the
     worker is `full` (replicas skip each other's rows on PostgreSQL)."""
-    c = connector_deliveries.c
-    query = (
-        select(c.id, c.connector_id, c.event_id, c.event_type, c.lead_id, c.payload)
-        .add_columns(c.attempts, c.expires_at)
-        .where(
-            c.status == "pending",
-            c.next_attempt_at <= now,
-            c.connector_id.not_in(list(full)),
-        )
-        .order_by(c.next_attempt_at, c.created_at)
-        .limit(limit)
-    )
-    if tx.conn.dialect.name != "sqlite":
-        query = query.with_for_update(skip_locked=True)
-    rows = (await tx.conn.execute(query)).all()
+    due = _DUE if tx.conn.dialect.name == "sqlite" else _DUE_SKIPPING_LOCKED
+    rows = await tx.rows(due, {"now": now, "full": list(full), "limit": limit})
     if not rows:
         return []
-    await tx.conn.execute(
-        update(connector_deliveries)
-        .where(c.id.in_([r.id for r in rows]))
-        .values(next_attempt_at=lease_until)
-    )
+    await tx.rows(_LEASE, {"ids": [r["id"] for r in rows], "lease_until": lease_until})
     return [
         Delivery(
-            id=r.id,
-            connector_id=r.connector_id,
-            event_id=r.event_id,
-            event_type=r.event_type,
-            lead_id=r.lead_id,
-            payload=r.payload,
-            attempts=r.attempts,
-            expires_at=r.expires_at,
+            id=r["id"],
+            connector_id=r["connector_id"],
+            event_id=r["event_id"],
+            event_type=r["event_type"],
+            lead_id=r["lead_id"],
+            payload=r["payload"],
+            attempts=r["attempts"],
+            expires_at=r["expires_at"],
         )
         for r in rows
     ]
+
+
+# Built once (a statement built per call costs more CPU than the database takes to run it).
+_DUE = (
+    select(
+        connector_deliveries.c.id,
+        connector_deliveries.c.connector_id,
+        connector_deliveries.c.event_id,
+        connector_deliveries.c.event_type,
+        connector_deliveries.c.lead_id,
+        connector_deliveries.c.payload,
+        connector_deliveries.c.attempts,
+        connector_deliveries.c.expires_at,
+    )
+    .where(
+        connector_deliveries.c.status == "pending",
+        connector_deliveries.c.next_attempt_at <= bindparam("now"),
+        connector_deliveries.c.connector_id.not_in(bindparam("full", expanding=True)),
+    )
+    .order_by(connector_deliveries.c.next_attempt_at, connector_deliveries.c.created_at)
+    .limit(bindparam("limit"))
+)
+_DUE_SKIPPING_LOCKED = _DUE.with_for_update(skip_locked=True)
+_LEASE = (
+    update(connector_deliveries)
+    .where(connector_deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    .values(next_attempt_at=bindparam("lease_until"))
+)
 
 
 _RECORD_ATTEMPT = (

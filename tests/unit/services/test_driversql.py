@@ -4,12 +4,12 @@ accounting."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, event, literal, select, text, tuple_
+from sqlalchemy import bindparam, event, literal, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from services import driversql
@@ -161,3 +161,42 @@ async def test_a_read_is_what_sqlalchemy_reads(tmp_path: Path) -> None:
                 r["key"] for r in await rows_of(conn, query, {"keys": ["lead-2"], "pairs": []})
             ] == ["lead-2"]
             assert len(driven) == before, "no transaction yet: SQLAlchemy's read, which begins one"
+
+
+async def test_a_value_beside_an_in_list_is_bound_as_sqlalchemy_binds_it(tmp_path: Path) -> None:
+    """A statement with an `IN` list converts its other values too: a datetime compared or
+    stored next to one is SQLAlchemy's UTC text, whatever its offset (the expanded plan
+    used to pass it to the driver as it was)."""
+    due = (
+        select(timers.c.key)
+        .where(timers.c.key.in_(bindparam("keys", expanding=True)))
+        .where(timers.c.due_at <= bindparam("now"))
+    )
+    move = (
+        update(timers)
+        .where(timers.c.key.in_(bindparam("keys", expanding=True)))
+        .values(due_at=bindparam("at"))
+    )
+    elsewhere = timezone(timedelta(hours=2))
+    async with chassis_unit(tmp_path, ManualClock(AT)) as unit:
+        driven: list[str] = []
+
+        def note(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            if cursor is None:
+                driven.append(statement)
+
+        event.listen(unit.database.engine.sync_engine, "before_cursor_execute", note)
+        async with unit.transaction() as tx:
+            await tx.write(timers.insert(), [timer("lead-1"), timer("lead-2")])
+            keys = ["lead-1", "lead-2"]
+            before = len(driven)
+            an_hour_before = (AT - timedelta(hours=1)).astimezone(elsewhere)
+            assert await tx.rows(due, {"keys": keys, "now": an_hour_before}) == []
+            assert [r["key"] for r in await tx.rows(due, {"keys": keys, "now": AT})] == keys
+            later = (AT + timedelta(minutes=5)).astimezone(elsewhere)
+            await tx.rows(move, {"keys": ["lead-1"], "at": later})
+            assert len(driven) == before + 3, "all three ran as driver SQL"
+            await tx.conn.execute(move, {"keys": ["lead-2"], "at": later})
+        assert await stored(unit, "SELECT DISTINCT due_at FROM timers") == [
+            ("2026-03-01 12:35:15.123456",)
+        ]
