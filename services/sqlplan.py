@@ -182,7 +182,9 @@ def _expansion(
     state = expanding.construct_expanded_state(placeholders)
     # The expanded state has the processors of the expanded values only; a parameter that
     # does not expand keeps the statement's own (SQLAlchemy merges them the same way).
-    processors = {**expanding._bind_processors, **state.processors}
+    processors = cast(
+        dict[str, Callable[[Any], Any]], {**expanding._bind_processors, **state.processors}
+    )
     slots: list[Slot] = []
     for key in state.positiontup or ():
         value, processor = state.parameters[key], processors.get(key)
