@@ -35,6 +35,17 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _servers(values: dict[str, float] | None) -> str:
+    """PostgreSQL's and Kafka's CPU per lead (cluster), or "-"."""
+    if not values:
+        return "-"
+    return f"PG {_ms(values.get('postgres'))}, Kafka {_ms(values.get('kafka'))}"
+
+
 def _met(ok: bool | None) -> str:
     return "n/a" if ok is None else ("met" if ok else "**missed**")
 
@@ -187,8 +198,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"leadfarm {env['leadfarm']}. Driver: {env['driver']}.",
         "",
         "| runtime | phase | webhooks accepted/s | leads/s end to end "
-        "| latency p50 / p95 / p99 / max (ms) | CPU ms per lead | lost | duplicates |",
-        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |",
+        "| latency p50 / p95 / p99 / max (ms) | CPU ms per lead | servers' CPU ms per lead "
+        "| machine busy | lost | duplicates |",
+        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, r in results.get("runtimes", {}).items():
         checks = r["checks"]
@@ -206,7 +218,8 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} | {label} | {_num(p['accepted_per_s'])} | {_num(p['leads_per_s'])} | "
                 f"{_ms(lat['p50'])} / {_ms(lat['p95'])} / {_ms(lat['p99'])} / {_ms(lat['max'])} | "
-                f"{_ms(p['cpu_ms_per_lead'])} | {p['lost']} | {dupes} |"
+                f"{_ms(p['cpu_ms_per_lead'])} | {_servers(p.get('cpu_ms_per_lead_servers'))} | "
+                f"{_share(p.get('machine_busy'))} | {p['lost']} | {dupes} |"
             )
     lines += [
         "",

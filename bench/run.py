@@ -9,15 +9,17 @@ import contextlib
 import time
 import uuid
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import psutil
 
 from bench import driver
 from bench.configure import configure, configure_sources, leads_of
 from bench.driver import Sent
 from bench.receiver import Assignment, Receiver
 from bench.stats import latency_of
-from bench.systems import Proc, System, free_port
+from bench.systems import Proc, System, free_port, machine_busy_seconds
 from bench.workload import Workload
 
 MB = 1024 * 1024
@@ -70,20 +72,40 @@ async def drain(receiver: Receiver, sends: list[Sent], within: float) -> bool:
 @dataclass
 class Usage:
     """What the system's processes had spent at one moment: CPU per process, statements
-    per service."""
+    per service, the CPU of the servers it runs on (cluster), and the machine's busy CPU
+    time, at a moment of the monotonic clock."""
 
     cpu_s: dict[str, float]
     statements: dict[str, float]
+    servers_cpu_s: dict[str, float] = field(default_factory=dict)
+    machine_busy_s: float = 0.0
+    at: float = 0.0
 
     @classmethod
     async def now(cls, system: System) -> Usage:
-        return cls(system.cpu_seconds_by_process(), await system.statements())
+        statements = await system.statements()
+        return cls(
+            system.cpu_seconds_by_process(),
+            statements,
+            system.server_cpu_seconds(),
+            machine_busy_seconds(),
+            time.monotonic(),
+        )
 
     def since(self, before: Usage) -> Usage:
         return Usage(
             {k: v - before.cpu_s.get(k, 0.0) for k, v in self.cpu_s.items()},
             {k: v - before.statements.get(k, 0.0) for k, v in self.statements.items()},
+            {k: v - before.servers_cpu_s.get(k, 0.0) for k, v in self.servers_cpu_s.items()},
+            self.machine_busy_s - before.machine_busy_s,
+            self.at - before.at,
         )
+
+    def machine_busy(self) -> float | None:
+        """The share of the machine's cores that were busy (anything: Leadfarm, its servers,
+        the driver) over the span: near 1 means the figures were taken at saturation."""
+        cores = psutil.cpu_count() or 1
+        return round(self.machine_busy_s / (self.at * cores), 3) if self.at > 0 else None
 
 
 def per_lead(values: dict[str, float], leads: int, scale: float = 1.0) -> dict[str, float]:
@@ -124,6 +146,10 @@ def phase_result(
         "cpu_ms_per_lead": round(cpu_s * 1000 / leads, 2) if leads else None,
         "cpu_ms_per_lead_by_process": per_lead(used.cpu_s, leads, 1000),
         "statements_per_lead": per_lead(used.statements, leads),
+        "cpu_ms_per_lead_servers": (
+            per_lead(used.servers_cpu_s, leads, 1000) if used.servers_cpu_s else {}
+        ),
+        "machine_busy": used.machine_busy(),
     }
 
 

@@ -30,6 +30,7 @@ DEFAULT_DATABASE = "postgresql://leadfarm:leadfarm@127.0.0.1:5432/leadfarm"
 DEFAULT_KAFKA = "127.0.0.1:9092"
 # The benchmark drives far more than the per-source webhook rate limit (20/s) allows; an
 # operator expecting such volume raises it the same way.
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 BENCH_ENV = {
     "LEADFARM_ADMIN_KEY": ADMIN_KEY,
     "LEADFARM_LOG_LEVEL": "WARNING",
@@ -146,6 +147,10 @@ class System(ABC):
     def cpu_seconds_by_process(self) -> dict[str, float]:
         return {name: p.cpu_seconds() for name, p in self.procs.items()}
 
+    def server_cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds so far of the servers this Leadfarm runs on (none when embedded)."""
+        return {}
+
     async def statements(self) -> dict[str, float]:
         """SQL statements run so far, by the service they ran for (each process's
         `leadfarm_db_statements_total`; `chassis` is the embedded bus's own reads)."""
@@ -223,6 +228,15 @@ class Cluster(System):
             "LEADFARM_CREATE_TOPICS": "false",
             "LEADFARM_MIGRATE_ON_START": "false",
         }
+
+    def server_cpu_seconds(self) -> dict[str, float]:
+        """PostgreSQL's and Kafka's CPU seconds so far, when they run on this machine (the
+        benchmark's own, from deploy/local/provision.sh): what the services' statements and
+        records cost where they run."""
+        hosts = {urlparse(self.server_url).hostname, self.kafka.rpartition(":")[0]}
+        if not hosts <= LOCAL_HOSTS:
+            return {}
+        return local_server_cpu_seconds()
 
     def start(self) -> None:
         if self.given_database is None:
@@ -315,3 +329,31 @@ def kafka_version() -> str:
             if found:
                 return found.group(1)
     return "unknown (not a local process)"
+
+
+def local_server_cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of this machine's PostgreSQL processes and Kafka broker, found by
+    name (a backend that has exited is no longer counted: the services keep theirs open)."""
+    totals = {"postgres": 0.0, "kafka": 0.0}
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            name = proc.info["name"] or ""
+            if name == "postgres" or name.startswith("postgres:"):
+                server = "postgres"
+            elif name == "java" and "kafka.Kafka" in (proc.info["cmdline"] or ()):
+                server = "kafka"
+            else:
+                continue
+            times = proc.cpu_times()
+            totals[server] += times.user + times.system
+        except psutil.Error:
+            continue
+    return totals
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds this machine's cores have spent running anything, so far (user, nice,
+    system and interrupts; not idle, I/O wait or time the hypervisor took)."""
+    times = psutil.cpu_times()
+    busy = times.user + times.nice + times.system
+    return float(busy + getattr(times, "irq", 0.0) + getattr(times, "softirq", 0.0))

@@ -39,6 +39,7 @@ def check(result: dict[str, Any]) -> None:
     for phase in result["phases"].values():
         assert phase["webhooks_accepted"] == phase["webhooks_sent"], phase["rejected_by_status"]
         assert phase["new_leads"] == phase["leads_assigned"], phase
+        assert 0 < phase["machine_busy"] <= 1.05, phase  # a share of the cores
 
 
 def run(system: System) -> dict[str, Any]:
@@ -46,7 +47,9 @@ def run(system: System) -> dict[str, Any]:
 
 
 def test_embedded_smoke() -> None:
-    check(run(Embedded()))
+    result = run(Embedded())
+    check(result)
+    assert all(p["cpu_ms_per_lead_servers"] == {} for p in result["phases"].values())
 
 
 @pytest.mark.integration
@@ -54,4 +57,9 @@ def test_cluster_smoke(pg_database: ScratchDatabase, kafka: str) -> None:
     cluster = Cluster(
         kafka=kafka, database_url=pg_database.url, namespace=topic_namespace("bench"), partitions=2
     )
-    check(run(cluster))
+    result = run(cluster)
+    check(result)
+    for phase in result["phases"].values():  # the local PostgreSQL and broker, measured
+        servers = phase["cpu_ms_per_lead_servers"]
+        assert servers.get("postgres", 0) > 0, servers
+        assert servers.get("kafka", 0) > 0, servers
