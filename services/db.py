@@ -28,7 +28,7 @@ from services import driversql, metrics, pgdriver, pgpool, pgwrite, sqlplan, tra
 from services.checkpoints import AUTOCHECKPOINT_PAGES
 from services.clock import Clock
 from services.sqlite_inline import BUSY_TIMEOUT_MS, InlineEngine, sqlite_connect
-from services.sqltypes import EncodedJson
+from services.sqltypes import EncodedJson, sqlite_text
 from services.statements import insert_ignoring
 from services.tables import AUTH_SCHEMA
 
@@ -144,6 +144,10 @@ def _sqlite_engine(url: str) -> AsyncEngine:
     )
     # Duck-typed: the asyncio API the code uses, run inline (services/sqlite_inline.py).
     engine = cast(AsyncEngine, InlineEngine(sync_engine))
+    # A datetime that reaches sqlite3 as it is (a statement run as driver SQL that missed
+    # a converter) is stored as SQLAlchemy stores it, UTC text compared as text, or refused
+    # when naive; never in sqlite3's own (deprecated) format with its offset.
+    sqlite3.register_adapter(datetime, sqlite_text)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -36,10 +36,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
         """On SQLite, the text SQLAlchemy stores (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC) made by
-        `_sqlite_text`: a lead binds about a hundred datetimes on the embedded runtime, and
+        `sqlite_text`: a lead binds about a hundred datetimes on the embedded runtime, and
         SQLAlchemy's conversion and format took 1.55 us each."""
         if dialect.name == "sqlite":
-            return _sqlite_text
+            return sqlite_text
         return super().bind_processor(dialect)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
@@ -49,7 +49,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _sqlite_text(value: Any) -> str | None:
+def sqlite_text(value: Any) -> str | None:
     """An aware datetime as SQLite stores it: UTC, the format of SQLAlchemy's SQLite
     DATETIME, always with microseconds (the text is compared as text)."""
     if value is None:

@@ -200,3 +200,18 @@ async def test_a_value_beside_an_in_list_is_bound_as_sqlalchemy_binds_it(tmp_pat
         assert await stored(unit, "SELECT DISTINCT due_at FROM timers") == [
             ("2026-03-01 12:35:15.123456",)
         ]
+
+
+async def test_a_datetime_reaching_sqlite3_as_it_is_is_stored_as_sqlalchemy_stores_it(
+    tmp_path: Path,
+) -> None:
+    """The net under the converters: a datetime handed to sqlite3 itself becomes the UTC
+    text every stored time has, not sqlite3's own format with its offset."""
+    elsewhere = timezone(timedelta(hours=2))
+    async with chassis_unit(tmp_path, ManualClock(AT)) as unit, unit.transaction() as tx:
+        raw = driversql.raw_connection(tx)
+        assert raw is not None
+        (stored_text,) = raw.execute("SELECT ?", (AT.astimezone(elsewhere),)).fetchone()
+        assert stored_text == "2026-03-01 12:30:15.123456"
+        with pytest.raises(ValueError, match="naive"):
+            raw.execute("SELECT ?", (AT.replace(tzinfo=None),))
