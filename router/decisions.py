@@ -162,11 +162,12 @@ class Decisions(Domain):
         await self._take_locks(tx, routing, pools, reps)
 
     async def _take_locks(self, tx: Tx, routing: Routing, pools: set[str], reps: set[str]) -> None:
-        """The locks of these pools and reps, unless the transaction holds them already."""
-        wanted = {f"pool:{p}" for p in pools} | {f"rep:{r}" for r in reps}
-        if wanted - routing.locked:
-            await repository.routing.lock_partitions(tx, pools, reps)
-            routing.locked |= wanted
+        """The locks of these pools and reps that the transaction does not hold yet."""
+        new_pools = {p for p in pools if f"pool:{p}" not in routing.locked}
+        new_reps = {r for r in reps if f"rep:{r}" not in routing.locked}
+        if new_pools or new_reps:
+            await repository.routing.lock_partitions(tx, new_pools, new_reps)
+            routing.locked |= {f"pool:{p}" for p in new_pools} | {f"rep:{r}" for r in new_reps}
 
     async def decide(
         self,

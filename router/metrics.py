@@ -13,6 +13,14 @@ DECISION_SECONDS = Histogram(
     "Time to decide and record where a lead goes",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+PARTITION_LOCK_SECONDS = Histogram(
+    "leadfarm_router_partition_lock_seconds",
+    "How long a routing transaction that committed held its pool's lock (PostgreSQL; one "
+    "observation per pool it locked). Its rate of seconds is the share of time the pool was "
+    "taken: near 1, that pool's decisions are the limit whatever the replicas",
+    ["pool"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
 FALLBACK = Counter(
     "leadfarm_router_fallback_total",
     "Leads put in the fallback queue because no rep could take them (alert on this)",

@@ -4,6 +4,7 @@ since their local midnight."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from router import metrics
 from router.models import (
     assignments,
     cursors,
@@ -49,9 +51,19 @@ async def lock_partitions(tx: Tx, pools: Iterable[str], reps: Iterable[str]) -> 
     already serialises everything."""
     if tx.unit.database.is_sqlite:
         return
-    keys = sorted({f"pool:{p}" for p in pools} | {f"rep:{r}" for r in reps})
-    if keys:
-        await tx.rows(_LOCK_PARTITIONS, {"keys": keys})
+    locked_pools = sorted(set(pools))
+    keys = sorted({f"pool:{p}" for p in locked_pools} | {f"rep:{r}" for r in reps})
+    if not keys:
+        return
+    await tx.rows(_LOCK_PARTITIONS, {"keys": keys})
+    taken = time.perf_counter()
+
+    def released() -> None:
+        held = time.perf_counter() - taken
+        for pool in locked_pools:
+            metrics.PARTITION_LOCK_SECONDS.labels(pool).observe(held)
+
+    tx.after_commit(released)
 
 
 # pg_advisory_xact_lock is volatile, so PostgreSQL calls it after the ORDER BY.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
 
 from router import repository
 from services.clock import SystemClock
@@ -33,6 +34,16 @@ async def test_routing_locks_block_only_decisions_that_share_a_pool_or_a_rep(
         async with unit.transaction() as tx:
             await repository.routing.lock_partitions(tx, pools, reps)
 
+    def held(pool: str) -> tuple[float, float]:
+        """Seconds and commits counted for `pool` in leadfarm_router_partition_lock_seconds."""
+        labels = {"pool": pool}
+        name = "leadfarm_router_partition_lock_seconds"
+        return (
+            REGISTRY.get_sample_value(f"{name}_sum", labels) or 0.0,
+            REGISTRY.get_sample_value(f"{name}_count", labels) or 0.0,
+        )
+
+    before = {pool: held(pool) for pool in ("inbound", "partners")}
     try:
         holder = asyncio.create_task(hold(["inbound"], ["ana", "bo"]))
         await holding.wait()
@@ -49,6 +60,12 @@ async def test_routing_locks_block_only_decisions_that_share_a_pool_or_a_rep(
         release.set()
         await holder
         await asyncio.wait_for(decide(["inbound"], ["bo"]), timeout=5)
+        # The holder's second on the pool is counted once it committed; the decisions that
+        # were cancelled while waiting never held it.
+        seconds, commits = held("inbound")
+        assert seconds - before["inbound"][0] >= 1.0
+        assert commits - before["inbound"][1] == 2
+        assert held("partners")[1] - before["partners"][1] == 1
     finally:
         release.set()
         await database.dispose()
