@@ -36,6 +36,19 @@ def row(event_id: str) -> dict[str, Any]:
     }
 
 
+def driver_sql_statements(unit: UnitOfWork) -> list[str]:
+    """The statements run as driver SQL on `unit`'s database from now on (announced to
+    `before_cursor_execute` with no cursor)."""
+    driven: list[str] = []
+
+    def note(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if cursor is None:
+            driven.append(statement)
+
+    event.listen(unit.database.engine.sync_engine, "before_cursor_execute", note)
+    return driven
+
+
 async def stored(unit: UnitOfWork, sql: str) -> list[Any]:
     async with unit.read() as conn:
         return list((await conn.execute(text(sql))).all())
@@ -123,13 +136,7 @@ async def test_a_read_is_what_sqlalchemy_reads(tmp_path: Path) -> None:
         .order_by(timers.c.key)
     )
     async with chassis_unit(tmp_path, ManualClock(AT)) as unit:
-        driven: list[str] = []
-
-        def note(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-            if cursor is None:
-                driven.append(statement)
-
-        event.listen(unit.database.engine.sync_engine, "before_cursor_execute", note)
+        driven = driver_sql_statements(unit)
         async with unit.transaction() as tx:
             await tx.write(timers.insert(), [timer("lead-1"), timer("lead-2"), timer("lead-3")])
             # Shapes repeat with other values: an expansion is planned once per shape.
@@ -179,13 +186,7 @@ async def test_a_value_beside_an_in_list_is_bound_as_sqlalchemy_binds_it(tmp_pat
     )
     elsewhere = timezone(timedelta(hours=2))
     async with chassis_unit(tmp_path, ManualClock(AT)) as unit:
-        driven: list[str] = []
-
-        def note(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-            if cursor is None:
-                driven.append(statement)
-
-        event.listen(unit.database.engine.sync_engine, "before_cursor_execute", note)
+        driven = driver_sql_statements(unit)
         async with unit.transaction() as tx:
             await tx.write(timers.insert(), [timer("lead-1"), timer("lead-2")])
             keys = ["lead-1", "lead-2"]
