@@ -28,9 +28,10 @@ LEADFARM = str(Path(sys.executable).parent / "leadfarm")
 ADMIN_KEY = "bench-admin-key-" + uuid.uuid4().hex
 DEFAULT_DATABASE = "postgresql://leadfarm:leadfarm@127.0.0.1:5432/leadfarm"
 DEFAULT_KAFKA = "127.0.0.1:9092"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+"""Where a server is this machine's, so its processes' CPU can be read."""
 # The benchmark drives far more than the per-source webhook rate limit (20/s) allows; an
 # operator expecting such volume raises it the same way.
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 BENCH_ENV = {
     "LEADFARM_ADMIN_KEY": ADMIN_KEY,
     "LEADFARM_LOG_LEVEL": "WARNING",

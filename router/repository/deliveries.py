@@ -14,10 +14,10 @@ from sqlalchemy import Select, bindparam, select, update
 from router.models import (
     deliveries,
 )
-from router.records import DueDelivery, Subscription, WebhookDelivery
+from router.records import DueDelivery, WebhookDelivery
 from router.repository import Conn, record_of
 from router.repository import connection_of as _c
-from router.repository.subscriptions import SUBSCRIPTIONS_BY_ID
+from router.repository.subscriptions import SUBSCRIPTIONS_BY_ID, subscription_of
 from services.db import Tx
 
 
@@ -73,7 +73,7 @@ async def claim_due(
     subs = {
         s.id: s
         for s in (
-            Subscription(**r)
+            subscription_of(r)
             for r in await tx.rows(
                 SUBSCRIPTIONS_BY_ID, {"ids": list({r["subscription_id"] for r in rows})}
             )

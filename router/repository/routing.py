@@ -48,7 +48,8 @@ async def lock_partitions(tx: Tx, pools: Iterable[str], reps: Iterable[str]) -> 
     two decisions conflict exactly when they share a pool or a rep. Decisions for other
     pools and reps go on in parallel on other replicas. The locks are taken in one
     statement in a global order (no deadlock between two batches); SQLite's single writer
-    already serialises everything."""
+    already serialises everything. Once the transaction commits, the time it held each pool
+    is observed in `leadfarm_router_partition_lock_seconds`."""
     if tx.unit.database.is_sqlite:
         return
     locked_pools = sorted(set(pools))

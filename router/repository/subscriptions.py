@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
@@ -19,8 +20,10 @@ from services.db import Tx
 from services.reference import bump
 
 
-def subscription_of(row: Any) -> Subscription:
-    return Subscription(**dict(row._mapping))
+def subscription_of(values: Mapping[Any, Any]) -> Subscription:
+    """A subscription from its row's values by column name (a SQLAlchemy row's `_mapping`,
+    or a row `Tx.rows` read)."""
+    return Subscription(**values)
 
 
 async def insert_subscription(tx: Tx, values: dict[str, Any]) -> None:
@@ -46,14 +49,14 @@ async def get_subscription(conn: Conn, subscription_id: str) -> Subscription | N
     row = (
         await _c(conn).execute(select(subscriptions).where(subscriptions.c.id == subscription_id))
     ).first()
-    return subscription_of(row) if row else None
+    return subscription_of(row._mapping) if row else None
 
 
 async def list_subscriptions(conn: Conn, *, active_only: bool = False) -> list[Subscription]:
     query = select(subscriptions).order_by(subscriptions.c.created_at, subscriptions.c.id)
     if active_only:
         query = query.where(subscriptions.c.active)
-    return [subscription_of(r) for r in (await _c(conn).execute(query)).all()]
+    return [subscription_of(r._mapping) for r in (await _c(conn).execute(query)).all()]
 
 
 async def update_subscription(tx: Tx, subscription_id: str, values: dict[str, Any]) -> None:
