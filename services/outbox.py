@@ -109,6 +109,17 @@ _MARK_AND_READ_UNSENT = text(
     " AND id <> ALL(CAST(:sent AS BIGINT[])) ORDER BY id LIMIT :limit"
 )
 _MARK_SENT = text(_MARK)
+_INDEX_SCANS_ONLY = text(
+    # The relay's own connection plans its statements as index scans, whatever the
+    # statistics say. PostgreSQL keeps the plan a prepared statement got once it has run a
+    # few times, and one planned while the outbox was small (a new deployment, before
+    # autovacuum's first ANALYZE) reads the whole table: to mark the ids just sent, and past
+    # every published row. A round then cost O(outbox): 2.7 ms at 20,000 rows where an index
+    # scan takes 0.05. Bitmap scans go too: only a plain index scan marks the index entries
+    # of rows published (dead to the partial index) so that the next round skips them.
+    "SELECT set_config('enable_seqscan', 'off', false),"
+    " set_config('enable_bitmapscan', 'off', false)"
+)
 _BACKLOG = select(func.count().label("n")).where(
     outbox.c.service == bindparam("service"), outbox.c.published_at.is_(None)
 )
@@ -243,6 +254,7 @@ class OutboxRelay(PollingWorker):
             if self._conn is None:
                 self._conn = await self.unit.database.engine.connect()
                 await self._conn.execution_options(isolation_level="AUTOCOMMIT")
+                await self._conn.execute(_INDEX_SCANS_ONLY)
             result = await rows_of(self._conn, statement, params)
         except BaseException:
             await self._drop_connection()

@@ -9,12 +9,18 @@ from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from services import metrics
 from services.clock import SystemClock
 from services.db import UnitOfWork
-from services.outbox import OutboundRecord, OutboxRelay, advisory_lock_id, write_record
+from services.outbox import (
+    _MARK_AND_READ_UNSENT,
+    OutboundRecord,
+    OutboxRelay,
+    advisory_lock_id,
+    write_record,
+)
 from services.tables import outbox
 from tests import infra
 from tests.scenarios.services import pg_unit
@@ -161,3 +167,28 @@ async def test_losing_the_connection_gives_the_lead_away_and_resends_what_was_no
     assert await second.relay_once() == 2  # at least once: the inbox absorbs the repeat
     assert sent(second) == [b"v0", b"v1"]
     assert await first.relay_once() == 0  # the lead stays with the second
+
+
+def _node_types(plan: dict[str, object]) -> set[str]:
+    children = plan.get("Plans", [])
+    assert isinstance(children, list)
+    return {str(plan["Node Type"])}.union(*(_node_types(child) for child in children))
+
+
+async def test_the_relays_connection_reads_the_outbox_by_index_however_small_it_was(
+    unit: UnitOfWork, relays: list[OutboxRelay]
+) -> None:
+    """A plan made while the outbox was small (a tiny table is cheapest to read whole) is
+    kept by a prepared statement after the table has grown, and would then read every
+    published row on each round: the relay's connection plans index scans only."""
+    await _write(unit, 3)
+    relay = relay_of(unit, relays)
+    assert await relay.relay_once() == 3
+    assert relay._conn is not None
+    explained = await relay._conn.execute(
+        text(f"EXPLAIN (FORMAT JSON) {_MARK_AND_READ_UNSENT.text}"),
+        {"now": SystemClock().now(), "sent": [1, 2], "service": "qualifier", "limit": 10},
+    )
+    nodes = _node_types(explained.scalar_one()[0]["Plan"])
+    assert "Index Scan" in nodes
+    assert not nodes & {"Seq Scan", "Bitmap Heap Scan", "Bitmap Index Scan"}, nodes
