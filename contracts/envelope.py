@@ -10,7 +10,7 @@ event log, so both runtimes parse events with one function.
 
 from __future__ import annotations
 
-import secrets
+import random
 from datetime import datetime
 from typing import Any, Literal
 
@@ -36,9 +36,17 @@ def structured_mode_headers() -> dict[str, str]:
     return {CONTENT_TYPE_HEADER: CONTENT_TYPE}
 
 
+def _random_hex(bits: int) -> str:
+    """A random non-zero id of `bits` bits as lowercase hex (W3C Trace Context forbids
+    all-zero ids). Drawn from `random`, as OpenTelemetry's own `RandomIdGenerator` does: a
+    trace id is a correlation id, never a secret, and `os.urandom` costs a system call per
+    id, several per lead. `random` reseeds itself in a forked child."""
+    return f"{random.getrandbits(bits) or 1:0{bits // 4}x}"
+
+
 def new_traceparent() -> str:
     """A fresh W3C trace context header value (version 00, sampled)."""
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    return f"00-{_random_hex(128)}-{_random_hex(64)}-01"
 
 
 def child_traceparent(parent: str | None) -> str:
@@ -46,7 +54,7 @@ def child_traceparent(parent: str | None) -> str:
     if parent:
         parts = parent.split("-")
         if len(parts) == 4 and len(parts[1]) == 32:
-            return f"00-{parts[1]}-{secrets.token_hex(8)}-{parts[3]}"
+            return f"00-{parts[1]}-{_random_hex(64)}-{parts[3]}"
     return new_traceparent()
 
 
