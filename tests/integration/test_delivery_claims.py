@@ -1,0 +1,155 @@
+"""Claiming due webhook deliveries (router/repository/deliveries.py), on SQLite and on
+PostgreSQL: each subscription gets its share first, free slots then go oldest first, and
+the lease returns what sending needs (payload, attempts, trace context) in due order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+import router
+from router.models import deliveries, subscriptions
+from router.repository.deliveries import claim_due
+from services.clock import ManualClock
+from services.db import Database, UnitOfWork
+from services.migrate import upgrade
+from tests import infra
+from tests.scenarios.services import pg_unit
+
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+LEASE = NOW + timedelta(seconds=30)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+async def unit(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UnitOfWork]:
+    if request.param == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'router.db'}")
+        await upgrade(database, {"router": Path(router.__file__).parent / "migrations"})
+        try:
+            yield UnitOfWork(database, "router", ManualClock(NOW), "claims")
+        finally:
+            await database.dispose()
+    else:
+        scratch: infra.ScratchDatabase = request.getfixturevalue("pg_database")
+        async with pg_unit(scratch.url, "router", ManualClock(NOW), "claims") as cluster:
+            yield cluster
+
+
+def _delivery(id_: str, subscription: str, due_in_s: float, **values: object) -> dict[str, object]:
+    return {
+        "id": id_,
+        "subscription_id": subscription,
+        "event_id": f"event-{id_}",
+        "event_type": "lead.assigned",
+        "lead_id": f"lead-{id_}",
+        "payload": f'{{"delivery": "{id_}"}}',
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": NOW + timedelta(seconds=due_in_s),
+        "expires_at": NOW + timedelta(days=1),
+        "created_at": NOW - timedelta(minutes=5),
+        "traceparent": None,
+        **values,
+    }
+
+
+async def _store(unit: UnitOfWork) -> None:
+    async with unit.transaction() as tx:
+        await tx.conn.execute(
+            subscriptions.insert(),
+            [
+                {
+                    "id": s,
+                    "url": f"https://tools.example/{s}",
+                    "event_types": ["lead.assigned"],
+                    "secret": f"whsec_{s}",
+                    "active": True,
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                }
+                for s in ("a", "b")
+            ],
+        )
+        await tx.conn.execute(
+            deliveries.insert(),
+            [
+                _delivery(
+                    "a1",
+                    "a",
+                    -40,
+                    attempts=2,
+                    traceparent="00-" + "1" * 32 + "-" + "2" * 16 + "-01",
+                ),
+                _delivery("a2", "a", -30),
+                _delivery("a3", "a", -20),
+                _delivery("b1", "b", -10),
+                _delivery("a4", "a", 60),  # not due yet
+                _delivery("a0", "a", -50, status="delivered"),
+            ],
+        )
+
+
+async def _lease_of(unit: UnitOfWork, id_: str) -> datetime | None:
+    async with unit.read() as conn:
+        value = await conn.scalar(
+            select(deliveries.c.next_attempt_at).where(deliveries.c.id == id_)
+        )
+        assert value is None or isinstance(value, datetime)
+        return value
+
+
+async def test_a_claim_shares_slots_fairly_and_returns_what_sending_needs(
+    unit: UnitOfWork,
+) -> None:
+    await _store(unit)
+    async with unit.transaction() as tx:
+        claimed = await claim_due(tx, NOW, LEASE, 4, per_subscription=1, in_flight={})
+    # Each subscription's share first (a1, then b1 although a2 and a3 are older), then the
+    # free slots beyond the shares but one share's worth (kept for a newcomer): one, to the
+    # oldest left (a2); a3 waits.
+    assert [c.id for c in claimed] == ["a1", "b1", "a2"]
+    first = claimed[0]
+    assert (first.subscription_id, first.url, first.secret) == (
+        "a",
+        "https://tools.example/a",
+        "whsec_a",
+    )
+    assert (first.event_id, first.payload, first.attempts) == (
+        "event-a1",
+        '{"delivery": "a1"}',
+        2,
+    )
+    assert first.traceparent == "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+    assert first.expires_at == NOW + timedelta(days=1)
+    for id_ in ("a1", "b1", "a2"):
+        assert await _lease_of(unit, id_) == LEASE
+    assert await _lease_of(unit, "a3") == NOW - timedelta(seconds=20)
+
+
+async def test_leased_deliveries_are_not_claimed_again_until_the_lease_ends(
+    unit: UnitOfWork,
+) -> None:
+    await _store(unit)
+    async with unit.transaction() as tx:
+        assert [c.id for c in await claim_due(tx, NOW, LEASE, 2)] == ["a1", "a2"]
+    async with unit.transaction() as tx:
+        assert [c.id for c in await claim_due(tx, NOW, LEASE, 10)] == ["a3", "b1"]
+    async with unit.transaction() as tx:
+        assert await claim_due(tx, NOW, LEASE, 10) == []
+    later = NOW + timedelta(seconds=61)  # the leases have ended, and a4 is due
+    async with unit.transaction() as tx:
+        again = await claim_due(tx, later, later + timedelta(seconds=30), 10)
+    assert sorted(c.id for c in again) == ["a1", "a2", "a3", "a4", "b1"]
+
+
+async def test_a_subscription_with_its_share_in_flight_is_not_even_read(
+    unit: UnitOfWork,
+) -> None:
+    await _store(unit)
+    async with unit.transaction() as tx:
+        claimed = await claim_due(tx, NOW, LEASE, 2, per_subscription=1, in_flight={"a": 1})
+    assert [c.id for c in claimed] == ["b1"]
