@@ -170,6 +170,20 @@ leads = Table(
 Index("ix_router_leads_rep_status", leads.c.rep_id, leads.c.status)
 Index("ix_router_leads_status", leads.c.status)
 
+# Each rep's load as a routing decision reads it, without counting their leads. `open_leads`
+# is kept by database triggers on router_leads (router_0013), whichever statement changes a
+# lead's rep or status; `assigned_that_day` is written by the routing transaction (the only
+# writer of assignments, holding the rep's lock): the assignments since `day_start`, the
+# rep's local midnight it counted from (router/state.py).
+rep_loads = Table(
+    "router_rep_loads",
+    metadata,
+    Column("rep_id", String(64), primary_key=True),
+    Column("open_leads", Integer, nullable=False, server_default=text("0")),
+    Column("day_start", UTCDateTime, nullable=True),
+    Column("assigned_that_day", Integer, nullable=False, server_default=text("0")),
+)
+
 assignments = Table(
     "router_assignments",
     metadata,

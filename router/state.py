@@ -9,6 +9,12 @@ robin, weights and caps stay exact. The transaction holds the routing locks of t
 reps involved (`router.repository.routing.lock_partitions`), so no other decision changes them
 meanwhile.
 
+A rep's load is stored, not counted (`router_rep_loads`): open leads are kept by triggers
+on the leads table, and the day's assignments by the routing transaction, which alone
+assigns. The day's count is stored with the midnight it counts from; a read on a later day
+is 0, and where the stored day cannot answer (never counted, or a timezone change put the
+rep's midnight before it) the assignments since midnight are counted once and stored.
+
 Also here: the rows a batch of decisions writes (`RoutingWrites`), collected and written with
 set-based statements.
 """
@@ -37,6 +43,9 @@ class RoutingState:
     cursors: dict[str, str | None] = field(default_factory=dict)
     changed_states: set[tuple[str, str]] = field(default_factory=set)
     changed_cursors: set[str] = field(default_factory=set)
+    midnights: dict[str, datetime] = field(default_factory=dict)
+    """Rep -> the local midnight `today` counts from."""
+    changed_days: set[str] = field(default_factory=set)
 
     async def load(
         self, conn: Conn, pool: str, midnights: dict[str, datetime], *, cursor: bool
@@ -49,11 +58,22 @@ class RoutingState:
         unknown = sorted(r for r in midnights if r not in self.pools[pool])
         read_cursor = cursor and pool not in self.cursors
         read = await repository.routing.routing_state(
-            conn, pool, {r: midnights[r] for r in missing}, unknown, cursor=read_cursor
+            conn, pool, missing, unknown, cursor=read_cursor
         )
+        recount: dict[str, datetime] = {}
         for rep in missing:
-            self.open_leads[rep] = read.open_leads.get(rep, 0)
-            self.today[rep] = read.today.get(rep, 0)
+            load = read.loads.get(rep)
+            midnight = self.midnights[rep] = midnights[rep]
+            self.open_leads[rep] = load.open_leads if load else 0
+            if load is None or load.day_start is None or load.day_start > midnight:
+                recount[rep] = midnight
+            else:  # the day counted, or an earlier one (nothing assigned since midnight)
+                self.today[rep] = load.assigned_that_day if load.day_start == midnight else 0
+        if recount:
+            counted = await repository.routing.assigned_since(conn, recount)
+            for rep in recount:
+                self.today[rep] = counted.get(rep, 0)
+            self.changed_days.update(recount)  # stored, so the next decision reads it
         self.pools[pool].update(read.states)
         for rep in unknown:
             self.pools[pool].setdefault(rep, PoolRepState(0, 0, None))
@@ -81,6 +101,8 @@ class RoutingState:
         assert rep is not None
         self.open_leads[rep.id] = self.open_leads.get(rep.id, 0) + 1
         self.today[rep.id] = self.today.get(rep.id, 0) + 1
+        if rep.id in self.midnights:
+            self.changed_days.add(rep.id)
         states = self.pools.setdefault(pool, {})
         for rep_id in sorted(set(pick.currents) | {rep.id}):
             old = states.get(rep_id) or PoolRepState(0, 0, None)
@@ -111,8 +133,20 @@ class RoutingState:
             if self.cursors[pool] is not None
         ]
         repository.routing.save_routing_state(tx, states, cursors)
+        repository.routing.save_rep_days(
+            tx,
+            [
+                {
+                    "rep_id": rep,
+                    "day_start": self.midnights[rep],
+                    "assigned_that_day": self.today[rep],
+                }
+                for rep in sorted(self.changed_days)
+            ],
+        )
         self.changed_states.clear()
         self.changed_cursors.clear()
+        self.changed_days.clear()
 
 
 @dataclass

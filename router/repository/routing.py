@@ -1,6 +1,6 @@
 """The routing state a decision reads and writes: the partition locks of its pools and
-reps, the pools' cursors and per-rep counters, the reps' open leads and leads assigned
-since their local midnight."""
+reps, the pools' cursors and per-rep counters, the reps' loads (open leads, and leads
+assigned since their local midnight)."""
 
 from __future__ import annotations
 
@@ -31,10 +31,10 @@ from router import metrics
 from router.models import (
     assignments,
     cursors,
-    leads,
     pool_reps,
+    rep_loads,
 )
-from router.records import OPEN_STATUSES, PoolRepState
+from router.records import PoolRepState
 from router.repository import Conn
 from router.repository import connection_of as _c
 from services.db import Tx, rows_of
@@ -89,13 +89,22 @@ def save_routing_state(
         tx.defer(save_cursors, row)
 
 
+@dataclass(frozen=True)
+class RepLoad:
+    """A rep's stored load (`router_rep_loads`): open leads, and the assignments since
+    `day_start` (the local midnight they were counted from; None: not counted yet)."""
+
+    open_leads: int
+    day_start: datetime | None
+    assigned_that_day: int
+
+
 @dataclass
 class StateRead:
-    """What `routing_state` read: each rep's open leads and assignments since their
-    midnight, the pool's counters of the reps that have them, and its cursor."""
+    """What `routing_state` read: the reps' stored loads, the pool's counters of the reps
+    that have them, and its cursor."""
 
-    open_leads: dict[str, int] = field(default_factory=dict)
-    today: dict[str, int] = field(default_factory=dict)
+    loads: dict[str, RepLoad] = field(default_factory=dict)
     states: dict[str, PoolRepState] = field(default_factory=dict)
     cursor: str | None = None
 
@@ -105,47 +114,21 @@ def _no(type_: Any) -> Any:
 
 
 @cache
-def _state_read(reps: int, states: bool, cursor: bool) -> CompoundSelect[Any]:
+def _state_read(loads: bool, states: bool, cursor: bool) -> CompoundSelect[Any]:
     """One UNION ALL of the reads `routing_state` needs, rows told apart by `kind`: the
-    open leads (`count_reps`) and the assignments since each rep's moment (`rep_<i>`,
-    `since_<i>`) of `reps` reps, the counters of `state_reps` in `pool`, its cursor."""
+    loads of `load_reps` (open leads as `n`, the day's assignments as `assigned`, their day
+    as `at`), the counters of `state_reps` in `pool`, its cursor."""
     parts: list[Select[Any]] = []
-    if reps:
+    if loads:
         parts.append(
             select(
-                literal_column("'open'").label("kind"),
-                leads.c.rep_id.label("rep_id"),
-                func.count().label("n"),
+                literal_column("'load'").label("kind"),
+                rep_loads.c.rep_id.label("rep_id"),
+                rep_loads.c.open_leads.label("n"),
                 _no(Integer).label("current"),
-                _no(Integer).label("assigned"),
-                _no(UTCDateTime).label("at"),
-            )
-            .where(
-                leads.c.rep_id.in_(bindparam("count_reps", expanding=True)),
-                leads.c.status.in_(OPEN_STATUSES),
-            )
-            .group_by(leads.c.rep_id)
-        )
-        since = or_(
-            *(
-                and_(
-                    assignments.c.rep_id == bindparam(f"rep_{i}"),
-                    assignments.c.assigned_at >= bindparam(f"since_{i}"),
-                )
-                for i in range(reps)
-            )
-        )
-        parts.append(
-            select(
-                literal_column("'today'"),
-                assignments.c.rep_id,
-                func.count(),
-                _no(Integer),
-                _no(Integer),
-                _no(UTCDateTime),
-            )
-            .where(since)
-            .group_by(assignments.c.rep_id)
+                rep_loads.c.assigned_that_day.label("assigned"),
+                rep_loads.c.day_start.label("at"),
+            ).where(rep_loads.c.rep_id.in_(bindparam("load_reps", expanding=True)))
         )
     if states:
         parts.append(
@@ -176,37 +159,67 @@ def _state_read(reps: int, states: bool, cursor: bool) -> CompoundSelect[Any]:
 
 
 async def routing_state(
-    conn: Conn,
-    pool: str,
-    since_by_rep: dict[str, datetime],
-    state_reps: Sequence[str],
-    *,
-    cursor: bool,
+    conn: Conn, pool: str, load_reps: Sequence[str], state_reps: Sequence[str], *, cursor: bool
 ) -> StateRead:
-    """In one statement: the open leads of the reps in `since_by_rep` (assigned or
-    accepted, not yet an opportunity) and the assignments each got since their own moment
-    (their local midnight); the weighted counters of `state_reps` in `pool`; with `cursor`,
-    the pool's round-robin cursor."""
+    """In one statement: the stored loads of `load_reps`; the weighted counters of
+    `state_reps` in `pool`; with `cursor`, the pool's round-robin cursor. Constant work per
+    rep, however many leads they hold."""
     read = StateRead()
-    if not (since_by_rep or state_reps or cursor):
+    if not (load_reps or state_reps or cursor):
         return read
     parameters: dict[str, Any] = {"pool": pool}
-    if since_by_rep:
-        parameters["count_reps"] = list(since_by_rep)
-        for i, (rep_id, since) in enumerate(since_by_rep.items()):
-            parameters[f"rep_{i}"] = rep_id
-            parameters[f"since_{i}"] = since
+    if load_reps:
+        parameters["load_reps"] = list(load_reps)
     if state_reps:
         parameters["state_reps"] = list(state_reps)
-    statement = _state_read(len(since_by_rep), bool(state_reps), cursor)
+    statement = _state_read(bool(load_reps), bool(state_reps), cursor)
     for row in await rows_of(_c(conn), statement, parameters):
         kind, rep_id = row["kind"], row["rep_id"]
-        if kind == "open":
-            read.open_leads[rep_id] = int(row["n"])
-        elif kind == "today":
-            read.today[rep_id] = int(row["n"])
+        if kind == "load":
+            read.loads[rep_id] = RepLoad(int(row["n"]), row["at"], int(row["assigned"]))
         elif kind == "state":
             read.states[rep_id] = PoolRepState(row["current"], row["assigned"], row["at"])
         else:
             read.cursor = rep_id
     return read
+
+
+@cache
+def _assigned_since(reps: int) -> Select[Any]:
+    since = or_(
+        *(
+            and_(
+                assignments.c.rep_id == bindparam(f"rep_{i}"),
+                assignments.c.assigned_at >= bindparam(f"since_{i}"),
+            )
+            for i in range(reps)
+        )
+    )
+    return (
+        select(assignments.c.rep_id, func.count().label("n"))
+        .where(since)
+        .group_by(assignments.c.rep_id)
+    )
+
+
+async def assigned_since(conn: Conn, since_by_rep: dict[str, datetime]) -> dict[str, int]:
+    """How many assignments each rep got since their own moment (a count over their
+    assignments: only where the stored day cannot answer, `router.state`)."""
+    if not since_by_rep:
+        return {}
+    parameters: dict[str, Any] = {}
+    for i, (rep_id, since) in enumerate(since_by_rep.items()):
+        parameters[f"rep_{i}"] = rep_id
+        parameters[f"since_{i}"] = since
+    rows = await rows_of(_c(conn), _assigned_since(len(since_by_rep)), parameters)
+    return {row["rep_id"]: int(row["n"]) for row in rows}
+
+
+def save_rep_days(tx: Tx, rows: list[dict[str, Any]]) -> None:
+    """Store reps' assignments of the day (`rep_id`, `day_start`, `assigned_that_day`) at
+    the transaction's next flush; their open leads are the triggers' (router_0013)."""
+    statement = upsert(
+        rep_loads, tx.conn.dialect.name, ("rep_id", "day_start", "assigned_that_day"), ("rep_id",)
+    )
+    for row in rows:
+        tx.defer(statement, row)
