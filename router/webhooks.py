@@ -204,11 +204,19 @@ class WebhookWorker(LeasingWorker):
         if self.pool.free <= 0:
             return 0
         now = self.unit.clock.now()
+        full = [s for s, n in self.pool.in_flight().items() if n >= self.pool.per_key]
         async with self.unit.read() as conn:
             # Nothing due: a delivery that finishes frees a slot nobody waits for, so the
             # worker waits for a wake-up (or the poll), not for it (no read per delivery).
             self.held_back = await repository.deliveries.any_due(conn, now)
             if not self.held_back:
+                return 0
+            # Only the share kept for a subscription with none running is free, and there is
+            # no subscription but those with their share running: the claim could take
+            # nothing, and would read every due delivery to find it out.
+            if self.pool.free <= self.pool.per_key and not (
+                await repository.subscriptions.any_besides(conn, full)
+            ):
                 return 0
         async with self.unit.transaction() as tx:
             now = tx.now()

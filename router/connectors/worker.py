@@ -153,11 +153,15 @@ class ConnectorWorker(LeasingWorker):
         if self.pool.free <= 0:
             return 0
         now = self.unit.clock.now()
+        full = [k for k, n in self.pool.in_flight().items() if n >= self.pool.per_key]
         async with self.unit.read() as conn:
             self.held_back = await repository.deliveries.any_due(conn, now)
             if not self.held_back:
                 return 0
-        full = [k for k, n in self.pool.in_flight().items() if n >= self.pool.per_key]
+            # Every connector has its share running: the claim, which skips their
+            # deliveries, could take nothing, and would read every due one to find it out.
+            if full and not await repository.connectors.any_besides(conn, full):
+                return 0
         async with self.unit.transaction() as tx:
             now = tx.now()
             claimed = await repository.deliveries.claim_due(

@@ -80,3 +80,15 @@ async def delete_subscription(tx: Tx, subscription_id: str) -> bool:
 SUBSCRIPTIONS_BY_ID = select(subscriptions).where(
     subscriptions.c.id.in_(bindparam("ids", expanding=True))
 )
+
+
+async def any_besides(conn: Conn, ids: list[str]) -> bool:
+    """Whether a subscription other than `ids` exists (one row at most is read)."""
+    return await _c(conn).scalar(_ANY_BESIDES, {"ids": ids}) is not None
+
+
+_ANY_BESIDES = (
+    select(subscriptions.c.id)
+    .where(subscriptions.c.id.not_in(bindparam("ids", expanding=True)))
+    .limit(1)
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from router.config import ROUTING
 from router.connectors.base import ConnectorConfig
@@ -92,3 +92,13 @@ async def reseal_credentials(tx: Tx, box: SecretBox) -> int:
     if changed:
         await bump(tx, ROUTING)
     return changed
+
+
+async def any_besides(conn: Conn, ids: list[str]) -> bool:
+    """Whether a connector other than `ids` exists (one row at most is read)."""
+    return await _c(conn).scalar(_ANY_BESIDES, {"ids": ids}) is not None
+
+
+_ANY_BESIDES = (
+    select(connectors.c.id).where(connectors.c.id.not_in(bindparam("ids", expanding=True))).limit(1)
+)

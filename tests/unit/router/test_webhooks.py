@@ -27,6 +27,7 @@ from services.crypto import SecretBox
 from tests.backends import eventually
 from tests.fakes.receivers import misbehaving_receiver
 from tests.scenarios.router import World, world_at
+from tests.scenarios.services import statements_of
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -235,6 +236,35 @@ async def test_a_slow_receiver_does_not_hold_up_other_subscriptions(tmp_path: Pa
                 running.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await running
+        await worker.stop()  # the receiver is gone, so the slow requests end at once
+
+
+async def test_with_every_subscription_at_its_share_no_claim_reads_the_backlog(
+    tmp_path: Path,
+) -> None:
+    """Only the share kept for a newcomer is free and no other subscription exists: a claim
+    could take nothing, and would have read every due delivery to find it out."""
+    async with world_at(
+        tmp_path,
+        webhook_timeout_s=30.0,
+        webhook_concurrency=4,
+        webhook_concurrency_per_subscription=2,
+        allow_private_webhook_urls=True,
+    ) as world:
+        await world.rep("ana")
+        async with misbehaving_receiver() as receiver:
+            await subscribe(world, url=receiver.url("/drip"))
+            for _ in range(5):
+                await world.qualify()
+            worker = WebhookWorker(world.unit, world.settings, box=SecretBox.ephemeral())
+            assert await worker._start_due() == 2  # its share; two slots stay free
+            seen = statements_of(world.unit)
+            assert await worker._start_due() == 0
+            assert not [s for s in seen if "ORDER BY" in s], seen  # no claim ran
+            assert worker.held_back  # a slot freed by a finished delivery is worth a look
+            await subscribe(world, url=receiver.url("/fast"))
+            await world.qualify()
+            assert await worker._start_due() == 1  # the newcomer gets the kept share
         await worker.stop()  # the receiver is gone, so the slow requests end at once
 
 

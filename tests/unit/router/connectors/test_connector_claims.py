@@ -1,0 +1,80 @@
+"""The connector worker's claims (router/connectors/worker.py): a connector with its share
+running is skipped, and when every connector has its share no claim is tried at all (it
+could take nothing, and would read every due delivery to find it out)."""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from router.connectors.worker import ConnectorWorker
+from router.models import connector_deliveries, connectors
+from services.crypto import SecretBox
+from tests.scenarios.router import World, world_at
+from tests.scenarios.services import statements_of
+
+
+async def _store(world: World, connector_id: str, deliveries: int) -> None:
+    now = world.clock.now()
+    async with world.unit.transaction() as tx:
+        await tx.conn.execute(
+            connectors.insert().values(
+                id=connector_id,
+                kind="webhook",
+                settings={},
+                credentials="sealed",
+                active=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await tx.conn.execute(
+            connector_deliveries.insert(),
+            [
+                {
+                    "id": f"{connector_id}-{i}",
+                    "connector_id": connector_id,
+                    "event_id": f"event-{connector_id}-{i}",
+                    "event_type": "lead.assigned",
+                    "lead_id": f"lead-{i}",
+                    "payload": "{}",
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now - timedelta(seconds=10 - i),
+                    "expires_at": now + timedelta(days=1),
+                    "created_at": now,
+                }
+                for i in range(deliveries)
+            ],
+        )
+
+
+async def test_with_every_connector_at_its_share_no_claim_reads_the_backlog(
+    tmp_path: Path,
+) -> None:
+    async with world_at(
+        tmp_path, connector_concurrency=4, connector_concurrency_per_connector=2
+    ) as world:
+        await _store(world, "crm", 5)
+        worker = ConnectorWorker(
+            world.unit, world.settings, world.router.routing, SecretBox.ephemeral()
+        )
+        for _ in range(2):  # the crm's share is running
+            assert worker.pool.reserve("crm")
+        seen = statements_of(world.unit)
+        assert await worker._start_due() == 0
+        assert not [s for s in seen if "ORDER BY" in s], seen  # no claim ran
+        assert worker.held_back  # a slot freed by a finished delivery is worth a look
+
+        await _store(world, "dialer", 1)
+        started: list[str] = []
+
+        def start(key: str, work: Coroutine[Any, Any, None]) -> None:
+            started.append(key)
+            work.close()  # not sent: this test is about what is claimed
+
+        worker.pool.start = start  # type: ignore[method-assign]
+        assert await worker._start_due() == 1
+        assert started == ["dialer"]  # the crm's deliveries are skipped, the dialer's taken
