@@ -10,6 +10,7 @@ event log, so both runtimes parse events with one function.
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import datetime
 from typing import Any, Literal
@@ -36,12 +37,18 @@ def structured_mode_headers() -> dict[str, str]:
     return {CONTENT_TYPE_HEADER: CONTENT_TYPE}
 
 
+_IDS = random.Random()
+"""Trace and span ids come from a generator of their own, as OpenTelemetry's
+`RandomIdGenerator` draws them from `random`: a trace id is a correlation id, never a
+secret, and `os.urandom` costs a system call per id, several per lead. Not the module's
+shared generator, whose sequence a program (or a test framework) may seed or watch."""
+os.register_at_fork(after_in_child=_IDS.seed)  # a forked replica draws other ids
+
+
 def _random_hex(bits: int) -> str:
     """A random non-zero id of `bits` bits as lowercase hex (W3C Trace Context forbids
-    all-zero ids). Drawn from `random`, as OpenTelemetry's own `RandomIdGenerator` does: a
-    trace id is a correlation id, never a secret, and `os.urandom` costs a system call per
-    id, several per lead. `random` reseeds itself in a forked child."""
-    return f"{random.getrandbits(bits) or 1:0{bits // 4}x}"
+    all-zero ids)."""
+    return f"{_IDS.getrandbits(bits) or 1:0{bits // 4}x}"
 
 
 def new_traceparent() -> str:

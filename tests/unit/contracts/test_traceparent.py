@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from contracts import envelope
 from contracts.envelope import child_traceparent, new_traceparent
 
 TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01")
@@ -36,7 +37,7 @@ def test_a_malformed_or_missing_parent_starts_a_new_trace() -> None:
 
 def test_an_id_is_never_all_zeros(monkeypatch: pytest.MonkeyPatch) -> None:
     """W3C Trace Context makes an all-zero trace or span id invalid."""
-    monkeypatch.setattr(random, "getrandbits", lambda bits: 0)
+    monkeypatch.setattr(envelope._IDS, "getrandbits", lambda bits: 0)
     assert new_traceparent() == f"00-{'0' * 31}1-{'0' * 15}1-01"
 
 
@@ -55,3 +56,12 @@ def test_a_forked_process_draws_other_ids_than_its_parent() -> None:
     os.close(read)
     assert TRACEPARENT.fullmatch(theirs)
     assert theirs != new_traceparent()
+
+
+def test_ids_leave_the_shared_random_generator_alone() -> None:
+    """A program (or Hypothesis, which checks it) may seed or watch `random`'s shared
+    generator: making ids must not move it."""
+    state = random.getstate()
+    new_traceparent()
+    child_traceparent(new_traceparent())
+    assert random.getstate() == state
