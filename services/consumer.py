@@ -88,8 +88,12 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def is_transient(exc: BaseException) -> bool:
-    """An infrastructure fault (not the message's): pause and retry, never dead-letter."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+    """An infrastructure fault (not the message's): pause and retry, never dead-letter.
+    A transaction PostgreSQL rolled back to break a deadlock or a serialization conflict
+    (SQLSTATE class 40) is one: run again, it succeeds."""
+    if isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or str(getattr(exc.orig, "sqlstate", "") or "")[:2] == "40"
+    ):
         return True
     return isinstance(exc, TRANSIENT_ERRORS)
 

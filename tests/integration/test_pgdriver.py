@@ -4,6 +4,7 @@ error raised as SQLAlchemy raises it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -198,3 +199,28 @@ async def test_an_encoded_document_is_stored_as_it_is(unit: UnitOfWork) -> None:
     finally:
         async with unit.transaction() as tx:
             await tx.conn.run_sync(documents.metadata.drop_all)
+
+
+async def test_a_deadlock_is_a_transient_error(unit: UnitOfWork) -> None:
+    """PostgreSQL breaks a deadlock by failing one of the transactions (SQLSTATE 40P01): the
+    consumer runner retries it, as it does a serialization failure, never dead-letters it."""
+    first_holds, second_holds = asyncio.Event(), asyncio.Event()
+    lock = text("SELECT pg_advisory_xact_lock(:key)")
+
+    async def take(mine: int, theirs: int, held: asyncio.Event, other: asyncio.Event) -> None:
+        async with unit.transaction() as tx:
+            await tx.conn.execute(lock, {"key": mine})
+            held.set()
+            await other.wait()
+            await tx.rows(lock, {"key": theirs})
+
+    results = await asyncio.gather(
+        take(1, 2, first_holds, second_holds),
+        take(2, 1, second_holds, first_holds),
+        return_exceptions=True,
+    )
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert len(failed) == 1, results
+    assert isinstance(failed[0], DBAPIError)
+    assert getattr(failed[0].orig, "sqlstate", None) == "40P01"
+    assert is_transient(failed[0])
