@@ -11,32 +11,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-import router
 from router.models import deliveries, subscriptions
 from router.repository.deliveries import claim_due
 from services.clock import ManualClock
-from services.db import Database, UnitOfWork
-from services.migrate import upgrade
-from tests import infra
-from tests.scenarios.services import pg_unit
+from services.db import UnitOfWork
+from tests.scenarios.router import BOTH_DATABASES, router_unit
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 LEASE = NOW + timedelta(seconds=30)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+@pytest.fixture(params=BOTH_DATABASES)
 async def unit(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UnitOfWork]:
-    if request.param == "sqlite":
-        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'router.db'}")
-        await upgrade(database, {"router": Path(router.__file__).parent / "migrations"})
-        try:
-            yield UnitOfWork(database, "router", ManualClock(NOW), "claims")
-        finally:
-            await database.dispose()
-    else:
-        scratch: infra.ScratchDatabase = request.getfixturevalue("pg_database")
-        async with pg_unit(scratch.url, "router", ManualClock(NOW), "claims") as cluster:
-            yield cluster
+    async with router_unit(request, tmp_path, ManualClock(NOW)) as unit:
+        yield unit
 
 
 def _delivery(id_: str, subscription: str, due_in_s: float, **values: object) -> dict[str, object]:

@@ -1,77 +1,34 @@
 """Each rep's load is stored, not counted (router_0013, router/state.py), on SQLite and on
 PostgreSQL: the triggers keep every rep's open leads equal to a count of their leads
-whatever statement changes a lead; the migration counts the leads already open; the day's
-assignments are read from the stored day, counted once where it cannot answer."""
+whatever statement changes a lead; the day's assignments are read from the stored day,
+counted once where it cannot answer. (The migration's count of the leads already open:
+tests/integration/test_router_migration.py.)"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, delete, func, select, text, update
+from sqlalchemy import delete, select, update
 
 from router.models import assignments, leads, rep_loads
-from router.records import OPEN_STATUSES
 from router.state import RoutingState
 from services.clock import ManualClock
-from services.db import Database, UnitOfWork
-from services.migrate import upgrade
-from tests import infra
-from tests.scenarios.router import MIGRATIONS
-from tests.scenarios.services import pg_unit, statements_of
+from services.db import UnitOfWork
+from tests.scenarios.router import BOTH_DATABASES, lead_row, router_unit, stored_and_counted
+from tests.scenarios.services import statements_of
 
 NOW = datetime(2026, 12, 6, 15, 0, tzinfo=UTC)
 MIDNIGHT = datetime(2026, 12, 6, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+@pytest.fixture(params=BOTH_DATABASES)
 async def unit(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UnitOfWork]:
-    if request.param == "sqlite":
-        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'router.db'}")
-        await upgrade(database, {"router": MIGRATIONS})
-        try:
-            yield UnitOfWork(database, "router", ManualClock(NOW), "loads")
-        finally:
-            await database.dispose()
-    else:
-        scratch: infra.ScratchDatabase = request.getfixturevalue("pg_database")
-        async with pg_unit(scratch.url, "router", ManualClock(NOW), "loads") as cluster:
-            yield cluster
-
-
-def _lead(lead_id: str, status: str, rep_id: str | None) -> dict[str, Any]:
-    return {
-        "lead_id": lead_id,
-        "profile": {},
-        "status": status,
-        "rep_id": rep_id,
-        "reassignments": 0,
-        "created_at": NOW,
-        "updated_at": NOW,
-    }
-
-
-async def _stored_and_counted(unit: UnitOfWork) -> tuple[dict[str, int], dict[str, int]]:
-    async with unit.read() as conn:
-        stored = {
-            r.rep_id: r.open_leads
-            for r in await conn.execute(select(rep_loads.c.rep_id, rep_loads.c.open_leads))
-            if r.open_leads
-        }
-        counted = {
-            r.rep_id: r.n
-            for r in await conn.execute(
-                select(leads.c.rep_id, func.count().label("n"))
-                .where(leads.c.rep_id.is_not(None), leads.c.status.in_(OPEN_STATUSES))
-                .group_by(leads.c.rep_id)
-            )
-        }
-    return stored, counted
+    async with router_unit(request, tmp_path, ManualClock(NOW)) as unit:
+        yield unit
 
 
 async def test_the_triggers_keep_each_reps_open_leads_whatever_changes_a_lead(
@@ -80,18 +37,18 @@ async def test_the_triggers_keep_each_reps_open_leads_whatever_changes_a_lead(
     async def step(statement: Any, rows: Any = None) -> dict[str, int]:
         async with unit.transaction() as tx:
             await tx.conn.execute(statement, rows)
-        stored, counted = await _stored_and_counted(unit)
+        stored, counted = await stored_and_counted(unit)
         assert stored == counted
         return stored
 
     assert await step(
         leads.insert(),
         [
-            _lead("l1", "assigned", "ana"),
-            _lead("l2", "accepted", "ana"),
-            _lead("l3", "assigned", "bo"),
-            _lead("l4", "queued", None),
-            _lead("l5", "returned", "bo"),
+            lead_row("l1", "assigned", "ana"),
+            lead_row("l2", "accepted", "ana"),
+            lead_row("l3", "assigned", "bo"),
+            lead_row("l4", "queued", None),
+            lead_row("l5", "returned", "bo"),
         ],
     ) == {"ana": 2, "bo": 1}
     by_id = leads.c.lead_id
@@ -183,61 +140,3 @@ async def test_the_days_assignments_are_counted_once_then_read_from_the_stored_d
     today, counts = await _today(unit, earlier)
     assert (today, len(counts)) == (3, 1)
     assert await _day(unit) == (earlier, 3)
-
-
-# --- the migration ---------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        return
-    infra.require_postgres()
-    scratch = infra.create_database()
-    try:
-        yield scratch.url
-    finally:
-        infra.drop_database(scratch)
-
-
-def _to_revision(connection: Connection, schema: str | None, revision: str) -> None:
-    if schema:
-        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    config.attributes["schema"] = schema
-    config.attributes["version_table"] = "alembic_version" if schema else "alembic_version_router"
-    command.upgrade(config, revision)
-
-
-async def test_router_0013_counts_the_leads_already_open(database_url: str) -> None:
-    database = Database(database_url, service="router")
-    schema = None if database.is_sqlite else "router"
-    try:
-        async with database.engine.connect() as conn:
-            await conn.run_sync(_to_revision, schema, "router_0011")
-            await conn.commit()
-            await conn.execute(
-                leads.insert(),
-                [
-                    _lead("l1", "assigned", "ana"),
-                    _lead("l2", "accepted", "ana"),
-                    _lead("l3", "opportunity", "ana"),
-                    _lead("l4", "assigned", "bo"),
-                    _lead("l5", "queued", None),
-                ],
-            )
-            await conn.commit()
-        await upgrade(database, {"router": MIGRATIONS})
-        unit = UnitOfWork(database, "router", ManualClock(NOW), "migrated")
-        stored, counted = await _stored_and_counted(unit)
-        assert stored == counted == {"ana": 2, "bo": 1}
-        async with unit.transaction() as tx:  # and the triggers are in place
-            await tx.conn.execute(
-                update(leads).where(leads.c.lead_id == "l5").values(status="assigned", rep_id="bo")
-            )
-        assert (await _stored_and_counted(unit))[0] == {"ana": 2, "bo": 2}
-    finally:
-        await database.dispose()

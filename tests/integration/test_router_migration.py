@@ -2,7 +2,8 @@
 the eligible-at-once defaults, each assignment becomes the lead's routing state plus its
 first assignment, and the default pool exists. router_0005: a team keeps its holidays and
 takes no country's until a manager names one. router_0007: the rules and pools there are
-get a first version each."""
+get a first version each. router_0013: each rep's open leads are counted into their stored
+load, and the triggers that keep it are in place."""
 
 from __future__ import annotations
 
@@ -13,15 +14,16 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, select, text, update
 
 from router import repository
 from router.models import assignments, config_versions, leads, pools, reps, teams
 from router.records import TeamRecord, parsed
-from services.db import Database, ReadConn
+from services.clock import ManualClock
+from services.db import Database, ReadConn, UnitOfWork
 from services.migrate import upgrade
 from tests import infra
-from tests.scenarios.router import MIGRATIONS
+from tests.scenarios.router import MIGRATIONS, lead_row, stored_and_counted
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -170,3 +172,34 @@ async def test_router_0007_gives_existing_rules_and_pools_a_first_version(
         "enabled": True,
     }
     assert list(now) == ["dach"]
+
+
+async def test_router_0013_counts_the_leads_already_open(database_url: str) -> None:
+    database = Database(database_url, service="router")
+    schema = None if database.is_sqlite else "router"
+    try:
+        async with database.engine.connect() as conn:
+            await conn.run_sync(_to_revision, schema, "router_0011")
+            await conn.commit()
+            await conn.execute(
+                leads.insert(),
+                [
+                    lead_row("l1", "assigned", "ana"),
+                    lead_row("l2", "accepted", "ana"),
+                    lead_row("l3", "opportunity", "ana"),
+                    lead_row("l4", "assigned", "bo"),
+                    lead_row("l5", "queued", None),
+                ],
+            )
+            await conn.commit()
+        await upgrade(database, {"router": MIGRATIONS})
+        unit = UnitOfWork(database, "router", ManualClock(T0), "migrated")
+        stored, counted = await stored_and_counted(unit)
+        assert stored == counted == {"ana": 2, "bo": 1}
+        async with unit.transaction() as tx:  # and the triggers are in place
+            await tx.conn.execute(
+                update(leads).where(leads.c.lead_id == "l5").values(status="assigned", rep_id="bo")
+            )
+        assert (await stored_and_counted(unit))[0] == {"ana": 2, "bo": 2}
+    finally:
+        await database.dispose()

@@ -1,5 +1,6 @@
 """The router on a migrated SQLite database with a manual clock: its service driven
-directly, without the bus or HTTP, so that thousands of decisions take seconds."""
+directly, without the bus or HTTP, so that thousands of decisions take seconds. Also the
+router's unit of work on either database, for repository tests that run on both."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from sqlalchemy import func, select
 
 import router as router_package
@@ -18,7 +20,8 @@ from contracts.events import Decision, LeadProfile, LeadQualified, make_envelope
 from router import repository
 from router.config import ROUTING
 from router.config import load as load_routing_config
-from router.records import Changer, LeadRecord, NewActivity, parsed
+from router.models import leads, rep_loads
+from router.records import OPEN_STATUSES, Changer, LeadRecord, NewActivity, parsed
 from router.schemas.leads import AssignmentOut
 from router.schemas.pools import PoolIn, RuleIn
 from router.schemas.reps import RepIn
@@ -33,9 +36,66 @@ from services.migrate import upgrade
 from services.reference import Reference
 from services.tables import outbox
 from services.timers import TimerRunner
+from tests import infra
+from tests.scenarios.services import pg_unit
 
 TESTS = Changer("tests", "the test world")
 MIGRATIONS = Path(router_package.__file__).parent / "migrations"
+BOTH_DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+"""A fixture's params for `router_unit`: the test runs on SQLite and on PostgreSQL."""
+
+
+@asynccontextmanager
+async def router_unit(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
+) -> AsyncIterator[UnitOfWork]:
+    """The router's unit of work on a migrated database: SQLite, or this test's own
+    PostgreSQL database (`request.param`, one of `BOTH_DATABASES`)."""
+    if request.param == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'router.db'}")
+        await upgrade(database, {"router": MIGRATIONS})
+        try:
+            yield UnitOfWork(database, "router", clock, "t")
+        finally:
+            await database.dispose()
+    else:
+        scratch: infra.ScratchDatabase = request.getfixturevalue("pg_database")
+        async with pg_unit(scratch.url, "router", clock, "t") as unit:
+            yield unit
+
+
+def lead_row(lead_id: str, status: str, rep_id: str | None) -> dict[str, Any]:
+    """A `router_leads` row with only what the tests of rep loads look at."""
+    now = datetime(2026, 12, 6, 15, tzinfo=UTC)
+    return {
+        "lead_id": lead_id,
+        "profile": {},
+        "status": status,
+        "rep_id": rep_id,
+        "reassignments": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def stored_and_counted(unit: UnitOfWork) -> tuple[dict[str, int], dict[str, int]]:
+    """Each rep's stored open leads (`router_rep_loads`, non-zero ones) and a count of
+    their open leads: the triggers keep the two equal."""
+    async with unit.read() as conn:
+        stored = {
+            r.rep_id: r.open_leads
+            for r in await conn.execute(select(rep_loads.c.rep_id, rep_loads.c.open_leads))
+            if r.open_leads
+        }
+        counted = {
+            r.rep_id: r.n
+            for r in await conn.execute(
+                select(leads.c.rep_id, func.count().label("n"))
+                .where(leads.c.rep_id.is_not(None), leads.c.status.in_(OPEN_STATUSES))
+                .group_by(leads.c.rep_id)
+            )
+        }
+    return stored, counted
 
 
 def qualified(lead_id: str, score: int, **profile: Any) -> Incoming[LeadQualified]:

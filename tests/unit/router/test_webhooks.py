@@ -207,14 +207,17 @@ async def test_a_receiver_that_drips_or_floods_its_answer_is_cut_off(tmp_path: P
         assert "larger than 1048576 bytes" in flooded.last_error
 
 
+SHARES = {
+    "webhook_timeout_s": 30.0,
+    "webhook_concurrency": 4,
+    "webhook_concurrency_per_subscription": 2,
+    "allow_private_webhook_urls": True,
+}
+"""A pool of four slots, two a subscription: one subscription may fill it but two."""
+
+
 async def test_a_slow_receiver_does_not_hold_up_other_subscriptions(tmp_path: Path) -> None:
-    async with world_at(
-        tmp_path,
-        webhook_timeout_s=30.0,
-        webhook_concurrency=4,
-        webhook_concurrency_per_subscription=2,
-        allow_private_webhook_urls=True,
-    ) as world:
+    async with world_at(tmp_path, **SHARES) as world:
         await world.rep("ana")
         async with misbehaving_receiver() as receiver:
             await subscribe(world, url=receiver.url("/drip"))
@@ -244,13 +247,7 @@ async def test_with_every_subscription_at_its_share_no_claim_reads_the_backlog(
 ) -> None:
     """Only the share kept for a newcomer is free and no other subscription exists: a claim
     could take nothing, and would have read every due delivery to find it out."""
-    async with world_at(
-        tmp_path,
-        webhook_timeout_s=30.0,
-        webhook_concurrency=4,
-        webhook_concurrency_per_subscription=2,
-        allow_private_webhook_urls=True,
-    ) as world:
+    async with world_at(tmp_path, **SHARES) as world:
         await world.rep("ana")
         async with misbehaving_receiver() as receiver:
             await subscribe(world, url=receiver.url("/drip"))
