@@ -8,7 +8,7 @@ from the clock, so replaying the same events gives the same numbers.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -218,21 +218,11 @@ class Archive:
         """Archive one event and apply it to the read models (a run of one)."""
         await self.project(tx, [(envelope, data)])
 
-    async def project(
-        self,
-        tx: Tx,
-        events: Sequence[tuple[Envelope, EventData]],
-        raw: Mapping[str, bytes] | None = None,
-    ) -> None:
+    async def project(self, tx: Tx, events: Sequence[tuple[Envelope, EventData]]) -> None:
         """Archive a run of events, each once, then apply the ones stored now to the read
         models in order. The archive is one read (which of the run's leads are erased) and
         one multi-row insert; the read models are folded in memory and written per table
-        (`Run`), so a run costs about the same few statements whatever its length.
-
-        `raw`: by event id, the records' JSON as they were read, stored as it is (the
-        envelope was encoded once, by whoever said it; encoding it again was 2% of the
-        embedded runtime's CPU). An event without one is encoded from its envelope."""
-        raw = raw or {}
+        (`Run`), so a run costs about the same few statements whatever its length."""
         erased = await erased_among(tx, {envelope.subject for envelope, _ in events})
         now = tx.now()
         rows: list[dict[str, Any]] = []
@@ -243,8 +233,6 @@ class Archive:
                 # a late event about an erased person is stored already redacted
                 document = envelope.model_dump(mode="json")
                 stored = redact_envelope(document, personal_values(document.get("data")))
-            elif envelope.id in raw:
-                stored = EncodedJson(raw[envelope.id].decode())
             else:
                 stored = EncodedJson(envelope.model_dump_json())
             rows.append(

@@ -17,8 +17,4 @@ class Consumers:
         self.archive = archive
 
     async def on_events(self, tx: Tx, events: Sequence[Incoming[Any]]) -> None:
-        await self.archive.project(
-            tx,
-            [(event.envelope, event.data) for event in events],
-            {event.envelope.id: event.raw for event in events if event.raw is not None},
-        )
+        await self.archive.project(tx, [(event.envelope, event.data) for event in events])

@@ -54,9 +54,6 @@ class Incoming(Generic[D]):
     data: D
     context: str | None = None
     """With tracing on, the context of this event's `process` span (services/tracing.py)."""
-    raw: bytes | None = None
-    """The record's value as it was read (the envelope's JSON), for a handler that keeps
-    the event as it came (audit's archive); None for an event made in memory."""
 
     @property
     def traceparent(self) -> str:
@@ -363,12 +360,7 @@ class ConsumerRunner:
                         continue
                     new.discard(envelope.id)  # the same event twice in one batch: once
                     todo.append(
-                        Incoming(
-                            envelope,
-                            data,
-                            spans.traceparent(message) if spans else None,
-                            message.value,
-                        )
+                        Incoming(envelope, data, spans.traceparent(message) if spans else None)
                     )
                     outcomes.append((envelope.type, "ok"))
                 await self._apply(tx, todo)
@@ -413,9 +405,7 @@ class ConsumerRunner:
         lead_token = lead_id_var.set(envelope.subject)
         event_token = event_id_var.set(envelope.id)
         trace_token = trace_id_var.set(trace_id_of(envelope.traceparent))
-        incoming = Incoming(
-            envelope, data, spans.traceparent(message) if spans else None, message.value
-        )
+        incoming = Incoming(envelope, data, spans.traceparent(message) if spans else None)
         try:
             await self._handle_with_retries(message, envelope, incoming, handler)
         finally:

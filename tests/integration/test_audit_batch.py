@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -475,29 +474,3 @@ async def test_a_run_costs_the_same_statements_whatever_its_length(
         rep_of = dict((await conn.execute(select(leads.c.lead_id, leads.c.rep_id))).all())
     assert (rep_of["large-0"], rep_of["small-0"]) == ("cy", "bo")
     assert rep_of["large-1"] is None
-
-
-async def test_the_archive_keeps_each_event_as_it_was_said(
-    new_unit: MakeUnit, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """What the record carried is what the archive holds, an extension attribute a
-    CloudEvents producer added included (re-encoding the envelope would drop it), whether
-    the event came in a run or on its own."""
-    unit = await new_unit()
-    said = mixed_story()[:2]
-    records = [
-        replace(record, value=orjson.dumps({**orjson.loads(record.value), "partitionkey": key}))
-        for record in messages(said)
-        for key in [f"key-{record.key}-{record.offset}"]
-    ]
-    consumer = runner(unit, monkeypatch, sample_rate="0")
-    assert await consumer.handle_together(records[:1])
-    await consumer.handle(records[1])
-    async with unit.read() as conn:
-        archived = {
-            row.event_id: row.envelope
-            for row in await conn.execute(select(events.c.event_id, events.c.envelope))
-        }
-    for envelope, record in zip(said, records, strict=True):
-        assert archived[envelope.id] == orjson.loads(record.value)
-        assert archived[envelope.id]["partitionkey"].startswith("key-")
