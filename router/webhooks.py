@@ -204,7 +204,7 @@ class WebhookWorker(LeasingWorker):
         if self.pool.free <= 0:
             return 0
         now = self.unit.clock.now()
-        full = [s for s, n in self.pool.in_flight().items() if n >= self.pool.per_key]
+        full = self.pool.full()
         async with self.unit.read() as conn:
             # Nothing due: a delivery that finishes frees a slot nobody waits for, so the
             # worker waits for a wake-up (or the poll), not for it (no read per delivery).

@@ -114,9 +114,10 @@ _INDEX_SCANS_ONLY = text(
     # statistics say. PostgreSQL keeps the plan a prepared statement got once it has run a
     # few times, and one planned while the outbox was small (a new deployment, before
     # autovacuum's first ANALYZE) reads the whole table: to mark the ids just sent, and past
-    # every published row. A round then cost O(outbox): 2.7 ms at 20,000 rows where an index
-    # scan takes 0.05. Bitmap scans go too: only a plain index scan marks the index entries
-    # of rows published (dead to the partial index) so that the next round skips them.
+    # every published row. A round then cost O(outbox): 2.7 ms at 20,000 rows, against a
+    # flat 0.5 ms with index scans (both round trip included). Bitmap scans go too: only a
+    # plain index scan marks the index entries of rows published (dead to the partial
+    # index) so that the next round skips them.
     "SELECT set_config('enable_seqscan', 'off', false),"
     " set_config('enable_bitmapscan', 'off', false)"
 )

@@ -10,8 +10,9 @@ every event without rebuilding the statement (docs/benchmarks.md has the measure
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Column, Select, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
@@ -24,6 +25,14 @@ def _insert(table: Table, dialect: str) -> postgresql.Insert | sqlite.Insert:
 def insert_ignoring(table: Table, dialect: str) -> Insert:
     """INSERT that does nothing when the primary or a unique key exists (rowcount 0)."""
     return _insert(table, dialect).on_conflict_do_nothing()
+
+
+@cache
+def any_other_row(key: Column[Any]) -> Select[Any]:
+    """Whether a row whose `key` is none of the `ids` parameter exists: at most one row
+    is read (the webhook and connector workers ask it of their subscriptions and
+    connectors before a claim)."""
+    return select(key).where(key.not_in(bindparam("ids", expanding=True))).limit(1)
 
 
 @cache

@@ -42,6 +42,10 @@ class KeyedPool:
         """Items running (or with a slot reserved) per key."""
         return Counter(self._tasks.values()) + self._reserved
 
+    def full(self) -> list[str]:
+        """The keys with their share running: a claim skips their items."""
+        return [key for key, n in self.in_flight().items() if n >= self.per_key]
+
     def reserve(self, key: str) -> bool:
         """Hold a slot for an item of `key` about to be stored (started by
         `start_reserved` once it is, or given back by `release`), if the key may have one

@@ -153,7 +153,7 @@ class ConnectorWorker(LeasingWorker):
         if self.pool.free <= 0:
             return 0
         now = self.unit.clock.now()
-        full = [k for k, n in self.pool.in_flight().items() if n >= self.pool.per_key]
+        full = self.pool.full()
         async with self.unit.read() as conn:
             self.held_back = await repository.deliveries.any_due(conn, now)
             if not self.held_back:

@@ -18,6 +18,7 @@ from router.repository import connection_of as _c
 from services.crypto import SecretBox
 from services.db import Tx
 from services.reference import bump
+from services.statements import any_other_row
 
 
 def subscription_of(values: Mapping[Any, Any]) -> Subscription:
@@ -84,11 +85,4 @@ SUBSCRIPTIONS_BY_ID = select(subscriptions).where(
 
 async def any_besides(conn: Conn, ids: list[str]) -> bool:
     """Whether a subscription other than `ids` exists (one row at most is read)."""
-    return await _c(conn).scalar(_ANY_BESIDES, {"ids": ids}) is not None
-
-
-_ANY_BESIDES = (
-    select(subscriptions.c.id)
-    .where(subscriptions.c.id.not_in(bindparam("ids", expanding=True)))
-    .limit(1)
-)
+    return await _c(conn).scalar(any_other_row(subscriptions.c.id), {"ids": ids}) is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import delete, select, update
 
 from router.config import ROUTING
 from router.connectors.base import ConnectorConfig
@@ -22,6 +22,7 @@ from router.repository import connection_of as _c
 from services.crypto import SecretBox
 from services.db import Tx
 from services.reference import bump
+from services.statements import any_other_row
 
 
 def _connector(row: Any) -> StoredConnector:
@@ -96,9 +97,4 @@ async def reseal_credentials(tx: Tx, box: SecretBox) -> int:
 
 async def any_besides(conn: Conn, ids: list[str]) -> bool:
     """Whether a connector other than `ids` exists (one row at most is read)."""
-    return await _c(conn).scalar(_ANY_BESIDES, {"ids": ids}) is not None
-
-
-_ANY_BESIDES = (
-    select(connectors.c.id).where(connectors.c.id.not_in(bindparam("ids", expanding=True))).limit(1)
-)
+    return await _c(conn).scalar(any_other_row(connectors.c.id), {"ids": ids}) is not None

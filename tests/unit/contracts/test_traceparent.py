@@ -41,7 +41,6 @@ def test_an_id_is_never_all_zeros(monkeypatch: pytest.MonkeyPatch) -> None:
     assert new_traceparent() == f"00-{'0' * 31}1-{'0' * 15}1-01"
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_process_draws_other_ids_than_its_parent() -> None:
     """`random` reseeds in a forked child, so replicas forked from one parent (uvicorn
     workers) do not repeat each other's ids."""
