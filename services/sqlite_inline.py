@@ -157,10 +157,21 @@ def owner_only(path: str) -> None:
     """Create the database file readable and writable by its owner only (it holds leads'
     personal data and sealed secrets), and tighten one made before. SQLite gives the -wal
     and -shm files the database file's mode when it creates them; existing ones are
-    tightened too."""
+    tightened too.
+
+    An existing database file is never opened here, only looked at by path. SQLite's locks
+    are POSIX advisory locks, and closing *any* descriptor of a file drops every lock the
+    process holds on it: opening and closing the file before each new connection (the
+    pool's, the checkpointer's) silently dropped the locks of the connections already open.
+    Another process (a `leadfarm` command, the sqlite3 shell) that then closed its own
+    connection found no other holder, took itself for the last connection, checkpointed
+    and deleted the -wal file under the running process, whose next commits went to a
+    deleted file: lost, and the database left malformed."""
     if path == ":memory:" or path.startswith("file:"):
         return
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    with contextlib.suppress(FileExistsError):
+        # Only when the file does not exist yet: then no connection of ours holds a lock.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
     for name in (path, f"{path}-wal", f"{path}-shm"):
         with contextlib.suppress(FileNotFoundError):
             if os.stat(name).st_mode & 0o077:
