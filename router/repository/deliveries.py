@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Select, bindparam, delete, select, update
 
 from router.models import (
     deliveries,
@@ -83,6 +83,12 @@ async def claim_due(
             )
         )
     }
+    orphans = [r["id"] for r in rows if r["subscription_id"] not in subs]
+    if orphans:
+        # Queued for a subscription deleted meanwhile (a routing transaction that read it
+        # before the delete committed): removed, as deleting the subscription removes its
+        # deliveries. Only leased, they came back every time the lease ran out, forever.
+        await tx.conn.execute(_DELETE_DELIVERIES, {"ids": orphans})
     return [
         DueDelivery(
             id=r["id"],
@@ -143,6 +149,7 @@ _LEASE = (
     )
 )
 """Lease the chosen deliveries and read what sending them needs, in one statement."""
+_DELETE_DELIVERIES = delete(deliveries).where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
 
 
 async def update_delivery(tx: Tx, delivery_id: str, **values: Any) -> None:

@@ -141,3 +141,23 @@ async def test_a_subscription_with_its_share_in_flight_is_not_even_read(
     async with unit.transaction() as tx:
         claimed = await claim_due(tx, NOW, LEASE, 2, per_subscription=1, in_flight={"a": 1})
     assert [c.id for c in claimed] == ["b1"]
+
+
+async def test_a_delivery_whose_subscription_was_deleted_is_removed_not_leased_forever(
+    unit: UnitOfWork,
+) -> None:
+    """Queued by a routing transaction that read the subscription before its delete
+    committed: the claim that finds it removes it, as the delete removed the others."""
+    await _store(unit)
+    async with unit.transaction() as tx:
+        await tx.conn.execute(deliveries.insert(), [_delivery("gone1", "gone", -60)])
+    async with unit.transaction() as tx:
+        claimed = await claim_due(tx, NOW, LEASE, 10)
+    assert [c.id for c in claimed] == ["a1", "a2", "a3", "b1"]
+    async with unit.read() as conn:
+        left = await conn.scalar(select(deliveries.c.id).where(deliveries.c.id == "gone1"))
+    assert left is None
+    later = NOW + timedelta(minutes=5)  # every lease has ended
+    async with unit.transaction() as tx:
+        again = await claim_due(tx, later, later + timedelta(seconds=30), 10)
+    assert "gone1" not in {c.id for c in again}
