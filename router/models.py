@@ -289,6 +289,14 @@ deliveries = Table(
 )
 Index("ix_router_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
 Index("ix_router_deliveries_subscription", deliveries.c.subscription_id, deliveries.c.created_at)
+# A claim's seek per subscription (router_0014; services/statements.py, oldest_due_per_queue).
+Index(
+    "ix_router_deliveries_queue",
+    deliveries.c.status,
+    deliveries.c.subscription_id,
+    deliveries.c.next_attempt_at,
+    deliveries.c.created_at,
+)
 
 # Connectors to reps' CRMs (router/connectors/): credentials sealed (services/crypto.py).
 connectors = Table(
@@ -333,6 +341,13 @@ Index(
 Index(
     "ix_router_connector_deliveries_connector",
     connector_deliveries.c.connector_id,
+    connector_deliveries.c.created_at,
+)
+Index(
+    "ix_router_connector_deliveries_queue",
+    connector_deliveries.c.status,
+    connector_deliveries.c.connector_id,
+    connector_deliveries.c.next_attempt_at,
     connector_deliveries.c.created_at,
 )
 

@@ -11,14 +11,13 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, select, update
 
-from router.models import (
-    deliveries,
-)
+from router.models import deliveries, subscriptions
 from router.records import DueDelivery, WebhookDelivery
 from router.repository import Conn, record_of
 from router.repository import connection_of as _c
 from router.repository.subscriptions import SUBSCRIPTIONS_BY_ID, subscription_of
 from services.db import Tx
+from services.statements import oldest_due
 
 
 async def insert_deliveries(tx: Tx, rows: list[dict[str, Any]]) -> None:
@@ -53,19 +52,23 @@ async def claim_due(
     in_flight = Counter(in_flight or {})
     due = _due(tx.conn.dialect.name)
     if per_subscription is None:
-        rows = list(await tx.rows(due, {"now": now, "full": [], "chosen": [], "limit": limit}))
+        rows = list(await tx.rows(due, {"now": now, "chosen": [], "limit": limit}))
     else:
-        full = [s for s, n in in_flight.items() if n >= per_subscription]
-        rows = []
-        fair = {"now": now, "full": full, "chosen": [], "limit": limit * 4}
-        for row in await tx.rows(due, fair):
-            if len(rows) < limit and in_flight[row["subscription_id"]] < per_subscription:
-                in_flight[row["subscription_id"]] += 1
-                rows.append(row)
+        # The shares: each subscription's oldest due deliveries, up to what its share has
+        # free, read per subscription (one with its share running is not read at all).
+        shares = {
+            s: per_subscription - in_flight[s]
+            for s in (r["id"] for r in await tx.rows(_SUBSCRIPTION_IDS, {}))
+            if in_flight[s] < per_subscription
+        }
+        rows = sorted(
+            await oldest_due(tx, deliveries.c.subscription_id, _CHOSEN_BY, now, shares),
+            key=lambda r: (r["next_attempt_at"], r["created_at"]),
+        )[:limit]
         # Beyond the shares: fill the free slots but one share's worth (kept for newcomers).
         room = limit - per_subscription - len(rows)
         if room > 0:
-            more = {"now": now, "full": [], "chosen": [r["id"] for r in rows], "limit": room}
+            more = {"now": now, "chosen": [r["id"] for r in rows], "limit": room}
             rows += await tx.rows(due, more)
     if not rows:
         return []
@@ -114,18 +117,20 @@ _ANY_DUE = (
 )
 
 
+_SUBSCRIPTION_IDS = select(subscriptions.c.id)
+_CHOSEN_BY = ("id", "subscription_id", "next_attempt_at", "created_at")
+"""Only what choosing needs: the payloads of those taken come back from the lease."""
+
+
 @cache
 def _due(dialect: str) -> Select[Any]:
-    """Due deliveries, oldest first, but those of the `full` subscriptions and those
-    `chosen` already; replicas skip each other's rows on PostgreSQL."""
+    """Due deliveries, oldest first, but those `chosen` already; replicas skip each other's
+    rows on PostgreSQL."""
     query = (
-        # Only what choosing needs: the fair pass reads up to four times what it takes,
-        # and the payloads of those taken come back from the lease (`_LEASE`).
         select(deliveries.c.id, deliveries.c.subscription_id)
         .where(
             deliveries.c.status == "pending",
             deliveries.c.next_attempt_at <= bindparam("now"),
-            deliveries.c.subscription_id.not_in(bindparam("full", expanding=True)),
             deliveries.c.id.not_in(bindparam("chosen", expanding=True)),
         )
         .order_by(deliveries.c.next_attempt_at, deliveries.c.created_at)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from sqlalchemy import select
@@ -16,6 +18,7 @@ from router.repository.deliveries import claim_due
 from services.clock import ManualClock
 from services.db import UnitOfWork
 from tests.scenarios.router import BOTH_DATABASES, router_unit
+from tests.scenarios.services import sqlite_work
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 LEASE = NOW + timedelta(seconds=30)
@@ -161,3 +164,34 @@ async def test_a_delivery_whose_subscription_was_deleted_is_removed_not_leased_f
     async with unit.transaction() as tx:
         again = await claim_due(tx, later, later + timedelta(seconds=30), 10)
     assert "gone1" not in {c.id for c in again}
+
+
+async def _vm_steps_of_a_claim(unit: UnitOfWork, backlog: int) -> tuple[list[str], int]:
+    """A claim with subscription `a`'s share running and `backlog` of its deliveries due
+    before `b`'s one: what it took, and the work SQLite did."""
+    async with unit.transaction() as tx:
+        await tx.conn.execute(
+            deliveries.insert(),
+            [_delivery(f"slow{i}", "a", -3600 + i) for i in range(backlog)],
+        )
+    async with unit.transaction() as tx:
+        with sqlite_work(tx) as work:
+            claimed = await claim_due(tx, NOW, LEASE, 2, per_subscription=1, in_flight={"a": 1})
+    return [c.id for c in claimed], work[0]
+
+
+async def test_a_claim_does_not_read_the_backlog_of_a_subscription_with_its_share_running(
+    tmp_path: Path,
+) -> None:
+    """A slow receiver keeps its share in flight and its backlog grows: every claim used to
+    read past that backlog (in due order) to find the other subscriptions' deliveries."""
+    steps = {}
+    for backlog in (20, 2_000):
+        where = tmp_path / str(backlog)
+        where.mkdir()
+        on_sqlite = cast(pytest.FixtureRequest, SimpleNamespace(param="sqlite"))
+        async with router_unit(on_sqlite, where, ManualClock(NOW)) as unit:
+            await _store(unit)
+            claimed, steps[backlog] = await _vm_steps_of_a_claim(unit, backlog)
+        assert claimed == ["b1"]
+    assert steps[2_000] < steps[20] * 1.5, steps

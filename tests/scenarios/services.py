@@ -3,8 +3,8 @@ PostgreSQL database, and the statements a unit runs, for chassis tests."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,8 @@ from sqlalchemy import event
 
 from contracts.topics import ServiceName
 from services.clock import Clock, ManualClock
-from services.db import Database, UnitOfWork
+from services.db import Database, Tx, UnitOfWork
+from services.driversql import raw_connection
 from services.migrate import upgrade
 
 
@@ -47,3 +48,23 @@ def statements_of(unit: UnitOfWork) -> list[str]:
 
     event.listen(unit.database.engine.sync_engine, "before_cursor_execute", note)
     return seen
+
+
+@contextmanager
+def sqlite_work(tx: Tx) -> Iterator[list[int]]:
+    """How much work SQLite does for `tx` inside the block: its VM instructions, counted by
+    tens (`[count]`, read after the block). Deterministic for a given plan and data, so a
+    test can say that a statement's work does not grow with rows it should not read."""
+    raw = raw_connection(tx)
+    assert raw is not None, "SQLite, tracing off"
+    counted = [0]
+
+    def count() -> int:
+        counted[0] += 1
+        return 0  # go on
+
+    raw.set_progress_handler(count, 10)
+    try:
+        yield counted
+    finally:
+        raw.set_progress_handler(None, 0)

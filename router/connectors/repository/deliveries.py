@@ -14,12 +14,14 @@ from router.connectors.records import ConnectorDelivery
 from router.models import (
     assignments,
     connector_deliveries,
+    connectors,
     leads,
 )
 from router.records import parsed
 from router.repository import Conn
 from router.repository import connection_of as _c
 from services.db import Tx
+from services.statements import oldest_due
 
 INSERT_DELIVERY = connector_deliveries.insert()
 
@@ -48,9 +50,15 @@ async def claim_due(
     tx: Tx, now: datetime, lease_until: datetime, limit: int, full: Sequence[str]
 ) -> list[Delivery]:
     """Lease due deliveries, oldest first, but those of connectors whose share of the
-    worker is `full` (replicas skip each other's rows on PostgreSQL)."""
-    due = _DUE if tx.conn.dialect.name == "sqlite" else _DUE_SKIPPING_LOCKED
-    rows = await tx.rows(due, {"now": now, "full": list(full), "limit": limit})
+    worker is `full` (not even read: each other connector's oldest are read per connector;
+    replicas skip each other's rows on PostgreSQL)."""
+    takes = {c: limit for c in (r["id"] for r in await tx.rows(_CONNECTOR_IDS, {}))}
+    for connector_id in full:
+        takes.pop(connector_id, None)
+    rows = sorted(
+        await oldest_due(tx, connector_deliveries.c.connector_id, _CLAIMED, now, takes),
+        key=lambda r: (r["next_attempt_at"], r["created_at"]),
+    )[:limit]
     if not rows:
         return []
     await tx.rows(_LEASE, {"ids": [r["id"] for r in rows], "lease_until": lease_until})
@@ -70,26 +78,19 @@ async def claim_due(
 
 
 # Built once (a statement built per call costs more CPU than the database takes to run it).
-_DUE = (
-    select(
-        connector_deliveries.c.id,
-        connector_deliveries.c.connector_id,
-        connector_deliveries.c.event_id,
-        connector_deliveries.c.event_type,
-        connector_deliveries.c.lead_id,
-        connector_deliveries.c.payload,
-        connector_deliveries.c.attempts,
-        connector_deliveries.c.expires_at,
-    )
-    .where(
-        connector_deliveries.c.status == "pending",
-        connector_deliveries.c.next_attempt_at <= bindparam("now"),
-        connector_deliveries.c.connector_id.not_in(bindparam("full", expanding=True)),
-    )
-    .order_by(connector_deliveries.c.next_attempt_at, connector_deliveries.c.created_at)
-    .limit(bindparam("limit"))
+_CONNECTOR_IDS = select(connectors.c.id)
+_CLAIMED = (
+    "id",
+    "connector_id",
+    "event_id",
+    "event_type",
+    "lead_id",
+    "payload",
+    "attempts",
+    "expires_at",
+    "next_attempt_at",
+    "created_at",
 )
-_DUE_SKIPPING_LOCKED = _DUE.with_for_update(skip_locked=True)
 _LEASE = (
     update(connector_deliveries)
     .where(connector_deliveries.c.id.in_(bindparam("ids", expanding=True)))

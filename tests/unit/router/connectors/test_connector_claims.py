@@ -9,14 +9,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from router.connectors.repository.deliveries import claim_due
 from router.connectors.worker import ConnectorWorker
 from router.models import connector_deliveries, connectors
 from services.crypto import SecretBox
 from tests.scenarios.router import World, world_at
-from tests.scenarios.services import statements_of
+from tests.scenarios.services import sqlite_work, statements_of
 
 
-async def _store(world: World, connector_id: str, deliveries: int) -> None:
+async def _store(world: World, connector_id: str, deliveries: int, due_since_s: float = 10) -> None:
     now = world.clock.now()
     async with world.unit.transaction() as tx:
         await tx.conn.execute(
@@ -42,7 +43,7 @@ async def _store(world: World, connector_id: str, deliveries: int) -> None:
                     "payload": "{}",
                     "status": "pending",
                     "attempts": 0,
-                    "next_attempt_at": now - timedelta(seconds=10 - i),
+                    "next_attempt_at": now - timedelta(seconds=due_since_s - i),
                     "expires_at": now + timedelta(days=1),
                     "created_at": now,
                 }
@@ -78,3 +79,24 @@ async def test_with_every_connector_at_its_share_no_claim_reads_the_backlog(
         worker.pool.start = start  # type: ignore[method-assign]
         assert await worker._start_due() == 1
         assert started == ["dialer"]  # the crm's deliveries are skipped, the dialer's taken
+
+
+async def test_a_claim_does_not_read_the_backlog_of_a_connector_with_its_share_running(
+    tmp_path: Path,
+) -> None:
+    """A slow CRM keeps its share in flight and its backlog grows: every claim used to read
+    past that backlog (in due order) to find the other connectors' deliveries."""
+    work = {}
+    for backlog in (20, 2_000):
+        where = tmp_path / str(backlog)
+        where.mkdir()
+        async with world_at(where) as world:
+            await _store(world, "crm", backlog, due_since_s=3600)
+            await _store(world, "dialer", 1)
+            now = world.clock.now()
+            async with world.unit.transaction() as tx:
+                with sqlite_work(tx) as counted:
+                    claimed = await claim_due(tx, now, now + timedelta(seconds=30), 2, ["crm"])
+            work[backlog] = counted[0]
+            assert [c.id for c in claimed] == ["dialer-0"]
+    assert work[2_000] < work[20] * 1.5, work
