@@ -11,6 +11,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.envelope import Envelope, structured_mode_headers
 from contracts.events import EventData, make_envelope
-from contracts.topics import topic_for
+from contracts.topics import DLQ_SUFFIX, topic_for
 from services import metrics, tracing
 from services.db import Row, Tx, UnitOfWork, rows_of, statement_owner
 from services.polling import PollingWorker
@@ -121,6 +122,25 @@ _INDEX_SCANS_ONLY = text(
     "SELECT set_config('enable_seqscan', 'off', false),"
     " set_config('enable_bitmapscan', 'off', false)"
 )
+REPLAY_PREFIX = "replay-"
+"""The outbox event id of a dead letter's replay is this and the dead letter's event id."""
+
+# Pruning (PostgreSQL): what the relay published longer ago than the retention goes, in
+# ranges of ids (ids grow with time). Dead letters (`<topic>.dlq`) and their replays
+# (`replay-<id>`) stay: `leadfarm dlq` reads them there, and a replay's row is what makes a
+# dead letter replayed at most once (services/ops/dlq.py).
+_OLDEST = text("SELECT id, created_at FROM outbox WHERE id >= :from ORDER BY id LIMIT 1")
+_NEWEST = text("SELECT max(id) AS id FROM outbox")
+_PRUNE = text(
+    "DELETE FROM outbox WHERE id > :after AND id <= :upto AND service = :service"
+    " AND published_at IS NOT NULL AND topic NOT LIKE :dead AND event_id NOT LIKE :replay"
+)
+_KEPT = {"dead": f"%{DLQ_SUFFIX}", "replay": f"{REPLAY_PREFIX}%"}
+PRUNE_EVERY_S = 60.0
+"""How often a leading relay looks for records past the retention (more often while a
+backlog of them is being pruned)."""
+PRUNE_IDS = 10_000
+"""Ids one prune statement covers at most: a short statement beside the relay's rounds."""
 _BACKLOG = select(func.count().label("n")).where(
     outbox.c.service == bindparam("service"), outbox.c.published_at.is_(None)
 )
@@ -160,12 +180,23 @@ class OutboxRelay(PollingWorker):
     name = "outbox relay"
 
     def __init__(
-        self, unit: UnitOfWork, publisher: Publisher, *, batch_size: int, poll_interval_s: float
+        self,
+        unit: UnitOfWork,
+        publisher: Publisher,
+        *,
+        batch_size: int,
+        poll_interval_s: float,
+        retention: timedelta = timedelta(days=7),
     ) -> None:
         super().__init__(poll_interval_s, max_backoff_s=5.0)
         self.unit = unit
         self.publisher = publisher
         self.batch_size = batch_size
+        self.retention = retention
+        self._pruned_upto = 0
+        """Records up to this id are pruned (all but dead letters and replays)."""
+        self._prune_at = 0.0
+        """When (the event loop's clock) the next prune is due."""
         self._lock_id = advisory_lock_id(unit.service)
         self._conn: AsyncConnection | None = None
         """The relay's own connection (autocommit); while `leading`, it holds the lock."""
@@ -180,7 +211,47 @@ class OutboxRelay(PollingWorker):
         self.wake()
 
     async def round(self) -> bool:
-        return await self.relay_once() >= self.batch_size
+        more = await self.relay_once() >= self.batch_size
+        if self.leading and asyncio.get_running_loop().time() >= self._prune_at:
+            more = await self.prune_once() or more
+        return more
+
+    async def prune_once(self) -> bool:
+        """Delete one range of the records published before the retention (not dead
+        letters, nor their replays, nor what is not published yet); whether more are left
+        to prune."""
+        async with self._using:
+            if not self.leading:
+                return False
+            before = self.unit.clock.now() - self.retention
+            left = False
+            first = await self._statement(_OLDEST, {"from": self._pruned_upto + 1})
+            if first and first[0]["created_at"] < before:
+                start = int(first[0]["id"]) - 1  # past the ids pruned (or never used)
+                upto = await self._last_created_before(before, int(first[0]["id"]))
+                end = min(upto, start + PRUNE_IDS)
+                between = {"after": start, "upto": end}
+                await self._statement(_PRUNE, {**between, "service": self.unit.service, **_KEPT})
+                self._pruned_upto = end
+                left = end < upto
+            wait = self.poll_interval_s if left else PRUNE_EVERY_S
+            self._prune_at = asyncio.get_running_loop().time() + wait
+            return left
+
+    async def _last_created_before(self, before: datetime, low: int) -> int:
+        """The last id written before `before`, `low` being one (ids grow with time): a
+        bisection of the ids by primary-key lookups, a few dozen point reads and no index
+        of its own."""
+        newest = await self._statement(_NEWEST, {})
+        high = int(newest[0]["id"] or low)
+        while low < high:
+            middle = (low + high + 1) // 2
+            found = await self._statement(_OLDEST, {"from": middle})
+            if found and found[0]["created_at"] < before:
+                low = int(found[0]["id"])
+            else:
+                high = middle - 1
+        return low
 
     def round_failed(self, exc: Exception) -> None:
         metrics.OUTBOX_RELAY_FAILURES.labels(self.unit.service).inc()

@@ -33,11 +33,10 @@ from services.bus.base import Message
 from services.consumer import PoisonMessage, decode_message
 from services.erasure import personal_values, redact_envelope
 from services.logs import redact
-from services.outbox import write_record
+from services.outbox import REPLAY_PREFIX, write_record
 from services.runtime import Runtime
 from services.tables import inbox, outbox
 
-REPLAY_PREFIX = "replay-"
 LEADFARM_HEADER_PREFIX = "x-leadfarm-"  # the dead-letter and replay headers Leadfarm adds
 
 Status = Literal["pending", "replayed", "handled"]
