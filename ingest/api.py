@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Annotated, Any
 
@@ -23,6 +23,7 @@ from ingest import captured, deliveries, metrics, sources_api
 from ingest.bodies import BATCH_BODY, LEAD_BODY, WEBHOOK_ANSWERS, webhook_body
 from ingest.dependencies import Ingest, IngestApi, bound
 from ingest.intake import (
+    PURGE_ANSWERS_EVERY,
     PURGE_SIGNATURES_EVERY,
     Every,
     Refusal,
@@ -83,7 +84,8 @@ async def post_lead(
 ) -> Response:
     """Accept one lead (an email or a phone is required). Answers 202 once the lead is
     stored: it is never lost after that. The same person again is merged into their
-    lead. With an `Idempotency-Key` header, a retried request gets the first answer.
+    lead. With an `Idempotency-Key` header, a retried request gets the first answer, for
+    24 hours (`LEADFARM_INGEST_IDEMPOTENCY_HOURS`); after that the key is free again.
 
     A rep key submits a lead the rep found (rep prospecting, a referral at the close).
     """
@@ -96,6 +98,7 @@ async def post_lead(
         raise lead.problem()
     store = partial(
         store_lead,
+        purge=ingest.purge_answers,
         lead=lead,
         key=key,
         digest=digest,
@@ -349,7 +352,8 @@ def build_router(
     called after a commit that stored deliveries to fetch (it wakes the FetchWorker)."""
 
     async def prepare(tx: Tx, touched: Sequence[Touches]) -> RoundStore:
-        store = await RoundStore.load(tx, touched)  # on PostgreSQL it reads the versions too
+        # On PostgreSQL it reads the versions too.
+        store = await RoundStore.load(tx, touched, timedelta(hours=settings.idempotency_hours))
         await catalog.refresh(tx)
         return store
 
@@ -361,6 +365,7 @@ def build_router(
         settings=settings,
         committer=GroupCommitter(unit, prepare),
         purge=Every(PURGE_SIGNATURES_EVERY),
+        purge_answers=Every(PURGE_ANSWERS_EVERY),
         on_pending=on_pending,
     )
     router = APIRouter(dependencies=[bound.to(ingest)])

@@ -32,6 +32,9 @@ class IngestApi:
     """The leads, their idempotency records and webhooks' deliveries are written in rounds
     shared by concurrent requests; each round checks the sources' version once."""
     purge: Every
+    """When a signed webhook also drops the expired replay records."""
+    purge_answers: Every
+    """When a lead with an Idempotency-Key also drops the answers past their window."""
     on_pending: Callable[[], None]
     """Called after a commit that stored deliveries to fetch (it wakes the FetchWorker)."""
 

@@ -28,6 +28,8 @@ from services.problems import Problem, field_error
 
 PURGE_SIGNATURES_EVERY = timedelta(minutes=1)
 """How often a webhook also drops the expired records of signed deliveries (per process)."""
+PURGE_ANSWERS_EVERY = timedelta(minutes=10)
+"""How often a lead with an Idempotency-Key also drops the answers past their window."""
 
 
 # --- the generic API ----------------------------------------------------------------------
@@ -109,13 +111,16 @@ def check_lead(data: Any, principal: Principal) -> ApiLead | Refusal:
 async def store_lead(
     round: RoundStore,
     *,
+    purge: Every,
     lead: ApiLead | Refusal,
     key: str | None,
     digest: str,
     traceparent: str | None,
 ) -> tuple[int, dict[str, Any], service.Outcome | None]:
     """One lead of `POST /leads` in its round: (status, answer, outcome). With an
-    idempotency key, a retried request gets the first answer."""
+    idempotency key, a retried request gets the first answer (within its window)."""
+    if key is not None and purge.due(round.tx.now()):
+        await repository.purge_answers(round.tx, round.answers_since)
     if key is not None:
         seen = round.idempotent_response(key)
         if seen is not None:

@@ -84,3 +84,4 @@ idempotency = Table(
     Column("response", Json, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+Index("ix_ingest_idempotency_created", idempotency.c.created_at)

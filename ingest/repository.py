@@ -285,6 +285,32 @@ _PURGE_SIGNATURES = delete(webhook_replays).where(webhook_replays.c.expires_at <
 # --- idempotency keys ---------------------------------------------------------------------
 
 
+@cache
+def remember_answer_statement(dialect: str) -> Insert:
+    """Remember the answer to an Idempotency-Key; a remembered answer older than the window
+    (`stale_before`, not purged yet) is taken over. Executed by ingest/roundstore.py with
+    the round's other writes."""
+    statement = (
+        postgresql.insert(idempotency) if dialect == "postgresql" else sqlite.insert(idempotency)
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["key"],
+        set_={
+            column: statement.excluded[column]
+            for column in ("request_hash", "status_code", "response", "created_at")
+        },
+        where=idempotency.c.created_at <= bindparam("stale_before"),
+    )
+
+
+_PURGE_ANSWERS = delete(idempotency).where(idempotency.c.created_at <= bindparam("stale_before"))
+
+
+async def purge_answers(tx: Tx, stale_before: datetime) -> None:
+    """Drop the answers remembered before `stale_before` (their keys are free again)."""
+    await tx.conn.execute(_PURGE_ANSWERS, {"stale_before": stale_before})
+
+
 # --- erasure ------------------------------------------------------------------------------
 
 

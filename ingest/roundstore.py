@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -42,8 +42,11 @@ from sqlalchemy import (
 
 from contracts.events import LeadProfile
 from ingest.models import deliveries, idempotency, leads, webhook_replays
-from ingest.repository import remember_signature_statement
+from ingest.repository import remember_answer_statement, remember_signature_statement
 from services.db import Tx
+
+ANSWERS_FOR = timedelta(hours=24)
+"""How long an Idempotency-Key's answer is given again (`LEADFARM_INGEST_IDEMPOTENCY_HOURS`)."""
 
 
 @dataclass(frozen=True)
@@ -87,18 +90,22 @@ class RoundStore:
     """One transaction's picture of the persons, deliveries, replay records and idempotency
     answers its works touch, and their writes (deferred to commit)."""
 
-    def __init__(self, tx: Tx) -> None:
+    def __init__(self, tx: Tx, answers_for: timedelta = ANSWERS_FOR) -> None:
         self.tx = tx
+        self.answers_since = tx.now() - answers_for
+        """Answers remembered before this are stale: not given again, and taken over."""
         self._persons: list[Person] = []
         self._deliveries: dict[tuple[str, str], StoredDelivery] = {}
         self._signatures: set[tuple[str, str]] = set()
         self._answers: dict[str, tuple[str, int, dict[str, Any]]] = {}
 
     @classmethod
-    async def load(cls, tx: Tx, touched: Sequence[Touches]) -> RoundStore:
+    async def load(
+        cls, tx: Tx, touched: Sequence[Touches], answers_for: timedelta = ANSWERS_FOR
+    ) -> RoundStore:
         """Lock (on PostgreSQL) and read everything the round's works touch: at most one
         statement per table, none for a table nobody touches."""
-        store = cls(tx)
+        store = cls(tx, answers_for)
         emails = {e for t in touched for e, _ in t.persons if e}
         phones = {p for t in touched for _, p in t.persons if p}
         pairs = {d for t in touched for d in t.deliveries}
@@ -128,6 +135,7 @@ class RoundStore:
                 "signatures": sorted(signatures),
                 "now": tx.now(),
                 "keys": sorted(keys),
+                "answers_since": store.answers_since,
             },
         )
         for r in rows:
@@ -256,13 +264,14 @@ class RoundStore:
     ) -> None:
         self._answers[key] = (request_hash, status, response)
         self.tx.defer(
-            _REMEMBER_RESPONSE,
+            remember_answer_statement(self.tx.conn.dialect.name),
             {
                 "key": key,
                 "request_hash": request_hash,
                 "status_code": status,
                 "response": response,
                 "created_at": self.tx.now(),
+                "stale_before": self.answers_since,
             },
         )
 
@@ -368,7 +377,10 @@ _LOOKUP = union_all(
         idempotency.c.response,
         _nothing(leads.c.created_at),
         idempotency.c.status_code,
-    ).where(idempotency.c.key.in_(bindparam("keys", expanding=True))),
+    ).where(
+        idempotency.c.key.in_(bindparam("keys", expanding=True)),
+        idempotency.c.created_at > bindparam("answers_since"),
+    ),
 )
 _INSERT_LEAD = leads.insert()
 _UPDATE_LEAD = (
@@ -382,4 +394,3 @@ _UPDATE_LEAD = (
     )
 )
 _INSERT_DELIVERY = deliveries.insert()
-_REMEMBER_RESPONSE = idempotency.insert()

@@ -16,6 +16,9 @@ class IngestSettings(ServiceSettings):
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Sources defined in the environment, as JSON: {"name": {"provider": ..., "secrets":
     {...}, ...}}. They take precedence over the API and cannot be changed through it."""
+    idempotency_hours: float = Field(24.0, gt=0)
+    """How long an Idempotency-Key's first answer is given again; after that the key is
+    free and its answer deleted."""
     rate_limit_per_second: float = Field(20.0, gt=0)
     """Webhook requests per second allowed per source (per process), after the burst."""
     rate_limit_burst: int = Field(200, ge=1)

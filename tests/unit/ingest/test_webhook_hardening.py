@@ -14,7 +14,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+from sqlalchemy import func, select
 
+from ingest.models import idempotency
 from services.clock import ManualClock
 from tests.backends import ADMIN, Backend, ClusterBackend, EmbeddedBackend
 from tests.unit.ingest.providers.test_webflow import submission
@@ -166,3 +168,44 @@ async def test_a_secret_rotates_with_two_valid_values_until_expiry_or_retirement
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for secret in ("token-a-1234", "token-b-5678", "token-c-9012"):
         assert secret not in logged
+
+
+async def _remembered(backend: Backend, key_suffix: str) -> int:
+    async with backend.runtimes["ingest"].units["ingest"].read() as conn:
+        found = await conn.scalar(
+            select(func.count()).where(idempotency.c.key.endswith(f":{key_suffix}"))
+        )
+        return int(found or 0)
+
+
+async def test_an_idempotency_key_is_answered_again_for_its_window_only(
+    clocked: tuple[Backend, ManualClock],
+) -> None:
+    """Within LEADFARM_INGEST_IDEMPOTENCY_HOURS (24) a retry gets the first answer and
+    another body is refused; after it the key is free, and its old answer is deleted."""
+    backend, clock = clocked
+    http = backend.client("ingest")
+    headers = {**ADMIN, "Idempotency-Key": "signup-7"}
+    first = await http.post("/ingest/v1/leads", json={"email": "a@idem.example"}, headers=headers)
+    assert first.status_code == 202
+    clock.advance(timedelta(hours=23))
+    retry = await http.post("/ingest/v1/leads", json={"email": "a@idem.example"}, headers=headers)
+    assert retry.json() == first.json()
+    other = await http.post("/ingest/v1/leads", json={"email": "b@idem.example"}, headers=headers)
+    assert other.status_code == 422, "within the window the key is taken"
+
+    clock.advance(timedelta(hours=2))
+    again = await http.post("/ingest/v1/leads", json={"email": "b@idem.example"}, headers=headers)
+    assert again.status_code == 202, again.text
+    assert again.json()["lead_id"] != first.json()["lead_id"]
+    retry = await http.post("/ingest/v1/leads", json={"email": "b@idem.example"}, headers=headers)
+    assert retry.json() == again.json(), "the new answer is the one given again"
+    assert await _remembered(backend, "signup-7") == 1
+
+    headers = {**ADMIN, "Idempotency-Key": "signup-8"}
+    await http.post("/ingest/v1/leads", json={"email": "c@idem.example"}, headers=headers)
+    clock.advance(timedelta(hours=25))
+    headers = {**ADMIN, "Idempotency-Key": "signup-9"}  # a later lead purges the old answers
+    await http.post("/ingest/v1/leads", json={"email": "d@idem.example"}, headers=headers)
+    assert await _remembered(backend, "signup-8") == 0
+    assert await _remembered(backend, "signup-9") == 1

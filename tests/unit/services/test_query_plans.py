@@ -25,6 +25,7 @@ async def test_ingests_round_lookup_searches_deliveries_by_index(
     plan = sqlplan.compiled(
         _LOOKUP,
         (
+            "answers_since",
             "deliveries",
             "delivery_ids",
             "delivery_sources",
@@ -47,6 +48,7 @@ async def test_ingests_round_lookup_searches_deliveries_by_index(
             "signatures": [("hubspot", "s")],
             "now": datetime(2026, 12, 6, tzinfo=UTC),
             "keys": ["k"],
+            "answers_since": datetime(2026, 12, 5, tzinfo=UTC),
         }
     )
     engine = embedded.runtime.units["ingest"].database.engine.sync_engine
