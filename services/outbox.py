@@ -1,6 +1,7 @@
 """The transactional outbox: events are rows written in the same transaction as the state
 that caused them. On the embedded runtime these rows *are* the event log; in the cluster
-`OutboxRelay` publishes them to Kafka after commit and marks them sent.
+`OutboxRelay` publishes them to Kafka after commit and then deletes them (dead letters and
+their replays stay, marked sent: `leadfarm dlq` reads them from here).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
@@ -99,17 +99,28 @@ async def write_record(
 # Built once: a statement built per call costs more CPU than SQLite takes to run it.
 _APPEND = outbox.insert()
 _TAKE_THE_LEAD = text("SELECT pg_try_advisory_lock(:lock) AS taken")
-_MARK = "UPDATE outbox SET published_at = :now WHERE id = ANY(CAST(:sent AS BIGINT[]))"
+_MARKS = (
+    # What the last round published leaves the outbox: Kafka has it now, and an UPDATE
+    # would write a new copy of every row (its payload too) and of its index entries. Dead
+    # letters and their replays stay, marked published: `leadfarm dlq` reads them here,
+    # and a replay's row is what makes a dead letter replayed at most once
+    # (services/ops/dlq.py). Data-modifying CTEs run to completion whether or not the
+    # query reads them.
+    "sent AS (DELETE FROM outbox WHERE id = ANY(CAST(:sent AS BIGINT[]))"
+    " AND topic NOT LIKE :dead AND event_id NOT LIKE :replay),"
+    " kept AS (UPDATE outbox SET published_at = :now WHERE id = ANY(CAST(:sent AS BIGINT[]))"
+    " AND (topic LIKE :dead OR event_id LIKE :replay))"
+)
 _MARK_AND_READ_UNSENT = text(
-    # One round trip: mark what the last round published (a data-modifying CTE runs to
-    # completion whether or not the query reads it), then read the oldest unsent rows. Both
-    # see the statement's one snapshot, so the rows just marked are left out by id.
-    f"WITH marked AS ({_MARK})"  # noqa: S608 - a constant of this module, no input
+    # One round trip: mark what the last round published, then read the oldest unsent
+    # rows. Both see the statement's one snapshot, so the rows just marked are left out by
+    # id.
+    f"WITH {_MARKS}"  # noqa: S608 - a constant of this module, no input
     " SELECT id, topic, key, payload, headers FROM outbox"
     " WHERE service = :service AND published_at IS NULL"
     " AND id <> ALL(CAST(:sent AS BIGINT[])) ORDER BY id LIMIT :limit"
 )
-_MARK_SENT = text(_MARK)
+_MARK_SENT = text(f"WITH {_MARKS} SELECT 1 AS marked")
 _INDEX_SCANS_ONLY = text(
     # The relay's own connection plans its statements as index scans, whatever the
     # statistics say. PostgreSQL keeps the plan a prepared statement got once it has run a
@@ -125,22 +136,7 @@ _INDEX_SCANS_ONLY = text(
 REPLAY_PREFIX = "replay-"
 """The outbox event id of a dead letter's replay is this and the dead letter's event id."""
 
-# Pruning (PostgreSQL): what the relay published longer ago than the retention goes, in
-# ranges of ids (ids grow with time). Dead letters (`<topic>.dlq`) and their replays
-# (`replay-<id>`) stay: `leadfarm dlq` reads them there, and a replay's row is what makes a
-# dead letter replayed at most once (services/ops/dlq.py).
-_OLDEST = text("SELECT id, created_at FROM outbox WHERE id >= :from ORDER BY id LIMIT 1")
-_NEWEST = text("SELECT max(id) AS id FROM outbox")
-_PRUNE = text(
-    "DELETE FROM outbox WHERE id > :after AND id <= :upto AND service = :service"
-    " AND published_at IS NOT NULL AND topic NOT LIKE :dead AND event_id NOT LIKE :replay"
-)
 _KEPT = {"dead": f"%{DLQ_SUFFIX}", "replay": f"{REPLAY_PREFIX}%"}
-PRUNE_EVERY_S = 60.0
-"""How often a leading relay looks for records past the retention (more often while a
-backlog of them is being pruned)."""
-PRUNE_IDS = 10_000
-"""Ids one prune statement covers at most: a short statement beside the relay's rounds."""
 _BACKLOG = select(func.count().label("n")).where(
     outbox.c.service == bindparam("service"), outbox.c.published_at.is_(None)
 )
@@ -161,7 +157,8 @@ class Publisher(Protocol):
 
 
 class OutboxRelay(PollingWorker):
-    """Publishes a service's unsent outbox rows, oldest first, then marks them sent.
+    """Publishes a service's unsent outbox rows, oldest first, then marks them sent:
+    deletes them, but dead letters and their replays, which it marks published.
 
     One relay per service publishes at a time, which keeps a lead's events in order across
     replicas: the one whose connection holds the service's advisory lock (session-level,
@@ -186,17 +183,11 @@ class OutboxRelay(PollingWorker):
         *,
         batch_size: int,
         poll_interval_s: float,
-        retention: timedelta = timedelta(days=7),
     ) -> None:
         super().__init__(poll_interval_s, max_backoff_s=5.0)
         self.unit = unit
         self.publisher = publisher
         self.batch_size = batch_size
-        self.retention = retention
-        self._pruned_upto = 0
-        """Records up to this id are pruned (all but dead letters and replays)."""
-        self._prune_at = 0.0
-        """When (the event loop's clock) the next prune is due."""
         self._lock_id = advisory_lock_id(unit.service)
         self._conn: AsyncConnection | None = None
         """The relay's own connection (autocommit); while `leading`, it holds the lock."""
@@ -211,47 +202,7 @@ class OutboxRelay(PollingWorker):
         self.wake()
 
     async def round(self) -> bool:
-        more = await self.relay_once() >= self.batch_size
-        if self.leading and asyncio.get_running_loop().time() >= self._prune_at:
-            more = await self.prune_once() or more
-        return more
-
-    async def prune_once(self) -> bool:
-        """Delete one range of the records published before the retention (not dead
-        letters, nor their replays, nor what is not published yet); whether more are left
-        to prune."""
-        async with self._using:
-            if not self.leading:
-                return False
-            before = self.unit.clock.now() - self.retention
-            left = False
-            first = await self._statement(_OLDEST, {"from": self._pruned_upto + 1})
-            if first and first[0]["created_at"] < before:
-                start = int(first[0]["id"]) - 1  # past the ids pruned (or never used)
-                upto = await self._last_created_before(before, int(first[0]["id"]))
-                end = min(upto, start + PRUNE_IDS)
-                between = {"after": start, "upto": end}
-                await self._statement(_PRUNE, {**between, "service": self.unit.service, **_KEPT})
-                self._pruned_upto = end
-                left = end < upto
-            wait = self.poll_interval_s if left else PRUNE_EVERY_S
-            self._prune_at = asyncio.get_running_loop().time() + wait
-            return left
-
-    async def _last_created_before(self, before: datetime, low: int) -> int:
-        """The last id written before `before`, `low` being one (ids grow with time): a
-        bisection of the ids by primary-key lookups, a few dozen point reads and no index
-        of its own."""
-        newest = await self._statement(_NEWEST, {})
-        high = int(newest[0]["id"] or low)
-        while low < high:
-            middle = (low + high + 1) // 2
-            found = await self._statement(_OLDEST, {"from": middle})
-            if found and found[0]["created_at"] < before:
-                low = int(found[0]["id"])
-            else:
-                high = middle - 1
-        return low
+        return await self.relay_once() >= self.batch_size
 
     def round_failed(self, exc: Exception) -> None:
         metrics.OUTBOX_RELAY_FAILURES.labels(self.unit.service).inc()
@@ -321,7 +272,12 @@ class OutboxRelay(PollingWorker):
         owner = statement_owner.set(self.unit.service)
         marking = statement is _MARK_AND_READ_UNSENT or statement is _MARK_SENT
         if marking:
-            params = {**params, "now": self.unit.clock.now(), "sent": list(self._published)}
+            params = {
+                **params,
+                **_KEPT,
+                "now": self.unit.clock.now(),
+                "sent": list(self._published),
+            }
         try:
             if self._conn is None:
                 self._conn = await self.unit.database.engine.connect()

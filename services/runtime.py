@@ -15,7 +15,6 @@ import importlib
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -110,7 +109,6 @@ class Runtime:
                     self.publisher,
                     batch_size=settings.relay_batch_size,
                     poll_interval_s=settings.relay_poll_interval_s,
-                    retention=timedelta(hours=settings.outbox_retention_hours),
                 )
                 self.database.on_events_committed(relay.on_events_committed)
                 self.relays.append(relay)

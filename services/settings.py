@@ -52,9 +52,6 @@ class Settings(BaseSettings):
     kafka_send_timeout_s: float = 10.0
     relay_poll_interval_s: float = 0.5
     relay_batch_size: int = 500
-    outbox_retention_hours: float = Field(168.0, gt=0)
-    """How long PostgreSQL's outboxes keep what their relay published (dead letters and
-    their replays stay): a week, Kafka's default retention."""
     timer_poll_interval_s: float = 1.0
     shutdown_timeout_s: float = 20.0
     secrets_key: SecretStr | None = None

@@ -187,7 +187,14 @@ async def test_the_relays_connection_reads_the_outbox_by_index_however_small_it_
     assert relay._conn is not None
     explained = await relay._conn.execute(
         text(f"EXPLAIN (FORMAT JSON) {_MARK_AND_READ_UNSENT.text}"),
-        {"now": SystemClock().now(), "sent": [1, 2], "service": "qualifier", "limit": 10},
+        {
+            "now": SystemClock().now(),
+            "sent": [1, 2],
+            "service": "qualifier",
+            "limit": 10,
+            "dead": "%.dlq",
+            "replay": "replay-%",
+        },
     )
     nodes = _node_types(explained.scalar_one()[0]["Plan"])
     assert "Index Scan" in nodes
