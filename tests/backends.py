@@ -238,24 +238,31 @@ class ClusterBackend(Backend):
             await consumer.stop()
 
     async def records(self, service: ServiceName) -> list[Record]:
-        topic = self.topic(service)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers, enable_auto_commit=False
+        return await topic_records(
+            self.settings.kafka_bootstrap_servers,
+            self.topic(service),
+            self.settings.topic_partitions,
         )
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(topic, p) for p in range(self.settings.topic_partitions)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            got: list[Record] = []
-            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-                batches = await consumer.getmany(timeout_ms=500)
-                got += [
-                    Record(headers=dict(r.headers), key=r.key, value=r.value)
-                    for records in batches.values()
-                    for r in records
-                ]
-            return got
-        finally:
-            await consumer.stop()
+
+
+async def topic_records(bootstrap_servers: str, topic: str, partitions: int) -> list[Record]:
+    """Every record of a Kafka topic, as it is now (a relay deletes what it published from
+    its outbox, so what a cluster service said is read here)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        assigned = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        ends = await consumer.end_offsets(assigned)
+        got: list[Record] = []
+        while any([await consumer.position(tp) < ends[tp] for tp in assigned]):
+            batches = await consumer.getmany(timeout_ms=500)
+            got += [
+                Record(headers=dict(r.headers), key=r.key, value=r.value)
+                for records in batches.values()
+                for r in records
+            ]
+        return got
+    finally:
+        await consumer.stop()

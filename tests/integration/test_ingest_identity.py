@@ -13,7 +13,6 @@ from contracts.topics import ServiceName
 from ingest.fetcher import FetchWorker
 from ingest.models import deliveries
 from ingest.service import MAX_ANSWER_CHARS, MAX_ANSWERS
-from services.tables import outbox
 from tests.backends import ADMIN, Backend, eventually
 from tests.integration.test_fetch_flow import APP_SECRET, graph_api, webhook
 
@@ -312,13 +311,12 @@ async def test_a_control_character_in_a_url_or_a_body_is_refused_not_a_500(
 
 
 async def merged_events(backend: Backend, lead_id: str) -> list[bytes]:
-    """The lead.merged events ingest said about the lead, as sent (its outbox)."""
-    unit = backend.runtimes["ingest"].units["ingest"]
-    async with unit.read() as conn:
-        rows = await conn.execute(
-            select(outbox.c.payload).where(outbox.c.key == lead_id).order_by(outbox.c.id)
-        )
-        return [r.payload.encode() for r in rows if "lead.merged" in r.payload]
+    """The lead.merged events ingest said about the lead, as sent (its topic)."""
+    return [
+        r.value
+        for r in await backend.records("ingest")
+        if r.key == lead_id.encode() and b"lead.merged" in r.value
+    ]
 
 
 async def test_repeated_deliveries_grow_the_profile_and_its_events_only_so_far(

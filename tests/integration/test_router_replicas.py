@@ -24,8 +24,7 @@ from services.app import create_app
 from services.consumer import Incoming
 from services.db import Tx
 from services.runtime import Runtime, cluster_runtime
-from services.tables import outbox
-from tests.backends import ADMIN, eventually, leadfarm_test_settings
+from tests.backends import ADMIN, eventually, leadfarm_test_settings, topic_records
 from tests.infra import ScratchDatabase
 
 pytestmark = pytest.mark.integration
@@ -132,16 +131,17 @@ async def test_two_replicas_never_assign_a_lead_twice_and_stay_fair(
                     )
                 ).all()
             )
-            said = (
-                await conn.execute(
-                    select(outbox.c.payload).where(
-                        outbox.c.payload.contains('"leadfarm.lead.assigned.v1"')
-                    )
-                )
-            ).all()
+        router_topic = topic_for("router", settings.topic_namespace)
+
+        async def all_said() -> list[bytes] | None:
+            records = await topic_records(kafka, router_topic, settings.topic_partitions)
+            said = [r.value for r in records if b'"leadfarm.lead.assigned.v1"' in r.value]
+            return said if len(said) >= LEADS else None
+
+        said = await eventually(all_said, timeout=60)
         assert len(per_lead) == LEADS
         assert {n for _, n in per_lead} == {1}, "no lead assigned twice"
-        said_per_lead = Counter(orjson.loads(r.payload)["subject"] for r in said)
+        said_per_lead = Counter(orjson.loads(value)["subject"] for value in said)
         assert set(said_per_lead) == set(lead_ids)
         assert set(said_per_lead.values()) == {1}, "one lead.assigned per lead"
         total = sum(WEIGHTS.values())
