@@ -106,7 +106,7 @@ _MARKS = (
     # and a replay's row is what makes a dead letter replayed at most once
     # (services/ops/dlq.py). Data-modifying CTEs run to completion whether or not the
     # query reads them.
-    "sent AS (DELETE FROM outbox WHERE id = ANY(CAST(:sent AS BIGINT[]))"
+    "gone AS (DELETE FROM outbox WHERE id = ANY(CAST(:sent AS BIGINT[]))"
     " AND topic NOT LIKE :dead AND event_id NOT LIKE :replay),"
     " kept AS (UPDATE outbox SET published_at = :now WHERE id = ANY(CAST(:sent AS BIGINT[]))"
     " AND (topic LIKE :dead OR event_id LIKE :replay))"
