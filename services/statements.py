@@ -40,8 +40,9 @@ def any_other_row(key: Column[Any]) -> Select[Any]:
     return select(key).where(key.not_in(bindparam("ids", expanding=True))).limit(1)
 
 
-QUEUE_BRANCHES = 32
-"""Queues one `oldest_due_per_queue` statement reads at most; more are read in chunks."""
+QUEUE_BRANCHES = 100
+"""Queues one `oldest_due_per_queue` statement reads at most; more are read in chunks (a
+round trip each; SQLite takes at most 500 terms in a compound SELECT)."""
 
 
 @cache

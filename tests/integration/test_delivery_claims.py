@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from router.models import deliveries, subscriptions
 from router.repository.deliveries import claim_due
+from services import statements
 from services.clock import ManualClock
 from services.db import UnitOfWork
 from tests.scenarios.router import BOTH_DATABASES, router_unit
@@ -195,3 +196,41 @@ async def test_a_claim_does_not_read_the_backlog_of_a_subscription_with_its_shar
             claimed, steps[backlog] = await _vm_steps_of_a_claim(unit, backlog)
         assert claimed == ["b1"]
     assert steps[2_000] < steps[20] * 1.5, steps
+
+
+async def test_a_claim_reads_many_subscriptions_in_chunks(
+    unit: UnitOfWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More subscriptions than one statement seeks: each still gets its share, oldest
+    first across them."""
+    monkeypatch.setattr(statements, "QUEUE_BRANCHES", 2)
+    names = [f"s{i}" for i in range(5)]
+    async with unit.transaction() as tx:
+        await tx.conn.execute(
+            subscriptions.insert(),
+            [
+                {
+                    "id": s,
+                    "url": f"https://tools.example/{s}",
+                    "event_types": ["lead.assigned"],
+                    "secret": f"whsec_{s}",
+                    "active": True,
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                }
+                for s in names
+            ],
+        )
+        await tx.conn.execute(
+            deliveries.insert(),
+            [
+                _delivery(f"{s}-{n}", s, -100 + i * 10 + n)
+                for i, s in enumerate(names)
+                for n in (0, 1)
+            ],
+        )
+    async with unit.transaction() as tx:
+        claimed = await claim_due(tx, NOW, LEASE, 5, per_subscription=1, in_flight={"s1": 1})
+    # s1 has its share running; the others one each, oldest first; then one slot beyond the
+    # shares but one share's worth would be free, and there is none (5 - 1 - 4 = 0).
+    assert [c.id for c in claimed] == ["s0-0", "s2-0", "s3-0", "s4-0"]
