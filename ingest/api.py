@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
 
@@ -353,7 +353,7 @@ def build_router(
 
     async def prepare(tx: Tx, touched: Sequence[Touches]) -> RoundStore:
         # On PostgreSQL it reads the versions too.
-        store = await RoundStore.load(tx, touched, timedelta(hours=settings.idempotency_hours))
+        store = await RoundStore.load(tx, touched, settings.idempotency_window)
         await catalog.refresh(tx)
         return store
 

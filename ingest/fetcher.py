@@ -109,7 +109,11 @@ class FetchWorker(LeasingWorker):
             await self._retry_later(pending, f"{type(exc).__name__}: {exc}")
             return
         async with self.unit.transaction() as tx:
-            store = await RoundStore.load(tx, [service.touches(profile, pending.external_id)])
+            store = await RoundStore.load(
+                tx,
+                [service.touches(profile, pending.external_id)],
+                self.settings.idempotency_window,
+            )
             await service.record(
                 store,
                 profile,

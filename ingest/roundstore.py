@@ -45,9 +45,6 @@ from ingest.models import deliveries, idempotency, leads, webhook_replays
 from ingest.repository import remember_answer_statement, remember_signature_statement
 from services.db import Tx
 
-ANSWERS_FOR = timedelta(hours=24)
-"""How long an Idempotency-Key's answer is given again (`LEADFARM_INGEST_IDEMPOTENCY_HOURS`)."""
-
 
 @dataclass(frozen=True)
 class Touches:
@@ -90,7 +87,7 @@ class RoundStore:
     """One transaction's picture of the persons, deliveries, replay records and idempotency
     answers its works touch, and their writes (deferred to commit)."""
 
-    def __init__(self, tx: Tx, answers_for: timedelta = ANSWERS_FOR) -> None:
+    def __init__(self, tx: Tx, answers_for: timedelta) -> None:
         self.tx = tx
         self.answers_since = tx.now() - answers_for
         """Answers remembered before this are stale: not given again, and taken over."""
@@ -100,11 +97,10 @@ class RoundStore:
         self._answers: dict[str, tuple[str, int, dict[str, Any]]] = {}
 
     @classmethod
-    async def load(
-        cls, tx: Tx, touched: Sequence[Touches], answers_for: timedelta = ANSWERS_FOR
-    ) -> RoundStore:
+    async def load(cls, tx: Tx, touched: Sequence[Touches], answers_for: timedelta) -> RoundStore:
         """Lock (on PostgreSQL) and read everything the round's works touch: at most one
-        statement per table, none for a table nobody touches."""
+        statement per table, none for a table nobody touches. An Idempotency-Key's answer
+        counts for `answers_for` (`IngestSettings.idempotency_window`)."""
         store = cls(tx, answers_for)
         emails = {e for t in touched for e, _ in t.persons if e}
         phones = {p for t in touched for _, p in t.persons if p}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import Field
@@ -19,6 +20,7 @@ class IngestSettings(ServiceSettings):
     idempotency_hours: float = Field(24.0, gt=0)
     """How long an Idempotency-Key's first answer is given again; after that the key is
     free and its answer deleted."""
+
     rate_limit_per_second: float = Field(20.0, gt=0)
     """Webhook requests per second allowed per source (per process), after the burst."""
     rate_limit_burst: int = Field(200, ge=1)
@@ -37,3 +39,7 @@ class IngestSettings(ServiceSettings):
     fetch_timeout_s: float = Field(10.0, gt=0)
     fetch_poll_interval_s: float = Field(1.0, gt=0)
     fetch_concurrency: int = Field(4, ge=1)
+
+    @property
+    def idempotency_window(self) -> timedelta:
+        return timedelta(hours=self.idempotency_hours)

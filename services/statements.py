@@ -83,9 +83,12 @@ async def oldest_due(
     columns: tuple[str, ...],
     now: datetime,
     takes: Mapping[str, int],
+    limit: int,
 ) -> list[Row]:
-    """Each queue's oldest pending rows due by `now`, up to what `takes` says it may take
-    (`oldest_due_per_queue`, in chunks of QUEUE_BRANCHES queues), unordered across queues."""
+    """The `limit` oldest pending rows due by `now` of the queues in `takes`, each queue
+    giving at most what `takes` says (`oldest_due_per_queue`, in chunks of QUEUE_BRANCHES
+    queues); oldest first. `columns` are read, with the due time and creation time."""
+    columns = tuple(dict.fromkeys((*columns, "next_attempt_at", "created_at")))
     skip_locked = tx.conn.dialect.name == "postgresql"
     asked = [(queue, n) for queue, n in takes.items() if n > 0]
     rows: list[Row] = []
@@ -97,7 +100,7 @@ async def oldest_due(
             parameters[f"q{i}"] = queue
             parameters[f"n{i}"] = n
         rows += await tx.rows(statement, parameters)
-    return rows
+    return sorted(rows, key=lambda r: (r["next_attempt_at"], r["created_at"]))[:limit]
 
 
 @cache

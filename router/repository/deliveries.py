@@ -61,10 +61,7 @@ async def claim_due(
             for s in (r["id"] for r in await tx.rows(_SUBSCRIPTION_IDS, {}))
             if in_flight[s] < per_subscription
         }
-        rows = sorted(
-            await oldest_due(tx, deliveries.c.subscription_id, _CHOSEN_BY, now, shares),
-            key=lambda r: (r["next_attempt_at"], r["created_at"]),
-        )[:limit]
+        rows = await oldest_due(tx, deliveries.c.subscription_id, _CHOSEN_BY, now, shares, limit)
         # Beyond the shares: fill the free slots but one share's worth (kept for newcomers).
         room = limit - per_subscription - len(rows)
         if room > 0:
@@ -118,7 +115,7 @@ _ANY_DUE = (
 
 
 _SUBSCRIPTION_IDS = select(subscriptions.c.id)
-_CHOSEN_BY = ("id", "subscription_id", "next_attempt_at", "created_at")
+_CHOSEN_BY = ("id", "subscription_id")
 """Only what choosing needs: the payloads of those taken come back from the lease."""
 
 

@@ -49,22 +49,23 @@ def _delivery(id_: str, subscription: str, due_in_s: float, **values: object) ->
     }
 
 
+def _subscription(id_: str) -> dict[str, object]:
+    return {
+        "id": id_,
+        "url": f"https://tools.example/{id_}",
+        "event_types": ["lead.assigned"],
+        "secret": f"whsec_{id_}",
+        "active": True,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+
+
 async def _store(unit: UnitOfWork) -> None:
     async with unit.transaction() as tx:
         await tx.conn.execute(
             subscriptions.insert(),
-            [
-                {
-                    "id": s,
-                    "url": f"https://tools.example/{s}",
-                    "event_types": ["lead.assigned"],
-                    "secret": f"whsec_{s}",
-                    "active": True,
-                    "created_at": NOW,
-                    "updated_at": NOW,
-                }
-                for s in ("a", "b")
-            ],
+            [_subscription(s) for s in ("a", "b")],
         )
         await tx.conn.execute(
             deliveries.insert(),
@@ -208,18 +209,7 @@ async def test_a_claim_reads_many_subscriptions_in_chunks(
     async with unit.transaction() as tx:
         await tx.conn.execute(
             subscriptions.insert(),
-            [
-                {
-                    "id": s,
-                    "url": f"https://tools.example/{s}",
-                    "event_types": ["lead.assigned"],
-                    "secret": f"whsec_{s}",
-                    "active": True,
-                    "created_at": NOW,
-                    "updated_at": NOW,
-                }
-                for s in names
-            ],
+            [_subscription(s) for s in names],
         )
         await tx.conn.execute(
             deliveries.insert(),

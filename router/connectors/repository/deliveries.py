@@ -55,10 +55,7 @@ async def claim_due(
     takes = {c: limit for c in (r["id"] for r in await tx.rows(_CONNECTOR_IDS, {}))}
     for connector_id in full:
         takes.pop(connector_id, None)
-    rows = sorted(
-        await oldest_due(tx, connector_deliveries.c.connector_id, _CLAIMED, now, takes),
-        key=lambda r: (r["next_attempt_at"], r["created_at"]),
-    )[:limit]
+    rows = await oldest_due(tx, connector_deliveries.c.connector_id, _CLAIMED, now, takes, limit)
     if not rows:
         return []
     await tx.rows(_LEASE, {"ids": [r["id"] for r in rows], "lease_until": lease_until})
@@ -88,8 +85,6 @@ _CLAIMED = (
     "payload",
     "attempts",
     "expires_at",
-    "next_attempt_at",
-    "created_at",
 )
 _LEASE = (
     update(connector_deliveries)
