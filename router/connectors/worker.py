@@ -11,6 +11,7 @@ exponential backoff until the retry window closes, then dead with the vendor's e
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
@@ -46,6 +47,9 @@ from services.workpool import KeyedPool, LeasingWorker
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
+ORPHAN_SWEEP_EVERY_S = LEASE.total_seconds()
+"""How often, at most, a claim that took nothing looks for deliveries of deleted
+connectors (`delete_orphans`: a read of every pending delivery)."""
 OUTCOME_LINGER_S = 0.02
 
 
@@ -90,6 +94,7 @@ class ConnectorWorker(LeasingWorker):
         self.transport = transport
         self.retry_for = timedelta(hours=settings.connector_retry_hours)
         self.outcomes = GroupCommitter(unit, transaction_only, linger_s=OUTCOME_LINGER_S)
+        self._swept_at: float | None = None
 
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -167,6 +172,14 @@ class ConnectorWorker(LeasingWorker):
             claimed = await repository.deliveries.claim_due(
                 tx, now, now + LEASE, self.pool.free, full
             )
+            if not claimed and (
+                self._swept_at is None or time.monotonic() - self._swept_at >= ORPHAN_SWEEP_EVERY_S
+            ):
+                # Something is due that no connector's seek found: perhaps the deliveries
+                # of a connector deleted meanwhile.
+                self._swept_at = time.monotonic()
+                if orphans := await repository.deliveries.delete_orphans(tx):
+                    log.info("deleted %d deliveries of deleted connectors", orphans)
         for delivery in claimed:
             self.pool.start(delivery.connector_id, self._send(delivery))
         return len(claimed)

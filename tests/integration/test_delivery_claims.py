@@ -1,6 +1,7 @@
 """Claiming due webhook deliveries (router/repository/deliveries.py), on SQLite and on
 PostgreSQL: each subscription gets its share first, free slots then go oldest first, and
-the lease returns what sending needs (payload, attempts, trace context) in due order."""
+the lease returns what sending needs (payload, attempts, trace context) in due order.
+Also the sweep of connector deliveries whose connector is gone."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import cast
 import pytest
 from sqlalchemy import select
 
-from router.models import deliveries, subscriptions
+from router.connectors.repository.deliveries import delete_orphans
+from router.models import connector_deliveries, connectors, deliveries, subscriptions
 from router.repository.deliveries import claim_due
 from services import statements
 from services.clock import ManualClock
@@ -224,3 +226,41 @@ async def test_a_claim_reads_many_subscriptions_in_chunks(
     # s1 has its share running; the others one each, oldest first; then one slot beyond the
     # shares but one share's worth would be free, and there is none (5 - 1 - 4 = 0).
     assert [c.id for c in claimed] == ["s0-0", "s2-0", "s3-0", "s4-0"]
+
+
+async def test_connector_deliveries_of_a_deleted_connector_are_swept(unit: UnitOfWork) -> None:
+    async with unit.transaction() as tx:
+        await tx.conn.execute(
+            connectors.insert().values(
+                id="crm",
+                kind="webhook",
+                settings={},
+                credentials="sealed",
+                active=True,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+        await tx.conn.execute(
+            connector_deliveries.insert(),
+            [
+                {
+                    **{
+                        k: v
+                        for k, v in _delivery(id_, "", -10, status=status).items()
+                        if k not in ("subscription_id", "traceparent")
+                    },
+                    "connector_id": connector,
+                }
+                for id_, connector, status in (
+                    ("kept", "crm", "pending"),
+                    ("orphan", "gone", "pending"),
+                    ("orphan-sent", "gone", "delivered"),  # its history stays
+                )
+            ],
+        )
+    async with unit.transaction() as tx:
+        assert await delete_orphans(tx) == 1
+    async with unit.read() as conn:
+        left = await conn.scalars(select(connector_deliveries.c.id).order_by("id"))
+        assert list(left) == ["kept", "orphan-sent"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from router.connectors.base import Delivery, LeadNow
 from router.connectors.records import ConnectorDelivery
@@ -74,8 +74,21 @@ async def claim_due(
     ]
 
 
+async def delete_orphans(tx: Tx) -> int:
+    """Delete the pending deliveries of connectors that no longer exist: queued by a routing
+    transaction that read the connector before its delete committed. Claims seek per
+    connector and never read them; left alone, they would stay pending (and due) forever.
+    Returns how many."""
+    result = await tx.conn.execute(_DELETE_ORPHANS)
+    return result.rowcount or 0
+
+
 # Built once (a statement built per call costs more CPU than the database takes to run it).
 _CONNECTOR_IDS = select(connectors.c.id)
+_DELETE_ORPHANS = delete(connector_deliveries).where(
+    connector_deliveries.c.status == "pending",
+    connector_deliveries.c.connector_id.not_in(select(connectors.c.id)),
+)
 _CLAIMED = (
     "id",
     "connector_id",

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from router.connectors.repository.deliveries import claim_due
+from router.connectors.repository.deliveries import any_due, claim_due
 from router.connectors.worker import ConnectorWorker
 from router.models import connector_deliveries, connectors
 from services.crypto import SecretBox
@@ -100,3 +100,34 @@ async def test_a_claim_does_not_read_the_backlog_of_a_connector_with_its_share_r
             work[backlog] = counted[0]
             assert [c.id for c in claimed] == ["dialer-0"]
     assert work[2_000] < work[20] * 1.5, work
+
+
+async def test_deliveries_of_a_deleted_connector_are_deleted_not_left_due_forever(
+    tmp_path: Path,
+) -> None:
+    """A routing transaction that read a connector before its delete committed queues a
+    delivery for it. The per-connector seek never reads it, so it stayed pending and due
+    forever, and every poll found it due and claimed nothing."""
+    async with world_at(tmp_path) as world:
+        await _store(world, "gone", 2)
+        await _store(world, "crm", 1)
+        async with world.unit.transaction() as tx:
+            await tx.conn.execute(connectors.delete().where(connectors.c.id == "gone"))
+        worker = ConnectorWorker(
+            world.unit, world.settings, world.router.routing, SecretBox.ephemeral()
+        )
+        started: list[str] = []
+
+        def start(key: str, work: Coroutine[Any, Any, None]) -> None:
+            started.append(key)
+            work.close()
+
+        worker.pool.start = start  # type: ignore[method-assign]
+        assert await worker._start_due() == 1  # the crm's, claimed; the orphans stay a while
+        assert started == ["crm"]
+        assert await worker._start_due() == 0  # nothing claimable: the orphans are deleted
+        async with world.unit.read() as conn:
+            left = (await conn.execute(connector_deliveries.select())).all()
+        assert sorted(r.id for r in left) == ["crm-0"]
+        async with world.unit.read() as conn:
+            assert not await any_due(conn, world.clock.now())
