@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -192,6 +193,12 @@ class Embedded(System):
         self.procs["all-in-one"] = proc
         self.urls = dict.fromkeys(SERVICES, base)
         proc.wait_ready(base)
+
+    def stop(self) -> None:
+        """Stop the process and delete its data directory (hundreds of MB a run; the
+        cluster drops its scratch database likewise); its log stays in the workdir."""
+        super().stop()
+        shutil.rmtree(self.workdir / "data", ignore_errors=True)
 
 
 class Cluster(System):

@@ -47,8 +47,11 @@ def run(system: System) -> dict[str, Any]:
 
 
 def test_embedded_smoke() -> None:
-    result = run(Embedded())
+    embedded = Embedded()
+    result = run(embedded)
     check(result)
+    assert not (embedded.workdir / "data").exists()  # a run leaves no database behind
+    assert (embedded.workdir / "up.log").exists()
     assert all(p["cpu_ms_per_lead_servers"] == {} for p in result["phases"].values())
 
 
