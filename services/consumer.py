@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections import Counter
@@ -27,16 +26,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from contracts.envelope import Envelope
-from contracts.events import EventData, UnknownEventType, parse_data
+from contracts.events import EventData
 from contracts.ids import new_id
 from contracts.topics import dlq_for, topic_for
 from services import metrics, tracing
 from services.bus.base import CommitsWithTransaction, Message, ReportsLag, Subscription
 from services.db import Tx, UnitOfWork
+from services.decoding import PoisonMessage, decode_record
 from services.inbox import claim, is_new
 from services.logs import event_id_var, lead_id_var, trace_id_of, trace_id_var
 from services.outbox import write_record
@@ -104,10 +103,6 @@ LAG_INTERVAL_S = 5.0
 UNSTORED_MAX_AGE_S = 1.0
 """How long the position of messages passed over may stay unstored (a consumer with
 nothing else to do stores it at its next idle fetch after that)."""
-
-
-class PoisonMessage(Exception):
-    """The message can never be handled (not an event, unknown type, invalid data)."""
 
 
 class ConsumerRunner:
@@ -330,7 +325,7 @@ class ConsumerRunner:
         decoded: list[tuple[Envelope, EventData]] = []
         for message in messages:
             try:
-                decoded.append(_decode(message))
+                decoded.append(decode_message(message))
             except PoisonMessage:
                 return False
         handled = [self._handles(m, data) for m, (_, data) in zip(messages, decoded, strict=True)]
@@ -393,7 +388,7 @@ class ConsumerRunner:
 
     async def _handle(self, message: Message, spans: tracing.Consuming | None) -> None:
         try:
-            envelope, data = _decode(message)
+            envelope, data = decode_message(message)
         except PoisonMessage as exc:
             await self._dead_letter(message, exc, attempts=0)
             return
@@ -477,30 +472,13 @@ def _first_per_partition(messages: list[Message]) -> list[Message]:
 
 def decode_message(message: Message) -> tuple[Envelope, EventData]:
     """A record's envelope and typed data; `PoisonMessage` when it is not a valid event."""
-    return _decode(message)
+    return decode_record(message.value)
 
 
 def _traceparent_in(message: Message) -> str | None:
     """The envelope's context: a record published without trace headers still continues
     its event's trace."""
     try:
-        return _decode(message)[0].traceparent
+        return decode_message(message)[0].traceparent
     except PoisonMessage:
         return None
-
-
-def _decode(message: Message) -> tuple[Envelope, EventData]:
-    return _decode_value(message.value)
-
-
-@functools.lru_cache(maxsize=4096)
-def _decode_value(value: bytes) -> tuple[Envelope, EventData]:
-    """Parse a record once per process: in the embedded runtime every event is read by
-    two or three consumers (its service's, audit's...), and validating it was an eighth of
-    a lead's CPU. Keyed by the bytes themselves, so a rewritten (redacted) record is parsed
-    anew; the models are frozen, so sharing them is safe."""
-    try:
-        envelope = Envelope.from_json(value)
-        return envelope, parse_data(envelope)
-    except (ValidationError, UnknownEventType, ValueError) as exc:
-        raise PoisonMessage(str(exc)) from exc

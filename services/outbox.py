@@ -23,6 +23,7 @@ from contracts.events import EventData, make_envelope
 from contracts.topics import DLQ_SUFFIX, topic_for
 from services import metrics, tracing
 from services.db import Row, Tx, UnitOfWork, rows_of, statement_owner
+from services.decoding import remember_said
 from services.polling import PollingWorker
 from services.tables import outbox
 
@@ -41,9 +42,9 @@ async def emit(
         envelope = _traced_envelope(tx, data, topic, traceparent, subject, headers)
     else:
         envelope = make_envelope(data, time=tx.now(), traceparent=traceparent, subject=subject)
-    await write_record(
-        tx, topic, envelope.subject, envelope.to_json(), event_id=envelope.id, headers=headers
-    )
+    payload = envelope.to_json()
+    remember_said(payload, envelope, data)  # its consumers in this process need not parse it
+    await write_record(tx, topic, envelope.subject, payload, event_id=envelope.id, headers=headers)
     return envelope
 
 

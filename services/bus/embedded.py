@@ -58,8 +58,7 @@ class LogTail:
     lead for the 5.3 its events wrote). The tail reads what was committed since its last
     read, all topics at once, the first time a subscription asks after a commit; every
     subscription then takes its topics' rows from memory. They share the `Message`s, so
-    the consumers' record cache (`services.consumer._decode_value`) finds a record by
-    identity.
+    the consumers' record cache (`services.decoding`) finds a record by identity.
 
     It holds every row with `since < id <= through`, at most `capacity` of them. A
     subscription whose position is before `since` (starting with a backlog, a replay, a

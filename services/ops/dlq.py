@@ -30,7 +30,8 @@ from sqlalchemy.exc import IntegrityError
 from contracts.envelope import structured_mode_headers
 from contracts.topics import DLQ_SUFFIX, ServiceName
 from services.bus.base import Message
-from services.consumer import PoisonMessage, decode_message
+from services.consumer import decode_message
+from services.decoding import PoisonMessage
 from services.erasure import personal_values, redact_envelope
 from services.logs import redact
 from services.outbox import REPLAY_PREFIX, write_record

@@ -45,7 +45,8 @@ from sqlalchemy import delete, func, select
 from contracts.topics import ServiceName
 from services.bus.base import Message
 from services.bus.embedded import EmbeddedSubscription
-from services.consumer import Incoming, PoisonMessage, decode_message, is_transient
+from services.consumer import Incoming, decode_message, is_transient
+from services.decoding import PoisonMessage
 from services.inbox import claim
 from services.ops.lag import topic_partitions
 from services.runtime import Runtime

@@ -8,7 +8,8 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from services.bus.kafka import kafka_headers, message_of
-from services.consumer import PoisonMessage, decode_message
+from services.consumer import decode_message
+from services.decoding import PoisonMessage
 from services.outbox import OutboundRecord
 
 
