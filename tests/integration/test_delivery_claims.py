@@ -20,7 +20,7 @@ from router.repository.deliveries import claim_due
 from services import statements
 from services.clock import ManualClock
 from services.db import UnitOfWork
-from tests.scenarios.router import BOTH_DATABASES, router_unit
+from tests.scenarios.router import BOTH_DATABASES, connector_row, router_unit
 from tests.scenarios.services import sqlite_work
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -230,17 +230,7 @@ async def test_a_claim_reads_many_subscriptions_in_chunks(
 
 async def test_connector_deliveries_of_a_deleted_connector_are_swept(unit: UnitOfWork) -> None:
     async with unit.transaction() as tx:
-        await tx.conn.execute(
-            connectors.insert().values(
-                id="crm",
-                kind="webhook",
-                settings={},
-                credentials="sealed",
-                active=True,
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        )
+        await tx.conn.execute(connectors.insert(), connector_row("crm", NOW))
         await tx.conn.execute(
             connector_deliveries.insert(),
             [

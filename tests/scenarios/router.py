@@ -78,6 +78,19 @@ def lead_row(lead_id: str, status: str, rep_id: str | None) -> dict[str, Any]:
     }
 
 
+def connector_row(connector_id: str, now: datetime) -> dict[str, Any]:
+    """An active `webhook` connector as stored (credentials not opened by these tests)."""
+    return {
+        "id": connector_id,
+        "kind": "webhook",
+        "settings": {},
+        "credentials": "sealed",
+        "active": True,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 async def stored_and_counted(unit: UnitOfWork) -> tuple[dict[str, int], dict[str, int]]:
     """Each rep's stored open leads (`router_rep_loads`, non-zero ones) and a count of
     their open leads: the triggers keep the two equal."""

@@ -13,24 +13,14 @@ from router.connectors.repository.deliveries import any_due, claim_due
 from router.connectors.worker import ConnectorWorker
 from router.models import connector_deliveries, connectors
 from services.crypto import SecretBox
-from tests.scenarios.router import World, world_at
+from tests.scenarios.router import World, connector_row, world_at
 from tests.scenarios.services import sqlite_work, statements_of
 
 
 async def _store(world: World, connector_id: str, deliveries: int, due_since_s: float = 10) -> None:
     now = world.clock.now()
     async with world.unit.transaction() as tx:
-        await tx.conn.execute(
-            connectors.insert().values(
-                id=connector_id,
-                kind="webhook",
-                settings={},
-                credentials="sealed",
-                active=True,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        await tx.conn.execute(connectors.insert(), connector_row(connector_id, now))
         await tx.conn.execute(
             connector_deliveries.insert(),
             [
