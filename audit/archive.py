@@ -64,6 +64,7 @@ from contracts.events import (
     is_touch,
 )
 from services.db import Tx
+from services.decoding import said_record
 from services.sqltypes import EncodedJson
 
 # The router's newer events are handled by type name and read defensively (their fields are
@@ -234,7 +235,8 @@ class Archive:
                 document = envelope.model_dump(mode="json")
                 stored = redact_envelope(document, personal_values(document.get("data")))
             else:
-                stored = EncodedJson(envelope.model_dump_json())
+                said = said_record(envelope)  # said in this process: its bytes, not again
+                stored = EncodedJson(said.decode() if said else envelope.model_dump_json())
             rows.append(
                 {
                     "event_id": envelope.id,

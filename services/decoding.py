@@ -7,7 +7,9 @@ for the consumers that read it next. An event said in this process is kept under
 written for it (`remember_said`, called by `services.outbox.emit`) with the very envelope
 and data it was made from: the consumers that read it back get them without parsing. They
 are what parsing those bytes gives (tests/unit/services/test_decoding.py checks it for
-every event type), and the models are frozen, so sharing them is safe.
+every event type), and the models are frozen, so sharing them is safe. Audit's archive,
+which stores each event's JSON, takes the bytes said for it (`said_record`) rather than
+encoding the envelope again.
 
 Keyed by the bytes themselves, so a rewritten (redacted) record is parsed anew. The oldest
 entry goes first once RECORDS are kept: a record is read within moments of being written.
@@ -24,6 +26,8 @@ RECORDS = 4096
 """How many records are kept (a few MB)."""
 
 _kept: dict[bytes, tuple[Envelope, EventData]] = {}
+_said: dict[str, tuple[Envelope, bytes]] = {}
+"""Event id -> the envelope said in this process and the bytes written for it."""
 
 
 class PoisonMessage(Exception):
@@ -48,6 +52,16 @@ def remember_said(value: bytes, envelope: Envelope, data: EventData) -> None:
     """Keep an event this process said under the bytes written for it: `value` is
     `envelope.to_json()`, and `envelope` was made from `data`."""
     _keep(value, (envelope, data))
+    if len(_said) >= RECORDS:
+        del _said[next(iter(_said))]
+    _said[envelope.id] = (envelope, value)
+
+
+def said_record(envelope: Envelope) -> bytes | None:
+    """The bytes written for `envelope` (`envelope.to_json()`) when this very envelope was
+    said in this process and is still kept; otherwise None."""
+    said = _said.get(envelope.id)
+    return said[1] if said is not None and said[0] is envelope else None
 
 
 def _keep(value: bytes, decoded: tuple[Envelope, EventData]) -> None:

@@ -13,7 +13,7 @@ import pytest
 from contracts.envelope import Envelope
 from contracts.events import EVENT_TYPES, make_envelope, parse_data
 from services import decoding
-from services.decoding import PoisonMessage, decode_record, remember_said
+from services.decoding import PoisonMessage, decode_record, remember_said, said_record
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "events"
 NOW = datetime(2026, 12, 6, 22, 30, 1, 123456, tzinfo=UTC)
@@ -63,3 +63,15 @@ def test_the_oldest_record_goes_first(monkeypatch: pytest.MonkeyPatch) -> None:
     for record in records:
         decode_record(record)
     assert list(decoding._kept) == records[1:]
+
+
+def test_the_record_said_for_an_envelope_is_found_for_that_envelope_only() -> None:
+    data = parse_data(
+        Envelope.from_json((FIXTURES / "leadfarm.lead.captured.v1.json").read_bytes())
+    )
+    said = make_envelope(data, time=NOW)
+    record = said.to_json()
+    remember_said(record, said, data)
+    assert said_record(said) == record
+    assert said_record(Envelope.from_json(record)) is None  # equal, but read, not said here
+    assert said_record(make_envelope(data, time=NOW)) is None  # never said
