@@ -17,6 +17,8 @@ entry goes first once RECORDS are kept: a record is read within moments of being
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from pydantic import ValidationError
 
 from contracts.envelope import Envelope
@@ -25,8 +27,10 @@ from contracts.events import EventData, UnknownEventType, parse_data
 RECORDS = 4096
 """How many records are kept (a few MB)."""
 
-_kept: dict[bytes, tuple[Envelope, EventData]] = {}
-_said: dict[str, tuple[Envelope, bytes]] = {}
+# OrderedDicts: a plain dict's oldest key is found by walking past every key deleted
+# before it (until the dict is next resized), which cost more than the parse it saves.
+_kept: OrderedDict[bytes, tuple[Envelope, EventData]] = OrderedDict()
+_said: OrderedDict[str, tuple[Envelope, bytes]] = OrderedDict()
 """Event id -> the envelope said in this process and the bytes written for it."""
 
 
@@ -53,7 +57,7 @@ def remember_said(value: bytes, envelope: Envelope, data: EventData) -> None:
     `envelope.to_json()`, and `envelope` was made from `data`."""
     _keep(value, (envelope, data))
     if len(_said) >= RECORDS:
-        del _said[next(iter(_said))]
+        _said.popitem(last=False)
     _said[envelope.id] = (envelope, value)
 
 
@@ -66,5 +70,5 @@ def said_record(envelope: Envelope) -> bytes | None:
 
 def _keep(value: bytes, decoded: tuple[Envelope, EventData]) -> None:
     if len(_kept) >= RECORDS:
-        del _kept[next(iter(_kept))]
+        _kept.popitem(last=False)
     _kept[value] = decoded

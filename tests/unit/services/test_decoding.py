@@ -5,6 +5,7 @@ bytes gives, for every event type; anything else is parsed, and poison refused."
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def test_a_record_is_parsed_once_and_poison_refused_every_time() -> None:
 
 def test_the_oldest_record_goes_first(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(decoding, "RECORDS", 2)
-    monkeypatch.setattr(decoding, "_kept", {})
+    monkeypatch.setattr(decoding, "_kept", OrderedDict())
     records = [
         make_envelope(
             parse_data(
