@@ -38,7 +38,7 @@ from services.db import Tx, UnitOfWork
 from services.decoding import PoisonMessage, decode_record
 from services.inbox import claim, is_new
 from services.logs import event_id_var, lead_id_var, trace_id_of, trace_id_var
-from services.outbox import write_record
+from services.outbox import REPLAY_FOR_HEADER, write_record
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +266,8 @@ class ConsumerRunner:
             type(data).SERVICE, self.unit.topic_namespace
         ):
             return False
+        if message.headers.get(REPLAY_FOR_HEADER, self.group) != self.group:
+            return False  # a dead letter of another group, replayed for that group only
         return type(data) in self.handlers or type(data) in self.batch_handlers
 
     def _handler_for(self, message: Message, data: EventData) -> Handler | None:

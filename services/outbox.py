@@ -136,6 +136,9 @@ _INDEX_SCANS_ONLY = text(
 )
 REPLAY_PREFIX = "replay-"
 """The outbox event id of a dead letter's replay is this and the dead letter's event id."""
+REPLAY_FOR_HEADER = "x-leadfarm-replay-for"
+"""A replay's record names the consumer group that dead-lettered it; the other groups of
+its topic pass it over (services/consumer.py), having handled the event the first time."""
 
 _KEPT = {"dead": f"%{DLQ_SUFFIX}", "replay": f"{REPLAY_PREFIX}%"}
 _BACKLOG = select(func.count().label("n")).where(

@@ -9,11 +9,13 @@ and replay can be recorded in it atomically.
 
 Replay writes the original record again, through the same outbox, to the topic it came
 from, with the outbox event id `replay-<dead letter id>`. That id is unique, so a dead
-letter is replayed at most once: a second replay (even a concurrent one) is refused. Every
-consumer group of that topic receives the record again; the groups that handled the event
-skip it (their inbox has its id), and the group that dead-lettered it handles it, because a
-dead-lettered event is never recorded in that group's inbox (the handler's transaction,
-inbox row included, rolled back).
+letter is replayed at most once: a second replay (even a concurrent one) is refused. The
+record names the consumer group that dead-lettered it (`x-leadfarm-replay-for`): the other
+groups of the topic, which handled the event the first time, pass it over, and that group
+handles it, because a dead-lettered event is never recorded in its inbox (the handler's
+transaction, inbox row included, rolled back). A dead letter written before its consumer
+was named in its headers is replayed to every group, whose inbox skips it if they handled
+it (and has not forgotten it yet: docs/architecture.md, "Inbox").
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from services.consumer import decode_message
 from services.decoding import PoisonMessage
 from services.erasure import personal_values, redact_envelope
 from services.logs import redact
-from services.outbox import REPLAY_PREFIX, write_record
+from services.outbox import REPLAY_FOR_HEADER, REPLAY_PREFIX, write_record
 from services.runtime import Runtime
 from services.tables import inbox, outbox
 
@@ -207,6 +209,7 @@ async def replay_dead_letter(runtime: Runtime, letter: DeadLetter) -> ReplayResu
                     **structured_mode_headers(),
                     **letter.original_headers(),
                     "x-leadfarm-replay-of": letter.dlq_event_id,
+                    **({REPLAY_FOR_HEADER: letter.consumer} if letter.consumer else {}),
                 },
             )
     except IntegrityError:

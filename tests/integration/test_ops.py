@@ -103,6 +103,11 @@ async def test_a_dead_letter_is_listed_shown_redacted_and_replayed_once(backend:
     ]
     assert len(both) == 2
     assert all(r.headers["content-type"] == CONTENT_TYPE.encode() for r in both)
+    # ... for the group that dead-lettered it only: the others pass it over by this header.
+    assert [r.headers.get("x-leadfarm-replay-for") for r in both] == [
+        None,
+        letter.consumer.encode(),
+    ]
 
 
 async def test_a_dead_letter_from_before_content_types_is_replayed_as_a_cloudevent(

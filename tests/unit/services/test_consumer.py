@@ -21,7 +21,7 @@ from services.bus.embedded import EmbeddedBus, EmbeddedSubscription
 from services.clock import ManualClock
 from services.consumer import ConsumerRunner, Incoming
 from services.db import Tx, UnitOfWork
-from services.outbox import emit
+from services.outbox import REPLAY_FOR_HEADER, emit
 from services.tables import embedded_offsets, inbox, outbox
 from tests.backends import eventually
 from tests.scenarios.services import chassis_unit
@@ -218,6 +218,32 @@ async def test_an_event_on_a_topic_not_its_own_is_ignored(tmp_path: Path) -> Non
         runner.any_topic = True  # audit's archive takes events from wherever they are
         await runner.handle(misplaced)
         assert calls == ["home"]
+
+
+async def test_a_replay_is_handled_by_the_group_it_is_for_only(tmp_path: Path) -> None:
+    """A dead letter's replay reaches every group of its topic; the groups that handled the
+    event the first time pass it over by its header, not by an inbox row they may have
+    forgotten (the inbox keeps `LEADFARM_INBOX_RETENTION_DAYS`)."""
+    calls: list[str] = []
+
+    async def handler(tx: Tx, event: Incoming[LeadDisqualified]) -> None:
+        calls.append(event.data.lead_id)
+
+    async with chassis_unit(tmp_path, ManualClock()) as unit:
+        runner = await run_with(unit, handler, ["replayed"])
+        await runner.subscription.start()
+        (message,) = await runner.subscription.fetch(10, 0.1)
+        for_another = dataclasses.replace(
+            message, headers={**message.headers, REPLAY_FOR_HEADER: "t.router"}
+        )
+        await runner.handle(for_another)
+        assert calls == []
+        assert await handled_count(unit) == 0
+        for_this = dataclasses.replace(
+            message, headers={**message.headers, REPLAY_FOR_HEADER: "t.test"}
+        )
+        assert await runner.handle_together([for_another, for_this])
+        assert calls == ["replayed"]
 
 
 def test_envelopes_keep_their_time() -> None:
