@@ -21,9 +21,18 @@ can replace it once Leadfarm runs on 3.14.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from uuid_utils import uuid7
 
 
 def new_id() -> str:
     """A new UUIDv7, as its canonical text (`01934a5e-3c2b-7d1e-8f00-...`)."""
     return str(uuid7())
+
+
+def ids_before(at: datetime) -> str:
+    """Text that sorts after every UUIDv7 made before `at` (to the millisecond) and before
+    every one made at or after it: their first 48 bits are the time, in hex."""
+    millis = f"{int(at.timestamp() * 1000):012x}"
+    return f"{millis[:8]}-{millis[8:]}"

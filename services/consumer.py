@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -36,7 +37,7 @@ from services import metrics, tracing
 from services.bus.base import CommitsWithTransaction, Message, ReportsLag, Subscription
 from services.db import Tx, UnitOfWork
 from services.decoding import PoisonMessage, decode_record
-from services.inbox import claim, is_new
+from services.inbox import claim, forget, is_new
 from services.logs import event_id_var, lead_id_var, trace_id_of, trace_id_var
 from services.outbox import REPLAY_FOR_HEADER, write_record
 
@@ -105,6 +106,15 @@ UNSTORED_MAX_AGE_S = 1.0
 nothing else to do stores it at its next idle fetch after that)."""
 
 
+FORGET_EVERY_S = 600.0
+"""How often a consumer forgets what its inbox has kept long enough (services/inbox.py)."""
+FORGET_CHUNK = 1_000
+"""Inbox rows deleted a transaction: short enough not to hold up the events behind them."""
+FORGET_TURN_S = 0.1
+"""How long one turn of forgetting may go on; an unfinished one goes on after the next
+fetch, a second later."""
+
+
 class ConsumerRunner:
     def __init__(
         self,
@@ -119,6 +129,7 @@ class ConsumerRunner:
         any_topic: bool = False,
         batch_handlers: BatchHandlerMap | None = None,
         linger_s: float = 0.0,
+        inbox_retention: timedelta | None = None,
     ) -> None:
         self.unit = unit
         # An event type belongs to one topic (its service's). Unless `any_topic` (audit's
@@ -133,6 +144,9 @@ class ConsumerRunner:
         self.retry_backoff_s = retry_backoff_s
         self.batch_size = batch_size
         self.linger_s = linger_s
+        self.inbox_retention = inbox_retention
+        """How long the inbox keeps what this consumer handled (None: for ever)."""
+        self._forget_at = 0.0
         self._stopping = False
         self._in_tx: CommitsWithTransaction | None = (
             subscription if isinstance(subscription, CommitsWithTransaction) else None
@@ -173,6 +187,8 @@ class ConsumerRunner:
                     # and a transaction per lead only to move the position is what passing
                     # over saves.
                     await self._store_passed_over()
+                if self.inbox_retention is not None and time.monotonic() >= self._forget_at:
+                    await self._forget_handled(self.inbox_retention)
                 if not messages:
                     self.idle.set()
                 backoff = self.retry_backoff_s
@@ -185,6 +201,22 @@ class ConsumerRunner:
         if self._unstored:
             with contextlib.suppress(Exception):  # read and passed over again after a restart
                 await self._store_passed_over()
+
+    async def _forget_handled(self, retention: timedelta) -> None:
+        """Delete the inbox rows of what this consumer handled more than `retention` ago, a
+        chunk a transaction for at most FORGET_TURN_S; the next turn is FORGET_EVERY_S
+        later, or a second later when this one did not finish."""
+        started = time.monotonic()
+        before = self.unit.clock.now() - retention
+        while not self._stopping:
+            async with self.unit.transaction() as tx:
+                forgotten = await forget(tx, self.group, before, FORGET_CHUNK)
+            if forgotten < FORGET_CHUNK:
+                self._forget_at = time.monotonic() + FORGET_EVERY_S
+                return
+            if time.monotonic() - started >= FORGET_TURN_S:
+                break
+        self._forget_at = time.monotonic() + 1.0
 
     async def _fetch(self) -> list[Message]:
         """The next batch. A consumer off the path to the rep lingers: when a fetch finds

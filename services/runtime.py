@@ -15,6 +15,7 @@ import importlib
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -125,6 +126,7 @@ class Runtime:
                     batch_size=settings.consumer_batch_size,
                     any_topic=spec.any_topic,
                     linger_s=spec.batch_linger_s,
+                    inbox_retention=timedelta(days=settings.inbox_retention_days),
                 )
                 self.consumers.append(runner)
                 self._spawn(runner.run, f"consumer-{spec.name}")

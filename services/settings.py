@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = 3
     consumer_retry_backoff_s: float = 0.2
     consumer_batch_size: int = 200
+    inbox_retention_days: float = Field(30.0, gt=0)
+    """How long a consumer's inbox remembers an event it handled (services/inbox.py): far
+    longer than a redelivery takes, and at least as long as the topics keep records
+    (Kafka's retention): offsets reset to before it would apply older events again."""
     kafka_send_timeout_s: float = 10.0
     relay_poll_interval_s: float = 0.5
     relay_batch_size: int = 500

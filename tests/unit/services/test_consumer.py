@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import orjson
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
+from uuid_utils import uuid7
 
 from contracts.events import ErasureRequested, LeadDisqualified, make_envelope
 from services.bus.embedded import EmbeddedBus, EmbeddedSubscription
@@ -244,6 +245,45 @@ async def test_a_replay_is_handled_by_the_group_it_is_for_only(tmp_path: Path) -
         )
         assert await runner.handle_together([for_another, for_this])
         assert calls == ["replayed"]
+
+
+async def test_a_consumer_forgets_what_its_inbox_kept_long_enough(tmp_path: Path) -> None:
+    async def handler(tx: Tx, event: Incoming[LeadDisqualified]) -> None:
+        pass
+
+    clock = ManualClock()
+    old, recent = clock.now() - timedelta(days=31), clock.now() - timedelta(days=29)
+    async with chassis_unit(tmp_path, clock) as unit:
+        async with unit.transaction() as tx:
+            await tx.conn.execute(
+                inbox.insert(),
+                [
+                    *(
+                        {"consumer": c, "event_id": str(uuid7(nanoseconds=ns)), "handled_at": at}
+                        for c in ("t.test", "t.other")
+                        for at in (old, recent)
+                        for ns in (int(at.timestamp() * 1e9),)
+                    )
+                ],
+            )
+        runner = await run_with(unit, handler, ["new"])
+        runner.inbox_retention = timedelta(days=30)
+        task = asyncio.create_task(runner.run())
+        try:
+            await eventually(lambda: asyncio.sleep(0, runner.idle.is_set() or None))
+        finally:
+            await runner.stop()
+            await task
+        async with unit.read() as conn:
+            left = (await conn.execute(select(inbox.c.consumer, inbox.c.handled_at))).all()
+        assert sorted(
+            (r.consumer, r.handled_at) for r in left if r.handled_at in (old, recent)
+        ) == [
+            ("t.other", old),
+            ("t.other", recent),
+            ("t.test", recent),
+        ]
+        assert await handled_count(unit) == 4  # and the event just handled
 
 
 def test_envelopes_keep_their_time() -> None:
