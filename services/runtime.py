@@ -25,6 +25,7 @@ from services.auth import KeyStore
 from services.bus.base import Bus
 from services.bus.embedded import EmbeddedBus
 from services.bus.kafka import KafkaBus, create_topics
+from services.bus.retention import LogRetention
 from services.checkpoints import WalCheckpointer
 from services.clock import Clock, SystemClock
 from services.consumer import ConsumerRunner
@@ -77,6 +78,7 @@ class Runtime:
     """False when shutdown had to cancel work still running after the shutdown timeout."""
     _lock: IO[str] | None = None
     checkpointer: WalCheckpointer | None = None
+    log_retention: LogRetention | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -141,6 +143,14 @@ class Runtime:
         if self.database.is_sqlite:
             self.checkpointer = WalCheckpointer(self.database.sqlite_path)
             self._spawn(self.checkpointer.run, "sqlite-checkpoints")
+        if isinstance(self.bus, EmbeddedBus):
+            self.log_retention = LogRetention(
+                self.database,
+                self.clock,
+                [s.group(namespace) for s in self.specs if s.event_types()],
+                timedelta(days=settings.log_retention_days),
+            )
+            self._spawn(self.log_retention.run, "log-retention")
         if self.publisher is None:
             # Embedded: a committed outbox row is published; nothing ever waits.
             for spec in self.specs:
@@ -226,6 +236,8 @@ class Runtime:
                 await worker.stop()
         if self.checkpointer is not None:
             await self.checkpointer.stop()
+        if self.log_retention is not None:
+            await self.log_retention.stop()
         consumer_tasks = [t for t in self._tasks if not t.get_name().startswith("relay-")]
         _, late = (
             await asyncio.wait(consumer_tasks, timeout=self.settings.shutdown_timeout_s)

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = 3
     consumer_retry_backoff_s: float = 0.2
     consumer_batch_size: int = 200
+    log_retention_days: float = Field(7.0, gt=0)
+    """Embedded: how long the log keeps a record every consumer has read (services/bus/
+    retention.py; dead letters and their replays stay). Kafka's topics have their own."""
     inbox_retention_days: float = Field(30.0, gt=0)
     """How long a consumer's inbox remembers an event it handled (services/inbox.py): far
     longer than a redelivery takes, and at least as long as the topics keep records
