@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from uuid_utils import uuid7
 
 from contracts.events import ErasureRequested, LeadDisqualified, make_envelope
+from services.bus.base import Message
 from services.bus.embedded import EmbeddedBus, EmbeddedSubscription
 from services.clock import ManualClock
 from services.consumer import ConsumerRunner, Incoming
@@ -203,16 +204,25 @@ async def test_a_bad_event_in_a_batch_rolls_it_back_and_the_good_ones_apply_once
         assert sorted(effects) == ["effect-first", "effect-last"]
 
 
-async def test_an_event_on_a_topic_not_its_own_is_ignored(tmp_path: Path) -> None:
+async def fetched_by_recorder(
+    unit: UnitOfWork, lead: str
+) -> tuple[ConsumerRunner, Message, list[str]]:
+    """A runner whose handler records the leads it handles, the message it fetched (the
+    lead's event) and the record."""
     calls: list[str] = []
 
     async def handler(tx: Tx, event: Incoming[LeadDisqualified]) -> None:
         calls.append(event.data.lead_id)
 
+    runner = await run_with(unit, handler, [lead])
+    await runner.subscription.start()
+    (message,) = await runner.subscription.fetch(10, 0.1)
+    return runner, message, calls
+
+
+async def test_an_event_on_a_topic_not_its_own_is_ignored(tmp_path: Path) -> None:
     async with chassis_unit(tmp_path, ManualClock()) as unit:
-        runner = await run_with(unit, handler, ["home"])
-        await runner.subscription.start()
-        (message,) = await runner.subscription.fetch(10, 0.1)
+        runner, message, calls = await fetched_by_recorder(unit, "home")
         misplaced = dataclasses.replace(message, topic="t.audit")  # the qualifier's event
         await runner.handle(misplaced)
         assert calls == []
@@ -225,15 +235,8 @@ async def test_a_replay_is_handled_by_the_group_it_is_for_only(tmp_path: Path) -
     """A dead letter's replay reaches every group of its topic; the groups that handled the
     event the first time pass it over by its header, not by an inbox row they may have
     forgotten (the inbox keeps `LEADFARM_INBOX_RETENTION_DAYS`)."""
-    calls: list[str] = []
-
-    async def handler(tx: Tx, event: Incoming[LeadDisqualified]) -> None:
-        calls.append(event.data.lead_id)
-
     async with chassis_unit(tmp_path, ManualClock()) as unit:
-        runner = await run_with(unit, handler, ["replayed"])
-        await runner.subscription.start()
-        (message,) = await runner.subscription.fetch(10, 0.1)
+        runner, message, calls = await fetched_by_recorder(unit, "replayed")
         for_another = dataclasses.replace(
             message, headers={**message.headers, REPLAY_FOR_HEADER: "t.router"}
         )
