@@ -5,7 +5,8 @@ Embedded: the group's position in `embedded_offsets` against the log (one partit
 topic; the offset is the outbox row id, shared by every topic, so the lag is the number of
 the topic's rows after the position, not end - committed). One position serves every topic
 of the group and runs ahead of a quiet topic's last row, so a topic's committed offset is
-its last row at or before the position (never above its end offset).
+the position capped at the topic's end offset (the log's retention may have deleted the
+topic's rows before the position: services/bus/retention.py).
 """
 
 from __future__ import annotations
@@ -55,18 +56,15 @@ async def _embedded_lag(runtime: Runtime) -> list[PartitionLag]:
                 select(embedded_offsets.c.position).where(embedded_offsets.c.group_id == group)
             )
             for topic in topics:
-                end, done, behind = (
+                end, behind = (
                     await conn.execute(
                         select(
                             func.coalesce(func.max(outbox.c.id), 0),
-                            func.coalesce(
-                                func.max(outbox.c.id).filter(outbox.c.id <= (position or 0)), 0
-                            ),
                             func.count().filter(outbox.c.id > (position or 0)),
                         ).where(outbox.c.topic == topic)
                     )
                 ).one()
-                committed = None if position is None else int(done)
+                committed = None if position is None else min(int(position), int(end))
                 rows.append(PartitionLag(group, topic, 0, committed, int(end), int(behind)))
     return rows
 

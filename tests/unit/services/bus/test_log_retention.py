@@ -15,6 +15,7 @@ from services.bus import retention
 from services.bus.retention import LogRetention
 from services.clock import ManualClock
 from services.db import UnitOfWork
+from services.ops import lag
 from services.runtime import embedded_runtime
 from services.settings import Settings
 from services.tables import embedded_offsets, outbox
@@ -114,3 +115,48 @@ async def test_the_embedded_runtime_runs_it_for_every_consumer_group(tmp_path: P
         assert runtime.log_retention.retention == timedelta(days=7)
     finally:
         await runtime.stop()
+
+
+async def test_lag_after_the_retention_deleted_a_topics_old_records(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, log_format="text")
+    started = embedded_runtime(settings)
+    await started.start()
+    await started.stop()
+    ops = embedded_runtime(settings)  # what `leadfarm lag` opens beside the data
+    try:
+        clock, topic = ManualClock(), f"{settings.topic_namespace}.ingest"
+        old, recent = clock.now() - timedelta(days=8), clock.now() - timedelta(days=1)
+        rows = [(1001, topic, old), (1002, topic, old), (1006, "other", recent)]
+        rows += [(1010, topic, recent), (1011, topic, recent)]
+        groups = [c.group(settings.topic_namespace) for c in ops.specs if c.event_types()]
+        async with ops.units["ingest"].transaction() as tx:
+            await tx.conn.execute(
+                outbox.insert(),
+                [
+                    {
+                        "id": n,
+                        "event_id": f"e{n}",
+                        "service": "ingest",
+                        "topic": t,
+                        "key": None,
+                        "payload": "{}",
+                        "created_at": at,
+                        "published_at": at,
+                    }
+                    for n, t, at in rows
+                ],
+            )
+            await tx.conn.execute(embedded_offsets.delete())
+            await tx.conn.execute(
+                embedded_offsets.insert(), [{"group_id": g, "position": 1008} for g in groups]
+            )
+        await LogRetention(ops.database, clock, groups, timedelta(days=7)).round()
+        [row] = [
+            r
+            for r in await lag.consumer_lag([ops])
+            if r.topic == topic and r.group.endswith(".qualifier")
+        ]
+        # Read up to 1008: its old records are gone, two newer ones wait.
+        assert (row.committed, row.end, row.lag) == (1008, 1011, 2)
+    finally:
+        await ops.database.dispose()
