@@ -32,15 +32,6 @@ def operations(served: Served) -> list[tuple[str, str]]:
     return [(method, path) for path, item in document["paths"].items() for method in item]
 
 
-def requested(page: Page) -> list[str]:
-    """The URLs the page asked for (documents, scripts, styles, images, fetches)."""
-    return [
-        event["params"]["request"]["url"]
-        for event in page.browser.events
-        if event.get("sessionId") == page.session and event["method"] == "Network.requestWillBeSent"
-    ]
-
-
 def open_page(browser: Chromium, url: str) -> Page:
     page = Page(browser)
     page.send("Network.enable")
@@ -50,9 +41,8 @@ def open_page(browser: Chromium, url: str) -> Page:
 
 
 def assert_same_origin(page: Page, served: Served) -> None:
-    urls = requested(page)
-    assert urls, "no request seen"
-    elsewhere = [u for u in urls if not u.startswith((served.base + "/", "data:", "blob:"))]
+    assert page.requests_sent(), "no request seen"
+    elsewhere = page.requests_elsewhere(served.base)
     assert elsewhere == [], f"requests left the origin: {elsewhere}"
 
 

@@ -293,14 +293,6 @@ def set_test(page: Page, path: str, field: str, op: str, value: str) -> None:
     )
 
 
-def requests_made(page: Page) -> list[str]:
-    return [
-        event["params"]["request"]["url"]
-        for event in page.browser.events
-        if event.get("sessionId") == page.session and event["method"] == "Network.requestWillBeSent"
-    ]
-
-
 def page_errors(page: Page) -> list[str]:
     """Script errors; refused API calls (a 422 shown to the user, the admin probe's 403) are
     logged by Chromium as network errors and are part of the walk-through."""
@@ -753,11 +745,9 @@ def test_a_manager_changes_reps_rules_and_definitions_and_the_next_lead_follows(
     )
 
     # Nothing left the origin, and the page's policy is the strict one.
-    made = requests_made(page)
-    assert made
+    made = page.requests_sent()
     # data: URLs are no requests (Chromium's own date-picker icon is one).
-    elsewhere = [url for url in made if not url.startswith((server.base + "/", "data:"))]
-    assert elsewhere == []
+    assert page.requests_elsewhere(server.base) == []
     assert any("/router/v1/route:dry-run" in url for url in made)
     served_page = httpx.get(f"{server.base}/console")
     assert served_page.headers["content-security-policy"] == CSP
@@ -902,5 +892,5 @@ def test_an_admin_adds_a_hubspot_connector_syncs_accounts_and_sets_a_reps_owner_
         "access_token": "set",
         "client_secret": "set",
     }
-    assert all(u.startswith(server.base) for u in requests_made(page))
+    assert page.requests_elsewhere(server.base) == []
     assert page_errors(page) == []

@@ -646,6 +646,37 @@ class Page:
         data = self.send("Page.captureScreenshot", {"format": "png"})["data"]
         path.write_bytes(base64.b64decode(data))
 
+    def requests_sent(self) -> list[str]:
+        """The URLs this page asked for (documents, scripts, styles, images, fetches)."""
+        return [
+            e["params"]["request"]["url"]
+            for e in self.browser.events
+            if e.get("sessionId") == self.session and e["method"] == "Network.requestWillBeSent"
+        ]
+
+    def requests_elsewhere(self, origin: str, settle_s: float = 2.0) -> list[str]:
+        """The URLs this page sent anywhere but `origin` (`data:` and `blob:` are no
+        requests). A request the page's Content-Security-Policy blocks is announced too
+        (`Network.requestWillBeSent`), then fails with a `blockedReason` and never leaves
+        the browser: such a request is waited for, up to `settle_s`, and not counted."""
+        deadline = time.monotonic() + settle_s
+        while True:
+            mine = [e for e in self.browser.events if e.get("sessionId") == self.session]
+            elsewhere = {
+                e["params"]["requestId"]: e["params"]["request"]["url"]
+                for e in mine
+                if e["method"] == "Network.requestWillBeSent"
+                and not e["params"]["request"]["url"].startswith((origin + "/", "data:", "blob:"))
+            }
+            ended = {
+                e["params"]["requestId"]: e["params"].get("blockedReason")
+                for e in mine
+                if e["method"] in ("Network.loadingFailed", "Network.loadingFinished")
+            }
+            if elsewhere.keys() <= ended.keys() or time.monotonic() > deadline:
+                return [url for rid, url in elsewhere.items() if not ended.get(rid)]
+            time.sleep(0.05)
+
     def errors(self) -> list[str]:
         """Console errors, uncaught exceptions and failed loads seen on this page."""
         found = []
