@@ -40,6 +40,7 @@ from services.decoding import PoisonMessage, decode_record
 from services.inbox import claim, forget, is_new
 from services.logs import event_id_var, lead_id_var, trace_id_of, trace_id_var
 from services.outbox import REPLAY_FOR_HEADER, write_record
+from services.pruning import prune_turn
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +108,8 @@ nothing else to do stores it at its next idle fetch after that)."""
 
 
 FORGET_EVERY_S = 600.0
-"""How often a consumer forgets what its inbox has kept long enough (services/inbox.py)."""
-FORGET_CHUNK = 1_000
-"""Inbox rows deleted a transaction: short enough not to hold up the events behind them."""
-FORGET_TURN_S = 0.1
-"""How long one turn of forgetting may go on; an unfinished one goes on after the next
-fetch, a second later."""
+"""How often a consumer forgets what its inbox has kept long enough (services/inbox.py);
+an unfinished turn (services/pruning.py) goes on after the next fetch, a second later."""
 
 
 class ConsumerRunner:
@@ -204,19 +201,16 @@ class ConsumerRunner:
 
     async def _forget_handled(self, retention: timedelta) -> None:
         """Delete the inbox rows of what this consumer handled more than `retention` ago, a
-        chunk a transaction for at most FORGET_TURN_S; the next turn is FORGET_EVERY_S
-        later, or a second later when this one did not finish."""
-        started = time.monotonic()
+        turn of chunks (services/pruning.py); the next turn is FORGET_EVERY_S later, or a
+        second later when this one did not finish."""
         before = self.unit.clock.now() - retention
-        while not self._stopping:
+
+        async def chunk(limit: int) -> int:
             async with self.unit.transaction() as tx:
-                forgotten = await forget(tx, self.group, before, FORGET_CHUNK)
-            if forgotten < FORGET_CHUNK:
-                self._forget_at = time.monotonic() + FORGET_EVERY_S
-                return
-            if time.monotonic() - started >= FORGET_TURN_S:
-                break
-        self._forget_at = time.monotonic() + 1.0
+                return await forget(tx, self.group, before, limit)
+
+        _, more = await prune_turn(chunk, lambda: self._stopping)
+        self._forget_at = time.monotonic() + (1.0 if more else FORGET_EVERY_S)
 
     async def _fetch(self) -> list[Message]:
         """The next batch. A consumer off the path to the rep lingers: when a fetch finds

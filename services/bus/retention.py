@@ -16,7 +16,6 @@ Kafka), and the inbox must remember events at least as long (`LEADFARM_INBOX_RET
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -27,11 +26,10 @@ from services.clock import Clock
 from services.db import Database
 from services.outbox import REPLAY_PREFIX
 from services.polling import PollingWorker
+from services.pruning import prune_turn
 from services.tables import embedded_offsets, outbox
 
 EVERY_S = 600.0
-CHUNK = 1_000
-TURN_S = 0.1
 
 
 class LogRetention(PollingWorker):
@@ -55,23 +53,24 @@ class LogRetention(PollingWorker):
         self.deleted = 0
 
     async def round(self) -> bool:
-        """One turn: True when records to delete are left (the next turn comes at once)."""
+        """One turn of chunks (services/pruning.py): True when records to delete are left
+        (the next turn comes at once)."""
         upto = await self._deletable_through()
-        started = time.monotonic()
-        while upto > 0 and not self.stopping:
+        if upto <= 0:
+            return False
+
+        async def chunk(limit: int) -> int:
             async with (
                 self.database.write_lock(),
                 self.database.connect() as conn,
                 conn.begin(),
             ):
-                result = await conn.execute(_DELETE, {"upto": upto, "limit": CHUNK})
-            gone = result.rowcount or 0
-            self.deleted += gone
-            if gone < CHUNK:
-                return False
-            if time.monotonic() - started >= TURN_S:
-                return True
-        return False
+                result = await conn.execute(_DELETE, {"upto": upto, "limit": limit})
+            return result.rowcount or 0
+
+        gone, more = await prune_turn(chunk, lambda: self.stopping)
+        self.deleted += gone
+        return more
 
     async def _deletable_through(self) -> int:
         """The last id that may go: read by every group (a group with no position yet has

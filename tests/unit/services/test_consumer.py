@@ -251,8 +251,10 @@ async def test_a_replay_is_handled_by_the_group_it_is_for_only(tmp_path: Path) -
 
 
 async def test_a_consumer_forgets_what_its_inbox_kept_long_enough(tmp_path: Path) -> None:
+    calls: list[str] = []
+
     async def handler(tx: Tx, event: Incoming[LeadDisqualified]) -> None:
-        pass
+        calls.append(event.data.lead_id)
 
     clock = ManualClock()
     old, recent = clock.now() - timedelta(days=31), clock.now() - timedelta(days=29)
@@ -261,12 +263,13 @@ async def test_a_consumer_forgets_what_its_inbox_kept_long_enough(tmp_path: Path
             await tx.conn.execute(
                 inbox.insert(),
                 [
-                    *(
-                        {"consumer": c, "event_id": str(uuid7(nanoseconds=ns)), "handled_at": at}
-                        for c in ("t.test", "t.other")
-                        for at in (old, recent)
-                        for ns in (int(at.timestamp() * 1e9),)
-                    )
+                    {
+                        "consumer": consumer,
+                        "event_id": str(uuid7(nanoseconds=int(at.timestamp() * 1e9))),
+                        "handled_at": at,
+                    }
+                    for consumer in ("t.test", "t.other")
+                    for at in (old, recent)
                 ],
             )
         runner = await run_with(unit, handler, ["new"])
@@ -286,6 +289,7 @@ async def test_a_consumer_forgets_what_its_inbox_kept_long_enough(tmp_path: Path
             ("t.other", recent),
             ("t.test", recent),
         ]
+        assert calls == ["new"]
         assert await handled_count(unit) == 4  # and the event just handled
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from services.bus import retention
+from services import pruning
 from services.bus.retention import LogRetention
 from services.clock import ManualClock
 from services.db import UnitOfWork
@@ -92,8 +92,8 @@ async def test_old_records_every_group_has_read_go_and_the_rest_stay(tmp_path: P
 async def test_a_turn_deletes_a_chunk_a_transaction_and_says_when_more_are_left(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(retention, "CHUNK", 2)
-    monkeypatch.setattr(retention, "TURN_S", 0.0)  # one chunk a turn
+    monkeypatch.setattr(pruning, "CHUNK", 2)
+    monkeypatch.setattr(pruning, "TURN_S", 0.0)  # one chunk a turn
     clock = ManualClock()
     async with chassis_unit(tmp_path, clock) as unit:
         await _log(unit, clock)
