@@ -42,16 +42,13 @@ def build(unit: UnitOfWork, settings: Settings) -> ServiceSpec:
         ingest_settings.rate_limit_unverified_burst,
     )
     fetcher = FetchWorker(unit, catalog, ingest_settings)
+    router, direct_routes = build_router(
+        unit, catalog, limiter, unverified_limiter, ingest_settings, on_pending=fetcher.wake
+    )
     return ServiceSpec(
         name="ingest",
-        router=build_router(
-            unit,
-            catalog,
-            limiter,
-            unverified_limiter,
-            ingest_settings,
-            on_pending=fetcher.wake,
-        ),
+        router=router,
+        direct_routes=direct_routes,
         handlers={ErasureRequested: on_erasure_requested},
         workers=[fetcher],
         migrations=Path(__file__).parent / "migrations",

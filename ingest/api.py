@@ -62,6 +62,7 @@ from ingest.settings import IngestSettings
 from ingest.sources import SourceCatalog
 from services.auth import IngestOrRepKey, ManagerKey
 from services.db import Tx, UnitOfWork
+from services.directroutes import DirectRoute
 from services.groupcommit import GroupCommitter
 from services.problems import Problem
 
@@ -168,8 +169,11 @@ async def webhook_handshake(name: str, request: Request, ingest: Ingest) -> Resp
     return _reply(reply)
 
 
+WEBHOOK_PATH = "/webhooks/{name}"
+
+
 @routes.post(
-    "/webhooks/{name}",
+    WEBHOOK_PATH,
     response_class=Response,
     responses=WEBHOOK_ANSWERS,
     openapi_extra=webhook_body(),
@@ -347,9 +351,10 @@ def build_router(
     settings: IngestSettings,
     *,
     on_pending: Callable[[], None] = lambda: None,
-) -> APIRouter:
-    """ingest's routes, each request handed this service's `IngestApi`. `on_pending` is
-    called after a commit that stored deliveries to fetch (it wakes the FetchWorker)."""
+) -> tuple[APIRouter, list[DirectRoute]]:
+    """ingest's routes, each request handed this service's `IngestApi`, and the webhook's
+    direct route (`direct_routes`). `on_pending` is called after a commit that stored
+    deliveries to fetch (it wakes the FetchWorker)."""
 
     async def prepare(tx: Tx, touched: Sequence[Touches]) -> RoundStore:
         # On PostgreSQL it reads the versions too.
@@ -371,7 +376,17 @@ def build_router(
     router = APIRouter(dependencies=[bound.to(ingest)])
     router.include_router(routes)
     router.include_router(sources_api.routes)
-    return router
+    return router, direct_routes(ingest)
+
+
+def direct_routes(ingest: IngestApi) -> list[DirectRoute]:
+    """The providers' webhook, served ahead of FastAPI's routing with `ingest` bound
+    (services/directroutes.py): every lead from a provider comes through it."""
+
+    async def take(request: Request) -> Response:
+        return await webhook(request.path_params["name"], request, ingest)
+
+    return [DirectRoute(routes.prefix + WEBHOOK_PATH, take, methods=["POST"], name="webhook")]
 
 
 def _refusal(

@@ -224,9 +224,12 @@ def create_app(
     )
     install_problem_handlers(app)
     install_declared_bodies(app)
-    # The services' APIs first: FastAPI tries a request's path against the routes in
+    # The direct routes first (services/directroutes.py; FastAPI's own path when traced),
+    # then the services' APIs: FastAPI tries a request's path against the routes in
     # order (twice per level, about 1.5 us a try), and the webhooks and the APIs are what
     # is called most; the API docs pages come after them.
+    if not tracing.enabled:
+        app.router.routes.extend(route for spec in runtime.specs for route in spec.direct_routes)
     for spec in runtime.specs:
         app.include_router(spec.router)
     install_api_docs(app)

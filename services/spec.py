@@ -17,6 +17,7 @@ from contracts.events import EventData
 from contracts.topics import ServiceName, topic_for
 from services.consumer import BatchHandlerMap, Handler, HandlerMap, one_at_a_time
 from services.db import UnitOfWork
+from services.directroutes import DirectRoute
 from services.settings import Settings
 from services.timers import TimerHandler
 
@@ -40,6 +41,9 @@ class ServiceSpec:
     timer_handlers: dict[str, TimerHandler] = field(default_factory=dict)
     workers: list[Worker] = field(default_factory=list)
     migrations: Path | None = None
+    direct_routes: list[DirectRoute] = field(default_factory=list)
+    """Routes of `router` that the app also serves ahead of FastAPI's routing, with their
+    endpoint's arguments bound (services/directroutes.py): the requests every lead makes."""
     body_limits: dict[str, int] = field(default_factory=dict)
     """Route path -> largest request body accepted, where the default does not fit."""
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)

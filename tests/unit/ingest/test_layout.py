@@ -86,7 +86,7 @@ async def test_each_router_hands_its_routes_its_own_service_state() -> None:
     def app_with(source_name: str) -> httpx.AsyncClient:
         source = Source(source_name, "form", {}, {}, None, "marketing", None)
         catalog = SimpleNamespace(from_env={source_name: source})
-        router = api.build_router(
+        router, _ = api.build_router(
             unit=None,  # type: ignore[arg-type]  # not reached: the source is from the environment
             catalog=catalog,  # type: ignore[arg-type]
             limiter=None,  # type: ignore[arg-type]
