@@ -5,6 +5,7 @@ service on Kafka + PostgreSQL, each run in a fresh database and topic namespace.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -135,8 +136,19 @@ class System(ABC):
     procs: dict[str, Proc] = field(default_factory=dict)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="leadfarm-bench-")))
 
-    @abstractmethod
     def start(self) -> None:
+        """Start the processes and wait until each answers `/readyz`. If one does not, stop
+        those that did (and drop what the start made) before raising: a failed start must
+        not leave processes running, and using the CPU, under the next measurement."""
+        try:
+            self._start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.stop()
+            raise
+
+    @abstractmethod
+    def _start(self) -> None:
         """Start the processes and wait until each answers `/readyz`."""
 
     def stop(self) -> None:
@@ -180,7 +192,7 @@ class Embedded(System):
     def __init__(self) -> None:
         super().__init__("embedded")
 
-    def start(self) -> None:
+    def _start(self) -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         data = self.workdir / "data"
@@ -246,7 +258,7 @@ class Cluster(System):
             return {}
         return local_server_cpu_seconds()
 
-    def start(self) -> None:
+    def _start(self) -> None:
         if self.given_database is None:
             self.database_name = f"leadfarm_bench_{uuid.uuid4().hex[:10]}"
             asyncio.run(_pg_execute(self.server_url, f'CREATE DATABASE "{self.database_name}"'))
