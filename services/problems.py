@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from services.errors import DomainError
 
@@ -173,11 +174,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "")
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"There is no route {request.method} {request.url.path}."
+        headers = dict(exc.headers or {})
         if exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}."
-        return problem_response(
-            request, Problem(exc.status_code, detail, headers=dict(exc.headers or {}))
-        )
+            allowed = allowed_methods(request)
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
+        return problem_response(request, Problem(exc.status_code, detail, headers=headers))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -186,3 +189,19 @@ def install_problem_handlers(app: FastAPI) -> None:
             request,
             Problem(500, "Something went wrong on our side; it was logged. Try again later."),
         )
+
+
+ROUTED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method a route of the app takes on the request's path, for a 405's `Allow`
+    (RFC 9110 wants them all). The route that refused the method knows only its own: the
+    webhook's path has a POST route and a GET one (a provider's verification request), and
+    whichever came first used to be the only method named."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in ROUTED_METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]

@@ -225,3 +225,16 @@ async def test_the_root_leads_to_the_dashboard_where_audit_is_served(tmp_path: P
             response = await http.get("/")
         await runtime.database.dispose()
         assert (response.status_code, response.headers["location"]) == (307, home)
+
+
+async def test_a_405_names_every_method_the_path_takes(embedded: EmbeddedBackend) -> None:
+    http = embedded.client("ingest")
+    webhook = await http.put("/ingest/v1/webhooks/site", content=b"x")
+    assert webhook.status_code == 405
+    assert webhook.headers["content-type"] == "application/problem+json"
+    assert webhook.headers["allow"] == "GET, POST"  # verification request, leads
+    leads = await http.delete("/ingest/v1/leads", headers=ADMIN)
+    assert leads.status_code == 405
+    assert leads.headers["allow"] == "GET, POST"  # find by email, post a lead
+    unknown = await http.request("XFOO", "/healthz")
+    assert unknown.headers["allow"] == "GET"
