@@ -30,12 +30,12 @@ from services.bodylimit import BodyLimitMiddleware
 from services.controlchars import ControlCharacterMiddleware
 from services.logs import log_fields, request_id_var, trace_id_of, trace_id_var
 from services.openapi import install_declared_bodies
-from services.problems import Problem, install_problem_handlers, problem_response
+from services.problems import ROUTED_METHODS, Problem, install_problem_handlers, problem_response
 from services.runtime import Runtime
 
 # Metric labels are bounded: any token is a valid HTTP method, and each new label value
 # would be a new time series in Prometheus.
-HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+HTTP_METHODS = frozenset({*ROUTED_METHODS, "OPTIONS"})
 
 
 class HttpSettings(BaseSettings):

@@ -192,6 +192,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 ROUTED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+"""The methods a route may take (OPTIONS is the CORS middleware's, before any route)."""
 
 
 def allowed_methods(request: Request) -> list[str]:
