@@ -29,35 +29,40 @@ class KeyedPool:
         self.limit = limit
         self.per_key = per_key
         self._tasks: dict[asyncio.Task[None], str] = {}
-        self._reserved: Counter[str] = Counter()
+        self._held: Counter[str] = Counter()
+        """Slots held per key, running or reserved, kept as they change: a pool of a
+        hundred slots is asked for a key's count once per item started."""
+        self._reserved = 0
 
     def __len__(self) -> int:
         return len(self._tasks)
 
     @property
     def free(self) -> int:
-        return self.limit - len(self._tasks) - self._reserved.total()
+        return self.limit - len(self._tasks) - self._reserved
 
     def in_flight(self) -> Counter[str]:
         """Items running (or with a slot reserved) per key."""
-        return Counter(self._tasks.values()) + self._reserved
+        return +self._held
 
     def full(self) -> list[str]:
         """The keys with their share running: a claim skips their items."""
-        return [key for key, n in self.in_flight().items() if n >= self.per_key]
+        return [key for key, n in self._held.items() if n >= self.per_key]
 
     def reserve(self, key: str) -> bool:
         """Hold a slot for an item of `key` about to be stored (started by
         `start_reserved` once it is, or given back by `release`), if the key may have one
         more now: below its share, or while more than a share of the pool stays free."""
-        running = self.in_flight()[key]
-        if self.free <= 0 or (running >= self.per_key and self.free <= self.per_key):
+        free = self.free
+        if free <= 0 or (self._held[key] >= self.per_key and free <= self.per_key):
             return False
-        self._reserved[key] += 1
+        self._reserved += 1
+        self._held[key] += 1
         return True
 
     def release(self, key: str) -> None:
-        self._reserved[key] -= 1
+        self._reserved -= 1
+        self._let_go(key)
 
     def start_reserved(self, key: str, work: Coroutine[Any, Any, None]) -> None:
         self.release(key)
@@ -66,10 +71,20 @@ class KeyedPool:
     def start(self, key: str, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work, name=f"{self.name}:{key}")
         self._tasks[task] = key
+        self._held[key] += 1
         task.add_done_callback(self._done)
 
+    def _let_go(self, key: str) -> None:
+        held = self._held[key] - 1
+        if held > 0:
+            self._held[key] = held
+        else:
+            del self._held[key]
+
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
+        key = self._tasks.pop(task, None)
+        if key is not None:
+            self._let_go(key)
         if not task.cancelled() and task.exception() is not None:
             # The item's own code records its outcome; reaching here means recording it
             # failed (the database away): its lease runs out and it is tried again.

@@ -380,6 +380,47 @@ async def test_one_subscriptions_burst_flows_at_the_pools_pace(tmp_path: Path) -
         assert peak == 6, "the pool but one share (2 of 8 slots kept free for others)"
 
 
+async def test_by_default_a_lone_subscription_has_a_hundred_and_more_deliveries_in_flight(
+    tmp_path: Path,
+) -> None:
+    """The default pool is sized for a busy process, where a delivery's slot is held for
+    the event loop's and the database's queues as well as the receiver's answer: with 32
+    slots (28 for a lone subscription) the all-in-one process at full load delivered half
+    the leads it routed (docs/benchmarks.md, "Stop 27")."""
+    async with world_at(tmp_path, allow_private_webhook_urls=True) as world:
+        settings = world.settings
+        lone = settings.webhook_concurrency - settings.webhook_concurrency_per_subscription
+        await world.rep("ana")
+        await subscribe(world)
+        batch: list[tuple[str, dict[str, Any]]] = [
+            (f"lead-{i}", {}) for i in range(max(lone, 100) + 10)
+        ]
+        await world.qualify_together(*batch)
+        running = 0
+        gate = asyncio.Event()
+
+        async def held(request: httpx.Request) -> httpx.Response:
+            nonlocal running
+            running += 1
+            await gate.wait()
+            return httpx.Response(204)
+
+        worker = worker_answering(world, held)
+        task = asyncio.create_task(worker.run())
+        try:
+
+            async def a_hundred() -> bool:
+                return running >= 100
+
+            await eventually(a_hundred, timeout=10)
+            await asyncio.sleep(0.2)
+            assert running == lone, "the pool but one share, and no more"
+        finally:
+            gate.set()
+            await worker.stop()
+            await task
+
+
 async def test_attempts_that_finish_together_are_recorded_with_one_statement(
     tmp_path: Path,
 ) -> None:
