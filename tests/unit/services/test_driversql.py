@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, event, literal, select, text, tuple_, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
-from services import driversql
+from services import driversql, sqlplan
 from services.clock import ManualClock
 from services.db import UnitOfWork, rows_of
 from services.inbox import claim
@@ -216,3 +217,22 @@ async def test_a_datetime_reaching_sqlite3_as_it_is_is_stored_as_sqlalchemy_stor
         assert stored_text == "2026-03-01 12:30:15.123456"
         with pytest.raises(ValueError, match="naive"):
             raw.execute("SELECT ?", (AT.replace(tzinfo=None),))
+
+
+def test_a_rows_values_are_bound_in_order_with_values_fixed_in_the_statement_or_not() -> None:
+    dialect = sqlite.dialect()
+    every = sqlplan.compiled(outbox.insert(), tuple(row("x")), dialect)
+    assert every is not None
+    assert not every.fixed
+    values = every.values(row("e-1"))
+    assert values[every.keys.index("created_at")] == "2026-03-01 12:30:15.123456"
+    assert values[every.keys.index("event_id")] == "e-1"
+    with pytest.raises(KeyError):  # a value the row lacks and the statement does not fix
+        every.values({k: v for k, v in row("e-2").items() if k != "topic"})
+    fixed = update(outbox).where(outbox.c.service == "ingest").values(published_at=AT)
+    some = sqlplan.compiled(
+        fixed.where(outbox.c.event_id == bindparam("b_event_id")), ("b_event_id",), dialect
+    )
+    assert some is not None
+    assert some.fixed
+    assert some.values({"b_event_id": "e-3"}) == ["2026-03-01 12:30:15.123456", "ingest", "e-3"]
