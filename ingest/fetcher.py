@@ -97,9 +97,12 @@ class FetchWorker(LeasingWorker):
         try:
             if source is None or provider is None:
                 raise Unusable(f"source {pending.source!r} no longer exists")
-            raw = await provider.fetch(
-                FetchRef(pending.external_id, pending.ref), source, self.http()
-            )
+            try:
+                raw = await provider.fetch(
+                    FetchRef(pending.external_id, pending.ref), source, self.http()
+                )
+            finally:
+                self.pool.let_go()  # the provider's API is done with: the slot is the next's
             profile = service.profile_from_raw(raw, source)
         except (Unusable, service.InvalidLead) as exc:
             await self._finish(pending, status="rejected", reason=str(exc))

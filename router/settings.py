@@ -46,14 +46,13 @@ class RouterSettings(ServiceSettings):
     webhook_max_backoff_s: float = Field(3600.0, gt=0)
     webhook_poll_interval_s: float = Field(1.0, gt=0)
     webhook_concurrency: int = Field(128, ge=1)
-    """Deliveries in flight at once (per process). A slot is held from the lease until the
-    attempt's outcome is stored, so what a subscription needs is its leads per second times
-    that whole turnaround, not the receiver's answer alone: at 100 leads/s to a receiver
-    that answers in 200 ms, 20 in flight. On a busy process the turnaround grows with the
-    event loop's and the database's queues: the all-in-one process at full load took about
-    125 ms per delivery to a receiver answering at once, so 32 slots (28 for a lone
-    subscription) delivered 224 leads/s while it routed twice that, and the rep heard of
-    every lead seconds late (docs/benchmarks.md, "Stop 27")."""
+    """Deliveries in flight at once (per process): requests to receivers, a slot being
+    free again once the receiver has answered (the outcome is stored after). What one
+    subscription needs is its leads per second times its receiver's answer time: 300
+    leads/s (a webinar's end) to a tool answering in 300 ms is 90 in flight. Fewer slots
+    make deliveries queue exactly when leads arrive fastest; 32 did so at full load on
+    the all-in-one process, while a slot was still held until the outcome was stored
+    (docs/benchmarks.md, "Stop 27")."""
     webhook_concurrency_per_subscription: int = Field(4, ge=1)
     """Each subscription's share: it gets this many first, and may use the whole pool but
     one share while others have nothing in flight, so a slow receiver never holds up a

@@ -4,7 +4,8 @@
 Work runs without rounds: an item starts as soon as a slot is free, never waiting for the
 slowest item of a batch; at most `limit` run at once, and at most `per_key` for one key
 (a subscription, a source), so one slow receiver holds only its own slots while every
-other key's items keep flowing.
+other key's items keep flowing. An item that is done with the other server gives its slot
+back (`let_go`) before it stores what happened.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -33,9 +34,12 @@ class KeyedPool:
         """Slots held per key, running or reserved, kept as they change: a pool of a
         hundred slots is asked for a key's count once per item started."""
         self._reserved = 0
+        self._storing: set[asyncio.Task[None]] = set()
+        """Items that let go of their slot (`let_go`) and are storing what happened."""
+        self._freed = asyncio.Event()
 
     def __len__(self) -> int:
-        return len(self._tasks)
+        return len(self._tasks) + len(self._storing)
 
     @property
     def free(self) -> int:
@@ -74,6 +78,21 @@ class KeyedPool:
         self._held[key] += 1
         task.add_done_callback(self._done)
 
+    def let_go(self) -> None:
+        """Called by a running item once it is done with the other server: its slot, and
+        its key's share, go to the next item while it stores the outcome. A slot bounds
+        the calls a server gets at once; held until the outcome was stored, it was also
+        held through the event loop's and the database's queues, which on a busy process
+        took most of a webhook delivery's 125 ms (docs/benchmarks.md, "Stop 27"). The item
+        stays in flight (`drain`, `cancel_all`) until it ends."""
+        task = cast("asyncio.Task[None] | None", asyncio.current_task())
+        key = self._tasks.pop(task, None) if task is not None else None
+        if task is None or key is None:  # not an item of this pool, or let go already
+            return
+        self._let_go(key)
+        self._storing.add(task)
+        self._freed.set()
+
     def _let_go(self, key: str) -> None:
         held = self._held[key] - 1
         if held > 0:
@@ -85,24 +104,34 @@ class KeyedPool:
         key = self._tasks.pop(task, None)
         if key is not None:
             self._let_go(key)
+        self._storing.discard(task)
         if not task.cancelled() and task.exception() is not None:
             # The item's own code records its outcome; reaching here means recording it
             # failed (the database away): its lease runs out and it is tried again.
             log.error("%s failed", task.get_name(), exc_info=task.exception())
 
     async def wait_any(self) -> None:
-        """Until one item finishes (a slot frees); with none in flight, until cancelled."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), return_when="FIRST_COMPLETED")
-        else:
+        """Until a slot frees (an item lets go of it or finishes) or an item storing its
+        outcome finishes; with none in flight, until cancelled."""
+        if self._freed.is_set():  # a slot was let go since the last wait: look again now
+            self._freed.clear()
+            return
+        if not self._tasks and not self._storing:
             await asyncio.get_running_loop().create_future()
+            return
+        freed = asyncio.ensure_future(self._freed.wait())
+        try:
+            await asyncio.wait([*self._tasks, *self._storing, freed], return_when="FIRST_COMPLETED")
+        finally:
+            freed.cancel()
+            self._freed.clear()
 
     async def pause(self, wake: asyncio.Event, interval: float, *, on_finish: bool = True) -> None:
         """A worker's wait when it found nothing to start: until `wake` is set, `interval`
         passes, or (`on_finish`) an item finishes (its slot, and its key's share, free up:
         what was held back starts now, not an interval later)."""
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(wake.wait())]
-        if self._tasks and on_finish:
+        if on_finish and (self._tasks or self._storing or self._freed.is_set()):
             waits.append(asyncio.ensure_future(self.wait_any()))
         try:
             await asyncio.wait(waits, timeout=interval, return_when="FIRST_COMPLETED")
@@ -112,13 +141,13 @@ class KeyedPool:
 
     def cancel_all(self) -> None:
         """Cancel every item in flight (their leases run out; they are tried again)."""
-        for task in self._tasks:
+        for task in [*self._tasks, *self._storing]:
             task.cancel()
 
     async def drain(self) -> None:
-        """Until every item in flight has finished."""
-        while self._tasks:
-            await asyncio.wait(list(self._tasks))
+        """Until every item in flight has finished (storing its outcome included)."""
+        while self._tasks or self._storing:
+            await asyncio.wait([*self._tasks, *self._storing])
 
 
 class LeasingWorker(PollingWorker):

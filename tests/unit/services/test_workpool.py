@@ -43,3 +43,32 @@ async def test_slots_are_counted_per_key_until_each_item_ends() -> None:
     assert pool.full() == []
     assert pool.free == 6
     assert len(pool) == 0
+
+
+async def test_an_item_that_lets_go_frees_its_slot_but_stays_in_flight() -> None:
+    pool = KeyedPool("test", limit=1, per_key=1)
+    answered, stored = asyncio.Event(), asyncio.Event()
+    done: list[str] = []
+
+    async def item() -> None:
+        await answered.wait()
+        pool.let_go()
+        pool.let_go()  # once is enough; a second changes nothing
+        await stored.wait()
+        done.append("stored")
+
+    pool.start("a", item())
+    assert pool.free == 0
+    waiting = asyncio.create_task(pool.wait_any())
+    answered.set()
+    await asyncio.wait_for(waiting, timeout=1)  # woken by the slot freeing, not the end
+    assert pool.free == 1
+    assert pool.in_flight() == {}
+    assert len(pool) == 1, "still storing its outcome"
+    draining = asyncio.create_task(pool.drain())
+    await asyncio.sleep(0.01)
+    assert not draining.done(), "drain waits for the outcome to be stored"
+    stored.set()
+    await asyncio.wait_for(draining, timeout=1)
+    assert done == ["stored"]
+    assert len(pool) == 0
