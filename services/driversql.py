@@ -21,6 +21,7 @@ tests that count a batch's statements), so it is accounted for exactly as before
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
@@ -97,22 +98,44 @@ def write_rows(tx: Tx, statement: Executable, rows: Sequence[dict[str, Any]]) ->
     raw = raw_connection(tx)
     if raw is None or not rows or not isinstance(statement, UpdateBase):
         return False
-    keys = tuple(rows[0])
-    if any(tuple(row) != keys for row in rows) or statement._returning:
+    if statement._returning:
         return False
-    plan = sqlplan.compiled(statement, tuple(sorted(keys)), tx.conn.dialect)
+    plan = sqlplan.compiled(statement, tuple(sorted(rows[0])), tx.conn.dialect)
     if plan is None or plan.expanding is not None:
         return False
-    _run(raw, tx.conn, plan.sql, [plan.values(row) for row in rows], many=True)
+    keys = rows[0].keys()
+    values = []
+    for row in rows:
+        if row.keys() != keys:  # rows of different shapes: SQLAlchemy says what it makes of them
+            return False
+        values.append(plan.values(row))
+    _run(raw, tx.conn, plan.sql, values, many=True)
     return True
 
 
 @cache
-def _column_processors(
+def _row_values(
     table: Table, keys: tuple[str, ...], dialect: Dialect
-) -> tuple[Callable[[Any], Any] | None, ...]:
-    """SQLAlchemy's own converters of `keys`' values in `table` (None: stored as given)."""
-    return tuple(table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys)
+) -> Callable[[dict[str, Any]], list[Any]]:
+    """A row's values of `keys` in order, converted by SQLAlchemy's own converters of
+    their columns in `table` (those it has: the others are stored as given)."""
+    processors = [table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys]
+    converting = tuple((i, p) for i, p in enumerate(processors) if p is not None)
+    if len(keys) == 1:
+        (key,) = keys
+        processor = processors[0]
+        if processor is None:
+            return lambda row: [row[key]]
+        return lambda row: [processor(row[key])]
+    getter = operator.itemgetter(*keys)
+
+    def values(row: dict[str, Any]) -> list[Any]:
+        got = list(getter(row))
+        for i, convert in converting:
+            got[i] = convert(got[i])
+        return got
+
+    return values
 
 
 # SQLite's limit on one statement's parameters (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
@@ -133,7 +156,7 @@ def insert_new(
     if not rows:
         return set()
     keys = tuple(rows[0])
-    processors = _column_processors(table, keys, tx.conn.dialect)
+    values_of = _row_values(table, keys, tx.conn.dialect)
     columns = ", ".join(f'"{k}"' for k in keys)
     group = "(" + ", ".join("?" for _ in keys) + ")"
     per_statement = _MAX_PARAMETERS // len(keys)
@@ -145,11 +168,7 @@ def insert_new(
             + ", ".join(group for _ in chunk)
             + f' ON CONFLICT DO NOTHING RETURNING "{key}"'
         )
-        values = [
-            value if processor is None else processor(value)
-            for row in chunk
-            for value, processor in zip((row[k] for k in keys), processors, strict=True)
-        ]
+        values = [value for row in chunk for value in values_of(row)]
         stored.update(r[0] for r in _run(raw, tx.conn, sql, values).fetchall())
     return stored
 

@@ -51,6 +51,18 @@ def worker_answering(world: World, receiver: Callable[[httpx.Request], Any]) -> 
     )
 
 
+async def delivered_count(world: World) -> int:
+    async with world.unit.read() as conn:
+        return int(
+            await conn.scalar(
+                select(func.count())
+                .select_from(deliveries)
+                .where(deliveries.c.status == "delivered")
+            )
+            or 0
+        )
+
+
 async def subscribe(world: World, **values: object) -> str:
     async with world.unit.transaction() as tx:
         now = tx.now()
@@ -363,13 +375,7 @@ async def test_one_subscriptions_burst_flows_at_the_pools_pace(tmp_path: Path) -
         try:
 
             async def all_delivered() -> bool:
-                async with world.unit.read() as conn:
-                    pending = await conn.scalar(
-                        select(func.count())
-                        .select_from(deliveries)
-                        .where(deliveries.c.status != "delivered")
-                    )
-                return pending == 0
+                return await delivered_count(world) == 24
 
             await eventually(all_delivered, timeout=20)
         finally:
@@ -417,18 +423,6 @@ async def test_by_default_a_lone_subscription_has_a_hundred_and_more_deliveries_
             gate.set()
             await worker.stop()
             await task
-
-
-async def delivered_count(world: World) -> int:
-    async with world.unit.read() as conn:
-        return int(
-            await conn.scalar(
-                select(func.count())
-                .select_from(deliveries)
-                .where(deliveries.c.status == "delivered")
-            )
-            or 0
-        )
 
 
 async def test_a_slot_goes_to_the_next_delivery_once_the_receiver_answered(tmp_path: Path) -> None:
