@@ -102,7 +102,7 @@ class FetchWorker(LeasingWorker):
                     FetchRef(pending.external_id, pending.ref), source, self.http()
                 )
             finally:
-                self.pool.let_go()  # the provider's API is done with: the slot is the next's
+                self.pool.let_go()  # done with the provider's API: its slot goes to the next fetch
             profile = service.profile_from_raw(raw, source)
         except (Unusable, service.InvalidLead) as exc:
             await self._finish(pending, status="rejected", reason=str(exc))

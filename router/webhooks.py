@@ -345,7 +345,7 @@ class WebhookWorker(LeasingWorker):
         except Exception as exc:  # noqa: BLE001 - recorded on the delivery, retried, then dead
             log.warning("webhook delivery %s failed unexpectedly: %r", delivery.id, exc)
             error = f"{type(exc).__name__}: {exc}"[:2000]
-        self.pool.let_go()  # the receiver is done with: the slot is the next delivery's
+        self.pool.let_go()  # done with the receiver: its slot goes to the next delivery
         await self._record(delivery, status, error, permanent=permanent)
 
     async def _record(

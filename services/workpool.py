@@ -66,7 +66,7 @@ class KeyedPool:
 
     def release(self, key: str) -> None:
         self._reserved -= 1
-        self._let_go(key)
+        self._give_back(key)
 
     def start_reserved(self, key: str, work: Coroutine[Any, Any, None]) -> None:
         self.release(key)
@@ -89,11 +89,11 @@ class KeyedPool:
         key = self._tasks.pop(task, None) if task is not None else None
         if task is None or key is None:  # not an item of this pool, or let go already
             return
-        self._let_go(key)
+        self._give_back(key)
         self._storing.add(task)
         self._freed.set()
 
-    def _let_go(self, key: str) -> None:
+    def _give_back(self, key: str) -> None:
         held = self._held[key] - 1
         if held > 0:
             self._held[key] = held
@@ -103,7 +103,7 @@ class KeyedPool:
     def _done(self, task: asyncio.Task[None]) -> None:
         key = self._tasks.pop(task, None)
         if key is not None:
-            self._let_go(key)
+            self._give_back(key)
         self._storing.discard(task)
         if not task.cancelled() and task.exception() is not None:
             # The item's own code records its outcome; reaching here means recording it
