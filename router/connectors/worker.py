@@ -226,6 +226,7 @@ class ConnectorWorker(LeasingWorker):
                 tx, delivery, written, status, error, permanent, retry_after
             )
 
+        self.pool.let_go()  # done with the CRM: its slot goes to the next delivery
         outcome = await self.outcomes.run(write, None)
         metrics.CONNECTOR_ATTEMPTS.labels(delivery.connector_id, kind, outcome).inc()
         if outcome == "dead":

@@ -4,15 +4,19 @@ could take nothing, and would read every due delivery to find it out)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from router.connectors.repository.deliveries import any_due, claim_due
 from router.connectors.worker import ConnectorWorker
 from router.models import connector_deliveries, connectors
 from services.crypto import SecretBox
+from tests.backends import eventually
 from tests.scenarios.router import World, connector_row, world_at
 from tests.scenarios.services import sqlite_work, statements_of
 
@@ -121,3 +125,40 @@ async def test_deliveries_of_a_deleted_connector_are_deleted_not_left_due_foreve
         assert sorted(r.id for r in left) == ["crm-0"]
         async with world.unit.read() as conn:
             assert not await any_due(conn, world.clock.now())
+
+
+async def test_a_slot_goes_to_the_next_delivery_before_the_outcome_is_stored(
+    tmp_path: Path,
+) -> None:
+    """The pool bounds the calls a CRM gets at once, not the outcomes being stored: with
+    one slot, the next delivery starts while the first one's outcome cannot be stored yet
+    (held here; on a busy process, the database's queue)."""
+    async with world_at(
+        tmp_path, connector_concurrency=1, connector_concurrency_per_connector=1
+    ) as world:
+        await _store(world, "crm", 2)
+        worker = ConnectorWorker(
+            world.unit, world.settings, world.router.routing, SecretBox.ephemeral()
+        )
+        storing = asyncio.Event()
+        run = worker.outcomes.run
+
+        async def held(*args: Any, **kwargs: Any) -> Any:
+            await storing.wait()
+            return await run(*args, **kwargs)
+
+        worker.outcomes.run = held  # type: ignore[method-assign]
+        try:
+            assert await worker._start_due() == 1
+
+            async def let_go() -> bool:
+                return worker.pool.free == 1 and len(worker.pool) == 1
+
+            await eventually(let_go, timeout=5)
+            assert await worker._start_due() == 1, "the second starts; the first is storing"
+        finally:
+            storing.set()
+            await worker.pool.drain()
+        async with world.unit.read() as conn:
+            attempts = (await conn.execute(select(connector_deliveries.c.attempts))).scalars().all()
+        assert attempts == [1, 1]
