@@ -21,7 +21,6 @@ tests that count a batch's statements), so it is accounted for exactly as before
 
 from __future__ import annotations
 
-import operator
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
@@ -120,22 +119,7 @@ def _row_values(
     """A row's values of `keys` in order, converted by SQLAlchemy's own converters of
     their columns in `table` (those it has: the others are stored as given)."""
     processors = [table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys]
-    converting = tuple((i, p) for i, p in enumerate(processors) if p is not None)
-    if len(keys) == 1:
-        (key,) = keys
-        processor = processors[0]
-        if processor is None:
-            return lambda row: [row[key]]
-        return lambda row: [processor(row[key])]
-    getter = operator.itemgetter(*keys)
-
-    def values(row: dict[str, Any]) -> list[Any]:
-        got = list(getter(row))
-        for i, convert in converting:
-            got[i] = convert(got[i])
-        return got
-
-    return values
+    return sqlplan.row_values(keys, processors)
 
 
 # SQLite's limit on one statement's parameters (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
