@@ -85,6 +85,15 @@ async def subscribe(world: World, **values: object) -> str:
     return subscription_id
 
 
+async def queue_deliveries(world: World, leads: int) -> None:
+    """One rep, one subscription to everything, and `leads` leads routed to her: as many
+    deliveries waiting for the worker."""
+    await world.rep("ana")
+    await subscribe(world)
+    for _ in range(leads):
+        await world.qualify()
+
+
 async def test_each_subscription_gets_the_events_it_asked_for(world: World) -> None:
     await world.rep("ana")
     await world.rep("bo")
@@ -354,10 +363,7 @@ async def test_one_subscriptions_burst_flows_at_the_pools_pace(tmp_path: Path) -
         webhook_concurrency_per_subscription=2,
         webhook_poll_interval_s=5.0,
     ) as world:
-        await world.rep("ana")
-        await subscribe(world)
-        for _ in range(24):
-            await world.qualify()
+        await queue_deliveries(world, 24)
         running = 0
         peak = 0
 
@@ -435,10 +441,7 @@ async def test_a_slot_goes_to_the_next_delivery_once_the_receiver_answered(tmp_p
         webhook_concurrency_per_subscription=1,
         webhook_poll_interval_s=5.0,
     ) as world:
-        await world.rep("ana")
-        await subscribe(world)
-        for _ in range(3):
-            await world.qualify()
+        await queue_deliveries(world, 3)
         running = 0
         peak = 0
         answered = 0

@@ -46,6 +46,10 @@ async def _store(world: World, connector_id: str, deliveries: int, due_since_s: 
         )
 
 
+def _worker(world: World) -> ConnectorWorker:
+    return ConnectorWorker(world.unit, world.settings, world.router.routing, SecretBox.ephemeral())
+
+
 async def test_with_every_connector_at_its_share_no_claim_reads_the_backlog(
     tmp_path: Path,
 ) -> None:
@@ -53,9 +57,7 @@ async def test_with_every_connector_at_its_share_no_claim_reads_the_backlog(
         tmp_path, connector_concurrency=4, connector_concurrency_per_connector=2
     ) as world:
         await _store(world, "crm", 5)
-        worker = ConnectorWorker(
-            world.unit, world.settings, world.router.routing, SecretBox.ephemeral()
-        )
+        worker = _worker(world)
         for _ in range(2):  # the crm's share is running
             assert worker.pool.reserve("crm")
         seen = statements_of(world.unit)
@@ -107,9 +109,7 @@ async def test_deliveries_of_a_deleted_connector_are_deleted_not_left_due_foreve
         await _store(world, "crm", 1)
         async with world.unit.transaction() as tx:
             await tx.conn.execute(connectors.delete().where(connectors.c.id == "gone"))
-        worker = ConnectorWorker(
-            world.unit, world.settings, world.router.routing, SecretBox.ephemeral()
-        )
+        worker = _worker(world)
         started: list[str] = []
 
         def start(key: str, work: Coroutine[Any, Any, None]) -> None:
@@ -137,9 +137,7 @@ async def test_a_slot_goes_to_the_next_delivery_before_the_outcome_is_stored(
         tmp_path, connector_concurrency=1, connector_concurrency_per_connector=1
     ) as world:
         await _store(world, "crm", 2)
-        worker = ConnectorWorker(
-            world.unit, world.settings, world.router.routing, SecretBox.ephemeral()
-        )
+        worker = _worker(world)
         storing = asyncio.Event()
         run = worker.outcomes.run
 
