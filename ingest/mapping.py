@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the adapters import this module; keep the registry out of its imports
@@ -129,8 +130,12 @@ _FALSE = {"no", "n", "false", "0", "off", "unchecked", "nein", "non"}
 _UNITS = {"day": 1, "week": 7, "month": 30, "quarter": 90, "year": 365}
 
 
+@lru_cache(maxsize=4096)
 def key_of(name: str) -> str:
-    """'Phone Number' -> 'phone_number'; 'What is your e-mail?' -> 'what_is_your_e_mail'."""
+    """'Phone Number' -> 'phone_number'; 'What is your e-mail?' -> 'what_is_your_e_mail'.
+
+    Remembered: a source's forms send the same few field names with every lead (a
+    typeform lead asks for each one five times), and the same names stay bounded here."""
     return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -65,14 +66,60 @@ def bare_address(cleaned: str) -> str:
 
 
 def _settled_address(candidate: str) -> tuple[str | None, str | None]:
-    """Validate until the lower-cased normalised form reproduces itself.
+    """The normalised address, or why `candidate` is none: by `_plain_address` when it can
+    tell, else by email_validator (`_settled_by_library`)."""
+    current = _lower_nfc(candidate)
+    plain = _plain_address(current)
+    if plain is not None:
+        return plain, None
+    return _settled_by_library(current)
+
+
+# email_validator's dot-atom local part (its rfc_constants.ATEXT), lower-cased.
+_ATOM = r"[a-z0-9_!#$%&'*+\-/=?^`{|}~]+"
+_PLAIN_LOCAL = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
+_MAX_LOCAL, _MAX_ADDRESS = 64, 254  # RFC 5321's limits, as email_validator applies them
+
+
+def _plain_address(lowered: str) -> str | None:
+    """`lowered` itself when it is a plain address (an ASCII dot-atom local part within
+    the lengths, at an ASCII domain email_validator takes as it is), else None.
+
+    What email_validator answers for such an address, without asking it for each one:
+    nearly all its CPU goes into the domain (IDNA rules character by character), and a
+    source's leads come from few domains, so the domain's answer is remembered. Anything
+    else (quoted or internationalised local parts, IDNA domains, refusals) is left to
+    email_validator; tests/unit/ingest/test_normalise.py checks that both agree."""
+    local, at, host = lowered.rpartition("@")
+    if (
+        not at
+        or len(local) > _MAX_LOCAL
+        or len(lowered) > _MAX_ADDRESS
+        or not host.isascii()
+        or _PLAIN_LOCAL.fullmatch(local) is None
+    ):
+        return None
+    return lowered if _normal_domain(host) == host else None
+
+
+@lru_cache(maxsize=4096)
+def _normal_domain(host: str) -> str | None:
+    """The domain as email_validator normalises it, or None when it refuses it."""
+    try:
+        return validate_email(f"x@{host}", check_deliverability=False).domain
+    except EmailNotValidError:
+        return None
+
+
+def _settled_by_library(current: str) -> tuple[str | None, str | None]:
+    """Validate with email_validator until the lower-cased normalised form reproduces
+    itself.
 
     Lower-casing after email_validator's normalisation (NFC, IDNA to Unicode) is not promised
     to commute with it; no code point we tried breaks it with email_validator 2.4, so this
     usually costs nothing, but it makes idempotence a property of this code rather than of a
     library version. A form that does not settle is refused.
     """
-    current = _lower_nfc(candidate)
     for _ in range(FIXED_POINT_ROUNDS):
         try:
             validated = validate_email(current, check_deliverability=False)

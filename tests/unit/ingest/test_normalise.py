@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import phonenumbers
 import pytest
-from hypothesis import given, settings
+from email_validator import ValidatedEmail, validate_email
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from contracts.events import SourceClass
@@ -235,6 +237,73 @@ def test_invalid_email_has_a_problem(raw: str) -> None:
     assert result.value is None
     assert result.problem
     assert result.flags == ()
+
+
+# Addresses near the edges of the plain form: every atext character, dots where they may
+# not be, long local parts, and domains email_validator refuses or rewrites.
+_EDGY_LOCAL = st.text(st.sampled_from("aZ09_!#$%&'*+-/=?^`{|}~.\"@ ö"), min_size=0, max_size=70)
+_EDGY_HOST = st.one_of(
+    hostnames,
+    st.sampled_from(
+        [
+            "localhost",
+            "test",
+            "acme.invalid",
+            "a_b.com",
+            "-acme.com",
+            "acme-.com",
+            "acme.com.",
+            "xn--mnchen-3ya.de",
+            "münchen.de",
+            "1.2.3.4",
+            "[1.2.3.4]",
+            "acme..com",
+            "co42.example",
+            "ACME.COM",
+            "a." + "b" * 63 + ".com",
+            "a." + "b" * 64 + ".com",
+            "x" * 250 + ".com",
+            # A valid domain long enough that a short local part takes the address past
+            # 254 characters.
+            ".".join(["d" * 61] * 4),
+        ]
+    ),
+)
+
+
+@PROPERTY
+@given(local=_EDGY_LOCAL | _LOCAL, host=_EDGY_HOST)
+@example(local=".jo", host="acme.com")
+@example(local="jo.", host="acme.com")
+@example(local="j..o", host="acme.com")
+@example(local="j o", host="acme.com")
+@example(local="jo@x", host="acme.com")
+@example(local='"jo"', host="acme.com")
+@example(local="a" * 65, host="acme.com")
+@example(local="ab", host=".".join(["d" * 61] * 4))
+@example(local="{jo}|~'=?^`", host="acme.com")
+def test_the_plain_path_settles_an_address_as_email_validator_does(local: str, host: str) -> None:
+    current = emails._lower_nfc(f"{local}@{host}")
+    assert emails._settled_address(current) == emails._settled_by_library(current)
+
+
+def test_a_plain_address_at_a_known_domain_is_settled_without_email_validator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert emails.email("first@plain-path.example").value == "first@plain-path.example"
+    calls: list[str] = []
+
+    def counted(address: str, **options: Any) -> ValidatedEmail:
+        calls.append(address)
+        return validate_email(address, **options)
+
+    monkeypatch.setattr(emails, "validate_email", counted)
+    assert (
+        emails.email("Second.One+x@Plain-Path.example").value == "second.one+x@plain-path.example"
+    )
+    assert calls == []
+    assert emails.email("jö@plain-path.example").value == "jö@plain-path.example"
+    assert calls == ["jö@plain-path.example"]  # not plain: email_validator decides
 
 
 # --------------------------------------------------------------------------- phone

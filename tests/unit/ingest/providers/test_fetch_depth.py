@@ -10,7 +10,14 @@ import httpx
 import pytest
 
 from ingest.providers import PROVIDERS
-from ingest.providers.base import FetchFailed, FetchRef, Source
+from ingest.providers.base import (
+    MAX_JSON_DEPTH,
+    BadPayload,
+    FetchFailed,
+    FetchRef,
+    Source,
+    loads_json,
+)
 
 SECRET = "fetch-secret-0123456789"
 
@@ -52,3 +59,30 @@ async def test_a_deeply_nested_api_answer_is_a_failed_fetch(provider: str) -> No
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
         with pytest.raises(FetchFailed):
             await PROVIDERS[provider].fetch(FetchRef("7", ref), source(provider), http)
+
+
+def nested(depth: int, inner: bytes = b'"x"') -> bytes:
+    """A value `depth` levels deep: objects and arrays alternating."""
+    for level in range(depth):
+        inner = b'{"a": %s}' % inner if level % 2 else b"[%s]" % inner
+    return inner
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+def test_json_nested_to_the_limit_is_taken_and_one_level_more_is_refused(as_text: bool) -> None:
+    def load(data: bytes) -> Any:
+        return loads_json(data.decode() if as_text else data, "the body")
+
+    assert load(nested(MAX_JSON_DEPTH)) is not None
+    with pytest.raises(BadPayload, match=f"nests deeper than {MAX_JSON_DEPTH} levels"):
+        load(nested(MAX_JSON_DEPTH + 1))
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    # More brackets than the limit, all in strings: shallow, so taken (the count only
+    # decides whether the parsed value is walked).
+    body = b'{"note": "%s", "list": [%s]}' % (b"[{" * 40, b'"{"' * 1)
+    assert loads_json(body, "the body")["note"].startswith("[{")
+    deep_with_text = b'{"note": "%s", "x": %s}' % (b"[" * 40, nested(MAX_JSON_DEPTH))
+    with pytest.raises(BadPayload, match="nests deeper"):
+        loads_json(deep_with_text, "the body")
