@@ -5,13 +5,20 @@ is answered only after that transaction commits (a 2xx still means stored).
 what the work will read and write, known before its round: a round starts with
 `prepare(tx, [keys of each work])`, which reads (and locks) what all its works touch at
 once and returns the round's `state` (at least the transaction) that every work is given.
-A request that finds no round running starts one at once with whatever is queued;
-requests arriving while a round runs are taken by the next round. Nothing ever sleeps to
+A request that finds no round open starts one at once with whatever is queued; requests
+arriving while a round runs its works are taken by the next round. Nothing ever sleeps to
 fill a round (natural batching: under no load a round is one request and costs what its own
 transaction would; under load rounds grow and the cost per request falls), and a round
 takes at most `max_works`. Only a committer whose callers do not wait on anyone
 (recording the outcome of a webhook already sent) may `linger`: its rounds start that long
 after their first work, to take the works finishing meanwhile too.
+
+With `in_flight=2` the next round opens as soon as the one before has run its works,
+while that one writes and commits: a round spends most of its time waiting for the
+database, and its successor's requests need not wait that out as well (ingest's webhooks:
+about 10% more of them a second, docs/benchmarks.md "Stop 28"). On PostgreSQL two rounds
+touching the same rows are ordered by the locks their `prepare` takes (ingest's advisory
+locks) or by the rows' own locks; on SQLite the write lock keeps them one after the other.
 
 A round runs its works in order in one transaction, optimistically. If one of them raises
 (a Problem: a replayed signature, an idempotency key reused...), or the commit fails, the round is
@@ -90,13 +97,18 @@ class GroupCommitter(Generic[K, S]):
         *,
         max_works: int = DEFAULT_MAX_WORKS,
         linger_s: float = 0.0,
+        in_flight: int = 1,
     ) -> None:
         self.unit = unit
         self.max_works = max_works
         self.linger_s = linger_s
         self.prepare = prepare
+        self.in_flight = in_flight
         self._queue: deque[_Queued[K, S, Any]] = deque()
-        self._rounds: asyncio.Task[None] | None = None
+        self._rounds: set[asyncio.Task[None]] = set()
+        self._open: asyncio.Task[None] | None = None
+        """The round taking works and running them (at most one): works queued meanwhile
+        wait for the next round."""
 
     async def run(self, work: Work[S, T], keys: K) -> T:
         """Run `work(state)` in the next round; returns its result once the round
@@ -104,20 +116,32 @@ class GroupCommitter(Generic[K, S]):
         round)."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append(_Queued(work, keys, future, contextvars.copy_context()))
-        if self._rounds is None or self._rounds.done():
-            self._rounds = asyncio.create_task(self._run_rounds(), name="group-commit")
+        self._open_round()
         return await future
 
-    async def _run_rounds(self) -> None:
-        try:
-            while self._queue:
-                if self.linger_s > 0 and len(self._queue) < self.max_works:
-                    await asyncio.sleep(self.linger_s)
-                await self._round()
-        except asyncio.CancelledError:  # shutdown: nobody waits forever
+    def _open_round(self) -> None:
+        """Open a round for what is queued, unless one is open (it, or the next, takes
+        it) or `in_flight` rounds are running (the first to end opens one)."""
+        if self._queue and self._open is None and len(self._rounds) < self.in_flight:
+            self._open = asyncio.create_task(self._round(), name="group-commit")
+            self._rounds.add(self._open)
+            self._open.add_done_callback(self._round_ended)
+
+    def _round_ended(self, task: asyncio.Task[None]) -> None:
+        self._rounds.discard(task)
+        if self._open is task:
+            self._open = None
+        if task.cancelled():  # shutdown: nobody waits forever
             while self._queue:
                 self._queue.popleft().future.cancel()
-            raise
+            return
+        self._open_round()
+
+    def _writing(self) -> None:
+        """The open round has run its works and goes on to write and commit them: the next
+        may open meanwhile (up to `in_flight` at once)."""
+        self._open = None
+        self._open_round()
 
     def _take(self) -> list[_Queued[K, S, Any]]:
         taken: list[_Queued[K, S, Any]] = []
@@ -131,6 +155,8 @@ class GroupCommitter(Generic[K, S]):
         taken: list[_Queued[K, S, Any]] = []
         results: list[Any] = []
         try:
+            if self.linger_s > 0 and len(self._queue) < self.max_works:
+                await asyncio.sleep(self.linger_s)
             async with self.unit.transaction() as tx:
                 # Taken once the transaction is open (on SQLite, once the write lock is
                 # held): whatever queued meanwhile joins this round.
@@ -140,6 +166,7 @@ class GroupCommitter(Generic[K, S]):
                 state = await self.prepare(tx, [queued.keys for queued in taken])
                 for queued in taken:
                     results.append(await self._apply(queued, state))
+                self._writing()
         except asyncio.CancelledError:
             for queued in taken:
                 queued.future.cancel()
