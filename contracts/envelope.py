@@ -51,6 +51,12 @@ def _random_hex(bits: int) -> str:
     return f"{_IDS.getrandbits(bits) or 1:0{bits // 4}x}"
 
 
+def new_correlation_id() -> str:
+    """A random 128-bit id as 32 lowercase hex digits, from the trace ids' generator: a
+    request id, which names a request in the logs and is never a secret."""
+    return _random_hex(128)
+
+
 def new_traceparent() -> str:
     """A fresh W3C trace context header value (version 00, sampled)."""
     return f"00-{_random_hex(128)}-{_random_hex(64)}-01"

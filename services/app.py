@@ -9,20 +9,19 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from console import pages as console_pages
-from contracts.envelope import new_traceparent
+from contracts.envelope import new_correlation_id, new_traceparent
 from services import metrics, tracing
 from services.apidocs import install_api_docs
 from services.auth import KeyRateLimiter, admin_router
@@ -111,7 +110,7 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
             if REQUEST_ID.fullmatch(given):
                 return given
             break
-    return uuid.uuid4().hex
+    return new_correlation_id()
 
 
 class ObserveMiddleware:
@@ -125,6 +124,10 @@ class ObserveMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # The metrics' children by their labels, looked up once (as many as the labels'
+        # own combinations): prometheus-client's `labels()` costs about a microsecond.
+        self._requests: dict[tuple[str, str, int], Counter] = {}
+        self._seconds: dict[str, Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -170,21 +173,36 @@ class ObserveMiddleware:
             request_id_var.reset(token)
             if trace_token is not None:
                 trace_id_var.reset(trace_token)
-            metrics.HTTP_REQUESTS.labels(method, path, str(status)).inc()
-            metrics.HTTP_SECONDS.labels(path).observe(elapsed)
+            counted = self._requests.get((method, path, status))
+            if counted is None:
+                counted = metrics.HTTP_REQUESTS.labels(method, path, str(status))
+                self._requests[(method, path, status)] = counted
+            counted.inc()
+            timed = self._seconds.get(path)
+            if timed is None:
+                timed = self._seconds[path] = metrics.HTTP_SECONDS.labels(path)
+            timed.observe(elapsed)
 
 
 def _traced(scope: Scope) -> tuple[Scope, str]:
     """With tracing off: the request's trace id, for its logs, from its W3C `traceparent`;
     a request without a valid one is given one, so the events it causes continue the trace
     its logs name. (With tracing on, the OpenTelemetry middleware does this.)"""
+    stale = False  # an invalid traceparent, or a tracestate without a valid one
     for name, value in scope["headers"]:
         if name == b"traceparent":
             found = trace_id_of(value.decode("latin-1"))
             if found:
                 return scope, found
+            stale = True
+        elif name == b"tracestate":
+            stale = True
     given = new_traceparent()
-    headers = [(n, v) for n, v in scope["headers"] if n not in (b"traceparent", b"tracestate")]
+    headers = (
+        [(n, v) for n, v in scope["headers"] if n not in (b"traceparent", b"tracestate")]
+        if stale
+        else list(scope["headers"])
+    )
     headers.append((b"traceparent", given.encode()))
     return {**scope, "headers": headers}, given[3:35]
 

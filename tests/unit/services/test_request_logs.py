@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import REGISTRY
 
 from services import tracing
 from services.app import ObserveMiddleware
@@ -58,9 +59,19 @@ def make_app() -> FastAPI:
 
     @app.get("/people/{email}")
     async def person(email: str, note: str = "") -> dict[str, str | None]:
+        if email == "nobody":
+            raise HTTPException(404, "no such person")
         work.info("looking the person up")
         work.warning("still looking")
         return {"request_id": request_id_var.get()}
+
+    @app.get("/trace-headers")
+    async def trace_headers(request: Request) -> list[list[str]]:
+        return [
+            [name, value]
+            for name, value in request.headers.items()
+            if name in ("traceparent", "tracestate", "x-kept")
+        ]
 
     app.add_middleware(ObserveMiddleware)
     return app
@@ -198,3 +209,49 @@ async def test_with_tracing_on_the_lines_name_the_current_span(lines: Lines) -> 
     assert "note=REDACTED&token=REDACTED" in recorded
     assert "acme" not in recorded
     assert "s3cr3t" not in recorded
+
+
+async def test_a_request_without_a_valid_traceparent_is_given_one_for_its_events(
+    http: httpx.AsyncClient,
+) -> None:
+    """The route sees the traceparent its events continue: the caller's when valid, else a
+    new one that replaces an invalid one and drops a tracestate that came with it."""
+    kept = await http.get("/trace-headers", headers={"traceparent": TRACEPARENT, "x-kept": "1"})
+    assert kept.json() == [["traceparent", TRACEPARENT], ["x-kept", "1"]]
+
+    made = (await http.get("/trace-headers", headers={"x-kept": "1"})).json()
+    assert made[0] == ["x-kept", "1"]
+    assert made[1][0] == "traceparent"
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", made[1][1])
+    assert len(made) == 2
+
+    replaced = (
+        await http.get(
+            "/trace-headers",
+            headers={"traceparent": "00-not-a-trace", "tracestate": "vendor=1", "x-kept": "1"},
+        )
+    ).json()
+    assert [name for name, _ in replaced] == ["x-kept", "traceparent"]
+    assert replaced[1][1] != "00-not-a-trace"
+    assert "vendor=1" not in str(replaced)
+
+
+async def test_requests_are_counted_and_timed_per_route_and_status(
+    http: httpx.AsyncClient,
+) -> None:
+    def counted(status: str) -> float:
+        labels = {"method": "GET", "route": "/people/{email}", "status": status}
+        return REGISTRY.get_sample_value("leadfarm_http_requests_total", labels) or 0.0
+
+    def timed() -> float:
+        labels = {"route": "/people/{email}"}
+        return REGISTRY.get_sample_value("leadfarm_http_request_seconds_count", labels) or 0.0
+
+    ok, missing, seconds = counted("200"), counted("404"), timed()
+    for _ in range(3):
+        assert (await http.get("/people/x")).status_code == 200
+    assert (await http.get("/people/nobody")).status_code == 404
+    assert (await http.get("/people/y")).status_code == 200
+    assert counted("200") == ok + 4
+    assert counted("404") == missing + 1
+    assert timed() == seconds + 5
