@@ -58,6 +58,18 @@ def _below(value: float | None, limit: float) -> bool | None:
     return None if value is None else value < limit
 
 
+def _shown(value: float, unit: str, goal: float, at_most: bool) -> str:
+    """`value` to one decimal with a unit, to three as a ratio (" x"); with more digits
+    when that rounding would read as the other side of `goal` (0.09995 x is not 0.100 x)."""
+    met = value <= goal if at_most else value >= goal
+    digits = 1 if unit else 3
+    while True:
+        rounded = round(value, digits)
+        if (rounded <= goal if at_most else rounded >= goal) == met or digits >= 6:
+            return f"{value:.{digits}f}{unit}" if unit else f"{value:.{digits}f} x"
+        digits += 1
+
+
 def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     """Each target: what, measured, the target (this issue / later), and whether it is met
     (by this issue's figure)."""
@@ -79,8 +91,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     ) -> None:
         """A ratio or a figure in `unit` against (this issue, later): at least the goal,
         or at most it when `at_most`."""
-        shown = "-" if value is None else f"{value:.1f}{unit}" if unit else f"{value:.3f} x"
         met = None if value is None else value <= goal[0] if at_most else value >= goal[0]
+        shown = "-" if value is None else _shown(value, unit, goal[0], at_most)
         sign = "<=" if at_most else ">="
         out.append((what, shown, f"{sign} {goal[0]:g}{unit} / {goal[1]:g}{unit}", met))
 
