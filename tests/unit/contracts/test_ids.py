@@ -21,7 +21,6 @@ NOW = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
 PRODUCTION = ("contracts", "services", "ingest", "qualifier", "router", "nurture", "audit")
 
 RANDOM_UUIDS_ALLOWED = {
-    "services/app.py": "a request id (X-Request-Id) is logged and echoed, never stored",
     "router/routes/reps.py": "a rep's short id is 12 hex digits of a random UUID (a UUIDv7's "
     "first 12 would be its millisecond: two reps made together would collide)",
 }
