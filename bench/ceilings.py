@@ -2,6 +2,9 @@
 
 - HTTP: `bench.bare`, a bare uvicorn + FastAPI endpoint answering 202, driven by the same
   driver with the same signed webhooks.
+- Durable floor: `bench.durable`, the least a webhook endpoint can do that stores each
+  webhook by group commit and relays it to Kafka through an outbox, as ingest must; its
+  ratio to the HTTP ceiling is as far as the ingest endpoint alone could go.
 - Transport: a raw aiokafka produce -> consume -> produce -> consume chain with as many
   Kafka hops as a lead makes in the cluster. A lead's path is webhook -> ingest (HTTP) ->
   topic `<ns>.ingest` (lead.captured) -> qualifier -> topic `<ns>.qualifier`
@@ -178,3 +181,12 @@ async def kafka_chain(
 
 def bare_command(port: int) -> list[str]:
     return [sys.executable, "-m", "bench.bare", "--port", str(port)]
+
+
+def durable_command(port: int, database: str, kafka: str, topic: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "bench.durable",
+        *("--port", str(port), "--database", database, "--kafka", kafka, "--topic", topic),
+    ]

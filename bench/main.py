@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 
 from bench import report
-from bench.run import Options, run_bare, run_ingest_alone, run_system
+from bench.run import Options, run_bare, run_durable_floor, run_ingest_alone, run_system
 from bench.systems import Cluster, Embedded, System, kafka_version, postgres_version
 
 RESULTS = Path("bench") / "results"
@@ -105,6 +105,14 @@ async def main(args: argparse.Namespace) -> int:
                 args.database_url, args.kafka, partitions=args.partitions, services=["ingest"]
             )
             results["ingest_alone"] = await run_ingest_alone(alone, options)
+            say("bench: the durable floor ...")
+            results["ceilings"]["durable"] = await run_durable_floor(
+                options,
+                Path(tempfile.mkdtemp(prefix="bench-durable-")),
+                args.database_url,
+                args.kafka,
+                args.partitions,
+            )
         if "cluster" in runtimes:
             say("bench: transport ceiling ...")
             chain = await kafka_chain(

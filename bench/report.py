@@ -277,6 +277,9 @@ def markdown(results: dict[str, Any]) -> str:
                     f"{_num(alone['accepted_per_s'])} req/s | "
                     f"{_ms(lat['p50'])} / {_ms(lat['p99'])} | |"
                 )
+            floor = ceilings.get("durable")
+            if floor:
+                lines.append(durable_floor_row(floor, bare, alone))
         chain = ceilings.get("transport")
         if chain:
             cluster = results.get("runtimes", {}).get("cluster")
@@ -305,6 +308,27 @@ def markdown(results: dict[str, Any]) -> str:
     for what, measured, goal, ok in targets(results):
         lines.append(f"| {what} | {measured} | {goal} | {_met(ok)} |")
     return "\n".join(lines)
+
+
+def durable_floor_row(
+    floor: dict[str, Any], bare: dict[str, Any], alone: dict[str, Any] | None
+) -> str:
+    """The durable floor's line in the ceilings table: its throughput, and the ratios that
+    say how far the ingest endpoint alone could go and how far it is from there."""
+    lat = floor["http_latency_ms"]
+    ratios = [f"the floor {floor['accepted_per_s'] / bare['accepted_per_s']:.2f} x the bare HTTP"]
+    if alone:
+        ratios.append(
+            f"ingest alone {alone['accepted_per_s'] / floor['accepted_per_s']:.2f} x the floor"
+        )
+    if floor.get("outbox_left"):
+        ratios.append(f"its relay left {floor['outbox_left']} rows behind")
+    return (
+        "| durable floor: parse, HMAC, group commit + outbox, relay to Kafka "
+        f"(bench/durable.py), {floor['cpu_ms_per_request']:.2f} ms CPU per webhook | "
+        f"{_num(floor['accepted_per_s'])} req/s | {_ms(lat['p50'])} / {_ms(lat['p99'])} | "
+        f"{'; '.join(ratios)} |"
+    )
 
 
 def write_doc(results: dict[str, Any], doc: Path = DOC) -> None:

@@ -11,6 +11,7 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlparse
 
 import psutil
 
@@ -309,6 +310,54 @@ async def run_bare(options: Options, workdir: Any) -> dict[str, Any]:
         return await max_rate_alone(proc, base, options, "bare")
     finally:
         await asyncio.to_thread(proc.stop)
+
+
+async def run_durable_floor(
+    options: Options, workdir: Any, server_url: str, kafka: str, partitions: int
+) -> dict[str, Any]:
+    """The durable floor (bench/durable.py) in a scratch database and topic: the max-rate
+    phase, then how long its relay took to empty the outbox after the last answer."""
+    import asyncpg
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from bench.ceilings import durable_command
+    from bench.systems import _pg_execute, delete_topics, drop_database
+
+    name = f"leadfarm_bench_floor_{uuid.uuid4().hex[:10]}"
+    await _pg_execute(server_url, f'CREATE DATABASE "{name}"')
+    database = urlparse(server_url)._replace(scheme="postgresql", path=f"/{name}").geturl()
+    namespace = f"benchfloor{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(f"{namespace}.webhooks", partitions, 1)])
+    finally:
+        await admin.close()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = durable_command(port, database, kafka, f"{namespace}.webhooks")
+    proc = Proc("durable", command, {}, workdir / "durable.log")
+    try:
+        await asyncio.to_thread(proc.wait_ready, base)
+        result = await max_rate_alone(proc, base, options, "floor")
+        answered = time.monotonic()
+        conn = await asyncpg.connect(database)
+        try:
+            left = -1
+            while time.monotonic() - answered < options.drain_timeout:
+                left = await conn.fetchval("SELECT count(*) FROM floor_outbox")
+                if left == 0:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await conn.close()
+        result["outbox_left"] = left
+        result["relay_drained_after_s"] = round(time.monotonic() - answered, 2)
+        return result
+    finally:
+        await asyncio.to_thread(proc.stop)
+        await drop_database(server_url, name)
+        await delete_topics(kafka, namespace)
 
 
 async def run_ingest_alone(system: System, options: Options) -> dict[str, Any]:
