@@ -20,11 +20,16 @@ def create_app() -> FastAPI:
         await request.body()
         return Response(b'{"status":"ok"}', status_code=202, media_type="application/json")
 
+    add_readiness(app)
+    return app
+
+
+def add_readiness(app: FastAPI) -> None:
+    """`GET /readyz`, which the bench waits for before driving a ceiling."""
+
     @app.get("/readyz")
     async def ready() -> dict[str, str]:
         return {"status": "ready"}
-
-    return app
 
 
 def main() -> None:

@@ -42,6 +42,8 @@ import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request, Response
 
+from bench.bare import add_readiness
+
 HMAC_KEY = b"bench-durable-floor-key-32-bytes"
 RELAY_BATCH = 500
 TABLES = (
@@ -168,10 +170,7 @@ def create_app(database: str, kafka: str, topic: str) -> FastAPI:
         await floors[0].store(name, raw.decode(), signature)
         return Response(b'{"status":"ok"}', status_code=202, media_type="application/json")
 
-    @app.get("/readyz")
-    async def ready() -> dict[str, str]:
-        return {"status": "ready"}
-
+    add_readiness(app)
     return app
 
 
