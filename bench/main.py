@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import platform
 import shlex
 import sys
 import tempfile
 from datetime import UTC, datetime
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +60,60 @@ async def environment(args: argparse.Namespace, cluster: bool) -> dict[str, Any]
         "kafka": kafka_version() if cluster else "not used",
         "postgresql": postgres,
         "leadfarm": version("leadfarm"),
+        "packages": package_versions(),
+        "cpu_model": cpu_model(),
         "load_average": [round(x, 2) for x in psutil.getloadavg()],
         "driver": "one process, one aiohttp.ClientSession (connection pool), receiver in the same "
         "event loop",
     }
+
+
+PACKAGES = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "pydantic",
+    "pydantic-core",
+    "sqlalchemy",
+    "asyncpg",
+    "aiokafka",
+    "aiohttp",
+    "orjson",
+)
+"""The libraries on a lead's hot path: `make install` takes their newest releases, so two
+runs on different days may not run the same code."""
+
+
+def package_versions() -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def cpu_model() -> str:
+    """The first processor as Linux describes it, e.g. "AMD EPYC (family 25, model 17),
+    2596 MHz" ("unknown" elsewhere): cloud machines of the same size differ in it, and so
+    in speed."""
+    fields: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if not line.strip():
+                break
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    if "model name" not in fields:
+        return "unknown"
+    mhz = fields.get("cpu MHz", "").partition(".")[0]
+    return (
+        f"{fields['model name']} (family {fields.get('cpu family', '?')}, "
+        f"model {fields.get('model', '?')})" + (f", {mhz} MHz" if mhz else "")
+    )
 
 
 def say(text: str) -> None:

@@ -199,15 +199,25 @@ def where_the_time_goes(results: dict[str, Any]) -> list[str]:
     return lines if len(lines) > 3 else []
 
 
+def libraries(packages: dict[str, str] | None) -> str:
+    """The hot path's libraries and their versions, as a sentence (nothing for a run from
+    before they were recorded)."""
+    if not packages:
+        return ""
+    return " Libraries: " + ", ".join(f"{name} {v}" for name, v in packages.items()) + "."
+
+
 def markdown(results: dict[str, Any]) -> str:
     env = results["environment"]
     lines = [
         f"Run {results['started_at']} with `{results['command']}`; the JSON is "
         f"`{results['json']}`.",
         "",
-        f"Machine: {env['cpus']} cores, {env['memory_gb']} GB memory, {env['platform']}. "
+        f"Machine: {env['cpus']} cores"
+        + (f" ({env['cpu_model']})" if env.get("cpu_model") else "")
+        + f", {env['memory_gb']} GB memory, {env['platform']}. "
         f"Versions: Python {env['python']}, Kafka {env['kafka']}, PostgreSQL {env['postgresql']}, "
-        f"leadfarm {env['leadfarm']}. Driver: {env['driver']}.",
+        f"leadfarm {env['leadfarm']}. Driver: {env['driver']}." + libraries(env.get("packages")),
         "",
         "| runtime | phase | webhooks accepted/s | leads/s end to end "
         "| latency p50 / p95 / p99 / max (ms) | CPU ms per lead | servers' CPU ms per lead "
