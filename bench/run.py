@@ -321,23 +321,26 @@ async def run_durable_floor(
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     from bench.ceilings import durable_command
-    from bench.systems import _pg_execute, delete_topics, drop_database
+    from bench.systems import delete_topics, drop_database, pg_execute
 
     name = f"leadfarm_bench_floor_{uuid.uuid4().hex[:10]}"
-    await _pg_execute(server_url, f'CREATE DATABASE "{name}"')
-    database = urlparse(server_url)._replace(scheme="postgresql", path=f"/{name}").geturl()
     namespace = f"benchfloor{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(f"{namespace}.webhooks", partitions, 1)])
-    finally:
-        await admin.close()
+    topic = f"{namespace}.webhooks"
+    database = urlparse(server_url)._replace(scheme="postgresql", path=f"/{name}").geturl()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    command = durable_command(port, database, kafka, f"{namespace}.webhooks")
-    proc = Proc("durable", command, {}, workdir / "durable.log")
+    proc: Proc | None = None
+    await pg_execute(server_url, f'CREATE DATABASE "{name}"')
     try:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, partitions, 1)])
+        finally:
+            await admin.close()
+        proc = Proc(
+            "durable", durable_command(port, database, kafka, topic), {}, workdir / "durable.log"
+        )
         await asyncio.to_thread(proc.wait_ready, base)
         result = await max_rate_alone(proc, base, options, "floor")
         answered = time.monotonic()
@@ -355,7 +358,8 @@ async def run_durable_floor(
         result["relay_drained_after_s"] = round(time.monotonic() - answered, 2)
         return result
     finally:
-        await asyncio.to_thread(proc.stop)
+        if proc is not None:
+            await asyncio.to_thread(proc.stop)
         await drop_database(server_url, name)
         await delete_topics(kafka, namespace)
 

@@ -261,7 +261,7 @@ class Cluster(System):
     def _start(self) -> None:
         if self.given_database is None:
             self.database_name = f"leadfarm_bench_{uuid.uuid4().hex[:10]}"
-            asyncio.run(_pg_execute(self.server_url, f'CREATE DATABASE "{self.database_name}"'))
+            asyncio.run(pg_execute(self.server_url, f'CREATE DATABASE "{self.database_name}"'))
             base = urlparse(self.server_url)
             self.database_url = base._replace(
                 scheme="postgresql+asyncpg", path=f"/{self.database_name}"
@@ -295,7 +295,7 @@ async def drop_database(server_url: str, name: str, attempts: int = 20) -> None:
 
     for attempt in range(attempts):
         try:
-            await _pg_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await pg_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             return
         except asyncpg.InsufficientPrivilegeError:
             if attempt == attempts - 1:
@@ -303,7 +303,7 @@ async def drop_database(server_url: str, name: str, attempts: int = 20) -> None:
             await asyncio.sleep(0.25)
 
 
-async def _pg_execute(server_url: str, sql: str) -> None:
+async def pg_execute(server_url: str, sql: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(server_url.replace("postgresql+asyncpg://", "postgresql://"))
