@@ -17,8 +17,8 @@ driven by the same driver, and per webhook it:
 What Leadfarm's ingest does besides is left out: the provider's mapping, normalisation,
 deduplication, the `lead.captured` envelope, the middlewares (body limits, control
 characters, the access log and metrics, security headers, problem answers) and tracing.
-The ratio of this floor to the bare endpoint is therefore as high as the ingest endpoint
-alone could go on the machine of the run (docs/benchmarks.md, "Stop 29").
+The ratio of this floor to the bare endpoint is therefore about as high as the ingest
+endpoint alone could go on the machine of the run (docs/benchmarks.md, "Stop 29").
 
 Its tables are in the database given, which the bench creates for it and drops afterwards,
 as it does the topic.
