@@ -108,8 +108,9 @@ class Floor:
         while True:
             await self.committed.wait()
             self.committed.clear()
-            while await self._relay_once():
-                pass
+            more = True
+            while more:
+                more = await self._relay_once()
 
     async def _relay_once(self) -> bool:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -131,9 +132,25 @@ class Floor:
         return True
 
     async def close(self) -> None:
+        """Stop its tasks, then its producer and its pool."""
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.producer.stop()
+        await self.pool.close()
+
+
+async def open_floor(database: str, kafka: str, topic: str) -> Floor:
+    """A floor on `database` (its tables made when missing) relaying to `topic`."""
+    pool = await asyncpg.create_pool(database, min_size=2, max_size=4)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka, enable_idempotence=True, acks="all", linger_ms=2
+    )
+    await producer.start()
+    async with pool.acquire() as conn:
+        for table in TABLES:
+            await conn.execute(table)
+    return Floor(pool, producer, topic)
 
 
 def create_app(database: str, kafka: str, topic: str) -> FastAPI:
@@ -141,21 +158,11 @@ def create_app(database: str, kafka: str, topic: str) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        pool = await asyncpg.create_pool(database, min_size=2, max_size=4)
-        producer = AIOKafkaProducer(
-            bootstrap_servers=kafka, enable_idempotence=True, acks="all", linger_ms=2
-        )
-        await producer.start()
-        async with pool.acquire() as conn:
-            for table in TABLES:
-                await conn.execute(table)
-        floors.append(Floor(pool, producer, topic))
+        floors.append(await open_floor(database, kafka, topic))
         try:
             yield
         finally:
             await floors[0].close()
-            await producer.stop()
-            await pool.close()
 
     app = FastAPI(lifespan=lifespan)
 

@@ -7,10 +7,10 @@ import asyncio
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.durable import TABLES, Floor
+from bench.durable import open_floor
 from tests.infra import ScratchDatabase, topic_namespace
 
 pytestmark = [pytest.mark.bench, pytest.mark.integration]
@@ -25,13 +25,7 @@ async def stored_and_relayed(database: str, kafka: str, topic: str) -> None:
         await admin.create_topics([NewTopic(topic, 2, 1)])
     finally:
         await admin.close()
-    pool = await asyncpg.create_pool(database, min_size=2, max_size=4)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, acks="all")
-    await producer.start()
-    async with pool.acquire() as conn:
-        for table in TABLES:
-            await conn.execute(table)
-    floor = Floor(pool, producer, topic)
+    floor = await open_floor(database, kafka, topic)
     reader = await asyncpg.connect(database)
     try:
 
@@ -68,8 +62,6 @@ async def stored_and_relayed(database: str, kafka: str, topic: str) -> None:
     finally:
         await reader.close()
         await floor.close()
-        await producer.stop()
-        await pool.close()
 
 
 def test_the_floor_answers_after_its_commit_and_relays_each_webhook_once(
